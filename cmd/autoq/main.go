@@ -1,0 +1,140 @@
+// Command autoq quantizes and calibrates Llama-family models. Run `autoq help` for the
+// subcommands; each subcommand has --help.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/spf13/pflag"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitRuntime = 1
+	exitUsage   = 2
+)
+
+// command is one subcommand. Each lives in its own cmd_*.go file and registers itself in
+// init with register. Multi-word commands ("calib merge", "bench gemm") are registered
+// under their full name.
+type command struct {
+	name    string // "quantize", "calib merge"
+	summary string // one line for `autoq help`
+	usage   string // argument synopsis after the name, e.g. "PATH [flags]"
+	// flags declares the command's flags on fs; run is called with the remaining args.
+	flags func(fs *pflag.FlagSet)
+	run   func(env *env, fs *pflag.FlagSet, args []string) error
+}
+
+// env carries the process's streams so commands are testable.
+type env struct {
+	stdout io.Writer
+	stderr io.Writer
+}
+
+var commands = map[string]*command{}
+
+func register(c *command) {
+	if _, dup := commands[c.name]; dup {
+		panic("duplicate command " + c.name)
+	}
+	commands[c.name] = c
+}
+
+// usageError marks errors caused by how the command was called (exit code 2).
+type usageError struct{ error }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+func main() {
+	os.Exit(runMain(os.Args[1:], &env{stdout: os.Stdout, stderr: os.Stderr}))
+}
+
+// runMain dispatches args and returns the exit code.
+func runMain(args []string, e *env) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "--help" || args[0] == "-h" {
+		if len(args) > 1 {
+			if c := lookup(args[1:]); c != nil {
+				fs := newFlagSet(c, e)
+				fs.SetOutput(e.stdout)
+				fs.Usage()
+				return exitOK
+			}
+		}
+		printHelp(e.stdout)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	c, rest := lookupWithRest(args)
+	if c == nil {
+		fmt.Fprintf(e.stderr, "autoq: unknown command %q (see `autoq help`)\n", strings.Join(args[:min(2, len(args))], " "))
+		return exitUsage
+	}
+	fs := newFlagSet(c, e)
+	if err := fs.Parse(rest); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return exitOK
+		}
+		fmt.Fprintf(e.stderr, "autoq %s: %v\n", c.name, err)
+		return exitUsage
+	}
+	if err := c.run(e, fs, fs.Args()); err != nil {
+		fmt.Fprintf(e.stderr, "autoq %s: %v\n", c.name, err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			return exitUsage
+		}
+		return exitRuntime
+	}
+	return exitOK
+}
+
+func newFlagSet(c *command, e *env) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("autoq "+c.name, pflag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.SortFlags = false
+	if c.flags != nil {
+		c.flags(fs)
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: autoq %s %s\n\n%s\n\nFlags:\n%s", c.name, c.usage, c.summary, fs.FlagUsages())
+	}
+	return fs
+}
+
+// lookupWithRest finds the longest registered command name that prefixes args.
+func lookupWithRest(args []string) (*command, []string) {
+	if len(args) >= 2 {
+		if c, ok := commands[args[0]+" "+args[1]]; ok {
+			return c, args[2:]
+		}
+	}
+	if c, ok := commands[args[0]]; ok {
+		return c, args[1:]
+	}
+	return nil, nil
+}
+
+func lookup(args []string) *command { c, _ := lookupWithRest(args); return c }
+
+func printHelp(w io.Writer) {
+	fmt.Fprintln(w, "autoq: quantization engine for Llama-family LLMs (CPU reference, CUDA kernels)")
+	fmt.Fprintln(w, "\nUsage: autoq COMMAND [flags]   (autoq COMMAND --help for details)\n\nCommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-16s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nExit codes: 0 success, 1 runtime error, 2 usage error.")
+}
