@@ -1,0 +1,30 @@
+package calib
+
+// Method is a calibrator: how a histogram becomes a clipping threshold (amax).
+type Method uint8
+
+const (
+	MethodMax Method = iota + 1
+	MethodPercentile
+	MethodMSE
+	MethodEntropy
+)
+
+// Options configures a calibrator.
+type Options struct {
+	Method     Method
+	Percentile float64 // MethodPercentile, in (0,100]; default 99.99
+	// Levels is the number of positive quantization levels: 127 for signed int8, 255 for
+	// unsigned. Zero means 127.
+	Levels int
+	// ZeroSpike replaces hist[0] by hist[1] before the entropy search (Model Optimizer's
+	// behaviour), so a spike of exact zeros does not dominate the search.
+	ZeroSpike bool
+}
+
+// Result is the threshold chosen for one histogram.
+type Result struct {
+	Amax float32 // clipping threshold; scale = Amax / Levels
+	Bin  int     // threshold in bins (Amax = Bin * 2^Exp) for histogram methods; 0 for max
+	KL   float64 // entropy: the minimal KL divergence; MSE: the minimal expected error
+}
