@@ -1,0 +1,82 @@
+// Package testutil holds helpers shared by tests: locating the shared real-model data
+// (../shared/data beside the repository) and deterministic synthetic tensors.
+package testutil
+
+import (
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// RepoRoot returns the directory holding go.mod, walking up from the working directory.
+func RepoRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("testutil: go.mod not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// SharedData returns the path of file in ../shared/data beside the repository (or in
+// $AUTOQ_SHARED_DATA when set), skipping the test with a clear message when it is absent.
+func SharedData(t testing.TB, file string) string {
+	t.Helper()
+	dir := os.Getenv("AUTOQ_SHARED_DATA")
+	if dir == "" {
+		dir = filepath.Join(RepoRoot(t), "..", "shared", "data")
+	}
+	p := filepath.Join(dir, file)
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("real-model data %s not found (expected ../shared/data beside the repository, or set AUTOQ_SHARED_DATA): %v", file, err)
+	}
+	return p
+}
+
+// Rand returns a deterministic generator for a test.
+func Rand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)) }
+
+// Gaussian returns n N(0, sigma^2) values.
+func Gaussian(r *rand.Rand, n int, sigma float64) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(r.NormFloat64() * sigma)
+	}
+	return v
+}
+
+// Laplace returns n Laplace(0, b) values.
+func Laplace(r *rand.Rand, n int, b float64) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		u := r.Float64() - 0.5
+		v[i] = float32(-b * math.Copysign(1, u) * math.Log(1-2*math.Abs(u)))
+	}
+	return v
+}
+
+// StudentT returns n heavy-tailed Student-t values with nu degrees of freedom.
+func StudentT(r *rand.Rand, n int, nu float64) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		z := r.NormFloat64()
+		var chi float64
+		for k := 0; k < int(nu); k++ {
+			g := r.NormFloat64()
+			chi += g * g
+		}
+		v[i] = float32(z / math.Sqrt(chi/nu))
+	}
+	return v
+}
