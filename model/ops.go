@@ -1,0 +1,108 @@
+package model
+
+import (
+	"math"
+	"runtime"
+	"sync"
+)
+
+// parallelFor runs fn over [0, n) split into contiguous chunks, one goroutine per chunk.
+// Each index is handled by exactly one call, so results do not depend on scheduling.
+func parallelFor(n int, fn func(lo, hi int)) {
+	workers := runtime.GOMAXPROCS(0)
+	if workers > n {
+		workers = n
+	}
+	if workers <= 1 {
+		if n > 0 {
+			fn(0, n)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	chunk := (n + workers - 1) / workers
+	for lo := 0; lo < n; lo += chunk {
+		hi := min(lo+chunk, n)
+		wg.Add(1)
+		go func() { defer wg.Done(); fn(lo, hi) }()
+	}
+	wg.Wait()
+}
+
+// rmsNorm writes o = w * x / sqrt(mean(x^2) + eps) for each of the M rows of x [M, D]
+// (llama2.c's order of operations, float32 throughout).
+func rmsNorm(o, x, w []float32, M, D int, eps float32) {
+	for m := 0; m < M; m++ {
+		row := x[m*D : (m+1)*D]
+		var ss float32
+		for _, v := range row {
+			ss += v * v
+		}
+		ss /= float32(D)
+		ss += eps
+		ss = 1 / float32(math.Sqrt(float64(ss)))
+		out := o[m*D : (m+1)*D]
+		for i, v := range row {
+			out[i] = w[i] * (ss * v)
+		}
+	}
+}
+
+// ropeTable returns cos and sin of pos * theta^(-2i/headDim) for pos < seqLen and
+// i < headDim/2, as [seqLen, headDim/2] float32 tables.
+func ropeTable(seqLen, headDim int, theta float64) (cos, sin []float32) {
+	half := headDim / 2
+	cos = make([]float32, seqLen*half)
+	sin = make([]float32, seqLen*half)
+	for i := 0; i < half; i++ {
+		freq := 1 / math.Pow(theta, float64(2*i)/float64(headDim))
+		for p := 0; p < seqLen; p++ {
+			a := float64(p) * freq
+			cos[p*half+i] = float32(math.Cos(a))
+			sin[p*half+i] = float32(math.Sin(a))
+		}
+	}
+	return cos, sin
+}
+
+// ropeHalf rotates one head vector v in place with HF's rotate_half pairing: element i is
+// paired with i+headDim/2. cs and sn are the position's rows of the tables.
+func ropeHalf(v, cs, sn []float32) {
+	half := len(v) / 2
+	for i := 0; i < half; i++ {
+		a, b := v[i], v[i+half]
+		v[i] = a*cs[i] - b*sn[i]
+		v[i+half] = a*sn[i] + b*cs[i]
+	}
+}
+
+// ropeInterleaved rotates with llama2.c's pairing (2i, 2i+1), for unpermuted weights.
+func ropeInterleaved(v, cs, sn []float32) {
+	for i := 0; i < len(v)/2; i++ {
+		a, b := v[2*i], v[2*i+1]
+		v[2*i] = a*cs[i] - b*sn[i]
+		v[2*i+1] = a*sn[i] + b*cs[i]
+	}
+}
+
+// softmaxInPlace normalises x to a probability vector (max-subtracted, float32).
+func softmaxInPlace(x []float32) {
+	mx := x[0]
+	for _, v := range x[1:] {
+		if v > mx {
+			mx = v
+		}
+	}
+	var sum float32
+	for i, v := range x {
+		e := float32(math.Exp(float64(v - mx)))
+		x[i] = e
+		sum += e
+	}
+	for i := range x {
+		x[i] /= sum
+	}
+}
+
+// silu is x * sigmoid(x).
+func silu(x float32) float32 { return x * (1 / (1 + float32(math.Exp(float64(-x))))) }
