@@ -1,0 +1,234 @@
+package quant
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Quantize chooses parameters with SearchParams and applies them with QuantizeWithParams.
+func Quantize(name string, w []float32, rows, cols int, s Scheme, opt SearchOptions) (*QTensor, error) {
+	scales, zeros, err := SearchParams(name, w, rows, cols, s, opt)
+	if err != nil {
+		return nil, err
+	}
+	return QuantizeWithParams(name, w, rows, cols, s, scales, zeros)
+}
+
+// QuantizeWithParams quantizes the rows x cols matrix w with the given scales (and zero
+// points when asymmetric; nil or all zero when symmetric), laid out [rows, groups] (one
+// entry for PerTensor). Each element becomes s.QuantizeValue(x, scale, zero): a float32
+// division, round half to even, then saturation to QRange. NaN/Inf in w, bad shapes, and
+// non-finite or non-positive scales or out-of-range zero points are errors.
+func QuantizeWithParams(name string, w []float32, rows, cols int, s Scheme, scales []float32, zeros []int32) (*QTensor, error) {
+	l, err := checkLayout(name, len(w), rows, cols, s)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkParams(name, l, s, scales, zeros); err != nil {
+		return nil, err
+	}
+	q := newQTensor(name, s, l, scales, zeros)
+	rb := q.rowBytes()
+	err = parallelRows(rows, func(r0, r1 int) error {
+		for r := r0; r < r1; r++ {
+			row := w[r*cols : (r+1)*cols]
+			dst := q.Data[r*rb : (r+1)*rb]
+			for c, x := range row {
+				if !isFinite32(x) {
+					return nonFinite(name, x, r, c)
+				}
+				i := l.param(r, c)
+				putLevel(dst, s.Bits, c, s.QuantizeValue(x, q.Scales[i], q.zeroAt(i)))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return q, nil
+}
+
+// NewQTensor packs already-computed integer levels (row-major, rows x cols, each within
+// s.QRange()) into a QTensor with the given scales and zero points (as QuantizeWithParams).
+// GPTQ, which chooses levels itself, builds its result this way.
+func NewQTensor(name string, s Scheme, rows, cols int, levels []int32, scales []float32, zeros []int32) (*QTensor, error) {
+	l, err := checkLayout(name, len(levels), rows, cols, s)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkParams(name, l, s, scales, zeros); err != nil {
+		return nil, err
+	}
+	q := newQTensor(name, s, l, scales, zeros)
+	qlo, qhi := s.QRange()
+	rb := q.rowBytes()
+	for r := 0; r < rows; r++ {
+		dst := q.Data[r*rb : (r+1)*rb]
+		for c, v := range levels[r*cols : (r+1)*cols] {
+			if v < qlo || v > qhi {
+				return nil, fmt.Errorf("quant: tensor %q: level %d at row %d, col %d outside [%d, %d]", name, v, r, c, qlo, qhi)
+			}
+			putLevel(dst, s.Bits, c, v)
+		}
+	}
+	return q, nil
+}
+
+// newQTensor allocates the storage; scales and zeros are copied (zeros dropped when
+// symmetric).
+func newQTensor(name string, s Scheme, l layout, scales []float32, zeros []int32) *QTensor {
+	q := &QTensor{Name: name, Scheme: s, Rows: l.rows, Cols: l.cols, Groups: l.groups, Scales: slices.Clone(scales)}
+	if !s.Symmetric {
+		q.Zeros = slices.Clone(zeros)
+	}
+	q.Data = make([]byte, l.rows*q.rowBytes())
+	return q
+}
+
+// rowBytes is the storage of one row: cols bytes for 8-bit, (cols+1)/2 for 4-bit.
+func (q *QTensor) rowBytes() int {
+	if q.Scheme.Bits == 4 {
+		return (q.Cols + 1) / 2
+	}
+	return q.Cols
+}
+
+func (q *QTensor) zeroAt(i int) int32 {
+	if q.Zeros == nil {
+		return 0
+	}
+	return q.Zeros[i]
+}
+
+func (q *QTensor) layout() layout {
+	l := layout{rows: q.Rows, cols: q.Cols, size: q.Cols, groups: 1, perTensor: q.Scheme.Granularity == PerTensor}
+	if q.Scheme.Granularity == PerGroup {
+		l.size, l.groups = q.Scheme.GroupSize, q.Groups
+	}
+	return l
+}
+
+// putLevel stores level v as element c of a packed row. 8-bit: one byte, two's complement
+// (symmetric int8) or plain (asymmetric uint8), both byte(v). 4-bit: the low 4 bits of v,
+// element c in byte c/2, low nibble when c is even (tensor.I4's layout); the nibble is
+// two's complement for symmetric and unsigned for asymmetric schemes.
+func putLevel(row []byte, bits, c int, v int32) {
+	if bits == 8 {
+		row[c] = byte(v)
+		return
+	}
+	n := byte(v) & 0x0f
+	if c%2 == 0 {
+		row[c/2] = row[c/2]&0xf0 | n
+	} else {
+		row[c/2] = row[c/2]&0x0f | n<<4
+	}
+}
+
+// getLevel reads element c of a packed row (the inverse of putLevel).
+func getLevel(row []byte, bits int, symmetric bool, c int) int32 {
+	var b byte
+	if bits == 8 {
+		b = row[c]
+		if symmetric {
+			return int32(int8(b))
+		}
+		return int32(b)
+	}
+	b = row[c/2]
+	if c%2 == 1 {
+		b >>= 4
+	}
+	b &= 0x0f
+	if symmetric {
+		return int32(int8(b<<4) >> 4) // sign-extend the nibble
+	}
+	return int32(b)
+}
+
+// Validate checks that q is internally consistent (scheme, Groups, Data length, scales and
+// zero points), so that Levels, ScaleAt, Dequantize and the GEMMs can trust it.
+func (q *QTensor) Validate() error {
+	if q == nil {
+		return fmt.Errorf("quant: nil QTensor")
+	}
+	l, err := checkLayout(q.Name, q.Rows*q.Cols, q.Rows, q.Cols, q.Scheme)
+	if err != nil {
+		return err
+	}
+	if q.Groups != l.groups {
+		return fmt.Errorf("quant: tensor %q: Groups is %d, scheme %s with %d columns needs %d", q.Name, q.Groups, q.Scheme, q.Cols, l.groups)
+	}
+	if want := q.Rows * q.rowBytes(); len(q.Data) != want {
+		return fmt.Errorf("quant: tensor %q: %d data bytes for %dx%d %s (want %d)", q.Name, len(q.Data), q.Rows, q.Cols, q.Scheme, want)
+	}
+	return checkParams(q.Name, l, q.Scheme, q.Scales, q.Zeros)
+}
+
+// Levels returns the unpacked integer levels, row-major (nil if q is invalid).
+func (q *QTensor) Levels() []int32 {
+	if q.Validate() != nil {
+		return nil
+	}
+	out := make([]int32, q.Rows*q.Cols)
+	rb := q.rowBytes()
+	_ = parallelRows(q.Rows, func(r0, r1 int) error {
+		for r := r0; r < r1; r++ {
+			row := q.Data[r*rb : (r+1)*rb]
+			for c := 0; c < q.Cols; c++ {
+				out[r*q.Cols+c] = getLevel(row, q.Scheme.Bits, q.Scheme.Symmetric, c)
+			}
+		}
+		return nil
+	})
+	return out
+}
+
+// ScaleAt returns the scale and zero point that element (row, col) uses; (0, 0) when the
+// element is outside the matrix.
+func (q *QTensor) ScaleAt(row, col int) (scale float32, zero int32) {
+	if row < 0 || row >= q.Rows || col < 0 || col >= q.Cols {
+		return 0, 0
+	}
+	i := q.layout().param(row, col)
+	if i >= len(q.Scales) {
+		return 0, 0
+	}
+	if q.Zeros != nil && i < len(q.Zeros) {
+		zero = q.Zeros[i]
+	}
+	return q.Scales[i], zero
+}
+
+// Dequantize returns the float32 values q stands for, row-major: DequantizeValue(level,
+// scale, zero) = float32(level-zero)*scale per element. It returns nil if q is invalid
+// (see Validate).
+func Dequantize(q *QTensor) []float32 {
+	if q.Validate() != nil {
+		return nil
+	}
+	out := make([]float32, q.Rows*q.Cols)
+	dequantizeRows(q, out, 0, q.Rows)
+	return out
+}
+
+// dequantizeRows fills out (the full matrix) for rows [r0, r1), in parallel.
+func dequantizeRows(q *QTensor, out []float32, r0, r1 int) {
+	l := q.layout()
+	rb := q.rowBytes()
+	_ = parallelRows(r1-r0, func(a, b int) error {
+		for r := r0 + a; r < r0+b; r++ {
+			dequantizeRow(q, l, q.Data[r*rb:(r+1)*rb], r, out[r*q.Cols:(r+1)*q.Cols])
+		}
+		return nil
+	})
+}
+
+// dequantizeRow writes row r of q into dst.
+func dequantizeRow(q *QTensor, l layout, packed []byte, r int, dst []float32) {
+	for c := range dst {
+		i := l.param(r, c)
+		dst[c] = DequantizeValue(getLevel(packed, q.Scheme.Bits, q.Scheme.Symmetric, c), q.Scales[i], q.zeroAt(i))
+	}
+}

@@ -1,0 +1,154 @@
+package quant
+
+import (
+	"fmt"
+	"math"
+)
+
+// layout is a validated matrix shape under a scheme.
+type layout struct {
+	rows, cols int
+	size       int // columns per scale group
+	groups     int // scale groups per row
+	perTensor  bool
+}
+
+// nParams is the number of (scale, zero) entries: rows*groups, or 1 for PerTensor.
+func (l layout) nParams() int {
+	if l.perTensor {
+		return 1
+	}
+	return l.rows * l.groups
+}
+
+// param is the index into scales/zeros of element (r, c).
+func (l layout) param(r, c int) int {
+	if l.perTensor {
+		return 0
+	}
+	return r*l.groups + c/l.size
+}
+
+// checkLayout validates the scheme, the shape against len(w) and the group size. It does
+// not look at the values.
+func checkLayout(name string, n, rows, cols int, s Scheme) (layout, error) {
+	if err := s.Validate(); err != nil {
+		return layout{}, fmt.Errorf("quant: tensor %q: %w", name, err)
+	}
+	if rows <= 0 || cols <= 0 {
+		return layout{}, fmt.Errorf("quant: tensor %q: shape %dx%d is empty or negative", name, rows, cols)
+	}
+	if rows*cols != n {
+		return layout{}, fmt.Errorf("quant: tensor %q: %d values for shape %dx%d (want %d)", name, n, rows, cols, rows*cols)
+	}
+	size, groups, err := s.GroupCols(cols)
+	if err != nil {
+		return layout{}, fmt.Errorf("quant: tensor %q: %w", name, err)
+	}
+	return layout{rows: rows, cols: cols, size: size, groups: groups, perTensor: s.Granularity == PerTensor}, nil
+}
+
+func isFinite32(x float32) bool { return !math.IsNaN(float64(x)) && !math.IsInf(float64(x), 0) }
+
+func nonFinite(name string, x float32, r, c int) error {
+	return fmt.Errorf("quant: tensor %q: non-finite value %v at row %d, col %d", name, x, r, c)
+}
+
+// GroupRanges returns the min (lo) and max (hi) of every scale group of the rows x cols
+// matrix w: [rows, groups] row-major, one entry for PerTensor. A NaN or Inf is an error
+// naming the tensor and the first such element in row-major order.
+//
+// Min and max are exact (no rounding), so the result does not depend on evaluation order.
+func GroupRanges(name string, w []float32, rows, cols int, s Scheme) (lo, hi []float32, err error) {
+	l, err := checkLayout(name, len(w), rows, cols, s)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Per-row ranges first; PerTensor folds them afterwards.
+	lo = make([]float32, rows*l.groups)
+	hi = make([]float32, rows*l.groups)
+	err = parallelRows(rows, func(r0, r1 int) error {
+		for r := r0; r < r1; r++ {
+			row := w[r*cols : (r+1)*cols]
+			for g := 0; g < l.groups; g++ {
+				mn, mx := float32(math.Inf(1)), float32(math.Inf(-1))
+				for c := g * l.size; c < (g+1)*l.size; c++ {
+					x := row[c]
+					if !isFinite32(x) {
+						return nonFinite(name, x, r, c)
+					}
+					mn = min(mn, x)
+					mx = max(mx, x)
+				}
+				lo[r*l.groups+g], hi[r*l.groups+g] = mn, mx
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if l.perTensor {
+		mn, mx := lo[0], hi[0]
+		for i := range lo {
+			mn = min(mn, lo[i])
+			mx = max(mx, hi[i])
+		}
+		return []float32{mn}, []float32{mx}, nil
+	}
+	return lo, hi, nil
+}
+
+// Params applies s.ComputeParams to each (lo[i], hi[i]). zeros is nil for symmetric
+// schemes. lo and hi must have the same length (otherwise both results are nil).
+func Params(s Scheme, lo, hi []float32) (scales []float32, zeros []int32) {
+	if len(lo) != len(hi) {
+		return nil, nil
+	}
+	scales = make([]float32, len(lo))
+	if !s.Symmetric {
+		zeros = make([]int32, len(lo))
+	}
+	for i := range lo {
+		sc, z := s.ComputeParams(lo[i], hi[i])
+		scales[i] = sc
+		if zeros != nil {
+			zeros[i] = z
+		}
+	}
+	return scales, zeros
+}
+
+// checkParams validates scales/zeros for layout l under s: counts, scales finite and
+// positive, zero points inside QRange (asymmetric) or absent (symmetric).
+func checkParams(name string, l layout, s Scheme, scales []float32, zeros []int32) error {
+	n := l.nParams()
+	if len(scales) != n {
+		return fmt.Errorf("quant: tensor %q: %d scales for %s (want %d)", name, len(scales), s, n)
+	}
+	for i, sc := range scales {
+		if !isFinite32(sc) || sc <= 0 {
+			return fmt.Errorf("quant: tensor %q: scale %d is %v (must be finite and positive)", name, i, sc)
+		}
+	}
+	if s.Symmetric {
+		if zeros != nil {
+			for i, z := range zeros {
+				if z != 0 {
+					return fmt.Errorf("quant: tensor %q: symmetric scheme %s given zero point %d at %d", name, s, z, i)
+				}
+			}
+		}
+		return nil
+	}
+	if len(zeros) != n {
+		return fmt.Errorf("quant: tensor %q: %d zero points for %s (want %d)", name, len(zeros), s, n)
+	}
+	qlo, qhi := s.QRange()
+	for i, z := range zeros {
+		if z < qlo || z > qhi {
+			return fmt.Errorf("quant: tensor %q: zero point %d at %d outside [%d, %d]", name, z, i, qlo, qhi)
+		}
+	}
+	return nil
+}
