@@ -1,0 +1,77 @@
+package model
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/autoq/autoq/internal/testutil"
+	"github.com/autoq/autoq/tensor"
+	"github.com/stretchr/testify/require"
+)
+
+// randomTensors returns deterministic Gaussian weights for cfg with HF names.
+func randomTensors(cfg Config, seed uint64) map[string]*tensor.Tensor {
+	r := testutil.Rand(seed)
+	D, H, KV, V := cfg.Dim, cfg.HiddenDim, cfg.KVDim(), cfg.VocabSize
+	ts := map[string]*tensor.Tensor{}
+	add := func(name string, sigma float64, shape ...int) {
+		ts[name] = tensor.FromF32(testutil.Gaussian(r, tensor.NumElements(shape), sigma), shape...)
+	}
+	ones := func(name string, n int) {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = 1 + 0.1*float32(i%3)
+		}
+		ts[name] = tensor.FromF32(v, n)
+	}
+	add("model.embed_tokens.weight", 1, V, D)
+	ones("model.norm.weight", D)
+	if !cfg.TiedEmbedding {
+		add("lm_head.weight", 0.3, V, D)
+	}
+	for l := 0; l < cfg.NumLayers; l++ {
+		p := fmt.Sprintf("model.layers.%d.", l)
+		ones(p+"input_layernorm.weight", D)
+		ones(p+"post_attention_layernorm.weight", D)
+		add(p+"self_attn.q_proj.weight", 0.3, D, D)
+		add(p+"self_attn.k_proj.weight", 0.3, KV, D)
+		add(p+"self_attn.v_proj.weight", 0.3, KV, D)
+		add(p+"self_attn.o_proj.weight", 0.3, D, D)
+		add(p+"mlp.gate_proj.weight", 0.3, H, D)
+		add(p+"mlp.up_proj.weight", 0.3, H, D)
+		add(p+"mlp.down_proj.weight", 0.3, D, H)
+		if cfg.AttentionBias {
+			add(p+"self_attn.q_proj.bias", 0.5, D)
+			add(p+"self_attn.k_proj.bias", 0.5, KV)
+			add(p+"self_attn.v_proj.bias", 0.5, KV)
+		}
+	}
+	return ts
+}
+
+func tinyConfig() Config {
+	return Config{Dim: 16, HiddenDim: 24, NumLayers: 2, NumHeads: 4, NumKVHeads: 2, VocabSize: 40,
+		MaxSeqLen: 64, RopeTheta: 10000, RMSNormEps: 1e-5}
+}
+
+func tinyModel(t *testing.T, cfg Config, seed uint64) *Model {
+	t.Helper()
+	m, err := New(cfg, randomTensors(cfg, seed))
+	require.NoError(t, err)
+	return m
+}
+
+func maxAbsDiff(a, b []float32) float64 {
+	var d float64
+	for i := range a {
+		d = max(d, abs64(float64(a[i])-float64(b[i])))
+	}
+	return d
+}
+
+func abs64(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
