@@ -1,0 +1,363 @@
+package export
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/autoq/autoq/internal/testutil"
+	"github.com/autoq/autoq/quant"
+	"github.com/autoq/autoq/safetensors"
+	"github.com/autoq/autoq/tensor"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// makeQ quantizes w with round-to-nearest min/max parameters using only the scheme
+// primitives of package quant (ComputeParams, QuantizeValue), and returns the QTensor in
+// the documented storage plus its reference dequantization.
+func makeQ(t *testing.T, name string, w []float32, rows, cols int, s quant.Scheme) (*quant.QTensor, []float32) {
+	t.Helper()
+	gs, groups, err := s.GroupCols(cols)
+	require.NoError(t, err)
+	nS := rows * groups
+	if s.Granularity == quant.PerTensor {
+		nS = 1
+	}
+	q := &quant.QTensor{Name: name, Scheme: s, Rows: rows, Cols: cols, Groups: groups, Scales: make([]float32, nS)}
+	if !s.Symmetric {
+		q.Zeros = make([]int32, nS)
+	}
+	idx := func(r, c int) int {
+		if s.Granularity == quant.PerTensor {
+			return 0
+		}
+		return r*groups + c/gs
+	}
+	lo := make([]float32, nS)
+	hi := make([]float32, nS)
+	for r := 0; r < rows; r++ {
+		for c := 0; c < cols; c++ {
+			k, v := idx(r, c), w[r*cols+c]
+			lo[k], hi[k] = min(lo[k], v), max(hi[k], v)
+		}
+	}
+	for k := range lo {
+		sc, z := s.ComputeParams(lo[k], hi[k])
+		q.Scales[k] = sc
+		if q.Zeros != nil {
+			q.Zeros[k] = z
+		}
+	}
+	lv := make([]int32, rows*cols)
+	deq := make([]float32, rows*cols)
+	for r := 0; r < rows; r++ {
+		for c := 0; c < cols; c++ {
+			k := idx(r, c)
+			var z int32
+			if q.Zeros != nil {
+				z = q.Zeros[k]
+			}
+			lv[r*cols+c] = s.QuantizeValue(w[r*cols+c], q.Scales[k], z)
+			deq[r*cols+c] = quant.DequantizeValue(lv[r*cols+c], q.Scales[k], z)
+		}
+	}
+	q.Data, err = storeLevels(s, lv, rows, cols)
+	require.NoError(t, err)
+	return q, deq
+}
+
+func TestPackInt32MatchesCompressedTensorsExamples(t *testing.T) {
+	// pack_to_int32's docstring: 8-bit [1, 2] -> unsigned [129, 130] -> 33409.
+	w, shape, err := packInt32([]int32{1, 2}, 1, 2, 8, false)
+	require.NoError(t, err)
+	assert.Equal(t, []int{1, 1}, shape)
+	assert.Equal(t, []int32{33409}, w)
+	// 4-bit, eight values, lowest bits first, +8 offset:
+	// [-8,-7,0,7,1,2,3,4] -> nibbles [0,1,8,15,9,10,11,12] -> 0xCBA9F810.
+	w, _, err = packInt32([]int32{-8, -7, 0, 7, 1, 2, 3, 4}, 1, 8, 4, false)
+	require.NoError(t, err)
+	assert.Equal(t, uint32(0xCBA9F810), uint32(w[0]))
+	// Padding: 3 values occupy one word, the rest zero bits.
+	w, shape, err = packInt32([]int32{-8, 0, 7}, 1, 3, 4, false)
+	require.NoError(t, err)
+	assert.Equal(t, []int{1, 1}, shape)
+	assert.Equal(t, uint32(0xF80), uint32(w[0]))
+	// Packing along rows (zero points): column c of rows 0..7 goes into word [0, c].
+	vals := []int32{-8, 7, -7, 6, 0, 0, 1, -1, 2, -2, 3, -3, 4, -4, 5, -5} // 8 rows x 2 cols
+	w, shape, err = packInt32(vals, 8, 2, 4, true)
+	require.NoError(t, err)
+	assert.Equal(t, []int{1, 2}, shape)
+	// column 0: [-8,-7,0,1,2,3,4,5] -> [0,1,8,9,10,11,12,13]
+	assert.Equal(t, uint32(0xDCBA9810), uint32(w[0]))
+	back, err := unpackInt32(w, 8, 2, 4, true)
+	require.NoError(t, err)
+	assert.Equal(t, vals, back)
+	_, _, err = packInt32([]int32{8}, 1, 1, 4, false)
+	assert.ErrorContains(t, err, "outside")
+}
+
+func TestPackUnpackRoundTripProperty(t *testing.T) {
+	r := testutil.Rand(3)
+	for _, bits := range []int{4, 8} {
+		for _, dims := range [][2]int{{1, 1}, {3, 7}, {9, 17}, {16, 64}} {
+			rows, cols := dims[0], dims[1]
+			v := make([]int32, rows*cols)
+			for i := range v {
+				v[i] = int32(r.IntN(1<<bits)) - 1<<(bits-1)
+			}
+			for _, along := range []bool{false, true} {
+				p, _, err := packInt32(v, rows, cols, bits, along)
+				require.NoError(t, err)
+				back, err := unpackInt32(p, rows, cols, bits, along)
+				require.NoError(t, err)
+				assert.Equal(t, v, back)
+			}
+		}
+	}
+}
+
+var testSchemes = []quant.Scheme{
+	{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 16},
+	{Bits: 4, Symmetric: false, Granularity: quant.PerGroup, GroupSize: 16},
+	{Bits: 4, Symmetric: false, Granularity: quant.PerChannel},
+	{Bits: 8, Symmetric: true, Granularity: quant.PerChannel},
+	{Bits: 8, Symmetric: false, Granularity: quant.PerChannel},
+	{Bits: 8, Symmetric: true, Granularity: quant.PerTensor},
+}
+
+// testModel builds a small model with one layer per scheme (odd row counts exercise the
+// zero-point padding) plus a W8A8 static and a W8A8 dynamic layer.
+func testModel(t *testing.T) (*Model, map[string][]float32) {
+	r := testutil.Rand(11)
+	m := &Model{Config: map[string]any{"model_type": "llama", "hidden_size": 32.0, "torch_dtype": "float32"}}
+	ref := map[string][]float32{}
+	for i, s := range testSchemes {
+		rows, cols := 13, 32
+		w := testutil.Gaussian(r, rows*cols, 0.05)
+		w[5] = 0.9 // an outlier
+		name := "model.layers." + string(rune('0'+i)) + ".mlp.down_proj"
+		q, deq := makeQ(t, name+".weight", w, rows, cols, s)
+		m.Layers = append(m.Layers, Layer{Name: name, Q: q})
+		ref[name] = deq
+	}
+	for i, act := range []*Activation{{Scale: 0.0125}, {Dynamic: true}} {
+		w := testutil.Gaussian(r, 8*32, 0.05)
+		name := "model.layers.9.self_attn." + []string{"q_proj", "k_proj"}[i]
+		q, deq := makeQ(t, name+".weight", w, 8, 32, quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel})
+		m.Layers = append(m.Layers, Layer{Name: name, Q: q, Act: act})
+		ref[name] = deq
+	}
+	emb := testutil.Gaussian(r, 10*32, 1)
+	m.Dense = []safetensors.NamedTensor{
+		{Name: "model.embed_tokens.weight", T: tensor.FromF32(emb, 10, 32)},
+		{Name: "lm_head.weight", T: tensor.FromF32(append([]float32(nil), emb...), 10, 32)},
+	}
+	m.Ignore = []string{"lm_head"}
+	return m, ref
+}
+
+func TestWriteReadRoundTripIsExact(t *testing.T) {
+	m, ref := testModel(t)
+	tok := filepath.Join(t.TempDir(), "tokenizer.json")
+	require.NoError(t, os.WriteFile(tok, []byte(`{"v":1}`), 0o644))
+	m.Files = []string{tok}
+	dir := filepath.Join(t.TempDir(), "out")
+	require.NoError(t, Write(dir, m, Options{}))
+
+	ld, err := Read(dir)
+	require.NoError(t, err)
+	require.Len(t, ld.Layers, len(m.Layers))
+	byName := map[string]Layer{}
+	for _, l := range ld.Layers {
+		byName[l.Name] = l
+	}
+	for _, orig := range m.Layers {
+		got, ok := byName[orig.Name]
+		require.True(t, ok, orig.Name)
+		// The QTensor comes back field for field (levels, scales, zero points).
+		assert.Equal(t, orig.Q.Scheme, got.Q.Scheme, orig.Name)
+		assert.Equal(t, orig.Q.Data, got.Q.Data, orig.Name)
+		assert.Equal(t, orig.Q.Scales, got.Q.Scales, orig.Name)
+		assert.Equal(t, orig.Q.Zeros, got.Q.Zeros, orig.Name)
+		assert.Equal(t, orig.Act, got.Act, orig.Name)
+		// compressed-tensors' own dequantization of the stored tensors equals, bit for bit,
+		// the reference dequantization of the levels that were exported.
+		deq, err := ld.DequantizeStored(orig.Name)
+		require.NoError(t, err)
+		assert.Equal(t, ref[orig.Name], deq, orig.Name)
+	}
+	require.Len(t, ld.Dense, 2)
+	assert.Equal(t, m.Dense[0].T.Data, ld.Dense[1].T.Data) // sorted: lm_head, model.embed_tokens
+	b, err := os.ReadFile(filepath.Join(dir, "tokenizer.json"))
+	require.NoError(t, err)
+	assert.Equal(t, `{"v":1}`, string(b))
+}
+
+func TestConfigLayout(t *testing.T) {
+	m, _ := testModel(t)
+	dir := filepath.Join(t.TempDir(), "out")
+	require.NoError(t, Write(dir, m, Options{}))
+	raw, err := os.ReadFile(filepath.Join(dir, ConfigFile))
+	require.NoError(t, err)
+	var cfg map[string]any
+	require.NoError(t, json.Unmarshal(raw, &cfg))
+	assert.Equal(t, "llama", cfg["model_type"])
+	qc := cfg["quantization_config"].(map[string]any)
+	assert.Equal(t, "compressed-tensors", qc["quant_method"])
+	assert.Equal(t, "mixed-precision", qc["format"]) // pack-quantized and int-quantized groups
+	assert.Equal(t, "compressed", qc["quantization_status"])
+	assert.Equal(t, []any{"lm_head"}, qc["ignore"])
+	groups := qc["config_groups"].(map[string]any)
+	// 6 weight-only schemes + the W8A8 static and dynamic groups.
+	assert.Len(t, groups, 8)
+	seen := map[string]bool{}
+	for _, g := range groups {
+		g := g.(map[string]any)
+		targets := g["targets"].([]any)
+		require.Len(t, targets, 1)
+		name := targets[0].(string)
+		seen[name] = true
+		w := g["weights"].(map[string]any)
+		assert.Equal(t, "int", w["type"])
+		if name == "model.layers.0.mlp.down_proj" {
+			assert.Equal(t, "pack-quantized", g["format"])
+			assert.Equal(t, 4.0, w["num_bits"])
+			assert.Equal(t, "group", w["strategy"])
+			assert.Equal(t, 16.0, w["group_size"])
+			assert.Equal(t, true, w["symmetric"])
+			assert.Nil(t, g["input_activations"])
+		}
+		if name == "model.layers.9.self_attn.q_proj" {
+			assert.Equal(t, "int-quantized", g["format"])
+			a := g["input_activations"].(map[string]any)
+			assert.Equal(t, "tensor", a["strategy"])
+			assert.Equal(t, false, a["dynamic"])
+		}
+		if name == "model.layers.9.self_attn.k_proj" {
+			a := g["input_activations"].(map[string]any)
+			assert.Equal(t, "token", a["strategy"])
+			assert.Equal(t, true, a["dynamic"])
+		}
+	}
+	assert.Len(t, seen, 8)
+
+	// Tensor names, dtypes and shapes as compressed-tensors expects them.
+	ck, err := safetensors.OpenCheckpoint(dir)
+	require.NoError(t, err)
+	defer ck.Close()
+	info := func(n string) safetensors.TensorInfo {
+		i, ok := ck.Info(n)
+		require.True(t, ok, n)
+		return i
+	}
+	p := "model.layers.0.mlp.down_proj" // w4g16 sym, 13x32
+	assert.Equal(t, tensor.I32, info(p+".weight_packed").DType)
+	assert.Equal(t, []int{13, 4}, info(p+".weight_packed").Shape)
+	assert.Equal(t, []int{13, 2}, info(p+".weight_scale").Shape)
+	assert.Equal(t, []int{2}, info(p+".weight_shape").Shape)
+	_, hasZP := ck.Info(p + ".weight_zero_point")
+	assert.False(t, hasZP)
+	p = "model.layers.1.mlp.down_proj" // w4g16 asym: zero points packed along rows
+	assert.Equal(t, []int{2, 2}, info(p+".weight_zero_point").Shape)
+	assert.Equal(t, tensor.I32, info(p+".weight_zero_point").DType)
+	p = "model.layers.3.mlp.down_proj" // w8 channel weight-only: 4 per word
+	assert.Equal(t, []int{13, 8}, info(p+".weight_packed").Shape)
+	assert.Equal(t, []int{13, 1}, info(p+".weight_scale").Shape)
+	p = "model.layers.9.self_attn.q_proj"
+	assert.Equal(t, tensor.I8, info(p+".weight").DType)
+	assert.Equal(t, []int{8, 32}, info(p+".weight").Shape)
+	assert.Equal(t, []int{1}, info(p+".input_scale").Shape)
+	_, hasIS := ck.Info("model.layers.9.self_attn.k_proj.input_scale")
+	assert.False(t, hasIS)
+}
+
+func TestInterruptedExportLeavesOldOutput(t *testing.T) {
+	m, _ := testModel(t)
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "out")
+	require.NoError(t, Write(dir, m, Options{}))
+	before, err := os.ReadFile(filepath.Join(dir, WeightsFile))
+	require.NoError(t, err)
+
+	// The second export fails midway: the weights are written, then copying a file fails.
+	m.Layers = m.Layers[:2]
+	m.Files = []string{filepath.Join(parent, "missing-tokenizer.json")}
+	err = Write(dir, m, Options{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "missing-tokenizer.json")
+	after, err := os.ReadFile(filepath.Join(dir, WeightsFile))
+	require.NoError(t, err)
+	assert.Equal(t, before, after)
+	entries, err := os.ReadDir(parent)
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "no temporary directory is left behind")
+	assert.Equal(t, "out", entries[0].Name())
+}
+
+func TestScaleDTypeMustHoldScalesExactly(t *testing.T) {
+	m, _ := testModel(t)
+	dir := filepath.Join(t.TempDir(), "out")
+	err := Write(dir, m, Options{ScaleDType: tensor.F16})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "weight_scale")
+	assert.Contains(t, err.Error(), "F16")
+	_, statErr := os.Stat(dir)
+	assert.True(t, os.IsNotExist(statErr))
+
+	// After RoundScales (and an input scale that F16 holds) the F16 export round-trips.
+	ref := map[string][]float32{}
+	for _, l := range m.Layers {
+		require.NoError(t, RoundScales(l.Q, tensor.F16))
+		lv, err := levels(l.Q)
+		require.NoError(t, err)
+		ref[l.Name] = dequantRef(l.Q, lv)
+	}
+	m.Layers[len(m.Layers)-2].Act.Scale = 0.0125 // not an F16 value
+	err = Write(dir, m, Options{ScaleDType: tensor.F16})
+	assert.ErrorContains(t, err, "input_scale")
+	m.Layers[len(m.Layers)-2].Act.Scale = 0.125
+	require.NoError(t, Write(dir, m, Options{ScaleDType: tensor.F16}))
+	ld, err := Read(dir)
+	require.NoError(t, err)
+	for _, l := range m.Layers {
+		deq, err := ld.DequantizeStored(l.Name)
+		require.NoError(t, err)
+		assert.Equal(t, ref[l.Name], deq, l.Name)
+	}
+}
+
+func dequantRef(q *quant.QTensor, lv []int32) []float32 {
+	gs, groups, _ := q.Scheme.GroupCols(q.Cols)
+	out := make([]float32, len(lv))
+	for r := 0; r < q.Rows; r++ {
+		for c := 0; c < q.Cols; c++ {
+			k := r*groups + c/gs
+			if q.Scheme.Granularity == quant.PerTensor {
+				k = 0
+			}
+			var z int32
+			if q.Zeros != nil {
+				z = q.Zeros[k]
+			}
+			out[r*q.Cols+c] = quant.DequantizeValue(lv[r*q.Cols+c], q.Scales[k], z)
+		}
+	}
+	return out
+}
+
+func TestBadInputErrors(t *testing.T) {
+	m, _ := testModel(t)
+	m.Layers[0].Q.Scales = m.Layers[0].Q.Scales[:3]
+	err := Write(filepath.Join(t.TempDir(), "o"), m, Options{})
+	assert.ErrorContains(t, err, "model.layers.0.mlp.down_proj")
+	assert.ErrorContains(t, err, "scales")
+
+	m, _ = testModel(t)
+	m.Config["quantization_config"] = map[string]any{}
+	assert.ErrorContains(t, Write(filepath.Join(t.TempDir(), "o"), m, Options{}), "already has a quantization_config")
+
+	_, err = Read(t.TempDir())
+	assert.ErrorContains(t, err, "config.json")
+}

@@ -1,0 +1,308 @@
+package export
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/autoq/autoq/internal/atomicfile"
+	"github.com/autoq/autoq/quant"
+	"github.com/autoq/autoq/safetensors"
+	"github.com/autoq/autoq/tensor"
+)
+
+// File names inside an export directory.
+const (
+	WeightsFile = "model.safetensors"
+	ConfigFile  = "config.json"
+)
+
+// Activation is the int8 quantization of a layer's input (W8A8).
+type Activation struct {
+	// Dynamic: per-token scales computed at run time (no input_scale stored). Otherwise one
+	// static per-tensor scale, Scale, from the calibration table: the float that int8 level
+	// 1 stands for (x ~= q * Scale), stored as input_scale.
+	Dynamic bool
+	Scale   float32
+}
+
+// Layer is one quantized linear layer.
+type Layer struct {
+	// Name is the module name, e.g. "model.layers.0.self_attn.q_proj" (the tensors are
+	// written as Name + ".weight_packed" etc.).
+	Name string
+	Q    *quant.QTensor
+	Act  *Activation // nil: weight-only
+}
+
+// Model is what Write exports.
+type Model struct {
+	// Config is the Hugging Face config.json content; Write adds "quantization_config".
+	Config map[string]any
+	// Dense are tensors written unchanged (embeddings, norms, full-precision layers).
+	Dense []safetensors.NamedTensor
+	// Layers are the quantized linear layers.
+	Layers []Layer
+	// Ignore lists the linear modules left in full precision (compressed-tensors' "ignore",
+	// e.g. "lm_head"); their weights belong in Dense.
+	Ignore []string
+	// Files are extra files (tokenizer, generation_config.json) copied into the output
+	// under their base names.
+	Files []string
+}
+
+// Options configures Write.
+type Options struct {
+	// ScaleDType is the dtype of weight_scale and input_scale: F32 (the default), F16 or
+	// BF16, usually the model's dtype. Every scale must be exactly representable in it (see
+	// RoundScales), so that the export dequantizes to exactly the weights that were evaluated.
+	ScaleDType tensor.DType
+}
+
+// Write exports m into dir atomically (see the package comment).
+func Write(dir string, m *Model, opt Options) error {
+	if opt.ScaleDType == tensor.Invalid {
+		opt.ScaleDType = tensor.F32
+	}
+	if opt.ScaleDType != tensor.F32 && opt.ScaleDType != tensor.F16 && opt.ScaleDType != tensor.BF16 {
+		return fmt.Errorf("export %s: scale dtype must be F32, F16 or BF16, not %s", dir, opt.ScaleDType)
+	}
+	if m.Config == nil {
+		return fmt.Errorf("export %s: no model config", dir)
+	}
+	if _, ok := m.Config["quantization_config"]; ok {
+		return fmt.Errorf("export %s: the model config already has a quantization_config (is the input already quantized?)", dir)
+	}
+	all, err := layerTensors(m, opt.ScaleDType)
+	if err != nil {
+		return fmt.Errorf("export %s: %w", dir, err)
+	}
+	cfg := map[string]any{}
+	for k, v := range m.Config {
+		cfg[k] = v
+	}
+	cfg["quantization_config"] = buildConfig(m.Layers, m.Ignore)
+	cfgJSON, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return fmt.Errorf("export %s: encode config.json: %w", dir, err)
+	}
+	return atomicfile.Dir(dir, func(tmp string) error {
+		if err := safetensors.WriteFile(filepath.Join(tmp, WeightsFile), all, map[string]string{"format": "pt"}); err != nil {
+			return fmt.Errorf("export %s: %w", dir, err)
+		}
+		if err := os.WriteFile(filepath.Join(tmp, ConfigFile), append(cfgJSON, '\n'), 0o644); err != nil {
+			return fmt.Errorf("export %s: %w", dir, err)
+		}
+		for _, f := range m.Files {
+			if err := copyFile(f, filepath.Join(tmp, filepath.Base(f))); err != nil {
+				return fmt.Errorf("export %s: copy %s: %w", dir, f, err)
+			}
+		}
+		return nil
+	})
+}
+
+// layerTensors returns every tensor of the export, sorted by name.
+func layerTensors(m *Model, scaleDType tensor.DType) ([]safetensors.NamedTensor, error) {
+	out := append([]safetensors.NamedTensor(nil), m.Dense...)
+	seen := map[string]bool{}
+	for _, t := range out {
+		if t.T == nil {
+			return nil, fmt.Errorf("tensor %q is nil", t.Name)
+		}
+		if seen[t.Name] {
+			return nil, fmt.Errorf("tensor %q appears twice", t.Name)
+		}
+		seen[t.Name] = true
+	}
+	for i := range m.Layers {
+		l := &m.Layers[i]
+		if seen[l.Name+".weight"] {
+			return nil, fmt.Errorf("layer %q is both quantized and in the dense tensors (%s.weight)", l.Name, l.Name)
+		}
+		ts, err := compressLayer(l, scaleDType)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range ts {
+			if seen[t.Name] {
+				return nil, fmt.Errorf("tensor %q appears twice", t.Name)
+			}
+			seen[t.Name] = true
+			out = append(out, t)
+		}
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Name < out[b].Name })
+	return out, nil
+}
+
+// compressLayer converts one QTensor to its compressed-tensors tensors.
+func compressLayer(l *Layer, scaleDType tensor.DType) ([]safetensors.NamedTensor, error) {
+	q := l.Q
+	if q == nil {
+		return nil, fmt.Errorf("layer %q: no quantized tensor", l.Name)
+	}
+	s := q.Scheme
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("layer %q: %w", l.Name, err)
+	}
+	_, groups, err := s.GroupCols(q.Cols)
+	if err != nil {
+		return nil, fmt.Errorf("layer %q: %w", l.Name, err)
+	}
+	nScales := q.Rows * groups
+	scaleShape := []int{q.Rows, groups}
+	if s.Granularity == quant.PerTensor {
+		nScales, scaleShape = 1, []int{1}
+	}
+	if len(q.Scales) != nScales {
+		return nil, fmt.Errorf("layer %q: %d scales for scheme %s on %dx%d (want %d)", l.Name, len(q.Scales), s, q.Rows, q.Cols, nScales)
+	}
+	if s.Symmetric != (q.Zeros == nil) || (!s.Symmetric && len(q.Zeros) != nScales) {
+		return nil, fmt.Errorf("layer %q: %d zero points for a %s scheme with %d scales", l.Name, len(q.Zeros), s, nScales)
+	}
+	lv, err := levels(q)
+	if err != nil {
+		return nil, fmt.Errorf("layer %q: %w", l.Name, err)
+	}
+	// autoq asymmetric (unsigned) -> compressed-tensors signed: subtract 2^(b-1) from both the
+	// levels and the zero points; symmetric levels are already signed.
+	off := int32(1) << (s.Bits - 1)
+	var zps []int32
+	if !s.Symmetric {
+		for i := range lv {
+			lv[i] -= off
+		}
+		zps = make([]int32, nScales)
+		for i, z := range q.Zeros {
+			if z < 0 || z > 2*off-1 {
+				return nil, fmt.Errorf("layer %q: zero point %d at %d is outside [0, %d]", l.Name, z, i, 2*off-1)
+			}
+			zps[i] = z - off
+		}
+	}
+	scale, err := floatTensor(l.Name+".weight_scale", q.Scales, scaleShape, scaleDType)
+	if err != nil {
+		return nil, err
+	}
+	out := []safetensors.NamedTensor{{Name: l.Name + ".weight_scale", T: scale}}
+	if layerFormat(l) == FormatIntQuantized {
+		w := make([]int8, len(lv))
+		for i, v := range lv {
+			if v < -128 || v > 127 {
+				return nil, fmt.Errorf("layer %q: int-quantized needs 8-bit levels, got %d", l.Name, v)
+			}
+			w[i] = int8(v)
+		}
+		out = append(out, safetensors.NamedTensor{Name: l.Name + ".weight", T: tensor.FromI8(w, q.Rows, q.Cols)})
+		if zps != nil {
+			out = append(out, safetensors.NamedTensor{Name: l.Name + ".weight_zero_point", T: tensor.FromI8(toI8(zps), scaleShape...)})
+		}
+		if !l.Act.Dynamic {
+			is, err := floatTensor(l.Name+".input_scale", []float32{l.Act.Scale}, []int{1}, scaleDType)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, safetensors.NamedTensor{Name: l.Name + ".input_scale", T: is})
+		}
+		return out, nil
+	}
+	packed, shape, err := packInt32(lv, q.Rows, q.Cols, s.Bits, false)
+	if err != nil {
+		return nil, fmt.Errorf("layer %q: %w", l.Name, err)
+	}
+	out = append(out,
+		safetensors.NamedTensor{Name: l.Name + ".weight_packed", T: i32Tensor(packed, shape)},
+		safetensors.NamedTensor{Name: l.Name + ".weight_shape", T: i32Tensor([]int32{int32(q.Rows), int32(q.Cols)}, []int{2})})
+	if zps != nil {
+		if s.Granularity == quant.PerTensor {
+			out = append(out, safetensors.NamedTensor{Name: l.Name + ".weight_zero_point", T: tensor.FromI8(toI8(zps), 1)})
+		} else {
+			pz, zshape, err := packInt32(zps, q.Rows, groups, s.Bits, true)
+			if err != nil {
+				return nil, fmt.Errorf("layer %q: zero points: %w", l.Name, err)
+			}
+			out = append(out, safetensors.NamedTensor{Name: l.Name + ".weight_zero_point", T: i32Tensor(pz, zshape)})
+		}
+	}
+	return out, nil
+}
+
+// floatTensor stores v in dtype d, refusing values that are not finite and positive or that
+// d cannot hold exactly (a rounded scale would dequantize to other weights than evaluated).
+func floatTensor(name string, v []float32, shape []int, d tensor.DType) (*tensor.Tensor, error) {
+	for i, x := range v {
+		if !(x > 0) || math.IsInf(float64(x), 0) {
+			return nil, fmt.Errorf("tensor %q: scale %v at %d is not finite and positive", name, x, i)
+		}
+	}
+	c := make([]float32, len(v))
+	copy(c, v)
+	t := tensor.FromF32(c, shape...)
+	if d == tensor.F32 {
+		return t, nil
+	}
+	t = t.Convert(d)
+	back := t.ToF32()
+	for i := range v {
+		if back[i] != v[i] {
+			return nil, fmt.Errorf("tensor %q: scale %v at %d is not exactly representable in %s (round the scales with export.RoundScales before evaluating, or export with F32 scales)", name, v[i], i, d)
+		}
+	}
+	return t, nil
+}
+
+// RoundScales rounds q's scales to the nearest value of dtype d (F16 or BF16) in place, so
+// that q can be exported with scales of that dtype and dequantizes to exactly what the
+// export does. A scale that would round to zero or overflow is an error naming the tensor.
+func RoundScales(q *quant.QTensor, d tensor.DType) error {
+	if d == tensor.F32 {
+		return nil
+	}
+	if d != tensor.F16 && d != tensor.BF16 {
+		return fmt.Errorf("round scales of %q: dtype must be F16 or BF16, not %s", q.Name, d)
+	}
+	r := tensor.FromF32(append([]float32(nil), q.Scales...), len(q.Scales)).Convert(d).ToF32()
+	for i, x := range r {
+		if !(x > 0) || math.IsInf(float64(x), 0) {
+			return fmt.Errorf("round scales of %q: scale %v at %d does not fit %s (got %v)", q.Name, q.Scales[i], i, d, x)
+		}
+	}
+	copy(q.Scales, r)
+	return nil
+}
+
+func toI8(v []int32) []int8 {
+	out := make([]int8, len(v))
+	for i, x := range v {
+		out[i] = int8(x)
+	}
+	return out
+}
+
+func i32Tensor(v []int32, shape []int) *tensor.Tensor {
+	t := tensor.New(tensor.I32, shape...)
+	copy(t.I32(), v)
+	return t
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
