@@ -1,0 +1,82 @@
+package model
+
+import (
+	"fmt"
+
+	"github.com/autoq/autoq/quant"
+)
+
+// ActQuant is how a FakeQuant layer quantizes its input before the product.
+type ActQuant uint8
+
+const (
+	ActNone     ActQuant = iota // weight-only: the input stays float32
+	ActPerToken                 // W8A8 dynamic: int8 per row (token), scale = row amax / 127
+	ActStatic                   // W8A8 static: int8 with one calibrated amax for the tensor
+)
+
+func (a ActQuant) String() string {
+	switch a {
+	case ActNone:
+		return "none"
+	case ActPerToken:
+		return "per-token"
+	case ActStatic:
+		return "static"
+	}
+	return fmt.Sprintf("ActQuant(%d)", uint8(a))
+}
+
+// FakeQuant is the reference quantized linear layer: its weights are the dequantized
+// levels of a quant.QTensor (exactly what a real kernel multiplies with), and with Act set
+// its input is rounded to int8 levels with quant's activation rules and dequantized again.
+// The product itself is the float32 Dense product.
+type FakeQuant struct {
+	Dense
+	Act  ActQuant
+	Amax float32 // ActStatic: the calibrated clipping threshold
+	xq   []float32
+}
+
+// NewFakeQuant builds the layer from a quantized weight; bias may be nil.
+func NewFakeQuant(q *quant.QTensor, bias []float32, act ActQuant, amax float32) (*FakeQuant, error) {
+	if err := q.Validate(); err != nil {
+		return nil, fmt.Errorf("fake-quant %s: %w", q.Name, err)
+	}
+	if act == ActStatic && !(amax > 0) {
+		return nil, fmt.Errorf("fake-quant %s: static activation quantization needs a positive amax, got %g", q.Name, amax)
+	}
+	d, err := NewDense(quant.Dequantize(q), bias, q.Rows, q.Cols)
+	if err != nil {
+		return nil, fmt.Errorf("fake-quant %s: %w", q.Name, err)
+	}
+	return &FakeQuant{Dense: *d, Act: act, Amax: amax}, nil
+}
+
+// Forward quantizes the input as configured, then multiplies.
+func (f *FakeQuant) Forward(x []float32, M int, out []float32) {
+	if f.Act == ActNone {
+		f.Dense.Forward(x, M, out)
+		return
+	}
+	n := M * f.K
+	if cap(f.xq) < n {
+		f.xq = make([]float32, n)
+	}
+	xq := f.xq[:n]
+	switch f.Act {
+	case ActPerToken:
+		q, scales := quant.QuantizeActivationsPerToken(x[:n], M, f.K)
+		for m := 0; m < M; m++ {
+			for k := 0; k < f.K; k++ {
+				xq[m*f.K+k] = float32(q[m*f.K+k]) * scales[m]
+			}
+		}
+	case ActStatic:
+		q, scale := quant.QuantizeActivationsStatic(x[:n], f.Amax)
+		for i, v := range q {
+			xq[i] = float32(v) * scale
+		}
+	}
+	f.Dense.Forward(xq, M, out)
+}
