@@ -1,0 +1,217 @@
+package safetensors
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/autoq/autoq/tensor"
+)
+
+// Writer streams a safetensors file: the header goes first (so every tensor's dtype and
+// shape must be known up front), then each tensor's bytes in the declared order. The file
+// is built under a temporary name beside the target and renamed into place by Close.
+type Writer struct {
+	path  string
+	tmp   *os.File
+	infos []TensorInfo
+	next  int
+	done  bool
+}
+
+// NamedTensor pairs a tensor with its name in a file.
+type NamedTensor struct {
+	Name string
+	T    *tensor.Tensor
+}
+
+// Create starts writing path. infos gives names, dtypes and shapes in file order; their
+// Offset and Size are computed here (contiguous, in that order). metadata may be nil.
+func Create(path string, infos []TensorInfo, metadata map[string]string) (*Writer, error) {
+	laid := make([]TensorInfo, len(infos))
+	seen := map[string]bool{}
+	var off int64
+	for i, t := range infos {
+		if t.Name == "" || t.Name == metadataKey {
+			return nil, fmt.Errorf("safetensors: %s: tensor %d: invalid name %q", path, i, t.Name)
+		}
+		if seen[t.Name] {
+			return nil, fmt.Errorf("safetensors: %s: tensor %q: duplicate name", path, t.Name)
+		}
+		seen[t.Name] = true
+		if err := checkWritable(t.DType); err != nil {
+			return nil, fmt.Errorf("safetensors: %s: tensor %q: %w", path, t.Name, err)
+		}
+		size, err := byteSize(t.DType, t.Shape)
+		if err != nil {
+			return nil, fmt.Errorf("safetensors: %s: tensor %q: %w", path, t.Name, err)
+		}
+		laid[i] = TensorInfo{Name: t.Name, DType: t.DType, Shape: append([]int(nil), t.Shape...), Offset: off, Size: size}
+		off += size
+	}
+	hdr, err := encodeHeader(laid, metadata)
+	if err != nil {
+		return nil, fmt.Errorf("safetensors: %s: %w", path, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("safetensors: create temporary file for %s: %w", path, err)
+	}
+	w := &Writer{path: path, tmp: tmp, infos: laid}
+	var lenBuf [8]byte
+	binary.LittleEndian.PutUint64(lenBuf[:], uint64(len(hdr)))
+	if _, err := tmp.Write(append(lenBuf[:], hdr...)); err != nil {
+		w.Abort()
+		return nil, fmt.Errorf("safetensors: write %s: %w", path, err)
+	}
+	return w, nil
+}
+
+// encodeHeader writes the JSON header deterministically: __metadata__ first (keys sorted),
+// then the tensors in file order; padded with spaces so that 8 + len is a multiple of 8.
+func encodeHeader(infos []TensorInfo, metadata map[string]string) ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	first := true
+	sep := func() {
+		if !first {
+			b.WriteByte(',')
+		}
+		first = false
+	}
+	if len(metadata) > 0 {
+		keys := make([]string, 0, len(metadata))
+		for k := range metadata {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		sep()
+		b.WriteString(`"__metadata__":{`)
+		for i, k := range keys {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			kj, _ := json.Marshal(k)
+			vj, _ := json.Marshal(metadata[k])
+			b.Write(kj)
+			b.WriteByte(':')
+			b.Write(vj)
+		}
+		b.WriteByte('}')
+	}
+	for _, t := range infos {
+		sep()
+		nj, _ := json.Marshal(t.Name)
+		shape := t.Shape
+		if shape == nil {
+			shape = []int{}
+		}
+		sj, _ := json.Marshal(shape)
+		fmt.Fprintf(&b, `%s:{"dtype":"%s","shape":%s,"data_offsets":[%d,%d]}`, nj, t.DType, sj, t.Offset, t.Offset+t.Size)
+	}
+	b.WriteByte('}')
+	for b.Len()%8 != 0 {
+		b.WriteByte(' ')
+	}
+	if b.Len() > MaxHeaderBytes {
+		return nil, fmt.Errorf("header of %d bytes exceeds the %d-byte limit", b.Len(), MaxHeaderBytes)
+	}
+	return b.Bytes(), nil
+}
+
+// Infos returns the laid-out tensor infos (with offsets and sizes).
+func (w *Writer) Infos() []TensorInfo { return append([]TensorInfo(nil), w.infos...) }
+
+// WriteTensor appends the next tensor's bytes. name must be the next one declared to
+// Create and data exactly its size.
+func (w *Writer) WriteTensor(name string, data []byte) error {
+	if w.done {
+		return fmt.Errorf("safetensors: %s: WriteTensor(%q) after Close or Abort", w.path, name)
+	}
+	if w.next >= len(w.infos) {
+		return fmt.Errorf("safetensors: %s: tensor %q: all %d declared tensors already written", w.path, name, len(w.infos))
+	}
+	t := w.infos[w.next]
+	if name != t.Name {
+		return fmt.Errorf("safetensors: %s: tensor %q written out of order (expected %q next)", w.path, name, t.Name)
+	}
+	if int64(len(data)) != t.Size {
+		return fmt.Errorf("safetensors: %s: tensor %q: %d bytes given, %s%v needs %d", w.path, name, len(data), t.DType, t.Shape, t.Size)
+	}
+	if _, err := w.tmp.Write(data); err != nil {
+		return fmt.Errorf("safetensors: write %s: tensor %q: %w", w.path, name, err)
+	}
+	w.next++
+	return nil
+}
+
+// Close checks that every declared tensor was written, syncs the temporary file and renames
+// it into place. On error the temporary file is removed and path is left untouched.
+func (w *Writer) Close() error {
+	if w.done {
+		return nil
+	}
+	if w.next != len(w.infos) {
+		missing := w.infos[w.next].Name
+		w.Abort()
+		return fmt.Errorf("safetensors: %s: closed after %d of %d tensors (next: %q); nothing written", w.path, w.next, len(w.infos), missing)
+	}
+	w.done = true
+	tmp := w.tmp.Name()
+	fail := func(what string, err error) error {
+		w.tmp.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("safetensors: %s %s: %w", what, w.path, err)
+	}
+	if err := w.tmp.Chmod(0o644); err != nil {
+		return fail("chmod", err)
+	}
+	if err := w.tmp.Sync(); err != nil {
+		return fail("sync", err)
+	}
+	if err := w.tmp.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("safetensors: close %s: %w", w.path, err)
+	}
+	if err := os.Rename(tmp, w.path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("safetensors: rename into %s: %w", w.path, err)
+	}
+	return nil
+}
+
+// Abort discards the temporary file; path is left as it was.
+func (w *Writer) Abort() {
+	if w.done {
+		return
+	}
+	w.done = true
+	w.tmp.Close()
+	os.Remove(w.tmp.Name())
+}
+
+// WriteFile writes tensors (in the given order) and metadata to path atomically.
+func WriteFile(path string, tensors []NamedTensor, metadata map[string]string) error {
+	infos := make([]TensorInfo, len(tensors))
+	for i, nt := range tensors {
+		if nt.T == nil {
+			return fmt.Errorf("safetensors: %s: tensor %q is nil", path, nt.Name)
+		}
+		infos[i] = TensorInfo{Name: nt.Name, DType: nt.T.DType, Shape: nt.T.Shape}
+	}
+	w, err := Create(path, infos, metadata)
+	if err != nil {
+		return err
+	}
+	for _, nt := range tensors {
+		if err := w.WriteTensor(nt.Name, nt.T.Data); err != nil {
+			w.Abort()
+			return err
+		}
+	}
+	return w.Close()
+}
