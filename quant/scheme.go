@@ -111,14 +111,21 @@ func (s Scheme) GroupCols(cols int) (size, groups int, err error) {
 // is float32, in exactly this order; the GPU kernels repeat it bit for bit.
 //
 // A group of zeros (amax == 0, or lo == hi == 0) gets scale 1 and zero point 0 (asymmetric:
-// the zero point that maps 0 to 0), so it dequantizes to exact zeros.
+// the zero point that maps 0 to 0), so it dequantizes to exact zeros. So does a group whose
+// computed scale underflows to 0 (values of a few subnormals): its values round to level 0
+// (error below 1e-44) instead of being divided by zero. GPU twins must keep denormals (no
+// -ftz / --use_fast_math) to repeat this.
 func (s Scheme) ComputeParams(lo, hi float32) (scale float32, zero int32) {
 	if s.Symmetric {
 		amax := float32(math.Max(math.Abs(float64(lo)), math.Abs(float64(hi))))
 		if amax == 0 {
 			return 1, 0
 		}
-		return amax / (float32(int32(1)<<(s.Bits-1)) - 0.5), 0
+		scale = amax / (float32(int32(1)<<(s.Bits-1)) - 0.5)
+		if scale == 0 { // amax a few subnormals: the scale underflows; treat as zeros
+			return 1, 0
+		}
+		return scale, 0
 	}
 	// The range must contain 0 so that 0 is exactly representable.
 	if lo > 0 {
@@ -132,6 +139,9 @@ func (s Scheme) ComputeParams(lo, hi float32) (scale float32, zero int32) {
 		return 1, 0
 	}
 	scale = (hi - lo) / float32(qmax)
+	if scale == 0 { // hi-lo a few subnormals: the scale underflows; treat as zeros
+		return 1, 0
+	}
 	z := RoundHalfEven(-lo / scale)
 	if z < 0 {
 		z = 0
