@@ -1,0 +1,44 @@
+package tokenizer
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Tokenizer encodes text to ids and decodes ids to text.
+type Tokenizer interface {
+	// Encode tokenizes text; with bos the beginning-of-sequence id comes first.
+	Encode(text string, bos bool) []int
+	// Decode turns ids back into text. BOS/EOS produce nothing; the space that Encode puts
+	// before the text is dropped after a BOS, so Decode(Encode(s, true)) == s.
+	Decode(ids []int) string
+	// VocabSize is the number of ids.
+	VocabSize() int
+	// BOS is the beginning-of-sequence id.
+	BOS() int
+}
+
+// Load reads a tokenizer: a Hugging Face tokenizer.json (by name or when given a directory
+// holding one), otherwise a llama2.c tokenizer file.
+func Load(path string) (Tokenizer, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %w", err)
+	}
+	if st.IsDir() {
+		path = filepath.Join(path, "tokenizer.json")
+	}
+	if filepath.Ext(path) == ".json" {
+		return LoadHFJSON(path)
+	}
+	return LoadLlama2C(path)
+}
+
+// CheckVocab returns an error when the tokenizer's vocabulary differs from the model's.
+func CheckVocab(t Tokenizer, modelVocab int) error {
+	if t.VocabSize() != modelVocab {
+		return fmt.Errorf("tokenizer has %d tokens but the model's vocabulary has %d: they do not belong together", t.VocabSize(), modelVocab)
+	}
+	return nil
+}
