@@ -48,7 +48,7 @@ func TestLlama2CKnownEncoding(t *testing.T) {
 func TestLlama2CByteFallback(t *testing.T) {
 	tok := loadTok512(t)
 	ids := tok.Encode("中", false) // UTF-8 E4 B8 AD, no piece
-	require.Len(t, ids, 4) // dummy prefix " " (410) + three bytes
+	require.Len(t, ids, 4)        // dummy prefix " " (410) + three bytes
 	assert.Equal(t, []int{410, 0xE4 + 3, 0xB8 + 3, 0xAD + 3}, ids)
 	assert.Equal(t, " 中", tok.Decode(ids))
 	assert.Equal(t, "中", tok.Decode(append([]int{1}, ids...)))
