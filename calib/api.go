@@ -18,7 +18,8 @@ type Options struct {
 	// unsigned. Zero means 127.
 	Levels int
 	// ZeroSpike replaces hist[0] by hist[1] before the entropy search (Model Optimizer's
-	// behaviour), so a spike of exact zeros does not dominate the search.
+	// behaviour), so a spike of exact zeros does not dominate the search. The zero value
+	// of Options has it off; DefaultOptions and the CLI turn it on, as Model Optimizer does.
 	ZeroSpike bool
 }
 
@@ -26,5 +27,10 @@ type Options struct {
 type Result struct {
 	Amax float32 // clipping threshold; scale = Amax / Levels
 	Bin  int     // threshold in bins (Amax = Bin * 2^Exp) for histogram methods; 0 for max
-	KL   float64 // entropy: the minimal KL divergence; MSE: the minimal expected error
+	KL   float64 // entropy: the minimal KL divergence; MSE: the minimal mean squared error
+	// Empty is set when the histogram holds no non-zero finite value (nothing seen, or only
+	// zeros, NaN and Inf): there is no threshold to choose and Amax is 0. Table writers
+	// flag such tensors and the TensorRT cache writer leaves them out (a zero scale would
+	// erase the tensor).
+	Empty bool
 }

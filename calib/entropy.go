@@ -1,0 +1,227 @@
+package calib
+
+import (
+	"math"
+	"runtime"
+	"sync"
+)
+
+// entropyStartBin is Model Optimizer's start_bin: the smallest candidate threshold in bins.
+const entropyStartBin = 128
+
+// Entropy is TensorRT's entropy calibrator as implemented by Model Optimizer's
+// _compute_amax_entropy (num_bits 8, stride 1, start_bin 128), on this histogram's bins:
+//
+//   - With opt.ZeroSpike, counts[0] is replaced by counts[1] first (Model Optimizer always
+//     does this; DefaultOptions turns it on).
+//   - G = Levels+1 quantized bins (128 for signed int8, 256 for unsigned).
+//   - For each candidate i in 128..2048: P = counts[0..i) with the mass of bins >= i added to
+//     P[i-1]. Q: bin j < i belongs to group floor(j*G/i) (exact integer division; numpy's
+//     digitize over linspace(0, i, G+1) computes the same up to float edge effects); each
+//     group's mass is spread evenly over its bins with non-zero counts, bins with zero
+//     counts get Q = 0. P and Q are normalised separately. KL = sum over P>0 of
+//     p*log(p/q), +Inf where q = 0 < p.
+//   - The minimising i wins, the last one on ties (Model Optimizer's last_argmin);
+//     Amax = i * 2^Exp, KL the minimum.
+//
+// Fast evaluation. With T the total, S = sum counts[0..i), c = counts[i-1], tail = T-S,
+// M_g and n_g a group's mass and number of non-zero bins:
+//
+//	T*KL = sum_{j<i-1} c_j log c_j + (c+tail) log(c+tail)
+//	       - sum_g M_g (log M_g - log n_g) - tail*(log M_g* - log n_g*)   (g* holds bin i-1)
+//	       - T log T + T log S
+//
+// The first sum is a prefix sum; the group terms depend only on the group's bin range, and
+// the ranges used by all candidates are a fixed set of ~18.7k (for G = 128) precomputed once
+// (klPlan), so each tensor takes one KLLog per distinct range and 128 table reads per
+// candidate. Group terms are added into four accumulators by g mod 4, combined as
+// (a0+a1)+(a2+a3): a fixed order the CUDA kernel repeats. Candidates are split among
+// goroutines; each candidate's value is computed independently, so the result does not
+// depend on the number of workers.
+func Entropy(h *Histogram, opt Options) Result {
+	return entropyWorkers(h, opt, runtime.GOMAXPROCS(0))
+}
+
+func entropyWorkers(h *Histogram, opt Options, workers int) Result {
+	if isEmpty(h) {
+		return Result{Empty: true}
+	}
+	levels := opt.Levels
+	if levels <= 0 {
+		levels = 127
+	}
+	plan := klPlanFor(levels + 1)
+	kl := entropyKL(h, opt.ZeroSpike, plan, workers)
+	if kl == nil { // no mass left (hand-built histogram whose only count was a zero spike)
+		return Result{Empty: true}
+	}
+	best := 0
+	for c := 1; c < len(kl); c++ {
+		if kl[c] <= kl[best] {
+			best = c
+		}
+	}
+	bin := entropyStartBin + best
+	return Result{Amax: binEdge(bin, h.Exp), Bin: bin, KL: kl[best]}
+}
+
+// klPlan is the candidate/group structure for G groups: the distinct bin ranges [lo, hi)
+// that some candidate uses as a group, and for each candidate the index of each group's
+// range (idx[c*G+g]) and of the range holding bin i-1 (last[c]).
+type klPlan struct {
+	groups int
+	lo, hi []int32
+	idx    []int32
+	last   []int32
+}
+
+var klPlans sync.Map // groups -> *klPlan
+
+func klPlanFor(groups int) *klPlan {
+	if p, ok := klPlans.Load(groups); ok {
+		return p.(*klPlan)
+	}
+	nc := NumBins - entropyStartBin + 1
+	p := &klPlan{groups: groups, idx: make([]int32, nc*groups), last: make([]int32, nc)}
+	seen := map[[2]int32]int32{}
+	for c := 0; c < nc; c++ {
+		i := entropyStartBin + c
+		for g := 0; g < groups; g++ {
+			// Group g is the bins j with floor(j*G/i) == g: j in [ceil(g*i/G), ceil((g+1)*i/G)).
+			lo := int32((g*i + groups - 1) / groups)
+			hi := int32(((g+1)*i + groups - 1) / groups)
+			k, ok := seen[[2]int32{lo, hi}]
+			if !ok {
+				k = int32(len(p.lo))
+				seen[[2]int32{lo, hi}] = k
+				p.lo, p.hi = append(p.lo, lo), append(p.hi, hi)
+			}
+			p.idx[c*groups+g] = k
+			if lo <= int32(i-1) && int32(i-1) < hi {
+				p.last[c] = k
+			}
+		}
+	}
+	actual, _ := klPlans.LoadOrStore(groups, p)
+	return actual.(*klPlan)
+}
+
+// logInt[n] = KLLog(n) for n in 0..NumBins (logInt[0] unused).
+var logInt = func() []float64 {
+	t := make([]float64, NumBins+1)
+	for n := 1; n <= NumBins; n++ {
+		t[n] = KLLog(float64(n))
+	}
+	return t
+}()
+
+// entropyKL returns the KL divergence of every candidate (index c = i - 128).
+func entropyKL(h *Histogram, zeroSpike bool, p *klPlan, workers int) []float64 {
+	cnt := h.Counts
+	if zeroSpike {
+		cnt[0] = cnt[1]
+	}
+	// Prefix sums: mass, non-zero bins, c*log(c). Counts are exact in float64 below 2^53.
+	var pre [NumBins + 1]float64
+	var nz [NumBins + 1]int32
+	var clog [NumBins + 1]float64
+	var run uint64
+	for j, c := range cnt {
+		run += c
+		pre[j+1] = float64(run)
+		nz[j+1] = nz[j]
+		clog[j+1] = clog[j]
+		if c != 0 {
+			nz[j+1]++
+			cf := float64(c)
+			clog[j+1] = clog[j] + float64(cf*KLLog(cf))
+		}
+	}
+	total := pre[NumBins]
+	if total == 0 {
+		return nil
+	}
+	logT := KLLog(total)
+
+	// Group terms for every distinct range: F = M log M - M log n, LQ = log M - log n.
+	np := len(p.lo)
+	f := make([]float64, np)
+	lq := make([]float64, np)
+	parallel(np, workers, func(a, b int) {
+		for k := a; k < b; k++ {
+			lo, hi := p.lo[k], p.hi[k]
+			m := pre[hi] - pre[lo]
+			if m == 0 {
+				continue
+			}
+			lm := KLLog(m)
+			ln := logInt[nz[hi]-nz[lo]]
+			f[k] = float64(m*lm) - float64(m*ln)
+			lq[k] = lm - ln
+		}
+	})
+
+	nc := NumBins - entropyStartBin + 1
+	kl := make([]float64, nc)
+	G := p.groups
+	parallel(nc, workers, func(a, b int) {
+		for c := a; c < b; c++ {
+			i := entropyStartBin + c
+			s := pre[i]
+			ci := pre[i] - pre[i-1]
+			tail := total - s
+			if ci == 0 && tail > 0 {
+				kl[c] = math.Inf(1)
+				continue
+			}
+			plogp := clog[i-1]
+			if pl := ci + tail; pl > 0 {
+				plogp += float64(pl * KLLog(pl))
+			}
+			ix := p.idx[c*G : c*G+G]
+			var a0, a1, a2, a3 float64
+			g := 0
+			for ; g+3 < G; g += 4 {
+				a0 += f[ix[g]]
+				a1 += f[ix[g+1]]
+				a2 += f[ix[g+2]]
+				a3 += f[ix[g+3]]
+			}
+			for ; g < G; g++ { // G not a multiple of 4: remainder into a0.. in order
+				switch g % 4 {
+				case 0:
+					a0 += f[ix[g]]
+				case 1:
+					a1 += f[ix[g]]
+				default:
+					a2 += f[ix[g]]
+				}
+			}
+			plogq := (a0 + a1) + (a2 + a3)
+			if tail > 0 {
+				plogq += float64(tail * lq[p.last[c]])
+			}
+			kl[c] = (plogp-plogq)/total - logT + KLLog(s)
+		}
+	})
+	return kl
+}
+
+// parallel runs fn over [0, n) split into contiguous chunks, one per worker.
+func parallel(n, workers int, fn func(a, b int)) {
+	if workers <= 1 || n < 2*workers {
+		fn(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	chunk := (n + workers - 1) / workers
+	for a := 0; a < n; a += chunk {
+		b := min(a+chunk, n)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(a, b)
+		}()
+	}
+	wg.Wait()
+}

@@ -1,0 +1,424 @@
+package calib
+
+import (
+	"fmt"
+	"math"
+	"math/bits"
+)
+
+// NewHistogram returns an empty histogram for the tensor called name.
+func NewHistogram(name string) *Histogram { return &Histogram{Name: name} }
+
+// ExpFor returns the bin exponent for a histogram whose largest |x| is absmax:
+// floor(log2(absmax)) - 10, so absmax lands in bins [1024, 2048). It reads the exponent off
+// the float's bits (exact, subnormals included). absmax must be finite and non-zero; the
+// sign is ignored.
+func ExpFor(absmax float32) int {
+	b := math.Float32bits(absmax) & 0x7fffffff
+	e := int(b >> 23)
+	if e == 0 { // subnormal: value = m * 2^-149, floor(log2) = bitlen(m)-1-149
+		return bits.Len32(b) - 1 - 149 - 10
+	}
+	return e - 127 - 10
+}
+
+// BinIndex returns floor(|v| / 2^exp), computed exactly with integer shifts of the
+// significand. v must be finite with |v| < 2048 * 2^exp.
+//
+// |v| = sig * 2^(e-150) for a normal float32 (sig has the hidden bit), and
+// sig * 2^-149 for a subnormal; dividing by 2^exp is a shift by exp+150-e (e >= 1).
+func BinIndex(v float32, exp int) int {
+	b := math.Float32bits(v) & 0x7fffffff
+	e := int(b >> 23)
+	sig := uint64(b & 0x7fffff)
+	if e != 0 {
+		sig |= 1 << 23
+	} else {
+		e = 1
+	}
+	shift := exp + 150 - e
+	if shift >= 0 {
+		return int(sig >> uint(shift)) // shifts >= 64 give 0 in Go
+	}
+	return int(sig << uint(-shift))
+}
+
+// binIndexF16 is BinIndex for IEEE half bits: |v| = N * 2^-24 with N an integer below
+// 2^41, so the bin is N shifted by 24+exp.
+func binIndexF16(h uint16, exp int) int {
+	b := uint32(h & 0x7fff)
+	e := b >> 10
+	m := uint64(b & 0x3ff)
+	if e != 0 {
+		m |= 0x400
+		e--
+	}
+	n := m << e
+	if s := 24 + exp; s >= 0 {
+		return int(n >> uint(s))
+	} else {
+		return int(n << uint(-s))
+	}
+}
+
+// Coarsen re-bins the histogram to the larger exponent exp: old bin i moves to bin
+// i >> (exp - Exp). Exact because the edges nest. A smaller or equal exp is a no-op; on a
+// histogram without an exponent yet (only zeros seen) it just sets Exp.
+func (h *Histogram) Coarsen(exp int) {
+	if !h.HasExp {
+		h.Exp, h.HasExp = exp, true
+		return
+	}
+	d := exp - h.Exp
+	if d <= 0 {
+		return
+	}
+	if d >= 12 { // everything lands in bin 0
+		var sum uint64
+		for i := range h.Counts {
+			sum += h.Counts[i]
+			h.Counts[i] = 0
+		}
+		h.Counts[0] = sum
+	} else {
+		var out [NumBins]uint64
+		for i, c := range h.Counts {
+			out[i>>uint(d)] += c
+		}
+		h.Counts = out
+	}
+	h.Exp = exp
+}
+
+// prepare makes the histogram ready to bin finite values whose largest magnitude has the
+// float32 bits maxBits (sign cleared): it sets or raises Exp and updates AbsMax.
+// It reports whether any value needs binning outside bin 0.
+func (h *Histogram) prepare(maxBits uint32) bool {
+	if maxBits == 0 {
+		return false
+	}
+	absmax := math.Float32frombits(maxBits)
+	need := ExpFor(absmax)
+	if !h.HasExp || need > h.Exp {
+		h.Coarsen(need)
+	}
+	if maxBits > math.Float32bits(h.AbsMax) {
+		h.AbsMax = absmax
+	}
+	return true
+}
+
+// AddF32 adds a batch: first its absmax (raising Exp by exact coarsening if needed), then
+// each value's bin. NaN and ±Inf are counted in NaN/Inf and skipped.
+func (h *Histogram) AddF32(v []float32) {
+	var maxBits uint32
+	for _, x := range v {
+		maxBits = max(maxBits, math.Float32bits(x)&0x7fffffff)
+	}
+	if maxBits >= 0x7f800000 {
+		h.addF32Checked(v)
+		return
+	}
+	h.Count += uint64(len(v))
+	if !h.prepare(maxBits) {
+		h.Counts[0] += uint64(len(v))
+		return
+	}
+	if h.Exp < -149 { // tiny subnormal data: shifts may go left
+		for _, x := range v {
+			h.Counts[BinIndex(x, h.Exp)]++
+		}
+		return
+	}
+	binF32Bits(&h.Counts, v, h.Exp)
+}
+
+// binF32Bits bins finite values with exp >= -149 (all shifts go right). Two interleaved
+// count arrays halve the store-to-load dependency when neighbours share a bin.
+func binF32Bits(counts *[NumBins]uint64, v []float32, exp int) {
+	k := uint32(exp + 150)
+	var c2 [NumBins]uint64
+	i := 0
+	for ; i+1 < len(v); i += 2 {
+		counts[binShift(math.Float32bits(v[i]), k)&(NumBins-1)]++
+		c2[binShift(math.Float32bits(v[i+1]), k)&(NumBins-1)]++
+	}
+	if i < len(v) {
+		counts[binShift(math.Float32bits(v[i]), k)&(NumBins-1)]++
+	}
+	for j := range c2 {
+		counts[j] += c2[j]
+	}
+}
+
+// binShift is BinIndex for the float32 bits u with k = exp+150 >= 1 (inlined hot path).
+// The final mask in the callers is a no-op for valid input (bins < 2048) that lets the
+// compiler drop the bounds check.
+func binShift(u uint32, k uint32) uint32 {
+	u &= 0x7fffffff
+	e := u >> 23
+	sig := u & 0x7fffff
+	if e != 0 {
+		sig |= 1 << 23
+	} else {
+		e = 1
+	}
+	return uint32(uint64(sig) >> (k - e))
+}
+
+func (h *Histogram) addF32Checked(v []float32) {
+	var maxBits uint32
+	for _, x := range v {
+		b := math.Float32bits(x) & 0x7fffffff
+		switch {
+		case b > 0x7f800000:
+			h.NaN++
+		case b == 0x7f800000:
+			h.Inf++
+		default:
+			maxBits = max(maxBits, b)
+		}
+	}
+	if !h.prepare(maxBits) {
+		for _, x := range v {
+			if math.Float32bits(x)&0x7fffffff == 0 {
+				h.Counts[0]++
+				h.Count++
+			}
+		}
+		return
+	}
+	for _, x := range v {
+		if math.Float32bits(x)&0x7fffffff < 0x7f800000 {
+			h.Counts[BinIndex(x, h.Exp)]++
+			h.Count++
+		}
+	}
+}
+
+// AddF16 adds a batch of IEEE half values given as raw bits (same rule as AddF32; every
+// half is exactly a float32, so the bins are those of the converted values).
+func (h *Histogram) AddF16(bits []uint16) {
+	var maxBits uint16
+	for _, x := range bits {
+		maxBits = max(maxBits, x&0x7fff)
+	}
+	if maxBits >= 0x7c00 {
+		h.addF16Checked(bits)
+		return
+	}
+	h.Count += uint64(len(bits))
+	if !h.prepare(f16MagBits(maxBits)) {
+		h.Counts[0] += uint64(len(bits))
+		return
+	}
+	exp := h.Exp
+	if exp < -24 {
+		for _, x := range bits {
+			h.Counts[binIndexF16(x, exp)]++
+		}
+		return
+	}
+	s := uint(24 + exp)
+	var c2 [NumBins]uint64
+	i := 0
+	for ; i+1 < len(bits); i += 2 {
+		h.Counts[f16N(bits[i])>>s&(NumBins-1)]++
+		c2[f16N(bits[i+1])>>s&(NumBins-1)]++
+	}
+	if i < len(bits) {
+		h.Counts[f16N(bits[i])>>s&(NumBins-1)]++
+	}
+	for j := range c2 {
+		h.Counts[j] += c2[j]
+	}
+}
+
+// f16N returns N with |half| = N * 2^-24 (exact integer, below 2^41).
+func f16N(x uint16) uint64 {
+	b := uint32(x & 0x7fff)
+	e := b >> 10
+	m := uint64(b & 0x3ff)
+	if e != 0 {
+		m |= 0x400
+		e--
+	}
+	return m << e
+}
+
+// f16MagBits returns the float32 bits of the finite half magnitude b (sign cleared).
+func f16MagBits(b uint16) uint32 {
+	return math.Float32bits(float32(f16N(b)) * (1.0 / (1 << 24)))
+}
+
+func (h *Histogram) addF16Checked(bits []uint16) {
+	var maxBits uint16
+	for _, x := range bits {
+		b := x & 0x7fff
+		switch {
+		case b > 0x7c00:
+			h.NaN++
+		case b == 0x7c00:
+			h.Inf++
+		default:
+			maxBits = max(maxBits, b)
+		}
+	}
+	has := h.prepare(f16MagBits(maxBits))
+	for _, x := range bits {
+		b := x & 0x7fff
+		if b >= 0x7c00 {
+			continue
+		}
+		if has {
+			h.Counts[binIndexF16(x, h.Exp)]++
+		} else {
+			h.Counts[0]++
+		}
+		h.Count++
+	}
+}
+
+// AddBF16 adds a batch of bfloat16 values given as raw bits (a bfloat16 is the top half of
+// a float32, so the bins are those of the converted values).
+func (h *Histogram) AddBF16(bits []uint16) {
+	var maxBits uint16
+	for _, x := range bits {
+		maxBits = max(maxBits, x&0x7fff)
+	}
+	if maxBits >= 0x7f80 {
+		h.addBF16Checked(bits)
+		return
+	}
+	h.Count += uint64(len(bits))
+	if !h.prepare(uint32(maxBits) << 16) {
+		h.Counts[0] += uint64(len(bits))
+		return
+	}
+	if h.Exp < -149 {
+		for _, x := range bits {
+			h.Counts[BinIndex(math.Float32frombits(uint32(x)<<16), h.Exp)]++
+		}
+		return
+	}
+	k := uint32(h.Exp + 150)
+	for _, x := range bits {
+		h.Counts[binShift(uint32(x)<<16, k)&(NumBins-1)]++
+	}
+}
+
+func (h *Histogram) addBF16Checked(bits []uint16) {
+	var maxBits uint32
+	for _, x := range bits {
+		b := uint32(x&0x7fff) << 16
+		switch {
+		case b > 0x7f800000:
+			h.NaN++
+		case b == 0x7f800000:
+			h.Inf++
+		default:
+			maxBits = max(maxBits, b)
+		}
+	}
+	has := h.prepare(maxBits)
+	for _, x := range bits {
+		b := uint32(x&0x7fff) << 16
+		if b >= 0x7f800000 {
+			continue
+		}
+		if has {
+			h.Counts[BinIndex(math.Float32frombits(b), h.Exp)]++
+		} else {
+			h.Counts[0]++
+		}
+		h.Count++
+	}
+}
+
+// AddChannelAbsMax folds v, viewed as rows of `channels` values (the last dimension), into
+// the per-channel absmax. NaN and ±Inf are skipped (they are counted by the Add methods).
+// It panics if len(v) is not a multiple of channels or channels differs from an earlier
+// call: callers (Session) validate shapes first and report errors with the tensor name.
+func (h *Histogram) AddChannelAbsMax(v []float32, channels int) {
+	if channels <= 0 || len(v)%channels != 0 {
+		panic(fmt.Sprintf("calib: AddChannelAbsMax(%q): %d values are not rows of %d channels", h.Name, len(v), channels))
+	}
+	if h.ChannelAbsMax == nil {
+		h.ChannelAbsMax = make([]float32, channels)
+	}
+	if len(h.ChannelAbsMax) != channels {
+		panic(fmt.Sprintf("calib: AddChannelAbsMax(%q): %d channels, earlier %d", h.Name, channels, len(h.ChannelAbsMax)))
+	}
+	cm := h.ChannelAbsMax
+	for r := 0; r < len(v); r += channels {
+		row := v[r : r+channels]
+		for c, x := range row {
+			b := math.Float32bits(x) & 0x7fffffff
+			if b < 0x7f800000 && b > math.Float32bits(cm[c]) {
+				cm[c] = math.Float32frombits(b)
+			}
+		}
+	}
+}
+
+// Merge adds o into h exactly: both are coarsened to the larger exponent, then counts add.
+// Names must match, and per-channel absmax lengths must agree when both have them. On error
+// h is unchanged.
+func (h *Histogram) Merge(o *Histogram) error {
+	if h.Name != o.Name {
+		return fmt.Errorf("calib: merge histograms of different tensors %q and %q", h.Name, o.Name)
+	}
+	if h.ChannelAbsMax != nil && o.ChannelAbsMax != nil && len(h.ChannelAbsMax) != len(o.ChannelAbsMax) {
+		return fmt.Errorf("calib: merge %q: %d channels vs %d", h.Name, len(h.ChannelAbsMax), len(o.ChannelAbsMax))
+	}
+	src := o
+	if o.HasExp && (!h.HasExp || o.Exp < h.Exp) {
+		if h.HasExp {
+			src = o.Clone()
+			src.Coarsen(h.Exp)
+		}
+	}
+	if o.HasExp && (!h.HasExp || o.Exp > h.Exp) {
+		h.Coarsen(o.Exp)
+	}
+	for i := range h.Counts {
+		h.Counts[i] += src.Counts[i]
+	}
+	if math.Float32bits(o.AbsMax) > math.Float32bits(h.AbsMax) {
+		h.AbsMax = o.AbsMax
+	}
+	h.Count += o.Count
+	h.NaN += o.NaN
+	h.Inf += o.Inf
+	if o.ChannelAbsMax != nil {
+		if h.ChannelAbsMax == nil {
+			h.ChannelAbsMax = make([]float32, len(o.ChannelAbsMax))
+		}
+		for c, x := range o.ChannelAbsMax {
+			if math.Float32bits(x) > math.Float32bits(h.ChannelAbsMax[c]) {
+				h.ChannelAbsMax[c] = x
+			}
+		}
+	}
+	return nil
+}
+
+// Clone returns a deep copy.
+func (h *Histogram) Clone() *Histogram {
+	c := *h
+	if h.ChannelAbsMax != nil {
+		c.ChannelAbsMax = append([]float32(nil), h.ChannelAbsMax...)
+	}
+	return &c
+}
+
+// NonZeroBins is the number of bins with a non-zero count.
+func (h *Histogram) NonZeroBins() int {
+	n := 0
+	for _, c := range h.Counts {
+		if c != 0 {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,127 @@
+package calib
+
+import (
+	"fmt"
+	"math"
+	"math/big"
+)
+
+// DefaultPercentile is the percentile used when Options.Percentile is zero.
+const DefaultPercentile = 99.99
+
+var methodNames = map[Method]string{MethodMax: "max", MethodPercentile: "percentile", MethodMSE: "mse", MethodEntropy: "entropy"}
+
+// String returns the CLI spelling: max, percentile, mse or entropy.
+func (m Method) String() string {
+	if s, ok := methodNames[m]; ok {
+		return s
+	}
+	return fmt.Sprintf("Method(%d)", uint8(m))
+}
+
+// ParseMethod accepts max, percentile, mse and entropy.
+func ParseMethod(s string) (Method, error) {
+	for m, n := range methodNames {
+		if n == s {
+			return m, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown calibration method %q (want entropy, percentile, mse or max)", s)
+}
+
+// DefaultOptions returns the settings autoq uses unless told otherwise: int8 signed
+// (127 levels), percentile 99.99, zero spike suppression on (as Model Optimizer).
+func DefaultOptions(m Method) Options {
+	return Options{Method: m, Percentile: DefaultPercentile, Levels: 127, ZeroSpike: true}
+}
+
+// normalized fills in defaults and checks the options.
+func (o Options) normalized() (Options, error) {
+	if o.Levels == 0 {
+		o.Levels = 127
+	}
+	if o.Levels < 1 || o.Levels > 32767 {
+		return o, fmt.Errorf("calib: levels must be in 1..32767, got %d", o.Levels)
+	}
+	if o.Method == MethodPercentile {
+		if o.Percentile == 0 {
+			o.Percentile = DefaultPercentile
+		}
+		if !(o.Percentile > 0 && o.Percentile <= 100) {
+			return o, fmt.Errorf("calib: percentile must be in (0, 100], got %v", o.Percentile)
+		}
+	}
+	if _, ok := methodNames[o.Method]; !ok {
+		return o, fmt.Errorf("calib: unknown method %d", o.Method)
+	}
+	return o, nil
+}
+
+// Compute runs the calibrator opt.Method on h. An empty histogram (no non-zero finite
+// value) gives Result{Empty: true} and no error.
+func Compute(h *Histogram, opt Options) (Result, error) {
+	opt, err := opt.normalized()
+	if err != nil {
+		return Result{}, err
+	}
+	switch opt.Method {
+	case MethodMax:
+		return Max(h), nil
+	case MethodPercentile:
+		return Percentile(h, opt.Percentile), nil
+	case MethodMSE:
+		return MSE(h, opt), nil
+	default:
+		return Entropy(h, opt), nil
+	}
+}
+
+// isEmpty reports whether h has nothing to calibrate on.
+func isEmpty(h *Histogram) bool { return !h.HasExp || h.AbsMax == 0 }
+
+// binEdge returns i * 2^exp as float32 (exact unless it overflows float32, which cannot
+// happen for i <= 2048 and exp = ExpFor of a finite float32: 2048*2^117 = 2^128 is the
+// only overflow and needs i = 2048 with absmax >= 2^127; it saturates to MaxFloat32).
+func binEdge(i, exp int) float32 {
+	v := math.Ldexp(float64(i), exp)
+	if v > math.MaxFloat32 {
+		return math.MaxFloat32
+	}
+	return float32(v)
+}
+
+// Max is the max calibrator: amax = AbsMax (Bin 0).
+func Max(h *Histogram) Result {
+	if isEmpty(h) {
+		return Result{Empty: true}
+	}
+	return Result{Amax: h.AbsMax}
+}
+
+// Percentile is the percentile calibrator: amax is the smallest bin edge i * 2^Exp
+// (i in 1..2048) such that the bins [0, i) hold at least p% of Count. The comparison
+// cum*100 >= p*Count is done exactly (p is a float64, i.e. a dyadic rational) by turning
+// it into the integer threshold need = ceil(p*Count/100) with math/big; p outside (0,100]
+// is clamped.
+func Percentile(h *Histogram, p float64) Result {
+	if isEmpty(h) {
+		return Result{Empty: true}
+	}
+	p = min(max(p, 0), 100)
+	num := new(big.Rat).SetFloat64(p)
+	num.Mul(num, new(big.Rat).SetInt(new(big.Int).SetUint64(h.Count)))
+	num.Quo(num, big.NewRat(100, 1))
+	need := new(big.Int).Quo(num.Num(), num.Denom()) // floor, num >= 0
+	if new(big.Int).Mul(need, num.Denom()).Cmp(num.Num()) != 0 {
+		need.Add(need, big.NewInt(1))
+	}
+	needU := need.Uint64() // need <= Count, so it fits
+	var cum uint64
+	for i, c := range h.Counts {
+		cum += c
+		if cum >= needU {
+			return Result{Amax: binEdge(i+1, h.Exp), Bin: i + 1}
+		}
+	}
+	return Result{Amax: binEdge(NumBins, h.Exp), Bin: NumBins}
+}
