@@ -18,7 +18,7 @@ type workspace struct {
 // input of every linear layer over all sequences' rows stacked ([sum of lengths, in]).
 func (m *Model) Forward(tokens [][]int, hook Hook) ([][]float32, error) {
 	cfg := m.Config
-	D, KV, H, V := cfg.Dim, cfg.KVDim(), cfg.HiddenDim, cfg.VocabSize
+	D, KV, H, V := cfg.Dim, cfg.KVDim(), cfg.HiddenDim, cfg.Vocab
 	if len(tokens) == 0 {
 		return nil, fmt.Errorf("model: forward of an empty batch")
 	}
@@ -28,8 +28,8 @@ func (m *Model) Forward(tokens [][]int, hook Hook) ([][]float32, error) {
 		if len(seq) == 0 {
 			return nil, fmt.Errorf("model: sequence %d of the batch is empty", b)
 		}
-		if cfg.MaxSeqLen > 0 && len(seq) > cfg.MaxSeqLen {
-			return nil, fmt.Errorf("model: sequence %d has %d tokens, longer than the model's %d", b, len(seq), cfg.MaxSeqLen)
+		if cfg.MaxSeq > 0 && len(seq) > cfg.MaxSeq {
+			return nil, fmt.Errorf("model: sequence %d has %d tokens, longer than the model's %d", b, len(seq), cfg.MaxSeq)
 		}
 		for i, t := range seq {
 			if t < 0 || t >= V {
@@ -52,7 +52,7 @@ func (m *Model) Forward(tokens [][]int, hook Hook) ([][]float32, error) {
 			copy(ws.x[(offsets[b]+i)*D:(offsets[b]+i+1)*D], m.embed[t*D:(t+1)*D])
 		}
 	}
-	eps := float32(cfg.RMSNormEps)
+	eps := float32(cfg.NormEps)
 	run := func(ly *layer, i int, in, out []float32) {
 		if hook != nil {
 			_, k := ly.lin[i].Dims()
@@ -125,8 +125,8 @@ func (m *Model) applyRope(q, k []float32, offsets []int, cos, sin []float32) {
 // position order).
 func (m *Model) attention(ws *workspace, offsets []int, maxLen int) {
 	cfg := m.Config
-	hd, nh, D, KV := cfg.HeadDim(), cfg.NumHeads, cfg.Dim, cfg.KVDim()
-	group := nh / cfg.NumKVHeads
+	hd, nh, D, KV := cfg.HeadDim(), cfg.Heads, cfg.Dim, cfg.KVDim()
+	group := nh / cfg.KVHeads
 	scale := float32(math.Sqrt(float64(hd)))
 	nseq := len(offsets) - 1
 	parallelFor(nseq*nh, func(lo, hi int) {

@@ -20,7 +20,7 @@ func TestCausalMaskLaterTokensDoNotChangeEarlierLogits(t *testing.T) {
 	require.NoError(t, err)
 	lb, err := m.Forward([][]int{b}, nil)
 	require.NoError(t, err)
-	V := m.Config.VocabSize
+	V := m.Config.Vocab
 	assert.Equal(t, la[0][:5*V], lb[0][:5*V], "positions 0..4 must not see tokens 5..7")
 	assert.NotEqual(t, la[0][5*V:6*V], lb[0][5*V:6*V])
 }
@@ -33,19 +33,19 @@ func TestGQAEqualsMultiHeadWithRepeatedKVHeads(t *testing.T) {
 	gqa, err := New(cfg, ts)
 	require.NoError(t, err)
 	mha := cfg
-	mha.NumKVHeads = cfg.NumHeads
+	mha.KVHeads = cfg.Heads
 	ts2 := map[string]*tensor.Tensor{}
 	for k, v := range ts {
 		ts2[k] = v
 	}
 	hd, D := cfg.HeadDim(), cfg.Dim
-	for l := 0; l < cfg.NumLayers; l++ {
+	for l := 0; l < cfg.Layers; l++ {
 		for _, p := range []string{"k_proj", "v_proj"} {
 			name := fmt.Sprintf("model.layers.%d.self_attn.%s.weight", l, p)
 			w := ts[name].F32()
 			rep := make([]float32, 0, D*D)
-			for h := 0; h < cfg.NumHeads; h++ {
-				kv := h / (cfg.NumHeads / cfg.NumKVHeads)
+			for h := 0; h < cfg.Heads; h++ {
+				kv := h / (cfg.Heads / cfg.KVHeads)
 				rep = append(rep, w[kv*hd*D:(kv+1)*hd*D]...)
 			}
 			ts2[name] = tensor.FromF32(rep, D, D)
@@ -105,7 +105,7 @@ func TestInterleavedRopeOnRawWeightsEqualsHalfSplitOnPermuted(t *testing.T) {
 	// Not bitwise: the q/k dot products add the same terms in another order (logits are
 	// O(10); float32 rounding of 64-term sums gives differences of order 1e-5).
 	assert.Less(t, maxAbsDiff(a[0], b[0]), 1e-4)
-	V := hf.Config.VocabSize
+	V := hf.Config.Vocab
 	for p := range seq[0] {
 		require.Equal(t, argmax(a[0][p*V:(p+1)*V]), argmax(b[0][p*V:(p+1)*V]))
 	}
@@ -168,19 +168,19 @@ func TestSetLinearPlugsAndValidates(t *testing.T) {
 
 func TestAttentionBiasIsApplied(t *testing.T) {
 	cfg := tinyConfig()
-	cfg.AttentionBias = true
+	cfg.Bias = true
 	ts := randomTensors(cfg, 7)
 	with, err := New(cfg, ts)
 	require.NoError(t, err)
 	for _, p := range []string{"q_proj", "k_proj", "v_proj"} {
-		for l := 0; l < cfg.NumLayers; l++ {
+		for l := 0; l < cfg.Layers; l++ {
 			b := ts[fmt.Sprintf("model.layers.%d.self_attn.%s.bias", l, p)].F32()
 			clear(b)
 		}
 	}
 	zero, err := New(cfg, ts)
 	require.NoError(t, err)
-	cfg.AttentionBias = false
+	cfg.Bias = false
 	without, err := New(cfg, ts)
 	require.NoError(t, err)
 	seq := [][]int{{1, 2, 3, 4}}
@@ -217,7 +217,7 @@ func TestBadInputsGetClearErrors(t *testing.T) {
 	assert.ErrorContains(t, err, "model.norm.weight has a non-finite value NaN at element 3")
 
 	bad := cfg
-	bad.NumKVHeads = 3
+	bad.KVHeads = 3
 	_, err = New(bad, randomTensors(cfg, 8))
-	assert.ErrorContains(t, err, "not a multiple of 3 key/value heads")
+	assert.ErrorContains(t, err, "num_attention_heads 4 does not divide by num_key_value_heads 3")
 }

@@ -49,7 +49,7 @@ func TestGreedyMatchesReferenceInOnePrefill(t *testing.T) {
 	seq := append([]int{1}, ids[:len(ids)-1]...)
 	logits, err := m.Forward([][]int{seq}, nil)
 	require.NoError(t, err)
-	V := m.Config.VocabSize
+	V := m.Config.Vocab
 	for p := range seq {
 		require.Equal(t, ids[p], argmax(logits[0][p*V:(p+1)*V]), "position %d", p)
 	}
@@ -59,7 +59,7 @@ func TestGreedyMatchesReferenceInOnePrefill(t *testing.T) {
 func TestGreedyStepByStep(t *testing.T) {
 	m := loadStories(t)
 	ids := readGreedyRef(t)
-	V := m.Config.VocabSize
+	V := m.Config.Vocab
 	seq := []int{1}
 	steps := 256
 	if testing.Short() {

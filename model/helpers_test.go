@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"github.com/autoq/autoq/checkpoint"
 	"testing"
 
 	"github.com/autoq/autoq/internal/testutil"
@@ -10,9 +11,9 @@ import (
 )
 
 // randomTensors returns deterministic Gaussian weights for cfg with HF names.
-func randomTensors(cfg Config, seed uint64) map[string]*tensor.Tensor {
+func randomTensors(cfg checkpoint.LlamaConfig, seed uint64) map[string]*tensor.Tensor {
 	r := testutil.Rand(seed)
-	D, H, KV, V := cfg.Dim, cfg.HiddenDim, cfg.KVDim(), cfg.VocabSize
+	D, H, KV, V := cfg.Dim, cfg.HiddenDim, cfg.KVDim(), cfg.Vocab
 	ts := map[string]*tensor.Tensor{}
 	add := func(name string, sigma float64, shape ...int) {
 		ts[name] = tensor.FromF32(testutil.Gaussian(r, tensor.NumElements(shape), sigma), shape...)
@@ -26,10 +27,10 @@ func randomTensors(cfg Config, seed uint64) map[string]*tensor.Tensor {
 	}
 	add("model.embed_tokens.weight", 1, V, D)
 	ones("model.norm.weight", D)
-	if !cfg.TiedEmbedding {
+	if !cfg.TiedEmbeddings {
 		add("lm_head.weight", 0.3, V, D)
 	}
-	for l := 0; l < cfg.NumLayers; l++ {
+	for l := 0; l < cfg.Layers; l++ {
 		p := fmt.Sprintf("model.layers.%d.", l)
 		ones(p+"input_layernorm.weight", D)
 		ones(p+"post_attention_layernorm.weight", D)
@@ -40,7 +41,7 @@ func randomTensors(cfg Config, seed uint64) map[string]*tensor.Tensor {
 		add(p+"mlp.gate_proj.weight", 0.3, H, D)
 		add(p+"mlp.up_proj.weight", 0.3, H, D)
 		add(p+"mlp.down_proj.weight", 0.3, D, H)
-		if cfg.AttentionBias {
+		if cfg.Bias {
 			add(p+"self_attn.q_proj.bias", 0.5, D)
 			add(p+"self_attn.k_proj.bias", 0.5, KV)
 			add(p+"self_attn.v_proj.bias", 0.5, KV)
@@ -49,12 +50,12 @@ func randomTensors(cfg Config, seed uint64) map[string]*tensor.Tensor {
 	return ts
 }
 
-func tinyConfig() Config {
-	return Config{Dim: 16, HiddenDim: 24, NumLayers: 2, NumHeads: 4, NumKVHeads: 2, VocabSize: 40,
-		MaxSeqLen: 64, RopeTheta: 10000, RMSNormEps: 1e-5}
+func tinyConfig() checkpoint.LlamaConfig {
+	return checkpoint.LlamaConfig{Dim: 16, HiddenDim: 24, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 40,
+		MaxSeq: 64, RopeTheta: 10000, NormEps: 1e-5}
 }
 
-func tinyModel(t *testing.T, cfg Config, seed uint64) *Model {
+func tinyModel(t *testing.T, cfg checkpoint.LlamaConfig, seed uint64) *Model {
 	t.Helper()
 	m, err := New(cfg, randomTensors(cfg, seed))
 	require.NoError(t, err)

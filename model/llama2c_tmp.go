@@ -6,6 +6,7 @@ package model
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/autoq/autoq/checkpoint"
 	"math"
 	"os"
 
@@ -14,31 +15,31 @@ import (
 
 // readLlama2C reads a llama2.c checkpoint into HF-named tensors. With permute, wq/wk rows
 // are reordered into HF's half-split RoPE order; without, they stay interleaved.
-func readLlama2C(path string, permute bool) (Config, map[string]*tensor.Tensor, error) {
+func readLlama2C(path string, permute bool) (checkpoint.LlamaConfig, map[string]*tensor.Tensor, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return Config{}, nil, err
+		return checkpoint.LlamaConfig{}, nil, err
 	}
 	if len(raw) < 28 {
-		return Config{}, nil, fmt.Errorf("%s: truncated llama2.c header", path)
+		return checkpoint.LlamaConfig{}, nil, fmt.Errorf("%s: truncated llama2.c header", path)
 	}
 	var h [7]int
 	for i := range h {
 		h[i] = int(int32(binary.LittleEndian.Uint32(raw[4*i:])))
 	}
-	cfg := Config{Dim: h[0], HiddenDim: h[1], NumLayers: h[2], NumHeads: h[3], NumKVHeads: h[4],
-		VocabSize: h[5], MaxSeqLen: h[6], RopeTheta: 10000, RMSNormEps: 1e-5, TiedEmbedding: h[5] > 0}
-	if cfg.VocabSize < 0 {
-		cfg.VocabSize = -cfg.VocabSize
+	cfg := checkpoint.LlamaConfig{Dim: h[0], HiddenDim: h[1], Layers: h[2], Heads: h[3], KVHeads: h[4],
+		Vocab: h[5], MaxSeq: h[6], RopeTheta: 10000, NormEps: 1e-5, TiedEmbeddings: h[5] > 0}
+	if cfg.Vocab < 0 {
+		cfg.Vocab = -cfg.Vocab
 	}
 	if err := cfg.Validate(); err != nil {
-		return Config{}, nil, fmt.Errorf("%s: %w", path, err)
+		return checkpoint.LlamaConfig{}, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	f := make([]float32, (len(raw)-28)/4)
 	for i := range f {
 		f[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[28+4*i:]))
 	}
-	D, H, L, V, KV := cfg.Dim, cfg.HiddenDim, cfg.NumLayers, cfg.VocabSize, cfg.KVDim()
+	D, H, L, V, KV := cfg.Dim, cfg.HiddenDim, cfg.Layers, cfg.Vocab, cfg.KVDim()
 	off := 0
 	next := func(n int) ([]float32, error) {
 		if off+n > len(f) {
@@ -68,7 +69,7 @@ func readLlama2C(path string, permute bool) (Config, map[string]*tensor.Tensor, 
 		if i == 0 || i == len(seq)-1 {
 			v, err := next(tensor.NumElements(a.shape))
 			if err != nil {
-				return Config{}, nil, err
+				return checkpoint.LlamaConfig{}, nil, err
 			}
 			out[a.name] = tensor.FromF32(v, a.shape...)
 			continue
@@ -76,7 +77,7 @@ func readLlama2C(path string, permute bool) (Config, map[string]*tensor.Tensor, 
 		for l := 0; l < L; l++ {
 			v, err := next(tensor.NumElements(a.shape))
 			if err != nil {
-				return Config{}, nil, err
+				return checkpoint.LlamaConfig{}, nil, err
 			}
 			if permute && (a.name == "self_attn.q_proj.weight" || a.name == "self_attn.k_proj.weight") {
 				v = permuteHF(v, a.shape[0]/cfg.HeadDim(), a.shape[0], a.shape[1])
@@ -84,13 +85,13 @@ func readLlama2C(path string, permute bool) (Config, map[string]*tensor.Tensor, 
 			out[fmt.Sprintf("model.layers.%d.%s", l, a.name)] = tensor.FromF32(v, a.shape...)
 		}
 	}
-	if _, err := next(cfg.MaxSeqLen * cfg.HeadDim()); err != nil { // legacy RoPE tables
-		return Config{}, nil, err
+	if _, err := next(cfg.MaxSeq * cfg.HeadDim()); err != nil { // legacy RoPE tables
+		return checkpoint.LlamaConfig{}, nil, err
 	}
-	if !cfg.TiedEmbedding {
+	if !cfg.TiedEmbeddings {
 		v, err := next(V * D)
 		if err != nil {
-			return Config{}, nil, err
+			return checkpoint.LlamaConfig{}, nil, err
 		}
 		out["lm_head.weight"] = tensor.FromF32(v, V, D)
 	}

@@ -3,6 +3,10 @@ package model
 import (
 	"fmt"
 	"os"
+
+	"github.com/autoq/autoq/checkpoint"
+	"github.com/autoq/autoq/safetensors"
+	"github.com/autoq/autoq/tensor"
 )
 
 // Load reads a model: a llama2.c checkpoint file, or a Hugging Face directory
@@ -26,6 +30,29 @@ func Load(path string) (*Model, error) {
 	return m, nil
 }
 
+// loadHF reads dir/config.json and the checkpoint's safetensors. New copies every tensor
+// out of the mapped files, so they are closed before returning.
 func loadHF(dir string) (*Model, error) {
-	return nil, fmt.Errorf("model: %s: Hugging Face directories are not supported yet", dir)
+	cfg, err := checkpoint.ReadConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	ck, err := safetensors.OpenCheckpoint(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer ck.Close()
+	ts := make(map[string]*tensor.Tensor)
+	for _, name := range ck.Names() {
+		t, err := ck.Tensor(name)
+		if err != nil {
+			return nil, err
+		}
+		ts[name] = t
+	}
+	m, err := New(*cfg, ts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	return m, nil
 }

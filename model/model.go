@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"github.com/autoq/autoq/checkpoint"
 	"sync"
 
 	"github.com/autoq/autoq/tensor"
@@ -32,7 +33,7 @@ type layer struct {
 
 // Model is a loaded Llama-family model. Its weights are float32 in memory.
 type Model struct {
-	Config Config
+	Config checkpoint.LlamaConfig
 
 	weights    map[string]*tensor.Tensor // every checkpoint tensor, as F32
 	embed      []float32                 // [V, D]
@@ -58,12 +59,18 @@ type Hook func(name string, x []float32, M, K int)
 // New builds a model from a config and HF-named tensors (F32, F16 or BF16; converted to
 // F32). q/k weights must be in HF's half-split RoPE order. Missing tensors, wrong shapes and
 // non-finite values are errors naming the tensor.
-func New(cfg Config, tensors map[string]*tensor.Tensor) (*Model, error) {
+func New(cfg checkpoint.LlamaConfig, tensors map[string]*tensor.Tensor) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	if !(cfg.RopeTheta > 0) || !(cfg.NormEps > 0) {
+		return nil, fmt.Errorf("model: rope theta %g and rms norm eps %g must be positive", cfg.RopeTheta, cfg.NormEps)
+	}
+	if cfg.RopeScaling != "" {
+		return nil, fmt.Errorf("model: rope scaling %q is not supported (plain RoPE only)", cfg.RopeScaling)
 	}
 	m := &Model{Config: cfg, weights: map[string]*tensor.Tensor{}, byName: map[string]*Linear{}}
-	D, H, KV, V := cfg.Dim, cfg.HiddenDim, cfg.KVDim(), cfg.VocabSize
+	D, H, KV, V := cfg.Dim, cfg.HiddenDim, cfg.KVDim(), cfg.Vocab
 	get := func(name string, shape ...int) ([]float32, error) {
 		t, ok := tensors[name]
 		if !ok {
@@ -93,14 +100,14 @@ func New(cfg Config, tensors map[string]*tensor.Tensor) (*Model, error) {
 		return nil, err
 	}
 	cls := m.embed
-	if !cfg.TiedEmbedding {
+	if !cfg.TiedEmbeddings {
 		if cls, err = get("lm_head.weight", V, D); err != nil {
 			return nil, err
 		}
 	}
 	m.classifier = &Dense{W: cls, N: V, K: D}
 	shapes := [7][2]int{{D, D}, {KV, D}, {KV, D}, {D, D}, {H, D}, {H, D}, {D, H}}
-	m.layers = make([]layer, cfg.NumLayers)
+	m.layers = make([]layer, cfg.Layers)
 	for l := range m.layers {
 		ly := &m.layers[l]
 		p := fmt.Sprintf("model.layers.%d.", l)
@@ -117,7 +124,7 @@ func New(cfg Config, tensors map[string]*tensor.Tensor) (*Model, error) {
 				return nil, err
 			}
 			var bias []float32
-			if cfg.AttentionBias && i <= linV {
+			if cfg.Bias && i <= linV {
 				if bias, err = get(name+".bias", shapes[i][0]); err != nil {
 					return nil, err
 				}
