@@ -1,0 +1,125 @@
+package gptq
+
+import "github.com/autoq/autoq/quant"
+
+// gptqRun is the state shared by the row tiles of one Quantize call.
+type gptqRun struct {
+	s       quant.Scheme
+	l       layout
+	w       []float32   // original weights, dead columns zeroed
+	u       []float64   // [K, K] upper Cholesky factor of the damped, permuted H^-1
+	perm    []int       // perm[p] = original column visited at position p
+	invperm []int       // invperm[c] = position of original column c
+	bs      int         // block size
+	clip    Clip        // range search when a group is reached
+	blocks  [][]float64 // per group: its diagonal block of H (act-mse only)
+	levels  []int32     // output, original order
+	scales  []float32
+	zeros   []int32
+}
+
+// tile runs GPTQ on rows [r0, r1). Each row's arithmetic is the same whatever tile it is
+// in, so results do not depend on the tiling or the worker count.
+func (g *gptqRun) tile(r0, r1 int) {
+	k, l, s := g.l.cols, g.l, g.s
+	nt := r1 - r0
+	wt := make([]float64, nt*k) // current weights, permuted column order
+	for t := 0; t < nt; t++ {
+		src := g.w[(r0+t)*k : (r0+t+1)*k]
+		for p, c := range g.perm {
+			wt[t*k+p] = float64(src[c])
+		}
+	}
+	errs := make([]float64, nt*g.bs) // scaled errors (w-q)/U[i,i] of the current block
+	reached := make([]bool, l.groups)
+	vals := make([]float32, l.gs)
+	scratch := make([]float64, l.gs)
+	for i1 := 0; i1 < k; i1 += g.bs {
+		i2 := min(i1+g.bs, k)
+		for i := i1; i < i2; i++ {
+			c := g.perm[i]
+			grp := c / l.gs
+			if !l.perTensor && !reached[grp] {
+				reached[grp] = true
+				g.groupParams(wt, errs, r0, nt, grp, i1, i, i2, vals, scratch)
+			}
+			d := g.u[i*k+i]
+			urow := g.u[i*k+i+1 : i*k+i2]
+			for t := 0; t < nt; t++ {
+				p := l.param(r0+t, c)
+				sc, z := g.scales[p], g.zeros[p]
+				wv := wt[t*k+i]
+				lev := s.QuantizeValue(float32(wv), sc, z)
+				g.levels[(r0+t)*k+c] = lev
+				e := (wv - float64(quant.DequantizeValue(lev, sc, z))) / d
+				errs[t*g.bs+i-i1] = e
+				axpy(-e, urow, wt[t*k+i+1:t*k+i2])
+			}
+		}
+		if i2 == k {
+			break
+		}
+		// Lazy batch update of every later column with this block's errors.
+		for t := 0; t < nt; t++ {
+			dst := wt[t*k+i2 : (t+1)*k]
+			for b := 0; b < i2-i1; b++ {
+				if e := errs[t*g.bs+b]; e != 0 {
+					axpy(-e, g.u[(i1+b)*k+i2:(i1+b+1)*k], dst)
+				}
+			}
+		}
+	}
+}
+
+// groupParams chooses the parameters of group grp for the tile's rows when its first
+// column is reached at position i of the block [i1, i2). The group's columns are all
+// still unquantized; those inside the block are current, those after it still miss the
+// pending lazy update from the block's columns i1..i-1, which is applied here on the fly.
+func (g *gptqRun) groupParams(wt, errs []float64, r0, nt, grp, i1, i, i2 int, vals []float32, scratch []float64) {
+	k, l := g.l.cols, g.l
+	var hg []float64
+	if g.blocks != nil {
+		hg = g.blocks[grp]
+	}
+	for t := 0; t < nt; t++ {
+		for j := 0; j < l.gs; j++ {
+			p := g.invperm[grp*l.gs+j]
+			v := wt[t*k+p]
+			if p >= i2 {
+				for b := i1; b < i; b++ {
+					v -= errs[t*g.bs+b-i1] * g.u[b*k+p]
+				}
+			}
+			vals[j] = float32(v)
+		}
+		pi := (r0+t)*l.groups + grp
+		g.scales[pi], g.zeros[pi] = searchGroup(g.s, vals, 1, l.gs, hg, g.clip, scratch)
+	}
+}
+
+// axpy computes y += a*x.
+func axpy(a float64, x, y []float64) {
+	y = y[:len(x)]
+	for i, v := range x {
+		y[i] += a * v
+	}
+}
+
+// OutputError returns sum over rows of e^T H e with e = w - wq (row-major [rows, cols])
+// and H = h.Matrix(): the mean over calibration tokens of ||(W - Wq) x||^2.
+func OutputError(w, wq []float32, rows, cols int, h *Hessian) float64 {
+	hm := h.Matrix()
+	per := make([]float64, rows)
+	parallelFor(rows, func(r int) {
+		e := make([]float64, cols)
+		for c := range e {
+			e[c] = float64(w[r*cols+c]) - float64(wq[r*cols+c])
+		}
+		per[r] = quadForm(hm, e)
+	})
+	var s float64
+	for _, v := range per {
+		s += v
+	}
+	return s
+}
