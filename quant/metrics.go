@@ -57,12 +57,12 @@ func CompareChecked(ref, got []float32) (ErrorStats, error) {
 		st.SQNRdB = 10 * math.Log10(sig/noise)
 	}
 	switch {
-	case sig == 0 && gg == 0:
+	case noise == 0: // identical (also both all zero): exactly 1, not 1 - rounding
 		st.Cosine = 1
 	case sig == 0 || gg == 0:
 		st.Cosine = 0
 	default:
-		st.Cosine = dot / (math.Sqrt(sig) * math.Sqrt(gg))
+		st.Cosine = math.Max(-1, math.Min(1, dot/(math.Sqrt(sig)*math.Sqrt(gg))))
 	}
 	return st, nil
 }
