@@ -88,11 +88,9 @@ func TestForwardIsDeterministic(t *testing.T) {
 // llama2.c's interleaved RoPE on the file's own q/k rows and HF's rotate_half on the
 // permuted rows are the same function: the logits agree on the real model.
 func TestInterleavedRopeOnRawWeightsEqualsHalfSplitOnPermuted(t *testing.T) {
-	path := testutil.SharedData(t, "stories260K.bin")
-	hf, err := Load(path)
+	hf, err := Load(testutil.SharedData(t, "stories260K.bin"))
 	require.NoError(t, err)
-	cfg, raw, err := readLlama2C(path, false)
-	require.NoError(t, err)
+	cfg, raw := readStories(t, true)
 	il, err := New(cfg, raw)
 	require.NoError(t, err)
 	il.interleaved = true

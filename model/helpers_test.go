@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"github.com/autoq/autoq/checkpoint"
+	"strings"
 	"testing"
 
 	"github.com/autoq/autoq/internal/testutil"
@@ -60,6 +61,26 @@ func tinyModel(t *testing.T, cfg checkpoint.LlamaConfig, seed uint64) *Model {
 	m, err := New(cfg, randomTensors(cfg, seed))
 	require.NoError(t, err)
 	return m
+}
+
+// readStories returns the real model's config and HF-named tensors; with raw, q/k rows are
+// put back in llama2.c's interleaved order.
+func readStories(t *testing.T, raw bool) (checkpoint.LlamaConfig, map[string]*tensor.Tensor) {
+	t.Helper()
+	cfg, named, err := checkpoint.ReadLlama2C(testutil.SharedData(t, "stories260K.bin"))
+	require.NoError(t, err)
+	ts := byName(named)
+	if raw {
+		for name, tt := range ts {
+			switch {
+			case strings.HasSuffix(name, "q_proj.weight"):
+				ts[name] = checkpoint.UnpermuteRoPE(tt, cfg.Heads)
+			case strings.HasSuffix(name, "k_proj.weight"):
+				ts[name] = checkpoint.UnpermuteRoPE(tt, cfg.KVHeads)
+			}
+		}
+	}
+	return *cfg, ts
 }
 
 func maxAbsDiff(a, b []float32) float64 {

@@ -19,11 +19,11 @@ func Load(path string) (*Model, error) {
 	if st.IsDir() {
 		return loadHF(path)
 	}
-	cfg, ts, err := readLlama2C(path, true)
+	cfg, named, err := checkpoint.ReadLlama2C(path)
 	if err != nil {
-		return nil, fmt.Errorf("model: %w", err)
+		return nil, err
 	}
-	m, err := New(cfg, ts)
+	m, err := New(*cfg, byName(named))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -55,4 +55,12 @@ func loadHF(dir string) (*Model, error) {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	return m, nil
+}
+
+func byName(named []safetensors.NamedTensor) map[string]*tensor.Tensor {
+	ts := make(map[string]*tensor.Tensor, len(named))
+	for _, nt := range named {
+		ts[nt.Name] = nt.T
+	}
+	return ts
 }

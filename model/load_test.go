@@ -3,38 +3,27 @@ package model
 import (
 	"os"
 	"path/filepath"
-	"sort"
+	"strings"
 	"testing"
 
+	"github.com/autoq/autoq/checkpoint"
 	"github.com/autoq/autoq/internal/testutil"
-	"github.com/autoq/autoq/safetensors"
 	"github.com/autoq/autoq/tensor"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// The stories260K architecture as a Hugging Face config.json would state it.
-const storiesConfigJSON = `{
-  "architectures": ["LlamaForCausalLM"], "model_type": "llama",
-  "hidden_size": 64, "intermediate_size": 172, "num_hidden_layers": 5,
-  "num_attention_heads": 8, "num_key_value_heads": 4, "vocab_size": 512,
-  "max_position_embeddings": 512, "rms_norm_eps": 1e-05, "rope_theta": 10000.0,
-  "tie_word_embeddings": true, "torch_dtype": "float32"
-}`
-
-// writeHFDir writes the llama2.c model's HF-named tensors (converted to dtype) and config.
+// writeHFDir writes the llama2.c model as a Hugging Face directory with checkpoint.WriteHF,
+// its tensors converted to dtype.
 func writeHFDir(t *testing.T, dtype tensor.DType) string {
 	t.Helper()
-	_, ts, err := readLlama2C(testutil.SharedData(t, "stories260K.bin"), true)
+	cfg, named, err := checkpoint.ReadLlama2C(testutil.SharedData(t, "stories260K.bin"))
 	require.NoError(t, err)
-	var named []safetensors.NamedTensor
-	for name, tt := range ts {
-		named = append(named, safetensors.NamedTensor{Name: name, T: tt.Convert(dtype)})
+	for i := range named {
+		named[i].T = named[i].T.Convert(dtype)
 	}
-	sort.Slice(named, func(i, j int) bool { return named[i].Name < named[j].Name })
-	dir := t.TempDir()
-	require.NoError(t, safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), named, nil))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "config.json"), []byte(storiesConfigJSON), 0o644))
+	dir := filepath.Join(t.TempDir(), "hf")
+	require.NoError(t, checkpoint.WriteHF(dir, cfg, named))
 	return dir
 }
 
@@ -56,8 +45,7 @@ func TestHFDirectoryGivesTheSameLogitsAsLlama2C(t *testing.T) {
 func TestBF16CheckpointIsConvertedExactly(t *testing.T) {
 	hf, err := Load(writeHFDir(t, tensor.BF16))
 	require.NoError(t, err)
-	cfg, ts, err := readLlama2C(testutil.SharedData(t, "stories260K.bin"), true)
-	require.NoError(t, err)
+	cfg, ts := readStories(t, false)
 	rounded := map[string]*tensor.Tensor{}
 	for name, tt := range ts {
 		rounded[name] = tt.Convert(tensor.BF16).Convert(tensor.F32)
@@ -84,12 +72,22 @@ func TestHFDirectoryErrors(t *testing.T) {
 	assert.ErrorContains(t, err, "unsupported architecture \"GPT2LMHeadModel\"")
 
 	dir = writeHFDir(t, tensor.F32)
-	bad := []byte(storiesConfigJSON)
-	bad = []byte(string(bad[:len(bad)-1]) + `, "rope_scaling": {"rope_type": "llama3"}}`)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "config.json"), bad, 0o644))
+	raw, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	require.NoError(t, err)
+	bad := strings.Replace(string(raw), "{", `{"rope_scaling": {"rope_type": "llama3"},`, 1)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "config.json"), []byte(bad), 0o644))
 	_, err = Load(dir)
 	assert.ErrorContains(t, err, "rope scaling \"llama3\" is not supported")
 
 	_, err = Load(filepath.Join(t.TempDir(), "missing.bin"))
 	assert.ErrorContains(t, err, "missing.bin")
+}
+
+func TestTruncatedLlama2CFileIsAnError(t *testing.T) {
+	raw, err := os.ReadFile(testutil.SharedData(t, "stories260K.bin"))
+	require.NoError(t, err)
+	p := filepath.Join(t.TempDir(), "cut.bin")
+	require.NoError(t, os.WriteFile(p, raw[:len(raw)/2], 0o644))
+	_, err = Load(p)
+	assert.ErrorContains(t, err, "cut.bin")
 }
