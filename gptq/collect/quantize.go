@@ -1,0 +1,120 @@
+package collect
+
+import (
+	"fmt"
+
+	"github.com/autoq/autoq/gptq"
+	"github.com/autoq/autoq/model"
+	"github.com/autoq/autoq/quant"
+)
+
+// Method is how values are rounded.
+type Method uint8
+
+const (
+	RTN  Method = iota + 1 // round to nearest with the chosen ranges
+	GPTQ                   // GPTQ error compensation
+)
+
+// ParseMethod accepts "rtn" and "gptq".
+func ParseMethod(s string) (Method, error) {
+	switch s {
+	case "rtn":
+		return RTN, nil
+	case "gptq":
+		return GPTQ, nil
+	}
+	return 0, fmt.Errorf("unknown quantization method %q (want rtn or gptq)", s)
+}
+
+func (m Method) String() string {
+	switch m {
+	case RTN:
+		return "rtn"
+	case GPTQ:
+		return "gptq"
+	}
+	return fmt.Sprintf("Method(%d)", uint8(m))
+}
+
+// FitGroup adapts a per-group scheme to a layer with cols inputs: the group size if it
+// divides cols, otherwise the smallest divisor of cols above it (groups never get finer
+// than asked), and per-channel when the group size is cols or more. Other schemes are
+// returned unchanged. (Small models such as stories260K have 64 and 172 inputs: 172 is
+// not a multiple of 32, 64 or 128.)
+func FitGroup(s quant.Scheme, cols int) quant.Scheme {
+	if s.Granularity != quant.PerGroup || cols%s.GroupSize == 0 && s.GroupSize < cols {
+		return s
+	}
+	for g := s.GroupSize + 1; g < cols; g++ {
+		if cols%g == 0 {
+			s.GroupSize = g
+			return s
+		}
+	}
+	s.Granularity, s.GroupSize = quant.PerChannel, 0
+	return s
+}
+
+// QuantizeModel quantizes every linear layer of m (its checkpoint weights) with method and
+// the clipping search clip, the scheme FitGroup(s, cols), and the layers' Hessians (needed
+// for GPTQ and act-mse; hs may be nil otherwise). It returns the quantized tensors by
+// layer name and, for GPTQ, one report per layer in LinearNames order.
+func QuantizeModel(m *model.Model, hs map[string]*gptq.Hessian, method Method, clip gptq.Clip, s quant.Scheme, opt gptq.Options) (map[string]*quant.QTensor, []gptq.Report, error) {
+	out := make(map[string]*quant.QTensor)
+	var reps []gptq.Report
+	for _, name := range m.LinearNames() {
+		wt := m.Weight(name + ".weight")
+		if wt == nil {
+			return nil, nil, fmt.Errorf("quantize: no weight %s.weight", name)
+		}
+		rows, cols := wt.Shape[0], wt.Shape[1]
+		ls := FitGroup(s, cols)
+		w := wt.F32()
+		var h *gptq.Hessian
+		if hs != nil {
+			h = hs[name]
+		}
+		var q *quant.QTensor
+		var err error
+		switch method {
+		case RTN:
+			q, err = gptq.RTN(name, w, rows, cols, ls, h, clip)
+		case GPTQ:
+			o := opt
+			o.Clip = clip
+			var rep gptq.Report
+			q, rep, err = gptq.Quantize(name, w, rows, cols, ls, h, o)
+			reps = append(reps, rep)
+		default:
+			err = fmt.Errorf("unknown method %v", method)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("quantize: %w", err)
+		}
+		out[name] = q
+	}
+	return out, reps, nil
+}
+
+// Plug replaces m's linear layers by fake-quantized ones (weight-only) built from qs.
+func Plug(m *model.Model, qs map[string]*quant.QTensor) error {
+	for _, name := range m.LinearNames() {
+		q := qs[name]
+		if q == nil {
+			continue
+		}
+		var bias []float32
+		if b := m.Weight(name + ".bias"); b != nil {
+			bias = b.F32()
+		}
+		fq, err := model.NewFakeQuant(q, bias, model.ActNone, 0)
+		if err != nil {
+			return err
+		}
+		if err := m.SetLinear(name, fq); err != nil {
+			return err
+		}
+	}
+	return nil
+}

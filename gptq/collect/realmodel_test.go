@@ -1,0 +1,210 @@
+package collect
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/autoq/autoq/gptq"
+	"github.com/autoq/autoq/internal/testutil"
+	"github.com/autoq/autoq/model"
+	"github.com/autoq/autoq/quant"
+	"github.com/autoq/autoq/tokenizer"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// realData loads stories260K and cuts tinystories_val.txt in two halves at a paragraph
+// boundary: calibration sequences come from the first half, evaluation from the second.
+func realData(t *testing.T, calibSeqs, evalTokens int) (*model.Model, [][]int, [][]int) {
+	mp := testutil.SharedData(t, "stories260K.bin")
+	tp := testutil.SharedData(t, "tok512.bin")
+	dp := testutil.SharedData(t, "tinystories_val.txt")
+	m, err := model.Load(mp)
+	require.NoError(t, err)
+	tok, err := tokenizer.Load(tp)
+	require.NoError(t, err)
+	raw, err := os.ReadFile(dp)
+	require.NoError(t, err)
+	text := string(raw)
+	mid := strings.Index(text[len(text)/2:], "\n\n") + len(text)/2
+	calib := sequences(tok, text[:mid], 256, calibSeqs*256)
+	eval := sequences(tok, text[mid:], 256, evalTokens)
+	require.Len(t, calib, calibSeqs)
+	return m, calib, eval
+}
+
+// sequences encodes each paragraph with BOS, concatenates them and cuts the stream into
+// sequences of n tokens, stopping after limit tokens.
+func sequences(tok tokenizer.Tokenizer, text string, n, limit int) [][]int {
+	var stream []int
+	for _, p := range strings.Split(text, "\n\n") {
+		if p = strings.TrimSpace(p); p != "" {
+			stream = append(stream, tok.Encode(p, true)...)
+		}
+		if len(stream) >= limit {
+			break
+		}
+	}
+	stream = stream[:min(len(stream), limit)]
+	var out [][]int
+	for i := 0; i+n <= len(stream); i += n {
+		out = append(out, stream[i:i+n])
+	}
+	return out
+}
+
+// perplexity is exp of the mean negative log-likelihood of every next token.
+func perplexity(t *testing.T, m *model.Model, seqs [][]int) float64 {
+	var nll float64
+	var n int
+	for b0 := 0; b0 < len(seqs); b0 += 8 {
+		batch := seqs[b0:min(b0+8, len(seqs))]
+		logits, err := m.Forward(batch, nil)
+		require.NoError(t, err)
+		v := m.Config.Vocab
+		for b, seq := range batch {
+			for i := 0; i+1 < len(seq); i++ {
+				row := logits[b][i*v : (i+1)*v]
+				mx := math.Inf(-1)
+				for _, l := range row {
+					mx = math.Max(mx, float64(l))
+				}
+				var s float64
+				for _, l := range row {
+					s += math.Exp(float64(l) - mx)
+				}
+				nll += mx + math.Log(s) - float64(row[seq[i+1]])
+				n++
+			}
+		}
+	}
+	return math.Exp(nll / float64(n))
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// TestCollectSharesInputs checks the hook bookkeeping on the real model: every linear
+// gets a Hessian, q/k/v (and gate/up) get equal ones, token counts are the calibration
+// token count, and H equals sum x x^T recomputed from a plain hook.
+func TestCollectSharesInputs(t *testing.T) {
+	m, calib, _ := realData(t, 4, 256)
+	hs, err := Hessians(m, calib, 2, nil)
+	require.NoError(t, err)
+	require.Len(t, hs, len(m.LinearNames()))
+	q, k := hs["model.layers.1.self_attn.q_proj"], hs["model.layers.1.self_attn.k_proj"]
+	assert.Equal(t, q.Sum, k.Sum)
+	assert.Equal(t, int64(4*256), q.Tokens)
+	assert.Equal(t, hs["model.layers.2.mlp.gate_proj"].Sum, hs["model.layers.2.mlp.up_proj"].Sum)
+	// Independent: accumulate the down_proj input of layer 0 by hand.
+	const name = "model.layers.0.mlp.down_proj"
+	var ref []float64
+	var kk int
+	for _, batch := range [][][]int{calib[:2], calib[2:]} {
+		_, err := m.Forward(batch, func(n string, x []float32, M, K int) {
+			if n != name {
+				return
+			}
+			if ref == nil {
+				ref, kk = make([]float64, K*K), K
+			}
+			for tk := 0; tk < M; tk++ {
+				for i := 0; i < K; i++ {
+					for j := 0; j < K; j++ {
+						ref[i*K+j] += float64(x[tk*K+i]) * float64(x[tk*K+j])
+					}
+				}
+			}
+		})
+		require.NoError(t, err)
+	}
+	got := hs[name].Matrix()
+	for i := 0; i < kk; i++ {
+		for j := i; j < kk; j++ {
+			assert.InDelta(t, ref[i*kk+j]/1024, got[i*kk+j], 1e-9*(1+math.Abs(ref[i*kk+j]/1024)))
+		}
+	}
+}
+
+// TestRealModelGPTQBeatsRTN is the quick real-model check: w4 g32 symmetric, GPTQ and
+// act-mse must each give a lower held-out perplexity than plain RTN.
+func TestRealModelGPTQBeatsRTN(t *testing.T) {
+	m, calib, eval := realData(t, 16, 8*256)
+	hs, err := Hessians(m, calib, 4, nil)
+	require.NoError(t, err)
+	s := quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 32}
+	fp := perplexity(t, m, eval)
+	ppl := func(method Method, clip gptq.Clip) float64 {
+		qs, reps, err := QuantizeModel(m, hs, method, clip, s, gptq.Options{})
+		require.NoError(t, err)
+		for _, r := range reps {
+			require.False(t, r.Fallback, r.Warning)
+		}
+		require.NoError(t, Plug(m, qs))
+		defer m.ResetLinears()
+		return perplexity(t, m, eval)
+	}
+	rtn, act, g := ppl(RTN, gptq.ClipNone), ppl(RTN, gptq.ClipActMSE), ppl(GPTQ, gptq.ClipNone)
+	t.Logf("perplexity: fp %.4f rtn %.4f act-mse %.4f gptq %.4f", fp, rtn, act, g)
+	assert.Less(t, act, rtn)
+	assert.Less(t, g, rtn)
+	assert.Greater(t, rtn, fp)
+}
+
+// TestRealModelPerplexityTable prints the README table (slow: set AUTOQ_GPTQ_TABLE=1).
+// AUTOQ_GPTQ_CALIB (sequences of 256 tokens, default 128) and AUTOQ_GPTQ_EVAL (held-out
+// tokens, default 65536) size it.
+func TestRealModelPerplexityTable(t *testing.T) {
+	if os.Getenv("AUTOQ_GPTQ_TABLE") == "" {
+		t.Skip("set AUTOQ_GPTQ_TABLE=1 to run the perplexity table")
+	}
+	m, calib, eval := realData(t, envInt("AUTOQ_GPTQ_CALIB", 128), envInt("AUTOQ_GPTQ_EVAL", 65536))
+	t0 := time.Now()
+	hs, err := Hessians(m, calib, 8, nil)
+	require.NoError(t, err)
+	t.Logf("calibration: %d sequences x 256 tokens, Hessians in %v; eval %d sequences x 256", len(calib), time.Since(t0), len(eval))
+	fp := perplexity(t, m, eval)
+	t.Logf("full precision perplexity %.4f", fp)
+	type cfg struct {
+		name   string
+		method Method
+		clip   gptq.Clip
+		opt    gptq.Options
+	}
+	cfgs := []cfg{
+		{"rtn", RTN, gptq.ClipNone, gptq.Options{}},
+		{"rtn+mse", RTN, gptq.ClipMSE, gptq.Options{}},
+		{"act-mse", RTN, gptq.ClipActMSE, gptq.Options{}},
+		{"gptq", GPTQ, gptq.ClipNone, gptq.Options{}},
+		{"gptq+act-order", GPTQ, gptq.ClipNone, gptq.Options{ActOrder: true}},
+		{"gptq+act-mse", GPTQ, gptq.ClipActMSE, gptq.Options{}},
+		{"gptq+act-mse+act-order", GPTQ, gptq.ClipActMSE, gptq.Options{ActOrder: true}},
+	}
+	out := "| scheme | method | perplexity | vs fp | quantize time |\n|---|---|---|---|---|\n"
+	out += fmt.Sprintf("| fp32 | - | %.4f | - | - |\n", fp)
+	for _, sym := range []bool{true, false} {
+		for _, gs := range []int{32, 64, 128} {
+			s := quant.Scheme{Bits: 4, Symmetric: sym, Granularity: quant.PerGroup, GroupSize: gs}
+			for _, c := range cfgs {
+				t1 := time.Now()
+				qs, _, err := QuantizeModel(m, hs, c.method, c.clip, s, c.opt)
+				require.NoError(t, err)
+				dt := time.Since(t1)
+				require.NoError(t, Plug(m, qs))
+				p := perplexity(t, m, eval)
+				m.ResetLinears()
+				out += fmt.Sprintf("| %s | %s | %.4f | %+.2f%% | %v |\n", s, c.name, p, 100*(p/fp-1), dt.Round(time.Millisecond))
+			}
+		}
+	}
+	t.Log("\n" + out)
+}
