@@ -29,13 +29,13 @@ func (l LayerSensitivity) Params() int { return l.Rows * l.Cols }
 
 // Sensitivity is the file `autoq sensitivity` writes and `autoq plan` reads.
 type Sensitivity struct {
-	Model      string             `json:"model"`
-	Data       string             `json:"data"`
-	Tokens     int                `json:"tokens"`       // evaluated tokens
-	BaselinePPL float64           `json:"baseline_ppl"` // full precision on the same tokens
-	Schemes    []string           `json:"schemes"`
-	Method     string             `json:"method"` // how it was measured (see package pipeline)
-	Layers     []LayerSensitivity `json:"layers"`
+	Model       string             `json:"model"`
+	Data        string             `json:"data"`
+	Tokens      int                `json:"tokens"`       // evaluated tokens
+	BaselinePPL float64            `json:"baseline_ppl"` // full precision on the same tokens
+	Schemes     []string           `json:"schemes"`
+	Method      string             `json:"method"` // how it was measured (see package pipeline)
+	Layers      []LayerSensitivity `json:"layers"`
 }
 
 // Validate checks shapes, scheme names and values.
