@@ -32,10 +32,26 @@ func GemmF32(a, b []float32, M, N, K int) []float32 {
 	return c
 }
 
-// dotRows sets c[m,n] = sum_k a[m,k]*w[k] for every m, in k order in float32.
+// dotRows sets c[m,n] = sum_k a[m,k]*w[k] for every m, in k order in float32. Four tokens
+// are summed side by side (four independent chains, each still in k order) to hide the
+// latency of the adds; the result is the same as one token at a time.
 func dotRows(a, w, c []float32, M, N, K, n int) {
-	for m := 0; m < M; m++ {
+	m := 0
+	for ; m+4 <= M; m += 4 {
+		x0, x1, x2, x3 := a[m*K:(m+1)*K], a[(m+1)*K:(m+2)*K], a[(m+2)*K:(m+3)*K], a[(m+3)*K:(m+4)*K]
+		x0, x1, x2, x3 = x0[:len(w)], x1[:len(w)], x2[:len(w)], x3[:len(w)]
+		var s0, s1, s2, s3 float32
+		for k, v := range w {
+			s0 = s0 + float32(x0[k]*v)
+			s1 = s1 + float32(x1[k]*v)
+			s2 = s2 + float32(x2[k]*v)
+			s3 = s3 + float32(x3[k]*v)
+		}
+		c[m*N+n], c[(m+1)*N+n], c[(m+2)*N+n], c[(m+3)*N+n] = s0, s1, s2, s3
+	}
+	for ; m < M; m++ {
 		x := a[m*K : (m+1)*K]
+		x = x[:len(w)]
 		var acc float32
 		for k, v := range w {
 			acc = acc + float32(x[k]*v)
@@ -54,22 +70,41 @@ func GemmI8(a, b []int8, M, N, K int) []int32 {
 	c := make([]int32, M*N)
 	_ = parallelRows(N, func(n0, n1 int) error {
 		for n := n0; n < n1; n++ {
-			w := b[n*K : (n+1)*K]
-			for m := 0; m < M; m++ {
-				c[m*N+n] = dotI8(a[m*K:(m+1)*K], w)
-			}
+			dotRowsI8(a, b[n*K:(n+1)*K], M, K, func(m int, acc int32) { c[m*N+n] = acc })
 		}
 		return nil
 	})
 	return c
 }
 
-func dotI8(x, w []int8) int32 {
-	var acc int32
-	for k, v := range w {
-		acc += int32(x[k]) * int32(v)
+// dotRowsI8 calls set(m, sum_k a[m,k]*w[k]) for every m, four tokens side by side.
+func dotRowsI8(a, w []int8, M, K int, set func(m int, acc int32)) {
+	m := 0
+	for ; m+4 <= M; m += 4 {
+		x0, x1, x2, x3 := a[m*K:(m+1)*K], a[(m+1)*K:(m+2)*K], a[(m+2)*K:(m+3)*K], a[(m+3)*K:(m+4)*K]
+		x0, x1, x2, x3 = x0[:len(w)], x1[:len(w)], x2[:len(w)], x3[:len(w)]
+		var s0, s1, s2, s3 int32
+		for k, v := range w {
+			wv := int32(v)
+			s0 += int32(x0[k]) * wv
+			s1 += int32(x1[k]) * wv
+			s2 += int32(x2[k]) * wv
+			s3 += int32(x3[k]) * wv
+		}
+		set(m, s0)
+		set(m+1, s1)
+		set(m+2, s2)
+		set(m+3, s3)
 	}
-	return acc
+	for ; m < M; m++ {
+		x := a[m*K : (m+1)*K]
+		x = x[:len(w)]
+		var acc int32
+		for k, v := range w {
+			acc += int32(x[k]) * int32(v)
+		}
+		set(m, acc)
+	}
 }
 
 // GemmW8A8 multiplies int8 activations aq [M,K] (per-token scales aScales, len M) by an
@@ -97,14 +132,13 @@ func GemmW8A8(aq []int8, aScales []float32, M int, w *QTensor, bias []float32) (
 		for n := n0; n < n1; n++ {
 			ws, _ := w.ScaleAt(n, 0)
 			row := wq[n*K : (n+1)*K]
-			for m := 0; m < M; m++ {
-				acc := dotI8(aq[m*K:(m+1)*K], row)
+			dotRowsI8(aq, row, M, K, func(m int, acc int32) {
 				v := float32(float32(acc)*aScales[m]) * ws
 				if len(bias) > 0 {
 					v = float32(v) + bias[n]
 				}
 				out[m*N+n] = v
-			}
+			})
 		}
 		return nil
 	})

@@ -33,12 +33,16 @@ func QuantizeWithParams(name string, w []float32, rows, cols int, s Scheme, scal
 		for r := r0; r < r1; r++ {
 			row := w[r*cols : (r+1)*cols]
 			dst := q.Data[r*rb : (r+1)*rb]
-			for c, x := range row {
-				if !isFinite32(x) {
-					return nonFinite(name, x, r, c)
+			for g := 0; g < l.groups; g++ {
+				i := l.param(r, g*l.size)
+				sc, z := q.Scales[i], q.zeroAt(i)
+				c0 := g * l.size
+				for j, x := range row[c0 : c0+l.size] {
+					if !isFinite32(x) {
+						return nonFinite(name, x, r, c0+j)
+					}
+					putLevel(dst, s.Bits, c0+j, s.QuantizeValue(x, sc, z))
 				}
-				i := l.param(r, c)
-				putLevel(dst, s.Bits, c, s.QuantizeValue(x, q.Scales[i], q.zeroAt(i)))
 			}
 		}
 		return nil
@@ -225,10 +229,49 @@ func dequantizeRows(q *QTensor, out []float32, r0, r1 int) {
 	})
 }
 
-// dequantizeRow writes row r of q into dst.
+// dequantizeRow writes row r of q into dst, one scale group at a time.
 func dequantizeRow(q *QTensor, l layout, packed []byte, r int, dst []float32) {
-	for c := range dst {
-		i := l.param(r, c)
-		dst[c] = DequantizeValue(getLevel(packed, q.Scheme.Bits, q.Scheme.Symmetric, c), q.Scales[i], q.zeroAt(i))
+	sym := q.Scheme.Symmetric
+	for g := 0; g < l.groups; g++ {
+		i := l.param(r, g*l.size)
+		sc, z := q.Scales[i], q.zeroAt(i)
+		c0 := g * l.size
+		seg := dst[c0 : c0+l.size]
+		switch {
+		case q.Scheme.Bits == 8 && sym:
+			src := packed[c0 : c0+len(seg)]
+			for j := range seg {
+				seg[j] = DequantizeValue(int32(int8(src[j])), sc, z)
+			}
+		case q.Scheme.Bits == 8:
+			src := packed[c0 : c0+len(seg)]
+			for j := range seg {
+				seg[j] = DequantizeValue(int32(src[j]), sc, z)
+			}
+		case c0%2 == 0: // 4-bit, the group starts on a byte: two levels per byte
+			src := packed[c0/2 : (c0+len(seg)+1)/2]
+			j := 0
+			for ; j+2 <= len(seg); j += 2 {
+				lo, hi := nibbles(src[j/2], sym)
+				seg[j] = DequantizeValue(lo, sc, z)
+				seg[j+1] = DequantizeValue(hi, sc, z)
+			}
+			if j < len(seg) {
+				lo, _ := nibbles(src[j/2], sym)
+				seg[j] = DequantizeValue(lo, sc, z)
+			}
+		default:
+			for j := range seg {
+				seg[j] = DequantizeValue(getLevel(packed, 4, sym, c0+j), sc, z)
+			}
+		}
 	}
+}
+
+// nibbles returns the low and high 4-bit levels of b, sign-extended when symmetric.
+func nibbles(b byte, symmetric bool) (lo, hi int32) {
+	if symmetric {
+		return int32(int8(b<<4) >> 4), int32(int8(b) >> 4)
+	}
+	return int32(b & 0x0f), int32(b >> 4)
 }
