@@ -30,7 +30,7 @@ type Choice struct {
 // FullPrecision is the "w16" choice.
 var FullPrecision = Choice{Full: true}
 
-var choiceRE = regexp.MustCompile(`^w(4|8|16)(c|t|g([0-9]+))?(a)?(a8(dyn)?)?$`)
+var choiceRE = regexp.MustCompile(`^w(4|8|16)(c|t|g([0-9]+))?(a)?(a8(s)?)?$`)
 
 // ParseChoice parses a scheme name:
 //
@@ -39,13 +39,15 @@ var choiceRE = regexp.MustCompile(`^w(4|8|16)(c|t|g([0-9]+))?(a)?(a8(dyn)?)?$`)
 //	w8t                 8-bit per-tensor symmetric
 //	w4g128, w4g32       4-bit group-wise symmetric, group size 128 / 32
 //	w4g128a, w8ca       trailing "a": asymmetric (zero points)
-//	w8a8, w8a8dyn       8-bit per-channel weights with int8 activations, static / dynamic
+//	w8a8                8-bit per-channel weights, int8 activations with dynamic per-token scales
+//	w8a8s               ... with one static per-tensor activation scale from calibration
 //
-// Bare "w4" means w4g128.
+// Without a granularity letter the weights are per channel. The names are those of
+// eval.ParseSpec, plus w16.
 func ParseChoice(s string) (Choice, error) {
 	m := choiceRE.FindStringSubmatch(s)
 	if m == nil {
-		return Choice{}, fmt.Errorf("unknown scheme %q (examples: w16, w8, w8a8, w8a8dyn, w4g128, w4g32a)", s)
+		return Choice{}, fmt.Errorf("unknown scheme %q (examples: w16, w8, w8a8, w8a8s, w4g128, w4g32a)", s)
 	}
 	if m[1] == "16" {
 		if m[2] != "" || m[4] != "" || m[5] != "" {
@@ -64,22 +66,20 @@ func ParseChoice(s string) (Choice, error) {
 			return Choice{}, fmt.Errorf("scheme %q: bad group size", s)
 		}
 		c.Weight.Granularity, c.Weight.GroupSize = quant.PerGroup, g
-	case m[2] == "" && bits == 4:
-		c.Weight.Granularity, c.Weight.GroupSize = quant.PerGroup, 128
 	}
 	if m[5] != "" {
 		if bits != 8 {
 			return Choice{}, fmt.Errorf("scheme %q: int8 activations need 8-bit weights", s)
 		}
-		c.Act = ActStatic
+		c.Act = ActDynamic
 		if m[6] != "" {
-			c.Act = ActDynamic
+			c.Act = ActStatic
 		}
 	}
 	return c, c.Weight.Validate()
 }
 
-// String is the canonical name ("w16", "w8c", "w4g32a", "w8ca8", "w8ca8dyn").
+// String is the canonical name ("w16", "w8c", "w4g32a", "w8ca8", "w8ca8s").
 func (c Choice) String() string {
 	if c.Full {
 		return "w16"
@@ -87,9 +87,9 @@ func (c Choice) String() string {
 	s := c.Weight.String()
 	switch c.Act {
 	case ActStatic:
-		s += "a8"
+		s += "a8s"
 	case ActDynamic:
-		s += "a8dyn"
+		s += "a8"
 	}
 	return s
 }

@@ -20,15 +20,15 @@ func mustChoice(t testing.TB, s string) Choice {
 
 func TestParseChoice(t *testing.T) {
 	cases := map[string]Choice{
-		"w16":     FullPrecision,
-		"w8":      {Weight: quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}},
-		"w8ca":    {Weight: quant.Scheme{Bits: 8, Granularity: quant.PerChannel}},
-		"w8t":     {Weight: quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerTensor}},
-		"w4g128":  {Weight: quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 128}},
-		"w4":      {Weight: quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 128}},
-		"w4g32a":  {Weight: quant.Scheme{Bits: 4, Granularity: quant.PerGroup, GroupSize: 32}},
-		"w8a8":    {Weight: quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}, Act: ActStatic},
-		"w8a8dyn": {Weight: quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}, Act: ActDynamic},
+		"w16":    FullPrecision,
+		"w8":     {Weight: quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}},
+		"w8ca":   {Weight: quant.Scheme{Bits: 8, Granularity: quant.PerChannel}},
+		"w8t":    {Weight: quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerTensor}},
+		"w4g128": {Weight: quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 128}},
+		"w4":     {Weight: quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerChannel}},
+		"w4g32a": {Weight: quant.Scheme{Bits: 4, Granularity: quant.PerGroup, GroupSize: 32}},
+		"w8a8":   {Weight: quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}, Act: ActDynamic},
+		"w8a8s":  {Weight: quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}, Act: ActStatic},
 	}
 	for s, want := range cases {
 		got, err := ParseChoice(s)
@@ -38,7 +38,7 @@ func TestParseChoice(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, got, back, "canonical name %s parses back", got.String())
 	}
-	for _, bad := range []string{"", "w3", "w4a8", "w16g32", "w4g0", "int4", "w8a8x"} {
+	for _, bad := range []string{"", "w3", "w4a8", "w16g32", "w4g0", "int4", "w8a8x", "w8a8dyn"} {
 		_, err := ParseChoice(bad)
 		assert.Error(t, err, bad)
 	}
