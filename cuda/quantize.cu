@@ -1,0 +1,191 @@
+// quantize.cu: quantize weights with given scales/zero points, and dequantize back, with
+// exactly quant.Scheme.QuantizeValue / quant.DequantizeValue (float32 IEEE division, rintf =
+// round half to even, saturation to the scheme's range).
+//
+// Layout: w is [rows, cols] row-major (F32/F16/BF16). q is the QTensor data layout:
+//   8 bits: one byte per element, int8 (symmetric, [-128,127]) or uint8 (asymmetric, [0,255]);
+//   4 bits: two elements per byte, element 2i in the low nibble, each row padded to
+//           (cols+1)/2 bytes; signed nibbles [-8,7] (symmetric) or unsigned [0,15].
+// Scales/zeros are [rows, groups] (one entry per tensor when per_tensor).
+//
+// Thread mapping:
+//   quantize_vec_kernel (cols and group_cols multiples of 8, w 16-byte aligned): one thread
+//     per 8 consecutive elements of a row (all in one group): one or two 16-byte loads, one
+//     8-byte (int8) or 4-byte (int4) store. Grid-stride over the chunks.
+//   quantize_byte_kernel (any shape): one thread per output byte (1 or 2 elements).
+//   dequantize_kernel: one thread per output element, grid-stride.
+#include "common.cuh"
+
+namespace {
+
+struct QArgs {
+  int64_t rows, cols, group_cols, groups;
+  int per_tensor, bits, sym;
+  int32_t qlo, qhi;
+  const float *scales;
+  const int32_t *zeros;
+};
+
+__device__ __forceinline__ int64_t param_index(const QArgs &a, int64_t r, int64_t c) {
+  return a.per_tensor ? 0 : r * a.groups + c / a.group_cols;
+}
+
+__device__ __forceinline__ uint32_t store_bits(int32_t q, int bits) {
+  return bits == 8 ? ((uint32_t)q & 0xffu) : ((uint32_t)q & 0xfu);
+}
+
+template <int DT>
+__global__ void quantize_vec_kernel(const void *__restrict__ w, QArgs a, uint8_t *__restrict__ q,
+                                    int32_t *__restrict__ nonfinite) {
+  const int64_t nchunks = a.rows * a.cols / 8;
+  for (int64_t k = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; k < nchunks; k += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t e = k * 8, r = e / a.cols, c = e % a.cols;
+    const int64_t pi = param_index(a, r, c);
+    const float scale = a.scales[pi];
+    const int32_t zero = a.sym ? 0 : a.zeros[pi];
+    float x[8];
+    if (DT == AUTOQ_F32) {
+      autoq_load_vec<DT>(w, 2 * k, x);
+      autoq_load_vec<DT>(w, 2 * k + 1, x + 4);
+    } else {
+      autoq_load_vec<DT>(w, k, x);
+    }
+    uint32_t v[8];
+    bool bad = false;
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+      bad |= !autoq_is_finite_bits(x[j]);
+      v[j] = store_bits(autoq_quantize_value(x[j], scale, zero, a.qlo, a.qhi), a.bits);
+    }
+    if (bad) atomicOr(nonfinite, 1);
+    if (a.bits == 8) {
+      uint2 o;
+      o.x = v[0] | v[1] << 8 | v[2] << 16 | v[3] << 24;
+      o.y = v[4] | v[5] << 8 | v[6] << 16 | v[7] << 24;
+      *(uint2 *)(q + e) = o;
+    } else {
+      uint32_t o = 0;
+#pragma unroll
+      for (int j = 0; j < 8; j++) o |= v[j] << (4 * j);
+      *(uint32_t *)(q + e / 2) = o; // rows are cols/2 bytes, so byte e/2 starts this chunk
+    }
+  }
+}
+
+template <int DT>
+__global__ void quantize_byte_kernel(const void *__restrict__ w, QArgs a, uint8_t *__restrict__ q,
+                                     int32_t *__restrict__ nonfinite) {
+  const int64_t row_bytes = a.bits == 8 ? a.cols : (a.cols + 1) / 2;
+  const int64_t nbytes = a.rows * row_bytes;
+  for (int64_t b = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; b < nbytes; b += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t r = b / row_bytes, cb = b % row_bytes;
+    const int per = a.bits == 8 ? 1 : 2;
+    uint32_t out = 0;
+    bool bad = false;
+    for (int j = 0; j < per; j++) {
+      const int64_t c = cb * per + j;
+      if (c >= a.cols) break; // odd cols: the last high nibble stays 0
+      const int64_t pi = param_index(a, r, c);
+      const float x = autoq_load1<DT>(w, r * a.cols + c);
+      bad |= !autoq_is_finite_bits(x);
+      const int32_t zero = a.sym ? 0 : a.zeros[pi];
+      out |= store_bits(autoq_quantize_value(x, a.scales[pi], zero, a.qlo, a.qhi), a.bits) << (4 * j);
+    }
+    if (bad) atomicOr(nonfinite, 1);
+    q[b] = (uint8_t)out;
+  }
+}
+
+__global__ void dequantize_kernel(const uint8_t *__restrict__ q, QArgs a, float *__restrict__ out) {
+  const int64_t n = a.rows * a.cols;
+  const int64_t row_bytes = a.bits == 8 ? a.cols : (a.cols + 1) / 2;
+  for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t r = e / a.cols, c = e % a.cols;
+    int32_t level;
+    if (a.bits == 8) {
+      const uint8_t byte = q[e];
+      level = a.sym ? (int32_t)(int8_t)byte : (int32_t)byte;
+    } else {
+      uint32_t nib = (q[r * row_bytes + c / 2] >> (4 * (c & 1))) & 0xfu;
+      level = a.sym ? (int32_t)((nib ^ 8u)) - 8 : (int32_t)nib; // sign-extend the nibble
+    }
+    const int64_t pi = param_index(a, r, c);
+    const int32_t zero = a.sym ? 0 : a.zeros[pi];
+    out[e] = autoq_dequantize_value(level, a.scales[pi], zero);
+  }
+}
+
+int make_args(const char *op, int64_t rows, int64_t cols, int64_t group_cols, int per_tensor, int bits, int sym,
+              const float *scales, const int32_t *zeros, QArgs *a) {
+  if (rows <= 0 || cols <= 0 || group_cols <= 0 || cols % group_cols != 0 || (per_tensor && group_cols != cols))
+    return autoq_set_error(AUTOQ_ERR_INVALID, "%s: bad shape rows=%lld cols=%lld group_cols=%lld per_tensor=%d", op,
+                           (long long)rows, (long long)cols, (long long)group_cols, per_tensor);
+  if (bits != 4 && bits != 8) return autoq_set_error(AUTOQ_ERR_INVALID, "%s: bits must be 4 or 8, got %d", op, bits);
+  if (!scales) return autoq_set_error(AUTOQ_ERR_INVALID, "%s: null scales", op);
+  if (!sym && !zeros) return autoq_set_error(AUTOQ_ERR_INVALID, "%s: asymmetric scheme needs zero points", op);
+  a->rows = rows;
+  a->cols = cols;
+  a->group_cols = group_cols;
+  a->groups = cols / group_cols;
+  a->per_tensor = per_tensor;
+  a->bits = bits;
+  a->sym = sym;
+  a->qlo = sym ? -(1 << (bits - 1)) : 0;
+  a->qhi = sym ? (1 << (bits - 1)) - 1 : (1 << bits) - 1;
+  a->scales = scales;
+  a->zeros = zeros;
+  return 0;
+}
+
+unsigned grid_for(int64_t n, int threads) {
+  int64_t b = (n + threads - 1) / threads;
+  if (b < 1) b = 1;
+  if (b > (1 << 20)) b = 1 << 20;
+  return (unsigned)b;
+}
+
+template <int DT>
+int launch_quantize(const void *w, const QArgs &a, uint8_t *q, int32_t *nonfinite, cudaStream_t st) {
+  const int threads = 256;
+  const bool vec = (uintptr_t)w % 16 == 0 && (uintptr_t)q % 8 == 0 && a.cols % 8 == 0 && a.group_cols % 8 == 0;
+  if (vec) {
+    quantize_vec_kernel<DT><<<grid_for(a.rows * a.cols / 8, threads), threads, 0, st>>>(w, a, q, nonfinite);
+    return autoq_check_launch("autoq_quantize", "quantize_vec_kernel");
+  }
+  const int64_t nbytes = a.rows * (a.bits == 8 ? a.cols : (a.cols + 1) / 2);
+  quantize_byte_kernel<DT><<<grid_for(nbytes, threads), threads, 0, st>>>(w, a, q, nonfinite);
+  return autoq_check_launch("autoq_quantize", "quantize_byte_kernel");
+}
+
+} // namespace
+
+extern "C" int autoq_quantize(int dev, const void *w, int dtype, int64_t rows, int64_t cols, int64_t group_cols,
+                              int per_tensor, int bits, int symmetric, const float *scales, const int32_t *zeros,
+                              uint8_t *q, int32_t *nonfinite, void *stream) {
+  const char *op = "autoq_quantize";
+  QArgs a;
+  AUTOQ_TRY(make_args(op, rows, cols, group_cols, per_tensor, bits, symmetric, scales, zeros, &a));
+  if (!w || !q || !nonfinite) return autoq_set_error(AUTOQ_ERR_INVALID, "%s: null pointer", op);
+  AUTOQ_TRY(autoq_use_device(dev, op));
+  cudaStream_t st = (cudaStream_t)stream;
+  AUTOQ_CUDA(op, cudaMemsetAsync(nonfinite, 0, sizeof(int32_t), st));
+  switch (dtype) {
+  case AUTOQ_F32: return launch_quantize<AUTOQ_F32>(w, a, q, nonfinite, st);
+  case AUTOQ_F16: return launch_quantize<AUTOQ_F16>(w, a, q, nonfinite, st);
+  case AUTOQ_BF16: return launch_quantize<AUTOQ_BF16>(w, a, q, nonfinite, st);
+  }
+  return autoq_set_error(AUTOQ_ERR_INVALID, "%s: dtype %d is not F32, F16 or BF16", op, dtype);
+}
+
+extern "C" int autoq_dequantize(int dev, const uint8_t *q, int64_t rows, int64_t cols, int64_t group_cols,
+                                int per_tensor, int bits, int symmetric, const float *scales, const int32_t *zeros,
+                                float *out, void *stream) {
+  const char *op = "autoq_dequantize";
+  QArgs a;
+  AUTOQ_TRY(make_args(op, rows, cols, group_cols, per_tensor, bits, symmetric, scales, zeros, &a));
+  if (!q || !out) return autoq_set_error(AUTOQ_ERR_INVALID, "%s: null pointer", op);
+  AUTOQ_TRY(autoq_use_device(dev, op));
+  const int threads = 256;
+  dequantize_kernel<<<grid_for(rows * cols, threads), threads, 0, (cudaStream_t)stream>>>(q, a, out);
+  return autoq_check_launch(op, "dequantize_kernel");
+}
