@@ -1,0 +1,573 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/autoq/autoq/backend"
+	"github.com/autoq/autoq/checkpoint"
+	"github.com/autoq/autoq/internal/atomicfile"
+	"github.com/autoq/autoq/internal/progress"
+	"github.com/autoq/autoq/quant"
+	"github.com/autoq/autoq/safetensors"
+	"github.com/autoq/autoq/tensor"
+	"github.com/spf13/pflag"
+)
+
+// quantizeFlags are the options of `autoq quantize`.
+type quantizeFlags struct {
+	bits       int
+	gran       string
+	groupSize  int
+	sym, asym  bool
+	search     string
+	percentile float64
+	include    []string
+	exclude    []string
+	device     string
+	out        string
+	json       bool
+}
+
+func init() {
+	q := &quantizeFlags{}
+	register(&command{
+		name:    "quantize",
+		summary: "weight-only quantization of a checkpoint's 2-D weights, with a per-tensor error report",
+		usage: "[PATH] [flags]\n\nPATH is a .safetensors file, a Hugging Face checkpoint directory (single or sharded), or a llama2.c\n" +
+			".bin file. Without PATH, a built-in deterministic synthetic Llama checkpoint (with outlier channels)\n" +
+			"is quantized. Every 2-D weight except embeddings and lm_head is quantized unless --include says\n" +
+			"otherwise; norms and other tensors are copied. Output layout: docs/FORMAT.md.",
+		flags: func(fs *pflag.FlagSet) {
+			fs.IntVar(&q.bits, "bits", 8, "bits per weight: 8 or 4")
+			fs.StringVar(&q.gran, "granularity", "channel", "scale granularity: channel (per output row), group, or tensor")
+			fs.IntVar(&q.groupSize, "group-size", 128, "inputs per scale group (--granularity group)")
+			fs.BoolVar(&q.sym, "sym", false, "symmetric quantization, no zero point (the default)")
+			fs.BoolVar(&q.asym, "asym", false, "asymmetric quantization with a zero point")
+			fs.StringVar(&q.search, "search", "max", "scale search: max, percentile or mse")
+			fs.Float64Var(&q.percentile, "percentile", quant.DefaultPercentile, "percentile for --search percentile")
+			fs.StringArrayVar(&q.include, "include", nil, "quantize only 2-D weights whose name matches this glob (repeatable; replaces the default selection)")
+			fs.StringArrayVar(&q.exclude, "exclude", nil, "keep weights matching this glob in full precision (repeatable)")
+			fs.StringVar(&q.device, "device", "auto", "auto, cpu, cuda or cuda:N")
+			fs.StringVar(&q.out, "out", "", "output checkpoint directory (replaced atomically); omit for the report only")
+			fs.BoolVar(&q.json, "json", false, "print the report as JSON")
+		},
+		run: func(e *env, fs *pflag.FlagSet, args []string) error { return runQuantize(e, fs, q, args) },
+	})
+}
+
+// scheme turns the flags into a quant.Scheme and search options, or a usage error.
+func (q *quantizeFlags) scheme(fs *pflag.FlagSet) (quant.Scheme, quant.SearchOptions, error) {
+	var s quant.Scheme
+	var opt quant.SearchOptions
+	if q.sym && q.asym {
+		return s, opt, usagef("--sym and --asym exclude each other")
+	}
+	g, err := quant.ParseGranularity(q.gran)
+	if err != nil {
+		return s, opt, usagef("--granularity: %v", err)
+	}
+	s = quant.Scheme{Bits: q.bits, Symmetric: !q.asym, Granularity: g}
+	if g == quant.PerGroup {
+		s.GroupSize = q.groupSize
+	} else if fs.Changed("group-size") {
+		return s, opt, usagef("--group-size needs --granularity group")
+	}
+	if err := s.Validate(); err != nil {
+		return s, opt, usagef("%v", err)
+	}
+	m, err := quant.ParseSearch(q.search)
+	if err != nil {
+		return s, opt, usagef("--search: %v", err)
+	}
+	opt.Method = m
+	if m == quant.SearchPercentile {
+		opt.Percentile = q.percentile
+		if !(q.percentile > 0 && q.percentile <= 100) {
+			return s, opt, usagef("--percentile must be in (0, 100], got %v", q.percentile)
+		}
+	} else if fs.Changed("percentile") {
+		return s, opt, usagef("--percentile needs --search percentile")
+	}
+	for _, p := range append(append([]string(nil), q.include...), q.exclude...) {
+		if _, err := path.Match(p, ""); err != nil {
+			return s, opt, usagef("bad pattern %q: %v", p, err)
+		}
+	}
+	return s, opt, nil
+}
+
+// isDefaultQuantized says whether a 2-D float weight is quantized when --include is not
+// given: everything but the token embedding and the classifier, which are lookups or the
+// most sensitive layer and are kept in full precision by convention.
+func isDefaultQuantized(name string) bool {
+	return !strings.Contains(name, "embed") && !strings.HasPrefix(name, "lm_head") && !strings.Contains(name, ".lm_head")
+}
+
+func matchAny(patterns []string, name string) bool {
+	for _, p := range patterns {
+		if ok, _ := path.Match(p, name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// selectWeights returns which tensors to quantize: 2-D float tensors chosen by --include
+// (or the default rule) and not matched by --exclude. An --include pattern that matches
+// no 2-D weight is a usage error, since it is almost always a typo.
+func selectWeights(src checkpoint.Tensors, include, exclude []string) (map[string]bool, error) {
+	sel := map[string]bool{}
+	used := map[string]bool{}
+	for _, n := range src.Names() {
+		info, _ := src.Info(n)
+		if len(info.Shape) != 2 || !info.DType.IsFloat() {
+			continue
+		}
+		chosen := isDefaultQuantized(n)
+		if len(include) > 0 {
+			chosen = false
+			for _, p := range include {
+				if ok, _ := path.Match(p, n); ok {
+					chosen, used[p] = true, true
+				}
+			}
+		}
+		if chosen && !matchAny(exclude, n) {
+			sel[n] = true
+		}
+	}
+	for _, p := range include {
+		if !used[p] {
+			return nil, usagef("--include %q matches no 2-D weight", p)
+		}
+	}
+	if len(sel) == 0 {
+		return nil, fmt.Errorf("no weight selected for quantization")
+	}
+	return sel, nil
+}
+
+// openSource opens PATH, or the synthetic checkpoint when there is none.
+func openSource(args []string) (*checkpoint.Opened, string, error) {
+	switch len(args) {
+	case 0:
+		cfg, ts := syntheticCheckpoint()
+		m, err := checkpoint.NewMemory(ts, nil)
+		if err != nil {
+			return nil, "", err
+		}
+		return &checkpoint.Opened{Tensors: m, Config: cfg}, "synthetic", nil
+	case 1:
+		o, err := checkpoint.OpenAny(args[0])
+		return o, args[0], err
+	}
+	return nil, "", usagef("expected at most one PATH, got %d arguments", len(args))
+}
+
+func runQuantize(e *env, fs *pflag.FlagSet, q *quantizeFlags, args []string) error {
+	s, opt, err := q.scheme(fs)
+	if err != nil {
+		return err
+	}
+	src, srcName, err := openSource(args)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	sel, err := selectWeights(src, q.include, q.exclude)
+	if err != nil {
+		return err
+	}
+	plan, err := planQuantized(src, sel, s, opt)
+	if err != nil {
+		return err
+	}
+	eng, err := openQuantEngine(e, q.device)
+	if err != nil {
+		return err
+	}
+	defer eng.b.Close()
+	rep := &quantizeReport{Source: srcName, Device: eng.name, Fallback: eng.fallback, Scheme: s.String(),
+		Bits: s.Bits, Symmetric: s.Symmetric, Granularity: s.Granularity.String(), GroupSize: s.GroupSize,
+		Search: opt.Method.String(), Out: q.out}
+	if opt.Method == quant.SearchPercentile {
+		rep.Percentile = opt.Percentile
+	}
+	rep.Indivisible = plan.indivisible
+	if len(plan.indivisible) > 0 {
+		fmt.Fprintf(e.stderr, "warning: %d weight(s) kept in full precision: input width does not divide by group size %d: %s\n",
+			len(plan.indivisible), s.GroupSize, strings.Join(plan.indivisible, ", "))
+	}
+	if err := plan.run(e, src, eng, rep, q.out); err != nil {
+		return err
+	}
+	if q.json {
+		return writeReportJSON(e.stdout, rep)
+	}
+	rep.printTable(e.stdout)
+	return nil
+}
+
+// planQuantized lays out the output file: every input tensor in order, a selected weight
+// replaced by its .qweight/.scales/.zeros, with the per-tensor metadata. Shapes that the
+// scheme cannot take (columns not dividing by the group size) fail here, before any work.
+func planQuantized(src checkpoint.Tensors, sel map[string]bool, s quant.Scheme, opt quant.SearchOptions) (*quantPlan, error) {
+	p := &quantPlan{scheme: s, opt: opt, selected: sel, meta: map[string]string{
+		"format": "pt", checkpoint.FormatKey: checkpoint.FormatVersion,
+		"autoq.scheme": s.String(), "autoq.search": opt.Method.String(),
+	}}
+	for _, n := range src.Names() {
+		info, _ := src.Info(n)
+		p.order = append(p.order, n)
+		if !sel[n] {
+			p.infos = append(p.infos, safetensors.TensorInfo{Name: n, DType: info.DType, Shape: info.Shape})
+			continue
+		}
+		if _, _, err := s.GroupCols(info.Shape[1]); err != nil {
+			// Keep it rather than fail the whole run: real models have widths such as 172
+			// (stories260K's MLP) that no power-of-two group divides. The report lists them.
+			delete(sel, n)
+			p.indivisible = append(p.indivisible, n)
+			p.infos = append(p.infos, safetensors.TensorInfo{Name: n, DType: info.DType, Shape: info.Shape})
+			continue
+		}
+		qi, err := checkpoint.QuantizedInfos(n, info.Shape[0], info.Shape[1], s)
+		if err != nil {
+			return nil, err
+		}
+		p.infos = append(p.infos, qi...)
+		m := checkpoint.NewQuantMeta(info.Shape[0], info.Shape[1], s)
+		m.Search, m.DType = opt.Method.String(), info.DType.String()
+		p.meta[checkpoint.QuantMetaKey+n] = m.Encode()
+		p.total += int64(info.Shape[0] * info.Shape[1])
+	}
+	if len(sel) == 0 {
+		return nil, fmt.Errorf("no selected weight has an input width divisible by the group size %d (kept: %s)", s.GroupSize, strings.Join(p.indivisible, ", "))
+	}
+	return p, nil
+}
+
+// quantPlan is the work of one quantize run, laid out before it starts.
+type quantPlan struct {
+	scheme   quant.Scheme
+	opt      quant.SearchOptions
+	selected map[string]bool
+	order    []string                 // input tensors in order
+	infos    []safetensors.TensorInfo // output tensors in order
+	meta     map[string]string
+	total    int64 // weights to quantize
+	// indivisible lists weights that were selected but kept because their input width does
+	// not divide by the group size.
+	indivisible []string
+}
+
+// quantEngine is the backend a run uses and how it was chosen.
+type quantEngine struct {
+	b        backend.Backend
+	name     string
+	fallback string
+}
+
+// openQuantEngine opens --device and says on stderr which device runs the work (and why the
+// CPU when CUDA was not available).
+func openQuantEngine(e *env, spec string) (*quantEngine, error) {
+	b, fallback, err := backend.Open(spec)
+	if err != nil {
+		if strings.HasPrefix(err.Error(), "unknown device") || strings.HasPrefix(err.Error(), "bad device") {
+			return nil, usagef("--device: %v", err)
+		}
+		return nil, err
+	}
+	info := b.Info()
+	name := info.Kind
+	if info.Kind == "cuda" {
+		name = fmt.Sprintf("cuda:%d (%s)", info.Index, info.Name)
+	}
+	if fallback != "" {
+		fmt.Fprintf(e.stderr, "device: %s (%s)\n", name, fallback)
+	} else {
+		fmt.Fprintf(e.stderr, "device: %s\n", name)
+	}
+	return &quantEngine{b: b, name: name, fallback: fallback}, nil
+}
+
+// run quantizes the selected weights one at a time (memory: one weight and its copies),
+// fills rep, and when out is set writes the checkpoint directory atomically.
+func (p *quantPlan) run(e *env, src *checkpoint.Opened, eng *quantEngine, rep *quantizeReport, out string) error {
+	bar := progress.New(e.stderr, "quantize", p.total, "weights")
+	start := time.Now()
+	work := func(w *safetensors.Writer) error {
+		for _, n := range p.order {
+			t, err := src.Tensor(n)
+			if err != nil {
+				return err
+			}
+			rep.BytesIn += int64(len(t.Data))
+			if !p.selected[n] {
+				rep.Kept = append(rep.Kept, n)
+				rep.BytesOut += int64(len(t.Data))
+				if w != nil {
+					if err := w.WriteTensor(n, t.Data); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			ts, row, err := p.quantizeOne(eng.b, n, t)
+			if err != nil {
+				return err
+			}
+			rep.add(row)
+			for _, qt := range ts {
+				rep.BytesOut += int64(len(qt.T.Data))
+				if w != nil {
+					if err := w.WriteTensor(qt.Name, qt.T.Data); err != nil {
+						return err
+					}
+				}
+			}
+			bar.Add(int64(t.NumElements()))
+		}
+		return nil
+	}
+	var err error
+	if out == "" {
+		err = work(nil)
+	} else {
+		err = atomicfile.Dir(out, func(tmp string) error {
+			w, err := safetensors.Create(filepath.Join(tmp, safetensors.SingleFileName), p.infos, p.meta)
+			if err != nil {
+				return err
+			}
+			if err := work(w); err != nil {
+				w.Abort()
+				return err
+			}
+			if err := w.Close(); err != nil {
+				return err
+			}
+			return copySideFiles(src, tmp)
+		})
+	}
+	bar.Done()
+	rep.finish(time.Since(start))
+	return err
+}
+
+// quantizeOne searches scales, quantizes and dequantizes one weight on the backend, and
+// measures the reconstruction error against the original values.
+func (p *quantPlan) quantizeOne(b backend.Backend, name string, t *tensor.Tensor) ([]safetensors.NamedTensor, tensorRow, error) {
+	scales, zeros, err := b.SearchParams(name, t, p.scheme, p.opt)
+	if err != nil {
+		return nil, tensorRow{}, err
+	}
+	q, err := b.Quantize(name, t, p.scheme, scales, zeros)
+	if err != nil {
+		return nil, tensorRow{}, err
+	}
+	dq, err := b.Dequantize(q)
+	if err != nil {
+		return nil, tensorRow{}, err
+	}
+	ref := t.ToF32()
+	st, err := quant.CompareChecked(ref, dq.F32())
+	if err != nil {
+		return nil, tensorRow{}, fmt.Errorf("tensor %q: %w", name, err)
+	}
+	ts, err := checkpoint.QuantizedTensors(q)
+	if err != nil {
+		return nil, tensorRow{}, err
+	}
+	var stored int64
+	for _, qt := range ts {
+		stored += int64(len(qt.T.Data))
+	}
+	var sig float64
+	for _, v := range ref {
+		sig += float64(v) * float64(v)
+	}
+	row := tensorRow{Name: name, Shape: t.Shape, Scheme: p.scheme.String(), MSE: jf(st.MSE), SQNRdB: jf(st.SQNRdB),
+		Cosine: jf(st.Cosine), MaxAbs: jf(st.MaxAbs), BitsPerWeight: float64(8*stored) / float64(len(ref)),
+		elements: int64(len(ref)), signal: sig, noise: st.MSE * float64(len(ref)), stored: stored}
+	return ts, row, nil
+}
+
+// sideFiles are the non-weight files of a Hugging Face directory that travel with it.
+var sideFiles = []string{"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+	"tokenizer.model", "special_tokens_map.json"}
+
+// copySideFiles copies config.json and tokenizer files beside the source weights into dir;
+// for the synthetic or llama2.c sources, it writes the config.json of their config.
+func copySideFiles(src *checkpoint.Opened, dir string) error {
+	if src.Dir == "" {
+		if src.Config == nil {
+			return nil
+		}
+		cj, err := checkpoint.ConfigJSON(src.Config)
+		if err != nil {
+			return err
+		}
+		return atomicfile.WriteFile(filepath.Join(dir, "config.json"), cj, 0o644)
+	}
+	for _, f := range sideFiles {
+		b, err := os.ReadFile(filepath.Join(src.Dir, f))
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := atomicfile.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// jsonFloat is a float64 that encodes +-Inf and NaN as null (JSON has no such numbers): an
+// exact reconstruction has SQNR +Inf.
+type jsonFloat float64
+
+func jf(v float64) jsonFloat { return jsonFloat(v) }
+
+func (f jsonFloat) MarshalJSON() ([]byte, error) {
+	v := float64(f)
+	if math.IsInf(v, 0) || math.IsNaN(v) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(v)
+}
+
+// tensorRow is one line of the error report.
+type tensorRow struct {
+	Name          string    `json:"name"`
+	Shape         []int     `json:"shape"`
+	Scheme        string    `json:"scheme"`
+	MSE           jsonFloat `json:"mse"`
+	SQNRdB        jsonFloat `json:"sqnr_db"`
+	Cosine        jsonFloat `json:"cosine"`
+	MaxAbs        jsonFloat `json:"max_abs"`
+	BitsPerWeight float64   `json:"bits_per_weight"` // stored levels, scales and zeros
+	elements      int64
+	signal, noise float64
+	stored        int64
+}
+
+// quantizeReport is what `autoq quantize` prints (table or --json).
+type quantizeReport struct {
+	Source      string      `json:"source"`
+	Device      string      `json:"device"`
+	Fallback    string      `json:"device_fallback,omitempty"`
+	Scheme      string      `json:"scheme"`
+	Bits        int         `json:"bits"`
+	Symmetric   bool        `json:"symmetric"`
+	Granularity string      `json:"granularity"`
+	GroupSize   int         `json:"group_size,omitempty"`
+	Search      string      `json:"search"`
+	Percentile  float64     `json:"percentile,omitempty"`
+	Out         string      `json:"out,omitempty"`
+	Tensors     []tensorRow `json:"tensors"`
+	Kept        []string    `json:"kept"` // tensors copied unchanged
+	// Indivisible are selected weights kept in full precision because their input width
+	// does not divide by the group size (also listed in Kept).
+	Indivisible []string `json:"kept_indivisible,omitempty"`
+	Totals      struct {
+		Quantized        int       `json:"quantized_tensors"`
+		QuantizedWeights int64     `json:"quantized_weights"`
+		BitsPerWeight    float64   `json:"bits_per_weight"` // over the quantized weights
+		SQNRdB           jsonFloat `json:"sqnr_db"`         // summed signal / summed noise
+		WorstSQNRdB      jsonFloat `json:"worst_sqnr_db"`
+		WorstTensor      string    `json:"worst_tensor"`
+		Seconds          float64   `json:"seconds"`
+	} `json:"totals"`
+	BytesIn  int64 `json:"bytes_in"`
+	BytesOut int64 `json:"bytes_out"`
+	signal   float64
+	noise    float64
+	stored   int64
+}
+
+func (r *quantizeReport) add(row tensorRow) {
+	r.Tensors = append(r.Tensors, row)
+	r.signal += row.signal
+	r.noise += row.noise
+	r.stored += row.stored
+	r.Totals.Quantized++
+	r.Totals.QuantizedWeights += row.elements
+	if r.Totals.WorstTensor == "" || float64(row.SQNRdB) < float64(r.Totals.WorstSQNRdB) {
+		r.Totals.WorstSQNRdB, r.Totals.WorstTensor = row.SQNRdB, row.Name
+	}
+}
+
+func (r *quantizeReport) finish(d time.Duration) {
+	r.Totals.Seconds = d.Seconds()
+	if r.Totals.QuantizedWeights > 0 {
+		r.Totals.BitsPerWeight = float64(8*r.stored) / float64(r.Totals.QuantizedWeights)
+	}
+	switch {
+	case r.noise == 0:
+		r.Totals.SQNRdB = jf(math.Inf(1))
+	case r.signal == 0:
+		r.Totals.SQNRdB = jf(math.Inf(-1))
+	default:
+		r.Totals.SQNRdB = jf(10 * math.Log10(r.signal/r.noise))
+	}
+}
+
+func (r *quantizeReport) printTable(w io.Writer) {
+	search := r.Search
+	if r.Percentile != 0 {
+		search = fmt.Sprintf("%s %.6g", search, r.Percentile)
+	}
+	fmt.Fprintf(w, "autoq quantize: %s, scheme %s, search %s, device %s\n\n", r.Source, r.Scheme, search, r.Device)
+	// Names are padded to one width so that right alignment leaves them left-aligned.
+	nw := len("tensor")
+	for _, t := range r.Tensors {
+		nw = max(nw, len(t.Name))
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "%-*s\tshape\tscheme\tMSE\tSQNR dB\tcosine\tmax abs\tbits/w\t\n", nw, "tensor")
+	for _, t := range r.Tensors {
+		fmt.Fprintf(tw, "%-*s\t%dx%d\t%s\t%.3e\t%.2f\t%.6f\t%.4g\t%.3f\t\n", nw, t.Name, t.Shape[0], t.Shape[1], t.Scheme,
+			float64(t.MSE), float64(t.SQNRdB), float64(t.Cosine), float64(t.MaxAbs), t.BitsPerWeight)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\n%d tensors quantized (%d weights, %.3f bits/weight with scales), %d kept in full precision\n",
+		r.Totals.Quantized, r.Totals.QuantizedWeights, r.Totals.BitsPerWeight, len(r.Kept))
+	if len(r.Indivisible) > 0 {
+		fmt.Fprintf(w, "(%d of them because their input width does not divide by the group size %d)\n", len(r.Indivisible), r.GroupSize)
+	}
+	fmt.Fprintf(w, "overall SQNR %.2f dB; worst %.2f dB (%s)\n", float64(r.Totals.SQNRdB), float64(r.Totals.WorstSQNRdB), r.Totals.WorstTensor)
+	fmt.Fprintf(w, "size %s -> %s (%.2fx) in %.2fs\n", humanBytes(r.BytesIn), humanBytes(r.BytesOut), float64(r.BytesIn)/math.Max(1, float64(r.BytesOut)), r.Totals.Seconds)
+	if r.Out != "" {
+		fmt.Fprintf(w, "wrote %s\n", r.Out)
+	}
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// writeReportJSON prints v as indented JSON.
+func writeReportJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
