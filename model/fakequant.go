@@ -43,12 +43,19 @@ func NewFakeQuant(q *quant.QTensor, bias []float32, act ActQuant, amax float32) 
 	if err := q.Validate(); err != nil {
 		return nil, fmt.Errorf("fake-quant %s: %w", q.Name, err)
 	}
+	return NewFakeQuantDequantized(q.Name, quant.Dequantize(q), q.Rows, q.Cols, bias, act, amax)
+}
+
+// NewFakeQuantDequantized builds the layer from weights that are already dequantized
+// ([n, k] row-major), for quantizers whose output is not one QTensor of this shape (e.g. a
+// matrix quantized with zero-padded columns, then trimmed).
+func NewFakeQuantDequantized(name string, w []float32, n, k int, bias []float32, act ActQuant, amax float32) (*FakeQuant, error) {
 	if act == ActStatic && !(amax > 0) {
-		return nil, fmt.Errorf("fake-quant %s: static activation quantization needs a positive amax, got %g", q.Name, amax)
+		return nil, fmt.Errorf("fake-quant %s: static activation quantization needs a positive amax, got %g", name, amax)
 	}
-	d, err := NewDense(quant.Dequantize(q), bias, q.Rows, q.Cols)
+	d, err := NewDense(w, bias, n, k)
 	if err != nil {
-		return nil, fmt.Errorf("fake-quant %s: %w", q.Name, err)
+		return nil, fmt.Errorf("fake-quant %s: %w", name, err)
 	}
 	return &FakeQuant{Dense: *d, Act: act, Amax: amax}, nil
 }

@@ -1,0 +1,131 @@
+package eval
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// byteTok is a test tokenizer: BOS = 1, each byte b is id b + 2.
+type byteTok struct{}
+
+func (byteTok) Encode(s string, bos bool) []int {
+	var ids []int
+	if bos {
+		ids = append(ids, 1)
+	}
+	for i := 0; i < len(s); i++ {
+		ids = append(ids, int(s[i])+2)
+	}
+	return ids
+}
+func (byteTok) Decode(ids []int) string { return "" }
+func (byteTok) VocabSize() int          { return 258 }
+func (byteTok) BOS() int                { return 1 }
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
+	return p
+}
+
+func drain(t *testing.T, w *Windows) [][]int {
+	t.Helper()
+	var out [][]int
+	for {
+		win, err := w.Next()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		require.NoError(t, err)
+		out = append(out, win)
+	}
+}
+
+func ids(s string) []int { return byteTok{}.Encode(s, false) }
+
+func TestWindowsCutTheDocumentStream(t *testing.T) {
+	// Two paragraphs (the first spans two lines), blank lines around them.
+	p := writeFile(t, "d.txt", "\nab\ncd\n\n\nefg\n")
+	w, err := OpenWindows(p, byteTok{}, 258, DataOptions{SeqLen: 4})
+	require.NoError(t, err)
+	defer w.Close()
+	// stream: BOS a b \n c d BOS e f g
+	stream := append(append([]int{1}, ids("ab\ncd")...), append([]int{1}, ids("efg")...)...)
+	assert.Equal(t, [][]int{stream[0:4], stream[4:8], stream[8:10]}, drain(t, w))
+	assert.Equal(t, 10, w.Tokens())
+	assert.Equal(t, 2, w.Documents())
+}
+
+func TestWindowsMaxTokensAndSkip(t *testing.T) {
+	p := writeFile(t, "d.txt", "abcdefghij\n")
+	w, err := OpenWindows(p, byteTok{}, 258, DataOptions{SeqLen: 4, MaxTokens: 7, SkipTokens: 2})
+	require.NoError(t, err)
+	defer w.Close()
+	s := ids("bcdefghij") // BOS and "a" skipped
+	assert.Equal(t, [][]int{s[0:4], s[4:7]}, drain(t, w))
+}
+
+func TestWindowsSplitsAreDisjointHalves(t *testing.T) {
+	content := "aaaa\n\nbbbb\n\ncccc\n\ndddd\n" // 22 bytes: half = 11 -> a, b | c, d
+	p := writeFile(t, "d.txt", content)
+	get := func(split string) [][]int {
+		w, err := OpenWindows(p, byteTok{}, 258, DataOptions{SeqLen: 100, Split: split})
+		require.NoError(t, err)
+		defer w.Close()
+		return drain(t, w)
+	}
+	calib, evalW, all := get("calib"), get("eval"), get("all")
+	doc := func(s string) []int { return append([]int{1}, ids(s)...) }
+	assert.Equal(t, [][]int{append(doc("aaaa"), doc("bbbb")...)}, calib)
+	assert.Equal(t, [][]int{append(doc("cccc"), doc("dddd")...)}, evalW)
+	assert.Equal(t, [][]int{append(calib[0], evalW[0]...)}, all)
+}
+
+func TestWindowsJSONLines(t *testing.T) {
+	p := writeFile(t, "d.jsonl", "[1, 5, 6]\n\n[1, 7]\n")
+	w, err := OpenWindows(p, nil, 10, DataOptions{SeqLen: 3})
+	require.NoError(t, err)
+	assert.Equal(t, [][]int{{1, 5, 6}, {1, 7}}, drain(t, w))
+	w.Close()
+
+	p = writeFile(t, "bad.jsonl", "[1, 5]\n[1, 12]\n")
+	w, err = OpenWindows(p, nil, 10, DataOptions{SeqLen: 8})
+	require.NoError(t, err)
+	_, err = w.Next()
+	assert.ErrorContains(t, err, "bad.jsonl line 2: token 1 is id 12, outside the vocabulary [0, 10)")
+	w.Close()
+
+	p = writeFile(t, "bad2.jsonl", "{\"x\": 1}\n")
+	w, err = OpenWindows(p, nil, 10, DataOptions{SeqLen: 8})
+	require.NoError(t, err)
+	_, err = w.Next()
+	assert.ErrorContains(t, err, "bad2.jsonl line 1: want a JSON array of token ids")
+	w.Close()
+}
+
+func TestWindowsErrors(t *testing.T) {
+	p := writeFile(t, "empty.txt", "\n\n")
+	w, err := OpenWindows(p, byteTok{}, 258, DataOptions{SeqLen: 8})
+	require.NoError(t, err)
+	_, err = w.Next()
+	assert.ErrorContains(t, err, "empty.txt: no data")
+	w.Close()
+
+	_, err = OpenWindows(p, byteTok{}, 512, DataOptions{SeqLen: 8})
+	assert.ErrorContains(t, err, "tokenizer has 258 tokens but the model's vocabulary has 512")
+	_, err = OpenWindows(p, nil, 258, DataOptions{SeqLen: 8})
+	assert.ErrorContains(t, err, "needs a tokenizer")
+	_, err = OpenWindows(p, byteTok{}, 258, DataOptions{SeqLen: 1})
+	assert.ErrorContains(t, err, "at least 2")
+	_, err = OpenWindows(p, byteTok{}, 258, DataOptions{SeqLen: 8, Split: "train"})
+	assert.ErrorContains(t, err, "unknown split \"train\"")
+	_, err = OpenWindows(filepath.Join(t.TempDir(), "nope.txt"), byteTok{}, 258, DataOptions{SeqLen: 8})
+	assert.ErrorContains(t, err, "nope.txt")
+}

@@ -1,0 +1,162 @@
+package eval
+
+import (
+	"testing"
+
+	"github.com/autoq/autoq/calib"
+	"github.com/autoq/autoq/internal/testutil"
+	"github.com/autoq/autoq/model"
+	"github.com/autoq/autoq/quant"
+	"github.com/autoq/autoq/tokenizer"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseSpec(t *testing.T) {
+	cases := map[string]Spec{
+		"w8":      {Name: "w8", Weight: quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}},
+		"w8t":     {Name: "w8t", Weight: quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerTensor}},
+		"w4g32":   {Name: "w4g32", Weight: quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 32}},
+		"w4g128a": {Name: "w4g128a", Weight: quant.Scheme{Bits: 4, Granularity: quant.PerGroup, GroupSize: 128}},
+		"w8a8":    {Name: "w8a8", Weight: quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}, Act: model.ActPerToken},
+		"W8A8s":   {Name: "w8a8s", Weight: quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}, Act: model.ActStatic},
+		"w8aa8":   {Name: "w8aa8", Weight: quant.Scheme{Bits: 8, Granularity: quant.PerChannel}, Act: model.ActPerToken},
+	}
+	for s, want := range cases {
+		got, err := ParseSpec(s)
+		require.NoError(t, err, s)
+		assert.Equal(t, want, got, s)
+	}
+	for _, bad := range []string{"w3", "w8g0", "int8", "w4g32b", ""} {
+		_, err := ParseSpec(bad)
+		assert.Error(t, err, bad)
+	}
+}
+
+type stories struct {
+	m   *model.Model
+	tok tokenizer.Tokenizer
+}
+
+func loadStories(t *testing.T) stories {
+	m, err := model.Load(testutil.SharedData(t, "stories260K.bin"))
+	require.NoError(t, err)
+	tok, err := tokenizer.Load(testutil.SharedData(t, "tok512.bin"))
+	require.NoError(t, err)
+	return stories{m, tok}
+}
+
+func (s stories) windows(t *testing.T, split string, tokens int) *Windows {
+	w, err := OpenWindows(testutil.SharedData(t, "tinystories_val.txt"), s.tok, 512,
+		DataOptions{SeqLen: 128, MaxTokens: tokens, Split: split})
+	require.NoError(t, err)
+	t.Cleanup(func() { w.Close() })
+	return w
+}
+
+func (s stories) eval(t *testing.T, ref Forwarder, tokens int) Result {
+	r, err := Evaluate(s.m, ref, s.windows(t, "eval", tokens), Options{Vocab: 512, BOS: 1, Batch: 4})
+	require.NoError(t, err)
+	return r
+}
+
+func TestRealModelPerplexityAndSelfComparison(t *testing.T) {
+	s := loadStories(t)
+	ref, err := model.Load(testutil.SharedData(t, "stories260K.bin"))
+	require.NoError(t, err)
+	r := s.eval(t, ref, 4096)
+	assert.Equal(t, 4096, r.Tokens)
+	assert.Equal(t, 32, r.Windows)
+	// A 260K-parameter model on its own training distribution: far better than uniform
+	// (512) and than a unigram model, but not near 1.
+	assert.Greater(t, r.Perplexity, 2.0)
+	assert.Less(t, r.Perplexity, 20.0)
+	assert.InDelta(t, 0, r.KL, 1e-12)
+	assert.Equal(t, 1.0, r.Top1)
+	assert.Equal(t, r.Perplexity, r.RefPPL)
+}
+
+func TestFakeQuantizedModelsLoseALittleOrMore(t *testing.T) {
+	s := loadStories(t)
+	ref, err := model.Load(testutil.SharedData(t, "stories260K.bin"))
+	require.NoError(t, err)
+	fp := s.eval(t, nil, 4096).Perplexity
+	run := func(name string) Result {
+		sp, err := ParseSpec(name)
+		require.NoError(t, err)
+		s.m.ResetLinears()
+		require.NoError(t, Apply(s.m, sp, quant.SearchOptions{Method: quant.SearchMax}, nil))
+		return s.eval(t, ref, 4096)
+	}
+	w8 := run("w8")
+	assert.InDelta(t, fp, w8.Perplexity, 0.01*fp, "int8 per channel costs well under 1%%")
+	assert.Greater(t, w8.Top1, 0.97)
+	w4 := run("w4g32")
+	assert.Greater(t, w4.Perplexity, w8.Perplexity)
+	assert.Greater(t, w4.KL, 10*w8.KL)
+	w4a := run("w4g32a")
+	assert.Less(t, w4a.KL, w4.KL, "asymmetric int4 fits these weights better")
+	assert.Equal(t, fp, w8.RefPPL)
+}
+
+func TestStaticActivationCalibration(t *testing.T) {
+	s := loadStories(t)
+	amax, n, err := CalibrateActivations(s.m, s.windows(t, "calib", 2048), calib.DefaultOptions(calib.MethodMax), 4)
+	require.NoError(t, err)
+	assert.Equal(t, 2048, n)
+	require.Len(t, amax, len(s.m.LinearNames()))
+	// Max calibration is the largest |x| the layer saw: check one layer by hand.
+	name := "model.layers.2.mlp.down_proj"
+	var want float32
+	_, err = s.m.Forward([][]int{}, nil)
+	require.Error(t, err)
+	w := s.windows(t, "calib", 2048)
+	for {
+		win, err := w.Next()
+		if err != nil {
+			break
+		}
+		_, err = s.m.Forward([][]int{win}, func(n string, x []float32, M, K int) {
+			if n == name {
+				for _, v := range x[:M*K] {
+					want = max(want, v, -v)
+				}
+			}
+		})
+		require.NoError(t, err)
+	}
+	assert.InDelta(t, want, amax[name], float64(want)*0.01, "max calibration within a histogram bin")
+	sp, err := ParseSpec("w8a8s")
+	require.NoError(t, err)
+	require.NoError(t, Apply(s.m, sp, quant.SearchOptions{}, amax))
+	delete(amax, name)
+	s.m.ResetLinears()
+	assert.ErrorContains(t, Apply(s.m, sp, quant.SearchOptions{}, amax), "no calibrated activation amax for "+name)
+}
+
+// A padded last group equals quantizing the ragged group on its own.
+func TestFakeQuantizeWeightRaggedLastGroup(t *testing.T) {
+	rows, cols := 5, 40
+	w := testutil.StudentT(testutil.Rand(9), rows*cols, 3)
+	for _, sym := range []bool{true, false} {
+		s := quant.Scheme{Bits: 4, Symmetric: sym, Granularity: quant.PerGroup, GroupSize: 32}
+		got, err := FakeQuantizeWeight("w", w, rows, cols, s, quant.SearchOptions{Method: quant.SearchMax})
+		require.NoError(t, err)
+		head, tail := make([]float32, rows*32), make([]float32, rows*8)
+		for r := 0; r < rows; r++ {
+			copy(head[r*32:], w[r*cols:r*cols+32])
+			copy(tail[r*8:], w[r*cols+32:(r+1)*cols])
+		}
+		qh, err := quant.Quantize("h", head, rows, 32, s, quant.SearchOptions{Method: quant.SearchMax})
+		require.NoError(t, err)
+		s8 := s
+		s8.GroupSize = 8
+		qt, err := quant.Quantize("t", tail, rows, 8, s8, quant.SearchOptions{Method: quant.SearchMax})
+		require.NoError(t, err)
+		dh, dt := quant.Dequantize(qh), quant.Dequantize(qt)
+		for r := 0; r < rows; r++ {
+			assert.Equal(t, dh[r*32:(r+1)*32], got[r*cols:r*cols+32])
+			assert.Equal(t, dt[r*8:(r+1)*8], got[r*cols+32:(r+1)*cols])
+		}
+	}
+}
