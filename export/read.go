@@ -3,10 +3,12 @@ package export
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/autoq/autoq/quant"
@@ -26,8 +28,9 @@ type Loaded struct {
 	Layers []Layer
 	// raw holds each quantized layer's stored tensors by suffix ("weight_packed", ...), for
 	// DequantizeStored.
-	raw map[string]map[string]*tensor.Tensor
-	fmt map[string]*ConfigGroup
+	raw  map[string]map[string]*tensor.Tensor
+	fmt  map[string]*ConfigGroup
+	meta map[string]string
 }
 
 // quantSuffixes are the per-layer tensors compressed-tensors adds.
@@ -59,6 +62,7 @@ func Read(dir string) (*Loaded, error) {
 		return nil, fmt.Errorf("export read: %w", err)
 	}
 	defer ck.Close()
+	ld.meta = ck.Metadata()
 	names := ck.Names()
 	modules := map[string]bool{}
 	for _, n := range names {
@@ -211,10 +215,34 @@ func (ld *Loaded) decodeLayer(m string) (Layer, error) {
 			if is == nil || !is.DType.IsFloat() || is.NumElements() != 1 {
 				return Layer{}, fmt.Errorf("static input activations need a one-element float input_scale")
 			}
-			l.Act.Scale = is.ToF32()[0]
+			if l.Act.Amax, err = ld.amax(m, is.ToF32()[0]); err != nil {
+				return Layer{}, err
+			}
 		}
 	}
 	return l, nil
+}
+
+// amax recovers a static layer's activation threshold: exactly from the metadata autoq
+// writes, else (another tool's export) the float whose float32 quotient by 127 is the
+// stored input_scale, searched around input_scale*127.
+func (ld *Loaded) amax(m string, inputScale float32) (float32, error) {
+	if v, ok := ld.meta[amaxKey(m)]; ok {
+		a, err := strconv.ParseFloat(v, 32)
+		if err != nil || float32(a)/127 != inputScale {
+			return 0, fmt.Errorf("metadata %s=%q does not match input_scale %v", amaxKey(m), v, inputScale)
+		}
+		return float32(a), nil
+	}
+	a := inputScale * 127
+	for i := 0; i < 64 && a/127 != inputScale; i++ {
+		if a/127 < inputScale {
+			a = math.Nextafter32(a, float32(math.Inf(1)))
+		} else {
+			a = math.Nextafter32(a, 0)
+		}
+	}
+	return a, nil
 }
 
 // signedLevels returns the stored weight levels in compressed-tensors' signed convention.

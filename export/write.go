@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 
 	"github.com/autoq/autoq/internal/atomicfile"
 	"github.com/autoq/autoq/quant"
@@ -24,11 +25,18 @@ const (
 // Activation is the int8 quantization of a layer's input (W8A8).
 type Activation struct {
 	// Dynamic: per-token scales computed at run time (no input_scale stored). Otherwise one
-	// static per-tensor scale, Scale, from the calibration table: the float that int8 level
-	// 1 stands for (x ~= q * Scale), stored as input_scale.
+	// static per-tensor threshold Amax from calibration; the scale is Amax/127 (float32
+	// division, quant.QuantizeActivationsStatic), stored as input_scale, and Amax itself is
+	// kept exactly in the safetensors metadata so that reading back gives the same layer.
 	Dynamic bool
-	Scale   float32
+	Amax    float32
 }
+
+// InputScale is the static activation scale, Amax/127 in float32.
+func (a *Activation) InputScale() float32 { return a.Amax / 127 }
+
+// amaxKey is the safetensors metadata key holding a layer's exact activation threshold.
+func amaxKey(layer string) string { return "autoq.input_amax." + layer }
 
 // Layer is one quantized linear layer.
 type Layer struct {
@@ -57,9 +65,12 @@ type Model struct {
 
 // Options configures Write.
 type Options struct {
-	// ScaleDType is the dtype of weight_scale and input_scale: F32 (the default), F16 or
-	// BF16, usually the model's dtype. Every scale must be exactly representable in it (see
-	// RoundScales), so that the export dequantizes to exactly the weights that were evaluated.
+	// ScaleDType is the dtype of the weight_scale of weight-only (pack-quantized) layers:
+	// F32 (the default), F16 or BF16, usually the model's dtype (vLLM's WNA16 layers keep
+	// scales in the model dtype). Every scale must be exactly representable in it (see
+	// RoundScales), so that the export dequantizes to exactly the weights that were
+	// evaluated. int-quantized (W8A8) layers always store F32 weight_scale and input_scale,
+	// the dtype of vLLM's int8 W8A8 scale parameters.
 	ScaleDType tensor.DType
 }
 
@@ -91,7 +102,7 @@ func Write(dir string, m *Model, opt Options) error {
 		return fmt.Errorf("export %s: encode config.json: %w", dir, err)
 	}
 	return atomicfile.Dir(dir, func(tmp string) error {
-		if err := safetensors.WriteFile(filepath.Join(tmp, WeightsFile), all, map[string]string{"format": "pt"}); err != nil {
+		if err := safetensors.WriteFile(filepath.Join(tmp, WeightsFile), all, metadata(m)); err != nil {
 			return fmt.Errorf("export %s: %w", dir, err)
 		}
 		if err := os.WriteFile(filepath.Join(tmp, ConfigFile), append(cfgJSON, '\n'), 0o644); err != nil {
@@ -104,6 +115,18 @@ func Write(dir string, m *Model, opt Options) error {
 		}
 		return nil
 	})
+}
+
+// metadata is the safetensors header metadata: "format": "pt" (what transformers expects)
+// and each static layer's exact activation threshold.
+func metadata(m *Model) map[string]string {
+	md := map[string]string{"format": "pt"}
+	for _, l := range m.Layers {
+		if l.Act != nil && !l.Act.Dynamic {
+			md[amaxKey(l.Name)] = strconv.FormatFloat(float64(l.Act.Amax), 'g', -1, 32)
+		}
+	}
+	return md
 }
 
 // layerTensors returns every tensor of the export, sorted by name.
@@ -185,6 +208,9 @@ func compressLayer(l *Layer, scaleDType tensor.DType) ([]safetensors.NamedTensor
 			zps[i] = z - off
 		}
 	}
+	if layerFormat(l) == FormatIntQuantized {
+		scaleDType = tensor.F32
+	}
 	scale, err := floatTensor(l.Name+".weight_scale", q.Scales, scaleShape, scaleDType)
 	if err != nil {
 		return nil, err
@@ -203,7 +229,7 @@ func compressLayer(l *Layer, scaleDType tensor.DType) ([]safetensors.NamedTensor
 			out = append(out, safetensors.NamedTensor{Name: l.Name + ".weight_zero_point", T: tensor.FromI8(toI8(zps), scaleShape...)})
 		}
 		if !l.Act.Dynamic {
-			is, err := floatTensor(l.Name+".input_scale", []float32{l.Act.Scale}, []int{1}, scaleDType)
+			is, err := floatTensor(l.Name+".input_scale", []float32{l.Act.InputScale()}, []int{1}, tensor.F32)
 			if err != nil {
 				return nil, err
 			}

@@ -144,6 +144,9 @@ func (c Choice) CostBits(rows, cols, scaleBits int) int64 {
 		return 16 * n
 	}
 	s := c.For(cols)
+	if c.Act != ActNone {
+		scaleBits = 32 // int-quantized (W8A8) layers store F32 scales (package export)
+	}
 	var groups int64
 	switch s.Granularity {
 	case quant.PerTensor:
@@ -167,6 +170,9 @@ func (c Choice) Bits(rows, cols, scaleBits int) float64 {
 		return 16
 	}
 	s := c.For(cols)
+	if c.Act != ActNone {
+		scaleBits = 32 // int-quantized (W8A8) layers store F32 scales (package export)
+	}
 	var perScale float64
 	switch s.Granularity {
 	case quant.PerTensor:

@@ -15,7 +15,8 @@
 //
 // with b the level width (4 or 8), G the number of weights sharing one scale (group size,
 // the row length for per-channel, rows*cols for per-tensor), S the bits of a stored scale
-// (16 by default: F16/BF16 scales) and Z the bits of a zero point (0 when symmetric, b when
+// (16 by default: F16/BF16 scales; 32 for layers with int8 activations, whose
+// int-quantized export keeps F32 scales) and Z the bits of a zero point (0 when symmetric, b when
 // asymmetric: compressed-tensors packs zero points at the level width). Full-precision layers
 // cost 16 bits (the deployment dtype). The average is weighted by each layer's parameter
 // count, over the layers the plan covers (the linear layers; embeddings and norms are outside

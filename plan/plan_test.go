@@ -50,7 +50,7 @@ func TestBitsFormula(t *testing.T) {
 	assert.Equal(t, 4.0+20.0/128, mustChoice(t, "w4g128a").Bits(4096, 4096, 16))
 	assert.Equal(t, 4.5, mustChoice(t, "w4g32").Bits(64, 64, 16))
 	assert.Equal(t, 8.25, mustChoice(t, "w8").Bits(64, 64, 16))
-	assert.Equal(t, 8.25, mustChoice(t, "w8a8").Bits(64, 64, 16))
+	assert.Equal(t, 8.5, mustChoice(t, "w8a8").Bits(64, 64, 16)) // F32 scales for W8A8
 	assert.Equal(t, 8+24.0/64, mustChoice(t, "w8ca").Bits(64, 64, 16))
 	assert.Equal(t, 8+16.0/4096, mustChoice(t, "w8t").Bits(64, 64, 16))
 	assert.Equal(t, 16.0, FullPrecision.Bits(64, 64, 16))
