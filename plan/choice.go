@@ -2,7 +2,6 @@ package plan
 
 import (
 	"fmt"
-	"math"
 	"regexp"
 	"strconv"
 
@@ -107,33 +106,31 @@ func (c *Choice) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// FitGroup returns the group size used for a requested group size g on rows of cols
-// inputs: g itself when it divides cols, else the divisor of cols closest to g in ratio
-// (|log(d/g)| smallest; ties go to the smaller, more accurate group). A row of 172 inputs
-// with g = 32 gets groups of 43; with g = 128, one group of 172.
-func FitGroup(g, cols int) int {
-	if g <= 0 || cols <= 0 || cols%g == 0 {
-		return g
+// FitScheme adapts a group-wise scheme to rows of cols inputs, with the rule of
+// gptq/collect.FitGroup so that every package agrees: the group size when it divides cols
+// (and is smaller), otherwise the smallest divisor of cols above it (groups never get
+// finer than asked), and per-channel when no such divisor below cols exists. A row of 172
+// inputs with groups of 32 gets groups of 43; rows of 64 with groups of 128 are per channel.
+func FitScheme(s quant.Scheme, cols int) quant.Scheme {
+	if s.Granularity != quant.PerGroup || cols%s.GroupSize == 0 && s.GroupSize < cols {
+		return s
 	}
-	best, bestD := cols, math.Inf(1)
-	for d := 1; d <= cols; d++ {
-		if cols%d != 0 {
-			continue
-		}
-		if dist := math.Abs(math.Log(float64(d) / float64(g))); dist < bestD-1e-12 {
-			best, bestD = d, dist
+	for g := s.GroupSize + 1; g < cols; g++ {
+		if cols%g == 0 {
+			s.GroupSize = g
+			return s
 		}
 	}
-	return best
+	s.Granularity, s.GroupSize = quant.PerChannel, 0
+	return s
 }
 
-// For returns the weight scheme used on a [rows, cols] layer (the group size fitted).
+// For returns the weight scheme used on a layer with cols inputs (FitScheme).
 func (c Choice) For(cols int) quant.Scheme {
-	s := c.Weight
-	if !c.Full && s.Granularity == quant.PerGroup {
-		s.GroupSize = FitGroup(s.GroupSize, cols)
+	if c.Full {
+		return c.Weight
 	}
-	return s
+	return FitScheme(c.Weight, cols)
 }
 
 // CostBits is the exact storage of this choice on a [rows, cols] layer in bits: levels

@@ -56,10 +56,14 @@ func TestBitsFormula(t *testing.T) {
 	assert.Equal(t, 16.0, FullPrecision.Bits(64, 64, 16))
 	assert.Equal(t, 5.0, mustChoice(t, "w4g32").Bits(64, 64, 32)) // F32 scales
 	// Group sizes that do not divide the row are fitted (172 = 4 * 43).
-	assert.Equal(t, 43, FitGroup(32, 172))
-	assert.Equal(t, 172, FitGroup(128, 172))
-	assert.Equal(t, 64, FitGroup(128, 64))
-	assert.Equal(t, 32, FitGroup(32, 64))
+	g := func(n int) quant.Scheme { return quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: n} }
+	ch := quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerChannel}
+	assert.Equal(t, g(43), FitScheme(g(32), 172))
+	assert.Equal(t, ch, FitScheme(g(128), 172))
+	assert.Equal(t, ch, FitScheme(g(128), 64))
+	assert.Equal(t, ch, FitScheme(g(64), 64))
+	assert.Equal(t, g(32), FitScheme(g(32), 64))
+	assert.Equal(t, 4+16.0/64, mustChoice(t, "w4g128").Bits(64, 64, 16))
 	assert.Equal(t, 4+16.0/43, mustChoice(t, "w4g32").Bits(64, 172, 16))
 }
 
