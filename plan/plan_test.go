@@ -56,7 +56,9 @@ func TestBitsFormula(t *testing.T) {
 	assert.Equal(t, 16.0, FullPrecision.Bits(64, 64, 16))
 	assert.Equal(t, 5.0, mustChoice(t, "w4g32").Bits(64, 64, 32)) // F32 scales
 	// Group sizes that do not divide the row are fitted (172 = 4 * 43).
-	g := func(n int) quant.Scheme { return quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: n} }
+	g := func(n int) quant.Scheme {
+		return quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: n}
+	}
 	ch := quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerChannel}
 	assert.Equal(t, g(43), FitScheme(g(32), 172))
 	assert.Equal(t, ch, FitScheme(g(128), 172))
