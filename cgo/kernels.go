@@ -1,0 +1,251 @@
+//go:build cuda
+
+package cgo
+
+// #include "autoq.h"
+import "C"
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/autoq/autoq/quant"
+	"github.com/autoq/autoq/tensor"
+)
+
+// Matrix is a [Rows, Cols] row-major F32/F16/BF16 matrix in device memory.
+type Matrix struct {
+	Buf        *Buffer
+	DType      tensor.DType
+	Rows, Cols int
+}
+
+func (m Matrix) check(op string) error {
+	if m.Buf == nil || m.Buf.closed {
+		return fmt.Errorf("cuda: %s: no device buffer", op)
+	}
+	if !m.DType.IsFloat() {
+		return fmt.Errorf("cuda: %s: dtype %s is not F32, F16 or BF16", op, m.DType)
+	}
+	if m.Rows <= 0 || m.Cols <= 0 {
+		return fmt.Errorf("cuda: %s: empty matrix %dx%d", op, m.Rows, m.Cols)
+	}
+	if need := m.Rows * m.Cols * m.DType.Bits() / 8; need > m.Buf.size {
+		return fmt.Errorf("cuda: %s: %dx%d %s needs %d bytes, buffer has %d", op, m.Rows, m.Cols, m.DType, need, m.Buf.size)
+	}
+	return nil
+}
+
+// layout is a scheme's grouping for a matrix of cols columns.
+type layout struct {
+	groupCols, groups int
+	perTensor         bool
+	nParams           int
+}
+
+func schemeLayout(s quant.Scheme, rows, cols int) (layout, error) {
+	if err := s.Validate(); err != nil {
+		return layout{}, err
+	}
+	size, groups, err := s.GroupCols(cols)
+	if err != nil {
+		return layout{}, err
+	}
+	l := layout{groupCols: size, groups: groups, perTensor: s.Granularity == quant.PerTensor, nParams: rows * groups}
+	if l.perTensor {
+		l.nParams = 1
+	}
+	return l, nil
+}
+
+func b2i(b bool) C.int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func ptrOrNil(b *Buffer) unsafe.Pointer {
+	if b == nil {
+		return nil
+	}
+	return b.ptr
+}
+
+func needBytes(op string, b *Buffer, n int) error {
+	if b == nil || b.closed || b.size < n {
+		return fmt.Errorf("cuda: %s: output buffer too small (need %d bytes)", op, n)
+	}
+	return nil
+}
+
+// GroupRangesDev writes per-group min/max of m into lo, hi (float32) and a non-finite flag
+// per group into nonfinite (int32), [rows, groups] or one entry for PerTensor.
+func GroupRangesDev(m Matrix, s quant.Scheme, lo, hi, nonfinite *Buffer) error {
+	const op = "group ranges"
+	if err := m.check(op); err != nil {
+		return err
+	}
+	l, err := schemeLayout(s, m.Rows, m.Cols)
+	if err != nil {
+		return err
+	}
+	for _, b := range []*Buffer{lo, hi, nonfinite} {
+		if err := needBytes(op, b, 4*l.nParams); err != nil {
+			return err
+		}
+	}
+	return call(func() C.int {
+		return C.autoq_group_ranges(C.int(m.Buf.dev), m.Buf.ptr, C.int(m.DType), C.int64_t(m.Rows), C.int64_t(m.Cols),
+			C.int64_t(l.groupCols), b2i(l.perTensor), (*C.float)(lo.ptr), (*C.float)(hi.ptr), (*C.int32_t)(nonfinite.ptr), nil)
+	})
+}
+
+// ComputeParamsDev applies quant.Scheme.ComputeParams to n (lo, hi) pairs on the device.
+// zeros may be nil for symmetric schemes.
+func ComputeParamsDev(dev int, s quant.Scheme, lo, hi *Buffer, n int, scales, zeros *Buffer) error {
+	const op = "compute params"
+	for _, b := range []*Buffer{lo, hi, scales} {
+		if err := needBytes(op, b, 4*n); err != nil {
+			return err
+		}
+	}
+	if !s.Symmetric {
+		if err := needBytes(op, zeros, 4*n); err != nil {
+			return err
+		}
+	}
+	return call(func() C.int {
+		return C.autoq_compute_params(C.int(dev), (*C.float)(lo.ptr), (*C.float)(hi.ptr), C.int64_t(n), C.int(s.Bits),
+			b2i(s.Symmetric), (*C.float)(scales.ptr), (*C.int32_t)(ptrOrNil(zeros)), nil)
+	})
+}
+
+// qRowBytes is the QTensor row storage: cols bytes (8-bit) or (cols+1)/2 (4-bit).
+func qRowBytes(bits, cols int) int {
+	if bits == 4 {
+		return (cols + 1) / 2
+	}
+	return cols
+}
+
+// QuantizeDev quantizes m with scales/zeros into q (QTensor data layout); nonfinite (one
+// int32) is set to 1 if m holds a NaN or Inf.
+func QuantizeDev(m Matrix, s quant.Scheme, scales, zeros, q, nonfinite *Buffer) error {
+	const op = "quantize"
+	if err := m.check(op); err != nil {
+		return err
+	}
+	l, err := schemeLayout(s, m.Rows, m.Cols)
+	if err != nil {
+		return err
+	}
+	if err := needBytes(op, scales, 4*l.nParams); err != nil {
+		return err
+	}
+	if !s.Symmetric {
+		if err := needBytes(op, zeros, 4*l.nParams); err != nil {
+			return err
+		}
+	}
+	if err := needBytes(op, q, m.Rows*qRowBytes(s.Bits, m.Cols)); err != nil {
+		return err
+	}
+	if err := needBytes(op, nonfinite, 4); err != nil {
+		return err
+	}
+	return call(func() C.int {
+		return C.autoq_quantize(C.int(m.Buf.dev), m.Buf.ptr, C.int(m.DType), C.int64_t(m.Rows), C.int64_t(m.Cols),
+			C.int64_t(l.groupCols), b2i(l.perTensor), C.int(s.Bits), b2i(s.Symmetric), (*C.float)(scales.ptr),
+			(*C.int32_t)(ptrOrNil(zeros)), (*C.uint8_t)(q.ptr), (*C.int32_t)(nonfinite.ptr), nil)
+	})
+}
+
+// DequantizeDev turns q (QTensor data layout) back into float32 values in out.
+func DequantizeDev(dev int, s quant.Scheme, rows, cols int, q, scales, zeros, out *Buffer) error {
+	const op = "dequantize"
+	l, err := schemeLayout(s, rows, cols)
+	if err != nil {
+		return err
+	}
+	if rows <= 0 || cols <= 0 {
+		return fmt.Errorf("cuda: %s: empty matrix %dx%d", op, rows, cols)
+	}
+	if err := needBytes(op, q, rows*qRowBytes(s.Bits, cols)); err != nil {
+		return err
+	}
+	if err := needBytes(op, scales, 4*l.nParams); err != nil {
+		return err
+	}
+	if !s.Symmetric {
+		if err := needBytes(op, zeros, 4*l.nParams); err != nil {
+			return err
+		}
+	}
+	if err := needBytes(op, out, 4*rows*cols); err != nil {
+		return err
+	}
+	return call(func() C.int {
+		return C.autoq_dequantize(C.int(dev), (*C.uint8_t)(q.ptr), C.int64_t(rows), C.int64_t(cols), C.int64_t(l.groupCols),
+			b2i(l.perTensor), C.int(s.Bits), b2i(s.Symmetric), (*C.float)(scales.ptr), (*C.int32_t)(ptrOrNil(zeros)),
+			(*C.float)(out.ptr), nil)
+	})
+}
+
+// MSESearchDev runs quant's MSE grid (quant.MSEGridSteps ratios (100-i)/100) per group
+// given the group ranges lo/hi; bestIndex (int32) and bestErr (float64) may be nil.
+func MSESearchDev(m Matrix, s quant.Scheme, lo, hi, scales, zeros, bestIndex, bestErr *Buffer) error {
+	const op = "mse search"
+	if err := m.check(op); err != nil {
+		return err
+	}
+	l, err := schemeLayout(s, m.Rows, m.Cols)
+	if err != nil {
+		return err
+	}
+	for _, b := range []*Buffer{lo, hi, scales} {
+		if err := needBytes(op, b, 4*l.nParams); err != nil {
+			return err
+		}
+	}
+	if !s.Symmetric {
+		if err := needBytes(op, zeros, 4*l.nParams); err != nil {
+			return err
+		}
+	}
+	if bestIndex != nil {
+		if err := needBytes(op, bestIndex, 4*l.nParams); err != nil {
+			return err
+		}
+	}
+	if bestErr != nil {
+		if err := needBytes(op, bestErr, 8*l.nParams); err != nil {
+			return err
+		}
+	}
+	return call(func() C.int {
+		return C.autoq_mse_search(C.int(m.Buf.dev), m.Buf.ptr, C.int(m.DType), C.int64_t(m.Rows), C.int64_t(m.Cols),
+			C.int64_t(l.groupCols), b2i(l.perTensor), C.int(s.Bits), b2i(s.Symmetric), (*C.float)(lo.ptr), (*C.float)(hi.ptr),
+			C.int(quant.MSEGridSteps), 100, (*C.float)(scales.ptr), (*C.int32_t)(ptrOrNil(zeros)),
+			(*C.int32_t)(ptrOrNil(bestIndex)), (*C.double)(ptrOrNil(bestErr)), nil)
+	})
+}
+
+// ChannelAbsMaxDev writes max |x| over rows of each column of m (finite values only) into
+// absmax (float32 [cols]) and the number of NaN/Inf values into nonfinite (one uint64).
+func ChannelAbsMaxDev(m Matrix, absmax, nonfinite *Buffer) error {
+	const op = "channel absmax"
+	if err := m.check(op); err != nil {
+		return err
+	}
+	if err := needBytes(op, absmax, 4*m.Cols); err != nil {
+		return err
+	}
+	if err := needBytes(op, nonfinite, 8); err != nil {
+		return err
+	}
+	return call(func() C.int {
+		return C.autoq_channel_absmax(C.int(m.Buf.dev), m.Buf.ptr, C.int(m.DType), C.int64_t(m.Rows), C.int64_t(m.Cols),
+			(*C.float)(absmax.ptr), (*C.uint64_t)(nonfinite.ptr), nil)
+	})
+}

@@ -1,0 +1,251 @@
+//go:build cuda
+
+package cgo
+
+// #include "autoq.h"
+import "C"
+
+import (
+	"fmt"
+	"math/big"
+	"sync"
+	"unsafe"
+
+	"github.com/autoq/autoq/calib"
+)
+
+const (
+	entropyStartBin = 128
+	entropyCands    = calib.NumBins - entropyStartBin + 1
+	// maxEntropyLevels bounds the plan's size (1921*(levels+1) int32) on the device; larger
+	// level counts run on the CPU.
+	maxEntropyLevels = 1023
+)
+
+// entropyPlan is calib's klPlan: the distinct group ranges [lo, hi) the entropy candidates
+// use for G groups, idx[c*G+g] the range of group g of candidate c, last[c] the range
+// holding bin i-1. Built exactly as calib.klPlanFor (group g of candidate i covers bins j
+// with floor(j*G/i) == g).
+type entropyPlan struct {
+	groups                int
+	lo, hi, idx, last     []int32
+	dLo, dHi, dIdx, dLast *Buffer // on the device after upload
+	uploadOnce            sync.Once
+	uploadErr             error
+}
+
+func buildEntropyPlan(groups int) *entropyPlan {
+	p := &entropyPlan{groups: groups, idx: make([]int32, entropyCands*groups), last: make([]int32, entropyCands)}
+	seen := map[[2]int32]int32{}
+	for c := 0; c < entropyCands; c++ {
+		i := entropyStartBin + c
+		for g := 0; g < groups; g++ {
+			lo := int32((g*i + groups - 1) / groups)
+			hi := int32(((g+1)*i + groups - 1) / groups)
+			k, ok := seen[[2]int32{lo, hi}]
+			if !ok {
+				k = int32(len(p.lo))
+				seen[[2]int32{lo, hi}] = k
+				p.lo, p.hi = append(p.lo, lo), append(p.hi, hi)
+			}
+			p.idx[c*groups+g] = k
+			if lo <= int32(i-1) && int32(i-1) < hi {
+				p.last[c] = k
+			}
+		}
+	}
+	return p
+}
+
+func i32Bytes(v []int32) []byte {
+	if len(v) == 0 {
+		return []byte{}
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*len(v))
+}
+
+// upload copies the plan to device dev (once; the plan then lives as long as the backend).
+func (p *entropyPlan) upload(dev int) error {
+	p.uploadOnce.Do(func() {
+		up := func(v []int32) *Buffer {
+			if p.uploadErr != nil {
+				return nil
+			}
+			b, err := Alloc(dev, 4*len(v))
+			if err == nil {
+				err = b.CopyFromHost(0, i32Bytes(v))
+			}
+			if err != nil {
+				p.uploadErr = err
+			}
+			return b
+		}
+		p.dLo, p.dHi, p.dIdx, p.dLast = up(p.lo), up(p.hi), up(p.idx), up(p.last)
+	})
+	return p.uploadErr
+}
+
+func (p *entropyPlan) close() {
+	for _, b := range []*Buffer{p.dLo, p.dHi, p.dIdx, p.dLast} {
+		if b != nil {
+			_ = b.Close()
+		}
+	}
+}
+
+// percentileNeed is calib.Percentile's integer target ceil(p*Count/100), computed exactly
+// with math/big as calib does (p clamped to [0, 100]).
+func percentileNeed(p float64, count uint64) (uint64, error) {
+	p = min(max(p, 0), 100)
+	num := new(big.Rat).SetFloat64(p)
+	num.Mul(num, new(big.Rat).SetInt(new(big.Int).SetUint64(count)))
+	num.Quo(num, big.NewRat(100, 1))
+	need := new(big.Int).Quo(num.Num(), num.Denom())
+	if new(big.Int).Mul(need, num.Denom()).Cmp(num.Num()) != 0 {
+		need.Add(need, big.NewInt(1))
+	}
+	if !need.IsUint64() {
+		return 0, fmt.Errorf("percentile target %v does not fit in 64 bits", need)
+	}
+	return need.Uint64(), nil
+}
+
+// ThresholdLaunch holds the device side of one batched threshold search; the benchmark
+// times Launch alone.
+type ThresholdLaunch struct {
+	dev               int
+	n, method, levels int
+	zeroSpike         bool
+	counts            *Buffer // [n, 2048] uint64 (owned unless borrowed)
+	ownCounts         bool
+	need, scratch     *Buffer
+	bins, obj, empty  *Buffer
+	plan              *entropyPlan
+}
+
+// NewThresholdLaunch prepares a search over the n histograms whose counts are in counts
+// ([n, 2048] uint64 on the device). method is calib.MethodPercentile, MethodMSE or
+// MethodEntropy; need (percentile only) holds each histogram's target count.
+func NewThresholdLaunch(dev int, counts *Buffer, n int, method calib.Method, levels int, zeroSpike bool, need []uint64, plan *entropyPlan) (*ThresholdLaunch, error) {
+	if n <= 0 {
+		return nil, fmt.Errorf("cuda: threshold search over %d histograms", n)
+	}
+	if err := counts.span("threshold counts", 0, n*calib.NumBins*8); err != nil {
+		return nil, err
+	}
+	t := &ThresholdLaunch{dev: dev, n: n, method: int(method), levels: levels, zeroSpike: zeroSpike, counts: counts, plan: plan}
+	var err error
+	alloc := func(size int) *Buffer {
+		if err != nil {
+			return nil
+		}
+		var b *Buffer
+		b, err = Alloc(dev, size)
+		return b
+	}
+	t.bins, t.obj, t.empty = alloc(4*n), alloc(8*n), alloc(4*n)
+	switch method {
+	case calib.MethodPercentile:
+		if len(need) != n {
+			err = fmt.Errorf("cuda: percentile search needs %d targets, got %d", n, len(need))
+			break
+		}
+		t.need = alloc(8 * n)
+		if err == nil {
+			err = t.need.CopyFromHost(0, unsafe.Slice((*byte)(unsafe.Pointer(&need[0])), 8*n))
+		}
+	case calib.MethodEntropy:
+		if plan == nil {
+			err = fmt.Errorf("cuda: entropy search needs a plan")
+			break
+		}
+		if err = plan.upload(dev); err == nil {
+			sz := int(C.autoq_thresholds_scratch_bytes(C.int(n), 4, C.int(len(plan.lo))))
+			t.scratch = alloc(sz)
+		}
+	case calib.MethodMSE:
+	default:
+		err = fmt.Errorf("cuda: threshold method %v has no kernel", method)
+	}
+	if err != nil {
+		t.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+// Launch runs the search kernel (asynchronously, on the default stream).
+func (t *ThresholdLaunch) Launch() error {
+	var lo, hi, idx, last unsafe.Pointer
+	np := 0
+	if t.plan != nil && t.method == int(calib.MethodEntropy) {
+		lo, hi, idx, last, np = t.plan.dLo.ptr, t.plan.dHi.ptr, t.plan.dIdx.ptr, t.plan.dLast.ptr, len(t.plan.lo)
+	}
+	return call(func() C.int {
+		return C.autoq_thresholds(C.int(t.dev), (*C.uint64_t)(t.counts.ptr), C.int(t.n), C.int(t.method),
+			(*C.uint64_t)(ptrOrNil(t.need)), C.int(t.levels), b2i(t.zeroSpike), (*C.int32_t)(lo), (*C.int32_t)(hi), C.int(np),
+			(*C.int32_t)(idx), (*C.int32_t)(last), (*C.double)(ptrOrNil(t.scratch)), (*C.int32_t)(t.bins.ptr),
+			(*C.double)(t.obj.ptr), (*C.int32_t)(t.empty.ptr), nil)
+	})
+}
+
+// Results copies back bins, objectives and empty flags.
+func (t *ThresholdLaunch) Results() (bins []int32, obj []float64, empty []int32, err error) {
+	bins, obj, empty = make([]int32, t.n), make([]float64, t.n), make([]int32, t.n)
+	if err = t.bins.CopyToHost(i32Bytes(bins), 0); err != nil {
+		return
+	}
+	if err = t.obj.CopyToHost(unsafe.Slice((*byte)(unsafe.Pointer(&obj[0])), 8*t.n), 0); err != nil {
+		return
+	}
+	err = t.empty.CopyToHost(i32Bytes(empty), 0)
+	return
+}
+
+// Close frees the launch's buffers (not the counts or the plan).
+func (t *ThresholdLaunch) Close() {
+	for _, b := range []*Buffer{t.need, t.scratch, t.bins, t.obj, t.empty} {
+		if b != nil {
+			_ = b.Close()
+		}
+	}
+	if t.ownCounts && t.counts != nil {
+		_ = t.counts.Close()
+	}
+}
+
+// KLLogDev evaluates calib.KLLog on the device for each input (a test hook).
+func KLLogDev(dev int, in []float64) ([]float64, error) {
+	n := len(in)
+	if n == 0 {
+		return nil, nil
+	}
+	bi, err := Alloc(dev, 8*n)
+	if err != nil {
+		return nil, err
+	}
+	defer bi.Close()
+	bo, err := Alloc(dev, 8*n)
+	if err != nil {
+		return nil, err
+	}
+	defer bo.Close()
+	if err := bi.CopyFromHost(0, unsafe.Slice((*byte)(unsafe.Pointer(&in[0])), 8*n)); err != nil {
+		return nil, err
+	}
+	if err := call(func() C.int {
+		return C.autoq_kllog(C.int(dev), (*C.double)(bi.ptr), (*C.double)(bo.ptr), C.int64_t(n), nil)
+	}); err != nil {
+		return nil, err
+	}
+	out := make([]float64, n)
+	err = bo.CopyToHost(unsafe.Slice((*byte)(unsafe.Pointer(&out[0])), 8*n), 0)
+	return out, err
+}
+
+func u64Bytes(v []uint64) []byte {
+	if len(v) == 0 {
+		return []byte{}
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 8*len(v))
+}
