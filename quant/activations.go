@@ -21,7 +21,9 @@ func QuantizeActivationsPerToken(x []float32, M, K int) (q []int8, scales []floa
 			row := x[m*K : (m+1)*K]
 			var amax float32
 			for _, v := range row {
-				amax = max(amax, float32(math.Abs(float64(v))))
+				if a := float32(math.Abs(float64(v))); a > amax { // NaN ignored, as CUDA's fmaxf
+					amax = a
+				}
 			}
 			scales[m] = quantizeActRow(row, amax, q[m*K:(m+1)*K])
 		}

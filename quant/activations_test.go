@@ -69,3 +69,9 @@ func TestCompare(t *testing.T) {
 	_, err := CompareChecked([]float32{1}, nil)
 	require.ErrorContains(t, err, "compare 1 reference values with 0")
 }
+
+func TestQuantizeActivationsNaNIgnoredForAmax(t *testing.T) {
+	q, scales := QuantizeActivationsPerToken([]float32{float32(math.NaN()), 254, -127}, 1, 3)
+	assert.Equal(t, []float32{2}, scales)
+	assert.Equal(t, []int8{0, 127, -64}, q) // -63.5 -> -64 (tie to even)
+}

@@ -135,6 +135,9 @@ func checkParams(name string, l layout, s Scheme, scales []float32, zeros []int3
 	}
 	if s.Symmetric {
 		if zeros != nil {
+			if len(zeros) != n {
+				return fmt.Errorf("quant: tensor %q: %d zero points for symmetric %s (want none, or %d zeros)", name, len(zeros), s, n)
+			}
 			for i, z := range zeros {
 				if z != 0 {
 					return fmt.Errorf("quant: tensor %q: symmetric scheme %s given zero point %d at %d", name, s, z, i)
