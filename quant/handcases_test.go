@@ -113,6 +113,46 @@ var handCases = []handCase{
 		levels: []int32{0, 15, 3, 1},
 		deq:    []float32{-2, 28, 4, 0},
 	},
+	{
+		name: "int8 sym group 2", s: Scheme{Bits: 8, Symmetric: true, Granularity: PerGroup, GroupSize: 2},
+		rows: 1, cols: 4,
+		// g0 amax 127.5 -> scale 1; g1 amax 255 -> scale 2: 127.5 -> 127, -1.5 -> -2.
+		w:      []float32{127.5, 1, 255, -3},
+		scales: []float32{1, 2},
+		levels: []int32{127, 1, 127, -2},
+		deq:    []float32{127, 1, 254, -4},
+		data:   []byte{0x7f, 0x01, 0x7f, 0xfe},
+	},
+	{
+		name: "int8 asym group 2", s: Scheme{Bits: 8, Granularity: PerGroup, GroupSize: 2},
+		rows: 1, cols: 4,
+		// g0 [0, 255] -> scale 1 zero 0; g1 [-255, 0] -> scale 1 zero 255.
+		w:      []float32{0, 255, -255, 0},
+		scales: []float32{1, 1},
+		zeros:  []int32{0, 255},
+		levels: []int32{0, 255, 0, 255},
+		deq:    []float32{0, 255, -255, 0},
+	},
+	{
+		name: "int4 sym tensor", s: Scheme{Bits: 4, Symmetric: true, Granularity: PerTensor},
+		rows: 2, cols: 2,
+		// amax 15 -> scale 2: 7.5 -> 7 (saturated), -0.5 -> 0, 1.5 -> 2, -7.5 -> -8.
+		w:      []float32{15, -1, 3, -15},
+		scales: []float32{2},
+		levels: []int32{7, 0, 2, -8},
+		deq:    []float32{14, 0, 4, -16},
+		data:   []byte{0x07, 0x82},
+	},
+	{
+		name: "int8 asym tensor", s: Scheme{Bits: 8, Granularity: PerTensor},
+		rows: 2, cols: 2,
+		// [-20, 490] -> scale 510/255 = 2, zero rne(10) = 10; 3/2 = 1.5 -> 2, +10.
+		w:      []float32{-20, 490, 100, 3},
+		scales: []float32{2},
+		zeros:  []int32{10},
+		levels: []int32{0, 255, 60, 12},
+		deq:    []float32{-20, 490, 100, 4},
+	},
 }
 
 func TestHandComputedCases(t *testing.T) {
