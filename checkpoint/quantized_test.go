@@ -1,0 +1,101 @@
+package checkpoint
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/autoq/autoq/internal/testutil"
+	"github.com/autoq/autoq/quant"
+	"github.com/autoq/autoq/safetensors"
+	"github.com/autoq/autoq/tensor"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestQuantizedLayoutRoundTrip(t *testing.T) {
+	const rows, cols = 6, 64
+	w := testutil.Gaussian(testutil.Rand(3), rows*cols, 1)
+	schemes := []quant.Scheme{
+		{Bits: 8, Symmetric: true, Granularity: quant.PerChannel},
+		{Bits: 8, Symmetric: false, Granularity: quant.PerGroup, GroupSize: 32},
+		{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 16},
+		{Bits: 4, Symmetric: false, Granularity: quant.PerChannel},
+		{Bits: 4, Symmetric: true, Granularity: quant.PerTensor},
+	}
+	wantQ := map[string]*quant.QTensor{}
+	var all []safetensors.NamedTensor
+	meta := map[string]string{FormatKey: FormatVersion}
+	for i, s := range schemes {
+		name := "layer" + string(rune('a'+i)) + ".weight"
+		q, err := quant.Quantize(name, w, rows, cols, s, quant.SearchOptions{})
+		require.NoError(t, err)
+		ts, err := QuantizedTensors(q)
+		require.NoError(t, err)
+		infos, err := QuantizedInfos(name, rows, cols, s)
+		require.NoError(t, err)
+		require.Len(t, ts, len(infos))
+		for j := range ts {
+			assert.Equal(t, infos[j].Name, ts[j].Name)
+			assert.Equal(t, infos[j].DType, ts[j].T.DType)
+			assert.Equal(t, infos[j].Shape, ts[j].T.Shape)
+		}
+		// The documented dtypes and shapes, spelled out.
+		switch {
+		case s.Bits == 8 && s.Symmetric:
+			assert.Equal(t, tensor.I8, ts[0].T.DType)
+			assert.Equal(t, []int{rows, cols}, ts[0].T.Shape)
+		case s.Bits == 8:
+			assert.Equal(t, tensor.U8, ts[0].T.DType)
+		default:
+			assert.Equal(t, tensor.U8, ts[0].T.DType)
+			assert.Equal(t, []int{rows, cols / 2}, ts[0].T.Shape)
+		}
+		assert.Equal(t, !s.Symmetric, len(ts) == 3, "zeros only when asymmetric")
+		all = append(all, ts...)
+		meta[QuantMetaKey+name] = NewQuantMeta(rows, cols, s).Encode()
+		wantQ[name] = q
+	}
+	all = append(all, safetensors.NamedTensor{Name: "norm.weight", T: tensor.FromF32([]float32{1, 2}, 2)})
+	p := filepath.Join(t.TempDir(), "q.safetensors")
+	require.NoError(t, safetensors.WriteFile(p, all, meta))
+	f, err := safetensors.Open(p)
+	require.NoError(t, err)
+	defer f.Close()
+	got, metas, err := ReadQuantized(f)
+	require.NoError(t, err)
+	require.Len(t, got, len(schemes))
+	for name, q := range wantQ {
+		g := got[name]
+		require.NotNil(t, g, name)
+		assert.Equal(t, q.Scheme, g.Scheme, name)
+		assert.Equal(t, q.Levels(), g.Levels(), name)
+		assert.Equal(t, q.Scales, g.Scales, name)
+		assert.Equal(t, q.Zeros, g.Zeros, name)
+		assert.Equal(t, quant.Dequantize(q), quant.Dequantize(g), name)
+		assert.Equal(t, cols, metas[name].Cols)
+	}
+}
+
+func TestReadQuantizedErrors(t *testing.T) {
+	s := quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 8}
+	mk := func(meta map[string]string, ts ...safetensors.NamedTensor) error {
+		p := filepath.Join(t.TempDir(), "q.safetensors")
+		require.NoError(t, safetensors.WriteFile(p, ts, meta))
+		f, err := safetensors.Open(p)
+		require.NoError(t, err)
+		defer f.Close()
+		_, _, err = ReadQuantized(f)
+		return err
+	}
+	good := NewQuantMeta(2, 16, s).Encode()
+	qw := safetensors.NamedTensor{Name: "w.qweight", T: tensor.New(tensor.U8, 2, 8)}
+	sc := safetensors.NamedTensor{Name: "w.scales", T: tensor.FromF32([]float32{1, 1, 1, 1}, 2, 2)}
+	assert.NoError(t, mk(map[string]string{FormatKey: FormatVersion, QuantMetaKey + "w": good}, qw, sc))
+	assert.ErrorContains(t, mk(map[string]string{FormatKey: "autoq-weights-v9"}, qw), "not supported")
+	assert.ErrorContains(t, mk(map[string]string{FormatKey: FormatVersion, QuantMetaKey + "w": good}, qw), `tensor "w"`)
+	badShape := safetensors.NamedTensor{Name: "w.qweight", T: tensor.New(tensor.U8, 2, 16)}
+	assert.ErrorContains(t, mk(map[string]string{FormatKey: FormatVersion, QuantMetaKey + "w": good}, badShape, sc), "w.qweight is U8[2 16], scheme w4g8 needs U8[2 8]")
+	assert.ErrorContains(t, mk(map[string]string{FormatKey: FormatVersion, QuantMetaKey + "w": "{"}, qw, sc), "bad metadata")
+	zero := safetensors.NamedTensor{Name: "w.scales", T: tensor.FromF32([]float32{1, 0, 1, 1}, 2, 2)}
+	assert.Error(t, mk(map[string]string{FormatKey: FormatVersion, QuantMetaKey + "w": good}, qw, zero), "a zero scale is rejected by QTensor.Validate")
+}

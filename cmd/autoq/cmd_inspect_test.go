@@ -1,0 +1,63 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"testing"
+
+	"github.com/autoq/autoq/internal/testutil"
+	"github.com/autoq/autoq/safetensors"
+	"github.com/autoq/autoq/tensor"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestInspectHandMade(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "m.safetensors")
+	require.NoError(t, safetensors.WriteFile(p, []safetensors.NamedTensor{
+		{Name: "a", T: tensor.New(tensor.BF16, 3, 5)},
+		{Name: "b", T: tensor.New(tensor.I8, 7)},
+	}, map[string]string{"k": "v"}))
+
+	code, stdout, stderr := runCLI("inspect", p)
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stdout, "a     BF16   [3 5]  30")
+	assert.Contains(t, stdout, "2 tensors, 22 elements, 37 B (37 bytes)")
+
+	code, stdout, _ = runCLI("inspect", p, "--json")
+	require.Equal(t, 0, code)
+	var rep inspectReport
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
+	require.Len(t, rep.Tensors, 2)
+	assert.Equal(t, inspectRow{Name: "b", DType: "I8", Shape: []int{7}, Bytes: 7}, rep.Tensors[1])
+	assert.Equal(t, int64(37), rep.Totals.Bytes)
+	assert.Equal(t, "v", rep.Metadata["k"])
+}
+
+func TestInspectRealLlama2CAndConverted(t *testing.T) {
+	bin := testutil.SharedData(t, "stories260K.bin")
+	for _, path := range []string{bin, convertReal(t)} {
+		code, stdout, stderr := runCLI("inspect", path, "--json")
+		require.Equal(t, 0, code, stderr)
+		var rep inspectReport
+		require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
+		assert.Equal(t, 47, rep.Totals.Tensors, path)
+		assert.Equal(t, int64(260032), rep.Totals.Elements, path)
+		assert.Equal(t, int64(4*260032), rep.Totals.Bytes, path)
+		assert.Equal(t, "LlamaForCausalLM", rep.Architecture)
+	}
+}
+
+func TestInspectErrors(t *testing.T) {
+	code, _, stderr := runCLI("inspect")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "expected one PATH")
+	code, _, stderr = runCLI("inspect", filepath.Join(t.TempDir(), "missing.safetensors"))
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "missing.safetensors")
+	code, _, _ = runCLI("inspect", "--bogus")
+	assert.Equal(t, 2, code)
+	code, stdout, stderr := runCLI("inspect", "--help")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, stdout+stderr, "Usage: autoq inspect PATH")
+}

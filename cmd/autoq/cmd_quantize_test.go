@@ -1,0 +1,276 @@
+package main
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/autoq/autoq/checkpoint"
+	"github.com/autoq/autoq/internal/testutil"
+	"github.com/autoq/autoq/quant"
+	"github.com/autoq/autoq/safetensors"
+	"github.com/autoq/autoq/tensor"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// reportOf parses a --json quantize report.
+func reportOf(t *testing.T, stdout string) map[string]any {
+	t.Helper()
+	var rep map[string]any
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rep), stdout)
+	return rep
+}
+
+func quantizeJSON(t *testing.T, args ...string) (*quantizeReport, string) {
+	t.Helper()
+	code, stdout, stderr := runCLI(append([]string{"quantize", "--json"}, args...)...)
+	require.Equal(t, 0, code, stderr)
+	var rep quantizeReport
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rep), stdout)
+	return &rep, stderr
+}
+
+// checkAgainstFile reads an output checkpoint back and checks, independently of the
+// report, that every quantized weight dequantizes to within half a quantization step of
+// the original (max search: no clipping) and that untouched tensors are bit-identical.
+// Only for symmetric max-search outputs of F32 checkpoints.
+func checkAgainstFile(t *testing.T, srcDir, outDir string, wantQuantized int) {
+	t.Helper()
+	src, err := safetensors.OpenCheckpoint(srcDir)
+	require.NoError(t, err)
+	defer src.Close()
+	out, err := safetensors.OpenCheckpoint(outDir)
+	require.NoError(t, err)
+	defer out.Close()
+	qs, _, err := checkpoint.ReadQuantized(out)
+	require.NoError(t, err)
+	require.Len(t, qs, wantQuantized)
+	for _, n := range src.Names() {
+		orig, err := src.Tensor(n)
+		require.NoError(t, err)
+		q, ok := qs[n]
+		if !ok {
+			copied, err := out.Tensor(n)
+			require.NoError(t, err, n)
+			assert.Equal(t, orig.Data, copied.Data, n)
+			continue
+		}
+		ref := orig.F32()
+		deq := quant.Dequantize(q)
+		require.Len(t, deq, len(ref))
+		for i, v := range ref {
+			scale, _ := q.ScaleAt(i/q.Cols, i%q.Cols)
+			// Half a step, plus float32 rounding of the scale (amplified by the level, up to
+			// 2^(b-1)) and of the product: each below |v| * 2^-24.
+			bound := float64(scale)/2 + math.Abs(float64(v))*math.Pow(2, -22)
+			if e := math.Abs(float64(deq[i] - v)); e > bound {
+				t.Fatalf("%s element %d: error %g exceeds half a step %g", n, i, e, bound)
+			}
+		}
+	}
+	_, err = os.Stat(filepath.Join(outDir, "config.json"))
+	assert.NoError(t, err, "config.json travels with the weights")
+}
+
+func TestQuantizeRealInt8PerChannel(t *testing.T) {
+	dir := convertReal(t)
+	out := filepath.Join(t.TempDir(), "q8")
+	rep, stderr := quantizeJSON(t, dir, "--bits", "8", "--granularity", "channel", "--out", out)
+	assert.Contains(t, stderr, "device: cpu")
+	assert.Equal(t, 35, rep.Totals.Quantized, "7 projections x 5 layers; embedding and norms kept")
+	for _, r := range rep.Tensors {
+		assert.Greater(t, float64(r.SQNRdB), 30.0, r.Name)
+		assert.Greater(t, float64(r.Cosine), 0.999, r.Name)
+		assert.InDelta(t, 8+32.0/float64(r.Shape[1]), r.BitsPerWeight, 1e-9, r.Name)
+	}
+	assert.Contains(t, rep.Kept, "model.embed_tokens.weight")
+	assert.Contains(t, rep.Kept, "model.norm.weight")
+	checkAgainstFile(t, dir, out, 35)
+}
+
+func TestQuantizeRealInt4Group32(t *testing.T) {
+	dir := convertReal(t)
+	out := filepath.Join(t.TempDir(), "q4")
+	rep, stderr := quantizeJSON(t, dir, "--bits", "4", "--granularity", "group", "--group-size", "32", "--out", out)
+	// down_proj reads the 172-wide MLP hidden state, which 32 does not divide.
+	assert.Len(t, rep.Indivisible, 5)
+	assert.Contains(t, stderr, "input width does not divide by group size 32")
+	assert.Equal(t, 30, rep.Totals.Quantized)
+	for _, r := range rep.Tensors {
+		assert.Greater(t, float64(r.SQNRdB), 15.0, r.Name)
+		assert.Less(t, float64(r.SQNRdB), 30.0, "int4 cannot be as good as int8: %s", r.Name)
+	}
+	checkAgainstFile(t, dir, out, 30)
+
+	// The error report agrees with a recomputation from the written file.
+	o, err := safetensors.OpenCheckpoint(out)
+	require.NoError(t, err)
+	defer o.Close()
+	qs, _, err := checkpoint.ReadQuantized(o)
+	require.NoError(t, err)
+	src, err := safetensors.OpenCheckpoint(dir)
+	require.NoError(t, err)
+	defer src.Close()
+	for _, r := range rep.Tensors {
+		w, err := src.Tensor(r.Name)
+		require.NoError(t, err)
+		st := quant.Compare(w.F32(), quant.Dequantize(qs[r.Name]))
+		assert.InDelta(t, st.SQNRdB, float64(r.SQNRdB), 1e-9, r.Name)
+	}
+}
+
+func TestQuantizeSearchesAndAsym(t *testing.T) {
+	dir := convertReal(t)
+	base, _ := quantizeJSON(t, dir, "--bits", "4", "--granularity", "channel")
+	mse, _ := quantizeJSON(t, dir, "--bits", "4", "--granularity", "channel", "--search", "mse")
+	asym, _ := quantizeJSON(t, dir, "--bits", "4", "--granularity", "channel", "--asym")
+	pct, _ := quantizeJSON(t, dir, "--bits", "4", "--granularity", "channel", "--search", "percentile", "--percentile", "99")
+	assert.Equal(t, 99.0, pct.Percentile)
+	// MSE search minimises the reconstruction error, so it is never worse than max.
+	for i := range base.Tensors {
+		assert.GreaterOrEqual(t, float64(mse.Tensors[i].SQNRdB), float64(base.Tensors[i].SQNRdB)-1e-9, base.Tensors[i].Name)
+	}
+	assert.Greater(t, float64(mse.Totals.SQNRdB), float64(base.Totals.SQNRdB))
+	assert.Equal(t, "w4ca", asym.Scheme)
+	assert.Greater(t, asym.Totals.BitsPerWeight, base.Totals.BitsPerWeight, "zero points cost storage")
+}
+
+func TestQuantizeSyntheticDefault(t *testing.T) {
+	code, stdout, stderr := runCLI("quantize")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stderr, "device: cpu (no CUDA device")
+	assert.Contains(t, stdout, "model.layers.1.mlp.down_proj.weight")
+	assert.Contains(t, stdout, "14 tensors quantized")
+
+	// Deterministic: two runs write identical files.
+	a, b := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
+	for _, d := range []string{a, b} {
+		code, _, stderr := runCLI("quantize", "--bits", "4", "--granularity", "group", "--group-size", "64", "--search", "percentile", "--out", d)
+		require.Equal(t, 0, code, stderr)
+	}
+	fa, err := os.ReadFile(filepath.Join(a, "model.safetensors"))
+	require.NoError(t, err)
+	fb, err := os.ReadFile(filepath.Join(b, "model.safetensors"))
+	require.NoError(t, err)
+	assert.Equal(t, fa, fb)
+	cfg, err := checkpoint.ReadConfig(a)
+	require.NoError(t, err)
+	assert.Equal(t, syntheticConfig, *cfg)
+}
+
+// TestSyntheticOutliersFavourGroups checks the synthetic model does what it is for: the
+// outlier input channels hurt per-channel scales, so small groups win clearly.
+func TestSyntheticOutliersFavourGroups(t *testing.T) {
+	ch, _ := quantizeJSON(t, "--bits", "4")
+	g32, _ := quantizeJSON(t, "--bits", "4", "--granularity", "group", "--group-size", "32")
+	var chQ, gQ, chO, gO float64
+	for i, r := range ch.Tensors {
+		if strings.Contains(r.Name, "o_proj") || strings.Contains(r.Name, "down_proj") {
+			chO, gO = chO+float64(r.SQNRdB), gO+float64(g32.Tensors[i].SQNRdB)
+		} else {
+			chQ, gQ = chQ+float64(r.SQNRdB), gQ+float64(g32.Tensors[i].SQNRdB)
+		}
+	}
+	assert.Greater(t, gQ/10-chQ/10, 3.0, "groups gain > 3 dB on outlier projections")
+	assert.Greater(t, gQ/10-chQ/10, gO/4-chO/4, "and gain more there than on projections without outliers")
+}
+
+func TestQuantizeSelection(t *testing.T) {
+	dir := t.TempDir()
+	r := testutil.Rand(1)
+	require.NoError(t, safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), []safetensors.NamedTensor{
+		{Name: "model.embed_tokens.weight", T: tensor.FromF32(testutil.Gaussian(r, 8*16, 1), 8, 16)},
+		{Name: "model.layers.0.self_attn.q_proj.weight", T: tensor.FromF32(testutil.Gaussian(r, 16*16, 1), 16, 16)},
+		{Name: "model.layers.0.mlp.up_proj.weight", T: tensor.FromF32(testutil.Gaussian(r, 32*16, 1), 32, 16).Convert(tensor.BF16)},
+		{Name: "model.norm.weight", T: tensor.FromF32(testutil.Gaussian(r, 16, 1), 16)},
+		{Name: "lm_head.weight", T: tensor.FromF32(testutil.Gaussian(r, 8*16, 1), 8, 16)},
+	}, nil))
+	names := func(rep *quantizeReport) (out []string) {
+		for _, t := range rep.Tensors {
+			out = append(out, t.Name)
+		}
+		return
+	}
+	rep, _ := quantizeJSON(t, dir)
+	assert.Equal(t, []string{"model.layers.0.self_attn.q_proj.weight", "model.layers.0.mlp.up_proj.weight"}, names(rep), "BF16 weights too; embeddings and lm_head kept")
+	rep, _ = quantizeJSON(t, dir, "--include", "lm_head.weight", "--include", "*q_proj*")
+	assert.Equal(t, []string{"model.layers.0.self_attn.q_proj.weight", "lm_head.weight"}, names(rep))
+	rep, _ = quantizeJSON(t, dir, "--exclude", "*.mlp.*")
+	assert.Equal(t, []string{"model.layers.0.self_attn.q_proj.weight"}, names(rep))
+
+	code, _, stderr := runCLI("quantize", dir, "--include", "*nothing*")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, `--include "*nothing*" matches no 2-D weight`)
+	code, _, stderr = runCLI("quantize", dir, "--exclude", "*")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "no weight selected")
+}
+
+func TestQuantizeUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"--bits", "3"},
+		{"--sym", "--asym"},
+		{"--granularity", "row"},
+		{"--group-size", "64"},
+		{"--granularity", "group", "--group-size", "0"},
+		{"--search", "best"},
+		{"--percentile", "99"},
+		{"--search", "percentile", "--percentile", "101"},
+		{"--include", "[x"},
+		{"--device", "tpu"},
+		{"--nope"},
+		{"a", "b"},
+	} {
+		code, _, stderr := runCLI(append([]string{"quantize"}, args...)...)
+		assert.Equal(t, 2, code, "%v: %s", args, stderr)
+		assert.NotEmpty(t, stderr, args)
+	}
+	code, stdout, stderr := runCLI("quantize", "--help")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, stdout+stderr, "--granularity")
+	code, _, stderr = runCLI("quantize", filepath.Join(t.TempDir(), "missing"))
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "missing")
+}
+
+func TestQuantizeNaNFailsAndKeepsOldOutput(t *testing.T) {
+	dir := t.TempDir()
+	w := testutil.Gaussian(testutil.Rand(2), 4*8, 1)
+	w[13] = float32(math.NaN())
+	require.NoError(t, safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), []safetensors.NamedTensor{
+		{Name: "a.weight", T: tensor.FromF32(testutil.Gaussian(testutil.Rand(3), 4*8, 1), 4, 8)},
+		{Name: "b.weight", T: tensor.FromF32(w, 4, 8)},
+	}, nil))
+	out := filepath.Join(t.TempDir(), "out")
+	require.NoError(t, os.MkdirAll(out, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(out, "old"), []byte("keep"), 0o644))
+	code, _, stderr := runCLI("quantize", dir, "--out", out)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, `"b.weight"`)
+	assert.Contains(t, stderr, "row 1")
+	b, err := os.ReadFile(filepath.Join(out, "old"))
+	require.NoError(t, err)
+	assert.Equal(t, "keep", string(b))
+	ents, err := os.ReadDir(filepath.Dir(out))
+	require.NoError(t, err)
+	assert.Len(t, ents, 1, "no temporary directory left behind")
+}
+
+func TestQuantizeJSONHasNoInfinities(t *testing.T) {
+	// An all-zero weight reconstructs exactly: SQNR is +Inf, which JSON spells null.
+	dir := t.TempDir()
+	require.NoError(t, safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), []safetensors.NamedTensor{
+		{Name: "z.weight", T: tensor.New(tensor.F32, 4, 8)},
+	}, nil))
+	code, stdout, stderr := runCLI("quantize", dir, "--json", "--device", "cpu")
+	require.Equal(t, 0, code, stderr)
+	assert.Equal(t, "device: cpu\n", stderr)
+	rep := reportOf(t, stdout)
+	tensors := rep["tensors"].([]any)
+	assert.Nil(t, tensors[0].(map[string]any)["sqnr_db"])
+	assert.Equal(t, 0.0, tensors[0].(map[string]any)["max_abs"])
+}
