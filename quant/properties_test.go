@@ -265,6 +265,19 @@ func TestShapeAndGroupErrors(t *testing.T) {
 	_, err = Quantize("x", w, 2, 4, c, SearchOptions{Method: 99})
 	require.ErrorContains(t, err, "unknown search method")
 
+	sym := Scheme{Bits: 8, Symmetric: true, Granularity: PerChannel}
+	_, err = QuantizeWithParams("x", w, 2, 4, sym, []float32{1, 1}, []int32{0})
+	require.ErrorContains(t, err, "1 zero points for symmetric w8c")
+	_, err = QuantizeWithParams("x", w, 2, 4, sym, []float32{1, 1}, []int32{0, 3})
+	require.ErrorContains(t, err, "given zero point 3 at 1")
+	q, err := QuantizeWithParams("x", w, 2, 4, sym, []float32{1, 1}, []int32{0, 0})
+	require.NoError(t, err)
+	assert.Nil(t, q.Zeros)
+
+	// An asymmetric range wider than float32 overflows the scale: an error, not Inf levels.
+	_, err = Quantize("huge", []float32{-3e38, 3e38}, 1, 2, Scheme{Bits: 8, Granularity: PerChannel}, SearchOptions{})
+	require.ErrorContains(t, err, `tensor "huge": scale 0 is +Inf`)
+
 	bad := &QTensor{Name: "q", Scheme: c, Rows: 2, Cols: 4, Groups: 1, Data: make([]byte, 7), Scales: []float32{1, 1}, Zeros: []int32{0, 0}}
 	require.ErrorContains(t, bad.Validate(), "7 data bytes")
 	assert.Nil(t, Dequantize(bad))
