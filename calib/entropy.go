@@ -71,7 +71,7 @@ func entropyWorkers(h *Histogram, opt Options, workers int) Result {
 type klPlan struct {
 	groups int
 	lo, hi []int32
-	idx    []int32
+	idx    []uint16 // < 65536 distinct ranges for any G (checked when built)
 	last   []int32
 }
 
@@ -82,7 +82,7 @@ func klPlanFor(groups int) *klPlan {
 		return p.(*klPlan)
 	}
 	nc := NumBins - entropyStartBin + 1
-	p := &klPlan{groups: groups, idx: make([]int32, nc*groups), last: make([]int32, nc)}
+	p := &klPlan{groups: groups, idx: make([]uint16, nc*groups), last: make([]int32, nc)}
 	seen := map[[2]int32]int32{}
 	for c := 0; c < nc; c++ {
 		i := entropyStartBin + c
@@ -96,7 +96,10 @@ func klPlanFor(groups int) *klPlan {
 				seen[[2]int32{lo, hi}] = k
 				p.lo, p.hi = append(p.lo, lo), append(p.hi, hi)
 			}
-			p.idx[c*groups+g] = k
+			if k > math.MaxUint16 {
+				panic("calib: entropy plan has more than 65536 group ranges")
+			}
+			p.idx[c*groups+g] = uint16(k)
 			if lo <= int32(i-1) && int32(i-1) < hi {
 				p.last[c] = k
 			}
@@ -114,6 +117,15 @@ var logInt = func() []float64 {
 	}
 	return t
 }()
+
+// logCount is KLLog(x) for a count x >= 1: a table read for small counts (the table holds
+// KLLog's own values, so the result is identical), logCore otherwise.
+func logCount(x float64) float64 {
+	if x <= NumBins {
+		return logInt[int(x)]
+	}
+	return logCore(x, 0)
+}
 
 // entropyKL returns the KL divergence of every candidate (index c = i - 128).
 func entropyKL(h *Histogram, zeroSpike bool, p *klPlan, workers int) []float64 {
@@ -134,14 +146,14 @@ func entropyKL(h *Histogram, zeroSpike bool, p *klPlan, workers int) []float64 {
 		if c != 0 {
 			nz[j+1]++
 			cf := float64(c)
-			clog[j+1] = clog[j] + float64(cf*KLLog(cf))
+			clog[j+1] = clog[j] + float64(cf*logCount(cf))
 		}
 	}
 	total := pre[NumBins]
 	if total == 0 {
 		return nil
 	}
-	logT := KLLog(total)
+	logT := logCount(total)
 
 	// Group terms for every distinct range: F = M log M - M log n, LQ = log M - log n.
 	np := len(p.lo)
@@ -154,7 +166,7 @@ func entropyKL(h *Histogram, zeroSpike bool, p *klPlan, workers int) []float64 {
 			if m == 0 {
 				continue
 			}
-			lm := KLLog(m)
+			lm := logCount(m)
 			ln := logInt[nz[hi]-nz[lo]]
 			f[k] = float64(m*lm) - float64(m*ln)
 			lq[k] = lm - ln
@@ -176,7 +188,7 @@ func entropyKL(h *Histogram, zeroSpike bool, p *klPlan, workers int) []float64 {
 			}
 			plogp := clog[i-1]
 			if pl := ci + tail; pl > 0 {
-				plogp += float64(pl * KLLog(pl))
+				plogp += float64(pl * logCount(pl))
 			}
 			ix := p.idx[c*G : c*G+G]
 			var a0, a1, a2, a3 float64
@@ -201,7 +213,7 @@ func entropyKL(h *Histogram, zeroSpike bool, p *klPlan, workers int) []float64 {
 			if tail > 0 {
 				plogq += float64(tail * lq[p.last[c]])
 			}
-			kl[c] = (plogp-plogq)/total - logT + KLLog(s)
+			kl[c] = (plogp-plogq)/total - logT + logCount(s)
 		}
 	})
 	return kl

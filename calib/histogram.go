@@ -124,46 +124,25 @@ func (h *Histogram) AddF32(v []float32) {
 		h.Counts[0] += uint64(len(v))
 		return
 	}
-	if h.Exp < -149 { // tiny subnormal data: shifts may go left
+	if h.Exp < -126 { // tiny data: 2^-Exp is not a float32
 		for _, x := range v {
 			h.Counts[BinIndex(x, h.Exp)]++
 		}
 		return
 	}
-	binF32Bits(&h.Counts, v, h.Exp)
-}
-
-// binF32Bits bins finite values with exp >= -149 (all shifts go right). Two interleaved
-// count arrays halve the store-to-load dependency when neighbours share a bin.
-func binF32Bits(counts *[NumBins]uint64, v []float32, exp int) {
-	k := uint32(exp + 150)
-	var c2 [NumBins]uint64
-	i := 0
-	for ; i+1 < len(v); i += 2 {
-		counts[binShift(math.Float32bits(v[i]), k)&(NumBins-1)]++
-		c2[binShift(math.Float32bits(v[i+1]), k)&(NumBins-1)]++
-	}
-	if i < len(v) {
-		counts[binShift(math.Float32bits(v[i]), k)&(NumBins-1)]++
-	}
-	for j := range c2 {
-		counts[j] += c2[j]
+	mul := float32(math.Ldexp(1, -h.Exp))
+	for _, x := range v {
+		h.Counts[binMul(math.Float32bits(x), mul)]++
 	}
 }
 
-// binShift is BinIndex for the float32 bits u with k = exp+150 >= 1 (inlined hot path).
-// The final mask in the callers is a no-op for valid input (bins < 2048) that lets the
-// compiler drop the bounds check.
-func binShift(u uint32, k uint32) uint32 {
-	u &= 0x7fffffff
-	e := u >> 23
-	sig := u & 0x7fffff
-	if e != 0 {
-		sig |= 1 << 23
-	} else {
-		e = 1
-	}
-	return uint32(uint64(sig) >> (k - e))
+// binMul is BinIndex for the float32 bits u and mul = 2^-exp with -126 <= exp (hot path):
+// |v| * 2^-exp is exact in float32 (a power-of-two scaling that stays below 2048; a
+// product that underflows is below 1 and truncates to 0 whatever its rounding), and the
+// truncating conversion is the floor. The mask is a no-op for valid input (bins < 2048)
+// that lets the compiler drop the bounds check. TestBinPathsAgree pins it to BinIndex.
+func binMul(u uint32, mul float32) uint32 {
+	return uint32(int32(math.Float32frombits(u&0x7fffffff)*mul)) & (NumBins - 1)
 }
 
 func (h *Histogram) addF32Checked(v []float32) {
@@ -213,25 +192,26 @@ func (h *Histogram) AddF16(bits []uint16) {
 		return
 	}
 	exp := h.Exp
-	if exp < -24 {
+	if len(bits) < 1<<14 {
 		for _, x := range bits {
-			h.Counts[binIndexF16(x, exp)]++
+			h.Counts[binIndexF16(x, exp)&(NumBins-1)]++
 		}
 		return
 	}
-	s := uint(24 + exp)
-	var c2 [NumBins]uint64
-	i := 0
-	for ; i+1 < len(bits); i += 2 {
-		h.Counts[f16N(bits[i])>>s&(NumBins-1)]++
-		c2[f16N(bits[i+1])>>s&(NumBins-1)]++
+	// Large batch: a table from the 15-bit magnitude to the bin (exact by construction).
+	lut := f16LUT(exp)
+	for _, x := range bits {
+		h.Counts[lut[x&0x7fff]&(NumBins-1)]++
 	}
-	if i < len(bits) {
-		h.Counts[f16N(bits[i])>>s&(NumBins-1)]++
+}
+
+// f16LUT returns the bin of every finite half magnitude at exponent exp.
+func f16LUT(exp int) *[0x8000]uint16 {
+	lut := new([0x8000]uint16)
+	for b := 0; b < 0x7c00; b++ {
+		lut[b] = uint16(binIndexF16(uint16(b), exp))
 	}
-	for j := range c2 {
-		h.Counts[j] += c2[j]
-	}
+	return lut
 }
 
 // f16N returns N with |half| = N * 2^-24 (exact integer, below 2^41).
@@ -295,15 +275,15 @@ func (h *Histogram) AddBF16(bits []uint16) {
 		h.Counts[0] += uint64(len(bits))
 		return
 	}
-	if h.Exp < -149 {
+	if h.Exp < -126 {
 		for _, x := range bits {
 			h.Counts[BinIndex(math.Float32frombits(uint32(x)<<16), h.Exp)]++
 		}
 		return
 	}
-	k := uint32(h.Exp + 150)
+	mul := float32(math.Ldexp(1, -h.Exp))
 	for _, x := range bits {
-		h.Counts[binShift(uint32(x)<<16, k)&(NumBins-1)]++
+		h.Counts[binMul(uint32(x)<<16, mul)]++
 	}
 }
 

@@ -215,3 +215,30 @@ func randomSplit(r *rand.Rand, v []float32, n int) [][]float32 {
 	}
 	return append(out, v)
 }
+
+// The float32 multiply hot path equals the integer-shift rule (and the float64 reference).
+func TestBinPathsAgree(t *testing.T) {
+	r := testutil.Rand(12)
+	for range 300000 {
+		u := r.Uint32() & 0x7f7fffff
+		v := math.Float32frombits(u)
+		if v == 0 {
+			continue
+		}
+		for _, exp := range []int{ExpFor(v), ExpFor(v) + 1 + r.IntN(30)} {
+			if exp < -126 || exp > 117 {
+				continue
+			}
+			mul := float32(math.Ldexp(1, -exp))
+			require.Equal(t, uint32(BinIndex(v, exp)), binMul(u|r.Uint32()&0x80000000, mul), "v=%g exp=%d", v, exp)
+		}
+	}
+	// Small F16 batches take the direct path, large ones the table: same histogram.
+	v := tensor.F32ToF16Slice(testutil.Gaussian(r, 40000, 0.01))
+	big, small := NewHistogram("x"), NewHistogram("x")
+	big.AddF16(v)
+	for i := 0; i < len(v); i += 1000 {
+		small.AddF16(v[i : i+1000])
+	}
+	require.Equal(t, big, small)
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"runtime"
 )
 
 // DefaultPercentile is the percentile used when Options.Percentile is zero.
@@ -64,16 +65,7 @@ func Compute(h *Histogram, opt Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	switch opt.Method {
-	case MethodMax:
-		return Max(h), nil
-	case MethodPercentile:
-		return Percentile(h, opt.Percentile), nil
-	case MethodMSE:
-		return MSE(h, opt), nil
-	default:
-		return Entropy(h, opt), nil
-	}
+	return computeWorkers(h, opt, runtime.GOMAXPROCS(0)), nil
 }
 
 // isEmpty reports whether h has nothing to calibrate on.
@@ -124,4 +116,33 @@ func Percentile(h *Histogram, p float64) Result {
 		}
 	}
 	return Result{Amax: binEdge(NumBins, h.Exp), Bin: NumBins}
+}
+
+// ComputeAll runs Compute on every histogram, spreading the tensors over all cores (each
+// tensor's search single-threaded, so results equal Compute's exactly).
+func ComputeAll(hs []*Histogram, opt Options) ([]Result, error) {
+	opt, err := opt.normalized()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Result, len(hs))
+	parallel(len(hs), runtime.GOMAXPROCS(0), func(a, b int) {
+		for i := a; i < b; i++ {
+			out[i] = computeWorkers(hs[i], opt, 1)
+		}
+	})
+	return out, nil
+}
+
+func computeWorkers(h *Histogram, opt Options, workers int) Result {
+	switch opt.Method {
+	case MethodMax:
+		return Max(h)
+	case MethodPercentile:
+		return Percentile(h, opt.Percentile)
+	case MethodMSE:
+		return mseWorkers(h, opt, workers)
+	default:
+		return entropyWorkers(h, opt, workers)
+	}
 }
