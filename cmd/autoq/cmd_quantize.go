@@ -2,11 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"path"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -97,63 +96,10 @@ func (q *quantizeFlags) scheme(fs *pflag.FlagSet) (quant.Scheme, quant.SearchOpt
 	} else if fs.Changed("percentile") {
 		return s, opt, usagef("--percentile needs --search percentile")
 	}
-	for _, p := range append(append([]string(nil), q.include...), q.exclude...) {
-		if _, err := path.Match(p, ""); err != nil {
-			return s, opt, usagef("bad pattern %q: %v", p, err)
-		}
+	if err := checkpoint.CheckPatterns(append(append([]string(nil), q.include...), q.exclude...)...); err != nil {
+		return s, opt, usagef("%v", err)
 	}
 	return s, opt, nil
-}
-
-// isDefaultQuantized says whether a 2-D float weight is quantized when --include is not
-// given: everything but the token embedding and the classifier, which are lookups or the
-// most sensitive layer and are kept in full precision by convention.
-func isDefaultQuantized(name string) bool {
-	return !strings.Contains(name, "embed") && !strings.HasPrefix(name, "lm_head") && !strings.Contains(name, ".lm_head")
-}
-
-func matchAny(patterns []string, name string) bool {
-	for _, p := range patterns {
-		if ok, _ := path.Match(p, name); ok {
-			return true
-		}
-	}
-	return false
-}
-
-// selectWeights returns which tensors to quantize: 2-D float tensors chosen by --include
-// (or the default rule) and not matched by --exclude. An --include pattern that matches
-// no 2-D weight is a usage error, since it is almost always a typo.
-func selectWeights(src checkpoint.Tensors, include, exclude []string) (map[string]bool, error) {
-	sel := map[string]bool{}
-	used := map[string]bool{}
-	for _, n := range src.Names() {
-		info, _ := src.Info(n)
-		if len(info.Shape) != 2 || !info.DType.IsFloat() {
-			continue
-		}
-		chosen := isDefaultQuantized(n)
-		if len(include) > 0 {
-			chosen = false
-			for _, p := range include {
-				if ok, _ := path.Match(p, n); ok {
-					chosen, used[p] = true, true
-				}
-			}
-		}
-		if chosen && !matchAny(exclude, n) {
-			sel[n] = true
-		}
-	}
-	for _, p := range include {
-		if !used[p] {
-			return nil, usagef("--include %q matches no 2-D weight", p)
-		}
-	}
-	if len(sel) == 0 {
-		return nil, fmt.Errorf("no weight selected for quantization")
-	}
-	return sel, nil
 }
 
 // openSource opens PATH, or the synthetic checkpoint when there is none.
@@ -183,7 +129,11 @@ func runQuantize(e *env, fs *pflag.FlagSet, q *quantizeFlags, args []string) err
 		return err
 	}
 	defer src.Close()
-	sel, err := selectWeights(src, q.include, q.exclude)
+	sel, err := checkpoint.SelectWeights(src, q.include, q.exclude)
+	var unmatched *checkpoint.UnmatchedPatternError
+	if errors.As(err, &unmatched) {
+		return usagef("%v", err)
+	}
 	if err != nil {
 		return err
 	}
@@ -401,36 +351,20 @@ func (p *quantPlan) quantizeOne(b backend.Backend, name string, t *tensor.Tensor
 	return ts, row, nil
 }
 
-// sideFiles are the non-weight files of a Hugging Face directory that travel with it.
-var sideFiles = []string{"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
-	"tokenizer.model", "special_tokens_map.json"}
-
 // copySideFiles copies config.json and tokenizer files beside the source weights into dir;
 // for the synthetic or llama2.c sources, it writes the config.json of their config.
 func copySideFiles(src *checkpoint.Opened, dir string) error {
-	if src.Dir == "" {
-		if src.Config == nil {
-			return nil
-		}
-		cj, err := checkpoint.ConfigJSON(src.Config)
-		if err != nil {
-			return err
-		}
-		return atomicfile.WriteFile(filepath.Join(dir, "config.json"), cj, 0o644)
+	if src.Dir != "" {
+		return checkpoint.CopySideFiles(src.Dir, dir)
 	}
-	for _, f := range sideFiles {
-		b, err := os.ReadFile(filepath.Join(src.Dir, f))
-		if os.IsNotExist(err) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if err := atomicfile.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
-			return err
-		}
+	if src.Config == nil {
+		return nil
 	}
-	return nil
+	cj, err := checkpoint.ConfigJSON(src.Config)
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(dir, "config.json"), cj, 0o644)
 }
 
 // jsonFloat is a float64 that encodes +-Inf and NaN as null (JSON has no such numbers): an
