@@ -109,7 +109,9 @@ func (f *File) Metadata() map[string]string {
 	return out
 }
 
-// Tensor returns the named tensor as a view into the mapping. When the data is not aligned
+// Tensor returns the named tensor as a view into the mapping. The mapping is read-only:
+// writing into the returned Data faults, so copy a tensor (tensor.Convert, or append) before
+// modifying it in place. When the data is not aligned
 // to its element size (possible in files written by other tools) it is copied instead, so
 // that typed views of it are always valid.
 func (f *File) Tensor(name string) (*tensor.Tensor, error) {

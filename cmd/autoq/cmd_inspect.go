@@ -1,11 +1,14 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/autoq/autoq/checkpoint"
+	"github.com/autoq/autoq/quant"
 	"github.com/spf13/pflag"
 )
 
@@ -29,9 +32,10 @@ func init() {
 			}
 			defer o.Close()
 			rep := inspectReport{Path: args[0], Metadata: o.Metadata()}
+			schemes := quantizedSchemes(rep.Metadata)
 			for _, n := range o.Names() {
 				info, _ := o.Info(n)
-				rep.Tensors = append(rep.Tensors, inspectRow{Name: n, DType: info.DType.String(), Shape: info.Shape, Bytes: info.Size})
+				rep.Tensors = append(rep.Tensors, inspectRow{Name: n, DType: info.DType.String(), Shape: info.Shape, Bytes: info.Size, Quant: schemes[n]})
 				rep.Totals.Tensors++
 				rep.Totals.Elements += int64(numElements(info.Shape))
 				rep.Totals.Bytes += info.Size
@@ -61,6 +65,31 @@ type inspectRow struct {
 	DType string `json:"dtype"`
 	Shape []int  `json:"shape"`
 	Bytes int64  `json:"bytes"`
+	Quant string `json:"quant,omitempty"` // scheme of an autoq quantized weight's .qweight
+}
+
+// quantizedSchemes maps each W.qweight of an autoq checkpoint to its scheme name (w4g32...),
+// read from the autoq.quant.W metadata (docs/FORMAT.md).
+func quantizedSchemes(meta map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range meta {
+		name, ok := strings.CutPrefix(k, checkpoint.QuantMetaKey)
+		if !ok {
+			continue
+		}
+		var m checkpoint.QuantMeta
+		if json.Unmarshal([]byte(v), &m) != nil {
+			out[name+checkpoint.QWeightSuffix] = "invalid metadata"
+			continue
+		}
+		g, err := quant.ParseGranularity(m.Granularity)
+		if err != nil {
+			out[name+checkpoint.QWeightSuffix] = "invalid metadata"
+			continue
+		}
+		out[name+checkpoint.QWeightSuffix] = quant.Scheme{Bits: m.Bits, Symmetric: m.Symmetric, Granularity: g, GroupSize: m.GroupSize}.String()
+	}
+	return out
 }
 
 type inspectReport struct {
@@ -77,9 +106,9 @@ type inspectReport struct {
 
 func (r *inspectReport) print(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "name\tdtype\tshape\tbytes")
+	fmt.Fprintln(tw, "name\tdtype\tshape\tbytes\tquant")
 	for _, t := range r.Tensors {
-		fmt.Fprintf(tw, "%s\t%s\t%v\t%d\n", t.Name, t.DType, t.Shape, t.Bytes)
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%d\t%s\n", t.Name, t.DType, t.Shape, t.Bytes, t.Quant)
 	}
 	tw.Flush()
 	arch := ""

@@ -61,3 +61,24 @@ func TestInspectErrors(t *testing.T) {
 	assert.Equal(t, 0, code)
 	assert.Contains(t, stdout+stderr, "Usage: autoq inspect PATH")
 }
+
+func TestInspectQuantizedShowsSchemes(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "q")
+	code, _, stderr := runCLI("quantize", "--bits", "4", "--granularity", "group", "--group-size", "64", "--asym", "--out", out)
+	require.Equal(t, 0, code, stderr)
+	code, stdout, stderr := runCLI("inspect", out, "--json")
+	require.Equal(t, 0, code, stderr)
+	var rep inspectReport
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
+	byName := map[string]inspectRow{}
+	for _, r := range rep.Tensors {
+		byName[r.Name] = r
+	}
+	q := byName["model.layers.0.mlp.down_proj.weight.qweight"]
+	assert.Equal(t, "w4g64a", q.Quant)
+	assert.Equal(t, []int{256, 256}, q.Shape, "512 inputs packed two per byte")
+	assert.Equal(t, []int{256, 8}, byName["model.layers.0.mlp.down_proj.weight.scales"].Shape)
+	assert.Equal(t, "I32", byName["model.layers.0.mlp.down_proj.weight.zeros"].DType)
+	assert.Empty(t, byName["model.norm.weight"].Quant)
+	assert.Equal(t, "F32", byName["model.embed_tokens.weight"].DType, "embeddings kept")
+}
