@@ -1,0 +1,373 @@
+//go:build cuda
+
+package cgo
+
+// GPU tests of the GEMM kernels against the CPU reference (package quant). They skip with
+// a message on machines without a CUDA device.
+//
+// Tolerances (documented in cuda/autoq_gemm.h and here):
+//   - int32 accumulators (W8A8 debug entry point): bit-exact with quant.GemmI8.
+//   - activation quantization: levels and scales bit-exact with quant.QuantizeActivations*.
+//   - W8A8 F16 outputs: the epilogue repeats quant.GemmW8A8's float32 operations with
+//     round-to-nearest intrinsics, so the outputs are expected to equal the reference
+//     rounded to F16 bit for bit; the test tolerates at most 1 F16 ulp and logs the count of
+//     exact matches.
+//   - W4A16 F16 outputs: the kernel multiplies F16 weights (u - z) * scale rounded to F16
+//     (scale itself rounded to F16) and accumulates in F32 in another order, then rounds to
+//     F16: relative Frobenius error ||got - ref|| / ||ref|| <= 2e-3 (about 5e-4 expected:
+//     2^-11 relative weight rounding, 2^-12 output rounding).
+//   - cuBLAS FP16 outputs: relative Frobenius error <= 1e-3 against float32 on the same
+//     F16 inputs.
+
+import (
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/autoq/autoq/internal/testutil"
+	"github.com/autoq/autoq/quant"
+	"github.com/autoq/autoq/tensor"
+)
+
+const (
+	w4Tol     = 2e-3
+	cublasTol = 1e-3
+)
+
+var gemmMs = []int{1, 2, 7, 16, 17, 64, 129, 1024}
+
+func gemmTestDevice(t *testing.T) *GEMM {
+	t.Helper()
+	n, err := DeviceCount()
+	if err != nil || n == 0 {
+		t.Skipf("no CUDA device (count %d, %v): the GEMM kernel tests need a GPU", n, err)
+	}
+	g, err := NewGEMM(0)
+	if err != nil {
+		t.Skipf("CUDA device 0 cannot run the GEMM kernels: %v", err)
+	}
+	t.Cleanup(func() { assert.NoError(t, g.Close()) })
+	info := g.Info()
+	t.Logf("device 0: %s, sm_%d%d, %d SMs", info.Name, info.CCMajor, info.CCMinor, info.SMs)
+	return g
+}
+
+// f16Values returns n Gaussian values rounded to F16 (so the device sees exactly them).
+func f16Values(seed uint64, n int, sigma float64) []float32 {
+	v := testutil.Gaussian(testutil.Rand(seed), n, sigma)
+	return tensor.F16ToF32Slice(nil, tensor.F32ToF16Slice(v))
+}
+
+func randInt8(seed uint64, n int) []int8 {
+	r := testutil.Rand(seed)
+	out := make([]int8, n)
+	for i := range out {
+		out[i] = int8(r.IntN(255) - 127)
+	}
+	return out
+}
+
+func relFrobenius(got, want []float32) float64 {
+	var num, den float64
+	for i := range want {
+		d := float64(got[i]) - float64(want[i])
+		num += d * d
+		den += float64(want[i]) * float64(want[i])
+	}
+	if den == 0 {
+		return math.Sqrt(num)
+	}
+	return math.Sqrt(num / den)
+}
+
+// firstNaN returns the index of the first NaN (an element the kernel did not write: the
+// outputs are poisoned with 0xFFFF before each call), or -1.
+func firstNaN(v []float32) int {
+	for i, x := range v {
+		if x != x {
+			return i
+		}
+	}
+	return -1
+}
+
+func quantize8(t *testing.T, N, K int, g quant.Granularity, seed uint64) *quant.QTensor {
+	t.Helper()
+	w := testutil.Gaussian(testutil.Rand(seed), N*K, 0.05)
+	q, err := quant.Quantize(fmt.Sprintf("w8_%dx%d", N, K), w, N, K, quant.Scheme{Bits: 8, Symmetric: true, Granularity: g}, quant.SearchOptions{Method: quant.SearchMax})
+	require.NoError(t, err)
+	return q
+}
+
+type nk struct{ N, K int }
+
+// Shapes: a small one, one whose small-M runs split K, one with N not a multiple of the
+// W8A8 tile (128) and, for int8, K below one K step.
+var w8Shapes = []nk{{128, 256}, {256, 2048}, {320, 1024}, {72, 48}}
+var w4Shapes = []nk{{128, 256}, {256, 2048}, {320, 1024}}
+
+func TestGemmI8ExactVsReference(t *testing.T) {
+	g := gemmTestDevice(t)
+	for si, s := range w8Shapes {
+		w := quantize8(t, s.N, s.K, quant.PerChannel, uint64(100+si))
+		lv, err := int8Levels(w)
+		require.NoError(t, err)
+		for _, M := range gemmMs {
+			t.Run(fmt.Sprintf("M%d_N%d_K%d", M, s.N, s.K), func(t *testing.T) {
+				a := randInt8(uint64(1000*M+si), M*s.K)
+				want := quant.GemmI8(a, lv, M, s.N, s.K)
+				got, err := g.GemmI8(a, M, w)
+				require.NoError(t, err)
+				bad := 0
+				for i := range want {
+					if got[i] != want[i] {
+						if bad < 5 {
+							t.Errorf("acc[m=%d, n=%d] = %d, want %d", i/s.N, i%s.N, got[i], want[i])
+						}
+						bad++
+					}
+				}
+				require.Zero(t, bad, "%d of %d int32 accumulators differ from quant.GemmI8", bad, len(want))
+			})
+		}
+	}
+}
+
+// Extreme levels: -127 activations times -128 weights over K = 4096 (acc = 66584576).
+func TestGemmI8Extremes(t *testing.T) {
+	g := gemmTestDevice(t)
+	const M, N, K = 3, 64, 4096
+	w := quantize8(t, N, K, quant.PerChannel, 9)
+	for i := range w.Data {
+		w.Data[i] = 0x80 // -128
+	}
+	a := make([]int8, M*K)
+	for i := range a {
+		a[i] = -127
+	}
+	got, err := g.GemmI8(a, M, w)
+	require.NoError(t, err)
+	for i, v := range got {
+		require.Equal(t, int32(127*128*K), v, "element %d", i)
+	}
+}
+
+func int8Levels(w *quant.QTensor) ([]int8, error) {
+	lv, _, err := W8A8Weights(w)
+	return lv, err
+}
+
+func f16ULPDiff(a, b float32) int {
+	ha, hb := int(tensor.F32ToF16(a)), int(tensor.F32ToF16(b))
+	// Map sign-magnitude to a monotone integer line.
+	ord := func(h int) int {
+		if h&0x8000 != 0 {
+			return -(h & 0x7fff)
+		}
+		return h
+	}
+	d := ord(ha) - ord(hb)
+	if d < 0 {
+		d = -d
+	}
+	return d
+}
+
+func TestGemmW8A8VsReference(t *testing.T) {
+	g := gemmTestDevice(t)
+	for si, s := range w8Shapes {
+		for _, gran := range []quant.Granularity{quant.PerChannel, quant.PerTensor} {
+			w := quantize8(t, s.N, s.K, gran, uint64(200+si))
+			for _, M := range gemmMs {
+				for _, withBias := range []bool{false, true} {
+					t.Run(fmt.Sprintf("M%d_N%d_K%d_%s_bias%v", M, s.N, s.K, gran, withBias), func(t *testing.T) {
+						x := f16Values(uint64(3000+M+si), M*s.K, 1)
+						aq, as := quant.QuantizeActivationsPerToken(x, M, s.K)
+						var bias []float32
+						if withBias {
+							bias = testutil.Gaussian(testutil.Rand(uint64(77+si)), s.N, 0.5)
+						}
+						ref, err := quant.GemmW8A8(aq, as, M, w, bias)
+						require.NoError(t, err)
+						got, err := g.GemmW8A8(aq, as, M, w, bias)
+						require.NoError(t, err)
+						require.Equal(t, -1, firstNaN(got), "unwritten (NaN) output element")
+						want := tensor.F16ToF32Slice(nil, tensor.F32ToF16Slice(ref))
+						exact, worst, worstAt := 0, 0, 0
+						for i := range want {
+							d := f16ULPDiff(got[i], want[i])
+							if d == 0 {
+								exact++
+							}
+							if d > worst {
+								worst, worstAt = d, i
+							}
+						}
+						t.Logf("%d/%d outputs bit-exact with f16(quant.GemmW8A8), worst %d ulp, rel Frobenius %.3g", exact, len(want), worst, relFrobenius(got, want))
+						require.LessOrEqual(t, worst, 1, "output [m=%d, n=%d] = %g, reference %g (f32 %g): %d F16 ulps apart", worstAt/s.N, worstAt%s.N, got[worstAt], want[worstAt], ref[worstAt], worst)
+					})
+				}
+			}
+		}
+	}
+}
+
+func TestActQuantExactVsReference(t *testing.T) {
+	g := gemmTestDevice(t)
+	for _, dt := range []tensor.DType{tensor.F16, tensor.BF16} {
+		for _, sh := range []struct{ M, K int }{{1, 8}, {7, 264}, {129, 4096}, {3, 11008}} {
+			t.Run(fmt.Sprintf("%s_M%d_K%d", dt, sh.M, sh.K), func(t *testing.T) {
+				x := testutil.StudentT(testutil.Rand(uint64(sh.M*sh.K)), sh.M*sh.K, 3)
+				if dt == tensor.F16 {
+					x = tensor.F16ToF32Slice(nil, tensor.F32ToF16Slice(x))
+				} else {
+					x = tensor.BF16ToF32Slice(nil, tensor.F32ToBF16Slice(x))
+				}
+				if sh.M > 1 { // an all-zero row: scale 1, levels 0
+					for k := 0; k < sh.K; k++ {
+						x[sh.K+k] = 0
+					}
+				}
+				wq, ws := quant.QuantizeActivationsPerToken(x, sh.M, sh.K)
+				q, s, err := g.QuantizeActivationsPerToken(x, sh.M, sh.K, dt)
+				require.NoError(t, err)
+				for m := 0; m < sh.M; m++ {
+					require.Equal(t, math.Float32bits(ws[m]), math.Float32bits(s[m]), "scale of row %d: got %g want %g", m, s[m], ws[m])
+				}
+				for i := range wq {
+					require.Equal(t, wq[i], q[i], "level [%d, %d] of x=%g (scale %g)", i/sh.K, i%sh.K, x[i], ws[i/sh.K])
+				}
+				// Static: amax below the row maxima, so values saturate at +-127.
+				sq, sscale := quant.QuantizeActivationsStatic(x, 1.5)
+				q2, scale2, err := g.QuantizeActivationsStatic(x, sh.M, sh.K, dt, 1.5)
+				require.NoError(t, err)
+				require.Equal(t, sscale, scale2)
+				require.Equal(t, sq, q2)
+			})
+		}
+	}
+}
+
+var w4TestSchemes = []struct {
+	s      quant.Scheme
+	fullMs bool // the whole M list; otherwise M in {1, 17, 129}
+}{
+	{quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 128}, true},
+	{quant.Scheme{Bits: 4, Symmetric: false, Granularity: quant.PerGroup, GroupSize: 128}, true},
+	{quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 32}, false},
+	{quant.Scheme{Bits: 4, Symmetric: false, Granularity: quant.PerGroup, GroupSize: 32}, false},
+	{quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 64}, false},
+	{quant.Scheme{Bits: 4, Symmetric: false, Granularity: quant.PerGroup, GroupSize: 64}, false},
+	{quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerChannel}, false},
+	{quant.Scheme{Bits: 4, Symmetric: false, Granularity: quant.PerChannel}, false},
+}
+
+func TestGemmW4A16VsReference(t *testing.T) {
+	g := gemmTestDevice(t)
+	for _, sc := range w4TestSchemes {
+		Ms := []int{1, 17, 129}
+		if sc.fullMs {
+			Ms = gemmMs
+		}
+		for si, s := range w4Shapes {
+			w := quantize4(t, s.N, s.K, sc.s, uint64(400+si))
+			p, err := PackW4A16(w)
+			require.NoError(t, err)
+			for _, M := range Ms {
+				t.Run(fmt.Sprintf("%s_M%d_N%d_K%d", sc.s, M, s.N, s.K), func(t *testing.T) {
+					a := f16Values(uint64(5000+M+si), M*s.K, 1)
+					var bias []float32
+					if M%2 == 1 {
+						bias = testutil.Gaussian(testutil.Rand(uint64(88+si)), s.N, 0.5)
+					}
+					want, err := quant.GemmW4A16(a, M, w, bias)
+					require.NoError(t, err)
+					got, err := g.GemmPackedW4A16(a, M, p, bias)
+					require.NoError(t, err)
+					require.Equal(t, -1, firstNaN(got), "unwritten (NaN) output element")
+					rel := relFrobenius(got, want)
+					worst, at := 0.0, 0
+					for i := range want {
+						if d := math.Abs(float64(got[i] - want[i])); d > worst {
+							worst, at = d, i
+						}
+					}
+					t.Logf("rel Frobenius %.3g (tolerance %g), worst |diff| %.3g at [m=%d, n=%d] (got %g want %g)", rel, w4Tol, worst, at/s.N, at%s.N, got[at], want[at])
+					require.LessOrEqual(t, rel, w4Tol, "relative Frobenius error vs quant.GemmW4A16; worst element [m=%d, n=%d] got %g want %g", at/s.N, at%s.N, got[at], want[at])
+				})
+			}
+		}
+	}
+}
+
+// Split-K partial sums are reduced in a fixed order: two runs give the same bits.
+func TestGemmW4A16Deterministic(t *testing.T) {
+	g := gemmTestDevice(t)
+	const N, K = 256, 4096
+	w := quantize4(t, N, K, quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 128}, 31)
+	for _, M := range []int{1, 16, 64} {
+		a := f16Values(uint64(M), M*K, 1)
+		r1, err := g.GemmW4A16(a, M, w, nil)
+		require.NoError(t, err)
+		r2, err := g.GemmW4A16(a, M, w, nil)
+		require.NoError(t, err)
+		for i := range r1 {
+			require.Equal(t, math.Float32bits(r1[i]), math.Float32bits(r2[i]), "M=%d element %d differs between runs", M, i)
+		}
+	}
+}
+
+func TestGemmF16CublasVsReference(t *testing.T) {
+	g := gemmTestDevice(t)
+	for _, s := range []nk{{128, 256}, {320, 1024}} {
+		for _, M := range []int{1, 17, 129} {
+			a := f16Values(uint64(M), M*s.K, 1)
+			w := f16Values(uint64(M+7), s.N*s.K, 0.05)
+			want := quant.GemmF32(a, w, M, s.N, s.K)
+			got, err := g.GemmF16(a, M, w, s.N, s.K)
+			require.NoError(t, err)
+			require.Equal(t, -1, firstNaN(got))
+			rel := relFrobenius(got, want)
+			t.Logf("M=%d N=%d K=%d: rel Frobenius %.3g", M, s.N, s.K, rel)
+			require.LessOrEqual(t, rel, cublasTol)
+		}
+	}
+}
+
+func TestGemmShapeErrors(t *testing.T) {
+	g := gemmTestDevice(t)
+	// W8A8 needs K % 16 == 0: the kernel's message names the constraint.
+	w := quantize8(t, 64, 40, quant.PerChannel, 1)
+	_, err := g.GemmI8(make([]int8, 40), 1, w)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "multiple of 16")
+	// W4A16 needs N % 64 == 0 (checked by the kernel too, not only by PackW4A16).
+	p := &PackedW4A16{Name: "bad", N: 96, K: 128, Group: 128, Data: make([]byte, 96*64), Scales: make([]uint16, 96)}
+	_, err = g.GemmPackedW4A16(make([]float32, 128), 1, p, nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "multiples of 64")
+	assert.Contains(t, err.Error(), `"bad"`)
+}
+
+// The timer runs every kernel and returns positive latencies.
+func TestGemmTimerSmoke(t *testing.T) {
+	gemmTestDevice(t)
+	tm, err := NewGEMMTimer(0)
+	require.NoError(t, err)
+	defer tm.Close()
+	require.NoError(t, tm.Prepare(512, 256, 32))
+	for _, k := range tm.Kernels() {
+		for _, M := range []int{1, 32} {
+			r, err := tm.Time(k, M, 2, 3)
+			require.NoError(t, err, "kernel %s M=%d", k, M)
+			require.Len(t, r.Ms, 3)
+			for _, ms := range r.Ms {
+				assert.Greater(t, ms, 0.0, "kernel %s M=%d", k, M)
+			}
+			assert.Greater(t, r.Bytes, int64(0))
+		}
+	}
+}

@@ -1,0 +1,390 @@
+// gemm_w4a16.cu: F16 activations x packed int4 weights (group scales) -> F16, tensor cores.
+//
+//   out[m, n] = f16( sum_k A[m, k] * Wd[n, k] (+ bias[n]) ),  F32 accumulation,
+//   Wd[n, k] = f16( f16(u[n, k] - z[g, n]) * scale[g, n] ),  g = k / group,
+// u the stored nibble: level + 8 for symmetric weights (z = 8), the unsigned level for
+// asymmetric ones (z = the zero point). u - z is exact in F16, so Wd is the float32
+// dequantized weight of quant.DequantizeValue rounded once, with the scale in F16.
+//
+// ---- Packed weight layout (written once on the host by cgo.PackW4A16) ----
+// W is cut into tiles of 64 outputs (n) x 16 inputs (k); tile (nt, kt) = (n/64, k/16) is
+// 512 bytes at byte offset (nt * K/16 + kt) * 512, so one 64-column strip streams
+// contiguously along K. Inside a tile, lane l = 4g + t (g = l/4, t = l%4) of the consuming
+// warp owns the 16 bytes at l * 16: four 32-bit words w_0..w_3. Nibble i (bits 4i..4i+3) of
+// word w_j holds
+//     n = nt*64 + 8*(2j + (i&3)/2) + g,      k = kt*16 + 8*(i&1) + 2t + (i>>2)
+// i.e. word j carries n-tiles 2j and 2j+1 of the mma.m16n8k16 B operand, and nibbles
+// (r, r+4) form fragment register r: r=0: b0 of n-tile 2j, r=1: b1 of 2j, r=2: b0 of 2j+1,
+// r=3: b1 of 2j+1 (b0 = k 2t,2t+1; b1 = k 8+2t,8+2t+1; column g). So a thread turns one
+// word into four F16x2 fragment registers with
+//     lop3(w, 0x000F000F, 0x64006400)      = F16x2(1024 + u_0, 1024 + u_4)       - (1024+z)
+//     lop3(w, 0x00F000F0, 0x64006400)      = F16x2(1024 + 16u_1, 1024 + 16u_5)  * 1/16 - (64+z)
+//     the same on w >> 8 for nibbles (2,6) and (3,7)
+// (the F16 exponent trick: OR-ing a nibble into the mantissa of 1024.0 makes 1024 + u
+// exactly), then one F16x2 multiply by the group scale.
+// Scales (and zeros, asymmetric only) are F16 [K/group, N/64, 8, 8]: entry (gi, nt, g, j)
+// belongs to column nt*64 + 8j + g, so lane g reads its eight n-tiles' scales as one
+// 16-byte vector.
+//
+// ---- Thread mapping ----
+// A block has 4 warps; warp w owns the 64 output columns of n-strip blockIdx.x*4 + w and all
+// BM = 16*MT rows of m-block blockIdx.y, over the K range of split blockIdx.z. K advances in
+// 64-wide stages through a 4-deep cp.async ring in shared memory; a stage holds the A tile
+// (BM rows x 128 bytes, XOR-swizzled chunks as in gemm_w8a8.cu, read with ldmatrix.x4), each
+// warp's 4 weight tiles (2 KB, each lane copies and later reads back its own 16-byte
+// vectors) and each warp's scales/zeros of the (at most 2) groups the stage touches.
+//
+// ---- Split-K (small M is memory-bound) ----
+// When the (n, m) blocks cannot fill the GPU, gridDim.z = S blocks split K so every SM
+// streams weights. Each writes F32 partials for its valid rows to the workspace; the last
+// block of a tile to arrive (per-tile atomic counter) adds the S partials in split order
+// 0..S-1 (a fixed order: reproducible bits, no float atomics), adds the bias and writes F16.
+#include "autoq_gemm.h"
+#include "common.cuh"
+
+namespace {
+
+constexpr int kWarps = 4, kThreads = kWarps * 32, kBK = 64, kStages = 4;
+constexpr int kBTileBytes = 512;                         // one 64n x 16k tile
+constexpr int kBWarpStage = kBTileBytes * (kBK / 16);    // 2 KB per warp per stage
+constexpr int kSZWarpStage = 4 * 128;                    // scales[2] + zeros[2] x 128 bytes
+
+__device__ __forceinline__ uint32_t smem_u32(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+__device__ __forceinline__ void cp_async16(uint32_t dst, const void *src, int src_bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+__device__ __forceinline__ void ldmatrix_x4(uint32_t addr, uint32_t *r) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+__device__ __forceinline__ void mma_f16(float *c, const uint32_t *a, uint32_t b0, uint32_t b1) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+               "{%0,%1,%2,%3};\n"
+               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+// (a & b) | c in one instruction.
+__device__ __forceinline__ uint32_t lop3_and_or(uint32_t a, uint32_t b, uint32_t c) {
+  uint32_t d;
+  asm("lop3.b32 %0, %1, %2, %3, 0xEA;\n" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+  return d;
+}
+__device__ __forceinline__ uint32_t h2u(__half2 h) { return *reinterpret_cast<uint32_t *>(&h); }
+__device__ __forceinline__ __half2 u2h(uint32_t u) { return *reinterpret_cast<__half2 *>(&u); }
+__device__ __forceinline__ uint32_t swz(int r, int c) { return (uint32_t)(r * 128 + ((c ^ (r & 7)) << 4)); }
+
+struct W4Args {
+  const __half *A;
+  const uint4 *W;
+  const __half *scales, *zeros;
+  const float *bias;
+  __half *out;
+  int M, N, K, group;
+  int kstages;         // K / 64
+  int stages_per_split;
+  int *counters;
+  float *partials; // [S, M, N]
+};
+
+__device__ __forceinline__ void store_out(const W4Args &p, int row, int col, float v0, float v1) {
+  if (p.bias != nullptr) {
+    v0 = __fadd_rn(v0, p.bias[col]);
+    v1 = __fadd_rn(v1, p.bias[col + 1]);
+  }
+  *reinterpret_cast<__half2 *>(p.out + (int64_t)row * p.N + col) = __halves2half2(__float2half_rn(v0), __float2half_rn(v1));
+}
+
+template <int MT, bool ASYM>
+__global__ void __launch_bounds__(kThreads) gemm_w4a16_kernel(W4Args p) {
+  constexpr int BM = MT * 16, A_BYTES = BM * 128;
+  constexpr int B_OFF = A_BYTES, SZ_OFF = B_OFF + kWarps * kBWarpStage;
+  constexpr int STAGE_BYTES = SZ_OFF + kWarps * kSZWarpStage;
+  extern __shared__ __align__(128) uint8_t smem[];
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int nstrips = p.N / 64, nt = blockIdx.x * kWarps + warp;
+  const bool active = nt < nstrips;
+  const int m0 = blockIdx.y * BM;
+  const int s_begin = blockIdx.z * p.stages_per_split;
+  const int s_end = min(p.kstages, s_begin + p.stages_per_split);
+  const int nk = s_end - s_begin;
+  const int ktiles16 = p.K / 16, ngroups_n = p.N / 64;
+  const uint32_t smem_base = smem_u32(smem);
+
+  auto load_stage = [&](int slot, int ks64) {
+    const uint32_t st = smem_base + slot * STAGE_BYTES;
+    const int k0 = ks64 * kBK;
+#pragma unroll
+    for (int i = tid; i < BM * 8; i += kThreads) {
+      const int r = i >> 3, c = i & 7, m = m0 + r;
+      const bool ok = m < p.M;
+      const __half *src = ok ? p.A + (int64_t)m * p.K + k0 + c * 8 : p.A;
+      cp_async16(st + swz(r, c), src, ok ? 16 : 0);
+    }
+    if (active) {
+      const uint4 *src = p.W + ((int64_t)nt * ktiles16 + k0 / 16) * 32 + lane;
+      const uint32_t dst = st + B_OFF + warp * kBWarpStage + lane * 16;
+#pragma unroll
+      for (int j = 0; j < kBK / 16; j++) cp_async16(dst + j * kBTileBytes, src + j * 32, 16);
+      // Scales/zeros of the groups touching [k0, k0+64): slot 0 = group of k0, slot 1 = next.
+      const int gi0 = k0 / p.group, gi1 = (k0 + kBK - 1) / p.group;
+      const int which = (lane >> 3) & 1, gi = gi0 + which;
+      const bool is_zero = lane >= 16;
+      if ((which == 0 || gi1 != gi0) && (!is_zero || ASYM)) {
+        const __half *base = is_zero ? p.zeros : p.scales;
+        const __half *src2 = base + (((int64_t)gi * ngroups_n + nt) * 64) + (lane & 7) * 8;
+        cp_async16(st + SZ_OFF + warp * kSZWarpStage + (is_zero ? 256 : 0) + which * 128 + (lane & 7) * 16, src2, 16);
+      }
+    }
+  };
+
+  float acc[MT][8][4];
+#pragma unroll
+  for (int i = 0; i < MT; i++)
+#pragma unroll
+    for (int j = 0; j < 8; j++)
+#pragma unroll
+      for (int v = 0; v < 4; v++) acc[i][j][v] = 0.0f;
+
+#pragma unroll
+  for (int s = 0; s < kStages - 1; s++) {
+    if (s < nk) load_stage(s, s_begin + s);
+    cp_async_commit();
+  }
+
+  const int g = lane >> 2;
+  const uint32_t kMask0 = 0x000F000Fu, kMask1 = 0x00F000F0u, kExp = 0x64006400u;
+  const __half2 kSixteenth = __float2half2_rn(1.0f / 16.0f);
+
+  for (int it = 0; it < nk; it++) {
+    cp_async_wait<kStages - 2>();
+    __syncthreads();
+    {
+      const int nxt = it + kStages - 1;
+      if (nxt < nk) load_stage(nxt % kStages, s_begin + nxt);
+      cp_async_commit();
+    }
+    if (!active) continue;
+    const uint32_t st = smem_base + (it % kStages) * STAGE_BYTES;
+    const uint8_t *st_ptr = smem + (it % kStages) * STAGE_BYTES;
+    const int k0 = (s_begin + it) * kBK;
+    const int boundary = (k0 / p.group + 1) * p.group; // first k of slot 1
+#pragma unroll
+    for (int ks = 0; ks < kBK / 16; ks++) {
+      const int slot = (k0 + ks * 16) >= boundary ? 1 : 0;
+      const uint4 sc = *reinterpret_cast<const uint4 *>(st_ptr + SZ_OFF + warp * kSZWarpStage + slot * 128 + g * 16);
+      uint4 zr = make_uint4(0, 0, 0, 0);
+      if (ASYM) zr = *reinterpret_cast<const uint4 *>(st_ptr + SZ_OFF + warp * kSZWarpStage + 256 + slot * 128 + g * 16);
+      const uint4 wv = *reinterpret_cast<const uint4 *>(st_ptr + B_OFF + warp * kBWarpStage + ks * kBTileBytes + lane * 16);
+      const uint32_t wsrc[4] = {wv.x, wv.y, wv.z, wv.w};
+      const uint32_t scw[4] = {sc.x, sc.y, sc.z, sc.w};
+      const uint32_t zw[4] = {zr.x, zr.y, zr.z, zr.w};
+      uint32_t bfrag[8][2];
+#pragma unroll
+      for (int j = 0; j < 4; j++) {
+        const uint32_t w = wsrc[j], w8 = w >> 8;
+        // n-tiles 2j (low half of scw[j]) and 2j+1 (high half).
+        const __half2 s_pair = u2h(scw[j]);
+        const __half2 s_lo = __low2half2(s_pair), s_hi = __high2half2(s_pair);
+        __half2 zl_lo, zh_lo, zl_hi, zh_hi;
+        if (ASYM) {
+          const __half2 z_pair = u2h(zw[j]);
+          const __half2 zlo = __low2half2(z_pair), zhi = __high2half2(z_pair);
+          const __half2 c1024 = u2h(0x64006400u), c64 = u2h(0x54005400u);
+          zl_lo = __hadd2(zlo, c1024), zl_hi = __hadd2(zhi, c1024);
+          zh_lo = __hneg2(__hadd2(zlo, c64)), zh_hi = __hneg2(__hadd2(zhi, c64));
+        } else {
+          zl_lo = zl_hi = u2h(0x64086408u);  // 1032 = 1024 + 8
+          zh_lo = zh_hi = u2h(0xD480D480u);  // -72 = -(64 + 8)
+        }
+        const __half2 r0 = __hsub2(u2h(lop3_and_or(w, kMask0, kExp)), zl_lo);
+        const __half2 r1 = __hfma2(u2h(lop3_and_or(w, kMask1, kExp)), kSixteenth, zh_lo);
+        const __half2 r2 = __hsub2(u2h(lop3_and_or(w8, kMask0, kExp)), zl_hi);
+        const __half2 r3 = __hfma2(u2h(lop3_and_or(w8, kMask1, kExp)), kSixteenth, zh_hi);
+        bfrag[2 * j][0] = h2u(__hmul2(r0, s_lo));
+        bfrag[2 * j][1] = h2u(__hmul2(r1, s_lo));
+        bfrag[2 * j + 1][0] = h2u(__hmul2(r2, s_hi));
+        bfrag[2 * j + 1][1] = h2u(__hmul2(r3, s_hi));
+      }
+#pragma unroll
+      for (int i = 0; i < MT; i++) {
+        uint32_t af[4];
+        ldmatrix_x4(st + swz(i * 16 + (lane & 15), ks * 2 + (lane >> 4)), af);
+#pragma unroll
+        for (int j = 0; j < 8; j++) mma_f16(acc[i][j], af, bfrag[j][0], bfrag[j][1]);
+      }
+    }
+  }
+  cp_async_wait<0>();
+
+  const int t = lane & 3;
+  if (gridDim.z == 1) {
+    if (!active) return;
+#pragma unroll
+    for (int i = 0; i < MT; i++)
+#pragma unroll
+      for (int j = 0; j < 8; j++) {
+        const int row = m0 + i * 16 + g, col = nt * 64 + j * 8 + 2 * t;
+        if (row < p.M) store_out(p, row, col, acc[i][j][0], acc[i][j][1]);
+        if (row + 8 < p.M) store_out(p, row + 8, col, acc[i][j][2], acc[i][j][3]);
+      }
+    return;
+  }
+
+  if (active) {
+    float *part = p.partials + (int64_t)blockIdx.z * p.M * p.N;
+#pragma unroll
+    for (int i = 0; i < MT; i++)
+#pragma unroll
+      for (int j = 0; j < 8; j++) {
+        const int row = m0 + i * 16 + g, col = nt * 64 + j * 8 + 2 * t;
+        if (row < p.M) *reinterpret_cast<float2 *>(part + (int64_t)row * p.N + col) = make_float2(acc[i][j][0], acc[i][j][1]);
+        if (row + 8 < p.M)
+          *reinterpret_cast<float2 *>(part + (int64_t)(row + 8) * p.N + col) = make_float2(acc[i][j][2], acc[i][j][3]);
+      }
+  }
+  __threadfence();
+  __syncthreads();
+  __shared__ int is_last;
+  const int tile = blockIdx.y * gridDim.x + blockIdx.x;
+  if (tid == 0) {
+    const int prev = atomicAdd(p.counters + tile, 1);
+    is_last = prev == (int)gridDim.z - 1;
+    if (is_last) p.counters[tile] = 0;
+  }
+  __syncthreads();
+  if (!is_last) return;
+  __threadfence();
+  const int ncols = min(kWarps * 64, p.N - (int)blockIdx.x * kWarps * 64);
+  const int rows = min(BM, p.M - m0);
+  for (int i = tid; i < rows * (ncols / 2); i += kThreads) {
+    const int r = i / (ncols / 2), c = (i % (ncols / 2)) * 2;
+    const int row = m0 + r, col = blockIdx.x * kWarps * 64 + c;
+    float s0 = 0.0f, s1 = 0.0f;
+    for (int z = 0; z < (int)gridDim.z; z++) {
+      const float2 v = __ldcg(reinterpret_cast<const float2 *>(p.partials + ((int64_t)z * p.M + row) * p.N + col));
+      s0 = __fadd_rn(s0, v.x);
+      s1 = __fadd_rn(s1, v.y);
+    }
+    store_out(p, row, col, s0, s1);
+  }
+}
+
+struct Plan {
+  int mt, smem, gx, gy, splits, stages_per_split, kstages;
+  size_t counter_bytes, partial_bytes;
+};
+
+int sm_count(int dev) {
+  static int cache[64];
+  if (dev < 0 || dev >= 64) return 108;
+  if (cache[dev] == 0) {
+    int v = 0;
+    if (cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || v <= 0) v = 108;
+    cache[dev] = v;
+  }
+  return cache[dev];
+}
+
+Plan make_plan(int dev, int64_t M, int64_t N, int64_t K) {
+  Plan pl{};
+  pl.mt = M <= 16 ? 1 : (M <= 32 ? 2 : 4);
+  const int bm = pl.mt * 16;
+  pl.smem = kStages * (bm * 128 + kWarps * (kBWarpStage + kSZWarpStage));
+  pl.gx = (int)((N / 64 + kWarps - 1) / kWarps);
+  pl.gy = (int)((M + bm - 1) / bm);
+  pl.kstages = (int)(K / kBK);
+  const int sms = sm_count(dev);
+  const int64_t base = (int64_t)pl.gx * pl.gy;
+  int s = 1;
+  if (base < 2 * sms) {
+    s = (int)((2 * sms + base - 1) / base);
+    s = min(s, max(1, pl.kstages / 2));
+    s = min(s, 32);
+  }
+  pl.stages_per_split = (pl.kstages + s - 1) / s;
+  pl.splits = (pl.kstages + pl.stages_per_split - 1) / pl.stages_per_split;
+  if (pl.splits > 1) {
+    pl.counter_bytes = (((size_t)base * sizeof(int)) + 255) / 256 * 256;
+    pl.partial_bytes = (size_t)pl.splits * M * N * sizeof(float);
+  }
+  return pl;
+}
+
+template <int MT, bool ASYM>
+int launch(int dev, const Plan &pl, const W4Args &a, cudaStream_t st, const char *op) {
+  auto kern = gemm_w4a16_kernel<MT, ASYM>;
+  static bool configured[64];
+  if (dev >= 0 && dev < 64 && !configured[dev]) {
+    AUTOQ_CUDA(op, cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, pl.smem));
+    configured[dev] = true;
+  }
+  kern<<<dim3(pl.gx, pl.gy, pl.splits), kThreads, pl.smem, st>>>(a);
+  return autoq_check_launch(op, "gemm_w4a16_kernel");
+}
+
+} // namespace
+
+extern "C" size_t autoq_gemm_w4a16_workspace_bytes(int dev, int64_t M, int64_t N, int64_t K) {
+  if (M < 1 || N < 64 || K < 64) return 0;
+  const Plan pl = make_plan(dev, M, N, K);
+  return pl.splits > 1 ? pl.counter_bytes + pl.partial_bytes : 0;
+}
+
+extern "C" int autoq_gemm_w4a16(int dev, const void *A_f16, const void *W_packed, const void *scales_f16,
+                                const void *zeros_f16, const float *bias, void *out_f16, int64_t M, int64_t N,
+                                int64_t K, int64_t group, void *workspace, size_t workspace_bytes, void *stream) {
+  const char *op = "autoq_gemm_w4a16";
+  if (M < 1 || N < 64 || K < 64 || N % 64 != 0 || K % 64 != 0)
+    return autoq_set_error(AUTOQ_ERR_INVALID,
+                           "%s: shape M=%lld N=%lld K=%lld: need M >= 1 and N, K positive multiples of 64", op,
+                           (long long)M, (long long)N, (long long)K);
+  if (group < 32 || group % 32 != 0 || K % group != 0)
+    return autoq_set_error(AUTOQ_ERR_INVALID,
+                           "%s: group size %lld: need a multiple of 32 that divides K=%lld (group = K for per-channel)",
+                           op, (long long)group, (long long)K);
+  if (M > (1LL << 30) || N > (1LL << 30) || K > (1LL << 30))
+    return autoq_set_error(AUTOQ_ERR_INVALID, "%s: shape M=%lld N=%lld K=%lld too large", op, (long long)M,
+                           (long long)N, (long long)K);
+  if (A_f16 == nullptr || W_packed == nullptr || scales_f16 == nullptr || out_f16 == nullptr ||
+      ((uintptr_t)A_f16 & 15) || ((uintptr_t)W_packed & 15) || ((uintptr_t)scales_f16 & 15) ||
+      ((uintptr_t)zeros_f16 & 15) || ((uintptr_t)out_f16 & 3))
+    return autoq_set_error(AUTOQ_ERR_INVALID, "%s: A, W, scales (and zeros) must be non-NULL 16-byte aligned device "
+                                              "pointers, out 4-byte aligned",
+                           op);
+  AUTOQ_TRY(autoq_use_device(dev, op));
+  const Plan pl = make_plan(dev, M, N, K);
+  if (pl.gy > 65535)
+    return autoq_set_error(AUTOQ_ERR_INVALID, "%s: M=%lld needs %d row blocks, over the grid limit 65535", op,
+                           (long long)M, pl.gy);
+  W4Args a{};
+  a.A = (const __half *)A_f16, a.W = (const uint4 *)W_packed;
+  a.scales = (const __half *)scales_f16, a.zeros = (const __half *)zeros_f16;
+  a.bias = bias, a.out = (__half *)out_f16;
+  a.M = (int)M, a.N = (int)N, a.K = (int)K, a.group = (int)group;
+  a.kstages = pl.kstages, a.stages_per_split = pl.stages_per_split;
+  if (pl.splits > 1) {
+    const size_t need = pl.counter_bytes + pl.partial_bytes;
+    if (workspace == nullptr || workspace_bytes < need)
+      return autoq_set_error(AUTOQ_ERR_INVALID,
+                             "%s: M=%lld N=%lld K=%lld splits K %d ways and needs a zeroed workspace of %zu bytes "
+                             "(got %zu); size it with autoq_gemm_w4a16_workspace_bytes",
+                             op, (long long)M, (long long)N, (long long)K, pl.splits, need, workspace_bytes);
+    a.counters = (int *)workspace;
+    a.partials = (float *)((char *)workspace + pl.counter_bytes);
+  }
+  cudaStream_t st = (cudaStream_t)stream;
+  const bool asym = zeros_f16 != nullptr;
+  switch (pl.mt) {
+  case 1:
+    return asym ? launch<1, true>(dev, pl, a, st, op) : launch<1, false>(dev, pl, a, st, op);
+  case 2:
+    return asym ? launch<2, true>(dev, pl, a, st, op) : launch<2, false>(dev, pl, a, st, op);
+  default:
+    return asym ? launch<4, true>(dev, pl, a, st, op) : launch<4, false>(dev, pl, a, st, op);
+  }
+}

@@ -1,0 +1,358 @@
+// gemm_w8a8.cu: int8 x int8 -> int32 GEMM on tensor cores with a fused dequantizing epilogue.
+//
+//   out[m, n] = f16( float(acc[m, n]) * a_scales[m] * w_scales[n] (+ bias[n]) )
+//   acc[m, n] = sum_k A[m, k] * W[n, k]   (exact int32)
+//
+// Data layout: A [M, K] int8 row-major (per-token quantized activations), W [N, K] int8
+// row-major (one row per output channel, as quant.QTensor stores it; no re-layout needed:
+// W row-major is exactly the "col" B operand of mma.row.col), out [M, N] F16 row-major.
+//
+// Tiling: a block computes a BM x BN tile of out (BM = WM*MT*16, BN = WN*NT*8) from WM x WN
+// warps; a warp owns an (MT*16) x (NT*8) sub-tile and keeps MT*NT*4 int32 accumulators in
+// registers. K advances in BK = 128-byte (128 int8) steps through a STAGES-deep cp.async
+// ring in shared memory (A tile BM x 128 bytes, W tile BN x 128 bytes per stage).
+//
+// Shared memory rows are 128 bytes = 8 chunks of 16 bytes; chunk c of row r is stored at
+// chunk position c ^ (r & 7) (XOR swizzle), so the 8 rows an ldmatrix phase reads hit 8
+// different bank groups (no conflicts) and cp.async writes stay 16-byte granular.
+//
+// Thread mapping of one mma.sync.m16n8k32.row.col.s32.s8.s8.s32 (lane = 4*g + t):
+//   A frag a0..a3: (row g, k 4t..4t+3), (row g+8, k 4t..), (row g, k 16+4t..), (row g+8, k 16+4t..)
+//   B frag b0, b1: (n g, k 4t..4t+3), (n g, k 16+4t..)
+//   C c0..c3     : (row g, n 2t), (row g, n 2t+1), (row g+8, n 2t), (row g+8, n 2t+1)
+// ldmatrix.x4 over 8x16-byte matrices delivers exactly these: for A, lanes 0-15 point at
+// rows 0-15 of k-chunk 0 and lanes 16-31 at rows 0-15 of k-chunk 1 (matrices = a0..a3);
+// for W, lane l points at n-row (l/16)*8 + l%8, k-chunk (l/8)%2, giving b0,b1 of n-tile 0
+// then b0,b1 of n-tile 1.
+//
+// Split-K: when the M x N tiles alone cannot fill the GPU, gridDim.z = S blocks share a tile,
+// each over a contiguous range of K steps; each writes its int32 partials to the workspace,
+// and the last block to arrive (an atomic counter per tile) sums the S partials in split
+// order and runs the epilogue. Integer sums are exact, so the result is bit-identical to
+// S = 1. The counter is reset by that last block, so the workspace stays ready.
+#include "autoq_gemm.h"
+#include "common.cuh"
+
+namespace {
+
+constexpr int kBK = 128; // int8 elements (bytes) of K per pipeline stage
+
+__device__ __forceinline__ uint32_t smem_u32(const void *p) {
+  return (uint32_t)__cvta_generic_to_shared(p);
+}
+
+__device__ __forceinline__ void cp_async16(uint32_t dst, const void *src, int src_bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t addr, uint32_t &r0, uint32_t &r1, uint32_t &r2, uint32_t &r3) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3)
+               : "r"(addr));
+}
+
+__device__ __forceinline__ void mma_s8(int *c, const uint32_t *a, uint32_t b0, uint32_t b1) {
+  asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+               "{%0,%1,%2,%3};\n"
+               : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Byte offset of chunk c of row r in a swizzled 128-byte-row tile.
+__device__ __forceinline__ uint32_t swz(int r, int c) { return (uint32_t)(r * 128 + ((c ^ (r & 7)) << 4)); }
+
+struct W8A8Args {
+  const int8_t *A;
+  const int8_t *W;
+  const float *a_scales, *w_scales, *bias;
+  __half *out;      // F16 output (mode 0)
+  int32_t *out_i32; // int32 output (mode 1)
+  int M, N, K;
+  int ktiles;         // ceil(K / kBK)
+  int tiles_per_split;
+  int *counters;      // [gridDim.x * gridDim.y], zero between calls
+  int32_t *partials;  // [S, M, N]
+};
+
+__device__ __forceinline__ void store_pair(const W8A8Args &p, int row, int col, int v0, int v1) {
+  if (row >= p.M || col >= p.N) return;
+  if (p.out_i32 != nullptr) {
+    *reinterpret_cast<int2 *>(p.out_i32 + (int64_t)row * p.N + col) = make_int2(v0, v1);
+    return;
+  }
+  const float as = p.a_scales[row];
+  float f0 = __fmul_rn(__fmul_rn((float)v0, as), p.w_scales[col]);
+  float f1 = __fmul_rn(__fmul_rn((float)v1, as), p.w_scales[col + 1]);
+  if (p.bias != nullptr) {
+    f0 = __fadd_rn(f0, p.bias[col]);
+    f1 = __fadd_rn(f1, p.bias[col + 1]);
+  }
+  *reinterpret_cast<__half2 *>(p.out + (int64_t)row * p.N + col) = __halves2half2(__float2half_rn(f0), __float2half_rn(f1));
+}
+
+template <int MT, int NT, int WM, int WN, int STAGES>
+__global__ void __launch_bounds__(WM *WN * 32) gemm_w8a8_kernel(W8A8Args p) {
+  constexpr int BM = WM * MT * 16, BN = WN * NT * 8, THREADS = WM * WN * 32;
+  constexpr int A_BYTES = BM * kBK, STAGE_BYTES = (BM + BN) * kBK;
+  static_assert(NT % 2 == 0, "NT must be even (ldmatrix.x4 loads two n-tiles)");
+  extern __shared__ __align__(128) uint8_t smem[];
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int wm = warp / WN, wn = warp % WN;
+  const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+  const int kt_begin = blockIdx.z * p.tiles_per_split;
+  const int kt_end = min(p.ktiles, kt_begin + p.tiles_per_split);
+  const int nk = kt_end - kt_begin;
+  const uint32_t smem_base = smem_u32(smem);
+
+  // Issues the cp.async copies of K step kt into ring slot `slot`.
+  auto load_stage = [&](int slot, int kt) {
+    const uint32_t sa = smem_base + slot * STAGE_BYTES, sb = sa + A_BYTES;
+    const int k0 = kt * kBK;
+#pragma unroll
+    for (int i = tid; i < BM * 8; i += THREADS) {
+      const int r = i >> 3, c = i & 7, m = m0 + r, k = k0 + c * 16;
+      const bool ok = m < p.M && k < p.K;
+      const int8_t *src = ok ? p.A + (int64_t)m * p.K + k : p.A;
+      cp_async16(sa + swz(r, c), src, ok ? 16 : 0);
+    }
+#pragma unroll
+    for (int i = tid; i < BN * 8; i += THREADS) {
+      const int r = i >> 3, c = i & 7, n = n0 + r, k = k0 + c * 16;
+      const bool ok = n < p.N && k < p.K;
+      const int8_t *src = ok ? p.W + (int64_t)n * p.K + k : p.W;
+      cp_async16(sb + swz(r, c), src, ok ? 16 : 0);
+    }
+  };
+
+  int acc[MT][NT][4];
+#pragma unroll
+  for (int i = 0; i < MT; i++)
+#pragma unroll
+    for (int j = 0; j < NT; j++)
+#pragma unroll
+      for (int v = 0; v < 4; v++) acc[i][j][v] = 0;
+
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; s++) {
+    if (s < nk) load_stage(s, kt_begin + s);
+    cp_async_commit();
+  }
+
+  for (int it = 0; it < nk; it++) {
+    cp_async_wait<STAGES - 2>();
+    __syncthreads(); // stage `it` landed for everyone; slot (it-1)%STAGES is free
+    {
+      const int nxt = it + STAGES - 1;
+      if (nxt < nk) load_stage(nxt % STAGES, kt_begin + nxt);
+      cp_async_commit();
+    }
+    const uint32_t sa = smem_base + (it % STAGES) * STAGE_BYTES, sb = sa + A_BYTES;
+#pragma unroll
+    for (int kk = 0; kk < kBK / 32; kk++) {
+      uint32_t af[MT][4];
+#pragma unroll
+      for (int i = 0; i < MT; i++) {
+        const int r = wm * MT * 16 + i * 16 + (lane & 15);
+        ldmatrix_x4(sa + swz(r, kk * 2 + (lane >> 4)), af[i][0], af[i][1], af[i][2], af[i][3]);
+      }
+      uint32_t bf[NT][2];
+#pragma unroll
+      for (int j = 0; j < NT / 2; j++) {
+        const int r = wn * NT * 8 + j * 16 + ((lane >> 4) << 3) + (lane & 7);
+        ldmatrix_x4(sb + swz(r, kk * 2 + ((lane >> 3) & 1)), bf[2 * j][0], bf[2 * j][1], bf[2 * j + 1][0],
+                    bf[2 * j + 1][1]);
+      }
+#pragma unroll
+      for (int i = 0; i < MT; i++)
+#pragma unroll
+        for (int j = 0; j < NT; j++) mma_s8(acc[i][j], af[i], bf[j][0], bf[j][1]);
+    }
+  }
+  cp_async_wait<0>();
+
+  const int g = lane >> 2, t = lane & 3;
+  if (gridDim.z == 1) {
+#pragma unroll
+    for (int i = 0; i < MT; i++)
+#pragma unroll
+      for (int j = 0; j < NT; j++) {
+        const int row = m0 + wm * MT * 16 + i * 16 + g, col = n0 + wn * NT * 8 + j * 8 + 2 * t;
+        store_pair(p, row, col, acc[i][j][0], acc[i][j][1]);
+        store_pair(p, row + 8, col, acc[i][j][2], acc[i][j][3]);
+      }
+    return;
+  }
+
+  // Split-K: publish partials, then the last block of this tile reduces them in order.
+  int32_t *part = p.partials + (int64_t)blockIdx.z * p.M * p.N;
+#pragma unroll
+  for (int i = 0; i < MT; i++)
+#pragma unroll
+    for (int j = 0; j < NT; j++) {
+      const int row = m0 + wm * MT * 16 + i * 16 + g, col = n0 + wn * NT * 8 + j * 8 + 2 * t;
+      if (col < p.N) {
+        if (row < p.M) *reinterpret_cast<int2 *>(part + (int64_t)row * p.N + col) = make_int2(acc[i][j][0], acc[i][j][1]);
+        if (row + 8 < p.M)
+          *reinterpret_cast<int2 *>(part + (int64_t)(row + 8) * p.N + col) = make_int2(acc[i][j][2], acc[i][j][3]);
+      }
+    }
+  __threadfence();
+  __syncthreads();
+  __shared__ int is_last;
+  const int tile = blockIdx.y * gridDim.x + blockIdx.x;
+  if (tid == 0) {
+    const int prev = atomicAdd(p.counters + tile, 1);
+    is_last = prev == (int)gridDim.z - 1;
+    if (is_last) p.counters[tile] = 0; // every block of this tile has arrived: reset for the next call
+  }
+  __syncthreads();
+  if (!is_last) return;
+  __threadfence();
+  for (int i = tid; i < BM * BN / 2; i += THREADS) {
+    const int r = i / (BN / 2), c = (i % (BN / 2)) * 2, row = m0 + r, col = n0 + c;
+    if (row >= p.M || col >= p.N) continue;
+    int s0 = 0, s1 = 0;
+    for (int z = 0; z < (int)gridDim.z; z++) {
+      const int2 v = __ldcg(reinterpret_cast<const int2 *>(p.partials + ((int64_t)z * p.M + row) * p.N + col));
+      s0 += v.x;
+      s1 += v.y;
+    }
+    store_pair(p, row, col, s0, s1);
+  }
+}
+
+struct Plan {
+  int cfg; // 0: BM 16, 1: BM 64, 2: BM 128
+  int bm, bn, threads, stages, smem;
+  int gx, gy, splits, tiles_per_split, ktiles;
+  size_t counter_bytes, partial_bytes;
+};
+
+int sm_count(int dev) {
+  static int cache[64];
+  if (dev < 0 || dev >= 64) return 108;
+  if (cache[dev] == 0) {
+    int v = 0;
+    if (cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || v <= 0) v = 108;
+    cache[dev] = v;
+  }
+  return cache[dev];
+}
+
+Plan make_plan(int dev, int64_t M, int64_t N, int64_t K) {
+  Plan pl{};
+  if (M <= 16) {
+    pl.cfg = 0, pl.bm = 16, pl.bn = 128, pl.threads = 128, pl.stages = 4;
+  } else if (M <= 64) {
+    pl.cfg = 1, pl.bm = 64, pl.bn = 128, pl.threads = 256, pl.stages = 4;
+  } else {
+    pl.cfg = 2, pl.bm = 128, pl.bn = 128, pl.threads = 256, pl.stages = 3;
+  }
+  pl.smem = (pl.bm + pl.bn) * kBK * pl.stages;
+  pl.gx = (int)((N + pl.bn - 1) / pl.bn);
+  pl.gy = (int)((M + pl.bm - 1) / pl.bm);
+  pl.ktiles = (int)((K + kBK - 1) / kBK);
+  const int sms = sm_count(dev);
+  const int64_t base = (int64_t)pl.gx * pl.gy;
+  int s = 1;
+  if (base < sms) {
+    s = (int)((2 * sms + base - 1) / base);
+    s = min(s, max(1, pl.ktiles / 2));
+    s = min(s, 16);
+  }
+  pl.tiles_per_split = (pl.ktiles + s - 1) / s;
+  pl.splits = (pl.ktiles + pl.tiles_per_split - 1) / pl.tiles_per_split;
+  if (pl.splits > 1) {
+    pl.counter_bytes = (((size_t)base * sizeof(int)) + 255) / 256 * 256;
+    pl.partial_bytes = (size_t)pl.splits * M * N * sizeof(int32_t);
+  }
+  return pl;
+}
+
+template <int MT, int NT, int WM, int WN, int STAGES>
+int launch(int dev, const Plan &pl, const W8A8Args &a, cudaStream_t st, const char *op) {
+  auto kern = gemm_w8a8_kernel<MT, NT, WM, WN, STAGES>;
+  static bool configured[64];
+  if (dev >= 0 && dev < 64 && !configured[dev]) {
+    AUTOQ_CUDA(op, cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, pl.smem));
+    configured[dev] = true;
+  }
+  dim3 grid(pl.gx, pl.gy, pl.splits);
+  kern<<<grid, pl.threads, pl.smem, st>>>(a);
+  return autoq_check_launch(op, "gemm_w8a8_kernel");
+}
+
+int run(int dev, const char *op, W8A8Args a, int64_t M, int64_t N, int64_t K, void *ws, size_t ws_bytes,
+        void *stream) {
+  if (M < 1 || N < 8 || K < 16 || N % 8 != 0 || K % 16 != 0)
+    return autoq_set_error(AUTOQ_ERR_INVALID,
+                           "%s: shape M=%lld N=%lld K=%lld: need M >= 1, N a positive multiple of 8, K a positive "
+                           "multiple of 16",
+                           op, (long long)M, (long long)N, (long long)K);
+  if (M > (1LL << 30) || N > (1LL << 30) || K > (1LL << 30) || M * N > (1LL << 31) * 8)
+    return autoq_set_error(AUTOQ_ERR_INVALID, "%s: shape M=%lld N=%lld K=%lld too large", op, (long long)M,
+                           (long long)N, (long long)K);
+  if (a.A == nullptr || a.W == nullptr || ((uintptr_t)a.A & 15) || ((uintptr_t)a.W & 15))
+    return autoq_set_error(AUTOQ_ERR_INVALID, "%s: A and W must be non-NULL 16-byte aligned device pointers", op);
+  AUTOQ_TRY(autoq_use_device(dev, op));
+  const Plan pl = make_plan(dev, M, N, K);
+  if (pl.gy > 65535)
+    return autoq_set_error(AUTOQ_ERR_INVALID, "%s: M=%lld needs %d row blocks, over the grid limit 65535", op,
+                           (long long)M, pl.gy);
+  a.M = (int)M, a.N = (int)N, a.K = (int)K;
+  a.ktiles = pl.ktiles;
+  a.tiles_per_split = pl.tiles_per_split;
+  if (pl.splits > 1) {
+    const size_t need = pl.counter_bytes + pl.partial_bytes;
+    if (ws == nullptr || ws_bytes < need)
+      return autoq_set_error(AUTOQ_ERR_INVALID,
+                             "%s: M=%lld N=%lld K=%lld splits K %d ways and needs a zeroed workspace of %zu bytes "
+                             "(got %zu); size it with autoq_gemm_w8a8_workspace_bytes",
+                             op, (long long)M, (long long)N, (long long)K, pl.splits, need, ws_bytes);
+    a.counters = (int *)ws;
+    a.partials = (int32_t *)((char *)ws + pl.counter_bytes);
+  }
+  cudaStream_t st = (cudaStream_t)stream;
+  switch (pl.cfg) {
+  case 0:
+    return launch<1, 4, 1, 4, 4>(dev, pl, a, st, op);
+  case 1:
+    return launch<2, 4, 2, 4, 4>(dev, pl, a, st, op);
+  default:
+    return launch<4, 4, 2, 4, 3>(dev, pl, a, st, op);
+  }
+}
+
+} // namespace
+
+extern "C" size_t autoq_gemm_w8a8_workspace_bytes(int dev, int64_t M, int64_t N, int64_t K) {
+  if (M < 1 || N < 1 || K < 1) return 0;
+  const Plan pl = make_plan(dev, M, N, K);
+  return pl.splits > 1 ? pl.counter_bytes + pl.partial_bytes : 0;
+}
+
+extern "C" int autoq_gemm_w8a8(int dev, const int8_t *A, const float *a_scales, const int8_t *W,
+                               const float *w_scales, const float *bias, void *out_f16, int64_t M, int64_t N,
+                               int64_t K, void *workspace, size_t workspace_bytes, void *stream) {
+  const char *op = "autoq_gemm_w8a8";
+  if (a_scales == nullptr || w_scales == nullptr || out_f16 == nullptr || ((uintptr_t)out_f16 & 3))
+    return autoq_set_error(AUTOQ_ERR_INVALID, "%s: a_scales, w_scales and a 4-byte aligned out must be non-NULL", op);
+  W8A8Args a{};
+  a.A = A, a.W = W, a.a_scales = a_scales, a.w_scales = w_scales, a.bias = bias;
+  a.out = (__half *)out_f16;
+  return run(dev, op, a, M, N, K, workspace, workspace_bytes, stream);
+}
+
+extern "C" int autoq_gemm_w8a8_i32(int dev, const int8_t *A, const int8_t *W, int32_t *out_i32, int64_t M,
+                                   int64_t N, int64_t K, void *workspace, size_t workspace_bytes, void *stream) {
+  const char *op = "autoq_gemm_w8a8_i32";
+  if (out_i32 == nullptr || ((uintptr_t)out_i32 & 7))
+    return autoq_set_error(AUTOQ_ERR_INVALID, "%s: out_i32 must be a non-NULL 8-byte aligned device pointer", op);
+  W8A8Args a{};
+  a.A = A, a.W = W, a.out_i32 = out_i32;
+  return run(dev, op, a, M, N, K, workspace, workspace_bytes, stream);
+}
