@@ -104,20 +104,27 @@ func (s *Session) Add(source string, batch []NamedTensor) error {
 		hs[i], xs[i] = st.hist, nt.T
 		before[i] = [2]uint64{st.hist.NaN, st.hist.Inf}
 	}
+	if s.opt.ChannelAbsMax {
+		// A non-nil ChannelAbsMax asks HistogramAdd to fold in the per-channel absmax
+		// (zeros are the identity).
+		for i, x := range xs {
+			if hs[i].ChannelAbsMax == nil {
+				hs[i].ChannelAbsMax = make([]float32, x.Cols())
+			}
+		}
+	}
 	if s.opt.Engine != nil {
 		if err := s.opt.Engine.HistogramAdd(hs, xs); err != nil {
 			return fmt.Errorf("%s: histogram: %w", source, err)
 		}
 	} else {
-		for i := range hs {
-			if err := AddTensor(hs[i], xs[i]); err != nil {
+		for i, x := range xs {
+			if err := AddTensor(hs[i], x); err != nil {
 				return fmt.Errorf("%s: %w", source, err)
 			}
-		}
-	}
-	if s.opt.ChannelAbsMax {
-		for i, x := range xs {
-			hs[i].AddChannelAbsMax(x.ToF32(), x.Cols())
+			if hs[i].ChannelAbsMax != nil {
+				hs[i].AddChannelAbsMax(x.ToF32(), x.Cols())
+			}
 		}
 	}
 	s.batches++
