@@ -30,6 +30,9 @@ func ReadLlama2C(path string) (*LlamaConfig, []safetensors.NamedTensor, error) {
 	if len(raw) < llama2cHeaderBytes {
 		return nil, nil, fmt.Errorf("llama2.c: %s: file is %d bytes, shorter than the %d-byte header", path, len(raw), llama2cHeaderBytes)
 	}
+	if string(raw[:4]) == "PK\x03\x04" { // torch.save since PyTorch 1.6 writes a zip archive
+		return nil, nil, fmt.Errorf("llama2.c: %s: this looks like a PyTorch (zip) checkpoint, not llama2.c; save it as safetensors instead", path)
+	}
 	if string(raw[:4]) == "ak42" {
 		return nil, nil, fmt.Errorf("llama2.c: %s: versioned (ak42) checkpoints are not supported; export the legacy float32 format (llama2.c export.py --version 0)", path)
 	}
