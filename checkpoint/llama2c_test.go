@@ -127,7 +127,7 @@ func TestReadLlama2CErrors(t *testing.T) {
 		"heads":     {badHeads, "does not divide by num_attention_heads"},
 		"zero dim":  {make([]byte, 28), "hidden_size must be positive"},
 		"ak42":      {append([]byte("ak42"), make([]byte, 60)...), "versioned (ak42) checkpoints are not supported"},
-		"pytorch":   {append([]byte("PK\x03\x04"), make([]byte, 60)...), "looks like a PyTorch (zip/pickle) checkpoint"},
+		"pytorch":   {append([]byte("PK\x03\x04"), make([]byte, 60)...), "looks like a PyTorch (zip) checkpoint"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
