@@ -274,3 +274,42 @@ func TestQuantizeJSONHasNoInfinities(t *testing.T) {
 	assert.Nil(t, tensors[0].(map[string]any)["sqnr_db"])
 	assert.Equal(t, 0.0, tensors[0].(map[string]any)["max_abs"])
 }
+
+func TestQuantizeShardedWithSideFiles(t *testing.T) {
+	dir := t.TempDir()
+	r := testutil.Rand(9)
+	require.NoError(t, safetensors.WriteFile(filepath.Join(dir, "model-00001-of-00002.safetensors"), []safetensors.NamedTensor{
+		{Name: "model.layers.0.self_attn.q_proj.weight", T: tensor.FromF32(testutil.Gaussian(r, 8*32, 1), 8, 32)},
+	}, nil))
+	require.NoError(t, safetensors.WriteFile(filepath.Join(dir, "model-00002-of-00002.safetensors"), []safetensors.NamedTensor{
+		{Name: "model.layers.0.mlp.down_proj.weight", T: tensor.FromF32(testutil.Gaussian(r, 4*32, 1), 4, 32).Convert(tensor.F16)},
+		{Name: "model.norm.weight", T: tensor.FromF32(testutil.Gaussian(r, 4, 1), 4)},
+	}, nil))
+	index := `{"weight_map":{"model.layers.0.self_attn.q_proj.weight":"model-00001-of-00002.safetensors",
+	  "model.layers.0.mlp.down_proj.weight":"model-00002-of-00002.safetensors","model.norm.weight":"model-00002-of-00002.safetensors"}}`
+	require.NoError(t, os.WriteFile(filepath.Join(dir, safetensors.IndexFileName), []byte(index), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "tokenizer.json"), []byte(`{"model":{}}`), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"architectures":["SomethingElse"]}`), 0o644))
+
+	out := filepath.Join(t.TempDir(), "q")
+	rep, _ := quantizeJSON(t, dir, "--bits", "4", "--granularity", "group", "--group-size", "16", "--out", out)
+	assert.Equal(t, 2, rep.Totals.Quantized, "an unknown architecture does not stop weight-only quantization")
+	tok, err := os.ReadFile(filepath.Join(out, "tokenizer.json"))
+	require.NoError(t, err)
+	assert.Equal(t, `{"model":{}}`, string(tok))
+	cfg, err := os.ReadFile(filepath.Join(out, "config.json"))
+	require.NoError(t, err)
+	assert.Equal(t, `{"architectures":["SomethingElse"]}`, string(cfg), "config.json copied byte for byte")
+
+	o, err := safetensors.OpenCheckpoint(out)
+	require.NoError(t, err)
+	defer o.Close()
+	qs, metas, err := checkpoint.ReadQuantized(o)
+	require.NoError(t, err)
+	require.Len(t, qs, 2)
+	assert.Equal(t, "F16", metas["model.layers.0.mlp.down_proj.weight"].DType)
+	assert.Equal(t, 2, qs["model.layers.0.mlp.down_proj.weight"].Groups)
+	norm, err := o.Tensor("model.norm.weight")
+	require.NoError(t, err)
+	assert.Equal(t, []int{4}, norm.Shape)
+}
