@@ -15,7 +15,11 @@ const entropyStartBin = 128
 //   - With opt.ZeroSpike, counts[0] is replaced by counts[1] first (Model Optimizer always
 //     does this; DefaultOptions turns it on).
 //   - G = Levels+1 quantized bins (128 for signed int8, 256 for unsigned).
-//   - For each candidate i in 128..2048: P = counts[0..i) with the mass of bins >= i added to
+//   - Candidates are i in 128..min(2048, top+1), top the last non-zero bin. Model
+//     Optimizer's histogram ends at the absmax, so its candidates never pass it; ours
+//     extends to 2048 * 2^Exp, and a candidate beyond the data only regroups Q without
+//     clipping anything (it can win by accident, choosing an amax above every value).
+//   - For each candidate i: P = counts[0..i) with the mass of bins >= i added to
 //     P[i-1]. Q: bin j < i belongs to group floor(j*G/i) (exact integer division; numpy's
 //     digitize over linspace(0, i, G+1) computes the same up to float edge effects); each
 //     group's mass is spread evenly over its bins with non-zero counts, bins with zero
@@ -51,7 +55,7 @@ func entropyWorkers(h *Histogram, opt Options, workers int) Result {
 		levels = 127
 	}
 	plan := klPlanFor(levels + 1)
-	kl := entropyKL(h, opt.ZeroSpike, plan, workers)
+	kl := entropyKL(h, opt.ZeroSpike, plan, workers, searchCandidates(h))
 	if kl == nil { // no mass left (hand-built histogram whose only count was a zero spike)
 		return Result{Empty: true}
 	}
@@ -65,6 +69,18 @@ func entropyWorkers(h *Histogram, opt Options, workers int) Result {
 	return Result{Amax: binEdge(bin, h.Exp), Bin: bin, KL: kl[best]}
 }
 
+// searchCandidates is the number of entropy/MSE candidates: 128..min(2048, top+1).
+func searchCandidates(h *Histogram) int {
+	top := 0
+	for j := NumBins - 1; j > 0; j-- {
+		if h.Counts[j] != 0 {
+			top = j
+			break
+		}
+	}
+	return max(1, min(NumBins, top+1)-entropyStartBin+1)
+}
+
 // klPlan is the candidate/group structure for G groups: the distinct bin ranges [lo, hi)
 // that some candidate uses as a group, and for each candidate the index of each group's
 // range (idx[c*G+g]) and of the range holding bin i-1 (last[c]).
@@ -72,6 +88,9 @@ type klPlan struct {
 	groups int
 	lo, hi []int32
 	idx    []uint16 // < 65536 distinct ranges for any G (checked when built)
+	// upTo[c] is the number of ranges used by candidates 0..c: ranges are numbered in order
+	// of first use, so candidates below nc need only ranges below upTo[nc-1].
+	upTo []int32
 	last   []int32
 }
 
@@ -82,7 +101,7 @@ func klPlanFor(groups int) *klPlan {
 		return p.(*klPlan)
 	}
 	nc := NumBins - entropyStartBin + 1
-	p := &klPlan{groups: groups, idx: make([]uint16, nc*groups), last: make([]int32, nc)}
+	p := &klPlan{groups: groups, idx: make([]uint16, nc*groups), last: make([]int32, nc), upTo: make([]int32, nc)}
 	seen := map[[2]int32]int32{}
 	for c := 0; c < nc; c++ {
 		i := entropyStartBin + c
@@ -104,6 +123,7 @@ func klPlanFor(groups int) *klPlan {
 				p.last[c] = k
 			}
 		}
+		p.upTo[c] = int32(len(p.lo))
 	}
 	actual, _ := klPlans.LoadOrStore(groups, p)
 	return actual.(*klPlan)
@@ -127,8 +147,8 @@ func logCount(x float64) float64 {
 	return logCore(x, 0)
 }
 
-// entropyKL returns the KL divergence of every candidate (index c = i - 128).
-func entropyKL(h *Histogram, zeroSpike bool, p *klPlan, workers int) []float64 {
+// entropyKL returns the KL divergence of the first nc candidates (index c = i - 128).
+func entropyKL(h *Histogram, zeroSpike bool, p *klPlan, workers, nc int) []float64 {
 	cnt := h.Counts
 	if zeroSpike {
 		cnt[0] = cnt[1]
@@ -156,7 +176,7 @@ func entropyKL(h *Histogram, zeroSpike bool, p *klPlan, workers int) []float64 {
 	logT := logCount(total)
 
 	// Group terms for every distinct range: F = M log M - M log n, LQ = log M - log n.
-	np := len(p.lo)
+	np := int(p.upTo[nc-1])
 	f := make([]float64, np)
 	lq := make([]float64, np)
 	parallel(np, workers, func(a, b int) {
@@ -173,7 +193,6 @@ func entropyKL(h *Histogram, zeroSpike bool, p *klPlan, workers int) []float64 {
 		}
 	})
 
-	nc := NumBins - entropyStartBin + 1
 	kl := make([]float64, nc)
 	G := p.groups
 	parallel(nc, workers, func(a, b int) {

@@ -7,7 +7,8 @@ import (
 
 // MSE is the mean-squared-error calibrator. Working in units of the bin width (exact
 // scaling by powers of two, so the chosen bin does not depend on Exp), for each candidate
-// i in 128..2048 (amax_i = i*2^Exp) with s = i/Levels:
+// i in 128..min(2048, top+1) (amax_i = i*2^Exp; top the last non-zero bin, as for
+// Entropy: an amax above every value is never useful) with s = i/Levels:
 //
 //	err_i = sum_j counts[j] * (fq(c_j) - c_j)^2,  c_j = j + 0.5,
 //	fq(c) = min(roundHalfEven(c / s), Levels) * s
@@ -34,7 +35,7 @@ func mseWorkers(h *Histogram, opt Options, workers int) Result {
 			bins = append(bins, j)
 		}
 	}
-	nc := NumBins - entropyStartBin + 1
+	nc := searchCandidates(h)
 	errs := make([]float64, nc)
 	parallel(nc, workers, func(a, b int) {
 		for c := a; c < b; c++ {
