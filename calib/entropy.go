@@ -91,7 +91,7 @@ type klPlan struct {
 	// upTo[c] is the number of ranges used by candidates 0..c: ranges are numbered in order
 	// of first use, so candidates below nc need only ranges below upTo[nc-1].
 	upTo []int32
-	last   []int32
+	last []int32
 }
 
 var klPlans sync.Map // groups -> *klPlan
