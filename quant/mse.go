@@ -38,13 +38,30 @@ func mseError(s Scheme, vals []float32, scale float32, zero int32) float64 {
 	return e
 }
 
+// mseErrorBelow is mseError, except that it stops as soon as the running sum reaches
+// bound and then returns a value >= bound. The terms are non-negative, so the sum only
+// grows: a candidate that reaches the best error so far can never win the strict <
+// comparison, and stopping early picks exactly what the full sums pick.
+func mseErrorBelow(s Scheme, vals []float32, scale float32, zero int32, bound float64) float64 {
+	var e float64
+	for _, x := range vals {
+		q := s.QuantizeValue(x, scale, zero)
+		d := float64(float32(DequantizeValue(q, scale, zero)) - x)
+		e = e + float64(d*d)
+		if e >= bound {
+			return e
+		}
+	}
+	return e
+}
+
 // mseSearchGroup picks the grid point with the smallest reconstruction error for one group.
 func mseSearchGroup(s Scheme, vals []float32, lo, hi float32) (float32, int32) {
 	bestScale, bestZero := mseCandidate(s, lo, hi, 0)
 	best := mseError(s, vals, bestScale, bestZero)
-	for i := 1; i < MSEGridSteps; i++ {
+	for i := 1; i < MSEGridSteps && best > 0; i++ {
 		sc, z := mseCandidate(s, lo, hi, i)
-		if e := mseError(s, vals, sc, z); e < best {
+		if e := mseErrorBelow(s, vals, sc, z, best); e < best {
 			best, bestScale, bestZero = e, sc, z
 		}
 	}

@@ -201,3 +201,39 @@ func TestGroupRangesHand(t *testing.T) {
 	assert.Equal(t, []int32{2}, zeros)    // rne(1.5) = 2
 	assert.True(t, math.Abs(float64(scales[0])-2) == 0)
 }
+
+// The early exit of mseSearchGroup picks exactly what full sums with a strict < pick,
+// ties included (small integer groups have many equal errors).
+func TestMSEEarlyExitMatchesFullSums(t *testing.T) {
+	r := testutil.Rand(15)
+	var groups [][]float32
+	for g := 0; g < 40; g++ {
+		groups = append(groups, testutil.StudentT(r, 32, 3), testutil.Laplace(r, 32, 1))
+		ints := make([]float32, 16)
+		for i := range ints {
+			ints[i] = float32(r.IntN(5) - 2)
+		}
+		groups = append(groups, ints)
+	}
+	groups = append(groups, make([]float32, 8), []float32{3, 3, 3, 3})
+	for _, s := range allSchemes() {
+		for gi, vals := range groups {
+			lo, hi := vals[0], vals[0]
+			for _, v := range vals {
+				lo, hi = min(lo, v), max(hi, v)
+			}
+			bi := 0
+			var best float64
+			for i := 0; i < MSEGridSteps; i++ {
+				sc, z := mseCandidate(s, lo, hi, i)
+				if e := mseError(s, vals, sc, z); i == 0 || e < best {
+					best, bi = e, i
+				}
+			}
+			wantScale, wantZero := mseCandidate(s, lo, hi, bi)
+			gotScale, gotZero := mseSearchGroup(s, vals, lo, hi)
+			require.Equal(t, wantScale, gotScale, "%s group %d", s, gi)
+			require.Equal(t, wantZero, gotZero, "%s group %d", s, gi)
+		}
+	}
+}
