@@ -48,13 +48,30 @@ type Result struct {
 // Evaluate runs m (and ref, if not nil) over every window of src. Pass a nil interface, not
 // a nil *model.Model, for "no reference".
 func Evaluate(m, ref Forwarder, src Source, opt Options) (Result, error) {
+	if ref == nil {
+		r, _, err := Compare(m, nil, src, opt)
+		return r, err
+	}
+	r, rs, err := Compare(ref, []Forwarder{m}, src, opt)
+	if err != nil {
+		return Result{}, err
+	}
+	rs[0].RefNLL, rs[0].RefPPL = r.NLL, r.Perplexity
+	return rs[0], nil
+}
+
+// Compare runs the reference model and every candidate on the same windows of src, each
+// batch once through the reference, and returns the reference's own result and each
+// candidate's result against it (KL, top-1, RefNLL/RefPPL set).
+func Compare(ref Forwarder, cands []Forwarder, src Source, opt Options) (Result, []Result, error) {
 	if opt.Vocab <= 0 {
-		return Result{}, fmt.Errorf("eval: vocabulary size must be positive")
+		return Result{}, nil, fmt.Errorf("eval: vocabulary size must be positive")
 	}
 	batch := max(opt.Batch, 1)
-	var acc, refAcc Accumulator
-	var res Result
-	var elapsed time.Duration
+	refAcc, accs := Accumulator{}, make([]Accumulator, len(cands))
+	var refRes Result
+	res := make([]Result, len(cands))
+	refTime, times := time.Duration(0), make([]time.Duration, len(cands))
 	for done := false; !done; {
 		var wins [][]int
 		for len(wins) < batch {
@@ -64,7 +81,7 @@ func Evaluate(m, ref Forwarder, src Source, opt Options) (Result, error) {
 				break
 			}
 			if err != nil {
-				return Result{}, err
+				return Result{}, nil, err
 			}
 			wins = append(wins, w)
 		}
@@ -72,44 +89,49 @@ func Evaluate(m, ref Forwarder, src Source, opt Options) (Result, error) {
 			break
 		}
 		t0 := time.Now()
-		logits, err := m.Forward(wins, nil)
-		elapsed += time.Since(t0)
+		refLogits, err := ref.Forward(wins, nil)
+		refTime += time.Since(t0)
 		if err != nil {
-			return Result{}, err
-		}
-		var refLogits [][]float32
-		if ref != nil {
-			if refLogits, err = ref.Forward(wins, nil); err != nil {
-				return Result{}, fmt.Errorf("reference model: %w", err)
-			}
+			return Result{}, nil, err
 		}
 		n := 0
 		for i, w := range wins {
-			var r []float32
-			if ref != nil {
-				r = refLogits[i]
-				refAcc.AddWindow(w, r, nil, opt.Vocab, opt.BOS)
-			}
-			acc.AddWindow(w, logits[i], r, opt.Vocab, opt.BOS)
+			refAcc.AddWindow(w, refLogits[i], nil, opt.Vocab, opt.BOS)
 			n += len(w)
 		}
-		res.Windows += len(wins)
-		res.Tokens += n
+		refRes.Windows += len(wins)
+		refRes.Tokens += n
+		for c, m := range cands {
+			t0 := time.Now()
+			logits, err := m.Forward(wins, nil)
+			times[c] += time.Since(t0)
+			if err != nil {
+				return Result{}, nil, err
+			}
+			for i, w := range wins {
+				accs[c].AddWindow(w, logits[i], refLogits[i], opt.Vocab, opt.BOS)
+			}
+		}
 		if opt.Progress != nil {
 			opt.Progress(n)
 		}
 	}
-	if acc.Scored == 0 {
-		return Result{}, fmt.Errorf("eval: no tokens were scored (empty data?)")
+	if refAcc.Scored == 0 {
+		return Result{}, nil, fmt.Errorf("eval: no tokens were scored (empty data?)")
 	}
-	res.Scored = acc.Scored
-	res.NLL, res.Perplexity = acc.NLL(), acc.Perplexity()
-	res.Seconds = elapsed.Seconds()
-	res.TokensPerSec = float64(res.Tokens) / max(res.Seconds, 1e-9)
-	if ref != nil {
-		res.HasRef = true
-		res.RefNLL, res.RefPPL = refAcc.NLL(), refAcc.Perplexity()
-		res.KL, res.Top1 = acc.KL(), acc.Top1()
+	finish := func(r *Result, a *Accumulator, d time.Duration) {
+		r.Windows, r.Tokens = refRes.Windows, refRes.Tokens
+		r.Scored = a.Scored
+		r.NLL, r.Perplexity = a.NLL(), a.Perplexity()
+		r.Seconds = d.Seconds()
+		r.TokensPerSec = float64(r.Tokens) / max(r.Seconds, 1e-9)
 	}
-	return res, nil
+	finish(&refRes, &refAcc, refTime)
+	for c := range cands {
+		finish(&res[c], &accs[c], times[c])
+		res[c].HasRef = true
+		res[c].RefNLL, res[c].RefPPL = refRes.NLL, refRes.Perplexity
+		res[c].KL, res[c].Top1 = accs[c].KL(), accs[c].Top1()
+	}
+	return refRes, res, nil
 }

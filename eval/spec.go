@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/autoq/autoq/export"
 	"github.com/autoq/autoq/model"
 	"github.com/autoq/autoq/quant"
 )
@@ -119,4 +120,35 @@ func FakeQuantizeWeight(name string, w []float32, rows, cols int, s quant.Scheme
 		copy(out[r*cols:(r+1)*cols], deq[r*pc:r*pc+cols])
 	}
 	return out, nil
+}
+
+// ApplyExport plugs the quantized layers of an export (package export's Read) into m as
+// fake-quantized layers with exactly the stored levels, scales and activation settings.
+// Layers the export keeps in full precision stay as they are.
+func ApplyExport(m *model.Model, ld *export.Loaded) (int, error) {
+	for _, l := range ld.Layers {
+		if m.Linear(l.Name) == nil {
+			return 0, fmt.Errorf("export %s: quantized layer %s is not a linear layer of the model", ld.Dir, l.Name)
+		}
+		var bias []float32
+		if b := m.Weight(l.Name + ".bias"); b != nil {
+			bias = b.F32()
+		}
+		act, amax := model.ActNone, float32(0)
+		if l.Act != nil {
+			if l.Act.Dynamic {
+				act = model.ActPerToken
+			} else {
+				act, amax = model.ActStatic, l.Act.Amax
+			}
+		}
+		fq, err := model.NewFakeQuant(l.Q, bias, act, amax)
+		if err != nil {
+			return 0, err
+		}
+		if err := m.SetLinear(l.Name, fq); err != nil {
+			return 0, fmt.Errorf("export %s: %w", ld.Dir, err)
+		}
+	}
+	return len(ld.Layers), nil
 }

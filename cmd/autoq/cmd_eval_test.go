@@ -1,0 +1,83 @@
+package main
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/autoq/autoq/internal/testutil"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestEvalJSONOnRealModel(t *testing.T) {
+	bin := testutil.SharedData(t, "stories260K.bin")
+	data := testutil.SharedData(t, "tinystories_val.txt")
+	code, out, stderr := runCLI("eval", "--model", bin, "--data", data, "--tokens", "2048", "--seq-len", "128",
+		"--scheme", "w8,w4g32", "--json")
+	require.Equal(t, 0, code, stderr)
+	var rep evalReport
+	require.NoError(t, json.Unmarshal([]byte(out), &rep))
+	require.Len(t, rep.Results, 3)
+	fp, w8, w4 := rep.Results[0], rep.Results[1], rep.Results[2]
+	assert.Equal(t, []string{"fp32", "w8", "w4g32"}, []string{fp.Scheme, w8.Scheme, w4.Scheme})
+	assert.Equal(t, 2048, fp.Tokens)
+	assert.Equal(t, 16, fp.Windows)
+	assert.False(t, fp.HasRef)
+	assert.True(t, w8.HasRef)
+	assert.Equal(t, fp.Perplexity, w8.RefPPL)
+	assert.InDelta(t, math.Exp(fp.NLL), fp.Perplexity, 1e-9)
+	assert.InDelta(t, 100*(w4.Perplexity/fp.Perplexity-1), w4.PPLIncrease, 1e-9)
+	assert.Less(t, math.Abs(w8.PPLIncrease), 1.0)
+	assert.Greater(t, w4.PPLIncrease, w8.PPLIncrease)
+	assert.Greater(t, w4.KL, w8.KL)
+}
+
+// The Hugging Face directory from `autoq convert` evaluates to the same perplexity.
+func TestEvalHFDirectoryMatchesLlama2C(t *testing.T) {
+	dir := convertReal(t)
+	data := testutil.SharedData(t, "tinystories_val.txt")
+	tok := testutil.SharedData(t, "tok512.bin")
+	ppl := func(model string) float64 {
+		code, out, stderr := runCLI("eval", "--model", model, "--tokenizer", tok, "--data", data, "--tokens", "1024", "--seq-len", "128", "--json")
+		require.Equal(t, 0, code, stderr)
+		var rep evalReport
+		require.NoError(t, json.Unmarshal([]byte(out), &rep))
+		return rep.Results[0].Perplexity
+	}
+	assert.InDelta(t, ppl(testutil.SharedData(t, "stories260K.bin")), ppl(dir), 1e-5)
+}
+
+func TestEvalErrors(t *testing.T) {
+	bin := testutil.SharedData(t, "stories260K.bin")
+	data := testutil.SharedData(t, "tinystories_val.txt")
+	code, _, stderr := runCLI("eval", "--model", bin)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "--model and --data are required")
+	code, _, stderr = runCLI("eval", "--model", bin, "--data", data, "--scheme", "w5")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "unknown scheme \"w5\"")
+
+	// A llama2.c tokenizer with 3 tokens does not belong to a 512-token model.
+	tok := filepath.Join(t.TempDir(), "tok3.bin")
+	var b []byte
+	b = binary.LittleEndian.AppendUint32(b, 8)
+	for _, p := range []string{"<unk>", "<s>", "</s>"} {
+		b = binary.LittleEndian.AppendUint32(b, 0)
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(p)))
+		b = append(b, p...)
+	}
+	require.NoError(t, os.WriteFile(tok, b, 0o644))
+	code, _, stderr = runCLI("eval", "--model", bin, "--tokenizer", tok, "--data", data)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "tokenizer has 3 tokens but the model's vocabulary has 512")
+
+	empty := filepath.Join(t.TempDir(), "empty.txt")
+	require.NoError(t, os.WriteFile(empty, []byte("\n\n"), 0o644))
+	code, _, stderr = runCLI("eval", "--model", bin, "--data", empty)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "empty.txt: no data")
+}
