@@ -1,0 +1,151 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/autoq/autoq/backend"
+)
+
+func TestMedianPercentile(t *testing.T) {
+	assert.Equal(t, 3.0, Median([]float64{5, 1, 3}))
+	assert.Equal(t, 2.5, Median([]float64{4, 1, 3, 2}))
+	v := []float64{10, 1, 2, 3, 4, 5, 6, 7, 8, 9} // sorted 1..10
+	assert.Equal(t, 9.0, Percentile(v, 90))       // nearest rank: ceil(0.9*10) = 9th
+	assert.Equal(t, 10.0, Percentile(v, 100))
+	assert.Equal(t, 1.0, Percentile(v, 1))
+	assert.True(t, Median(nil) != Median(nil)) // NaN
+}
+
+func TestParseShape(t *testing.T) {
+	s, err := ParseShape("4096,11008")
+	require.NoError(t, err)
+	assert.Equal(t, GemmShape{Name: "4096x11008", K: 4096, N: 11008}, s)
+	s, err = ParseShape("128x64")
+	require.NoError(t, err)
+	assert.Equal(t, 128, s.K)
+	for _, bad := range []string{"", "4096", "a,b", "0,5", "1,2,3", "-1,4"} {
+		_, err := ParseShape(bad)
+		assert.Error(t, err, bad)
+	}
+}
+
+func TestPresetsMatchIssue(t *testing.T) {
+	// The (K, N) pairs of the issue's presets.
+	want := map[string][][2]int{
+		"llama2-7b":  {{4096, 12288}, {4096, 4096}, {4096, 22016}, {11008, 4096}},
+		"llama3-8b":  {{4096, 6144}, {4096, 4096}, {4096, 28672}, {14336, 4096}},
+		"llama2-70b": {{8192, 10240}, {8192, 8192}, {8192, 57344}, {28672, 8192}},
+	}
+	for name, shapes := range want {
+		got := GemmPresets[name]
+		require.Len(t, got, len(shapes), name)
+		for i, kn := range shapes {
+			assert.Equal(t, kn, [2]int{got[i].K, got[i].N}, "%s shape %d", name, i)
+		}
+	}
+}
+
+// fakeTimer returns fixed latencies: the baseline takes 2*M us per call, "fast" M us.
+type fakeTimer struct {
+	prepared [][3]int
+	sleep    time.Duration
+}
+
+func (f *fakeTimer) Info() backend.DeviceInfo {
+	return backend.DeviceInfo{Kind: "cuda", Name: "Fake GPU", MemBandwidthGBs: 1000}
+}
+func (f *fakeTimer) Kernels() []string { return []string{"base", "fast"} }
+func (f *fakeTimer) Notes() string     { return "fake" }
+func (f *fakeTimer) Close() error      { return nil }
+func (f *fakeTimer) Prepare(K, N, maxM int) error {
+	f.prepared = append(f.prepared, [3]int{K, N, maxM})
+	return nil
+}
+func (f *fakeTimer) Time(kernel string, M, warmup, iters int) (backend.GEMMTiming, error) {
+	time.Sleep(f.sleep)
+	per := float64(M) * 1e-3 // ms
+	if kernel == "base" {
+		per *= 2
+	}
+	ms := make([]float64, iters)
+	for i := range ms {
+		ms[i] = per * float64(1+i%3) // 1x, 2x, 3x: median 2x for iters = 3
+	}
+	return backend.GEMMTiming{Ms: ms, Bytes: 1e6}, nil
+}
+
+func TestRunGemmDerivedNumbers(t *testing.T) {
+	ft := &fakeTimer{}
+	rep, err := RunGemm(ft, GemmConfig{Shapes: []GemmShape{{"s", 1000, 500}}, Ms: []int{1, 4}, Iters: 3})
+	require.NoError(t, err)
+	assert.Equal(t, [][3]int{{1000, 500, 4}}, ft.prepared)
+	require.Len(t, rep.Points, 4)
+	p := rep.Points[3] // M = 4, fast: median 2 * 4us = 8 us
+	assert.Equal(t, "fast", p.Kernel)
+	assert.InDelta(t, 8.0, p.MedianUs, 1e-9)
+	assert.InDelta(t, 12.0, p.P90Us, 1e-9)
+	assert.InDelta(t, 2.0, p.Speedup, 1e-12)
+	// 2*M*N*K flops in 8 us: 2*4*500*1000 / 8e-6 / 1e12 = 0.5 TFLOP/s.
+	assert.InDelta(t, 0.5, p.TFLOPs, 1e-12)
+	// 1e6 bytes in 8 us = 125 GB/s = 12.5% of 1000 GB/s.
+	assert.InDelta(t, 125.0, p.GBs, 1e-9)
+	assert.InDelta(t, 12.5, p.PctPeakBW, 1e-9)
+	assert.Equal(t, 1.0, rep.Points[2].Speedup)
+}
+
+func TestRunGemmTimeoutTruncates(t *testing.T) {
+	ft := &fakeTimer{sleep: 20 * time.Millisecond}
+	rep, err := RunGemm(ft, GemmConfig{Shapes: []GemmShape{{"a", 64, 64}, {"b", 64, 64}}, Ms: []int{1, 2, 3}, Iters: 1, Timeout: 30 * time.Millisecond})
+	require.NoError(t, err)
+	assert.NotEmpty(t, rep.Truncated)
+	assert.Less(t, len(rep.Points), 12)
+	assert.NotEmpty(t, rep.Points)
+}
+
+func TestGemmOutputs(t *testing.T) {
+	rep, err := RunGemm(&fakeTimer{}, GemmConfig{Shapes: []GemmShape{{"s", 256, 128}}, Ms: []int{1, 2}, Iters: 3})
+	require.NoError(t, err)
+
+	var tbl bytes.Buffer
+	require.NoError(t, rep.WriteTable(&tbl))
+	assert.Contains(t, tbl.String(), "Fake GPU")
+	assert.Contains(t, tbl.String(), "speedup")
+
+	var js bytes.Buffer
+	require.NoError(t, rep.WriteJSON(&js))
+	var back GemmReport
+	require.NoError(t, json.Unmarshal(js.Bytes(), &back))
+	assert.Equal(t, rep.Points, back.Points)
+
+	var cs bytes.Buffer
+	require.NoError(t, rep.WriteCSV(&cs))
+	rows, err := csv.NewReader(&cs).ReadAll()
+	require.NoError(t, err)
+	require.Len(t, rows, 1+len(rep.Points))
+	assert.Equal(t, "speedup_vs_baseline", rows[0][11])
+	assert.Equal(t, "2", rows[4][11]) // M=2 "fast": 2x
+
+	png := filepath.Join(t.TempDir(), "s.png")
+	require.NoError(t, rep.PlotSpeedup(png))
+	b, err := os.ReadFile(png)
+	require.NoError(t, err)
+	require.Greater(t, len(b), 8)
+	assert.Equal(t, []byte("\x89PNG"), b[:4])
+}
+
+func TestCPUTableSaysNoGPU(t *testing.T) {
+	rep := &GemmReport{Device: backend.DeviceInfo{Kind: "cpu", Name: "host"}, Fallback: "no CUDA device: x", Baseline: "f32"}
+	var b bytes.Buffer
+	require.NoError(t, rep.WriteTable(&b))
+	assert.Contains(t, b.String(), "CPU backend (NO GPU)")
+	assert.Contains(t, b.String(), "no CUDA device: x")
+}
