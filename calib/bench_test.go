@@ -3,7 +3,10 @@ package calib
 import (
 	"fmt"
 	"math"
+	"runtime"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/autoq/autoq/internal/testutil"
 	"github.com/autoq/autoq/tensor"
@@ -22,14 +25,44 @@ func reportValues(b *testing.B, n int) {
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "values/s")
 }
 
+// threadCPU returns the calling thread's CPU time. Benchmarks on a shared, loaded machine
+// also report values per CPU-second of the benchmark thread (locked to its OS thread),
+// which scheduling delays do not inflate.
+func threadCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(1 /* RUSAGE_THREAD */, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// cpuTimer measures the benchmark goroutine's thread CPU time over b.N iterations.
+func cpuTimer(b *testing.B) func() time.Duration {
+	runtime.LockOSThread()
+	start := threadCPU()
+	return func() time.Duration {
+		d := threadCPU() - start
+		runtime.UnlockOSThread()
+		return d
+	}
+}
+
+func reportCPU(b *testing.B, cpu time.Duration, values int) {
+	if values > 0 {
+		b.ReportMetric(float64(values)*float64(b.N)/cpu.Seconds(), "values/cpu-s")
+	} else {
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+	}
+}
+
 func BenchmarkHistogramF32(b *testing.B) {
 	v := benchData()
 	h := NewHistogram("x")
 	b.SetBytes(int64(4 * len(v)))
 	b.ResetTimer()
+	stop := cpuTimer(b)
 	for range b.N {
 		h.AddF32(v)
 	}
+	reportCPU(b, stop(), len(v))
 	reportValues(b, len(v))
 }
 
@@ -38,9 +71,11 @@ func BenchmarkHistogramF16(b *testing.B) {
 	h := NewHistogram("x")
 	b.SetBytes(int64(2 * len(v)))
 	b.ResetTimer()
+	stop := cpuTimer(b)
 	for range b.N {
 		h.AddF16(v)
 	}
+	reportCPU(b, stop(), len(v))
 	reportValues(b, len(v))
 }
 
@@ -49,9 +84,11 @@ func BenchmarkHistogramBF16(b *testing.B) {
 	h := NewHistogram("x")
 	b.SetBytes(int64(2 * len(v)))
 	b.ResetTimer()
+	stop := cpuTimer(b)
 	for range b.N {
 		h.AddBF16(v)
 	}
+	reportCPU(b, stop(), len(v))
 	reportValues(b, len(v))
 }
 
@@ -76,9 +113,11 @@ func BenchmarkBaselineLoopF32(b *testing.B) {
 	var counts [NumBins]uint64
 	b.SetBytes(int64(4 * len(v)))
 	b.ResetTimer()
+	stop := cpuTimer(b)
 	for range b.N {
 		baselineHist(&counts, v)
 	}
+	reportCPU(b, stop(), len(v))
 	reportValues(b, len(v))
 }
 
@@ -88,9 +127,11 @@ func BenchmarkBaselineLoopF16(b *testing.B) {
 	buf := make([]float32, len(v))
 	b.SetBytes(int64(2 * len(v)))
 	b.ResetTimer()
+	stop := cpuTimer(b)
 	for range b.N {
 		baselineHist(&counts, tensor.F16ToF32Slice(buf, v))
 	}
+	reportCPU(b, stop(), len(v))
 	reportValues(b, len(v))
 }
 
@@ -100,9 +141,11 @@ func BenchmarkEntropyPerTensor(b *testing.B) {
 	opt := DefaultOptions(MethodEntropy)
 	klPlanFor(128)
 	b.Run("1core", func(b *testing.B) {
+		stop := cpuTimer(b)
 		for range b.N {
 			entropyWorkers(h, opt, 1)
 		}
+		reportCPU(b, stop(), 0)
 	})
 	b.Run("allcores", func(b *testing.B) {
 		for range b.N {
