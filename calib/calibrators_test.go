@@ -271,3 +271,14 @@ func TestEmptyAndParse(t *testing.T) {
 	_, err = Compute(NewHistogram("e"), Options{Method: 99})
 	require.Error(t, err)
 }
+
+func TestEntropyLevels(t *testing.T) {
+	h := histOf("l", testutil.Laplace(testutil.Rand(13), 50000, 1))
+	for _, levels := range []int{1, 7, 15, 63} { // int4 and smaller: other group counts
+		got := Entropy(h, Options{Levels: levels, ZeroSpike: true})
+		want, _ := slowEntropy(h.Counts, true, levels+1)
+		require.Equal(t, want, got.Bin, "levels %d", levels)
+	}
+	_, err := Compute(h, Options{Method: MethodEntropy, Levels: 1000})
+	require.ErrorContains(t, err, "up to 255 levels")
+}

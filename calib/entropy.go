@@ -6,6 +6,10 @@ import (
 	"sync"
 )
 
+// maxEntropyLevels bounds Levels for the entropy search (Levels+1 groups; 8-bit at most,
+// as in Model Optimizer's use). Entropy called directly clamps to it; Compute rejects more.
+const maxEntropyLevels = 255
+
 // entropyStartBin is Model Optimizer's start_bin: the smallest candidate threshold in bins.
 const entropyStartBin = 128
 
@@ -54,6 +58,7 @@ func entropyWorkers(h *Histogram, opt Options, workers int) Result {
 	if levels <= 0 {
 		levels = 127
 	}
+	levels = min(levels, maxEntropyLevels)
 	plan := klPlanFor(levels + 1)
 	kl := entropyKL(h, opt.ZeroSpike, plan, workers, searchCandidates(h))
 	if kl == nil { // no mass left (hand-built histogram whose only count was a zero spike)

@@ -242,3 +242,44 @@ func TestBinPathsAgree(t *testing.T) {
 	}
 	require.Equal(t, big, small)
 }
+
+// The same values arriving as F16, BF16 or F32 batches, split and merged any way, give one
+// histogram.
+func TestOrderIndependenceMixedDTypes(t *testing.T) {
+	r := testutil.Rand(14)
+	src := testutil.StudentT(r, 60000, 3)
+	for i := 0; i < len(src); i += 501 {
+		src[i] = 0
+	}
+	half := tensor.F32ToF16Slice(src)
+	vals := tensor.F16ToF32Slice(nil, half) // exactly representable in F16, BF16 not needed
+	ref := histOf("m", vals)
+	for trial := range 10 {
+		idx := r.Perm(len(half))
+		var hs []*Histogram
+		for start := 0; start < len(idx); {
+			n := 1 + r.IntN(20000)
+			end := min(start+n, len(idx))
+			h := NewHistogram("m")
+			var hv []uint16
+			var fv []float32
+			for _, k := range idx[start:end] {
+				hv = append(hv, half[k])
+				fv = append(fv, vals[k])
+			}
+			if (trial+start)%2 == 0 {
+				h.AddF16(hv)
+			} else {
+				h.AddF32(fv)
+			}
+			hs = append(hs, h)
+			start = end
+		}
+		for len(hs) > 1 {
+			k := r.IntN(len(hs) - 1)
+			require.NoError(t, hs[k+1].Merge(hs[k]))
+			hs = append(hs[:k], hs[k+1:]...)
+		}
+		require.Equal(t, ref, hs[0], "trial %d", trial)
+	}
+}

@@ -52,6 +52,9 @@ func (o Options) normalized() (Options, error) {
 			return o, fmt.Errorf("calib: percentile must be in (0, 100], got %v", o.Percentile)
 		}
 	}
+	if o.Method == MethodEntropy && o.Levels > maxEntropyLevels {
+		return o, fmt.Errorf("calib: entropy supports up to %d levels (8-bit), got %d", maxEntropyLevels, o.Levels)
+	}
 	if _, ok := methodNames[o.Method]; !ok {
 		return o, fmt.Errorf("calib: unknown method %d", o.Method)
 	}
