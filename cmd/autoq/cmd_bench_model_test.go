@@ -1,0 +1,49 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/autoq/autoq/internal/testutil"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestBenchModelJSONAndPlot(t *testing.T) {
+	bin := testutil.SharedData(t, "stories260K.bin")
+	png := filepath.Join(t.TempDir(), "lat.png")
+	code, out, stderr := runCLI("bench", "model", "--model", bin, "--batch", "1,2", "--seq", "8", "--runs", "3",
+		"--warmup", "0", "--scheme", "w8a8,w4g32a", "--json", "--plot", png)
+	require.Equal(t, 0, code, stderr)
+	var rep benchModelReport
+	require.NoError(t, json.Unmarshal([]byte(out), &rep))
+	require.Len(t, rep.Points, 2)
+	for _, p := range rep.Points {
+		require.Len(t, p.Variants, 3)
+		assert.Equal(t, "fp32", p.Variants[0].Scheme)
+		assert.Equal(t, 1.0, p.Variants[0].Speedup)
+		for _, v := range p.Variants {
+			assert.Greater(t, v.MedianMs, 0.0)
+			assert.InDelta(t, p.Variants[0].MedianMs/v.MedianMs, v.Speedup, 1e-9)
+			assert.InDelta(t, float64(p.Batch*p.Seq)/(v.MedianMs/1000), v.TokensPerSec, 1e-6)
+		}
+	}
+	st, err := os.Stat(png)
+	require.NoError(t, err)
+	assert.Greater(t, st.Size(), int64(1000))
+}
+
+func TestBenchModelErrors(t *testing.T) {
+	bin := testutil.SharedData(t, "stories260K.bin")
+	code, _, stderr := runCLI("bench", "model", "--model", bin, "--scheme", "w8")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "--kernel int runs w8a8 (dynamic) and 4-bit weight-only schemes")
+	code, _, stderr = runCLI("bench", "model", "--model", bin, "--seq", "1024")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "--seq 1024 exceeds the model's maximum of 512")
+	code, _, stderr = runCLI("bench", "model", "--model", bin, "--batch", "0")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "--batch: \"0\" is not a positive integer")
+}
