@@ -111,6 +111,17 @@ func (h *Histogram) prepare(maxBits uint32) bool {
 // AddF32 adds a batch: first its absmax (raising Exp by exact coarsening if needed), then
 // each value's bin. NaN and ±Inf are counted in NaN/Inf and skipped.
 func (h *Histogram) AddF32(v []float32) {
+	// Chunks keep the second (binning) pass in L1 cache. Splitting a batch cannot change
+	// the result: the histogram depends only on the multiset of values.
+	const chunk = 8192
+	for len(v) > chunk {
+		h.addF32(v[:chunk])
+		v = v[chunk:]
+	}
+	h.addF32(v)
+}
+
+func (h *Histogram) addF32(v []float32) {
 	var maxBits uint32
 	for _, x := range v {
 		maxBits = max(maxBits, math.Float32bits(x)&0x7fffffff)

@@ -72,8 +72,9 @@ func AddTensor(h *Histogram, t *tensor.Tensor) error {
 }
 
 // Add adds one batch: each tensor to the histogram of its name. source names the batch in
-// errors (a file path, "layer 3 forward"). Everything is validated before anything is
-// added, so on error the session is unchanged unless the engine itself fails.
+// errors (a file path, "layer 3 forward"). Names, dtypes and shapes are validated before
+// anything is added, so such errors leave the session unchanged; an engine failure or a
+// FailOnNonFinite error comes after the batch was added (the caller stops anyway).
 func (s *Session) Add(source string, batch []NamedTensor) error {
 	seen := map[string]bool{}
 	for _, nt := range batch {
