@@ -2,8 +2,6 @@ package gptq
 
 import (
 	"errors"
-	"fmt"
-	"sort"
 
 	"github.com/autoq/autoq/quant"
 )
@@ -61,71 +59,26 @@ type Report struct {
 // levels are chosen with quant's float32 QuantizeValue on float32(current weight).
 func Quantize(name string, w []float32, rows, cols int, s quant.Scheme, h *Hessian, opt Options) (*quant.QTensor, Report, error) {
 	rep := Report{Layer: name}
-	l, err := checkLayer(name, w, rows, cols, s)
+	p, err := Prepare(name, w, rows, cols, s, h, opt)
 	if err != nil {
 		return nil, rep, err
 	}
-	if err := checkHessian(name, h, cols); err != nil {
-		return nil, rep, err
-	}
-	if opt.Damp < 0 || opt.BlockSize < 0 || opt.DampTries < 0 {
-		return nil, rep, fmt.Errorf("%s: negative option (damp %g, block size %d, damp tries %d)", name, opt.Damp, opt.BlockSize, opt.DampTries)
-	}
-	if opt.Damp == 0 {
-		opt.Damp = DefaultDamp
-	}
-	if opt.BlockSize == 0 {
-		opt.BlockSize = DefaultBlockSize
-	}
-	if opt.DampTries == 0 {
-		opt.DampTries = DefaultDampTries
-	}
-
-	hm := h.Matrix()
-	wz := append([]float32(nil), w...)
-	for i := 0; i < cols; i++ {
-		if hm[i*cols+i] == 0 { // an input that is always zero: its weights never matter
-			hm[i*cols+i] = 1
-			rep.DeadColumns++
-			for r := 0; r < rows; r++ {
-				wz[r*cols+i] = 0
-			}
-		}
-	}
-	perm := make([]int, cols)
-	for i := range perm {
-		perm[i] = i
-	}
-	if opt.ActOrder {
-		sort.SliceStable(perm, func(a, b int) bool { return hm[perm[a]*cols+perm[a]] > hm[perm[b]*cols+perm[b]] })
-	}
-
-	u, damp, tries, cerr := dampedFactor(hm, cols, perm, opt.Damp, opt.DampTries)
+	rep.DeadColumns = p.Dead
+	u, damp, tries, cerr := FactorWith(p, func(a []float64) ([]float64, error) { return upperCholOfInverse(a, cols) })
 	rep.Damp, rep.DampRetries = damp, tries
-	var act []float64
-	if opt.Clip == ClipActMSE {
-		act = hm
-	}
 	if cerr != nil {
-		rep.Fallback = true
-		rep.Warning = fmt.Sprintf("%s: Cholesky of the damped Hessian failed up to relative damping %g (%v); quantized by round-to-nearest instead", name, damp, cerr)
-		scales, zeros := searchAll(s, l, wz, act, opt.Clip)
-		levels := roundAll(s, l, wz, scales, zeros)
-		q, err := quant.NewQTensor(name, s, rows, cols, levels, scales, zeros)
-		return q, rep, err
+		return p.RTNFallback(rep, cerr)
 	}
-
-	g := &gptqRun{s: s, l: l, w: wz, u: u, perm: perm, bs: opt.BlockSize, clip: opt.Clip,
+	l := p.layout()
+	g := &gptqRun{s: s, l: l, w: p.W, u: u, perm: p.Perm, bs: p.Opt.BlockSize, clip: p.Opt.Clip,
 		levels: make([]int32, rows*cols), scales: make([]float32, l.nParams()), zeros: make([]int32, l.nParams())}
 	g.invperm = make([]int, cols)
-	for p, c := range perm {
-		g.invperm[c] = p
+	for i, c := range p.Perm {
+		g.invperm[c] = i
 	}
-	if l.perTensor {
-		// One scale for the whole matrix, "reached" at the first column: from the
-		// original weights.
-		g.scales[0], g.zeros[0] = searchGroup(s, wz, rows, cols, act, opt.Clip, make([]float64, cols))
-	} else if act != nil {
+	if fs, fz := p.FixedParams(); fs != nil {
+		g.scales, g.zeros, g.fixed = fs, fz, true
+	} else if act := p.actH(); act != nil {
 		g.blocks = make([][]float64, l.groups)
 		for k := range g.blocks {
 			g.blocks[k] = diagBlock(act, cols, k*l.gs, l.gs)
@@ -137,36 +90,26 @@ func Quantize(name string, w []float32, rows, cols int, s quant.Scheme, h *Hessi
 	return q, rep, err
 }
 
-// dampedFactor permutes H, adds damp*mean(diag)*I and factors; on failure it multiplies
-// the damping by 10, up to tries attempts.
-func dampedFactor(hm []float64, n int, perm []int, damp float64, tries int) ([]float64, float64, int, error) {
-	var mean float64
-	for i := 0; i < n; i++ {
-		mean += hm[i*n+i]
-	}
-	mean /= float64(n)
-	hp := make([]float64, n*n)
+// FactorWith runs factor (which returns the upper Cholesky factor of the inverse of its
+// argument, or an error wrapping ErrNotPositiveDefinite) on p.Damped(damp), multiplying
+// the damping by 10 after each failure, up to p.Opt.DampTries attempts. It returns the
+// factor, the damping used, the number of retries and the last error.
+func FactorWith(p *Problem, factor func(a []float64) ([]float64, error)) ([]float64, float64, int, error) {
+	damp := p.Opt.Damp
 	var err error
-	for try := 0; try < tries; try++ {
-		for a := 0; a < n; a++ {
-			for b := 0; b < n; b++ {
-				hp[a*n+b] = hm[perm[a]*n+perm[b]]
-			}
-			hp[a*n+a] += damp * mean
-		}
+	for try := 0; try < p.Opt.DampTries; try++ {
 		var u []float64
-		if u, err = upperCholOfInverse(hp, n); err == nil {
+		if u, err = factor(p.Damped(damp)); err == nil {
 			return u, damp, try, nil
 		}
-		var npd *notPDError
-		if !errors.As(err, &npd) {
+		if !errors.Is(err, ErrNotPositiveDefinite) {
 			return nil, damp, try, err
 		}
-		if try < tries-1 {
+		if try < p.Opt.DampTries-1 {
 			damp *= dampRetryMultiple
 		}
 	}
-	return nil, damp, tries - 1, err
+	return nil, damp, p.Opt.DampTries - 1, err
 }
 
 // roundAll is round-to-nearest with given parameters.

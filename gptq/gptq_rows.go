@@ -13,6 +13,7 @@ type gptqRun struct {
 	bs      int         // block size
 	clip    Clip        // range search when a group is reached
 	blocks  [][]float64 // per group: its diagonal block of H (act-mse only)
+	fixed   bool        // parameters precomputed (PerTensor, PerChannel)
 	levels  []int32     // output, original order
 	scales  []float32
 	zeros   []int32
@@ -39,7 +40,7 @@ func (g *gptqRun) tile(r0, r1 int) {
 		for i := i1; i < i2; i++ {
 			c := g.perm[i]
 			grp := c / l.gs
-			if !l.perTensor && !reached[grp] {
+			if !g.fixed && !reached[grp] {
 				reached[grp] = true
 				g.groupParams(wt, errs, r0, nt, grp, i1, i, i2, vals, scratch)
 			}

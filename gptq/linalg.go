@@ -1,9 +1,13 @@
 package gptq
 
 import (
+	"errors"
 	"fmt"
 	"math"
 )
+
+// ErrNotPositiveDefinite is wrapped by factorization errors that more damping may cure.
+var ErrNotPositiveDefinite = errors.New("matrix is not positive definite")
 
 // notPDError reports the pivot where a Cholesky factorization met a non-positive value.
 type notPDError struct {
@@ -12,8 +16,10 @@ type notPDError struct {
 }
 
 func (e *notPDError) Error() string {
-	return fmt.Sprintf("matrix is not positive definite (pivot %d is %.3g)", e.pivot, e.value)
+	return fmt.Sprintf("%v (pivot %d is %.3g)", ErrNotPositiveDefinite, e.pivot, e.value)
 }
+
+func (e *notPDError) Unwrap() error { return ErrNotPositiveDefinite }
 
 // cholesky factors the symmetric positive definite [n, n] matrix a (row-major, only the
 // lower triangle read) as L L^T and returns L (lower, row-major, zeros above). Every

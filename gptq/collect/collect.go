@@ -12,6 +12,11 @@ import (
 // (q/k/v, gate/up) get equal but separate Hessians; the shared input is accumulated once.
 // progress, if not nil, is called after each batch with the number of sequences done.
 func Hessians(m *model.Model, seqs [][]int, batch int, progress func(done int)) (map[string]*gptq.Hessian, error) {
+	return hessians(m, seqs, batch, progress, nil)
+}
+
+// hessians is Hessians restricted to the layers in want (nil: all).
+func hessians(m *model.Model, seqs [][]int, batch int, progress func(done int), want map[string]bool) (map[string]*gptq.Hessian, error) {
 	if len(seqs) == 0 {
 		return nil, fmt.Errorf("collect: no calibration sequences")
 	}
@@ -26,7 +31,7 @@ func Hessians(m *model.Model, seqs [][]int, batch int, progress func(done int)) 
 		var lastName string
 		var lastX []float32 // copy of the previous hook's input
 		hook := func(name string, x []float32, M, K int) {
-			if hookErr != nil || len(x) == 0 {
+			if hookErr != nil || len(x) == 0 || want != nil && !want[name] {
 				return
 			}
 			// q/k/v (and gate/up) see the very same input one after another: accumulate it
@@ -71,7 +76,7 @@ func Hessians(m *model.Model, seqs [][]int, batch int, progress func(done int)) 
 		hs[name] = &gptq.Hessian{K: src.K, Tokens: src.Tokens, Sum: append([]float64(nil), src.Sum...)}
 	}
 	for _, name := range m.LinearNames() {
-		if hs[name] == nil {
+		if hs[name] == nil && (want == nil || want[name]) {
 			return nil, fmt.Errorf("collect: linear layer %s saw no input during calibration", name)
 		}
 	}

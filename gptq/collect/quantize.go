@@ -64,33 +64,16 @@ func QuantizeModel(m *model.Model, hs map[string]*gptq.Hessian, method Method, c
 	out := make(map[string]*quant.QTensor)
 	var reps []gptq.Report
 	for _, name := range m.LinearNames() {
-		wt := m.Weight(name + ".weight")
-		if wt == nil {
-			return nil, nil, fmt.Errorf("quantize: no weight %s.weight", name)
-		}
-		rows, cols := wt.Shape[0], wt.Shape[1]
-		ls := FitGroup(s, cols)
-		w := wt.F32()
 		var h *gptq.Hessian
 		if hs != nil {
 			h = hs[name]
 		}
-		var q *quant.QTensor
-		var err error
-		switch method {
-		case RTN:
-			q, err = gptq.RTN(name, w, rows, cols, ls, h, clip)
-		case GPTQ:
-			o := opt
-			o.Clip = clip
-			var rep gptq.Report
-			q, rep, err = gptq.Quantize(name, w, rows, cols, ls, h, o)
-			reps = append(reps, rep)
-		default:
-			err = fmt.Errorf("unknown method %v", method)
-		}
+		q, rep, err := quantizeLayer(m, name, h, method, clip, s, opt)
 		if err != nil {
-			return nil, nil, fmt.Errorf("quantize: %w", err)
+			return nil, nil, err
+		}
+		if method == GPTQ {
+			reps = append(reps, rep)
 		}
 		out[name] = q
 	}
@@ -117,4 +100,32 @@ func Plug(m *model.Model, qs map[string]*quant.QTensor) error {
 		}
 	}
 	return nil
+}
+
+// quantizeLayer quantizes the checkpoint weight of one linear layer.
+func quantizeLayer(m *model.Model, name string, h *gptq.Hessian, method Method, clip gptq.Clip, s quant.Scheme, opt gptq.Options) (*quant.QTensor, gptq.Report, error) {
+	wt := m.Weight(name + ".weight")
+	if wt == nil || len(wt.Shape) != 2 {
+		return nil, gptq.Report{}, fmt.Errorf("quantize: no 2-D weight %s.weight", name)
+	}
+	rows, cols := wt.Shape[0], wt.Shape[1]
+	ls := FitGroup(s, cols)
+	w := wt.F32()
+	var q *quant.QTensor
+	var rep gptq.Report
+	var err error
+	switch method {
+	case RTN:
+		q, err = gptq.RTN(name, w, rows, cols, ls, h, clip)
+	case GPTQ:
+		o := opt
+		o.Clip = clip
+		q, rep, err = gptq.Quantize(name, w, rows, cols, ls, h, o)
+	default:
+		err = fmt.Errorf("%s: unknown method %v", name, method)
+	}
+	if err != nil {
+		return nil, rep, fmt.Errorf("quantize: %w", err)
+	}
+	return q, rep, nil
 }
