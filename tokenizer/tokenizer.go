@@ -29,10 +29,19 @@ func Load(path string) (Tokenizer, error) {
 	if st.IsDir() {
 		path = filepath.Join(path, "tokenizer.json")
 	}
+	// Explicit nil checks: a nil *HFBPE or *Llama2C must not become a non-nil Tokenizer.
 	if filepath.Ext(path) == ".json" {
-		return LoadHFJSON(path)
+		t, err := LoadHFJSON(path)
+		if err != nil {
+			return nil, err
+		}
+		return t, nil
 	}
-	return LoadLlama2C(path)
+	t, err := LoadLlama2C(path)
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
 // CheckVocab returns an error when the tokenizer's vocabulary differs from the model's.
