@@ -8,6 +8,11 @@
 //   - Hugging Face tokenizer.json files of the Llama/SentencePiece kind (model type BPE with
 //     byte_fallback, "▁" for spaces, ranked merges).
 //
+// github.com/sugarme/tokenizer (v0.3.0) was evaluated for tokenizer.json: its BPE model has no
+// byte_fallback (only its Unigram model does), so Llama vocabularies would lose every
+// character outside the vocabulary, and it brings six further dependencies; the reader
+// here is small and covers exactly the Llama kind.
+//
 // Load picks the reader from the file; CheckVocab reports a tokenizer that does not match a
 // model's vocabulary.
 package tokenizer
