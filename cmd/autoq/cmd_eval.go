@@ -27,6 +27,7 @@ type evalFlags struct {
 	split                             string
 	actCalib                          string
 	calibTokens                       int
+	calibTable                        string
 	json                              bool
 }
 
@@ -57,6 +58,7 @@ func init() {
 			fs.IntVar(&f.skip, "skip-tokens", 0, "tokens to skip at the start of the split")
 			fs.StringVar(&f.actCalib, "act-calib", "entropy", "calibrator for static activation scales (a8s schemes): entropy, percentile, mse or max")
 			fs.IntVar(&f.calibTokens, "calib-tokens", 32768, "tokens of the calib split used to calibrate static activation scales")
+			fs.StringVar(&f.calibTable, "calib", "", "calibration table (autoq calibrate --out) giving static activation amax per linear layer, instead of --act-calib")
 			fs.BoolVar(&f.json, "json", false, "print the results as JSON")
 		},
 		run: func(e *env, fs *pflag.FlagSet, args []string) error { return runEval(e, f, args) },
@@ -174,6 +176,11 @@ func runEval(e *env, f *evalFlags, args []string) error {
 				return err
 			}
 		}
+		if sp.Act == model.ActStatic && amax == nil && f.calibTable != "" {
+			if amax, err = amaxFromTable(f.calibTable, ref.LinearNames()); err != nil {
+				return err
+			}
+		}
 		if sp.Act == model.ActStatic && amax == nil {
 			cw, err := eval.OpenWindows(f.data, tok, ref.Config.Vocab, eval.DataOptions{SeqLen: f.seqLen, MaxTokens: f.calibTokens, Split: "calib"})
 			if err != nil {
@@ -246,4 +253,32 @@ func printEvalTable(w io.Writer, rep evalReport) {
 		fmt.Fprintf(tw, "%s\t%.4f\t%s\t%.4f\t%s\t%s\t%.0f\t\n", r.Scheme, r.Perplexity, vs, r.NLL, kl, top, r.TokensPerSec)
 	}
 	tw.Flush()
+}
+
+// amaxFromTable reads each linear layer's activation threshold from a calibration table;
+// an entry is found under the layer name or the layer name + ".input".
+func amaxFromTable(path string, names []string) (map[string]float32, error) {
+	tab, err := calib.ReadTable(path)
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]calib.TableEntry{}
+	for _, t := range tab.Tensors {
+		byName[t.Name] = t
+	}
+	amax := map[string]float32{}
+	for _, n := range names {
+		t, ok := byName[n]
+		if !ok {
+			t, ok = byName[n+".input"]
+		}
+		if !ok {
+			return nil, fmt.Errorf("calibration table %s has no entry for %s (or %s.input)", path, n, n)
+		}
+		if t.Empty || !(t.Amax > 0) {
+			return nil, fmt.Errorf("calibration table %s: %s has no usable amax (empty tensor)", path, t.Name)
+		}
+		amax[n] = t.Amax
+	}
+	return amax, nil
 }

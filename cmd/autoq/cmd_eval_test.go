@@ -8,7 +8,13 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/autoq/autoq/calib"
+	"github.com/autoq/autoq/eval"
+	"github.com/autoq/autoq/export"
 	"github.com/autoq/autoq/internal/testutil"
+	"github.com/autoq/autoq/model"
+	"github.com/autoq/autoq/quant"
+	"github.com/autoq/autoq/tokenizer"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -80,4 +86,88 @@ func TestEvalErrors(t *testing.T) {
 	code, _, stderr = runCLI("eval", "--model", bin, "--data", empty)
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "empty.txt: no data")
+}
+
+// An export of W8A8 (dynamic) layers evaluates exactly like the w8a8 fake-quant scheme:
+// the same levels and scales, read back from disk.
+func TestEvalQuantizedExportEqualsScheme(t *testing.T) {
+	bin := testutil.SharedData(t, "stories260K.bin")
+	data := testutil.SharedData(t, "tinystories_val.txt")
+	m, err := model.Load(bin)
+	require.NoError(t, err)
+	em := &export.Model{Config: map[string]any{"architectures": []string{"LlamaForCausalLM"}}}
+	s := quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}
+	for _, name := range m.LinearNames() {
+		w := m.Weight(name + ".weight")
+		q, err := quant.Quantize(name, w.F32(), w.Shape[0], w.Shape[1], s, quant.SearchOptions{Method: quant.SearchMax})
+		require.NoError(t, err)
+		em.Layers = append(em.Layers, export.Layer{Name: name, Q: q, Act: &export.Activation{Dynamic: true}})
+	}
+	dir := filepath.Join(t.TempDir(), "w8a8-export")
+	require.NoError(t, export.Write(dir, em, export.Options{}))
+	code, out, stderr := runCLI("eval", "--model", bin, "--data", data, "--tokens", "1024", "--seq-len", "128",
+		"--scheme", "w8a8", "--quantized", dir, "--json")
+	require.Equal(t, 0, code, stderr)
+	var rep evalReport
+	require.NoError(t, json.Unmarshal([]byte(out), &rep))
+	require.Len(t, rep.Results, 3)
+	assert.Equal(t, "w8a8-export", rep.Results[2].Scheme)
+	assert.Greater(t, rep.Results[1].KL, 0.0)
+	assert.Equal(t, rep.Results[1].Perplexity, rep.Results[2].Perplexity)
+	assert.Equal(t, rep.Results[1].KL, rep.Results[2].KL)
+}
+
+// Static activation scales from a calibration table equal the ones eval calibrates itself
+// from the same tokens with the same method.
+func TestEvalStaticScalesFromCalibrationTable(t *testing.T) {
+	bin := testutil.SharedData(t, "stories260K.bin")
+	data := testutil.SharedData(t, "tinystories_val.txt")
+	m, err := model.Load(bin)
+	require.NoError(t, err)
+	tok, err := tokenizer.Load(testutil.SharedData(t, "tok512.bin"))
+	require.NoError(t, err)
+	w, err := eval.OpenWindows(data, tok, 512, eval.DataOptions{SeqLen: 128, MaxTokens: 2048, Split: "calib"})
+	require.NoError(t, err)
+	defer w.Close()
+	var hs []*calib.Histogram
+	byName := map[string]*calib.Histogram{}
+	for _, n := range m.LinearNames() {
+		h := calib.NewHistogram(n + ".input")
+		hs = append(hs, h)
+		byName[n] = h
+	}
+	for {
+		win, err := w.Next()
+		if err != nil {
+			break
+		}
+		_, err = m.Forward([][]int{win}, func(n string, x []float32, M, K int) { byName[n].AddF32(x[:M*K]) })
+		require.NoError(t, err)
+	}
+	opt := calib.DefaultOptions(calib.MethodMax)
+	res, err := calib.ComputeAll(hs, opt)
+	require.NoError(t, err)
+	tab, err := calib.NewTable(hs, res, opt, 16)
+	require.NoError(t, err)
+	tabPath := filepath.Join(t.TempDir(), "calib.json")
+	require.NoError(t, tab.WriteFile(tabPath))
+
+	run := func(extra ...string) evalRow {
+		args := append([]string{"eval", "--model", bin, "--data", data, "--tokens", "1024", "--seq-len", "128", "--scheme", "w8a8s", "--json"}, extra...)
+		code, out, stderr := runCLI(args...)
+		require.Equal(t, 0, code, stderr)
+		var rep evalReport
+		require.NoError(t, json.Unmarshal([]byte(out), &rep))
+		return rep.Results[1]
+	}
+	fromTable := run("--calib", tabPath)
+	self := run("--act-calib", "max", "--calib-tokens", "2048", "--batch", "1")
+	assert.Equal(t, self.Perplexity, fromTable.Perplexity)
+	assert.Equal(t, self.KL, fromTable.KL)
+
+	tab.Tensors = tab.Tensors[1:]
+	require.NoError(t, tab.WriteFile(tabPath))
+	code, _, stderr := runCLI("eval", "--model", bin, "--data", data, "--tokens", "256", "--scheme", "w8a8s", "--calib", tabPath)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "has no entry for model.layers.")
 }
