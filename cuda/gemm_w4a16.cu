@@ -301,9 +301,12 @@ Plan make_plan(int dev, int64_t M, int64_t N, int64_t K) {
   const int sms = sm_count(dev);
   const int64_t base = (int64_t)pl.gx * pl.gy;
   int s = 1;
-  if (base < 2 * sms) {
+  if (base < sms) {
+    // Aim at two blocks per SM, keep >= 2 K stages per split, and keep the F32 partials
+    // (S*M*N*4 bytes) no larger than the packed weights (N*K/2 bytes): S <= K / (8M).
     s = (int)((2 * sms + base - 1) / base);
     s = min(s, max(1, pl.kstages / 2));
+    s = min(s, (int)max((int64_t)1, K / (8 * M)));
     s = min(s, 32);
   }
   pl.stages_per_split = (pl.kstages + s - 1) / s;

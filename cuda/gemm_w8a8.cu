@@ -262,6 +262,7 @@ Plan make_plan(int dev, int64_t M, int64_t N, int64_t K) {
   if (base < sms) {
     s = (int)((2 * sms + base - 1) / base);
     s = min(s, max(1, pl.ktiles / 2));
+    s = min(s, (int)max((int64_t)1, K / (4 * M))); // int32 partials no larger than the weights
     s = min(s, 16);
   }
   pl.tiles_per_split = (pl.ktiles + s - 1) / s;

@@ -45,7 +45,7 @@ func init() {
 			fs.StringVar(&f.json, "json", "", "also write the results as JSON to `FILE`")
 			fs.StringVar(&f.csv, "csv", "", "also write the results as CSV to `FILE`")
 			fs.StringVar(&f.plot, "plot", "", "also draw speedup vs M per shape into a PNG `FILE`")
-			fs.BoolVar(&f.quick, "quick", false, "reduced sweep for a quick GPU check: llama2-7b shapes, M 1,16,128,1024, 10 iterations, 50 s timeout")
+			fs.BoolVar(&f.quick, "quick", false, "reduced sweep for a quick GPU check: llama2-7b shapes, M 1,16,128,1024, 10 iterations, 50 s timeout (on the CPU: the CPU defaults with the 50 s timeout)")
 			fs.DurationVar(&f.timeout, "timeout", 0, "stop starting new points after this long, reporting what was measured (default 10m; --quick 50s)")
 		},
 		run: func(e *env, fs *pflag.FlagSet, args []string) error {
@@ -75,7 +75,7 @@ func benchGemmConfig(f *benchGemmFlags, gpu bool) (bench.GemmConfig, error) {
 	preset := f.preset
 	switch {
 	case preset != "":
-	case f.quick || gpu:
+	case gpu:
 		preset = "llama2-7b"
 	default:
 		preset = "cpu-small"
@@ -105,7 +105,7 @@ func benchGemmConfig(f *benchGemmFlags, gpu bool) (bench.GemmConfig, error) {
 			return cfg, usagef("%v", err)
 		}
 		cfg.Ms = ms
-	case f.quick:
+	case f.quick && gpu:
 		cfg.Ms = bench.QuickGemmMs
 	case gpu:
 		cfg.Ms = bench.DefaultGemmMs
