@@ -1,0 +1,335 @@
+package calibrun
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/autoq/autoq/backend"
+	"github.com/autoq/autoq/calib"
+	"github.com/autoq/autoq/eval"
+	"github.com/autoq/autoq/model"
+	"github.com/autoq/autoq/tokenizer"
+)
+
+// Defaults of the diagnostics (documented in docs/CALIBRATION.md).
+const (
+	DefaultRounds       = 4
+	DefaultTolerance    = 0.02 // relative amax change between the last two rounds
+	DefaultOutlierRatio = 8.0  // channel absmax / median channel absmax that flags a channel
+	DefaultMinTokens    = 16384
+)
+
+// Options configures a calibration run.
+type Options struct {
+	SeqLen int    // window length (tokens)
+	Batch  int    // windows per forward pass
+	Tokens int    // cap on the tokens of the stream (before sharding); 0 = all
+	Split  string // eval.DataOptions split: "calib" (first half of the file), "eval" or "all"
+
+	Shard, Shards int // this process takes the windows whose index % Shards == Shard
+
+	Rounds int           // consecutive rounds of the stream (>= 1)
+	Calib  calib.Options // the calibrator whose amax is tracked and reported
+
+	// Engines: one worker per engine (one per GPU, or several CPU engines); each worker runs
+	// its own forward passes and histograms, merged exactly after every round. Empty means
+	// one worker on the CPU backend (calib's reference).
+	Engines []calib.Engine
+
+	Tolerance    float64 // convergence tolerance; 0 = DefaultTolerance
+	OutlierRatio float64 // outlier channel ratio; 0 = DefaultOutlierRatio
+	MinTokens    int     // fewer tokens than this is warned about; 0 = DefaultMinTokens
+
+	// Progress, if set, is called (from worker goroutines) with the tokens of every batch done.
+	Progress func(tokens int)
+}
+
+// Round is the state after one round: cumulative counts and every group's threshold.
+type Round struct {
+	Sequences int            `json:"sequences"`
+	Tokens    int            `json:"tokens"`
+	Results   []calib.Result `json:"-"` // per group, the tracked calibrator
+	KL        []float64      `json:"-"` // per group, the entropy calibrator's minimal KL
+}
+
+// Result is what a run collected: one cumulative histogram per input group, the per-round
+// trajectory and the coverage of the data.
+type Result struct {
+	Groups    []Group
+	Hists     []*calib.Histogram // per group, cumulative over all rounds
+	Rounds    []Round
+	Coverage  Coverage
+	Windows   int // windows of this shard (the state's batch count)
+	Total     int // windows of the whole stream (all shards)
+	Seconds   float64
+	Opt       Options
+	ModelCtx  int // the model's context length (max positions)
+	VocabSize int
+}
+
+// Run calibrates m on the text (or .jsonl token ids) at data. The stream is read twice:
+// once to count the windows (so that rounds are fixed slices of the global window index,
+// the same in every shard) and once to run them. Memory does not depend on the data size.
+func Run(m *model.Model, data string, tok tokenizer.Tokenizer, opt Options) (*Result, error) {
+	if err := opt.check(); err != nil {
+		return nil, err
+	}
+	engines := opt.Engines
+	if len(engines) == 0 {
+		engines = []calib.Engine{backend.NewCPU()}
+	}
+	open := func() (*eval.Windows, error) {
+		return eval.OpenWindows(data, tok, m.Config.Vocab, eval.DataOptions{SeqLen: opt.SeqLen, MaxTokens: opt.Tokens, Split: opt.Split})
+	}
+	total, err := countWindows(open)
+	if err != nil {
+		return nil, err
+	}
+	bos := 1
+	if tok != nil {
+		bos = tok.BOS()
+	}
+	groups, err := probeGroups(m, bos)
+	if err != nil {
+		return nil, err
+	}
+	rounds := min(opt.Rounds, total)
+	res := &Result{Groups: groups, Total: total, Opt: opt, ModelCtx: m.Config.MaxSeq, VocabSize: m.Config.Vocab}
+	res.Hists = make([]*calib.Histogram, len(groups))
+	for i, g := range groups {
+		res.Hists[i] = calib.NewHistogram(g.Name)
+		res.Hists[i].ChannelAbsMax = make([]float32, g.Channels)
+	}
+	workers := make([]*worker, len(engines))
+	for i, e := range engines {
+		workers[i] = newWorker(m, e, groups)
+	}
+	cov := newCoverage(m.Config.Vocab, tok, bos)
+	src, err := open()
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+
+	start := time.Now()
+	pool := startPool(workers, opt.Progress)
+	var batch [][]int
+	cur := 0
+	for i := 0; ; i++ {
+		win, err := src.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			pool.stop()
+			return nil, err
+		}
+		if i%opt.Shards != opt.Shard {
+			continue
+		}
+		if r := min(i*rounds/total, rounds-1); r != cur {
+			// Rounds with no window of this shard still get a point (nothing changed).
+			for ; cur < r; cur++ {
+				pool.send(batch)
+				batch = nil
+				if err := res.endRound(pool, engines[0], cov); err != nil {
+					return nil, err
+				}
+				pool = startPool(workers, opt.Progress)
+			}
+		}
+		cov.add(win)
+		res.Windows++
+		batch = append(batch, win)
+		if len(batch) == opt.Batch {
+			pool.send(batch)
+			batch = nil
+		}
+	}
+	for ; cur < rounds; cur++ {
+		pool.send(batch)
+		batch = nil
+		if err := res.endRound(pool, engines[0], cov); err != nil {
+			return nil, err
+		}
+		if cur+1 < rounds {
+			pool = startPool(workers, opt.Progress)
+		}
+	}
+	res.Seconds = time.Since(start).Seconds()
+	res.Coverage = cov.summary()
+	return res, nil
+}
+
+func (o *Options) check() error {
+	switch {
+	case o.SeqLen < 2:
+		return fmt.Errorf("calibrun: sequence length must be at least 2, got %d", o.SeqLen)
+	case o.Batch < 1:
+		return fmt.Errorf("calibrun: batch must be at least 1, got %d", o.Batch)
+	case o.Tokens < 0:
+		return fmt.Errorf("calibrun: token cap must not be negative, got %d", o.Tokens)
+	case o.Shards < 1 || o.Shard < 0 || o.Shard >= o.Shards:
+		return fmt.Errorf("calibrun: shard %d/%d: want 0 <= I < N", o.Shard, o.Shards)
+	case o.Rounds < 1:
+		return fmt.Errorf("calibrun: rounds must be at least 1, got %d", o.Rounds)
+	}
+	if o.Tolerance == 0 {
+		o.Tolerance = DefaultTolerance
+	}
+	if o.OutlierRatio == 0 {
+		o.OutlierRatio = DefaultOutlierRatio
+	}
+	if o.MinTokens == 0 {
+		o.MinTokens = DefaultMinTokens
+	}
+	if o.Calib.Method == 0 {
+		o.Calib = calib.DefaultOptions(calib.MethodEntropy)
+	}
+	return nil
+}
+
+func countWindows(open func() (*eval.Windows, error)) (int, error) {
+	src, err := open()
+	if err != nil {
+		return 0, err
+	}
+	defer src.Close()
+	n := 0
+	for {
+		_, err := src.Next()
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		n++
+	}
+}
+
+// endRound waits for the round's batches, merges every worker's histograms into the
+// cumulative ones (exact, so the worker count and batch assignment do not matter) and
+// records each group's threshold and minimal KL on copies of the cumulative histograms.
+func (r *Result) endRound(p *pool, eng calib.Engine, cov *coverage) error {
+	if err := p.stop(); err != nil {
+		return err
+	}
+	for _, w := range p.workers {
+		for gi, h := range w.hists {
+			if err := r.Hists[gi].Merge(h); err != nil {
+				return fmt.Errorf("calibrun: merge %s: %w", h.Name, err)
+			}
+		}
+		w.reset()
+	}
+	snap := make([]*calib.Histogram, len(r.Hists))
+	for i, h := range r.Hists {
+		snap[i] = h.Clone()
+	}
+	res, err := eng.Thresholds(snap, r.Opt.Calib)
+	if err != nil {
+		return fmt.Errorf("calibrun: thresholds after round %d: %w", len(r.Rounds)+1, err)
+	}
+	kl := make([]float64, len(res))
+	if r.Opt.Calib.Method == calib.MethodEntropy {
+		for i, x := range res {
+			kl[i] = x.KL
+		}
+	} else {
+		ent, err := eng.Thresholds(snap, entropyOptions(r.Opt.Calib))
+		if err != nil {
+			return fmt.Errorf("calibrun: entropy after round %d: %w", len(r.Rounds)+1, err)
+		}
+		for i, x := range ent {
+			kl[i] = x.KL
+		}
+	}
+	r.Rounds = append(r.Rounds, Round{Sequences: cov.sequences, Tokens: cov.tokens, Results: res, KL: kl})
+	return nil
+}
+
+// entropyOptions is the entropy calibrator with the levels of o (its KL is what the rounds
+// track whatever the chosen method).
+func entropyOptions(o calib.Options) calib.Options {
+	e := calib.DefaultOptions(calib.MethodEntropy)
+	e.Levels = o.Levels
+	return e
+}
+
+// Histograms returns one histogram per linear layer (each member of a group gets a copy of
+// the group's histogram under its own name), sorted by name: what a calibration table and
+// a state file hold.
+func (r *Result) Histograms() []*calib.Histogram {
+	var out []*calib.Histogram
+	for gi, g := range r.Groups {
+		for _, n := range g.Members {
+			h := r.Hists[gi].Clone()
+			h.Name = n
+			out = append(out, h)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// pool feeds batches to the workers for one round.
+type pool struct {
+	workers []*worker
+	jobs    chan [][]int
+	wg      sync.WaitGroup
+	stopped bool
+}
+
+func startPool(ws []*worker, progress func(int)) *pool {
+	p := &pool{workers: ws, jobs: make(chan [][]int, len(ws))}
+	for _, w := range ws {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			for b := range p.jobs {
+				if w.err != nil {
+					continue // drain
+				}
+				if err := w.run(b); err != nil {
+					w.err = err
+					continue
+				}
+				if progress != nil {
+					n := 0
+					for _, s := range b {
+						n += len(s)
+					}
+					progress(n)
+				}
+			}
+		}()
+	}
+	return p
+}
+
+func (p *pool) send(b [][]int) {
+	if len(b) > 0 {
+		p.jobs <- b
+	}
+}
+
+// stop closes the round and returns the first worker error.
+func (p *pool) stop() error {
+	if p.stopped {
+		return nil
+	}
+	p.stopped = true
+	close(p.jobs)
+	p.wg.Wait()
+	for _, w := range p.workers {
+		if w.err != nil {
+			return fmt.Errorf("calibrun: forward pass: %w", w.err)
+		}
+	}
+	return nil
+}

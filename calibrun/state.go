@@ -1,0 +1,41 @@
+package calibrun
+
+import (
+	"math"
+
+	"github.com/autoq/autoq/calib"
+)
+
+// State returns the run's histograms as a calib state (what `autoq calib merge` reads):
+// one tensor per linear layer, named by the layer (export and eval look thresholds up by
+// that name), shape [channels] (one token's input row; the number of rows varies with the
+// data), and Batches = the windows of this shard, so that merged shards record the same
+// batch count as one unsharded run whatever --batch was.
+func (r *Result) State(source string) *calib.State {
+	st := &calib.State{Batches: r.Windows, Tensors: []calib.TensorState{}}
+	for _, h := range r.Histograms() {
+		e := calib.TensorState{Name: h.Name, Shape: []int{len(h.ChannelAbsMax)}, Source: source,
+			Exp: h.Exp, HasExp: h.HasExp, AbsMaxBits: math.Float32bits(h.AbsMax), Count: h.Count,
+			NaN: h.NaN, Inf: h.Inf, Bins: [][2]uint64{}}
+		for i, c := range h.Counts {
+			if c != 0 {
+				e.Bins = append(e.Bins, [2]uint64{uint64(i), c})
+			}
+		}
+		for _, x := range h.ChannelAbsMax {
+			e.ChannelAbsMax = append(e.ChannelAbsMax, math.Float32bits(x))
+		}
+		st.Tensors = append(st.Tensors, e)
+	}
+	return st
+}
+
+// Session returns a calib.Session holding the run's histograms (merged from State), so
+// the table is computed exactly as `autoq calib merge` computes it from shard files.
+func (r *Result) Session(engine calib.Engine, source string) (*calib.Session, error) {
+	s := calib.NewSession(calib.SessionOptions{Engine: engine})
+	if err := s.MergeState(r.State(source), source); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
