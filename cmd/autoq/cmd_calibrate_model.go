@@ -163,7 +163,7 @@ func runCalibrateModel(e *env, c *calibFlags, f *modelCalibFlags, shard, histDir
 	}
 	if c.asJSON {
 		b, err := json.MarshalIndent(struct {
-			Table       *calib.Table      `json:"table"`
+			Table       *calib.Table     `json:"table"`
 			Diagnostics *calibrun.Report `json:"diagnostics"`
 		}{tab, rep}, "", "  ")
 		if err != nil {

@@ -1,0 +1,124 @@
+package calibrun
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/autoq/autoq/calib"
+	"github.com/autoq/autoq/checkpoint"
+	"github.com/autoq/autoq/internal/testutil"
+	"github.com/autoq/autoq/model"
+	"github.com/autoq/autoq/tensor"
+	"github.com/stretchr/testify/require"
+)
+
+// outlierDim is the hidden dimension whose RMSNorm weight is 40x the others in the tiny
+// model, so the inputs of q/k/v and gate/up have one outlier channel there.
+const outlierDim = 3
+
+// tinyModel builds a deterministic 2-layer Llama (dim 16, vocabulary 40).
+func tinyModel(t *testing.T) *model.Model {
+	t.Helper()
+	cfg := checkpoint.LlamaConfig{Dim: 16, HiddenDim: 24, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 40,
+		MaxSeq: 64, RopeTheta: 10000, NormEps: 1e-5, TiedEmbeddings: true}
+	r := testutil.Rand(7)
+	ts := map[string]*tensor.Tensor{}
+	add := func(name string, sigma float64, shape ...int) {
+		ts[name] = tensor.FromF32(testutil.Gaussian(r, tensor.NumElements(shape), sigma), shape...)
+	}
+	norm := func(name string) {
+		v := make([]float32, cfg.Dim)
+		for i := range v {
+			v[i] = 1
+		}
+		v[outlierDim] = 40
+		ts[name] = tensor.FromF32(v, cfg.Dim)
+	}
+	add("model.embed_tokens.weight", 1, cfg.Vocab, cfg.Dim)
+	norm("model.norm.weight")
+	for l := range cfg.Layers {
+		p := fmt.Sprintf("model.layers.%d.", l)
+		norm(p + "input_layernorm.weight")
+		norm(p + "post_attention_layernorm.weight")
+		add(p+"self_attn.q_proj.weight", 0.3, cfg.Dim, cfg.Dim)
+		add(p+"self_attn.k_proj.weight", 0.3, cfg.KVDim(), cfg.Dim)
+		add(p+"self_attn.v_proj.weight", 0.3, cfg.KVDim(), cfg.Dim)
+		add(p+"self_attn.o_proj.weight", 0.3, cfg.Dim, cfg.Dim)
+		add(p+"mlp.gate_proj.weight", 0.3, cfg.HiddenDim, cfg.Dim)
+		add(p+"mlp.up_proj.weight", 0.3, cfg.HiddenDim, cfg.Dim)
+		add(p+"mlp.down_proj.weight", 0.3, cfg.Dim, cfg.HiddenDim)
+	}
+	m, err := model.New(cfg, ts)
+	require.NoError(t, err)
+	return m
+}
+
+// writeJSONL writes documents of token ids, one JSON array per line.
+func writeJSONL(t *testing.T, docs [][]int) string {
+	t.Helper()
+	var b strings.Builder
+	for _, d := range docs {
+		j, err := json.Marshal(d)
+		require.NoError(t, err)
+		b.Write(j)
+		b.WriteByte('\n')
+	}
+	p := filepath.Join(t.TempDir(), "data.jsonl")
+	require.NoError(t, os.WriteFile(p, []byte(b.String()), 0o644))
+	return p
+}
+
+// randomDocs returns n documents of BOS (1) followed by 5..30 random ids in [3, vocab).
+func randomDocs(n, vocab int, seed uint64) [][]int {
+	r := testutil.Rand(seed)
+	docs := make([][]int, n)
+	for i := range docs {
+		d := []int{1}
+		for range 5 + r.IntN(26) {
+			d = append(d, 3+r.IntN(vocab-3))
+		}
+		docs[i] = d
+	}
+	return docs
+}
+
+// directHists bins the input of every linear layer, each name on its own (no grouping),
+// over windows in forward passes of one window each: the reference the runner must equal.
+func directHists(t *testing.T, m *model.Model, windows [][]int) map[string]*calib.Histogram {
+	t.Helper()
+	hs := map[string]*calib.Histogram{}
+	for _, w := range windows {
+		_, err := m.Forward([][]int{w}, func(name string, x []float32, M, K int) {
+			h, ok := hs[name]
+			if !ok {
+				h = calib.NewHistogram(name)
+				h.ChannelAbsMax = make([]float32, K)
+				hs[name] = h
+			}
+			h.AddF32(x[:M*K])
+			h.AddChannelAbsMax(x[:M*K], K)
+		})
+		require.NoError(t, err)
+	}
+	return hs
+}
+
+// cutWindows concatenates docs and cuts windows of seqLen (the last one shorter, >= 2),
+// as eval's windowing documents.
+func cutWindows(docs [][]int, seqLen int) [][]int {
+	var stream []int
+	for _, d := range docs {
+		stream = append(stream, d...)
+	}
+	var out [][]int
+	for len(stream) >= 2 {
+		n := min(seqLen, len(stream))
+		out = append(out, stream[:n])
+		stream = stream[n:]
+	}
+	return out
+}

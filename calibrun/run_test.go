@@ -1,0 +1,179 @@
+package calibrun
+
+import (
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/autoq/autoq/backend"
+	"github.com/autoq/autoq/calib"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func baseOptions() Options {
+	return Options{SeqLen: 16, Batch: 3, Split: "all", Shards: 1, Rounds: 3}
+}
+
+// The runner's histograms, one per linear name, equal binning every layer's input on its
+// own, one window at a time; q/k/v and gate/up form groups.
+func TestRunEqualsDirectBinning(t *testing.T) {
+	m := tinyModel(t)
+	docs := randomDocs(40, m.Config.Vocab, 1)
+	data := writeJSONL(t, docs)
+	r, err := Run(m, data, nil, baseOptions())
+	require.NoError(t, err)
+
+	wins := cutWindows(docs, 16)
+	require.Equal(t, len(wins), r.Windows)
+	require.Equal(t, len(wins), r.Total)
+	want := directHists(t, m, wins)
+	got := r.Histograms()
+	require.Len(t, got, len(want))
+	require.Len(t, got, 2*7)
+	for _, h := range got {
+		w := want[h.Name]
+		require.NotNil(t, w, h.Name)
+		assert.Equal(t, w.Counts, h.Counts, h.Name)
+		assert.Equal(t, w.Exp, h.Exp, h.Name)
+		assert.Equal(t, w.AbsMax, h.AbsMax, h.Name)
+		assert.Equal(t, w.Count, h.Count, h.Name)
+		assert.Equal(t, w.ChannelAbsMax, h.ChannelAbsMax, h.Name)
+	}
+	require.Len(t, r.Groups, 2*4)
+	assert.Equal(t, []string{"model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.k_proj", "model.layers.0.self_attn.v_proj"}, r.Groups[0].Members)
+	assert.Equal(t, []string{"model.layers.0.self_attn.o_proj"}, r.Groups[1].Members)
+	assert.Equal(t, []string{"model.layers.0.mlp.gate_proj", "model.layers.0.mlp.up_proj"}, r.Groups[2].Members)
+	assert.Equal(t, 24, r.Groups[3].Channels)
+}
+
+func tableBytes(t *testing.T, states []*calib.State) string {
+	t.Helper()
+	s := calib.NewSession(calib.SessionOptions{})
+	for i, st := range states {
+		require.NoError(t, s.MergeState(st, fmt.Sprint("state ", i)))
+	}
+	tab, err := s.Table(calib.DefaultOptions(calib.MethodEntropy))
+	require.NoError(t, err)
+	b, err := tab.Marshal()
+	require.NoError(t, err)
+	return string(b)
+}
+
+// N shards (each with several workers and another batch size) merged give the same table
+// bytes as one single-worker run; the batch count is the number of windows.
+func TestShardsAndWorkersMergeExactly(t *testing.T) {
+	m := tinyModel(t)
+	docs := randomDocs(50, m.Config.Vocab, 2)
+	data := writeJSONL(t, docs)
+	one, err := Run(m, data, nil, baseOptions())
+	require.NoError(t, err)
+	whole := one.State("whole")
+	require.Equal(t, len(cutWindows(docs, 16)), whole.Batches)
+	want := tableBytes(t, []*calib.State{whole})
+
+	var states []*calib.State
+	windows := 0
+	for i := range 3 {
+		o := baseOptions()
+		o.Shard, o.Shards, o.Batch = i, 3, 2
+		o.Engines = []calib.Engine{backend.NewCPU(), backend.NewCPU(), backend.NewCPU()}
+		r, err := Run(m, data, nil, o)
+		require.NoError(t, err)
+		windows += r.Windows
+		states = append(states, r.State(fmt.Sprint("shard ", i)))
+	}
+	require.Equal(t, whole.Batches, windows)
+	require.Equal(t, want, tableBytes(t, states))
+
+	// Shards beyond the number of windows get nothing and merge as the identity.
+	o := baseOptions()
+	o.Shard, o.Shards = 999, 1000
+	empty, err := Run(m, data, nil, o)
+	require.NoError(t, err)
+	require.Zero(t, empty.Windows)
+	require.Equal(t, want, tableBytes(t, []*calib.State{whole, empty.State("empty")}))
+}
+
+// Each round's threshold is the calibrator on the windows of all rounds so far: window i
+// belongs to round floor(i*R/W), so round r ends before window ceil((r+1)*W/R).
+func TestRoundsAreCumulativePrefixes(t *testing.T) {
+	m := tinyModel(t)
+	docs := randomDocs(30, m.Config.Vocab, 3)
+	data := writeJSONL(t, docs)
+	o := baseOptions()
+	o.Rounds = 4
+	o.Calib = calib.DefaultOptions(calib.MethodPercentile)
+	r, err := Run(m, data, nil, o)
+	require.NoError(t, err)
+	wins := cutWindows(docs, 16)
+	W := len(wins)
+	require.Len(t, r.Rounds, 4)
+	for ri, rd := range r.Rounds {
+		end := ((ri+1)*W + 3) / 4
+		tokens := 0
+		for _, w := range wins[:end] {
+			tokens += len(w)
+		}
+		assert.Equal(t, end, rd.Sequences, "round %d", ri)
+		assert.Equal(t, tokens, rd.Tokens, "round %d", ri)
+		direct := directHists(t, m, wins[:end])
+		for gi, g := range r.Groups {
+			want, err := calib.Compute(direct[g.Name], o.Calib)
+			require.NoError(t, err)
+			assert.Equal(t, want.Amax, rd.Results[gi].Amax, "round %d %s", ri, g.Name)
+			ent, err := calib.Compute(direct[g.Name], calib.DefaultOptions(calib.MethodEntropy))
+			require.NoError(t, err)
+			assert.Equal(t, ent.KL, rd.KL[gi], "round %d %s: minimal KL of the entropy calibrator", ri, g.Name)
+		}
+	}
+	// The report's last change is computed from the last two rounds.
+	rep := Diagnose(r)
+	for gi, tr := range rep.Tensors {
+		a, b := float64(r.Rounds[2].Results[gi].Amax), float64(r.Rounds[3].Results[gi].Amax)
+		require.NotNil(t, tr.LastChange)
+		assert.InDelta(t, math.Abs(b-a)/a, *tr.LastChange, 1e-12)
+		assert.Equal(t, *tr.LastChange <= DefaultTolerance, tr.Settled)
+		require.Len(t, tr.Rounds, 4)
+	}
+}
+
+// The planted outlier dimension is flagged in the inputs that come right after an RMSNorm
+// (q/k/v and gate/up) and nowhere else is a channel 40x the median by construction.
+func TestOutlierChannelFlagged(t *testing.T) {
+	m := tinyModel(t)
+	r, err := Run(m, writeJSONL(t, randomDocs(20, m.Config.Vocab, 4)), nil, baseOptions())
+	require.NoError(t, err)
+	rep := Diagnose(r)
+	for _, tr := range rep.Tensors {
+		if len(tr.Members) > 1 { // q/k/v and gate/up
+			require.NotEmpty(t, tr.Outliers, tr.Name)
+			assert.Equal(t, outlierDim, tr.Outliers[0].Channel, tr.Name)
+			assert.Greater(t, tr.Outliers[0].Ratio, DefaultOutlierRatio)
+		}
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	m := tinyModel(t)
+	data := writeJSONL(t, randomDocs(5, m.Config.Vocab, 5))
+	for _, c := range []struct {
+		mod  func(*Options)
+		want string
+	}{
+		{func(o *Options) { o.SeqLen = 1 }, "sequence length"},
+		{func(o *Options) { o.Batch = 0 }, "batch"},
+		{func(o *Options) { o.Shard = 2; o.Shards = 2 }, "shard 2/2"},
+		{func(o *Options) { o.Rounds = 0 }, "rounds"},
+		{func(o *Options) { o.Tokens = -1 }, "negative"},
+	} {
+		o := baseOptions()
+		c.mod(&o)
+		_, err := Run(m, data, nil, o)
+		require.ErrorContains(t, err, c.want)
+	}
+	_, err := Run(m, writeJSONL(t, nil), nil, baseOptions())
+	require.ErrorContains(t, err, "no data")
+	_, err = Run(m, writeJSONL(t, [][]int{{1, 2, 99}}), nil, baseOptions())
+	require.ErrorContains(t, err, "outside the vocabulary")
+}
