@@ -38,22 +38,28 @@ __global__ void mse_search_kernel(const void *__restrict__ w, int64_t rows, int6
     int32_t zero;
     autoq_compute_params_dev(__fmul_rn(glo, r), __fmul_rn(ghi, r), bits, sym, &scale, &zero);
     double e = 0.0;
-    if (per_tensor) {
-      const int64_t n = rows * cols;
-      for (int64_t k = 0; k < n; k++) {
-        const float x = autoq_load1<DT>(w, k);
-        const float dq = autoq_dequantize_value(autoq_quantize_value(x, scale, zero, qlo, qhi), scale, zero);
-        const double d = (double)__fsub_rn(dq, x);
+    // PerTensor: the whole matrix in row-major order; otherwise the group's columns.
+    const int64_t base = per_tensor ? 0 : (g / groups) * cols + (g % groups) * group_cols;
+    const int64_t n = per_tensor ? rows * cols : group_cols;
+    int64_t k = 0;
+    // Loads in batches of 8 (independent of the running sum, so they overlap), then the
+    // sum strictly in element order.
+    for (; k + 8 <= n; k += 8) {
+      float x[8];
+#pragma unroll
+      for (int j = 0; j < 8; j++) x[j] = autoq_load1<DT>(w, base + k + j);
+#pragma unroll
+      for (int j = 0; j < 8; j++) {
+        const float dq = autoq_dequantize_value(autoq_quantize_value(x[j], scale, zero, qlo, qhi), scale, zero);
+        const double d = (double)__fsub_rn(dq, x[j]);
         e = __dadd_rn(e, __dmul_rn(d, d));
       }
-    } else {
-      const int64_t base = (g / groups) * cols + (g % groups) * group_cols;
-      for (int64_t k = 0; k < group_cols; k++) {
-        const float x = autoq_load1<DT>(w, base + k);
-        const float dq = autoq_dequantize_value(autoq_quantize_value(x, scale, zero, qlo, qhi), scale, zero);
-        const double d = (double)__fsub_rn(dq, x);
-        e = __dadd_rn(e, __dmul_rn(d, d));
-      }
+    }
+    for (; k < n; k++) {
+      const float x = autoq_load1<DT>(w, base + k);
+      const float dq = autoq_dequantize_value(autoq_quantize_value(x, scale, zero, qlo, qhi), scale, zero);
+      const double d = (double)__fsub_rn(dq, x);
+      e = __dadd_rn(e, __dmul_rn(d, d));
     }
     errs[i] = e;
   }

@@ -36,6 +36,7 @@ __global__ void group_ranges_kernel(const void *__restrict__ w, int64_t rows, in
   if (VEC) {
     constexpr int V = autoq_vec_elems(DT);
     const int64_t nv = group_cols / V, vbase = base / V;
+#pragma unroll 4
     for (int64_t i = lane; i < nv; i += 32) {
       float x[V];
       autoq_load_vec<DT>(w, vbase + i, x);
