@@ -163,6 +163,7 @@ func TestWriteReadRoundTripIsExact(t *testing.T) {
 	tok := filepath.Join(t.TempDir(), "tokenizer.json")
 	require.NoError(t, os.WriteFile(tok, []byte(`{"v":1}`), 0o644))
 	m.Files = []string{tok}
+	m.Extra = map[string][]byte{"calib.cache": []byte("TRT-8601-EntropyCalibration2\n")}
 	dir := filepath.Join(t.TempDir(), "out")
 	require.NoError(t, Write(dir, m, Options{}))
 
@@ -197,6 +198,9 @@ func TestWriteReadRoundTripIsExact(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(dir, "tokenizer.json"))
 	require.NoError(t, err)
 	assert.Equal(t, `{"v":1}`, string(b))
+	b, err = os.ReadFile(filepath.Join(dir, "calib.cache"))
+	require.NoError(t, err)
+	assert.Equal(t, "TRT-8601-EntropyCalibration2\n", string(b))
 }
 
 func TestConfigLayout(t *testing.T) {

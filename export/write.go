@@ -61,6 +61,9 @@ type Model struct {
 	// Files are extra files (tokenizer, generation_config.json) copied into the output
 	// under their base names.
 	Files []string
+	// Extra are generated files (a TensorRT calibration cache, a plan) written into the
+	// output under the given names, inside the same atomic directory build.
+	Extra map[string][]byte
 }
 
 // Options configures Write.
@@ -111,6 +114,19 @@ func Write(dir string, m *Model, opt Options) error {
 		for _, f := range m.Files {
 			if err := copyFile(f, filepath.Join(tmp, filepath.Base(f))); err != nil {
 				return fmt.Errorf("export %s: copy %s: %w", dir, f, err)
+			}
+		}
+		names := make([]string, 0, len(m.Extra))
+		for n := range m.Extra {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			if n != filepath.Base(n) || n == WeightsFile || n == ConfigFile {
+				return fmt.Errorf("export %s: extra file name %q must be a plain name other than %s and %s", dir, n, WeightsFile, ConfigFile)
+			}
+			if err := os.WriteFile(filepath.Join(tmp, n), m.Extra[n], 0o644); err != nil {
+				return fmt.Errorf("export %s: %w", dir, err)
 			}
 		}
 		return nil

@@ -109,4 +109,3 @@ func LoadAny(path string) (*model.Model, error) {
 	}
 	return model.Load(path)
 }
-

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"time"
 
 	"github.com/autoq/autoq/calib"
@@ -171,7 +172,13 @@ func Run(opt RunOptions) (*RunReport, error) {
 	stageDir := filepath.Join(filepath.Dir(filepath.Clean(opt.Out)), "."+filepath.Base(filepath.Clean(opt.Out))+".candidate")
 	os.RemoveAll(stageDir)
 	defer os.RemoveAll(stageDir)
-	if err := export.Write(stageDir, ExportModel(opt.Src, cand, layers), export.Options{ScaleDType: tensor.F16}); err != nil {
+	em := ExportModel(opt.Src, cand, layers)
+	cache, err := TRTCache(amax, opt.Calib)
+	if err != nil {
+		return nil, err
+	}
+	em.Extra = map[string][]byte{TRTCacheFile: cache}
+	if err := export.Write(stageDir, em, export.Options{ScaleDType: tensor.F16}); err != nil {
 		return nil, err
 	}
 	if st, err := os.Stat(filepath.Join(stageDir, export.WeightsFile)); err == nil {
@@ -213,6 +220,24 @@ func Run(opt RunOptions) (*RunReport, error) {
 	}
 	rep.Exported = true
 	return rep, nil
+}
+
+// TRTCacheFile is the name of the TensorRT INT8 calibration cache in an export.
+const TRTCacheFile = "trt_int8_calibration.cache"
+
+// TRTCache renders activation thresholds as a TensorRT calibration cache (scale
+// amax/127 per layer input, names sorted), the format of package calib.
+func TRTCache(amax map[string]float32, m calib.Method) ([]byte, error) {
+	c := &calib.TRTCache{Version: calib.DefaultTRTVersion, Algorithm: calib.TRTAlgorithm(m)}
+	names := make([]string, 0, len(amax))
+	for n := range amax {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		c.Entries = append(c.Entries, calib.TRTEntry{Name: n, Scale: amax[n] / 127})
+	}
+	return c.Marshal()
 }
 
 // writeSidecars stores the plan, the sensitivity table and the report beside the weights.
