@@ -78,7 +78,7 @@ func handResult(amaxA, amaxB []float32) *Result {
 	o := baseOptions()
 	_ = o.check()
 	r := &Result{Opt: o, Total: 10, Windows: 10,
-		Groups: []Group{{Name: "a", Members: []string{"a"}, Channels: 2}, {Name: "b", Members: []string{"b", "b2"}, Channels: 2}},
+		Groups:   []Group{{Name: "a", Members: []string{"a"}, Channels: 2}, {Name: "b", Members: []string{"b", "b2"}, Channels: 2}},
 		Coverage: Coverage{Sequences: 10, Tokens: 100000, SequenceLengths: []LengthCount{{16, 9}, {8, 1}}}}
 	for _, g := range r.Groups {
 		h := calib.NewHistogram(g.Name)
