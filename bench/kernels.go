@@ -73,18 +73,28 @@ func randomF16(r *rand.Rand, sigma float32, shape ...int) *tensor.Tensor {
 	return tensor.FromU16(tensor.F16, u, shape...)
 }
 
+// kernelSizes are the benchmark's problem sizes.
+type kernelSizes struct {
+	weights            [][2]int // [rows, cols] F16 weights
+	mseShape           [2]int
+	actTensors, actPer int // histogram: tensors per launch and values per tensor
+	nHists, copyBytes  int
+}
+
+func sizesFor(full bool) kernelSizes {
+	if full { // a 7B Llama: q/k/v/o 4096x4096, MLP 11008x4096; 2^28 activations; 7*32 linears
+		return kernelSizes{weights: [][2]int{{4096, 4096}, {11008, 4096}}, mseShape: [2]int{4096, 4096},
+			actTensors: 64, actPer: 1 << 22, nHists: 224, copyBytes: 1 << 30}
+	}
+	return kernelSizes{weights: [][2]int{{1024, 1024}, {2752, 1024}}, mseShape: [2]int{256, 4096},
+		actTensors: 16, actPer: 1 << 18, nHists: 224, copyBytes: 1 << 26}
+}
+
 func kernelCases(cfg KernelConfig) []kernelCase {
 	r := rand.New(rand.NewPCG(1, 2))
-	weights := [][2]int{{4096, 4096}, {11008, 4096}}
-	mseShape := [2]int{4096, 4096}
-	actTensors, actPer := 64, 1<<22 // 2^28 activations in one launch
-	nHists, copyBytes := 224, 1<<30
-	if !cfg.FullSizes {
-		weights = [][2]int{{1024, 1024}, {2752, 1024}}
-		mseShape = [2]int{256, 4096}
-		actTensors, actPer = 16, 1<<18
-		copyBytes = 1 << 26
-	}
+	sz := sizesFor(cfg.FullSizes)
+	weights, mseShape := sz.weights, sz.mseShape
+	actTensors, actPer, nHists, copyBytes := sz.actTensors, sz.actPer, sz.nHists, sz.copyBytes
 	var cs []kernelCase
 	for _, sh := range weights {
 		w := randomF16(r, 0.02, sh[0], sh[1])
@@ -143,12 +153,15 @@ func RunKernels(b backend.Backend, cfg KernelConfig) (*KernelReport, error) {
 	if !ok {
 		return nil, fmt.Errorf("bench kernels: backend %s cannot time kernels", b.Info().Kind)
 	}
-	info := b.Info()
+	return runKernels(b.Info(), kt, cfg)
+}
+
+func runKernels(info backend.DeviceInfo, kt backend.KernelTimer, cfg KernelConfig) (*KernelReport, error) {
 	rep := &KernelReport{Device: info, FullSizes: cfg.FullSizes}
 	if cfg.FullSizes {
 		rep.Header = "7B-model sizes; kernel time only (inputs resident in device memory), CUDA events, median of runs"
 	} else {
-		rep.Header = "reduced sizes for the CPU backend (1024-wide weights, 2^22 activations); wall clock, median of runs"
+		rep.Header = "reduced sizes (1024-wide weights, 2^22 activations, MSE search on 256x4096): not the 7B sizes; wall clock, median of runs"
 	}
 	cases := kernelCases(cfg)
 	for i, kc := range cases {

@@ -76,6 +76,18 @@ if [ -z "$CUDA_LIB" ]; then
   done
 fi
 export CGO_ENABLED=1 CGO_LDFLAGS="-L${CUDA_LIB:-/usr/local/cuda/lib64}"
+# cgo/link.go names -lculibos (and the static cuBLAS libraries); should a toolkit lack one,
+# an empty stand-in archive keeps the link going (only a library whose symbols are really
+# used must exist).
+STUBS=$(mktemp -d)
+for l in culibos cublas_static cublasLt_static; do
+  if [ -n "${CUDA_LIB:-}" ] && [ ! -f "$CUDA_LIB/lib$l.a" ]; then
+    ar rc "$STUBS/lib$l.a" && echo "note: lib$l.a missing in $CUDA_LIB; linking an empty stand-in" >>"$BUILD_LOG"
+    CGO_LDFLAGS="$CGO_LDFLAGS -L$STUBS"
+  fi
+done
+export CGO_LDFLAGS
+ls -l "${CUDA_LIB:-/nonexistent}"/lib{cudart,cublas,cublasLt,culibos}*static*.a "${CUDA_LIB:-/nonexistent}"/libculibos.a >>"$BUILD_LOG" 2>&1
 export AUTOQ_NO_PROGRESS=1
 
 note "autoq GPU check, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (+ local changes)')"
