@@ -14,8 +14,10 @@ const (
 	SearchMax        SearchMethod = iota + 1 // absmax (sym) or min/max (asym) of each group
 	SearchPercentile                         // the Percentile-th percentile of |x| (sym) or of x on each side (asym)
 	SearchMSE                                // grid over clipping ratios minimising the weight reconstruction error
-	// 4 is reserved for "act-mse" (activation-weighted MSE), defined in its own file via
-	// registerSearch.
+	// 4 is reserved for "act-mse" (activation-weighted MSE). Its file declares
+	// `const SearchActMSE SearchMethod = 4` and, in an init function, calls
+	// registerSearch(SearchActMSE, "act-mse", run); run gets the validated layout and the
+	// options (ColWeights carries the activation statistics).
 )
 
 // DefaultPercentile is the percentile SearchPercentile uses when SearchOptions.Percentile is 0.
