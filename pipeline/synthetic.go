@@ -53,7 +53,7 @@ func Synthetic() *Source {
 	}
 	D, H, KV := cfg.Dim, cfg.HiddenDim, cfg.KVDim()
 	inv := func(n int) float64 { return 1 / math.Sqrt(float64(n)) }
-	ts := []safetensors.NamedTensor{{Name: "model.embed_tokens.weight", T: mat(cfg.Vocab, D, 3*inv(D))}}
+	ts := []safetensors.NamedTensor{{Name: "model.embed_tokens.weight", T: mat(cfg.Vocab, D, 2*inv(D))}}
 	for l := 0; l < cfg.Layers; l++ {
 		p := fmt.Sprintf("model.layers.%d.", l)
 		ts = append(ts,
