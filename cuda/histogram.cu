@@ -157,9 +157,11 @@ extern "C" int autoq_histogram(int dev, const autoq_hist_input *inputs, int nten
   AUTOQ_CUDA(op, cudaMemsetAsync(counts, 0, (size_t)ntensors * AUTOQ_HIST_BINS * sizeof(uint64_t), st));
   int sms = 0;
   AUTOQ_CUDA(op, cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-  // Enough blocks to fill the GPU for one large tensor; each thread handles >= 16 vectors.
+  // About 8 blocks per SM over the whole launch (grid.y is the tensor), each thread with
+  // at least 64 values: few enough blocks that flushing the privatised bins (up to 2048
+  // global atomics per block) stays cheap, enough to fill the GPU.
   int64_t want = (max_n + (int64_t)kThreads * 64 - 1) / ((int64_t)kThreads * 64);
-  int64_t cap = (int64_t)sms * 8;
+  int64_t cap = ((int64_t)sms * 8 + ntensors - 1) / ntensors;
   int64_t bx = want < 1 ? 1 : (want > cap ? cap : want);
   // Keep each block's share below 2^31 values (uint32 shared bins).
   int64_t minb = max_n / ((int64_t)1 << 31) + 1;
