@@ -233,3 +233,22 @@ func TestPresetRules(t *testing.T) {
 		assert.Equal(t, want, c.String(), name)
 	}
 }
+
+// TestGreedyIsCloseToExactOnMeasuredData uses the sensitivity table measured on the real
+// stories260K model (testdata/stories260K_sens.json, from `autoq sensitivity`).
+func TestGreedyIsCloseToExactOnMeasuredData(t *testing.T) {
+	s, err := ReadSensitivity("testdata/stories260K_sens.json")
+	require.NoError(t, err)
+	require.Len(t, s.Layers, 35)
+	for _, target := range []float64{4.7, 5.0, 5.3, 6.0, 7.0, 8.5} {
+		_, exact, err := Solve(s, Options{TargetBits: target})
+		require.NoError(t, err)
+		_, greedy, err := Solve(s, Options{TargetBits: target, Greedy: true})
+		require.NoError(t, err)
+		assert.LessOrEqual(t, exact.AvgBits, target+1e-9)
+		assert.LessOrEqual(t, greedy.AvgBits, target+1e-9)
+		assert.LessOrEqual(t, exact.Total, greedy.Total+1e-12, "target %v", target)
+		assert.LessOrEqual(t, greedy.Total, exact.Total*1.03+1e-6, "target %v: greedy %g exact %g", target, greedy.Total, exact.Total)
+		t.Logf("target %.1f: exact KL %.6f (%.3f bits), greedy %.6f (%.3f bits)", target, exact.Total, exact.AvgBits, greedy.Total, greedy.AvgBits)
+	}
+}
