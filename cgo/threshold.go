@@ -17,9 +17,9 @@ import (
 const (
 	entropyStartBin = 128
 	entropyCands    = calib.NumBins - entropyStartBin + 1
-	// maxEntropyLevels bounds the plan's size (1921*(levels+1) int32) on the device; larger
-	// level counts run on the CPU.
-	maxEntropyLevels = 1023
+	// maxEntropyLevels is calib's bound on Levels for the entropy search (Compute rejects
+	// more: such options go to the CPU for its error).
+	maxEntropyLevels = 255
 )
 
 // entropyPlan is calib's klPlan: the distinct group ranges [lo, hi) the entropy candidates

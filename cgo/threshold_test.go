@@ -124,10 +124,13 @@ func TestThresholdsMatchCPU(t *testing.T) {
 		})
 	}
 	// Invalid options: the CPU's error.
-	_, wantErr := cpu.Thresholds(hs, calib.Options{Method: calib.MethodPercentile, Percentile: 101})
-	_, gotErr := g.Thresholds(hs, calib.Options{Method: calib.MethodPercentile, Percentile: 101})
-	require.Error(t, wantErr)
-	require.EqualError(t, gotErr, wantErr.Error())
+	for _, bad := range []calib.Options{{Method: calib.MethodPercentile, Percentile: 101}, {Method: calib.MethodEntropy, Levels: 256},
+		{Method: calib.MethodMSE, Levels: 40000}, {Method: 9}} {
+		_, wantErr := cpu.Thresholds(hs, bad)
+		_, gotErr := g.Thresholds(hs, bad)
+		require.Error(t, wantErr)
+		require.EqualError(t, gotErr, wantErr.Error())
+	}
 }
 
 // TestThresholds224: a model's worth of tensors in one call, as the benchmark runs it.

@@ -18,6 +18,8 @@
 //     f[k] = M*log M - M*log n and lq[k] = log M - log n; (3) threads split the 1921
 //     candidates i = 128..2048 and evaluate calib's closed form with the group terms added
 //     into four accumulators by g mod 4; (4) thread 0 picks the last minimum.
+//   entropy and mse consider the candidates i = 128..min(2048, top+1) only, top the last
+//     non-zero bin (calib.searchCandidates).
 //   mse: thread 0 compacts the non-zero bins (in order) into shared memory; threads split
 //     the candidates, each summing count*d*d over the bins in increasing order; thread 0
 //     picks the last minimum.
@@ -103,6 +105,22 @@ __device__ void percentile_block(const unsigned long long *cnt, unsigned long lo
   if (t == 0) *bin_out = first == kBins ? kBins : first + 1;
 }
 
+// calib.searchCandidates: the entropy/MSE candidates are i = 128..min(2048, top+1), top the
+// last non-zero bin among 1..2047 (0 if none), and at least one candidate. Every thread
+// gets the count; contains a barrier.
+__device__ int search_candidates(const unsigned long long *cnt) {
+  __shared__ int s_top;
+  if (threadIdx.x == 0) s_top = 0;
+  __syncthreads();
+  int top = 0;
+  for (int j = threadIdx.x; j < kBins; j += blockDim.x)
+    if (j > 0 && cnt[j] != 0) top = j;
+  if (top) atomicMax(&s_top, top);
+  __syncthreads();
+  const int nc = min(kBins, s_top + 1) - kStartBin + 1;
+  return nc > 1 ? nc : 1;
+}
+
 struct EntropyPlan {
   const int32_t *lo, *hi, *idx, *last;
   int np, groups;
@@ -119,6 +137,7 @@ __device__ void entropy_block(const unsigned long long *cnt0, int zero_spike, co
   int32_t *nz = (int32_t *)(kl + kCands);
   __shared__ double s_total, s_logT;
   const int t = threadIdx.x;
+  const int nc = search_candidates(cnt0); // from the counts before the zero-spike replacement
   // Terms c*KLLog(c) in parallel (clog[j+1] holds bin j's term until the prefix pass).
   for (int j = t; j < kBins; j += blockDim.x) {
     unsigned long long c = (j == 0 && zero_spike) ? cnt0[1] : cnt0[j];
@@ -175,7 +194,7 @@ __device__ void entropy_block(const unsigned long long *cnt0, int zero_spike, co
   __syncthreads();
   const double logT = s_logT;
   const int G = p.groups;
-  for (int c = t; c < kCands; c += blockDim.x) {
+  for (int c = t; c < nc; c += blockDim.x) {
     const int i = kStartBin + c;
     const double s = pre[i];
     const double ci = __dsub_rn(pre[i], pre[i - 1]);
@@ -211,7 +230,7 @@ __device__ void entropy_block(const unsigned long long *cnt0, int zero_spike, co
   __syncthreads();
   if (t == 0) {
     int best = 0;
-    for (int c = 1; c < kCands; c++)
+    for (int c = 1; c < nc; c++)
       if (kl[c] <= kl[best]) best = c;
     *bin_out = kStartBin + best;
     *obj_out = kl[best];
@@ -225,6 +244,7 @@ __device__ void mse_block(const unsigned long long *cnt, int levels, int32_t *bi
   __shared__ double errs[kCands];
   __shared__ int snb;
   const int t = threadIdx.x;
+  const int nc = search_candidates(cnt);
   if (t == 0) {
     int nb = 0;
     for (int j = 0; j < kBins; j++)
@@ -238,7 +258,7 @@ __device__ void mse_block(const unsigned long long *cnt, int levels, int32_t *bi
   __syncthreads();
   const int nb = snb;
   const double L = (double)levels;
-  for (int c = t; c < kCands; c += blockDim.x) {
+  for (int c = t; c < nc; c += blockDim.x) {
     const double s = __ddiv_rn((double)(kStartBin + c), L);
     double e = 0;
     for (int b = 0; b < nb; b++) {
@@ -253,7 +273,7 @@ __device__ void mse_block(const unsigned long long *cnt, int levels, int32_t *bi
   __syncthreads();
   if (t == 0) {
     int best = 0;
-    for (int c = 1; c < kCands; c++)
+    for (int c = 1; c < nc; c++)
       if (errs[c] <= errs[best]) best = c;
     *bin_out = kStartBin + best;
     *obj_out = errs[best];
