@@ -90,6 +90,10 @@ int autoq_gemm_f16_cublas(int dev, const void *A_f16, const void *W_f16, void *o
 int autoq_gemm_fill_random(int dev, void *ptr, int64_t n, int kind, float amp, uint64_t seed,
                            void *stream);
 
+/* Occupies the stream for about ns nanoseconds (at most 1 s), so that launches queued
+ * behind it start back to back (used before timed benchmark loops). */
+int autoq_gemm_spin(int dev, int64_t ns, void *stream);
+
 #ifdef __cplusplus
 }
 #endif
