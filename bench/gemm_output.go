@@ -34,7 +34,44 @@ func (r *GemmReport) WriteTable(w io.Writer) error {
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%.2f\t%.2f\t%.3g\t%.3g\t%s\t%.2fx\t\n", p.Shape, p.K, p.N, p.M, p.Kernel, p.MedianUs, p.P90Us, p.TFLOPs, p.GBs, bw, p.Speedup)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	r.writeSummary(w)
+	return nil
+}
+
+// writeSummary prints, per kernel, the geometric mean and minimum speedup over the
+// baseline in three M bands (the bands of the performance goals).
+func (r *GemmReport) writeSummary(w io.Writer) {
+	bands := []struct {
+		name   string
+		lo, hi int
+	}{{"M<=16", 1, 16}, {"M=17..512", 17, 512}, {"M>=1024", 1024, 1 << 30}}
+	for _, k := range r.Kernels {
+		if k == r.Baseline {
+			continue
+		}
+		line := fmt.Sprintf("summary %-12s vs %s:", k, r.Baseline)
+		found := false
+		for _, b := range bands {
+			logSum, n, minS := 0.0, 0, math.Inf(1)
+			for _, p := range r.Points {
+				if p.Kernel == k && p.M >= b.lo && p.M <= b.hi && p.Speedup > 0 {
+					logSum += math.Log(p.Speedup)
+					n++
+					minS = math.Min(minS, p.Speedup)
+				}
+			}
+			if n > 0 {
+				line += fmt.Sprintf("  %s geomean %.2fx min %.2fx (%d pts)", b.name, math.Exp(logSum/float64(n)), minS, n)
+				found = true
+			}
+		}
+		if found {
+			fmt.Fprintln(w, line)
+		}
+	}
 }
 
 // WriteJSON writes the report as indented JSON.

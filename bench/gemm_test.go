@@ -119,6 +119,8 @@ func TestGemmOutputs(t *testing.T) {
 	require.NoError(t, rep.WriteTable(&tbl))
 	assert.Contains(t, tbl.String(), "Fake GPU")
 	assert.Contains(t, tbl.String(), "speedup")
+	assert.Contains(t, tbl.String(), "summary fast")
+	assert.Contains(t, tbl.String(), "M<=16 geomean 2.00x min 2.00x (2 pts)")
 
 	var js bytes.Buffer
 	require.NoError(t, rep.WriteJSON(&js))
