@@ -1,0 +1,199 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/autoq/autoq/checkpoint"
+	"github.com/autoq/autoq/export"
+	"github.com/autoq/autoq/pipeline"
+	"github.com/autoq/autoq/plan"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func aqCLI(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := runMain(args, &env{stdout: &out, stderr: &errb})
+	return code, out.String(), errb.String()
+}
+
+// aqFixture writes the synthetic model as a Hugging Face directory and its data as token
+// ids (.jsonl: one document per line), and returns their paths.
+func aqFixture(t *testing.T) (modelDir, data string) {
+	t.Helper()
+	dir := t.TempDir()
+	src := pipeline.Synthetic()
+	modelDir = filepath.Join(dir, "model")
+	require.NoError(t, checkpoint.WriteHF(modelDir, &src.Cfg, src.Tensors))
+	d, err := pipeline.SyntheticData(src, 64, pipeline.DataOptions{CalibTokens: 1024, SensTokens: 512, EvalTokens: 1024})
+	require.NoError(t, err)
+	var b strings.Builder
+	// calibration windows first, then evaluation windows: the loader splits at half the bytes
+	for _, group := range [][][]int{d.Calib, d.Sens, d.Eval} {
+		for _, w := range group {
+			j, _ := json.Marshal(w)
+			b.Write(j)
+			b.WriteByte('\n')
+		}
+	}
+	data = filepath.Join(dir, "data.jsonl")
+	require.NoError(t, os.WriteFile(data, []byte(b.String()), 0o644))
+	return modelDir, data
+}
+
+func TestAutoQuantHelp(t *testing.T) {
+	for _, c := range []string{"sensitivity", "plan", "export", "verify", "run"} {
+		code, _, stderr := aqCLI(c, "--help")
+		assert.Equal(t, 0, code, c)
+		assert.Contains(t, stderr, "--", c) // flag usage
+		code, out, _ := aqCLI("help", c)
+		assert.Equal(t, 0, code, c)
+		assert.Contains(t, out, "Usage: autoq "+c, c)
+	}
+}
+
+func TestPlanCommand(t *testing.T) {
+	sens := filepath.Join("..", "..", "plan", "testdata", "stories260K_sens.json")
+	out := filepath.Join(t.TempDir(), "plan.json")
+	code, stdout, stderr := aqCLI("plan", "--sens", sens, "--target-bits", "6", "--override", "*.o_proj=w16", "--out", out)
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stdout, "bits/weight")
+	p, err := plan.Read(out)
+	require.NoError(t, err)
+	assert.LessOrEqual(t, p.AvgBits, 6.0)
+	assert.Equal(t, "*.o_proj", p.Rules[0].Pattern)
+	c, err := p.SchemeFor("model.layers.2.self_attn.o_proj")
+	require.NoError(t, err)
+	assert.True(t, c.Full)
+
+	code, stdout, _ = aqCLI("plan", "--sens", sens, "--max-kl", "0.01", "--json")
+	require.Equal(t, 0, code)
+	var js planOutput
+	require.NoError(t, json.Unmarshal([]byte(stdout), &js))
+	assert.LessOrEqual(t, js.Plan.PredictedDamage, 0.01)
+	assert.Len(t, js.Layers, 35)
+
+	pre := filepath.Join(t.TempDir(), "preset.json")
+	code, _, stderr = aqCLI("plan", "--preset", "w4g32a", "--out", pre)
+	require.Equal(t, 0, code, stderr)
+	p, err = plan.Read(pre)
+	require.NoError(t, err)
+	assert.Equal(t, "preset", p.Source)
+
+	for _, bad := range [][]string{
+		{"plan", "--sens", sens, "--target-bits", "5", "--max-kl", "1"},
+		{"plan", "--sens", sens},
+		{"plan", "--sens", sens, "--target-bits", "5", "--override", "*.o_proj"},
+		{"plan", "--sens", sens, "--target-bits", "5", "--metric", "mse"},
+		{"plan", "--preset", "w5"},
+	} {
+		code, _, _ := aqCLI(bad...)
+		assert.Equal(t, 2, code, "%v", bad)
+	}
+	code, _, stderr = aqCLI("plan", "--sens", sens, "--target-bits", "3")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "cheapest possible plan")
+}
+
+// TestExportAndVerifyGate exports a passing (int8) and a failing (int4 per tensor)
+// candidate of the same model and checks the gate's exit codes and JSON report.
+func TestExportAndVerifyGate(t *testing.T) {
+	modelDir, data := aqFixture(t)
+	dir := t.TempDir()
+	for _, sc := range []string{"w8", "w4t"} {
+		pf := filepath.Join(dir, sc+".json")
+		code, _, stderr := aqCLI("plan", "--uniform", sc, "--out", pf)
+		require.Equal(t, 0, code, stderr)
+		code, stdout, stderr := aqCLI("export", "--model", modelDir, "--plan", pf, "--data", data, "--seq-len", "64",
+			"--calib-tokens", "512", "--sens-tokens", "64", "--int4", "rtn", "--out", filepath.Join(dir, sc))
+		require.Equal(t, 0, code, stderr)
+		assert.Contains(t, stdout, "exported 28 of 28")
+		ld, err := export.Read(filepath.Join(dir, sc))
+		require.NoError(t, err)
+		assert.Len(t, ld.Layers, 28)
+	}
+	js := filepath.Join(dir, "pass.json")
+	code, stdout, stderr := aqCLI("verify", "--baseline", modelDir, "--candidate", filepath.Join(dir, "w8"), "--data", data,
+		"--seq-len", "64", "--max-ppl-increase", "1%", "--json", js)
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stdout, "PASS")
+	var rep pipeline.VerifyReport
+	b, err := os.ReadFile(js)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &rep))
+	assert.True(t, rep.Pass)
+	assert.Less(t, rep.PPLIncrease, 0.01)
+
+	js = filepath.Join(dir, "fail.json")
+	code, stdout, stderr = aqCLI("verify", "--baseline", modelDir, "--candidate", filepath.Join(dir, "w4t"), "--data", data,
+		"--seq-len", "64", "--max-ppl-increase", "1%", "--json", js)
+	assert.Equal(t, 1, code, stdout)
+	assert.Contains(t, stdout, "FAIL")
+	assert.Contains(t, stderr, "accuracy gate failed")
+	b, err = os.ReadFile(js)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &rep))
+	assert.False(t, rep.Pass)
+
+	// The same candidate passes a looser KL-only gate.
+	code, _, stderr = aqCLI("verify", "--baseline", modelDir, "--candidate", filepath.Join(dir, "w4t"), "--data", data,
+		"--seq-len", "64", "--max-ppl-increase", "off", "--max-kl", "10")
+	assert.Equal(t, 0, code, stderr)
+
+	code, _, _ = aqCLI("verify", "--baseline", modelDir, "--data", data)
+	assert.Equal(t, 2, code)
+	code, _, _ = aqCLI("verify", "--baseline", modelDir, "--candidate", modelDir, "--data", data, "--max-ppl-increase", "x%")
+	assert.Equal(t, 2, code)
+	code, _, stderr = aqCLI("verify", "--baseline", modelDir, "--candidate", filepath.Join(dir, "missing"), "--data", data)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "missing")
+}
+
+func TestSensitivityAndRunCommands(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	modelDir, data := aqFixture(t)
+	dir := t.TempDir()
+	sens, png := filepath.Join(dir, "sens.json"), filepath.Join(dir, "sens.png")
+	code, stdout, stderr := aqCLI("sensitivity", "--model", modelDir, "--data", data, "--schemes", "w4g32a,w8,w8a8s",
+		"--seq-len", "64", "--calib-tokens", "512", "--sens-tokens", "256", "--int4", "rtn", "--out", sens, "--plot", png)
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stdout, "rank")
+	s, err := plan.ReadSensitivity(sens)
+	require.NoError(t, err)
+	assert.Len(t, s.Layers, 28)
+	assert.Equal(t, []string{"w4g32a", "w8c", "w8ca8s"}, s.Schemes)
+	pngBytes, err := os.ReadFile(png)
+	require.NoError(t, err)
+	assert.Equal(t, []byte("\x89PNG"), pngBytes[:4])
+
+	out := filepath.Join(dir, "out")
+	code, stdout, stderr = aqCLI("run", "--model", modelDir, "--data", data, "--seq-len", "64", "--calib-tokens", "512",
+		"--sens-tokens", "256", "--int4", "rtn", "--schemes", "w4g32a,w8", "--target-bits", "6", "--max-ppl-increase", "5%", "--out", out)
+	require.Equal(t, 0, code, stderr)
+	for _, stage := range []string{"[1/6] calibrate", "[2/6] sensitivity", "[3/6] plan", "[4/6] quantize", "[5/6] export", "[6/6] verify"} {
+		assert.Contains(t, stderr, stage)
+	}
+	assert.Contains(t, stdout, "perplexity")
+	assert.Contains(t, stdout, "gate          PASS")
+	_, err = export.Read(out)
+	require.NoError(t, err)
+
+	// A gate nobody can pass: exit 1, the previous export stays.
+	before, err := os.ReadFile(filepath.Join(out, "model.safetensors"))
+	require.NoError(t, err)
+	code, _, stderr = aqCLI("run", "--model", modelDir, "--data", data, "--seq-len", "64", "--calib-tokens", "512",
+		"--sens-tokens", "256", "--int4", "rtn", "--schemes", "w4g32a", "--target-bits", "4.7", "--max-ppl-increase", "0%",
+		"--gate-kl", "1e-12", "--out", out)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "left unchanged")
+	after, err := os.ReadFile(filepath.Join(out, "model.safetensors"))
+	require.NoError(t, err)
+	assert.Equal(t, before, after)
+}
