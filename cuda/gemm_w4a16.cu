@@ -44,6 +44,12 @@
 
 namespace {
 
+// Split-K workspace: a fixed region of per-tile counters at offset 0 (the same size in every
+// GEMM, so a workspace shared by calls of different shapes and kernels never has partial
+// sums where another call expects zeroed counters), then the partial sums.
+constexpr int kMaxSplitTiles = 4096;
+constexpr size_t kCounterBytes = kMaxSplitTiles * sizeof(int);
+
 constexpr int kWarps = 4, kThreads = kWarps * 32, kBK = 64, kStages = 4;
 constexpr int kBTileBytes = 512;                         // one 64n x 16k tile
 constexpr int kBWarpStage = kBTileBytes * (kBK / 16);    // 2 KB per warp per stage
@@ -301,7 +307,7 @@ Plan make_plan(int dev, int64_t M, int64_t N, int64_t K) {
   const int sms = sm_count(dev);
   const int64_t base = (int64_t)pl.gx * pl.gy;
   int s = 1;
-  if (base < sms) {
+  if (base < sms && base <= kMaxSplitTiles) {
     // Aim at two blocks per SM, keep >= 2 K stages per split, and keep the F32 partials
     // (S*M*N*4 bytes) no larger than the packed weights (N*K/2 bytes): S <= K / (8M).
     s = (int)((2 * sms + base - 1) / base);
@@ -312,7 +318,7 @@ Plan make_plan(int dev, int64_t M, int64_t N, int64_t K) {
   pl.stages_per_split = (pl.kstages + s - 1) / s;
   pl.splits = (pl.kstages + pl.stages_per_split - 1) / pl.stages_per_split;
   if (pl.splits > 1) {
-    pl.counter_bytes = (((size_t)base * sizeof(int)) + 255) / 256 * 256;
+    pl.counter_bytes = kCounterBytes;
     pl.partial_bytes = (size_t)pl.splits * M * N * sizeof(float);
   }
   return pl;

@@ -35,6 +35,12 @@
 
 namespace {
 
+// Split-K workspace: a fixed region of per-tile counters at offset 0 (the same size in every
+// GEMM, so a workspace shared by calls of different shapes and kernels never has partial
+// sums where another call expects zeroed counters), then the partial sums.
+constexpr int kMaxSplitTiles = 4096;
+constexpr size_t kCounterBytes = kMaxSplitTiles * sizeof(int);
+
 constexpr int kBK = 128; // int8 elements (bytes) of K per pipeline stage
 
 __device__ __forceinline__ uint32_t smem_u32(const void *p) {
@@ -259,7 +265,7 @@ Plan make_plan(int dev, int64_t M, int64_t N, int64_t K) {
   const int sms = sm_count(dev);
   const int64_t base = (int64_t)pl.gx * pl.gy;
   int s = 1;
-  if (base < sms) {
+  if (base < sms && base <= kMaxSplitTiles) {
     s = (int)((2 * sms + base - 1) / base);
     s = min(s, max(1, pl.ktiles / 2));
     s = min(s, (int)max((int64_t)1, K / (4 * M))); // int32 partials no larger than the weights
@@ -268,7 +274,7 @@ Plan make_plan(int dev, int64_t M, int64_t N, int64_t K) {
   pl.tiles_per_split = (pl.ktiles + s - 1) / s;
   pl.splits = (pl.ktiles + pl.tiles_per_split - 1) / pl.tiles_per_split;
   if (pl.splits > 1) {
-    pl.counter_bytes = (((size_t)base * sizeof(int)) + 255) / 256 * 256;
+    pl.counter_bytes = kCounterBytes;
     pl.partial_bytes = (size_t)pl.splits * M * N * sizeof(int32_t);
   }
   return pl;
