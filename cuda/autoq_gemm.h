@@ -21,8 +21,10 @@
  *
  * Split-K kernels reduce their partial sums in a fixed order (deterministic, no float
  * atomics) through a caller-owned workspace: ask its size with *_workspace_bytes, allocate
- * it, zero it ONCE (autoq_memset), and pass it to every call. The kernels leave its counters
- * at zero again. One workspace must not be used by two GEMMs running at the same time.
+ * it, zero it ONCE (autoq_memset), and pass it to every call. It starts with a fixed 16 KiB
+ * region of per-tile counters (the same in both kernels, so one workspace serves calls of
+ * any shape), which the kernels leave at zero again; partial sums follow. One workspace must
+ * not be used by two GEMMs running at the same time.
  */
 #ifndef AUTOQ_GEMM_H
 #define AUTOQ_GEMM_H
