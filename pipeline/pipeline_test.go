@@ -209,3 +209,27 @@ func TestRunPublishesOnlyWhenTheGatePasses(t *testing.T) {
 		assert.Equal(t, s, c.String())
 	}
 }
+
+func TestKernelModelMatchesFakeQuantizedModel(t *testing.T) {
+	src, d := small(t)
+	cand, err := src.NewModel()
+	require.NoError(t, err)
+	p := &plan.Plan{Version: 1, Rules: []plan.Rule{
+		{Pattern: "*.k_proj", Scheme: choice(t, "w8a8")},
+		{Pattern: "*.mlp.*", Scheme: choice(t, "w4g32a")},
+	}}
+	layers, err := ApplyPlan(cand, p, &Quantizers{}, nil)
+	require.NoError(t, err)
+	want := forwardAll(t, cand, d.Eval[:2])
+	n, err := KernelModel(cand, layers)
+	require.NoError(t, err)
+	assert.Equal(t, 4*4, n)
+	got := forwardAll(t, cand, d.Eval[:2])
+	for i := range want {
+		st := quant.Compare(want[i], got[i])
+		assert.Greater(t, st.SQNRdB, 60.0, "window %d: %v", i, st)
+	}
+	ms, err := MedianForwardMs(cand, d.Eval[:1], 3)
+	require.NoError(t, err)
+	assert.Greater(t, ms, 0.0)
+}

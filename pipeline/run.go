@@ -16,6 +16,7 @@ import (
 	"github.com/autoq/autoq/gptq/collect"
 	"github.com/autoq/autoq/internal/atomicfile"
 	"github.com/autoq/autoq/internal/progress"
+	"github.com/autoq/autoq/model"
 	"github.com/autoq/autoq/plan"
 	"github.com/autoq/autoq/tensor"
 )
@@ -42,19 +43,24 @@ type RunOptions struct {
 
 // RunReport is the closing report of Run.
 type RunReport struct {
-	Model       string            `json:"model"`
-	Out         string            `json:"out"`
-	Exported    bool              `json:"exported"`
-	SizeBefore  int64             `json:"size_before_bytes"` // checkpoint tensors
-	SizeAfter   int64             `json:"size_after_bytes"`  // exported model.safetensors
-	AvgBits     float64           `json:"avg_bits"`          // planned linear layers, scales counted
-	Plan        *plan.Plan        `json:"plan"`
-	Verify      *VerifyReport     `json:"verify"`
-	FPTokensSec float64           `json:"fp_tokens_per_sec"`
-	QTokensSec  float64           `json:"quant_tokens_per_sec"`
-	Stages      []Stage           `json:"stages"`
-	Sensitivity *plan.Sensitivity `json:"-"`
-	Layers      map[string]string `json:"layers"` // layer -> scheme
+	Model       string        `json:"model"`
+	Out         string        `json:"out"`
+	Exported    bool          `json:"exported"`
+	SizeBefore  int64         `json:"size_before_bytes"` // checkpoint tensors
+	SizeAfter   int64         `json:"size_after_bytes"`  // exported model.safetensors
+	AvgBits     float64       `json:"avg_bits"`          // planned linear layers, scales counted
+	Plan        *plan.Plan    `json:"plan"`
+	Verify      *VerifyReport `json:"verify"`
+	FPTokensSec float64       `json:"fp_tokens_per_sec"`    // verify pass, full precision
+	QTokensSec  float64       `json:"quant_tokens_per_sec"` // verify pass, export (fake-quantized)
+	// Prefill latency of one 128-token sequence, median of 5: full precision vs the plan
+	// on the integer reference kernels where the layer has one (KernelLayers of them).
+	FPLatencyMs     float64           `json:"fp_latency_ms"`
+	KernelLatencyMs float64           `json:"kernel_latency_ms"`
+	KernelLayers    int               `json:"kernel_layers"`
+	Stages          []Stage           `json:"stages"`
+	Sensitivity     *plan.Sensitivity `json:"-"`
+	Layers          map[string]string `json:"layers"` // layer -> scheme
 }
 
 // Stage is one step's wall time.
@@ -209,6 +215,10 @@ func Run(opt RunOptions) (*RunReport, error) {
 	done("verify", fmt.Sprintf("ppl %.4f -> %.4f (%+.3f%%), KL %.5f, top-1 %.2f%%: %s",
 		v.BaselinePPL, v.CandidatePPL, 100*v.PPLIncrease, v.KL, 100*v.Top1, verdict))
 
+	if err := latency(rep, base, cand, layers, opt.Data.Eval); err != nil {
+		return nil, err
+	}
+
 	if !v.Pass && !opt.Force {
 		return rep, fmt.Errorf("accuracy gate failed (%v): %s left unchanged", v.Failures, opt.Out)
 	}
@@ -220,6 +230,20 @@ func Run(opt RunOptions) (*RunReport, error) {
 	}
 	rep.Exported = true
 	return rep, nil
+}
+
+// latency fills the report's prefill latencies (the candidate gets the integer kernels).
+func latency(rep *RunReport, base, cand *model.Model, layers []*Layer, wins [][]int) error {
+	toks := [][]int{wins[0][:min(128, len(wins[0]))]}
+	var err error
+	if rep.FPLatencyMs, err = MedianForwardMs(base, toks, 5); err != nil {
+		return err
+	}
+	if rep.KernelLayers, err = KernelModel(cand, layers); err != nil {
+		return err
+	}
+	rep.KernelLatencyMs, err = MedianForwardMs(cand, toks, 5)
+	return err
 }
 
 // TRTCacheFile is the name of the TensorRT INT8 calibration cache in an export.

@@ -134,8 +134,9 @@ func printRunReport(w io.Writer, r *pipeline.RunReport) {
 	fmt.Fprintf(w, "  size          %s -> %s (%.2fx smaller)\n", humanBytes(r.SizeBefore), humanBytes(r.SizeAfter), float64(r.SizeBefore)/float64(max(r.SizeAfter, 1)))
 	fmt.Fprintf(w, "  perplexity    %.4f -> %.4f (%+.3f%%) on %d held-out tokens\n", v.BaselinePPL, v.CandidatePPL, 100*v.PPLIncrease, v.Tokens)
 	fmt.Fprintf(w, "  KL, top-1     %.6f nats/token, %.2f%% agreement\n", v.KL, 100*v.Top1)
-	fmt.Fprintf(w, "  latency       full precision %.0f tok/s, exported model (fake-quantized on the CPU) %.0f tok/s (%.2fx);\n"+
-		"                integer-kernel latency: autoq bench model\n", r.FPTokensSec, r.QTokensSec, r.QTokensSec/max(r.FPTokensSec, 1e-9))
+	fmt.Fprintf(w, "  latency       prefill of 128 tokens (CPU, median of 5): full precision %.2f ms, quantized %.2f ms (%.2fx;\n"+
+		"                %d of %d linear layers on the integer reference kernels, the rest fake-quantized)\n",
+		r.FPLatencyMs, r.KernelLatencyMs, r.FPLatencyMs/max(r.KernelLatencyMs, 1e-9), r.KernelLayers, len(r.Layers))
 	verdict := "PASS"
 	if !v.Pass {
 		verdict = "FAIL (" + strings.Join(v.Failures, "; ") + ")"
