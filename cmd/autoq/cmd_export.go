@@ -17,7 +17,6 @@ import (
 type exportFlags struct {
 	in         aqInputFlags
 	plan       string
-	calibTable string
 	scaleDType string
 	out        string
 	json       bool
@@ -38,7 +37,7 @@ func init() {
 		flags: func(fs *pflag.FlagSet) {
 			f.in.register(fs, "llama2.c .bin file or Hugging Face directory (required)")
 			fs.StringVar(&f.plan, "plan", "", "plan file from `autoq plan` (required)")
-			fs.StringVar(&f.calibTable, "calib-table", "", "calibration table (JSON, `autoq calibrate`) for static activation thresholds")
+			f.in.registerCalibTable(fs)
 			fs.StringVar(&f.scaleDType, "scale-dtype", "f16", "dtype of weight-only layers' scales: f16, bf16 or f32")
 			fs.StringVar(&f.out, "out", "", "output directory (required)")
 			fs.BoolVar(&f.json, "json", false, "print a JSON summary")
@@ -107,15 +106,9 @@ func runExport(e *env, f *exportFlags) error {
 		fmt.Fprintln(e.stderr, "note: no --data, so int4 layers use round-to-nearest (GPTQ needs calibration data)")
 	}
 	var table *calib.Table
-	if f.calibTable != "" {
-		if table, err = calib.ReadTable(f.calibTable); err != nil {
+	if f.in.calibTable != "" {
+		if table, qz.Amax, err = tableAmax(f.in.calibTable); err != nil {
 			return err
-		}
-		qz.Amax = map[string]float32{}
-		for _, t := range table.Tensors {
-			if !t.Empty {
-				qz.Amax[t.Name] = t.Amax
-			}
 		}
 	}
 	bar := progress.New(e.stderr, "quantize", int64(len(layers)), "layers")

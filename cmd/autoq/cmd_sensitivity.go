@@ -34,6 +34,27 @@ type aqInputFlags struct {
 	calibMethod            string
 	int4                   string
 	batch                  int
+	calibTable             string // sensitivity, export: thresholds from `autoq calibrate`
+}
+
+// registerCalibTable adds --calib-table (sensitivity and export).
+func (f *aqInputFlags) registerCalibTable(fs *pflag.FlagSet) {
+	fs.StringVar(&f.calibTable, "calib-table", "", "calibration table (JSON from `autoq calibrate`): static activation thresholds instead of calibrating here")
+}
+
+// tableAmax reads a calibration table's thresholds by tensor (layer) name.
+func tableAmax(path string) (*calib.Table, map[string]float32, error) {
+	t, err := calib.ReadTable(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	amax := map[string]float32{}
+	for _, e := range t.Tensors {
+		if !e.Empty {
+			amax[e.Name] = e.Amax
+		}
+	}
+	return t, amax, nil
 }
 
 func (f *aqInputFlags) register(fs *pflag.FlagSet, modelHelp string) {
@@ -106,6 +127,14 @@ func (f *aqInputFlags) quantizers(e *env, src *pipeline.Source, d *pipeline.Data
 		needAmax = needAmax || c.Act == plan.ActStatic
 		need4 = need4 || (!c.Full && c.Weight.Bits == 4)
 	}
+	if needAmax && f.calibTable != "" {
+		_, amax, err := tableAmax(f.calibTable)
+		if err != nil {
+			return nil, err
+		}
+		qz.Amax, needAmax = amax, false
+		fmt.Fprintf(e.stderr, "activation thresholds for %d tensors from %s\n", len(amax), f.calibTable)
+	}
 	if !needAmax && !(need4 && f.int4 == "gptq") {
 		return qz, nil
 	}
@@ -177,12 +206,13 @@ func init() {
 	register(&command{
 		name:    "sensitivity",
 		summary: "per-layer sensitivity: quantize one layer at a time and measure KL and perplexity change",
-		usage: "--model PATH --data FILE [--schemes w4g128,w8,w8a8s] --out sens.json [--json] [--plot PNG]\n\n" +
+		usage: "--model PATH --data FILE [--calib-table calib.json] [--schemes w4g128,w8,w8a8s] --out sens.json [--json] [--plot PNG]\n\n" +
 			"Each (layer, scheme) is quantized alone exactly as it would be exported and run over --sens-tokens\n" +
 			"held-out tokens; the full-precision logits are computed once and reused, so the cost is one forward\n" +
 			"pass of the budget per (layer, scheme). Prints the table sorted by damage (KL, nats per token).",
 		flags: func(fs *pflag.FlagSet) {
 			f.in.register(fs, "llama2.c .bin file or Hugging Face directory (required)")
+			f.in.registerCalibTable(fs)
 			fs.StringVar(&f.schemes, "schemes", "w4g128,w8,w8a8s", "comma-separated candidate schemes (w8a8: dynamic per-token activations, w8a8s: static)")
 			fs.StringVar(&f.out, "out", "", "sensitivity file to write (JSON, for `autoq plan`)")
 			fs.BoolVar(&f.json, "json", false, "print the sensitivity file to stdout instead of the table")
