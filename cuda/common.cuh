@@ -102,7 +102,9 @@ __device__ __forceinline__ void autoq_compute_params_dev(float lo, float hi, int
       return;
     }
     float denom = (float)(1 << (bits - 1)) - 0.5f; // exact: 127.5 or 7.5
-    *scale = __fdiv_rn(amax, denom);
+    float sc = __fdiv_rn(amax, denom);
+    // amax a few subnormals: the scale underflows to 0; quant treats the group as zeros.
+    *scale = sc == 0.0f ? 1.0f : sc;
     *zero = 0;
     return;
   }
@@ -115,6 +117,11 @@ __device__ __forceinline__ void autoq_compute_params_dev(float lo, float hi, int
     return;
   }
   float s = __fdiv_rn(__fsub_rn(hi, lo), (float)qmax);
+  if (s == 0.0f) { // hi-lo a few subnormals: the scale underflows; treated as zeros
+    *scale = 1.0f;
+    *zero = 0;
+    return;
+  }
   float z = rintf(__fdiv_rn(-lo, s));
   if (z < 0.0f) z = 0.0f;
   if (z > (float)qmax) z = (float)qmax;
