@@ -3,13 +3,18 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/autoq/autoq/calib"
 	"github.com/autoq/autoq/checkpoint"
 	"github.com/autoq/autoq/export"
+	"github.com/autoq/autoq/model"
 	"github.com/autoq/autoq/pipeline"
 	"github.com/autoq/autoq/plan"
 	"github.com/stretchr/testify/assert"
@@ -196,4 +201,46 @@ func TestSensitivityAndRunCommands(t *testing.T) {
 	after, err := os.ReadFile(filepath.Join(out, "model.safetensors"))
 	require.NoError(t, err)
 	assert.Equal(t, before, after)
+}
+
+// TestExportWithCalibrationTable takes the static activation thresholds from a
+// calibration table and writes the matching TensorRT cache.
+func TestExportWithCalibrationTable(t *testing.T) {
+	modelDir, _ := aqFixture(t)
+	dir := t.TempDir()
+	m, err := model.Load(modelDir)
+	require.NoError(t, err)
+	opt := calib.DefaultOptions(calib.MethodMax)
+	var hs []*calib.Histogram
+	var res []calib.Result
+	for i, name := range m.LinearNames() {
+		h := calib.NewHistogram(name)
+		h.AddF32([]float32{0.5, -1, float32(i + 2)}) // absmax i+2, exactly a float
+		r, err := calib.Compute(h, opt)
+		require.NoError(t, err)
+		hs, res = append(hs, h), append(res, r)
+	}
+	table, err := calib.NewTable(hs, res, opt, 1)
+	require.NoError(t, err)
+	tf := filepath.Join(dir, "calib.json")
+	require.NoError(t, table.WriteFile(tf))
+	pf := filepath.Join(dir, "plan.json")
+	code, _, stderr := aqCLI("plan", "--uniform", "w8a8s", "--out", pf)
+	require.Equal(t, 0, code, stderr)
+	out := filepath.Join(dir, "out")
+	code, _, stderr = aqCLI("export", "--model", modelDir, "--plan", pf, "--calib-table", tf, "--out", out)
+	require.Equal(t, 0, code, stderr)
+	ld, err := export.Read(out)
+	require.NoError(t, err)
+	for _, l := range ld.Layers {
+		require.NotNil(t, l.Act, l.Name)
+		i := slices.Index(m.LinearNames(), l.Name)
+		assert.Equal(t, float32(i+2), l.Act.Amax, l.Name)
+	}
+	cache, err := os.ReadFile(filepath.Join(out, pipeline.TRTCacheFile))
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(cache)), "\n")
+	assert.Equal(t, "TRT-8601-MinMaxCalibration", lines[0])
+	assert.Len(t, lines, 1+28)
+	assert.Contains(t, lines, fmt.Sprintf("model.layers.0.self_attn.q_proj: %08x", math.Float32bits(float32(2)/127)))
 }
