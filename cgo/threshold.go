@@ -15,47 +15,20 @@ import (
 )
 
 const (
-	entropyStartBin = 128
-	entropyCands    = calib.NumBins - entropyStartBin + 1
 	// maxEntropyLevels is calib's bound on Levels for the entropy search (Compute rejects
 	// more: such options go to the CPU for its error).
 	maxEntropyLevels = 255
 )
 
-// entropyPlan is calib's klPlan: the distinct group ranges [lo, hi) the entropy candidates
-// use for G groups, idx[c*G+g] the range of group g of candidate c, last[c] the range
-// holding bin i-1. Built exactly as calib.klPlanFor (group g of candidate i covers bins j
-// with floor(j*G/i) == g).
+// entropyPlan is a klPlan with its arrays uploaded to the device.
 type entropyPlan struct {
-	groups                int
-	lo, hi, idx, last     []int32
+	*klPlan
 	dLo, dHi, dIdx, dLast *Buffer // on the device after upload
 	uploadOnce            sync.Once
 	uploadErr             error
 }
 
-func buildEntropyPlan(groups int) *entropyPlan {
-	p := &entropyPlan{groups: groups, idx: make([]int32, entropyCands*groups), last: make([]int32, entropyCands)}
-	seen := map[[2]int32]int32{}
-	for c := 0; c < entropyCands; c++ {
-		i := entropyStartBin + c
-		for g := 0; g < groups; g++ {
-			lo := int32((g*i + groups - 1) / groups)
-			hi := int32(((g+1)*i + groups - 1) / groups)
-			k, ok := seen[[2]int32{lo, hi}]
-			if !ok {
-				k = int32(len(p.lo))
-				seen[[2]int32{lo, hi}] = k
-				p.lo, p.hi = append(p.lo, lo), append(p.hi, hi)
-			}
-			p.idx[c*groups+g] = k
-			if lo <= int32(i-1) && int32(i-1) < hi {
-				p.last[c] = k
-			}
-		}
-	}
-	return p
-}
+func buildEntropyPlan(groups int) *entropyPlan { return &entropyPlan{klPlan: buildKLPlan(groups)} }
 
 func i32Bytes(v []int32) []byte {
 	if len(v) == 0 {

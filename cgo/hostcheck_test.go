@@ -1,0 +1,346 @@
+package cgo
+
+// Host checks of the kernels' arithmetic, for machines without a GPU (CI): the device
+// functions that must equal the Go reference bit for bit (ComputeParams, QuantizeValue,
+// DequantizeValue, the histogram exponent and bin, KLLog, the entropy and MSE threshold
+// searches) are cut out of cuda/*.cu by their markers, compiled for the host with g++ and
+// shims for the CUDA intrinsics (each _rn intrinsic is one IEEE operation, which host
+// double/float arithmetic without contraction is too), run over many inputs and compared
+// with packages quant and calib. The block-level code runs with one thread (blockDim 1),
+// which computes every candidate in the same order as the GPU's threads do. What this
+// cannot check (thread mapping, shared memory, loads) the cuda-tagged tests check on a GPU.
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/autoq/autoq/calib"
+	"github.com/autoq/autoq/internal/testutil"
+	"github.com/autoq/autoq/quant"
+)
+
+const hostShims = `#include <cstdio>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <cfloat>
+#include <cmath>
+#include <vector>
+#include <algorithm>
+#define AUTOQ_HIST_BINS 2048
+struct { int x; } threadIdx = {0}, blockDim = {1};
+static void __syncthreads() {}
+static int atomicMax(int* p, int v){ int o=*p; if(v>o)*p=v; return o; }
+static int atomicMin(int* p, int v){ int o=*p; if(v<o)*p=v; return o; }
+static float __fdiv_rn(float a,float b){return a/b;}
+static float __fmul_rn(float a,float b){return a*b;}
+static float __fadd_rn(float a,float b){return a+b;}
+static float __fsub_rn(float a,float b){return a-b;}
+static double __dmul_rn(double a,double b){return a*b;}
+static double __dadd_rn(double a,double b){return a+b;}
+static double __dsub_rn(double a,double b){return a-b;}
+static double __ddiv_rn(double a,double b){return a/b;}
+static double __ull2double_rn(unsigned long long v){return (double)v;}
+static unsigned __float_as_uint(float x){unsigned v;memcpy(&v,&x,4);return v;}
+static float __int_as_float(int v){float x;memcpy(&x,&v,4);return x;}
+static long long __double_as_longlong(double x){long long v;memcpy(&v,&x,8);return v;}
+static double __longlong_as_double(long long v){double x;memcpy(&x,&v,8);return x;}
+static int __clz(int x){return x==0?32:__builtin_clz((unsigned)x);}
+using std::min; using std::max;
+`
+
+const hostMain = `
+template<class T> static void rd(FILE*f, T* p, size_t n){ if(fread(p,sizeof(T),n,f)!=n){fprintf(stderr,"short read\n"); exit(1);} }
+int main(int argc, char** argv){
+  if (argc > 1 && !strcmp(argv[1], "params")) {
+    unsigned a,b; int bits,sym;
+    while(scanf("%x %x %d %d",&a,&b,&bits,&sym)==4){
+      float lo,hi; memcpy(&lo,&a,4); memcpy(&hi,&b,4);
+      float s; int32_t z; autoq_compute_params_dev(lo,hi,bits,sym,&s,&z);
+      int32_t qlo = sym ? -(1<<(bits-1)) : 0, qhi = sym ? (1<<(bits-1))-1 : (1<<bits)-1;
+      float xs[3]={lo,hi,__fmul_rn(__fadd_rn(lo,hi),0.5f)};
+      printf("%08x %d", __float_as_uint(s), z);
+      for(int k=0;k<3;k++){ int32_t q=autoq_quantize_value(xs[k],s,z,qlo,qhi); printf(" %d %08x", q, __float_as_uint(autoq_dequantize_value(q,s,z))); }
+      uint32_t m = a & 0x7fffffffu;
+      if (m != 0 && m < 0x7f800000u) { int e = exp_for_bits(m); int e3 = e+3 > 117 ? 117 : e+3; printf(" %d %u %u", e, bin_index(b & 0x7fffffffu, e3), bin_index(m, e)); }
+      printf("\n");
+    }
+    return 0;
+  }
+  if (argc > 1 && !strcmp(argv[1], "kllog")) {
+    unsigned long long b;
+    while(scanf("%llx",&b)==1){ double y=kl_log(__longlong_as_double((long long)b)); printf("%016llx\n",(unsigned long long)__double_as_longlong(y)); }
+    return 0;
+  }
+  FILE* f=fopen(argv[2],"rb");
+  int32_t nh, method, levels, zs, np; rd(f,&nh,1); rd(f,&method,1); rd(f,&levels,1); rd(f,&zs,1); rd(f,&np,1);
+  int G=levels+1;
+  std::vector<int32_t> lo(np),hi(np),idx((size_t)kCands*G),last(kCands);
+  if(np){ rd(f,lo.data(),np); rd(f,hi.data(),np); rd(f,idx.data(),idx.size()); rd(f,last.data(),kCands);}
+  std::vector<unsigned long long> cnt((size_t)nh*kBins); rd(f,cnt.data(),cnt.size());
+  EntropyPlan plan{lo.data(),hi.data(),idx.data(),last.data(),np,G};
+  std::vector<double> scratch(entropy_scratch_doubles(np>0?np:1));
+  for(int h=0;h<nh;h++){
+    int32_t bin=-1, empty=0; double obj=0;
+    const unsigned long long* c=cnt.data()+(size_t)h*kBins;
+    if(method==3) mse_block(c, levels, &bin, &obj);
+    else entropy_block(c, zs, plan, scratch.data(), &bin, &obj, &empty);
+    unsigned long long ob; memcpy(&ob,&obj,8);
+    printf("%d %016llx %d\n", bin, ob, empty);
+  }
+}
+`
+
+// cut returns src from the first occurrence of start up to (not including) end.
+func cut(t *testing.T, src, start, end string) string {
+	t.Helper()
+	a := strings.Index(src, start)
+	if a < 0 {
+		t.Fatalf("marker %q not found in the CUDA source (update hostcheck_test.go)", start)
+	}
+	if end == "" {
+		return src[a:]
+	}
+	b := strings.Index(src[a:], end)
+	if b < 0 {
+		t.Fatalf("marker %q not found after %q", end, start)
+	}
+	return src[a : a+b]
+}
+
+// hostKernels builds the host program once per test binary.
+func hostKernels(t *testing.T) string {
+	t.Helper()
+	gxx, err := exec.LookPath("g++")
+	if err != nil {
+		t.Skip("g++ not found: host checks of the kernel arithmetic skipped")
+	}
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join("..", "cuda", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	common, hist, thr := read("common.cuh"), read("histogram.cu"), read("threshold.cu")
+	dev := strings.NewReplacer("__device__ __forceinline__ ", "static ", "__device__ ", "", "__host__ ", "", "__shared__ ", "static ", "__forceinline__ ", "")
+	var src strings.Builder
+	src.WriteString(hostShims)
+	src.WriteString(dev.Replace(cut(t, common, "__device__ __forceinline__ bool autoq_is_finite_bits", "")))
+	src.WriteString(dev.Replace(cut(t, hist, "// calib.ExpFor on the bits", "__global__ void finalize_kernel")))
+	src.WriteString(dev.Replace(cut(t, hist, "// calib.BinIndex for the finite", "__global__ void bin_kernel")))
+	src.WriteString(dev.Replace(cut(t, thr, "constexpr int kBins", "__global__ void kllog_kernel")))
+	src.WriteString(dev.Replace(cut(t, thr, "// calib.searchCandidates", "__global__ void thresholds_kernel")))
+	src.WriteString(hostMain)
+	dir := t.TempDir()
+	cpp, bin := filepath.Join(dir, "kernels.cpp"), filepath.Join(dir, "kernels")
+	if err := os.WriteFile(cpp, []byte(src.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(gxx, "-std=c++17", "-O2", "-ffp-contract=off", "-o", bin, cpp).CombinedOutput(); err != nil {
+		t.Fatalf("compiling the host copy of the kernels: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func runHost(t *testing.T, bin string, stdin []byte, args ...string) []string {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Stdin = bytes.NewReader(stdin)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("host kernels %v: %v", args, err)
+	}
+	var lines []string
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	return lines
+}
+
+func TestHostKernelArithmetic(t *testing.T) {
+	bin := hostKernels(t)
+	t.Run("params-quantize-bins", func(t *testing.T) {
+		r := testutil.Rand(30)
+		type pair struct {
+			lo, hi float32
+			bits   int
+			sym    bool
+		}
+		var cs []pair
+		add := func(a, b float32) {
+			for _, bits := range []int{4, 8} {
+				cs = append(cs, pair{min(a, b), max(a, b), bits, true}, pair{min(a, b), max(a, b), bits, false})
+			}
+		}
+		special := []float32{0, float32(math.Copysign(0, -1)), 1, -1, 1e-45, -1e-45, 3e-45, 1e-40, 1.17549435e-38,
+			math.MaxFloat32, -math.MaxFloat32, 0.5, 127.5, 7.5, 1e-30, 1e30, 6.1e-5, 65504, -63.75, 2.5}
+		for _, a := range special {
+			for _, b := range special {
+				add(a, b)
+			}
+		}
+		for range 20000 {
+			add(math.Float32frombits(r.Uint32()&0xff7fffff), math.Float32frombits(r.Uint32()&0xff7fffff))
+			g := testutil.Gaussian(r, 2, 1)
+			add(g[0], g[1])
+			add(math.Float32frombits(r.Uint32()&0x807fffff), math.Float32frombits(r.Uint32()&0x807fffff)) // subnormals
+		}
+		var in bytes.Buffer
+		for _, x := range cs {
+			fmt.Fprintf(&in, "%x %x %d %d\n", math.Float32bits(x.lo), math.Float32bits(x.hi), x.bits, map[bool]int{true: 1}[x.sym])
+		}
+		got := runHost(t, bin, in.Bytes(), "params")
+		if len(got) != len(cs) {
+			t.Fatalf("%d results for %d cases", len(got), len(cs))
+		}
+		bad := 0
+		for i, x := range cs {
+			s := quant.Scheme{Bits: x.bits, Symmetric: x.sym, Granularity: quant.PerChannel}
+			scale, zero := s.ComputeParams(x.lo, x.hi)
+			want := fmt.Sprintf("%08x %d", math.Float32bits(scale), zero)
+			for _, v := range []float32{x.lo, x.hi, float32(float32(x.lo+x.hi) * 0.5)} {
+				q := s.QuantizeValue(v, scale, zero)
+				want += fmt.Sprintf(" %d %08x", q, math.Float32bits(quant.DequantizeValue(q, scale, zero)))
+			}
+			if m := math.Float32bits(x.lo) & 0x7fffffff; m != 0 && m < 0x7f800000 {
+				e := calib.ExpFor(x.lo)
+				e3 := min(e+3, 117)
+				b := calib.BinIndex(x.hi, e3)
+				if math.Ldexp(math.Abs(float64(x.hi)), -e3) >= calib.NumBins {
+					b = calib.NumBins - 1 // outside the histogram: the kernel clamps (never happens with exp from absmax)
+				}
+				want += fmt.Sprintf(" %d %d %d", e, b, calib.BinIndex(x.lo, e))
+			}
+			if got[i] != want {
+				if bad < 5 {
+					t.Errorf("lo=%g hi=%g bits=%d sym=%v (scale, zero, then level and dequantized bits of lo, hi, mid; exp and bins):\n got  %s\n want %s",
+						x.lo, x.hi, x.bits, x.sym, got[i], want)
+				}
+				bad++
+			}
+		}
+		if bad > 0 {
+			t.Errorf("%d of %d cases differ", bad, len(cs))
+		}
+	})
+	t.Run("kllog", func(t *testing.T) {
+		r := testutil.Rand(31)
+		xs := []float64{0, 1, 2, 0.5, math.E, 1e-300, 5e-324, math.MaxFloat64, math.Sqrt2, math.Sqrt2 / 2, 1 + 1e-15, 1 - 1e-16, -1, math.Inf(1)}
+		for range 50000 {
+			xs = append(xs, math.Float64frombits(r.Uint64()&0x7fefffffffffffff|1))
+		}
+		for n := 1; n <= 5000; n++ {
+			xs = append(xs, float64(n))
+		}
+		var in bytes.Buffer
+		for _, x := range xs {
+			fmt.Fprintf(&in, "%x\n", math.Float64bits(x))
+		}
+		got := runHost(t, bin, in.Bytes(), "kllog")
+		for i, x := range xs {
+			want := calib.KLLog(x)
+			var g uint64
+			fmt.Sscanf(got[i], "%x", &g)
+			if g != math.Float64bits(want) && !(math.IsNaN(want) && math.IsNaN(math.Float64frombits(g))) {
+				t.Fatalf("KLLog(%v): got 0x%016x, want 0x%016x (%v)", x, g, math.Float64bits(want), want)
+			}
+		}
+	})
+	t.Run("thresholds", func(t *testing.T) {
+		hs := calibHistogramsHost()
+		for _, opt := range []calib.Options{
+			{Method: calib.MethodEntropy, Levels: 127, ZeroSpike: true}, {Method: calib.MethodEntropy, Levels: 127},
+			{Method: calib.MethodEntropy, Levels: 255, ZeroSpike: true}, {Method: calib.MethodEntropy, Levels: 7},
+			{Method: calib.MethodMSE, Levels: 127}, {Method: calib.MethodMSE, Levels: 255}, {Method: calib.MethodMSE, Levels: 7},
+		} {
+			var buf bytes.Buffer
+			w := func(v any) { _ = binary.Write(&buf, binary.LittleEndian, v) }
+			p := &klPlan{}
+			if opt.Method == calib.MethodEntropy {
+				p = buildKLPlan(opt.Levels + 1)
+			}
+			w([]int32{int32(len(hs)), int32(opt.Method), int32(opt.Levels), map[bool]int32{true: 1}[opt.ZeroSpike], int32(len(p.lo))})
+			if len(p.lo) > 0 {
+				w(p.lo)
+				w(p.hi)
+				w(p.idx)
+				w(p.last)
+			}
+			for _, h := range hs {
+				w(h.Counts[:])
+			}
+			in := filepath.Join(t.TempDir(), "hists.bin")
+			if err := os.WriteFile(in, buf.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			got := runHost(t, bin, nil, "thresholds", in)
+			for i, h := range hs {
+				want, err := calib.Compute(h, opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var b, empty int
+				var ob uint64
+				fmt.Sscanf(got[i], "%d %x %d", &b, &ob, &empty)
+				if want.Empty {
+					if empty != 1 && h.HasExp && h.AbsMax != 0 {
+						t.Errorf("%v, %s: want empty, got bin %d", opt, h.Name, b)
+					}
+					continue
+				}
+				obj := math.Float64frombits(ob)
+				if opt.Method == calib.MethodMSE {
+					obj = math.Ldexp(obj, 2*h.Exp) / float64(h.Count)
+				}
+				if b != want.Bin || math.Float64bits(obj) != math.Float64bits(want.KL) {
+					t.Errorf("%v, %s: got bin %d objective %v, want bin %d objective %v", opt, h.Name, b, obj, want.Bin, want.KL)
+				}
+			}
+		}
+	})
+}
+
+// calibHistogramsHost: varied histograms (the GPU test's set, smaller).
+func calibHistogramsHost() []*calib.Histogram {
+	r := testutil.Rand(32)
+	var hs []*calib.Histogram
+	add := func(name string, v []float32) {
+		h := calib.NewHistogram(name)
+		h.AddF32(v)
+		hs = append(hs, h)
+	}
+	for i, n := range []int{100, 5000, 1 << 15} {
+		add(fmt.Sprintf("gauss%d", i), testutil.Gaussian(r, n, 0.1*float64(i+1)))
+		add(fmt.Sprintf("laplace%d", i), testutil.Laplace(r, n, 2))
+		add(fmt.Sprintf("t%d", i), testutil.StudentT(r, n, 1.5))
+	}
+	spike := testutil.Gaussian(r, 1<<14, 1)
+	for i := 0; i < len(spike); i += 2 {
+		spike[i] = 0
+	}
+	add("zerospike", spike)
+	add("single", []float32{3.5})
+	add("two", []float32{1e-30, 1e30})
+	sparse := make([]float32, 4000)
+	for i := range sparse {
+		sparse[i] = float32(int(1) << (i % 12))
+	}
+	add("sparse", sparse)
+	h := calib.NewHistogram("onlyzero")
+	h.Counts[0], h.Exp, h.HasExp, h.AbsMax, h.Count = 50, -10, true, 1, 50
+	hs = append(hs, h)
+	for i := 0; i < 20; i++ {
+		add(fmt.Sprint("st", i), testutil.StudentT(r, 1<<12, 2+float64(i%5)))
+	}
+	return hs
+}
