@@ -141,6 +141,7 @@ func plotHistogram(h *calib.Histogram, t TensorReport, chosen calib.Options, pat
 		p.Legend.Add(entry, ln)
 	}
 	p.X.Min, p.X.Max = 0, xmax*1.03
+	p.X.Tick.Marker = fixedTicks{}
 	p.Legend.Top = true
 	return savePNG(p, path, 10*vg.Inch, 5*vg.Inch)
 }
@@ -207,7 +208,7 @@ func plotRounds(r *Result, rep *Report, path string) error {
 	p.Legend.Add(fmt.Sprintf("tolerance ±%g%%", 100*rep.Settings.Tolerance), &plotter.Line{LineStyle: draw.LineStyle{Color: color.Gray{Y: 120}, Width: vg.Points(1), Dashes: []vg.Length{vg.Points(4), vg.Points(4)}}})
 	p.Legend.Top = true
 	// The x range extends past the data so the legend (top right) does not cover lines.
-	p.X.Min, p.X.Max = 0, float64(rep.Coverage.Tokens)*1.7
+	p.X.Min, p.X.Max = 0, float64(rep.Coverage.Tokens)*1.5
 	p.Y.Tick.Marker = fixedTicks{}
 	return savePNG(p, path, 11*vg.Inch, 6*vg.Inch)
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/autoq/autoq/calib"
 	"github.com/autoq/autoq/internal/testutil"
 	"github.com/autoq/autoq/model"
 	"github.com/autoq/autoq/tokenizer"
@@ -71,7 +72,11 @@ func TestPlotWritesCharts(t *testing.T) {
 }
 
 // The done-when behaviour on the real model: a few hundred tokens of tinystories leave
-// tensors unsettled (and warn), 60k tokens converge; charts and JSON carry it all.
+// tensors unsettled (and warn), 64k tokens converge; charts and JSON carry it all. The MSE
+// calibrator is pinned for the large run: its amax settles well within 2% (largest last
+// change 0.5%), while the entropy calibrator's amax keeps hopping between near-equal KL
+// minima on some tensors of this model (up to 9% in the last round at 64k tokens, 3.7% at
+// the whole calib split, 165k tokens; docs/CALIBRATION.md).
 func TestRealSmallUnsettledLargeConverged(t *testing.T) {
 	bin := testutil.SharedData(t, "stories260K.bin")
 	tokPath := testutil.SharedData(t, "tok512.bin")
@@ -80,32 +85,35 @@ func TestRealSmallUnsettledLargeConverged(t *testing.T) {
 	require.NoError(t, err)
 	tok, err := tokenizer.Load(tokPath)
 	require.NoError(t, err)
+	mse := calib.DefaultOptions(calib.MethodMSE)
 
-	small, err := Run(m, text, tok, Options{SeqLen: 64, Batch: 8, Tokens: 400, Split: "calib", Shards: 1, Rounds: 4})
-	require.NoError(t, err)
-	rs := Diagnose(small)
-	require.Equal(t, 400, rs.Coverage.Tokens)
-	require.False(t, rs.Converged)
-	require.NotEmpty(t, rs.Unsettled, "400 tokens should leave thresholds moving")
-	codes := map[string]bool{}
-	for _, w := range rs.Warnings {
-		codes[w.Code] = true
+	var smalls []*Result
+	for _, method := range []calib.Method{calib.MethodEntropy, calib.MethodMSE} {
+		small, err := Run(m, text, tok, Options{SeqLen: 64, Batch: 8, Tokens: 400, Split: "calib", Shards: 1, Rounds: 4, Calib: calib.DefaultOptions(method)})
+		require.NoError(t, err)
+		rs := Diagnose(small)
+		require.Equal(t, 400, rs.Coverage.Tokens)
+		require.False(t, rs.Converged, method)
+		require.NotEmpty(t, rs.Unsettled, "%s: 400 tokens should leave thresholds moving", method)
+		codes := map[string]bool{}
+		for _, w := range rs.Warnings {
+			codes[w.Code] = true
+		}
+		assert.True(t, codes["few-tokens"])
+		assert.True(t, codes["unsettled"])
+		smalls = append(smalls, small)
 	}
-	assert.True(t, codes["few-tokens"])
-	assert.True(t, codes["unsettled"])
 
-	large, err := Run(m, text, tok, Options{SeqLen: 256, Batch: 8, Tokens: 60000, Split: "calib", Shards: 1, Rounds: 4})
+	large, err := Run(m, text, tok, Options{SeqLen: 256, Batch: 8, Tokens: 65536, Split: "calib", Shards: 1, Rounds: 4, Calib: mse})
 	require.NoError(t, err)
 	rl := Diagnose(large)
-	require.Equal(t, 60000, rl.Coverage.Tokens)
+	require.Equal(t, 65536, rl.Coverage.Tokens)
 	require.Len(t, rl.Rounds, 4)
 	require.True(t, rl.Converged, "unsettled: %v", rl.Unsettled)
 	for _, w := range rl.Warnings {
 		assert.NotEqual(t, "few-tokens", w.Code)
 		assert.NotEqual(t, "unsettled", w.Code)
 	}
-	// Real text: many distinct tokens, no duplicate windows, BOS among the top tokens' list
-	// not required; the vocabulary share is a fraction.
 	assert.Zero(t, rl.Coverage.Duplicates)
 	assert.Greater(t, rl.Coverage.VocabSeen, 100)
 	assert.Less(t, rl.Coverage.VocabShare, 1.0)
@@ -118,11 +126,8 @@ func TestRealSmallUnsettledLargeConverged(t *testing.T) {
 		assert.Contains(t, back, k)
 	}
 
-	for _, c := range []struct {
-		r   *Result
-		rep *Report
-	}{{small, rs}, {large, rl}} {
-		files, err := Plot(c.r, c.rep, t.TempDir(), 3)
+	for _, r := range []*Result{smalls[0], large} {
+		files, err := Plot(r, Diagnose(r), t.TempDir(), 3)
 		require.NoError(t, err)
 		require.Len(t, files, 4)
 		requirePNGs(t, files)

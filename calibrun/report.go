@@ -3,6 +3,7 @@ package calibrun
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -12,15 +13,19 @@ import (
 // Report is the diagnostics of a run: per-tensor thresholds with their trajectory over the
 // rounds, convergence, clipping, outlier channels, coverage and warnings.
 type Report struct {
-	Settings  Settings       `json:"settings"`
-	Coverage  Coverage       `json:"coverage"`
-	Rounds    []RoundTotals  `json:"rounds"`
-	Tensors   []TensorReport `json:"tensors"`
-	Converged bool           `json:"converged"`
-	Unsettled []string       `json:"unsettled"`
-	Warnings  []Warning      `json:"warnings"`
-	Seconds   float64        `json:"seconds"`
-	TokPerSec float64        `json:"tokens_per_sec"`
+	Settings Settings       `json:"settings"`
+	Coverage Coverage       `json:"coverage"`
+	Rounds   []RoundTotals  `json:"rounds"`
+	Tensors  []TensorReport `json:"tensors"`
+	// Stable: at least two rounds and no tensor unsettled. Converged: stable on at least
+	// MinTokens tokens (a threshold that did not move on a few hundred tokens says little:
+	// a percentile of so few values is just one of the largest ones).
+	Stable    bool      `json:"stable"`
+	Converged bool      `json:"converged"`
+	Unsettled []string  `json:"unsettled"`
+	Warnings  []Warning `json:"warnings"`
+	Seconds   float64   `json:"seconds"`
+	TokPerSec float64   `json:"tokens_per_sec"`
 }
 
 // Settings records how the run was made.
@@ -73,10 +78,12 @@ type TensorReport struct {
 	Rounds   []RoundPoint `json:"rounds"`
 	// LastChange is |amax_R - amax_{R-1}| / amax_{R-1} (1 when the tensor had no
 	// threshold before the last round); null with fewer than two rounds.
-	LastChange    *float64  `json:"last_change"`
-	Settled       bool      `json:"settled"`
-	MedianChanMax float32   `json:"median_channel_absmax"`
-	Outliers      []Outlier `json:"outlier_channels"`
+	LastChange    *float64 `json:"last_change"`
+	Settled       bool     `json:"settled"`
+	MedianChanMax float32  `json:"median_channel_absmax"`
+	// MaxChanRatio is the largest channel absmax over the median (0 when the median is 0).
+	MaxChanRatio float64   `json:"max_channel_ratio"`
+	Outliers     []Outlier `json:"outlier_channels"`
 }
 
 // Warning is a reason to distrust the calibration set.
@@ -110,7 +117,8 @@ func Diagnose(r *Result) *Report {
 			rep.Unsettled = append(rep.Unsettled, t.Name)
 		}
 	}
-	rep.Converged = nR >= 2 && len(rep.Unsettled) == 0
+	rep.Stable = nR >= 2 && len(rep.Unsettled) == 0
+	rep.Converged = rep.Stable && r.Coverage.Tokens >= o.MinTokens
 	rep.Warnings = warnings(r, rep)
 	return rep
 }
@@ -139,6 +147,9 @@ func (r *Result) tensorReport(gi int, g Group) TensorReport {
 		t.Settled = c <= r.Opt.Tolerance
 	}
 	t.MedianChanMax, t.Outliers = outliers(h.ChannelAbsMax, r.Opt.OutlierRatio)
+	if t.MedianChanMax > 0 {
+		t.MaxChanRatio = float64(slices.Max(h.ChannelAbsMax)) / float64(t.MedianChanMax)
+	}
 	return t
 }
 

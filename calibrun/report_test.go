@@ -110,10 +110,21 @@ func TestConvergenceVerdict(t *testing.T) {
 
 	rep = Diagnose(handResult([]float32{2, 1, 1.019}, []float32{5, 4, 4.04}))
 	require.True(t, rep.Converged)
+	require.True(t, rep.Stable)
 	assert.Empty(t, rep.Unsettled)
 	out.Reset()
 	require.NoError(t, rep.WriteText(&out))
 	assert.Contains(t, out.String(), "calibration converged")
+
+	// Stable on too few tokens is not called converged.
+	few := handResult([]float32{2, 1, 1.019}, []float32{5, 4, 4.04})
+	few.Coverage.Tokens = 500
+	rep = Diagnose(few)
+	assert.True(t, rep.Stable)
+	assert.False(t, rep.Converged)
+	out.Reset()
+	require.NoError(t, rep.WriteText(&out))
+	assert.Contains(t, out.String(), "calibration NOT converged: every amax moved at most 2% in the last round, but on only 500 tokens (minimum 16384)")
 
 	// One round: nothing to compare, no verdict either way.
 	rep = Diagnose(handResult([]float32{2}, []float32{5}))

@@ -150,6 +150,7 @@ func TestOutlierChannelFlagged(t *testing.T) {
 			require.NotEmpty(t, tr.Outliers, tr.Name)
 			assert.Equal(t, outlierDim, tr.Outliers[0].Channel, tr.Name)
 			assert.Greater(t, tr.Outliers[0].Ratio, DefaultOutlierRatio)
+			assert.Equal(t, tr.Outliers[0].Ratio, tr.MaxChanRatio)
 		}
 	}
 }

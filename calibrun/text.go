@@ -14,7 +14,7 @@ const maxOutliersShown = 4
 // the convergence verdict.
 func (rep *Report) WriteText(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "tensor\tch\tamax (%s)\tabsmax\tclip %%\tmin KL\tlast change\tstatus\toutlier channels (absmax > %gx median)\n", rep.Settings.Method, rep.Settings.OutlierRatio)
+	fmt.Fprintf(tw, "tensor\tch\tamax (%s)\tabsmax\tclip %%\tmin KL\tlast change\tstatus\tmax ch/median\toutlier channels (> %gx)\n", rep.Settings.Method, rep.Settings.OutlierRatio)
 	for _, t := range rep.Tensors {
 		kl := "-"
 		if t.MinKL != nil {
@@ -30,8 +30,8 @@ func (rep *Report) WriteText(w io.Writer) error {
 		if t.Empty {
 			status = "EMPTY"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.5g\t%.5g\t%.4f\t%s\t%s\t%s\t%s\n", label(t), t.Channels, t.Amax, t.AbsMax,
-			100*t.ClipRate, kl, change, status, outlierText(t))
+		fmt.Fprintf(tw, "%s\t%d\t%.5g\t%.5g\t%.4f\t%s\t%s\t%s\t%.1f\t%s\n", label(t), t.Channels, t.Amax, t.AbsMax,
+			100*t.ClipRate, kl, change, status, t.MaxChanRatio, outlierText(t))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -58,6 +58,9 @@ func (rep *Report) WriteText(w io.Writer) error {
 	switch {
 	case rep.Converged:
 		_, err := fmt.Fprintf(w, "calibration converged: every tensor's amax moved at most %.3g%% in the last of %d rounds\n", 100*rep.Settings.Tolerance, rep.Settings.Rounds)
+		return err
+	case rep.Stable:
+		_, err := fmt.Fprintf(w, "calibration NOT converged: every amax moved at most %.3g%% in the last round, but on only %d tokens (minimum %d)\n", 100*rep.Settings.Tolerance, rep.Coverage.Tokens, rep.Settings.MinTokens)
 		return err
 	case len(rep.Unsettled) > 0:
 		_, err := fmt.Fprintf(w, "calibration NOT converged: %d of %d tensors need more data: %s\n", len(rep.Unsettled), len(rep.Tensors), strings.Join(rep.Unsettled, ", "))
