@@ -16,7 +16,11 @@ import (
 // (h.Matrix()). The true output error of a row is e^T H e over the whole row; its
 // cross-group terms e_g^T H_gh e_h are dropped so that groups can be searched
 // independently (the block-diagonal approximation; exact for PerChannel and PerTensor,
-// where a group is the whole row). Parameters come back [rows, groups] row-major (one
+// where a group is the whole row). For PerGroup, ActMSERefinePasses passes of coordinate
+// descent then refine each row towards its true output error (refineRow): each group is
+// re-searched with the other groups' errors fixed, keeping a change only if it lowers the
+// row's e^T H e. (Inside GPTQ, where later columns are not quantized yet when a group is
+// reached, only the block-diagonal search is used.) Parameters come back [rows, groups] row-major (one
 // entry for PerTensor); zeros are all 0 for symmetric schemes.
 func ActMSEParams(name string, w []float32, rows, cols int, s quant.Scheme, h *Hessian) ([]float32, []int32, error) {
 	return SearchParams(name, w, rows, cols, s, h, ClipActMSE)
@@ -42,6 +46,11 @@ func SearchParams(name string, w []float32, rows, cols int, s quant.Scheme, h *H
 // searchAll runs searchGroup over every group of w (row-major [rows, cols]); hm is the
 // full [cols, cols] H or nil.
 func searchAll(s quant.Scheme, l layout, w []float32, hm []float64, clip Clip) ([]float32, []int32) {
+	return searchAllRefine(s, l, w, hm, clip, true)
+}
+
+// searchAllRefine is searchAll with the act-mse row refinement switchable (tests).
+func searchAllRefine(s quant.Scheme, l layout, w []float32, hm []float64, clip Clip, refine bool) ([]float32, []int32) {
 	scales := make([]float32, l.nParams())
 	zeros := make([]int32, l.nParams())
 	if l.perTensor {
@@ -61,8 +70,80 @@ func searchAll(s quant.Scheme, l layout, w []float32, hm []float64, clip Clip) (
 			p := r*l.groups + g
 			scales[p], zeros[p] = searchGroup(s, vals, 1, l.gs, blocks[g], clip, e)
 		}
+		if hm != nil && l.groups > 1 && refine {
+			refineRow(s, l, w[r*l.cols:(r+1)*l.cols], hm, scales[r*l.groups:(r+1)*l.groups], zeros[r*l.groups:(r+1)*l.groups])
+		}
 	})
 	return scales, zeros
+}
+
+// ActMSERefinePasses is the number of coordinate-descent passes refineRow makes.
+const ActMSERefinePasses = 2
+
+// refineRow improves a row's act-mse parameters from the block-diagonal choice towards the
+// true output error e^T H e of the whole row: group by group, with the other groups'
+// errors fixed, it picks the grid ratio minimising e_g^T H_gg e_g + 2 e_g^T (H_g,rest e_rest)
+// (the row error up to a constant). A candidate replaces the current choice only if it is
+// strictly better, so the row's output error never increases; and if the result were still
+// worse than plain min/max ranges, those are used: act-mse is never worse than max in the
+// output error of any row.
+func refineRow(s quant.Scheme, l layout, w []float32, hm []float64, scales []float32, zeros []int32) {
+	k, gs := l.cols, l.gs
+	e := make([]float64, k)
+	rowErr := func(scales []float32, zeros []int32) float64 {
+		for c := range e {
+			g := c / gs
+			q := quant.DequantizeValue(s.QuantizeValue(w[c], scales[g], zeros[g]), scales[g], zeros[g])
+			e[c] = float64(float32(q - w[c]))
+		}
+		return quadForm(hm, e)
+	}
+	// The plain min/max parameters, to guarantee the result is never worse than them.
+	maxScales, maxZeros := make([]float32, l.groups), make([]int32, l.groups)
+	for g := range maxScales {
+		lo, hi := groupRange(w[g*gs : (g+1)*gs])
+		maxScales[g], maxZeros[g] = s.ComputeParams(lo, hi)
+	}
+	maxErr := rowErr(maxScales, maxZeros)
+	rowErr(scales, zeros) // leaves e for the current choice
+	cross := make([]float64, gs)
+	eg := make([]float64, gs)
+	hg := make([]float64, gs*gs)
+	for pass := 0; pass < ActMSERefinePasses; pass++ {
+		for g := 0; g < l.groups; g++ {
+			c0 := g * gs
+			for j := 0; j < gs; j++ { // cross_j = sum over columns outside g of H[c0+j, c] e_c
+				row := hm[(c0+j)*k : (c0+j+1)*k]
+				cross[j] = dot(row[:c0], e[:c0]) + dot(row[c0+gs:], e[c0+gs:])
+				copy(hg[j*gs:(j+1)*gs], row[c0:c0+gs])
+			}
+			vals := w[c0 : c0+gs]
+			objective := func(sc float32, z int32) float64 {
+				for j, v := range vals {
+					q := quant.DequantizeValue(s.QuantizeValue(v, sc, z), sc, z)
+					eg[j] = float64(float32(q - v))
+				}
+				return quadForm(hg, eg) + 2*dot(eg, cross)
+			}
+			best := objective(scales[g], zeros[g])
+			lo, hi := groupRange(vals)
+			for i := 0; i < ClipGridSteps; i++ {
+				r := clipRatio(i)
+				sc, z := s.ComputeParams(float32(lo*r), float32(hi*r))
+				if o := objective(sc, z); o < best {
+					best, scales[g], zeros[g] = o, sc, z
+				}
+			}
+			for j, v := range vals {
+				q := quant.DequantizeValue(s.QuantizeValue(v, scales[g], zeros[g]), scales[g], zeros[g])
+				e[c0+j] = float64(float32(q - v))
+			}
+		}
+	}
+	if rowErr(scales, zeros) > maxErr {
+		copy(scales, maxScales)
+		copy(zeros, maxZeros)
+	}
 }
 
 // diagBlock copies the [n, n] block of the [k, k] matrix m starting at (c0, c0).

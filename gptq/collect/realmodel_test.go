@@ -1,7 +1,9 @@
 package collect
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"strconv"
@@ -9,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autoq/autoq/eval"
 	"github.com/autoq/autoq/gptq"
 	"github.com/autoq/autoq/internal/testutil"
 	"github.com/autoq/autoq/model"
@@ -56,6 +59,43 @@ func sequences(tok tokenizer.Tokenizer, text string, n, limit int) [][]int {
 		out = append(out, stream[i:i+n])
 	}
 	return out
+}
+
+// evalData returns calibration windows (eval's "calib" split: documents in the first half
+// of the file) and opens the held-out "eval" split, eval's windowing rule, the one the CLI
+// uses.
+func evalData(t *testing.T, calibTokens, evalTokens int) (*model.Model, [][]int, func() eval.Source) {
+	m, err := model.Load(testutil.SharedData(t, "stories260K.bin"))
+	require.NoError(t, err)
+	tok, err := tokenizer.Load(testutil.SharedData(t, "tok512.bin"))
+	require.NoError(t, err)
+	dp := testutil.SharedData(t, "tinystories_val.txt")
+	w, err := eval.OpenWindows(dp, tok, m.Config.Vocab, eval.DataOptions{SeqLen: 256, MaxTokens: calibTokens, Split: "calib"})
+	require.NoError(t, err)
+	defer w.Close()
+	var calib [][]int
+	for {
+		win, err := w.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		require.NoError(t, err)
+		calib = append(calib, win)
+	}
+	open := func() eval.Source {
+		w, err := eval.OpenWindows(dp, tok, m.Config.Vocab, eval.DataOptions{SeqLen: 256, MaxTokens: evalTokens, Split: "eval"})
+		require.NoError(t, err)
+		t.Cleanup(func() { w.Close() })
+		return w
+	}
+	return m, calib, open
+}
+
+// evalPerplexity is eval.Evaluate's perplexity of m on a fresh eval-split source.
+func evalPerplexity(t *testing.T, m *model.Model, src eval.Source) float64 {
+	r, err := eval.Evaluate(m, nil, src, eval.Options{Vocab: m.Config.Vocab, BOS: 1, Batch: 8})
+	require.NoError(t, err)
+	return r.Perplexity
 }
 
 // perplexity is exp of the mean negative log-likelihood of every next token.
@@ -161,46 +201,57 @@ func TestRealModelGPTQBeatsRTN(t *testing.T) {
 }
 
 // TestRealModelPerplexityTable prints the README table (slow: set AUTOQ_GPTQ_TABLE=1).
-// AUTOQ_GPTQ_CALIB (sequences of 256 tokens, default 128) and AUTOQ_GPTQ_EVAL (held-out
-// tokens, default 65536) size it.
+// Calibration: the first AUTOQ_GPTQ_CALIB tokens (default 32768) of eval's "calib" split
+// (documents in the first half of tinystories_val.txt); evaluation: the first
+// AUTOQ_GPTQ_EVAL tokens (default 32768) of the "eval" split (second half), windows of
+// 256 tokens, perplexity by eval.Evaluate.
 func TestRealModelPerplexityTable(t *testing.T) {
 	if os.Getenv("AUTOQ_GPTQ_TABLE") == "" {
 		t.Skip("set AUTOQ_GPTQ_TABLE=1 to run the perplexity table")
 	}
-	m, calib, eval := realData(t, envInt("AUTOQ_GPTQ_CALIB", 128), envInt("AUTOQ_GPTQ_EVAL", 65536))
+	m, calib, open := evalData(t, envInt("AUTOQ_GPTQ_CALIB", 32768), envInt("AUTOQ_GPTQ_EVAL", 32768))
 	t0 := time.Now()
 	hs, err := Hessians(m, calib, 8, nil)
 	require.NoError(t, err)
-	t.Logf("calibration: %d sequences x 256 tokens, Hessians in %v; eval %d sequences x 256", len(calib), time.Since(t0), len(eval))
-	fp := perplexity(t, m, eval)
+	t.Logf("calibration: %d windows of 256 tokens, Hessians in %v", len(calib), time.Since(t0))
+	fp := evalPerplexity(t, m, open())
 	t.Logf("full precision perplexity %.4f", fp)
 	type cfg struct {
 		name   string
 		method Method
 		clip   gptq.Clip
 		opt    gptq.Options
+		seq    bool
 	}
 	cfgs := []cfg{
-		{"rtn", RTN, gptq.ClipNone, gptq.Options{}},
-		{"rtn+mse", RTN, gptq.ClipMSE, gptq.Options{}},
-		{"act-mse", RTN, gptq.ClipActMSE, gptq.Options{}},
-		{"gptq", GPTQ, gptq.ClipNone, gptq.Options{}},
-		{"gptq+act-order", GPTQ, gptq.ClipNone, gptq.Options{ActOrder: true}},
-		{"gptq+act-mse", GPTQ, gptq.ClipActMSE, gptq.Options{}},
-		{"gptq+act-mse+act-order", GPTQ, gptq.ClipActMSE, gptq.Options{ActOrder: true}},
+		{"rtn", RTN, gptq.ClipNone, gptq.Options{}, false},
+		{"rtn+mse", RTN, gptq.ClipMSE, gptq.Options{}, false},
+		{"act-mse", RTN, gptq.ClipActMSE, gptq.Options{}, false},
+		{"gptq", GPTQ, gptq.ClipNone, gptq.Options{}, false},
+		{"gptq+act-order", GPTQ, gptq.ClipNone, gptq.Options{ActOrder: true}, false},
+		{"gptq+act-mse", GPTQ, gptq.ClipActMSE, gptq.Options{}, false},
+		{"gptq+act-mse+act-order", GPTQ, gptq.ClipActMSE, gptq.Options{ActOrder: true}, false},
 	}
-	out := "| scheme | method | perplexity | vs fp | quantize time |\n|---|---|---|---|---|\n"
+	if os.Getenv("AUTOQ_GPTQ_SEQ") != "" {
+		cfgs = append(cfgs, cfg{"gptq+act-mse+act-order sequential", GPTQ, gptq.ClipActMSE, gptq.Options{ActOrder: true}, true})
+	}
+	out := "| scheme | method | perplexity | vs fp | quantize time (CPU) |\n|---|---|---|---|---|\n"
 	out += fmt.Sprintf("| fp32 | - | %.4f | - | - |\n", fp)
 	for _, sym := range []bool{true, false} {
 		for _, gs := range []int{32, 64, 128} {
 			s := quant.Scheme{Bits: 4, Symmetric: sym, Granularity: quant.PerGroup, GroupSize: gs}
 			for _, c := range cfgs {
 				t1 := time.Now()
-				qs, _, err := QuantizeModel(m, hs, c.method, c.clip, s, c.opt)
+				var qs map[string]*quant.QTensor
+				if c.seq {
+					qs, _, err = Sequential(m, calib, 8, c.method, c.clip, s, c.opt, nil)
+				} else {
+					qs, _, err = QuantizeModel(m, hs, c.method, c.clip, s, c.opt)
+				}
 				require.NoError(t, err)
 				dt := time.Since(t1)
 				require.NoError(t, Plug(m, qs))
-				p := perplexity(t, m, eval)
+				p := evalPerplexity(t, m, open())
 				m.ResetLinears()
 				out += fmt.Sprintf("| %s | %s | %.4f | %+.2f%% | %v |\n", s, c.name, p, 100*(p/fp-1), dt.Round(time.Millisecond))
 			}
