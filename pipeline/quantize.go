@@ -32,6 +32,10 @@ func RTN(search quant.SearchMethod, scaleDType tensor.DType) Quantizer {
 	}
 }
 
+// BestGPTQ are the GPTQ settings autoq uses for int4: activation-order column visits and
+// the activation-aware (output-error) clipping search of package gptq.
+var BestGPTQ = gptq.Options{ActOrder: true, Clip: gptq.ClipActMSE}
+
 // GPTQ returns a quantizer using GPTQ error compensation with each layer's Hessian from
 // hs (gptq/collect.Hessians); a layer without one is an error.
 func GPTQ(hs map[string]*gptq.Hessian, opt gptq.Options) Quantizer {

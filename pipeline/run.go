@@ -12,7 +12,6 @@ import (
 	"github.com/autoq/autoq/calib"
 	"github.com/autoq/autoq/eval"
 	"github.com/autoq/autoq/export"
-	"github.com/autoq/autoq/gptq"
 	"github.com/autoq/autoq/gptq/collect"
 	"github.com/autoq/autoq/internal/atomicfile"
 	"github.com/autoq/autoq/internal/progress"
@@ -125,7 +124,7 @@ func Run(opt RunOptions) (*RunReport, error) {
 		if err != nil {
 			return nil, fmt.Errorf("calibrate: %w", err)
 		}
-		qz.Int4 = GPTQ(hs, gptq.Options{})
+		qz.Int4 = GPTQ(hs, BestGPTQ)
 		detail += ", GPTQ Hessians"
 	} else if opt.Int4Method != "rtn" {
 		return nil, fmt.Errorf("int4 method %q (want gptq or rtn)", opt.Int4Method)

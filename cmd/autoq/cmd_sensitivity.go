@@ -10,7 +10,6 @@ import (
 
 	"github.com/autoq/autoq/calib"
 	"github.com/autoq/autoq/eval"
-	"github.com/autoq/autoq/gptq"
 	"github.com/autoq/autoq/gptq/collect"
 	"github.com/autoq/autoq/internal/atomicfile"
 	"github.com/autoq/autoq/internal/progress"
@@ -156,7 +155,7 @@ func (f *aqInputFlags) quantizers(e *env, src *pipeline.Source, d *pipeline.Data
 		if err != nil {
 			return nil, fmt.Errorf("calibrate: %w", err)
 		}
-		qz.Int4 = pipeline.GPTQ(hs, gptq.Options{})
+		qz.Int4 = pipeline.GPTQ(hs, pipeline.BestGPTQ)
 		fmt.Fprintf(e.stderr, "collected GPTQ Hessians for %d layers\n", len(hs))
 	}
 	return qz, nil
