@@ -52,8 +52,9 @@ type RoundTotals struct {
 
 // RoundPoint is one tensor's threshold after a round.
 type RoundPoint struct {
-	Amax  float32  `json:"amax"`
-	MinKL *float64 `json:"min_kl"` // the entropy calibrator's minimal KL (null if not finite)
+	Amax   float32  `json:"amax"`
+	MinKL  *float64 `json:"min_kl"` // the entropy calibrator's minimal KL (null if not finite)
+	AbsMax float32  `json:"absmax"` // largest |x| so far
 }
 
 // Outlier is a channel whose absmax is far above the tensor's median channel absmax.
@@ -131,7 +132,7 @@ func (r *Result) tensorReport(gi int, g Group) TensorReport {
 		Amax: res.Amax, AbsMax: h.AbsMax, MinKL: finite(last.KL[gi]), Outliers: []Outlier{}}
 	t.ClipRate = clipRate(h, res)
 	for _, rd := range r.Rounds {
-		t.Rounds = append(t.Rounds, RoundPoint{Amax: rd.Results[gi].Amax, MinKL: finite(rd.KL[gi])})
+		t.Rounds = append(t.Rounds, RoundPoint{Amax: rd.Results[gi].Amax, MinKL: finite(rd.KL[gi]), AbsMax: rd.AbsMax[gi]})
 	}
 	t.Settled = true
 	if n := len(r.Rounds); n >= 2 {

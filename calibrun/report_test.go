@@ -88,7 +88,7 @@ func handResult(amaxA, amaxB []float32) *Result {
 	}
 	for i := range amaxA {
 		r.Rounds = append(r.Rounds, Round{Sequences: i + 1, Tokens: 1000 * (i + 1),
-			Results: []calib.Result{{Amax: amaxA[i], Bin: 1}, {Amax: amaxB[i], Bin: 1}}, KL: []float64{0.1, 0.2}})
+			Results: []calib.Result{{Amax: amaxA[i], Bin: 1}, {Amax: amaxB[i], Bin: 1}}, KL: []float64{0.1, 0.2}, AbsMax: []float32{4, 4}})
 	}
 	return r
 }

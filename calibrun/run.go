@@ -54,6 +54,7 @@ type Round struct {
 	Tokens    int            `json:"tokens"`
 	Results   []calib.Result `json:"-"` // per group, the tracked calibrator
 	KL        []float64      `json:"-"` // per group, the entropy calibrator's minimal KL
+	AbsMax    []float32      `json:"-"` // per group, the largest |x| so far
 }
 
 // Result is what a run collected: one cumulative histogram per input group, the per-round
@@ -249,7 +250,11 @@ func (r *Result) endRound(p *pool, eng calib.Engine, cov *coverage) error {
 			kl[i] = x.KL
 		}
 	}
-	r.Rounds = append(r.Rounds, Round{Sequences: cov.sequences, Tokens: cov.tokens, Results: res, KL: kl})
+	absmax := make([]float32, len(snap))
+	for i, h := range snap {
+		absmax[i] = h.AbsMax
+	}
+	r.Rounds = append(r.Rounds, Round{Sequences: cov.sequences, Tokens: cov.tokens, Results: res, KL: kl, AbsMax: absmax})
 	return nil
 }
 

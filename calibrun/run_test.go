@@ -125,6 +125,7 @@ func TestRoundsAreCumulativePrefixes(t *testing.T) {
 			ent, err := calib.Compute(direct[g.Name], calib.DefaultOptions(calib.MethodEntropy))
 			require.NoError(t, err)
 			assert.Equal(t, ent.KL, rd.KL[gi], "round %d %s: minimal KL of the entropy calibrator", ri, g.Name)
+			assert.Equal(t, direct[g.Name].AbsMax, rd.AbsMax[gi], "round %d %s", ri, g.Name)
 		}
 	}
 	// The report's last change is computed from the last two rounds.
