@@ -18,6 +18,7 @@ type planFlags struct {
 	metric     string
 	greedy     bool
 	scaleBits  int
+	candidates string
 	preset     string
 	uniform    string
 	out        string
@@ -42,6 +43,7 @@ func init() {
 			fs.Float64Var(&f.maxKL, "max-kl", 0, "instead: the cheapest plan whose summed predicted damage is at most this")
 			fs.StringArrayVar(&f.overrides, "override", nil, "fix layers matching GLOB to SCHEME, e.g. '*.o_proj=w16' (repeatable)")
 			fs.StringVar(&f.metric, "metric", "kl", "damage measure: kl or ppl (relative perplexity increase)")
+			fs.StringVar(&f.candidates, "candidates", "", "schemes the planner may choose, comma-separated (default: every scheme in the sensitivity file, and w16)")
 			fs.BoolVar(&f.greedy, "greedy", false, "greedy by damage per bit instead of the exact programme")
 			fs.IntVar(&f.scaleBits, "scale-bits", 16, "bits of a stored weight scale (16: F16/BF16)")
 			fs.StringVar(&f.preset, "preset", "", "write the preset plan with this int4 scheme (e.g. w4g128) instead of planning")
@@ -116,11 +118,21 @@ func runPlan(e *env, f *planFlags) error {
 	if f.metric != "kl" && f.metric != "ppl" {
 		return usagef("--metric must be kl or ppl, not %q", f.metric)
 	}
+	var cands []plan.Choice
+	if f.candidates != "" {
+		for _, c := range strings.Split(f.candidates, ",") {
+			ch, err := plan.ParseChoice(strings.TrimSpace(c))
+			if err != nil {
+				return usagef("--candidates: %v", err)
+			}
+			cands = append(cands, ch)
+		}
+	}
 	s, err := plan.ReadSensitivity(f.sens)
 	if err != nil {
 		return err
 	}
-	p, res, err := plan.Solve(s, plan.Options{TargetBits: f.targetBits, MaxDamage: f.maxKL, Overrides: rules,
+	p, res, err := plan.Solve(s, plan.Options{TargetBits: f.targetBits, MaxDamage: f.maxKL, Overrides: rules, Candidates: cands,
 		Metric: f.metric, Greedy: f.greedy, ScaleBits: f.scaleBits})
 	if err != nil {
 		return err
