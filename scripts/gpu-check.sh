@@ -90,7 +90,12 @@ export CGO_LDFLAGS
 ls -l "${CUDA_LIB:-/nonexistent}"/lib{cudart,cublas,cublasLt,culibos}*static*.a "${CUDA_LIB:-/nonexistent}"/libculibos.a >>"$BUILD_LOG" 2>&1
 export AUTOQ_NO_PROGRESS=1
 
-note "autoq GPU check, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (+ local changes)')"
+COMMIT=unknown
+if git rev-parse --short HEAD >/dev/null 2>&1; then
+  COMMIT=$(git rev-parse --short HEAD)
+  git diff --quiet HEAD 2>/dev/null || COMMIT="$COMMIT (+ local changes)"
+fi
+note "autoq GPU check, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $COMMIT"
 note "go: $(go version 2>&1 | head -1)"
 note "nvcc: $( [ -n "$NVCC" ] && nvcc --version | tail -1 || echo 'not found')"
 note "cmake: $(cmake --version 2>&1 | head -1)"
