@@ -210,6 +210,9 @@ func plotRounds(r *Result, rep *Report, path string) error {
 	// The x range extends past the data so the legend (top right) does not cover lines.
 	p.X.Min, p.X.Max = 0, float64(rep.Coverage.Tokens)*1.5
 	p.Y.Tick.Marker = fixedTicks{}
+	// A margin above and below keeps the extreme markers off the frame.
+	pad := 0.06 * max(p.Y.Max-p.Y.Min, 2*rep.Settings.Tolerance)
+	p.Y.Min, p.Y.Max = p.Y.Min-pad, p.Y.Max+pad
 	return savePNG(p, path, 11*vg.Inch, 6*vg.Inch)
 }
 
