@@ -159,7 +159,7 @@ func RunKernels(b backend.Backend, cfg KernelConfig) (*KernelReport, error) {
 func runKernels(info backend.DeviceInfo, kt backend.KernelTimer, cfg KernelConfig) (*KernelReport, error) {
 	rep := &KernelReport{Device: info, FullSizes: cfg.FullSizes}
 	if cfg.FullSizes {
-		rep.Header = "7B-model sizes; kernel time only (inputs resident in device memory), CUDA events, median of runs"
+		rep.Header = "7B-model sizes; kernel time only (inputs resident in device memory, rotating copies larger than L2), CUDA events around back-to-back launches, median of runs"
 	} else {
 		rep.Header = "reduced sizes (1024-wide weights, 2^22 activations, MSE search on 256x4096): not the 7B sizes; wall clock, median of runs"
 	}
