@@ -11,7 +11,8 @@
 //
 // Scale. Rounds are fixed slices of the global window index, windows are assigned to
 // shards by index % N, and any number of workers (one per GPU, or CPU engines) bin their
-// own batches; histograms merge exactly (calib's bin rule), so a sharded, multi-worker run
+// own batches (sharing the model: its full-precision layers keep no state between calls);
+// histograms merge exactly (calib's bin rule), so a sharded, multi-worker run
 // gives the same histograms bit for bit as one worker on the whole stream. The state a
 // run writes (State) records the number of windows as its batch count, so merged shards
 // and one run produce the same table bytes.

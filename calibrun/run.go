@@ -83,6 +83,15 @@ func Run(m *model.Model, data string, tok tokenizer.Tokenizer, opt Options) (*Re
 	if len(engines) == 0 {
 		engines = []calib.Engine{backend.NewCPU()}
 	}
+	if len(engines) > 1 {
+		// Workers share the model; the full-precision Dense layers keep no state between
+		// calls, other Linear implementations promise one goroutine at a time only.
+		for _, n := range m.LinearNames() {
+			if _, ok := m.Linear(n).(*model.Dense); !ok {
+				return nil, fmt.Errorf("calibrun: %d workers share the model but layer %s is %T, not full-precision Dense (calibrate the unquantized model, or use one worker)", len(engines), n, m.Linear(n))
+			}
+		}
+	}
 	open := func() (*eval.Windows, error) {
 		return eval.OpenWindows(data, tok, m.Config.Vocab, eval.DataOptions{SeqLen: opt.SeqLen, MaxTokens: opt.Tokens, Split: opt.Split})
 	}

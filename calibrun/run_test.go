@@ -7,6 +7,7 @@ import (
 
 	"github.com/autoq/autoq/backend"
 	"github.com/autoq/autoq/calib"
+	"github.com/autoq/autoq/model"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -174,7 +175,17 @@ func TestRunErrors(t *testing.T) {
 		_, err := Run(m, data, nil, o)
 		require.ErrorContains(t, err, c.want)
 	}
-	_, err := Run(m, writeJSONL(t, nil), nil, baseOptions())
+	// Several workers need stateless (Dense) layers.
+	w4 := tinyModel(t)
+	fq, err := model.NewFakeQuantDequantized("q", make([]float32, 16*16), 16, 16, nil, model.ActNone, 0)
+	require.NoError(t, err)
+	require.NoError(t, w4.SetLinear("model.layers.1.self_attn.q_proj", fq))
+	o := baseOptions()
+	o.Engines = []calib.Engine{backend.NewCPU(), backend.NewCPU()}
+	_, err = Run(w4, data, nil, o)
+	require.ErrorContains(t, err, "layer model.layers.1.self_attn.q_proj is *model.FakeQuant")
+
+	_, err = Run(m, writeJSONL(t, nil), nil, baseOptions())
 	require.ErrorContains(t, err, "no data")
 	_, err = Run(m, writeJSONL(t, [][]int{{1, 2, 99}}), nil, baseOptions())
 	require.ErrorContains(t, err, "outside the vocabulary")

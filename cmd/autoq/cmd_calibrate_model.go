@@ -58,9 +58,9 @@ func (f *modelCalibFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.coverageJSON, "coverage-json", "", "with --model: write the diagnostics (rounds, coverage, warnings) as JSON here")
 }
 
-// runCalibrateModel is `autoq calibrate --model ...`. shard and histDir are the flags the
-// activation-dump mode shares.
-func runCalibrateModel(e *env, c *calibFlags, f *modelCalibFlags, shard, histDir string, args []string) error {
+// runCalibrateModel is `autoq calibrate --model ...`. shard, histDir and failNF are the
+// flags the activation-dump mode shares (per-channel absmax is always collected here).
+func runCalibrateModel(e *env, c *calibFlags, f *modelCalibFlags, shard, histDir string, failNF bool, args []string) error {
 	if len(args) != 0 {
 		return usagef("unexpected arguments %q", args)
 	}
@@ -121,6 +121,11 @@ func runCalibrateModel(e *env, c *calibFlags, f *modelCalibFlags, shard, histDir
 	bar.Done()
 	if err != nil {
 		return err
+	}
+	for _, h := range r.Hists {
+		if failNF && h.NaN+h.Inf > 0 {
+			return fmt.Errorf("%s on %s: the input of %s held %d NaN and %d Inf values", f.model, f.data, h.Name, h.NaN, h.Inf)
+		}
 	}
 	if r.Windows == 0 {
 		fmt.Fprintf(e.stderr, "warning: shard %d/%d got no window (the stream has %d): its histograms are empty\n", si, sn, r.Total)
