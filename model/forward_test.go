@@ -118,10 +118,12 @@ func TestHookSeesEveryLinearInputInOrder(t *testing.T) {
 	m := tinyModel(t, tinyConfig(), 5)
 	var names []string
 	var ks []int
+	var inputs [][]float32
 	seqs := [][]int{{1, 2, 3}, {1, 4}}
 	_, err := m.Forward(seqs, func(name string, x []float32, M, K int) {
 		names = append(names, name)
 		ks = append(ks, K)
+		inputs = append(inputs, append([]float32(nil), x...))
 		assert.Equal(t, 5, M)
 		assert.Len(t, x, M*K)
 	})
@@ -130,6 +132,19 @@ func TestHookSeesEveryLinearInputInOrder(t *testing.T) {
 	assert.Equal(t, "model.layers.1.mlp.down_proj", names[len(names)-1])
 	assert.Equal(t, m.Config.HiddenDim, ks[6])
 	assert.Equal(t, m.Config.Dim, ks[0])
+	// q, k and v read the same normalised input, as do gate and up; o and down do not.
+	assert.Equal(t, inputs[0], inputs[1])
+	assert.Equal(t, inputs[0], inputs[2])
+	assert.NotEqual(t, inputs[0], inputs[3])
+	assert.Equal(t, inputs[4], inputs[5])
+	// The first q input is RMSNorm of the embeddings with layer 0's norm weights.
+	D := m.Config.Dim
+	emb, norm := m.Weight("model.embed_tokens.weight").F32(), m.Weight("model.layers.0.input_layernorm.weight").F32()
+	want := make([]float32, 5*D)
+	for r, tok := range []int{1, 2, 3, 1, 4} {
+		rmsNorm(want[r*D:(r+1)*D], emb[tok*D:(tok+1)*D], norm, 1, D, float32(m.Config.NormEps))
+	}
+	assert.Equal(t, want, inputs[0])
 }
 
 // scaled multiplies the wrapped layer's output by 2: plugging it changes the logits,

@@ -35,6 +35,14 @@ func TestBenchModelJSONAndPlot(t *testing.T) {
 	assert.Greater(t, st.Size(), int64(1000))
 }
 
+func TestBenchModelFakeKernelsTable(t *testing.T) {
+	bin := testutil.SharedData(t, "stories260K.bin")
+	code, out, stderr := runCLI("bench", "model", "--model", bin, "--batch", "1", "--seq", "4", "--runs", "1", "--kernel", "fake", "--scheme", "w8,w4g32")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, out, "fake kernels")
+	assert.Regexp(t, `(?m)^\s+1\s+4\s+w4g32\s+[0-9.]+\s+[0-9]+\s+[0-9.]+x$`, out)
+}
+
 func TestBenchModelErrors(t *testing.T) {
 	bin := testutil.SharedData(t, "stories260K.bin")
 	code, _, stderr := runCLI("bench", "model", "--model", bin, "--scheme", "w8")
