@@ -67,10 +67,16 @@ extern "C" int autoq_device_get_info(int dev, autoq_device_info *info) {
   info->total_mem_bytes = (uint64_t)p.totalGlobalMem;
   info->l2_bytes = p.l2CacheSize;
   info->max_shared_per_block_optin = (int)p.sharedMemPerBlockOptin;
-  // CUDA 13 removed cudaDeviceProp::memoryClockRate and memoryBusWidth: use attributes.
+  // CUDA 13 removed cudaDeviceProp::memoryClockRate and memoryBusWidth: read the attributes
+  // cudaDevAttrMemoryClockRate (36) and cudaDevAttrGlobalMemoryBusWidth (37), by number so
+  // that this compiles whatever the toolkit still declares. The bandwidth is informative:
+  // if the driver does not answer, it is reported as 0 (unknown) rather than failing.
   int clk = 0, bus = 0;
-  AUTOQ_CUDA(op, cudaDeviceGetAttribute(&clk, cudaDevAttrMemoryClockRate, dev));
-  AUTOQ_CUDA(op, cudaDeviceGetAttribute(&bus, cudaDevAttrGlobalMemoryBusWidth, dev));
+  if (cudaDeviceGetAttribute(&clk, (cudaDeviceAttr)36, dev) != cudaSuccess ||
+      cudaDeviceGetAttribute(&bus, (cudaDeviceAttr)37, dev) != cudaSuccess) {
+    (void)cudaGetLastError();
+    clk = bus = 0;
+  }
   info->mem_clock_khz = clk;
   info->mem_bus_width_bits = bus;
   // kHz * 1e3 cycles/s * 2 (double data rate) * bus bits / 8 bytes, in GB/s.
