@@ -38,7 +38,8 @@ const calibrateModelUsage = "\n\nWith --model: calibrate from text. The data (--
 	"windows whose index is I mod N; --device cuda:all runs one worker per GPU, --workers N that\n" +
 	"many CPU workers (histograms merge exactly). --rounds R recomputes every threshold after each\n" +
 	"of R slices of the stream and flags tensors whose amax still moves (--tolerance); the report\n" +
-	"adds coverage, clipping rates, outlier channels and warnings (--coverage-json, --plot)."
+	"adds coverage, clipping rates, outlier channels and warnings (--coverage-json, --plot);\n" +
+	"--json prints {\"table\": ..., \"diagnostics\": ...}. See docs/CALIBRATION.md."
 
 func (f *modelCalibFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.model, "model", "", "calibrate from text: llama2.c .bin file or Hugging Face model directory")
