@@ -2,13 +2,15 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"github.com/autoq/autoq/checkpoint"
+	"github.com/autoq/autoq/tokenizer"
 	"github.com/spf13/pflag"
 )
 
 func init() {
-	var out string
+	var out, tok string
 	var asJSON bool
 	register(&command{
 		name:    "convert llama2c",
@@ -18,6 +20,7 @@ func init() {
 			"loads DIR as is. DIR is replaced atomically.",
 		flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&out, "out", "", "output directory (required)")
+			fs.StringVar(&tok, "tokenizer", "auto", "llama2.c tokenizer (tok*.bin) to write as DIR/tokenizer.json; auto: the one tok*.bin beside FILE, if exactly one; none: skip")
 			fs.BoolVar(&asJSON, "json", false, "print the summary as JSON")
 		},
 		run: func(e *env, fs *pflag.FlagSet, args []string) error {
@@ -31,8 +34,27 @@ func init() {
 			if err != nil {
 				return err
 			}
+			tokPath, err := convertTokenizerPath(tok, args[0])
+			if err != nil {
+				return err
+			}
+			var tk *tokenizer.Llama2C
+			if tokPath != "" {
+				if tk, err = tokenizer.LoadLlama2C(tokPath); err != nil {
+					return err
+				}
+				if tk.VocabSize() != cfg.Vocab {
+					return fmt.Errorf("tokenizer %s has %d tokens but %s has vocab %d", tokPath, tk.VocabSize(), args[0], cfg.Vocab)
+				}
+			}
 			if err := checkpoint.WriteHF(out, cfg, ts); err != nil {
 				return err
+			}
+			if tk != nil {
+				if err := tk.WriteHFJSON(filepath.Join(out, "tokenizer.json")); err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stderr, "tokenizer: %s -> %s\n", tokPath, filepath.Join(out, "tokenizer.json"))
 			}
 			var params int64
 			for _, t := range ts {
@@ -64,4 +86,24 @@ type convertSummary struct {
 	Vocab     int    `json:"vocab"`
 	MaxSeq    int    `json:"max_seq"`
 	Tied      bool   `json:"tied_embeddings"`
+}
+
+// convertTokenizerPath resolves --tokenizer: "none" or "" skips, "auto" takes the single
+// tok*.bin beside the checkpoint (none found: skip; several: a usage error), anything else is
+// a path.
+func convertTokenizerPath(flag, model string) (string, error) {
+	switch flag {
+	case "none", "":
+		return "", nil
+	case "auto":
+		m, _ := filepath.Glob(filepath.Join(filepath.Dir(model), "tok*.bin"))
+		switch len(m) {
+		case 0:
+			return "", nil
+		case 1:
+			return m[0], nil
+		}
+		return "", usagef("several tokenizers beside %s (%v): choose one with --tokenizer", model, m)
+	}
+	return flag, nil
 }
