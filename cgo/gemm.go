@@ -335,11 +335,20 @@ func (g *GEMM) GemmW4A16(a []float32, M int, w *quant.QTensor, bias []float32) (
 	return g.GemmPackedW4A16(a, M, p, bias)
 }
 
-// GemmPackedW4A16 runs autoq_gemm_w4a16 on an already packed weight.
+// GemmPackedW4A16 runs the W4A16 kernel the dispatch (gemm_dispatch.go) picks for M on an
+// already packed weight.
 func (g *GEMM) GemmPackedW4A16(a []float32, M int, p *PackedW4A16, bias []float32) ([]float32, error) {
+	return g.GemmPackedW4A16Variant(w4a16VariantFor(M), a, M, p, bias)
+}
+
+// GemmPackedW4A16Variant runs W4A16 kernel variant v on an already packed weight.
+func (g *GEMM) GemmPackedW4A16Variant(v W4A16Variant, a []float32, M int, p *PackedW4A16, bias []float32) ([]float32, error) {
 	N, K := p.N, p.K
 	if M < 1 || len(a) != M*K || (len(bias) != 0 && len(bias) != N) {
 		return nil, fmt.Errorf("cuda gemm w4a16: tensor %q: %d activations for %d tokens x %d inputs, %d bias values for %d outputs", p.Name, len(a), M, K, len(bias), N)
+	}
+	if v != W4A16V1 && v != W4A16V2 {
+		return nil, fmt.Errorf("cuda gemm w4a16: tensor %q: unknown kernel variant %d", p.Name, v)
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -353,14 +362,13 @@ func (g *GEMM) GemmPackedW4A16(a []float32, M int, p *PackedW4A16, bias []float3
 		return nil, err
 	}
 	defer out.Close()
-	wsNeed := int(C.autoq_gemm_w4a16_workspace_bytes(C.int(g.dev), C.int64_t(M), C.int64_t(N), C.int64_t(K)))
-	wsp, wsn, err := ensureWorkspace(g.dev, &g.ws, wsNeed)
+	wsp, wsn, err := ensureWorkspace(g.dev, &g.ws, w4a16WorkspaceBytes(v, g.dev, M, N, K))
 	if err != nil {
 		return nil, err
 	}
 	if err := call(func() C.int {
-		return C.autoq_gemm_w4a16(C.int(g.dev), bufs[0].Ptr(), bufs[1].Ptr(), bufs[2].Ptr(), ptr(bufs[3]), (*C.float)(ptr(bufs[4])),
-			out.Ptr(), C.int64_t(M), C.int64_t(N), C.int64_t(K), C.int64_t(p.Group), wsp, C.size_t(wsn), nil)
+		return w4a16Launch(v, g.dev, bufs[0].Ptr(), bufs[1].Ptr(), bufs[2].Ptr(), ptr(bufs[3]), (*C.float)(ptr(bufs[4])),
+			out.Ptr(), M, N, K, p.Group, wsp, wsn)
 	}); err != nil {
 		return nil, fmt.Errorf("tensor %q: %w", p.Name, err)
 	}

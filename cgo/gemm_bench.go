@@ -18,6 +18,8 @@ const (
 	KernelW8A8      = "w8a8"
 	KernelW8A8AQ    = "w8a8+aq"
 	KernelW4G128    = "w4a16-g128"
+	// KernelW4G128V2 is W4A16 variant 2 (gemm_w4a16_v2.cu; at M > 16 it runs variant 1).
+	KernelW4G128V2 = "w4a16-g128-v2"
 )
 
 const benchGroup = 128
@@ -70,7 +72,7 @@ func (t *GEMMTimer) Info() backend.DeviceInfo { return t.info }
 
 // Kernels lists the timed kernels, the cuBLAS FP16 baseline first.
 func (t *GEMMTimer) Kernels() []string {
-	return []string{KernelCublasF16, KernelW8A8, KernelW8A8AQ, KernelW4G128}
+	return []string{KernelCublasF16, KernelW8A8, KernelW8A8AQ, KernelW4G128, KernelW4G128V2}
 }
 
 // Notes says how the timings are taken.
@@ -234,9 +236,12 @@ func (t *GEMMTimer) Time(kernel string, M, warmup, iters int) (backend.GEMMTimin
 					t.out.Ptr(), cM, cN, cK, wsp, C.size_t(wsn), nil)
 			})
 		}
-	case KernelW4G128:
-		need := int(C.autoq_gemm_w4a16_workspace_bytes(dev, cM, cN, cK))
-		wsp, wsn, err := ensureWorkspace(t.dev, &t.ws, need)
+	case KernelW4G128, KernelW4G128V2:
+		v := W4A16V1
+		if kernel == KernelW4G128V2 {
+			v = W4A16V2
+		}
+		wsp, wsn, err := ensureWorkspace(t.dev, &t.ws, w4a16WorkspaceBytes(v, t.dev, M, N, K))
 		if err != nil {
 			return backend.GEMMTiming{}, err
 		}
@@ -244,7 +249,7 @@ func (t *GEMMTimer) Time(kernel string, M, warmup, iters int) (backend.GEMMTimin
 		launch = func(i int) error {
 			w := t.w4[i%len(t.w4)]
 			return call(func() C.int {
-				return C.autoq_gemm_w4a16(dev, t.a.Ptr(), w.Ptr(), w.At(t.w4Off), nil, nil, t.out.Ptr(), cM, cN, cK, benchGroup, wsp, C.size_t(wsn), nil)
+				return w4a16Launch(v, t.dev, t.a.Ptr(), w.Ptr(), w.At(t.w4Off), nil, nil, t.out.Ptr(), M, N, K, benchGroup, wsp, wsn)
 			})
 		}
 	default:

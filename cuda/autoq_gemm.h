@@ -76,6 +76,17 @@ int autoq_gemm_w4a16(int dev, const void *A_f16, const void *W_packed, const voi
                      int64_t N, int64_t K, int64_t group, void *workspace,
                      size_t workspace_bytes, void *stream);
 
+/* W4A16 v2 (gemm_w4a16_v2.cu): the same function on the same packed weights, for M <= 16 a
+ * memory-streaming kernel (weights straight into registers with non-allocating 16-byte
+ * loads, 2 column strips x 4 K quarters per block, fixed-order split-K), for M > 16 the call
+ * is autoq_gemm_w4a16's. Differs from v1 only in the F32 summation order. Its workspace has
+ * v1's format; size it with autoq_gemm_w4a16_v2_workspace_bytes. */
+size_t autoq_gemm_w4a16_v2_workspace_bytes(int dev, int64_t M, int64_t N, int64_t K);
+int autoq_gemm_w4a16_v2(int dev, const void *A_f16, const void *W_packed, const void *scales_f16,
+                        const void *zeros_f16, const float *bias, void *out_f16, int64_t M,
+                        int64_t N, int64_t K, int64_t group, void *workspace,
+                        size_t workspace_bytes, void *stream);
+
 /* ---- cuBLAS FP16 baseline (gemm_cublas.cu) ---- */
 
 /* out[M,N] = A[M,K] x W[N,K]^T, F16 in and out, F32 accumulation (cublasGemmEx). The

@@ -1,0 +1,57 @@
+//go:build cuda
+
+package cgo
+
+// #include "autoq.h"
+// #include "autoq_gemm.h"
+import "C"
+
+import "unsafe"
+
+// Kernel variants and the dispatch between them. Every variant stays callable by name (the
+// tests check each against the CPU reference, `autoq bench gemm` times each side by side);
+// the constants below choose which one the plain entry points (GemmW4A16,
+// GemmPackedW4A16) use. Flip them only after a GPU run shows the faster variant.
+
+// W4A16Variant names a W4A16 kernel.
+type W4A16Variant int
+
+const (
+	// W4A16V1 is cuda/gemm_w4a16.cu: cp.async ring in shared memory, tiles of 16/32/64 rows.
+	W4A16V1 W4A16Variant = 1
+	// W4A16V2 is cuda/gemm_w4a16_v2.cu: for M <= 16 weights streamed straight into registers
+	// (non-allocating 16-byte loads), 2 strips x 4 K quarters per block; for M > 16 it runs V1.
+	W4A16V2 W4A16Variant = 2
+)
+
+// W4A16V2MaxM is the dispatch switch: the plain W4A16 entry points run W4A16V2 for
+// M <= W4A16V2MaxM and W4A16V1 above it. 0 sends every M to V1 (the kernel of the first
+// H100 run); 16 is the largest M V2 handles itself. Not yet timed on a GPU: set to 16 on the
+// strength of the design (the v1 path measured 36-48% of peak bandwidth at M = 1); set it
+// back to 0 (or to 8) if `autoq bench gemm --quick` shows w4a16-g128-v2 slower than
+// w4a16-g128 at those M.
+const W4A16V2MaxM = 16
+
+// w4a16VariantFor is the variant the plain entry points use at M tokens.
+func w4a16VariantFor(M int) W4A16Variant {
+	if M <= W4A16V2MaxM {
+		return W4A16V2
+	}
+	return W4A16V1
+}
+
+// w4a16WorkspaceBytes is the split-K workspace variant v needs at (M, N, K).
+func w4a16WorkspaceBytes(v W4A16Variant, dev, M, N, K int) int {
+	if v == W4A16V2 {
+		return int(C.autoq_gemm_w4a16_v2_workspace_bytes(C.int(dev), C.int64_t(M), C.int64_t(N), C.int64_t(K)))
+	}
+	return int(C.autoq_gemm_w4a16_workspace_bytes(C.int(dev), C.int64_t(M), C.int64_t(N), C.int64_t(K)))
+}
+
+// w4a16Launch runs variant v on device pointers (zeros and bias may be nil).
+func w4a16Launch(v W4A16Variant, dev int, a, w, scales, zeros unsafe.Pointer, bias *C.float, out unsafe.Pointer, M, N, K, group int, ws unsafe.Pointer, wsn int) C.int {
+	if v == W4A16V2 {
+		return C.autoq_gemm_w4a16_v2(C.int(dev), a, w, scales, zeros, bias, out, C.int64_t(M), C.int64_t(N), C.int64_t(K), C.int64_t(group), ws, C.size_t(wsn), nil)
+	}
+	return C.autoq_gemm_w4a16(C.int(dev), a, w, scales, zeros, bias, out, C.int64_t(M), C.int64_t(N), C.int64_t(K), C.int64_t(group), ws, C.size_t(wsn), nil)
+}
