@@ -1,0 +1,122 @@
+package backend
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/autoq/autoq/calib"
+	"github.com/autoq/autoq/checkpoint"
+	"github.com/autoq/autoq/model"
+	"github.com/autoq/autoq/quant"
+)
+
+// LayerScheme is how one linear layer runs on a device: its weight quantization and
+// activation mode (model.ActNone: weight-only; model.ActPerToken: dynamic int8 per token).
+type LayerScheme struct {
+	Weight quant.Scheme
+	Act    model.ActQuant
+}
+
+// ModelOptions configures a device model runner.
+type ModelOptions struct {
+	// Layers maps linear names (model.LinearNames) to their scheme; layers not in the map
+	// run in full precision (F16 weights, cuBLAS).
+	Layers map[string]LayerScheme
+	// Search chooses the weight scales (as in eval.Apply and model.NewQuantLinear).
+	Search quant.SearchOptions
+	// NoKernels runs every quantized layer as its dequantized F16 weights through cuBLAS
+	// (the reference path that kernel-incompatible shapes take anyway), for comparisons.
+	NoKernels bool
+}
+
+// ModelRunner runs a Llama-family prefill on a device. Forward matches model.Model.Forward
+// (so it is an eval.Forwarder); a non-nil hook gets each linear input copied to the host
+// (slow: for tests and debugging). ForwardHistograms adds every linear layer's input to
+// hs[name] (layers absent from hs are skipped) on the device: only the histogram counts
+// (and per-channel absmax, for histograms that track it) come back to the host.
+type ModelRunner interface {
+	Forward(tokens [][]int, hook model.Hook) ([][]float32, error)
+	ForwardHistograms(tokens [][]int, hs map[string]*calib.Histogram) ([][]float32, error)
+	// TimePrefill runs the prefill of tokens warmup times, then runs times, and returns each
+	// timed run's device time in milliseconds (CUDA events; logits stay on the device).
+	TimePrefill(tokens [][]int, warmup, runs int) ([]float64, error)
+	// Kernels says, per linear name, which path runs it ("cublas-f16", "w8a8", "w4a16-gN",
+	// or "fallback-f16 (<reason>)" for a quantized layer the kernels cannot take).
+	Kernels() map[string]string
+	Info() DeviceInfo
+	Close() error
+}
+
+// ModelOpener builds a runner for model m on CUDA device index.
+type ModelOpener func(index int, m *model.Model, opt ModelOptions) (ModelRunner, error)
+
+// SyntheticModelOpener builds a runner whose weights are random and generated on the
+// device (benchmarks of large shapes without a checkpoint); scheme nil means full
+// precision everywhere, else every linear layer uses *scheme.
+type SyntheticModelOpener func(index int, cfg checkpoint.LlamaConfig, scheme *LayerScheme, seed uint64) (ModelRunner, error)
+
+var (
+	modelMu         sync.Mutex
+	modelOpener     ModelOpener
+	syntheticOpener SyntheticModelOpener
+)
+
+// RegisterCUDAModel is called by package cgo's init in cuda-tagged builds.
+func RegisterCUDAModel(open ModelOpener, synth SyntheticModelOpener) {
+	modelMu.Lock()
+	defer modelMu.Unlock()
+	modelOpener, syntheticOpener = open, synth
+}
+
+// cudaIndex resolves "cuda" / "cuda:N" to a present device ordinal.
+func cudaIndex(spec string) (int, error) {
+	idx := 0
+	if spec != "cuda" {
+		rest, ok := strings.CutPrefix(spec, "cuda:")
+		i, err := strconv.Atoi(rest)
+		if !ok || err != nil || i < 0 {
+			return 0, fmt.Errorf("bad device %q: want cuda or cuda:N with N >= 0", spec)
+		}
+		idx = i
+	}
+	n, err := CUDADevices()
+	if err != nil {
+		return 0, err
+	}
+	if idx >= n {
+		return 0, fmt.Errorf("no CUDA device %d: %d device(s) found", idx, n)
+	}
+	return idx, nil
+}
+
+// OpenModelRunner builds a device runner for m on spec ("cuda" or "cuda:N").
+func OpenModelRunner(spec string, m *model.Model, opt ModelOptions) (ModelRunner, error) {
+	modelMu.Lock()
+	open := modelOpener
+	modelMu.Unlock()
+	idx, err := cudaIndex(spec)
+	if err != nil {
+		return nil, err
+	}
+	if open == nil {
+		return nil, fmt.Errorf("this autoq binary has no CUDA model runner (build with -tags cuda)")
+	}
+	return open(idx, m, opt)
+}
+
+// OpenSyntheticModelRunner builds a runner with random device-generated weights.
+func OpenSyntheticModelRunner(spec string, cfg checkpoint.LlamaConfig, scheme *LayerScheme, seed uint64) (ModelRunner, error) {
+	modelMu.Lock()
+	open := syntheticOpener
+	modelMu.Unlock()
+	idx, err := cudaIndex(spec)
+	if err != nil {
+		return nil, err
+	}
+	if open == nil {
+		return nil, fmt.Errorf("this autoq binary has no CUDA model runner (build with -tags cuda)")
+	}
+	return open(idx, cfg, scheme, seed)
+}
