@@ -253,11 +253,20 @@ func (g *GEMM) w8Inputs(op string, aq []int8, M int, w *quant.QTensor) ([]int8, 
 	return lv, sc, nil
 }
 
-// GemmI8 runs the debug entry point autoq_gemm_w8a8_i32 (exact int32 accumulators).
+// GemmI8 runs the debug entry point of the W8A8 kernel the dispatch picks (exact int32
+// accumulators).
 func (g *GEMM) GemmI8(aq []int8, M int, w *quant.QTensor) ([]int32, error) {
+	return g.GemmI8Variant(w8a8VariantFor(M), aq, M, w)
+}
+
+// GemmI8Variant runs the debug entry point of W8A8 kernel variant v.
+func (g *GEMM) GemmI8Variant(v W8A8Variant, aq []int8, M int, w *quant.QTensor) ([]int32, error) {
 	lv, _, err := g.w8Inputs("gemm i8", aq, M, w)
 	if err != nil {
 		return nil, err
+	}
+	if v != W8A8V1 && v != W8A8V2 {
+		return nil, fmt.Errorf("cuda gemm i8: tensor %q: unknown kernel variant %d", w.Name, v)
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -272,14 +281,12 @@ func (g *GEMM) GemmI8(aq []int8, M int, w *quant.QTensor) ([]int32, error) {
 		return nil, err
 	}
 	defer out.Close()
-	wsNeed := int(C.autoq_gemm_w8a8_workspace_bytes(C.int(g.dev), C.int64_t(M), C.int64_t(N), C.int64_t(K)))
-	wsp, wsn, err := ensureWorkspace(g.dev, &g.ws, wsNeed)
+	wsp, wsn, err := ensureWorkspace(g.dev, &g.ws, w8a8WorkspaceBytes(v, g.dev, M, N, K))
 	if err != nil {
 		return nil, err
 	}
 	if err := call(func() C.int {
-		return C.autoq_gemm_w8a8_i32(C.int(g.dev), (*C.int8_t)(bufs[0].Ptr()), (*C.int8_t)(bufs[1].Ptr()), (*C.int32_t)(out.Ptr()),
-			C.int64_t(M), C.int64_t(N), C.int64_t(K), wsp, C.size_t(wsn), nil)
+		return w8a8LaunchI32(v, g.dev, bufs[0].Ptr(), bufs[1].Ptr(), out.Ptr(), M, N, K, wsp, wsn)
 	}); err != nil {
 		return nil, fmt.Errorf("tensor %q: %w", w.Name, err)
 	}
@@ -290,8 +297,14 @@ func (g *GEMM) GemmI8(aq []int8, M int, w *quant.QTensor) ([]int32, error) {
 	return res, nil
 }
 
-// GemmW8A8 runs autoq_gemm_w8a8 on w's stored int8 levels and per-channel scales.
+// GemmW8A8 runs the W8A8 kernel the dispatch picks on w's stored int8 levels and
+// per-channel scales.
 func (g *GEMM) GemmW8A8(aq []int8, aScales []float32, M int, w *quant.QTensor, bias []float32) ([]float32, error) {
+	return g.GemmW8A8Variant(w8a8VariantFor(M), aq, aScales, M, w, bias)
+}
+
+// GemmW8A8Variant runs W8A8 kernel variant v.
+func (g *GEMM) GemmW8A8Variant(v W8A8Variant, aq []int8, aScales []float32, M int, w *quant.QTensor, bias []float32) ([]float32, error) {
 	lv, sc, err := g.w8Inputs("gemm w8a8", aq, M, w)
 	if err != nil {
 		return nil, err
@@ -299,6 +312,9 @@ func (g *GEMM) GemmW8A8(aq []int8, aScales []float32, M int, w *quant.QTensor, b
 	N, K := w.Rows, w.Cols
 	if len(aScales) != M || (len(bias) != 0 && len(bias) != N) {
 		return nil, fmt.Errorf("cuda gemm w8a8: tensor %q: %d activation scales for %d tokens, %d bias values for %d outputs", w.Name, len(aScales), M, len(bias), N)
+	}
+	if v != W8A8V1 && v != W8A8V2 {
+		return nil, fmt.Errorf("cuda gemm w8a8: tensor %q: unknown kernel variant %d", w.Name, v)
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -312,14 +328,13 @@ func (g *GEMM) GemmW8A8(aq []int8, aScales []float32, M int, w *quant.QTensor, b
 		return nil, err
 	}
 	defer out.Close()
-	wsNeed := int(C.autoq_gemm_w8a8_workspace_bytes(C.int(g.dev), C.int64_t(M), C.int64_t(N), C.int64_t(K)))
-	wsp, wsn, err := ensureWorkspace(g.dev, &g.ws, wsNeed)
+	wsp, wsn, err := ensureWorkspace(g.dev, &g.ws, w8a8WorkspaceBytes(v, g.dev, M, N, K))
 	if err != nil {
 		return nil, err
 	}
 	if err := call(func() C.int {
-		return C.autoq_gemm_w8a8(C.int(g.dev), (*C.int8_t)(bufs[0].Ptr()), (*C.float)(bufs[1].Ptr()), (*C.int8_t)(bufs[2].Ptr()),
-			(*C.float)(bufs[3].Ptr()), (*C.float)(ptr(bufs[4])), out.Ptr(), C.int64_t(M), C.int64_t(N), C.int64_t(K), wsp, C.size_t(wsn), nil)
+		return w8a8Launch(v, g.dev, bufs[0].Ptr(), (*C.float)(bufs[1].Ptr()), bufs[2].Ptr(), (*C.float)(bufs[3].Ptr()), (*C.float)(ptr(bufs[4])),
+			out.Ptr(), M, N, K, wsp, wsn)
 	}); err != nil {
 		return nil, fmt.Errorf("tensor %q: %w", w.Name, err)
 	}

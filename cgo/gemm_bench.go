@@ -17,7 +17,9 @@ const (
 	KernelCublasF16 = "cublas-f16"
 	KernelW8A8      = "w8a8"
 	KernelW8A8AQ    = "w8a8+aq"
-	KernelW4G128    = "w4a16-g128"
+	// KernelW8A8V2 is W8A8 variant 2 (gemm_w8a8_v2.cu; at M > 16 it runs variant 1), GEMM only.
+	KernelW8A8V2 = "w8a8-v2"
+	KernelW4G128 = "w4a16-g128"
 	// KernelW4G128V2 is W4A16 variant 2 (gemm_w4a16_v2.cu; at M > 16 it runs variant 1).
 	KernelW4G128V2 = "w4a16-g128-v2"
 )
@@ -72,7 +74,7 @@ func (t *GEMMTimer) Info() backend.DeviceInfo { return t.info }
 
 // Kernels lists the timed kernels, the cuBLAS FP16 baseline first.
 func (t *GEMMTimer) Kernels() []string {
-	return []string{KernelCublasF16, KernelW8A8, KernelW8A8AQ, KernelW4G128, KernelW4G128V2}
+	return []string{KernelCublasF16, KernelW8A8, KernelW8A8AQ, KernelW8A8V2, KernelW4G128, KernelW4G128V2}
 }
 
 // Notes says how the timings are taken.
@@ -211,9 +213,12 @@ func (t *GEMMTimer) Time(kernel string, M, warmup, iters int) (backend.GEMMTimin
 			w := t.wF16[i%len(t.wF16)]
 			return call(func() C.int { return C.autoq_gemm_f16_cublas(dev, t.a.Ptr(), w.Ptr(), t.out.Ptr(), cM, cN, cK, nil) })
 		}
-	case KernelW8A8, KernelW8A8AQ:
-		need := int(C.autoq_gemm_w8a8_workspace_bytes(dev, cM, cN, cK))
-		wsp, wsn, err := ensureWorkspace(t.dev, &t.ws, need)
+	case KernelW8A8, KernelW8A8AQ, KernelW8A8V2:
+		v := W8A8V1
+		if kernel == KernelW8A8V2 {
+			v = W8A8V2
+		}
+		wsp, wsn, err := ensureWorkspace(t.dev, &t.ws, w8a8WorkspaceBytes(v, t.dev, M, N, K))
 		if err != nil {
 			return backend.GEMMTiming{}, err
 		}
@@ -232,8 +237,7 @@ func (t *GEMMTimer) Time(kernel string, M, warmup, iters int) (backend.GEMMTimin
 				}
 			}
 			return call(func() C.int {
-				return C.autoq_gemm_w8a8(dev, (*C.int8_t)(t.aq.Ptr()), (*C.float)(t.aScale.Ptr()), (*C.int8_t)(w.Ptr()), (*C.float)(t.w8s.Ptr()), nil,
-					t.out.Ptr(), cM, cN, cK, wsp, C.size_t(wsn), nil)
+				return w8a8Launch(v, t.dev, t.aq.Ptr(), (*C.float)(t.aScale.Ptr()), w.Ptr(), (*C.float)(t.w8s.Ptr()), nil, t.out.Ptr(), M, N, K, wsp, wsn)
 			})
 		}
 	case KernelW4G128, KernelW4G128V2:

@@ -55,3 +55,51 @@ func w4a16Launch(v W4A16Variant, dev int, a, w, scales, zeros unsafe.Pointer, bi
 	}
 	return C.autoq_gemm_w4a16(C.int(dev), a, w, scales, zeros, bias, out, C.int64_t(M), C.int64_t(N), C.int64_t(K), C.int64_t(group), ws, C.size_t(wsn), nil)
 }
+
+// W8A8Variant names a W8A8 kernel.
+type W8A8Variant int
+
+const (
+	// W8A8V1 is cuda/gemm_w8a8.cu: cp.async ring in shared memory, ldmatrix, tiles of 16/64/128 rows.
+	W8A8V1 W8A8Variant = 1
+	// W8A8V2 is cuda/gemm_w8a8_v2.cu: for M <= 16 weights streamed straight into registers,
+	// 2 strips of 32 outputs x 4 K quarters per block; for M > 16 it runs V1. Bit-identical
+	// outputs (exact int32 accumulators, the same epilogue).
+	W8A8V2 W8A8Variant = 2
+)
+
+// W8A8V2MaxM is the W8A8 dispatch switch: GemmW8A8 and GemmI8 run W8A8V2 for
+// M <= W8A8V2MaxM and W8A8V1 above it (0: always V1, the kernel of the first H100 run; 16 is
+// the largest M V2 handles itself). Set it to 16 once `autoq bench gemm --quick` shows
+// w8a8-v2 faster than w8a8 at M <= 16 and TestGemmW8A8VariantsVsReference passes.
+const W8A8V2MaxM = 0
+
+func w8a8VariantFor(M int) W8A8Variant {
+	if M <= W8A8V2MaxM {
+		return W8A8V2
+	}
+	return W8A8V1
+}
+
+func w8a8WorkspaceBytes(v W8A8Variant, dev, M, N, K int) int {
+	if v == W8A8V2 {
+		return int(C.autoq_gemm_w8a8_v2_workspace_bytes(C.int(dev), C.int64_t(M), C.int64_t(N), C.int64_t(K)))
+	}
+	return int(C.autoq_gemm_w8a8_workspace_bytes(C.int(dev), C.int64_t(M), C.int64_t(N), C.int64_t(K)))
+}
+
+// w8a8Launch runs variant v on device pointers (bias may be nil).
+func w8a8Launch(v W8A8Variant, dev int, a unsafe.Pointer, aScales *C.float, w unsafe.Pointer, wScales, bias *C.float, out unsafe.Pointer, M, N, K int, ws unsafe.Pointer, wsn int) C.int {
+	if v == W8A8V2 {
+		return C.autoq_gemm_w8a8_v2(C.int(dev), (*C.int8_t)(a), aScales, (*C.int8_t)(w), wScales, bias, out, C.int64_t(M), C.int64_t(N), C.int64_t(K), ws, C.size_t(wsn), nil)
+	}
+	return C.autoq_gemm_w8a8(C.int(dev), (*C.int8_t)(a), aScales, (*C.int8_t)(w), wScales, bias, out, C.int64_t(M), C.int64_t(N), C.int64_t(K), ws, C.size_t(wsn), nil)
+}
+
+// w8a8LaunchI32 runs variant v's debug entry point (exact int32 accumulators).
+func w8a8LaunchI32(v W8A8Variant, dev int, a, w, out unsafe.Pointer, M, N, K int, ws unsafe.Pointer, wsn int) C.int {
+	if v == W8A8V2 {
+		return C.autoq_gemm_w8a8_v2_i32(C.int(dev), (*C.int8_t)(a), (*C.int8_t)(w), (*C.int32_t)(out), C.int64_t(M), C.int64_t(N), C.int64_t(K), ws, C.size_t(wsn), nil)
+	}
+	return C.autoq_gemm_w8a8_i32(C.int(dev), (*C.int8_t)(a), (*C.int8_t)(w), (*C.int32_t)(out), C.int64_t(M), C.int64_t(N), C.int64_t(K), ws, C.size_t(wsn), nil)
+}

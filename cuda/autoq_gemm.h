@@ -62,6 +62,21 @@ int autoq_gemm_w8a8_i32(int dev, const int8_t *A, const int8_t *W, int32_t *out_
                         int64_t M, int64_t N, int64_t K, void *workspace,
                         size_t workspace_bytes, void *stream);
 
+/* W8A8 v2 (gemm_w8a8_v2.cu): the same functions on the same weights, for M <= 16 a
+ * memory-streaming kernel (weights straight into registers with non-allocating 16-byte
+ * loads, 2 strips of 32 outputs x 4 K quarters per block, split-K with int32 partials), for
+ * M > 16 the calls are autoq_gemm_w8a8's / autoq_gemm_w8a8_i32's. Accumulators are exact,
+ * so outputs are bit-identical to v1's. Workspace: v1's format, sized by
+ * autoq_gemm_w8a8_v2_workspace_bytes. */
+size_t autoq_gemm_w8a8_v2_workspace_bytes(int dev, int64_t M, int64_t N, int64_t K);
+int autoq_gemm_w8a8_v2(int dev, const int8_t *A, const float *a_scales, const int8_t *W,
+                       const float *w_scales, const float *bias, void *out_f16, int64_t M,
+                       int64_t N, int64_t K, void *workspace, size_t workspace_bytes,
+                       void *stream);
+int autoq_gemm_w8a8_v2_i32(int dev, const int8_t *A, const int8_t *W, int32_t *out_i32,
+                           int64_t M, int64_t N, int64_t K, void *workspace,
+                           size_t workspace_bytes, void *stream);
+
 /* ---- W4A16 (gemm_w4a16.cu) ---- */
 
 /* Packed weights: produced on the host by Go's cgo.PackW4A16 (layout documented at the top
