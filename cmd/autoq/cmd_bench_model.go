@@ -33,6 +33,7 @@ type benchModelFlags struct {
 	kernel, search string
 	json           bool
 	plot           string
+	device         string
 }
 
 func init() {
@@ -56,6 +57,7 @@ func init() {
 			fs.StringVar(&f.search, "search", "max", "weight scale search: max, percentile or mse")
 			fs.BoolVar(&f.json, "json", false, "print the results as JSON")
 			fs.StringVar(&f.plot, "plot", "", "also draw latency per point into a PNG `FILE`")
+			fs.StringVar(&f.device, "device", "cpu", "cpu, or cuda / cuda:N: F16 (cuBLAS) vs the W8A8/W4A16 kernels timed with CUDA events; without --model a synthetic 2-layer Llama-7B-shaped model generated on the GPU")
 		},
 		run: func(e *env, fs *pflag.FlagSet, args []string) error {
 			if len(args) != 0 {
@@ -85,6 +87,9 @@ type benchModelReport struct {
 	Kernel string       `json:"kernel"`
 	Runs   int          `json:"runs"`
 	Points []benchPoint `json:"points"`
+	// GPU runs: the baseline the speedups refer to (fp16) and each variant's kernel paths.
+	Baseline string            `json:"baseline,omitempty"`
+	Paths    map[string]string `json:"kernel_paths,omitempty"`
 }
 
 func parseInts(flag, s string) ([]int, error) {
@@ -125,6 +130,9 @@ func quantizeModel(m *model.Model, sp eval.Spec, kernel string, opt quant.Search
 }
 
 func runBenchModel(e *env, f *benchModelFlags) error {
+	if f.device != "cpu" {
+		return runBenchModelGPU(e, f)
+	}
 	if f.model == "" {
 		return usagef("--model is required")
 	}

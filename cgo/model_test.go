@@ -1,0 +1,634 @@
+//go:build cuda
+
+package cgo
+
+// GPU tests of the prefill kernels (each against a float64 Go reference on random inputs)
+// and of the whole model runner against the CPU runner (package model).
+//
+// Expected accuracy of the F16 runner vs the CPU's F32 (stories260K, 300 positions): a CPU
+// emulation that rounds every linear layer's input, weight and output to F16 (model.Dense
+// wrapped by SetLinear; computed while writing this test) gives max |logit diff| 0.024, mean
+// 0.0025, argmax agreement 300/300 (logits up to |19|). The GPU also rounds the embedding,
+// q/k/v after RoPE, the attention output and the SwiGLU product to F16, so we allow about
+// 4x: max abs diff <= 0.1, mean abs diff <= 0.01, argmax agreement >= 99%.
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/autoq/autoq/backend"
+	"github.com/autoq/autoq/calib"
+	"github.com/autoq/autoq/checkpoint"
+	"github.com/autoq/autoq/eval"
+	"github.com/autoq/autoq/internal/testutil"
+	"github.com/autoq/autoq/model"
+	"github.com/autoq/autoq/quant"
+	"github.com/autoq/autoq/tensor"
+)
+
+func modelDevice(t *testing.T) int {
+	t.Helper()
+	n, err := DeviceCount()
+	if err != nil || n == 0 {
+		t.Skipf("no CUDA device (count %d, %v): the model runner tests need a GPU", n, err)
+	}
+	if err := CheckDevice(0); err != nil {
+		t.Skipf("CUDA device 0 cannot run the model kernels: %v", err)
+	}
+	return 0
+}
+
+func upF16(t *testing.T, dev int, v []float32) *Buffer {
+	t.Helper()
+	b, err := Alloc(dev, 2*len(v))
+	require.NoError(t, err)
+	t.Cleanup(func() { b.Close() })
+	require.NoError(t, b.CopyFromHost(0, asBytes(tensor.F32ToF16Slice(v))))
+	return b
+}
+
+func upRaw[T any](t *testing.T, dev int, v []T) *Buffer {
+	t.Helper()
+	raw := asBytes(v)
+	b, err := Alloc(dev, max(len(raw), 16))
+	require.NoError(t, err)
+	t.Cleanup(func() { b.Close() })
+	require.NoError(t, b.CopyFromHost(0, raw))
+	return b
+}
+
+func downF16(t *testing.T, b *Buffer, n int) []float32 {
+	t.Helper()
+	v, err := downloadF16(b, n)
+	require.NoError(t, err)
+	return v
+}
+
+// closeF16 checks got against a float64 reference with tolerance atol + rtol*|want|,
+// reporting the worst element and the first one out of tolerance.
+func closeF16(t *testing.T, what string, got []float32, want []float64, atol, rtol float64) {
+	t.Helper()
+	require.Len(t, got, len(want), what)
+	worst, wi, bad, first := 0.0, 0, 0, -1
+	for i, w := range want {
+		d := math.Abs(float64(got[i]) - w)
+		if d > worst {
+			worst, wi = d, i
+		}
+		if !(d <= atol+rtol*math.Abs(w)) {
+			bad++
+			if first < 0 {
+				first = i
+			}
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%s: %d of %d out of tolerance (atol %g, rtol %g); first at %d: got %g want %g; worst |diff| %g at %d", what, bad, len(want), atol, rtol, first, got[first], want[first], worst, wi)
+	} else {
+		t.Logf("%s: worst |diff| %.3g at %d", what, worst, wi)
+	}
+}
+
+func TestModelRMSNormKernel(t *testing.T) {
+	dev := modelDevice(t)
+	M, D := 7, 300
+	r := testutil.Rand(1)
+	x := testutil.Gaussian(r, M*D, 3)
+	w := testutil.Gaussian(r, D, 1)
+	xb, wb := upRaw(t, dev, x), upRaw(t, dev, w)
+	out, err := Alloc(dev, 2*M*D)
+	require.NoError(t, err)
+	defer out.Close()
+	require.NoError(t, RMSNormDev(dev, xb, wb, M, D, 1e-5, out))
+	want := make([]float64, M*D)
+	for m := 0; m < M; m++ {
+		ss := 0.0
+		for i := 0; i < D; i++ {
+			ss += float64(x[m*D+i]) * float64(x[m*D+i])
+		}
+		rs := 1 / math.Sqrt(ss/float64(D)+1e-5)
+		for i := 0; i < D; i++ {
+			want[m*D+i] = float64(w[i]) * float64(x[m*D+i]) * rs
+		}
+	}
+	closeF16(t, "rmsnorm", downF16(t, out, M*D), want, 1e-4, 1e-3) // F16 output: 2^-11 relative
+}
+
+func TestModelRoPEKernel(t *testing.T) {
+	dev := modelDevice(t)
+	M, nq, nk, hd, npos := 9, 4, 2, 16, 12
+	r := testutil.Rand(2)
+	q := f16Values(3, M*nq*hd, 1)
+	k := f16Values(4, M*nk*hd, 1)
+	pos := make([]int32, M)
+	for i := range pos {
+		pos[i] = int32(r.IntN(npos))
+	}
+	half := hd / 2
+	cos, sin := make([]float32, npos*half), make([]float32, npos*half)
+	for p := 0; p < npos; p++ {
+		for i := 0; i < half; i++ {
+			a := float64(p) / math.Pow(10000, float64(2*i)/float64(hd))
+			cos[p*half+i], sin[p*half+i] = float32(math.Cos(a)), float32(math.Sin(a))
+		}
+	}
+	qb, kb := upF16(t, dev, q), upF16(t, dev, k)
+	require.NoError(t, RoPEDev(dev, qb, kb, upRaw(t, dev, pos), upRaw(t, dev, cos), upRaw(t, dev, sin), npos, M, nq, nk, hd))
+	rot := func(v []float32, heads int) []float64 {
+		out := make([]float64, len(v))
+		for m := 0; m < M; m++ {
+			a := float64(pos[m])
+			for h := 0; h < heads; h++ {
+				base := (m*heads + h) * hd
+				for i := 0; i < half; i++ {
+					th := a / math.Pow(10000, float64(2*i)/float64(hd))
+					x, y := float64(v[base+i]), float64(v[base+i+half])
+					out[base+i] = x*math.Cos(th) - y*math.Sin(th)
+					out[base+i+half] = x*math.Sin(th) + y*math.Cos(th)
+				}
+			}
+		}
+		return out
+	}
+	closeF16(t, "rope q", downF16(t, qb, len(q)), rot(q, nq), 1e-3, 1e-3)
+	closeF16(t, "rope k", downF16(t, kb, len(k)), rot(k, nk), 1e-3, 1e-3)
+}
+
+// attentionRef is causal GQA in float64 on the F16 values the kernel reads.
+func attentionRef(q, k, v []float32, offsets []int, nq, nk, hd int) []float64 {
+	D, KV := nq*hd, nk*hd
+	out := make([]float64, len(q))
+	for b := 0; b+1 < len(offsets); b++ {
+		base, n := offsets[b], offsets[b+1]-offsets[b]
+		for h := 0; h < nq; h++ {
+			kvh := h / (nq / nk)
+			for t := 0; t < n; t++ {
+				sc := make([]float64, t+1)
+				mx := math.Inf(-1)
+				for s := 0; s <= t; s++ {
+					dot := 0.0
+					for d := 0; d < hd; d++ {
+						dot += float64(q[(base+t)*D+h*hd+d]) * float64(k[(base+s)*KV+kvh*hd+d])
+					}
+					sc[s] = dot / math.Sqrt(float64(hd))
+					mx = math.Max(mx, sc[s])
+				}
+				sum := 0.0
+				for s := range sc {
+					sc[s] = math.Exp(sc[s] - mx)
+					sum += sc[s]
+				}
+				for d := 0; d < hd; d++ {
+					o := 0.0
+					for s := range sc {
+						o += sc[s] / sum * float64(v[(base+s)*KV+kvh*hd+d])
+					}
+					out[(base+t)*D+h*hd+d] = o
+				}
+			}
+		}
+	}
+	return out
+}
+
+func TestModelAttentionKernel(t *testing.T) {
+	dev := modelDevice(t)
+	for _, c := range []struct {
+		lens       []int
+		nq, nk, hd int
+	}{
+		{[]int{1, 70, 33, 16}, 8, 4, 8}, // stories260K heads; tiles of 16 queries / 32 keys, ragged
+		{[]int{130, 5}, 4, 1, 64},       // multi-query attention
+		{[]int{40}, 2, 2, 256},          // largest head dim (dynamic shared memory > 48 KiB)
+		{[]int{100, 100, 3}, 6, 2, 128},
+	} {
+		t.Run(fmt.Sprintf("lens%v_h%d_kv%d_hd%d", c.lens, c.nq, c.nk, c.hd), func(t *testing.T) {
+			offsets := []int{0}
+			maxLen := 0
+			for _, l := range c.lens {
+				offsets = append(offsets, offsets[len(offsets)-1]+l)
+				maxLen = max(maxLen, l)
+			}
+			M := offsets[len(offsets)-1]
+			q := f16Values(10, M*c.nq*c.hd, 1.5)
+			k := f16Values(11, M*c.nk*c.hd, 1.5)
+			v := f16Values(12, M*c.nk*c.hd, 1)
+			off32 := make([]int32, len(offsets))
+			for i, o := range offsets {
+				off32[i] = int32(o)
+			}
+			out, err := allocPoisoned(dev, 2*M*c.nq*c.hd)
+			require.NoError(t, err)
+			defer out.Close()
+			require.NoError(t, AttentionDev(dev, upF16(t, dev, q), upF16(t, dev, k), upF16(t, dev, v), upRaw(t, dev, off32),
+				len(c.lens), maxLen, M, c.nq, c.nk, c.hd, out))
+			// F16 output (2^-11 relative) of values |o| <= max|v| ~ 4; F32 softmax.
+			closeF16(t, "attention", downF16(t, out, M*c.nq*c.hd), attentionRef(q, k, v, offsets, c.nq, c.nk, c.hd), 2e-3, 2e-3)
+		})
+	}
+}
+
+func TestModelSwiGLUAndFakeActQuantKernels(t *testing.T) {
+	dev := modelDevice(t)
+	M, K := 5, 172
+	g, u := f16Values(20, M*K, 2), f16Values(21, M*K, 2)
+	out, err := Alloc(dev, 2*M*K)
+	require.NoError(t, err)
+	defer out.Close()
+	require.NoError(t, SwiGLUDev(dev, upF16(t, dev, g), upF16(t, dev, u), out, M*K))
+	want := make([]float64, M*K)
+	for i := range want {
+		x := float64(g[i])
+		want[i] = x / (1 + math.Exp(-x)) * float64(u[i])
+	}
+	closeF16(t, "swiglu", downF16(t, out, M*K), want, 1e-4, 1.5e-3)
+
+	// Fake quantization: levels and scales are quant.QuantizeActivationsPerToken's on the
+	// same F16 values, so the output is exactly f16(float32(q) * scale).
+	x := f16Values(22, M*K, 3)
+	require.NoError(t, FakeActQuantDev(dev, upF16(t, dev, x), M, K, out))
+	lv, sc := quant.QuantizeActivationsPerToken(x, M, K)
+	exact := make([]float32, M*K)
+	for i := range exact {
+		exact[i] = float32(lv[i]) * sc[i/K]
+	}
+	exact = tensor.F16ToF32Slice(nil, tensor.F32ToF16Slice(exact))
+	assert.Empty(t, firstF32Diff(downF16(t, out, M*K), exact, K, true))
+}
+
+// logitStats compares two runs' logits position by position.
+type logitStats struct {
+	maxAbs, meanAbs float64
+	worstPos        int
+	agree, rows     int
+	firstBad        string // first position whose max |diff| exceeds the tolerance
+}
+
+func compareLogits(a, b [][]float32, vocab int, tol float64) logitStats {
+	var st logitStats
+	n := 0
+	for s := range a {
+		for p := 0; p < len(a[s])/vocab; p++ {
+			ra, rb := a[s][p*vocab:(p+1)*vocab], b[s][p*vocab:(p+1)*vocab]
+			rowMax := 0.0
+			for v := range ra {
+				d := math.Abs(float64(ra[v]) - float64(rb[v]))
+				st.meanAbs += d
+				n++
+				rowMax = math.Max(rowMax, d)
+			}
+			if rowMax > st.maxAbs {
+				st.maxAbs, st.worstPos = rowMax, st.rows
+			}
+			if !(rowMax <= tol) && st.firstBad == "" {
+				st.firstBad = fmt.Sprintf("sequence %d position %d (max |diff| %.4g)", s, p, rowMax)
+			}
+			if argmaxF32(ra) == argmaxF32(rb) {
+				st.agree++
+			}
+			st.rows++
+		}
+	}
+	st.meanAbs /= float64(max(n, 1))
+	return st
+}
+
+func (s logitStats) String() string {
+	return fmt.Sprintf("max |diff| %.4g (position #%d), mean |diff| %.3g, argmax agreement %d/%d, first beyond tolerance: %q", s.maxAbs, s.worstPos, s.meanAbs, s.agree, s.rows, s.firstBad)
+}
+
+func argmaxF32(v []float32) int {
+	best := 0
+	for i, x := range v {
+		if x > v[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+func readGreedy(t *testing.T) []int {
+	t.Helper()
+	raw, err := os.ReadFile(testutil.SharedData(t, "stories260K_greedy256.json"))
+	require.NoError(t, err)
+	var ref struct {
+		IDs []int `json:"ids"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &ref))
+	require.NotEmpty(t, ref.IDs)
+	return ref.IDs
+}
+
+// storiesBatch is 300 positions: BOS + the first 199 greedy tokens, and two random
+// sequences (77 and 23 tokens), so positions, ragged lengths and batching are exercised.
+func storiesBatch(t *testing.T) [][]int {
+	ids := readGreedy(t)
+	r := testutil.Rand(7)
+	toks := [][]int{append([]int{1}, ids[:199]...)}
+	for _, L := range []int{77, 23} {
+		s := []int{1}
+		for len(s) < L {
+			s = append(s, r.IntN(512))
+		}
+		toks = append(toks, s)
+	}
+	return toks
+}
+
+func loadStoriesModel(t *testing.T) *model.Model {
+	t.Helper()
+	m, err := model.Load(testutil.SharedData(t, "stories260K.bin"))
+	require.NoError(t, err)
+	return m
+}
+
+func TestModelRunnerStoriesFP16VsCPU(t *testing.T) {
+	dev := modelDevice(t)
+	m := loadStoriesModel(t)
+	toks := storiesBatch(t)
+	want, err := m.Forward(toks, nil)
+	require.NoError(t, err)
+	r, err := NewModelRunner(dev, m, backend.ModelOptions{})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, r.Close()) }()
+	got, err := r.Forward(toks, nil)
+	require.NoError(t, err)
+	st := compareLogits(want, got, m.Config.Vocab, 0.1)
+	t.Logf("GPU F16 vs CPU F32: %s", st)
+	assert.LessOrEqual(t, st.maxAbs, 0.1, st.String())
+	assert.LessOrEqual(t, st.meanAbs, 0.01, st.String())
+	assert.GreaterOrEqual(t, float64(st.agree), 0.99*float64(st.rows), st.String())
+
+	// Deterministic: a second run gives the same bits; one sequence alone gives the same
+	// logits as inside the batch (each sequence attends only to itself).
+	again, err := r.Forward(toks, nil)
+	require.NoError(t, err)
+	for s := range got {
+		assert.Empty(t, firstF32Diff(again[s], got[s], m.Config.Vocab, false), "rerun, sequence %d", s)
+	}
+	alone, err := r.Forward(toks[2:], nil)
+	require.NoError(t, err)
+	// cuBLAS may pick another algorithm for another M (F16 outputs one ulp apart), so this is
+	// not bit-exact; attention leaking across sequences would move logits by O(1).
+	st = compareLogits(got[2:], alone, m.Config.Vocab, 0.05)
+	assert.LessOrEqual(t, st.maxAbs, 0.05, "sequence 2 alone vs in the batch: %s", st)
+
+	// Bad input is an error, not a crash.
+	_, err = r.Forward([][]int{{1, 600}}, nil)
+	assert.ErrorContains(t, err, "token id 600 outside the vocabulary")
+	_, err = r.Forward([][]int{{}}, nil)
+	assert.ErrorContains(t, err, "empty")
+}
+
+// Greedy decoding from BOS (prefill recomputed every step). F16 may flip a near tie; any
+// divergence from the reference must then be at a step where the CPU's top-2 margin is
+// within the F16 tolerance (0.1).
+func TestModelRunnerStoriesGreedy(t *testing.T) {
+	dev := modelDevice(t)
+	m := loadStoriesModel(t)
+	ids := readGreedy(t)
+	r, err := NewModelRunner(dev, m, backend.ModelOptions{})
+	require.NoError(t, err)
+	defer r.Close()
+	V := m.Config.Vocab
+	steps := min(64, len(ids))
+	seq := []int{1}
+	for p := 0; p < steps; p++ {
+		lg, err := r.Forward([][]int{seq}, nil)
+		require.NoError(t, err)
+		next := argmaxF32(lg[0][p*V : (p+1)*V])
+		if next != ids[p] {
+			cl, err := m.Forward([][]int{seq}, nil)
+			require.NoError(t, err)
+			row := cl[0][p*V : (p+1)*V]
+			margin := float64(row[ids[p]] - row[next])
+			t.Logf("GPU greedy diverges at step %d: %d instead of %d (CPU margin %.4g)", p, next, ids[p], margin)
+			assert.Less(t, margin, 0.1, "divergence at step %d is not a near tie", p)
+			return
+		}
+		seq = append(seq, next)
+	}
+	t.Logf("GPU greedy decoding matches the reference for all %d steps", steps)
+}
+
+// quantCompare runs the GPU runner with scheme sp on every layer against the CPU model with
+// eval.Apply (the fake-quantized reference with the same quantized weights).
+func quantCompare(t *testing.T, dev int, load func() *model.Model, sp eval.Spec, toks [][]int, noKernels bool) (logitStats, logitStats, map[string]string, [][]float32) {
+	t.Helper()
+	ref := load()
+	fp, err := ref.Forward(toks, nil)
+	require.NoError(t, err)
+	require.NoError(t, eval.Apply(ref, sp, quant.SearchOptions{}, nil))
+	cpuQ, err := ref.Forward(toks, nil)
+	require.NoError(t, err)
+	m := load()
+	layers := map[string]backend.LayerScheme{}
+	for _, n := range m.LinearNames() {
+		layers[n] = backend.LayerScheme{Weight: sp.Weight, Act: sp.Act}
+	}
+	r, err := NewModelRunner(dev, m, backend.ModelOptions{Layers: layers, NoKernels: noKernels})
+	require.NoError(t, err)
+	defer r.Close()
+	gpuQ, err := r.Forward(toks, nil)
+	require.NoError(t, err)
+	V := m.Config.Vocab
+	return compareLogits(cpuQ, gpuQ, V, math.Inf(1)), compareLogits(fp, cpuQ, V, math.Inf(1)), r.Kernels(), gpuQ
+}
+
+func TestModelRunnerStoriesQuantized(t *testing.T) {
+	dev := modelDevice(t)
+	toks := storiesBatch(t)
+	load := func() *model.Model { return loadStoriesModel(t) }
+	for _, name := range []string{"w8a8", "w4g32", "w4g64"} {
+		t.Run(name, func(t *testing.T) {
+			sp, err := eval.ParseSpec(name)
+			require.NoError(t, err)
+			gpu, quantEffect, kernels, _ := quantCompare(t, dev, load, sp, toks, false)
+			t.Logf("%s paths: %s", name, KernelSummary(kernels))
+			t.Logf("%s GPU vs CPU fake-quant: %s", name, gpu)
+			t.Logf("%s CPU fp32 vs CPU fake-quant (the quantization itself): %s", name, quantEffect)
+			if sp.Act == model.ActNone {
+				// Weight-only: the same F16 error budget as full precision.
+				assert.LessOrEqual(t, gpu.maxAbs, 0.1, gpu.String())
+				assert.GreaterOrEqual(t, float64(gpu.agree), 0.99*float64(gpu.rows), gpu.String())
+			} else {
+				// W8A8: F16 activations sit on the other side of an int8 rounding boundary
+				// for ~1-3% of elements (a one-level flip), so the GPU differs from its CPU
+				// twin by less than the quantization itself moves the model.
+				assert.Less(t, gpu.meanAbs, quantEffect.meanAbs, gpu.String())
+				assert.GreaterOrEqual(t, float64(gpu.agree), 0.95*float64(gpu.rows), gpu.String())
+			}
+			assert.Contains(t, kernels["model.layers.0.self_attn.q_proj"], map[bool]string{true: "w8a8", false: "w4a16-g"}[sp.Act == model.ActPerToken])
+			assert.Contains(t, kernels["model.layers.0.mlp.down_proj"], "fallback-f16")
+		})
+	}
+}
+
+// synthModel is a random Llama with kernel-friendly dims (every W8A8/W4A16 shape rule met).
+func synthModel(t *testing.T) *model.Model {
+	t.Helper()
+	cfg := checkpoint.LlamaConfig{Dim: 512, HiddenDim: 1024, Layers: 2, Heads: 8, KVHeads: 4, Vocab: 512, MaxSeq: 256,
+		RopeTheta: 10000, NormEps: 1e-5, Architecture: "LlamaForCausalLM"}
+	r := testutil.Rand(99)
+	ts := map[string]*tensor.Tensor{}
+	add := func(name string, sigma float64, shape ...int) {
+		n := 1
+		for _, s := range shape {
+			n *= s
+		}
+		ts[name] = tensor.FromF32(testutil.Gaussian(r, n, sigma), shape...)
+	}
+	ones := func(name string, n int) {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = 1 + 0.1*float32(math.Sin(float64(i)))
+		}
+		ts[name] = tensor.FromF32(v, n)
+	}
+	D, H, KV := cfg.Dim, cfg.HiddenDim, cfg.KVDim()
+	add("model.embed_tokens.weight", 1, cfg.Vocab, D)
+	add("lm_head.weight", 1/math.Sqrt(float64(D)), cfg.Vocab, D)
+	ones("model.norm.weight", D)
+	for l := 0; l < cfg.Layers; l++ {
+		p := fmt.Sprintf("model.layers.%d.", l)
+		ones(p+"input_layernorm.weight", D)
+		ones(p+"post_attention_layernorm.weight", D)
+		for _, w := range []struct {
+			n    string
+			r, c int
+		}{{"self_attn.q_proj", D, D}, {"self_attn.k_proj", KV, D}, {"self_attn.v_proj", KV, D}, {"self_attn.o_proj", D, D},
+			{"mlp.gate_proj", H, D}, {"mlp.up_proj", H, D}, {"mlp.down_proj", D, H}} {
+			add(p+w.n+".weight", 1/math.Sqrt(float64(w.c)), w.r, w.c)
+		}
+	}
+	m, err := model.New(cfg, ts)
+	require.NoError(t, err)
+	return m
+}
+
+func TestModelRunnerSyntheticKernels(t *testing.T) {
+	dev := modelDevice(t)
+	m0 := synthModel(t)
+	load := func() *model.Model { return m0 } // eval.Apply replaces linears; reset in between
+	toks := [][]int{}
+	r := testutil.Rand(5)
+	for _, L := range []int{96, 17, 1} {
+		s := make([]int, L)
+		for i := range s {
+			s[i] = r.IntN(512)
+		}
+		toks = append(toks, s)
+	}
+	for _, name := range []string{"w8a8", "w4g128", "w4g64a"} {
+		t.Run(name, func(t *testing.T) {
+			sp, err := eval.ParseSpec(name)
+			require.NoError(t, err)
+			m0.ResetLinears()
+			gpu, quantEffect, kernels, kernOut := quantCompare(t, dev, load, sp, toks, false)
+			m0.ResetLinears()
+			for n, k := range kernels {
+				assert.NotContains(t, k, "fallback", "layer %s should run on a kernel", n)
+			}
+			t.Logf("%s GPU kernels vs CPU fake-quant: %s", name, gpu)
+			t.Logf("%s quantization effect on the CPU: %s", name, quantEffect)
+			_, _, fbKernels, fbOut := quantCompare(t, dev, load, sp, toks, true)
+			m0.ResetLinears()
+			for n, k := range fbKernels {
+				assert.Contains(t, k, "fallback", n)
+			}
+			// Kernel vs dequantized-F16 fallback on the GPU: the same levels, scales and
+			// (for W8A8) the same int8 activations; they differ only by F16 roundings of the
+			// dequantized weights and scales (2^-11 relative).
+			kf := compareLogits(fbOut, kernOut, m0.Config.Vocab, 0.05)
+			t.Logf("%s kernels vs fallback on the GPU: %s", name, kf)
+			assert.LessOrEqual(t, kf.maxAbs, 0.05, kf.String())
+			if sp.Act == model.ActNone {
+				assert.LessOrEqual(t, gpu.maxAbs, 0.1, gpu.String())
+			} else {
+				assert.Less(t, gpu.meanAbs, quantEffect.meanAbs, gpu.String())
+			}
+			assert.GreaterOrEqual(t, float64(gpu.agree), 0.95*float64(gpu.rows), gpu.String())
+		})
+	}
+}
+
+// Device-side histograms equal the CPU histograms of the same (F16) activations, which the
+// host hook copies out: bin counts, exponent and per-channel absmax bit for bit.
+func TestModelRunnerDeviceHistograms(t *testing.T) {
+	dev := modelDevice(t)
+	m := loadStoriesModel(t)
+	r, err := NewModelRunner(dev, m, backend.ModelOptions{})
+	require.NoError(t, err)
+	defer r.Close()
+	toks := storiesBatch(t)
+	hs := map[string]*calib.Histogram{}
+	want := map[string]*calib.Histogram{}
+	for i, n := range m.LinearNames() {
+		hs[n], want[n] = calib.NewHistogram(n), calib.NewHistogram(n)
+		if i%2 == 0 {
+			_, k := m.Linear(n).Dims()
+			hs[n].ChannelAbsMax, want[n].ChannelAbsMax = make([]float32, k), make([]float32, k)
+		}
+	}
+	cpu := backend.NewCPU()
+	for round := 0; round < 2; round++ { // the second round merges into non-empty histograms
+		_, err := r.ForwardHistograms(toks, hs)
+		require.NoError(t, err)
+		_, err = r.Forward(toks, func(name string, x []float32, M, K int) {
+			xt := tensor.FromU16(tensor.F16, tensor.F32ToF16Slice(x), M, K)
+			require.NoError(t, cpu.HistogramAdd([]*calib.Histogram{want[name]}, []*tensor.Tensor{xt}))
+		})
+		require.NoError(t, err)
+	}
+	for n, h := range hs {
+		w := want[n]
+		require.Equal(t, w.Count, h.Count, n)
+		require.Equal(t, w.Exp, h.Exp, n)
+		require.Equal(t, w.AbsMax, h.AbsMax, n)
+		require.Equal(t, w.Counts, h.Counts, n)
+		require.Equal(t, w.ChannelAbsMax, h.ChannelAbsMax, n)
+	}
+}
+
+// BenchmarkModelPrefill7B times one prefill (batch 1 x 512 tokens) of the synthetic 2-layer
+// Llama-7B-shaped model: F16 (cuBLAS) baseline and the quantized kernels side by side
+// (device time per prefill reported as ms/prefill).
+func BenchmarkModelPrefill7B(b *testing.B) {
+	n, err := DeviceCount()
+	if err != nil || n == 0 {
+		b.Skipf("no CUDA device: %v", err)
+	}
+	cfg := checkpoint.LlamaConfig{Dim: 4096, HiddenDim: 11008, Layers: 2, Heads: 32, KVHeads: 32, Vocab: 32000, MaxSeq: 4096,
+		RopeTheta: 10000, NormEps: 1e-5}
+	toks := [][]int{make([]int, 512)}
+	for i := range toks[0] {
+		toks[0][i] = (i * 7919) % cfg.Vocab
+	}
+	for _, name := range []string{"fp16", "w8a8", "w4g128"} {
+		b.Run(name, func(b *testing.B) {
+			var s *backend.LayerScheme
+			if name != "fp16" {
+				sp, err := eval.ParseSpec(name)
+				require.NoError(b, err)
+				s = &backend.LayerScheme{Weight: sp.Weight, Act: sp.Act}
+			}
+			r, err := NewSyntheticModelRunner(0, cfg, s, 1)
+			require.NoError(b, err)
+			defer r.Close()
+			b.ResetTimer()
+			total := 0.0
+			for i := 0; i < b.N; i++ {
+				ms, err := r.TimePrefill(toks, 0, 1)
+				require.NoError(b, err)
+				total += ms[0]
+			}
+			b.ReportMetric(total/float64(b.N), "ms/prefill")
+		})
+	}
+}
