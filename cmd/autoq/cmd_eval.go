@@ -29,6 +29,7 @@ type evalFlags struct {
 	calibTokens                       int
 	calibTable                        string
 	json                              bool
+	device                            string
 }
 
 func init() {
@@ -60,6 +61,7 @@ func init() {
 			fs.IntVar(&f.calibTokens, "calib-tokens", 32768, "tokens of the calib split used to calibrate static activation scales")
 			fs.StringVar(&f.calibTable, "calib", "", "calibration table (autoq calibrate --out) giving static activation amax per linear layer, instead of --act-calib")
 			fs.BoolVar(&f.json, "json", false, "print the results as JSON")
+			fs.StringVar(&f.device, "device", "cpu", "cpu, or cuda / cuda:N: run the reference in F16 and the schemes on the GPU kernels (per-token w8a8 and weight-only schemes)")
 		},
 		run: func(e *env, fs *pflag.FlagSet, args []string) error { return runEval(e, f, args) },
 	})
@@ -152,6 +154,9 @@ func runEval(e *env, f *evalFlags, args []string) error {
 	if err != nil {
 		return usagef("--act-calib: %v", err)
 	}
+	if f.device != "cpu" {
+		return runEvalGPU(e, f, specs, quant.SearchOptions{Method: search})
+	}
 	m, tok, err := loadModelAndTokenizer(f.model, f.tokenizer, f.data)
 	if err != nil {
 		return err
@@ -242,7 +247,7 @@ func printEvalTable(w io.Writer, rep evalReport) {
 	fmt.Fprintf(w, "%s on %s (split %s): %d tokens in %d windows of <= %d, %d targets scored\n",
 		rep.Model, rep.Data, rep.Split, r0.Tokens, r0.Windows, rep.SeqLen, r0.Scored)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scheme\tperplexity\tvs fp32\tNLL\tKL(fp||q)\ttop-1\ttok/s\t")
+	fmt.Fprintf(tw, "scheme\tperplexity\tvs %s\tNLL\tKL(fp||q)\ttop-1\ttok/s\t\n", r0.Scheme)
 	for _, r := range rep.Results {
 		vs, kl, top := "", "", ""
 		if r.HasRef {
