@@ -69,8 +69,8 @@ func TestGPTQHessianAddDevMatchesCPU(t *testing.T) {
 }
 
 // Tolerance: the in-block arithmetic repeats the CPU's operation for operation and the
-// GPU uses the CPU's block size, so only the batched (DGEMM) updates differ, by float64
-// rounding. A level can then differ only where a value sits within ~1e-15 of a rounding
+// GPU uses the CPU's block size, so only the factor (cuSOLVER) and the batched (DGEMM)
+// updates differ, by float64 rounding. A level can then differ only where a value sits within ~1e-15 of a rounding
 // boundary: we require >= 99.9% identical levels, identical scales for all but 0.1% of
 // groups, and output errors ||(W-Q)X||^2 within 1e-4 relative.
 func TestGPTQGPUMatchesCPU(t *testing.T) {

@@ -1,9 +1,10 @@
 // gptq.cu: GPTQ on the GPU. The CPU reference is package gptq (gptq_rows.go, clip.go);
 // the per-column arithmetic here repeats it operation for operation with _rn intrinsics
 // (no fma contraction): quantization decisions inside a block match the CPU bit for bit
-// given the same inputs. The lazy block update is a cuBLAS DGEMM, whose summation order
-// differs from the CPU's, so results agree to float64 rounding, not bitwise (see
-// cgo/gptq_test.go for the tolerance).
+// given the same inputs. The factor (cuSOLVER's blocked potrf/potri) and the lazy block
+// update (cuBLAS DGEMM) sum in other orders than the CPU, so results agree to float64
+// rounding, not bitwise: a level differs only where a value lies within ~1e-13 relative
+// of a rounding boundary (see cgo/gptq_test.go for the tolerance).
 #include <cublas_v2.h>
 #include <cusolverDn.h>
 
