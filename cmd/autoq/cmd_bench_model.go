@@ -45,7 +45,11 @@ func init() {
 			"Each point runs a prefill of batch sequences of seq deterministic pseudo-random tokens; the time is\n" +
 			"the median of --runs runs after --warmup untimed ones. --kernel int runs quantized layers on the\n" +
 			"integer reference kernels (W8A8: int8 x int8 -> int32; W4A16: int4 weights); --kernel fake runs\n" +
-			"the fake-quantized float layers.",
+			"the fake-quantized float layers.\n\n" +
+			"--device cuda[:N] times the GPU model runner instead: F16 (cuBLAS) baseline vs the W8A8 / W4A16\n" +
+			"kernels (layers whose shapes the kernels cannot take run as dequantized F16; the paths are reported),\n" +
+			"median device time from CUDA events. Without --model it benchmarks a synthetic 2-layer model with\n" +
+			"Llama-7B shapes (dim 4096, MLP 11008, 32 heads, vocab 32000) generated on the GPU.",
 		flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&f.model, "model", "", "llama2.c .bin file or Hugging Face directory (required)")
 			fs.StringSliceVar(&f.schemes, "scheme", []string{"w8a8", "w4g32"}, "quantization schemes (see autoq eval --help)")
