@@ -84,11 +84,13 @@ func Run(opt RunOptions) (*RunReport, error) {
 		opt.BOS = 1
 	}
 	if len(opt.Schemes) == 0 {
-		int4 := "w4g128a"
+		// Weight schemes only: int8 activations cost as many weight bits as w8 and never
+		// damage less, so under a bits budget the planner would not pick them.
+		names := []string{"w4g128", "w4g128a", "w4g64a", "w8"}
 		if opt.Src.Cfg.Dim < 1024 {
-			int4 = "w4g32a" // small models: 128-wide groups would be whole rows
+			names = []string{"w4g32", "w4g32a", "w4g16a", "w8"} // 128-wide groups would be whole rows
 		}
-		for _, s := range []string{int4, "w8", "w8a8s"} {
+		for _, s := range names {
 			c, _ := plan.ParseChoice(s)
 			opt.Schemes = append(opt.Schemes, c)
 		}

@@ -42,7 +42,7 @@ func init() {
 			f.in.register(fs, "llama2.c .bin file or Hugging Face directory (default: the built-in synthetic model)")
 			fs.Float64Var(&f.targetBits, "target-bits", 5.3, "average bits per weight over the linear layers, scales and zero points counted")
 			fs.Float64Var(&f.maxKL, "max-kl", 0, "instead of --target-bits: the cheapest plan with summed predicted KL at most this")
-			fs.StringVar(&f.schemes, "schemes", "", "candidate schemes for sensitivity (default: w4g128a (w4g32a below dim 1024), w8, w8a8s)")
+			fs.StringVar(&f.schemes, "schemes", "", "candidate schemes for sensitivity and planning (default: w4g128,w4g128a,w4g64a,w8; w4g32,w4g32a,w4g16a,w8 below dim 1024)")
 			fs.StringArrayVar(&f.overrides, "override", nil, "fix layers matching GLOB to SCHEME, e.g. '*.o_proj=w16' (repeatable)")
 			fs.StringVar(&f.maxPPL, "max-ppl-increase", "1%", "accuracy gate: largest relative perplexity increase (\"off\" disables)")
 			fs.Float64Var(&f.gateKL, "gate-kl", 0, "accuracy gate: largest mean KL (0: not checked)")
