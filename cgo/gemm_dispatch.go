@@ -63,19 +63,25 @@ const (
 	// W8A8V1 is cuda/gemm_w8a8.cu: cp.async ring in shared memory, ldmatrix, tiles of 16/64/128 rows.
 	W8A8V1 W8A8Variant = 1
 	// W8A8V2 is cuda/gemm_w8a8_v2.cu: for M <= 16 weights streamed straight into registers,
-	// 2 strips of 32 outputs x 4 K quarters per block; for M > 16 it runs V1. Bit-identical
-	// outputs (exact int32 accumulators, the same epilogue).
+	// 2 strips of 32 outputs x 4 K quarters per block; for M > 16 V1's tiled kernel with
+	// 128 x 256 tiles (8 warps of 64 x 64) instead of 128 x 128. Bit-identical outputs (exact
+	// int32 accumulators, the same epilogue).
 	W8A8V2 W8A8Variant = 2
 )
 
-// W8A8V2MaxM is the W8A8 dispatch switch: GemmW8A8 and GemmI8 run W8A8V2 for
-// M <= W8A8V2MaxM and W8A8V1 above it (0: always V1, the kernel of the first H100 run; 16 is
-// the largest M V2 handles itself). Set it to 16 once `autoq bench gemm --quick` shows
-// w8a8-v2 faster than w8a8 at M <= 16 and TestGemmW8A8VariantsVsReference passes.
-const W8A8V2MaxM = 0
+// The W8A8 dispatch switches: GemmW8A8 and GemmI8 run W8A8V2 for M <= W8A8V2MaxM (the
+// streaming kernel; 16 is the most it handles) and for M >= W8A8V2MinM (the 128 x 256 tiles),
+// W8A8V1 otherwise. The defaults keep V1 everywhere (the kernels of the first H100 run):
+// V2 has not run on a GPU yet. Set W8A8V2MaxM = 16 where `autoq bench gemm --quick` shows
+// w8a8-v2 faster than w8a8 at M <= 16, and W8A8V2MinM to the smallest M from which w8a8-v2
+// stays ahead (e.g. 512 or 1024), once TestGemmW8A8VariantsVsReference passes.
+const (
+	W8A8V2MaxM = 0
+	W8A8V2MinM = 1 << 30
+)
 
 func w8a8VariantFor(M int) W8A8Variant {
-	if M <= W8A8V2MaxM {
+	if M <= W8A8V2MaxM || M >= W8A8V2MinM {
 		return W8A8V2
 	}
 	return W8A8V1

@@ -18,7 +18,8 @@ import (
 // (72, 200), split-K (256x2048, 128x8192: more than one 4096-wide A slice), one block (128x256).
 var w8V2Shapes = []nk{{128, 256}, {256, 2048}, {72, 48}, {200, 1040}, {128, 8192}, {320, 1024}}
 
-var w8V2Ms = []int{1, 2, 3, 7, 8, 9, 15, 16, 17}
+// 17 and up run V2's 128 x 256 tiles (129, 300: partial row and column tiles).
+var w8V2Ms = []int{1, 2, 3, 7, 8, 9, 15, 16, 17, 129, 300}
 
 // Int32 accumulators of each variant, called by name, bit-exact with quant.GemmI8.
 func TestGemmI8VariantsExactVsReference(t *testing.T) {
@@ -50,7 +51,8 @@ func TestGemmI8VariantsExactVsReference(t *testing.T) {
 	}
 }
 
-// Extreme levels through V2: -127 x -128 over K = 8192 (acc = 133169152, split K).
+// Extreme levels through V2: -127 x -128 over K = 8192 (acc = 133169152; split K at M <= 16,
+// the 128 x 256 tiles at M = 300).
 func TestGemmI8V2Extremes(t *testing.T) {
 	g := gemmTestDevice(t)
 	const N, K = 64, 8192
@@ -58,7 +60,7 @@ func TestGemmI8V2Extremes(t *testing.T) {
 	for i := range w.Data {
 		w.Data[i] = 0x80 // -128
 	}
-	for _, M := range []int{1, 16} {
+	for _, M := range []int{1, 16, 300} {
 		a := make([]int8, M*K)
 		for i := range a {
 			a[i] = -127
@@ -118,7 +120,7 @@ func TestGemmW8A8VariantsVsReference(t *testing.T) {
 func TestW8A8Dispatch(t *testing.T) {
 	for _, M := range []int{1, 16, 17, 1024} {
 		want := W8A8V1
-		if M <= W8A8V2MaxM {
+		if M <= W8A8V2MaxM || M >= W8A8V2MinM {
 			want = W8A8V2
 		}
 		require.Equal(t, want, w8a8VariantFor(M), "M=%d", M)

@@ -120,7 +120,7 @@ __device__ __forceinline__ void dequant(const uint4 wv, const uint4 sc, const ui
 
 template <int MR, bool ASYM>
 __global__ void __launch_bounds__(kThreads, kBlocksPerSM) gemm_w4a16_v2_kernel(V2Args p) {
-  constexpr int kU = ASYM ? 6 : 8; // tiles in flight per warp (asymmetric: fewer, no spills)
+  constexpr int kU = ASYM ? 5 : 8; // tiles in flight per warp (asymmetric: fewer, no spills)
   extern __shared__ __align__(16) uint8_t smem[];
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int g = lane >> 2, t = lane & 3;

@@ -232,7 +232,7 @@ __global__ void __launch_bounds__(WM *WN * 32) gemm_w8a8_kernel(W8A8Args p) {
 }
 
 struct Plan {
-  int cfg; // 0: BM 16, 1: BM 64, 2: BM 128
+  int cfg; // 0: BM 16, 1: BM 64, 2: BM 128, 3: BM 128 x BN 256 (large M, autoq_gemm_w8a8_cfg only)
   int bm, bn, threads, stages, smem;
   int gx, gy, splits, tiles_per_split, ktiles;
   size_t counter_bytes, partial_bytes;
@@ -249,9 +249,13 @@ int sm_count(int dev) {
   return cache[dev];
 }
 
-Plan make_plan(int dev, int64_t M, int64_t N, int64_t K) {
+// cfg -1: by M (the tiles of autoq_gemm_w8a8); 3: 128 x 256 tiles of 8 warps with 64 x 64 warp
+// tiles (half the shared-memory fragment traffic per MMA of cfg 2), 4 stages.
+Plan make_plan(int dev, int64_t M, int64_t N, int64_t K, int cfg = -1) {
   Plan pl{};
-  if (M <= 16) {
+  if (cfg == 3) {
+    pl.cfg = 3, pl.bm = 128, pl.bn = 256, pl.threads = 256, pl.stages = 4;
+  } else if (M <= 16) {
     pl.cfg = 0, pl.bm = 16, pl.bn = 128, pl.threads = 128, pl.stages = 4;
   } else if (M <= 64) {
     pl.cfg = 1, pl.bm = 64, pl.bn = 128, pl.threads = 256, pl.stages = 4;
@@ -294,7 +298,7 @@ int launch(int dev, const Plan &pl, const W8A8Args &a, cudaStream_t st, const ch
 }
 
 int run(int dev, const char *op, W8A8Args a, int64_t M, int64_t N, int64_t K, void *ws, size_t ws_bytes,
-        void *stream) {
+        void *stream, int cfg = -1) {
   if (M < 1 || N < 8 || K < 16 || N % 8 != 0 || K % 16 != 0)
     return autoq_set_error(AUTOQ_ERR_INVALID,
                            "%s: shape M=%lld N=%lld K=%lld: need M >= 1, N a positive multiple of 8, K a positive "
@@ -306,7 +310,7 @@ int run(int dev, const char *op, W8A8Args a, int64_t M, int64_t N, int64_t K, vo
   if (a.A == nullptr || a.W == nullptr || ((uintptr_t)a.A & 15) || ((uintptr_t)a.W & 15))
     return autoq_set_error(AUTOQ_ERR_INVALID, "%s: A and W must be non-NULL 16-byte aligned device pointers", op);
   AUTOQ_TRY(autoq_use_device(dev, op));
-  const Plan pl = make_plan(dev, M, N, K);
+  const Plan pl = make_plan(dev, M, N, K, cfg);
   if (pl.gy > 65535)
     return autoq_set_error(AUTOQ_ERR_INVALID, "%s: M=%lld needs %d row blocks, over the grid limit 65535", op,
                            (long long)M, pl.gy);
@@ -329,6 +333,8 @@ int run(int dev, const char *op, W8A8Args a, int64_t M, int64_t N, int64_t K, vo
     return launch<1, 4, 1, 4, 4>(dev, pl, a, st, op);
   case 1:
     return launch<2, 4, 2, 4, 4>(dev, pl, a, st, op);
+  case 3:
+    return launch<4, 8, 2, 4, 4>(dev, pl, a, st, op);
   default:
     return launch<4, 4, 2, 4, 3>(dev, pl, a, st, op);
   }
@@ -362,4 +368,32 @@ extern "C" int autoq_gemm_w8a8_i32(int dev, const int8_t *A, const int8_t *W, in
   W8A8Args a{};
   a.A = A, a.W = W, a.out_i32 = out_i32;
   return run(dev, op, a, M, N, K, workspace, workspace_bytes, stream);
+}
+
+// Tile configuration chosen by the caller (gemm_w8a8_v2.cu): cfg -1 as autoq_gemm_w8a8, 3 the
+// 128 x 256 tiles. out_i32 != NULL selects the int32 debug output (scales then unused).
+extern "C" size_t autoq_gemm_w8a8_cfg_workspace_bytes(int dev, int cfg, int64_t M, int64_t N, int64_t K) {
+  if (M < 1 || N < 1 || K < 1) return 0;
+  const Plan pl = make_plan(dev, M, N, K, cfg);
+  return pl.splits > 1 ? pl.counter_bytes + pl.partial_bytes : 0;
+}
+
+extern "C" int autoq_gemm_w8a8_cfg(int dev, int cfg, const int8_t *A, const float *a_scales, const int8_t *W,
+                                   const float *w_scales, const float *bias, void *out_f16, int32_t *out_i32,
+                                   int64_t M, int64_t N, int64_t K, void *workspace, size_t workspace_bytes,
+                                   void *stream) {
+  const char *op = out_i32 != nullptr ? "autoq_gemm_w8a8_v2_i32" : "autoq_gemm_w8a8_v2";
+  W8A8Args a{};
+  a.A = A, a.W = W;
+  if (out_i32 != nullptr) {
+    if ((uintptr_t)out_i32 & 7)
+      return autoq_set_error(AUTOQ_ERR_INVALID, "%s: out_i32 must be an 8-byte aligned device pointer", op);
+    a.out_i32 = out_i32;
+  } else {
+    if (a_scales == nullptr || w_scales == nullptr || out_f16 == nullptr || ((uintptr_t)out_f16 & 3))
+      return autoq_set_error(AUTOQ_ERR_INVALID, "%s: a_scales, w_scales and a 4-byte aligned out must be non-NULL",
+                             op);
+    a.a_scales = a_scales, a.w_scales = w_scales, a.bias = bias, a.out = (__half *)out_f16;
+  }
+  return run(dev, op, a, M, N, K, workspace, workspace_bytes, stream, cfg);
 }
