@@ -30,6 +30,15 @@ type quantizeFlags struct {
 	device     string
 	out        string
 	json       bool
+	// Calibrated quantization (cmd_quantize_calibrated.go): GPTQ and the act-mse search
+	// run the model on calibration text.
+	method      string
+	data        string
+	tokenizer   string
+	calibTokens int
+	seqLen      int
+	actOrder    bool
+	damp        float64
 }
 
 func init() {
@@ -47,10 +56,17 @@ func init() {
 			fs.IntVar(&q.groupSize, "group-size", 128, "inputs per scale group (--granularity group)")
 			fs.BoolVar(&q.sym, "sym", false, "symmetric quantization, no zero point (the default)")
 			fs.BoolVar(&q.asym, "asym", false, "asymmetric quantization with a zero point")
-			fs.StringVar(&q.search, "search", "max", "scale search: max, percentile or mse")
+			fs.StringVar(&q.search, "search", "max", "scale search: max, percentile, mse, or act-mse (activation-aware: minimises the layer's output error on --data)")
 			fs.Float64Var(&q.percentile, "percentile", quant.DefaultPercentile, "percentile for --search percentile")
 			fs.StringArrayVar(&q.include, "include", nil, "quantize only 2-D weights whose name matches this glob (repeatable; replaces the default selection)")
 			fs.StringArrayVar(&q.exclude, "exclude", nil, "keep weights matching this glob in full precision (repeatable)")
+			fs.StringVar(&q.method, "method", "rtn", "how values are rounded: rtn (round to nearest) or gptq (error compensation with the layer's input Hessian, needs --data)")
+			fs.StringVar(&q.data, "data", "", "calibration text (or .jsonl token ids) for --method gptq and --search act-mse; its first half is used")
+			fs.StringVar(&q.tokenizer, "tokenizer", "", "tokenizer for --data (tok*.bin or tokenizer.json); default: beside the model")
+			fs.IntVar(&q.calibTokens, "calib-tokens", 32768, "calibration tokens for --method gptq / --search act-mse")
+			fs.IntVar(&q.seqLen, "seq-len", 256, "calibration window length in tokens")
+			fs.BoolVar(&q.actOrder, "act-order", true, "GPTQ: visit columns by decreasing Hessian diagonal (the output keeps the original order)")
+			fs.Float64Var(&q.damp, "damp", 0.01, "GPTQ: damping, as a fraction of the mean Hessian diagonal")
 			fs.StringVar(&q.device, "device", "auto", "auto, cpu, cuda or cuda:N")
 			fs.StringVar(&q.out, "out", "", "output checkpoint directory (replaced atomically); omit for the report only")
 			fs.BoolVar(&q.json, "json", false, "print the report as JSON")
@@ -79,7 +95,11 @@ func (q *quantizeFlags) scheme(fs *pflag.FlagSet) (quant.Scheme, quant.SearchOpt
 	if err := s.Validate(); err != nil {
 		return s, opt, usagef("%v", err)
 	}
-	m, err := quant.ParseSearch(q.search)
+	searchName := q.search
+	if searchName == "act-mse" {
+		searchName = "max" // act-mse runs in the calibrated path (cmd_quantize_calibrated.go)
+	}
+	m, err := quant.ParseSearch(searchName)
 	if err != nil {
 		return s, opt, usagef("--search: %v", err)
 	}
@@ -120,6 +140,16 @@ func runQuantize(e *env, fs *pflag.FlagSet, q *quantizeFlags, args []string) err
 	if err != nil {
 		return err
 	}
+	cal, err := q.calibration()
+	if err != nil {
+		return err
+	}
+	var pre map[string]*quant.QTensor
+	if cal != nil {
+		if pre, err = quantizeCalibrated(e, q, cal, s, args); err != nil {
+			return err
+		}
+	}
 	src, srcName, err := openSource(args)
 	if err != nil {
 		return err
@@ -133,9 +163,12 @@ func runQuantize(e *env, fs *pflag.FlagSet, q *quantizeFlags, args []string) err
 	if err != nil {
 		return err
 	}
-	plan, err := planQuantized(src, sel, s, opt)
+	plan, err := planQuantized(src, sel, s, opt, pre)
 	if err != nil {
 		return err
+	}
+	if cal != nil {
+		plan.meta["autoq.search"] = cal.name
 	}
 	eng, err := openQuantEngine(e, q.device)
 	if err != nil {
@@ -145,8 +178,15 @@ func runQuantize(e *env, fs *pflag.FlagSet, q *quantizeFlags, args []string) err
 	rep := &quantizeReport{Source: srcName, Device: eng.name, Fallback: eng.fallback, Scheme: s.String(),
 		Bits: s.Bits, Symmetric: s.Symmetric, Granularity: s.Granularity.String(), GroupSize: s.GroupSize,
 		Search: opt.Method.String(), Out: q.out}
+	if cal != nil {
+		rep.Search = cal.name
+	}
 	if opt.Method == quant.SearchPercentile {
 		rep.Percentile = opt.Percentile
+	}
+	if len(plan.notLinear) > 0 {
+		fmt.Fprintf(e.stderr, "warning: %d selected weight(s) kept in full precision: not a linear layer of the model: %s\n",
+			len(plan.notLinear), strings.Join(plan.notLinear, ", "))
 	}
 	rep.Indivisible = plan.indivisible
 	if len(plan.indivisible) > 0 {
@@ -166,8 +206,11 @@ func runQuantize(e *env, fs *pflag.FlagSet, q *quantizeFlags, args []string) err
 // planQuantized lays out the output file: every input tensor in order, a selected weight
 // replaced by its .qweight/.scales/.zeros, with the per-tensor metadata. Shapes that the
 // scheme cannot take (columns not dividing by the group size) fail here, before any work.
-func planQuantized(src checkpoint.Tensors, sel map[string]bool, s quant.Scheme, opt quant.SearchOptions) (*quantPlan, error) {
-	p := &quantPlan{scheme: s, opt: opt, selected: sel, meta: map[string]string{
+//
+// pre, when not nil, holds weights already quantized by the calibrated path (by tensor
+// name, each with its own scheme); a selected weight missing from it is kept.
+func planQuantized(src checkpoint.Tensors, sel map[string]bool, s quant.Scheme, opt quant.SearchOptions, pre map[string]*quant.QTensor) (*quantPlan, error) {
+	p := &quantPlan{scheme: s, opt: opt, selected: sel, pre: pre, meta: map[string]string{
 		"format": "pt", checkpoint.FormatKey: checkpoint.FormatVersion,
 		"autoq.scheme": s.String(), "autoq.search": opt.Method.String(),
 	}}
@@ -178,7 +221,18 @@ func planQuantized(src checkpoint.Tensors, sel map[string]bool, s quant.Scheme, 
 			p.infos = append(p.infos, safetensors.TensorInfo{Name: n, DType: info.DType, Shape: info.Shape})
 			continue
 		}
-		if _, _, err := s.GroupCols(info.Shape[1]); err != nil {
+		ts := s
+		if pre != nil {
+			q := pre[n]
+			if q == nil {
+				delete(sel, n)
+				p.notLinear = append(p.notLinear, n)
+				p.infos = append(p.infos, safetensors.TensorInfo{Name: n, DType: info.DType, Shape: info.Shape})
+				continue
+			}
+			ts = q.Scheme
+		}
+		if _, _, err := ts.GroupCols(info.Shape[1]); err != nil {
 			// Keep it rather than fail the whole run: real models have widths such as 172
 			// (stories260K's MLP) that no power-of-two group divides. The report lists them.
 			delete(sel, n)
@@ -186,12 +240,12 @@ func planQuantized(src checkpoint.Tensors, sel map[string]bool, s quant.Scheme, 
 			p.infos = append(p.infos, safetensors.TensorInfo{Name: n, DType: info.DType, Shape: info.Shape})
 			continue
 		}
-		qi, err := checkpoint.QuantizedInfos(n, info.Shape[0], info.Shape[1], s)
+		qi, err := checkpoint.QuantizedInfos(n, info.Shape[0], info.Shape[1], ts)
 		if err != nil {
 			return nil, err
 		}
 		p.infos = append(p.infos, qi...)
-		m := checkpoint.NewQuantMeta(info.Shape[0], info.Shape[1], s)
+		m := checkpoint.NewQuantMeta(info.Shape[0], info.Shape[1], ts)
 		m.Search, m.DType = opt.Method.String(), info.DType.String()
 		p.meta[checkpoint.QuantMetaKey+n] = m.Encode()
 		p.total += int64(info.Shape[0] * info.Shape[1])
@@ -214,6 +268,10 @@ type quantPlan struct {
 	// indivisible lists weights that were selected but kept because their input width does
 	// not divide by the group size.
 	indivisible []string
+	// pre holds weights quantized ahead (calibrated path); notLinear lists selected weights
+	// that are no linear layer of the model and so were kept.
+	pre       map[string]*quant.QTensor
+	notLinear []string
 }
 
 // quantEngine is the backend a run uses and how it was chosen.
@@ -312,11 +370,7 @@ func (p *quantPlan) run(e *env, src *checkpoint.Opened, eng *quantEngine, rep *q
 // quantizeOne searches scales, quantizes and dequantizes one weight on the backend, and
 // measures the reconstruction error against the original values.
 func (p *quantPlan) quantizeOne(b backend.Backend, name string, t *tensor.Tensor) ([]safetensors.NamedTensor, tensorRow, error) {
-	scales, zeros, err := b.SearchParams(name, t, p.scheme, p.opt)
-	if err != nil {
-		return nil, tensorRow{}, err
-	}
-	q, err := b.Quantize(name, t, p.scheme, scales, zeros)
+	q, err := p.quantizeWeight(b, name, t)
 	if err != nil {
 		return nil, tensorRow{}, err
 	}
@@ -341,10 +395,23 @@ func (p *quantPlan) quantizeOne(b backend.Backend, name string, t *tensor.Tensor
 	for _, v := range ref {
 		sig += float64(v) * float64(v)
 	}
-	row := tensorRow{Name: name, Shape: t.Shape, Scheme: p.scheme.String(), MSE: jf(st.MSE), SQNRdB: jf(st.SQNRdB),
+	row := tensorRow{Name: name, Shape: t.Shape, Scheme: q.Scheme.String(), MSE: jf(st.MSE), SQNRdB: jf(st.SQNRdB),
 		Cosine: jf(st.Cosine), MaxAbs: jf(st.MaxAbs), BitsPerWeight: float64(8*stored) / float64(len(ref)),
 		elements: int64(len(ref)), signal: sig, noise: st.MSE * float64(len(ref)), stored: stored}
 	return ts, row, nil
+}
+
+// quantizeWeight returns the weight quantized ahead (calibrated path), or searches scales
+// and quantizes it on the backend.
+func (p *quantPlan) quantizeWeight(b backend.Backend, name string, t *tensor.Tensor) (*quant.QTensor, error) {
+	if p.pre != nil {
+		return p.pre[name], nil
+	}
+	scales, zeros, err := b.SearchParams(name, t, p.scheme, p.opt)
+	if err != nil {
+		return nil, err
+	}
+	return b.Quantize(name, t, p.scheme, scales, zeros)
 }
 
 // copySideFiles copies config.json and tokenizer files beside the source weights into dir;

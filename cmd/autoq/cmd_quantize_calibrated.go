@@ -1,0 +1,113 @@
+package main
+
+// The calibrated path of `autoq quantize`: --method gptq and --search act-mse run the model
+// over calibration text to collect each linear layer's input Hessian H = sum x x^T, then
+// quantize every linear layer with package gptq. The weights come out as ordinary autoq
+// QTensors, written by the same code as the plain path.
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/autoq/autoq/eval"
+	"github.com/autoq/autoq/gptq"
+	"github.com/autoq/autoq/gptq/collect"
+	"github.com/autoq/autoq/internal/progress"
+	"github.com/autoq/autoq/quant"
+)
+
+// calibratedQuant is how the calibrated path rounds (rtn/gptq) and clips (act-mse or not).
+type calibratedQuant struct {
+	method collect.Method
+	clip   gptq.Clip
+	name   string // for the report: "gptq", "gptq+act-mse", "rtn+act-mse"
+}
+
+// calibration returns the calibrated settings, or nil when --method rtn with a plain
+// search needs no model run.
+func (q *quantizeFlags) calibration() (*calibratedQuant, error) {
+	method, err := collect.ParseMethod(q.method)
+	if err != nil {
+		return nil, usagef("--method: %v", err)
+	}
+	actMSE := q.search == "act-mse"
+	if method == collect.RTN && !actMSE {
+		if q.data != "" {
+			return nil, usagef("--data is only used by --method gptq or --search act-mse")
+		}
+		return nil, nil
+	}
+	c := &calibratedQuant{method: method, clip: gptq.ClipNone, name: q.method}
+	switch {
+	case actMSE:
+		c.clip, c.name = gptq.ClipActMSE, q.method+"+act-mse"
+	case q.search == "mse":
+		c.clip = gptq.ClipMSE
+		c.name += "+mse"
+	case q.search != "max":
+		return nil, usagef("--method gptq takes --search max, mse or act-mse, not %s", q.search)
+	}
+	if q.data == "" {
+		return nil, usagef("--method gptq and --search act-mse need --data FILE (calibration text)")
+	}
+	if q.seqLen < 2 || q.calibTokens < q.seqLen {
+		return nil, usagef("--seq-len must be >= 2 and --calib-tokens >= --seq-len (got %d, %d)", q.seqLen, q.calibTokens)
+	}
+	return c, nil
+}
+
+// quantizeCalibrated loads the model at args[0], collects Hessians over the first
+// (calibration) half of --data, and quantizes every linear layer. The result is keyed by
+// checkpoint tensor name ("<layer>.weight").
+func quantizeCalibrated(e *env, q *quantizeFlags, c *calibratedQuant, s quant.Scheme, args []string) (map[string]*quant.QTensor, error) {
+	if len(args) != 1 {
+		return nil, usagef("--method gptq and --search act-mse need a model PATH (the model runs on --data)")
+	}
+	m, tok, err := loadModelAndTokenizer(args[0], q.tokenizer, q.data)
+	if err != nil {
+		return nil, err
+	}
+	w, err := eval.OpenWindows(q.data, tok, m.Config.Vocab, eval.DataOptions{SeqLen: q.seqLen, MaxTokens: q.calibTokens, Split: "calib"})
+	if err != nil {
+		return nil, err
+	}
+	defer w.Close()
+	var seqs [][]int
+	for {
+		s, err := w.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		seqs = append(seqs, s)
+	}
+	fmt.Fprintf(e.stderr, "calibration: %d tokens in %d windows from the first half of %s\n", w.Tokens(), len(seqs), q.data)
+	bar := progress.New(e.stderr, "hessians", int64(len(seqs)), "windows")
+	last := 0
+	hs, err := collect.Hessians(m, seqs, 8, func(done int) { bar.Add(int64(done - last)); last = done })
+	bar.Done()
+	if err != nil {
+		return nil, err
+	}
+	opt := gptq.Options{ActOrder: q.actOrder, Damp: q.damp}
+	qs, reports, err := collect.QuantizeModel(m, hs, c.method, c.clip, s, opt)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range reports {
+		if r.Warning != "" {
+			fmt.Fprintf(e.stderr, "warning: %s: %s\n", r.Layer, r.Warning)
+		}
+	}
+	out := make(map[string]*quant.QTensor, len(qs))
+	for layer, qt := range qs {
+		c := *qt
+		c.Name = strings.TrimSuffix(layer, ".weight") + ".weight"
+		out[c.Name] = &c
+	}
+	return out, nil
+}
