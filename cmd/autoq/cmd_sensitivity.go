@@ -39,6 +39,7 @@ type aqInputFlags struct {
 // registerCalibTable adds --calib-table (sensitivity and export).
 func (f *aqInputFlags) registerCalibTable(fs *pflag.FlagSet) {
 	fs.StringVar(&f.calibTable, "calib-table", "", "calibration table (JSON from `autoq calibrate`): static activation thresholds instead of calibrating here")
+	fs.StringVar(&f.calibTable, "calib", "", "same as --calib-table")
 }
 
 // tableAmax reads a calibration table's thresholds by tensor (layer) name.
