@@ -11,7 +11,6 @@ import (
 
 	"github.com/autoq/autoq/calib"
 	"github.com/autoq/autoq/eval"
-	"github.com/autoq/autoq/export"
 	"github.com/autoq/autoq/internal/progress"
 	"github.com/autoq/autoq/model"
 	"github.com/autoq/autoq/quant"
@@ -50,7 +49,7 @@ func init() {
 			fs.StringVar(&f.tokenizer, "tokenizer", "", "tokenizer (tok*.bin or tokenizer.json); default: beside the model")
 			fs.StringVar(&f.data, "data", "", "text file (paragraphs) or .jsonl of token ids (required)")
 			fs.StringSliceVar(&f.schemes, "scheme", nil, "fake-quantization schemes to compare with full precision (comma separated)")
-			fs.StringVar(&f.quantized, "quantized", "", "also evaluate a quantized export directory (compressed-tensors, from autoq)")
+			fs.StringVar(&f.quantized, "quantized", "", "also evaluate a quantized checkpoint directory (autoq quantize --out, or a compressed-tensors export)")
 			fs.StringVar(&f.search, "search", "max", "weight scale search for --scheme: max, percentile or mse")
 			fs.IntVar(&f.tokens, "tokens", 0, "tokens to evaluate (0: the whole split)")
 			fs.IntVar(&f.seqLen, "seq-len", 256, "window length in tokens")
@@ -61,7 +60,7 @@ func init() {
 			fs.IntVar(&f.calibTokens, "calib-tokens", 32768, "tokens of the calib split used to calibrate static activation scales")
 			fs.StringVar(&f.calibTable, "calib", "", "calibration table (autoq calibrate --out) giving static activation amax per linear layer, instead of --act-calib")
 			fs.BoolVar(&f.json, "json", false, "print the results as JSON")
-			fs.StringVar(&f.device, "device", "cpu", "cpu, or cuda / cuda:N: run the reference in F16 and the schemes on the GPU kernels (per-token w8a8 and weight-only schemes)")
+			fs.StringVar(&f.device, "device", "cpu", "cpu, cuda / cuda:N, or auto (cuda when present): run the reference in F16 and the schemes on the GPU kernels (per-token w8a8 and weight-only schemes)")
 		},
 		run: func(e *env, fs *pflag.FlagSet, args []string) error { return runEval(e, f, args) },
 	})
@@ -154,7 +153,7 @@ func runEval(e *env, f *evalFlags, args []string) error {
 	if err != nil {
 		return usagef("--act-calib: %v", err)
 	}
-	if f.device != "cpu" {
+	if f.device = resolveDevice(e, "eval", f.device); f.device != "cpu" {
 		return runEvalGPU(e, f, specs, quant.SearchOptions{Method: search})
 	}
 	m, tok, err := loadModelAndTokenizer(f.model, f.tokenizer, f.data)
@@ -209,11 +208,7 @@ func runEval(e *env, f *evalFlags, args []string) error {
 				return err
 			}
 		}
-		ld, err := export.Read(f.quantized)
-		if err != nil {
-			return err
-		}
-		if _, err := eval.ApplyExport(qm, ld); err != nil {
+		if _, err := applyQuantizedDir(qm, f.quantized); err != nil {
 			return err
 		}
 		cands, labels = append(cands, qm), append(labels, filepath.Base(filepath.Clean(f.quantized)))
