@@ -61,7 +61,7 @@ func init() {
 			fs.StringVar(&f.search, "search", "max", "weight scale search: max, percentile or mse")
 			fs.BoolVar(&f.json, "json", false, "print the results as JSON")
 			fs.StringVar(&f.plot, "plot", "", "also draw latency per point into a PNG `FILE`")
-			fs.StringVar(&f.device, "device", "cpu", "cpu, or cuda / cuda:N: F16 (cuBLAS) vs the W8A8/W4A16 kernels timed with CUDA events; without --model a synthetic 2-layer Llama-7B-shaped model generated on the GPU")
+			fs.StringVar(&f.device, "device", "cpu", "cpu, cuda / cuda:N, or auto (cuda when present): F16 (cuBLAS) vs the W8A8/W4A16 kernels timed with CUDA events; without --model a synthetic 2-layer Llama-7B-shaped model generated on the GPU")
 		},
 		run: func(e *env, fs *pflag.FlagSet, args []string) error {
 			if len(args) != 0 {
@@ -134,7 +134,7 @@ func quantizeModel(m *model.Model, sp eval.Spec, kernel string, opt quant.Search
 }
 
 func runBenchModel(e *env, f *benchModelFlags) error {
-	if f.device != "cpu" {
+	if f.device = resolveDevice(e, "bench model", f.device); f.device != "cpu" {
 		return runBenchModelGPU(e, f)
 	}
 	if f.model == "" {

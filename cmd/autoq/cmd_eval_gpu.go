@@ -74,3 +74,20 @@ func runEvalGPU(e *env, f *evalFlags, specs []eval.Spec, search quant.SearchOpti
 	printEvalTable(e.stdout, rep)
 	return nil
 }
+
+// resolveDevice turns --device auto into cuda when a CUDA device is present and into cpu
+// otherwise (saying why on stderr); other values pass through.
+func resolveDevice(e *env, cmd, device string) string {
+	if device != "auto" {
+		return device
+	}
+	n, err := backend.CUDADevices()
+	if err == nil && n > 0 {
+		return "cuda"
+	}
+	if err == nil {
+		err = fmt.Errorf("no CUDA device")
+	}
+	fmt.Fprintf(e.stderr, "autoq %s: running on the CPU (%v)\n", cmd, err)
+	return "cpu"
+}

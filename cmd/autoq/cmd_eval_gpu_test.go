@@ -3,6 +3,7 @@ package main
 import (
 	"testing"
 
+	"github.com/autoq/autoq/backend"
 	"github.com/autoq/autoq/internal/testutil"
 	"github.com/stretchr/testify/assert"
 )
@@ -17,4 +18,20 @@ func TestEvalDeviceUsageErrors(t *testing.T) {
 	code, _, stderr = runCLI("eval", "--model", bin, "--data", data, "--device", "cuda", "--scheme", "w8a8s")
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, "static activation scales")
+}
+
+// --device auto falls back to the CPU with a note when there is no usable GPU (on a GPU
+// machine it runs there; both give a full-precision row and the scheme).
+func TestEvalDeviceAuto(t *testing.T) {
+	bin := testutil.SharedData(t, "stories260K.bin")
+	data := testutil.SharedData(t, "tinystories_val.txt")
+	code, out, stderr := runCLI("eval", "--model", bin, "--data", data, "--device", "auto", "--tokens", "256", "--seq-len", "64", "--scheme", "w4g32")
+	assert.Equal(t, 0, code, stderr)
+	assert.Contains(t, out, "w4g32")
+	if n, err := backend.CUDADevices(); err != nil || n == 0 {
+		assert.Contains(t, stderr, "running on the CPU")
+		assert.Contains(t, out, "fp32")
+	} else {
+		assert.Contains(t, out, "fp16")
+	}
 }
