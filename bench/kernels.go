@@ -47,12 +47,23 @@ type KernelReport struct {
 	Results   []KernelResult     `json:"results"`
 }
 
+// KernelVariants is implemented by backends with alternative kernels for an op (the CUDA
+// backend's quantize kernel): RunKernels times each variant as an extra case right after the
+// default one, named "<case> [vN]", so the two are measured side by side in one run.
+type KernelVariants interface {
+	// KernelVariants lists op's variants besides the default one.
+	KernelVariants(op string) []int
+	// UseKernelVariant makes op run variant v until the next call (0: the default).
+	UseKernelVariant(op string, v int) error
+}
+
 type kernelCase struct {
-	name  string
-	c     backend.KernelCase
-	bytes int64
-	runs  int
-	goal  string
+	variant int // 0: the backend's default kernel
+	name    string
+	c       backend.KernelCase
+	bytes   int64
+	runs    int
+	goal    string
 	// pctGoal: percent of peak bandwidth to reach; msGoal: time to stay under.
 	pctGoal, msGoal float64
 	note            string
@@ -164,50 +175,88 @@ func runKernels(info backend.DeviceInfo, kt backend.KernelTimer, cfg KernelConfi
 		rep.Header = "reduced sizes (1024-wide weights, 2^22 activations, MSE search on 256x4096): not the 7B sizes; wall clock, median of runs"
 	}
 	cases := kernelCases(cfg)
+	kv, _ := kt.(KernelVariants)
+	if kv != nil {
+		cases = withVariants(cases, kv)
+	}
 	for i, kc := range cases {
 		if cfg.Progress != nil {
 			cfg.Progress(i, len(cases), kc.name)
 		}
-		run, cleanup, err := kt.PrepareKernel(kc.c)
-		if err != nil {
-			return rep, fmt.Errorf("bench kernels: %s: %w", kc.name, err)
-		}
-		runs := cfg.Runs
-		if kc.runs > 0 && kc.runs < runs {
-			runs = kc.runs
-		}
-		var times []float64
-		for j := 0; j < cfg.Warmup+runs; j++ {
-			ms, err := run()
-			if err != nil {
-				cleanup()
+		if kc.variant != 0 {
+			if err := kv.UseKernelVariant(kc.c.Op, kc.variant); err != nil {
 				return rep, fmt.Errorf("bench kernels: %s: %w", kc.name, err)
 			}
-			if j >= cfg.Warmup {
-				times = append(times, ms)
+		}
+		res, err := runKernelCase(info, kt, cfg, kc)
+		if kc.variant != 0 {
+			if rerr := kv.UseKernelVariant(kc.c.Op, 0); err == nil {
+				err = rerr
 			}
 		}
-		cleanup()
-		res := KernelResult{Name: kc.name, Op: kc.c.Op, Bytes: kc.bytes, RunsMs: times, MedianMs: Median(times), Note: kc.note}
-		if res.MedianMs > 0 {
-			res.GBs = float64(kc.bytes) / (res.MedianMs * 1e6)
-		}
-		if info.MemBandwidthGBs > 0 {
-			res.PctPeak = 100 * res.GBs / info.MemBandwidthGBs
-		}
-		switch {
-		case kc.pctGoal > 0 && info.MemBandwidthGBs > 0:
-			res.Goal = fmt.Sprintf(">= %.0f%% of peak", kc.pctGoal)
-			met := res.PctPeak >= kc.pctGoal
-			res.GoalMet = &met
-		case kc.msGoal > 0:
-			res.Goal = fmt.Sprintf("< %.0f ms", kc.msGoal)
-			met := res.MedianMs < kc.msGoal
-			res.GoalMet = &met
+		if err != nil {
+			return rep, err
 		}
 		rep.Results = append(rep.Results, res)
 	}
 	return rep, nil
+}
+
+// withVariants inserts, after each case whose op has variants, one copy per variant.
+func withVariants(cases []kernelCase, kv KernelVariants) []kernelCase {
+	var out []kernelCase
+	for _, kc := range cases {
+		out = append(out, kc)
+		for _, v := range kv.KernelVariants(kc.c.Op) {
+			c := kc
+			c.variant = v
+			c.name = fmt.Sprintf("%s [v%d]", kc.name, v)
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// runKernelCase prepares, times and cleans up one case.
+func runKernelCase(info backend.DeviceInfo, kt backend.KernelTimer, cfg KernelConfig, kc kernelCase) (KernelResult, error) {
+	run, cleanup, err := kt.PrepareKernel(kc.c)
+	if err != nil {
+		return KernelResult{}, fmt.Errorf("bench kernels: %s: %w", kc.name, err)
+	}
+	runs := cfg.Runs
+	if kc.runs > 0 && kc.runs < runs {
+		runs = kc.runs
+	}
+	var times []float64
+	for j := 0; j < cfg.Warmup+runs; j++ {
+		ms, err := run()
+		if err != nil {
+			cleanup()
+			return KernelResult{}, fmt.Errorf("bench kernels: %s: %w", kc.name, err)
+		}
+		if j >= cfg.Warmup {
+			times = append(times, ms)
+		}
+	}
+	cleanup()
+	res := KernelResult{Name: kc.name, Op: kc.c.Op, Bytes: kc.bytes, RunsMs: times, MedianMs: Median(times), Note: kc.note}
+	if res.MedianMs > 0 {
+		res.GBs = float64(kc.bytes) / (res.MedianMs * 1e6)
+	}
+	if info.MemBandwidthGBs > 0 {
+		res.PctPeak = 100 * res.GBs / info.MemBandwidthGBs
+	}
+	switch {
+	case kc.pctGoal > 0 && info.MemBandwidthGBs > 0:
+		res.Goal = fmt.Sprintf(">= %.0f%% of peak", kc.pctGoal)
+		met := res.PctPeak >= kc.pctGoal
+		res.GoalMet = &met
+	case kc.msGoal > 0:
+		res.Goal = fmt.Sprintf("< %.0f ms", kc.msGoal)
+		met := res.MedianMs < kc.msGoal
+		res.GoalMet = &met
+	}
+	return res, nil
 }
 
 // WriteTable prints the report as an aligned table.

@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/autoq/autoq/backend"
@@ -54,4 +55,56 @@ func TestRunKernelsDerivedNumbers(t *testing.T) {
 	var back KernelReport
 	require.NoError(t, json.Unmarshal(js.Bytes(), &back))
 	require.Equal(t, len(rep.Results), len(back.Results))
+}
+
+// variantTimer is a fixedTimer whose quantize op has a variant 2: the variant's time is 1 ms,
+// the default's 2 ms, so the table shows which kernel ran in which case.
+type variantTimer struct {
+	fixedTimer
+	cur  int
+	used []int
+}
+
+func (v *variantTimer) KernelVariants(op string) []int {
+	if op == backend.KernelQuantize {
+		return []int{2}
+	}
+	return nil
+}
+
+func (v *variantTimer) UseKernelVariant(op string, n int) error {
+	v.cur = n
+	v.used = append(v.used, n)
+	return nil
+}
+
+func (v *variantTimer) PrepareKernel(c backend.KernelCase) (func() (float64, error), func(), error) {
+	ms := 2.0
+	if v.cur == 2 {
+		ms = 1
+	}
+	return func() (float64, error) { return ms, nil }, func() {}, nil
+}
+
+// Each quantize case is followed by its "[v2]" twin, timed with variant 2 selected and the
+// default restored afterwards.
+func TestRunKernelsVariantsSideBySide(t *testing.T) {
+	vt := &variantTimer{}
+	info := backend.DeviceInfo{Kind: "cuda", Name: "fake", MemBandwidthGBs: 1}
+	rep, err := runKernels(info, vt, KernelConfig{Runs: 1})
+	require.NoError(t, err)
+	nq := 0
+	for i, r := range rep.Results {
+		if r.Op != backend.KernelQuantize || strings.HasSuffix(r.Name, " [v2]") {
+			continue
+		}
+		nq++
+		require.Equal(t, 2.0, r.MedianMs, r.Name)
+		require.Equal(t, r.Name+" [v2]", rep.Results[i+1].Name)
+		require.Equal(t, 1.0, rep.Results[i+1].MedianMs, "the twin runs with variant 2")
+		require.Equal(t, r.Bytes, rep.Results[i+1].Bytes)
+	}
+	require.Equal(t, 6, nq, "3 quantize cases per weight shape, 2 shapes")
+	require.Equal(t, 2*nq, len(vt.used), "select and restore around each twin")
+	require.Equal(t, 0, vt.cur, "the default is restored")
 }

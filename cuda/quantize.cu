@@ -13,6 +13,14 @@
 //     per 8 consecutive elements of a row (all in one group): one or two 16-byte loads, one
 //     8-byte (int8) or 4-byte (int4) store. Grid-stride over the chunks.
 //   quantize_byte_kernel (any shape): one thread per output byte (1 or 2 elements).
+//   quantize_rows_kernel (variant 2, same conditions as the vec kernel, cols < 2^31): a 2D
+//     grid, blockIdx.y = row (grid-stride over rows), threads along the row's 8-element
+//     chunks, two chunks per thread with both 16-byte loads issued before any arithmetic.
+//     No 64-bit division (the vec kernel divides the flat chunk index by cols and then by
+//     group_cols in 64-bit per chunk, ~140 instructions of its ~300 per 16 bytes); the group
+//     index is one 32-bit division, none per-channel. Same per-element arithmetic
+//     (autoq_quantize_value), so the same bits. Selected by autoq_quantize_set_variant(2)
+//     (the Go switch cgo.QuantizeVariant).
 //   dequantize_kernel: one thread per output element, grid-stride.
 #include "common.cuh"
 
@@ -70,6 +78,65 @@ __global__ void quantize_vec_kernel(const void *__restrict__ w, QArgs a, uint8_t
       *(uint32_t *)(q + e / 2) = o; // rows are cols/2 bytes, so byte e/2 starts this chunk
     }
   }
+}
+
+// Quantizes the 8 elements x (columns c..c+7 of row r) and stores them.
+__device__ __forceinline__ bool quantize8_store(const QArgs &a, const float (&x)[8], float scale, int32_t zero,
+                                                uint8_t *__restrict__ q, int64_t e) {
+  uint32_t v[8];
+  bool bad = false;
+#pragma unroll
+  for (int j = 0; j < 8; j++) {
+    bad |= !autoq_is_finite_bits(x[j]);
+    v[j] = store_bits(autoq_quantize_value(x[j], scale, zero, a.qlo, a.qhi), a.bits);
+  }
+  if (a.bits == 8) {
+    uint2 o;
+    o.x = v[0] | v[1] << 8 | v[2] << 16 | v[3] << 24;
+    o.y = v[4] | v[5] << 8 | v[6] << 16 | v[7] << 24;
+    *(uint2 *)(q + e) = o;
+  } else {
+    uint32_t o = 0;
+#pragma unroll
+    for (int j = 0; j < 8; j++) o |= v[j] << (4 * j);
+    *(uint32_t *)(q + e / 2) = o;
+  }
+  return bad;
+}
+
+template <int DT>
+__global__ void __launch_bounds__(256) quantize_rows_kernel(const void *__restrict__ w, QArgs a, uint8_t *__restrict__ q,
+                                                            int32_t *__restrict__ nonfinite) {
+  const int chunks = (int)(a.cols / 8), gcols = (int)a.group_cols, groups = (int)a.groups;
+  const int step = gridDim.x * blockDim.x;
+  bool bad = false;
+  for (int64_t r = blockIdx.y; r < a.rows; r += gridDim.y) {
+    const int64_t k_row = r * chunks; // flat chunk index of the row's first chunk
+    const int64_t p_row = a.per_tensor ? 0 : r * groups;
+    for (int c8 = blockIdx.x * blockDim.x + threadIdx.x; c8 < chunks; c8 += 2 * step) {
+      const int c8b = c8 + step;
+      const bool two = c8b < chunks;
+      float x0[8], x1[8];
+      if (DT == AUTOQ_F32) {
+        autoq_load_vec<DT>(w, 2 * (k_row + c8), x0);
+        autoq_load_vec<DT>(w, 2 * (k_row + c8) + 1, x0 + 4);
+        if (two) {
+          autoq_load_vec<DT>(w, 2 * (k_row + c8b), x1);
+          autoq_load_vec<DT>(w, 2 * (k_row + c8b) + 1, x1 + 4);
+        }
+      } else {
+        autoq_load_vec<DT>(w, k_row + c8, x0);
+        if (two) autoq_load_vec<DT>(w, k_row + c8b, x1);
+      }
+      const int64_t pi0 = a.per_tensor ? 0 : p_row + (groups == 1 ? 0 : (c8 * 8) / gcols);
+      bad |= quantize8_store(a, x0, a.scales[pi0], a.sym ? 0 : a.zeros[pi0], q, (k_row + c8) * 8);
+      if (two) {
+        const int64_t pi1 = a.per_tensor ? 0 : p_row + (groups == 1 ? 0 : (c8b * 8) / gcols);
+        bad |= quantize8_store(a, x1, a.scales[pi1], a.sym ? 0 : a.zeros[pi1], q, (k_row + c8b) * 8);
+      }
+    }
+  }
+  if (bad) atomicOr(nonfinite, 1);
 }
 
 template <int DT>
@@ -144,10 +211,21 @@ unsigned grid_for(int64_t n, int threads) {
   return (unsigned)b;
 }
 
+int g_quantize_variant = 1; // 1: quantize_vec_kernel, 2: quantize_rows_kernel (autoq_quantize_set_variant)
+
 template <int DT>
 int launch_quantize(const void *w, const QArgs &a, uint8_t *q, int32_t *nonfinite, cudaStream_t st) {
   const int threads = 256;
   const bool vec = (uintptr_t)w % 16 == 0 && (uintptr_t)q % 8 == 0 && a.cols % 8 == 0 && a.group_cols % 8 == 0;
+  if (vec && g_quantize_variant == 2 && a.cols < (1LL << 31)) {
+    const int64_t chunks = a.cols / 8;
+    // Threads per row: 2 chunks each, up to 256; rows over the y dimension (<= 65535).
+    const int64_t tpr = (chunks + 1) / 2;
+    const unsigned gx = (unsigned)std::min<int64_t>((tpr + threads - 1) / threads, 1 << 16);
+    const unsigned gy = (unsigned)std::min<int64_t>(a.rows, 65535);
+    quantize_rows_kernel<DT><<<dim3(gx, gy), threads, 0, st>>>(w, a, q, nonfinite);
+    return autoq_check_launch("autoq_quantize", "quantize_rows_kernel");
+  }
   if (vec) {
     quantize_vec_kernel<DT><<<grid_for(a.rows * a.cols / 8, threads), threads, 0, st>>>(w, a, q, nonfinite);
     return autoq_check_launch("autoq_quantize", "quantize_vec_kernel");
@@ -158,6 +236,14 @@ int launch_quantize(const void *w, const QArgs &a, uint8_t *q, int32_t *nonfinit
 }
 
 } // namespace
+
+// Selects the quantize kernel for later calls: 1 (default) quantize_vec_kernel, 2
+// quantize_rows_kernel. Process-wide; meant for the Go dispatch constant and benchmarks.
+extern "C" int autoq_quantize_set_variant(int v) {
+  if (v != 1 && v != 2) return autoq_set_error(AUTOQ_ERR_INVALID, "autoq_quantize_set_variant: variant %d (have 1, 2)", v);
+  g_quantize_variant = v;
+  return 0;
+}
 
 extern "C" int autoq_quantize(int dev, const void *w, int dtype, int64_t rows, int64_t cols, int64_t group_cols,
                               int per_tensor, int bits, int symmetric, const float *scales, const int32_t *zeros,
