@@ -1,0 +1,103 @@
+package awq
+
+import (
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/autoq/autoq/checkpoint"
+	"github.com/autoq/autoq/internal/testutil"
+	"github.com/autoq/autoq/model"
+	"github.com/autoq/autoq/tensor"
+	"github.com/stretchr/testify/require"
+)
+
+// tinyConfig is a small grouped-query model (2 query heads per kv head) with q/k/v biases,
+// so that every folding path (norms, v_proj rows and bias under GQA, up_proj rows) runs.
+func tinyConfig() checkpoint.LlamaConfig {
+	return checkpoint.LlamaConfig{Dim: 16, HiddenDim: 24, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 40,
+		MaxSeq: 64, RopeTheta: 10000, NormEps: 1e-5, Bias: true}
+}
+
+// randomTensors returns deterministic Gaussian weights for cfg with HF names; norm
+// weights vary per channel.
+func randomTensors(cfg checkpoint.LlamaConfig, seed uint64) map[string]*tensor.Tensor {
+	r := testutil.Rand(seed)
+	D, H, KV, V := cfg.Dim, cfg.HiddenDim, cfg.KVDim(), cfg.Vocab
+	ts := map[string]*tensor.Tensor{}
+	add := func(name string, sigma float64, shape ...int) {
+		ts[name] = tensor.FromF32(testutil.Gaussian(r, tensor.NumElements(shape), sigma), shape...)
+	}
+	norm := func(name string, n int) {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = 0.5 + r.Float32()
+		}
+		ts[name] = tensor.FromF32(v, n)
+	}
+	add("model.embed_tokens.weight", 1, V, D)
+	norm("model.norm.weight", D)
+	add("lm_head.weight", 0.3, V, D)
+	for l := 0; l < cfg.Layers; l++ {
+		p := fmt.Sprintf("model.layers.%d.", l)
+		norm(p+"input_layernorm.weight", D)
+		norm(p+"post_attention_layernorm.weight", D)
+		add(p+"self_attn.q_proj.weight", 0.3, D, D)
+		add(p+"self_attn.k_proj.weight", 0.3, KV, D)
+		add(p+"self_attn.v_proj.weight", 0.3, KV, D)
+		add(p+"self_attn.o_proj.weight", 0.3, D, D)
+		add(p+"mlp.gate_proj.weight", 0.3, H, D)
+		add(p+"mlp.up_proj.weight", 0.3, H, D)
+		add(p+"mlp.down_proj.weight", 0.3, D, H)
+		if cfg.Bias {
+			add(p+"self_attn.q_proj.bias", 0.5, D)
+			add(p+"self_attn.k_proj.bias", 0.5, KV)
+			add(p+"self_attn.v_proj.bias", 0.5, KV)
+		}
+	}
+	return ts
+}
+
+// randomScales gives every group log-uniform scales in [1/10, 10].
+func randomScales(t *testing.T, cfg checkpoint.LlamaConfig, seed uint64) []Scales {
+	groups, err := Groups(cfg)
+	require.NoError(t, err)
+	r := testutil.Rand(seed)
+	var out []Scales
+	for _, g := range groups {
+		s := make([]float32, g.Channels)
+		for i := range s {
+			s[i] = float32(math.Pow(10, 2*r.Float64()-1))
+		}
+		out = append(out, Scales{Group: g, S: s})
+	}
+	return out
+}
+
+func tokens(seed uint64, n, length, vocab int) [][]int {
+	r := testutil.Rand(seed)
+	out := make([][]int, n)
+	for i := range out {
+		out[i] = make([]int, length)
+		for j := range out[i] {
+			out[i][j] = r.IntN(vocab)
+		}
+	}
+	return out
+}
+
+// maxRelDiff is max |a-b| / (1 + max|a|) over all logits.
+func maxRelDiff(t *testing.T, a, b *model.Model, toks [][]int) float64 {
+	la, err := a.Forward(toks, nil)
+	require.NoError(t, err)
+	lb, err := b.Forward(toks, nil)
+	require.NoError(t, err)
+	var d, mx float64
+	for i := range la {
+		for j := range la[i] {
+			d = math.Max(d, math.Abs(float64(la[i][j]-lb[i][j])))
+			mx = math.Max(mx, math.Abs(float64(la[i][j])))
+		}
+	}
+	return d / (1 + mx)
+}

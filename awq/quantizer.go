@@ -1,0 +1,34 @@
+package awq
+
+import (
+	"fmt"
+
+	"github.com/autoq/autoq/gptq"
+	"github.com/autoq/autoq/gptq/collect"
+	"github.com/autoq/autoq/quant"
+)
+
+// CollectQuantizer is the search quantizer that matches collect.QuantizeModel(method,
+// clip, s, opt): the scheme collect.FitGroup(s, cols), round-to-nearest or GPTQ with the
+// given clipping search, dequantized.
+func CollectQuantizer(method collect.Method, clip gptq.Clip, s quant.Scheme, opt gptq.Options) Quantizer {
+	return func(name string, w []float32, rows, cols int, h *gptq.Hessian) ([]float32, error) {
+		ls := collect.FitGroup(s, cols)
+		var q *quant.QTensor
+		var err error
+		switch method {
+		case collect.RTN:
+			q, err = gptq.RTN(name, w, rows, cols, ls, h, clip)
+		case collect.GPTQ:
+			o := opt
+			o.Clip = clip
+			q, _, err = gptq.Quantize(name, w, rows, cols, ls, h, o)
+		default:
+			err = fmt.Errorf("%s: unknown method %v", name, method)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return quant.Dequantize(q), nil
+	}
+}

@@ -1,0 +1,117 @@
+package awq
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/autoq/autoq/eval"
+	"github.com/autoq/autoq/gptq"
+	"github.com/autoq/autoq/gptq/collect"
+	"github.com/autoq/autoq/internal/testutil"
+	"github.com/autoq/autoq/model"
+	"github.com/autoq/autoq/quant"
+	"github.com/autoq/autoq/tokenizer"
+	"github.com/stretchr/testify/require"
+)
+
+// evalData returns stories260K, calibration windows (eval's "calib" split: documents in
+// the first half of tinystories_val.txt) and an opener of the held-out "eval" split: the
+// protocol of gptq/collect's TestRealModelPerplexityTable.
+func evalData(t *testing.T, calibTokens, evalTokens int) (*model.Model, [][]int, func() eval.Source) {
+	m, err := model.Load(testutil.SharedData(t, "stories260K.bin"))
+	require.NoError(t, err)
+	tok, err := tokenizer.Load(testutil.SharedData(t, "tok512.bin"))
+	require.NoError(t, err)
+	dp := testutil.SharedData(t, "tinystories_val.txt")
+	w, err := eval.OpenWindows(dp, tok, m.Config.Vocab, eval.DataOptions{SeqLen: 256, MaxTokens: calibTokens, Split: "calib"})
+	require.NoError(t, err)
+	defer w.Close()
+	var calib [][]int
+	for {
+		win, err := w.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		require.NoError(t, err)
+		calib = append(calib, win)
+	}
+	open := func() eval.Source {
+		w, err := eval.OpenWindows(dp, tok, m.Config.Vocab, eval.DataOptions{SeqLen: 256, MaxTokens: evalTokens, Split: "eval"})
+		require.NoError(t, err)
+		t.Cleanup(func() { w.Close() })
+		return w
+	}
+	return m, calib, open
+}
+
+func evalPerplexity(t *testing.T, m *model.Model, src eval.Source) float64 {
+	r, err := eval.Evaluate(m, nil, src, eval.Options{Vocab: m.Config.Vocab, BOS: 1, Batch: 8})
+	require.NoError(t, err)
+	return r.Perplexity
+}
+
+// TestRealModelAWQTable prints the perplexity table with and without activation-aware
+// scaling (slow: set AUTOQ_AWQ_TABLE=1; AUTOQ_AWQ_ONLY=w4g32a restricts the schemes to
+// those whose name contains it; AUTOQ_AWQ_DUO=1 adds the weight-magnitude candidates).
+func TestRealModelAWQTable(t *testing.T) {
+	if os.Getenv("AUTOQ_AWQ_TABLE") == "" {
+		t.Skip("set AUTOQ_AWQ_TABLE=1 to run the AWQ perplexity table")
+	}
+	m, calib, open := evalData(t, 32768, 32768)
+	t0 := time.Now()
+	hs, err := collect.Hessians(m, calib, 8, nil)
+	require.NoError(t, err)
+	am, err := MeanAbs(m, calib, 8)
+	require.NoError(t, err)
+	t.Logf("calibration: %d windows, Hessians and mean |x| in %v", len(calib), time.Since(t0))
+	fp := evalPerplexity(t, m, open())
+	t.Logf("full precision perplexity %.4f", fp)
+	type cfg struct {
+		name   string
+		method collect.Method
+		clip   gptq.Clip
+		opt    gptq.Options
+	}
+	cfgs := []cfg{
+		{"rtn", collect.RTN, gptq.ClipNone, gptq.Options{}},
+		{"act-mse", collect.RTN, gptq.ClipActMSE, gptq.Options{}},
+		{"gptq", collect.GPTQ, gptq.ClipNone, gptq.Options{}},
+		{"gptq+act-mse+act-order", collect.GPTQ, gptq.ClipActMSE, gptq.Options{ActOrder: true}},
+	}
+	aopt := Options{Duo: os.Getenv("AUTOQ_AWQ_DUO") != ""}
+	out := "| scheme | method | plain | vs fp | +awq | vs fp | awq search time |\n|---|---|---|---|---|---|---|\n"
+	out += fmt.Sprintf("| fp32 | - | %.4f | - | | | |\n", fp)
+	for _, sym := range []bool{true, false} {
+		for _, gs := range []int{32, 64, 128} {
+			s := quant.Scheme{Bits: 4, Symmetric: sym, Granularity: quant.PerGroup, GroupSize: gs}
+			if only := os.Getenv("AUTOQ_AWQ_ONLY"); only != "" && !strings.Contains(s.String(), only) {
+				continue
+			}
+			for _, c := range cfgs {
+				qs, _, err := collect.QuantizeModel(m, hs, c.method, c.clip, s, c.opt)
+				require.NoError(t, err)
+				require.NoError(t, collect.Plug(m, qs))
+				plain := evalPerplexity(t, m, open())
+				m.ResetLinears()
+
+				t1 := time.Now()
+				nm, nhs, _, err := Model(m, hs, am, CollectQuantizer(c.method, c.clip, s, c.opt), aopt)
+				require.NoError(t, err)
+				dt := time.Since(t1)
+				qs, _, err = collect.QuantizeModel(nm, nhs, c.method, c.clip, s, c.opt)
+				require.NoError(t, err)
+				require.NoError(t, collect.Plug(nm, qs))
+				scaled := evalPerplexity(t, nm, open())
+				line := fmt.Sprintf("| %s | %s | %.4f | %+.2f%% | %.4f | %+.2f%% | %v |\n", s, c.name, plain, 100*(plain/fp-1), scaled, 100*(scaled/fp-1), dt.Round(time.Millisecond))
+				t.Log(line)
+				out += line
+			}
+		}
+	}
+	t.Log("\n" + out)
+}
