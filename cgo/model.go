@@ -15,15 +15,15 @@ import (
 )
 
 func init() {
-	backend.RegisterCUDAModel(
-		func(i int, m *model.Model, opt backend.ModelOptions) (backend.ModelRunner, error) {
+	model.RegisterCUDARunner(
+		func(i int, m *model.Model, opt model.RunnerOptions) (model.Runner, error) {
 			r, err := NewModelRunner(i, m, opt)
 			if err != nil {
 				return nil, err
 			}
 			return r, nil
 		},
-		func(i int, cfg checkpoint.LlamaConfig, s *backend.LayerScheme, seed uint64) (backend.ModelRunner, error) {
+		func(i int, cfg checkpoint.LlamaConfig, s *model.LayerScheme, seed uint64) (model.Runner, error) {
 			r, err := NewSyntheticModelRunner(i, cfg, s, seed)
 			if err != nil {
 				return nil, err
@@ -61,7 +61,7 @@ type devLayer struct {
 	lin               [7]*devLinear
 }
 
-// ModelRunner runs a Llama-family prefill on one GPU (see backend.ModelRunner): F32
+// ModelRunner runs a Llama-family prefill on one GPU (see model.Runner): F32
 // residual stream, F16 activations into and out of every linear layer, cuBLAS F16 GEMMs for
 // full-precision layers, the W8A8 and W4A16 kernels for quantized ones.
 type ModelRunner struct {
@@ -85,7 +85,7 @@ type ModelRunner struct {
 
 // NewModelRunner uploads m's weights to device dev, quantizing the layers named in
 // opt.Layers (weights packed once here).
-func NewModelRunner(dev int, m *model.Model, opt backend.ModelOptions) (*ModelRunner, error) {
+func NewModelRunner(dev int, m *model.Model, opt model.RunnerOptions) (*ModelRunner, error) {
 	r, err := newRunner(dev, m.Config)
 	if err != nil {
 		return nil, err
@@ -162,7 +162,7 @@ func (r *ModelRunner) weightF32(m *model.Model, name string) ([]float32, error) 
 	return t.F32(), nil
 }
 
-func (r *ModelRunner) loadWeights(m *model.Model, opt backend.ModelOptions) error {
+func (r *ModelRunner) loadWeights(m *model.Model, opt model.RunnerOptions) error {
 	cfg := r.cfg
 	emb, err := r.weightF32(m, "model.embed_tokens.weight")
 	if err != nil {
@@ -215,7 +215,7 @@ func (r *ModelRunner) loadWeights(m *model.Model, opt backend.ModelOptions) erro
 			if b := m.Weight(name + ".bias"); b != nil {
 				bias = b.F32()
 			}
-			var sch *backend.LayerScheme
+			var sch *model.LayerScheme
 			if s, ok := opt.Layers[name]; ok {
 				sch = &s
 			}
@@ -228,7 +228,7 @@ func (r *ModelRunner) loadWeights(m *model.Model, opt backend.ModelOptions) erro
 }
 
 // kernelReason returns "" when a kernel runs the layer, else why the F16 fallback does.
-func kernelReason(name string, N, K int, sch *backend.LayerScheme, noKernels bool) string {
+func kernelReason(name string, N, K int, sch *model.LayerScheme, noKernels bool) string {
 	s := sch.Weight
 	switch {
 	case noKernels:
@@ -255,7 +255,7 @@ func kernelReason(name string, N, K int, sch *backend.LayerScheme, noKernels boo
 }
 
 // prepareLinear quantizes and uploads one layer (sch nil: full precision).
-func (r *ModelRunner) prepareLinear(name string, w []float32, N, K int, bias []float32, sch *backend.LayerScheme, opt backend.ModelOptions) (*devLinear, error) {
+func (r *ModelRunner) prepareLinear(name string, w []float32, N, K int, bias []float32, sch *model.LayerScheme, opt model.RunnerOptions) (*devLinear, error) {
 	l := &devLinear{name: name, N: N, K: K, kind: kindF16, label: "cublas-f16"}
 	var err error
 	if bias != nil {

@@ -124,7 +124,7 @@ func TestModelRunnerStoriesFP16VsCPU(t *testing.T) {
 	toks := storiesBatch(t)
 	want, err := m.Forward(toks, nil)
 	require.NoError(t, err)
-	r, err := NewModelRunner(dev, m, backend.ModelOptions{})
+	r, err := NewModelRunner(dev, m, model.RunnerOptions{})
 	require.NoError(t, err)
 	defer func() { require.NoError(t, r.Close()) }()
 	got, err := r.Forward(toks, nil)
@@ -163,7 +163,7 @@ func TestModelRunnerStoriesGreedy(t *testing.T) {
 	dev := modelDevice(t)
 	m := loadStoriesModel(t)
 	ids := readGreedy(t)
-	r, err := NewModelRunner(dev, m, backend.ModelOptions{})
+	r, err := NewModelRunner(dev, m, model.RunnerOptions{})
 	require.NoError(t, err)
 	defer r.Close()
 	V := m.Config.Vocab
@@ -223,11 +223,11 @@ func quantCompare(t *testing.T, dev int, load func() *model.Model, sp eval.Spec,
 	cpuQ, err := ref.Forward(toks, nil)
 	require.NoError(t, err)
 	m := load()
-	layers := map[string]backend.LayerScheme{}
+	layers := map[string]model.LayerScheme{}
 	for _, n := range m.LinearNames() {
-		layers[n] = backend.LayerScheme{Weight: sp.Weight, Act: sp.Act}
+		layers[n] = model.LayerScheme{Weight: sp.Weight, Act: sp.Act}
 	}
-	r, err := NewModelRunner(dev, m, backend.ModelOptions{Layers: layers, NoKernels: noKernels})
+	r, err := NewModelRunner(dev, m, model.RunnerOptions{Layers: layers, NoKernels: noKernels})
 	require.NoError(t, err)
 	defer r.Close()
 	gpuQ, err := r.Forward(toks, nil)
@@ -369,7 +369,7 @@ func TestModelRunnerSyntheticKernels(t *testing.T) {
 func TestModelRunnerDeviceHistograms(t *testing.T) {
 	dev := modelDevice(t)
 	m := loadStoriesModel(t)
-	r, err := NewModelRunner(dev, m, backend.ModelOptions{})
+	r, err := NewModelRunner(dev, m, model.RunnerOptions{})
 	require.NoError(t, err)
 	defer r.Close()
 	toks := storiesBatch(t)
@@ -418,11 +418,11 @@ func BenchmarkModelPrefill7B(b *testing.B) {
 	}
 	for _, name := range []string{"fp16", "w8a8", "w4g128"} {
 		b.Run(name, func(b *testing.B) {
-			var s *backend.LayerScheme
+			var s *model.LayerScheme
 			if name != "fp16" {
 				sp, err := eval.ParseSpec(name)
 				require.NoError(b, err)
-				s = &backend.LayerScheme{Weight: sp.Weight, Act: sp.Act}
+				s = &model.LayerScheme{Weight: sp.Weight, Act: sp.Act}
 			}
 			r, err := NewSyntheticModelRunner(0, cfg, s, 1)
 			require.NoError(b, err)

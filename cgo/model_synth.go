@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/autoq/autoq/backend"
 	"github.com/autoq/autoq/checkpoint"
 	"github.com/autoq/autoq/model"
 	"github.com/autoq/autoq/quant"
@@ -42,7 +41,7 @@ func (r *ModelRunner) fill(n, elemBytes, kind int, amp float32, seed uint64) (*B
 // uniform with variance ~1/K so activations keep their scale, norms in [1/8, 1]. scheme nil:
 // F16 everywhere; else every linear layer uses it and must fit a kernel (W8A8 with
 // per-channel weights, or 4-bit weight-only with shapes the W4A16 kernel takes).
-func NewSyntheticModelRunner(dev int, cfg checkpoint.LlamaConfig, scheme *backend.LayerScheme, seed uint64) (*ModelRunner, error) {
+func NewSyntheticModelRunner(dev int, cfg checkpoint.LlamaConfig, scheme *model.LayerScheme, seed uint64) (*ModelRunner, error) {
 	r, err := newRunner(dev, cfg)
 	if err != nil {
 		return nil, err
@@ -54,7 +53,7 @@ func NewSyntheticModelRunner(dev int, cfg checkpoint.LlamaConfig, scheme *backen
 	return r, nil
 }
 
-func (r *ModelRunner) synthesize(scheme *backend.LayerScheme, seed uint64) error {
+func (r *ModelRunner) synthesize(scheme *model.LayerScheme, seed uint64) error {
 	cfg := r.cfg
 	D, KV, H, V := cfg.Dim, cfg.KVDim(), cfg.HiddenDim, cfg.Vocab
 	next := func() uint64 { seed++; return seed }
@@ -94,7 +93,7 @@ func (r *ModelRunner) synthesize(scheme *backend.LayerScheme, seed uint64) error
 
 var synthSuffixes = [7]string{"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"}
 
-func (r *ModelRunner) synthLinear(name string, N, K int, sch *backend.LayerScheme, seed uint64) (*devLinear, error) {
+func (r *ModelRunner) synthLinear(name string, N, K int, sch *model.LayerScheme, seed uint64) (*devLinear, error) {
 	l := &devLinear{name: name, N: N, K: K, kind: kindF16, label: "cublas-f16"}
 	amp := float32(math.Sqrt(3 / float64(K))) // uniform [-amp, amp]: variance 1/K
 	var err error

@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/autoq/autoq/backend"
 	"github.com/autoq/autoq/checkpoint"
 	"github.com/autoq/autoq/eval"
 	"github.com/autoq/autoq/internal/progress"
@@ -40,13 +39,13 @@ func runBenchModelGPU(e *env, f *benchModelFlags) error {
 		return usagef("--search: %v", err)
 	}
 	labels := []string{"fp16"}
-	schemes := []*backend.LayerScheme{nil}
+	schemes := []*model.LayerScheme{nil}
 	for _, s := range f.schemes {
 		sp, err := eval.ParseSpec(s)
 		if err != nil {
 			return usagef("--scheme: %v", err)
 		}
-		labels, schemes = append(labels, sp.Name), append(schemes, &backend.LayerScheme{Weight: sp.Weight, Act: sp.Act})
+		labels, schemes = append(labels, sp.Name), append(schemes, &model.LayerScheme{Weight: sp.Weight, Act: sp.Act})
 	}
 	var m *model.Model
 	cfg := llama7BTwoLayers
@@ -62,18 +61,18 @@ func runBenchModelGPU(e *env, f *benchModelFlags) error {
 			return usagef("--seq %d exceeds the model's maximum of %d", s, cfg.MaxSeq)
 		}
 	}
-	open := func(s *backend.LayerScheme) (backend.ModelRunner, error) {
+	open := func(s *model.LayerScheme) (model.Runner, error) {
 		if m == nil {
-			return backend.OpenSyntheticModelRunner(f.device, cfg, s, 1)
+			return model.OpenSyntheticRunner(f.device, cfg, s, 1)
 		}
-		opt := backend.ModelOptions{Search: quant.SearchOptions{Method: search}}
+		opt := model.RunnerOptions{Search: quant.SearchOptions{Method: search}}
 		if s != nil {
-			opt.Layers = map[string]backend.LayerScheme{}
+			opt.Layers = map[string]model.LayerScheme{}
 			for _, n := range m.LinearNames() {
 				opt.Layers[n] = *s
 			}
 		}
-		return backend.OpenModelRunner(f.device, m, opt)
+		return model.OpenRunner(f.device, m, opt)
 	}
 	rep := benchModelReport{Model: name, Kernel: "gpu", Runs: f.runs, Baseline: "fp16", Paths: map[string]string{}}
 	for _, b := range batches {

@@ -31,7 +31,7 @@ func runEvalGPU(e *env, f *evalFlags, specs []eval.Spec, search quant.SearchOpti
 	if tok != nil {
 		bos = tok.BOS()
 	}
-	ref, err := backend.OpenModelRunner(f.device, m, backend.ModelOptions{})
+	ref, err := model.OpenRunner(f.device, m, model.RunnerOptions{})
 	if err != nil {
 		return err
 	}
@@ -39,11 +39,11 @@ func runEvalGPU(e *env, f *evalFlags, specs []eval.Spec, search quant.SearchOpti
 	var cands []eval.Forwarder
 	var labels []string
 	for _, sp := range specs {
-		layers := map[string]backend.LayerScheme{}
+		layers := map[string]model.LayerScheme{}
 		for _, n := range m.LinearNames() {
-			layers[n] = backend.LayerScheme{Weight: sp.Weight, Act: sp.Act}
+			layers[n] = model.LayerScheme{Weight: sp.Weight, Act: sp.Act}
 		}
-		r, err := backend.OpenModelRunner(f.device, m, backend.ModelOptions{Layers: layers, Search: search})
+		r, err := model.OpenRunner(f.device, m, model.RunnerOptions{Layers: layers, Search: search})
 		if err != nil {
 			return fmt.Errorf("scheme %s: %w", sp.Name, err)
 		}

@@ -1,4 +1,4 @@
-package backend
+package model
 
 import (
 	"fmt"
@@ -6,38 +6,40 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/autoq/autoq/backend"
 	"github.com/autoq/autoq/calib"
 	"github.com/autoq/autoq/checkpoint"
-	"github.com/autoq/autoq/model"
 	"github.com/autoq/autoq/quant"
 )
 
 // LayerScheme is how one linear layer runs on a device: its weight quantization and
-// activation mode (model.ActNone: weight-only; model.ActPerToken: dynamic int8 per token).
+// activation mode (ActNone: weight-only; ActPerToken: dynamic int8 per token).
 type LayerScheme struct {
 	Weight quant.Scheme
-	Act    model.ActQuant
+	Act    ActQuant
 }
 
-// ModelOptions configures a device model runner.
-type ModelOptions struct {
-	// Layers maps linear names (model.LinearNames) to their scheme; layers not in the map
+// RunnerOptions configures a device model runner.
+type RunnerOptions struct {
+	// Layers maps linear names (Model.LinearNames) to their scheme; layers not in the map
 	// run in full precision (F16 weights, cuBLAS).
 	Layers map[string]LayerScheme
-	// Search chooses the weight scales (as in eval.Apply and model.NewQuantLinear).
+	// Search chooses the weight scales (as in eval.Apply and NewQuantLinear).
 	Search quant.SearchOptions
 	// NoKernels runs every quantized layer as its dequantized F16 weights through cuBLAS
 	// (the reference path that kernel-incompatible shapes take anyway), for comparisons.
 	NoKernels bool
 }
 
-// ModelRunner runs a Llama-family prefill on a device. Forward matches model.Model.Forward
+// Runner runs a Llama-family prefill on a device (package cgo implements it in cuda-tagged
+// builds; the interface lives here, with its consumer, so that nothing below the model
+// runner imports it). Forward matches Model.Forward
 // (so it is an eval.Forwarder); a non-nil hook gets each linear input copied to the host
 // (slow: for tests and debugging). ForwardHistograms adds every linear layer's input to
 // hs[name] (layers absent from hs are skipped) on the device: only the histogram counts
 // (and per-channel absmax, for histograms that track it) come back to the host.
-type ModelRunner interface {
-	Forward(tokens [][]int, hook model.Hook) ([][]float32, error)
+type Runner interface {
+	Forward(tokens [][]int, hook Hook) ([][]float32, error)
 	ForwardHistograms(tokens [][]int, hs map[string]*calib.Histogram) ([][]float32, error)
 	// TimePrefill runs the prefill of tokens warmup times, then runs times, and returns each
 	// timed run's device time in milliseconds (CUDA events; logits stay on the device).
@@ -45,26 +47,26 @@ type ModelRunner interface {
 	// Kernels says, per linear name, which path runs it ("cublas-f16", "w8a8", "w4a16-gN",
 	// or "fallback-f16 (<reason>)" for a quantized layer the kernels cannot take).
 	Kernels() map[string]string
-	Info() DeviceInfo
+	Info() backend.DeviceInfo
 	Close() error
 }
 
-// ModelOpener builds a runner for model m on CUDA device index.
-type ModelOpener func(index int, m *model.Model, opt ModelOptions) (ModelRunner, error)
+// RunnerOpener builds a runner for model m on CUDA device index.
+type RunnerOpener func(index int, m *Model, opt RunnerOptions) (Runner, error)
 
-// SyntheticModelOpener builds a runner whose weights are random and generated on the
+// SyntheticRunnerOpener builds a runner whose weights are random and generated on the
 // device (benchmarks of large shapes without a checkpoint); scheme nil means full
 // precision everywhere, else every linear layer uses *scheme.
-type SyntheticModelOpener func(index int, cfg checkpoint.LlamaConfig, scheme *LayerScheme, seed uint64) (ModelRunner, error)
+type SyntheticRunnerOpener func(index int, cfg checkpoint.LlamaConfig, scheme *LayerScheme, seed uint64) (Runner, error)
 
 var (
 	modelMu         sync.Mutex
-	modelOpener     ModelOpener
-	syntheticOpener SyntheticModelOpener
+	modelOpener     RunnerOpener
+	syntheticOpener SyntheticRunnerOpener
 )
 
-// RegisterCUDAModel is called by package cgo's init in cuda-tagged builds.
-func RegisterCUDAModel(open ModelOpener, synth SyntheticModelOpener) {
+// RegisterCUDARunner is called by package cgo's init in cuda-tagged builds.
+func RegisterCUDARunner(open RunnerOpener, synth SyntheticRunnerOpener) {
 	modelMu.Lock()
 	defer modelMu.Unlock()
 	modelOpener, syntheticOpener = open, synth
@@ -81,7 +83,7 @@ func cudaIndex(spec string) (int, error) {
 		}
 		idx = i
 	}
-	n, err := CUDADevices()
+	n, err := backend.CUDADevices()
 	if err != nil {
 		return 0, err
 	}
@@ -91,8 +93,8 @@ func cudaIndex(spec string) (int, error) {
 	return idx, nil
 }
 
-// OpenModelRunner builds a device runner for m on spec ("cuda" or "cuda:N").
-func OpenModelRunner(spec string, m *model.Model, opt ModelOptions) (ModelRunner, error) {
+// OpenRunner builds a device runner for m on spec ("cuda" or "cuda:N").
+func OpenRunner(spec string, m *Model, opt RunnerOptions) (Runner, error) {
 	modelMu.Lock()
 	open := modelOpener
 	modelMu.Unlock()
@@ -106,8 +108,8 @@ func OpenModelRunner(spec string, m *model.Model, opt ModelOptions) (ModelRunner
 	return open(idx, m, opt)
 }
 
-// OpenSyntheticModelRunner builds a runner with random device-generated weights.
-func OpenSyntheticModelRunner(spec string, cfg checkpoint.LlamaConfig, scheme *LayerScheme, seed uint64) (ModelRunner, error) {
+// OpenSyntheticRunner builds a runner with random device-generated weights.
+func OpenSyntheticRunner(spec string, cfg checkpoint.LlamaConfig, scheme *LayerScheme, seed uint64) (Runner, error) {
 	modelMu.Lock()
 	open := syntheticOpener
 	modelMu.Unlock()
