@@ -10,7 +10,8 @@
 // stage; v2 keeps them in registers instead:
 //   - each lane loads its own 16 bytes of a tile straight into registers with
 //     ld.global.nc.L1::no_allocate.v4 (the fragment layout makes every lane's vector its
-//     own), kU = 8 tiles (4 KB) per warp in flight: a register ring where tile u's vector
+//     own), kU = 8 tiles (4 KB; asymmetric 4, for registers) per warp in flight: a register
+//     ring where tile u's vector
 //     is reloaded with tile u + kU right after it is dequantized; 16 warps per SM, so up
 //     to 64 KB in flight per SM (Little's law at ~3 TB/s and ~1 us asks ~25 KB);
 //   - no barrier inside the K loop;
@@ -120,7 +121,7 @@ __device__ __forceinline__ void dequant(const uint4 wv, const uint4 sc, const ui
 
 template <int MR, bool ASYM>
 __global__ void __launch_bounds__(kThreads, kBlocksPerSM) gemm_w4a16_v2_kernel(V2Args p) {
-  constexpr int kU = ASYM ? 5 : 8; // tiles in flight per warp (asymmetric: fewer, no spills)
+  constexpr int kU = ASYM ? 4 : 8; // tiles in flight per warp (asymmetric: fewer, no spills)
   extern __shared__ __align__(16) uint8_t smem[];
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int g = lane >> 2, t = lane & 3;
@@ -184,14 +185,14 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSM) gemm_w4a16_v2_kernel(V
 
   for (int c0 = wt0; c0 < wt1; c0 += kU) {
     if (c0 + kU < wt1) load_groups(c0 + kU, ns0, ns1, nz0, nz1);
-    const int gi0 = c0 / tpg;
+    const int g1_start = (c0 / tpg + 1) * tpg; // first tile of the chunk's second group
 #pragma unroll
     for (int u = 0; u < kU; u++) {
       const int kt = c0 + u;
       if (kt < wt1) {
-        const int d = kt / tpg - gi0;
-        uint4 sc = d == 0 ? cs0 : cs1, zr = d == 0 ? cz0 : cz1;
-        if (d > 1) { // group < 128: a chunk can touch more than two groups
+        const bool first = kt < g1_start;
+        uint4 sc = first ? cs0 : cs1, zr = first ? cz0 : cz1;
+        if (kt >= g1_start + tpg) { // group < 128: a chunk can touch more than two groups
           sc = __ldg(reinterpret_cast<const uint4 *>(sp + (kt / tpg) * sstride));
           if (ASYM) zr = __ldg(reinterpret_cast<const uint4 *>(zp + (kt / tpg) * sstride));
         }
