@@ -11,9 +11,9 @@
 //   - each lane loads its own 16 bytes of a tile straight into registers with
 //     ld.global.nc.L1::no_allocate.v4 (the fragment layout makes every lane's vector its
 //     own), kU = 8 tiles (4 KB; asymmetric 4, for registers) per warp in flight: a register
-//     ring where tile u's vector
-//     is reloaded with tile u + kU right after it is dequantized; 16 warps per SM, so up
-//     to 64 KB in flight per SM (Little's law at ~3 TB/s and ~1 us asks ~25 KB);
+//     ring where tile u's vector is reloaded with tile u + kU right after it is
+//     dequantized; 16 warps per SM, so up to 64 KB in flight per SM (Little's law at
+//     ~3 TB/s and ~1 us asks ~25 KB);
 //   - no barrier inside the K loop;
 //   - the activations of the block's K range (M <= 16 rows) are staged once in shared
 //     memory (rows padded by 16 bytes: the A-fragment reads are conflict-free), after the
