@@ -20,21 +20,26 @@ const (
 	// W4A16V1 is cuda/gemm_w4a16.cu: cp.async ring in shared memory, tiles of 16/32/64 rows.
 	W4A16V1 W4A16Variant = 1
 	// W4A16V2 is cuda/gemm_w4a16_v2.cu: for M <= 16 weights streamed straight into registers
-	// (non-allocating 16-byte loads), 2 strips x 4 K quarters per block; for M > 16 it runs V1.
+	// (non-allocating 16-byte loads), 2 strips x 4 K quarters per block; for M > 16 V1's
+	// kernel with its split-K partials added by a separate grid-wide kernel (same bits).
 	W4A16V2 W4A16Variant = 2
 )
 
-// W4A16V2MaxM is the dispatch switch: the plain W4A16 entry points run W4A16V2 for
-// M <= W4A16V2MaxM and W4A16V1 above it. 0 sends every M to V1 (the kernel of the first
-// H100 run); 16 is the largest M V2 handles itself. V2 has not run on a GPU yet, so the
-// default stays 0; set it to 16 (or 8, where the bench shows V2 ahead only up to 8) once
-// `autoq bench gemm --quick` shows w4a16-g128-v2 faster than w4a16-g128 and the cuda tests
-// (TestGemmW4A16VariantsVsReference) pass.
-const W4A16V2MaxM = 0
+// The W4A16 dispatch switches: the plain W4A16 entry points run W4A16V2 for
+// M <= W4A16V2MaxM (the streaming kernel; 16 is the most it handles) and for
+// M >= W4A16V2MinM (V1's tiles with the separate split-K reduction), W4A16V1 otherwise. The
+// defaults keep V1 everywhere (the kernels of the first H100 run): V2 has not run on a GPU
+// yet. Once TestGemmW4A16VariantsVsReference passes, set W4A16V2MaxM = 16 (or 8) where
+// `autoq bench gemm --quick` shows w4a16-g128-v2 faster than w4a16-g128 at M <= 16, and
+// W4A16V2MinM = 17 if it is also faster at M = 128 (the split-K points).
+const (
+	W4A16V2MaxM = 0
+	W4A16V2MinM = 1 << 30
+)
 
 // w4a16VariantFor is the variant the plain entry points use at M tokens.
 func w4a16VariantFor(M int) W4A16Variant {
-	if M <= W4A16V2MaxM {
+	if M <= W4A16V2MaxM || M >= W4A16V2MinM {
 		return W4A16V2
 	}
 	return W4A16V1
@@ -63,9 +68,10 @@ const (
 	// W8A8V1 is cuda/gemm_w8a8.cu: cp.async ring in shared memory, ldmatrix, tiles of 16/64/128 rows.
 	W8A8V1 W8A8Variant = 1
 	// W8A8V2 is cuda/gemm_w8a8_v2.cu: for M <= 16 weights streamed straight into registers,
-	// 2 strips of 32 outputs x 4 K quarters per block; for M > 16 V1's tiled kernel with
-	// 128 x 256 tiles (8 warps of 64 x 64) instead of 128 x 128. Bit-identical outputs (exact
-	// int32 accumulators, the same epilogue).
+	// 2 strips of 32 outputs x 4 K quarters per block; for M > 16 V1's tiled kernel with the
+	// split-K partials added by a separate grid-wide kernel, and from M = 512 on 128 x 256
+	// tiles (8 warps of 64 x 64) instead of 128 x 128. Bit-identical outputs (exact int32
+	// accumulators, the same epilogue).
 	W8A8V2 W8A8Variant = 2
 )
 

@@ -19,8 +19,9 @@ import (
 // (1152 = 72 tiles), and K over one block's 2048-wide A slice (4096, 11008-like 2816).
 var w4V2Shapes = []nk{{128, 256}, {256, 2048}, {320, 1024}, {192, 1152}, {128, 4096}, {256, 2816}}
 
-// Ms around the kernel's 8-row / 16-row templates and the hand-over to v1 at 17.
-var w4V2Ms = []int{1, 2, 3, 7, 8, 9, 15, 16, 17}
+// Ms around the kernel's 8-row / 16-row templates and, from 17 on, V1's tiles with the
+// split-K partials reduced by a separate kernel (17, 64, 129: 32- and 64-row tiles).
+var w4V2Ms = []int{1, 2, 3, 7, 8, 9, 15, 16, 17, 64, 129}
 
 // Each variant, called by name, against quant.GemmW4A16 (relative Frobenius <= w4Tol),
 // every scheme (group 32/64 make one 8-tile chunk span more than two groups: the kernel's
@@ -93,11 +94,11 @@ func TestGemmW4A16V2Deterministic(t *testing.T) {
 	}
 }
 
-// The dispatch constant sends M <= W4A16V2MaxM to V2 and larger M to V1.
+// The dispatch constants send M <= W4A16V2MaxM and M >= W4A16V2MinM to V2, the rest to V1.
 func TestW4A16Dispatch(t *testing.T) {
 	for _, M := range []int{1, 8, 16, 17, 128} {
 		want := W4A16V1
-		if M <= W4A16V2MaxM {
+		if M <= W4A16V2MaxM || M >= W4A16V2MinM {
 			want = W4A16V2
 		}
 		require.Equal(t, want, w4a16VariantFor(M), "M=%d", M)
@@ -112,4 +113,28 @@ func TestGemmW4A16V2ShapeErrors(t *testing.T) {
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "multiples of 64")
 	require.Contains(t, err.Error(), "autoq_gemm_w4a16_v2")
+}
+
+// Above M = 16, V2 is V1's kernel with the split-K partials added by a separate kernel in the
+// same split order: the outputs equal V1's bit for bit (the shape splits K at these M).
+func TestGemmW4A16V2LargeMEqualsV1(t *testing.T) {
+	g := gemmTestDevice(t)
+	const N, K = 512, 4096
+	for _, sym := range []bool{true, false} {
+		w := quantize4(t, N, K, quant.Scheme{Bits: 4, Symmetric: sym, Granularity: quant.PerGroup, GroupSize: 128}, 41)
+		p, err := PackW4A16(w)
+		require.NoError(t, err)
+		for _, M := range []int{17, 64, 128} {
+			a := f16Values(uint64(500+M), M*K, 1)
+			bias := testutil.Gaussian(testutil.Rand(uint64(M)), N, 0.5)
+			r1, err := g.GemmPackedW4A16Variant(W4A16V1, a, M, p, bias)
+			require.NoError(t, err)
+			r2, err := g.GemmPackedW4A16Variant(W4A16V2, a, M, p, bias)
+			require.NoError(t, err)
+			require.Equal(t, -1, firstNaN(r2), "unwritten (NaN) output element")
+			for i := range r1 {
+				require.Equal(t, math.Float32bits(r1[i]), math.Float32bits(r2[i]), "sym=%v M=%d element [m=%d, n=%d]: V2 %g, V1 %g", sym, M, i/N, i%N, r2[i], r1[i])
+			}
+		}
+	}
 }

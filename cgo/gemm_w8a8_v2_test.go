@@ -18,8 +18,9 @@ import (
 // (72, 200), split-K (256x2048, 128x8192: more than one 4096-wide A slice), one block (128x256).
 var w8V2Shapes = []nk{{128, 256}, {256, 2048}, {72, 48}, {200, 1040}, {128, 8192}, {320, 1024}}
 
-// 17 and up run V2's 128 x 256 tiles (129, 300: partial row and column tiles).
-var w8V2Ms = []int{1, 2, 3, 7, 8, 9, 15, 16, 17, 129, 300}
+// 17 and up run V1's tiles with the split-K partials reduced by a separate kernel, from 512
+// on the 128 x 256 tiles (520: a partial row tile).
+var w8V2Ms = []int{1, 2, 3, 7, 8, 9, 15, 16, 17, 129, 300, 520}
 
 // Int32 accumulators of each variant, called by name, bit-exact with quant.GemmI8.
 func TestGemmI8VariantsExactVsReference(t *testing.T) {
@@ -52,7 +53,7 @@ func TestGemmI8VariantsExactVsReference(t *testing.T) {
 }
 
 // Extreme levels through V2: -127 x -128 over K = 8192 (acc = 133169152; split K at M <= 16,
-// the 128 x 256 tiles at M = 300).
+// split K reduced by the separate kernel at 300 and, with the 128 x 256 tiles, at 520).
 func TestGemmI8V2Extremes(t *testing.T) {
 	g := gemmTestDevice(t)
 	const N, K = 64, 8192
@@ -60,7 +61,7 @@ func TestGemmI8V2Extremes(t *testing.T) {
 	for i := range w.Data {
 		w.Data[i] = 0x80 // -128
 	}
-	for _, M := range []int{1, 16, 300} {
+	for _, M := range []int{1, 16, 300, 520} {
 		a := make([]int8, M*K)
 		for i := range a {
 			a[i] = -127

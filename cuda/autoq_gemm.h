@@ -65,7 +65,8 @@ int autoq_gemm_w8a8_i32(int dev, const int8_t *A, const int8_t *W, int32_t *out_
 /* W8A8 v2 (gemm_w8a8_v2.cu): the same functions on the same weights, for M <= 16 a
  * memory-streaming kernel (weights straight into registers with non-allocating 16-byte
  * loads, 2 strips of 32 outputs x 4 K quarters per block, split-K with int32 partials), for
- * M > 16 gemm_w8a8.cu's tiled kernel with 128 x 256 tiles (v1 uses 128 x 128 above M = 64).
+ * M > 16 gemm_w8a8.cu's tiled kernel with split-K partials added by a separate grid-wide
+ * kernel, and from M = 512 on with 128 x 256 tiles (v1: 128 x 128 above M = 64).
  * Accumulators are exact, so outputs are bit-identical to v1's. Workspace: v1's format, sized by
  * autoq_gemm_w8a8_v2_workspace_bytes. */
 size_t autoq_gemm_w8a8_v2_workspace_bytes(int dev, int64_t M, int64_t N, int64_t K);

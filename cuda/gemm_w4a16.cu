@@ -94,6 +94,7 @@ struct W4Args {
   int stages_per_split;
   int *counters;
   float *partials; // [S, M, N]
+  int defer_reduce; // split-K: only write partials; splitk_reduce_kernel adds them (v2 entry)
 };
 
 __device__ __forceinline__ void store_out(const W4Args &p, int row, int col, float v0, float v1) {
@@ -253,6 +254,7 @@ __global__ void __launch_bounds__(kThreads) gemm_w4a16_kernel(W4Args p) {
           *reinterpret_cast<float2 *>(part + (int64_t)(row + 8) * p.N + col) = make_float2(acc[i][j][2], acc[i][j][3]);
       }
   }
+  if (p.defer_reduce) return;
   __threadfence();
   __syncthreads();
   __shared__ int is_last;
@@ -273,6 +275,26 @@ __global__ void __launch_bounds__(kThreads) gemm_w4a16_kernel(W4Args p) {
     float s0 = 0.0f, s1 = 0.0f;
     for (int z = 0; z < (int)gridDim.z; z++) {
       const float2 v = __ldcg(reinterpret_cast<const float2 *>(p.partials + ((int64_t)z * p.M + row) * p.N + col));
+      s0 = __fadd_rn(s0, v.x);
+      s1 = __fadd_rn(s1, v.y);
+    }
+    store_out(p, row, col, s0, s1);
+  }
+}
+
+// Deferred split-K reduction (autoq_gemm_w4a16_ex with defer_reduce): every column pair of
+// out adds its S partials in split order 0..S-1 from 0.0f, exactly as the last-block
+// reduction of gemm_w4a16_kernel does (the same bits), but spread over the whole GPU
+// instead of one block per tile, whose few threads serialise on L2 latency when a tile has
+// many rows (64 rows x 256 columns x S partials through 128 threads).
+__global__ void splitk_reduce_kernel(W4Args p, int splits) {
+  const int64_t pairs = (int64_t)p.M * p.N / 2;
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < pairs; i += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t e = 2 * i;
+    const int row = (int)(e / p.N), col = (int)(e % p.N);
+    float s0 = 0.0f, s1 = 0.0f;
+    for (int z = 0; z < splits; z++) {
+      const float2 v = __ldcg(reinterpret_cast<const float2 *>(p.partials + (int64_t)z * p.M * p.N + e));
       s0 = __fadd_rn(s0, v.x);
       s1 = __fadd_rn(s1, v.y);
     }
@@ -333,7 +355,12 @@ int launch(int dev, const Plan &pl, const W4Args &a, cudaStream_t st, const char
     configured[dev] = true;
   }
   kern<<<dim3(pl.gx, pl.gy, pl.splits), kThreads, pl.smem, st>>>(a);
-  return autoq_check_launch(op, "gemm_w4a16_kernel");
+  AUTOQ_TRY(autoq_check_launch(op, "gemm_w4a16_kernel"));
+  if (!a.defer_reduce || pl.splits <= 1) return 0;
+  const int64_t pairs = (int64_t)a.M * a.N / 2;
+  const unsigned blocks = (unsigned)std::min<int64_t>((pairs + 255) / 256, 4096);
+  splitk_reduce_kernel<<<blocks, 256, 0, st>>>(a, pl.splits);
+  return autoq_check_launch(op, "splitk_reduce_kernel");
 }
 
 } // namespace
@@ -344,10 +371,26 @@ extern "C" size_t autoq_gemm_w4a16_workspace_bytes(int dev, int64_t M, int64_t N
   return pl.splits > 1 ? pl.counter_bytes + pl.partial_bytes : 0;
 }
 
+extern "C" int autoq_gemm_w4a16_ex(int dev, const void *A_f16, const void *W_packed, const void *scales_f16,
+                                   const void *zeros_f16, const float *bias, void *out_f16, int64_t M, int64_t N,
+                                   int64_t K, int64_t group, void *workspace, size_t workspace_bytes, void *stream,
+                                   int defer_reduce);
+
 extern "C" int autoq_gemm_w4a16(int dev, const void *A_f16, const void *W_packed, const void *scales_f16,
                                 const void *zeros_f16, const float *bias, void *out_f16, int64_t M, int64_t N,
                                 int64_t K, int64_t group, void *workspace, size_t workspace_bytes, void *stream) {
-  const char *op = "autoq_gemm_w4a16";
+  return autoq_gemm_w4a16_ex(dev, A_f16, W_packed, scales_f16, zeros_f16, bias, out_f16, M, N, K, group, workspace,
+                             workspace_bytes, stream, 0);
+}
+
+// autoq_gemm_w4a16 with a choice of split-K reduction: defer_reduce = 0, the last block of a
+// tile adds the partials (v1); 1, a separate splitk_reduce_kernel does (same bits; used by
+// autoq_gemm_w4a16_v2 for M > 16).
+extern "C" int autoq_gemm_w4a16_ex(int dev, const void *A_f16, const void *W_packed, const void *scales_f16,
+                                   const void *zeros_f16, const float *bias, void *out_f16, int64_t M, int64_t N,
+                                   int64_t K, int64_t group, void *workspace, size_t workspace_bytes, void *stream,
+                                   int defer_reduce) {
+  const char *op = defer_reduce ? "autoq_gemm_w4a16_v2" : "autoq_gemm_w4a16";
   if (M < 1 || N < 64 || K < 64 || N % 64 != 0 || K % 64 != 0)
     return autoq_set_error(AUTOQ_ERR_INVALID,
                            "%s: shape M=%lld N=%lld K=%lld: need M >= 1 and N, K positive multiples of 64", op,
@@ -376,6 +419,7 @@ extern "C" int autoq_gemm_w4a16(int dev, const void *A_f16, const void *W_packed
   a.bias = bias, a.out = (__half *)out_f16;
   a.M = (int)M, a.N = (int)N, a.K = (int)K, a.group = (int)group;
   a.kstages = pl.kstages, a.stages_per_split = pl.stages_per_split;
+  a.defer_reduce = defer_reduce ? 1 : 0;
   if (pl.splits > 1) {
     const size_t need = pl.counter_bytes + pl.partial_bytes;
     if (workspace == nullptr || workspace_bytes < need)

@@ -32,6 +32,12 @@
 #include "autoq_gemm.h"
 #include "common.cuh"
 
+// gemm_w4a16.cu's kernel with the split-K reduction in a separate grid-wide kernel (M > 16).
+extern "C" int autoq_gemm_w4a16_ex(int dev, const void *A_f16, const void *W_packed, const void *scales_f16,
+                                   const void *zeros_f16, const float *bias, void *out_f16, int64_t M, int64_t N,
+                                   int64_t K, int64_t group, void *workspace, size_t workspace_bytes, void *stream,
+                                   int defer_reduce);
+
 namespace {
 
 constexpr int kMaxSplitTiles = 4096; // same counter region as gemm_w4a16.cu / gemm_w8a8.cu
@@ -346,9 +352,9 @@ extern "C" int autoq_gemm_w4a16_v2(int dev, const void *A_f16, const void *W_pac
                                    const void *zeros_f16, const float *bias, void *out_f16, int64_t M, int64_t N,
                                    int64_t K, int64_t group, void *workspace, size_t workspace_bytes, void *stream) {
   const char *op = "autoq_gemm_w4a16_v2";
-  if (M > kMaxM) // large M: the tiled kernel of gemm_w4a16.cu
-    return autoq_gemm_w4a16(dev, A_f16, W_packed, scales_f16, zeros_f16, bias, out_f16, M, N, K, group, workspace,
-                            workspace_bytes, stream);
+  if (M > kMaxM) // large M: the tiled kernel of gemm_w4a16.cu, split-K reduced by a separate kernel
+    return autoq_gemm_w4a16_ex(dev, A_f16, W_packed, scales_f16, zeros_f16, bias, out_f16, M, N, K, group, workspace,
+                               workspace_bytes, stream, 1);
   if (M < 1 || N < 64 || K < 64 || N % 64 != 0 || K % 64 != 0)
     return autoq_set_error(AUTOQ_ERR_INVALID,
                            "%s: shape M=%lld N=%lld K=%lld: need M >= 1 and N, K positive multiples of 64", op,

@@ -81,6 +81,7 @@ struct W8A8Args {
   int tiles_per_split;
   int *counters;      // [gridDim.x * gridDim.y], zero between calls
   int32_t *partials;  // [S, M, N]
+  int defer_reduce;   // split-K: only write partials; splitk_reduce_kernel adds them (v2 entry)
 };
 
 __device__ __forceinline__ void store_pair(const W8A8Args &p, int row, int col, int v0, int v1) {
@@ -206,6 +207,7 @@ __global__ void __launch_bounds__(WM *WN * 32) gemm_w8a8_kernel(W8A8Args p) {
           *reinterpret_cast<int2 *>(part + (int64_t)(row + 8) * p.N + col) = make_int2(acc[i][j][2], acc[i][j][3]);
       }
     }
+  if (p.defer_reduce) return;
   __threadfence();
   __syncthreads();
   __shared__ int is_last;
@@ -224,6 +226,24 @@ __global__ void __launch_bounds__(WM *WN * 32) gemm_w8a8_kernel(W8A8Args p) {
     int s0 = 0, s1 = 0;
     for (int z = 0; z < (int)gridDim.z; z++) {
       const int2 v = __ldcg(reinterpret_cast<const int2 *>(p.partials + ((int64_t)z * p.M + row) * p.N + col));
+      s0 += v.x;
+      s1 += v.y;
+    }
+    store_pair(p, row, col, s0, s1);
+  }
+}
+
+// Deferred split-K reduction (autoq_gemm_w8a8_cfg with defer_reduce): each output pair sums
+// its S int32 partials (exact, any order gives the same) and runs the same epilogue, spread
+// over the whole GPU instead of one block per tile.
+__global__ void splitk_reduce_kernel(W8A8Args p, int splits) {
+  const int64_t pairs = (int64_t)p.M * p.N / 2;
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < pairs; i += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t e = 2 * i;
+    const int row = (int)(e / p.N), col = (int)(e % p.N);
+    int s0 = 0, s1 = 0;
+    for (int z = 0; z < splits; z++) {
+      const int2 v = __ldcg(reinterpret_cast<const int2 *>(p.partials + (int64_t)z * p.M * p.N + e));
       s0 += v.x;
       s1 += v.y;
     }
@@ -294,7 +314,12 @@ int launch(int dev, const Plan &pl, const W8A8Args &a, cudaStream_t st, const ch
   }
   dim3 grid(pl.gx, pl.gy, pl.splits);
   kern<<<grid, pl.threads, pl.smem, st>>>(a);
-  return autoq_check_launch(op, "gemm_w8a8_kernel");
+  AUTOQ_TRY(autoq_check_launch(op, "gemm_w8a8_kernel"));
+  if (!a.defer_reduce || pl.splits <= 1) return 0;
+  const int64_t pairs = (int64_t)a.M * a.N / 2;
+  const unsigned blocks = (unsigned)std::min<int64_t>((pairs + 255) / 256, 4096);
+  splitk_reduce_kernel<<<blocks, 256, 0, st>>>(a, pl.splits);
+  return autoq_check_launch(op, "splitk_reduce_kernel");
 }
 
 int run(int dev, const char *op, W8A8Args a, int64_t M, int64_t N, int64_t K, void *ws, size_t ws_bytes,
@@ -372,6 +397,7 @@ extern "C" int autoq_gemm_w8a8_i32(int dev, const int8_t *A, const int8_t *W, in
 
 // Tile configuration chosen by the caller (gemm_w8a8_v2.cu): cfg -1 as autoq_gemm_w8a8, 3 the
 // 128 x 256 tiles. out_i32 != NULL selects the int32 debug output (scales then unused).
+// defer_reduce: split-K partials reduced by splitk_reduce_kernel instead of the last block.
 extern "C" size_t autoq_gemm_w8a8_cfg_workspace_bytes(int dev, int cfg, int64_t M, int64_t N, int64_t K) {
   if (M < 1 || N < 1 || K < 1) return 0;
   const Plan pl = make_plan(dev, M, N, K, cfg);
@@ -381,10 +407,11 @@ extern "C" size_t autoq_gemm_w8a8_cfg_workspace_bytes(int dev, int cfg, int64_t 
 extern "C" int autoq_gemm_w8a8_cfg(int dev, int cfg, const int8_t *A, const float *a_scales, const int8_t *W,
                                    const float *w_scales, const float *bias, void *out_f16, int32_t *out_i32,
                                    int64_t M, int64_t N, int64_t K, void *workspace, size_t workspace_bytes,
-                                   void *stream) {
+                                   void *stream, int defer_reduce) {
   const char *op = out_i32 != nullptr ? "autoq_gemm_w8a8_v2_i32" : "autoq_gemm_w8a8_v2";
   W8A8Args a{};
   a.A = A, a.W = W;
+  a.defer_reduce = defer_reduce ? 1 : 0;
   if (out_i32 != nullptr) {
     if ((uintptr_t)out_i32 & 7)
       return autoq_set_error(AUTOQ_ERR_INVALID, "%s: out_i32 must be an 8-byte aligned device pointer", op);

@@ -25,9 +25,11 @@
 // zero beyond K (so the K tail of a step contributes 0).
 //
 // ---- M > 16 ----
-// The v2 entry points run gemm_w8a8.cu's tiled kernel with its 128 x 256 tile configuration
-// (cfg 3: 8 warps of 64 x 64, 4 stages; half the ldmatrix traffic per MMA of the 128 x 128
-// tiles autoq_gemm_w8a8 uses), meant for large M; the Go dispatch decides where v2 is used.
+// The v2 entry points run gemm_w8a8.cu's tiled kernel, from M = 512 on with its 128 x 256
+// tile configuration (cfg 3: 8 warps of 64 x 64, 4 stages; half the ldmatrix traffic per MMA
+// of the 128 x 128 tiles autoq_gemm_w8a8 uses), and with split-K partials reduced by a
+// separate grid-wide kernel instead of the last block of each tile (which reads
+// rows x 128 x S partials through one block, serialised on L2 latency at M = 128).
 #include "autoq_gemm.h"
 #include "common.cuh"
 
@@ -35,10 +37,12 @@ extern "C" size_t autoq_gemm_w8a8_cfg_workspace_bytes(int dev, int cfg, int64_t 
 extern "C" int autoq_gemm_w8a8_cfg(int dev, int cfg, const int8_t *A, const float *a_scales, const int8_t *W,
                                    const float *w_scales, const float *bias, void *out_f16, int32_t *out_i32,
                                    int64_t M, int64_t N, int64_t K, void *workspace, size_t workspace_bytes,
-                                   void *stream);
+                                   void *stream, int defer_reduce);
 
 namespace {
-constexpr int kLargeTileCfg = 3; // gemm_w8a8.cu's 128 x 256 tiles
+constexpr int kLargeTileCfg = 3;   // gemm_w8a8.cu's 128 x 256 tiles ...
+constexpr int64_t kLargeTileM = 512; // ... from this M on (below: autoq_gemm_w8a8's tiles)
+int large_cfg(int64_t M) { return M >= kLargeTileM ? kLargeTileCfg : -1; }
 
 constexpr int kMaxSplitTiles = 4096; // same counter region as gemm_w8a8.cu / gemm_w4a16*.cu
 constexpr size_t kCounterBytes = kMaxSplitTiles * sizeof(int);
@@ -318,7 +322,7 @@ int run(int dev, const char *op, V2Args a, int64_t M, int64_t N, int64_t K, void
 } // namespace
 
 extern "C" size_t autoq_gemm_w8a8_v2_workspace_bytes(int dev, int64_t M, int64_t N, int64_t K) {
-  if (M > kMaxM) return autoq_gemm_w8a8_cfg_workspace_bytes(dev, kLargeTileCfg, M, N, K);
+  if (M > kMaxM) return autoq_gemm_w8a8_cfg_workspace_bytes(dev, large_cfg(M), M, N, K);
   if (M < 1 || N < 1 || K < 1) return 0;
   return make_plan(dev, M, N, K).ws_bytes;
 }
@@ -327,8 +331,8 @@ extern "C" int autoq_gemm_w8a8_v2(int dev, const int8_t *A, const float *a_scale
                                   const float *w_scales, const float *bias, void *out_f16, int64_t M, int64_t N,
                                   int64_t K, void *workspace, size_t workspace_bytes, void *stream) {
   if (M > kMaxM) // large M: the tiled kernel of gemm_w8a8.cu, 128 x 256 tiles
-    return autoq_gemm_w8a8_cfg(dev, kLargeTileCfg, A, a_scales, W, w_scales, bias, out_f16, nullptr, M, N, K,
-                               workspace, workspace_bytes, stream);
+    return autoq_gemm_w8a8_cfg(dev, large_cfg(M), A, a_scales, W, w_scales, bias, out_f16, nullptr, M, N, K,
+                               workspace, workspace_bytes, stream, 1);
   const char *op = "autoq_gemm_w8a8_v2";
   if (a_scales == nullptr || w_scales == nullptr || out_f16 == nullptr || ((uintptr_t)out_f16 & 3))
     return autoq_set_error(AUTOQ_ERR_INVALID, "%s: a_scales, w_scales and a 4-byte aligned out must be non-NULL", op);
@@ -341,8 +345,8 @@ extern "C" int autoq_gemm_w8a8_v2(int dev, const int8_t *A, const float *a_scale
 extern "C" int autoq_gemm_w8a8_v2_i32(int dev, const int8_t *A, const int8_t *W, int32_t *out_i32, int64_t M,
                                       int64_t N, int64_t K, void *workspace, size_t workspace_bytes, void *stream) {
   if (M > kMaxM)
-    return autoq_gemm_w8a8_cfg(dev, kLargeTileCfg, A, nullptr, W, nullptr, nullptr, nullptr, out_i32, M, N, K,
-                               workspace, workspace_bytes, stream);
+    return autoq_gemm_w8a8_cfg(dev, large_cfg(M), A, nullptr, W, nullptr, nullptr, nullptr, out_i32, M, N, K,
+                               workspace, workspace_bytes, stream, 1);
   const char *op = "autoq_gemm_w8a8_v2_i32";
   if (out_i32 == nullptr || ((uintptr_t)out_i32 & 7))
     return autoq_set_error(AUTOQ_ERR_INVALID, "%s: out_i32 must be a non-NULL 8-byte aligned device pointer", op);
