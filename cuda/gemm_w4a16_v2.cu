@@ -262,16 +262,28 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSM) gemm_w4a16_v2_kernel(V
   __syncthreads();
   if (!is_last) return;
   __threadfence();
-  for (int i = tid; i < M * pairs_cols; i += kThreads) {
-    const int r = i / pairs_cols, cc = (i - r * pairs_cols) * 2;
-    if (cc >= ncols) continue;
-    float s0 = 0.0f, s1 = 0.0f;
-    for (int z = 0; z < (int)gridDim.y; z++) {
-      const float2 v = __ldcg(reinterpret_cast<const float2 *>(p.partials + ((int64_t)z * M + r) * p.N + col_base + cc));
-      s0 = __fadd_rn(s0, v.x);
-      s1 = __fadd_rn(s1, v.y);
+  // Each thread owns up to kSlots column pairs; the split loop is outermost so the loads of
+  // all slots (and, unrolled, of several splits) are in flight together. Per output the
+  // partials are still added in split order 0..S-1 from 0.0f.
+  constexpr int kSlots = (kMaxM * kStrips * 32 + kThreads - 1) / kThreads;
+  float s0[kSlots], s1[kSlots];
+#pragma unroll
+  for (int j = 0; j < kSlots; j++) s0[j] = s1[j] = 0.0f;
+  for (int z = 0; z < (int)gridDim.y; z++) {
+#pragma unroll
+    for (int j = 0; j < kSlots; j++) {
+      const int i = tid + j * kThreads, r = i / pairs_cols, cc = (i - r * pairs_cols) * 2;
+      if (r < M && cc < ncols) {
+        const float2 v = __ldcg(reinterpret_cast<const float2 *>(p.partials + ((int64_t)z * M + r) * p.N + col_base + cc));
+        s0[j] = __fadd_rn(s0[j], v.x);
+        s1[j] = __fadd_rn(s1[j], v.y);
+      }
     }
-    store_out(p, r, col_base + cc, s0, s1);
+  }
+#pragma unroll
+  for (int j = 0; j < kSlots; j++) {
+    const int i = tid + j * kThreads, r = i / pairs_cols, cc = (i - r * pairs_cols) * 2;
+    if (r < M && cc < ncols) store_out(p, r, col_base + cc, s0[j], s1[j]);
   }
 }
 

@@ -213,16 +213,27 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSM) gemm_w8a8_v2_kernel(V2
   __syncthreads();
   if (!is_last) return;
   __threadfence();
-  for (int i = tid; i < M * pcols; i += kThreads) {
-    const int r = i / pcols, cc = (i - r * pcols) * 2;
-    if (cc >= ncols) continue;
-    int s0 = 0, s1 = 0;
-    for (int z = 0; z < (int)gridDim.y; z++) {
-      const int2 v = __ldcg(reinterpret_cast<const int2 *>(p.partials + ((int64_t)z * M + r) * p.N + col_base + cc));
-      s0 += v.x;
-      s1 += v.y;
+  // Each thread owns up to kSlots column pairs; the split loop is outermost so the loads of
+  // all slots (and, unrolled, of several splits) are in flight together.
+  constexpr int kSlots = (kMaxM * kStrips * kStripCols / 2 + kThreads - 1) / kThreads;
+  int s0[kSlots], s1[kSlots];
+#pragma unroll
+  for (int j = 0; j < kSlots; j++) s0[j] = s1[j] = 0;
+  for (int z = 0; z < (int)gridDim.y; z++) {
+#pragma unroll
+    for (int j = 0; j < kSlots; j++) {
+      const int i = tid + j * kThreads, r = i / pcols, cc = (i - r * pcols) * 2;
+      if (r < M && cc < ncols) {
+        const int2 v = __ldcg(reinterpret_cast<const int2 *>(p.partials + ((int64_t)z * M + r) * p.N + col_base + cc));
+        s0[j] += v.x;
+        s1[j] += v.y;
+      }
     }
-    store_pair(p, r, col_base + cc, s0, s1);
+  }
+#pragma unroll
+  for (int j = 0; j < kSlots; j++) {
+    const int i = tid + j * kThreads, r = i / pcols, cc = (i - r * pcols) * 2;
+    if (r < M && cc < ncols) store_pair(p, r, col_base + cc, s0[j], s1[j]);
   }
 }
 
