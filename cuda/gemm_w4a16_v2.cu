@@ -172,12 +172,20 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSM) gemm_w4a16_v2_kernel(V
 
   // Stage A[0..M) x [bt0*16, bt1*16) (rows M..MR-1 zero) while the first chunk is in flight.
   {
-    const int vec_per_row = nbt * 2; // 16-byte vectors
-    for (int i = tid; i < MR * vec_per_row; i += kThreads) {
-      const int r = i / vec_per_row, c = i - r * vec_per_row;
-      uint4 v = zero4;
-      if (r < p.M) v = *reinterpret_cast<const uint4 *>(p.A + (int64_t)r * p.K + (int64_t)bt0 * 16 + c * 8);
-      *reinterpret_cast<uint4 *>(smem + ((size_t)r * rs + c * 8) * 2) = v;
+    const int vec_per_row = nbt * 2, total = MR * vec_per_row; // 16-byte vectors
+    for (int i0 = tid; i0 < total; i0 += 4 * kThreads) { // 4 loads in flight per thread
+      uint4 v[4];
+#pragma unroll
+      for (int u = 0; u < 4; u++) {
+        const int i = i0 + u * kThreads, r = i / vec_per_row, c = i - r * vec_per_row;
+        v[u] = zero4;
+        if (i < total && r < p.M) v[u] = *reinterpret_cast<const uint4 *>(p.A + (int64_t)r * p.K + (int64_t)bt0 * 16 + c * 8);
+      }
+#pragma unroll
+      for (int u = 0; u < 4; u++) {
+        const int i = i0 + u * kThreads, r = i / vec_per_row, c = i - r * vec_per_row;
+        if (i < total) *reinterpret_cast<uint4 *>(smem + ((size_t)r * rs + c * 8) * 2) = v[u];
+      }
     }
   }
   __syncthreads();

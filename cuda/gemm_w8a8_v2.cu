@@ -132,13 +132,21 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSM) gemm_w8a8_v2_kernel(V2
 
   // Stage A[0..M) x [bs0*64, bs1*64) (zero beyond K and for rows M..MR-1).
   {
-    const int vec_per_row = nbs * 4;
-    for (int i = tid; i < MR * vec_per_row; i += kThreads) {
-      const int r = i / vec_per_row, c = i - r * vec_per_row;
-      const int k = bs0 * 64 + c * 16;
-      uint4 v = zero4;
-      if (r < p.M && k < p.K) v = *reinterpret_cast<const uint4 *>(p.A + (int64_t)r * p.K + k);
-      *reinterpret_cast<uint4 *>(smem + (size_t)r * rs + c * 16) = v;
+    const int vec_per_row = nbs * 4, total = MR * vec_per_row;
+    for (int i0 = tid; i0 < total; i0 += 4 * kThreads) { // 4 loads in flight per thread
+      uint4 v[4];
+#pragma unroll
+      for (int u = 0; u < 4; u++) {
+        const int i = i0 + u * kThreads, r = i / vec_per_row, c = i - r * vec_per_row;
+        const int k = bs0 * 64 + c * 16;
+        v[u] = zero4;
+        if (i < total && r < p.M && k < p.K) v[u] = *reinterpret_cast<const uint4 *>(p.A + (int64_t)r * p.K + k);
+      }
+#pragma unroll
+      for (int u = 0; u < 4; u++) {
+        const int i = i0 + u * kThreads, r = i / vec_per_row, c = i - r * vec_per_row;
+        if (i < total) *reinterpret_cast<uint4 *>(smem + (size_t)r * rs + c * 16) = v[u];
+      }
     }
   }
   __syncthreads();
