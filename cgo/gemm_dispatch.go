@@ -26,15 +26,17 @@ const (
 )
 
 // The W4A16 dispatch switches: the plain W4A16 entry points run W4A16V2 for
-// M <= W4A16V2MaxM (the streaming kernel; 16 is the most it handles) and for
-// M >= W4A16V2MinM (V1's tiles with the separate split-K reduction), W4A16V1 otherwise. The
-// defaults keep V1 everywhere (the kernels of the first H100 run): V2 has not run on a GPU
-// yet. Once TestGemmW4A16VariantsVsReference passes, set W4A16V2MaxM = 16 (or 8) where
-// `autoq bench gemm --quick` shows w4a16-g128-v2 faster than w4a16-g128 at M <= 16, and
-// W4A16V2MinM = 17 if it is also faster at M = 128 (the split-K points).
+// M <= W4A16V2MaxM and for M >= W4A16V2MinM, W4A16V1 otherwise.
+//
+// Set from the second H100 run (docs/gpu-results.md, run 2, `autoq bench gemm --quick`,
+// llama2-7b shapes, speedup over cuBLAS FP16): at M = 1 V1 wins on every shape (1.61-2.30x
+// against V2's 1.43-1.91x); at M = 16 V2 wins on three shapes of four (geomean 1.43x against
+// 1.27x); at M = 128 V2's separate split-K reduction wins everywhere (0.49-0.63x against
+// 0.29-0.59x); at M = 1024 they tie. So V2 from M = 16 on. M = 2..15 were not measured: V1
+// stays there.
 const (
 	W4A16V2MaxM = 0
-	W4A16V2MinM = 1 << 30
+	W4A16V2MinM = 16
 )
 
 // w4a16VariantFor is the variant the plain entry points use at M tokens.
@@ -75,19 +77,21 @@ const (
 	W8A8V2 W8A8Variant = 2
 )
 
-// The W8A8 dispatch switches: GemmW8A8 and GemmI8 run W8A8V2 for M <= W8A8V2MaxM (the
-// streaming kernel; 16 is the most it handles) and for M >= W8A8V2MinM (the 128 x 256 tiles),
-// W8A8V1 otherwise. The defaults keep V1 everywhere (the kernels of the first H100 run):
-// V2 has not run on a GPU yet. Set W8A8V2MaxM = 16 where `autoq bench gemm --quick` shows
-// w8a8-v2 faster than w8a8 at M <= 16, and W8A8V2MinM to the smallest M from which w8a8-v2
-// stays ahead (e.g. 512 or 1024), once TestGemmW8A8VariantsVsReference passes.
+// The W8A8 dispatch switches: GemmW8A8 and GemmI8 run W8A8V2 for M <= W8A8V2MaxM and for
+// W8A8V2MinM <= M <= W8A8V2UpToM, W8A8V1 otherwise.
+//
+// Set from the second H100 run (docs/gpu-results.md, run 2): V1 wins at M = 1 and M = 16
+// (geomean 1.49x against V2's 1.34x over cuBLAS FP16), V2's separate split-K reduction wins
+// at M = 128 (0.75-1.08x against 0.48-1.08x), and V2's 128x256 tiles, which it uses from
+// M = 512 on, lose at M = 1024 (0.58-0.60x against 0.68-0.70x). So V2 for 17..511.
 const (
-	W8A8V2MaxM = 0
-	W8A8V2MinM = 1 << 30
+	W8A8V2MaxM  = 0
+	W8A8V2MinM  = 17
+	W8A8V2UpToM = 511
 )
 
 func w8a8VariantFor(M int) W8A8Variant {
-	if M <= W8A8V2MaxM || M >= W8A8V2MinM {
+	if M <= W8A8V2MaxM || (M >= W8A8V2MinM && M <= W8A8V2UpToM) {
 		return W8A8V2
 	}
 	return W8A8V1

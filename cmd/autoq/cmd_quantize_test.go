@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/autoq/autoq/backend"
 	"github.com/autoq/autoq/checkpoint"
 	"github.com/autoq/autoq/internal/testutil"
 	"github.com/autoq/autoq/quant"
@@ -80,7 +81,7 @@ func TestQuantizeRealInt8PerChannel(t *testing.T) {
 	dir := convertReal(t)
 	out := filepath.Join(t.TempDir(), "q8")
 	rep, stderr := quantizeJSON(t, dir, "--bits", "8", "--granularity", "channel", "--out", out)
-	assert.Contains(t, stderr, "device: cpu")
+	assert.Contains(t, stderr, expectedDeviceLine())
 	assert.Equal(t, 35, rep.Totals.Quantized, "7 projections x 5 layers; embedding and norms kept")
 	for _, r := range rep.Tensors {
 		assert.Greater(t, float64(r.SQNRdB), 30.0, r.Name)
@@ -142,7 +143,7 @@ func TestQuantizeSearchesAndAsym(t *testing.T) {
 func TestQuantizeSyntheticDefault(t *testing.T) {
 	code, stdout, stderr := runCLI("quantize")
 	require.Equal(t, 0, code, stderr)
-	assert.Contains(t, stderr, "device: cpu (no CUDA device")
+	assert.Contains(t, stderr, expectedDeviceLine())
 	assert.Contains(t, stdout, "model.layers.1.mlp.down_proj.weight")
 	assert.Contains(t, stdout, "14 tensors quantized")
 
@@ -312,4 +313,13 @@ func TestQuantizeShardedWithSideFiles(t *testing.T) {
 	norm, err := o.Tensor("model.norm.weight")
 	require.NoError(t, err)
 	assert.Equal(t, []int{4}, norm.Shape)
+}
+
+// expectedDeviceLine is what --device auto reports: the GPU where a cuda-tagged test binary
+// finds one, else the CPU with the reason.
+func expectedDeviceLine() string {
+	if n, err := backend.CUDADevices(); err == nil && n > 0 {
+		return "device: cuda:0"
+	}
+	return "device: cpu (no CUDA device"
 }
