@@ -251,8 +251,10 @@ func TestSearchNeverWorse(t *testing.T) {
 	groups, err := Groups(cfg)
 	require.NoError(t, err)
 	s := quant.Scheme{Bits: 4, Granularity: quant.PerGroup, GroupSize: 8}
-	for _, duo := range []bool{false, true} {
-		res, err := Search(Tensors(m), groups, hs, am, CollectQuantizer(collect.GPTQ, gptq.ClipNone, s, gptq.Options{}), Options{Grid: 5, Duo: duo})
+	blocks, err := CaptureBlocks(m, calib[:2], 2)
+	require.NoError(t, err)
+	for _, o := range []Options{{Grid: 5}, {Grid: 5, Duo: true}, {Grid: 5, Blocks: blocks}} {
+		res, err := Search(Tensors(m), groups, hs, am, CollectQuantizer(collect.GPTQ, gptq.ClipNone, s, gptq.Options{}), o)
 		require.NoError(t, err)
 		for _, sc := range res {
 			assert.LessOrEqual(t, sc.Err, sc.Err0)
@@ -309,4 +311,47 @@ func TestFoldErrors(t *testing.T) {
 	delete(ts, "model.layers.0.input_layernorm.weight")
 	_, _, err = Fold(ts, sc)
 	assert.ErrorContains(t, err, "model.layers.0.input_layernorm.weight")
+}
+
+// Accept keeps a group's scales only when the calibration loss drops: the final loss is
+// never above the unscaled one, and it is the loss of the model built from the kept
+// scales (recomputed independently).
+func TestAcceptKeepsOnlyImprovements(t *testing.T) {
+	cfg := tinyConfig()
+	m, err := model.New(cfg, randomTensors(cfg, 15))
+	require.NoError(t, err)
+	calib := tokens(16, 4, 24, cfg.Vocab)
+	hs, err := collect.Hessians(m, calib, 2, nil)
+	require.NoError(t, err)
+	s := quant.Scheme{Bits: 4, Granularity: quant.PerGroup, GroupSize: 8}
+	mq := CollectModelQuantizer(collect.RTN, gptq.ClipNone, s, gptq.Options{})
+	scales := randomScales(t, cfg, 17)
+	for i := range scales {
+		scales[i].Alpha = 0.5
+	}
+	kept, base, cur, err := Accept(m, hs, scales, calib, 2, mq)
+	require.NoError(t, err)
+	assert.LessOrEqual(t, cur, base)
+	nm, applied, err := Rescale(m, kept)
+	require.NoError(t, err)
+	nhs, err := ScaleHessians(hs, applied)
+	require.NoError(t, err)
+	qs, err := mq(nm, nhs)
+	require.NoError(t, err)
+	require.NoError(t, collect.Plug(nm, qs))
+	l, err := meanNLL(nm, calib, 2)
+	require.NoError(t, err)
+	assert.InDelta(t, cur, l, 1e-12)
+	var dropped int
+	for i, sc := range kept {
+		if sc.Alpha == 0 {
+			dropped++
+			for _, v := range sc.S {
+				assert.Equal(t, float32(1), v)
+			}
+		} else {
+			assert.Equal(t, scales[i].S, sc.S)
+		}
+	}
+	t.Logf("kept %d of %d random scale groups; calibration NLL %.5f -> %.5f", len(kept)-dropped, len(kept), base, cur)
 }

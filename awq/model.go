@@ -56,6 +56,11 @@ func Model(m *model.Model, hs map[string]*gptq.Hessian, absMean map[string][]flo
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	if opt.Check != nil {
+		if scales, _, _, err = Accept(m, hs, scales, opt.Check.Seqs, opt.Check.Batch, opt.Check.Quantize); err != nil {
+			return nil, nil, nil, err
+		}
+	}
 	nm, applied, err := Rescale(m, scales)
 	if err != nil {
 		return nil, nil, nil, err

@@ -5,6 +5,7 @@ import (
 
 	"github.com/autoq/autoq/gptq"
 	"github.com/autoq/autoq/gptq/collect"
+	"github.com/autoq/autoq/model"
 	"github.com/autoq/autoq/quant"
 )
 
@@ -30,5 +31,14 @@ func CollectQuantizer(method collect.Method, clip gptq.Clip, s quant.Scheme, opt
 			return nil, err
 		}
 		return quant.Dequantize(q), nil
+	}
+}
+
+// CollectModelQuantizer quantizes a whole model like collect.QuantizeModel(method, clip,
+// s, opt).
+func CollectModelQuantizer(method collect.Method, clip gptq.Clip, s quant.Scheme, opt gptq.Options) ModelQuantizer {
+	return func(m *model.Model, hs map[string]*gptq.Hessian) (map[string]*quant.QTensor, error) {
+		qs, _, err := collect.QuantizeModel(m, hs, method, clip, s, opt)
+		return qs, err
 	}
 }

@@ -83,7 +83,12 @@ func TestRealModelAWQTable(t *testing.T) {
 		{"gptq", collect.GPTQ, gptq.ClipNone, gptq.Options{}},
 		{"gptq+act-mse+act-order", collect.GPTQ, gptq.ClipActMSE, gptq.Options{ActOrder: true}},
 	}
-	aopt := Options{Duo: os.Getenv("AUTOQ_AWQ_DUO") != ""}
+	blocks, err := CaptureBlocks(m, calib[:16], 8)
+	require.NoError(t, err)
+	aopt := Options{Duo: os.Getenv("AUTOQ_AWQ_DUO") != "", Blocks: blocks}
+	if os.Getenv("AUTOQ_AWQ_NOBLOCKS") != "" {
+		aopt.Blocks = nil
+	}
 	out := "| scheme | method | plain | vs fp | +awq | vs fp | awq search time |\n|---|---|---|---|---|---|---|\n"
 	out += fmt.Sprintf("| fp32 | - | %.4f | - | | | |\n", fp)
 	for _, sym := range []bool{true, false} {
@@ -100,14 +105,24 @@ func TestRealModelAWQTable(t *testing.T) {
 				m.ResetLinears()
 
 				t1 := time.Now()
-				nm, nhs, _, err := Model(m, hs, am, CollectQuantizer(c.method, c.clip, s, c.opt), aopt)
+				o := aopt
+				if os.Getenv("AUTOQ_AWQ_NOCHECK") == "" {
+					o.Check = &Check{Seqs: calib[:16], Batch: 8, Quantize: CollectModelQuantizer(c.method, c.clip, s, c.opt)}
+				}
+				nm, nhs, sc, err := Model(m, hs, am, CollectQuantizer(c.method, c.clip, s, c.opt), o)
+				kept := 0
+				for _, x := range sc {
+					if x.Alpha > 0 || x.Duo {
+						kept++
+					}
+				}
 				require.NoError(t, err)
 				dt := time.Since(t1)
 				qs, _, err = collect.QuantizeModel(nm, nhs, c.method, c.clip, s, c.opt)
 				require.NoError(t, err)
 				require.NoError(t, collect.Plug(nm, qs))
 				scaled := evalPerplexity(t, nm, open())
-				line := fmt.Sprintf("| %s | %s | %.4f | %+.2f%% | %.4f | %+.2f%% | %v |\n", s, c.name, plain, 100*(plain/fp-1), scaled, 100*(scaled/fp-1), dt.Round(time.Millisecond))
+				line := fmt.Sprintf("| %s | %s | %.4f | %+.2f%% | %.4f | %+.2f%% | %v (%d/%d groups scaled) |\n", s, c.name, plain, 100*(plain/fp-1), scaled, 100*(scaled/fp-1), dt.Round(time.Millisecond), kept, len(sc))
 				t.Log(line)
 				out += line
 			}

@@ -29,6 +29,21 @@ type Options struct {
 	// |weight| relative to its row's max |weight| (small weights may be scaled up more),
 	// beside the plain s = m^alpha.
 	Duo bool
+	// Blocks, if not nil, judges the norm groups (q/k/v, gate/up) by the error of their
+	// block's output on the cached inputs (see Blocks) instead of the layers' summed
+	// output errors; the o_proj and down_proj groups keep the Hessian objective (their
+	// layer's output is the block's output).
+	Blocks *Blocks
+	// Check, if not nil, makes Model keep a group's scales only if the quantized model's
+	// calibration loss confirms them (Accept).
+	Check *Check
+}
+
+// Check configures Accept inside Model.
+type Check struct {
+	Seqs     [][]int // calibration sequences for the loss
+	Batch    int
+	Quantize ModelQuantizer // the final quantizer of every layer
 }
 
 // Search chooses each group's scales (see the package documentation): for every candidate
@@ -100,14 +115,22 @@ func searchGroup(ts map[string]*tensor.Tensor, g Group, hs map[string]*gptq.Hess
 	for i := range ones {
 		ones[i] = 1
 	}
+	errOf := func(s []float32) (float64, error) { return groupError(ls, g, s, q) }
+	if opt.Blocks != nil && g.Norm {
+		ref, run, err := opt.Blocks.blockFor(ts, g)
+		if err != nil {
+			return Scales{}, err
+		}
+		errOf = func(s []float32) (float64, error) { return blockError(ls, g, s, q, ref, run, opt.Blocks.Tokens()) }
+	}
 	best := Scales{Group: g, S: ones}
 	var err error
-	if best.Err0, err = groupError(ls, g, ones, q); err != nil {
+	if best.Err0, err = errOf(ones); err != nil {
 		return Scales{}, err
 	}
 	best.Err = best.Err0
 	try := func(s []float32, alpha float64, duo bool) error {
-		e, err := groupError(ls, g, s, q)
+		e, err := errOf(s)
 		if err != nil {
 			return err
 		}
@@ -221,6 +244,32 @@ func groupError(ls []layerData, g Group, s []float32, q Quantizer) (float64, err
 		total += gptq.OutputError(w, wq, l.rows, l.cols, h)
 	}
 	return total, nil
+}
+
+// blockError is the block-output error of the group's layers quantized with scales s:
+// each layer's effective weights Q(W diag s) diag(1/s) replace its weights in the block.
+func blockError(ls []layerData, g Group, s []float32, q Quantizer, ref []float32, run func(map[string][]float32) []float32, tokens int) (float64, error) {
+	sIn := g.Expand(s)
+	eff := map[string][]float32{}
+	for _, l := range ls {
+		w := ScaleColumns(l.w, l.rows, l.cols, sIn)
+		h, err := ScaleHessian(l.h, sIn)
+		if err != nil {
+			return 0, fmt.Errorf("awq: %s: %w", l.name, err)
+		}
+		wq, err := q(l.name, w, l.rows, l.cols, h)
+		if err != nil {
+			return 0, fmt.Errorf("awq: %s: %w", l.name, err)
+		}
+		if len(wq) != len(w) {
+			return 0, fmt.Errorf("awq: %s: quantizer returned %d weights, want %d", l.name, len(wq), len(w))
+		}
+		for i := range wq {
+			wq[i] /= sIn[i%l.cols]
+		}
+		eff[l.name] = wq
+	}
+	return outputError(run(eff), ref, tokens), nil
 }
 
 // ScaleColumns returns a copy of w [rows, cols] with column c multiplied by s[c].
