@@ -108,3 +108,37 @@ func TestRunKernelsVariantsSideBySide(t *testing.T) {
 	require.Equal(t, 2*nq, len(vt.used), "select and restore around each twin")
 	require.Equal(t, 0, vt.cur, "the default is restored")
 }
+
+// histVariantTimer offers a histogram variant 2 (one pass over the input).
+type histVariantTimer struct{ variantTimer }
+
+func (v *histVariantTimer) KernelVariants(op string) []int {
+	if op == backend.KernelHistogram {
+		return []int{2}
+	}
+	return nil
+}
+
+// The histogram's "[v2]" row counts one read of the input (half the default row's two
+// reads), so that its % of peak is against the bytes it must move; the ms stay comparable.
+func TestRunKernelsHistogramVariantBytes(t *testing.T) {
+	vt := &histVariantTimer{}
+	info := backend.DeviceInfo{Kind: "cuda", Name: "fake", MemBandwidthGBs: 1}
+	rep, err := runKernels(info, vt, KernelConfig{Runs: 1})
+	require.NoError(t, err)
+	found := false
+	for i, r := range rep.Results {
+		if r.Op != backend.KernelHistogram || strings.HasSuffix(r.Name, " [v2]") {
+			continue
+		}
+		found = true
+		twin := rep.Results[i+1]
+		require.Equal(t, r.Name+" [v2]", twin.Name)
+		require.Equal(t, r.Bytes/2, twin.Bytes, "one read instead of two")
+		sz := sizesFor(false)
+		require.Equal(t, int64(2*sz.actTensors*sz.actPer), twin.Bytes, "F16: 2 bytes per value, read once")
+		require.Contains(t, twin.Note, "one pass")
+		require.Equal(t, 1.0, twin.MedianMs)
+	}
+	require.True(t, found)
+}

@@ -3,6 +3,11 @@
 package cgo
 
 // #include "autoq.h"
+// /* cuda/histogram_v2.cu */
+// int64_t autoq_histogram_v2_scratch_bytes(int dev, int ntensors, int64_t max_n);
+// int autoq_histogram_v2(int dev, const autoq_hist_input *inputs, int ntensors, int64_t max_n,
+//                        autoq_hist_stats *stats, uint64_t *counts, void *scratch, int64_t scratch_bytes,
+//                        void *stream);
 import "C"
 
 import (
@@ -43,6 +48,12 @@ type HistBatch struct {
 	desc   *Buffer
 	stats  *Buffer
 	counts *Buffer
+	// twoByte: every input is F16 or BF16 (histogram variant 2 applies).
+	twoByte bool
+	// scratch holds variant 2's per-block pattern histograms, allocated at its first
+	// launch; v2Unsupported records a device without the shared memory it needs.
+	scratch       *Buffer
+	v2Unsupported bool
 }
 
 // NewHistBatch uploads the descriptors of ins and allocates the outputs.
@@ -52,6 +63,7 @@ func NewHistBatch(dev int, ins []HistInput) (*HistBatch, error) {
 	}
 	descs := make([]C.autoq_hist_input, len(ins))
 	maxN := 0
+	twoByte := true
 	for i, in := range ins {
 		if !in.DType.IsFloat() {
 			return nil, fmt.Errorf("cuda: histogram input %d: dtype %s is not F32, F16 or BF16", i, in.DType)
@@ -61,8 +73,9 @@ func NewHistBatch(dev int, ins []HistInput) (*HistBatch, error) {
 		}
 		descs[i] = C.autoq_hist_input{data: in.Buf.At(in.Off), n: C.int64_t(in.N), dtype: C.int32_t(in.DType)}
 		maxN = max(maxN, in.N)
+		twoByte = twoByte && in.DType.Bits() == 16
 	}
-	b := &HistBatch{dev: dev, n: len(ins), maxN: maxN}
+	b := &HistBatch{dev: dev, n: len(ins), maxN: maxN, twoByte: twoByte}
 	var err error
 	if b.desc, err = Alloc(dev, len(ins)*histInputSize); err != nil {
 		return nil, err
@@ -83,8 +96,33 @@ func NewHistBatch(dev int, ins []HistInput) (*HistBatch, error) {
 	return b, nil
 }
 
-// Launch runs the three histogram passes (asynchronously, on the default stream).
+// Launch runs the histogram passes (asynchronously, on the default stream): variant 2's
+// single pass when selected (HistogramVariant) and the batch is all F16/BF16, else the three
+// passes of variant 1.
 func (b *HistBatch) Launch() error {
+	if histogramVariant.Load() == 2 && b.twoByte && !b.v2Unsupported {
+		if b.scratch == nil {
+			var need int64
+			if err := call(func() C.int {
+				need = int64(C.autoq_histogram_v2_scratch_bytes(C.int(b.dev), C.int(b.n), C.int64_t(b.maxN)))
+				return C.int(min(need, 0))
+			}); err != nil {
+				return fmt.Errorf("histogram v2: %w", err)
+			}
+			if need == 0 {
+				b.v2Unsupported = true
+				return b.Launch()
+			}
+			var err error
+			if b.scratch, err = Alloc(b.dev, int(need)); err != nil {
+				return fmt.Errorf("histogram scratch: %w", err)
+			}
+		}
+		return call(func() C.int {
+			return C.autoq_histogram_v2(C.int(b.dev), (*C.autoq_hist_input)(b.desc.ptr), C.int(b.n), C.int64_t(b.maxN),
+				(*C.autoq_hist_stats)(b.stats.ptr), (*C.uint64_t)(b.counts.ptr), b.scratch.ptr, C.int64_t(b.scratch.size), nil)
+		})
+	}
 	return call(func() C.int {
 		return C.autoq_histogram(C.int(b.dev), (*C.autoq_hist_input)(b.desc.ptr), C.int(b.n), C.int64_t(b.maxN),
 			(*C.autoq_hist_stats)(b.stats.ptr), (*C.uint64_t)(b.counts.ptr), nil)
@@ -117,7 +155,7 @@ func (b *HistBatch) Results() ([]HistStats, [][calib.NumBins]uint64, error) {
 // Close frees the batch's device memory (not the inputs).
 func (b *HistBatch) Close() error {
 	var first error
-	for _, x := range []*Buffer{b.desc, b.stats, b.counts} {
+	for _, x := range []*Buffer{b.desc, b.stats, b.counts, b.scratch} {
 		if x != nil {
 			if err := x.Close(); err != nil && first == nil {
 				first = err

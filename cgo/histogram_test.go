@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/autoq/autoq/backend"
 	"github.com/autoq/autoq/calib"
 	"github.com/autoq/autoq/internal/testutil"
 	"github.com/autoq/autoq/tensor"
@@ -166,4 +167,80 @@ func TestHistogramScalarPath(t *testing.T) {
 		}
 		require.NoError(t, buf.Close())
 	}
+}
+
+// withHistogramVariant runs f with histogram variant v selected, restoring the default after.
+func withHistogramVariant(t *testing.T, g *Backend, v int, f func()) {
+	t.Helper()
+	require.NoError(t, g.UseKernelVariant(backend.KernelHistogram, v))
+	defer func() { require.NoError(t, g.UseKernelVariant(backend.KernelHistogram, 0)) }()
+	f()
+}
+
+// Every histogram variant equals the CPU histograms on F16/BF16 batches (the inputs variant 2
+// takes; F32 batches go to variant 1 and are covered by TestHistogramMatchesCPU): odd
+// lengths, adversarial values (zeros only, subnormal halves, NaN/Inf, bin edges), repeated
+// calls that coarsen earlier counts.
+func TestHistogramVariantsMatchCPU(t *testing.T) {
+	g := gpu(t)
+	r := testutil.Rand(14)
+	lengths := []int{0, 1, 7, 17, 4097, 1 << 16, 3<<20 + 5}
+	const tensors = 24
+	half := []tensor.DType{tensor.F16, tensor.BF16}
+	for _, v := range append([]int{HistogramVariant}, g.KernelVariants(backend.KernelHistogram)...) {
+		withHistogramVariant(t, g, v, func() {
+			want := make([]*calib.Histogram, tensors)
+			got := make([]*calib.Histogram, tensors)
+			for i := range want {
+				want[i] = calib.NewHistogram(fmt.Sprintf("t%d", i))
+				got[i] = calib.NewHistogram(fmt.Sprintf("t%d", i))
+			}
+			for call := 0; call < 3; call++ {
+				xs := make([]*tensor.Tensor, tensors)
+				for i := range xs {
+					xs[i] = activation(r, lengths[(i+call)%len(lengths)], i+call*3, half[(i+call)%2])
+				}
+				require.NoError(t, cpu.HistogramAdd(want, xs))
+				require.NoError(t, g.HistogramAdd(got, xs))
+				for i := range want {
+					require.Empty(t, histDiff(got[i], want[i]), "variant %d, call %d, tensor %d (%s, %d values, kind %d)",
+						v, call, i, xs[i].DType, xs[i].NumElements(), i+call*3)
+				}
+			}
+		})
+	}
+}
+
+// Variant 2 launched directly: one large tensor (split over many blocks), aligned and
+// unaligned (the scalar loads) copies, every kind of values; it must really take the
+// single-pass path (scratch allocated) on a device that supports it.
+func TestHistogramV2Direct(t *testing.T) {
+	g := gpu(t)
+	r := testutil.Rand(15)
+	withHistogramVariant(t, g, 2, func() {
+		for _, dt := range []tensor.DType{tensor.F16, tensor.BF16} {
+			for _, kind := range []int{0, 1, 3, 5, 6, 7} {
+				x := activation(r, 9<<20+3, kind, dt)
+				want := calib.NewHistogram("x")
+				require.NoError(t, cpu.HistogramAdd([]*calib.Histogram{want}, []*tensor.Tensor{x}))
+				buf, err := Alloc(g.dev, len(x.Data)+64)
+				require.NoError(t, err)
+				for _, off := range []int{0, 2, 18} {
+					require.NoError(t, buf.CopyFromHost(off, x.Data))
+					b, err := NewHistBatch(g.dev, []HistInput{{Buf: buf, Off: off, N: x.NumElements(), DType: dt}})
+					require.NoError(t, err)
+					// Poison the outputs: variant 2 writes every entry without a memset.
+					require.NoError(t, b.stats.Memset(0, b.stats.size, 0xa5))
+					require.NoError(t, b.counts.Memset(0, b.counts.size, 0xa5))
+					require.NoError(t, b.Launch())
+					require.True(t, b.scratch != nil || b.v2Unsupported, "variant 2 ran or the device lacks the shared memory")
+					st, counts, err := b.Results()
+					require.NoError(t, err)
+					require.Empty(t, histDiff(batchHistogram("x", st[0], &counts[0]), want), "%s kind %d at offset %d", dt, kind, off)
+					require.NoError(t, b.Close())
+				}
+				require.NoError(t, buf.Close())
+			}
+		}
+	})
 }

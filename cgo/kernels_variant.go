@@ -8,6 +8,7 @@ import "C"
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"github.com/autoq/autoq/backend"
 )
@@ -15,13 +16,28 @@ import (
 // QuantizeVariant is the dispatch switch of the weight quantization kernel (cuda/quantize.cu):
 // 1 is quantize_vec_kernel (the kernel of the first H100 run), 2 quantize_rows_kernel (2D
 // grid, one row per grid row, two 16-byte loads in flight per thread, no 64-bit index
-// division). Both give the same bits (TestQuantizeVariantsMatchCPU). Variant 2 has not run on
-// a GPU yet: set this to 2 when `autoq bench kernels` shows its "[v2]" rows faster.
+// division), 3 quantize_v3_kernel (cuda/quantize_v3.cu: persistent grid with equal
+// contiguous shares, the next 4 loads in flight while quantizing, no flag memset on the
+// default stream). All give the same bits (TestQuantizeVariantsMatchCPU). Second H100 run:
+// v2 52-61% of peak vs v1 49-54% for symmetric schemes; v3 has not run on a GPU yet: set
+// this to 3 when `autoq bench kernels` shows its "[v3]" rows faster.
 const QuantizeVariant = 1
+
+// HistogramVariant is the dispatch switch of the calibration histogram: 1 is histogram.cu's
+// two passes (absmax, then bins), 2 histogram_v2.cu's single pass over F16/BF16 inputs (a
+// 2^15-pattern histogram per block, then exact bins; batches holding F32 tensors, and
+// devices without 128 KB of shared memory per block, still take variant 1). Same counts
+// (TestHistogramVariantsMatchCPU). Variant 2 has not run on a GPU yet: set this to 2 when
+// the "[v2]" histogram row of `autoq bench kernels` is faster.
+const HistogramVariant = 1
+
+// histogramVariant is the variant HistBatch.Launch uses (UseKernelVariant changes it).
+var histogramVariant atomic.Int32
 
 func init() {
 	// The C side starts at 1; make the Go constant the one switch.
 	_ = C.autoq_quantize_set_variant(C.int(QuantizeVariant))
+	histogramVariant.Store(HistogramVariant)
 }
 
 // setQuantizeVariant makes every later quantize launch of the process use variant v.
@@ -32,19 +48,43 @@ func setQuantizeVariant(v int) error {
 // KernelVariants lists op's selectable kernel variants other than the default
 // (bench.KernelVariants: `autoq bench kernels` times them side by side).
 func (b *Backend) KernelVariants(op string) []int {
-	if op == backend.KernelQuantize {
-		return []int{2}
+	var all []int
+	switch op {
+	case backend.KernelQuantize:
+		all = []int{1, 2, 3}
+	case backend.KernelHistogram:
+		all = []int{1, 2}
 	}
-	return nil
+	var out []int
+	for _, v := range all {
+		if v != defaultVariant(op) {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
-// UseKernelVariant makes op run variant v from now on (0: the default, QuantizeVariant).
+func defaultVariant(op string) int {
+	if op == backend.KernelHistogram {
+		return HistogramVariant
+	}
+	return QuantizeVariant
+}
+
+// UseKernelVariant makes op run variant v from now on (0: the default).
 func (b *Backend) UseKernelVariant(op string, v int) error {
-	if op != backend.KernelQuantize {
-		return fmt.Errorf("cuda: kernel %q has no variants", op)
-	}
 	if v == 0 {
-		v = QuantizeVariant
+		v = defaultVariant(op)
 	}
-	return setQuantizeVariant(v)
+	switch op {
+	case backend.KernelQuantize:
+		return setQuantizeVariant(v)
+	case backend.KernelHistogram:
+		if v != 1 && v != 2 {
+			return fmt.Errorf("cuda: histogram has no variant %d (have 1, 2)", v)
+		}
+		histogramVariant.Store(int32(v))
+		return nil
+	}
+	return fmt.Errorf("cuda: kernel %q has no variants", op)
 }

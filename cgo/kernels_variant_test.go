@@ -87,5 +87,72 @@ func TestQuantizeVariantsBadInput(t *testing.T) {
 			}
 		})
 	}
-	require.Error(t, setQuantizeVariant(3), "unknown variant")
+	require.Error(t, setQuantizeVariant(4), "unknown variant")
+	require.Error(t, setQuantizeVariant(0), "unknown variant")
+}
+
+// Variant 3 on shapes where every block loops several times over its share (thousands of
+// rows: the grid is capped at the resident blocks), per group, per channel and per tensor,
+// every dtype: the CPU's bits.
+func TestQuantizeV3LargeMatchesCPU(t *testing.T) {
+	g := gpu(t)
+	r := testutil.Rand(13)
+	cases := []struct {
+		s          quant.Scheme
+		rows, cols int
+		dt         tensor.DType
+	}{
+		{quant.Scheme{Bits: 4, Granularity: quant.PerGroup, GroupSize: 128}, 3001, 4096, tensor.F16},
+		{quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}, 3001, 4096, tensor.F16},
+		{quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerChannel}, 1100, 4104, tensor.BF16},
+		{quant.Scheme{Bits: 8, Granularity: quant.PerTensor}, 1500, 1032, tensor.F32},
+		{quant.Scheme{Bits: 8, Granularity: quant.PerGroup, GroupSize: 8}, 700, 2048, tensor.F16},
+	}
+	withQuantizeVariant(t, g, 3, func() {
+		for _, c := range cases {
+			name := fmt.Sprintf("v3/%s/%dx%d/%s", c.s, c.rows, c.cols, c.dt)
+			w := make([]float32, c.rows*c.cols)
+			gs := testutil.Gaussian(r, len(w), 0.02)
+			copy(w, gs)
+			for i := 0; i < c.cols; i++ { // an all-zero row and a row of subnormal halves
+				w[5*c.cols+i] = 0
+				w[6*c.cols+i] = gs[i] * 1e-6
+			}
+			x := asDType(w, c.rows, c.cols, c.dt)
+			t.Run(name, func(t *testing.T) { compareQuantOnly(t, g, name, x, c.s) })
+		}
+	})
+}
+
+// Variant 3 clears the non-finite flag itself on the default stream (no memset): a clean
+// weight after a bad one quantizes without error, and a bad one after a clean one fails,
+// each call reporting its own input.
+func TestQuantizeV3FlagPerCall(t *testing.T) {
+	g := gpu(t)
+	s := quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}
+	rows, cols := 300, 512
+	clean := make([]float32, rows*cols)
+	for i := range clean {
+		clean[i] = float32(i%251) - 125
+	}
+	bad := append([]float32(nil), clean...)
+	bad[rows*cols-3] = float32(math.Inf(1)) // in the last block's share
+	scales := make([]float32, rows)
+	for i := range scales {
+		scales[i] = 1
+	}
+	withQuantizeVariant(t, g, 3, func() {
+		for i, isBad := range []bool{true, false, false, true, true, false} {
+			w := clean
+			if isBad {
+				w = bad
+			}
+			_, err := g.Quantize("w", asDType(w, rows, cols, tensor.F16), s, scales, nil)
+			if isBad {
+				require.Error(t, err, "call %d (bad input)", i)
+			} else {
+				require.NoError(t, err, "call %d (clean input)", i)
+			}
+		}
+	})
 }

@@ -211,13 +211,13 @@ unsigned grid_for(int64_t n, int threads) {
   return (unsigned)b;
 }
 
-int g_quantize_variant = 1; // 1: quantize_vec_kernel, 2: quantize_rows_kernel (autoq_quantize_set_variant)
+int g_quantize_variant = 1; // 1: quantize_vec_kernel, 2: quantize_rows_kernel, 3: quantize_v3.cu (autoq_quantize_set_variant)
 
 template <int DT>
 int launch_quantize(const void *w, const QArgs &a, uint8_t *q, int32_t *nonfinite, cudaStream_t st) {
   const int threads = 256;
   const bool vec = (uintptr_t)w % 16 == 0 && (uintptr_t)q % 8 == 0 && a.cols % 8 == 0 && a.group_cols % 8 == 0;
-  if (vec && g_quantize_variant == 2 && a.cols < (1LL << 31)) {
+  if (vec && g_quantize_variant >= 2 && a.cols < (1LL << 31)) {
     const int64_t chunks = a.cols / 8;
     // Threads per row: 2 chunks each, up to 256; rows over the y dimension (<= 65535).
     const int64_t tpr = (chunks + 1) / 2;
@@ -237,10 +237,16 @@ int launch_quantize(const void *w, const QArgs &a, uint8_t *q, int32_t *nonfinit
 
 } // namespace
 
+extern "C" int autoq_quantize_v3_fits(const void *w, int64_t rows, int64_t cols, int64_t group_cols, const uint8_t *q);
+extern "C" int autoq_quantize_v3(int dev, const void *w, int dtype, int64_t rows, int64_t cols, int64_t group_cols,
+                                 int per_tensor, int bits, int symmetric, const float *scales, const int32_t *zeros,
+                                 uint8_t *q, int32_t *nonfinite, void *stream);
+
 // Selects the quantize kernel for later calls: 1 (default) quantize_vec_kernel, 2
-// quantize_rows_kernel. Process-wide; meant for the Go dispatch constant and benchmarks.
+// quantize_rows_kernel, 3 quantize_v3_kernel (quantize_v3.cu; shapes it does not take go as
+// for 2). Process-wide; meant for the Go dispatch constant and benchmarks.
 extern "C" int autoq_quantize_set_variant(int v) {
-  if (v != 1 && v != 2) return autoq_set_error(AUTOQ_ERR_INVALID, "autoq_quantize_set_variant: variant %d (have 1, 2)", v);
+  if (v < 1 || v > 3) return autoq_set_error(AUTOQ_ERR_INVALID, "autoq_quantize_set_variant: variant %d (have 1, 2, 3)", v);
   g_quantize_variant = v;
   return 0;
 }
@@ -253,6 +259,11 @@ extern "C" int autoq_quantize(int dev, const void *w, int dtype, int64_t rows, i
   AUTOQ_TRY(make_args(op, rows, cols, group_cols, per_tensor, bits, symmetric, scales, zeros, &a));
   if (!w || !q || !nonfinite) return autoq_set_error(AUTOQ_ERR_INVALID, "%s: null pointer", op);
   AUTOQ_TRY(autoq_use_device(dev, op));
+  if (dtype != AUTOQ_F32 && dtype != AUTOQ_F16 && dtype != AUTOQ_BF16)
+    return autoq_set_error(AUTOQ_ERR_INVALID, "%s: dtype %d is not F32, F16 or BF16", op, dtype);
+  if (g_quantize_variant == 3 && autoq_quantize_v3_fits(w, rows, cols, group_cols, q))
+    return autoq_quantize_v3(dev, w, dtype, rows, cols, group_cols, per_tensor, bits, symmetric, scales, zeros, q,
+                             nonfinite, stream);
   cudaStream_t st = (cudaStream_t)stream;
   AUTOQ_CUDA(op, cudaMemsetAsync(nonfinite, 0, sizeof(int32_t), st));
   switch (dtype) {
