@@ -265,7 +265,7 @@ func (g *GEMM) GemmI8Variant(v W8A8Variant, aq []int8, M int, w *quant.QTensor) 
 	if err != nil {
 		return nil, err
 	}
-	if v != W8A8V1 && v != W8A8V2 {
+	if !knownW8A8Variant(v) {
 		return nil, fmt.Errorf("cuda gemm i8: tensor %q: unknown kernel variant %d", w.Name, v)
 	}
 	g.mu.Lock()
@@ -281,12 +281,12 @@ func (g *GEMM) GemmI8Variant(v W8A8Variant, aq []int8, M int, w *quant.QTensor) 
 		return nil, err
 	}
 	defer out.Close()
-	wsp, wsn, err := ensureWorkspace(g.dev, &g.ws, w8a8WorkspaceBytes(v, g.dev, M, N, K))
+	wsp, wsn, err := ensureWorkspace(g.dev, &g.ws, w8a8WorkspaceBytesAny(v, g.dev, M, N, K))
 	if err != nil {
 		return nil, err
 	}
 	if err := call(func() C.int {
-		return w8a8LaunchI32(v, g.dev, bufs[0].Ptr(), bufs[1].Ptr(), out.Ptr(), M, N, K, wsp, wsn)
+		return w8a8LaunchI32Any(v, g.dev, bufs[0].Ptr(), bufs[1].Ptr(), out.Ptr(), M, N, K, wsp, wsn)
 	}); err != nil {
 		return nil, fmt.Errorf("tensor %q: %w", w.Name, err)
 	}
@@ -313,7 +313,7 @@ func (g *GEMM) GemmW8A8Variant(v W8A8Variant, aq []int8, aScales []float32, M in
 	if len(aScales) != M || (len(bias) != 0 && len(bias) != N) {
 		return nil, fmt.Errorf("cuda gemm w8a8: tensor %q: %d activation scales for %d tokens, %d bias values for %d outputs", w.Name, len(aScales), M, len(bias), N)
 	}
-	if v != W8A8V1 && v != W8A8V2 {
+	if !knownW8A8Variant(v) {
 		return nil, fmt.Errorf("cuda gemm w8a8: tensor %q: unknown kernel variant %d", w.Name, v)
 	}
 	g.mu.Lock()
@@ -328,12 +328,12 @@ func (g *GEMM) GemmW8A8Variant(v W8A8Variant, aq []int8, aScales []float32, M in
 		return nil, err
 	}
 	defer out.Close()
-	wsp, wsn, err := ensureWorkspace(g.dev, &g.ws, w8a8WorkspaceBytes(v, g.dev, M, N, K))
+	wsp, wsn, err := ensureWorkspace(g.dev, &g.ws, w8a8WorkspaceBytesAny(v, g.dev, M, N, K))
 	if err != nil {
 		return nil, err
 	}
 	if err := call(func() C.int {
-		return w8a8Launch(v, g.dev, bufs[0].Ptr(), (*C.float)(bufs[1].Ptr()), bufs[2].Ptr(), (*C.float)(bufs[3].Ptr()), (*C.float)(ptr(bufs[4])),
+		return w8a8LaunchAny(v, g.dev, bufs[0].Ptr(), (*C.float)(bufs[1].Ptr()), bufs[2].Ptr(), (*C.float)(bufs[3].Ptr()), (*C.float)(ptr(bufs[4])),
 			out.Ptr(), M, N, K, wsp, wsn)
 	}); err != nil {
 		return nil, fmt.Errorf("tensor %q: %w", w.Name, err)
@@ -361,6 +361,9 @@ func (g *GEMM) GemmPackedW4A16Variant(v W4A16Variant, a []float32, M int, p *Pac
 	N, K := p.N, p.K
 	if M < 1 || len(a) != M*K || (len(bias) != 0 && len(bias) != N) {
 		return nil, fmt.Errorf("cuda gemm w4a16: tensor %q: %d activations for %d tokens x %d inputs, %d bias values for %d outputs", p.Name, len(a), M, K, len(bias), N)
+	}
+	if v == W4A16V3 {
+		return g.gemmPackedW4A16AsV3(a, M, p, bias)
 	}
 	if v != W4A16V1 && v != W4A16V2 {
 		return nil, fmt.Errorf("cuda gemm w4a16: tensor %q: unknown kernel variant %d", p.Name, v)

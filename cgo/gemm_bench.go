@@ -22,6 +22,11 @@ const (
 	KernelW4G128 = "w4a16-g128"
 	// KernelW4G128V2 is W4A16 variant 2 (gemm_w4a16_v2.cu; at M > 16 it runs variant 1).
 	KernelW4G128V2 = "w4a16-g128-v2"
+	// KernelW8A8V3 is W8A8 variant 3 (gemm_w8a8_v3.cu: one launch, no workspace; above
+	// M = 16 it runs 16-row chunks that re-read the weights), GEMM only.
+	KernelW8A8V3 = "w8a8-v3"
+	// KernelW4G128V3 is W4A16 variant 3 (gemm_w4a16_v3.cu, same chunking above M = 16).
+	KernelW4G128V3 = "w4a16-g128-v3"
 )
 
 const benchGroup = 128
@@ -74,7 +79,7 @@ func (t *GEMMTimer) Info() backend.DeviceInfo { return t.info }
 
 // Kernels lists the timed kernels, the cuBLAS FP16 baseline first.
 func (t *GEMMTimer) Kernels() []string {
-	return []string{KernelCublasF16, KernelW8A8, KernelW8A8AQ, KernelW8A8V2, KernelW4G128, KernelW4G128V2}
+	return []string{KernelCublasF16, KernelW8A8, KernelW8A8AQ, KernelW8A8V2, KernelW8A8V3, KernelW4G128, KernelW4G128V2, KernelW4G128V3}
 }
 
 // Notes says how the timings are taken.
@@ -213,12 +218,15 @@ func (t *GEMMTimer) Time(kernel string, M, warmup, iters int) (backend.GEMMTimin
 			w := t.wF16[i%len(t.wF16)]
 			return call(func() C.int { return C.autoq_gemm_f16_cublas(dev, t.a.Ptr(), w.Ptr(), t.out.Ptr(), cM, cN, cK, nil) })
 		}
-	case KernelW8A8, KernelW8A8AQ, KernelW8A8V2:
+	case KernelW8A8, KernelW8A8AQ, KernelW8A8V2, KernelW8A8V3:
 		v := W8A8V1
-		if kernel == KernelW8A8V2 {
+		switch kernel {
+		case KernelW8A8V2:
 			v = W8A8V2
+		case KernelW8A8V3:
+			v = W8A8V3
 		}
-		wsp, wsn, err := ensureWorkspace(t.dev, &t.ws, w8a8WorkspaceBytes(v, t.dev, M, N, K))
+		wsp, wsn, err := ensureWorkspace(t.dev, &t.ws, w8a8WorkspaceBytesAny(v, t.dev, M, N, K))
 		if err != nil {
 			return backend.GEMMTiming{}, err
 		}
@@ -237,7 +245,16 @@ func (t *GEMMTimer) Time(kernel string, M, warmup, iters int) (backend.GEMMTimin
 				}
 			}
 			return call(func() C.int {
-				return w8a8Launch(v, t.dev, t.aq.Ptr(), (*C.float)(t.aScale.Ptr()), w.Ptr(), (*C.float)(t.w8s.Ptr()), nil, t.out.Ptr(), M, N, K, wsp, wsn)
+				return w8a8LaunchAny(v, t.dev, t.aq.Ptr(), (*C.float)(t.aScale.Ptr()), w.Ptr(), (*C.float)(t.w8s.Ptr()), nil, t.out.Ptr(), M, N, K, wsp, wsn)
+			})
+		}
+	case KernelW4G128V3:
+		// Random packed bytes and scales: the v3 layout has the same sizes (K % 128 == 0 here).
+		bytes = nk/2 + 2*nk/benchGroup + 2*mk + 2*mn
+		launch = func(i int) error {
+			w := t.w4[i%len(t.w4)]
+			return call(func() C.int {
+				return w4a16V3Launch(t.dev, t.a.Ptr(), w.Ptr(), w.At(t.w4Off), nil, nil, t.out.Ptr(), M, N, K, benchGroup)
 			})
 		}
 	case KernelW4G128, KernelW4G128V2:

@@ -23,6 +23,9 @@ const (
 	// (non-allocating 16-byte loads), 2 strips x 4 K quarters per block; for M > 16 V1's
 	// kernel with its split-K partials added by a separate grid-wide kernel (same bits).
 	W4A16V2 W4A16Variant = 2
+	// W4A16V3 is cuda/gemm_w4a16_v3.cu (M <= 16): one launch, no workspace, on weights in
+	// the PackW4A16V3 layout (8-column strips: a block owns 16 columns and all of K).
+	W4A16V3 W4A16Variant = 3
 )
 
 // The W4A16 dispatch switches: the plain W4A16 entry points run W4A16V2 for
@@ -75,6 +78,9 @@ const (
 	// tiles (8 warps of 64 x 64) instead of 128 x 128. Bit-identical outputs (exact int32
 	// accumulators, the same epilogue).
 	W8A8V2 W8A8Variant = 2
+	// W8A8V3 is cuda/gemm_w8a8_v3.cu (M <= 16): one launch, no workspace, a block owns 16
+	// output columns and all of K. Bit-identical outputs.
+	W8A8V3 W8A8Variant = 3
 )
 
 // The W8A8 dispatch switches: GemmW8A8 and GemmI8 run W8A8V2 for M <= W8A8V2MaxM and for

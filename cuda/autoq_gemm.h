@@ -103,6 +103,24 @@ int autoq_gemm_w4a16_v2(int dev, const void *A_f16, const void *W_packed, const 
                         int64_t N, int64_t K, int64_t group, void *workspace,
                         size_t workspace_bytes, void *stream);
 
+/* W4A16 v3 (gemm_w4a16_v3.cu): the same function for small M (meant for M <= 16; larger M
+ * runs in 16-row chunks that re-read the weights) in ONE launch with no workspace, on weights
+ * packed by cgo.PackW4A16V3 (8-column x 128-input tiles, K padded to a multiple of 128, layout
+ * at the top of gemm_w4a16_v3.cu); scales (and zeros) as F16 [K/group, N] row-major. Differs
+ * from v1 only in the F32 summation order; deterministic. */
+int autoq_gemm_w4a16_v3(int dev, const void *A_f16, const void *W_packed_v3,
+                        const void *scales_f16, const void *zeros_f16, const float *bias,
+                        void *out_f16, int64_t M, int64_t N, int64_t K, int64_t group,
+                        void *stream);
+
+/* W8A8 v3 (gemm_w8a8_v3.cu): the same functions on the same row-major int8 weights for small
+ * M (larger M in 16-row chunks), one launch, no workspace; bit-identical to v1. */
+int autoq_gemm_w8a8_v3(int dev, const int8_t *A, const float *a_scales, const int8_t *W,
+                       const float *w_scales, const float *bias, void *out_f16, int64_t M,
+                       int64_t N, int64_t K, void *stream);
+int autoq_gemm_w8a8_v3_i32(int dev, const int8_t *A, const int8_t *W, int32_t *out_i32,
+                           int64_t M, int64_t N, int64_t K, void *stream);
+
 /* ---- cuBLAS FP16 baseline (gemm_cublas.cu) ---- */
 
 /* out[M,N] = A[M,K] x W[N,K]^T, F16 in and out, F32 accumulation (cublasGemmEx). The
