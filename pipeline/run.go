@@ -38,6 +38,11 @@ type RunOptions struct {
 	Force      bool      // export even when the gate fails
 	Log        io.Writer // one progress line per stage (stderr)
 	Bars       io.Writer // progress bars (stderr; drawn only on a terminal)
+
+	// AWQ applies activation-aware per-input-channel scaling (ScaleSource, searched for
+	// the first int4 candidate) before calibration; the verify baseline stays the
+	// original model.
+	AWQ bool
 }
 
 // RunReport is the closing report of Run.
@@ -97,6 +102,24 @@ func Run(opt RunOptions) (*RunReport, error) {
 	}
 	if opt.Calib == 0 {
 		opt.Calib = calib.MethodEntropy
+	}
+	orig := opt.Src
+	if opt.AWQ { // activation-aware scaling: everything below runs on the rescaled source
+		var int4 *plan.Choice
+		for i := range opt.Schemes {
+			if !opt.Schemes[i].Full && opt.Schemes[i].Weight.Bits == 4 {
+				int4 = &opt.Schemes[i]
+				break
+			}
+		}
+		if int4 == nil {
+			return nil, fmt.Errorf("awq: no int4 candidate scheme to search scales for")
+		}
+		src, _, err := ScaleSource(opt.Src, opt.Data.Calib, opt.Batch, *int4, BestGPTQ)
+		if err != nil {
+			return nil, err
+		}
+		opt.Src = src
 	}
 	rep := &RunReport{Model: opt.Src.displayPath(), Out: opt.Out, SizeBefore: opt.Src.Bytes()}
 	const nStages = 6
@@ -198,7 +221,7 @@ func Run(opt RunOptions) (*RunReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("verify: reading the export back: %w", err)
 	}
-	base, err := opt.Src.NewModel()
+	base, err := orig.NewModel()
 	if err != nil {
 		return nil, err
 	}
