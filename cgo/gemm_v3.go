@@ -55,8 +55,8 @@ func (g *GEMM) GemmPackedW4A16V3(a []float32, M int, p *PackedW4A16V3, bias []fl
 	if M < 1 || len(a) != M*K || (len(bias) != 0 && len(bias) != N) {
 		return nil, fmt.Errorf("cuda gemm w4a16 v3: tensor %q: %d activations for %d tokens x %d inputs, %d bias values for %d outputs", p.Name, len(a), M, K, len(bias), N)
 	}
-	if len(p.Data) != N*p.KPad/2 || len(p.Scales) == 0 || (p.Asym && len(p.Zeros) != len(p.Scales)) {
-		return nil, fmt.Errorf("cuda gemm w4a16 v3: tensor %q: packed buffers have wrong sizes (data %d bytes for [%d, %d] padded to %d)", p.Name, len(p.Data), N, K, p.KPad)
+	if p.Group <= 0 || len(p.Data) != N*p.KPad/2 || len(p.Scales) != N*(K/p.Group) || (p.Asym && len(p.Zeros) != len(p.Scales)) {
+		return nil, fmt.Errorf("cuda gemm w4a16 v3: tensor %q: packed buffers have wrong sizes (data %d bytes, %d scales for [%d, %d] padded to %d, group %d)", p.Name, len(p.Data), len(p.Scales), N, K, p.KPad, p.Group)
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()

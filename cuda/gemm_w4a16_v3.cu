@@ -44,6 +44,15 @@
 // ld.global.nc.L1::no_allocate; activations come straight from global memory through L1 with
 // 16-byte __ldg (no shared-memory staging, no barrier in the K loop). The 8 warp sums go
 // through shared memory and are added in warp order 0..7 from 0.0f: reproducible bits.
+//
+// ---- Prediction, written before the first GPU run (METHOD.md) ----
+// Run 2 fits time = F + bytes / BW at M = 1: cuBLAS F16 F = 6.6 us, BW = 2.93 TB/s; W8A8 v1
+// 6.5 us, 2.83 TB/s; W4A16 v1 6.9 us, 1.99 TB/s. If F is mostly v1's dependent split-K chain,
+// v3 has F ~ 4.5 us and streams at ~2.8 TB/s (64 KB in flight per SM; dequantization ~40%
+// of issue slots): llama2-7b M = 1 o 7.5 us (2.4x), qkv 13.5 (3.1x), gate_up 20.6 (3.3x),
+// down 12.6 (2.95x), geomean ~2.9x; M = 16 ~10% slower (twice the A loads). If F is launch
+// and event overhead that cuBLAS pays too (F stays ~6.5 us): 1.9x / 2.7x / 3.0x / 2.55x,
+// geomean ~2.5x, and 3x at M = 1 is out of reach for o_proj-sized GEMMs with this timing.
 #include "autoq_gemm.h"
 #include "common.cuh"
 
