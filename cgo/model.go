@@ -320,33 +320,14 @@ func (r *ModelRunner) prepareLinear(name string, w []float32, N, K int, bias []f
 	return l, nil
 }
 
-// dequantizedWeight is eval.FakeQuantizeWeight: when K is not a multiple of the group
-// size, rows are zero-padded to the next multiple, quantized, dequantized and trimmed.
+// dequantizedWeight is eval.FakeQuantizeWeight: the scheme fitted to K with
+// quant.FitCols, quantized and dequantized.
 func dequantizedWeight(name string, w []float32, N, K int, s quant.Scheme, opt quant.SearchOptions) ([]float32, error) {
-	kp := K
-	if s.Granularity == quant.PerGroup && K%s.GroupSize != 0 {
-		kp = (K/s.GroupSize + 1) * s.GroupSize
-	}
-	src := w
-	if kp != K {
-		src = make([]float32, N*kp)
-		for r := 0; r < N; r++ {
-			copy(src[r*kp:r*kp+K], w[r*K:(r+1)*K])
-		}
-	}
-	q, err := quant.Quantize(name, src, N, kp, s, opt)
+	q, err := quant.Quantize(name, w, N, K, s.FitCols(K), opt)
 	if err != nil {
 		return nil, fmt.Errorf("cuda model: %w", err)
 	}
-	d := quant.Dequantize(q)
-	if kp == K {
-		return d, nil
-	}
-	out := make([]float32, N*K)
-	for r := 0; r < N; r++ {
-		copy(out[r*K:(r+1)*K], d[r*kp:r*kp+K])
-	}
-	return out, nil
+	return quant.Dequantize(q), nil
 }
 
 // Kernels says which path runs each linear layer.

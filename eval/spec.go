@@ -89,37 +89,15 @@ func Apply(m *model.Model, sp Spec, opt quant.SearchOptions, amax map[string]flo
 	return nil
 }
 
-// FakeQuantizeWeight returns the dequantized weights of w [rows, cols] under scheme s.
-// When cols is not a multiple of the group size (stories260K's down_proj has 172 inputs),
-// each row is padded with zeros to the next multiple, quantized and trimmed: the last group
-// is then effectively shorter. Zeros change neither a symmetric group's amax nor an
-// asymmetric group's range (which always contains 0), and 0 is exactly representable, so
-// this equals quantizing a ragged last group on its own.
+// FakeQuantizeWeight returns the dequantized weights of w [rows, cols] under scheme s,
+// fitted to the width with quant.FitCols (stories260K's down_proj has 172 inputs: groups of
+// 32 become groups of 43), the rule `autoq quantize`, GPTQ, the planner and the export use.
 func FakeQuantizeWeight(name string, w []float32, rows, cols int, s quant.Scheme, opt quant.SearchOptions) ([]float32, error) {
-	pc := cols
-	if s.Granularity == quant.PerGroup && cols%s.GroupSize != 0 {
-		pc = (cols/s.GroupSize + 1) * s.GroupSize
-	}
-	src := w
-	if pc != cols {
-		src = make([]float32, rows*pc)
-		for r := 0; r < rows; r++ {
-			copy(src[r*pc:r*pc+cols], w[r*cols:(r+1)*cols])
-		}
-	}
-	q, err := quant.Quantize(name, src, rows, pc, s, opt)
+	q, err := quant.Quantize(name, w, rows, cols, s.FitCols(cols), opt)
 	if err != nil {
 		return nil, err
 	}
-	deq := quant.Dequantize(q)
-	if pc == cols {
-		return deq, nil
-	}
-	out := make([]float32, rows*cols)
-	for r := 0; r < rows; r++ {
-		copy(out[r*cols:(r+1)*cols], deq[r*pc:r*pc+cols])
-	}
-	return out, nil
+	return quant.Dequantize(q), nil
 }
 
 // ApplyExport plugs the quantized layers of an export (package export's Read) into m as

@@ -11,9 +11,8 @@ import (
 // weights, exact int32 accumulation, GemmW8A8) or W4A16 (float activations x int4 weights,
 // GemmW4A16). Unlike FakeQuant it multiplies the stored levels themselves.
 //
-// When the layer's inputs do not divide by the group size, the weight is quantized with
-// zero-padded columns (see eval.FakeQuantizeWeight) and each input row is padded the same
-// way before the product, which adds exact zeros.
+// When the layer's inputs do not divide by the group size, the scheme is fitted to the
+// width with quant.FitCols (as everywhere in autoq).
 type QuantLinear struct {
 	Q    *quant.QTensor
 	Bias []float32
@@ -35,18 +34,7 @@ func NewQuantLinear(name string, w, bias []float32, n, k int, s quant.Scheme, op
 	if !w8a8 && s.Bits != 4 {
 		return nil, fmt.Errorf("quantized linear %s: no integer kernel for %s (W8A8 needs 8-bit symmetric per-channel or per-tensor weights; W4A16 needs 4-bit)", name, s)
 	}
-	kp := k
-	if s.Granularity == quant.PerGroup && k%s.GroupSize != 0 {
-		kp = (k/s.GroupSize + 1) * s.GroupSize
-	}
-	src := w
-	if kp != k {
-		src = make([]float32, n*kp)
-		for r := 0; r < n; r++ {
-			copy(src[r*kp:r*kp+k], w[r*k:(r+1)*k])
-		}
-	}
-	q, err := quant.Quantize(name, src, n, kp, s, opt)
+	q, err := quant.Quantize(name, w, n, k, s.FitCols(k), opt)
 	if err != nil {
 		return nil, err
 	}

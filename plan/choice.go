@@ -111,19 +111,7 @@ func (c *Choice) UnmarshalText(b []byte) error {
 // (and is smaller), otherwise the smallest divisor of cols above it (groups never get
 // finer than asked), and per-channel when no such divisor below cols exists. A row of 172
 // inputs with groups of 32 gets groups of 43; rows of 64 with groups of 128 are per channel.
-func FitScheme(s quant.Scheme, cols int) quant.Scheme {
-	if s.Granularity != quant.PerGroup || cols%s.GroupSize == 0 && s.GroupSize < cols {
-		return s
-	}
-	for g := s.GroupSize + 1; g < cols; g++ {
-		if cols%g == 0 {
-			s.GroupSize = g
-			return s
-		}
-	}
-	s.Granularity, s.GroupSize = quant.PerChannel, 0
-	return s
-}
+func FitScheme(s quant.Scheme, cols int) quant.Scheme { return s.FitCols(cols) }
 
 // For returns the weight scheme used on a layer with cols inputs (FitScheme).
 func (c Choice) For(cols int) quant.Scheme {

@@ -188,10 +188,10 @@ func runQuantize(e *env, fs *pflag.FlagSet, q *quantizeFlags, args []string) err
 		fmt.Fprintf(e.stderr, "warning: %d selected weight(s) kept in full precision: not a linear layer of the model: %s\n",
 			len(plan.notLinear), strings.Join(plan.notLinear, ", "))
 	}
-	rep.Indivisible = plan.indivisible
-	if len(plan.indivisible) > 0 {
-		fmt.Fprintf(e.stderr, "warning: %d weight(s) kept in full precision: input width does not divide by group size %d: %s\n",
-			len(plan.indivisible), s.GroupSize, strings.Join(plan.indivisible, ", "))
+	rep.Refitted = plan.refitted
+	if len(plan.refitted) > 0 {
+		fmt.Fprintf(e.stderr, "note: %d weight(s) whose input width group size %d does not divide use the next divisor: %s\n",
+			len(plan.refitted), s.GroupSize, strings.Join(plan.refitted, ", "))
 	}
 	if err := plan.run(e, src, eng, rep, q.out); err != nil {
 		return err
@@ -210,7 +210,7 @@ func runQuantize(e *env, fs *pflag.FlagSet, q *quantizeFlags, args []string) err
 // pre, when not nil, holds weights already quantized by the calibrated path (by tensor
 // name, each with its own scheme); a selected weight missing from it is kept.
 func planQuantized(src checkpoint.Tensors, sel map[string]bool, s quant.Scheme, opt quant.SearchOptions, pre map[string]*quant.QTensor) (*quantPlan, error) {
-	p := &quantPlan{scheme: s, opt: opt, selected: sel, pre: pre, meta: map[string]string{
+	p := &quantPlan{scheme: s, opt: opt, selected: sel, pre: pre, schemes: map[string]quant.Scheme{}, meta: map[string]string{
 		"format": "pt", checkpoint.FormatKey: checkpoint.FormatVersion,
 		"autoq.scheme": s.String(), "autoq.search": opt.Method.String(),
 	}}
@@ -232,13 +232,15 @@ func planQuantized(src checkpoint.Tensors, sel map[string]bool, s quant.Scheme, 
 			}
 			ts = q.Scheme
 		}
-		if _, _, err := ts.GroupCols(info.Shape[1]); err != nil {
-			// Keep it rather than fail the whole run: real models have widths such as 172
-			// (stories260K's MLP) that no power-of-two group divides. The report lists them.
-			delete(sel, n)
-			p.indivisible = append(p.indivisible, n)
-			p.infos = append(p.infos, safetensors.TensorInfo{Name: n, DType: info.DType, Shape: info.Shape})
-			continue
+		if pre == nil {
+			// Real models have widths such as 172 (stories260K's MLP) that no power-of-two
+			// group divides: quant.FitCols takes the next divisor (172/g32 -> g43), the rule
+			// every autoq command shares. The report lists the refitted weights.
+			if f := s.FitCols(info.Shape[1]); f != s {
+				ts = f
+				p.refitted = append(p.refitted, fmt.Sprintf("%s (%s)", n, f))
+			}
+			p.schemes[n] = ts
 		}
 		qi, err := checkpoint.QuantizedInfos(n, info.Shape[0], info.Shape[1], ts)
 		if err != nil {
@@ -251,7 +253,7 @@ func planQuantized(src checkpoint.Tensors, sel map[string]bool, s quant.Scheme, 
 		p.total += int64(info.Shape[0] * info.Shape[1])
 	}
 	if len(sel) == 0 {
-		return nil, fmt.Errorf("no selected weight has an input width divisible by the group size %d (kept: %s)", s.GroupSize, strings.Join(p.indivisible, ", "))
+		return nil, fmt.Errorf("no weight to quantize: every selected weight is kept (%s)", strings.Join(p.notLinear, ", "))
 	}
 	return p, nil
 }
@@ -265,9 +267,10 @@ type quantPlan struct {
 	infos    []safetensors.TensorInfo // output tensors in order
 	meta     map[string]string
 	total    int64 // weights to quantize
-	// indivisible lists weights that were selected but kept because their input width does
-	// not divide by the group size.
-	indivisible []string
+	// schemes is each weight's scheme (the requested one fitted to its width); refitted
+	// lists the weights whose group size had to change ("name (w4g43)").
+	schemes  map[string]quant.Scheme
+	refitted []string
 	// pre holds weights quantized ahead (calibrated path); notLinear lists selected weights
 	// that are no linear layer of the model and so were kept.
 	pre       map[string]*quant.QTensor
@@ -407,11 +410,12 @@ func (p *quantPlan) quantizeWeight(b backend.Backend, name string, t *tensor.Ten
 	if p.pre != nil {
 		return p.pre[name], nil
 	}
-	scales, zeros, err := b.SearchParams(name, t, p.scheme, p.opt)
+	s := p.schemes[name]
+	scales, zeros, err := b.SearchParams(name, t, s, p.opt)
 	if err != nil {
 		return nil, err
 	}
-	return b.Quantize(name, t, p.scheme, scales, zeros)
+	return b.Quantize(name, t, s, scales, zeros)
 }
 
 // copySideFiles copies config.json and tokenizer files beside the source weights into dir;

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -55,10 +56,10 @@ type quantizeReport struct {
 	Out         string      `json:"out,omitempty"`
 	Tensors     []tensorRow `json:"tensors"`
 	Kept        []string    `json:"kept"` // tensors copied unchanged
-	// Indivisible are selected weights kept in full precision because their input width
-	// does not divide by the group size (also listed in Kept).
-	Indivisible []string `json:"kept_indivisible,omitempty"`
-	Totals      struct {
+	// Refitted are weights whose input width the group size does not divide: they use the
+	// scheme quant.FitCols gives ("name (w4g43)").
+	Refitted []string `json:"refitted,omitempty"`
+	Totals   struct {
 		Quantized        int       `json:"quantized_tensors"`
 		QuantizedWeights int64     `json:"quantized_weights"`
 		BitsPerWeight    float64   `json:"bits_per_weight"` // over the quantized weights
@@ -121,8 +122,8 @@ func (r *quantizeReport) printTable(w io.Writer) {
 	tw.Flush()
 	fmt.Fprintf(w, "\n%d tensors quantized (%d weights, %.3f bits/weight with scales), %d kept in full precision\n",
 		r.Totals.Quantized, r.Totals.QuantizedWeights, r.Totals.BitsPerWeight, len(r.Kept))
-	if len(r.Indivisible) > 0 {
-		fmt.Fprintf(w, "(%d of them because their input width does not divide by the group size %d)\n", len(r.Indivisible), r.GroupSize)
+	if len(r.Refitted) > 0 {
+		fmt.Fprintf(w, "(%d refitted to a group size dividing their width: %s)\n", len(r.Refitted), strings.Join(r.Refitted, ", "))
 	}
 	fmt.Fprintf(w, "overall SQNR %.2f dB; worst %.2f dB (%s)\n", float64(r.Totals.SQNRdB), float64(r.Totals.WorstSQNRdB), r.Totals.WorstTensor)
 	fmt.Fprintf(w, "size %s -> %s (%.2fx) in %.2fs\n", humanBytes(r.BytesIn), humanBytes(r.BytesOut), float64(r.BytesIn)/math.Max(1, float64(r.BytesOut)), r.Totals.Seconds)

@@ -42,19 +42,7 @@ func (m Method) String() string {
 // than asked), and per-channel when the group size is cols or more. Other schemes are
 // returned unchanged. (Small models such as stories260K have 64 and 172 inputs: 172 is
 // not a multiple of 32, 64 or 128.)
-func FitGroup(s quant.Scheme, cols int) quant.Scheme {
-	if s.Granularity != quant.PerGroup || cols%s.GroupSize == 0 && s.GroupSize < cols {
-		return s
-	}
-	for g := s.GroupSize + 1; g < cols; g++ {
-		if cols%g == 0 {
-			s.GroupSize = g
-			return s
-		}
-	}
-	s.Granularity, s.GroupSize = quant.PerChannel, 0
-	return s
-}
+func FitGroup(s quant.Scheme, cols int) quant.Scheme { return s.FitCols(cols) }
 
 // QuantizeModel quantizes every linear layer of m (its checkpoint weights) with method and
 // the clipping search clip, the scheme FitGroup(s, cols), and the layers' Hessians (needed
