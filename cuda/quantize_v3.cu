@@ -20,6 +20,16 @@
 //     into a device global and the last block to finish writes *nonfinite and resets the
 //     globals; on any other stream the flag is cleared by a memset first, as before.
 //
+// Predictions before any GPU run (H100 SXM, `autoq bench kernels`, bytes as that table counts
+// them: F16 read once + levels written): v2 fits t = 7.1 us + bytes / 2.3 TB/s; v3 should
+// cut the fixed term to ~5.5 us (no memset node) and raise the marginal rate to 2.7-2.9 TB/s
+// (twice the loads in flight, about half the ALU instructions per element). So:
+//   4096x4096  int8 sym 0.021-0.026 ms (58-71% of peak), int4 sym / asym g128 0.019-0.023 ms;
+//   11008x4096 int8 sym 0.049-0.058 ms (70-82%), int4 sym / asym g128 0.042-0.050 ms (68-80%).
+// A miss on the small shape only means fixed cost (launch + ramp) dominates; a marginal
+// rate still ~2.3 TB/s on the large one would mean neither loads in flight nor ALU was
+// the limit.
+//
 // Conditions (else the call falls back to variant 2's dispatch): w 16-byte aligned, q 8-byte
 // aligned, cols and group_cols multiples of 8, rows*cols/8 < 2^31.
 #include <algorithm>
