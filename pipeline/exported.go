@@ -101,11 +101,15 @@ func LoadExported(dir string) (*model.Model, *export.Loaded, error) {
 	return m, ld, nil
 }
 
-// LoadAny loads a full-precision model (llama2.c file or HF directory) or an export.
+// LoadAny loads a full-precision model (llama2.c file or HF directory), an export, or a
+// checkpoint in autoq's own quantized layout.
 func LoadAny(path string) (*model.Model, error) {
 	if IsExport(path) {
 		m, _, err := LoadExported(path)
 		return m, err
+	}
+	if IsAutoqQuantized(path) {
+		return LoadAutoqQuantized(path)
 	}
 	return model.Load(path)
 }

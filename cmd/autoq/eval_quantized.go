@@ -1,13 +1,10 @@
 package main
 
 import (
-	"fmt"
-	"strings"
-
-	"github.com/autoq/autoq/checkpoint"
 	"github.com/autoq/autoq/eval"
 	"github.com/autoq/autoq/export"
 	"github.com/autoq/autoq/model"
+	"github.com/autoq/autoq/pipeline"
 )
 
 // applyQuantizedDir plugs the quantized weights stored in dir into m as fake-quantized
@@ -15,39 +12,25 @@ import (
 // layout (`autoq quantize --out`, docs/FORMAT.md) or a compressed-tensors export
 // (`autoq export`/`autoq run`). It returns the number of layers replaced.
 func applyQuantizedDir(m *model.Model, dir string) (int, error) {
-	src, err := checkpoint.OpenAny(dir)
-	if err != nil {
-		return 0, err
-	}
-	qs, _, err := checkpoint.ReadQuantized(src)
-	if err != nil {
-		src.Close()
-		return 0, err
-	}
-	if len(qs) == 0 { // not autoq's layout: a compressed-tensors export
-		src.Close()
-		ld, err := export.Read(dir)
+	if pipeline.IsAutoqQuantized(dir) {
+		qm, err := pipeline.LoadAutoqQuantized(dir)
 		if err != nil {
 			return 0, err
 		}
-		return eval.ApplyExport(m, ld)
+		n := 0
+		for _, name := range qm.LinearNames() {
+			if fq, ok := qm.Linear(name).(*model.FakeQuant); ok {
+				if err := m.SetLinear(name, fq); err != nil {
+					return n, err
+				}
+				n++
+			}
+		}
+		return n, nil
 	}
-	defer src.Close()
-	n := 0
-	for name, q := range qs {
-		layer := strings.TrimSuffix(name, ".weight")
-		var bias []float32
-		if d, ok := m.Linear(layer).(*model.Dense); ok {
-			bias = d.Bias
-		}
-		fq, err := model.NewFakeQuant(q, bias, model.ActNone, 0)
-		if err != nil {
-			return n, fmt.Errorf("%s: %s: %w", dir, name, err)
-		}
-		if err := m.SetLinear(layer, fq); err != nil {
-			return n, fmt.Errorf("%s: %w", dir, err)
-		}
-		n++
+	ld, err := export.Read(dir)
+	if err != nil {
+		return 0, err
 	}
-	return n, nil
+	return eval.ApplyExport(m, ld)
 }
