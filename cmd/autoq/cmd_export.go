@@ -36,7 +36,7 @@ func init() {
 			"replaced atomically. Layout: docs/EXPORT.md.",
 		flags: func(fs *pflag.FlagSet) {
 			f.in.register(fs, "llama2.c .bin file or Hugging Face directory (required)")
-			fs.StringVar(&f.plan, "plan", "", "plan file from `autoq plan` (required)")
+			fs.StringVar(&f.plan, "plan", "", "plan file from autoq plan (required)")
 			f.in.registerCalibTable(fs)
 			fs.StringVar(&f.scaleDType, "scale-dtype", "f16", "dtype of weight-only layers' scales: f16, bf16 or f32")
 			fs.StringVar(&f.out, "out", "", "output directory (required)")

@@ -38,7 +38,7 @@ func init() {
 			"(q/k/v 8-bit, o_proj 16-bit, MLP with the given int4 scheme); --uniform SCHEME one scheme everywhere.\n" +
 			"The plan file is JSON: ordered glob rules, first match wins; edit it freely.",
 		flags: func(fs *pflag.FlagSet) {
-			fs.StringVar(&f.sens, "sens", "", "sensitivity file from `autoq sensitivity`")
+			fs.StringVar(&f.sens, "sens", "", "sensitivity file from autoq sensitivity")
 			fs.Float64Var(&f.targetBits, "target-bits", 0, "average bits per weight over the planned layers, scales counted")
 			fs.Float64Var(&f.maxKL, "max-kl", 0, "instead: the cheapest plan whose summed predicted damage is at most this")
 			fs.StringArrayVar(&f.overrides, "override", nil, "fix layers matching GLOB to SCHEME, e.g. '*.o_proj=w16' (repeatable)")

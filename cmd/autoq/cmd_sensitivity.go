@@ -38,7 +38,7 @@ type aqInputFlags struct {
 
 // registerCalibTable adds --calib-table (sensitivity and export).
 func (f *aqInputFlags) registerCalibTable(fs *pflag.FlagSet) {
-	fs.StringVar(&f.calibTable, "calib-table", "", "calibration table (JSON from `autoq calibrate`): static activation thresholds instead of calibrating here")
+	fs.StringVar(&f.calibTable, "calib-table", "", "calibration table (JSON from autoq calibrate): static activation thresholds instead of calibrating here")
 	fs.StringVar(&f.calibTable, "calib", "", "same as --calib-table")
 }
 
@@ -214,7 +214,7 @@ func init() {
 			f.in.register(fs, "llama2.c .bin file or Hugging Face directory (required)")
 			f.in.registerCalibTable(fs)
 			fs.StringVar(&f.schemes, "schemes", "w4g128,w8,w8a8s", "comma-separated candidate schemes (w8a8: dynamic per-token activations, w8a8s: static)")
-			fs.StringVar(&f.out, "out", "", "sensitivity file to write (JSON, for `autoq plan`)")
+			fs.StringVar(&f.out, "out", "", "sensitivity file to write (JSON, for autoq plan)")
 			fs.BoolVar(&f.json, "json", false, "print the sensitivity file to stdout instead of the table")
 			fs.StringVar(&f.plot, "plot", "", "also draw damage per layer and scheme into a PNG `FILE`")
 		},
