@@ -1,6 +1,7 @@
 // quantize_v3.cu: variant 3 of the weight quantization kernel (autoq_quantize with
-// autoq_quantize_set_variant(3)); same layout, same per-element arithmetic and so the same
-// bits as quantize.cu's kernels (see there for the layout of w, q, scales and zeros).
+// autoq_quantize_set_variant(3)); same layout and the same bits as quantize.cu's kernels
+// (rint_div8 below is exact wherever it skips the division; see quantize.cu for the layout
+// of w, q, scales and zeros).
 //
 // Why a third variant: the H100 runs put v1/v2 at 41-61% of peak with ~6-7 us of fixed cost
 // per call (time = a + bytes/rate fitted over 4096x4096 and 11008x4096: a = 5.6-7.1 us,
