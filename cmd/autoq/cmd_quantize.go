@@ -144,9 +144,17 @@ func runQuantize(e *env, fs *pflag.FlagSet, q *quantizeFlags, args []string) err
 	if err != nil {
 		return err
 	}
+	if cal != nil && len(args) != 1 {
+		return usagef("--method gptq and --search act-mse need a model PATH (the model runs on --data)")
+	}
+	eng, err := openQuantEngine(e, q.device)
+	if err != nil {
+		return err
+	}
+	defer eng.b.Close()
 	var pre map[string]*quant.QTensor
 	if cal != nil {
-		if pre, err = quantizeCalibrated(e, q, cal, s, args); err != nil {
+		if pre, err = quantizeCalibrated(e, q, cal, s, eng, args); err != nil {
 			return err
 		}
 	}
@@ -170,11 +178,6 @@ func runQuantize(e *env, fs *pflag.FlagSet, q *quantizeFlags, args []string) err
 	if cal != nil {
 		plan.meta["autoq.search"] = cal.name
 	}
-	eng, err := openQuantEngine(e, q.device)
-	if err != nil {
-		return err
-	}
-	defer eng.b.Close()
 	rep := &quantizeReport{Source: srcName, Device: eng.name, Fallback: eng.fallback, Scheme: s.String(),
 		Bits: s.Bits, Symmetric: s.Symmetric, Granularity: s.Granularity.String(), GroupSize: s.GroupSize,
 		Search: opt.Method.String(), Out: q.out}

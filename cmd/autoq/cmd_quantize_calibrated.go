@@ -11,6 +11,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/autoq/autoq/backend"
 	"github.com/autoq/autoq/eval"
 	"github.com/autoq/autoq/gptq"
 	"github.com/autoq/autoq/gptq/collect"
@@ -61,10 +62,11 @@ func (q *quantizeFlags) calibration() (*calibratedQuant, error) {
 // quantizeCalibrated loads the model at args[0], collects Hessians over the first
 // (calibration) half of --data, and quantizes every linear layer. The result is keyed by
 // checkpoint tensor name ("<layer>.weight").
-func quantizeCalibrated(e *env, q *quantizeFlags, c *calibratedQuant, s quant.Scheme, args []string) (map[string]*quant.QTensor, error) {
-	if len(args) != 1 {
-		return nil, usagef("--method gptq and --search act-mse need a model PATH (the model runs on --data)")
-	}
+//
+// GPTQ runs on the device of eng when it can (a CUDA backend, natural column order, i.e.
+// --act-order=false); a layer the device refuses (e.g. act-mse clipping on groups wider
+// than the kernel takes) falls back to the CPU, which is also where act-order runs.
+func quantizeCalibrated(e *env, q *quantizeFlags, c *calibratedQuant, s quant.Scheme, eng *quantEngine, args []string) (map[string]*quant.QTensor, error) {
 	m, tok, err := loadModelAndTokenizer(args[0], q.tokenizer, q.data)
 	if err != nil {
 		return nil, err
@@ -94,7 +96,28 @@ func quantizeCalibrated(e *env, q *quantizeFlags, c *calibratedQuant, s quant.Sc
 		return nil, err
 	}
 	opt := gptq.Options{ActOrder: q.actOrder, Damp: q.damp}
-	qs, reports, err := collect.QuantizeModel(m, hs, c.method, c.clip, s, opt)
+	var qs map[string]*quant.QTensor
+	var reports []gptq.Report
+	dev, onDevice := eng.b.(backend.GPTQRunner)
+	switch {
+	case c.method == collect.GPTQ && onDevice && !q.actOrder:
+		fmt.Fprintf(e.stderr, "gptq: on %s\n", eng.name)
+		o := opt
+		o.Clip = c.clip
+		qs, reports, err = collect.QuantizeModelGPTQWith(m, hs, s, o, func(name string, w []float32, rows, cols int, ls quant.Scheme, h *gptq.Hessian, o gptq.Options) (*quant.QTensor, gptq.Report, error) {
+			qt, rep, err := dev.GPTQ(name, w, rows, cols, ls, h, o)
+			if err != nil {
+				fmt.Fprintf(e.stderr, "note: %s: GPU GPTQ declined (%v): running it on the CPU\n", name, err)
+				return gptq.Quantize(name, w, rows, cols, ls, h, o)
+			}
+			return qt, rep, nil
+		})
+	default:
+		if c.method == collect.GPTQ && onDevice {
+			fmt.Fprintf(e.stderr, "gptq: on the CPU (act-order is CPU-only; --act-order=false runs GPTQ on %s)\n", eng.name)
+		}
+		qs, reports, err = collect.QuantizeModel(m, hs, c.method, c.clip, s, opt)
+	}
 	if err != nil {
 		return nil, err
 	}
