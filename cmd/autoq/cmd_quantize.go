@@ -163,6 +163,10 @@ func runQuantize(e *env, fs *pflag.FlagSet, q *quantizeFlags, args []string) err
 		return err
 	}
 	defer src.Close()
+	if src.ConfigErr != nil {
+		// The config travels with the output: refuse to copy a broken one.
+		return fmt.Errorf("%s: %w", srcName, src.ConfigErr)
+	}
 	sel, err := checkpoint.SelectWeights(src, q.include, q.exclude)
 	var unmatched *checkpoint.UnmatchedPatternError
 	if errors.As(err, &unmatched) {

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"io"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -86,4 +87,14 @@ func TestQuantizeCalibratedUsageErrors(t *testing.T) {
 		code, _, stderr := runCLI(args...)
 		assert.Equal(t, 2, code, "%v: %s", args, stderr)
 	}
+}
+
+// A checkpoint directory whose config.json is broken is refused (it would be copied into
+// the output), with an error naming the file.
+func TestQuantizeRefusesBrokenConfig(t *testing.T) {
+	dir := convertReal(t)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "config.json"), []byte("not json"), 0o644))
+	code, _, stderr := runCLI("quantize", dir, "--out", filepath.Join(t.TempDir(), "q"))
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "config.json")
 }
