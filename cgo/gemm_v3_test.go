@@ -18,8 +18,9 @@ import (
 // (W4A16) / steps of 64 (W8A8) round robin): one K tile per warp or fewer (128x256: 6 idle
 // warps), K tiles not a multiple of the 8 warps (192x1152 = 9 tiles; 256x2816 = 22), K not a
 // multiple of 128 (320x1088: the padded last tile), long K (128x8192: 8 tiles per warp, two
-// trips round the 4-deep ring), N = 64 (4 blocks).
-var w4V3Shapes = []nk{{128, 256}, {256, 2048}, {192, 1152}, {320, 1088}, {256, 2816}, {128, 8192}, {64, 640}}
+// trips round the 4-deep ring), N = 64 (4 blocks), and N = 9728 (304 blocks of 32 columns:
+// the wide blocks the kernel uses from M = 5 on when N/32 >= 2 x SMs, up to 152 SMs).
+var w4V3Shapes = []nk{{128, 256}, {256, 2048}, {192, 1152}, {320, 1088}, {256, 2816}, {128, 8192}, {64, 640}, {9728, 384}}
 
 // M around the 8-row / 16-row templates; 17 and 40 run 16-row chunks (grid.y > 1).
 var w3Ms = []int{1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 40}
@@ -38,7 +39,13 @@ func TestGemmW4A16V3VsReference(t *testing.T) {
 			p3, err := PackW4A16V3(w)
 			require.NoError(t, err)
 			Ms := w3Ms
-			if !sc.fullMs {
+			switch {
+			case s.N > 4096: // the wide-block shape: only M > 4 uses wide blocks
+				Ms = []int{5, 16}
+				if sc.fullMs {
+					Ms = []int{4, 5, 8, 9, 16}
+				}
+			case !sc.fullMs:
 				Ms = []int{1, 5, 16}
 			}
 			for _, M := range Ms {

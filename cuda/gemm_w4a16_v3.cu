@@ -36,14 +36,17 @@
 // contiguous).
 //
 // ---- Thread mapping ----
-// Block = 8 warps, blockIdx.y = 16 output columns (strips 2y, 2y+1), blockIdx.x = 16-row chunk
-// of M (M > 16 runs ceil(M/16) chunks; the chunks of a column group are neighbours in launch
-// order, so they share its weights through L2, but the MMAs are 16 rows wide: correct, not
-// fast; v3 is meant for M <= 16). Warp w takes K tiles w, w+8, w+16, ... of both strips, kU
-// tiles (2*kU 16-byte vectors, 4 KB per warp) in flight as a register ring loaded with
-// ld.global.nc.L1::no_allocate; activations come straight from global memory through L1 with
-// 16-byte __ldg (no shared-memory staging, no barrier in the K loop). The 8 warp sums go
-// through shared memory and are added in warp order 0..7 from 0.0f: reproducible bits.
+// Block = 8 warps; blockIdx.y = a group of NS 8-column strips (NS = 2: 16 columns; NS = 4: 32
+// columns, used from M = 5 on when N/32 blocks still give two per SM: every block reads all
+// of A, M*K*2 bytes, against NS*4*K weight bytes, so wider blocks halve that L1/L2 traffic);
+// blockIdx.x = 16-row chunk of M (M > 16 runs ceil(M/16) chunks; the chunks of a column group
+// are neighbours in launch order, so they share its weights through L2, but the MMAs are 16
+// rows wide: correct, not fast; v3 is meant for M <= 16). Warp w takes K tiles w, w+8, w+16,
+// ... of the block's strips, 8/NS tiles of each (8 16-byte vectors, 4 KB per warp) in flight
+// as a register ring loaded with ld.global.nc.L1::no_allocate; activations come straight from
+// global memory through L1 with 16-byte __ldg (no shared-memory staging, no barrier in the K
+// loop). The 8 warp sums go through shared memory and are added in warp order 0..7 from
+// 0.0f: reproducible bits.
 //
 // ---- Prediction, written before the first GPU run (METHOD.md) ----
 // Run 2 fits time = F + bytes / BW at M = 1: cuBLAS F16 F = 6.6 us, BW = 2.93 TB/s; W8A8 v1
@@ -58,7 +61,8 @@
 
 namespace {
 
-constexpr int kWarps = 8, kThreads = kWarps * 32, kU = 4, kStrips = 2, kCols = kStrips * 8;
+constexpr int kWarps = 8, kThreads = kWarps * 32;
+constexpr int kRing = 8; // 16-byte weight vectors in flight per lane (4 KB per warp)
 constexpr int kTileK = 128;
 
 __device__ __forceinline__ uint4 ld_stream(const uint4 *p) {
@@ -120,8 +124,37 @@ __device__ __forceinline__ void dequant(const uint4 wv, uint32_t sc, uint32_t zr
   }
 }
 
-template <int MR, bool ASYM>
+// NS strips (8 columns each) per block, kU = kRing / NS tiles of each in flight per warp.
+// One word (j) of a lane's tile vector -> the B fragments of mma steps 2j, 2j+1; the same
+// arithmetic as dequant() (used where registers are tight: 16 rows x 32 columns).
+template <bool ASYM>
+__device__ __forceinline__ void dequant_word(uint32_t w, uint32_t sc, uint32_t zr, uint32_t (&b)[2][2]) {
+  const uint32_t kMask0 = 0x000F000Fu, kMask1 = 0x00F000F0u, kExp = 0x64006400u;
+  const __half2 kSixteenth = u2h(0x2C002C00u);
+  const __half2 s2 = u2h(sc | (sc << 16));
+  __half2 zl, zh;
+  if (ASYM) {
+    const __half2 z2 = u2h(zr | (zr << 16));
+    zl = __hadd2(z2, u2h(0x64006400u));
+    zh = __hneg2(__hadd2(z2, u2h(0x54005400u)));
+  } else {
+    zl = u2h(0x64086408u);
+    zh = u2h(0xD480D480u);
+  }
+  const uint32_t w8 = w >> 8;
+  b[0][0] = h2u(__hmul2(__hsub2(u2h(lop3_and_or(w, kMask0, kExp)), zl), s2));
+  b[0][1] = h2u(__hmul2(__hfma2(u2h(lop3_and_or(w, kMask1, kExp)), kSixteenth, zh), s2));
+  b[1][0] = h2u(__hmul2(__hsub2(u2h(lop3_and_or(w8, kMask0, kExp)), zl), s2));
+  b[1][1] = h2u(__hmul2(__hfma2(u2h(lop3_and_or(w8, kMask1, kExp)), kSixteenth, zh), s2));
+}
+
+__device__ __forceinline__ uint32_t word_of(const uint4 &v, int q) {
+  return q == 0 ? v.x : (q == 1 ? v.y : (q == 2 ? v.z : v.w));
+}
+
+template <int MR, bool ASYM, int NS>
 __global__ void __launch_bounds__(kThreads, 2) gemm_w4a16_v3_kernel(V3Args p) {
+  constexpr int kU = kRing / NS, kStrips = NS, kCols = NS * 8;
   __shared__ float red[kWarps][MR][kCols];
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int g = lane >> 2, t = lane & 3;
@@ -133,7 +166,7 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_w4a16_v3_kernel(V3Args p) {
   // Tiles of this warp: w, w + 8, ... (n_it of them).
   const int n_it = warp < p.ktiles ? (p.ktiles - warp + kWarps - 1) / kWarps : 0;
   const uint4 *wp0 = p.W + ((int64_t)(col0 / 8) * p.ktiles + warp) * 32 + lane;
-  const uint4 *wp1 = wp0 + (int64_t)p.ktiles * 32;
+  const int64_t sstride = (int64_t)p.ktiles * 32; // uint4s between strips
   const int64_t wstep = (int64_t)kWarps * 32; // uint4s between consecutive tiles of a warp
   const unsigned short *sp = p.scales + col0 + g;
   const unsigned short *zp = ASYM ? p.zeros + col0 + g : nullptr;
@@ -142,7 +175,7 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_w4a16_v3_kernel(V3Args p) {
   uint4 ring[kU][kStrips];
   uint32_t rs[kU][kStrips], rz[kU][kStrips];
   auto issue = [&](int u, int j, int it) {
-    ring[u][j] = ld_stream((j == 0 ? wp0 : wp1) + it * wstep);
+    ring[u][j] = ld_stream(wp0 + j * sstride + it * wstep);
     const int64_t gi = (int64_t)group_of(it) * p.N + 8 * j;
     rs[u][j] = __ldg(sp + gi);
     rz[u][j] = ASYM ? __ldg(zp + gi) : 0u;
@@ -150,8 +183,8 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_w4a16_v3_kernel(V3Args p) {
 #pragma unroll
   for (int u = 0; u < kU; u++)
     if (u < n_it) {
-      issue(u, 0, u);
-      issue(u, 1, u);
+#pragma unroll
+      for (int j = 0; j < kStrips; j++) issue(u, j, u);
     }
 
   float acc[kStrips][4];
@@ -172,23 +205,43 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_w4a16_v3_kernel(V3Args p) {
       if (it < n_it) {
         const int k0 = (warp + it * kWarps) * kTileK; // + 32t: this lane's 32 inputs
         const bool kin = k0 + 32 * t < p.K;
-        uint4 a[4], ah[4];
-#pragma unroll
-        for (int q = 0; q < 4; q++) {
-          a[q] = (lo_ok && kin) ? __ldg(reinterpret_cast<const uint4 *>(alo + k0 + 8 * q)) : zero4;
-          ah[q] = zero4;
-          if (MR == 16) ah[q] = (hi_ok && kin) ? __ldg(reinterpret_cast<const uint4 *>(ahi + k0 + 8 * q)) : zero4;
-        }
-        // Strip by strip: dequantize, refill the ring slot with the tile kU ahead, 8 MMAs.
-#pragma unroll
-        for (int j = 0; j < kStrips; j++) {
-          uint32_t b[8][2];
-          dequant<ASYM>(ring[u][j], rs[u][j], rz[u][j], b);
-          if (it + kU < n_it) issue(u, j, it + kU);
+        if (MR == 16 && NS == 4) {
+          // Word by word (registers: 16 rows x 4 strips): A load q, then steps 2q, 2q+1 of
+          // every strip; the ring slots are refilled after the tile.
 #pragma unroll
           for (int q = 0; q < 4; q++) {
-            mma_f16(acc[j], a[q].x, ah[q].x, a[q].y, ah[q].y, b[2 * q][0], b[2 * q][1]);
-            mma_f16(acc[j], a[q].z, ah[q].z, a[q].w, ah[q].w, b[2 * q + 1][0], b[2 * q + 1][1]);
+            const uint4 a = (lo_ok && kin) ? __ldg(reinterpret_cast<const uint4 *>(alo + k0 + 8 * q)) : zero4;
+            const uint4 ah = (hi_ok && kin) ? __ldg(reinterpret_cast<const uint4 *>(ahi + k0 + 8 * q)) : zero4;
+#pragma unroll
+            for (int j = 0; j < kStrips; j++) {
+              uint32_t b[2][2];
+              dequant_word<ASYM>(word_of(ring[u][j], q), rs[u][j], rz[u][j], b);
+              mma_f16(acc[j], a.x, ah.x, a.y, ah.y, b[0][0], b[0][1]);
+              mma_f16(acc[j], a.z, ah.z, a.w, ah.w, b[1][0], b[1][1]);
+            }
+          }
+#pragma unroll
+          for (int j = 0; j < kStrips; j++)
+            if (it + kU < n_it) issue(u, j, it + kU);
+        } else {
+          uint4 a[4], ah[4];
+#pragma unroll
+          for (int q = 0; q < 4; q++) {
+            a[q] = (lo_ok && kin) ? __ldg(reinterpret_cast<const uint4 *>(alo + k0 + 8 * q)) : zero4;
+            ah[q] = zero4;
+            if (MR == 16) ah[q] = (hi_ok && kin) ? __ldg(reinterpret_cast<const uint4 *>(ahi + k0 + 8 * q)) : zero4;
+          }
+          // Strip by strip: dequantize, refill the ring slot with the tile kU ahead, 8 MMAs.
+#pragma unroll
+          for (int j = 0; j < kStrips; j++) {
+            uint32_t b[8][2];
+            dequant<ASYM>(ring[u][j], rs[u][j], rz[u][j], b);
+            if (it + kU < n_it) issue(u, j, it + kU);
+#pragma unroll
+            for (int q = 0; q < 4; q++) {
+              mma_f16(acc[j], a[q].x, ah[q].x, a[q].y, ah[q].y, b[2 * q][0], b[2 * q][1]);
+              mma_f16(acc[j], a[q].z, ah[q].z, a[q].w, ah[q].w, b[2 * q + 1][0], b[2 * q + 1][1]);
+            }
           }
         }
       }
@@ -225,9 +278,24 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_w4a16_v3_kernel(V3Args p) {
 }
 
 template <int MR, bool ASYM>
-int launch(const V3Args &a, dim3 grid, cudaStream_t st, const char *op) {
-  gemm_w4a16_v3_kernel<MR, ASYM><<<grid, kThreads, 0, st>>>(a);
+int launch(const V3Args &a, bool wide, cudaStream_t st, const char *op) {
+  const unsigned chunks = (unsigned)((a.M + 15) / 16);
+  if (wide)
+    gemm_w4a16_v3_kernel<MR, ASYM, 4><<<dim3(chunks, a.N / 32), kThreads, 0, st>>>(a);
+  else
+    gemm_w4a16_v3_kernel<MR, ASYM, 2><<<dim3(chunks, a.N / 16), kThreads, 0, st>>>(a);
   return autoq_check_launch(op, "gemm_w4a16_v3_kernel");
+}
+
+int sm_count(int dev) {
+  static int cache[64];
+  if (dev < 0 || dev >= 64) return 108;
+  if (cache[dev] == 0) {
+    int v = 0;
+    if (cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || v <= 0) v = 108;
+    cache[dev] = v;
+  }
+  return cache[dev];
 }
 
 } // namespace
@@ -261,9 +329,12 @@ extern "C" int autoq_gemm_w4a16_v3(int dev, const void *A_f16, const void *W_pac
   a.bias = bias, a.out = (__half *)out_f16;
   a.M = (int)M, a.N = (int)N, a.K = (int)K, a.group = (int)group;
   a.ktiles = (int)((K + kTileK - 1) / kTileK);
-  const dim3 grid((unsigned)((M + 15) / 16), (unsigned)(N / kCols));
+  // Every block reads all of A (M x K x 2 bytes) against 8*NS*K/2 bytes of weights: 4M/(8NS)
+  // times the weight bytes, from L1 or L2. From M = 5 on, 32 columns per block halve that,
+  // when N/32 blocks still give two per SM (qkv, gate_up); else 16 (o, down at N = 4096).
+  const bool wide = M > 4 && N / 32 >= 2LL * sm_count(dev);
   cudaStream_t st = (cudaStream_t)stream;
   const bool asym = zeros_f16 != nullptr;
-  if (M <= 8) return asym ? launch<8, true>(a, grid, st, op) : launch<8, false>(a, grid, st, op);
-  return asym ? launch<16, true>(a, grid, st, op) : launch<16, false>(a, grid, st, op);
+  if (M <= 8) return asym ? launch<8, true>(a, wide, st, op) : launch<8, false>(a, wide, st, op);
+  return asym ? launch<16, true>(a, wide, st, op) : launch<16, false>(a, wide, st, op);
 }
