@@ -118,13 +118,14 @@ func init() {
 		histDir string
 		failNF  bool
 		chanAbs bool
+		mc      modelCalibFlags
 	)
 	register(&command{
 		name:    "calibrate",
-		summary: "calibrate activation thresholds (entropy/percentile/mse/max) from safetensors activation dumps",
-		usage: "--activations 'GLOB' [flags]\n\nEach tensor name in the dumps is one calibrated tensor (F32, F16 or BF16). Files are\n" +
+		summary: "calibrate activation thresholds (entropy/percentile/mse/max) from activation dumps, or by running the model on text",
+		usage: "(--activations 'GLOB' | --model MODEL --data FILE) [flags]\n\nEach tensor name in the dumps is one calibrated tensor (F32, F16 or BF16). Files are\n" +
 			"streamed one at a time in sorted order; --shard I/N takes the files whose index is I mod N,\n" +
-			"and --histograms DIR saves exact histogram state for `autoq calib merge`.",
+			"and --histograms DIR saves exact histogram state for `autoq calib merge`." + calibrateModelUsage,
 		flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&globPat, "activations", "", "glob of .safetensors activation dumps (quote it)")
 			c.register(fs)
@@ -132,8 +133,15 @@ func init() {
 			fs.StringVar(&histDir, "histograms", "", "write this shard's histogram state to DIR/histograms-I-of-N.json")
 			fs.BoolVar(&failNF, "fail-on-nonfinite", false, "make NaN/Inf in any tensor an error")
 			fs.BoolVar(&chanAbs, "channel-absmax", false, "also track per-channel absmax (reported as max/median)")
+			mc.register(fs)
 		},
 		run: func(e *env, fs *pflag.FlagSet, args []string) error {
+			if mc.model != "" {
+				if globPat != "" {
+					return usagef("give either --activations or --model, not both")
+				}
+				return runCalibrateModel(e, &c, &mc, shard, histDir, failNF, args)
+			}
 			if len(args) != 0 {
 				return usagef("unexpected arguments %q (quote the --activations glob)", args)
 			}
