@@ -42,8 +42,18 @@ const (
 	W4A16V2MinM = 16
 )
 
+// W4A16V3MaxM: the v3 kernel (cuda/gemm_w4a16_v3.cu: one launch, 16-32 output columns per
+// block over all of K, no split-K) runs every M <= W4A16V3MaxM. Third H100 run: geomean
+// 1.88x over cuBLAS FP16 at M <= 16 on the llama2-7b shapes, against 1.57x (v1) and 1.56x
+// (v2); v1 stays 3-5% ahead at M = 1 on gate_up and down only. v3's weight layout differs:
+// the plain entry points repack on the host (they upload the weight every call anyway).
+const W4A16V3MaxM = 16
+
 // w4a16VariantFor is the variant the plain entry points use at M tokens.
 func w4a16VariantFor(M int) W4A16Variant {
+	if M <= W4A16V3MaxM {
+		return W4A16V3
+	}
 	if M <= W4A16V2MaxM || M >= W4A16V2MinM {
 		return W4A16V2
 	}

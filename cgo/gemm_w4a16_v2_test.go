@@ -94,9 +94,9 @@ func TestGemmW4A16V2Deterministic(t *testing.T) {
 	}
 }
 
-// The dispatch chosen from the second H100 run (cgo/gemm_dispatch.go): V1 below M = 16, V2 from there.
+// The dispatch chosen from the H100 runs (cgo/gemm_dispatch.go): V3 up to M = 16, V2 above.
 func TestW4A16Dispatch(t *testing.T) {
-	want := map[int]W4A16Variant{1: W4A16V1, 8: W4A16V1, 15: W4A16V1, 16: W4A16V2, 17: W4A16V2, 128: W4A16V2, 4096: W4A16V2}
+	want := map[int]W4A16Variant{1: W4A16V3, 8: W4A16V3, 15: W4A16V3, 16: W4A16V3, 17: W4A16V2, 128: W4A16V2, 4096: W4A16V2}
 	for M, v := range want {
 		require.Equal(t, v, w4a16VariantFor(M), "M=%d", M)
 	}

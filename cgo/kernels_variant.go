@@ -19,17 +19,19 @@ import (
 // division), 3 quantize_v3_kernel (cuda/quantize_v3.cu: persistent grid with equal
 // contiguous shares, the next 4 loads in flight while quantizing, no flag memset on the
 // default stream). All give the same bits (TestQuantizeVariantsMatchCPU). Second H100 run:
-// v2 52-61% of peak vs v1 49-54% for symmetric schemes; v3 has not run on a GPU yet: set
-// this to 3 when `autoq bench kernels` shows its "[v3]" rows faster.
-const QuantizeVariant = 1
+// v2 52-61% of peak vs v1 49-54% for symmetric schemes. Third run (all three side by side):
+// on the 11008x4096 shapes v3 is fastest (0.062-0.071 ms, 49-63% of peak, against v2's
+// 0.066-0.075), on 4096x4096 v2 leads v3 by 1-2 us; summed over the six rows v3 takes
+// 0.291 ms and v2 0.297 ms, so v3.
+const QuantizeVariant = 3
 
 // HistogramVariant is the dispatch switch of the calibration histogram: 1 is histogram.cu's
 // two passes (absmax, then bins), 2 histogram_v2.cu's single pass over F16/BF16 inputs (a
 // 2^15-pattern histogram per block, then exact bins; batches holding F32 tensors, and
 // devices without 128 KB of shared memory per block, still take variant 1). Same counts
-// (TestHistogramVariantsMatchCPU). Variant 2 has not run on a GPU yet: set this to 2 when
-// the "[v2]" histogram row of `autoq bench kernels` is faster.
-const HistogramVariant = 1
+// (TestHistogramVariantsMatchCPU). Third H100 run: 2^28 F16 values in 0.501 ms (v2) against
+// 0.690 ms (v1), so v2.
+const HistogramVariant = 2
 
 // histogramVariant is the variant HistBatch.Launch uses (UseKernelVariant changes it).
 var histogramVariant atomic.Int32

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -164,8 +166,12 @@ func runQuantize(e *env, fs *pflag.FlagSet, q *quantizeFlags, args []string) err
 	}
 	defer src.Close()
 	if src.ConfigErr != nil {
-		// The config travels with the output: refuse to copy a broken one.
-		return fmt.Errorf("%s: %w", srcName, src.ConfigErr)
+		// The config travels with the output: refuse to copy one that is not even JSON. A
+		// valid config of an architecture autoq cannot run is fine for weight-only work.
+		if b, err := os.ReadFile(filepath.Join(src.Dir, "config.json")); err != nil || !json.Valid(b) {
+			return fmt.Errorf("%s: %w", srcName, src.ConfigErr)
+		}
+		fmt.Fprintf(e.stderr, "note: %v (copied as is: weight-only quantization does not need it)\n", src.ConfigErr)
 	}
 	sel, err := checkpoint.SelectWeights(src, q.include, q.exclude)
 	var unmatched *checkpoint.UnmatchedPatternError
