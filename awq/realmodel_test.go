@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -57,7 +58,11 @@ func evalPerplexity(t *testing.T, m *model.Model, src eval.Source) float64 {
 
 // TestRealModelAWQTable prints the perplexity table with and without activation-aware
 // scaling (slow: set AUTOQ_AWQ_TABLE=1; AUTOQ_AWQ_ONLY=w4g32a restricts the schemes to
-// those whose name contains it; AUTOQ_AWQ_DUO=1 adds the weight-magnitude candidates).
+// those whose name contains it; AUTOQ_AWQ_GROUPS=16,32 sets the group sizes (default
+// 32,64,128); AUTOQ_AWQ_GRID=10 the alpha grid; AUTOQ_AWQ_DUO=1 adds the weight-magnitude
+// candidates; AUTOQ_AWQ_METHOD=gptq+act-mse+act-order one method; AUTOQ_AWQ_NOBLOCKS=1 uses the Hessian objective for every group; without
+// AUTOQ_AWQ_NOCHECK=1 each group's scales are also checked end to end (Accept) on the
+// first 16 calibration windows).
 func TestRealModelAWQTable(t *testing.T) {
 	if os.Getenv("AUTOQ_AWQ_TABLE") == "" {
 		t.Skip("set AUTOQ_AWQ_TABLE=1 to run the AWQ perplexity table")
@@ -85,19 +90,22 @@ func TestRealModelAWQTable(t *testing.T) {
 	}
 	blocks, err := CaptureBlocks(m, calib[:16], 8)
 	require.NoError(t, err)
-	aopt := Options{Duo: os.Getenv("AUTOQ_AWQ_DUO") != "", Blocks: blocks}
+	aopt := Options{Duo: os.Getenv("AUTOQ_AWQ_DUO") != "", Blocks: blocks, Grid: envInt("AUTOQ_AWQ_GRID", DefaultGrid)}
 	if os.Getenv("AUTOQ_AWQ_NOBLOCKS") != "" {
 		aopt.Blocks = nil
 	}
 	out := "| scheme | method | plain | vs fp | +awq | vs fp | awq search time |\n|---|---|---|---|---|---|---|\n"
 	out += fmt.Sprintf("| fp32 | - | %.4f | - | | | |\n", fp)
 	for _, sym := range []bool{true, false} {
-		for _, gs := range []int{32, 64, 128} {
+		for _, gs := range groupSizes() {
 			s := quant.Scheme{Bits: 4, Symmetric: sym, Granularity: quant.PerGroup, GroupSize: gs}
 			if only := os.Getenv("AUTOQ_AWQ_ONLY"); only != "" && !strings.Contains(s.String(), only) {
 				continue
 			}
 			for _, c := range cfgs {
+				if only := os.Getenv("AUTOQ_AWQ_METHOD"); only != "" && c.name != only {
+					continue
+				}
 				qs, _, err := collect.QuantizeModel(m, hs, c.method, c.clip, s, c.opt)
 				require.NoError(t, err)
 				require.NoError(t, collect.Plug(m, qs))
@@ -129,4 +137,24 @@ func TestRealModelAWQTable(t *testing.T) {
 		}
 	}
 	t.Log("\n" + out)
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+func groupSizes() []int {
+	var out []int
+	for _, f := range strings.Split(os.Getenv("AUTOQ_AWQ_GROUPS"), ",") {
+		if g, err := strconv.Atoi(f); err == nil && g > 0 {
+			out = append(out, g)
+		}
+	}
+	if out == nil {
+		out = []int{32, 64, 128}
+	}
+	return out
 }
