@@ -39,6 +39,12 @@ type Options struct {
 	// its own forward passes and histograms, merged exactly after every round. Empty means
 	// one worker on the CPU backend (calib's reference).
 	Engines []calib.Engine
+	// Runners, when set, holds one device model runner per engine: worker i then runs its
+	// forward passes on Runners[i] and bins every linear input on the device
+	// (model.Runner.ForwardHistograms), so activations never leave the GPU. The device
+	// forward pass has F16 activations, so its histograms are close to, not equal to, those
+	// of the CPU's F32 pass. m still serves the probe pass that finds shared inputs.
+	Runners []model.Runner
 
 	Tolerance    float64 // convergence tolerance; 0 = DefaultTolerance
 	OutlierRatio float64 // outlier channel ratio; 0 = DefaultOutlierRatio
@@ -114,9 +120,15 @@ func Run(m *model.Model, data string, tok tokenizer.Tokenizer, opt Options) (*Re
 		res.Hists[i] = calib.NewHistogram(g.Name)
 		res.Hists[i].ChannelAbsMax = make([]float32, g.Channels)
 	}
+	if len(opt.Runners) > 0 && len(opt.Runners) != len(engines) {
+		return nil, fmt.Errorf("calibrun: %d device runners for %d engines", len(opt.Runners), len(engines))
+	}
 	workers := make([]*worker, len(engines))
 	for i, e := range engines {
 		workers[i] = newWorker(m, e, groups)
+		if len(opt.Runners) > 0 {
+			workers[i].runner = opt.Runners[i]
+		}
 	}
 	cov := newCoverage(m.Config.Vocab, tok, bos)
 	src, err := open()

@@ -54,6 +54,7 @@ type worker struct {
 	index  map[string]int // linear name -> group index
 	hists  []*calib.Histogram
 	err    error
+	runner model.Runner // set: forward passes and binning on the device
 }
 
 func newWorker(m *model.Model, engine calib.Engine, groups []Group) *worker {
@@ -81,6 +82,16 @@ func (w *worker) reset() {
 // binned; the others must see the same buffer (checked, so a model that stopped sharing
 // inputs fails loudly instead of being calibrated wrongly).
 func (w *worker) run(batch [][]int) error {
+	if w.runner != nil {
+		// On the device: each group's histogram under its first member's name (the
+		// other members read the same input and are skipped, as on the CPU).
+		hs := make(map[string]*calib.Histogram, len(w.groups))
+		for gi, g := range w.groups {
+			hs[g.Name] = w.hists[gi]
+		}
+		_, err := w.runner.ForwardHistograms(batch, hs)
+		return err
+	}
 	var groupPtr *float32
 	var hookErr error
 	_, err := w.m.Forward(batch, func(name string, x []float32, M, K int) {

@@ -12,6 +12,7 @@ import (
 	"github.com/autoq/autoq/calibrun"
 	"github.com/autoq/autoq/internal/atomicfile"
 	"github.com/autoq/autoq/internal/progress"
+	"github.com/autoq/autoq/model"
 	"github.com/spf13/pflag"
 )
 
@@ -22,6 +23,7 @@ type modelCalibFlags struct {
 	tokens, seqLen, batch  int
 	split                  string
 	workers                int
+	hostForward            bool
 	rounds                 int
 	tolerance              float64
 	outlierRatio           float64
@@ -50,6 +52,7 @@ func (f *modelCalibFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.batch, "batch", 8, "with --model: windows per forward pass")
 	fs.StringVar(&f.split, "split", "calib", "with --model: part of the data file: calib (first half), eval (second half) or all")
 	fs.IntVar(&f.workers, "workers", 1, "with --model: CPU workers, each with its own forward passes and histograms")
+	fs.BoolVar(&f.hostForward, "host-forward", false, "with --model on a GPU: run the forward pass on the CPU (F32, bit-identical to a CPU run) and only bin on the GPU, instead of the GPU model runner (F16 activations binned on the device)")
 	fs.IntVar(&f.rounds, "rounds", calibrun.DefaultRounds, "with --model: consecutive rounds of the stream for the convergence check")
 	fs.Float64Var(&f.tolerance, "tolerance", calibrun.DefaultTolerance, "with --model: relative amax change in the last round above which a tensor is unsettled")
 	fs.Float64Var(&f.outlierRatio, "outlier-ratio", calibrun.DefaultOutlierRatio, "with --model: flag channels whose absmax exceeds this multiple of the median channel absmax")
@@ -113,10 +116,19 @@ func runCalibrateModel(e *env, c *calibFlags, f *modelCalibFlags, shard, histDir
 	for i, b := range engines {
 		ces[i] = b
 	}
+	runners, err := openCalibRunners(e, m, engines, f.hostForward)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, r := range runners {
+			r.Close()
+		}
+	}()
 	bar := progress.New(e.stderr, "calibrate", int64(f.tokens/sn), "tokens")
 	r, err := calibrun.Run(m, f.data, tok, calibrun.Options{
 		SeqLen: f.seqLen, Batch: f.batch, Tokens: f.tokens, Split: f.split, Shard: si, Shards: sn,
-		Rounds: f.rounds, Calib: opt, Engines: ces, Tolerance: f.tolerance, OutlierRatio: f.outlierRatio,
+		Rounds: f.rounds, Calib: opt, Engines: ces, Runners: runners, Tolerance: f.tolerance, OutlierRatio: f.outlierRatio,
 		MinTokens: max(f.minTokens, 1), Progress: func(n int) { bar.Add(int64(n)) },
 	})
 	bar.Done()
@@ -257,4 +269,30 @@ func writeCalibOutputs(e *env, c *calibFlags, s *calib.Session, opt calib.Option
 		}
 	}
 	return tab, nil
+}
+
+// openCalibRunners opens one GPU model runner per CUDA engine, so that the forward passes
+// run on the devices and activations are binned there (nil when the engines are CPUs, or
+// with --host-forward).
+func openCalibRunners(e *env, m *model.Model, engines []backend.Backend, hostForward bool) ([]model.Runner, error) {
+	if hostForward {
+		return nil, nil
+	}
+	var rs []model.Runner
+	for _, b := range engines {
+		info := b.Info()
+		if info.Kind != "cuda" {
+			return nil, nil
+		}
+		r, err := model.OpenRunner(fmt.Sprintf("cuda:%d", info.Index), m, model.RunnerOptions{})
+		if err != nil {
+			for _, o := range rs {
+				o.Close()
+			}
+			return nil, fmt.Errorf("GPU model runner on cuda:%d: %w (--host-forward runs the forward pass on the CPU)", info.Index, err)
+		}
+		rs = append(rs, r)
+	}
+	fmt.Fprintf(e.stderr, "forward: GPU model runner on %d device(s), F16 activations binned on the device\n", len(rs))
+	return rs, nil
 }
