@@ -1,9 +1,7 @@
 package collect
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"strconv"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/autoq/autoq/eval"
 	"github.com/autoq/autoq/gptq"
+	"github.com/autoq/autoq/internal/realdata"
 	"github.com/autoq/autoq/internal/testutil"
 	"github.com/autoq/autoq/model"
 	"github.com/autoq/autoq/quant"
@@ -61,41 +60,13 @@ func sequences(tok tokenizer.Tokenizer, text string, n, limit int) [][]int {
 	return out
 }
 
-// evalData returns calibration windows (eval's "calib" split: documents in the first half
-// of the file) and opens the held-out "eval" split, eval's windowing rule, the one the CLI
-// uses.
+// evalData and evalPerplexity are the shared real-model protocol (internal/realdata).
 func evalData(t *testing.T, calibTokens, evalTokens int) (*model.Model, [][]int, func() eval.Source) {
-	m, err := model.Load(testutil.SharedData(t, "stories260K.bin"))
-	require.NoError(t, err)
-	tok, err := tokenizer.Load(testutil.SharedData(t, "tok512.bin"))
-	require.NoError(t, err)
-	dp := testutil.SharedData(t, "tinystories_val.txt")
-	w, err := eval.OpenWindows(dp, tok, m.Config.Vocab, eval.DataOptions{SeqLen: 256, MaxTokens: calibTokens, Split: "calib"})
-	require.NoError(t, err)
-	defer w.Close()
-	var calib [][]int
-	for {
-		win, err := w.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		require.NoError(t, err)
-		calib = append(calib, win)
-	}
-	open := func() eval.Source {
-		w, err := eval.OpenWindows(dp, tok, m.Config.Vocab, eval.DataOptions{SeqLen: 256, MaxTokens: evalTokens, Split: "eval"})
-		require.NoError(t, err)
-		t.Cleanup(func() { w.Close() })
-		return w
-	}
-	return m, calib, open
+	return realdata.Load(t, calibTokens, evalTokens)
 }
 
-// evalPerplexity is eval.Evaluate's perplexity of m on a fresh eval-split source.
 func evalPerplexity(t *testing.T, m *model.Model, src eval.Source) float64 {
-	r, err := eval.Evaluate(m, nil, src, eval.Options{Vocab: m.Config.Vocab, BOS: 1, Batch: 8})
-	require.NoError(t, err)
-	return r.Perplexity
+	return realdata.Perplexity(t, m, src)
 }
 
 // perplexity is exp of the mean negative log-likelihood of every next token.
