@@ -134,6 +134,37 @@ func ptr(b *Buffer) unsafe.Pointer {
 	return b.Ptr()
 }
 
+// runOnDevice is the plumbing every kernel variant shares: it uploads srcs (an empty slice
+// becomes a nil buffer), allocates a poisoned output of outBytes, makes the split-K
+// workspace at least wsBytes() bytes (wsBytes nil: none), runs launch (a failure is reported
+// as "tensor <name>: ...") and returns download(out); the buffers are freed after the
+// download. The caller holds g.mu.
+func runOnDevice[T any](g *GEMM, name string, srcs [][]byte, outBytes int, wsBytes func() int,
+	launch func(in []*Buffer, out, wsp unsafe.Pointer, wsn int) C.int, download func(out *Buffer) (T, error)) (T, error) {
+	var zero T
+	bufs, err := upload(g.dev, srcs...)
+	if err != nil {
+		return zero, err
+	}
+	defer closeAll(bufs)
+	out, err := allocPoisoned(g.dev, outBytes)
+	if err != nil {
+		return zero, err
+	}
+	defer out.Close()
+	var wsp unsafe.Pointer
+	var wsn int
+	if wsBytes != nil {
+		if wsp, wsn, err = ensureWorkspace(g.dev, &g.ws, wsBytes()); err != nil {
+			return zero, err
+		}
+	}
+	if err := call(func() C.int { return launch(bufs, out.Ptr(), wsp, wsn) }); err != nil {
+		return zero, fmt.Errorf("tensor %q: %w", name, err)
+	}
+	return download(out)
+}
+
 // allocPoisoned allocates n bytes filled with 0xFF (NaN as F16, -1 as int32), so that an
 // element the kernel failed to write shows up.
 func allocPoisoned(dev, n int) (*Buffer, error) {
@@ -271,30 +302,18 @@ func (g *GEMM) GemmI8Variant(v W8A8Variant, aq []int8, M int, w *quant.QTensor) 
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	N, K := w.Rows, w.Cols
-	bufs, err := upload(g.dev, asBytes(aq), asBytes(lv))
-	if err != nil {
-		return nil, err
-	}
-	defer closeAll(bufs)
-	out, err := allocPoisoned(g.dev, 4*M*N)
-	if err != nil {
-		return nil, err
-	}
-	defer out.Close()
-	wsp, wsn, err := ensureWorkspace(g.dev, &g.ws, w8a8WorkspaceBytesAny(v, g.dev, M, N, K))
-	if err != nil {
-		return nil, err
-	}
-	if err := call(func() C.int {
-		return w8a8LaunchI32Any(v, g.dev, bufs[0].Ptr(), bufs[1].Ptr(), out.Ptr(), M, N, K, wsp, wsn)
-	}); err != nil {
-		return nil, fmt.Errorf("tensor %q: %w", w.Name, err)
-	}
-	res := make([]int32, M*N)
-	if err := out.CopyToHost(asBytes(res), 0); err != nil {
-		return nil, err
-	}
-	return res, nil
+	return runOnDevice(g, w.Name, [][]byte{asBytes(aq), asBytes(lv)}, 4*M*N,
+		func() int { return w8a8WorkspaceBytesAny(v, g.dev, M, N, K) },
+		func(in []*Buffer, out, wsp unsafe.Pointer, wsn int) C.int {
+			return w8a8LaunchI32Any(v, g.dev, in[0].Ptr(), in[1].Ptr(), out, M, N, K, wsp, wsn)
+		},
+		func(out *Buffer) ([]int32, error) {
+			res := make([]int32, M*N)
+			if err := out.CopyToHost(asBytes(res), 0); err != nil {
+				return nil, err
+			}
+			return res, nil
+		})
 }
 
 // GemmW8A8 runs the W8A8 kernel the dispatch picks on w's stored int8 levels and
@@ -318,27 +337,13 @@ func (g *GEMM) GemmW8A8Variant(v W8A8Variant, aq []int8, aScales []float32, M in
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	bufs, err := upload(g.dev, asBytes(aq), asBytes(aScales), asBytes(lv), asBytes(sc), asBytes(bias))
-	if err != nil {
-		return nil, err
-	}
-	defer closeAll(bufs)
-	out, err := allocPoisoned(g.dev, 2*M*N)
-	if err != nil {
-		return nil, err
-	}
-	defer out.Close()
-	wsp, wsn, err := ensureWorkspace(g.dev, &g.ws, w8a8WorkspaceBytesAny(v, g.dev, M, N, K))
-	if err != nil {
-		return nil, err
-	}
-	if err := call(func() C.int {
-		return w8a8LaunchAny(v, g.dev, bufs[0].Ptr(), (*C.float)(bufs[1].Ptr()), bufs[2].Ptr(), (*C.float)(bufs[3].Ptr()), (*C.float)(ptr(bufs[4])),
-			out.Ptr(), M, N, K, wsp, wsn)
-	}); err != nil {
-		return nil, fmt.Errorf("tensor %q: %w", w.Name, err)
-	}
-	return downloadF16(out, M*N)
+	return runOnDevice(g, w.Name, [][]byte{asBytes(aq), asBytes(aScales), asBytes(lv), asBytes(sc), asBytes(bias)}, 2*M*N,
+		func() int { return w8a8WorkspaceBytesAny(v, g.dev, M, N, K) },
+		func(in []*Buffer, out, wsp unsafe.Pointer, wsn int) C.int {
+			return w8a8LaunchAny(v, g.dev, in[0].Ptr(), (*C.float)(in[1].Ptr()), in[2].Ptr(), (*C.float)(in[3].Ptr()), (*C.float)(ptr(in[4])),
+				out, M, N, K, wsp, wsn)
+		},
+		func(out *Buffer) ([]float32, error) { return downloadF16(out, M*N) })
 }
 
 // GemmW4A16 packs w (PackW4A16) and runs autoq_gemm_w4a16 on a converted to F16.
@@ -370,27 +375,13 @@ func (g *GEMM) GemmPackedW4A16Variant(v W4A16Variant, a []float32, M int, p *Pac
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	bufs, err := upload(g.dev, asBytes(tensor.F32ToF16Slice(a)), p.Data, asBytes(p.Scales), asBytes(p.Zeros), asBytes(bias))
-	if err != nil {
-		return nil, err
-	}
-	defer closeAll(bufs)
-	out, err := allocPoisoned(g.dev, 2*M*N)
-	if err != nil {
-		return nil, err
-	}
-	defer out.Close()
-	wsp, wsn, err := ensureWorkspace(g.dev, &g.ws, w4a16WorkspaceBytes(v, g.dev, M, N, K))
-	if err != nil {
-		return nil, err
-	}
-	if err := call(func() C.int {
-		return w4a16Launch(v, g.dev, bufs[0].Ptr(), bufs[1].Ptr(), bufs[2].Ptr(), ptr(bufs[3]), (*C.float)(ptr(bufs[4])),
-			out.Ptr(), M, N, K, p.Group, wsp, wsn)
-	}); err != nil {
-		return nil, fmt.Errorf("tensor %q: %w", p.Name, err)
-	}
-	return downloadF16(out, M*N)
+	return runOnDevice(g, p.Name, [][]byte{asBytes(tensor.F32ToF16Slice(a)), p.Data, asBytes(p.Scales), asBytes(p.Zeros), asBytes(bias)}, 2*M*N,
+		func() int { return w4a16WorkspaceBytes(v, g.dev, M, N, K) },
+		func(in []*Buffer, out, wsp unsafe.Pointer, wsn int) C.int {
+			return w4a16Launch(v, g.dev, in[0].Ptr(), in[1].Ptr(), in[2].Ptr(), ptr(in[3]), (*C.float)(ptr(in[4])),
+				out, M, N, K, p.Group, wsp, wsn)
+		},
+		func(out *Buffer) ([]float32, error) { return downloadF16(out, M*N) })
 }
 
 // GemmF16 runs the cuBLAS FP16 baseline on a and w converted to F16.

@@ -60,22 +60,12 @@ func (g *GEMM) GemmPackedW4A16V3(a []float32, M int, p *PackedW4A16V3, bias []fl
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	bufs, err := upload(g.dev, asBytes(tensor.F32ToF16Slice(a)), p.Data, asBytes(p.Scales), asBytes(p.Zeros), asBytes(bias))
-	if err != nil {
-		return nil, err
-	}
-	defer closeAll(bufs)
-	out, err := allocPoisoned(g.dev, 2*M*N)
-	if err != nil {
-		return nil, err
-	}
-	defer out.Close()
-	if err := call(func() C.int {
-		return w4a16V3Launch(g.dev, bufs[0].Ptr(), bufs[1].Ptr(), bufs[2].Ptr(), ptr(bufs[3]), (*C.float)(ptr(bufs[4])), out.Ptr(), M, N, K, p.Group)
-	}); err != nil {
-		return nil, fmt.Errorf("tensor %q: %w", p.Name, err)
-	}
-	return downloadF16(out, M*N)
+	return runOnDevice(g, p.Name, [][]byte{asBytes(tensor.F32ToF16Slice(a)), p.Data, asBytes(p.Scales), asBytes(p.Zeros), asBytes(bias)}, 2*M*N,
+		nil, // no workspace: one launch, no split-K
+		func(in []*Buffer, out, _ unsafe.Pointer, _ int) C.int {
+			return w4a16V3Launch(g.dev, in[0].Ptr(), in[1].Ptr(), in[2].Ptr(), ptr(in[3]), (*C.float)(ptr(in[4])), out, M, N, K, p.Group)
+		},
+		func(out *Buffer) ([]float32, error) { return downloadF16(out, M*N) })
 }
 
 // gemmPackedW4A16AsV3 runs the v3 kernel on a weight in the v1/v2 layout by repacking it on

@@ -41,47 +41,16 @@
 // 0..S-1 (a fixed order: reproducible bits, no float atomics), adds the bias and writes F16.
 #include "autoq_gemm.h"
 #include "common.cuh"
+#include "gemm_common.cuh"
 
 namespace {
 
-// Split-K workspace: a fixed region of per-tile counters at offset 0 (the same size in every
-// GEMM, so a workspace shared by calls of different shapes and kernels never has partial
-// sums where another call expects zeroed counters), then the partial sums.
-constexpr int kMaxSplitTiles = 4096;
-constexpr size_t kCounterBytes = kMaxSplitTiles * sizeof(int);
 
 constexpr int kWarps = 4, kThreads = kWarps * 32, kBK = 64, kStages = 4;
 constexpr int kBTileBytes = 512;                         // one 64n x 16k tile
 constexpr int kBWarpStage = kBTileBytes * (kBK / 16);    // 2 KB per warp per stage
 constexpr int kSZWarpStage = 4 * 128;                    // scales[2] + zeros[2] x 128 bytes
 
-__device__ __forceinline__ uint32_t smem_u32(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
-__device__ __forceinline__ void cp_async16(uint32_t dst, const void *src, int src_bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
-__device__ __forceinline__ void ldmatrix_x4(uint32_t addr, uint32_t *r) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-__device__ __forceinline__ void mma_f16(float *c, const uint32_t *a, uint32_t b0, uint32_t b1) {
-  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-               "{%0,%1,%2,%3};\n"
-               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-// (a & b) | c in one instruction.
-__device__ __forceinline__ uint32_t lop3_and_or(uint32_t a, uint32_t b, uint32_t c) {
-  uint32_t d;
-  asm("lop3.b32 %0, %1, %2, %3, 0xEA;\n" : "=r"(d) : "r"(a), "r"(b), "r"(c));
-  return d;
-}
-__device__ __forceinline__ uint32_t h2u(__half2 h) { return *reinterpret_cast<uint32_t *>(&h); }
-__device__ __forceinline__ __half2 u2h(uint32_t u) { return *reinterpret_cast<__half2 *>(&u); }
-__device__ __forceinline__ uint32_t swz(int r, int c) { return (uint32_t)(r * 128 + ((c ^ (r & 7)) << 4)); }
 
 struct W4Args {
   const __half *A;
@@ -97,13 +66,6 @@ struct W4Args {
   int defer_reduce; // split-K: only write partials; splitk_reduce_kernel adds them (v2 entry)
 };
 
-__device__ __forceinline__ void store_out(const W4Args &p, int row, int col, float v0, float v1) {
-  if (p.bias != nullptr) {
-    v0 = __fadd_rn(v0, p.bias[col]);
-    v1 = __fadd_rn(v1, p.bias[col + 1]);
-  }
-  *reinterpret_cast<__half2 *>(p.out + (int64_t)row * p.N + col) = __halves2half2(__float2half_rn(v0), __float2half_rn(v1));
-}
 
 template <int MT, bool ASYM>
 __global__ void __launch_bounds__(kThreads) gemm_w4a16_kernel(W4Args p) {
@@ -190,6 +152,8 @@ __global__ void __launch_bounds__(kThreads) gemm_w4a16_kernel(W4Args p) {
       const uint32_t wsrc[4] = {wv.x, wv.y, wv.z, wv.w};
       const uint32_t scw[4] = {sc.x, sc.y, sc.z, sc.w};
       const uint32_t zw[4] = {zr.x, zr.y, zr.z, zr.w};
+      // w4a16_dequant_tile's arithmetic, kept inline here: calling the helper gives ptxas a
+      // different schedule (same instructions and registers), and this file must not change.
       uint32_t bfrag[8][2];
 #pragma unroll
       for (int j = 0; j < 4; j++) {
@@ -236,8 +200,8 @@ __global__ void __launch_bounds__(kThreads) gemm_w4a16_kernel(W4Args p) {
 #pragma unroll
       for (int j = 0; j < 8; j++) {
         const int row = m0 + i * 16 + g, col = nt * 64 + j * 8 + 2 * t;
-        if (row < p.M) store_out(p, row, col, acc[i][j][0], acc[i][j][1]);
-        if (row + 8 < p.M) store_out(p, row + 8, col, acc[i][j][2], acc[i][j][3]);
+        if (row < p.M) w4a16_store_out(p, row, col, acc[i][j][0], acc[i][j][1]);
+        if (row + 8 < p.M) w4a16_store_out(p, row + 8, col, acc[i][j][2], acc[i][j][3]);
       }
     return;
   }
@@ -255,18 +219,8 @@ __global__ void __launch_bounds__(kThreads) gemm_w4a16_kernel(W4Args p) {
       }
   }
   if (p.defer_reduce) return;
-  __threadfence();
-  __syncthreads();
-  __shared__ int is_last;
   const int tile = blockIdx.y * gridDim.x + blockIdx.x;
-  if (tid == 0) {
-    const int prev = atomicAdd(p.counters + tile, 1);
-    is_last = prev == (int)gridDim.z - 1;
-    if (is_last) p.counters[tile] = 0;
-  }
-  __syncthreads();
-  if (!is_last) return;
-  __threadfence();
+  if (!splitk_last_block(p.counters + tile, (int)gridDim.z)) return;
   const int ncols = min(kWarps * 64, p.N - (int)blockIdx.x * kWarps * 64);
   const int rows = min(BM, p.M - m0);
   for (int i = tid; i < rows * (ncols / 2); i += kThreads) {
@@ -278,7 +232,7 @@ __global__ void __launch_bounds__(kThreads) gemm_w4a16_kernel(W4Args p) {
       s0 = __fadd_rn(s0, v.x);
       s1 = __fadd_rn(s1, v.y);
     }
-    store_out(p, row, col, s0, s1);
+    w4a16_store_out(p, row, col, s0, s1);
   }
 }
 
@@ -298,7 +252,7 @@ __global__ void splitk_reduce_kernel(W4Args p, int splits) {
       s0 = __fadd_rn(s0, v.x);
       s1 = __fadd_rn(s1, v.y);
     }
-    store_out(p, row, col, s0, s1);
+    w4a16_store_out(p, row, col, s0, s1);
   }
 }
 
@@ -307,16 +261,6 @@ struct Plan {
   size_t counter_bytes, partial_bytes;
 };
 
-int sm_count(int dev) {
-  static int cache[64];
-  if (dev < 0 || dev >= 64) return 108;
-  if (cache[dev] == 0) {
-    int v = 0;
-    if (cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || v <= 0) v = 108;
-    cache[dev] = v;
-  }
-  return cache[dev];
-}
 
 Plan make_plan(int dev, int64_t M, int64_t N, int64_t K) {
   Plan pl{};
@@ -326,7 +270,7 @@ Plan make_plan(int dev, int64_t M, int64_t N, int64_t K) {
   pl.gx = (int)((N / 64 + kWarps - 1) / kWarps);
   pl.gy = (int)((M + bm - 1) / bm);
   pl.kstages = (int)(K / kBK);
-  const int sms = sm_count(dev);
+  const int sms = gemm_sm_count(dev);
   const int64_t base = (int64_t)pl.gx * pl.gy;
   int s = 1;
   if (base < sms && base <= kMaxSplitTiles) {
@@ -391,23 +335,11 @@ extern "C" int autoq_gemm_w4a16_ex(int dev, const void *A_f16, const void *W_pac
                                    int64_t K, int64_t group, void *workspace, size_t workspace_bytes, void *stream,
                                    int defer_reduce) {
   const char *op = defer_reduce ? "autoq_gemm_w4a16_v2" : "autoq_gemm_w4a16";
-  if (M < 1 || N < 64 || K < 64 || N % 64 != 0 || K % 64 != 0)
-    return autoq_set_error(AUTOQ_ERR_INVALID,
-                           "%s: shape M=%lld N=%lld K=%lld: need M >= 1 and N, K positive multiples of 64", op,
-                           (long long)M, (long long)N, (long long)K);
-  if (group < 32 || group % 32 != 0 || K % group != 0)
-    return autoq_set_error(AUTOQ_ERR_INVALID,
-                           "%s: group size %lld: need a multiple of 32 that divides K=%lld (group = K for per-channel)",
-                           op, (long long)group, (long long)K);
+  AUTOQ_TRY(w4a16_check_shape(op, M, N, K, group));
   if (M > (1LL << 30) || N > (1LL << 30) || K > (1LL << 30))
     return autoq_set_error(AUTOQ_ERR_INVALID, "%s: shape M=%lld N=%lld K=%lld too large", op, (long long)M,
                            (long long)N, (long long)K);
-  if (A_f16 == nullptr || W_packed == nullptr || scales_f16 == nullptr || out_f16 == nullptr ||
-      ((uintptr_t)A_f16 & 15) || ((uintptr_t)W_packed & 15) || ((uintptr_t)scales_f16 & 15) ||
-      ((uintptr_t)zeros_f16 & 15) || ((uintptr_t)out_f16 & 3))
-    return autoq_set_error(AUTOQ_ERR_INVALID, "%s: A, W, scales (and zeros) must be non-NULL 16-byte aligned device "
-                                              "pointers, out 4-byte aligned",
-                           op);
+  AUTOQ_TRY(w4a16_check_pointers(op, A_f16, W_packed, scales_f16, zeros_f16, out_f16));
   AUTOQ_TRY(autoq_use_device(dev, op));
   const Plan pl = make_plan(dev, M, N, K);
   if (pl.gy > 65535)

@@ -31,6 +31,7 @@
 // workspace serves both kernels.
 #include "autoq_gemm.h"
 #include "common.cuh"
+#include "gemm_common.cuh"
 
 // gemm_w4a16.cu's kernel with the split-K reduction in a separate grid-wide kernel (M > 16).
 extern "C" int autoq_gemm_w4a16_ex(int dev, const void *A_f16, const void *W_packed, const void *scales_f16,
@@ -40,34 +41,11 @@ extern "C" int autoq_gemm_w4a16_ex(int dev, const void *A_f16, const void *W_pac
 
 namespace {
 
-constexpr int kMaxSplitTiles = 4096; // same counter region as gemm_w4a16.cu / gemm_w8a8.cu
-constexpr size_t kCounterBytes = kMaxSplitTiles * sizeof(int);
 constexpr int kWarps = 8, kThreads = kWarps * 32, kKSub = 4, kStrips = 2;
 constexpr int kMaxBlockTiles = 128;  // at most 2048 K per block: A slice <= 66 KB of smem
 constexpr int kBlocksPerSM = 2;      // __launch_bounds__(256, 2)
 constexpr int kMaxM = 16;
 
-__device__ __forceinline__ uint4 ld_stream(const uint4 *p) {
-  uint4 r;
-  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
-               : "l"(p));
-  return r;
-}
-__device__ __forceinline__ void mma_f16(float *c, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
-                                        uint32_t b1) {
-  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-               "{%0,%1,%2,%3};\n"
-               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-               : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-__device__ __forceinline__ uint32_t lop3_and_or(uint32_t a, uint32_t b, uint32_t c) {
-  uint32_t d;
-  asm("lop3.b32 %0, %1, %2, %3, 0xEA;\n" : "=r"(d) : "r"(a), "r"(b), "r"(c));
-  return d;
-}
-__device__ __forceinline__ uint32_t h2u(__half2 h) { return *reinterpret_cast<uint32_t *>(&h); }
-__device__ __forceinline__ __half2 u2h(uint32_t u) { return *reinterpret_cast<__half2 *>(&u); }
 
 struct V2Args {
   const __half *A;
@@ -81,49 +59,6 @@ struct V2Args {
   float *partials; // [S, M, N]
 };
 
-__device__ __forceinline__ void store_out(const V2Args &p, int row, int col, float v0, float v1) {
-  if (p.bias != nullptr) {
-    v0 = __fadd_rn(v0, p.bias[col]);
-    v1 = __fadd_rn(v1, p.bias[col + 1]);
-  }
-  *reinterpret_cast<__half2 *>(p.out + (int64_t)row * p.N + col) = __halves2half2(__float2half_rn(v0), __float2half_rn(v1));
-}
-
-// Dequantizes one lane's 16-byte tile vector into the B fragments of 8 n-tiles (see the
-// layout comment of gemm_w4a16.cu; the arithmetic is v1's, bit for bit).
-template <bool ASYM>
-__device__ __forceinline__ void dequant(const uint4 wv, const uint4 sc, const uint4 zr, uint32_t (&b)[8][2]) {
-  const uint32_t kMask0 = 0x000F000Fu, kMask1 = 0x00F000F0u, kExp = 0x64006400u;
-  const __half2 kSixteenth = u2h(0x2C002C00u); // 1/16 in both halves
-  const uint32_t wsrc[4] = {wv.x, wv.y, wv.z, wv.w};
-  const uint32_t scw[4] = {sc.x, sc.y, sc.z, sc.w};
-  const uint32_t zw[4] = {zr.x, zr.y, zr.z, zr.w};
-#pragma unroll
-  for (int j = 0; j < 4; j++) {
-    const uint32_t w = wsrc[j], w8 = w >> 8;
-    const __half2 s_pair = u2h(scw[j]);
-    const __half2 s_lo = __low2half2(s_pair), s_hi = __high2half2(s_pair);
-    __half2 zl_lo, zh_lo, zl_hi, zh_hi;
-    if (ASYM) {
-      const __half2 z_pair = u2h(zw[j]);
-      const __half2 zlo = __low2half2(z_pair), zhi = __high2half2(z_pair);
-      const __half2 c1024 = u2h(0x64006400u), c64 = u2h(0x54005400u);
-      zl_lo = __hadd2(zlo, c1024), zl_hi = __hadd2(zhi, c1024);
-      zh_lo = __hneg2(__hadd2(zlo, c64)), zh_hi = __hneg2(__hadd2(zhi, c64));
-    } else {
-      zl_lo = zl_hi = u2h(0x64086408u); // 1032 = 1024 + 8
-      zh_lo = zh_hi = u2h(0xD480D480u); // -72 = -(64 + 8)
-    }
-    const __half2 r0 = __hsub2(u2h(lop3_and_or(w, kMask0, kExp)), zl_lo);
-    const __half2 r1 = __hfma2(u2h(lop3_and_or(w, kMask1, kExp)), kSixteenth, zh_lo);
-    const __half2 r2 = __hsub2(u2h(lop3_and_or(w8, kMask0, kExp)), zl_hi);
-    const __half2 r3 = __hfma2(u2h(lop3_and_or(w8, kMask1, kExp)), kSixteenth, zh_hi);
-    b[2 * j][0] = h2u(__hmul2(r0, s_lo));
-    b[2 * j][1] = h2u(__hmul2(r1, s_lo));
-    b[2 * j + 1][0] = h2u(__hmul2(r2, s_hi));
-    b[2 * j + 1][1] = h2u(__hmul2(r3, s_hi));
-  }
-}
 
 template <int MR, bool ASYM>
 __global__ void __launch_bounds__(kThreads, kBlocksPerSM) gemm_w4a16_v2_kernel(V2Args p) {
@@ -211,7 +146,7 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSM) gemm_w4a16_v2_kernel(V
           if (ASYM) zr = __ldg(reinterpret_cast<const uint4 *>(zp + (kt / tpg) * sstride));
         }
         uint32_t b[8][2];
-        dequant<ASYM>(cw[u], sc, zr, b);
+        w4a16_dequant_tile<ASYM>(cw[u], sc, zr, b);
         const int kl = (kt - bt0) * 16; // halves
         const uint32_t a0 = as[(g * rs + kl + 2 * t) >> 1];
         const uint32_t a2 = as[(g * rs + kl + 8 + 2 * t) >> 1];
@@ -253,23 +188,13 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSM) gemm_w4a16_v2_kernel(V
       v1 = __fadd_rn(v1, x.y);
     }
     if (gridDim.y == 1)
-      store_out(p, r, col_base + cc, v0, v1);
+      w4a16_store_out(p, r, col_base + cc, v0, v1);
     else
       *reinterpret_cast<float2 *>(p.partials + ((int64_t)blockIdx.y * M + r) * p.N + col_base + cc) = make_float2(v0, v1);
   }
   if (gridDim.y == 1) return;
 
-  __threadfence();
-  __syncthreads();
-  __shared__ int is_last;
-  if (tid == 0) {
-    const int prev = atomicAdd(p.counters + blockIdx.x, 1);
-    is_last = prev == (int)gridDim.y - 1;
-    if (is_last) p.counters[blockIdx.x] = 0;
-  }
-  __syncthreads();
-  if (!is_last) return;
-  __threadfence();
+  if (!splitk_last_block(p.counters + blockIdx.x, (int)gridDim.y)) return;
   // Each thread owns up to kSlots column pairs; the split loop is outermost so the loads of
   // all slots (and, unrolled, of several splits) are in flight together. Per output the
   // partials are still added in split order 0..S-1 from 0.0f.
@@ -291,7 +216,7 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSM) gemm_w4a16_v2_kernel(V
 #pragma unroll
   for (int j = 0; j < kSlots; j++) {
     const int i = tid + j * kThreads, r = i / pairs_cols, cc = (i - r * pairs_cols) * 2;
-    if (r < M && cc < ncols) store_out(p, r, col_base + cc, s0[j], s1[j]);
+    if (r < M && cc < ncols) w4a16_store_out(p, r, col_base + cc, s0[j], s1[j]);
   }
 }
 
@@ -300,16 +225,6 @@ struct Plan {
   size_t ws_bytes;
 };
 
-int sm_count(int dev) {
-  static int cache[64];
-  if (dev < 0 || dev >= 64) return 108;
-  if (cache[dev] == 0) {
-    int v = 0;
-    if (cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || v <= 0) v = 108;
-    cache[dev] = v;
-  }
-  return cache[dev];
-}
 
 // Splits: the fewest S in [Smin, Smax] whose blocks fill the resident slots (2 per SM) to
 // >= 90% in their last wave, else the best fill. Smin keeps the block's A slice <= 2048 K;
@@ -320,7 +235,7 @@ Plan make_plan(int dev, int64_t M, int64_t N, int64_t K) {
   pl.mr = M <= 8 ? 8 : 16;
   const int strips = (int)(N / 64), ktiles = (int)(K / 16);
   pl.pairs = (strips + kStrips - 1) / kStrips;
-  const int slots = sm_count(dev) * kBlocksPerSM;
+  const int slots = gemm_sm_count(dev) * kBlocksPerSM;
   const int smin = (ktiles + kMaxBlockTiles - 1) / kMaxBlockTiles;
   int smax = (int)std::min<int64_t>(std::max(1, ktiles / 16), std::max<int64_t>(1, K / (32 * M)));
   smax = std::min(std::max(smax, smin), 64);
@@ -375,22 +290,10 @@ extern "C" int autoq_gemm_w4a16_v2(int dev, const void *A_f16, const void *W_pac
   if (M > kMaxM) // large M: the tiled kernel of gemm_w4a16.cu, split-K reduced by a separate kernel
     return autoq_gemm_w4a16_ex(dev, A_f16, W_packed, scales_f16, zeros_f16, bias, out_f16, M, N, K, group, workspace,
                                workspace_bytes, stream, 1);
-  if (M < 1 || N < 64 || K < 64 || N % 64 != 0 || K % 64 != 0)
-    return autoq_set_error(AUTOQ_ERR_INVALID,
-                           "%s: shape M=%lld N=%lld K=%lld: need M >= 1 and N, K positive multiples of 64", op,
-                           (long long)M, (long long)N, (long long)K);
-  if (group < 32 || group % 32 != 0 || K % group != 0)
-    return autoq_set_error(AUTOQ_ERR_INVALID,
-                           "%s: group size %lld: need a multiple of 32 that divides K=%lld (group = K for per-channel)",
-                           op, (long long)group, (long long)K);
+  AUTOQ_TRY(w4a16_check_shape(op, M, N, K, group));
   if (N > (1LL << 30) || K > (1LL << 30))
     return autoq_set_error(AUTOQ_ERR_INVALID, "%s: shape N=%lld K=%lld too large", op, (long long)N, (long long)K);
-  if (A_f16 == nullptr || W_packed == nullptr || scales_f16 == nullptr || out_f16 == nullptr ||
-      ((uintptr_t)A_f16 & 15) || ((uintptr_t)W_packed & 15) || ((uintptr_t)scales_f16 & 15) ||
-      ((uintptr_t)zeros_f16 & 15) || ((uintptr_t)out_f16 & 3))
-    return autoq_set_error(AUTOQ_ERR_INVALID, "%s: A, W, scales (and zeros) must be non-NULL 16-byte aligned device "
-                                              "pointers, out 4-byte aligned",
-                           op);
+  AUTOQ_TRY(w4a16_check_pointers(op, A_f16, W_packed, scales_f16, zeros_f16, out_f16));
   AUTOQ_TRY(autoq_use_device(dev, op));
   const Plan pl = make_plan(dev, M, N, K);
   if (pl.pairs > 2147483647 / 2)

@@ -58,6 +58,7 @@
 // geomean ~2.5x, and 3x at M = 1 is out of reach for o_proj-sized GEMMs with this timing.
 #include "autoq_gemm.h"
 #include "common.cuh"
+#include "gemm_common.cuh"
 
 namespace {
 
@@ -65,27 +66,6 @@ constexpr int kWarps = 8, kThreads = kWarps * 32;
 constexpr int kRing = 8; // 16-byte weight vectors in flight per lane (4 KB per warp)
 constexpr int kTileK = 128;
 
-__device__ __forceinline__ uint4 ld_stream(const uint4 *p) {
-  uint4 r;
-  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
-               : "l"(p));
-  return r;
-}
-__device__ __forceinline__ void mma_f16(float *c, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
-                                        uint32_t b1) {
-  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-               "{%0,%1,%2,%3};\n"
-               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-               : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-__device__ __forceinline__ uint32_t lop3_and_or(uint32_t a, uint32_t b, uint32_t c) {
-  uint32_t d;
-  asm("lop3.b32 %0, %1, %2, %3, 0xEA;\n" : "=r"(d) : "r"(a), "r"(b), "r"(c));
-  return d;
-}
-__device__ __forceinline__ uint32_t h2u(__half2 h) { return *reinterpret_cast<uint32_t *>(&h); }
-__device__ __forceinline__ __half2 u2h(uint32_t u) { return *reinterpret_cast<__half2 *>(&u); }
 
 struct V3Args {
   const __half *A;
@@ -287,16 +267,6 @@ int launch(const V3Args &a, bool wide, cudaStream_t st, const char *op) {
   return autoq_check_launch(op, "gemm_w4a16_v3_kernel");
 }
 
-int sm_count(int dev) {
-  static int cache[64];
-  if (dev < 0 || dev >= 64) return 108;
-  if (cache[dev] == 0) {
-    int v = 0;
-    if (cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || v <= 0) v = 108;
-    cache[dev] = v;
-  }
-  return cache[dev];
-}
 
 } // namespace
 
@@ -332,7 +302,7 @@ extern "C" int autoq_gemm_w4a16_v3(int dev, const void *A_f16, const void *W_pac
   // Every block reads all of A (M x K x 2 bytes) against 8*NS*K/2 bytes of weights: 4M/(8NS)
   // times the weight bytes, from L1 or L2. From M = 5 on, 32 columns per block halve that,
   // when N/32 blocks still give two per SM (qkv, gate_up); else 16 (o, down at N = 4096).
-  const bool wide = M > 4 && N / 32 >= 2LL * sm_count(dev);
+  const bool wide = M > 4 && N / 32 >= 2LL * gemm_sm_count(dev);
   cudaStream_t st = (cudaStream_t)stream;
   const bool asym = zeros_f16 != nullptr;
   if (M <= 8) return asym ? launch<8, true>(a, wide, st, op) : launch<8, false>(a, wide, st, op);

@@ -32,43 +32,17 @@
 // S = 1. The counter is reset by that last block, so the workspace stays ready.
 #include "autoq_gemm.h"
 #include "common.cuh"
+#include "gemm_common.cuh"
 
 namespace {
 
-// Split-K workspace: a fixed region of per-tile counters at offset 0 (the same size in every
-// GEMM, so a workspace shared by calls of different shapes and kernels never has partial
-// sums where another call expects zeroed counters), then the partial sums.
-constexpr int kMaxSplitTiles = 4096;
-constexpr size_t kCounterBytes = kMaxSplitTiles * sizeof(int);
 
 constexpr int kBK = 128; // int8 elements (bytes) of K per pipeline stage
 
-__device__ __forceinline__ uint32_t smem_u32(const void *p) {
-  return (uint32_t)__cvta_generic_to_shared(p);
-}
 
-__device__ __forceinline__ void cp_async16(uint32_t dst, const void *src, int src_bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 
-__device__ __forceinline__ void ldmatrix_x4(uint32_t addr, uint32_t &r0, uint32_t &r1, uint32_t &r2, uint32_t &r3) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3)
-               : "r"(addr));
-}
 
-__device__ __forceinline__ void mma_s8(int *c, const uint32_t *a, uint32_t b0, uint32_t b1) {
-  asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-               "{%0,%1,%2,%3};\n"
-               : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
-               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
 
-// Byte offset of chunk c of row r in a swizzled 128-byte-row tile.
-__device__ __forceinline__ uint32_t swz(int r, int c) { return (uint32_t)(r * 128 + ((c ^ (r & 7)) << 4)); }
 
 struct W8A8Args {
   const int8_t *A;
@@ -84,20 +58,10 @@ struct W8A8Args {
   int defer_reduce;   // split-K: only write partials; splitk_reduce_kernel adds them (v2 entry)
 };
 
+// Rows and columns outside out are dropped; the rest is the shared W8A8 epilogue.
 __device__ __forceinline__ void store_pair(const W8A8Args &p, int row, int col, int v0, int v1) {
   if (row >= p.M || col >= p.N) return;
-  if (p.out_i32 != nullptr) {
-    *reinterpret_cast<int2 *>(p.out_i32 + (int64_t)row * p.N + col) = make_int2(v0, v1);
-    return;
-  }
-  const float as = p.a_scales[row];
-  float f0 = __fmul_rn(__fmul_rn((float)v0, as), p.w_scales[col]);
-  float f1 = __fmul_rn(__fmul_rn((float)v1, as), p.w_scales[col + 1]);
-  if (p.bias != nullptr) {
-    f0 = __fadd_rn(f0, p.bias[col]);
-    f1 = __fadd_rn(f1, p.bias[col + 1]);
-  }
-  *reinterpret_cast<__half2 *>(p.out + (int64_t)row * p.N + col) = __halves2half2(__float2half_rn(f0), __float2half_rn(f1));
+  w8a8_store_pair(p, row, col, v0, v1);
 }
 
 template <int MT, int NT, int WM, int WN, int STAGES>
@@ -208,18 +172,8 @@ __global__ void __launch_bounds__(WM *WN * 32) gemm_w8a8_kernel(W8A8Args p) {
       }
     }
   if (p.defer_reduce) return;
-  __threadfence();
-  __syncthreads();
-  __shared__ int is_last;
   const int tile = blockIdx.y * gridDim.x + blockIdx.x;
-  if (tid == 0) {
-    const int prev = atomicAdd(p.counters + tile, 1);
-    is_last = prev == (int)gridDim.z - 1;
-    if (is_last) p.counters[tile] = 0; // every block of this tile has arrived: reset for the next call
-  }
-  __syncthreads();
-  if (!is_last) return;
-  __threadfence();
+  if (!splitk_last_block(p.counters + tile, (int)gridDim.z)) return;
   for (int i = tid; i < BM * BN / 2; i += THREADS) {
     const int r = i / (BN / 2), c = (i % (BN / 2)) * 2, row = m0 + r, col = n0 + c;
     if (row >= p.M || col >= p.N) continue;
@@ -258,16 +212,6 @@ struct Plan {
   size_t counter_bytes, partial_bytes;
 };
 
-int sm_count(int dev) {
-  static int cache[64];
-  if (dev < 0 || dev >= 64) return 108;
-  if (cache[dev] == 0) {
-    int v = 0;
-    if (cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || v <= 0) v = 108;
-    cache[dev] = v;
-  }
-  return cache[dev];
-}
 
 // cfg -1: by M (the tiles of autoq_gemm_w8a8); 3: 128 x 256 tiles of 8 warps with 64 x 64 warp
 // tiles (half the shared-memory fragment traffic per MMA of cfg 2), 4 stages.
@@ -286,7 +230,7 @@ Plan make_plan(int dev, int64_t M, int64_t N, int64_t K, int cfg = -1) {
   pl.gx = (int)((N + pl.bn - 1) / pl.bn);
   pl.gy = (int)((M + pl.bm - 1) / pl.bm);
   pl.ktiles = (int)((K + kBK - 1) / kBK);
-  const int sms = sm_count(dev);
+  const int sms = gemm_sm_count(dev);
   const int64_t base = (int64_t)pl.gx * pl.gy;
   int s = 1;
   if (base < sms && base <= kMaxSplitTiles) {

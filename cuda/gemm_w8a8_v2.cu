@@ -1,6 +1,6 @@
 // gemm_w8a8_v2.cu: W8A8 for small M (1..16), a memory-streaming variant of gemm_w8a8.cu.
 //
-// Same function and same epilogue (store_pair below repeats gemm_w8a8.cu's float32 ops), on
+// Same function and same epilogue (w8a8_store_pair of gemm_common.cuh, gemm_w8a8.cu's float32 ops), on
 // the same row-major int8 weights W [N, K]: the int32 accumulators are exact whatever the
 // summation order, so the F16 outputs are bit-identical to v1's (and to f16(quant.GemmW8A8)).
 //
@@ -32,6 +32,7 @@
 // rows x 128 x S partials through one block, serialised on L2 latency at M = 128).
 #include "autoq_gemm.h"
 #include "common.cuh"
+#include "gemm_common.cuh"
 
 extern "C" size_t autoq_gemm_w8a8_cfg_workspace_bytes(int dev, int cfg, int64_t M, int64_t N, int64_t K);
 extern "C" int autoq_gemm_w8a8_cfg(int dev, int cfg, const int8_t *A, const float *a_scales, const int8_t *W,
@@ -44,28 +45,12 @@ constexpr int kLargeTileCfg = 3;   // gemm_w8a8.cu's 128 x 256 tiles ...
 constexpr int64_t kLargeTileM = 512; // ... from this M on (below: autoq_gemm_w8a8's tiles)
 int large_cfg(int64_t M) { return M >= kLargeTileM ? kLargeTileCfg : -1; }
 
-constexpr int kMaxSplitTiles = 4096; // same counter region as gemm_w8a8.cu / gemm_w4a16*.cu
-constexpr size_t kCounterBytes = kMaxSplitTiles * sizeof(int);
 constexpr int kWarps = 8, kThreads = kWarps * 32, kKSub = 4, kStrips = 2, kNT = 4, kU = 3;
 constexpr int kStripCols = kNT * 8;   // 32
 constexpr int kMaxBlockSteps = 64;    // at most 4096 K per block: A slice <= 66 KB of smem
 constexpr int kBlocksPerSM = 2;
 constexpr int kMaxM = 16;
 
-__device__ __forceinline__ uint4 ld_stream(const void *p) {
-  uint4 r;
-  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
-               : "l"(p));
-  return r;
-}
-__device__ __forceinline__ void mma_s8(int *c, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
-                                       uint32_t b1) {
-  asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-               "{%0,%1,%2,%3};\n"
-               : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
-               : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
 
 struct V2Args {
   const int8_t *A, *W;
@@ -78,21 +63,6 @@ struct V2Args {
   int32_t *partials; // [S, M, N]
 };
 
-// gemm_w8a8.cu's epilogue, operation for operation.
-__device__ __forceinline__ void store_pair(const V2Args &p, int row, int col, int v0, int v1) {
-  if (p.out_i32 != nullptr) {
-    *reinterpret_cast<int2 *>(p.out_i32 + (int64_t)row * p.N + col) = make_int2(v0, v1);
-    return;
-  }
-  const float as = p.a_scales[row];
-  float f0 = __fmul_rn(__fmul_rn((float)v0, as), p.w_scales[col]);
-  float f1 = __fmul_rn(__fmul_rn((float)v1, as), p.w_scales[col + 1]);
-  if (p.bias != nullptr) {
-    f0 = __fadd_rn(f0, p.bias[col]);
-    f1 = __fadd_rn(f1, p.bias[col + 1]);
-  }
-  *reinterpret_cast<__half2 *>(p.out + (int64_t)row * p.N + col) = __halves2half2(__float2half_rn(f0), __float2half_rn(f1));
-}
 
 template <int MR>
 __global__ void __launch_bounds__(kThreads, kBlocksPerSM) gemm_w8a8_v2_kernel(V2Args p) {
@@ -204,23 +174,13 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSM) gemm_w8a8_v2_kernel(V2
       v1 += x.y;
     }
     if (gridDim.y == 1)
-      store_pair(p, r, col_base + cc, v0, v1);
+      w8a8_store_pair(p, r, col_base + cc, v0, v1);
     else
       *reinterpret_cast<int2 *>(p.partials + ((int64_t)blockIdx.y * M + r) * p.N + col_base + cc) = make_int2(v0, v1);
   }
   if (gridDim.y == 1) return;
 
-  __threadfence();
-  __syncthreads();
-  __shared__ int is_last;
-  if (tid == 0) {
-    const int prev = atomicAdd(p.counters + blockIdx.x, 1);
-    is_last = prev == (int)gridDim.y - 1;
-    if (is_last) p.counters[blockIdx.x] = 0;
-  }
-  __syncthreads();
-  if (!is_last) return;
-  __threadfence();
+  if (!splitk_last_block(p.counters + blockIdx.x, (int)gridDim.y)) return;
   // Each thread owns up to kSlots column pairs; the split loop is outermost so the loads of
   // all slots (and, unrolled, of several splits) are in flight together.
   constexpr int kSlots = (kMaxM * kStrips * kStripCols / 2 + kThreads - 1) / kThreads;
@@ -241,7 +201,7 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSM) gemm_w8a8_v2_kernel(V2
 #pragma unroll
   for (int j = 0; j < kSlots; j++) {
     const int i = tid + j * kThreads, r = i / pcols, cc = (i - r * pcols) * 2;
-    if (r < M && cc < ncols) store_pair(p, r, col_base + cc, s0[j], s1[j]);
+    if (r < M && cc < ncols) w8a8_store_pair(p, r, col_base + cc, s0[j], s1[j]);
   }
 }
 
@@ -250,16 +210,6 @@ struct Plan {
   size_t ws_bytes;
 };
 
-int sm_count(int dev) {
-  static int cache[64];
-  if (dev < 0 || dev >= 64) return 108;
-  if (cache[dev] == 0) {
-    int v = 0;
-    if (cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || v <= 0) v = 108;
-    cache[dev] = v;
-  }
-  return cache[dev];
-}
 
 // Splits as in gemm_w4a16_v2.cu: the fewest S in [Smin, Smax] whose blocks fill the resident
 // slots (2 per SM) to >= 90% in their last wave, else the best fill. Smin keeps the A slice
@@ -270,7 +220,7 @@ Plan make_plan(int dev, int64_t M, int64_t N, int64_t K) {
   pl.mr = M <= 8 ? 8 : 16;
   const int ksteps = (int)((K + 63) / 64);
   pl.blocks_x = (int)((N + kStrips * kStripCols - 1) / (kStrips * kStripCols));
-  const int slots = sm_count(dev) * kBlocksPerSM;
+  const int slots = gemm_sm_count(dev) * kBlocksPerSM;
   const int smin = (ksteps + kMaxBlockSteps - 1) / kMaxBlockSteps;
   int smax = (int)std::min<int64_t>(std::max(1, ksteps / 16), std::max<int64_t>(1, K / (16 * M)));
   smax = std::min(std::max(smax, smin), 64);

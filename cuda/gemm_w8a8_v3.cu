@@ -1,7 +1,7 @@
 // gemm_w8a8_v3.cu: W8A8 for small M (1..16), one launch per GEMM, no workspace.
 //
 // Same function, same row-major int8 weights W [N, K] (QTensor.Data as stored, no re-layout)
-// and the same epilogue (store_pair repeats gemm_w8a8.cu's float32 operations): the int32
+// and the same epilogue (w8a8_store_pair of gemm_common.cuh: gemm_w8a8.cu's float32 ops): the int32
 // accumulators are exact whatever the summation order, so the F16 outputs are bit-identical
 // to v1's and v2's (and to f16(quant.GemmW8A8)).
 //
@@ -31,25 +31,12 @@
 // qkv 22.5 (1.85x), gate_up 36.7 (1.85x), down 20.6 (1.8x) over cuBLAS F16 (v1: 1.45-1.77x).
 #include "autoq_gemm.h"
 #include "common.cuh"
+#include "gemm_common.cuh"
 
 namespace {
 
 constexpr int kWarps = 8, kThreads = kWarps * 32, kU = 4, kNT = 2, kCols = kNT * 8;
 
-__device__ __forceinline__ uint4 ld_stream(const void *p) {
-  uint4 r;
-  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
-               : "l"(p));
-  return r;
-}
-__device__ __forceinline__ void mma_s8(int *c, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
-                                       uint32_t b1) {
-  asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-               "{%0,%1,%2,%3};\n"
-               : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
-               : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
 
 struct V3Args {
   const int8_t *A, *W;
@@ -59,21 +46,6 @@ struct V3Args {
   int M, N, K;
 };
 
-// gemm_w8a8.cu's epilogue, operation for operation.
-__device__ __forceinline__ void store_pair(const V3Args &p, int row, int col, int v0, int v1) {
-  if (p.out_i32 != nullptr) {
-    *reinterpret_cast<int2 *>(p.out_i32 + (int64_t)row * p.N + col) = make_int2(v0, v1);
-    return;
-  }
-  const float as = p.a_scales[row];
-  float f0 = __fmul_rn(__fmul_rn((float)v0, as), p.w_scales[col]);
-  float f1 = __fmul_rn(__fmul_rn((float)v1, as), p.w_scales[col + 1]);
-  if (p.bias != nullptr) {
-    f0 = __fadd_rn(f0, p.bias[col]);
-    f1 = __fadd_rn(f1, p.bias[col + 1]);
-  }
-  *reinterpret_cast<__half2 *>(p.out + (int64_t)row * p.N + col) = __halves2half2(__float2half_rn(f0), __float2half_rn(f1));
-}
 
 template <int MR>
 __global__ void __launch_bounds__(kThreads, 2) gemm_w8a8_v3_kernel(V3Args p) {
@@ -161,7 +133,7 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_w8a8_v3_kernel(V3Args p) {
         v0 += red[w][r][c];
         v1 += red[w][r][c + 1];
       }
-      store_pair(p, m0 + r, col, v0, v1);
+      w8a8_store_pair(p, m0 + r, col, v0, v1);
     }
   }
 }
