@@ -68,7 +68,7 @@ func TestScaleSourceIsEquivalentAndExportsRescaledNorms(t *testing.T) {
 
 func TestRunWithAWQ(t *testing.T) {
 	if testing.Short() {
-		t.Skip("end-to-end run")
+		t.Skip("-short: the end-to-end pipeline run takes minutes")
 	}
 	src, d := small(t)
 	out := filepath.Join(t.TempDir(), "out")

@@ -171,7 +171,7 @@ func TestVerifyGate(t *testing.T) {
 
 func TestRunPublishesOnlyWhenTheGatePasses(t *testing.T) {
 	if testing.Short() {
-		t.Skip("end-to-end run")
+		t.Skip("-short: the end-to-end pipeline run takes minutes")
 	}
 	src, d := small(t)
 	out := filepath.Join(t.TempDir(), "out")

@@ -15,7 +15,7 @@ import (
 // 8-bit schemes meet the accuracy goals on held-out text.
 func TestRealModelExportAndGoals(t *testing.T) {
 	if testing.Short() {
-		t.Skip("real model")
+		t.Skip("-short: the real-model accuracy checks take minutes")
 	}
 	bin := testutil.SharedData(t, "stories260K.bin")
 	text := testutil.SharedData(t, "tinystories_val.txt")

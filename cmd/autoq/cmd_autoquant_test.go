@@ -161,7 +161,7 @@ func TestExportAndVerifyGate(t *testing.T) {
 
 func TestSensitivityAndRunCommands(t *testing.T) {
 	if testing.Short() {
-		t.Skip("end-to-end")
+		t.Skip("-short: the end-to-end autoq run on the real model takes minutes")
 	}
 	modelDir, data := aqFixture(t)
 	dir := t.TempDir()
