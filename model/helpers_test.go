@@ -1,11 +1,12 @@
 package model
 
 import (
-	"fmt"
-	"github.com/autoq/autoq/checkpoint"
 	"strings"
 	"testing"
 
+	"github.com/autoq/autoq/checkpoint"
+
+	"github.com/autoq/autoq/internal/llamatest"
 	"github.com/autoq/autoq/internal/testutil"
 	"github.com/autoq/autoq/tensor"
 	"github.com/stretchr/testify/require"
@@ -13,42 +14,7 @@ import (
 
 // randomTensors returns deterministic Gaussian weights for cfg with HF names.
 func randomTensors(cfg checkpoint.LlamaConfig, seed uint64) map[string]*tensor.Tensor {
-	r := testutil.Rand(seed)
-	D, H, KV, V := cfg.Dim, cfg.HiddenDim, cfg.KVDim(), cfg.Vocab
-	ts := map[string]*tensor.Tensor{}
-	add := func(name string, sigma float64, shape ...int) {
-		ts[name] = tensor.FromF32(testutil.Gaussian(r, tensor.NumElements(shape), sigma), shape...)
-	}
-	ones := func(name string, n int) {
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = 1 + 0.1*float32(i%3)
-		}
-		ts[name] = tensor.FromF32(v, n)
-	}
-	add("model.embed_tokens.weight", 1, V, D)
-	ones("model.norm.weight", D)
-	if !cfg.TiedEmbeddings {
-		add("lm_head.weight", 0.3, V, D)
-	}
-	for l := 0; l < cfg.Layers; l++ {
-		p := fmt.Sprintf("model.layers.%d.", l)
-		ones(p+"input_layernorm.weight", D)
-		ones(p+"post_attention_layernorm.weight", D)
-		add(p+"self_attn.q_proj.weight", 0.3, D, D)
-		add(p+"self_attn.k_proj.weight", 0.3, KV, D)
-		add(p+"self_attn.v_proj.weight", 0.3, KV, D)
-		add(p+"self_attn.o_proj.weight", 0.3, D, D)
-		add(p+"mlp.gate_proj.weight", 0.3, H, D)
-		add(p+"mlp.up_proj.weight", 0.3, H, D)
-		add(p+"mlp.down_proj.weight", 0.3, D, H)
-		if cfg.Bias {
-			add(p+"self_attn.q_proj.bias", 0.5, D)
-			add(p+"self_attn.k_proj.bias", 0.5, KV)
-			add(p+"self_attn.v_proj.bias", 0.5, KV)
-		}
-	}
-	return ts
+	return llamatest.Tensors(cfg, seed, llamatest.PatternNorms)
 }
 
 func tinyConfig() checkpoint.LlamaConfig {
