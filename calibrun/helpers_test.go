@@ -2,7 +2,7 @@ package calibrun
 
 import (
 	"encoding/json"
-	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,9 +10,9 @@ import (
 
 	"github.com/autoq/autoq/calib"
 	"github.com/autoq/autoq/checkpoint"
+	"github.com/autoq/autoq/internal/llamatest"
 	"github.com/autoq/autoq/internal/testutil"
 	"github.com/autoq/autoq/model"
-	"github.com/autoq/autoq/tensor"
 	"github.com/stretchr/testify/require"
 )
 
@@ -25,33 +25,15 @@ func tinyModel(t *testing.T) *model.Model {
 	t.Helper()
 	cfg := checkpoint.LlamaConfig{Dim: 16, HiddenDim: 24, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 40,
 		MaxSeq: 64, RopeTheta: 10000, NormEps: 1e-5, TiedEmbeddings: true}
-	r := testutil.Rand(7)
-	ts := map[string]*tensor.Tensor{}
-	add := func(name string, sigma float64, shape ...int) {
-		ts[name] = tensor.FromF32(testutil.Gaussian(r, tensor.NumElements(shape), sigma), shape...)
-	}
-	norm := func(name string) {
-		v := make([]float32, cfg.Dim)
+	// Norm weights 1 with one outlier channel, which every linear input inherits.
+	ts := llamatest.Tensors(cfg, 7, func(_ *rand.Rand, n int) []float32 {
+		v := make([]float32, n)
 		for i := range v {
 			v[i] = 1
 		}
 		v[outlierDim] = 40
-		ts[name] = tensor.FromF32(v, cfg.Dim)
-	}
-	add("model.embed_tokens.weight", 1, cfg.Vocab, cfg.Dim)
-	norm("model.norm.weight")
-	for l := range cfg.Layers {
-		p := fmt.Sprintf("model.layers.%d.", l)
-		norm(p + "input_layernorm.weight")
-		norm(p + "post_attention_layernorm.weight")
-		add(p+"self_attn.q_proj.weight", 0.3, cfg.Dim, cfg.Dim)
-		add(p+"self_attn.k_proj.weight", 0.3, cfg.KVDim(), cfg.Dim)
-		add(p+"self_attn.v_proj.weight", 0.3, cfg.KVDim(), cfg.Dim)
-		add(p+"self_attn.o_proj.weight", 0.3, cfg.Dim, cfg.Dim)
-		add(p+"mlp.gate_proj.weight", 0.3, cfg.HiddenDim, cfg.Dim)
-		add(p+"mlp.up_proj.weight", 0.3, cfg.HiddenDim, cfg.Dim)
-		add(p+"mlp.down_proj.weight", 0.3, cfg.Dim, cfg.HiddenDim)
-	}
+		return v
+	})
 	m, err := model.New(cfg, ts)
 	require.NoError(t, err)
 	return m
