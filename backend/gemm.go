@@ -2,8 +2,6 @@ package backend
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/autoq/autoq/quant"
 	"github.com/autoq/autoq/tensor"
@@ -66,52 +64,6 @@ func RegisterCUDAGEMM(open GEMMOpener) {
 	mu.Lock()
 	defer mu.Unlock()
 	cudaGEMM = open
-}
-
-// OpenGEMM opens the GEMM implementation named by spec ("auto", "cpu", "cuda", "cuda:N"),
-// like Open. For "auto", fallback says why the CPU was chosen.
-func OpenGEMM(spec string) (g GEMM, timer GEMMTimer, fallback string, err error) {
-	cpu := func() (GEMM, GEMMTimer) { c := NewCPUGEMM(); return c, c }
-	switch {
-	case spec == "" || spec == "auto":
-		n, perr := CUDADevices()
-		if perr != nil || n == 0 {
-			reason := "no CUDA device"
-			if perr != nil {
-				reason = perr.Error()
-			}
-			g, timer = cpu()
-			return g, timer, reason, nil
-		}
-		g, timer, err = openCUDAGEMM(0)
-		if err != nil {
-			c, ct := cpu()
-			return c, ct, err.Error(), nil
-		}
-		return g, timer, "", nil
-	case spec == "cpu":
-		g, timer = cpu()
-		return g, timer, "", nil
-	case spec == "cuda" || strings.HasPrefix(spec, "cuda:"):
-		idx := 0
-		if rest, ok := strings.CutPrefix(spec, "cuda:"); ok {
-			i, perr := strconv.Atoi(rest)
-			if perr != nil || i < 0 {
-				return nil, nil, "", fmt.Errorf("bad device %q: want cuda:N with N >= 0", spec)
-			}
-			idx = i
-		}
-		n, perr := CUDADevices()
-		if perr != nil {
-			return nil, nil, "", perr
-		}
-		if idx >= n {
-			return nil, nil, "", fmt.Errorf("no CUDA device %d: %d device(s) found", idx, n)
-		}
-		g, timer, err = openCUDAGEMM(idx)
-		return g, timer, "", err
-	}
-	return nil, nil, "", fmt.Errorf("unknown device %q (want auto, cpu, cuda or cuda:N)", spec)
 }
 
 func openCUDAGEMM(i int) (GEMM, GEMMTimer, error) {

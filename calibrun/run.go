@@ -82,6 +82,37 @@ type Result struct {
 // once to count the windows (so that rounds are fixed slices of the global window index,
 // the same in every shard) and once to run them. Memory does not depend on the data size.
 func Run(m *model.Model, data string, tok tokenizer.Tokenizer, opt Options) (*Result, error) {
+	return RunStream(m, func() (eval.Source, error) {
+		return eval.OpenWindows(data, tok, m.Config.Vocab, eval.DataOptions{SeqLen: opt.SeqLen, MaxTokens: opt.Tokens, Split: opt.Split})
+	}, tok, opt)
+}
+
+// Stream opens the window stream of a calibration run; RunStream calls it twice (to count
+// the windows, then to run them), and closes what it returns when it is an io.Closer.
+type Stream func() (eval.Source, error)
+
+// Windows is the Stream of windows already in memory.
+func Windows(ws [][]int) Stream {
+	return func() (eval.Source, error) { return &memWindows{ws: ws}, nil }
+}
+
+type memWindows struct {
+	ws [][]int
+	i  int
+}
+
+func (w *memWindows) Next() ([]int, error) {
+	if w.i >= len(w.ws) {
+		return nil, io.EOF
+	}
+	w.i++
+	return w.ws[w.i-1], nil
+}
+
+// RunStream is Run over any window stream (opt.SeqLen, Tokens and Split are then the
+// stream's business and only reported). tok may be nil (token ids): coverage then shows
+// ids instead of pieces.
+func RunStream(m *model.Model, open Stream, tok tokenizer.Tokenizer, opt Options) (*Result, error) {
 	if err := opt.check(); err != nil {
 		return nil, err
 	}
@@ -97,9 +128,6 @@ func Run(m *model.Model, data string, tok tokenizer.Tokenizer, opt Options) (*Re
 				return nil, fmt.Errorf("calibrun: %d workers share the model but layer %s is %T, not full-precision Dense (calibrate the unquantized model, or use one worker)", len(engines), n, m.Linear(n))
 			}
 		}
-	}
-	open := func() (*eval.Windows, error) {
-		return eval.OpenWindows(data, tok, m.Config.Vocab, eval.DataOptions{SeqLen: opt.SeqLen, MaxTokens: opt.Tokens, Split: opt.Split})
 	}
 	total, err := countWindows(open)
 	if err != nil {
@@ -135,7 +163,7 @@ func Run(m *model.Model, data string, tok tokenizer.Tokenizer, opt Options) (*Re
 	if err != nil {
 		return nil, err
 	}
-	defer src.Close()
+	defer closeSource(src)
 
 	start := time.Now()
 	pool := startPool(workers, opt.Progress)
@@ -215,12 +243,18 @@ func (o *Options) check() error {
 	return nil
 }
 
-func countWindows(open func() (*eval.Windows, error)) (int, error) {
+func closeSource(src eval.Source) {
+	if c, ok := src.(io.Closer); ok {
+		c.Close()
+	}
+}
+
+func countWindows(open Stream) (int, error) {
 	src, err := open()
 	if err != nil {
 		return 0, err
 	}
-	defer src.Close()
+	defer closeSource(src)
 	n := 0
 	for {
 		_, err := src.Next()

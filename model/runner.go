@@ -2,8 +2,6 @@ package model
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/autoq/autoq/backend"
@@ -72,53 +70,30 @@ func RegisterCUDARunner(open RunnerOpener, synth SyntheticRunnerOpener) {
 	modelOpener, syntheticOpener = open, synth
 }
 
-// cudaIndex resolves "cuda" / "cuda:N" to a present device ordinal.
-func cudaIndex(spec string) (int, error) {
-	idx := 0
-	if spec != "cuda" {
-		rest, ok := strings.CutPrefix(spec, "cuda:")
-		i, err := strconv.Atoi(rest)
-		if !ok || err != nil || i < 0 {
-			return 0, fmt.Errorf("bad device %q: want cuda or cuda:N with N >= 0", spec)
-		}
-		idx = i
-	}
-	n, err := backend.CUDADevices()
-	if err != nil {
-		return 0, err
-	}
-	if idx >= n {
-		return 0, fmt.Errorf("no CUDA device %d: %d device(s) found", idx, n)
-	}
-	return idx, nil
-}
-
-// OpenRunner builds a device runner for m on spec ("cuda" or "cuda:N").
-func OpenRunner(spec string, m *Model, opt RunnerOptions) (Runner, error) {
+// OpenRunner builds a device runner for m on dev (a CUDA device from backend.Select).
+func OpenRunner(dev backend.Device, m *Model, opt RunnerOptions) (Runner, error) {
 	modelMu.Lock()
 	open := modelOpener
 	modelMu.Unlock()
-	idx, err := cudaIndex(spec)
-	if err != nil {
-		return nil, err
+	if !dev.CUDA {
+		return nil, fmt.Errorf("the device model runner needs a CUDA device, not %s", dev)
 	}
 	if open == nil {
 		return nil, fmt.Errorf("this autoq binary has no CUDA model runner (build with -tags cuda)")
 	}
-	return open(idx, m, opt)
+	return open(dev.Index, m, opt)
 }
 
 // OpenSyntheticRunner builds a runner with random device-generated weights.
-func OpenSyntheticRunner(spec string, cfg checkpoint.LlamaConfig, scheme *LayerScheme, seed uint64) (Runner, error) {
+func OpenSyntheticRunner(dev backend.Device, cfg checkpoint.LlamaConfig, scheme *LayerScheme, seed uint64) (Runner, error) {
 	modelMu.Lock()
 	open := syntheticOpener
 	modelMu.Unlock()
-	idx, err := cudaIndex(spec)
-	if err != nil {
-		return nil, err
+	if !dev.CUDA {
+		return nil, fmt.Errorf("the device model runner needs a CUDA device, not %s", dev)
 	}
 	if open == nil {
 		return nil, fmt.Errorf("this autoq binary has no CUDA model runner (build with -tags cuda)")
 	}
-	return open(idx, cfg, scheme, seed)
+	return open(dev.Index, cfg, scheme, seed)
 }

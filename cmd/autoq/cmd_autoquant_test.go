@@ -11,11 +11,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/autoq/autoq/autoquant"
 	"github.com/autoq/autoq/calib"
 	"github.com/autoq/autoq/checkpoint"
 	"github.com/autoq/autoq/export"
 	"github.com/autoq/autoq/model"
-	"github.com/autoq/autoq/pipeline"
 	"github.com/autoq/autoq/plan"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -32,10 +32,10 @@ func aqCLI(args ...string) (int, string, string) {
 func aqFixture(t *testing.T) (modelDir, data string) {
 	t.Helper()
 	dir := t.TempDir()
-	src := pipeline.Synthetic()
+	src := autoquant.Synthetic()
 	modelDir = filepath.Join(dir, "model")
 	require.NoError(t, checkpoint.WriteHF(modelDir, &src.Cfg, src.Tensors))
-	d, err := pipeline.SyntheticData(src, 64, pipeline.DataOptions{CalibTokens: 1024, SensTokens: 512, EvalTokens: 1024})
+	d, err := autoquant.SyntheticData(src, 64, autoquant.DataOptions{CalibTokens: 1024, SensTokens: 512, EvalTokens: 1024})
 	require.NoError(t, err)
 	var b strings.Builder
 	// calibration windows first, then evaluation windows: the loader splits at half the bytes
@@ -78,7 +78,7 @@ func TestPlanCommand(t *testing.T) {
 
 	code, stdout, _ = aqCLI("plan", "--sens", sens, "--max-kl", "0.01", "--json")
 	require.Equal(t, 0, code)
-	var js planOutput
+	var js autoquant.PlanReport
 	require.NoError(t, json.Unmarshal([]byte(stdout), &js))
 	assert.LessOrEqual(t, js.Plan.PredictedDamage, 0.01)
 	assert.Len(t, js.Layers, 35)
@@ -127,7 +127,7 @@ func TestExportAndVerifyGate(t *testing.T) {
 		"--seq-len", "64", "--max-ppl-increase", "1%", "--json", js)
 	require.Equal(t, 0, code, stderr)
 	assert.Contains(t, stdout, "PASS")
-	var rep pipeline.VerifyReport
+	var rep autoquant.VerifyReport
 	b, err := os.ReadFile(js)
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(b, &rep))
@@ -237,7 +237,7 @@ func TestExportWithCalibrationTable(t *testing.T) {
 		i := slices.Index(m.LinearNames(), l.Name)
 		assert.Equal(t, float32(i+2), l.Act.Amax, l.Name)
 	}
-	cache, err := os.ReadFile(filepath.Join(out, pipeline.TRTCacheFile))
+	cache, err := os.ReadFile(filepath.Join(out, autoquant.TRTCacheFile))
 	require.NoError(t, err)
 	lines := strings.Split(strings.TrimSpace(string(cache)), "\n")
 	assert.Equal(t, "TRT-8601-MinMaxCalibration", lines[0])

@@ -4,6 +4,7 @@ package main
 
 import (
 	"encoding/json"
+	"github.com/autoq/autoq/autoquant"
 	"testing"
 
 	"github.com/autoq/autoq/backend"
@@ -20,7 +21,7 @@ func TestBenchModelGPUSynthetic(t *testing.T) {
 	code, out, stderr := runCLI("bench", "model", "--device", "cuda", "--scheme", "w8a8,w4g128", "--batch", "1,4", "--seq", "128",
 		"--runs", "3", "--warmup", "1", "--json")
 	require.Equal(t, 0, code, stderr)
-	var rep benchModelReport
+	var rep autoquant.BenchModelReport
 	require.NoError(t, json.Unmarshal([]byte(out), &rep))
 	t.Logf("%s", out)
 	assert.Equal(t, "fp16", rep.Baseline)

@@ -1,72 +1,31 @@
 package main
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
-	"sort"
-
-	"github.com/autoq/autoq/calib"
+	"github.com/autoq/autoq/autoquant"
 	"github.com/spf13/pflag"
 )
 
 func init() {
-	var c calibFlags
+	var (
+		o      autoquant.CalibMergeOptions
+		asJSON bool
+	)
 	register(&command{
 		name:    "calib merge",
 		summary: "merge shard histogram states (from calibrate --histograms) into one calibration table",
 		usage: "SHARD... [flags]\n\nEach SHARD is a histogram state file, or a directory whose histograms-*.json files are all\n" +
 			"taken. Merging is exact: the table equals that of one unsharded run, bit for bit.",
-		flags: func(fs *pflag.FlagSet) { c.register(fs) },
+		flags: func(fs *pflag.FlagSet) {
+			registerCalibOutput(fs, &o.CalibOutput)
+			fs.BoolVar(&asJSON, "json", false, "print the table as JSON instead of text")
+		},
 		run: func(e *env, fs *pflag.FlagSet, args []string) error {
-			if len(args) == 0 {
-				return usagef("expected at least one SHARD state file or directory")
-			}
-			opt, err := c.options()
+			o.Shards = args
+			rep, err := autoquant.CalibMerge(e.job(), o)
 			if err != nil {
 				return err
 			}
-			var files []string
-			for _, a := range args {
-				st, err := os.Stat(a)
-				if err != nil {
-					return err
-				}
-				if !st.IsDir() {
-					files = append(files, a)
-					continue
-				}
-				m, _ := filepath.Glob(filepath.Join(a, "histograms-*.json"))
-				if len(m) == 0 {
-					return fmt.Errorf("%s: directory holds no histograms-*.json state files", a)
-				}
-				sort.Strings(m)
-				files = append(files, m...)
-			}
-			seen := map[string]bool{}
-			for _, f := range files {
-				abs, _ := filepath.Abs(f)
-				if seen[abs] {
-					return usagef("state file %s given twice (its counts would be added twice)", f)
-				}
-				seen[abs] = true
-			}
-			eng, err := openCalibEngine(e, c.device)
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
-			s := calib.NewSession(calib.SessionOptions{Engine: eng})
-			for _, f := range files {
-				st, err := calib.ReadStateFile(f)
-				if err != nil {
-					return err
-				}
-				if err := s.MergeState(st, f); err != nil {
-					return err
-				}
-			}
-			return c.finish(e, s, opt)
+			return e.print(asJSON, rep)
 		},
 	})
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/autoq/autoq/autoquant"
 	"os"
 	"path/filepath"
 	"testing"
@@ -36,7 +37,7 @@ func TestConvertReal(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "hf")
 	code, stdout, stderr := runCLI("convert", "llama2c", bin, "--out", dir, "--json")
 	require.Equal(t, 0, code, stderr)
-	var sum convertSummary
+	var sum autoquant.ConvertReport
 	require.NoError(t, json.Unmarshal([]byte(stdout), &sum))
 	assert.Equal(t, 47, sum.Tensors)
 	assert.Equal(t, int64(260032), sum.Params)

@@ -4,6 +4,7 @@ package main
 
 import (
 	"encoding/json"
+	"github.com/autoq/autoq/autoquant"
 	"math"
 	"testing"
 
@@ -25,11 +26,11 @@ func TestEvalGPUOnRealModel(t *testing.T) {
 	args := []string{"eval", "--model", bin, "--data", data, "--tokens", "2048", "--seq-len", "128", "--scheme", "w8a8,w4g32", "--json"}
 	code, out, stderr := runCLI(args...)
 	require.Equal(t, 0, code, stderr)
-	var cpu evalReport
+	var cpu autoquant.EvalReport
 	require.NoError(t, json.Unmarshal([]byte(out), &cpu))
 	code, out, stderr = runCLI(append(args, "--device", "cuda")...)
 	require.Equal(t, 0, code, stderr)
-	var gpu evalReport
+	var gpu autoquant.EvalReport
 	require.NoError(t, json.Unmarshal([]byte(out), &gpu))
 	t.Logf("%s", out)
 	require.Len(t, gpu.Results, 3)

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/binary"
 	"encoding/json"
+	"github.com/autoq/autoq/autoquant"
 	"math"
 	"os"
 	"path/filepath"
@@ -25,7 +26,7 @@ func TestEvalJSONOnRealModel(t *testing.T) {
 	code, out, stderr := runCLI("eval", "--model", bin, "--data", data, "--tokens", "2048", "--seq-len", "128",
 		"--scheme", "w8,w4g32", "--json")
 	require.Equal(t, 0, code, stderr)
-	var rep evalReport
+	var rep autoquant.EvalReport
 	require.NoError(t, json.Unmarshal([]byte(out), &rep))
 	require.Len(t, rep.Results, 3)
 	fp, w8, w4 := rep.Results[0], rep.Results[1], rep.Results[2]
@@ -50,7 +51,7 @@ func TestEvalHFDirectoryMatchesLlama2C(t *testing.T) {
 	ppl := func(model string) float64 {
 		code, out, stderr := runCLI("eval", "--model", model, "--tokenizer", tok, "--data", data, "--tokens", "1024", "--seq-len", "128", "--json")
 		require.Equal(t, 0, code, stderr)
-		var rep evalReport
+		var rep autoquant.EvalReport
 		require.NoError(t, json.Unmarshal([]byte(out), &rep))
 		return rep.Results[0].Perplexity
 	}
@@ -108,7 +109,7 @@ func TestEvalQuantizedExportEqualsScheme(t *testing.T) {
 	code, out, stderr := runCLI("eval", "--model", bin, "--data", data, "--tokens", "1024", "--seq-len", "128",
 		"--scheme", "w8a8", "--quantized", dir, "--json")
 	require.Equal(t, 0, code, stderr)
-	var rep evalReport
+	var rep autoquant.EvalReport
 	require.NoError(t, json.Unmarshal([]byte(out), &rep))
 	require.Len(t, rep.Results, 3)
 	assert.Equal(t, "w8a8-export", rep.Results[2].Scheme)
@@ -152,11 +153,11 @@ func TestEvalStaticScalesFromCalibrationTable(t *testing.T) {
 	tabPath := filepath.Join(t.TempDir(), "calib.json")
 	require.NoError(t, tab.WriteFile(tabPath))
 
-	run := func(extra ...string) evalRow {
+	run := func(extra ...string) autoquant.EvalRow {
 		args := append([]string{"eval", "--model", bin, "--data", data, "--tokens", "1024", "--seq-len", "128", "--scheme", "w8a8s", "--json"}, extra...)
 		code, out, stderr := runCLI(args...)
 		require.Equal(t, 0, code, stderr)
-		var rep evalReport
+		var rep autoquant.EvalReport
 		require.NoError(t, json.Unmarshal([]byte(out), &rep))
 		return rep.Results[1]
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"github.com/autoq/autoq/autoquant"
 	"path/filepath"
 	"testing"
 
@@ -26,10 +27,10 @@ func TestInspectHandMade(t *testing.T) {
 
 	code, stdout, _ = runCLI("inspect", p, "--json")
 	require.Equal(t, 0, code)
-	var rep inspectReport
+	var rep autoquant.InspectReport
 	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
 	require.Len(t, rep.Tensors, 2)
-	assert.Equal(t, inspectRow{Name: "b", DType: "I8", Shape: []int{7}, Bytes: 7}, rep.Tensors[1])
+	assert.Equal(t, autoquant.InspectRow{Name: "b", DType: "I8", Shape: []int{7}, Bytes: 7}, rep.Tensors[1])
 	assert.Equal(t, int64(37), rep.Totals.Bytes)
 	assert.Equal(t, "v", rep.Metadata["k"])
 }
@@ -39,7 +40,7 @@ func TestInspectRealLlama2CAndConverted(t *testing.T) {
 	for _, path := range []string{bin, convertReal(t)} {
 		code, stdout, stderr := runCLI("inspect", path, "--json")
 		require.Equal(t, 0, code, stderr)
-		var rep inspectReport
+		var rep autoquant.InspectReport
 		require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
 		assert.Equal(t, 47, rep.Totals.Tensors, path)
 		assert.Equal(t, int64(260032), rep.Totals.Elements, path)
@@ -68,16 +69,16 @@ func TestInspectQuantizedShowsSchemes(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 	code, stdout, stderr := runCLI("inspect", out, "--json")
 	require.Equal(t, 0, code, stderr)
-	var rep inspectReport
+	var rep autoquant.InspectReport
 	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
-	byName := map[string]inspectRow{}
+	byName := map[string]autoquant.InspectRow{}
 	for _, r := range rep.Tensors {
 		byName[r.Name] = r
 	}
 	q := byName["model.layers.0.mlp.down_proj.weight.qweight"]
 	assert.Equal(t, "w4g64a", q.Quant)
-	assert.Equal(t, []int{256, 256}, q.Shape, "512 inputs packed two per byte")
-	assert.Equal(t, []int{256, 8}, byName["model.layers.0.mlp.down_proj.weight.scales"].Shape)
+	assert.Equal(t, []int{64, 96}, q.Shape, "192 inputs packed two per byte")
+	assert.Equal(t, []int{64, 3}, byName["model.layers.0.mlp.down_proj.weight.scales"].Shape)
 	assert.Equal(t, "I32", byName["model.layers.0.mlp.down_proj.weight.zeros"].DType)
 	assert.Empty(t, byName["model.norm.weight"].Quant)
 	assert.Equal(t, "F32", byName["model.embed_tokens.weight"].DType, "embeddings kept")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"github.com/autoq/autoq/autoquant"
 	"path/filepath"
 	"testing"
 
@@ -23,7 +24,7 @@ func TestEvalQuantizedAutoqLayout(t *testing.T) {
 	code, stdout, stderr := runCLI("eval", "--model", bin, "--data", data, "--tokens", "1024", "--seq-len", "128",
 		"--scheme", "w8", "--quantized", out, "--json")
 	require.Equal(t, 0, code, stderr)
-	var rep evalReport
+	var rep autoquant.EvalReport
 	require.NoError(t, json.Unmarshal([]byte(stdout), &rep), stdout)
 	require.Len(t, rep.Results, 3) // fp32, w8, the directory
 	w8, dir := rep.Results[1], rep.Results[2]

@@ -36,9 +36,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/autoq/autoq/autoquant"
 	"github.com/autoq/autoq/checkpoint"
 	"github.com/autoq/autoq/internal/testutil"
-	"github.com/autoq/autoq/pipeline"
 	"github.com/stretchr/testify/require"
 )
 
@@ -177,12 +177,12 @@ func goldenFixture(t *testing.T) (modelDir, data string) {
 			return
 		}
 		goldenFixtureDir = dir
-		src := pipeline.Synthetic()
+		src := autoquant.Synthetic()
 		if err := checkpoint.WriteHF(filepath.Join(dir, "synth"), &src.Cfg, src.Tensors); err != nil {
 			goldenFixtureErr = err
 			return
 		}
-		d, err := pipeline.SyntheticData(src, 64, pipeline.DataOptions{CalibTokens: 1024, SensTokens: 512, EvalTokens: 1024})
+		d, err := autoquant.SyntheticData(src, 64, autoquant.DataOptions{CalibTokens: 1024, SensTokens: 512, EvalTokens: 1024})
 		if err != nil {
 			goldenFixtureErr = err
 			return

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/autoq/autoq/autoquant"
 	"github.com/spf13/pflag"
 )
 
@@ -36,6 +37,21 @@ type command struct {
 type env struct {
 	stdout io.Writer
 	stderr io.Writer
+}
+
+// job is the environment a job runs in: notes and progress bars on stderr.
+func (e *env) job() autoquant.Env { return autoquant.Env{Log: e.stderr, Bars: e.stderr} }
+
+// tableWriter is a report that prints itself as the CLI's table.
+type tableWriter interface{ WriteTable(w io.Writer) }
+
+// print writes a job's report as JSON or as its table.
+func (e *env) print(asJSON bool, rep tableWriter) error {
+	if asJSON {
+		return autoquant.WriteJSON(e.stdout, rep)
+	}
+	rep.WriteTable(e.stdout)
+	return nil
 }
 
 var commands = map[string]*command{}
@@ -89,7 +105,7 @@ func runMain(args []string, e *env) int {
 	if err := c.run(e, fs, fs.Args()); err != nil {
 		fmt.Fprintf(e.stderr, "autoq %s: %v\n", c.name, err)
 		var ue usageError
-		if errors.As(err, &ue) {
+		if errors.As(err, &ue) || autoquant.IsUsage(err) {
 			return exitUsage
 		}
 		return exitRuntime

@@ -1,0 +1,261 @@
+package autoquant
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/autoq/autoq/eval"
+	"github.com/autoq/autoq/internal/atomicfile"
+	"github.com/autoq/autoq/internal/progress"
+	"github.com/autoq/autoq/model"
+	"github.com/autoq/autoq/quant"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+)
+
+// BenchModelOptions configures BenchModel (`autoq bench model`).
+type BenchModelOptions struct {
+	Model   string   // llama2.c .bin or HF directory ("" on a GPU: synthetic Llama-7B shapes, 2 layers)
+	Schemes []string // quantization schemes (eval's names)
+	Batches string   // comma-separated batch sizes
+	Seqs    string   // comma-separated sequence lengths
+	Runs    int      // timed runs per point (median reported)
+	Warmup  int
+	Kernel  string // int (integer reference kernels) or fake (fake-quantized float), CPU only
+	Search  string
+	Plot    string // PNG of latency per point
+	Device  string // cpu, cuda[:N] or auto
+}
+
+// BenchVariant is one scheme at one point.
+type BenchVariant struct {
+	Scheme       string  `json:"scheme"`
+	MedianMs     float64 `json:"median_ms"`
+	TokensPerSec float64 `json:"tokens_per_sec"`
+	Speedup      float64 `json:"speedup_vs_fp32"`
+}
+
+// BenchPoint is one batch x sequence length.
+type BenchPoint struct {
+	Batch    int            `json:"batch"`
+	Seq      int            `json:"seq"`
+	Variants []BenchVariant `json:"variants"` // fp32 first
+}
+
+// BenchModelReport is the result of BenchModel.
+type BenchModelReport struct {
+	Model  string       `json:"model"`
+	Device string       `json:"device"`
+	Kernel string       `json:"kernel"`
+	Runs   int          `json:"runs"`
+	Points []BenchPoint `json:"points"`
+	// GPU runs: the baseline the speedups refer to (fp16) and each variant's kernel paths.
+	Baseline string            `json:"baseline,omitempty"`
+	Paths    map[string]string `json:"kernel_paths,omitempty"`
+}
+
+func parseInts(flag, s string) ([]int, error) {
+	var out []int
+	for _, p := range strings.Split(s, ",") {
+		v, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || v <= 0 {
+			return nil, usagef("--%s: %q is not a positive integer", flag, p)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// quantizeModel plugs integer-kernel or fake-quantized layers for spec into m.
+func quantizeModel(m *model.Model, sp eval.Spec, kernel string, opt quant.SearchOptions) error {
+	if kernel == "fake" {
+		return eval.Apply(m, sp, opt, nil)
+	}
+	if sp.Act == model.ActStatic || (sp.Act == model.ActPerToken) != (sp.Weight.Bits == 8) {
+		return usagef("--kernel int runs w8a8 (dynamic) and 4-bit weight-only schemes, not %s (try --kernel fake)", sp.Name)
+	}
+	for _, name := range m.LinearNames() {
+		w := m.Weight(name + ".weight")
+		var bias []float32
+		if b := m.Weight(name + ".bias"); b != nil {
+			bias = b.F32()
+		}
+		ql, err := model.NewQuantLinear(name, w.F32(), bias, w.Shape[0], w.Shape[1], sp.Weight, opt)
+		if err != nil {
+			return err
+		}
+		if err := m.SetLinear(name, ql); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// BenchModel is `autoq bench model`: whole-model prefill latency, full precision vs
+// quantized, per batch x sequence length (CPU reference kernels, or the GPU model runner).
+func BenchModel(env Env, o BenchModelOptions) (*BenchModelReport, error) {
+	f := &o
+	dev, err := selectRunnerDevice(env, "bench model", f.Device)
+	if err != nil {
+		return nil, err
+	}
+	if dev.CUDA {
+		return benchModelGPU(env, f, dev)
+	}
+	if f.Model == "" {
+		return nil, usagef("--model is required")
+	}
+	if f.Runs < 1 || f.Warmup < 0 {
+		return nil, usagef("--runs must be >= 1 and --warmup >= 0")
+	}
+	if f.Kernel != "int" && f.Kernel != "fake" {
+		return nil, usagef("--kernel must be int or fake, got %q", f.Kernel)
+	}
+	batches, err := parseInts("batch", f.Batches)
+	if err != nil {
+		return nil, err
+	}
+	seqs, err := parseInts("seq", f.Seqs)
+	if err != nil {
+		return nil, err
+	}
+	search, err := quant.ParseSearch(f.Search)
+	if err != nil {
+		return nil, usagef("--search: %v", err)
+	}
+	ref, err := model.Load(f.Model)
+	if err != nil {
+		return nil, err
+	}
+	labels := []string{"fp32"}
+	models := []*model.Model{ref}
+	for _, s := range f.Schemes {
+		sp, err := eval.ParseSpec(s)
+		if err != nil {
+			return nil, usagef("--scheme: %v", err)
+		}
+		m, err := model.Load(f.Model)
+		if err != nil {
+			return nil, err
+		}
+		if err := quantizeModel(m, sp, f.Kernel, quant.SearchOptions{Method: search}); err != nil {
+			return nil, err
+		}
+		labels, models = append(labels, sp.Name), append(models, m)
+	}
+	for _, s := range seqs {
+		if ref.Config.MaxSeq > 0 && s > ref.Config.MaxSeq {
+			return nil, usagef("--seq %d exceeds the model's maximum of %d", s, ref.Config.MaxSeq)
+		}
+	}
+	rep := &BenchModelReport{Model: f.Model, Device: "cpu", Kernel: f.Kernel, Runs: f.Runs}
+	bar := progress.New(env.bars(), "bench model", int64(len(batches)*len(seqs)*len(models)), "runs")
+	for _, b := range batches {
+		for _, s := range seqs {
+			toks := benchTokens(b, s, ref.Config.Vocab)
+			pt := BenchPoint{Batch: b, Seq: s}
+			for i, m := range models {
+				ms, err := MedianForwardMs(m, toks, f.Warmup, f.Runs)
+				if err != nil {
+					return nil, err
+				}
+				v := BenchVariant{Scheme: labels[i], MedianMs: ms, TokensPerSec: float64(b*s) / (ms / 1000)}
+				v.Speedup = pt.fp32Ms(ms) / ms
+				pt.Variants = append(pt.Variants, v)
+				bar.Add(1)
+			}
+			rep.Points = append(rep.Points, pt)
+		}
+	}
+	bar.Done()
+	if f.Plot != "" {
+		if err := plotBenchModel(rep, f.Plot); err != nil {
+			return nil, err
+		}
+	}
+	return rep, nil
+}
+
+// fp32Ms is the point's full-precision time (ms itself while fp32 is being measured).
+func (p *BenchPoint) fp32Ms(ms float64) float64 {
+	if len(p.Variants) == 0 {
+		return ms
+	}
+	return p.Variants[0].MedianMs
+}
+
+// benchTokens returns batch sequences of deterministic token ids (BOS first).
+func benchTokens(batch, seq, vocab int) [][]int {
+	r := rand.New(rand.NewPCG(uint64(batch), uint64(seq)))
+	out := make([][]int, batch)
+	for b := range out {
+		out[b] = make([]int, seq)
+		out[b][0] = 1 % vocab
+		for i := 1; i < seq; i++ {
+			out[b][i] = r.IntN(vocab)
+		}
+	}
+	return out
+}
+
+// WriteTable prints one row per point and scheme (and, on a GPU, the kernel paths).
+func (rep *BenchModelReport) WriteTable(w io.Writer) {
+	fmt.Fprintf(w, "%s: prefill latency on the %s (quantized layers: %s kernels), median of %d runs\n", rep.Model, rep.Device, rep.Kernel, rep.Runs)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "batch\tseq\tscheme\tms\ttok/s\tspeedup\t")
+	for _, p := range rep.Points {
+		for _, v := range p.Variants {
+			fmt.Fprintf(tw, "%d\t%d\t%s\t%.2f\t%.0f\t%.2fx\t\n", p.Batch, p.Seq, v.Scheme, v.MedianMs, v.TokensPerSec, v.Speedup)
+		}
+	}
+	tw.Flush()
+	if rep.Baseline != "" {
+		fmt.Fprintf(w, "speedup is against %s (cuBLAS); linear-layer paths per variant:\n", rep.Baseline)
+		for _, l := range rep.Points[0].Variants {
+			fmt.Fprintf(w, "  %s: %s\n", l.Scheme, rep.Paths[l.Scheme])
+		}
+	}
+}
+
+// plotBenchModel draws median latency per point (x: batch x seq) for each variant.
+func plotBenchModel(rep *BenchModelReport, path string) error {
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("Prefill latency, %s (%s, %s kernels)", filepath.Base(rep.Model), rep.Device, rep.Kernel)
+	p.X.Label.Text = "point (batch x seq)"
+	p.Y.Label.Text = "median ms"
+	p.Legend.Top = true
+	p.Legend.Left = true
+	p.Add(plotter.NewGrid())
+	var names []string
+	for _, pt := range rep.Points {
+		names = append(names, fmt.Sprintf("%dx%d", pt.Batch, pt.Seq))
+	}
+	p.NominalX(names...)
+	var args []any
+	for vi, v := range rep.Points[0].Variants {
+		xy := make(plotter.XYs, len(rep.Points))
+		for i, pt := range rep.Points {
+			xy[i] = plotter.XY{X: float64(i), Y: pt.Variants[vi].MedianMs}
+		}
+		args = append(args, v.Scheme, xy)
+	}
+	if err := plotutil.AddLinePoints(p, args...); err != nil {
+		return fmt.Errorf("plot %s: %w", path, err)
+	}
+	wt, err := p.WriterTo(8*vg.Inch, 5*vg.Inch, "png")
+	if err != nil {
+		return fmt.Errorf("plot %s: %w", path, err)
+	}
+	return atomicfile.Write(path, 0o644, func(f *os.File) error {
+		_, err := wt.WriteTo(f)
+		return err
+	})
+}

@@ -1,0 +1,216 @@
+package autoquant
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/autoq/autoq/calib"
+	"github.com/autoq/autoq/eval"
+	"github.com/autoq/autoq/internal/progress"
+	"github.com/autoq/autoq/model"
+	"github.com/autoq/autoq/quant"
+)
+
+// EvalOptions configures Eval (`autoq eval`).
+type EvalOptions struct {
+	Model     string   // llama2.c .bin file or Hugging Face directory
+	Tokenizer string   // default: beside the model
+	Data      string   // text (paragraphs) or .jsonl token ids
+	Schemes   []string // fake-quantization schemes compared with full precision
+	Quantized string   // also evaluate a quantized checkpoint directory
+	Search    string   // weight scale search for Schemes: max, percentile or mse
+	Tokens    int      // tokens to evaluate (0: the whole split)
+	SeqLen    int
+	Batch     int
+	Split     string // eval (second half), calib (first half) or all
+	Skip      int    // tokens skipped at the start of the split
+	// ActCalib calibrates static activation scales (a8s schemes) on CalibTokens tokens of
+	// the calib split, unless CalibTable gives them.
+	ActCalib    string
+	CalibTokens int
+	CalibTable  string
+	Device      string // cpu, cuda[:N] or auto
+}
+
+// EvalRow is one evaluated variant.
+type EvalRow struct {
+	Scheme string `json:"scheme"`
+	eval.Result
+	PPLIncrease float64 `json:"ppl_increase_pct"` // vs full precision
+}
+
+// EvalReport is the result of Eval.
+type EvalReport struct {
+	Model     string    `json:"model"`
+	Data      string    `json:"data"`
+	Split     string    `json:"split"`
+	SeqLen    int       `json:"seq_len"`
+	Windowing string    `json:"windowing"`
+	Search    string    `json:"search"`
+	Results   []EvalRow `json:"results"`
+}
+
+const windowingDoc = "paragraphs tokenized with BOS, concatenated, non-overlapping windows of seq_len tokens from position 0; all next-token targets except BOS scored"
+
+// Eval is `autoq eval`: perplexity of a model and of fake-quantized variants against full
+// precision (NLL, KL, top-1), on the CPU reference or the GPU model runner.
+func Eval(env Env, o EvalOptions) (*EvalReport, error) {
+	f := &o
+	if f.Model == "" || f.Data == "" {
+		return nil, usagef("--model and --data are required")
+	}
+	if f.SeqLen < 2 || f.Batch < 1 || f.Tokens < 0 || f.Skip < 0 {
+		return nil, usagef("--seq-len must be >= 2, --batch >= 1, --tokens and --skip-tokens >= 0")
+	}
+	var specs []eval.Spec
+	for _, s := range f.Schemes {
+		sp, err := eval.ParseSpec(s)
+		if err != nil {
+			return nil, usagef("--scheme: %v", err)
+		}
+		specs = append(specs, sp)
+	}
+	search, err := quant.ParseSearch(f.Search)
+	if err != nil {
+		return nil, usagef("--search: %v", err)
+	}
+	calMethod, err := calib.ParseMethod(f.ActCalib)
+	if err != nil {
+		return nil, usagef("--act-calib: %v", err)
+	}
+	if strings.HasPrefix(f.Device, "cuda") {
+		if err := checkGPUEval(f, specs); err != nil {
+			return nil, err
+		}
+	}
+	dev, err := selectRunnerDevice(env, "eval", f.Device)
+	if err != nil {
+		return nil, err
+	}
+	if dev.CUDA {
+		return evalGPU(env, f, dev, specs, quant.SearchOptions{Method: search})
+	}
+	m, tok, err := loadModelAndTokenizer(f.Model, f.Tokenizer, f.Data)
+	if err != nil {
+		return nil, err
+	}
+	ref, err := model.Load(f.Model)
+	if err != nil {
+		return nil, err
+	}
+	bos := 1
+	if tok != nil {
+		bos = tok.BOS()
+	}
+	rep := &EvalReport{Model: f.Model, Data: f.Data, Split: f.Split, SeqLen: f.SeqLen, Windowing: windowingDoc, Search: f.Search}
+	// One model instance per variant, all run on each batch next to one reference pass.
+	var cands []eval.Forwarder
+	var labels []string
+	var amax map[string]float32
+	for i, sp := range specs {
+		cm := m
+		if i > 0 {
+			if cm, err = model.Load(f.Model); err != nil {
+				return nil, err
+			}
+		}
+		if sp.Act == model.ActStatic && amax == nil && f.CalibTable != "" {
+			if amax, err = amaxFromTable(f.CalibTable, ref.LinearNames()); err != nil {
+				return nil, err
+			}
+		}
+		if sp.Act == model.ActStatic && amax == nil {
+			cw, err := eval.OpenWindows(f.Data, tok, ref.Config.Vocab, eval.DataOptions{SeqLen: f.SeqLen, MaxTokens: f.CalibTokens, Split: "calib"})
+			if err != nil {
+				return nil, err
+			}
+			amax, _, err = eval.CalibrateActivations(ref, cw, calib.DefaultOptions(calMethod), f.Batch)
+			cw.Close()
+			if err != nil {
+				return nil, fmt.Errorf("calibrating static activation scales: %w", err)
+			}
+		}
+		if err := eval.Apply(cm, sp, quant.SearchOptions{Method: search}, amax); err != nil {
+			return nil, err
+		}
+		cands, labels = append(cands, cm), append(labels, sp.Name)
+	}
+	if f.Quantized != "" {
+		qm := m
+		if len(specs) > 0 {
+			if qm, err = model.Load(f.Model); err != nil {
+				return nil, err
+			}
+		}
+		if _, err := applyQuantizedDir(qm, f.Quantized); err != nil {
+			return nil, err
+		}
+		cands, labels = append(cands, qm), append(labels, filepath.Base(filepath.Clean(f.Quantized)))
+	}
+	w, err := eval.OpenWindows(f.Data, tok, ref.Config.Vocab, eval.DataOptions{SeqLen: f.SeqLen, MaxTokens: f.Tokens, Split: f.Split, SkipTokens: f.Skip})
+	if err != nil {
+		return nil, err
+	}
+	defer w.Close()
+	bar := progress.New(env.bars(), "eval", int64(f.Tokens), "tok")
+	fp, rs, err := eval.Compare(ref, cands, w, eval.Options{Vocab: ref.Config.Vocab, BOS: bos, Batch: f.Batch, Progress: func(n int) { bar.Add(int64(n)) }})
+	bar.Done()
+	if err != nil {
+		return nil, err
+	}
+	rep.Results = append(rep.Results, EvalRow{Scheme: "fp32", Result: fp})
+	for i, r := range rs {
+		rep.Results = append(rep.Results, EvalRow{Scheme: labels[i], Result: r, PPLIncrease: 100 * (r.Perplexity/fp.Perplexity - 1)})
+	}
+	return rep, nil
+}
+
+// WriteTable prints the report as the CLI's table.
+func (rep *EvalReport) WriteTable(w io.Writer) {
+	r0 := rep.Results[0]
+	fmt.Fprintf(w, "%s on %s (split %s): %d tokens in %d windows of <= %d, %d targets scored\n",
+		rep.Model, rep.Data, rep.Split, r0.Tokens, r0.Windows, rep.SeqLen, r0.Scored)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "scheme\tperplexity\tvs %s\tNLL\tKL(fp||q)\ttop-1\ttok/s\t\n", r0.Scheme)
+	for _, r := range rep.Results {
+		vs, kl, top := "", "", ""
+		if r.HasRef {
+			vs = fmt.Sprintf("%+.2f%%", r.PPLIncrease)
+			kl = fmt.Sprintf("%.5f", r.KL)
+			top = fmt.Sprintf("%.2f%%", 100*r.Top1)
+		}
+		fmt.Fprintf(tw, "%s\t%.4f\t%s\t%.4f\t%s\t%s\t%.0f\t\n", r.Scheme, r.Perplexity, vs, r.NLL, kl, top, r.TokensPerSec)
+	}
+	tw.Flush()
+}
+
+// amaxFromTable reads each linear layer's activation threshold from a calibration table;
+// an entry is found under the layer name or the layer name + ".input".
+func amaxFromTable(path string, names []string) (map[string]float32, error) {
+	tab, err := calib.ReadTable(path)
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]calib.TableEntry{}
+	for _, t := range tab.Tensors {
+		byName[t.Name] = t
+	}
+	amax := map[string]float32{}
+	for _, n := range names {
+		t, ok := byName[n]
+		if !ok {
+			t, ok = byName[n+".input"]
+		}
+		if !ok {
+			return nil, fmt.Errorf("calibration table %s has no entry for %s (or %s.input)", path, n, n)
+		}
+		if t.Empty || !(t.Amax > 0) {
+			return nil, fmt.Errorf("calibration table %s: %s has no usable amax (empty tensor)", path, t.Name)
+		}
+		amax[n] = t.Amax
+	}
+	return amax, nil
+}

@@ -1,0 +1,165 @@
+package autoquant
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/autoq/autoq/calib"
+	"github.com/autoq/autoq/calibrun"
+	"github.com/autoq/autoq/gptq/collect"
+	"github.com/autoq/autoq/plan"
+	"github.com/autoq/autoq/tensor"
+)
+
+// Input is the model and data of the jobs that calibrate, measure and quantize a whole
+// model (sensitivity, export, run).
+type Input struct {
+	Model     string // llama2.c .bin file or Hugging Face directory; "" = built-in synthetic (run)
+	Tokenizer string // default: beside the model
+	// Data is text (blank-line separated documents: the first half calibrates, the second
+	// evaluates) or .jsonl token ids.
+	Data        string
+	SeqLen      int
+	CalibTokens int // calibration tokens (activation thresholds, GPTQ Hessians)
+	SensTokens  int // sensitivity tokens (calibration split, after the calibration tokens)
+	EvalTokens  int // evaluation tokens for the accuracy gate (0: the whole split)
+	CalibMethod string
+	Int4        string // gptq or rtn
+	Batch       int
+	CalibTable  string // static activation thresholds from `autoq calibrate` instead of calibrating
+}
+
+// dataNeed says which splits a job reads.
+type dataNeed struct{ sens, eval bool }
+
+func (f *Input) dataOptions() DataOptions {
+	return DataOptions{SeqLen: f.SeqLen, CalibTokens: f.CalibTokens, SensTokens: f.SensTokens, EvalTokens: f.EvalTokens}
+}
+
+// check validates the options that need no file.
+func (f *Input) check() error {
+	if f.SeqLen < 2 || f.CalibTokens < 0 || f.SensTokens < 0 || f.EvalTokens < 0 || f.Batch < 1 {
+		return usagef("--seq-len must be >= 2, token counts >= 0, --batch >= 1")
+	}
+	if f.Int4 != "gptq" && f.Int4 != "rtn" {
+		return usagef("--int4 must be gptq or rtn, not %q", f.Int4)
+	}
+	if _, err := calib.ParseMethod(f.CalibMethod); err != nil {
+		return usagef("--calib-method: %v", err)
+	}
+	return nil
+}
+
+// open loads the model and the windows of the splits the job needs, or the built-in
+// synthetic model and data when allowed and no model is given.
+func (f *Input) open(allowSynthetic bool, need dataNeed) (*Source, *Data, error) {
+	if err := f.check(); err != nil {
+		return nil, nil, err
+	}
+	if f.Model == "" {
+		if !allowSynthetic {
+			return nil, nil, usagef("--model is required")
+		}
+		if f.Data != "" {
+			return nil, nil, usagef("--data needs --model (the built-in synthetic model brings its own data)")
+		}
+		src := Synthetic()
+		d, err := SyntheticData(src, min(f.SeqLen, 128), f.dataOptions())
+		return src, d, err
+	}
+	if f.Data == "" {
+		return nil, nil, usagef("--data is required with --model")
+	}
+	src, err := OpenSource(f.Model, f.Tokenizer)
+	if err != nil {
+		return nil, nil, err
+	}
+	if src.Tok == nil && !isJSONL(f.Data) {
+		return nil, nil, usagef("no tokenizer found for %s: give --tokenizer", f.Model)
+	}
+	d, err := loadData(f.Data, src.Tok, src.Cfg.Vocab, f.dataOptions(), need)
+	return src, d, err
+}
+
+func (f *Input) bos(src *Source) int {
+	if src.Tok != nil {
+		return src.Tok.BOS()
+	}
+	return 1
+}
+
+// quantizers calibrates what the schemes need: activation thresholds when a static W8A8
+// scheme is among them (or from CalibTable), GPTQ Hessians when int4 uses GPTQ.
+func (f *Input) quantizers(env Env, src *Source, d *Data, schemes []plan.Choice) (*Quantizers, error) {
+	qz := &Quantizers{ScaleDType: tensor.F16}
+	needAmax, need4 := false, false
+	for _, c := range schemes {
+		needAmax = needAmax || c.Act == plan.ActStatic
+		need4 = need4 || (!c.Full && c.Weight.Bits == 4)
+	}
+	if needAmax && f.CalibTable != "" {
+		_, amax, err := tableAmax(f.CalibTable)
+		if err != nil {
+			return nil, err
+		}
+		qz.Amax, needAmax = amax, false
+		env.logf("activation thresholds for %d tensors from %s\n", len(amax), f.CalibTable)
+	}
+	if !needAmax && !(need4 && f.Int4 == "gptq") {
+		return qz, nil
+	}
+	m, err := src.NewModel()
+	if err != nil {
+		return nil, err
+	}
+	if needAmax {
+		meth, _ := calib.ParseMethod(f.CalibMethod)
+		amax, n, err := calibrun.LayerThresholds(m, d.Calib, calib.DefaultOptions(meth), f.Batch)
+		if err != nil {
+			return nil, fmt.Errorf("calibrate: %w", err)
+		}
+		qz.Amax = amax
+		env.logf("calibrated %d activation thresholds (%s) on %d tokens\n", len(amax), f.CalibMethod, n)
+	}
+	if need4 && f.Int4 == "gptq" {
+		hs, err := collect.Hessians(m, d.Calib, f.Batch, nil)
+		if err != nil {
+			return nil, fmt.Errorf("calibrate: %w", err)
+		}
+		qz.Int4 = GPTQ(hs, BestGPTQ)
+		env.logf("collected GPTQ Hessians for %d layers\n", len(hs))
+	}
+	return qz, nil
+}
+
+// tableAmax reads a calibration table's thresholds by tensor (layer) name.
+func tableAmax(path string) (*calib.Table, map[string]float32, error) {
+	t, err := calib.ReadTable(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	amax := map[string]float32{}
+	for _, e := range t.Tensors {
+		if !e.Empty {
+			amax[e.Name] = e.Amax
+		}
+	}
+	return t, amax, nil
+}
+
+// ParseChoices reads a comma-separated list of candidate schemes (no w16: it has no damage
+// to measure).
+func ParseChoices(s string) ([]plan.Choice, error) {
+	var out []plan.Choice
+	for _, p := range strings.Split(s, ",") {
+		c, err := plan.ParseChoice(strings.TrimSpace(p))
+		if err != nil {
+			return nil, err
+		}
+		if c.Full {
+			return nil, fmt.Errorf("w16 needs no measurement (it has no damage)")
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}

@@ -1,0 +1,52 @@
+package autoquant
+
+import (
+	"time"
+
+	"github.com/autoq/autoq/model"
+	"github.com/autoq/autoq/quant"
+)
+
+// KernelModel plugs the integer reference kernels (model.QuantLinear) into m for the
+// layers that have one: 4-bit weights (W4A16) and 8-bit symmetric per-channel weights with
+// dynamic per-token activations (W8A8). The other quantized layers keep their fake-quantized
+// float layer. It returns how many layers run on integer kernels. The kernels use the
+// layers' own QTensors, so the outputs are those of the export (up to float summation order).
+func KernelModel(m *model.Model, layers []*Layer) (int, error) {
+	n := 0
+	for _, l := range layers {
+		s := l.Q.Scheme
+		w8a8 := s.Bits == 8 && s.Symmetric && s.Granularity == quant.PerChannel && l.Act != nil && l.Act.Dynamic
+		if s.Bits != 4 && !w8a8 {
+			continue
+		}
+		var bias []float32
+		if b := m.Weight(l.Name + ".bias"); b != nil {
+			bias = b.F32()
+		}
+		if err := m.SetLinear(l.Name, &model.QuantLinear{Q: l.Q, Bias: bias, N: l.Q.Rows, K: l.Q.Cols, W8A8: w8a8}); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// MedianForwardMs times runs prefills of toks (after warmup untimed ones) and returns the
+// median in milliseconds.
+func MedianForwardMs(m *model.Model, toks [][]int, warmup, runs int) (float64, error) {
+	for range warmup {
+		if _, err := m.Forward(toks, nil); err != nil {
+			return 0, err
+		}
+	}
+	ts := make([]float64, max(runs, 1))
+	for i := range ts {
+		t0 := time.Now()
+		if _, err := m.Forward(toks, nil); err != nil {
+			return 0, err
+		}
+		ts[i] = float64(time.Since(t0).Nanoseconds()) / 1e6
+	}
+	return median(ts), nil
+}

@@ -1,0 +1,135 @@
+package autoquant
+
+// The calibrated path of `autoq quantize`: --method gptq and --search act-mse run the model
+// over calibration text to collect each linear layer's input Hessian H = sum x x^T, then
+// quantize every linear layer with package gptq. The weights come out as ordinary autoq
+// QTensors, written by the same code as the plain path.
+
+import (
+	"errors"
+	"io"
+	"strings"
+
+	"github.com/autoq/autoq/backend"
+	"github.com/autoq/autoq/eval"
+	"github.com/autoq/autoq/gptq"
+	"github.com/autoq/autoq/gptq/collect"
+	"github.com/autoq/autoq/internal/progress"
+	"github.com/autoq/autoq/quant"
+)
+
+// calibratedQuant is how the calibrated path rounds (rtn/gptq) and clips (act-mse or not).
+type calibratedQuant struct {
+	method collect.Method
+	clip   gptq.Clip
+	name   string // for the report: "gptq", "gptq+act-mse", "rtn+act-mse"
+}
+
+// calibration returns the calibrated settings, or nil when --method rtn with a plain
+// search needs no model run.
+func (q *QuantizeOptions) calibration() (*calibratedQuant, error) {
+	method, err := collect.ParseMethod(q.Method)
+	if err != nil {
+		return nil, usagef("--method: %v", err)
+	}
+	actMSE := q.Search == "act-mse"
+	if method == collect.RTN && !actMSE {
+		if q.Data != "" {
+			return nil, usagef("--data is only used by --method gptq or --search act-mse")
+		}
+		return nil, nil
+	}
+	c := &calibratedQuant{method: method, clip: gptq.ClipNone, name: q.Method}
+	switch {
+	case actMSE:
+		c.clip, c.name = gptq.ClipActMSE, q.Method+"+act-mse"
+	case q.Search == "mse":
+		c.clip = gptq.ClipMSE
+		c.name += "+mse"
+	case q.Search != "max":
+		return nil, usagef("--method gptq takes --search max, mse or act-mse, not %s", q.Search)
+	}
+	if q.Data == "" {
+		return nil, usagef("--method gptq and --search act-mse need --data FILE (calibration text)")
+	}
+	if q.SeqLen < 2 || q.CalibTokens < q.SeqLen {
+		return nil, usagef("--seq-len must be >= 2 and --calib-tokens >= --seq-len (got %d, %d)", q.SeqLen, q.CalibTokens)
+	}
+	return c, nil
+}
+
+// quantizeCalibrated loads the model at q.Path, collects Hessians over the first
+// (calibration) half of --data, and quantizes every linear layer. The result is keyed by
+// checkpoint tensor name ("<layer>.weight").
+//
+// GPTQ runs on the device of eng when it can (a CUDA backend, natural column order, i.e.
+// --act-order=false); a layer the device refuses (e.g. act-mse clipping on groups wider
+// than the kernel takes) falls back to the CPU, which is also where act-order runs.
+func quantizeCalibrated(env Env, q *QuantizeOptions, c *calibratedQuant, s quant.Scheme, eng *engine) (map[string]*quant.QTensor, error) {
+	m, tok, err := loadModelAndTokenizer(q.Path, q.Tokenizer, q.Data)
+	if err != nil {
+		return nil, err
+	}
+	w, err := eval.OpenWindows(q.Data, tok, m.Config.Vocab, eval.DataOptions{SeqLen: q.SeqLen, MaxTokens: q.CalibTokens, Split: "calib"})
+	if err != nil {
+		return nil, err
+	}
+	defer w.Close()
+	var seqs [][]int
+	for {
+		s, err := w.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		seqs = append(seqs, s)
+	}
+	env.logf("calibration: %d tokens in %d windows from the first half of %s\n", w.Tokens(), len(seqs), q.Data)
+	bar := progress.New(env.bars(), "hessians", int64(len(seqs)), "windows")
+	last := 0
+	hs, err := collect.Hessians(m, seqs, 8, func(done int) { bar.Add(int64(done - last)); last = done })
+	bar.Done()
+	if err != nil {
+		return nil, err
+	}
+	opt := gptq.Options{ActOrder: q.ActOrder, Damp: q.Damp}
+	var qs map[string]*quant.QTensor
+	var reports []gptq.Report
+	dev, onDevice := eng.b.(backend.GPTQRunner)
+	switch {
+	case c.method == collect.GPTQ && onDevice && !q.ActOrder:
+		env.logf("gptq: on %s\n", eng.name)
+		o := opt
+		o.Clip = c.clip
+		qs, reports, err = collect.QuantizeModelGPTQWith(m, hs, s, o, func(name string, w []float32, rows, cols int, ls quant.Scheme, h *gptq.Hessian, o gptq.Options) (*quant.QTensor, gptq.Report, error) {
+			qt, rep, err := dev.GPTQ(name, w, rows, cols, ls, h, o)
+			if err != nil {
+				env.logf("note: %s: GPU GPTQ declined (%v): running it on the CPU\n", name, err)
+				return gptq.Quantize(name, w, rows, cols, ls, h, o)
+			}
+			return qt, rep, nil
+		})
+	default:
+		if c.method == collect.GPTQ && onDevice {
+			env.logf("gptq: on the CPU (act-order is CPU-only; --act-order=false runs GPTQ on %s)\n", eng.name)
+		}
+		qs, reports, err = collect.QuantizeModel(m, hs, c.method, c.clip, s, opt)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range reports {
+		if r.Warning != "" {
+			env.logf("warning: %s: %s\n", r.Layer, r.Warning)
+		}
+	}
+	out := make(map[string]*quant.QTensor, len(qs))
+	for layer, qt := range qs {
+		c := *qt
+		c.Name = strings.TrimSuffix(layer, ".weight") + ".weight"
+		out[c.Name] = &c
+	}
+	return out, nil
+}

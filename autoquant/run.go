@@ -1,0 +1,317 @@
+package autoquant
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/autoq/autoq/calib"
+	"github.com/autoq/autoq/eval"
+	"github.com/autoq/autoq/export"
+	"github.com/autoq/autoq/gptq/collect"
+	"github.com/autoq/autoq/internal/atomicfile"
+	"github.com/autoq/autoq/internal/progress"
+	"github.com/autoq/autoq/model"
+	"github.com/autoq/autoq/plan"
+	"github.com/autoq/autoq/tensor"
+)
+
+// PipelineOptions configures RunPipeline.
+type PipelineOptions struct {
+	Src  *Source
+	Data *Data
+	Out  string // export directory, replaced only when the gate passes (or Force)
+	// Exactly one of TargetBits and MaxKL drives the planner.
+	TargetBits float64
+	MaxKL      float64
+	Schemes    []plan.Choice // sensitivity candidates; w16 is always a planner option
+	Overrides  []plan.Rule
+	Int4Method string // "gptq" (default) or "rtn"
+	Calib      calib.Method
+	Gate       Gate
+	Batch      int
+	BOS        int
+	Force      bool // export even when the gate fails
+
+	// AWQ applies activation-aware per-input-channel scaling (ScaleSource, searched for
+	// the first int4 candidate) before calibration; the verify baseline stays the
+	// original model.
+	AWQ bool
+}
+
+// RunReport is the closing report of Run.
+type RunReport struct {
+	Model       string        `json:"model"`
+	Out         string        `json:"out"`
+	Exported    bool          `json:"exported"`
+	SizeBefore  int64         `json:"size_before_bytes"` // checkpoint tensors
+	SizeAfter   int64         `json:"size_after_bytes"`  // exported model.safetensors
+	AvgBits     float64       `json:"avg_bits"`          // planned linear layers, scales counted
+	Plan        *plan.Plan    `json:"plan"`
+	Verify      *VerifyReport `json:"verify"`
+	FPTokensSec float64       `json:"fp_tokens_per_sec"`    // verify pass, full precision
+	QTokensSec  float64       `json:"quant_tokens_per_sec"` // verify pass, export (fake-quantized)
+	// Prefill latency of one 128-token sequence, median of 5: full precision vs the plan
+	// on the integer reference kernels where the layer has one (KernelLayers of them).
+	FPLatencyMs     float64           `json:"fp_latency_ms"`
+	KernelLatencyMs float64           `json:"kernel_latency_ms"`
+	KernelLayers    int               `json:"kernel_layers"`
+	Stages          []Stage           `json:"stages"`
+	Sensitivity     *plan.Sensitivity `json:"-"`
+	Layers          map[string]string `json:"layers"` // layer -> scheme
+}
+
+// Stage is one step's wall time.
+type Stage struct {
+	Name    string  `json:"name"`
+	Seconds float64 `json:"seconds"`
+	Detail  string  `json:"detail"`
+}
+
+// RunPipeline executes the whole pipeline: calibrate, sensitivity, plan, quantize, export (to a
+// staging directory), verify the export against full precision, and publish it at Out if
+// the gate passes. A failing gate leaves Out untouched and returns the report with an
+// error.
+func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
+	if opt.Batch <= 0 {
+		opt.Batch = 8
+	}
+	if opt.BOS == 0 {
+		opt.BOS = 1
+	}
+	if len(opt.Schemes) == 0 {
+		// Weight schemes only: int8 activations cost as many weight bits as w8 and never
+		// damage less, so under a bits budget the planner would not pick them.
+		names := []string{"w4g128", "w4g128a", "w4g64a", "w8"}
+		if opt.Src.Cfg.Dim < 1024 {
+			names = []string{"w4g32", "w4g32a", "w4g16a", "w8"} // 128-wide groups would be whole rows
+		}
+		for _, s := range names {
+			c, _ := plan.ParseChoice(s)
+			opt.Schemes = append(opt.Schemes, c)
+		}
+	}
+	if opt.Calib == 0 {
+		opt.Calib = calib.MethodEntropy
+	}
+	orig := opt.Src
+	if opt.AWQ { // activation-aware scaling: everything below runs on the rescaled source
+		var int4 *plan.Choice
+		for i := range opt.Schemes {
+			if !opt.Schemes[i].Full && opt.Schemes[i].Weight.Bits == 4 {
+				int4 = &opt.Schemes[i]
+				break
+			}
+		}
+		if int4 == nil {
+			return nil, fmt.Errorf("awq: no int4 candidate scheme to search scales for")
+		}
+		src, _, err := ScaleSource(opt.Src, opt.Data.Calib, opt.Batch, *int4, BestGPTQ)
+		if err != nil {
+			return nil, err
+		}
+		opt.Src = src
+	}
+	rep := &RunReport{Model: opt.Src.displayPath(), Out: opt.Out, SizeBefore: opt.Src.Bytes()}
+	const nStages = 6
+	stage := 0
+	start := time.Now()
+	done := func(name, detail string) {
+		stage++
+		s := Stage{Name: name, Seconds: time.Since(start).Seconds(), Detail: detail}
+		rep.Stages = append(rep.Stages, s)
+		env.logf("[%d/%d] %-12s %6.1fs  %s\n", stage, nStages, name, s.Seconds, detail)
+		start = time.Now()
+	}
+	m, err := opt.Src.NewModel()
+	if err != nil {
+		return nil, err
+	}
+
+	// 1. Calibrate: activation thresholds (static W8A8) and, for GPTQ, Hessians.
+	amax, calTokens, err := eval.CalibrateActivations(m, newWindows(opt.Data.Calib), calib.DefaultOptions(opt.Calib), opt.Batch)
+	if err != nil {
+		return nil, fmt.Errorf("calibrate: %w", err)
+	}
+	qz := &Quantizers{Amax: amax, ScaleDType: tensor.F16}
+	detail := fmt.Sprintf("%d tokens, %s activation thresholds for %d layers", calTokens, opt.Calib, len(amax))
+	if opt.Int4Method == "" || opt.Int4Method == "gptq" {
+		hs, err := collect.Hessians(m, opt.Data.Calib, opt.Batch, nil)
+		if err != nil {
+			return nil, fmt.Errorf("calibrate: %w", err)
+		}
+		qz.Int4 = GPTQ(hs, BestGPTQ)
+		detail += ", GPTQ Hessians"
+	} else if opt.Int4Method != "rtn" {
+		return nil, fmt.Errorf("int4 method %q (want gptq or rtn)", opt.Int4Method)
+	}
+	done("calibrate", detail)
+
+	// 2. Sensitivity.
+	names := m.LinearNames()
+	bar := progress.New(env.bars(), "sensitivity", int64(len(names)*len(opt.Schemes)), "runs")
+	sens, err := MeasureSensitivity(m, opt.Data.Sens, SensOptions{Schemes: opt.Schemes, Quantizers: qz, Batch: opt.Batch, BOS: opt.BOS,
+		Progress: func(int, int) { bar.Add(1) }})
+	bar.Done()
+	if err != nil {
+		return nil, fmt.Errorf("sensitivity: %w", err)
+	}
+	sens.Model = rep.Model
+	rep.Sensitivity = sens
+	done("sensitivity", fmt.Sprintf("%d layers x %d schemes on %d tokens", len(names), len(opt.Schemes), sens.Tokens))
+
+	// 3. Plan.
+	p, res, err := plan.Solve(sens, plan.Options{TargetBits: opt.TargetBits, MaxDamage: opt.MaxKL, Overrides: opt.Overrides})
+	if err != nil {
+		return nil, err
+	}
+	p.Int4Method = opt.Int4Method
+	if p.Int4Method == "" {
+		p.Int4Method = "gptq"
+	}
+	rep.Plan, rep.AvgBits = p, res.AvgBits
+	rep.Layers = map[string]string{}
+	for i, l := range res.Layers {
+		rep.Layers[l.Name] = res.Choices[i].String()
+	}
+	done("plan", fmt.Sprintf("%.3f bits/weight on average, predicted KL %.5f", res.AvgBits, res.Total))
+
+	// 4. Quantize (a fresh model, so the calibration model stays full precision).
+	cand, err := opt.Src.NewModel()
+	if err != nil {
+		return nil, err
+	}
+	bar = progress.New(env.bars(), "quantize", int64(len(names)), "layers")
+	layers, err := ApplyPlan(cand, p, qz, func() { bar.Add(1) })
+	bar.Done()
+	if err != nil {
+		return nil, err
+	}
+	done("quantize", fmt.Sprintf("%d of %d linear layers quantized", len(layers), len(names)))
+
+	// 5. Export to a staging directory beside Out.
+	stageDir := filepath.Join(filepath.Dir(filepath.Clean(opt.Out)), "."+filepath.Base(filepath.Clean(opt.Out))+".candidate")
+	os.RemoveAll(stageDir)
+	defer os.RemoveAll(stageDir)
+	em := ExportModel(opt.Src, cand, layers)
+	cache, err := TRTCache(amax, opt.Calib)
+	if err != nil {
+		return nil, err
+	}
+	em.Extra = map[string][]byte{TRTCacheFile: cache}
+	if err := export.Write(stageDir, em, export.Options{ScaleDType: tensor.F16}); err != nil {
+		return nil, err
+	}
+	if st, err := os.Stat(filepath.Join(stageDir, export.WeightsFile)); err == nil {
+		rep.SizeAfter = st.Size()
+	}
+	done("export", fmt.Sprintf("compressed-tensors, %s -> %s", HumanBytes(rep.SizeBefore), HumanBytes(rep.SizeAfter)))
+
+	// 6. Verify the export itself against full precision on held-out tokens.
+	exported, _, err := LoadExported(stageDir)
+	if err != nil {
+		return nil, fmt.Errorf("verify: reading the export back: %w", err)
+	}
+	base, err := orig.NewModel()
+	if err != nil {
+		return nil, err
+	}
+	v, err := CompareModels(base, exported, opt.Data.Eval, opt.BOS, opt.Batch, opt.Gate)
+	if err != nil {
+		return nil, err
+	}
+	rep.Verify = v
+	rep.FPTokensSec = float64(v.Tokens) / max(v.BaselineSec, 1e-9)
+	rep.QTokensSec = float64(v.Tokens) / max(v.CandidateSec, 1e-9)
+	verdict := "PASS"
+	if !v.Pass {
+		verdict = "FAIL: " + fmt.Sprint(v.Failures)
+	}
+	done("verify", fmt.Sprintf("ppl %.4f -> %.4f (%+.3f%%), KL %.5f, top-1 %.2f%%: %s",
+		v.BaselinePPL, v.CandidatePPL, 100*v.PPLIncrease, v.KL, 100*v.Top1, verdict))
+
+	if err := latency(rep, base, cand, layers, opt.Data.Eval); err != nil {
+		return nil, err
+	}
+
+	if !v.Pass && !opt.Force {
+		return rep, fmt.Errorf("accuracy gate failed (%v): %s left unchanged", v.Failures, opt.Out)
+	}
+	if err := writeSidecars(stageDir, rep); err != nil {
+		return nil, err
+	}
+	if err := publish(stageDir, opt.Out); err != nil {
+		return nil, err
+	}
+	rep.Exported = true
+	return rep, nil
+}
+
+// latency fills the report's prefill latencies (the candidate gets the integer kernels).
+func latency(rep *RunReport, base, cand *model.Model, layers []*Layer, wins [][]int) error {
+	toks := [][]int{wins[0][:min(128, len(wins[0]))]}
+	var err error
+	if rep.FPLatencyMs, err = MedianForwardMs(base, toks, 1, 5); err != nil {
+		return err
+	}
+	if rep.KernelLayers, err = KernelModel(cand, layers); err != nil {
+		return err
+	}
+	rep.KernelLatencyMs, err = MedianForwardMs(cand, toks, 1, 5)
+	return err
+}
+
+// TRTCacheFile is the name of the TensorRT INT8 calibration cache in an export.
+const TRTCacheFile = "trt_int8_calibration.cache"
+
+// TRTCache renders activation thresholds as a TensorRT calibration cache (scale
+// amax/127 per layer input, names sorted), the format of package calib.
+func TRTCache(amax map[string]float32, m calib.Method) ([]byte, error) {
+	c := &calib.TRTCache{Version: calib.DefaultTRTVersion, Algorithm: calib.TRTAlgorithm(m)}
+	names := make([]string, 0, len(amax))
+	for n := range amax {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		c.Entries = append(c.Entries, calib.TRTEntry{Name: n, Scale: amax[n] / 127})
+	}
+	return c.Marshal()
+}
+
+// writeSidecars stores the plan, the sensitivity table and the report beside the weights.
+func writeSidecars(dir string, rep *RunReport) error {
+	if err := plan.Write(filepath.Join(dir, "autoq_plan.json"), rep.Plan); err != nil {
+		return err
+	}
+	if err := plan.WriteSensitivity(filepath.Join(dir, "autoq_sensitivity.json"), rep.Sensitivity); err != nil {
+		return err
+	}
+	rep.Exported = true
+	b, err := json.MarshalIndent(rep, "", "  ")
+	rep.Exported = false
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(dir, "autoq_report.json"), append(b, '\n'), 0o644)
+}
+
+// publish moves the complete staging directory to out atomically (an existing out is
+// replaced only once the new one is in place).
+func publish(stageDir, out string) error {
+	entries, err := os.ReadDir(stageDir)
+	if err != nil {
+		return err
+	}
+	return atomicfile.Dir(out, func(tmp string) error {
+		for _, e := range entries {
+			if err := os.Rename(filepath.Join(stageDir, e.Name()), filepath.Join(tmp, e.Name())); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,108 @@
+package autoquant
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/autoq/autoq/calib"
+	"github.com/autoq/autoq/plan"
+)
+
+// RunOptions configures Run (`autoq run`).
+type RunOptions struct {
+	Input
+	// Exactly one of TargetBits and KLBudget drives the planner.
+	TargetBits float64
+	KLBudget   float64
+	Schemes    string   // candidate schemes, comma-separated ("" = defaults by model width)
+	Overrides  []string // GLOB=SCHEME
+	// The accuracy gate.
+	MaxPPLIncrease string // "1%", 0.01 or "off"
+	GateKL         float64
+	Out            string
+	Force          bool // publish even when the gate fails
+}
+
+// Run is `autoq run`: the whole pipeline on a model and data (or the built-in synthetic
+// model): calibrate, sensitivity, plan, quantize, export, verify. A refused candidate
+// comes back with its report and a *GateError (or the pipeline's error when --out was left
+// unchanged).
+func Run(env Env, f RunOptions) (*RunReport, error) {
+	if (f.TargetBits > 0) == (f.KLBudget > 0) {
+		return nil, usagef("give exactly one of --target-bits and --kl-budget")
+	}
+	maxPPL, err := ParsePercent(f.MaxPPLIncrease)
+	if err != nil {
+		return nil, usagef("--max-ppl-increase: %v", err)
+	}
+	var schemes []plan.Choice
+	if f.Schemes != "" {
+		if schemes, err = ParseChoices(f.Schemes); err != nil {
+			return nil, usagef("--schemes: %v", err)
+		}
+	}
+	var rules []plan.Rule
+	for _, o := range f.Overrides {
+		r, err := plan.ParseOverride(o)
+		if err != nil {
+			return nil, usagef("--override: %v", err)
+		}
+		rules = append(rules, r)
+	}
+	meth, err := calib.ParseMethod(f.CalibMethod)
+	if err != nil {
+		return nil, usagef("--calib-method: %v", err)
+	}
+	src, d, err := f.open(true, dataNeed{sens: true, eval: true})
+	if err != nil {
+		return nil, err
+	}
+	if src.Path == "" {
+		env.logf("no --model: using the built-in synthetic Llama (%d layers, dim %d, vocab %d) and synthetic data\n",
+			src.Cfg.Layers, src.Cfg.Dim, src.Cfg.Vocab)
+	}
+	rep, runErr := RunPipeline(env, PipelineOptions{Src: src, Data: d, Out: f.Out, TargetBits: f.TargetBits, MaxKL: f.KLBudget,
+		Schemes: schemes, Overrides: rules, Int4Method: f.Int4, Calib: meth, Batch: f.Batch, BOS: f.bos(src),
+		Gate: Gate{MaxPPLIncrease: maxPPL, MaxKL: f.GateKL}, Force: f.Force})
+	if rep == nil || runErr != nil {
+		return rep, runErr
+	}
+	if !rep.Verify.Pass {
+		return rep, &GateError{rep.Verify.Failures}
+	}
+	return rep, nil
+}
+
+// WriteTable prints the closing report.
+func (r *RunReport) WriteTable(w io.Writer) {
+	v := r.Verify
+	fmt.Fprintf(w, "\nAutoQuant report for %s\n", r.Model)
+	counts := map[string]int{}
+	for _, s := range r.Layers {
+		counts[s]++
+	}
+	var parts []string
+	for s, n := range counts {
+		parts = append(parts, fmt.Sprintf("%s x%d", s, n))
+	}
+	sort.Strings(parts)
+	fmt.Fprintf(w, "  plan          %.3f bits/weight on average (%s)\n", r.AvgBits, strings.Join(parts, ", "))
+	fmt.Fprintf(w, "  size          %s -> %s (%.2fx smaller)\n", HumanBytes(r.SizeBefore), HumanBytes(r.SizeAfter), float64(r.SizeBefore)/float64(max(r.SizeAfter, 1)))
+	fmt.Fprintf(w, "  perplexity    %.4f -> %.4f (%+.3f%%) on %d held-out tokens\n", v.BaselinePPL, v.CandidatePPL, 100*v.PPLIncrease, v.Tokens)
+	fmt.Fprintf(w, "  KL, top-1     %.6f nats/token, %.2f%% agreement\n", v.KL, 100*v.Top1)
+	fmt.Fprintf(w, "  latency       prefill of 128 tokens (CPU, median of 5): full precision %.2f ms, quantized %.2f ms (%.2fx;\n"+
+		"                %d of %d linear layers on the integer reference kernels, the rest fake-quantized)\n",
+		r.FPLatencyMs, r.KernelLatencyMs, r.FPLatencyMs/max(r.KernelLatencyMs, 1e-9), r.KernelLayers, len(r.Layers))
+	verdict := "PASS"
+	if !v.Pass {
+		verdict = "FAIL (" + strings.Join(v.Failures, "; ") + ")"
+	}
+	fmt.Fprintf(w, "  gate          %s\n", verdict)
+	if r.Exported {
+		fmt.Fprintf(w, "  export        %s (compressed-tensors; plan, sensitivity and report inside)\n", r.Out)
+	} else {
+		fmt.Fprintf(w, "  export        not published: %s left unchanged\n", r.Out)
+	}
+}

@@ -1,0 +1,56 @@
+package autoquant
+
+import (
+	"fmt"
+
+	"github.com/autoq/autoq/internal/progress"
+	"github.com/autoq/autoq/plan"
+)
+
+// SensitivityOptions configures Sensitivity (`autoq sensitivity`).
+type SensitivityOptions struct {
+	Input
+	Schemes string // comma-separated candidate schemes
+	Out     string // sensitivity file to write (for autoq plan)
+	Plot    string // PNG of damage per layer and scheme
+}
+
+// Sensitivity is `autoq sensitivity`: each (layer, scheme) quantized alone and measured
+// against the cached full-precision logits (KL, perplexity change).
+func Sensitivity(env Env, f SensitivityOptions) (*SensitivityReport, error) {
+	schemes, err := ParseChoices(f.Schemes)
+	if err != nil {
+		return nil, usagef("--schemes: %v", err)
+	}
+	src, d, err := f.open(false, dataNeed{sens: true})
+	if err != nil {
+		return nil, err
+	}
+	qz, err := f.quantizers(env, src, d, schemes)
+	if err != nil {
+		return nil, err
+	}
+	m, err := src.NewModel()
+	if err != nil {
+		return nil, err
+	}
+	bar := progress.New(env.bars(), "sensitivity", int64(len(m.LinearNames())*len(schemes)), "runs")
+	s, err := MeasureSensitivity(m, d.Sens, SensOptions{Schemes: schemes, Quantizers: qz, Batch: f.Batch,
+		BOS: f.bos(src), Progress: func(int, int) { bar.Add(1) }})
+	bar.Done()
+	if err != nil {
+		return nil, err
+	}
+	s.Model, s.Data = f.Model, f.Data
+	if f.Out != "" {
+		if err := plan.WriteSensitivity(f.Out, s); err != nil {
+			return nil, err
+		}
+	}
+	if f.Plot != "" {
+		if err := plotSensitivity(s, f.Plot); err != nil {
+			return nil, fmt.Errorf("plot: %w", err)
+		}
+	}
+	return &SensitivityReport{s}, nil
+}

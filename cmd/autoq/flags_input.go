@@ -1,0 +1,47 @@
+package main
+
+import (
+	"github.com/autoq/autoq/autoquant"
+	"github.com/spf13/pflag"
+)
+
+// inputFlag names the model/data flags a command takes (sensitivity, export and run take
+// different subsets: a command shows only the flags it uses).
+type inputFlag uint16
+
+const (
+	flagSensTokens inputFlag = 1 << iota
+	flagEvalTokens
+	flagCalibTable
+)
+
+// registerInput declares the model and data flags of in on fs.
+func registerInput(fs *pflag.FlagSet, in *autoquant.Input, modelHelp string, which inputFlag) {
+	fs.StringVar(&in.Model, "model", "", modelHelp)
+	fs.StringVar(&in.Tokenizer, "tokenizer", "", "tokenizer (default: tokenizer.json in a model directory, tok<vocab>.bin beside a llama2.c file)")
+	fs.StringVar(&in.Data, "data", "", "text file (blank-line separated documents; first half calibrates, second half evaluates) or .jsonl of token ids")
+	fs.IntVar(&in.SeqLen, "seq-len", 256, "tokens per window")
+	fs.IntVar(&in.CalibTokens, "calib-tokens", 8192, "calibration tokens (activation thresholds, GPTQ Hessians)")
+	fs.IntVar(&in.SensTokens, "sens-tokens", 2048, "sensitivity tokens (calibration split, after the calibration tokens)")
+	if which&flagSensTokens == 0 {
+		unused(fs, "sens-tokens")
+	}
+	fs.IntVar(&in.EvalTokens, "eval-tokens", 0, "evaluation tokens for the accuracy gate (0: the whole evaluation split)")
+	if which&flagEvalTokens == 0 {
+		unused(fs, "eval-tokens")
+	}
+	fs.StringVar(&in.CalibMethod, "calib-method", "entropy", "activation calibrator for static W8A8: entropy, percentile, mse or max")
+	fs.StringVar(&in.Int4, "int4", "gptq", "int4 method: gptq (error-compensating, needs calibration) or rtn (round to nearest, MSE clipping)")
+	fs.IntVar(&in.Batch, "batch", 8, "windows per forward pass")
+	if which&flagCalibTable != 0 {
+		fs.StringVar(&in.CalibTable, "calib-table", "", "calibration table (JSON from autoq calibrate): static activation thresholds instead of calibrating here")
+		fs.StringVar(&in.CalibTable, "calib", "", "same as --calib-table")
+		fs.MarkHidden("calib")
+	}
+}
+
+// unused hides a flag the command once inherited without using it; it is still accepted
+// (with a warning) for one release.
+func unused(fs *pflag.FlagSet, name string) {
+	fs.MarkDeprecated(name, "this command does not use it (it will be removed)")
+}
