@@ -31,26 +31,51 @@ type GEMM interface {
 	Close() error
 }
 
-// GEMMTiming is one kernel's latencies at one point.
-type GEMMTiming struct {
-	Ms    []float64 // per timed iteration, milliseconds
-	Bytes int64     // bytes the kernel must move at least (inputs read once, output written once)
+// What a timed GEMM kernel computes (GEMMKernel.Op); with GEMMKernel.FloatBytes it fixes
+// the bytes the kernel must move at least (package bench counts them).
+const (
+	GEMMFloat     = "float"      // float activations x float weights (the baseline)
+	GEMMW8A8      = "w8a8"       // int8 activations (quantized beforehand) x int8 weights
+	GEMMW8A8AQ    = "w8a8+aq"    // the same plus the per-token activation quantization
+	GEMMW4A16G128 = "w4a16-g128" // float activations x 4-bit weights, groups of 128
+)
+
+// GEMMKernel is one kernel a GEMMTimer runs.
+type GEMMKernel struct {
+	Name string
+	Op   string // GEMMFloat, GEMMW8A8, GEMMW8A8AQ or GEMMW4A16G128
+	// FloatBytes is the size of the kernel's float activations, outputs and (GEMMFloat)
+	// weights: 2 for F16 on a GPU, 4 for the CPU's float32.
+	FloatBytes int
 }
 
-// GEMMTimer benchmarks GEMM kernels on inputs that stay where the kernels run (device
-// memory for CUDA), for `autoq bench gemm`.
+// GEMMTimer is the device side of `autoq bench gemm`: GEMM kernels on inputs that stay where
+// the kernels run (device memory for CUDA), launched one call at a time, and a clock. The
+// sweep itself (weight copies to defeat the cache, warm-up, the timed loop, bytes and
+// speedups) is package bench's.
 type GEMMTimer interface {
 	Info() DeviceInfo
-	// Kernels lists the kernel names in report order; the first is the baseline the others
-	// are compared with.
-	Kernels() []string
-	// Prepare builds random inputs for a weight of K inputs and N outputs and up to maxM
-	// tokens (releasing those of the previous shape).
-	Prepare(K, N, maxM int) error
-	// Time runs kernel at M tokens warmup times untimed, then iters timed runs.
-	Time(kernel string, M, warmup, iters int) (GEMMTiming, error)
-	// Notes describes how timing is done (timer, cache handling) for the report header.
+	// Kernels lists the kernels in report order; the first is the baseline the others are
+	// compared with.
+	Kernels() []GEMMKernel
+	// Notes describes the clock and the inputs for the report header.
 	Notes() string
+	// CacheBytes is the cache that weight copies must overflow so that every call streams
+	// its weights from memory (the GPU's L2), 0 when there is none to defeat; FreeBytes the
+	// memory left for inputs (0: not limited).
+	CacheBytes() int
+	FreeBytes() (uint64, error)
+	// Prepare builds random inputs for a weight of K inputs and N outputs and up to maxM
+	// tokens (releasing those of the previous shape), keeping copies(bytes) copies of each
+	// weight encoding of that many bytes.
+	Prepare(K, N, maxM int, copies func(weightBytes int) int) error
+	// Launch runs kernel once at M tokens on weight copy i modulo the copies (queued on the
+	// device's default stream where there is one).
+	Launch(kernel string, M, i int) error
+	// TimeEach runs f(0), ..., f(n-1), each timed alone (device events around each call on
+	// a GPU, after holding the device holdNs nanoseconds so that the calls queue back to
+	// back; the wall clock on the CPU), and returns each call's milliseconds.
+	TimeEach(n int, holdNs int64, f func(i int) error) ([]float64, error)
 	Close() error
 }
 

@@ -2,14 +2,14 @@ package backend
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/autoq/autoq/quant"
 	"github.com/autoq/autoq/tensor"
 )
 
-// CPUGEMM is the reference GEMM: every method delegates to package quant. As a GEMMTimer it
-// times the Go kernels (F32, W8A8 int8, W4A16 int4) with the wall clock.
+// CPUGEMM is the reference GEMM: every method delegates to package quant. As a GEMMTimer
+// (gemm_cpu_timer.go) it times the Go kernels (F32, W8A8 int8, W4A16 int4) with the wall
+// clock.
 type CPUGEMM struct {
 	k, n, maxM int
 	a          []float32 // [maxM, K]
@@ -101,108 +101,4 @@ func (*CPUGEMM) GemmF16(a []float32, M int, w []float32, N, K int) ([]float32, e
 	return quant.GemmF32(a, w, M, N, K), nil
 }
 
-// CPU kernel names, baseline first.
-const (
-	CPUKernelF32    = "f32"
-	CPUKernelW8A8   = "w8a8"
-	CPUKernelW8AQ   = "w8a8+aq"
-	CPUKernelW4G128 = "w4a16-g128"
-)
-
-// Kernels lists the Go kernels, the float32 baseline first.
-func (*CPUGEMM) Kernels() []string {
-	return []string{CPUKernelF32, CPUKernelW8A8, CPUKernelW8AQ, CPUKernelW4G128}
-}
-
-// Notes says how the CPU is timed.
-func (*CPUGEMM) Notes() string {
-	return "CPU backend (no GPU): pure-Go reference kernels, wall clock per call; weights quantized with quant.Quantize"
-}
-
-// Prepare quantizes a random Gaussian weight [N, K] to int8 (per channel) and int4 (g128).
-func (c *CPUGEMM) Prepare(K, N, maxM int) error {
-	if K < 128 || N < 1 || maxM < 1 || K%128 != 0 {
-		return fmt.Errorf("cpu gemm bench: shape K=%d N=%d maxM=%d: need K a multiple of 128, N and M >= 1", K, N, maxM)
-	}
-	c.k, c.n, c.maxM = K, N, maxM
-	c.w = pseudoRandom(N*K, 0.02, 1)
-	c.a = pseudoRandom(maxM*K, 1, 2)
-	var err error
-	c.w8, err = quant.Quantize("bench.w8", c.w, N, K, quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}, quant.SearchOptions{Method: quant.SearchMax})
-	if err != nil {
-		return err
-	}
-	c.w4, err = quant.Quantize("bench.w4", c.w, N, K, quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 128}, quant.SearchOptions{Method: quant.SearchMax})
-	if err != nil {
-		return err
-	}
-	c.aq, c.aScales = quant.QuantizeActivationsPerToken(c.a, maxM, K)
-	return nil
-}
-
-// pseudoRandom returns n values uniform in [-amp, amp) from a fixed xorshift stream.
-func pseudoRandom(n int, amp float32, seed uint64) []float32 {
-	out := make([]float32, n)
-	x := seed*0x9E3779B97F4A7C15 + 1
-	for i := range out {
-		x ^= x << 13
-		x ^= x >> 7
-		x ^= x << 17
-		out[i] = (float32(x>>40)/float32(1<<24)*2 - 1) * amp
-	}
-	return out
-}
-
-// Time runs one Go kernel.
-func (c *CPUGEMM) Time(kernel string, M, warmup, iters int) (GEMMTiming, error) {
-	if c.w8 == nil {
-		return GEMMTiming{}, fmt.Errorf("cpu gemm bench: Prepare was not called")
-	}
-	if M < 1 || M > c.maxM {
-		return GEMMTiming{}, fmt.Errorf("cpu gemm bench: M=%d outside [1, %d]", M, c.maxM)
-	}
-	K, N := c.k, c.n
-	a, aq, as := c.a[:M*K], c.aq[:M*K], c.aScales[:M]
-	var run func() error
-	var bytes int64
-	mk, nk, mn := int64(M*K), int64(N*K), int64(M*N)
-	switch kernel {
-	case CPUKernelF32:
-		run = func() error { _ = quant.GemmF32(a, c.w, M, N, K); return nil }
-		bytes = 4 * (mk + nk + mn)
-	case CPUKernelW8A8:
-		run = func() error { _, err := quant.GemmW8A8(aq, as, M, c.w8, nil); return err }
-		bytes = mk + nk + 4*mn + 4*int64(M+N)
-	case CPUKernelW8AQ:
-		run = func() error {
-			q, s := quant.QuantizeActivationsPerToken(a, M, K)
-			_, err := quant.GemmW8A8(q, s, M, c.w8, nil)
-			return err
-		}
-		bytes = 4*mk + nk + 4*mn + 4*int64(M+N)
-	case CPUKernelW4G128:
-		run = func() error { _, err := quant.GemmW4A16(a, M, c.w4, nil); return err }
-		bytes = 4*mk + nk/2 + 4*nk/128 + 4*mn
-	default:
-		return GEMMTiming{}, fmt.Errorf("cpu gemm bench: unknown kernel %q (have %v)", kernel, c.Kernels())
-	}
-	for i := 0; i < warmup; i++ {
-		if err := run(); err != nil {
-			return GEMMTiming{}, err
-		}
-	}
-	ms := make([]float64, iters)
-	for i := range ms {
-		t0 := time.Now()
-		if err := run(); err != nil {
-			return GEMMTiming{}, err
-		}
-		ms[i] = float64(time.Since(t0).Nanoseconds()) / 1e6
-	}
-	return GEMMTiming{Ms: ms, Bytes: bytes}, nil
-}
-
-var (
-	_ GEMM      = (*CPUGEMM)(nil)
-	_ GEMMTimer = (*CPUGEMM)(nil)
-)
+var _ GEMM = (*CPUGEMM)(nil)

@@ -15,7 +15,7 @@ func TestOpenGEMMCPU(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, fb)
 	assert.Equal(t, "cpu", g.Info().Kind)
-	assert.Equal(t, "f32", tm.Kernels()[0])
+	assert.Equal(t, "f32", tm.Kernels()[0].Name)
 	_, _, _, err = OpenGEMM("tpu")
 	assert.ErrorContains(t, err, "unknown device")
 }
@@ -37,17 +37,17 @@ func TestCPUGEMMHandCase(t *testing.T) {
 
 func TestCPUGEMMTimer(t *testing.T) {
 	g := NewCPUGEMM()
-	_, err := g.Time("f32", 1, 0, 1)
-	assert.ErrorContains(t, err, "Prepare")
-	require.NoError(t, g.Prepare(128, 64, 4))
+	assert.ErrorContains(t, g.Launch("f32", 1, 0), "Prepare")
+	require.NoError(t, g.Prepare(128, 64, 4, nil))
+	assert.Equal(t, 0, g.CacheBytes())
 	for _, k := range g.Kernels() {
-		r, err := g.Time(k, 4, 0, 2)
-		require.NoError(t, err, k)
-		assert.Len(t, r.Ms, 2)
-		assert.Greater(t, r.Bytes, int64(0))
+		assert.Equal(t, 4, k.FloatBytes, k.Name)
+		calls := 0
+		ms, err := g.TimeEach(2, 0, func(i int) error { calls++; return g.Launch(k.Name, 4, i) })
+		require.NoError(t, err, k.Name)
+		assert.Len(t, ms, 2)
+		assert.Equal(t, 2, calls)
 	}
-	_, err = g.Time("f32", 5, 0, 1)
-	assert.ErrorContains(t, err, "outside")
-	_, err = g.Time("nope", 1, 0, 1)
-	assert.ErrorContains(t, err, "unknown kernel")
+	assert.ErrorContains(t, g.Launch("f32", 5, 0), "outside")
+	assert.ErrorContains(t, g.Launch("nope", 1, 0), "unknown kernel")
 }

@@ -29,24 +29,32 @@ type KernelCase struct {
 	Hists  []*calib.Histogram
 	Method calib.Method
 	Bytes  int
+	// Copies (weight cases) is how many copies of W successive executions rotate through,
+	// so that a device does not serve them from its cache (0 or 1: one copy).
+	Copies int
 }
 
 // KernelTimer is implemented by backends that can time one kernel case in isolation:
-// Prepare puts the inputs where the kernel reads them (device memory on a GPU) and returns
-// run, which executes the case once and returns its time in milliseconds (device events on
-// a GPU, wall clock on the CPU), and cleanup.
+// PrepareKernel puts the inputs where the kernel reads them (device memory on a GPU) and
+// returns run, which executes the case reps times back to back and returns their total time
+// in milliseconds (one pair of device events around them on a GPU, the wall clock on the
+// CPU), and cleanup. How many reps to time is package bench's choice.
 type KernelTimer interface {
-	PrepareKernel(c KernelCase) (run func() (float64, error), cleanup func(), err error)
+	PrepareKernel(c KernelCase) (run func(reps int) (float64, error), cleanup func(), err error)
 }
 
 // PrepareKernel times the CPU reference with the wall clock. Inputs are converted once up
 // front so that runs measure the arithmetic, as on the GPU.
-func (c CPU) PrepareKernel(k KernelCase) (func() (float64, error), func(), error) {
-	timed := func(f func() error) func() (float64, error) {
-		return func() (float64, error) {
+func (c CPU) PrepareKernel(k KernelCase) (func(int) (float64, error), func(), error) {
+	timed := func(f func() error) func(int) (float64, error) {
+		return func(reps int) (float64, error) {
 			t0 := time.Now()
-			err := f()
-			return float64(time.Since(t0).Nanoseconds()) / 1e6, err
+			for range reps {
+				if err := f(); err != nil {
+					return 0, err
+				}
+			}
+			return float64(time.Since(t0).Nanoseconds()) / 1e6, nil
 		}
 	}
 	nop := func() {}

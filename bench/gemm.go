@@ -139,13 +139,24 @@ func RunGemm(t backend.GEMMTimer, cfg GemmConfig) (*GemmReport, error) {
 		return nil, fmt.Errorf("gemm bench: need shapes, M values, iters >= 1 and warmup >= 0")
 	}
 	kernels := t.Kernels()
-	rep := &GemmReport{Device: t.Info(), Notes: t.Notes(), Baseline: kernels[0], Kernels: kernels}
+	if len(kernels) == 0 {
+		return nil, fmt.Errorf("gemm bench: the timer offers no kernels")
+	}
+	names := make([]string, len(kernels))
+	for i, k := range kernels {
+		names[i] = k.Name
+	}
+	rep := &GemmReport{Device: t.Info(), Notes: gemmNotes(t), Baseline: names[0], Kernels: names}
 	maxM := 0
 	for _, m := range cfg.Ms {
 		if m < 1 {
 			return nil, fmt.Errorf("gemm bench: M=%d must be >= 1", m)
 		}
 		maxM = max(maxM, m)
+	}
+	copies, err := gemmWeightCopies(t)
+	if err != nil {
+		return nil, fmt.Errorf("gemm bench: %w", err)
 	}
 	start := time.Now()
 	total, done := len(cfg.Shapes)*len(cfg.Ms), 0
@@ -155,7 +166,7 @@ func RunGemm(t backend.GEMMTimer, cfg GemmConfig) (*GemmReport, error) {
 			rep.Truncated = fmt.Sprintf("timeout %s reached before shape %s", cfg.Timeout, sh.Name)
 			return rep, nil
 		}
-		if err := t.Prepare(sh.K, sh.N, maxM); err != nil {
+		if err := t.Prepare(sh.K, sh.N, maxM, copies); err != nil {
 			return rep, fmt.Errorf("gemm bench: shape %s (K=%d N=%d): %w", sh.Name, sh.K, sh.N, err)
 		}
 		for _, m := range cfg.Ms {
@@ -165,19 +176,20 @@ func RunGemm(t backend.GEMMTimer, cfg GemmConfig) (*GemmReport, error) {
 			}
 			var baseMed float64
 			for ki, k := range kernels {
-				tm, err := t.Time(k, m, cfg.Warmup, cfg.Iters)
+				ms, err := timeGemm(t, k.Name, m, cfg.Warmup, cfg.Iters)
 				if err != nil {
-					return rep, fmt.Errorf("gemm bench: %s at shape %s M=%d: %w", k, sh.Name, m, err)
+					return rep, fmt.Errorf("gemm bench: %s at shape %s M=%d: %w", k.Name, sh.Name, m, err)
 				}
-				med, p90 := Median(tm.Ms), Percentile(tm.Ms, 90)
+				bytes := gemmBytes(k, m, sh.N, sh.K)
+				med, p90 := Median(ms), Percentile(ms, 90)
 				if ki == 0 {
 					baseMed = med
 				}
 				sec := med / 1e3
-				p := GemmPoint{Shape: sh.Name, K: sh.K, N: sh.N, M: m, Kernel: k, MedianUs: med * 1e3, P90Us: p90 * 1e3, Iters: len(tm.Ms)}
+				p := GemmPoint{Shape: sh.Name, K: sh.K, N: sh.N, M: m, Kernel: k.Name, MedianUs: med * 1e3, P90Us: p90 * 1e3, Iters: len(ms)}
 				if sec > 0 {
 					p.TFLOPs = 2 * float64(m) * float64(sh.N) * float64(sh.K) / sec / 1e12
-					p.GBs = float64(tm.Bytes) / sec / 1e9
+					p.GBs = float64(bytes) / sec / 1e9
 					p.Speedup = baseMed / med
 				}
 				if peak > 0 {

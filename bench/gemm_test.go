@@ -58,36 +58,58 @@ func TestPresetsMatchIssue(t *testing.T) {
 type fakeTimer struct {
 	prepared [][3]int
 	sleep    time.Duration
+	cache    int
+	free     uint64
+	copies   func(int) int
+	kernel   string
+	m        int
+	launches []int // weight copy index of each launch
+	holds    []int64
 }
 
 func (f *fakeTimer) Info() backend.DeviceInfo {
 	return backend.DeviceInfo{Kind: "cuda", Name: "Fake GPU", MemBandwidthGBs: 1000}
 }
-func (f *fakeTimer) Kernels() []string { return []string{"base", "fast"} }
-func (f *fakeTimer) Notes() string     { return "fake" }
-func (f *fakeTimer) Close() error      { return nil }
-func (f *fakeTimer) Prepare(K, N, maxM int) error {
+func (f *fakeTimer) Kernels() []backend.GEMMKernel {
+	return []backend.GEMMKernel{{Name: "base", Op: backend.GEMMFloat, FloatBytes: 2}, {Name: "fast", Op: backend.GEMMW8A8, FloatBytes: 2}}
+}
+func (f *fakeTimer) Notes() string              { return "fake" }
+func (f *fakeTimer) Close() error               { return nil }
+func (f *fakeTimer) CacheBytes() int            { return f.cache }
+func (f *fakeTimer) FreeBytes() (uint64, error) { return f.free, nil }
+func (f *fakeTimer) Prepare(K, N, maxM int, copies func(int) int) error {
 	f.prepared = append(f.prepared, [3]int{K, N, maxM})
+	f.copies = copies
 	return nil
 }
-func (f *fakeTimer) Time(kernel string, M, warmup, iters int) (backend.GEMMTiming, error) {
+func (f *fakeTimer) Launch(kernel string, M, i int) error {
+	f.kernel, f.m = kernel, M
+	f.launches = append(f.launches, i)
+	return nil
+}
+func (f *fakeTimer) TimeEach(n int, holdNs int64, fn func(int) error) ([]float64, error) {
 	time.Sleep(f.sleep)
-	per := float64(M) * 1e-3 // ms
-	if kernel == "base" {
-		per *= 2
-	}
-	ms := make([]float64, iters)
+	f.holds = append(f.holds, holdNs)
+	ms := make([]float64, n)
 	for i := range ms {
-		ms[i] = per * float64(1+i%3) // 1x, 2x, 3x: median 2x for iters = 3
+		if err := fn(i); err != nil {
+			return nil, err
+		}
+		per := float64(f.m) * 1e-3 // ms
+		if f.kernel == "base" {
+			per *= 2
+		}
+		ms[i] = per * float64(1+i%3) // 1x, 2x, 3x: median 2x for n = 3
 	}
-	return backend.GEMMTiming{Ms: ms, Bytes: 1e6}, nil
+	return ms, nil
 }
 
 func TestRunGemmDerivedNumbers(t *testing.T) {
 	ft := &fakeTimer{}
-	rep, err := RunGemm(ft, GemmConfig{Shapes: []GemmShape{{"s", 1000, 500}}, Ms: []int{1, 4}, Iters: 3})
+	rep, err := RunGemm(ft, GemmConfig{Shapes: []GemmShape{{"s", 1000, 500}}, Ms: []int{1, 4}, Iters: 3, Warmup: 2})
 	require.NoError(t, err)
 	assert.Equal(t, [][3]int{{1000, 500, 4}}, ft.prepared)
+	assert.Equal(t, []string{"base", "fast"}, rep.Kernels)
 	require.Len(t, rep.Points, 4)
 	p := rep.Points[3] // M = 4, fast: median 2 * 4us = 8 us
 	assert.Equal(t, "fast", p.Kernel)
@@ -96,10 +118,50 @@ func TestRunGemmDerivedNumbers(t *testing.T) {
 	assert.InDelta(t, 2.0, p.Speedup, 1e-12)
 	// 2*M*N*K flops in 8 us: 2*4*500*1000 / 8e-6 / 1e12 = 0.5 TFLOP/s.
 	assert.InDelta(t, 0.5, p.TFLOPs, 1e-12)
-	// 1e6 bytes in 8 us = 125 GB/s = 12.5% of 1000 GB/s.
-	assert.InDelta(t, 125.0, p.GBs, 1e-9)
-	assert.InDelta(t, 12.5, p.PctPeakBW, 1e-9)
+	// W8A8 moves MK + NK + 2MN + 4(M+N) = 4000 + 500000 + 4000 + 2016 = 510016 bytes:
+	// in 8 us, 63.752 GB/s = 6.3752% of 1000 GB/s.
+	assert.InDelta(t, 63.752, p.GBs, 1e-9)
+	assert.InDelta(t, 6.3752, p.PctPeakBW, 1e-9)
 	assert.Equal(t, 1.0, rep.Points[2].Speedup)
+	// Each point: 2 warm-up launches on copies 0, 1, then the timed ones on 2, 3, 4.
+	require.Len(t, ft.launches, 4*5)
+	assert.Equal(t, []int{0, 1, 2, 3, 4}, ft.launches[:5])
+	// The device is held for 100 us per timed call.
+	assert.Equal(t, int64(300_000), ft.holds[0])
+	// No cache: one weight copy.
+	assert.Equal(t, 1, ft.copies(1<<20))
+}
+
+// The weight copies exceed twice the cache, at most 64, within a fifth of the free memory.
+func TestGemmWeightCopies(t *testing.T) {
+	ft := &fakeTimer{cache: 50 << 20, free: 80 << 30}
+	c, err := gemmWeightCopies(ft)
+	require.NoError(t, err)
+	assert.Equal(t, 4, c(32<<20), "2*50/32 + 1")
+	assert.Equal(t, 64, c(1<<20), "capped")
+	assert.Equal(t, 1, c(200<<20), "one copy already exceeds 2x the cache")
+	ft.free = 320 << 20 // budget 64 MiB
+	c, err = gemmWeightCopies(ft)
+	require.NoError(t, err)
+	assert.Equal(t, 2, c(32<<20), "the budget allows two 32 MiB copies")
+}
+
+// Bytes each kernel kind must move, by hand for M = 2, N = 256, K = 128.
+func TestGemmBytes(t *testing.T) {
+	const M, N, K = 2, 256, 128 // MK 256, NK 32768, MN 512
+	for _, c := range []struct {
+		op   string
+		f    int
+		want int64
+	}{
+		{backend.GEMMFloat, 2, 2 * (256 + 32768 + 512)},
+		{backend.GEMMFloat, 4, 4 * (256 + 32768 + 512)},
+		{backend.GEMMW8A8, 2, 256 + 32768 + 2*512 + 4*(2+256)},
+		{backend.GEMMW8A8AQ, 2, 2*256 + 32768 + 2*512 + 4*256},
+		{backend.GEMMW4A16G128, 2, 2*256 + 32768/2 + 2*32768/128 + 2*512},
+	} {
+		assert.Equal(t, c.want, gemmBytes(backend.GEMMKernel{Op: c.op, FloatBytes: c.f}, M, N, K), "%s F=%d", c.op, c.f)
+	}
 }
 
 func TestRunGemmTimeoutTruncates(t *testing.T) {

@@ -47,18 +47,20 @@ type KernelReport struct {
 	Results   []KernelResult     `json:"results"`
 }
 
-// KernelVariants is implemented by backends with alternative kernels for an op (the CUDA
-// backend's quantize kernel): RunKernels times each variant as an extra case right after the
-// default one, named "<case> [vN]", so the two are measured side by side in one run.
+// KernelVariants is implemented by backends with more than one kernel for an op (the CUDA
+// backend's quantize and histogram kernels): RunKernels times each other kernel as an extra
+// case right after the default one, named "<case> [<kernel>]", so they are measured side by
+// side in one run. Every row counts the bytes the op must move at least, whichever kernel
+// runs, so the times and the % of peak compare directly.
 type KernelVariants interface {
-	// KernelVariants lists op's variants besides the default one.
-	KernelVariants(op string) []int
-	// UseKernelVariant makes op run variant v until the next call (0: the default).
-	UseKernelVariant(op string, v int) error
+	// KernelVariants lists op's kernels besides the one the backend runs by default.
+	KernelVariants(op string) []string
+	// UseKernelVariant makes op run kernel name until the next call ("": the default).
+	UseKernelVariant(op, name string) error
 }
 
 type kernelCase struct {
-	variant int // 0: the backend's default kernel
+	variant string // "": the backend's default kernel
 	name    string
 	c       backend.KernelCase
 	bytes   int64
@@ -67,11 +69,19 @@ type kernelCase struct {
 	// pctGoal: percent of peak bandwidth to reach; msGoal: time to stay under.
 	pctGoal, msGoal float64
 	note            string
-	// variantBytes/variantNote replace bytes/note for a variant that moves fewer bytes than
-	// the default kernel (the CUDA histogram's variant 2 reads its input once, variant 1
-	// twice), so that its GB/s and % of peak count only the bytes it must move.
-	variantBytes map[int]int64
-	variantNote  map[int]string
+}
+
+// rotateBytes is the least total size of the weight copies a weight case rotates through
+// (a 4096x4096 F16 weight is 32 MiB; an H100's L2 is 50 MiB), at most maxRotate copies.
+const (
+	rotateBytes = 256 << 20
+	maxRotate   = 8
+)
+
+// weightCopies is how many copies of a weight of n bytes a weight case rotates through.
+func weightCopies(n int) int {
+	n = max(n, 1)
+	return min(maxRotate, max(1, (rotateBytes+n-1)/n))
 }
 
 // randomF16 returns an F16 [rows, cols] tensor of roughly gaussian values (sum of two
@@ -114,23 +124,24 @@ func kernelCases(cfg KernelConfig) []kernelCase {
 	var cs []kernelCase
 	for _, sh := range weights {
 		w := randomF16(r, 0.02, sh[0], sh[1])
+		cp := weightCopies(len(w.Data))
 		n := int64(sh[0] * sh[1])
 		tag := fmt.Sprintf("%dx%d F16", sh[0], sh[1])
 		cs = append(cs,
 			kernelCase{name: "per-channel scales (min/max+params) " + tag, bytes: 2 * n, pctGoal: 70,
-				c: backend.KernelCase{Op: backend.KernelScales, W: w, Scheme: quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}}},
+				c: backend.KernelCase{Op: backend.KernelScales, W: w, Copies: cp, Scheme: quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}}},
 			kernelCase{name: "quantize int8 sym per-channel " + tag, bytes: 3 * n, pctGoal: 70,
-				c: backend.KernelCase{Op: backend.KernelQuantize, W: w, Scheme: quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}}},
+				c: backend.KernelCase{Op: backend.KernelQuantize, W: w, Copies: cp, Scheme: quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}}},
 			kernelCase{name: "quantize int4 sym per-channel " + tag, bytes: 2*n + n/2, pctGoal: 70,
-				c: backend.KernelCase{Op: backend.KernelQuantize, W: w, Scheme: quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerChannel}}},
+				c: backend.KernelCase{Op: backend.KernelQuantize, W: w, Copies: cp, Scheme: quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerChannel}}},
 			kernelCase{name: "quantize int4 asym g128 " + tag, bytes: 2*n + n/2 + n/128*8, pctGoal: 70,
-				c: backend.KernelCase{Op: backend.KernelQuantize, W: w, Scheme: quant.Scheme{Bits: 4, Granularity: quant.PerGroup, GroupSize: 128}}},
+				c: backend.KernelCase{Op: backend.KernelQuantize, W: w, Copies: cp, Scheme: quant.Scheme{Bits: 4, Granularity: quant.PerGroup, GroupSize: 128}}},
 		)
 	}
 	mw := randomF16(r, 0.02, mseShape[0], mseShape[1])
 	cs = append(cs, kernelCase{name: fmt.Sprintf("mse search int4 per-channel %dx%d F16 (80 ratios)", mseShape[0], mseShape[1]),
 		bytes: int64(2 * mseShape[0] * mseShape[1]), runs: 3, note: "compute-bound: 80 candidates per element",
-		c: backend.KernelCase{Op: backend.KernelMSESearch, W: mw, Scheme: quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerChannel}}})
+		c: backend.KernelCase{Op: backend.KernelMSESearch, W: mw, Copies: weightCopies(len(mw.Data)), Scheme: quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerChannel}}})
 
 	base := randomF16(r, 1, actPer)
 	xs := make([]*tensor.Tensor, actTensors)
@@ -139,8 +150,7 @@ func kernelCases(cfg KernelConfig) []kernelCase {
 	}
 	total := int64(actTensors * actPer)
 	cs = append(cs, kernelCase{name: fmt.Sprintf("histogram %d F16 activations (%d tensors, 1 launch)", total, actTensors),
-		bytes: 2 * 2 * total, pctGoal: 70, note: "two passes over the input (absmax, then bins): bytes = 2 reads",
-		variantBytes: map[int]int64{2: 2 * total}, variantNote: map[int]string{2: "one pass over the input: bytes = 1 read"},
+		bytes: 2 * total, pctGoal: 70, note: "bytes = one read of the input (a two-pass kernel reads it twice)",
 		c: backend.KernelCase{Op: backend.KernelHistogram, Xs: xs}})
 
 	hs := make([]*calib.Histogram, nHists)
@@ -189,14 +199,14 @@ func runKernels(info backend.DeviceInfo, kt backend.KernelTimer, cfg KernelConfi
 		if cfg.Progress != nil {
 			cfg.Progress(i, len(cases), kc.name)
 		}
-		if kc.variant != 0 {
+		if kc.variant != "" {
 			if err := kv.UseKernelVariant(kc.c.Op, kc.variant); err != nil {
 				return rep, fmt.Errorf("bench kernels: %s: %w", kc.name, err)
 			}
 		}
 		res, err := runKernelCase(info, kt, cfg, kc)
-		if kc.variant != 0 {
-			if rerr := kv.UseKernelVariant(kc.c.Op, 0); err == nil {
+		if kc.variant != "" {
+			if rerr := kv.UseKernelVariant(kc.c.Op, ""); err == nil {
 				err = rerr
 			}
 		}
@@ -208,7 +218,7 @@ func runKernels(info backend.DeviceInfo, kt backend.KernelTimer, cfg KernelConfi
 	return rep, nil
 }
 
-// withVariants inserts, after each case whose op has variants, one copy per variant.
+// withVariants inserts, after each case whose op has other kernels, one copy per kernel.
 func withVariants(cases []kernelCase, kv KernelVariants) []kernelCase {
 	var out []kernelCase
 	for _, kc := range cases {
@@ -216,10 +226,7 @@ func withVariants(cases []kernelCase, kv KernelVariants) []kernelCase {
 		for _, v := range kv.KernelVariants(kc.c.Op) {
 			c := kc
 			c.variant = v
-			c.name = fmt.Sprintf("%s [v%d]", kc.name, v)
-			if b := kc.variantBytes[v]; b > 0 {
-				c.bytes, c.note = b, kc.variantNote[v]
-			}
+			c.name = fmt.Sprintf("%s [%s]", kc.name, v)
 			out = append(out, c)
 		}
 	}
@@ -228,10 +235,11 @@ func withVariants(cases []kernelCase, kv KernelVariants) []kernelCase {
 
 // runKernelCase prepares, times and cleans up one case.
 func runKernelCase(info backend.DeviceInfo, kt backend.KernelTimer, cfg KernelConfig, kc kernelCase) (KernelResult, error) {
-	run, cleanup, err := kt.PrepareKernel(kc.c)
+	runReps, cleanup, err := kt.PrepareKernel(kc.c)
 	if err != nil {
 		return KernelResult{}, fmt.Errorf("bench kernels: %s: %w", kc.name, err)
 	}
+	run := perRun(runReps)
 	runs := cfg.Runs
 	if kc.runs > 0 && kc.runs < runs {
 		runs = kc.runs

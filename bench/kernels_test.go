@@ -25,9 +25,9 @@ type fixedTimer struct {
 	cleaned  int
 }
 
-func (f *fixedTimer) PrepareKernel(c backend.KernelCase) (func() (float64, error), func(), error) {
+func (f *fixedTimer) PrepareKernel(c backend.KernelCase) (func(int) (float64, error), func(), error) {
 	f.prepared = append(f.prepared, c.Op)
-	return func() (float64, error) { return f.ms, nil }, func() { f.cleaned++ }, nil
+	return func(reps int) (float64, error) { return f.ms * float64(reps), nil }, func() { f.cleaned++ }, nil
 }
 
 func TestRunKernelsDerivedNumbers(t *testing.T) {
@@ -57,37 +57,37 @@ func TestRunKernelsDerivedNumbers(t *testing.T) {
 	require.Equal(t, len(rep.Results), len(back.Results))
 }
 
-// variantTimer is a fixedTimer whose quantize op has a variant 2: the variant's time is 1 ms,
-// the default's 2 ms, so the table shows which kernel ran in which case.
+// variantTimer is a fixedTimer whose quantize op has a second kernel "rows": its time is
+// 1 ms, the default's 2 ms, so the table shows which kernel ran in which case.
 type variantTimer struct {
 	fixedTimer
-	cur  int
-	used []int
+	cur  string
+	used []string
 }
 
-func (v *variantTimer) KernelVariants(op string) []int {
+func (v *variantTimer) KernelVariants(op string) []string {
 	if op == backend.KernelQuantize {
-		return []int{2}
+		return []string{"rows"}
 	}
 	return nil
 }
 
-func (v *variantTimer) UseKernelVariant(op string, n int) error {
-	v.cur = n
-	v.used = append(v.used, n)
+func (v *variantTimer) UseKernelVariant(op, name string) error {
+	v.cur = name
+	v.used = append(v.used, name)
 	return nil
 }
 
-func (v *variantTimer) PrepareKernel(c backend.KernelCase) (func() (float64, error), func(), error) {
+func (v *variantTimer) PrepareKernel(c backend.KernelCase) (func(int) (float64, error), func(), error) {
 	ms := 2.0
-	if v.cur == 2 {
+	if v.cur == "rows" {
 		ms = 1
 	}
-	return func() (float64, error) { return ms, nil }, func() {}, nil
+	return func(reps int) (float64, error) { return ms * float64(reps), nil }, func() {}, nil
 }
 
-// Each quantize case is followed by its "[v2]" twin, timed with variant 2 selected and the
-// default restored afterwards.
+// Each quantize case is followed by its "[rows]" twin, timed with that kernel selected and
+// the default restored afterwards.
 func TestRunKernelsVariantsSideBySide(t *testing.T) {
 	vt := &variantTimer{}
 	info := backend.DeviceInfo{Kind: "cuda", Name: "fake", MemBandwidthGBs: 1}
@@ -95,50 +95,57 @@ func TestRunKernelsVariantsSideBySide(t *testing.T) {
 	require.NoError(t, err)
 	nq := 0
 	for i, r := range rep.Results {
-		if r.Op != backend.KernelQuantize || strings.HasSuffix(r.Name, " [v2]") {
+		if r.Op != backend.KernelQuantize || strings.HasSuffix(r.Name, " [rows]") {
 			continue
 		}
 		nq++
 		require.Equal(t, 2.0, r.MedianMs, r.Name)
-		require.Equal(t, r.Name+" [v2]", rep.Results[i+1].Name)
-		require.Equal(t, 1.0, rep.Results[i+1].MedianMs, "the twin runs with variant 2")
+		require.Equal(t, r.Name+" [rows]", rep.Results[i+1].Name)
+		require.Equal(t, 1.0, rep.Results[i+1].MedianMs, "the twin runs with the rows kernel")
 		require.Equal(t, r.Bytes, rep.Results[i+1].Bytes)
 	}
 	require.Equal(t, 6, nq, "3 quantize cases per weight shape, 2 shapes")
 	require.Equal(t, 2*nq, len(vt.used), "select and restore around each twin")
-	require.Equal(t, 0, vt.cur, "the default is restored")
+	require.Equal(t, "", vt.cur, "the default is restored")
 }
 
-// histVariantTimer offers a histogram variant 2 (one pass over the input).
-type histVariantTimer struct{ variantTimer }
+// repsTimer takes 0.25 ms per execution and records the reps of each timed run.
+type repsTimer struct{ reps []int }
 
-func (v *histVariantTimer) KernelVariants(op string) []int {
-	if op == backend.KernelHistogram {
-		return []int{2}
+func (r *repsTimer) PrepareKernel(c backend.KernelCase) (func(int) (float64, error), func(), error) {
+	return func(reps int) (float64, error) {
+		r.reps = append(r.reps, reps)
+		return 0.25 * float64(reps), nil
+	}, func() {}, nil
+}
+
+// A case runs once untimed and once alone (0.25 ms), then every timed run executes
+// 2 ms / 0.25 ms + 1 = 9 reps back to back and reports the time per execution.
+func TestPerRunCalibratesReps(t *testing.T) {
+	rt := &repsTimer{}
+	run := perRun(func(reps int) (float64, error) {
+		f, _, _ := rt.PrepareKernel(backend.KernelCase{})
+		return f(reps)
+	})
+	for range 2 {
+		ms, err := run()
+		require.NoError(t, err)
+		require.InDelta(t, 0.25, ms, 1e-12)
 	}
-	return nil
+	require.Equal(t, []int{1, 1, 9, 9}, rt.reps)
 }
 
-// The histogram's "[v2]" row counts one read of the input (half the default row's two
-// reads), so that its % of peak is against the bytes it must move; the ms stay comparable.
-func TestRunKernelsHistogramVariantBytes(t *testing.T) {
-	vt := &histVariantTimer{}
-	info := backend.DeviceInfo{Kind: "cuda", Name: "fake", MemBandwidthGBs: 1}
-	rep, err := runKernels(info, vt, KernelConfig{Runs: 1})
-	require.NoError(t, err)
-	found := false
-	for i, r := range rep.Results {
-		if r.Op != backend.KernelHistogram || strings.HasSuffix(r.Name, " [v2]") {
-			continue
+// Weight cases rotate through copies totalling at least 256 MiB (at most 8): a 1024x1024
+// F16 weight (2 MiB) gets 8, the histogram and threshold cases none.
+func TestKernelCasesRotateWeights(t *testing.T) {
+	for _, kc := range kernelCases(KernelConfig{}) {
+		switch kc.c.Op {
+		case backend.KernelScales, backend.KernelQuantize, backend.KernelMSESearch:
+			require.Equal(t, 8, kc.c.Copies, kc.name)
+		default:
+			require.Zero(t, kc.c.Copies, kc.name)
 		}
-		found = true
-		twin := rep.Results[i+1]
-		require.Equal(t, r.Name+" [v2]", twin.Name)
-		require.Equal(t, r.Bytes/2, twin.Bytes, "one read instead of two")
-		sz := sizesFor(false)
-		require.Equal(t, int64(2*sz.actTensors*sz.actPer), twin.Bytes, "F16: 2 bytes per value, read once")
-		require.Contains(t, twin.Note, "one pass")
-		require.Equal(t, 1.0, twin.MedianMs)
 	}
-	require.True(t, found)
+	require.Equal(t, 2, weightCopies(2*11008*8192), "172 MiB: two copies")
+	require.Equal(t, 1, weightCopies(300<<20))
 }

@@ -139,7 +139,7 @@ func BenchmarkBaselineLoopF16(b *testing.B) {
 func BenchmarkEntropyPerTensor(b *testing.B) {
 	h := histOf("e", testutil.Gaussian(testutil.Rand(43), 1<<20, 1))
 	opt := DefaultOptions(MethodEntropy)
-	klPlanFor(128)
+	EntropyPlanFor(128)
 	b.Run("1core", func(b *testing.B) {
 		stop := cpuTimer(b)
 		for range b.N {
@@ -162,7 +162,7 @@ func BenchmarkEntropy224Tensors(b *testing.B) {
 		hs[i] = histOf(fmt.Sprint(i), testutil.Laplace(r, 1<<14, 1))
 	}
 	opt := DefaultOptions(MethodEntropy)
-	klPlanFor(128)
+	EntropyPlanFor(128)
 	b.ResetTimer()
 	for range b.N {
 		if _, err := ComputeAll(hs, opt); err != nil {

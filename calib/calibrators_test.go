@@ -127,7 +127,7 @@ func TestEntropyMatchesSlowDefinition(t *testing.T) {
 				require.InEpsilon(t, kls[wantBin-128], got.KL, 1e-9, h.Name)
 				require.Equal(t, float32(math.Ldexp(float64(got.Bin), h.Exp)), got.Amax)
 				// Every candidate's KL agrees, not just the minimum.
-				fast := entropyKL(h, zs, klPlanFor(levels+1), 2, len(kls))
+				fast := entropyKL(h, zs, EntropyPlanFor(levels+1), 2, len(kls))
 				for c, want := range kls {
 					if math.IsInf(want, 1) {
 						require.True(t, math.IsInf(fast[c], 1), "%s candidate %d", h.Name, c+128)

@@ -6,12 +6,16 @@ import (
 	"sync"
 )
 
-// maxEntropyLevels bounds Levels for the entropy search (Levels+1 groups; 8-bit at most,
+// MaxEntropyLevels bounds Levels for the entropy search (Levels+1 groups; 8-bit at most,
 // as in Model Optimizer's use). Entropy called directly clamps to it; Compute rejects more.
-const maxEntropyLevels = 255
+const MaxEntropyLevels = 255
 
-// entropyStartBin is Model Optimizer's start_bin: the smallest candidate threshold in bins.
-const entropyStartBin = 128
+// EntropyStartBin is Model Optimizer's start_bin: the smallest candidate threshold in bins.
+// The entropy and MSE searches have EntropyCandidates candidates i = EntropyStartBin..NumBins.
+const (
+	EntropyStartBin   = 128
+	EntropyCandidates = NumBins - EntropyStartBin + 1
+)
 
 // Entropy is TensorRT's entropy calibrator as implemented by Model Optimizer's
 // _compute_amax_entropy (num_bits 8, stride 1, start_bin 128), on this histogram's bins:
@@ -41,7 +45,7 @@ const entropyStartBin = 128
 //
 // The first sum is a prefix sum; the group terms depend only on the group's bin range, and
 // the ranges used by all candidates are a fixed set of ~18.7k (for G = 128) precomputed once
-// (klPlan), so each tensor takes one KLLog per distinct range and 128 table reads per
+// (EntropyPlan), so each tensor takes one KLLog per distinct range and 128 table reads per
 // candidate. Group terms are added into four accumulators by g mod 4, combined as
 // (a0+a1)+(a2+a3): a fixed order the CUDA kernel repeats. Candidates are split among
 // goroutines; each candidate's value is computed independently, so the result does not
@@ -58,8 +62,8 @@ func entropyWorkers(h *Histogram, opt Options, workers int) Result {
 	if levels <= 0 {
 		levels = 127
 	}
-	levels = min(levels, maxEntropyLevels)
-	plan := klPlanFor(levels + 1)
+	levels = min(levels, MaxEntropyLevels)
+	plan := EntropyPlanFor(levels + 1)
 	kl := entropyKL(h, opt.ZeroSpike, plan, workers, searchCandidates(h))
 	if kl == nil { // no mass left (hand-built histogram whose only count was a zero spike)
 		return Result{Empty: true}
@@ -70,8 +74,8 @@ func entropyWorkers(h *Histogram, opt Options, workers int) Result {
 			best = c
 		}
 	}
-	bin := entropyStartBin + best
-	return Result{Amax: binEdge(bin, h.Exp), Bin: bin, KL: kl[best]}
+	bin := EntropyStartBin + best
+	return Result{Amax: BinEdge(bin, h.Exp), Bin: bin, KL: kl[best]}
 }
 
 // searchCandidates is the number of entropy/MSE candidates: 128..min(2048, top+1).
@@ -83,55 +87,60 @@ func searchCandidates(h *Histogram) int {
 			break
 		}
 	}
-	return max(1, min(NumBins, top+1)-entropyStartBin+1)
+	return max(1, min(NumBins, top+1)-EntropyStartBin+1)
 }
 
-// klPlan is the candidate/group structure for G groups: the distinct bin ranges [lo, hi)
-// that some candidate uses as a group, and for each candidate the index of each group's
-// range (idx[c*G+g]) and of the range holding bin i-1 (last[c]).
-type klPlan struct {
-	groups int
-	lo, hi []int32
-	idx    []uint16 // < 65536 distinct ranges for any G (checked when built)
-	// upTo[c] is the number of ranges used by candidates 0..c: ranges are numbered in order
-	// of first use, so candidates below nc need only ranges below upTo[nc-1].
-	upTo []int32
-	last []int32
+// EntropyPlan is the candidate/group structure of the entropy search for G groups: the
+// distinct bin ranges [Lo[r], Hi[r]) that some candidate uses as a group, and for each
+// candidate c (threshold i = EntropyStartBin + c) the index of each group's range
+// (Idx[c*G+g]) and of the range holding bin i-1 (Last[c]). Group g of candidate i covers the
+// bins j with floor(j*G/i) == g. The CUDA threshold kernel runs on the same plan (package
+// cgo uploads it), so both evaluate the same ranges in the same order.
+type EntropyPlan struct {
+	Groups int
+	Lo, Hi []int32
+	Idx    []uint16 // < 65536 distinct ranges for any G (checked when built)
+	// UpTo[c] is the number of ranges used by candidates 0..c: ranges are numbered in order
+	// of first use, so candidates below nc need only ranges below UpTo[nc-1].
+	UpTo []int32
+	Last []int32
 }
 
-var klPlans sync.Map // groups -> *klPlan
+var entropyPlans sync.Map // groups -> *EntropyPlan
 
-func klPlanFor(groups int) *klPlan {
-	if p, ok := klPlans.Load(groups); ok {
-		return p.(*klPlan)
+// EntropyPlanFor returns the plan for G = groups (Levels+1), built once per process and
+// shared: callers must not modify it.
+func EntropyPlanFor(groups int) *EntropyPlan {
+	if p, ok := entropyPlans.Load(groups); ok {
+		return p.(*EntropyPlan)
 	}
-	nc := NumBins - entropyStartBin + 1
-	p := &klPlan{groups: groups, idx: make([]uint16, nc*groups), last: make([]int32, nc), upTo: make([]int32, nc)}
+	nc := EntropyCandidates
+	p := &EntropyPlan{Groups: groups, Idx: make([]uint16, nc*groups), Last: make([]int32, nc), UpTo: make([]int32, nc)}
 	seen := map[[2]int32]int32{}
 	for c := 0; c < nc; c++ {
-		i := entropyStartBin + c
+		i := EntropyStartBin + c
 		for g := 0; g < groups; g++ {
 			// Group g is the bins j with floor(j*G/i) == g: j in [ceil(g*i/G), ceil((g+1)*i/G)).
 			lo := int32((g*i + groups - 1) / groups)
 			hi := int32(((g+1)*i + groups - 1) / groups)
 			k, ok := seen[[2]int32{lo, hi}]
 			if !ok {
-				k = int32(len(p.lo))
+				k = int32(len(p.Lo))
 				seen[[2]int32{lo, hi}] = k
-				p.lo, p.hi = append(p.lo, lo), append(p.hi, hi)
+				p.Lo, p.Hi = append(p.Lo, lo), append(p.Hi, hi)
 			}
 			if k > math.MaxUint16 {
 				panic("calib: entropy plan has more than 65536 group ranges")
 			}
-			p.idx[c*groups+g] = uint16(k)
+			p.Idx[c*groups+g] = uint16(k)
 			if lo <= int32(i-1) && int32(i-1) < hi {
-				p.last[c] = k
+				p.Last[c] = k
 			}
 		}
-		p.upTo[c] = int32(len(p.lo))
+		p.UpTo[c] = int32(len(p.Lo))
 	}
-	actual, _ := klPlans.LoadOrStore(groups, p)
-	return actual.(*klPlan)
+	actual, _ := entropyPlans.LoadOrStore(groups, p)
+	return actual.(*EntropyPlan)
 }
 
 // logInt[n] = KLLog(n) for n in 0..NumBins (logInt[0] unused).
@@ -153,7 +162,7 @@ func logCount(x float64) float64 {
 }
 
 // entropyKL returns the KL divergence of the first nc candidates (index c = i - 128).
-func entropyKL(h *Histogram, zeroSpike bool, p *klPlan, workers, nc int) []float64 {
+func entropyKL(h *Histogram, zeroSpike bool, p *EntropyPlan, workers, nc int) []float64 {
 	cnt := h.Counts
 	if zeroSpike {
 		cnt[0] = cnt[1]
@@ -181,12 +190,12 @@ func entropyKL(h *Histogram, zeroSpike bool, p *klPlan, workers, nc int) []float
 	logT := logCount(total)
 
 	// Group terms for every distinct range: F = M log M - M log n, LQ = log M - log n.
-	np := int(p.upTo[nc-1])
+	np := int(p.UpTo[nc-1])
 	f := make([]float64, np)
 	lq := make([]float64, np)
 	parallel(np, workers, func(a, b int) {
 		for k := a; k < b; k++ {
-			lo, hi := p.lo[k], p.hi[k]
+			lo, hi := p.Lo[k], p.Hi[k]
 			m := pre[hi] - pre[lo]
 			if m == 0 {
 				continue
@@ -199,10 +208,10 @@ func entropyKL(h *Histogram, zeroSpike bool, p *klPlan, workers, nc int) []float
 	})
 
 	kl := make([]float64, nc)
-	G := p.groups
+	G := p.Groups
 	parallel(nc, workers, func(a, b int) {
 		for c := a; c < b; c++ {
-			i := entropyStartBin + c
+			i := EntropyStartBin + c
 			s := pre[i]
 			ci := pre[i] - pre[i-1]
 			tail := total - s
@@ -214,7 +223,7 @@ func entropyKL(h *Histogram, zeroSpike bool, p *klPlan, workers, nc int) []float
 			if pl := ci + tail; pl > 0 {
 				plogp += float64(pl * logCount(pl))
 			}
-			ix := p.idx[c*G : c*G+G]
+			ix := p.Idx[c*G : c*G+G]
 			var a0, a1, a2, a3 float64
 			g := 0
 			for ; g+3 < G; g += 4 {
@@ -235,7 +244,7 @@ func entropyKL(h *Histogram, zeroSpike bool, p *klPlan, workers, nc int) []float
 			}
 			plogq := (a0 + a1) + (a2 + a3)
 			if tail > 0 {
-				plogq += float64(tail * lq[p.last[c]])
+				plogq += float64(tail * lq[p.Last[c]])
 			}
 			kl[c] = (plogp-plogq)/total - logT + logCount(s)
 		}

@@ -36,8 +36,10 @@ func DefaultOptions(m Method) Options {
 	return Options{Method: m, Percentile: DefaultPercentile, Levels: 127, ZeroSpike: true}
 }
 
-// normalized fills in defaults and checks the options.
-func (o Options) normalized() (Options, error) {
+// Normalized fills in defaults (Levels 127, DefaultPercentile) and checks the options: the
+// settings Compute runs with (the CUDA backend sends options it rejects to the CPU, so the
+// error is this one).
+func (o Options) Normalized() (Options, error) {
 	if o.Levels == 0 {
 		o.Levels = 127
 	}
@@ -52,8 +54,8 @@ func (o Options) normalized() (Options, error) {
 			return o, fmt.Errorf("calib: percentile must be in (0, 100], got %v", o.Percentile)
 		}
 	}
-	if o.Method == MethodEntropy && o.Levels > maxEntropyLevels {
-		return o, fmt.Errorf("calib: entropy supports up to %d levels (8-bit), got %d", maxEntropyLevels, o.Levels)
+	if o.Method == MethodEntropy && o.Levels > MaxEntropyLevels {
+		return o, fmt.Errorf("calib: entropy supports up to %d levels (8-bit), got %d", MaxEntropyLevels, o.Levels)
 	}
 	if _, ok := methodNames[o.Method]; !ok {
 		return o, fmt.Errorf("calib: unknown method %d", o.Method)
@@ -64,7 +66,7 @@ func (o Options) normalized() (Options, error) {
 // Compute runs the calibrator opt.Method on h. An empty histogram (no non-zero finite
 // value) gives Result{Empty: true} and no error.
 func Compute(h *Histogram, opt Options) (Result, error) {
-	opt, err := opt.normalized()
+	opt, err := opt.Normalized()
 	if err != nil {
 		return Result{}, err
 	}
@@ -74,10 +76,10 @@ func Compute(h *Histogram, opt Options) (Result, error) {
 // isEmpty reports whether h has nothing to calibrate on.
 func isEmpty(h *Histogram) bool { return !h.HasExp || h.AbsMax == 0 }
 
-// binEdge returns i * 2^exp as float32 (exact unless it overflows float32, which cannot
+// BinEdge returns i * 2^exp as float32 (exact unless it overflows float32, which cannot
 // happen for i <= 2048 and exp = ExpFor of a finite float32: 2048*2^117 = 2^128 is the
 // only overflow and needs i = 2048 with absmax >= 2^127; it saturates to MaxFloat32).
-func binEdge(i, exp int) float32 {
+func BinEdge(i, exp int) float32 {
 	v := math.Ldexp(float64(i), exp)
 	if v > math.MaxFloat32 {
 		return math.MaxFloat32
@@ -102,29 +104,36 @@ func Percentile(h *Histogram, p float64) Result {
 	if isEmpty(h) {
 		return Result{Empty: true}
 	}
+	needU := PercentileTarget(p, h.Count)
+	var cum uint64
+	for i, c := range h.Counts {
+		cum += c
+		if cum >= needU {
+			return Result{Amax: BinEdge(i+1, h.Exp), Bin: i + 1}
+		}
+	}
+	return Result{Amax: BinEdge(NumBins, h.Exp), Bin: NumBins}
+}
+
+// PercentileTarget is the count the percentile calibrator's bins must reach: ceil(p*count/100)
+// computed exactly with math/big (p, a float64, is a dyadic rational), p clamped to [0, 100].
+// It is at most count. The CUDA threshold kernel receives it precomputed.
+func PercentileTarget(p float64, count uint64) uint64 {
 	p = min(max(p, 0), 100)
 	num := new(big.Rat).SetFloat64(p)
-	num.Mul(num, new(big.Rat).SetInt(new(big.Int).SetUint64(h.Count)))
+	num.Mul(num, new(big.Rat).SetInt(new(big.Int).SetUint64(count)))
 	num.Quo(num, big.NewRat(100, 1))
 	need := new(big.Int).Quo(num.Num(), num.Denom()) // floor, num >= 0
 	if new(big.Int).Mul(need, num.Denom()).Cmp(num.Num()) != 0 {
 		need.Add(need, big.NewInt(1))
 	}
-	needU := need.Uint64() // need <= Count, so it fits
-	var cum uint64
-	for i, c := range h.Counts {
-		cum += c
-		if cum >= needU {
-			return Result{Amax: binEdge(i+1, h.Exp), Bin: i + 1}
-		}
-	}
-	return Result{Amax: binEdge(NumBins, h.Exp), Bin: NumBins}
+	return need.Uint64() // need <= count, so it fits
 }
 
 // ComputeAll runs Compute on every histogram, spreading the tensors over all cores (each
 // tensor's search single-threaded, so results equal Compute's exactly).
 func ComputeAll(hs []*Histogram, opt Options) ([]Result, error) {
-	opt, err := opt.normalized()
+	opt, err := opt.Normalized()
 	if err != nil {
 		return nil, err
 	}

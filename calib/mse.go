@@ -39,7 +39,7 @@ func mseWorkers(h *Histogram, opt Options, workers int) Result {
 	errs := make([]float64, nc)
 	parallel(nc, workers, func(a, b int) {
 		for c := a; c < b; c++ {
-			s := float64(entropyStartBin+c) / L
+			s := float64(EntropyStartBin+c) / L
 			var e float64
 			for _, j := range bins {
 				x := float64(j) + 0.5
@@ -59,7 +59,7 @@ func mseWorkers(h *Histogram, opt Options, workers int) Result {
 			best = c
 		}
 	}
-	bin := entropyStartBin + best
+	bin := EntropyStartBin + best
 	mse := math.Ldexp(errs[best], 2*h.Exp) / float64(h.Count)
-	return Result{Amax: binEdge(bin, h.Exp), Bin: bin, KL: mse}
+	return Result{Amax: BinEdge(bin, h.Exp), Bin: bin, KL: mse}
 }

@@ -74,7 +74,7 @@ type ChanSummary struct {
 
 // NewTable builds a table from histograms and their results (same order).
 func NewTable(hs []*Histogram, res []Result, opt Options, batches int) (*Table, error) {
-	opt, err := opt.normalized()
+	opt, err := opt.Normalized()
 	if err != nil {
 		return nil, err
 	}

@@ -79,7 +79,7 @@ func (b *Backend) histogramChunk(hs []*calib.Histogram, xs []*tensor.Tensor, idx
 	}
 	for k, i := range idx {
 		h := hs[i]
-		if err := h.Merge(batchHistogram(h.Name, stats[k], &counts[k])); err != nil {
+		if err := h.Merge(stats[k].Histogram(h.Name, &counts[k])); err != nil {
 			return fmt.Errorf("histogram add: %w", err)
 		}
 		if h.ChannelAbsMax != nil {
@@ -99,61 +99,20 @@ func (b *Backend) channelAbsMax(h *calib.Histogram, x *tensor.Tensor, in HistInp
 	if err != nil {
 		return err
 	}
-	bs, err := b.bufs(4*cols, 8)
+	am, err := ChannelAbsMax(Matrix{Buf: view, DType: x.DType, Rows: x.NumElements() / cols, Cols: cols})
 	if err != nil {
 		return fmt.Errorf("channel absmax of %q: %w", h.Name, err)
 	}
-	defer freeBuffers(bs...)
-	if err := ChannelAbsMaxDev(Matrix{Buf: view, DType: x.DType, Rows: x.NumElements() / cols, Cols: cols}, bs[0], bs[1]); err != nil {
-		return fmt.Errorf("channel absmax of %q: %w", h.Name, err)
-	}
-	am, err := download[float32](bs[0], cols)
-	if err != nil {
-		return fmt.Errorf("channel absmax of %q: %w", h.Name, err)
-	}
-	for c, v := range am {
-		if math.Float32bits(v) > math.Float32bits(h.ChannelAbsMax[c]) {
-			h.ChannelAbsMax[c] = v
-		}
-	}
+	MergeChannelAbsMax(h, am)
 	return nil
 }
 
-// binEdge is calib's i * 2^exp as float32, saturating at MaxFloat32.
-func binEdge(i, exp int) float32 {
-	v := math.Ldexp(float64(i), exp)
-	if v > math.MaxFloat32 {
-		return math.MaxFloat32
-	}
-	return float32(v)
-}
-
-// thresholdOptions mirrors calib's option normalisation; ok is false for options the CPU
-// must reject (or that have no kernel), which then go to the CPU.
+// thresholdOptions is calib's option normalisation; ok is false for options the CPU must
+// reject (its error is then the reference's) and for the max calibrator (nothing to search),
+// which go to the CPU.
 func thresholdOptions(opt calib.Options) (calib.Options, bool) {
-	if opt.Levels == 0 {
-		opt.Levels = 127
-	}
-	if opt.Levels < 1 || opt.Levels > 32767 {
-		return opt, false
-	}
-	switch opt.Method {
-	case calib.MethodPercentile:
-		if opt.Percentile == 0 {
-			opt.Percentile = calib.DefaultPercentile
-		}
-		if !(opt.Percentile > 0 && opt.Percentile <= 100) {
-			return opt, false
-		}
-	case calib.MethodMSE:
-	case calib.MethodEntropy:
-		if opt.Levels > maxEntropyLevels {
-			return opt, false
-		}
-	default: // max (nothing to search) and unknown methods
-		return opt, false
-	}
-	return opt, true
+	o, err := opt.Normalized()
+	return o, err == nil && o.Method != calib.MethodMax
 }
 
 func (b *Backend) plan(groups int) *entropyPlan {
@@ -161,10 +120,38 @@ func (b *Backend) plan(groups int) *entropyPlan {
 	defer b.mu.Unlock()
 	p, ok := b.plans[groups]
 	if !ok {
-		p = buildEntropyPlan(groups)
+		p = newEntropyPlan(groups)
 		b.plans[groups] = p
 	}
 	return p
+}
+
+// thresholdLaunch uploads the counts of hs and prepares one search over them under the
+// normalised options o; the caller closes both.
+func (b *Backend) thresholdLaunch(hs []*calib.Histogram, o calib.Options) (*ThresholdLaunch, *Buffer, error) {
+	n := len(hs)
+	counts := make([]uint64, 0, n*calib.NumBins)
+	var need []uint64
+	for _, h := range hs {
+		counts = append(counts, h.Counts[:]...)
+		if o.Method == calib.MethodPercentile {
+			need = append(need, calib.PercentileTarget(o.Percentile, h.Count))
+		}
+	}
+	cb, err := b.upload(u64Bytes(counts))
+	if err != nil {
+		return nil, nil, err
+	}
+	var plan *entropyPlan
+	if o.Method == calib.MethodEntropy {
+		plan = b.plan(o.Levels + 1)
+	}
+	tl, err := NewThresholdLaunch(b.dev, cb, n, o.Method, o.Levels, o.ZeroSpike, need, plan)
+	if err != nil {
+		cb.Close()
+		return nil, nil, err
+	}
+	return tl, cb, nil
 }
 
 // Thresholds runs the percentile, MSE and entropy searches for all histograms in one
@@ -181,42 +168,24 @@ func (b *Backend) Thresholds(hs []*calib.Histogram, opt calib.Options) ([]calib.
 	}
 	out := make([]calib.Result, len(hs))
 	var idx []int
+	var live []*calib.Histogram
 	for i, h := range hs {
 		if !h.HasExp || h.AbsMax == 0 {
 			out[i] = calib.Result{Empty: true}
 		} else {
 			idx = append(idx, i)
+			live = append(live, h)
 		}
 	}
 	if len(idx) == 0 {
 		return out, nil
 	}
 	n := len(idx)
-	counts := make([]uint64, 0, n*calib.NumBins)
-	var need []uint64
-	for _, i := range idx {
-		counts = append(counts, hs[i].Counts[:]...)
-		if o.Method == calib.MethodPercentile {
-			v, err := percentileNeed(o.Percentile, hs[i].Count)
-			if err != nil {
-				return nil, fmt.Errorf("thresholds: histogram %q: %w", hs[i].Name, err)
-			}
-			need = append(need, v)
-		}
-	}
-	cb, err := b.upload(u64Bytes(counts))
+	tl, cb, err := b.thresholdLaunch(live, o)
 	if err != nil {
 		return nil, fmt.Errorf("thresholds (%d histograms): %w", n, err)
 	}
 	defer cb.Close()
-	var plan *entropyPlan
-	if o.Method == calib.MethodEntropy {
-		plan = b.plan(o.Levels + 1)
-	}
-	tl, err := NewThresholdLaunch(b.dev, cb, n, o.Method, o.Levels, o.ZeroSpike, need, plan)
-	if err != nil {
-		return nil, fmt.Errorf("thresholds (%d histograms): %w", n, err)
-	}
 	defer tl.Close()
 	if err := tl.Launch(); err != nil {
 		return nil, fmt.Errorf("thresholds (%v, %d histograms): %w", o.Method, n, err)
@@ -230,14 +199,14 @@ func (b *Backend) Thresholds(hs []*calib.Histogram, opt calib.Options) ([]calib.
 		bin := int(bins[k])
 		switch o.Method {
 		case calib.MethodPercentile:
-			out[i] = calib.Result{Amax: binEdge(bin, h.Exp), Bin: bin}
+			out[i] = calib.Result{Amax: calib.BinEdge(bin, h.Exp), Bin: bin}
 		case calib.MethodMSE:
-			out[i] = calib.Result{Amax: binEdge(bin, h.Exp), Bin: bin, KL: math.Ldexp(obj[k], 2*h.Exp) / float64(h.Count)}
+			out[i] = calib.Result{Amax: calib.BinEdge(bin, h.Exp), Bin: bin, KL: math.Ldexp(obj[k], 2*h.Exp) / float64(h.Count)}
 		default:
 			if empty[k] != 0 {
 				out[i] = calib.Result{Empty: true}
 			} else {
-				out[i] = calib.Result{Amax: binEdge(bin, h.Exp), Bin: bin, KL: obj[k]}
+				out[i] = calib.Result{Amax: calib.BinEdge(bin, h.Exp), Bin: bin, KL: obj[k]}
 			}
 		}
 	}

@@ -22,8 +22,9 @@ type Backend struct {
 	info backend.DeviceInfo
 	cpu  backend.Backend
 
-	mu    sync.Mutex
-	plans map[int]*entropyPlan // by groups (levels+1)
+	mu     sync.Mutex
+	plans  map[int]*entropyPlan // by groups (levels+1)
+	forced map[Op]Kernel        // the benchmark's UseKernelVariant (PrepareKernel only)
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -44,7 +45,7 @@ func Open(dev int) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Backend{dev: dev, info: info, cpu: backend.NewCPU(), plans: map[int]*entropyPlan{}}, nil
+	return &Backend{dev: dev, info: info, cpu: backend.NewCPU(), plans: map[int]*entropyPlan{}, forced: map[Op]Kernel{}}, nil
 }
 
 // Info describes the device.
@@ -66,13 +67,13 @@ func (b *Backend) Close() error {
 
 // weightOK reports whether the GPU path can take w under s (otherwise the CPU reference
 // runs and reports the error).
-func weightOK(w *tensor.Tensor, s quant.Scheme) (rows, cols int, l layout, ok bool) {
+func weightOK(w *tensor.Tensor, s quant.Scheme) (rows, cols int, l grouping, ok bool) {
 	if w == nil || len(w.Shape) != 2 || !w.DType.IsFloat() || len(w.Data) != tensor.ByteSize(w.DType, w.Shape) {
-		return 0, 0, layout{}, false
+		return 0, 0, grouping{}, false
 	}
 	rows, cols = w.Shape[0], w.Shape[1]
 	if rows <= 0 || cols <= 0 {
-		return 0, 0, layout{}, false
+		return 0, 0, grouping{}, false
 	}
 	l, err := schemeLayout(s, rows, cols)
 	return rows, cols, l, err == nil
@@ -141,7 +142,7 @@ func anyNonZero(v []int32) bool {
 
 // ranges runs the group-range kernel on an uploaded weight and returns the device lo/hi
 // buffers; bad reports a NaN/Inf somewhere.
-func (b *Backend) ranges(m Matrix, s quant.Scheme, l layout) (lo, hi *Buffer, bad bool, err error) {
+func (b *Backend) ranges(m Matrix, s quant.Scheme, l grouping) (lo, hi *Buffer, bad bool, err error) {
 	bs, err := b.bufs(4*l.nParams, 4*l.nParams, 4*l.nParams)
 	if err != nil {
 		return nil, nil, false, err
@@ -240,7 +241,7 @@ func (b *Backend) SearchParams(name string, w *tensor.Tensor, s quant.Scheme, op
 }
 
 // paramsOK mirrors quant's parameter checks; anything else goes to the CPU for its error.
-func paramsOK(s quant.Scheme, l layout, scales []float32, zeros []int32) bool {
+func paramsOK(s quant.Scheme, l grouping, scales []float32, zeros []int32) bool {
 	if len(scales) != l.nParams {
 		return false
 	}

@@ -12,16 +12,66 @@ import (
 	"github.com/autoq/autoq/calib"
 )
 
-var _ backend.KernelTimer = (*Backend)(nil)
+// The device side of `autoq bench kernels` (backend.KernelTimer): a case's inputs uploaded
+// once, and a run function that times reps executions between one pair of CUDA events.
+// How many reps, and how many weight copies to rotate through, is package bench's choice.
 
-// timeOnDevice records events around f on the default stream and returns the elapsed
-// milliseconds.
-func timeOnDevice(dev int, e0, e1 *Event, f func() error) (float64, error) {
+var (
+	_ backend.KernelTimer = (*Backend)(nil)
+	// KernelVariants (bench.KernelVariants): the other kernels of quantize and histogram.
+	_ interface {
+		KernelVariants(op string) []string
+		UseKernelVariant(op, name string) error
+	} = (*Backend)(nil)
+)
+
+// benchOps maps the benchmark's ops to the dispatch table's.
+var benchOps = map[string]Op{backend.KernelQuantize: OpQuantize, backend.KernelHistogram: OpHistogram}
+
+// KernelVariants lists op's kernels other than the dispatch table's first choice.
+func (b *Backend) KernelVariants(op string) []string {
+	var out []string
+	if o, ok := benchOps[op]; ok {
+		for _, k := range Kernels(o)[1:] {
+			out = append(out, string(k))
+		}
+	}
+	return out
+}
+
+// UseKernelVariant makes the benchmark's later cases of op run kernel name ("": the
+// dispatch table's choice). Only PrepareKernel reads it: the backend's own methods always
+// follow the table.
+func (b *Backend) UseKernelVariant(op, name string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	o, ok := benchOps[op]
+	if !ok {
+		return fmt.Errorf("cuda: kernel %q has no variants", op)
+	}
+	if name != "" && !knownKernel(o, Kernel(name)) {
+		return fmt.Errorf("cuda: %s has no kernel %q (have %v)", op, name, Kernels(o))
+	}
+	b.forced[o] = Kernel(name)
+	return nil
+}
+
+func (b *Backend) forcedKernel(o Op) Kernel {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.forced[o]
+}
+
+// timeReps records events around reps executions of f on the default stream and returns
+// the elapsed milliseconds.
+func timeReps(e0, e1 *Event, reps int, f func() error) (float64, error) {
 	if err := e0.Record(nil); err != nil {
 		return 0, err
 	}
-	if err := f(); err != nil {
-		return 0, err
+	for range reps {
+		if err := f(); err != nil {
+			return 0, err
+		}
 	}
 	if err := e1.Record(nil); err != nil {
 		return 0, err
@@ -30,8 +80,8 @@ func timeOnDevice(dev int, e0, e1 *Event, f func() error) (float64, error) {
 }
 
 // PrepareKernel uploads a benchmark case's inputs to the device and returns a run function
-// that times the kernel launches alone with CUDA events (no host transfers).
-func (b *Backend) PrepareKernel(k backend.KernelCase) (func() (float64, error), func(), error) {
+// that times reps back-to-back executions of the kernels alone (no host transfers).
+func (b *Backend) PrepareKernel(k backend.KernelCase) (func(int) (float64, error), func(), error) {
 	e0, err := NewEvent(b.dev)
 	if err != nil {
 		return nil, nil, err
@@ -51,7 +101,7 @@ func (b *Backend) PrepareKernel(k backend.KernelCase) (func() (float64, error), 
 		e0.Close()
 		e1.Close()
 	}
-	fail := func(err error) (func() (float64, error), func(), error) {
+	fail := func(err error) (func(int) (float64, error), func(), error) {
 		cleanup()
 		return nil, nil, fmt.Errorf("bench %s: %w", k.Op, err)
 	}
@@ -62,36 +112,8 @@ func (b *Backend) PrepareKernel(k backend.KernelCase) (func() (float64, error), 
 		}
 		return buf, err
 	}
-	// timed returns a run function that times reps back-to-back executions of f between one
-	// pair of events and reports the mean: reps is chosen (after a warm-up execution) so a
-	// timed run lasts about 2 ms, which amortises launch gaps and event resolution for
-	// kernels of a few microseconds. The first error of the calibration is returned by run.
-	timed := func(f func() error) func() (float64, error) {
-		reps := 0
-		return func() (float64, error) {
-			if reps == 0 {
-				if err := f(); err != nil {
-					return 0, err
-				}
-				one, err := timeOnDevice(b.dev, e0, e1, f)
-				if err != nil {
-					return 0, err
-				}
-				reps = 1
-				if one < 2 {
-					reps = min(100, int(2/max(one, 0.001))+1)
-				}
-			}
-			ms, err := timeOnDevice(b.dev, e0, e1, func() error {
-				for range reps {
-					if err := f(); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-			return ms / float64(reps), err
-		}
+	timed := func(f func() error) func(int) (float64, error) {
+		return func(reps int) (float64, error) { return timeReps(e0, e1, reps, f) }
 	}
 
 	switch k.Op {
@@ -100,10 +122,7 @@ func (b *Backend) PrepareKernel(k backend.KernelCase) (func() (float64, error), 
 		if !ok {
 			return fail(fmt.Errorf("bad weight or scheme"))
 		}
-		// Copies of the weight (and of the quantized output) that successive executions
-		// rotate through, at least 256 MiB in all, so the timings are not L2 cache hits
-		// (a 4096x4096 F16 weight is 32 MiB; an H100's L2 is 50 MiB).
-		copies := min(8, max(1, (256<<20+len(k.W.Data)-1)/max(len(k.W.Data), 1)))
+		copies := max(k.Copies, 1)
 		ms := make([]Matrix, copies)
 		for i := range ms {
 			wb, err := alloc(len(k.W.Data))
@@ -117,7 +136,6 @@ func (b *Backend) PrepareKernel(k backend.KernelCase) (func() (float64, error), 
 		}
 		next := 0
 		rotate := func() int { i := next; next = (next + 1) % copies; return i }
-		m := ms[0]
 		var bs [5]*Buffer
 		for i := range bs {
 			if bs[i], err = alloc(4 * l.nParams); err != nil {
@@ -147,8 +165,8 @@ func (b *Backend) PrepareKernel(k backend.KernelCase) (func() (float64, error), 
 			}), cleanup, nil
 		}
 		// Quantize: the parameters of the weight (all copies are equal), then time the
-		// quantization alone.
-		if err := scales(m); err != nil {
+		// quantization alone, with the kernel the table picks (or the one forced).
+		if err := scales(ms[0]); err != nil {
 			return fail(err)
 		}
 		qs := make([]*Buffer, copies)
@@ -161,9 +179,15 @@ func (b *Backend) PrepareKernel(k backend.KernelCase) (func() (float64, error), 
 		if err != nil {
 			return fail(err)
 		}
+		kern := b.forcedKernel(OpQuantize)
+		if kern == "" {
+			if kern, err = quantizeKernel(ms[0], k.Scheme, qs[0]); err != nil {
+				return fail(err)
+			}
+		}
 		return timed(func() error {
 			i := rotate()
-			return QuantizeDev(ms[i], k.Scheme, sc, zp, qs[i], flag)
+			return QuantizeDevWith(kern, ms[i], k.Scheme, sc, zp, qs[i], flag)
 		}), cleanup, nil
 
 	case backend.KernelHistogram:
@@ -189,6 +213,9 @@ func (b *Backend) PrepareKernel(k backend.KernelCase) (func() (float64, error), 
 			return fail(err)
 		}
 		closers = append(closers, func() { batch.Close() })
+		if kern := b.forcedKernel(OpHistogram); kern != "" {
+			return timed(func() error { return batch.LaunchWith(kern) }), cleanup, nil
+		}
 		return timed(batch.Launch), cleanup, nil
 
 	case backend.KernelThresholds:
@@ -196,35 +223,11 @@ func (b *Backend) PrepareKernel(k backend.KernelCase) (func() (float64, error), 
 		if !ok {
 			return fail(fmt.Errorf("method %v has no GPU kernel", k.Method))
 		}
-		n := len(k.Hists)
-		counts := make([]uint64, 0, n*calib.NumBins)
-		var need []uint64
-		for _, h := range k.Hists {
-			counts = append(counts, h.Counts[:]...)
-			v, err := percentileNeed(o.Percentile, h.Count)
-			if err != nil {
-				return fail(err)
-			}
-			need = append(need, v)
-		}
-		cb, err := alloc(8 * len(counts))
+		tl, cb, err := b.thresholdLaunch(k.Hists, o)
 		if err != nil {
 			return fail(err)
 		}
-		if err := cb.CopyFromHost(0, u64Bytes(counts)); err != nil {
-			return fail(err)
-		}
-		var plan *entropyPlan
-		if o.Method == calib.MethodEntropy {
-			plan = b.plan(o.Levels + 1)
-		}
-		if o.Method != calib.MethodPercentile {
-			need = nil
-		}
-		tl, err := NewThresholdLaunch(b.dev, cb, n, o.Method, o.Levels, o.ZeroSpike, need, plan)
-		if err != nil {
-			return fail(err)
-		}
+		owned = append(owned, cb)
 		closers = append(closers, tl.Close)
 		return timed(tl.Launch), cleanup, nil
 

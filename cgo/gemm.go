@@ -2,16 +2,13 @@
 
 package cgo
 
-// #include "autoq.h"
-// #include "autoq_gemm.h"
-import "C"
-
 import (
 	"fmt"
 	"sync"
 	"unsafe"
 
 	"github.com/autoq/autoq/backend"
+	"github.com/autoq/autoq/kernels/layout"
 	"github.com/autoq/autoq/quant"
 	"github.com/autoq/autoq/tensor"
 )
@@ -33,11 +30,12 @@ func init() {
 
 // GEMM runs the quantized GEMM kernels of cuda/gemm_*.cu on one device through the host
 // API of backend.GEMM: inputs are uploaded, outputs (F16 on the device) come back widened to
-// float32. Calls are serialized (they share the split-K workspace).
+// float32. The plain methods run the kernel the dispatch table picks (dispatch.go); the
+// *With methods run the one named. Calls are serialized (they share the split-K workspace).
 type GEMM struct {
 	dev int
 	mu  sync.Mutex
-	ws  *Buffer // split-K workspace, zeroed when (re)allocated; the kernels keep it zeroed
+	ws  *Workspace
 }
 
 // NewGEMM checks device dev (sm_80 or newer) and returns its GEMM.
@@ -45,7 +43,7 @@ func NewGEMM(dev int) (*GEMM, error) {
 	if err := CheckDevice(dev); err != nil {
 		return nil, err
 	}
-	return &GEMM{dev: dev}, nil
+	return &GEMM{dev: dev, ws: NewWorkspace(dev)}, nil
 }
 
 // Info describes the device.
@@ -61,52 +59,27 @@ func (g *GEMM) Info() backend.DeviceInfo {
 func (g *GEMM) Close() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	err := g.ws.Close()
-	g.ws = nil
-	return err
+	return g.ws.Close()
 }
 
-// workspace returns a zeroed workspace of at least n bytes (nil when n == 0).
-func ensureWorkspace(dev int, ws **Buffer, n int) (unsafe.Pointer, int, error) {
-	if n == 0 {
-		return nil, 0, nil
-	}
-	if *ws == nil || (*ws).Size() < n {
-		if err := (*ws).Close(); err != nil {
-			return nil, 0, err
-		}
-		*ws = nil
-		b, err := Alloc(dev, n)
-		if err != nil {
-			return nil, 0, fmt.Errorf("split-K workspace: %w", err)
-		}
-		if err := b.Memset(0, n, 0); err != nil {
-			b.Close()
-			return nil, 0, err
-		}
-		*ws = b
-	}
-	return (*ws).Ptr(), (*ws).Size(), nil
-}
-
-// asBytes views a slice's memory as bytes.
-func asBytes[T any](v []T) []byte {
+// AsBytes views a slice's memory as bytes (for Buffer.CopyFromHost / CopyToHost).
+func AsBytes[T any](v []T) []byte {
 	if len(v) == 0 {
 		return nil
 	}
 	return unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), len(v)*int(unsafe.Sizeof(v[0])))
 }
 
-// uploads copies each host slice to a new device buffer; free them with closeAll.
+// upload copies each host slice to a new device buffer (an empty slice gives a nil buffer);
+// free them with closeAll.
 func upload(dev int, srcs ...[]byte) ([]*Buffer, error) {
 	bufs := make([]*Buffer, 0, len(srcs))
 	for _, s := range srcs {
-		n := len(s)
-		if n == 0 {
+		if len(s) == 0 {
 			bufs = append(bufs, nil)
 			continue
 		}
-		b, err := Alloc(dev, n)
+		b, err := Alloc(dev, len(s))
 		if err != nil {
 			closeAll(bufs)
 			return nil, err
@@ -126,22 +99,14 @@ func closeAll(bufs []*Buffer) {
 	}
 }
 
-// ptr is b's device address, or nil for a nil buffer (an absent optional input).
-func ptr(b *Buffer) unsafe.Pointer {
-	if b == nil {
-		return nil
-	}
-	return b.Ptr()
-}
-
-// runOnDevice is the plumbing every kernel variant shares: it uploads srcs (an empty slice
-// becomes a nil buffer), allocates a poisoned output of outBytes, makes the split-K
-// workspace at least wsBytes() bytes (wsBytes nil: none), runs launch (a failure is reported
-// as "tensor <name>: ...") and returns download(out); the buffers are freed after the
-// download. The caller holds g.mu.
-func runOnDevice[T any](g *GEMM, name string, srcs [][]byte, outBytes int, wsBytes func() int,
-	launch func(in []*Buffer, out, wsp unsafe.Pointer, wsn int) C.int, download func(out *Buffer) (T, error)) (T, error) {
+// runOnDevice uploads srcs, allocates a poisoned output of outBytes, runs launch (a failure
+// is reported as "tensor <name>: ...") and returns download(out); the buffers are freed
+// after the download. It holds g.mu (the launches share g.ws).
+func runOnDevice[T any](g *GEMM, name string, srcs [][]byte, outBytes int, launch func(in []*Buffer, out *Buffer) error,
+	download func(out *Buffer) (T, error)) (T, error) {
 	var zero T
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	bufs, err := upload(g.dev, srcs...)
 	if err != nil {
 		return zero, err
@@ -152,14 +117,7 @@ func runOnDevice[T any](g *GEMM, name string, srcs [][]byte, outBytes int, wsByt
 		return zero, err
 	}
 	defer out.Close()
-	var wsp unsafe.Pointer
-	var wsn int
-	if wsBytes != nil {
-		if wsp, wsn, err = ensureWorkspace(g.dev, &g.ws, wsBytes()); err != nil {
-			return zero, err
-		}
-	}
-	if err := call(func() C.int { return launch(bufs, out.Ptr(), wsp, wsn) }); err != nil {
+	if err := launch(bufs, out); err != nil {
 		return zero, fmt.Errorf("tensor %q: %w", name, err)
 	}
 	return download(out)
@@ -181,20 +139,20 @@ func allocPoisoned(dev, n int) (*Buffer, error) {
 
 func downloadF16(b *Buffer, n int) ([]float32, error) {
 	h := make([]uint16, n)
-	if err := b.CopyToHost(asBytes(h), 0); err != nil {
+	if err := b.CopyToHost(AsBytes(h), 0); err != nil {
 		return nil, err
 	}
 	return tensor.F16ToF32Slice(nil, h), nil
 }
 
-func toDevDType(x []float32, dt tensor.DType) ([]uint16, C.int, error) {
+func toDevDType(x []float32, dt tensor.DType) ([]uint16, error) {
 	switch dt {
 	case tensor.F16:
-		return tensor.F32ToF16Slice(x), C.AUTOQ_F16, nil
+		return tensor.F32ToF16Slice(x), nil
 	case tensor.BF16:
-		return tensor.F32ToBF16Slice(x), C.AUTOQ_BF16, nil
+		return tensor.F32ToBF16Slice(x), nil
 	}
-	return nil, 0, fmt.Errorf("activation dtype %s: want F16 or BF16", dt)
+	return nil, fmt.Errorf("activation dtype %s: want F16 or BF16", dt)
 }
 
 // QuantizeActivationsPerToken runs autoq_act_quant_per_token on x converted to dt.
@@ -202,11 +160,11 @@ func (g *GEMM) QuantizeActivationsPerToken(x []float32, M, K int, dt tensor.DTyp
 	if M < 1 || K < 1 || len(x) != M*K {
 		return nil, nil, fmt.Errorf("cuda quantize activations: %d values for %d tokens x %d inputs", len(x), M, K)
 	}
-	h, cdt, err := toDevDType(x, dt)
+	h, err := toDevDType(x, dt)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cuda quantize activations: %w", err)
 	}
-	bufs, err := upload(g.dev, asBytes(h))
+	bufs, err := upload(g.dev, AsBytes(h))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -221,20 +179,15 @@ func (g *GEMM) QuantizeActivationsPerToken(x []float32, M, K int, dt tensor.DTyp
 		return nil, nil, err
 	}
 	defer sb.Close()
-	if err := call(func() C.int {
-		return C.autoq_act_quant_per_token(C.int(g.dev), bufs[0].Ptr(), cdt, C.int64_t(M), C.int64_t(K), (*C.int8_t)(qb.Ptr()), (*C.float)(sb.Ptr()), nil)
-	}); err != nil {
+	if err := ActQuantPerTokenDev(bufs[0], dt, M, K, qb, sb); err != nil {
 		return nil, nil, err
 	}
-	q := make([]int8, M*K)
-	s := make([]float32, M)
-	if err := qb.CopyToHost(asBytes(q), 0); err != nil {
+	q, err := download[int8](qb, M*K)
+	if err != nil {
 		return nil, nil, err
 	}
-	if err := sb.CopyToHost(asBytes(s), 0); err != nil {
-		return nil, nil, err
-	}
-	return q, s, nil
+	s, err := download[float32](sb, M)
+	return q, s, err
 }
 
 // QuantizeActivationsStatic runs autoq_act_quant_static with scale amax/127 (1 when amax
@@ -247,11 +200,11 @@ func (g *GEMM) QuantizeActivationsStatic(x []float32, M, K int, dt tensor.DType,
 	if amax > 0 {
 		scale = amax / 127
 	}
-	h, cdt, err := toDevDType(x, dt)
+	h, err := toDevDType(x, dt)
 	if err != nil {
 		return nil, 0, fmt.Errorf("cuda quantize activations: %w", err)
 	}
-	bufs, err := upload(g.dev, asBytes(h))
+	bufs, err := upload(g.dev, AsBytes(h))
 	if err != nil {
 		return nil, 0, err
 	}
@@ -261,25 +214,23 @@ func (g *GEMM) QuantizeActivationsStatic(x []float32, M, K int, dt tensor.DType,
 		return nil, 0, err
 	}
 	defer qb.Close()
-	if err := call(func() C.int {
-		return C.autoq_act_quant_static(C.int(g.dev), bufs[0].Ptr(), cdt, C.int64_t(M), C.int64_t(K), C.float(scale), (*C.int8_t)(qb.Ptr()), nil)
-	}); err != nil {
+	if err := ActQuantStaticDev(bufs[0], dt, M, K, scale, qb); err != nil {
 		return nil, 0, err
 	}
-	q := make([]int8, M*K)
-	if err := qb.CopyToHost(asBytes(q), 0); err != nil {
-		return nil, 0, err
-	}
-	return q, scale, nil
+	q, err := download[int8](qb, M*K)
+	return q, scale, err
 }
 
-func (g *GEMM) w8Inputs(op string, aq []int8, M int, w *quant.QTensor) ([]int8, []float32, error) {
-	lv, sc, err := W8A8Weights(w)
+func (g *GEMM) w8Inputs(op string, aq []int8, M int, w *quant.QTensor, k Kernel) ([]int8, []float32, error) {
+	lv, sc, err := layout.W8A8Weights(w)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cuda %s: %w", op, err)
 	}
 	if M < 1 || len(aq) != M*w.Cols {
 		return nil, nil, fmt.Errorf("cuda %s: tensor %q: %d activations for %d tokens x %d inputs", op, w.Name, len(aq), M, w.Cols)
+	}
+	if !knownKernel(OpW8A8, k) {
+		return nil, nil, fmt.Errorf("cuda %s: tensor %q: unknown kernel %q (have %v)", op, w.Name, k, Kernels(OpW8A8))
 	}
 	return lv, sc, nil
 }
@@ -287,44 +238,30 @@ func (g *GEMM) w8Inputs(op string, aq []int8, M int, w *quant.QTensor) ([]int8, 
 // GemmI8 runs the debug entry point of the W8A8 kernel the dispatch picks (exact int32
 // accumulators).
 func (g *GEMM) GemmI8(aq []int8, M int, w *quant.QTensor) ([]int32, error) {
-	return g.GemmI8Variant(w8a8VariantFor(M), aq, M, w)
+	return g.GemmI8With(KernelFor(OpW8A8, M), aq, M, w)
 }
 
-// GemmI8Variant runs the debug entry point of W8A8 kernel variant v.
-func (g *GEMM) GemmI8Variant(v W8A8Variant, aq []int8, M int, w *quant.QTensor) ([]int32, error) {
-	lv, _, err := g.w8Inputs("gemm i8", aq, M, w)
+// GemmI8With runs the debug entry point of W8A8 kernel k.
+func (g *GEMM) GemmI8With(k Kernel, aq []int8, M int, w *quant.QTensor) ([]int32, error) {
+	lv, _, err := g.w8Inputs("gemm i8", aq, M, w, k)
 	if err != nil {
 		return nil, err
 	}
-	if !knownW8A8Variant(v) {
-		return nil, fmt.Errorf("cuda gemm i8: tensor %q: unknown kernel variant %d", w.Name, v)
-	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	N, K := w.Rows, w.Cols
-	return runOnDevice(g, w.Name, [][]byte{asBytes(aq), asBytes(lv)}, 4*M*N,
-		func() int { return w8a8WorkspaceBytesAny(v, g.dev, M, N, K) },
-		func(in []*Buffer, out, wsp unsafe.Pointer, wsn int) C.int {
-			return w8a8LaunchI32Any(v, g.dev, in[0].Ptr(), in[1].Ptr(), out, M, N, K, wsp, wsn)
-		},
-		func(out *Buffer) ([]int32, error) {
-			res := make([]int32, M*N)
-			if err := out.CopyToHost(asBytes(res), 0); err != nil {
-				return nil, err
-			}
-			return res, nil
-		})
+	return runOnDevice(g, w.Name, [][]byte{AsBytes(aq), AsBytes(lv)}, 4*M*N,
+		func(in []*Buffer, out *Buffer) error { return GemmI8Dev(k, in[0], in[1], out, M, N, K, g.ws) },
+		func(out *Buffer) ([]int32, error) { return download[int32](out, M*N) })
 }
 
 // GemmW8A8 runs the W8A8 kernel the dispatch picks on w's stored int8 levels and
 // per-channel scales.
 func (g *GEMM) GemmW8A8(aq []int8, aScales []float32, M int, w *quant.QTensor, bias []float32) ([]float32, error) {
-	return g.GemmW8A8Variant(w8a8VariantFor(M), aq, aScales, M, w, bias)
+	return g.GemmW8A8With(KernelFor(OpW8A8, M), aq, aScales, M, w, bias)
 }
 
-// GemmW8A8Variant runs W8A8 kernel variant v.
-func (g *GEMM) GemmW8A8Variant(v W8A8Variant, aq []int8, aScales []float32, M int, w *quant.QTensor, bias []float32) ([]float32, error) {
-	lv, sc, err := g.w8Inputs("gemm w8a8", aq, M, w)
+// GemmW8A8With runs W8A8 kernel k.
+func (g *GEMM) GemmW8A8With(k Kernel, aq []int8, aScales []float32, M int, w *quant.QTensor, bias []float32) ([]float32, error) {
+	lv, sc, err := g.w8Inputs("gemm w8a8", aq, M, w, k)
 	if err != nil {
 		return nil, err
 	}
@@ -332,54 +269,9 @@ func (g *GEMM) GemmW8A8Variant(v W8A8Variant, aq []int8, aScales []float32, M in
 	if len(aScales) != M || (len(bias) != 0 && len(bias) != N) {
 		return nil, fmt.Errorf("cuda gemm w8a8: tensor %q: %d activation scales for %d tokens, %d bias values for %d outputs", w.Name, len(aScales), M, len(bias), N)
 	}
-	if !knownW8A8Variant(v) {
-		return nil, fmt.Errorf("cuda gemm w8a8: tensor %q: unknown kernel variant %d", w.Name, v)
-	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return runOnDevice(g, w.Name, [][]byte{asBytes(aq), asBytes(aScales), asBytes(lv), asBytes(sc), asBytes(bias)}, 2*M*N,
-		func() int { return w8a8WorkspaceBytesAny(v, g.dev, M, N, K) },
-		func(in []*Buffer, out, wsp unsafe.Pointer, wsn int) C.int {
-			return w8a8LaunchAny(v, g.dev, in[0].Ptr(), (*C.float)(in[1].Ptr()), in[2].Ptr(), (*C.float)(in[3].Ptr()), (*C.float)(ptr(in[4])),
-				out, M, N, K, wsp, wsn)
-		},
-		func(out *Buffer) ([]float32, error) { return downloadF16(out, M*N) })
-}
-
-// GemmW4A16 packs w (PackW4A16) and runs autoq_gemm_w4a16 on a converted to F16.
-func (g *GEMM) GemmW4A16(a []float32, M int, w *quant.QTensor, bias []float32) ([]float32, error) {
-	p, err := PackW4A16(w)
-	if err != nil {
-		return nil, fmt.Errorf("cuda gemm %w", err)
-	}
-	return g.GemmPackedW4A16(a, M, p, bias)
-}
-
-// GemmPackedW4A16 runs the W4A16 kernel the dispatch (gemm_dispatch.go) picks for M on an
-// already packed weight.
-func (g *GEMM) GemmPackedW4A16(a []float32, M int, p *PackedW4A16, bias []float32) ([]float32, error) {
-	return g.GemmPackedW4A16Variant(w4a16VariantFor(M), a, M, p, bias)
-}
-
-// GemmPackedW4A16Variant runs W4A16 kernel variant v on an already packed weight.
-func (g *GEMM) GemmPackedW4A16Variant(v W4A16Variant, a []float32, M int, p *PackedW4A16, bias []float32) ([]float32, error) {
-	N, K := p.N, p.K
-	if M < 1 || len(a) != M*K || (len(bias) != 0 && len(bias) != N) {
-		return nil, fmt.Errorf("cuda gemm w4a16: tensor %q: %d activations for %d tokens x %d inputs, %d bias values for %d outputs", p.Name, len(a), M, K, len(bias), N)
-	}
-	if v == W4A16V3 {
-		return g.gemmPackedW4A16AsV3(a, M, p, bias)
-	}
-	if v != W4A16V1 && v != W4A16V2 {
-		return nil, fmt.Errorf("cuda gemm w4a16: tensor %q: unknown kernel variant %d", p.Name, v)
-	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return runOnDevice(g, p.Name, [][]byte{asBytes(tensor.F32ToF16Slice(a)), p.Data, asBytes(p.Scales), asBytes(p.Zeros), asBytes(bias)}, 2*M*N,
-		func() int { return w4a16WorkspaceBytes(v, g.dev, M, N, K) },
-		func(in []*Buffer, out, wsp unsafe.Pointer, wsn int) C.int {
-			return w4a16Launch(v, g.dev, in[0].Ptr(), in[1].Ptr(), in[2].Ptr(), ptr(in[3]), (*C.float)(ptr(in[4])),
-				out, M, N, K, p.Group, wsp, wsn)
+	return runOnDevice(g, w.Name, [][]byte{AsBytes(aq), AsBytes(aScales), AsBytes(lv), AsBytes(sc), AsBytes(bias)}, 2*M*N,
+		func(in []*Buffer, out *Buffer) error {
+			return GemmW8A8Dev(k, in[0], in[1], in[2], in[3], in[4], out, M, N, K, g.ws)
 		},
 		func(out *Buffer) ([]float32, error) { return downloadF16(out, M*N) })
 }
@@ -389,22 +281,9 @@ func (g *GEMM) GemmF16(a []float32, M int, w []float32, N, K int) ([]float32, er
 	if M < 1 || N < 1 || K < 1 || len(a) != M*K || len(w) != N*K {
 		return nil, fmt.Errorf("cuda gemm f16: %d activations and %d weights for M=%d N=%d K=%d", len(a), len(w), M, N, K)
 	}
-	bufs, err := upload(g.dev, asBytes(tensor.F32ToF16Slice(a)), asBytes(tensor.F32ToF16Slice(w)))
-	if err != nil {
-		return nil, err
-	}
-	defer closeAll(bufs)
-	out, err := allocPoisoned(g.dev, 2*M*N)
-	if err != nil {
-		return nil, err
-	}
-	defer out.Close()
-	if err := call(func() C.int {
-		return C.autoq_gemm_f16_cublas(C.int(g.dev), bufs[0].Ptr(), bufs[1].Ptr(), out.Ptr(), C.int64_t(M), C.int64_t(N), C.int64_t(K), nil)
-	}); err != nil {
-		return nil, err
-	}
-	return downloadF16(out, M*N)
+	return runOnDevice(g, "f16", [][]byte{AsBytes(tensor.F32ToF16Slice(a)), AsBytes(tensor.F32ToF16Slice(w))}, 2*M*N,
+		func(in []*Buffer, out *Buffer) error { return GemmF16Dev(in[0], in[1], out, M, N, K) },
+		func(out *Buffer) ([]float32, error) { return downloadF16(out, M*N) })
 }
 
 var _ backend.GEMM = (*GEMM)(nil)

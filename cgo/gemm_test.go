@@ -28,6 +28,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/autoq/autoq/internal/testutil"
+	"github.com/autoq/autoq/kernels/layout"
 	"github.com/autoq/autoq/quant"
 	"github.com/autoq/autoq/tensor"
 )
@@ -94,6 +95,15 @@ func firstNaN(v []float32) int {
 	return -1
 }
 
+// quantize4 makes a 4-bit QTensor the way `autoq quantize` does (quant.Quantize).
+func quantize4(t testing.TB, N, K int, s quant.Scheme, seed uint64) *quant.QTensor {
+	t.Helper()
+	w := testutil.Gaussian(testutil.Rand(seed), N*K, 0.05)
+	q, err := quant.Quantize("blk.0.w", w, N, K, s, quant.SearchOptions{Method: quant.SearchMax})
+	require.NoError(t, err)
+	return q
+}
+
 func quantize8(t *testing.T, N, K int, g quant.Granularity, seed uint64) *quant.QTensor {
 	t.Helper()
 	w := testutil.Gaussian(testutil.Rand(seed), N*K, 0.05)
@@ -156,7 +166,7 @@ func TestGemmI8Extremes(t *testing.T) {
 }
 
 func int8Levels(w *quant.QTensor) ([]int8, error) {
-	lv, _, err := W8A8Weights(w)
+	lv, _, err := layout.W8A8Weights(w)
 	return lv, err
 }
 
@@ -274,7 +284,7 @@ func TestGemmW4A16VsReference(t *testing.T) {
 		}
 		for si, s := range w4Shapes {
 			w := quantize4(t, s.N, s.K, sc.s, uint64(400+si))
-			p, err := PackW4A16(w)
+			p, err := layout.PackW4A16Tiled(w)
 			require.NoError(t, err)
 			for _, M := range Ms {
 				t.Run(fmt.Sprintf("%s_M%d_N%d_K%d", sc.s, M, s.N, s.K), func(t *testing.T) {
@@ -345,29 +355,37 @@ func TestGemmShapeErrors(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "multiple of 16")
 	// W4A16 needs N % 64 == 0 (checked by the kernel too, not only by PackW4A16).
-	p := &PackedW4A16{Name: "bad", N: 96, K: 128, Group: 128, Data: make([]byte, 96*64), Scales: make([]uint16, 96)}
+	p := &layout.PackedW4A16Tiled{Name: "bad", N: 96, K: 128, Group: 128, Data: make([]byte, 96*64), Scales: make([]uint16, 96)}
 	_, err = g.GemmPackedW4A16(make([]float32, 128), 1, p, nil)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "multiples of 64")
 	assert.Contains(t, err.Error(), `"bad"`)
 }
 
-// The timer runs every kernel and returns positive latencies.
+// The timer runs every kernel it lists at M = 1 and 32 (each of the dispatch table's
+// choices and every kernel by name) and times each call with events.
 func TestGemmTimerSmoke(t *testing.T) {
 	gemmTestDevice(t)
 	tm, err := NewGEMMTimer(0)
 	require.NoError(t, err)
 	defer tm.Close()
-	require.NoError(t, tm.Prepare(512, 256, 32))
+	require.Greater(t, tm.CacheBytes(), 0)
+	require.NoError(t, tm.Prepare(512, 256, 32, func(int) int { return 2 }))
+	names := map[string]bool{}
 	for _, k := range tm.Kernels() {
+		names[k.Name] = true
+		require.Equal(t, 2, k.FloatBytes, k.Name)
 		for _, M := range []int{1, 32} {
-			r, err := tm.Time(k, M, 2, 3)
-			require.NoError(t, err, "kernel %s M=%d", k, M)
-			require.Len(t, r.Ms, 3)
-			for _, ms := range r.Ms {
-				assert.Greater(t, ms, 0.0, "kernel %s M=%d", k, M)
+			ms, err := tm.TimeEach(3, 1000, func(i int) error { return tm.Launch(k.Name, M, i) })
+			require.NoError(t, err, "kernel %s M=%d", k.Name, M)
+			require.Len(t, ms, 3)
+			for _, v := range ms {
+				assert.Greater(t, v, 0.0, "kernel %s M=%d", k.Name, M)
 			}
-			assert.Greater(t, r.Bytes, int64(0))
 		}
 	}
+	for _, n := range []string{"cublas-f16", "w8a8", "w8a8+aq", "w4a16-g128", "w8a8 [tiled-reducekernel]", "w4a16-g128 [strip]", "w4a16-g128 [tiled-lastblock]"} {
+		assert.True(t, names[n], "kernel %q listed", n)
+	}
+	assert.ErrorContains(t, tm.Launch("w8a8-v3", 1, 0), "unknown kernel")
 }

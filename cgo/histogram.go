@@ -3,11 +3,6 @@
 package cgo
 
 // #include "autoq.h"
-// /* cuda/histogram_v2.cu */
-// int64_t autoq_histogram_v2_scratch_bytes(int dev, int ntensors, int64_t max_n);
-// int autoq_histogram_v2(int dev, const autoq_hist_input *inputs, int ntensors, int64_t max_n,
-//                        autoq_hist_stats *stats, uint64_t *counts, void *scratch, int64_t scratch_bytes,
-//                        void *stream);
 import "C"
 
 import (
@@ -48,12 +43,12 @@ type HistBatch struct {
 	desc   *Buffer
 	stats  *Buffer
 	counts *Buffer
-	// twoByte: every input is F16 or BF16 (histogram variant 2 applies).
+	// twoByte: every input is F16 or BF16 (the one-pass kernel takes them).
 	twoByte bool
-	// scratch holds variant 2's per-block pattern histograms, allocated at its first
-	// launch; v2Unsupported records a device without the shared memory it needs.
-	scratch       *Buffer
-	v2Unsupported bool
+	// scratch holds the one-pass kernel's per-block pattern histograms, sized at its first
+	// launch (scratchNeed: -1 before the query, 0 on a device without the shared memory).
+	scratch     *Buffer
+	scratchNeed int64
 }
 
 // NewHistBatch uploads the descriptors of ins and allocates the outputs.
@@ -75,7 +70,7 @@ func NewHistBatch(dev int, ins []HistInput) (*HistBatch, error) {
 		maxN = max(maxN, in.N)
 		twoByte = twoByte && in.DType.Bits() == 16
 	}
-	b := &HistBatch{dev: dev, n: len(ins), maxN: maxN, twoByte: twoByte}
+	b := &HistBatch{dev: dev, n: len(ins), maxN: maxN, twoByte: twoByte, scratchNeed: -1}
 	var err error
 	if b.desc, err = Alloc(dev, len(ins)*histInputSize); err != nil {
 		return nil, err
@@ -96,36 +91,64 @@ func NewHistBatch(dev int, ins []HistInput) (*HistBatch, error) {
 	return b, nil
 }
 
-// Launch runs the histogram passes (asynchronously, on the default stream): variant 2's
-// single pass when selected (HistogramVariant) and the batch is all F16/BF16, else the three
-// passes of variant 1.
+// Launch runs the histogram (asynchronously, on the default stream) with the first kernel
+// of the dispatch table (OpHistogram) that fits: one pass when every input is F16/BF16 and
+// the device has the shared memory, else two.
 func (b *HistBatch) Launch() error {
-	if histogramVariant.Load() == 2 && b.twoByte && !b.v2Unsupported {
-		if b.scratch == nil {
+	k, err := firstFit(OpHistogram, 0, b.fits)
+	if err != nil {
+		return err
+	}
+	return b.LaunchWith(k)
+}
+
+// fits reports whether kernel k can run this batch (querying the one-pass scratch once).
+func (b *HistBatch) fits(k Kernel) bool {
+	switch k {
+	case HistogramTwoPass:
+		return true
+	case HistogramOnePass:
+		if !b.twoByte {
+			return false
+		}
+		if b.scratchNeed < 0 {
 			var need int64
 			if err := call(func() C.int {
-				need = int64(C.autoq_histogram_v2_scratch_bytes(C.int(b.dev), C.int(b.n), C.int64_t(b.maxN)))
+				need = int64(C.autoq_histogram_onepass_scratch_bytes(C.int(b.dev), C.int(b.n), C.int64_t(b.maxN)))
 				return C.int(min(need, 0))
 			}); err != nil {
-				return fmt.Errorf("histogram v2: %w", err)
+				return false
 			}
-			if need == 0 {
-				b.v2Unsupported = true
-				return b.Launch()
-			}
-			var err error
-			if b.scratch, err = Alloc(b.dev, int(need)); err != nil {
-				return fmt.Errorf("histogram scratch: %w", err)
-			}
+			b.scratchNeed = need
 		}
+		return b.scratchNeed > 0
+	}
+	return false
+}
+
+// LaunchWith runs histogram kernel k (an error when it cannot take the batch).
+func (b *HistBatch) LaunchWith(k Kernel) error {
+	if !knownKernel(OpHistogram, k) {
+		return fmt.Errorf("cuda: histogram: unknown kernel %q (have %v)", k, Kernels(OpHistogram))
+	}
+	if !b.fits(k) {
+		return fmt.Errorf("cuda: histogram: kernel %s cannot take this batch (F16/BF16 inputs only, 128 KB of shared memory per block)", k)
+	}
+	if k == HistogramTwoPass {
 		return call(func() C.int {
-			return C.autoq_histogram_v2(C.int(b.dev), (*C.autoq_hist_input)(b.desc.ptr), C.int(b.n), C.int64_t(b.maxN),
-				(*C.autoq_hist_stats)(b.stats.ptr), (*C.uint64_t)(b.counts.ptr), b.scratch.ptr, C.int64_t(b.scratch.size), nil)
+			return C.autoq_histogram_twopass(C.int(b.dev), (*C.autoq_hist_input)(b.desc.ptr), C.int(b.n), C.int64_t(b.maxN),
+				(*C.autoq_hist_stats)(b.stats.ptr), (*C.uint64_t)(b.counts.ptr), nil)
 		})
 	}
+	if b.scratch == nil {
+		var err error
+		if b.scratch, err = Alloc(b.dev, int(b.scratchNeed)); err != nil {
+			return fmt.Errorf("histogram scratch: %w", err)
+		}
+	}
 	return call(func() C.int {
-		return C.autoq_histogram(C.int(b.dev), (*C.autoq_hist_input)(b.desc.ptr), C.int(b.n), C.int64_t(b.maxN),
-			(*C.autoq_hist_stats)(b.stats.ptr), (*C.uint64_t)(b.counts.ptr), nil)
+		return C.autoq_histogram_onepass(C.int(b.dev), (*C.autoq_hist_input)(b.desc.ptr), C.int(b.n), C.int64_t(b.maxN),
+			(*C.autoq_hist_stats)(b.stats.ptr), (*C.uint64_t)(b.counts.ptr), b.scratch.ptr, C.int64_t(b.scratch.size), nil)
 	})
 }
 
@@ -165,12 +188,44 @@ func (b *HistBatch) Close() error {
 	return first
 }
 
-// batchHistogram is the fresh calib.Histogram of one tensor from a launch's results.
-func batchHistogram(name string, st HistStats, counts *[calib.NumBins]uint64) *calib.Histogram {
+// Histogram is the fresh calib.Histogram of one tensor of a launch (its stats and counts
+// from Results), to merge into a running histogram with calib.Histogram.Merge (exact).
+func (st HistStats) Histogram(name string, counts *[calib.NumBins]uint64) *calib.Histogram {
 	h := calib.NewHistogram(name)
 	h.Counts = *counts
 	h.Exp, h.HasExp = st.Exp, st.HasExp
 	h.AbsMax = st.AbsMax
 	h.Count, h.NaN, h.Inf = st.Count, st.NaN, st.Inf
 	return h
+}
+
+// ChannelAbsMax returns max |x| over the rows of each column of m (finite values only).
+func ChannelAbsMax(m Matrix) ([]float32, error) {
+	am, err := Alloc(m.Buf.dev, 4*m.Cols)
+	if err != nil {
+		return nil, err
+	}
+	defer am.Close()
+	nf, err := Alloc(m.Buf.dev, 8)
+	if err != nil {
+		return nil, err
+	}
+	defer nf.Close()
+	if err := nf.Memset(0, 8, 0); err != nil {
+		return nil, err
+	}
+	if err := ChannelAbsMaxDev(m, am, nf); err != nil {
+		return nil, err
+	}
+	return download[float32](am, m.Cols)
+}
+
+// MergeChannelAbsMax folds a per-channel absmax into h as calib.Histogram.AddChannelAbsMax
+// does (the larger magnitude by its bits).
+func MergeChannelAbsMax(h *calib.Histogram, am []float32) {
+	for c, v := range am {
+		if math.Float32bits(v) > math.Float32bits(h.ChannelAbsMax[c]) {
+			h.ChannelAbsMax[c] = v
+		}
+	}
 }

@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/autoq/autoq/backend"
 	"github.com/autoq/autoq/calib"
 	"github.com/autoq/autoq/internal/testutil"
 	"github.com/autoq/autoq/tensor"
@@ -162,33 +161,64 @@ func TestHistogramScalarPath(t *testing.T) {
 			require.NoError(t, b.Launch())
 			st, counts, err := b.Results()
 			require.NoError(t, err)
-			require.Empty(t, histDiff(batchHistogram("x", st[0], &counts[0]), want), "%s at offset %d", dt, off)
+			require.Empty(t, histDiff(st[0].Histogram("x", &counts[0]), want), "%s at offset %d", dt, off)
 			require.NoError(t, b.Close())
 		}
 		require.NoError(t, buf.Close())
 	}
 }
 
-// withHistogramVariant runs f with histogram variant v selected, restoring the default after.
-func withHistogramVariant(t *testing.T, g *Backend, v int, f func()) {
+// histogramWith bins xs into hs (exact merge) with histogram kernel k, launched directly.
+func histogramWith(t *testing.T, g *Backend, k Kernel, hs []*calib.Histogram, xs []*tensor.Tensor) {
 	t.Helper()
-	require.NoError(t, g.UseKernelVariant(backend.KernelHistogram, v))
-	defer func() { require.NoError(t, g.UseKernelVariant(backend.KernelHistogram, 0)) }()
-	f()
+	total := 0
+	for _, x := range xs {
+		total += align256(len(x.Data))
+	}
+	buf, err := Alloc(g.dev, max(total, 256))
+	require.NoError(t, err)
+	defer buf.Close()
+	var ins []HistInput
+	var idx []int
+	off := 0
+	for i, x := range xs {
+		if x.NumElements() == 0 {
+			continue
+		}
+		require.NoError(t, buf.CopyFromHost(off, x.Data))
+		ins = append(ins, HistInput{Buf: buf, Off: off, N: x.NumElements(), DType: x.DType})
+		idx = append(idx, i)
+		off += align256(len(x.Data))
+	}
+	if len(ins) == 0 {
+		return
+	}
+	b, err := NewHistBatch(g.dev, ins)
+	require.NoError(t, err)
+	defer b.Close()
+	if !b.fits(k) {
+		t.Skipf("histogram kernel %s cannot run here (device without 128 KB of shared memory per block)", k)
+	}
+	require.NoError(t, b.LaunchWith(k))
+	st, counts, err := b.Results()
+	require.NoError(t, err)
+	for j, i := range idx {
+		require.NoError(t, hs[i].Merge(st[j].Histogram(hs[i].Name, &counts[j])))
+	}
 }
 
-// Every histogram variant equals the CPU histograms on F16/BF16 batches (the inputs variant 2
-// takes; F32 batches go to variant 1 and are covered by TestHistogramMatchesCPU): odd
-// lengths, adversarial values (zeros only, subnormal halves, NaN/Inf, bin edges), repeated
-// calls that coarsen earlier counts.
-func TestHistogramVariantsMatchCPU(t *testing.T) {
+// Every histogram kernel equals the CPU histograms on F16/BF16 batches (the inputs both
+// take; F32 batches can only take two passes and are covered by TestHistogramMatchesCPU):
+// odd lengths, adversarial values (zeros only, subnormal halves, NaN/Inf, bin edges),
+// repeated calls that coarsen earlier counts.
+func TestHistogramKernelsMatchCPU(t *testing.T) {
 	g := gpu(t)
 	r := testutil.Rand(14)
 	lengths := []int{0, 1, 7, 17, 4097, 1 << 16, 3<<20 + 5}
 	const tensors = 24
 	half := []tensor.DType{tensor.F16, tensor.BF16}
-	for _, v := range append([]int{HistogramVariant}, g.KernelVariants(backend.KernelHistogram)...) {
-		withHistogramVariant(t, g, v, func() {
+	for _, k := range Kernels(OpHistogram) {
+		t.Run(string(k), func(t *testing.T) {
 			want := make([]*calib.Histogram, tensors)
 			got := make([]*calib.Histogram, tensors)
 			for i := range want {
@@ -201,46 +231,76 @@ func TestHistogramVariantsMatchCPU(t *testing.T) {
 					xs[i] = activation(r, lengths[(i+call)%len(lengths)], i+call*3, half[(i+call)%2])
 				}
 				require.NoError(t, cpu.HistogramAdd(want, xs))
-				require.NoError(t, g.HistogramAdd(got, xs))
+				histogramWith(t, g, k, got, xs)
 				for i := range want {
-					require.Empty(t, histDiff(got[i], want[i]), "variant %d, call %d, tensor %d (%s, %d values, kind %d)",
-						v, call, i, xs[i].DType, xs[i].NumElements(), i+call*3)
+					require.Empty(t, histDiff(got[i], want[i]), "kernel %s, call %d, tensor %d (%s, %d values, kind %d)",
+						k, call, i, xs[i].DType, xs[i].NumElements(), i+call*3)
 				}
 			}
 		})
 	}
 }
 
-// Variant 2 launched directly: one large tensor (split over many blocks), aligned and
-// unaligned (the scalar loads) copies, every kind of values; it must really take the
-// single-pass path (scratch allocated) on a device that supports it.
-func TestHistogramV2Direct(t *testing.T) {
+// The dispatch takes one pass for F16/BF16 batches where the device allows it and two for a
+// batch holding an F32 tensor; a kernel that cannot take the batch is an error, not a
+// silent fallback.
+func TestHistogramDispatch(t *testing.T) {
+	g := gpu(t)
+	buf, err := Alloc(g.dev, 4096)
+	require.NoError(t, err)
+	defer buf.Close()
+	f16, err := NewHistBatch(g.dev, []HistInput{{Buf: buf, N: 1000, DType: tensor.F16}})
+	require.NoError(t, err)
+	defer f16.Close()
+	mixed, err := NewHistBatch(g.dev, []HistInput{{Buf: buf, N: 500, DType: tensor.F16}, {Buf: buf, Off: 1024, N: 500, DType: tensor.F32}})
+	require.NoError(t, err)
+	defer mixed.Close()
+	k, err := firstFit(OpHistogram, 0, mixed.fits)
+	require.NoError(t, err)
+	require.Equal(t, HistogramTwoPass, k)
+	require.ErrorContains(t, mixed.LaunchWith(HistogramOnePass), "cannot take this batch")
+	k, err = firstFit(OpHistogram, 0, f16.fits)
+	require.NoError(t, err)
+	if f16.scratchNeed > 0 {
+		require.Equal(t, HistogramOnePass, k)
+	} else {
+		require.Equal(t, HistogramTwoPass, k, "no shared memory for one pass")
+	}
+	require.ErrorContains(t, f16.LaunchWith("three-pass"), "unknown kernel")
+}
+
+// The one-pass kernel launched directly: one large tensor (split over many blocks), aligned
+// and unaligned (the scalar loads) copies, every kind of values; it writes every stats and
+// counts entry itself (the outputs are poisoned before the launch).
+func TestHistogramOnePassDirect(t *testing.T) {
 	g := gpu(t)
 	r := testutil.Rand(15)
-	withHistogramVariant(t, g, 2, func() {
-		for _, dt := range []tensor.DType{tensor.F16, tensor.BF16} {
-			for _, kind := range []int{0, 1, 3, 5, 6, 7} {
-				x := activation(r, 9<<20+3, kind, dt)
-				want := calib.NewHistogram("x")
-				require.NoError(t, cpu.HistogramAdd([]*calib.Histogram{want}, []*tensor.Tensor{x}))
-				buf, err := Alloc(g.dev, len(x.Data)+64)
+	for _, dt := range []tensor.DType{tensor.F16, tensor.BF16} {
+		for _, kind := range []int{0, 1, 3, 5, 6, 7} {
+			x := activation(r, 9<<20+3, kind, dt)
+			want := calib.NewHistogram("x")
+			require.NoError(t, cpu.HistogramAdd([]*calib.Histogram{want}, []*tensor.Tensor{x}))
+			buf, err := Alloc(g.dev, len(x.Data)+64)
+			require.NoError(t, err)
+			for _, off := range []int{0, 2, 18} {
+				require.NoError(t, buf.CopyFromHost(off, x.Data))
+				b, err := NewHistBatch(g.dev, []HistInput{{Buf: buf, Off: off, N: x.NumElements(), DType: dt}})
 				require.NoError(t, err)
-				for _, off := range []int{0, 2, 18} {
-					require.NoError(t, buf.CopyFromHost(off, x.Data))
-					b, err := NewHistBatch(g.dev, []HistInput{{Buf: buf, Off: off, N: x.NumElements(), DType: dt}})
-					require.NoError(t, err)
-					// Poison the outputs: variant 2 writes every entry without a memset.
-					require.NoError(t, b.stats.Memset(0, b.stats.size, 0xa5))
-					require.NoError(t, b.counts.Memset(0, b.counts.size, 0xa5))
-					require.NoError(t, b.Launch())
-					require.True(t, b.scratch != nil || b.v2Unsupported, "variant 2 ran or the device lacks the shared memory")
-					st, counts, err := b.Results()
-					require.NoError(t, err)
-					require.Empty(t, histDiff(batchHistogram("x", st[0], &counts[0]), want), "%s kind %d at offset %d", dt, kind, off)
-					require.NoError(t, b.Close())
+				if !b.fits(HistogramOnePass) {
+					b.Close()
+					buf.Close()
+					t.Skip("the device lacks the shared memory of the one-pass kernel")
 				}
-				require.NoError(t, buf.Close())
+				require.NoError(t, b.stats.Memset(0, b.stats.size, 0xa5))
+				require.NoError(t, b.counts.Memset(0, b.counts.size, 0xa5))
+				require.NoError(t, b.LaunchWith(HistogramOnePass))
+				require.NotNil(t, b.scratch, "the one-pass kernel ran")
+				st, counts, err := b.Results()
+				require.NoError(t, err)
+				require.Empty(t, histDiff(st[0].Histogram("x", &counts[0]), want), "%s kind %d at offset %d", dt, kind, off)
+				require.NoError(t, b.Close())
 			}
+			require.NoError(t, buf.Close())
 		}
-	})
+	}
 }

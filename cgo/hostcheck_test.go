@@ -130,7 +130,7 @@ func hostKernels(t *testing.T) string {
 		}
 		return string(b)
 	}
-	common, hist, thr := read("common.cuh"), read("histogram.cu"), read("threshold.cu")
+	common, hist, thr := read("common.cuh"), read("histogram_twopass.cu"), read("threshold.cu")
 	dev := strings.NewReplacer("__device__ __forceinline__ ", "static ", "__device__ ", "", "__host__ ", "", "__shared__ ", "static ", "__forceinline__ ", "")
 	var src strings.Builder
 	src.WriteString(hostShims)
@@ -265,16 +265,20 @@ func TestHostKernelArithmetic(t *testing.T) {
 		} {
 			var buf bytes.Buffer
 			w := func(v any) { _ = binary.Write(&buf, binary.LittleEndian, v) }
-			p := &klPlan{}
+			p := &calib.EntropyPlan{}
 			if opt.Method == calib.MethodEntropy {
-				p = buildKLPlan(opt.Levels + 1)
+				p = calib.EntropyPlanFor(opt.Levels + 1) // the plan the GPU gets (threshold.go)
 			}
-			w([]int32{int32(len(hs)), int32(opt.Method), int32(opt.Levels), map[bool]int32{true: 1}[opt.ZeroSpike], int32(len(p.lo))})
-			if len(p.lo) > 0 {
-				w(p.lo)
-				w(p.hi)
-				w(p.idx)
-				w(p.last)
+			w([]int32{int32(len(hs)), int32(opt.Method), int32(opt.Levels), map[bool]int32{true: 1}[opt.ZeroSpike], int32(len(p.Lo))})
+			if len(p.Lo) > 0 {
+				idx := make([]int32, len(p.Idx))
+				for i, x := range p.Idx {
+					idx[i] = int32(x)
+				}
+				w(p.Lo)
+				w(p.Hi)
+				w(idx)
+				w(p.Last)
 			}
 			for _, h := range hs {
 				w(h.Counts[:])

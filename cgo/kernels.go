@@ -36,22 +36,22 @@ func (m Matrix) check(op string) error {
 	return nil
 }
 
-// layout is a scheme's grouping for a matrix of cols columns.
-type layout struct {
+// grouping is a scheme's grouping for a matrix of cols columns.
+type grouping struct {
 	groupCols, groups int
 	perTensor         bool
 	nParams           int
 }
 
-func schemeLayout(s quant.Scheme, rows, cols int) (layout, error) {
+func schemeLayout(s quant.Scheme, rows, cols int) (grouping, error) {
 	if err := s.Validate(); err != nil {
-		return layout{}, err
+		return grouping{}, err
 	}
 	size, groups, err := s.GroupCols(cols)
 	if err != nil {
-		return layout{}, err
+		return grouping{}, err
 	}
-	l := layout{groupCols: size, groups: groups, perTensor: s.Granularity == quant.PerTensor, nParams: rows * groups}
+	l := grouping{groupCols: size, groups: groups, perTensor: s.Granularity == quant.PerTensor, nParams: rows * groups}
 	if l.perTensor {
 		l.nParams = 1
 	}
@@ -129,10 +129,48 @@ func qRowBytes(bits, cols int) int {
 	return cols
 }
 
-// QuantizeDev quantizes m with scales/zeros into q (QTensor data layout); nonfinite (one
-// int32) is set to 1 if m holds a NaN or Inf.
+// QuantizeDev quantizes m with scales/zeros into q (QTensor data layout) with the first
+// kernel of the dispatch table (OpQuantize) that fits the call; nonfinite (one int32) is set
+// to 1 if m holds a NaN or Inf.
 func QuantizeDev(m Matrix, s quant.Scheme, scales, zeros, q, nonfinite *Buffer) error {
+	k, err := quantizeKernel(m, s, q)
+	if err != nil {
+		return err
+	}
+	return QuantizeDevWith(k, m, s, scales, zeros, q, nonfinite)
+}
+
+// quantizeKernels maps the quantize kernels to the C enum.
+var quantizeKernels = map[Kernel]C.int{
+	QuantizePersistent: C.AUTOQ_QUANTIZE_PERSISTENT,
+	QuantizeRows:       C.AUTOQ_QUANTIZE_ROWS,
+	QuantizeBytes:      C.AUTOQ_QUANTIZE_BYTES,
+}
+
+// quantizeKernel is the kernel the dispatch table runs for this call.
+func quantizeKernel(m Matrix, s quant.Scheme, q *Buffer) (Kernel, error) {
+	l, err := schemeLayout(s, m.Rows, m.Cols)
+	if err != nil {
+		return "", err
+	}
+	if m.Buf == nil || q == nil {
+		return "", fmt.Errorf("cuda: quantize: no device buffer")
+	}
+	return firstFit(OpQuantize, 0, func(k Kernel) bool { return quantizeFits(k, m, l, q) })
+}
+
+func quantizeFits(k Kernel, m Matrix, l grouping, q *Buffer) bool {
+	ck, ok := quantizeKernels[k]
+	return ok && C.autoq_quantize_fits(ck, m.Buf.ptr, C.int64_t(m.Rows), C.int64_t(m.Cols), C.int64_t(l.groupCols), (*C.uint8_t)(q.ptr)) != 0
+}
+
+// QuantizeDevWith is QuantizeDev with quantize kernel k (an error when k does not fit).
+func QuantizeDevWith(k Kernel, m Matrix, s quant.Scheme, scales, zeros, q, nonfinite *Buffer) error {
 	const op = "quantize"
+	ck, ok := quantizeKernels[k]
+	if !ok {
+		return fmt.Errorf("cuda: quantize: unknown kernel %q (have %v)", k, Kernels(OpQuantize))
+	}
 	if err := m.check(op); err != nil {
 		return err
 	}
@@ -155,7 +193,7 @@ func QuantizeDev(m Matrix, s quant.Scheme, scales, zeros, q, nonfinite *Buffer) 
 		return err
 	}
 	return call(func() C.int {
-		return C.autoq_quantize(C.int(m.Buf.dev), m.Buf.ptr, C.int(m.DType), C.int64_t(m.Rows), C.int64_t(m.Cols),
+		return C.autoq_quantize(C.int(m.Buf.dev), ck, m.Buf.ptr, C.int(m.DType), C.int64_t(m.Rows), C.int64_t(m.Cols),
 			C.int64_t(l.groupCols), b2i(l.perTensor), C.int(s.Bits), b2i(s.Symmetric), (*C.float)(scales.ptr),
 			(*C.int32_t)(ptrOrNil(zeros)), (*C.uint8_t)(q.ptr), (*C.int32_t)(nonfinite.ptr), nil)
 	})

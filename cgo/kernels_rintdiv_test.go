@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// rintDivFast is cuda/quantize_v3.cu's rint_div8 fast path for one value in Go float32
+// rintDivFast is cuda/quantize_persistent.cu's rint_div8 fast path for one value in Go float32
 // arithmetic (each operation rounded by an explicit conversion, so nothing is fused): the
 // rounded quotient and whether the fast path may be used.
 func rintDivFast(x, scale float32) (float32, bool) {
@@ -31,7 +31,7 @@ func rintDivExact(x, scale float32) float32 {
 	return float32(math.RoundToEven(float64(float32(float64(x) / float64(scale)))))
 }
 
-// The quantize v3 kernel divides only near ties: wherever its test lets the product with
+// The persistent quantize kernel divides only near ties: wherever its test lets the product with
 // the reciprocal stand, the rounded result equals the one of the exact division. Random
 // bit patterns, scales of real weights with values at and next to every half-integer of the
 // int8/uint8 range, and powers of two; and the fast path must cover ordinary values.

@@ -34,13 +34,13 @@ func upF16(t *testing.T, dev int, v []float32) *Buffer {
 	b, err := Alloc(dev, 2*len(v))
 	require.NoError(t, err)
 	t.Cleanup(func() { b.Close() })
-	require.NoError(t, b.CopyFromHost(0, asBytes(tensor.F32ToF16Slice(v))))
+	require.NoError(t, b.CopyFromHost(0, AsBytes(tensor.F32ToF16Slice(v))))
 	return b
 }
 
 func upRaw[T any](t *testing.T, dev int, v []T) *Buffer {
 	t.Helper()
-	raw := asBytes(v)
+	raw := AsBytes(v)
 	b, err := Alloc(dev, max(len(raw), 16))
 	require.NoError(t, err)
 	t.Cleanup(func() { b.Close() })

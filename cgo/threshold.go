@@ -7,28 +7,24 @@ import "C"
 
 import (
 	"fmt"
-	"math/big"
 	"sync"
 	"unsafe"
 
 	"github.com/autoq/autoq/calib"
 )
 
-const (
-	// maxEntropyLevels is calib's bound on Levels for the entropy search (Compute rejects
-	// more: such options go to the CPU for its error).
-	maxEntropyLevels = 255
-)
-
-// entropyPlan is a klPlan with its arrays uploaded to the device.
+// entropyPlan is calib's entropy plan (calib.EntropyPlanFor: the same group ranges in the
+// same order as the CPU search) with its arrays uploaded to the device.
 type entropyPlan struct {
-	*klPlan
+	*calib.EntropyPlan
 	dLo, dHi, dIdx, dLast *Buffer // on the device after upload
 	uploadOnce            sync.Once
 	uploadErr             error
 }
 
-func buildEntropyPlan(groups int) *entropyPlan { return &entropyPlan{klPlan: buildKLPlan(groups)} }
+func newEntropyPlan(groups int) *entropyPlan {
+	return &entropyPlan{EntropyPlan: calib.EntropyPlanFor(groups)}
+}
 
 func i32Bytes(v []int32) []byte {
 	if len(v) == 0 {
@@ -38,6 +34,7 @@ func i32Bytes(v []int32) []byte {
 }
 
 // upload copies the plan to device dev (once; the plan then lives as long as the backend).
+// The kernel reads the range indices as int32.
 func (p *entropyPlan) upload(dev int) error {
 	p.uploadOnce.Do(func() {
 		up := func(v []int32) *Buffer {
@@ -53,7 +50,11 @@ func (p *entropyPlan) upload(dev int) error {
 			}
 			return b
 		}
-		p.dLo, p.dHi, p.dIdx, p.dLast = up(p.lo), up(p.hi), up(p.idx), up(p.last)
+		idx := make([]int32, len(p.Idx))
+		for i, x := range p.Idx {
+			idx[i] = int32(x)
+		}
+		p.dLo, p.dHi, p.dIdx, p.dLast = up(p.Lo), up(p.Hi), up(idx), up(p.Last)
 	})
 	return p.uploadErr
 }
@@ -64,23 +65,6 @@ func (p *entropyPlan) close() {
 			_ = b.Close()
 		}
 	}
-}
-
-// percentileNeed is calib.Percentile's integer target ceil(p*Count/100), computed exactly
-// with math/big as calib does (p clamped to [0, 100]).
-func percentileNeed(p float64, count uint64) (uint64, error) {
-	p = min(max(p, 0), 100)
-	num := new(big.Rat).SetFloat64(p)
-	num.Mul(num, new(big.Rat).SetInt(new(big.Int).SetUint64(count)))
-	num.Quo(num, big.NewRat(100, 1))
-	need := new(big.Int).Quo(num.Num(), num.Denom())
-	if new(big.Int).Mul(need, num.Denom()).Cmp(num.Num()) != 0 {
-		need.Add(need, big.NewInt(1))
-	}
-	if !need.IsUint64() {
-		return 0, fmt.Errorf("percentile target %v does not fit in 64 bits", need)
-	}
-	return need.Uint64(), nil
 }
 
 // ThresholdLaunch holds the device side of one batched threshold search; the benchmark
@@ -133,7 +117,7 @@ func NewThresholdLaunch(dev int, counts *Buffer, n int, method calib.Method, lev
 			break
 		}
 		if err = plan.upload(dev); err == nil {
-			sz := int(C.autoq_thresholds_scratch_bytes(C.int(n), 4, C.int(len(plan.lo))))
+			sz := int(C.autoq_thresholds_scratch_bytes(C.int(n), 4, C.int(len(plan.Lo))))
 			t.scratch = alloc(sz)
 		}
 	case calib.MethodMSE:
@@ -152,7 +136,7 @@ func (t *ThresholdLaunch) Launch() error {
 	var lo, hi, idx, last unsafe.Pointer
 	np := 0
 	if t.plan != nil && t.method == int(calib.MethodEntropy) {
-		lo, hi, idx, last, np = t.plan.dLo.ptr, t.plan.dHi.ptr, t.plan.dIdx.ptr, t.plan.dLast.ptr, len(t.plan.lo)
+		lo, hi, idx, last, np = t.plan.dLo.ptr, t.plan.dHi.ptr, t.plan.dIdx.ptr, t.plan.dLast.ptr, len(t.plan.Lo)
 	}
 	return call(func() C.int {
 		return C.autoq_thresholds(C.int(t.dev), (*C.uint64_t)(t.counts.ptr), C.int(t.n), C.int(t.method),

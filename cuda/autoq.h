@@ -103,12 +103,23 @@ int autoq_compute_params(int dev, const float *lo, const float *hi, int64_t n, i
 int autoq_channel_absmax(int dev, const void *x, int dtype, int64_t rows, int64_t cols,
                          float *absmax, uint64_t *nonfinite, void *stream);
 
-/* ---- quantize / dequantize (quantize.cu) ---- */
+/* ---- quantize / dequantize (quantize.cu, quantize_persistent.cu) ---- */
 
+/* Quantize kernels (autoq_quantize's `kernel`; all give the same bits, the Go dispatch table
+ * runs the first that fits, in this order). */
+enum {
+  AUTOQ_QUANTIZE_PERSISTENT = 1, /* quantize_persistent.cu: aligned, multiples of 8, < 2^34 values */
+  AUTOQ_QUANTIZE_ROWS = 2,       /* quantize.cu's rows kernel: aligned, multiples of 8 */
+  AUTOQ_QUANTIZE_BYTES = 3       /* quantize.cu's byte kernel: any shape */
+};
+/* 1 when `kernel` can quantize this call (pointer alignment and shape), else 0. */
+int autoq_quantize_fits(int kernel, const void *w, int64_t rows, int64_t cols, int64_t group_cols,
+                        const uint8_t *q);
 /* q: int8 / uint8 levels, one byte each ([rows, cols]), or packed int4 (element 2i in the
  * low nibble, rows padded to (cols+1)/2 bytes). Scales/zeros indexed like group_ranges
- * (zeros NULL when symmetric). nonfinite[0] is set to 1 if w held a NaN or Inf. */
-int autoq_quantize(int dev, const void *w, int dtype, int64_t rows, int64_t cols,
+ * (zeros NULL when symmetric). nonfinite[0] is set to 1 if w held a NaN or Inf, else 0.
+ * Fails with AUTOQ_ERR_INVALID when `kernel` does not fit the call. */
+int autoq_quantize(int dev, int kernel, const void *w, int dtype, int64_t rows, int64_t cols,
                    int64_t group_cols, int per_tensor, int bits, int symmetric,
                    const float *scales, const int32_t *zeros, uint8_t *q,
                    int32_t *nonfinite, void *stream);
@@ -127,7 +138,7 @@ int autoq_mse_search(int dev, const void *w, int dtype, int64_t rows, int64_t co
                      float *scales, int32_t *zeros, int32_t *best_index, double *best_err,
                      void *stream);
 
-/* ---- calibration histograms (histogram.cu) ---- */
+/* ---- calibration histograms (histogram_twopass.cu, histogram_onepass.cu) ---- */
 
 #define AUTOQ_HIST_BINS 2048
 
@@ -150,9 +161,18 @@ typedef struct {
 
 /* inputs: device array of ntensors descriptors. counts: device [ntensors, 2048] uint64,
  * zeroed and filled by the call. Bins follow calib's exact rule with each tensor's own
- * exponent (stats[t].exp): a fresh histogram of that tensor alone. */
-int autoq_histogram(int dev, const autoq_hist_input *inputs, int ntensors, int64_t max_n,
-                    autoq_hist_stats *stats, uint64_t *counts, void *stream);
+ * exponent (stats[t].exp): a fresh histogram of that tensor alone. Two passes over the
+ * input (absmax, then bins); any dtype. */
+int autoq_histogram_twopass(int dev, const autoq_hist_input *inputs, int ntensors, int64_t max_n,
+                            autoq_hist_stats *stats, uint64_t *counts, void *stream);
+/* The same outputs in one pass over inputs that are all F16 or BF16, through a per-block
+ * histogram of the 2^15 magnitude patterns in 128 KB of shared memory. Scratch: at least
+ * autoq_histogram_onepass_scratch_bytes, which is 0 when the device lacks that shared
+ * memory (then use the two-pass kernel). */
+int64_t autoq_histogram_onepass_scratch_bytes(int dev, int ntensors, int64_t max_n);
+int autoq_histogram_onepass(int dev, const autoq_hist_input *inputs, int ntensors, int64_t max_n,
+                            autoq_hist_stats *stats, uint64_t *counts, void *scratch,
+                            int64_t scratch_bytes, void *stream);
 
 /* ---- threshold search (threshold.cu) ---- */
 

@@ -1,5 +1,5 @@
-// gemm_common.cuh: device and host helpers shared by the GEMM kernels (gemm_w4a16*.cu,
-// gemm_w8a8*.cu). Only the building blocks live here: PTX wrappers (cp.async, ldmatrix,
+// gemm_common.cuh: device and host helpers shared by the GEMM kernels (gemm_w4a16_*.cu,
+// gemm_w8a8.cu). Only the building blocks live here: PTX wrappers (cp.async, ldmatrix,
 // mma.sync, streaming loads, lop3), the swizzle of the 128-byte shared-memory rows, the
 // F16 epilogue of W4A16 and the dequantizing epilogue of W8A8, the split-K workspace
 // constants and the SM count. Each kernel keeps its own loop structure in its own file.
@@ -41,9 +41,9 @@ static __device__ __forceinline__ void ldmatrix_x4(uint32_t addr, uint32_t *r) {
 static __device__ __forceinline__ uint32_t swz(int r, int c) { return (uint32_t)(r * 128 + ((c ^ (r & 7)) << 4)); }
 
 // A 16-byte load that bypasses L1 allocation (weights are read once). A template on the
-// pointee type, not a const void * parameter: the W4A16 v2 kernel compiles to different
-// code (one register fewer, other address arithmetic) when its uint4 pointers pass
-// through void *, and this header must not change any kernel's code.
+// pointee type, not a const void * parameter: a kernel whose uint4 pointers pass through
+// void * compiles to different code (one register fewer, other address arithmetic), and
+// this header must not change any kernel's code.
 template <class T>
 static __device__ __forceinline__ uint4 ld_stream(const T *p) {
   uint4 r;
@@ -91,47 +91,6 @@ static __device__ __forceinline__ uint32_t lop3_and_or(uint32_t a, uint32_t b, u
 }
 static __device__ __forceinline__ uint32_t h2u(__half2 h) { return *reinterpret_cast<uint32_t *>(&h); }
 static __device__ __forceinline__ __half2 u2h(uint32_t u) { return *reinterpret_cast<__half2 *>(&u); }
-
-// W4A16 v1/v2 packing: one lane's 16-byte tile vector wv -> the B fragments of 8 n-tiles,
-// with sc (and zr, ASYM only) the lane's eight F16 scales (zeros), one per n-tile (see the
-// layout comment at the top of gemm_w4a16.cu). Symmetric weights use z = 8. kSixteenth is
-// 1/16 in both halves. Used by gemm_w4a16_v2.cu; gemm_w4a16.cu repeats the same operations
-// inline (calling this there reorders its SASS).
-template <bool ASYM>
-static __device__ __forceinline__ void w4a16_dequant_tile(const uint4 wv, const uint4 sc, const uint4 zr,
-                                                          uint32_t (&b)[8][2]) {
-  const uint32_t kMask0 = 0x000F000Fu, kMask1 = 0x00F000F0u, kExp = 0x64006400u;
-  const __half2 kSixteenth = u2h(0x2C002C00u); // 1/16 in both halves
-  const uint32_t wsrc[4] = {wv.x, wv.y, wv.z, wv.w};
-  const uint32_t scw[4] = {sc.x, sc.y, sc.z, sc.w};
-  const uint32_t zw[4] = {zr.x, zr.y, zr.z, zr.w};
-#pragma unroll
-  for (int j = 0; j < 4; j++) {
-    const uint32_t w = wsrc[j], w8 = w >> 8;
-    // n-tiles 2j (low half of scw[j]) and 2j+1 (high half).
-    const __half2 s_pair = u2h(scw[j]);
-    const __half2 s_lo = __low2half2(s_pair), s_hi = __high2half2(s_pair);
-    __half2 zl_lo, zh_lo, zl_hi, zh_hi;
-    if (ASYM) {
-      const __half2 z_pair = u2h(zw[j]);
-      const __half2 zlo = __low2half2(z_pair), zhi = __high2half2(z_pair);
-      const __half2 c1024 = u2h(0x64006400u), c64 = u2h(0x54005400u);
-      zl_lo = __hadd2(zlo, c1024), zl_hi = __hadd2(zhi, c1024);
-      zh_lo = __hneg2(__hadd2(zlo, c64)), zh_hi = __hneg2(__hadd2(zhi, c64));
-    } else {
-      zl_lo = zl_hi = u2h(0x64086408u); // 1032 = 1024 + 8
-      zh_lo = zh_hi = u2h(0xD480D480u); // -72 = -(64 + 8)
-    }
-    const __half2 r0 = __hsub2(u2h(lop3_and_or(w, kMask0, kExp)), zl_lo);
-    const __half2 r1 = __hfma2(u2h(lop3_and_or(w, kMask1, kExp)), kSixteenth, zh_lo);
-    const __half2 r2 = __hsub2(u2h(lop3_and_or(w8, kMask0, kExp)), zl_hi);
-    const __half2 r3 = __hfma2(u2h(lop3_and_or(w8, kMask1, kExp)), kSixteenth, zh_hi);
-    b[2 * j][0] = h2u(__hmul2(r0, s_lo));
-    b[2 * j][1] = h2u(__hmul2(r1, s_lo));
-    b[2 * j + 1][0] = h2u(__hmul2(r2, s_hi));
-    b[2 * j + 1][1] = h2u(__hmul2(r3, s_hi));
-  }
-}
 
 // ---- Split-K ----
 // Called by every thread of a block after it wrote its partials: publishes them, counts the
@@ -194,7 +153,7 @@ static inline int gemm_sm_count(int dev) {
   return cache[dev];
 }
 
-// W4A16 argument checks shared by gemm_w4a16.cu and gemm_w4a16_v2.cu (0, or the error set).
+// W4A16 argument checks of the tiled kernel (0, or the error set).
 static inline int w4a16_check_shape(const char *op, int64_t M, int64_t N, int64_t K, int64_t group) {
   if (M < 1 || N < 64 || K < 64 || N % 64 != 0 || K % 64 != 0)
     return autoq_set_error(AUTOQ_ERR_INVALID,

@@ -26,10 +26,17 @@
 // then b0,b1 of n-tile 1.
 //
 // Split-K: when the M x N tiles alone cannot fill the GPU, gridDim.z = S blocks share a tile,
-// each over a contiguous range of K steps; each writes its int32 partials to the workspace,
-// and the last block to arrive (an atomic counter per tile) sums the S partials in split
-// order and runs the epilogue. Integer sums are exact, so the result is bit-identical to
-// S = 1. The counter is reset by that last block, so the workspace stays ready.
+// each over a contiguous range of K steps; each writes its int32 partials to the workspace.
+// The caller picks who adds them (the `reduce` argument, chosen by the Go dispatch table in
+// cgo/dispatch.go):
+//   AUTOQ_SPLITK_LAST_BLOCK: the last block of a tile to arrive (an atomic counter per tile)
+//     sums the S partials in split order and runs the epilogue; the counter is reset by
+//     that block, so the workspace stays ready.
+//   AUTOQ_SPLITK_REDUCE_KERNEL: the blocks only write partials; splitk_reduce_kernel, a
+//     grid-wide kernel launched right after, sums them per output pair (the last-block
+//     reduction reads rows x 128 x S partials through one block, serialised on L2 latency
+//     at M = 128; H100 run 2 measured 0.75-1.08x of cuBLAS with this against 0.48-1.08x).
+// Integer sums are exact, so every S and both reductions give the same bits as S = 1.
 #include "autoq_gemm.h"
 #include "common.cuh"
 #include "gemm_common.cuh"
@@ -55,7 +62,7 @@ struct W8A8Args {
   int tiles_per_split;
   int *counters;      // [gridDim.x * gridDim.y], zero between calls
   int32_t *partials;  // [S, M, N]
-  int defer_reduce;   // split-K: only write partials; splitk_reduce_kernel adds them (v2 entry)
+  int defer_reduce;   // split-K: only write partials; splitk_reduce_kernel adds them
 };
 
 // Rows and columns outside out are dropped; the rest is the shared W8A8 epilogue.
@@ -187,7 +194,7 @@ __global__ void __launch_bounds__(WM *WN * 32) gemm_w8a8_kernel(W8A8Args p) {
   }
 }
 
-// Deferred split-K reduction (autoq_gemm_w8a8_cfg with defer_reduce): each output pair sums
+// Deferred split-K reduction (AUTOQ_SPLITK_REDUCE_KERNEL): each output pair sums
 // its S int32 partials (exact, any order gives the same) and runs the same epilogue, spread
 // over the whole GPU instead of one block per tile.
 __global__ void splitk_reduce_kernel(W8A8Args p, int splits) {
@@ -206,20 +213,17 @@ __global__ void splitk_reduce_kernel(W8A8Args p, int splits) {
 }
 
 struct Plan {
-  int cfg; // 0: BM 16, 1: BM 64, 2: BM 128, 3: BM 128 x BN 256 (large M, autoq_gemm_w8a8_cfg only)
+  int cfg; // 0: BM 16, 1: BM 64, 2: BM 128
   int bm, bn, threads, stages, smem;
   int gx, gy, splits, tiles_per_split, ktiles;
   size_t counter_bytes, partial_bytes;
 };
 
 
-// cfg -1: by M (the tiles of autoq_gemm_w8a8); 3: 128 x 256 tiles of 8 warps with 64 x 64 warp
-// tiles (half the shared-memory fragment traffic per MMA of cfg 2), 4 stages.
-Plan make_plan(int dev, int64_t M, int64_t N, int64_t K, int cfg = -1) {
+// Tiles by M: 16 x 128 (4 warps), 64 x 128 and 128 x 128 (8 warps).
+Plan make_plan(int dev, int64_t M, int64_t N, int64_t K) {
   Plan pl{};
-  if (cfg == 3) {
-    pl.cfg = 3, pl.bm = 128, pl.bn = 256, pl.threads = 256, pl.stages = 4;
-  } else if (M <= 16) {
+  if (M <= 16) {
     pl.cfg = 0, pl.bm = 16, pl.bn = 128, pl.threads = 128, pl.stages = 4;
   } else if (M <= 64) {
     pl.cfg = 1, pl.bm = 64, pl.bn = 128, pl.threads = 256, pl.stages = 4;
@@ -266,8 +270,13 @@ int launch(int dev, const Plan &pl, const W8A8Args &a, cudaStream_t st, const ch
   return autoq_check_launch(op, "splitk_reduce_kernel");
 }
 
-int run(int dev, const char *op, W8A8Args a, int64_t M, int64_t N, int64_t K, void *ws, size_t ws_bytes,
-        void *stream, int cfg = -1) {
+int run(int dev, const char *op, W8A8Args a, int64_t M, int64_t N, int64_t K, int reduce, void *ws,
+        size_t ws_bytes, void *stream) {
+  if (reduce != AUTOQ_SPLITK_LAST_BLOCK && reduce != AUTOQ_SPLITK_REDUCE_KERNEL)
+    return autoq_set_error(AUTOQ_ERR_INVALID,
+                           "%s: split-K reduction %d (want AUTOQ_SPLITK_LAST_BLOCK or AUTOQ_SPLITK_REDUCE_KERNEL)", op,
+                           reduce);
+  a.defer_reduce = reduce == AUTOQ_SPLITK_REDUCE_KERNEL ? 1 : 0;
   if (M < 1 || N < 8 || K < 16 || N % 8 != 0 || K % 16 != 0)
     return autoq_set_error(AUTOQ_ERR_INVALID,
                            "%s: shape M=%lld N=%lld K=%lld: need M >= 1, N a positive multiple of 8, K a positive "
@@ -279,7 +288,7 @@ int run(int dev, const char *op, W8A8Args a, int64_t M, int64_t N, int64_t K, vo
   if (a.A == nullptr || a.W == nullptr || ((uintptr_t)a.A & 15) || ((uintptr_t)a.W & 15))
     return autoq_set_error(AUTOQ_ERR_INVALID, "%s: A and W must be non-NULL 16-byte aligned device pointers", op);
   AUTOQ_TRY(autoq_use_device(dev, op));
-  const Plan pl = make_plan(dev, M, N, K, cfg);
+  const Plan pl = make_plan(dev, M, N, K);
   if (pl.gy > 65535)
     return autoq_set_error(AUTOQ_ERR_INVALID, "%s: M=%lld needs %d row blocks, over the grid limit 65535", op,
                            (long long)M, pl.gy);
@@ -302,8 +311,6 @@ int run(int dev, const char *op, W8A8Args a, int64_t M, int64_t N, int64_t K, vo
     return launch<1, 4, 1, 4, 4>(dev, pl, a, st, op);
   case 1:
     return launch<2, 4, 2, 4, 4>(dev, pl, a, st, op);
-  case 3:
-    return launch<4, 8, 2, 4, 4>(dev, pl, a, st, op);
   default:
     return launch<4, 4, 2, 4, 3>(dev, pl, a, st, op);
   }
@@ -319,52 +326,23 @@ extern "C" size_t autoq_gemm_w8a8_workspace_bytes(int dev, int64_t M, int64_t N,
 
 extern "C" int autoq_gemm_w8a8(int dev, const int8_t *A, const float *a_scales, const int8_t *W,
                                const float *w_scales, const float *bias, void *out_f16, int64_t M, int64_t N,
-                               int64_t K, void *workspace, size_t workspace_bytes, void *stream) {
+                               int64_t K, int reduce, void *workspace, size_t workspace_bytes, void *stream) {
   const char *op = "autoq_gemm_w8a8";
   if (a_scales == nullptr || w_scales == nullptr || out_f16 == nullptr || ((uintptr_t)out_f16 & 3))
     return autoq_set_error(AUTOQ_ERR_INVALID, "%s: a_scales, w_scales and a 4-byte aligned out must be non-NULL", op);
   W8A8Args a{};
   a.A = A, a.W = W, a.a_scales = a_scales, a.w_scales = w_scales, a.bias = bias;
   a.out = (__half *)out_f16;
-  return run(dev, op, a, M, N, K, workspace, workspace_bytes, stream);
+  return run(dev, op, a, M, N, K, reduce, workspace, workspace_bytes, stream);
 }
 
 extern "C" int autoq_gemm_w8a8_i32(int dev, const int8_t *A, const int8_t *W, int32_t *out_i32, int64_t M,
-                                   int64_t N, int64_t K, void *workspace, size_t workspace_bytes, void *stream) {
+                                   int64_t N, int64_t K, int reduce, void *workspace, size_t workspace_bytes,
+                                   void *stream) {
   const char *op = "autoq_gemm_w8a8_i32";
   if (out_i32 == nullptr || ((uintptr_t)out_i32 & 7))
     return autoq_set_error(AUTOQ_ERR_INVALID, "%s: out_i32 must be a non-NULL 8-byte aligned device pointer", op);
   W8A8Args a{};
   a.A = A, a.W = W, a.out_i32 = out_i32;
-  return run(dev, op, a, M, N, K, workspace, workspace_bytes, stream);
-}
-
-// Tile configuration chosen by the caller (gemm_w8a8_v2.cu): cfg -1 as autoq_gemm_w8a8, 3 the
-// 128 x 256 tiles. out_i32 != NULL selects the int32 debug output (scales then unused).
-// defer_reduce: split-K partials reduced by splitk_reduce_kernel instead of the last block.
-extern "C" size_t autoq_gemm_w8a8_cfg_workspace_bytes(int dev, int cfg, int64_t M, int64_t N, int64_t K) {
-  if (M < 1 || N < 1 || K < 1) return 0;
-  const Plan pl = make_plan(dev, M, N, K, cfg);
-  return pl.splits > 1 ? pl.counter_bytes + pl.partial_bytes : 0;
-}
-
-extern "C" int autoq_gemm_w8a8_cfg(int dev, int cfg, const int8_t *A, const float *a_scales, const int8_t *W,
-                                   const float *w_scales, const float *bias, void *out_f16, int32_t *out_i32,
-                                   int64_t M, int64_t N, int64_t K, void *workspace, size_t workspace_bytes,
-                                   void *stream, int defer_reduce) {
-  const char *op = out_i32 != nullptr ? "autoq_gemm_w8a8_v2_i32" : "autoq_gemm_w8a8_v2";
-  W8A8Args a{};
-  a.A = A, a.W = W;
-  a.defer_reduce = defer_reduce ? 1 : 0;
-  if (out_i32 != nullptr) {
-    if ((uintptr_t)out_i32 & 7)
-      return autoq_set_error(AUTOQ_ERR_INVALID, "%s: out_i32 must be an 8-byte aligned device pointer", op);
-    a.out_i32 = out_i32;
-  } else {
-    if (a_scales == nullptr || w_scales == nullptr || out_f16 == nullptr || ((uintptr_t)out_f16 & 3))
-      return autoq_set_error(AUTOQ_ERR_INVALID, "%s: a_scales, w_scales and a 4-byte aligned out must be non-NULL",
-                             op);
-    a.a_scales = a_scales, a.w_scales = w_scales, a.bias = bias, a.out = (__half *)out_f16;
-  }
-  return run(dev, op, a, M, N, K, workspace, workspace_bytes, stream, cfg);
+  return run(dev, op, a, M, N, K, reduce, workspace, workspace_bytes, stream);
 }

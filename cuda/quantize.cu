@@ -8,19 +8,18 @@
 //           (cols+1)/2 bytes; signed nibbles [-8,7] (symmetric) or unsigned [0,15].
 // Scales/zeros are [rows, groups] (one entry per tensor when per_tensor).
 //
-// Thread mapping:
-//   quantize_vec_kernel (cols and group_cols multiples of 8, w 16-byte aligned): one thread
-//     per 8 consecutive elements of a row (all in one group): one or two 16-byte loads, one
-//     8-byte (int8) or 4-byte (int4) store. Grid-stride over the chunks.
-//   quantize_byte_kernel (any shape): one thread per output byte (1 or 2 elements).
-//   quantize_rows_kernel (variant 2, same conditions as the vec kernel, cols < 2^31): a 2D
-//     grid, blockIdx.y = row (grid-stride over rows), threads along the row's 8-element
-//     chunks, two chunks per thread with both 16-byte loads issued before any arithmetic.
-//     No 64-bit division (the vec kernel divides the flat chunk index by cols and then by
-//     group_cols in 64-bit per chunk, ~140 instructions of its ~300 per 16 bytes); the group
-//     index is one 32-bit division, none per-channel. Same per-element arithmetic
-//     (autoq_quantize_value), so the same bits. Selected by autoq_quantize_set_variant(2)
-//     (the Go switch cgo.QuantizeVariant).
+// Quantize kernels (autoq_quantize's `kernel` argument; the Go dispatch table picks the first
+// that takes the call, in this order). All use the same per-element arithmetic
+// (autoq_quantize_value), so all give the same bits:
+//   AUTOQ_QUANTIZE_PERSISTENT (quantize_persistent.cu): persistent grid, software-pipelined
+//     loads; w 16-byte aligned, q 8-byte aligned, cols and group_cols multiples of 8,
+//     rows*cols/8 < 2^31. The fastest (H100 run 3).
+//   AUTOQ_QUANTIZE_ROWS, quantize_rows_kernel (same alignment and multiples of 8, cols <
+//     2^31; any number of chunks): a 2D grid, blockIdx.y = row (grid-stride over rows),
+//     threads along the row's 8-element chunks, two chunks per thread with both 16-byte loads
+//     issued before any arithmetic; the group index is one 32-bit division.
+//   AUTOQ_QUANTIZE_BYTES, quantize_byte_kernel (any shape): one thread per output byte (1 or
+//     2 elements).
 //   dequantize_kernel: one thread per output element, grid-stride.
 #include "common.cuh"
 
@@ -40,44 +39,6 @@ __device__ __forceinline__ int64_t param_index(const QArgs &a, int64_t r, int64_
 
 __device__ __forceinline__ uint32_t store_bits(int32_t q, int bits) {
   return bits == 8 ? ((uint32_t)q & 0xffu) : ((uint32_t)q & 0xfu);
-}
-
-template <int DT>
-__global__ void quantize_vec_kernel(const void *__restrict__ w, QArgs a, uint8_t *__restrict__ q,
-                                    int32_t *__restrict__ nonfinite) {
-  const int64_t nchunks = a.rows * a.cols / 8;
-  for (int64_t k = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; k < nchunks; k += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t e = k * 8, r = e / a.cols, c = e % a.cols;
-    const int64_t pi = param_index(a, r, c);
-    const float scale = a.scales[pi];
-    const int32_t zero = a.sym ? 0 : a.zeros[pi];
-    float x[8];
-    if (DT == AUTOQ_F32) {
-      autoq_load_vec<DT>(w, 2 * k, x);
-      autoq_load_vec<DT>(w, 2 * k + 1, x + 4);
-    } else {
-      autoq_load_vec<DT>(w, k, x);
-    }
-    uint32_t v[8];
-    bool bad = false;
-#pragma unroll
-    for (int j = 0; j < 8; j++) {
-      bad |= !autoq_is_finite_bits(x[j]);
-      v[j] = store_bits(autoq_quantize_value(x[j], scale, zero, a.qlo, a.qhi), a.bits);
-    }
-    if (bad) atomicOr(nonfinite, 1);
-    if (a.bits == 8) {
-      uint2 o;
-      o.x = v[0] | v[1] << 8 | v[2] << 16 | v[3] << 24;
-      o.y = v[4] | v[5] << 8 | v[6] << 16 | v[7] << 24;
-      *(uint2 *)(q + e) = o;
-    } else {
-      uint32_t o = 0;
-#pragma unroll
-      for (int j = 0; j < 8; j++) o |= v[j] << (4 * j);
-      *(uint32_t *)(q + e / 2) = o; // rows are cols/2 bytes, so byte e/2 starts this chunk
-    }
-  }
 }
 
 // Quantizes the 8 elements x (columns c..c+7 of row r) and stores them.
@@ -211,13 +172,23 @@ unsigned grid_for(int64_t n, int threads) {
   return (unsigned)b;
 }
 
-int g_quantize_variant = 1; // 1: quantize_vec_kernel, 2: quantize_rows_kernel, 3: quantize_v3.cu (autoq_quantize_set_variant)
+} // namespace
+
+// The persistent kernel (quantize_persistent.cu). autoq_quantize_persistent: the caller has
+// validated the arguments, made dev current and checked autoq_quantize_persistent_fits.
+extern "C" int autoq_quantize_persistent_fits(const void *w, int64_t rows, int64_t cols, int64_t group_cols,
+                                              const uint8_t *q);
+extern "C" int autoq_quantize_persistent(int dev, const void *w, int dtype, int64_t rows, int64_t cols,
+                                         int64_t group_cols, int per_tensor, int bits, int symmetric,
+                                         const float *scales, const int32_t *zeros, uint8_t *q, int32_t *nonfinite,
+                                         void *stream);
+
+namespace {
 
 template <int DT>
-int launch_quantize(const void *w, const QArgs &a, uint8_t *q, int32_t *nonfinite, cudaStream_t st) {
+int launch_quantize(int kernel, const void *w, const QArgs &a, uint8_t *q, int32_t *nonfinite, cudaStream_t st) {
   const int threads = 256;
-  const bool vec = (uintptr_t)w % 16 == 0 && (uintptr_t)q % 8 == 0 && a.cols % 8 == 0 && a.group_cols % 8 == 0;
-  if (vec && g_quantize_variant >= 2 && a.cols < (1LL << 31)) {
+  if (kernel == AUTOQ_QUANTIZE_ROWS) {
     const int64_t chunks = a.cols / 8;
     // Threads per row: 2 chunks each, up to 256; rows over the y dimension (<= 65535).
     const int64_t tpr = (chunks + 1) / 2;
@@ -226,10 +197,6 @@ int launch_quantize(const void *w, const QArgs &a, uint8_t *q, int32_t *nonfinit
     quantize_rows_kernel<DT><<<dim3(gx, gy), threads, 0, st>>>(w, a, q, nonfinite);
     return autoq_check_launch("autoq_quantize", "quantize_rows_kernel");
   }
-  if (vec) {
-    quantize_vec_kernel<DT><<<grid_for(a.rows * a.cols / 8, threads), threads, 0, st>>>(w, a, q, nonfinite);
-    return autoq_check_launch("autoq_quantize", "quantize_vec_kernel");
-  }
   const int64_t nbytes = a.rows * (a.bits == 8 ? a.cols : (a.cols + 1) / 2);
   quantize_byte_kernel<DT><<<grid_for(nbytes, threads), threads, 0, st>>>(w, a, q, nonfinite);
   return autoq_check_launch("autoq_quantize", "quantize_byte_kernel");
@@ -237,41 +204,47 @@ int launch_quantize(const void *w, const QArgs &a, uint8_t *q, int32_t *nonfinit
 
 } // namespace
 
-extern "C" int autoq_quantize_v3_fits(const void *w, int64_t rows, int64_t cols, int64_t group_cols, const uint8_t *q);
-extern "C" int autoq_quantize_v3(int dev, const void *w, int dtype, int64_t rows, int64_t cols, int64_t group_cols,
-                                 int per_tensor, int bits, int symmetric, const float *scales, const int32_t *zeros,
-                                 uint8_t *q, int32_t *nonfinite, void *stream);
-
-// Selects the quantize kernel for later calls: 1 (default) quantize_vec_kernel, 2
-// quantize_rows_kernel, 3 quantize_v3_kernel (quantize_v3.cu; shapes it does not take go as
-// for 2). Process-wide; meant for the Go dispatch constant and benchmarks.
-extern "C" int autoq_quantize_set_variant(int v) {
-  if (v < 1 || v > 3) return autoq_set_error(AUTOQ_ERR_INVALID, "autoq_quantize_set_variant: variant %d (have 1, 2, 3)", v);
-  g_quantize_variant = v;
+extern "C" int autoq_quantize_fits(int kernel, const void *w, int64_t rows, int64_t cols, int64_t group_cols,
+                                   const uint8_t *q) {
+  switch (kernel) {
+  case AUTOQ_QUANTIZE_PERSISTENT:
+    return autoq_quantize_persistent_fits(w, rows, cols, group_cols, q);
+  case AUTOQ_QUANTIZE_ROWS: // whole 16-byte chunks in every row and group, 32-bit chunk index in a row
+    return (uintptr_t)w % 16 == 0 && (uintptr_t)q % 8 == 0 && cols % 8 == 0 && group_cols % 8 == 0 &&
+           cols < (1LL << 31);
+  case AUTOQ_QUANTIZE_BYTES:
+    return 1;
+  }
   return 0;
 }
 
-extern "C" int autoq_quantize(int dev, const void *w, int dtype, int64_t rows, int64_t cols, int64_t group_cols,
-                              int per_tensor, int bits, int symmetric, const float *scales, const int32_t *zeros,
-                              uint8_t *q, int32_t *nonfinite, void *stream) {
+extern "C" int autoq_quantize(int dev, int kernel, const void *w, int dtype, int64_t rows, int64_t cols,
+                              int64_t group_cols, int per_tensor, int bits, int symmetric, const float *scales,
+                              const int32_t *zeros, uint8_t *q, int32_t *nonfinite, void *stream) {
   const char *op = "autoq_quantize";
   QArgs a;
   AUTOQ_TRY(make_args(op, rows, cols, group_cols, per_tensor, bits, symmetric, scales, zeros, &a));
   if (!w || !q || !nonfinite) return autoq_set_error(AUTOQ_ERR_INVALID, "%s: null pointer", op);
-  AUTOQ_TRY(autoq_use_device(dev, op));
   if (dtype != AUTOQ_F32 && dtype != AUTOQ_F16 && dtype != AUTOQ_BF16)
     return autoq_set_error(AUTOQ_ERR_INVALID, "%s: dtype %d is not F32, F16 or BF16", op, dtype);
-  if (g_quantize_variant == 3 && autoq_quantize_v3_fits(w, rows, cols, group_cols, q))
-    return autoq_quantize_v3(dev, w, dtype, rows, cols, group_cols, per_tensor, bits, symmetric, scales, zeros, q,
-                             nonfinite, stream);
+  if (kernel != AUTOQ_QUANTIZE_PERSISTENT && kernel != AUTOQ_QUANTIZE_ROWS && kernel != AUTOQ_QUANTIZE_BYTES)
+    return autoq_set_error(AUTOQ_ERR_INVALID, "%s: unknown quantize kernel %d", op, kernel);
+  if (!autoq_quantize_fits(kernel, w, rows, cols, group_cols, q))
+    return autoq_set_error(AUTOQ_ERR_INVALID,
+                           "%s: kernel %d cannot take this call (w %p, q %p, cols %lld, group %lld, rows %lld): see "
+                           "autoq_quantize_fits",
+                           op, kernel, w, (void *)q, (long long)cols, (long long)group_cols, (long long)rows);
+  AUTOQ_TRY(autoq_use_device(dev, op));
   cudaStream_t st = (cudaStream_t)stream;
+  if (kernel == AUTOQ_QUANTIZE_PERSISTENT)
+    return autoq_quantize_persistent(dev, w, dtype, rows, cols, group_cols, per_tensor, bits, symmetric, scales, zeros,
+                                     q, nonfinite, stream);
   AUTOQ_CUDA(op, cudaMemsetAsync(nonfinite, 0, sizeof(int32_t), st));
   switch (dtype) {
-  case AUTOQ_F32: return launch_quantize<AUTOQ_F32>(w, a, q, nonfinite, st);
-  case AUTOQ_F16: return launch_quantize<AUTOQ_F16>(w, a, q, nonfinite, st);
-  case AUTOQ_BF16: return launch_quantize<AUTOQ_BF16>(w, a, q, nonfinite, st);
+  case AUTOQ_F32: return launch_quantize<AUTOQ_F32>(kernel, w, a, q, nonfinite, st);
+  case AUTOQ_F16: return launch_quantize<AUTOQ_F16>(kernel, w, a, q, nonfinite, st);
   }
-  return autoq_set_error(AUTOQ_ERR_INVALID, "%s: dtype %d is not F32, F16 or BF16", op, dtype);
+  return launch_quantize<AUTOQ_BF16>(kernel, w, a, q, nonfinite, st);
 }
 
 extern "C" int autoq_dequantize(int dev, const uint8_t *q, int64_t rows, int64_t cols, int64_t group_cols,

@@ -29,7 +29,7 @@ type RunnerOptions struct {
 	NoKernels bool
 }
 
-// Runner runs a Llama-family prefill on a device (package cgo implements it in cuda-tagged
+// Runner runs a Llama-family prefill on a device (package gpurunner implements it in cuda-tagged
 // builds; the interface lives here, with its consumer, so that nothing below the model
 // runner imports it). Forward matches Model.Forward
 // (so it is an eval.Forwarder); a non-nil hook gets each linear input copied to the host
@@ -63,7 +63,7 @@ var (
 	syntheticOpener SyntheticRunnerOpener
 )
 
-// RegisterCUDARunner is called by package cgo's init in cuda-tagged builds.
+// RegisterCUDARunner is called by package gpurunner's init in cuda-tagged builds.
 func RegisterCUDARunner(open RunnerOpener, synth SyntheticRunnerOpener) {
 	modelMu.Lock()
 	defer modelMu.Unlock()

@@ -5,7 +5,8 @@
 #   1. nvidia-smi summary and toolchain versions
 #   2. builds libautoq_cuda.a for the local GPU (CUDA_ARCHITECTURES native, else 90)
 #   3. builds the cuda-tagged autoq and runs `autoq devices`
-#   4. runs the cuda-tagged Go tests (cgo, backend and every package with cuda-tagged tests)
+#   4. runs the cuda-tagged Go tests (cgo, gpurunner, kernels/layout, backend, bench and every
+#      package with cuda-tagged tests)
 #   5. `autoq bench kernels --json`, and `autoq bench gemm --quick --json` if that exists
 # and writes its logs and a summary (text + JSON) to $OUT if set, else gpu-results/
 # (at most 8 files). It keeps going after a failed step and prints a short table last.
@@ -133,7 +134,7 @@ fi
 # --- 3. the cuda-tagged tests ----------------------------------------------------------------
 : >"$TEST_LOG"
 if [ $LIB_OK -eq 0 ]; then
-  PKGS=$( (printf '%s\n' ./cgo/ ./backend/; grep -rlE '^//go:build .*cuda' --include='*_test.go' . 2>/dev/null |
+  PKGS=$( (printf '%s\n' ./cgo/ ./gpurunner/ ./kernels/layout/ ./backend/ ./bench/; grep -rlE '^//go:build .*cuda' --include='*_test.go' . 2>/dev/null |
     grep -v '^./.gpu-go/' | xargs -r -n1 dirname | sed 's|$|/|') | sort -u | tr '\n' ' ')
   note "test packages: $PKGS"
   step "go test -tags cuda" 220 "$TEST_LOG" go test -tags cuda -count=1 -v -timeout 200s $PKGS

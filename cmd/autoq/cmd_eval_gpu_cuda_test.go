@@ -15,7 +15,7 @@ import (
 )
 
 // eval --device cuda on the real model: the F16 GPU reference's perplexity is the CPU's
-// within 0.5% (F16 logits differ by <= 0.1, see cgo/model_test.go, which moves the mean
+// within 0.5% (F16 logits differ by <= 0.1, see gpurunner/runner_test.go, which moves the mean
 // NLL by far less), and the quantized variants stay close to it as on the CPU.
 func TestEvalGPUOnRealModel(t *testing.T) {
 	if n, err := backend.CUDADevices(); err != nil || n == 0 {

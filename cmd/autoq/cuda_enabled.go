@@ -2,5 +2,9 @@
 
 package main
 
-// A cuda-tagged build links the CUDA library and registers the CUDA backend.
-import _ "github.com/autoq/autoq/cgo"
+// A cuda-tagged build links the CUDA library and registers the CUDA backend (cgo) and the
+// GPU model runner (gpurunner).
+import (
+	_ "github.com/autoq/autoq/cgo"
+	_ "github.com/autoq/autoq/gpurunner"
+)

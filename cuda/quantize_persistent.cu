@@ -1,0 +1,326 @@
+// quantize_persistent.cu: the persistent weight quantization kernel (autoq_quantize with
+// AUTOQ_QUANTIZE_PERSISTENT; "quantize v3" in H100 runs 3-6); same layout and the same bits
+// as quantize.cu's kernels (rint_div8 below is exact wherever it skips the division; see
+// quantize.cu for the layout of w, q, scales and zeros).
+//
+// Why: the H100 runs put the earlier kernels at 41-61% of peak with ~6-7 us of fixed cost
+// per call (time = a + bytes/rate fitted over 4096x4096 and 11008x4096: a = 5.6-7.1 us,
+// marginal rate 2.0-2.3 TB/s). This kernel attacks both terms:
+//   - persistent grid: exactly the blocks that fit at once (occupancy API, cached), each
+//     with one contiguous, equal share of the flat 8-element chunks (no block waits for a
+//     second wave, no 64-bit division);
+//   - software pipelining: a thread issues the 16-byte loads of its next U chunks before it
+//     quantizes the current U, so 2*U*16 bytes per thread are in flight while it computes;
+//   - chunk -> (row, group) by precomputed multiply-shift division (32-bit);
+//   - rint(x / scale) from x * RN(1/scale) with an exactness test, dividing only near ties
+//     (rint_div8: ~6 instructions per element instead of a division's ~12 with MUFU and a
+//     branch; the exact division reruns for the 8 values of a chunk that has a near-tie);
+//   - non-finite detection on the raw 16-bit words (one mask-compare per element pair);
+//   - no cudaMemsetAsync of the flag on the legacy default stream (stream == NULL, which
+//     every Go caller uses and on which no two launches overlap): the blocks OR their flag
+//     into a device global and the last block to finish writes *nonfinite and resets the
+//     globals; on any other stream the flag is cleared by a memset first, as before.
+//
+// Predictions before any GPU run (H100 SXM, `autoq bench kernels`, bytes as that table counts
+// them: F16 read once + levels written): the rows kernel fits t = 7.1 us + bytes / 2.3 TB/s;
+// this one should cut the fixed term to ~5.5 us (no memset node) and raise the marginal rate to 2.7-2.9 TB/s
+// (twice the loads in flight, about half the ALU instructions per element). So:
+//   4096x4096  int8 sym 0.021-0.026 ms (58-71% of peak), int4 sym / asym g128 0.019-0.023 ms;
+//   11008x4096 int8 sym 0.049-0.058 ms (70-82%), int4 sym / asym g128 0.042-0.050 ms (68-80%).
+// A miss on the small shape only means fixed cost (launch + ramp) dominates; a marginal
+// rate still ~2.3 TB/s on the large one would mean neither loads in flight nor ALU was
+// the limit.
+//
+// Conditions (autoq_quantize_persistent_fits; else the dispatch takes the rows kernel): w
+// 16-byte aligned, q 8-byte aligned, cols and group_cols multiples of 8, rows*cols/8 < 2^31.
+#include <algorithm>
+
+#include "common.cuh"
+
+namespace {
+
+// q = n / d for n < 2^31 (Granlund-Montgomery: m = floor(2^32 (2^s - d) / d) + 1, s =
+// ceil(log2 d); q = (umulhi(n, m) + n) >> s, no overflow because n < 2^31).
+struct FastDiv {
+  uint32_t d, m;
+  int s;
+};
+
+FastDiv make_fastdiv(uint32_t d) {
+  int s = 0;
+  while ((1ull << s) < d) s++;
+  uint64_t m = ((1ull << 32) * ((1ull << s) - d)) / d + 1;
+  return FastDiv{d, (uint32_t)m, s};
+}
+
+__device__ __forceinline__ uint32_t fdiv(uint32_t n, const FastDiv &f) { return (__umulhi(n, f.m) + n) >> f.s; }
+
+struct PArgs {
+  const float *scales;
+  const int32_t *zeros;
+  uint32_t nchunks, groups;
+  FastDiv cpr, cpg; // chunks per row, chunks per group
+  int per_tensor;
+};
+
+// Raw 16-byte words of one chunk (F32 chunks are two vectors).
+template <int DT>
+struct Raw {
+  uint4 v[DT == AUTOQ_F32 ? 2 : 1];
+};
+
+template <int DT>
+__device__ __forceinline__ void load_chunk(const void *__restrict__ w, uint32_t k, Raw<DT> &r) {
+  const uint4 *p = (const uint4 *)w;
+  if (DT == AUTOQ_F32) {
+    r.v[0] = __ldg(p + 2 * (size_t)k);
+    r.v[1] = __ldg(p + 2 * (size_t)k + 1);
+  } else {
+    r.v[0] = __ldg(p + k);
+  }
+}
+
+// True if any element of the chunk is NaN or Inf (exponent field all ones).
+template <int DT>
+__device__ __forceinline__ bool chunk_nonfinite(const Raw<DT> &r) {
+  bool bad = false;
+  if (DT == AUTOQ_F32) {
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      const uint32_t w[4] = {r.v[h].x, r.v[h].y, r.v[h].z, r.v[h].w};
+#pragma unroll
+      for (int i = 0; i < 4; i++) bad |= (w[i] & 0x7f800000u) == 0x7f800000u;
+    }
+  } else {
+    const uint32_t e = DT == AUTOQ_F16 ? 0x7c00u : 0x7f80u;
+    const uint32_t w[4] = {r.v[0].x, r.v[0].y, r.v[0].z, r.v[0].w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) bad |= ((w[i] & e) == e) | ((w[i] & (e << 16)) == (e << 16));
+  }
+  return bad;
+}
+
+template <int DT>
+__device__ __forceinline__ void chunk_values(const Raw<DT> &r, float (&x)[8]) {
+  if (DT == AUTOQ_F32) {
+    const uint32_t w[8] = {r.v[0].x, r.v[0].y, r.v[0].z, r.v[0].w, r.v[1].x, r.v[1].y, r.v[1].z, r.v[1].w};
+#pragma unroll
+    for (int i = 0; i < 8; i++) x[i] = __uint_as_float(w[i]);
+  } else {
+    const uint32_t w[4] = {r.v[0].x, r.v[0].y, r.v[0].z, r.v[0].w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      const uint16_t a = (uint16_t)(w[i] & 0xffffu), b = (uint16_t)(w[i] >> 16);
+      x[2 * i] = DT == AUTOQ_F16 ? autoq_f16_to_f32(a) : autoq_bf16_to_f32(a);
+      x[2 * i + 1] = DT == AUTOQ_F16 ? autoq_f16_to_f32(b) : autoq_bf16_to_f32(b);
+    }
+  }
+}
+
+// rint(x / scale) with float32 IEEE division, bit for bit, mostly without dividing, from
+// inv = RN(1/scale) (used only when scale and 1/scale are normal). With p = RN(x * inv),
+// p = (x/scale)(1 + d), |d| <= 2^-23 + 2^-48, and |RN(x/scale) - x/scale| <= 2^-24 |x/scale|,
+// so |RN(x/scale) - p| < 2^-21 |p|. When p is farther than 2^-20 |p| from every half-integer
+// (n - p and 0.5 - |n - p| are exact here), RN(x/scale) lies in the same open interval
+// (n - 0.5, n + 0.5) as p, and rint gives n for both. Otherwise (near a tie, |p| >= 2^19,
+// NaN, Inf, underflowed or overflowed p) the exact division decides. Checked against a
+// float64 reference (exact: double rounding of a quotient from binary64 to binary32 is
+// innocuous) on 2e8 random and near-tie pairs.
+//
+// rint_div8 sets r[j] = rint(x[j] / scale) for the 8 values of a chunk, exact division only for a
+// chunk with a value near a tie (or a scale outside the fast range): no branch per element.
+__device__ __forceinline__ void rint_div8(const float (&x)[8], float scale, float (&r)[8]) {
+  const float as = fabsf(scale);
+  bool slow = !(as >= 0x1p-125f && as <= 0x1p125f); // scale and 1/scale normal (and not NaN)
+  if (!slow) {
+    const float inv = __frcp_rn(scale);
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+      const float p = __fmul_rn(x[j], inv);
+      const float n = rintf(p);
+      const float f = __fsub_rn(p, n);
+      slow |= !(__fsub_rn(0.5f, fabsf(f)) > __fmul_rn(fabsf(p), 0x1p-20f));
+      r[j] = n;
+    }
+  }
+  if (slow) {
+#pragma unroll
+    for (int j = 0; j < 8; j++) r[j] = rintf(__fdiv_rn(x[j], scale));
+  }
+}
+
+// autoq_quantize_value with the range as constants; symmetric schemes skip the "+ 0" (rint
+// then + 0.0f changes only the sign of a zero, which the integer conversion drops, and keeps
+// NaN a NaN: the same integer either way).
+template <int BITS, bool SYM>
+__device__ __forceinline__ uint32_t level_bits(float q, int32_t zero) {
+  constexpr int32_t qlo = SYM ? -(1 << (BITS - 1)) : 0;
+  constexpr int32_t qhi = SYM ? (1 << (BITS - 1)) - 1 : (1 << BITS) - 1;
+  if (!SYM) q = __fadd_rn(q, (float)zero);
+  int32_t v;
+  if (q < (float)qlo)
+    v = qlo;
+  else if (q > (float)qhi)
+    v = qhi;
+  else
+    v = (int32_t)q;
+  return BITS == 8 ? ((uint32_t)v & 0xffu) : ((uint32_t)v & 0xfu);
+}
+
+template <int DT, int BITS, bool SYM>
+__device__ __forceinline__ void quantize_chunk(const PArgs &a, const Raw<DT> &r, uint32_t k, uint8_t *__restrict__ q) {
+  uint32_t pi = 0;
+  if (!a.per_tensor) {
+    const uint32_t row = fdiv(k, a.cpr);
+    pi = row * a.groups;
+    if (a.groups != 1) pi += fdiv(k - row * a.cpr.d, a.cpg);
+  }
+  const float scale = __ldg(a.scales + pi);
+  const int32_t zero = SYM ? 0 : __ldg(a.zeros + pi);
+  float x[8], rq[8];
+  chunk_values<DT>(r, x);
+  rint_div8(x, scale, rq);
+  uint32_t v[8];
+#pragma unroll
+  for (int j = 0; j < 8; j++) v[j] = level_bits<BITS, SYM>(rq[j], zero);
+  if (BITS == 8) {
+    uint2 o;
+    o.x = v[0] | v[1] << 8 | v[2] << 16 | v[3] << 24;
+    o.y = v[4] | v[5] << 8 | v[6] << 16 | v[7] << 24;
+    *(uint2 *)(q + 8 * (size_t)k) = o;
+  } else {
+    uint32_t o = 0;
+#pragma unroll
+    for (int j = 0; j < 8; j++) o |= v[j] << (4 * j);
+    *(uint32_t *)(q + 4 * (size_t)k) = o; // rows hold cols/2 bytes: chunk k starts at byte 4k
+  }
+}
+
+// Flag accumulation for launches on the legacy default stream (see the header).
+__device__ int g_q3_bad;
+__device__ unsigned int g_q3_done;
+
+constexpr int kThreads = 256;
+
+template <int DT>
+constexpr int unroll() {
+  return DT == AUTOQ_F32 ? 2 : 4;
+}
+
+template <int DT, int BITS, bool SYM>
+__global__ void __launch_bounds__(kThreads) quantize_persistent_kernel(const void *__restrict__ w, PArgs a,
+                                                               uint8_t *__restrict__ q, int32_t *__restrict__ nonfinite,
+                                                               int self_clear) {
+  constexpr int U = unroll<DT>();
+  constexpr uint32_t step = kThreads * U;
+  // This block's share [k0, k1) of the chunks, equal to within one chunk.
+  const uint32_t k0 = (uint32_t)(((uint64_t)a.nchunks * blockIdx.x) / gridDim.x);
+  const uint32_t k1 = (uint32_t)(((uint64_t)a.nchunks * (blockIdx.x + 1)) / gridDim.x);
+  bool bad = false;
+  Raw<DT> cur[U], nxt[U];
+  uint32_t base = k0;
+#pragma unroll
+  for (int u = 0; u < U; u++) {
+    const uint32_t k = base + u * kThreads + threadIdx.x;
+    if (k < k1) load_chunk<DT>(w, k, cur[u]);
+  }
+  while (base < k1) {
+    const uint32_t nb = base + step;
+    // Next U chunks in flight while this thread quantizes the current ones.
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+      const uint32_t k = nb + u * kThreads + threadIdx.x;
+      if (nb < k1 && k < k1) load_chunk<DT>(w, k, nxt[u]);
+    }
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+      const uint32_t k = base + u * kThreads + threadIdx.x;
+      if (k < k1) {
+        bad |= chunk_nonfinite<DT>(cur[u]);
+        quantize_chunk<DT, BITS, SYM>(a, cur[u], k, q);
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < U; u++) cur[u] = nxt[u];
+    base = nb;
+  }
+  const int block_bad = __syncthreads_or(bad);
+  if (!self_clear) {
+    if (block_bad && threadIdx.x == 0) atomicOr(nonfinite, 1);
+    return;
+  }
+  if (threadIdx.x == 0) {
+    if (block_bad) atomicOr(&g_q3_bad, 1);
+    __threadfence();
+    if (atomicAdd(&g_q3_done, 1u) == gridDim.x - 1) { // last block: every flag is in
+      __threadfence();
+      *nonfinite = atomicExch(&g_q3_bad, 0);
+      atomicExch(&g_q3_done, 0u);
+    }
+  }
+}
+
+// Resident blocks per SM of each instantiation, per device (the occupancy query is a host
+// computation; cached because the benchmark launches at a few microseconds per call).
+constexpr int kMaxDev = 64;
+int g_occ[kMaxDev][3][4]; // [dev][dtype][bits/sym], 0: not queried
+
+template <int DT, int BITS, bool SYM>
+int launch_persistent(int dev, const void *w, const PArgs &a, uint8_t *q, int32_t *nonfinite, cudaStream_t st) {
+  auto kern = quantize_persistent_kernel<DT, BITS, SYM>;
+  const int di = DT == AUTOQ_F32 ? 0 : DT == AUTOQ_F16 ? 1 : 2, ki = (BITS == 8 ? 0 : 2) + (SYM ? 0 : 1);
+  int *occ = dev >= 0 && dev < kMaxDev ? &g_occ[dev][di][ki] : nullptr;
+  int per_sm = occ ? *occ : 0;
+  if (per_sm == 0) {
+    AUTOQ_CUDA("autoq_quantize (persistent kernel occupancy)", cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kern, kThreads, 0));
+    if (per_sm < 1) per_sm = 1;
+    if (occ) *occ = per_sm;
+  }
+  int sms = 0;
+  AUTOQ_CUDA("autoq_quantize", cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+  constexpr int U = unroll<DT>();
+  const int64_t want = ((int64_t)a.nchunks + kThreads * U - 1) / (kThreads * U);
+  const unsigned grid = (unsigned)std::max<int64_t>(1, std::min<int64_t>(want, (int64_t)sms * per_sm));
+  const int self_clear = st == nullptr;
+  if (!self_clear) AUTOQ_CUDA("autoq_quantize", cudaMemsetAsync(nonfinite, 0, sizeof(int32_t), st));
+  kern<<<grid, kThreads, 0, st>>>(w, a, q, nonfinite, self_clear);
+  return autoq_check_launch("autoq_quantize", "quantize_persistent_kernel");
+}
+
+template <int DT>
+int launch_dt(int dev, const void *w, const PArgs &a, int bits, int sym, uint8_t *q, int32_t *nonfinite,
+               cudaStream_t st) {
+  if (bits == 8) return sym ? launch_persistent<DT, 8, true>(dev, w, a, q, nonfinite, st) : launch_persistent<DT, 8, false>(dev, w, a, q, nonfinite, st);
+  return sym ? launch_persistent<DT, 4, true>(dev, w, a, q, nonfinite, st) : launch_persistent<DT, 4, false>(dev, w, a, q, nonfinite, st);
+}
+
+} // namespace
+
+// Whether this kernel can quantize the call (AUTOQ_QUANTIZE_PERSISTENT in autoq_quantize_fits).
+extern "C" int autoq_quantize_persistent_fits(const void *w, int64_t rows, int64_t cols, int64_t group_cols, const uint8_t *q) {
+  if ((uintptr_t)w % 16 != 0 || (uintptr_t)q % 8 != 0 || cols % 8 != 0 || group_cols % 8 != 0) return 0;
+  const int64_t nchunks = rows * cols / 8;
+  return nchunks > 0 && nchunks < (1LL << 31);
+}
+
+// Called by autoq_quantize (quantize.cu) for AUTOQ_QUANTIZE_PERSISTENT after the fit check; the
+// caller has validated the arguments and made dev current. Clears and sets *nonfinite.
+extern "C" int autoq_quantize_persistent(int dev, const void *w, int dtype, int64_t rows, int64_t cols, int64_t group_cols,
+                                         int per_tensor, int bits, int symmetric, const float *scales, const int32_t *zeros,
+                                         uint8_t *q, int32_t *nonfinite, void *stream) {
+  const int64_t nchunks = rows * cols / 8;
+  PArgs a;
+  a.scales = scales;
+  a.zeros = zeros;
+  a.nchunks = (uint32_t)nchunks;
+  a.groups = (uint32_t)(cols / group_cols);
+  a.cpr = make_fastdiv((uint32_t)(cols / 8));
+  a.cpg = make_fastdiv((uint32_t)(group_cols / 8));
+  a.per_tensor = per_tensor;
+  cudaStream_t st = (cudaStream_t)stream;
+  switch (dtype) {
+  case AUTOQ_F32: return launch_dt<AUTOQ_F32>(dev, w, a, bits, symmetric, q, nonfinite, st);
+  case AUTOQ_F16: return launch_dt<AUTOQ_F16>(dev, w, a, bits, symmetric, q, nonfinite, st);
+  }
+  return launch_dt<AUTOQ_BF16>(dev, w, a, bits, symmetric, q, nonfinite, st);
+}

@@ -1,0 +1,60 @@
+package gpurunner
+
+// Which path runs each linear layer. No build tag: tested on every machine.
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/autoq/autoq/kernels/layout"
+	"github.com/autoq/autoq/model"
+	"github.com/autoq/autoq/quant"
+)
+
+// kernelReason returns "" when a kernel runs the layer, else why the F16 fallback does.
+func kernelReason(name string, N, K int, sch *model.LayerScheme, noKernels bool) string {
+	s := sch.Weight
+	switch {
+	case noKernels:
+		return "kernels disabled"
+	case sch.Act == model.ActPerToken:
+		if s.Bits != 8 || !s.Symmetric || s.Granularity == quant.PerGroup {
+			return fmt.Sprintf("the W8A8 kernel needs 8-bit symmetric per-channel or per-tensor weights, not %s", s)
+		}
+		if N%8 != 0 || K%16 != 0 {
+			return fmt.Sprintf("the W8A8 kernel needs N %% 8 == 0 and K %% 16 == 0; shape [%d, %d]", N, K)
+		}
+		return ""
+	case s.Bits == 4:
+		group := K
+		if s.Granularity == quant.PerGroup {
+			group = s.GroupSize
+		}
+		if err := layout.CheckW4A16Shape(name, N, K, group); err != nil {
+			return err.Error()
+		}
+		return ""
+	}
+	return fmt.Sprintf("no kernel for weight-only %s", s)
+}
+
+// KernelSummary counts layers per path, sorted by path ("w8a8: 20, fallback-f16 (...): 15").
+func KernelSummary(k map[string]string) string {
+	counts := map[string]int{}
+	for _, v := range k {
+		counts[v]++
+	}
+	keys := make([]string, 0, len(counts))
+	for v := range counts {
+		keys = append(keys, v)
+	}
+	sort.Strings(keys)
+	s := ""
+	for i, v := range keys {
+		if i > 0 {
+			s += "; "
+		}
+		s += fmt.Sprintf("%s: %d", v, counts[v])
+	}
+	return s
+}

@@ -1,0 +1,33 @@
+package gpurunner
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/autoq/autoq/model"
+	"github.com/autoq/autoq/quant"
+)
+
+// Which layers the kernels take, and why the others fall back to cuBLAS on dequantized
+// weights.
+func TestKernelReason(t *testing.T) {
+	w8 := &model.LayerScheme{Weight: quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}, Act: model.ActPerToken}
+	w4 := &model.LayerScheme{Weight: quant.Scheme{Bits: 4, Granularity: quant.PerGroup, GroupSize: 128}}
+	assert.Empty(t, kernelReason("l", 64, 128, w8, false))
+	assert.Empty(t, kernelReason("l", 128, 256, w4, false))
+	assert.Equal(t, "kernels disabled", kernelReason("l", 64, 128, w8, true))
+	assert.Contains(t, kernelReason("l", 60, 128, w8, false), "N % 8 == 0")
+	w8g := &model.LayerScheme{Weight: quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 32}, Act: model.ActPerToken}
+	assert.Contains(t, kernelReason("l", 64, 128, w8g, false), "per-channel or per-tensor")
+	assert.Contains(t, kernelReason("l", 96, 256, w4, false), "multiples of 64")
+	w8only := &model.LayerScheme{Weight: quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}}
+	assert.Contains(t, kernelReason("l", 64, 128, w8only, false), "no kernel for weight-only")
+}
+
+// The summary counts layers per path, paths sorted.
+func TestKernelSummary(t *testing.T) {
+	got := KernelSummary(map[string]string{"a": "w8a8", "b": "w8a8", "c": "cublas-f16", "d": "fallback-f16 (x)"})
+	assert.Equal(t, "cublas-f16: 1; fallback-f16 (x): 1; w8a8: 2", got)
+	assert.Empty(t, KernelSummary(nil))
+}
