@@ -223,3 +223,37 @@ func TestVocabFromHF(t *testing.T) {
 	assert.Equal(t, 2, v.EOS)
 	assert.Equal(t, 0, v.UNK)
 }
+
+func TestLlamaTensorsInvertsWriteLlama(t *testing.T) {
+	for _, tied := range []bool{true, false} {
+		_, cfg, vocab := randomCheckpoint(t, tied)
+		cfg.Bias = true
+		ts := llamatest.Tensors(*cfg, 4, llamatest.RandomNorms)
+		var named []safetensors.NamedTensor
+		for n, x := range ts {
+			named = append(named, safetensors.NamedTensor{Name: n, T: x})
+		}
+		ckb, err := checkpoint.NewMemory(named, nil)
+		require.NoError(t, err)
+		p := filepath.Join(t.TempDir(), "m.gguf")
+		require.NoError(t, WriteLlama(p, ckb, cfg, ModelOptions{Vocab: vocab, Default: F32}))
+		f, err := Open(p)
+		require.NoError(t, err)
+		got, err := LlamaConfig(f)
+		require.NoError(t, err)
+		want := *cfg
+		want.Architecture, want.TorchDType = "LlamaForCausalLM", "float32"
+		assert.Equal(t, want, *got)
+		back, err := LlamaTensors(f, got)
+		require.NoError(t, err)
+		f.Close()
+		assert.Len(t, back, len(ts))
+		for n, x := range ts {
+			require.Contains(t, back, n)
+			assert.Equal(t, x.Shape, back[n].Shape, n)
+			assert.Equal(t, x.F32(), back[n].F32(), n)
+		}
+	}
+	_, ok := HFName("blk.0.attn_q.scale")
+	assert.False(t, ok)
+}
