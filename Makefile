@@ -12,7 +12,7 @@ CUDA_LIB  ?= $(firstword $(foreach d,$(if $(NVCC),$(dir $(NVCC))../lib64 $(dir $
 CUDA_ENV  := CGO_ENABLED=1 CGO_LDFLAGS="-L$(CUDA_LIB)"
 GOFILES   := $(shell find . -name '*.go' -not -path './.gpu-go/*' -not -path './build/*')
 
-.PHONY: build cuda cuda-lib test test-go test-cuda fmt-check vet bench gpu-check clean
+.PHONY: build cuda cuda-lib test test-go test-cuda fmt-check vet bench gpu-check llamacpp-check clean
 
 build:
 	$(GO) build -o autoq ./cmd/autoq
@@ -51,6 +51,12 @@ bench: build
 
 gpu-check:
 	scripts/gpu-check.sh
+
+# GGUF end to end: installs the pinned llama.cpp CPU build (node-llama-cpp, into .llamacpp/)
+# and runs the checks that score autoq's GGUF files with it. Skipped when node is missing.
+llamacpp-check:
+	@if ! command -v node >/dev/null 2>&1; then echo "make: node not found: skipping the llama.cpp check"; exit 0; fi; \
+	scripts/llamacpp/install.sh && $(GO) test -count=1 -v ./gguf/llamacpp/
 
 clean:
 	rm -rf $(BUILD_DIR) autoq gpu-results

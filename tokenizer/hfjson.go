@@ -231,3 +231,26 @@ func (t *HFBPE) Decode(ids []int) string {
 	}
 	return strings.TrimPrefix(sb.String(), " ")
 }
+
+// Piece returns the text of id as the vocabulary spells it ("▁" for spaces; "" for an id
+// the file leaves unused).
+func (t *HFBPE) Piece(id int) string { return t.pieces[id] }
+
+// IsSpecial reports whether id is a special added token (<s>, </s>, ...).
+func (t *HFBPE) IsSpecial(id int) bool { return t.special[id] }
+
+// UNK is the id of the unknown token (-1 if there is none).
+func (t *HFBPE) UNK() int { return t.unk }
+
+// MergeRanks returns, for every piece that a merge produces, the rank of the
+// lowest-ranked merge producing it (lower ranks merge first).
+func (t *HFBPE) MergeRanks() map[int]int {
+	out := map[int]int{}
+	for pair, rank := range t.ranks {
+		id := t.vocab[t.pieces[pair[0]]+t.pieces[pair[1]]]
+		if r, ok := out[id]; !ok || rank < r {
+			out[id] = rank
+		}
+	}
+	return out
+}

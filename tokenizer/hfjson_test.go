@@ -84,3 +84,14 @@ func TestHFJSONRefusals(t *testing.T) {
 	_, err = Load(filepath.Join(dir, "missing.json"))
 	assert.ErrorContains(t, err, "missing.json")
 }
+
+func TestHFBPEAccessors(t *testing.T) {
+	tok, err := LoadHFJSON("testdata/tiny_tokenizer.json")
+	require.NoError(t, err)
+	assert.Equal(t, "▁a", tok.Piece(9))
+	assert.True(t, tok.IsSpecial(1))
+	assert.False(t, tok.IsSpecial(9))
+	assert.Equal(t, 0, tok.UNK())
+	// merges "a b" (rank 0) -> ab (10), "▁ a" (1) -> ▁a (9), "▁a b" (2) -> ▁ab (11)
+	assert.Equal(t, map[int]int{10: 0, 9: 1, 11: 2}, tok.MergeRanks())
+}

@@ -211,3 +211,6 @@ func (t *Llama2C) Decode(ids []int) string {
 	}
 	return sb.String()
 }
+
+// Score returns the merge score of id (higher merges first).
+func (t *Llama2C) Score(id int) float32 { return t.scores[id] }
