@@ -6,7 +6,6 @@ import (
 	"github.com/autoq/autoq/awq"
 	"github.com/autoq/autoq/gptq"
 	"github.com/autoq/autoq/gptq/collect"
-	"github.com/autoq/autoq/plan"
 	"github.com/autoq/autoq/quant"
 	"github.com/autoq/autoq/safetensors"
 	"github.com/autoq/autoq/tensor"
@@ -24,7 +23,7 @@ const AWQBlockSeqs = 16
 // it unchanged, and ExportModel writes its rescaled norms and full-precision layers,
 // because it copies the source's tensors. Tensors keep their dtype (see awq.Fold for what
 // that means for F16/BF16 checkpoints).
-func ScaleSource(src *Source, calib [][]int, batch int, c plan.Choice, opt gptq.Options) (*Source, []awq.Scales, error) {
+func ScaleSource(src *Source, calib [][]int, batch int, c quant.Recipe, opt gptq.Options) (*Source, []awq.Scales, error) {
 	if c.Full || c.Weight.Bits != 4 {
 		return nil, nil, fmt.Errorf("awq: scales are searched for an int4 scheme, not %s", c)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/autoq/autoq/export"
 	"github.com/autoq/autoq/plan"
+	"github.com/autoq/autoq/quant"
 	"github.com/autoq/autoq/tensor"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -73,7 +74,7 @@ func TestRunWithAWQ(t *testing.T) {
 	src, d := small(t)
 	out := filepath.Join(t.TempDir(), "out")
 	rep, err := RunPipeline(Env{}, PipelineOptions{Src: src, Data: d, Out: out, TargetBits: 5.3, AWQ: true,
-		Schemes: []plan.Choice{choice(t, "w8"), choice(t, "w4g32a")}, Gate: Gate{MaxPPLIncrease: 0.05}})
+		Schemes: []quant.Recipe{choice(t, "w8"), choice(t, "w4g32a")}, Gate: Gate{MaxPPLIncrease: 0.05}})
 	require.NoError(t, err)
 	assert.True(t, rep.Exported)
 	ld, err := export.Read(out)

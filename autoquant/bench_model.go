@@ -79,7 +79,7 @@ func quantizeModel(m *model.Model, sp eval.Spec, kernel string, opt quant.Search
 	if kernel == "fake" {
 		return eval.Apply(m, sp, opt, nil)
 	}
-	if sp.Act == model.ActStatic || (sp.Act == model.ActPerToken) != (sp.Weight.Bits == 8) {
+	if sp.Act == quant.ActStatic || (sp.Act == quant.ActDynamic) != (sp.Weight.Bits == 8) {
 		return usagef("--kernel int runs w8a8 (dynamic) and 4-bit weight-only schemes, not %s (try --kernel fake)", sp.Name)
 	}
 	for _, name := range m.LinearNames() {

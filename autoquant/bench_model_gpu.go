@@ -2,9 +2,10 @@ package autoquant
 
 import (
 	"fmt"
-	"github.com/autoq/autoq/backend"
 	"sort"
 	"strings"
+
+	"github.com/autoq/autoq/backend"
 
 	"github.com/autoq/autoq/checkpoint"
 	"github.com/autoq/autoq/eval"
@@ -39,13 +40,13 @@ func benchModelGPU(env Env, f *BenchModelOptions, dev backend.Device) (*BenchMod
 		return nil, usagef("--search: %v", err)
 	}
 	labels := []string{"fp16"}
-	schemes := []*model.LayerScheme{nil}
+	schemes := []*quant.Recipe{nil}
 	for _, s := range f.Schemes {
 		sp, err := eval.ParseSpec(s)
 		if err != nil {
 			return nil, usagef("--scheme: %v", err)
 		}
-		labels, schemes = append(labels, sp.Name), append(schemes, &model.LayerScheme{Weight: sp.Weight, Act: sp.Act})
+		labels, schemes = append(labels, sp.Name), append(schemes, &sp.Recipe)
 	}
 	var m *model.Model
 	cfg := llama7BTwoLayers
@@ -61,13 +62,13 @@ func benchModelGPU(env Env, f *BenchModelOptions, dev backend.Device) (*BenchMod
 			return nil, usagef("--seq %d exceeds the model's maximum of %d", s, cfg.MaxSeq)
 		}
 	}
-	open := func(s *model.LayerScheme) (model.Runner, error) {
+	open := func(s *quant.Recipe) (model.Runner, error) {
 		if m == nil {
 			return model.OpenSyntheticRunner(dev, cfg, s, 1)
 		}
 		opt := model.RunnerOptions{Search: quant.SearchOptions{Method: search}}
 		if s != nil {
-			opt.Layers = map[string]model.LayerScheme{}
+			opt.Layers = map[string]quant.Recipe{}
 			for _, n := range m.LinearNames() {
 				opt.Layers[n] = *s
 			}

@@ -117,12 +117,12 @@ func Eval(env Env, o EvalOptions) (*EvalReport, error) {
 				return nil, err
 			}
 		}
-		if sp.Act == model.ActStatic && amax == nil && f.CalibTable != "" {
+		if sp.Act == quant.ActStatic && amax == nil && f.CalibTable != "" {
 			if amax, err = amaxFromTable(f.CalibTable, ref.LinearNames()); err != nil {
 				return nil, err
 			}
 		}
-		if sp.Act == model.ActStatic && amax == nil {
+		if sp.Act == quant.ActStatic && amax == nil {
 			cw, err := eval.OpenWindows(f.Data, tok, ref.Config.Vocab, eval.DataOptions{SeqLen: f.SeqLen, MaxTokens: f.CalibTokens, Split: "calib"})
 			if err != nil {
 				return nil, err

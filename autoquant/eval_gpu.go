@@ -33,9 +33,9 @@ func evalGPU(env Env, f *EvalOptions, dev backend.Device, specs []eval.Spec, sea
 	var cands []eval.Forwarder
 	var labels []string
 	for _, sp := range specs {
-		layers := map[string]model.LayerScheme{}
+		layers := map[string]quant.Recipe{}
 		for _, n := range m.LinearNames() {
-			layers[n] = model.LayerScheme{Weight: sp.Weight, Act: sp.Act}
+			layers[n] = sp.Recipe
 		}
 		r, err := model.OpenRunner(dev, m, model.RunnerOptions{Layers: layers, Search: search})
 		if err != nil {
@@ -70,7 +70,7 @@ func checkGPUEval(f *EvalOptions, specs []eval.Spec) error {
 		return usagef("--device %s runs --scheme variants only (not --quantized or --calib)", f.Device)
 	}
 	for _, sp := range specs {
-		if sp.Act == model.ActStatic {
+		if sp.Act == quant.ActStatic {
 			return usagef("--device %s: scheme %s uses static activation scales, which the GPU runner does not support (use per-token w8a8)", f.Device, sp.Name)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/autoq/autoq/export"
 	"github.com/autoq/autoq/internal/progress"
 	"github.com/autoq/autoq/plan"
+	"github.com/autoq/autoq/quant"
 	"github.com/autoq/autoq/tensor"
 )
 
@@ -139,7 +140,7 @@ func Export(env Env, f ExportOptions) (*ExportReport, error) {
 	return rep, nil
 }
 
-func needsInt4(cs []plan.Choice) bool {
+func needsInt4(cs []quant.Recipe) bool {
 	for _, c := range cs {
 		if !c.Full && c.Weight.Bits == 4 {
 			return true

@@ -79,11 +79,11 @@ func LoadExported(dir string) (*model.Model, *export.Loaded, error) {
 		return nil, nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	for _, l := range ld.Layers {
-		act, amax := model.ActNone, float32(0)
+		act, amax := quant.ActNone, float32(0)
 		if l.Act != nil {
-			act = model.ActPerToken
+			act = quant.ActDynamic
 			if !l.Act.Dynamic {
-				act, amax = model.ActStatic, l.Act.Amax
+				act, amax = quant.ActStatic, l.Act.Amax
 			}
 		}
 		var bias []float32

@@ -7,7 +7,7 @@ import (
 	"github.com/autoq/autoq/calib"
 	"github.com/autoq/autoq/calibrun"
 	"github.com/autoq/autoq/gptq/collect"
-	"github.com/autoq/autoq/plan"
+	"github.com/autoq/autoq/quant"
 	"github.com/autoq/autoq/tensor"
 )
 
@@ -90,11 +90,11 @@ func (f *Input) bos(src *Source) int {
 
 // quantizers calibrates what the schemes need: activation thresholds when a static W8A8
 // scheme is among them (or from CalibTable), GPTQ Hessians when int4 uses GPTQ.
-func (f *Input) quantizers(env Env, src *Source, d *Data, schemes []plan.Choice) (*Quantizers, error) {
+func (f *Input) quantizers(env Env, src *Source, d *Data, schemes []quant.Recipe) (*Quantizers, error) {
 	qz := &Quantizers{ScaleDType: tensor.F16}
 	needAmax, need4 := false, false
 	for _, c := range schemes {
-		needAmax = needAmax || c.Act == plan.ActStatic
+		needAmax = needAmax || c.Act == quant.ActStatic
 		need4 = need4 || (!c.Full && c.Weight.Bits == 4)
 	}
 	if needAmax && f.CalibTable != "" {
@@ -149,10 +149,10 @@ func tableAmax(path string) (*calib.Table, map[string]float32, error) {
 
 // ParseChoices reads a comma-separated list of candidate schemes (no w16: it has no damage
 // to measure).
-func ParseChoices(s string) ([]plan.Choice, error) {
-	var out []plan.Choice
+func ParseChoices(s string) ([]quant.Recipe, error) {
+	var out []quant.Recipe
 	for _, p := range strings.Split(s, ",") {
-		c, err := plan.ParseChoice(strings.TrimSpace(p))
+		c, err := quant.ParseRecipe(strings.TrimSpace(p))
 		if err != nil {
 			return nil, err
 		}

@@ -13,8 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func choice(t testing.TB, s string) plan.Choice {
-	c, err := plan.ParseChoice(s)
+func choice(t testing.TB, s string) quant.Recipe {
+	c, err := quant.ParseRecipe(s)
 	require.NoError(t, err)
 	return c
 }
@@ -39,7 +39,7 @@ func mixedPlan(t testing.TB) *plan.Plan {
 	return &plan.Plan{Version: 1, ScaleBits: 16, Rules: []plan.Rule{
 		{Pattern: "*.q_proj", Scheme: choice(t, "w8a8s")},
 		{Pattern: "*.k_proj", Scheme: choice(t, "w8a8")},
-		{Pattern: "*.o_proj", Scheme: plan.FullPrecision},
+		{Pattern: "*.o_proj", Scheme: quant.FullPrecision},
 		{Pattern: "*.v_proj", Scheme: choice(t, "w8")},
 		{Pattern: "*.mlp.*", Scheme: choice(t, "w4g32a")},
 	}}
@@ -101,7 +101,7 @@ func TestSensitivityEqualsDirectEvaluation(t *testing.T) {
 	m, err := src.NewModel()
 	require.NoError(t, err)
 	before := forwardAll(t, m, d.Sens)
-	schemes := []plan.Choice{choice(t, "w4g32a"), choice(t, "w8"), choice(t, "w8a8s")}
+	schemes := []quant.Recipe{choice(t, "w4g32a"), choice(t, "w8"), choice(t, "w8a8s")}
 	layers := []string{"model.layers.0.self_attn.q_proj", "model.layers.2.mlp.down_proj"}
 	s, err := MeasureSensitivity(m, d.Sens, SensOptions{Schemes: schemes, Quantizers: qz, Layers: layers, Batch: 3})
 	require.NoError(t, err)
@@ -178,7 +178,7 @@ func TestRunPublishesOnlyWhenTheGatePasses(t *testing.T) {
 	require.NoError(t, os.MkdirAll(out, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(out, "old.txt"), []byte("old"), 0o644))
 	opts := PipelineOptions{Src: src, Data: d, Out: out, TargetBits: 5.3, Int4Method: "rtn",
-		Schemes: []plan.Choice{choice(t, "w4g32a"), choice(t, "w8")}, Gate: Gate{MaxPPLIncrease: -1, MaxKL: 1e-12}}
+		Schemes: []quant.Recipe{choice(t, "w4g32a"), choice(t, "w8")}, Gate: Gate{MaxPPLIncrease: -1, MaxKL: 1e-12}}
 	rep, err := RunPipeline(Env{}, opts)
 	require.Error(t, err)
 	require.NotNil(t, rep)

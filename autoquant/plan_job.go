@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/autoq/autoq/plan"
+	"github.com/autoq/autoq/quant"
 )
 
 // PlanOptions configures Plan (`autoq plan`).
@@ -63,10 +64,10 @@ func Plan(env Env, f PlanOptions) (*PlanReport, error) {
 	if f.Metric != "kl" && f.Metric != "ppl" {
 		return nil, usagef("--metric must be kl or ppl, not %q", f.Metric)
 	}
-	var cands []plan.Choice
+	var cands []quant.Recipe
 	if f.Candidates != "" {
 		for _, c := range strings.Split(f.Candidates, ",") {
-			ch, err := plan.ParseChoice(strings.TrimSpace(c))
+			ch, err := quant.ParseRecipe(strings.TrimSpace(c))
 			if err != nil {
 				return nil, usagef("--candidates: %v", err)
 			}
@@ -103,7 +104,7 @@ func presetPlan(f PlanOptions, rules []plan.Rule) (*PlanReport, error) {
 	if f.Preset != "" && f.Uniform != "" {
 		return nil, usagef("--preset and --uniform exclude each other")
 	}
-	c, err := plan.ParseChoice(f.Preset + f.Uniform)
+	c, err := quant.ParseRecipe(f.Preset + f.Uniform)
 	if err != nil {
 		return nil, usagef("%v", err)
 	}

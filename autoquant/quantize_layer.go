@@ -80,14 +80,14 @@ func (qz *Quantizers) scaleDType() tensor.DType {
 // layer that reproduces it in the model runner.
 type Layer struct {
 	Name   string
-	Choice plan.Choice
+	Choice quant.Recipe
 	Q      *quant.QTensor
 	Act    *export.Activation
 	Linear *model.FakeQuant
 }
 
 // Quantize quantizes layer name of m (its full-precision checkpoint weight) as c.
-func (qz *Quantizers) Quantize(m *model.Model, name string, c plan.Choice) (*Layer, error) {
+func (qz *Quantizers) Quantize(m *model.Model, name string, c quant.Recipe) (*Layer, error) {
 	if c.Full {
 		return nil, fmt.Errorf("quantize %s: w16 is not a quantized scheme", name)
 	}
@@ -98,7 +98,7 @@ func (qz *Quantizers) Quantize(m *model.Model, name string, c plan.Choice) (*Lay
 	rows, cols := wt.Shape[0], wt.Shape[1]
 	s := c.For(cols)
 	scaleD := qz.scaleDType()
-	if c.Act != plan.ActNone {
+	if c.Act != quant.ActNone {
 		scaleD = tensor.F32
 	}
 	var quantizer Quantizer
@@ -122,17 +122,17 @@ func (qz *Quantizers) Quantize(m *model.Model, name string, c plan.Choice) (*Lay
 		return nil, err
 	}
 	l := &Layer{Name: name, Choice: c, Q: q}
-	act, amax := model.ActNone, float32(0)
+	act, amax := quant.ActNone, float32(0)
 	switch c.Act {
-	case plan.ActDynamic:
-		act = model.ActPerToken
+	case quant.ActDynamic:
+		act = quant.ActDynamic
 		l.Act = &export.Activation{Dynamic: true}
-	case plan.ActStatic:
+	case quant.ActStatic:
 		a, ok := qz.Amax[name]
 		if !ok || !(a > 0) || math.IsInf(float64(a), 0) {
 			return nil, fmt.Errorf("quantize %s as %s: no calibrated activation threshold for the layer (run calibration)", name, c)
 		}
-		act, amax = model.ActStatic, a
+		act, amax = quant.ActStatic, a
 		l.Act = &export.Activation{Amax: a}
 	}
 	var bias []float32

@@ -80,7 +80,7 @@ func PlugQuantized(m *model.Model, qs map[string]*quant.QTensor) error {
 		if b := m.Weight(layer + ".bias"); b != nil {
 			bias = b.F32()
 		}
-		fq, err := model.NewFakeQuant(q, bias, model.ActNone, 0)
+		fq, err := model.NewFakeQuant(q, bias, quant.ActNone, 0)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/autoq/autoq/internal/progress"
 	"github.com/autoq/autoq/model"
 	"github.com/autoq/autoq/plan"
+	"github.com/autoq/autoq/quant"
 	"github.com/autoq/autoq/tensor"
 )
 
@@ -27,7 +28,7 @@ type PipelineOptions struct {
 	// Exactly one of TargetBits and MaxKL drives the planner.
 	TargetBits float64
 	MaxKL      float64
-	Schemes    []plan.Choice // sensitivity candidates; w16 is always a planner option
+	Schemes    []quant.Recipe // sensitivity candidates; w16 is always a planner option
 	Overrides  []plan.Rule
 	Int4Method string // "gptq" (default) or "rtn"
 	Calib      calib.Method
@@ -90,7 +91,7 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 			names = []string{"w4g32", "w4g32a", "w4g16a", "w8"} // 128-wide groups would be whole rows
 		}
 		for _, s := range names {
-			c, _ := plan.ParseChoice(s)
+			c, _ := quant.ParseRecipe(s)
 			opt.Schemes = append(opt.Schemes, c)
 		}
 	}
@@ -99,7 +100,7 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 	}
 	orig := opt.Src
 	if opt.AWQ { // activation-aware scaling: everything below runs on the rescaled source
-		var int4 *plan.Choice
+		var int4 *quant.Recipe
 		for i := range opt.Schemes {
 			if !opt.Schemes[i].Full && opt.Schemes[i].Weight.Bits == 4 {
 				int4 = &opt.Schemes[i]

@@ -8,6 +8,7 @@ import (
 
 	"github.com/autoq/autoq/calib"
 	"github.com/autoq/autoq/plan"
+	"github.com/autoq/autoq/quant"
 )
 
 // RunOptions configures Run (`autoq run`).
@@ -37,7 +38,7 @@ func Run(env Env, f RunOptions) (*RunReport, error) {
 	if err != nil {
 		return nil, usagef("--max-ppl-increase: %v", err)
 	}
-	var schemes []plan.Choice
+	var schemes []quant.Recipe
 	if f.Schemes != "" {
 		if schemes, err = ParseChoices(f.Schemes); err != nil {
 			return nil, usagef("--schemes: %v", err)

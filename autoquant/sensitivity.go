@@ -6,11 +6,12 @@ import (
 	"github.com/autoq/autoq/eval"
 	"github.com/autoq/autoq/model"
 	"github.com/autoq/autoq/plan"
+	"github.com/autoq/autoq/quant"
 )
 
 // SensOptions configures Sensitivity.
 type SensOptions struct {
-	Schemes    []plan.Choice
+	Schemes    []quant.Recipe
 	Quantizers *Quantizers
 	Batch      int                   // windows per forward pass (default 8)
 	Progress   func(done, total int) // called after each (layer, scheme)

@@ -14,7 +14,7 @@ import (
 // given clipping search, dequantized.
 func CollectQuantizer(method collect.Method, clip gptq.Clip, s quant.Scheme, opt gptq.Options) Quantizer {
 	return func(name string, w []float32, rows, cols int, h *gptq.Hessian) ([]float32, error) {
-		ls := collect.FitGroup(s, cols)
+		ls := s.FitCols(cols)
 		var q *quant.QTensor
 		var err error
 		switch method {

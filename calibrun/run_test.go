@@ -8,6 +8,7 @@ import (
 	"github.com/autoq/autoq/backend"
 	"github.com/autoq/autoq/calib"
 	"github.com/autoq/autoq/model"
+	"github.com/autoq/autoq/quant"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -177,7 +178,7 @@ func TestRunErrors(t *testing.T) {
 	}
 	// Several workers need stateless (Dense) layers.
 	w4 := tinyModel(t)
-	fq, err := model.NewFakeQuantDequantized("q", make([]float32, 16*16), 16, 16, nil, model.ActNone, 0)
+	fq, err := model.NewFakeQuantDequantized("q", make([]float32, 16*16), 16, 16, nil, quant.ActNone, 0)
 	require.NoError(t, err)
 	require.NoError(t, w4.SetLinear("model.layers.1.self_attn.q_proj", fq))
 	o := baseOptions()

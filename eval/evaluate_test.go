@@ -14,20 +14,20 @@ import (
 
 func TestParseSpec(t *testing.T) {
 	cases := map[string]Spec{
-		"w8":      {Name: "w8", Weight: quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}},
-		"w8t":     {Name: "w8t", Weight: quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerTensor}},
-		"w4g32":   {Name: "w4g32", Weight: quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 32}},
-		"w4g128a": {Name: "w4g128a", Weight: quant.Scheme{Bits: 4, Granularity: quant.PerGroup, GroupSize: 128}},
-		"w8a8":    {Name: "w8a8", Weight: quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}, Act: model.ActPerToken},
-		"W8A8s":   {Name: "w8a8s", Weight: quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}, Act: model.ActStatic},
-		"w8aa8":   {Name: "w8aa8", Weight: quant.Scheme{Bits: 8, Granularity: quant.PerChannel}, Act: model.ActPerToken},
+		"w8":      {Name: "w8", Recipe: quant.Recipe{Weight: quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}}},
+		"w8t":     {Name: "w8t", Recipe: quant.Recipe{Weight: quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerTensor}}},
+		"w4g32":   {Name: "w4g32", Recipe: quant.Recipe{Weight: quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 32}}},
+		"w4g128a": {Name: "w4g128a", Recipe: quant.Recipe{Weight: quant.Scheme{Bits: 4, Granularity: quant.PerGroup, GroupSize: 128}}},
+		"w8a8":    {Name: "w8a8", Recipe: quant.Recipe{Weight: quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}, Act: quant.ActDynamic}},
+		"W8A8s":   {Name: "w8a8s", Recipe: quant.Recipe{Weight: quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}, Act: quant.ActStatic}},
+		"w8aa8":   {Name: "w8aa8", Recipe: quant.Recipe{Weight: quant.Scheme{Bits: 8, Granularity: quant.PerChannel}, Act: quant.ActDynamic}},
 	}
 	for s, want := range cases {
 		got, err := ParseSpec(s)
 		require.NoError(t, err, s)
 		assert.Equal(t, want, got, s)
 	}
-	for _, bad := range []string{"w3", "w8g0", "int8", "w4g32b", ""} {
+	for _, bad := range []string{"w3", "w8g0", "int8", "w4g32b", "", "w16", "w4a8"} {
 		_, err := ParseSpec(bad)
 		assert.Error(t, err, bad)
 	}

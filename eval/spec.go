@@ -2,8 +2,6 @@ package eval
 
 import (
 	"fmt"
-	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/autoq/autoq/export"
@@ -11,50 +9,25 @@ import (
 	"github.com/autoq/autoq/quant"
 )
 
-// Spec is a uniform fake-quantization recipe: every pluggable linear layer gets the same
-// weight scheme and activation mode.
+// Spec is a uniform fake-quantization recipe under the name the user gave it (reports
+// show "w8a8s" as typed, while quant.Recipe.String is the canonical "w8ca8s"): every
+// pluggable linear layer gets the same recipe.
 type Spec struct {
-	Name   string
-	Weight quant.Scheme
-	Act    model.ActQuant
+	Name string
+	quant.Recipe
 }
 
-var specRE = regexp.MustCompile(`^w([48])(c|t|g[0-9]+)?(a)?(a8s?)?$`)
-
-// ParseSpec reads names such as:
-//
-//	w8        int8 weights, symmetric, per output channel (c: per channel, t: per tensor)
-//	w4g32     int4 weights, symmetric, groups of 32 inputs
-//	w4g32a    ... asymmetric (trailing a)
-//	w8a8      int8 weights per channel + int8 activations, dynamic per token
-//	w8a8s     ... with static per-tensor activation scales (needs calibrated amax values)
-//
-// Without a granularity letter the weights are per channel.
+// ParseSpec reads a recipe name (quant.ParseRecipe) for a uniform evaluation; w16 is
+// refused (it is the reference every scheme is compared with).
 func ParseSpec(s string) (Spec, error) {
-	m := specRE.FindStringSubmatch(strings.ToLower(strings.TrimSpace(s)))
-	if m == nil {
-		return Spec{}, fmt.Errorf("unknown scheme %q (examples: w8, w8a8, w8a8s, w4g32, w4g128a, w8t)", s)
+	r, err := quant.ParseRecipe(s)
+	if err != nil {
+		return Spec{}, err
 	}
-	bits, _ := strconv.Atoi(m[1])
-	sc := quant.Scheme{Bits: bits, Symmetric: m[3] == "", Granularity: quant.PerChannel}
-	switch {
-	case m[2] == "t":
-		sc.Granularity = quant.PerTensor
-	case strings.HasPrefix(m[2], "g"):
-		sc.Granularity = quant.PerGroup
-		sc.GroupSize, _ = strconv.Atoi(m[2][1:])
+	if r.Full {
+		return Spec{}, fmt.Errorf("scheme %q: full precision is the reference row, not a scheme to compare", s)
 	}
-	if err := sc.Validate(); err != nil {
-		return Spec{}, fmt.Errorf("scheme %q: %w", s, err)
-	}
-	sp := Spec{Name: strings.ToLower(strings.TrimSpace(s)), Weight: sc}
-	switch m[4] {
-	case "a8":
-		sp.Act = model.ActPerToken
-	case "a8s":
-		sp.Act = model.ActStatic
-	}
-	return sp, nil
+	return Spec{Name: strings.ToLower(strings.TrimSpace(s)), Recipe: r}, nil
 }
 
 // Apply replaces every linear layer of m by its fake-quantized version: weights quantized
@@ -72,7 +45,7 @@ func Apply(m *model.Model, sp Spec, opt quant.SearchOptions, amax map[string]flo
 			bias = b.F32()
 		}
 		var a float32
-		if sp.Act == model.ActStatic {
+		if sp.Act == quant.ActStatic {
 			var ok bool
 			if a, ok = amax[name]; !ok {
 				return fmt.Errorf("scheme %s: no calibrated activation amax for %s", sp.Name, name)
@@ -112,12 +85,12 @@ func ApplyExport(m *model.Model, ld *export.Loaded) (int, error) {
 		if b := m.Weight(l.Name + ".bias"); b != nil {
 			bias = b.F32()
 		}
-		act, amax := model.ActNone, float32(0)
+		act, amax := quant.ActNone, float32(0)
 		if l.Act != nil {
 			if l.Act.Dynamic {
-				act = model.ActPerToken
+				act = quant.ActDynamic
 			} else {
-				act, amax = model.ActStatic, l.Act.Amax
+				act, amax = quant.ActStatic, l.Act.Amax
 			}
 		}
 		fq, err := model.NewFakeQuant(l.Q, bias, act, amax)

@@ -14,7 +14,7 @@ import (
 )
 
 // prepareLinear quantizes and uploads one layer (sch nil: full precision).
-func (r *ModelRunner) prepareLinear(name string, w []float32, N, K int, bias []float32, sch *model.LayerScheme, opt model.RunnerOptions) (*devLinear, error) {
+func (r *ModelRunner) prepareLinear(name string, w []float32, N, K int, bias []float32, sch *quant.Recipe, opt model.RunnerOptions) (*devLinear, error) {
 	l := &devLinear{name: name, N: N, K: K, kind: kindF16, label: "cublas-f16"}
 	var err error
 	if bias != nil {
@@ -26,7 +26,7 @@ func (r *ModelRunner) prepareLinear(name string, w []float32, N, K int, bias []f
 		l.w16, err = r.uploadF16(name+".weight", w)
 		return l, err
 	}
-	if sch.Act == model.ActStatic {
+	if sch.Act == quant.ActStatic {
 		return nil, fmt.Errorf("cuda model: %s: static activation quantization is not supported by the GPU runner (use per-token w8a8)", name)
 	}
 	reason := kernelReason(name, N, K, sch, opt.NoKernels)
@@ -35,7 +35,7 @@ func (r *ModelRunner) prepareLinear(name string, w []float32, N, K int, bias []f
 		if err != nil {
 			return nil, fmt.Errorf("cuda model: %w", err)
 		}
-		if sch.Act == model.ActPerToken {
+		if sch.Act == quant.ActDynamic {
 			lv, sc, err := layout.W8A8Weights(q)
 			if err != nil {
 				return nil, fmt.Errorf("cuda model: %w", err)
@@ -74,7 +74,7 @@ func (r *ModelRunner) prepareLinear(name string, w []float32, N, K int, bias []f
 	if l.w16, err = r.uploadF16(name+" dequantized weight", deq); err != nil {
 		return nil, err
 	}
-	l.fakeAct = sch.Act == model.ActPerToken
+	l.fakeAct = sch.Act == quant.ActDynamic
 	l.label = "fallback-f16 (" + reason + ")"
 	return l, nil
 }

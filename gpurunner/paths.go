@@ -7,17 +7,16 @@ import (
 	"sort"
 
 	"github.com/autoq/autoq/kernels/layout"
-	"github.com/autoq/autoq/model"
 	"github.com/autoq/autoq/quant"
 )
 
 // kernelReason returns "" when a kernel runs the layer, else why the F16 fallback does.
-func kernelReason(name string, N, K int, sch *model.LayerScheme, noKernels bool) string {
+func kernelReason(name string, N, K int, sch *quant.Recipe, noKernels bool) string {
 	s := sch.Weight
 	switch {
 	case noKernels:
 		return "kernels disabled"
-	case sch.Act == model.ActPerToken:
+	case sch.Act == quant.ActDynamic:
 		if s.Bits != 8 || !s.Symmetric || s.Granularity == quant.PerGroup {
 			return fmt.Sprintf("the W8A8 kernel needs 8-bit symmetric per-channel or per-tensor weights, not %s", s)
 		}

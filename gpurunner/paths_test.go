@@ -5,23 +5,22 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
-	"github.com/autoq/autoq/model"
 	"github.com/autoq/autoq/quant"
 )
 
 // Which layers the kernels take, and why the others fall back to cuBLAS on dequantized
 // weights.
 func TestKernelReason(t *testing.T) {
-	w8 := &model.LayerScheme{Weight: quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}, Act: model.ActPerToken}
-	w4 := &model.LayerScheme{Weight: quant.Scheme{Bits: 4, Granularity: quant.PerGroup, GroupSize: 128}}
+	w8 := &quant.Recipe{Weight: quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}, Act: quant.ActDynamic}
+	w4 := &quant.Recipe{Weight: quant.Scheme{Bits: 4, Granularity: quant.PerGroup, GroupSize: 128}}
 	assert.Empty(t, kernelReason("l", 64, 128, w8, false))
 	assert.Empty(t, kernelReason("l", 128, 256, w4, false))
 	assert.Equal(t, "kernels disabled", kernelReason("l", 64, 128, w8, true))
 	assert.Contains(t, kernelReason("l", 60, 128, w8, false), "N % 8 == 0")
-	w8g := &model.LayerScheme{Weight: quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 32}, Act: model.ActPerToken}
+	w8g := &quant.Recipe{Weight: quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 32}, Act: quant.ActDynamic}
 	assert.Contains(t, kernelReason("l", 64, 128, w8g, false), "per-channel or per-tensor")
 	assert.Contains(t, kernelReason("l", 96, 256, w4, false), "multiples of 64")
-	w8only := &model.LayerScheme{Weight: quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}}
+	w8only := &quant.Recipe{Weight: quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}}
 	assert.Contains(t, kernelReason("l", 64, 128, w8only, false), "no kernel for weight-only")
 }
 

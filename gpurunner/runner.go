@@ -10,6 +10,7 @@ import (
 	"github.com/autoq/autoq/cgo"
 	"github.com/autoq/autoq/checkpoint"
 	"github.com/autoq/autoq/model"
+	"github.com/autoq/autoq/quant"
 	"github.com/autoq/autoq/tensor"
 )
 
@@ -22,7 +23,7 @@ func init() {
 			}
 			return r, nil
 		},
-		func(i int, cfg checkpoint.LlamaConfig, s *model.LayerScheme, seed uint64) (model.Runner, error) {
+		func(i int, cfg checkpoint.LlamaConfig, s *quant.Recipe, seed uint64) (model.Runner, error) {
 			r, err := NewSyntheticModelRunner(i, cfg, s, seed)
 			if err != nil {
 				return nil, err
@@ -215,7 +216,7 @@ func (r *ModelRunner) loadWeights(m *model.Model, opt model.RunnerOptions) error
 			if b := m.Weight(name + ".bias"); b != nil {
 				bias = b.F32()
 			}
-			var sch *model.LayerScheme
+			var sch *quant.Recipe
 			if s, ok := opt.Layers[name]; ok {
 				sch = &s
 			}

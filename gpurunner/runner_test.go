@@ -250,9 +250,9 @@ func quantCompare(t *testing.T, dev int, load func() *model.Model, sp eval.Spec,
 	cpuQ, err := ref.Forward(toks, nil)
 	require.NoError(t, err)
 	m := load()
-	layers := map[string]model.LayerScheme{}
+	layers := map[string]quant.Recipe{}
 	for _, n := range m.LinearNames() {
-		layers[n] = model.LayerScheme{Weight: sp.Weight, Act: sp.Act}
+		layers[n] = sp.Recipe
 	}
 	r, err := NewModelRunner(dev, m, model.RunnerOptions{Layers: layers, NoKernels: noKernels})
 	require.NoError(t, err)
@@ -280,14 +280,14 @@ func TestModelRunnerStoriesQuantized(t *testing.T) {
 			require.NoError(t, err)
 			q := quantCompare(t, dev, load, sp, toks, false)
 			gpu, kernels := q.twin, q.kernels
-			if sp.Act == model.ActNone {
+			if sp.Act == quant.ActNone {
 				// Weight-only: the same F16 error budget as full precision.
 				assert.LessOrEqual(t, gpu.maxAbs, 0.1, gpu.String())
 				assert.GreaterOrEqual(t, float64(gpu.agree), 0.99*float64(gpu.rows), gpu.String())
 			} else {
 				checkW8A8(t, q)
 			}
-			assert.Contains(t, kernels["model.layers.0.self_attn.q_proj"], map[bool]string{true: "w8a8", false: "w4a16-g"}[sp.Act == model.ActPerToken])
+			assert.Contains(t, kernels["model.layers.0.self_attn.q_proj"], map[bool]string{true: "w8a8", false: "w4a16-g"}[sp.Act == quant.ActDynamic])
 			assert.Contains(t, kernels["model.layers.0.mlp.down_proj"], "fallback-f16")
 		})
 	}
@@ -372,14 +372,14 @@ func TestModelRunnerSyntheticKernels(t *testing.T) {
 			// (F16-rounded dequantized weights vs exact ones, F16 layer inputs and outputs)
 			// gives max 0.074, mean 0.013 on this model; w4g128 gives max 0.004.
 			tol, meanTol := 0.05, 0.005
-			if sp.Act == model.ActPerToken {
+			if sp.Act == quant.ActDynamic {
 				tol, meanTol = 0.2, 0.03
 			}
 			kf := compareLogits(fbOut, kernOut, m0.Config.Vocab, tol)
 			t.Logf("%s kernels vs fallback on the GPU: %s", name, kf)
 			assert.LessOrEqual(t, kf.maxAbs, tol, kf.String())
 			assert.LessOrEqual(t, kf.meanAbs, meanTol, kf.String())
-			if sp.Act == model.ActNone {
+			if sp.Act == quant.ActNone {
 				assert.LessOrEqual(t, gpu.maxAbs, 0.1, gpu.String())
 				// Random logits (std ~1 over 512 ids) have top-2 gaps of ~0.3: a few near ties
 				// may flip under F16 (~0.4% expected), hence 95% rather than 99%.
@@ -445,11 +445,11 @@ func BenchmarkModelPrefill7B(b *testing.B) {
 	}
 	for _, name := range []string{"fp16", "w8a8", "w4g128"} {
 		b.Run(name, func(b *testing.B) {
-			var s *model.LayerScheme
+			var s *quant.Recipe
 			if name != "fp16" {
 				sp, err := eval.ParseSpec(name)
 				require.NoError(b, err)
-				s = &model.LayerScheme{Weight: sp.Weight, Act: sp.Act}
+				s = &sp.Recipe
 			}
 			r, err := NewSyntheticModelRunner(0, cfg, s, 1)
 			require.NoError(b, err)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/autoq/autoq/cgo"
 	"github.com/autoq/autoq/checkpoint"
-	"github.com/autoq/autoq/model"
 	"github.com/autoq/autoq/quant"
 )
 
@@ -38,7 +37,7 @@ func (r *ModelRunner) fill(n, elemBytes int, kind cgo.FillKind, amp float32, see
 // uniform with variance ~1/K so activations keep their scale, norms in [1/8, 1]. scheme nil:
 // F16 everywhere; else every linear layer uses it and must fit a kernel (W8A8 with
 // per-channel weights, or 4-bit weight-only with shapes the W4A16 kernel takes).
-func NewSyntheticModelRunner(dev int, cfg checkpoint.LlamaConfig, scheme *model.LayerScheme, seed uint64) (*ModelRunner, error) {
+func NewSyntheticModelRunner(dev int, cfg checkpoint.LlamaConfig, scheme *quant.Recipe, seed uint64) (*ModelRunner, error) {
 	r, err := newRunner(dev, cfg)
 	if err != nil {
 		return nil, err
@@ -50,7 +49,7 @@ func NewSyntheticModelRunner(dev int, cfg checkpoint.LlamaConfig, scheme *model.
 	return r, nil
 }
 
-func (r *ModelRunner) synthesize(scheme *model.LayerScheme, seed uint64) error {
+func (r *ModelRunner) synthesize(scheme *quant.Recipe, seed uint64) error {
 	cfg := r.cfg
 	D, KV, H, V := cfg.Dim, cfg.KVDim(), cfg.HiddenDim, cfg.Vocab
 	next := func() uint64 { seed++; return seed }
@@ -90,7 +89,7 @@ func (r *ModelRunner) synthesize(scheme *model.LayerScheme, seed uint64) error {
 
 var synthSuffixes = [7]string{"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"}
 
-func (r *ModelRunner) synthLinear(name string, N, K int, sch *model.LayerScheme, seed uint64) (*devLinear, error) {
+func (r *ModelRunner) synthLinear(name string, N, K int, sch *quant.Recipe, seed uint64) (*devLinear, error) {
 	l := &devLinear{name: name, N: N, K: K, kind: kindF16, label: "cublas-f16"}
 	amp := float32(math.Sqrt(3 / float64(K))) // uniform [-amp, amp]: variance 1/K
 	var err error
@@ -101,7 +100,7 @@ func (r *ModelRunner) synthLinear(name string, N, K int, sch *model.LayerScheme,
 	if reason := kernelReason(name, N, K, sch, false); reason != "" {
 		return nil, fmt.Errorf("cuda synthetic model: %s: %s", name, reason)
 	}
-	if sch.Act == model.ActPerToken {
+	if sch.Act == quant.ActDynamic {
 		// Random int8 levels have standard deviation ~74: scales ~ amp/74/sqrt(3).
 		if l.w8, err = r.fill(N*K, 1, fillBytes, 0, seed); err != nil {
 			return nil, err

@@ -6,40 +6,19 @@ import (
 	"github.com/autoq/autoq/quant"
 )
 
-// ActQuant is how a FakeQuant layer quantizes its input before the product.
-type ActQuant uint8
-
-const (
-	ActNone     ActQuant = iota // weight-only: the input stays float32
-	ActPerToken                 // W8A8 dynamic: int8 per row (token), scale = row amax / 127
-	ActStatic                   // W8A8 static: int8 with one calibrated amax for the tensor
-)
-
-func (a ActQuant) String() string {
-	switch a {
-	case ActNone:
-		return "none"
-	case ActPerToken:
-		return "per-token"
-	case ActStatic:
-		return "static"
-	}
-	return fmt.Sprintf("ActQuant(%d)", uint8(a))
-}
-
 // FakeQuant is the reference quantized linear layer: its weights are the dequantized
 // levels of a quant.QTensor (exactly what a real kernel multiplies with), and with Act set
 // its input is rounded to int8 levels with quant's activation rules and dequantized again.
 // The product itself is the float32 Dense product.
 type FakeQuant struct {
 	Dense
-	Act  ActQuant
+	Act  quant.ActMode
 	Amax float32 // ActStatic: the calibrated clipping threshold
 	xq   []float32
 }
 
 // NewFakeQuant builds the layer from a quantized weight; bias may be nil.
-func NewFakeQuant(q *quant.QTensor, bias []float32, act ActQuant, amax float32) (*FakeQuant, error) {
+func NewFakeQuant(q *quant.QTensor, bias []float32, act quant.ActMode, amax float32) (*FakeQuant, error) {
 	if err := q.Validate(); err != nil {
 		return nil, fmt.Errorf("fake-quant %s: %w", q.Name, err)
 	}
@@ -49,8 +28,8 @@ func NewFakeQuant(q *quant.QTensor, bias []float32, act ActQuant, amax float32) 
 // NewFakeQuantDequantized builds the layer from weights that are already dequantized
 // ([n, k] row-major), for quantizers whose output is not one QTensor of this shape (e.g. a
 // matrix quantized with zero-padded columns, then trimmed).
-func NewFakeQuantDequantized(name string, w []float32, n, k int, bias []float32, act ActQuant, amax float32) (*FakeQuant, error) {
-	if act == ActStatic && !(amax > 0) {
+func NewFakeQuantDequantized(name string, w []float32, n, k int, bias []float32, act quant.ActMode, amax float32) (*FakeQuant, error) {
+	if act == quant.ActStatic && !(amax > 0) {
 		return nil, fmt.Errorf("fake-quant %s: static activation quantization needs a positive amax, got %g", name, amax)
 	}
 	d, err := NewDense(w, bias, n, k)
@@ -62,7 +41,7 @@ func NewFakeQuantDequantized(name string, w []float32, n, k int, bias []float32,
 
 // Forward quantizes the input as configured, then multiplies.
 func (f *FakeQuant) Forward(x []float32, M int, out []float32) {
-	if f.Act == ActNone {
+	if f.Act == quant.ActNone {
 		f.Dense.Forward(x, M, out)
 		return
 	}
@@ -72,14 +51,14 @@ func (f *FakeQuant) Forward(x []float32, M int, out []float32) {
 	}
 	xq := f.xq[:n]
 	switch f.Act {
-	case ActPerToken:
+	case quant.ActDynamic:
 		q, scales := quant.QuantizeActivationsPerToken(x[:n], M, f.K)
 		for m := 0; m < M; m++ {
 			for k := 0; k < f.K; k++ {
 				xq[m*f.K+k] = float32(q[m*f.K+k]) * scales[m]
 			}
 		}
-	case ActStatic:
+	case quant.ActStatic:
 		q, scale := quant.QuantizeActivationsStatic(x[:n], f.Amax)
 		for i, v := range q {
 			xq[i] = float32(v) * scale

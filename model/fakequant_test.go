@@ -17,7 +17,7 @@ func TestFakeQuantWeightOnlyUsesDequantizedWeights(t *testing.T) {
 	s := quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 32}
 	q, err := quant.Quantize("w", w, N, K, s, quant.SearchOptions{Method: quant.SearchMax})
 	require.NoError(t, err)
-	fq, err := NewFakeQuant(q, nil, ActNone, 0)
+	fq, err := NewFakeQuant(q, nil, quant.ActNone, 0)
 	require.NoError(t, err)
 	got := make([]float32, M*N)
 	fq.Forward(x, M, got)
@@ -42,7 +42,7 @@ func TestFakeQuantPerTokenActivationsRoundToInt8Grid(t *testing.T) {
 	w := []float32{1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1}
 	q, err := quant.Quantize("eye", w, K, K, quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}, quant.SearchOptions{Method: quant.SearchMax})
 	require.NoError(t, err)
-	fq, err := NewFakeQuant(q, nil, ActPerToken, 0)
+	fq, err := NewFakeQuant(q, nil, quant.ActDynamic, 0)
 	require.NoError(t, err)
 	x := []float32{1.27, 0.5, -0.013, 0.004, 2, -2, 1, 0}
 	out := make([]float32, 8)
@@ -54,6 +54,6 @@ func TestFakeQuantPerTokenActivationsRoundToInt8Grid(t *testing.T) {
 	for i := range want {
 		assert.InDelta(t, float64(want[i]*wd), float64(out[i]), 1e-6, "element %d", i)
 	}
-	_, err = NewFakeQuant(q, nil, ActStatic, 0)
+	_, err = NewFakeQuant(q, nil, quant.ActStatic, 0)
 	assert.ErrorContains(t, err, "needs a positive amax")
 }

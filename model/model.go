@@ -2,8 +2,9 @@ package model
 
 import (
 	"fmt"
-	"github.com/autoq/autoq/checkpoint"
 	"sync"
+
+	"github.com/autoq/autoq/checkpoint"
 
 	"github.com/autoq/autoq/tensor"
 )

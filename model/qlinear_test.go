@@ -20,11 +20,11 @@ func TestQuantLinearMatchesFakeQuant(t *testing.T) {
 	opt := quant.SearchOptions{Method: quant.SearchMax}
 	for _, tc := range []struct {
 		s   quant.Scheme
-		act ActQuant
+		act quant.ActMode
 	}{
-		{quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}, ActPerToken},
-		{quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 32}, ActNone},
-		{quant.Scheme{Bits: 4, Granularity: quant.PerGroup, GroupSize: 8}, ActNone},
+		{quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}, quant.ActDynamic},
+		{quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 32}, quant.ActNone},
+		{quant.Scheme{Bits: 4, Granularity: quant.PerGroup, GroupSize: 8}, quant.ActNone},
 	} {
 		ql, err := NewQuantLinear("l", w, bias, N, K, tc.s, opt)
 		require.NoError(t, err)

@@ -10,18 +10,11 @@ import (
 	"github.com/autoq/autoq/quant"
 )
 
-// LayerScheme is how one linear layer runs on a device: its weight quantization and
-// activation mode (ActNone: weight-only; ActPerToken: dynamic int8 per token).
-type LayerScheme struct {
-	Weight quant.Scheme
-	Act    ActQuant
-}
-
 // RunnerOptions configures a device model runner.
 type RunnerOptions struct {
 	// Layers maps linear names (Model.LinearNames) to their scheme; layers not in the map
 	// run in full precision (F16 weights, cuBLAS).
-	Layers map[string]LayerScheme
+	Layers map[string]quant.Recipe
 	// Search chooses the weight scales (as in eval.Apply and NewQuantLinear).
 	Search quant.SearchOptions
 	// NoKernels runs every quantized layer as its dequantized F16 weights through cuBLAS
@@ -55,7 +48,7 @@ type RunnerOpener func(index int, m *Model, opt RunnerOptions) (Runner, error)
 // SyntheticRunnerOpener builds a runner whose weights are random and generated on the
 // device (benchmarks of large shapes without a checkpoint); scheme nil means full
 // precision everywhere, else every linear layer uses *scheme.
-type SyntheticRunnerOpener func(index int, cfg checkpoint.LlamaConfig, scheme *LayerScheme, seed uint64) (Runner, error)
+type SyntheticRunnerOpener func(index int, cfg checkpoint.LlamaConfig, scheme *quant.Recipe, seed uint64) (Runner, error)
 
 var (
 	modelMu         sync.Mutex
@@ -85,7 +78,7 @@ func OpenRunner(dev backend.Device, m *Model, opt RunnerOptions) (Runner, error)
 }
 
 // OpenSyntheticRunner builds a runner with random device-generated weights.
-func OpenSyntheticRunner(dev backend.Device, cfg checkpoint.LlamaConfig, scheme *LayerScheme, seed uint64) (Runner, error) {
+func OpenSyntheticRunner(dev backend.Device, cfg checkpoint.LlamaConfig, scheme *quant.Recipe, seed uint64) (Runner, error) {
 	modelMu.Lock()
 	open := syntheticOpener
 	modelMu.Unlock()

@@ -12,61 +12,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func mustChoice(t testing.TB, s string) Choice {
-	c, err := ParseChoice(s)
+func mustChoice(t testing.TB, s string) quant.Recipe {
+	c, err := quant.ParseRecipe(s)
 	require.NoError(t, err)
 	return c
-}
-
-func TestParseChoice(t *testing.T) {
-	cases := map[string]Choice{
-		"w16":    FullPrecision,
-		"w8":     {Weight: quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}},
-		"w8ca":   {Weight: quant.Scheme{Bits: 8, Granularity: quant.PerChannel}},
-		"w8t":    {Weight: quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerTensor}},
-		"w4g128": {Weight: quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 128}},
-		"w4":     {Weight: quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerChannel}},
-		"w4g32a": {Weight: quant.Scheme{Bits: 4, Granularity: quant.PerGroup, GroupSize: 32}},
-		"w8a8":   {Weight: quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}, Act: ActDynamic},
-		"w8a8s":  {Weight: quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}, Act: ActStatic},
-	}
-	for s, want := range cases {
-		got, err := ParseChoice(s)
-		require.NoError(t, err, s)
-		assert.Equal(t, want, got, s)
-		back, err := ParseChoice(got.String())
-		require.NoError(t, err)
-		assert.Equal(t, got, back, "canonical name %s parses back", got.String())
-	}
-	for _, bad := range []string{"", "w3", "w4a8", "w16g32", "w4g0", "int4", "w8a8x", "w8a8dyn"} {
-		_, err := ParseChoice(bad)
-		assert.Error(t, err, bad)
-	}
-}
-
-func TestBitsFormula(t *testing.T) {
-	// Hand-computed from bits = b + (S + Z)/G with S = 16.
-	assert.Equal(t, 4.125, mustChoice(t, "w4g128").Bits(4096, 4096, 16))
-	assert.Equal(t, 4.0+20.0/128, mustChoice(t, "w4g128a").Bits(4096, 4096, 16))
-	assert.Equal(t, 4.5, mustChoice(t, "w4g32").Bits(64, 64, 16))
-	assert.Equal(t, 8.25, mustChoice(t, "w8").Bits(64, 64, 16))
-	assert.Equal(t, 8.5, mustChoice(t, "w8a8").Bits(64, 64, 16)) // F32 scales for W8A8
-	assert.Equal(t, 8+24.0/64, mustChoice(t, "w8ca").Bits(64, 64, 16))
-	assert.Equal(t, 8+16.0/4096, mustChoice(t, "w8t").Bits(64, 64, 16))
-	assert.Equal(t, 16.0, FullPrecision.Bits(64, 64, 16))
-	assert.Equal(t, 5.0, mustChoice(t, "w4g32").Bits(64, 64, 32)) // F32 scales
-	// Group sizes that do not divide the row are fitted (172 = 4 * 43).
-	g := func(n int) quant.Scheme {
-		return quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: n}
-	}
-	ch := quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerChannel}
-	assert.Equal(t, g(43), FitScheme(g(32), 172))
-	assert.Equal(t, ch, FitScheme(g(128), 172))
-	assert.Equal(t, ch, FitScheme(g(128), 64))
-	assert.Equal(t, ch, FitScheme(g(64), 64))
-	assert.Equal(t, g(32), FitScheme(g(32), 64))
-	assert.Equal(t, 4+16.0/64, mustChoice(t, "w4g128").Bits(64, 64, 16))
-	assert.Equal(t, 4+16.0/43, mustChoice(t, "w4g32").Bits(64, 172, 16))
 }
 
 // synthetic builds a sensitivity table shaped like a 7B Llama (layers x 7 projections)
@@ -117,7 +66,7 @@ func brute(opts [][]option, feasible func(cost, damage float64) bool, better fun
 	return
 }
 
-func optionsOf(s *Sensitivity, cands []Choice) [][]option {
+func optionsOf(s *Sensitivity, cands []quant.Recipe) [][]option {
 	var opts [][]option
 	for _, l := range s.Layers {
 		m := measuredDamage(l, "kl")
@@ -131,7 +80,7 @@ func optionsOf(s *Sensitivity, cands []Choice) [][]option {
 }
 
 func TestDynamicProgrammeMatchesBruteForce(t *testing.T) {
-	cands := []Choice{mustChoice(t, "w4g128"), mustChoice(t, "w8"), mustChoice(t, "w8a8"), FullPrecision}
+	cands := []quant.Recipe{mustChoice(t, "w4g128"), mustChoice(t, "w8"), mustChoice(t, "w8a8"), quant.FullPrecision}
 	for seed := uint64(1); seed <= 20; seed++ {
 		s := synthetic(seed, 1, 256, 512) // 7 layers, 4^7 assignments
 		opts := optionsOf(s, cands)

@@ -7,13 +7,14 @@ import (
 	"path"
 
 	"github.com/autoq/autoq/internal/atomicfile"
+	"github.com/autoq/autoq/quant"
 )
 
 // Rule maps a layer-name glob (path.Match syntax: '*' matches within a name, e.g.
 // "*.o_proj") to a scheme.
 type Rule struct {
-	Pattern string `json:"pattern"`
-	Scheme  Choice `json:"scheme"`
+	Pattern string       `json:"pattern"`
+	Scheme  quant.Recipe `json:"scheme"`
 }
 
 // Plan is the editable plan file: rules are tried in order and the first match wins; a
@@ -42,22 +43,22 @@ type Layer struct {
 }
 
 // SchemeFor returns the first matching rule's scheme, or full precision.
-func (p *Plan) SchemeFor(name string) (Choice, error) {
+func (p *Plan) SchemeFor(name string) (quant.Recipe, error) {
 	for _, r := range p.Rules {
 		ok, err := path.Match(r.Pattern, name)
 		if err != nil {
-			return Choice{}, fmt.Errorf("plan rule %q: %w", r.Pattern, err)
+			return quant.Recipe{}, fmt.Errorf("plan rule %q: %w", r.Pattern, err)
 		}
 		if ok {
 			return r.Scheme, nil
 		}
 	}
-	return FullPrecision, nil
+	return quant.FullPrecision, nil
 }
 
 // Resolve assigns a scheme to every layer.
-func (p *Plan) Resolve(layers []Layer) ([]Choice, error) {
-	out := make([]Choice, len(layers))
+func (p *Plan) Resolve(layers []Layer) ([]quant.Recipe, error) {
+	out := make([]quant.Recipe, len(layers))
 	for i, l := range layers {
 		c, err := p.SchemeFor(l.Name)
 		if err != nil {
@@ -69,7 +70,7 @@ func (p *Plan) Resolve(layers []Layer) ([]Choice, error) {
 }
 
 // AverageBits is the parameter-weighted average bits per weight of assigning choices to layers.
-func AverageBits(layers []Layer, choices []Choice, scaleBits int) float64 {
+func AverageBits(layers []Layer, choices []quant.Recipe, scaleBits int) float64 {
 	var bits, params float64
 	for i, l := range layers {
 		n := float64(l.Rows * l.Cols)
@@ -85,13 +86,13 @@ func AverageBits(layers []Layer, choices []Choice, scaleBits int) float64 {
 // Preset is the usual hand-written starting point: query and key (and value) projections
 // 8-bit per channel, the attention output projection kept at 16 bits, the MLP 4-bit
 // group-wise with the given int4 scheme (e.g. w4g128).
-func Preset(int4 Choice, scaleBits int) *Plan {
-	w8, _ := ParseChoice("w8")
+func Preset(int4 quant.Recipe, scaleBits int) *Plan {
+	w8, _ := quant.ParseRecipe("w8")
 	return &Plan{Version: 1, Source: "preset", ScaleBits: scaleBits, Int4Method: "best", Rules: []Rule{
 		{Pattern: "*.q_proj", Scheme: w8},
 		{Pattern: "*.k_proj", Scheme: w8},
 		{Pattern: "*.v_proj", Scheme: w8},
-		{Pattern: "*.o_proj", Scheme: FullPrecision},
+		{Pattern: "*.o_proj", Scheme: quant.FullPrecision},
 		{Pattern: "*.gate_proj", Scheme: int4},
 		{Pattern: "*.up_proj", Scheme: int4},
 		{Pattern: "*.down_proj", Scheme: int4},
@@ -99,7 +100,7 @@ func Preset(int4 Choice, scaleBits int) *Plan {
 }
 
 // Uniform applies one scheme to every layer.
-func Uniform(c Choice, scaleBits int) *Plan {
+func Uniform(c quant.Recipe, scaleBits int) *Plan {
 	return &Plan{Version: 1, Source: "uniform", ScaleBits: scaleBits, Int4Method: "best", Rules: []Rule{{Pattern: "*", Scheme: c}}}
 }
 
@@ -107,7 +108,7 @@ func Uniform(c Choice, scaleBits int) *Plan {
 func ParseOverride(s string) (Rule, error) {
 	for i := len(s) - 1; i >= 0; i-- {
 		if s[i] == '=' {
-			c, err := ParseChoice(s[i+1:])
+			c, err := quant.ParseRecipe(s[i+1:])
 			if err != nil {
 				return Rule{}, fmt.Errorf("override %q: %w", s, err)
 			}

@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/autoq/autoq/internal/atomicfile"
+	"github.com/autoq/autoq/quant"
 )
 
 // Damage is what quantizing one layer (alone) with one scheme did to the model's output.
@@ -53,7 +54,7 @@ func (s *Sensitivity) Validate() error {
 			return fmt.Errorf("layer %q: shape %dx%d", l.Name, l.Rows, l.Cols)
 		}
 		for name, d := range l.Damage {
-			if _, err := ParseChoice(name); err != nil {
+			if _, err := quant.ParseRecipe(name); err != nil {
 				return fmt.Errorf("layer %q: %w", l.Name, err)
 			}
 			for _, v := range []float64{d.KL, d.PPL, d.PPLDelta} {

@@ -5,6 +5,8 @@ import (
 	"math"
 	"path"
 	"sort"
+
+	"github.com/autoq/autoq/quant"
 )
 
 // Options configures Solve.
@@ -15,7 +17,7 @@ type Options struct {
 	MaxDamage  float64
 	// Candidates are the schemes a layer may get; empty means every scheme in the
 	// sensitivity file plus w16 (which has zero damage by definition).
-	Candidates []Choice
+	Candidates []quant.Recipe
 	// Overrides fix the scheme of matching layers (first match wins) before planning.
 	Overrides []Rule
 	// Metric is the damage used: "kl" (default) or "ppl" (relative perplexity increase,
@@ -34,7 +36,7 @@ type Options struct {
 // Result is a solved assignment.
 type Result struct {
 	Layers  []Layer
-	Choices []Choice
+	Choices []quant.Recipe
 	Damage  []float64 // predicted damage per layer
 	Fixed   []bool    // set by an override
 	AvgBits float64
@@ -45,7 +47,7 @@ type Result struct {
 }
 
 type option struct {
-	c      Choice
+	c      quant.Recipe
 	cost   float64 // bits (params * bits per weight)
 	icost  int64   // the same, exactly (CostBits)
 	damage float64
@@ -112,7 +114,7 @@ func Solve(s *Sensitivity, opt Options) (*Plan, *Result, error) {
 		if len(o) == 0 {
 			return nil, nil, fmt.Errorf("plan: layer %q has no measured candidate scheme", l.Name)
 		}
-		res.Choices = append(res.Choices, Choice{})
+		res.Choices = append(res.Choices, quant.Recipe{})
 		res.Damage = append(res.Damage, 0)
 		res.Fixed = append(res.Fixed, false)
 		free = append(free, i)
@@ -162,11 +164,11 @@ func Solve(s *Sensitivity, opt Options) (*Plan, *Result, error) {
 	return p, res, nil
 }
 
-func defaultCandidates(s *Sensitivity) []Choice {
-	set := map[string]Choice{"w16": FullPrecision}
+func defaultCandidates(s *Sensitivity) []quant.Recipe {
+	set := map[string]quant.Recipe{"w16": quant.FullPrecision}
 	for _, l := range s.Layers {
 		for name := range l.Damage {
-			c, _ := ParseChoice(name) // validated
+			c, _ := quant.ParseRecipe(name) // validated
 			set[c.String()] = c
 		}
 	}
@@ -175,7 +177,7 @@ func defaultCandidates(s *Sensitivity) []Choice {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	out := make([]Choice, len(keys))
+	out := make([]quant.Recipe, len(keys))
 	for i, k := range keys {
 		out[i] = set[k]
 	}
@@ -186,7 +188,7 @@ func defaultCandidates(s *Sensitivity) []Choice {
 func measuredDamage(l LayerSensitivity, metric string) map[string]float64 {
 	out := map[string]float64{"w16": 0}
 	for name, d := range l.Damage {
-		c, _ := ParseChoice(name)
+		c, _ := quant.ParseRecipe(name)
 		v := d.KL
 		if metric == "ppl" {
 			v = math.Max(d.PPLDelta, 0)
@@ -196,17 +198,17 @@ func measuredDamage(l LayerSensitivity, metric string) map[string]float64 {
 	return out
 }
 
-func override(rules []Rule, name string) (Choice, bool, error) {
+func override(rules []Rule, name string) (quant.Recipe, bool, error) {
 	for _, r := range rules {
 		ok, err := path.Match(r.Pattern, name)
 		if err != nil {
-			return Choice{}, false, fmt.Errorf("override %q: %w", r.Pattern, err)
+			return quant.Recipe{}, false, fmt.Errorf("override %q: %w", r.Pattern, err)
 		}
 		if ok {
 			return r.Scheme, true, nil
 		}
 	}
-	return Choice{}, false, nil
+	return quant.Recipe{}, false, nil
 }
 
 // dpBudget solves the multiple-choice knapsack exactly on costs rounded up to multiples of

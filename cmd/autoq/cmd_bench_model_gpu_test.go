@@ -4,8 +4,9 @@ package main
 
 import (
 	"encoding/json"
-	"github.com/autoq/autoq/autoquant"
 	"testing"
+
+	"github.com/autoq/autoq/autoquant"
 
 	"github.com/autoq/autoq/backend"
 	"github.com/stretchr/testify/assert"

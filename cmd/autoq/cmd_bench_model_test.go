@@ -2,10 +2,11 @@ package main
 
 import (
 	"encoding/json"
-	"github.com/autoq/autoq/autoquant"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/autoq/autoq/autoquant"
 
 	"github.com/autoq/autoq/internal/testutil"
 	"github.com/stretchr/testify/assert"

@@ -3,10 +3,11 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/autoq/autoq/autoquant"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/autoq/autoq/autoquant"
 
 	"github.com/autoq/autoq/checkpoint"
 	"github.com/autoq/autoq/internal/testutil"

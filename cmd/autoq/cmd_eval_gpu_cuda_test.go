@@ -4,9 +4,10 @@ package main
 
 import (
 	"encoding/json"
-	"github.com/autoq/autoq/autoquant"
 	"math"
 	"testing"
+
+	"github.com/autoq/autoq/autoquant"
 
 	"github.com/autoq/autoq/backend"
 	"github.com/autoq/autoq/internal/testutil"

@@ -3,11 +3,12 @@ package main
 import (
 	"encoding/binary"
 	"encoding/json"
-	"github.com/autoq/autoq/autoquant"
 	"math"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/autoq/autoq/autoquant"
 
 	"github.com/autoq/autoq/calib"
 	"github.com/autoq/autoq/eval"

@@ -2,9 +2,10 @@ package main
 
 import (
 	"encoding/json"
-	"github.com/autoq/autoq/autoquant"
 	"path/filepath"
 	"testing"
+
+	"github.com/autoq/autoq/autoquant"
 
 	"github.com/autoq/autoq/internal/testutil"
 	"github.com/autoq/autoq/safetensors"

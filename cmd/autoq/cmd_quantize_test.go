@@ -2,11 +2,12 @@ package main
 
 import (
 	"encoding/json"
-	"github.com/autoq/autoq/autoquant"
 	"math"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/autoq/autoq/autoquant"
 
 	"github.com/autoq/autoq/backend"
 	"github.com/autoq/autoq/checkpoint"

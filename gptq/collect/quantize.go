@@ -37,15 +37,8 @@ func (m Method) String() string {
 	return fmt.Sprintf("Method(%d)", uint8(m))
 }
 
-// FitGroup adapts a per-group scheme to a layer with cols inputs: the group size if it
-// divides cols, otherwise the smallest divisor of cols above it (groups never get finer
-// than asked), and per-channel when the group size is cols or more. Other schemes are
-// returned unchanged. (Small models such as stories260K have 64 and 172 inputs: 172 is
-// not a multiple of 32, 64 or 128.)
-func FitGroup(s quant.Scheme, cols int) quant.Scheme { return s.FitCols(cols) }
-
 // QuantizeModel quantizes every linear layer of m (its checkpoint weights) with method and
-// the clipping search clip, the scheme FitGroup(s, cols), and the layers' Hessians (needed
+// the clipping search clip, the scheme s.FitCols(cols), and the layers' Hessians (needed
 // for GPTQ and act-mse; hs may be nil otherwise). It returns the quantized tensors by
 // layer name and, for GPTQ, one report per layer in LinearNames order.
 func QuantizeModel(m *model.Model, hs map[string]*gptq.Hessian, method Method, clip gptq.Clip, s quant.Scheme, opt gptq.Options) (map[string]*quant.QTensor, []gptq.Report, error) {
@@ -79,7 +72,7 @@ func Plug(m *model.Model, qs map[string]*quant.QTensor) error {
 		if b := m.Weight(name + ".bias"); b != nil {
 			bias = b.F32()
 		}
-		fq, err := model.NewFakeQuant(q, bias, model.ActNone, 0)
+		fq, err := model.NewFakeQuant(q, bias, quant.ActNone, 0)
 		if err != nil {
 			return err
 		}
@@ -97,7 +90,7 @@ func quantizeLayer(m *model.Model, name string, h *gptq.Hessian, method Method, 
 		return nil, gptq.Report{}, fmt.Errorf("quantize: no 2-D weight %s.weight", name)
 	}
 	rows, cols := wt.Shape[0], wt.Shape[1]
-	ls := FitGroup(s, cols)
+	ls := s.FitCols(cols)
 	w := wt.F32()
 	var q *quant.QTensor
 	var rep gptq.Report

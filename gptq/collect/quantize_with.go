@@ -13,7 +13,7 @@ import (
 type GPTQFunc func(name string, w []float32, rows, cols int, s quant.Scheme, h *gptq.Hessian, opt gptq.Options) (*quant.QTensor, gptq.Report, error)
 
 // QuantizeModelGPTQWith is QuantizeModel for method GPTQ with the per-layer GPTQ done by
-// run (e.g. on a GPU). Clip is taken from opt.Clip; group sizes are fitted with FitGroup.
+// run (e.g. on a GPU). Clip is taken from opt.Clip; group sizes are fitted with Scheme.FitCols.
 func QuantizeModelGPTQWith(m *model.Model, hs map[string]*gptq.Hessian, s quant.Scheme, opt gptq.Options, run GPTQFunc) (map[string]*quant.QTensor, []gptq.Report, error) {
 	out := make(map[string]*quant.QTensor)
 	var reps []gptq.Report
@@ -27,7 +27,7 @@ func QuantizeModelGPTQWith(m *model.Model, hs map[string]*gptq.Hessian, s quant.
 			return nil, nil, fmt.Errorf("gptq: no Hessian for layer %s", name)
 		}
 		rows, cols := wt.Shape[0], wt.Shape[1]
-		q, rep, err := run(name, wt.F32(), rows, cols, FitGroup(s, cols), h, opt)
+		q, rep, err := run(name, wt.F32(), rows, cols, s.FitCols(cols), h, opt)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -43,14 +43,3 @@ func TestSequential(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, rtn, rtnSeq)
 }
-
-func TestFitGroup(t *testing.T) {
-	g := func(n int) quant.Scheme { return quant.Scheme{Bits: 4, Granularity: quant.PerGroup, GroupSize: n} }
-	assert.Equal(t, g(32), FitGroup(g(32), 64))
-	assert.Equal(t, g(43), FitGroup(g(32), 172)) // 172 = 4 * 43
-	assert.Equal(t, g(86), FitGroup(g(64), 172))
-	ch := quant.Scheme{Bits: 4, Granularity: quant.PerChannel}
-	assert.Equal(t, ch, FitGroup(g(128), 64))
-	assert.Equal(t, ch, FitGroup(g(128), 172))
-	assert.Equal(t, ch, FitGroup(g(64), 64))
-}

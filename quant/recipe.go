@@ -1,0 +1,220 @@
+package quant
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// ActMode says how a layer's input activations are quantized.
+type ActMode uint8
+
+const (
+	ActNone    ActMode = iota // weight-only: the input stays floating point
+	ActStatic                 // int8, one static per-tensor scale from calibration (amax / 127)
+	ActDynamic                // int8, per-token scales computed at run time (row amax / 127)
+)
+
+func (a ActMode) String() string {
+	switch a {
+	case ActNone:
+		return "none"
+	case ActStatic:
+		return "static"
+	case ActDynamic:
+		return "per-token"
+	}
+	return fmt.Sprintf("ActMode(%d)", uint8(a))
+}
+
+// Rounding is how a recipe's weights are rounded to their levels.
+type Rounding uint8
+
+const (
+	RoundDefault Rounding = iota // the job's default (GPTQ for int4 where calibration data exist)
+	RoundRTN                     // round to nearest
+	RoundGPTQ                    // GPTQ error compensation with the layer's input Hessian
+)
+
+func (r Rounding) String() string {
+	switch r {
+	case RoundDefault:
+		return "default"
+	case RoundRTN:
+		return "rtn"
+	case RoundGPTQ:
+		return "gptq"
+	}
+	return fmt.Sprintf("Rounding(%d)", uint8(r))
+}
+
+// Recipe is how one linear layer is quantized: full precision, or a weight scheme with an
+// activation mode, optionally with its rounding. It is the one vocabulary of every job
+// (eval, sensitivity, plan, export, quantize) and of the model runners; ParseRecipe and
+// String are its one grammar. The group size of a group-wise scheme is a request: For fits
+// it to a layer's row length (Scheme.FitCols).
+type Recipe struct {
+	Full     bool   // keep the layer in 16-bit floating point ("w16")
+	Weight   Scheme // when !Full
+	Act      ActMode
+	Rounding Rounding
+}
+
+// FullPrecision is the "w16" recipe.
+var FullPrecision = Recipe{Full: true}
+
+var recipeRE = regexp.MustCompile(`^w(4|8|16)(c|t|g([0-9]+))?(a)?(a8(s)?)?(\+(rtn|gptq))?$`)
+
+// ParseRecipe reads a recipe name:
+//
+//	w16                 full precision
+//	w8, w8c             8-bit per-channel symmetric (weight-only)
+//	w8t                 8-bit per-tensor symmetric
+//	w4g128, w4g32       4-bit group-wise symmetric, group size 128 / 32
+//	w4g128a, w8ca       trailing "a": asymmetric (zero points)
+//	w8a8                8-bit per-channel weights, int8 activations with dynamic per-token scales
+//	w8a8s               ... with one static per-tensor activation scale from calibration
+//	w4g32a+gptq         a "+rtn" or "+gptq" suffix fixes the rounding (default: the job's)
+//
+// Without a granularity letter the weights are per channel. Letters are case-insensitive
+// and surrounding spaces are ignored.
+func ParseRecipe(s string) (Recipe, error) {
+	m := recipeRE.FindStringSubmatch(strings.ToLower(strings.TrimSpace(s)))
+	if m == nil {
+		return Recipe{}, fmt.Errorf("unknown scheme %q (examples: w16, w8, w8a8, w8a8s, w4g128, w4g32a, w4g32a+gptq)", s)
+	}
+	if m[1] == "16" {
+		if m[2] != "" || m[4] != "" || m[5] != "" || m[7] != "" {
+			return Recipe{}, fmt.Errorf("scheme %q: w16 takes no options", s)
+		}
+		return FullPrecision, nil
+	}
+	bits, _ := strconv.Atoi(m[1])
+	r := Recipe{Weight: Scheme{Bits: bits, Symmetric: m[4] == "", Granularity: PerChannel}}
+	switch {
+	case m[2] == "t":
+		r.Weight.Granularity = PerTensor
+	case m[3] != "":
+		g, err := strconv.Atoi(m[3])
+		if err != nil || g <= 0 {
+			return Recipe{}, fmt.Errorf("scheme %q: bad group size", s)
+		}
+		r.Weight.Granularity, r.Weight.GroupSize = PerGroup, g
+	}
+	if m[5] != "" {
+		if bits != 8 {
+			return Recipe{}, fmt.Errorf("scheme %q: int8 activations need 8-bit weights", s)
+		}
+		r.Act = ActDynamic
+		if m[6] != "" {
+			r.Act = ActStatic
+		}
+	}
+	switch m[8] {
+	case "rtn":
+		r.Rounding = RoundRTN
+	case "gptq":
+		r.Rounding = RoundGPTQ
+	}
+	if err := r.Weight.Validate(); err != nil {
+		return Recipe{}, fmt.Errorf("scheme %q: %w", s, err)
+	}
+	return r, nil
+}
+
+// String is the canonical name ("w16", "w8c", "w4g32a", "w8ca8", "w8ca8s", "w4g32a+gptq").
+func (r Recipe) String() string {
+	if r.Full {
+		return "w16"
+	}
+	s := r.Weight.String()
+	switch r.Act {
+	case ActStatic:
+		s += "a8s"
+	case ActDynamic:
+		s += "a8"
+	}
+	if r.Rounding != RoundDefault {
+		s += "+" + r.Rounding.String()
+	}
+	return s
+}
+
+// MarshalText and UnmarshalText make a Recipe a JSON string.
+func (r Recipe) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// UnmarshalText parses a recipe name.
+func (r *Recipe) UnmarshalText(b []byte) error {
+	v, err := ParseRecipe(string(b))
+	if err != nil {
+		return err
+	}
+	*r = v
+	return nil
+}
+
+// For returns the weight scheme the recipe gives a layer with cols inputs: the one place
+// where a recipe meets a tensor shape (Scheme.FitCols).
+func (r Recipe) For(cols int) Scheme {
+	if r.Full {
+		return r.Weight
+	}
+	return r.Weight.FitCols(cols)
+}
+
+// storedScaleBits is the scale width a layer stores: int8-activation (W8A8) layers keep
+// F32 scales (compressed-tensors' int-quantized format), others scaleBits.
+func (r Recipe) storedScaleBits(scaleBits int) int {
+	if r.Act != ActNone {
+		return 32
+	}
+	return scaleBits
+}
+
+// CostBits is the exact storage of this recipe on a [rows, cols] layer in bits: levels
+// plus one scale (and zero point) per group. Bits is CostBits / (rows*cols).
+func (r Recipe) CostBits(rows, cols, scaleBits int) int64 {
+	n := int64(rows) * int64(cols)
+	if r.Full {
+		return 16 * n
+	}
+	s := r.For(cols)
+	var groups int64
+	switch s.Granularity {
+	case PerTensor:
+		groups = 1
+	case PerChannel:
+		groups = int64(rows)
+	case PerGroup:
+		groups = int64(rows) * int64(cols/s.GroupSize)
+	}
+	over := int64(r.storedScaleBits(scaleBits))
+	if !s.Symmetric {
+		over += int64(s.Bits)
+	}
+	return n*int64(s.Bits) + groups*over
+}
+
+// Bits is the storage cost in bits per weight of this recipe on a [rows, cols] layer with
+// scaleBits-bit scales: b + (S + Z) / G (package plan's comment has the formula).
+func (r Recipe) Bits(rows, cols, scaleBits int) float64 {
+	if r.Full {
+		return 16
+	}
+	s := r.For(cols)
+	var perScale float64
+	switch s.Granularity {
+	case PerTensor:
+		perScale = float64(rows * cols)
+	case PerChannel:
+		perScale = float64(cols)
+	case PerGroup:
+		perScale = float64(s.GroupSize)
+	}
+	over := float64(r.storedScaleBits(scaleBits))
+	if !s.Symmetric {
+		over += float64(s.Bits)
+	}
+	return float64(s.Bits) + over/perScale
+}

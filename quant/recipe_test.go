@@ -1,0 +1,67 @@
+package quant
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func mustRecipe(t testing.TB, s string) Recipe {
+	c, err := ParseRecipe(s)
+	require.NoError(t, err)
+	return c
+}
+
+func TestParseRecipe(t *testing.T) {
+	cases := map[string]Recipe{
+		"w16":           FullPrecision,
+		"w8":            {Weight: Scheme{Bits: 8, Symmetric: true, Granularity: PerChannel}},
+		"w8ca":          {Weight: Scheme{Bits: 8, Granularity: PerChannel}},
+		"w8t":           {Weight: Scheme{Bits: 8, Symmetric: true, Granularity: PerTensor}},
+		"w4g128":        {Weight: Scheme{Bits: 4, Symmetric: true, Granularity: PerGroup, GroupSize: 128}},
+		"w4":            {Weight: Scheme{Bits: 4, Symmetric: true, Granularity: PerChannel}},
+		"w4g32a":        {Weight: Scheme{Bits: 4, Granularity: PerGroup, GroupSize: 32}},
+		"w8a8":          {Weight: Scheme{Bits: 8, Symmetric: true, Granularity: PerChannel}, Act: ActDynamic},
+		"w8a8s":         {Weight: Scheme{Bits: 8, Symmetric: true, Granularity: PerChannel}, Act: ActStatic},
+		" W4G32A+GPTQ ": {Weight: Scheme{Bits: 4, Granularity: PerGroup, GroupSize: 32}, Rounding: RoundGPTQ},
+		"w8+rtn":        {Weight: Scheme{Bits: 8, Symmetric: true, Granularity: PerChannel}, Rounding: RoundRTN},
+	}
+	for s, want := range cases {
+		got, err := ParseRecipe(s)
+		require.NoError(t, err, s)
+		assert.Equal(t, want, got, s)
+		back, err := ParseRecipe(got.String())
+		require.NoError(t, err)
+		assert.Equal(t, got, back, "canonical name %s parses back", got.String())
+	}
+	for _, bad := range []string{"", "w3", "w4a8", "w16g32", "w4g0", "int4", "w8a8x", "w8a8dyn", "w16+gptq", "w4+awq", "w4g32a+"} {
+		_, err := ParseRecipe(bad)
+		assert.Error(t, err, bad)
+	}
+}
+
+func TestBitsFormula(t *testing.T) {
+	// Hand-computed from bits = b + (S + Z)/G with S = 16.
+	assert.Equal(t, 4.125, mustRecipe(t, "w4g128").Bits(4096, 4096, 16))
+	assert.Equal(t, 4.0+20.0/128, mustRecipe(t, "w4g128a").Bits(4096, 4096, 16))
+	assert.Equal(t, 4.5, mustRecipe(t, "w4g32").Bits(64, 64, 16))
+	assert.Equal(t, 8.25, mustRecipe(t, "w8").Bits(64, 64, 16))
+	assert.Equal(t, 8.5, mustRecipe(t, "w8a8").Bits(64, 64, 16)) // F32 scales for W8A8
+	assert.Equal(t, 8+24.0/64, mustRecipe(t, "w8ca").Bits(64, 64, 16))
+	assert.Equal(t, 8+16.0/4096, mustRecipe(t, "w8t").Bits(64, 64, 16))
+	assert.Equal(t, 16.0, FullPrecision.Bits(64, 64, 16))
+	assert.Equal(t, 5.0, mustRecipe(t, "w4g32").Bits(64, 64, 32)) // F32 scales
+	// Group sizes that do not divide the row are fitted (172 = 4 * 43).
+	g := func(n int) Scheme {
+		return Scheme{Bits: 4, Symmetric: true, Granularity: PerGroup, GroupSize: n}
+	}
+	ch := Scheme{Bits: 4, Symmetric: true, Granularity: PerChannel}
+	assert.Equal(t, g(43), g(32).FitCols(172))
+	assert.Equal(t, ch, g(128).FitCols(172))
+	assert.Equal(t, ch, g(128).FitCols(64))
+	assert.Equal(t, ch, g(64).FitCols(64))
+	assert.Equal(t, g(32), g(32).FitCols(64))
+	assert.Equal(t, 4+16.0/64, mustRecipe(t, "w4g128").Bits(64, 64, 16))
+	assert.Equal(t, 4+16.0/43, mustRecipe(t, "w4g32").Bits(64, 172, 16))
+}
