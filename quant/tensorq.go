@@ -1,7 +1,6 @@
 package quant
 
 import (
-
 	"github.com/autoq/autoq/tensor"
 )
 
@@ -164,4 +163,3 @@ func quantizeMatrix(name string, m matrix, s Scheme, scales []float32, zeros []i
 	}
 	return q, nil
 }
-
