@@ -45,24 +45,28 @@ func BenchmarkMatmul(b *testing.B) {
 }
 
 // go test -bench Forward ./model: prefill of 256 tokens of the real model, full precision
-// against the integer reference kernels (W8A8 per-token, W4A16 group 32).
+// (with expf, and with math.Exp in float64 as before: fp32-exp64) against the integer
+// reference kernels (W8A8 per-token, W4A16 group 32).
 func BenchmarkForward(b *testing.B) {
 	seq := make([]int, 256)
 	for i := range seq {
 		seq[i] = (i*37 + 1) % 512
 	}
 	for _, v := range []struct {
-		name string
-		s    *quant.Scheme
+		name  string
+		s     *quant.Scheme
+		exp64 bool
 	}{
-		{"fp32", nil},
-		{"w8a8-int", &quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}},
-		{"w4g32-int", &quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 32}},
+		{"fp32", nil, false},
+		{"fp32-exp64", nil, true},
+		{"w8a8-int", &quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}, false},
+		{"w4g32-int", &quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 32}, false},
 	} {
 		m, err := Load(testutil.SharedData(b, "stories260K.bin"))
 		if err != nil {
 			b.Fatal(err)
 		}
+		m.exp64 = v.exp64
 		if v.s != nil {
 			for _, name := range m.LinearNames() {
 				w := m.Weight(name + ".weight")
@@ -76,12 +80,14 @@ func BenchmarkForward(b *testing.B) {
 			}
 		}
 		b.Run(v.name, func(b *testing.B) {
+			cpu := testutil.StartCPU()
 			for i := 0; i < b.N; i++ {
 				if _, err := m.Forward([][]int{seq}, nil); err != nil {
 					b.Fatal(err)
 				}
 			}
 			b.ReportMetric(float64(256*b.N)/b.Elapsed().Seconds(), "tok/s")
+			cpu.Report(b, 256, "tok")
 		})
 	}
 }
