@@ -42,31 +42,21 @@ func WeightMatrix(name string, w *tensor.Tensor) (vals []float32, rows, cols int
 	return w.ToF32(), w.Shape[0], w.Shape[1], nil
 }
 
-// GroupRanges is quant.GroupRanges.
+// GroupRanges is quant.GroupRangesTensor: F16/BF16 weights are converted a row at a time.
 func (CPU) GroupRanges(name string, w *tensor.Tensor, s quant.Scheme) (lo, hi []float32, err error) {
-	v, rows, cols, err := WeightMatrix(name, w)
-	if err != nil {
-		return nil, nil, err
-	}
-	return quant.GroupRanges(name, v, rows, cols, s)
+	return quant.GroupRangesTensor(name, w, s)
 }
 
-// SearchParams is quant.SearchParams.
+// SearchParams is quant.SearchParamsTensor (quant.SearchParams on w's values, without a
+// float32 copy of the whole weight where the search is row-local).
 func (CPU) SearchParams(name string, w *tensor.Tensor, s quant.Scheme, opt quant.SearchOptions) ([]float32, []int32, error) {
-	v, rows, cols, err := WeightMatrix(name, w)
-	if err != nil {
-		return nil, nil, err
-	}
-	return quant.SearchParams(name, v, rows, cols, s, opt)
+	return quant.SearchParamsTensor(name, w, s, opt)
 }
 
-// Quantize is quant.QuantizeWithParams.
+// Quantize is quant.QuantizeTensorWithParams (quant.QuantizeWithParams on w's values, a
+// row at a time).
 func (CPU) Quantize(name string, w *tensor.Tensor, s quant.Scheme, scales []float32, zeros []int32) (*quant.QTensor, error) {
-	v, rows, cols, err := WeightMatrix(name, w)
-	if err != nil {
-		return nil, err
-	}
-	return quant.QuantizeWithParams(name, v, rows, cols, s, scales, zeros)
+	return quant.QuantizeTensorWithParams(name, w, s, scales, zeros)
 }
 
 // Dequantize is quant.Dequantize, as a [Rows, Cols] F32 tensor.

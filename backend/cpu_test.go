@@ -160,3 +160,34 @@ func TestCPUPrepareKernel(t *testing.T) {
 	_, _, err := c.PrepareKernel(KernelCase{Op: "nope"})
 	require.Error(t, err)
 }
+
+// The CPU backend reads F16/BF16 weights a row at a time: the results are those of the
+// same weight converted to F32 first.
+func TestCPUHalfWeightsMatchConverted(t *testing.T) {
+	b := NewCPU()
+	w := tensor.FromF32(testutil.Gaussian(testutil.Rand(6), 24*64, 0.02), 24, 64)
+	s := quant.Scheme{Bits: 4, Granularity: quant.PerGroup, GroupSize: 32}
+	for _, dt := range []tensor.DType{tensor.F16, tensor.BF16} {
+		half := w.Convert(dt)
+		f32 := tensor.FromF32(half.ToF32(), 24, 64)
+		for _, opt := range []quant.SearchOptions{{}, {Method: quant.SearchMSE}} {
+			scales, zeros, err := b.SearchParams("w", half, s, opt)
+			require.NoError(t, err)
+			wantScales, wantZeros, err := b.SearchParams("w", f32, s, opt)
+			require.NoError(t, err)
+			require.Equal(t, wantScales, scales)
+			require.Equal(t, wantZeros, zeros)
+			q, err := b.Quantize("w", half, s, scales, zeros)
+			require.NoError(t, err)
+			want, err := b.Quantize("w", f32, s, scales, zeros)
+			require.NoError(t, err)
+			require.Equal(t, want, q)
+		}
+		lo, hi, err := b.GroupRanges("w", half, s)
+		require.NoError(t, err)
+		wlo, whi, err := b.GroupRanges("w", f32, s)
+		require.NoError(t, err)
+		require.Equal(t, wlo, lo)
+		require.Equal(t, whi, hi)
+	}
+}

@@ -1,10 +1,13 @@
 package gptq
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/autoq/autoq/internal/testutil"
 	"github.com/autoq/autoq/quant"
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/gonum"
 )
 
 // Benchmarks on one 512x512 layer, w4 g128 symmetric: round-to-nearest (the baseline),
@@ -60,5 +63,76 @@ func BenchmarkHessianAdd512(b *testing.B) {
 		if err := h.Add(x, 256, 512); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// oldHessianAdd is Hessian.Add as it was before the blocked kernel: a column-major float64
+// copy of the batch and one dot product per entry (the benchmark baseline).
+func oldHessianAdd(sum []float64, x []float32, m, k int) {
+	xt := make([]float64, m*k)
+	for t := 0; t < m; t++ {
+		for i, v := range x[t*k : (t+1)*k] {
+			xt[i*m+t] = float64(v)
+		}
+	}
+	parallelFor(k, func(i int) {
+		xi := xt[i*m : (i+1)*m]
+		row := sum[i*k:]
+		for j := i; j < k; j++ {
+			xj := xt[j*m : (j+1)*m]
+			var s float64
+			for t, a := range xi {
+				s += a * xj[t]
+			}
+			row[j] += s
+		}
+	})
+}
+
+// BenchmarkHessianAddVsDsyrk accumulates one batch of m tokens of width k three ways in
+// the same run: the old per-entry loop, gonum's pure-Go BLAS Dsyrk (upper, transposed:
+// C += A^T A on the batch converted to float64, as Add must convert too) and Add's blocked
+// kernel. GFLOP/s counts k(k+1)/2 multiply-adds per token as 2 flops each.
+//
+//	go test -run '^$' -bench HessianAddVsDsyrk -cpu 1 -benchtime 1x ./gptq/
+func BenchmarkHessianAddVsDsyrk(b *testing.B) {
+	for _, sh := range []struct{ k, m int }{{1024, 512}, {4096, 2048}} {
+		x := correlatedInputs(testutil.Rand(53), sh.m, sh.k)
+		flops := float64(sh.k*(sh.k+1)) * float64(sh.m)
+		name := fmt.Sprintf("k%d-m%d/", sh.k, sh.m)
+		report := func(b *testing.B, cpu testutil.CPUMeter) {
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			cpu.Report(b, flops/1e9, "GFLOP")
+		}
+		b.Run(name+"old-loop", func(b *testing.B) {
+			sum := make([]float64, sh.k*sh.k)
+			cpu := testutil.StartCPU()
+			for b.Loop() {
+				oldHessianAdd(sum, x, sh.m, sh.k)
+			}
+			report(b, cpu)
+		})
+		b.Run(name+"gonum-dsyrk", func(b *testing.B) {
+			sum := make([]float64, sh.k*sh.k)
+			a := make([]float64, sh.m*sh.k)
+			cpu := testutil.StartCPU()
+			for b.Loop() {
+				for i, v := range x {
+					a[i] = float64(v)
+				}
+				gonum.Implementation{}.Dsyrk(blas.Upper, blas.Trans, sh.k, sh.m, 1, a, sh.k, 1, sum, sh.k)
+			}
+			report(b, cpu)
+		})
+		b.Run(name+"blocked", func(b *testing.B) {
+			h, _ := NewHessian(sh.k)
+			cpu := testutil.StartCPU()
+			for b.Loop() {
+				if err := h.Add(x, sh.m, sh.k); err != nil {
+					b.Fatal(err)
+				}
+			}
+			report(b, cpu)
+		})
 	}
 }

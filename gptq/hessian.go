@@ -2,7 +2,6 @@ package gptq
 
 import (
 	"fmt"
-	"math"
 	"runtime"
 	"sync"
 )
@@ -10,7 +9,8 @@ import (
 // Hessian accumulates H = sum over tokens of x x^T for one linear layer's inputs x (length
 // K), in float64. Only the upper triangle (i <= j) is accumulated; Matrix mirrors it.
 //
-// Add is deterministic: the same batches in the same order give the same bits. Merge adds
+// Add is deterministic: the same batches in the same order give the same bits, whatever
+// GOMAXPROCS (the summation order is fixed in hessian_kernel.go). Merge adds
 // another shard's sums element by element; float64 sums merged in a different grouping
 // differ from a single stream only by rounding (a few ulps of the sum), exactly like the
 // histogram shards of package calib, and Merge itself is commutative bit for bit
@@ -41,30 +41,16 @@ func (h *Hessian) Add(x []float32, m, k int) error {
 	if m == 0 {
 		return nil
 	}
-	// Column-major float64 copy so that every (i, j) entry is one contiguous dot product.
-	xt := make([]float64, m*k)
 	for t := 0; t < m; t++ {
 		for i, v := range x[t*k : (t+1)*k] {
-			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			if !isFinite32(v) {
 				return fmt.Errorf("hessian: non-finite input %v at token %d, input %d", v, t, i)
 			}
-			xt[i*m+t] = float64(v)
 		}
 	}
-	// Rows of the upper triangle are independent: split them over workers. Each entry is
-	// computed by one fixed loop, so the result does not depend on the worker count.
-	parallelFor(k, func(i int) {
-		xi := xt[i*m : (i+1)*m]
-		row := h.Sum[i*k:]
-		for j := i; j < k; j++ {
-			xj := xt[j*m : (j+1)*m]
-			var s float64
-			for t, a := range xi {
-				s += a * xj[t]
-			}
-			row[j] += s
-		}
-	})
+	// A blocked float64 kernel: each entry is a dot product per block of 256 tokens, in
+	// token order, added to Sum block by block (see hessian_kernel.go for the exact order).
+	addBlocked(h.Sum, x, m, k)
 	h.Tokens += int64(m)
 	return nil
 }
@@ -119,6 +105,9 @@ func FromMatrix(k int, tokens int64, m []float64) (*Hessian, error) {
 	h.Tokens = tokens
 	return h, nil
 }
+
+// isFinite32 reports whether v is neither NaN nor ±Inf.
+func isFinite32(v float32) bool { return v-v == 0 }
 
 // parallelFor runs f(0..n-1) on up to GOMAXPROCS goroutines, interleaving indices so
 // that triangular workloads balance.

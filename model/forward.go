@@ -74,9 +74,7 @@ func (m *Model) Forward(tokens [][]int, hook Hook) ([][]float32, error) {
 		rmsNorm(ws.xb, ws.x, ly.ffnNorm, M, D, eps)
 		run(ly, linGate, ws.xb, ws.h1)
 		run(ly, linUp, ws.xb, ws.h2)
-		for i, g := range ws.h1 {
-			ws.h1[i] = silu(g) * ws.h2[i]
-		}
+		siluMul(ws.h1, ws.h2, m.exp64)
 		run(ly, linDown, ws.h1, ws.proj)
 		addInPlace(ws.x, ws.proj)
 	}
@@ -146,7 +144,7 @@ func (m *Model) attention(ws *workspace, offsets []int, maxLen int) {
 					}
 					sc[s] = dot / scale
 				}
-				softmaxInPlace(sc)
+				softmaxInPlace(sc, m.exp64)
 				o := ws.att[(base+t)*D+h*hd : (base+t)*D+(h+1)*hd]
 				clear(o)
 				for s, a := range sc {

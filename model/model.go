@@ -45,6 +45,9 @@ type Model struct {
 
 	// interleaved selects llama2.c's RoPE pairing, for unpermuted q/k weights (tests).
 	interleaved bool
+	// exp64 makes softmax and SiLU use math.Exp in float64 instead of expf: the reference
+	// the tests hold the fast path to.
+	exp64 bool
 
 	ropeMu   sync.Mutex
 	cos, sin []float32 // [ropeLen, headDim/2]

@@ -85,8 +85,10 @@ func ropeInterleaved(v, cs, sn []float32) {
 	}
 }
 
-// softmaxInPlace normalises x to a probability vector (max-subtracted, float32).
-func softmaxInPlace(x []float32) {
+// softmaxInPlace normalises x to a probability vector (max-subtracted, float32). The
+// exponentials are expf's (float32, within 2 ulps); exp64 selects math.Exp in float64
+// rounded to float32 instead, the reference the tests compare the fast path with.
+func softmaxInPlace(x []float32, exp64 bool) {
 	mx := x[0]
 	for _, v := range x[1:] {
 		if v > mx {
@@ -94,15 +96,53 @@ func softmaxInPlace(x []float32) {
 		}
 	}
 	var sum float32
-	for i, v := range x {
-		e := float32(math.Exp(float64(v - mx)))
-		x[i] = e
-		sum += e
+	if exp64 {
+		for i, v := range x {
+			e := float32(math.Exp(float64(v - mx)))
+			x[i] = e
+			sum += e
+		}
+	} else {
+		for i, v := range x {
+			x[i] = v - mx
+		}
+		expInPlace(x)
+		for _, e := range x {
+			sum += e
+		}
 	}
 	for i := range x {
 		x[i] /= sum
 	}
 }
 
-// silu is x * sigmoid(x).
-func silu(x float32) float32 { return x * (1 / (1 + float32(math.Exp(float64(-x))))) }
+// silu is x * sigmoid(x), with expf (exp64: math.Exp, as softmaxInPlace).
+func silu(x float32, exp64 bool) float32 {
+	if exp64 {
+		return x * (1 / (1 + float32(math.Exp(float64(-x)))))
+	}
+	return x * (1 / (1 + expf(-x)))
+}
+
+// siluMul sets gate[i] = silu(gate[i]) * up[i] (the SwiGLU of the MLP), with the
+// exponentials of a chunk at a time computed by expInPlace.
+func siluMul(gate, up []float32, exp64 bool) {
+	if exp64 {
+		for i, g := range gate {
+			gate[i] = silu(g, true) * up[i]
+		}
+		return
+	}
+	var e [256]float32
+	for i0 := 0; i0 < len(gate); i0 += len(e) {
+		g := gate[i0:min(i0+len(e), len(gate))]
+		ec := e[:len(g)]
+		for i, v := range g {
+			ec[i] = -v
+		}
+		expInPlace(ec)
+		for i, v := range g {
+			g[i] = v * (1 / (1 + ec[i])) * up[i0+i]
+		}
+	}
+}

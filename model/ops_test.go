@@ -52,11 +52,19 @@ func TestRopeHandComputedPairs(t *testing.T) {
 }
 
 func TestSoftmaxAndSilu(t *testing.T) {
-	x := []float32{0, float32(math.Log(3))}
-	softmaxInPlace(x)
-	assert.InDeltaSlice(t, []float64{0.25, 0.75}, f64(x), 1e-7)
-	assert.InDelta(t, 1/(1+math.Exp(-1)), float64(silu(1)), 1e-7)
-	assert.Equal(t, float32(0), silu(0))
+	for _, exp64 := range []bool{false, true} {
+		x := []float32{0, float32(math.Log(3))}
+		softmaxInPlace(x, exp64)
+		assert.InDeltaSlice(t, []float64{0.25, 0.75}, f64(x), 1e-7)
+		assert.InDelta(t, 1/(1+math.Exp(-1)), float64(silu(1, exp64)), 1e-7)
+		assert.Equal(t, float32(0), silu(0, exp64))
+		// Far-apart scores: the small ones underflow to 0 without disturbing the rest.
+		y := []float32{-200, 0, -1e30}
+		softmaxInPlace(y, exp64)
+		assert.Equal(t, []float32{0, 1, 0}, y)
+		assert.Equal(t, float32(0), silu(-200, exp64))
+		assert.Equal(t, float32(200), silu(200, exp64))
+	}
 }
 
 func TestMatmulMatchesNaiveForAwkwardShapes(t *testing.T) {

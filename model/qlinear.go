@@ -59,16 +59,14 @@ func (l *QuantLinear) Forward(x []float32, M int, out []float32) {
 			copy(in[m*kp:m*kp+l.K], x[m*l.K:(m+1)*l.K])
 		}
 	}
-	var y []float32
 	var err error
 	if l.W8A8 {
 		aq, scales := quant.QuantizeActivationsPerToken(in, M, kp)
-		y, err = quant.GemmW8A8(aq, scales, M, l.Q, l.Bias)
+		err = quant.GemmW8A8Into(out[:M*l.N], aq, scales, M, l.Q, l.Bias)
 	} else {
-		y, err = quant.GemmW4A16(in, M, l.Q, l.Bias)
+		err = quant.GemmW4A16Into(out[:M*l.N], in, M, l.Q, l.Bias)
 	}
 	if err != nil {
 		panic(fmt.Sprintf("model: quantized linear %s: %v", l.Q.Name, err))
 	}
-	copy(out[:M*l.N], y)
 }

@@ -21,7 +21,8 @@ func QuantizeActivationsPerToken(x []float32, M, K int) (q []int8, scales []floa
 			row := x[m*K : (m+1)*K]
 			var amax float32
 			for _, v := range row {
-				if a := float32(math.Abs(float64(v))); a > amax { // NaN ignored, as CUDA's fmaxf
+				// |v| by clearing the sign bit; a NaN is ignored (as CUDA's fmaxf does).
+				if a := math.Float32frombits(math.Float32bits(v) &^ (1 << 31)); a > amax {
 					amax = a
 				}
 			}
@@ -45,8 +46,14 @@ func quantizeActRow(src []float32, amax float32, dst []int8) float32 {
 	if amax > 0 {
 		scale = amax / 127
 	}
+	// clamp(rne(v/scale), -127, 127), NaN -> 0. Clamping before rounding gives the same
+	// levels (rne is monotonic and +-127 are integers), and inside [-127, 127] adding and
+	// subtracting 1.5*2^23 in float32 rounds to the nearest integer, ties to even, like
+	// RoundHalfEven, without its call (see level in quantrow.go).
+	const magic = 0x1.8p23
+	dst = dst[:len(src)]
 	for i, v := range src {
-		t := RoundHalfEven(v / scale)
+		t := v / scale
 		switch {
 		case t > 127:
 			t = 127
@@ -55,7 +62,7 @@ func quantizeActRow(src []float32, amax float32, dst []int8) float32 {
 		case t != t: // NaN
 			t = 0
 		}
-		dst[i] = int8(t)
+		dst[i] = int8(float32(float32(t+magic) - magic))
 	}
 	return scale
 }

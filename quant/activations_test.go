@@ -68,6 +68,14 @@ func TestCompare(t *testing.T) {
 	assert.True(t, math.IsNaN(bad.MSE) && math.IsNaN(bad.SQNRdB) && math.IsNaN(bad.Cosine) && math.IsNaN(bad.MaxAbs))
 	_, err := CompareChecked([]float32{1}, nil)
 	require.ErrorContains(t, err, "compare 1 reference values with 0")
+
+	// The largest error is |got-ref| over both signs; an infinite error is +Inf and a NaN
+	// one (here Inf-Inf) is NaN, whatever comes after it.
+	inf, nan := float32(math.Inf(1)), float32(math.NaN())
+	assert.Equal(t, 3.0, Compare([]float32{1, 2, 3}, []float32{1.5, -1, 3}).MaxAbs)
+	assert.True(t, math.IsInf(Compare([]float32{1, 2}, []float32{-inf, 2}).MaxAbs, 1))
+	assert.True(t, math.IsNaN(Compare([]float32{inf, 2}, []float32{inf, 9}).MaxAbs))
+	assert.True(t, math.IsNaN(Compare([]float32{1, 2}, []float32{nan, 2}).MaxAbs))
 }
 
 func TestQuantizeActivationsNaNIgnoredForAmax(t *testing.T) {

@@ -83,35 +83,40 @@ func BenchmarkGemm(b *testing.B) {
 	for i, v := range q8.Levels() {
 		wl[i] = int8(v)
 	}
-	flops := func(b *testing.B) {
+	flops := func(b *testing.B, cpu testutil.CPUMeter) {
 		b.ReportMetric(2*M*N*K*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		cpu.Report(b, 2*M*N*K/1e9, "GFLOP")
 	}
 	b.Run("F32", func(b *testing.B) {
+		cpu := testutil.StartCPU()
 		for b.Loop() {
 			_ = GemmF32(a, w, M, N, K)
 		}
-		flops(b)
+		flops(b, cpu)
 	})
 	b.Run("I8", func(b *testing.B) {
+		cpu := testutil.StartCPU()
 		for b.Loop() {
 			_ = GemmI8(aq, wl, M, N, K)
 		}
-		flops(b)
+		flops(b, cpu)
 	})
 	b.Run("W8A8", func(b *testing.B) {
+		cpu := testutil.StartCPU()
 		for b.Loop() {
 			if _, err := GemmW8A8(aq, as, M, q8, nil); err != nil {
 				b.Fatal(err)
 			}
 		}
-		flops(b)
+		flops(b, cpu)
 	})
 	b.Run("W4A16", func(b *testing.B) {
+		cpu := testutil.StartCPU()
 		for b.Loop() {
 			if _, err := GemmW4A16(a, M, q4, nil); err != nil {
 				b.Fatal(err)
 			}
 		}
-		flops(b)
+		flops(b, cpu)
 	})
 }

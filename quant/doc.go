@@ -38,6 +38,15 @@
 // 4-bit levels packed two per byte as tensor.I4: element 2i in the low nibble, rows padded
 // to a byte, signed nibbles for symmetric and unsigned for asymmetric schemes.
 //
+// # Checkpoint tensors
+//
+// QuantizeTensor, SearchParamsTensor, QuantizeTensorWithParams and GroupRangesTensor take a
+// 2-D F32/F16/BF16 *tensor.Tensor (often a view of a mapped file) and give the bits of
+// their []float32 counterparts on the converted values while converting one row at a time,
+// so quantizing a half-precision weight needs no float32 copy of it (the per-tensor
+// percentile and mse searches and registered searches convert it once). CompareTensor
+// measures the error the same way, and QuantizeTensorWithError does both in one pass.
+//
 // # Scale search
 //
 // SearchParams offers max (group min/max), percentile and mse (a grid of 80 clipping

@@ -62,49 +62,26 @@ func dotRows(a, w, c []float32, M, N, K, n int) {
 
 // GemmI8 returns A * B^T with exact int32 accumulation (nil on a shape mismatch). Each
 // product is at most 2^14 in magnitude, so the sum is exact for K <= 2^17; beyond that it
-// wraps around in two's complement as the GPU's int32 accumulators do.
+// wraps around in two's complement as the GPU's int32 accumulators do. The kernel
+// (gemm_i8.go) multiplies three tokens at a time in 64-bit integers; the result is the plain
+// int32 loop's, bit for bit.
 func GemmI8(a, b []int8, M, N, K int) []int32 {
 	if !gemmShapeOK(len(a), len(b), M, N, K) {
 		return nil
 	}
 	c := make([]int32, M*N)
+	g := packTokenTriples(a, M, K)
 	_ = parallelRows(N, func(n0, n1 int) error {
-		for n := n0; n < n1; n++ {
-			dotRowsI8(a, b[n*K:(n+1)*K], M, K, func(m int, acc int32) { c[m*N+n] = acc })
+		acc := gemmI8Block(g, b, M, K, n0, n1)
+		for m := 0; m < M; m++ {
+			row := c[m*N+n0 : m*N+n1]
+			for j := range row {
+				row[j] = acc[j*M+m]
+			}
 		}
 		return nil
 	})
 	return c
-}
-
-// dotRowsI8 calls set(m, sum_k a[m,k]*w[k]) for every m, four tokens side by side.
-func dotRowsI8(a, w []int8, M, K int, set func(m int, acc int32)) {
-	m := 0
-	for ; m+4 <= M; m += 4 {
-		x0, x1, x2, x3 := a[m*K:(m+1)*K], a[(m+1)*K:(m+2)*K], a[(m+2)*K:(m+3)*K], a[(m+3)*K:(m+4)*K]
-		x0, x1, x2, x3 = x0[:len(w)], x1[:len(w)], x2[:len(w)], x3[:len(w)]
-		var s0, s1, s2, s3 int32
-		for k, v := range w {
-			wv := int32(v)
-			s0 += int32(x0[k]) * wv
-			s1 += int32(x1[k]) * wv
-			s2 += int32(x2[k]) * wv
-			s3 += int32(x3[k]) * wv
-		}
-		set(m, s0)
-		set(m+1, s1)
-		set(m+2, s2)
-		set(m+3, s3)
-	}
-	for ; m < M; m++ {
-		x := a[m*K : (m+1)*K]
-		x = x[:len(w)]
-		var acc int32
-		for k, v := range w {
-			acc += int32(x[k]) * int32(v)
-		}
-		set(m, acc)
-	}
 }
 
 // GemmW8A8 multiplies int8 activations aq [M,K] (per-token scales aScales, len M) by an
@@ -118,31 +95,51 @@ func GemmW8A8(aq []int8, aScales []float32, M int, w *QTensor, bias []float32) (
 	if err := w.Validate(); err != nil {
 		return nil, fmt.Errorf("gemm w8a8: %w", err)
 	}
+	out := make([]float32, M*w.Rows)
+	if err := GemmW8A8Into(out, aq, aScales, M, w, bias); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// GemmW8A8Into is GemmW8A8 writing into out (length M*N), so that a caller running layer
+// after layer reuses its buffers instead of a new result per call.
+func GemmW8A8Into(out []float32, aq []int8, aScales []float32, M int, w *QTensor, bias []float32) error {
+	if err := w.Validate(); err != nil {
+		return fmt.Errorf("gemm w8a8: %w", err)
+	}
 	s := w.Scheme
 	if s.Bits != 8 || !s.Symmetric || s.Granularity == PerGroup {
-		return nil, fmt.Errorf("gemm w8a8: tensor %q: weights must be 8-bit symmetric per-channel or per-tensor, not %s", w.Name, s)
+		return fmt.Errorf("gemm w8a8: tensor %q: weights must be 8-bit symmetric per-channel or per-tensor, not %s", w.Name, s)
 	}
 	N, K := w.Rows, w.Cols
 	if err := checkGemmInputs(w.Name, len(aq), len(aScales), len(bias), M, N, K); err != nil {
-		return nil, fmt.Errorf("gemm w8a8: %w", err)
+		return fmt.Errorf("gemm w8a8: %w", err)
+	}
+	if len(out) != M*N {
+		return fmt.Errorf("gemm w8a8: tensor %q: output has %d values for %d tokens x %d outputs", w.Name, len(out), M, N)
 	}
 	wq := unsafe.Slice((*int8)(unsafe.Pointer(&w.Data[0])), len(w.Data))
-	out := make([]float32, M*N)
+	g := packTokenTriples(aq, M, K)
 	_ = parallelRows(N, func(n0, n1 int) error {
-		for n := n0; n < n1; n++ {
-			ws, _ := w.ScaleAt(n, 0)
-			row := wq[n*K : (n+1)*K]
-			dotRowsI8(aq, row, M, K, func(m int, acc int32) {
-				v := float32(float32(acc)*aScales[m]) * ws
+		acc := gemmI8Block(g, wq, M, K, n0, n1)
+		ws := make([]float32, n1-n0)
+		for j := range ws {
+			ws[j], _ = w.ScaleAt(n0+j, 0)
+		}
+		for m := 0; m < M; m++ {
+			row := out[m*N+n0 : m*N+n1]
+			for j := range row {
+				v := float32(float32(acc[j*M+m])*aScales[m]) * ws[j]
 				if len(bias) > 0 {
-					v = float32(v) + bias[n]
+					v = float32(v) + bias[n0+j]
 				}
-				out[m*N+n] = v
-			})
+				row[j] = v
+			}
 		}
 		return nil
 	})
-	return out, nil
+	return nil
 }
 
 // GemmW4A16 multiplies float activations a [M,K] by a 4-bit weight w [N,K] (any
@@ -153,14 +150,28 @@ func GemmW4A16(a []float32, M int, w *QTensor, bias []float32) ([]float32, error
 	if err := w.Validate(); err != nil {
 		return nil, fmt.Errorf("gemm w4a16: %w", err)
 	}
+	out := make([]float32, M*w.Rows)
+	if err := GemmW4A16Into(out, a, M, w, bias); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// GemmW4A16Into is GemmW4A16 writing into out (length M*N).
+func GemmW4A16Into(out, a []float32, M int, w *QTensor, bias []float32) error {
+	if err := w.Validate(); err != nil {
+		return fmt.Errorf("gemm w4a16: %w", err)
+	}
 	if w.Scheme.Bits != 4 {
-		return nil, fmt.Errorf("gemm w4a16: tensor %q: weights must be 4-bit, not %s", w.Name, w.Scheme)
+		return fmt.Errorf("gemm w4a16: tensor %q: weights must be 4-bit, not %s", w.Name, w.Scheme)
 	}
 	N, K := w.Rows, w.Cols
 	if err := checkGemmInputs(w.Name, len(a), M, len(bias), M, N, K); err != nil {
-		return nil, fmt.Errorf("gemm w4a16: %w", err)
+		return fmt.Errorf("gemm w4a16: %w", err)
 	}
-	out := make([]float32, M*N)
+	if len(out) != M*N {
+		return fmt.Errorf("gemm w4a16: tensor %q: output has %d values for %d tokens x %d outputs", w.Name, len(out), M, N)
+	}
 	l := w.layout()
 	rb := w.rowBytes()
 	_ = parallelRows(N, func(n0, n1 int) error {
@@ -176,7 +187,7 @@ func GemmW4A16(a []float32, M int, w *QTensor, bias []float32) ([]float32, error
 		}
 		return nil
 	})
-	return out, nil
+	return nil
 }
 
 func gemmShapeOK(la, lb, M, N, K int) bool {

@@ -34,35 +34,7 @@ func CompareChecked(ref, got []float32) (ErrorStats, error) {
 	if len(ref) != len(got) {
 		return ErrorStats{}, fmt.Errorf("quant: compare %d reference values with %d", len(ref), len(got))
 	}
-	var sig, noise, gg, dot, maxAbs float64
-	for i, r := range ref {
-		a, b := float64(r), float64(got[i])
-		d := b - a
-		sig += a * a
-		gg += b * b
-		noise += d * d
-		dot += a * b
-		maxAbs = math.Max(maxAbs, math.Abs(d))
-	}
-	st := ErrorStats{MaxAbs: maxAbs}
-	if len(ref) > 0 {
-		st.MSE = noise / float64(len(ref))
-	}
-	switch {
-	case noise == 0:
-		st.SQNRdB = math.Inf(1)
-	case sig == 0:
-		st.SQNRdB = math.Inf(-1)
-	default:
-		st.SQNRdB = 10 * math.Log10(sig/noise)
-	}
-	switch {
-	case noise == 0: // identical (also both all zero): exactly 1, not 1 - rounding
-		st.Cosine = 1
-	case sig == 0 || gg == 0:
-		st.Cosine = 0
-	default:
-		st.Cosine = math.Max(-1, math.Min(1, dot/(math.Sqrt(sig)*math.Sqrt(gg))))
-	}
-	return st, nil
+	var e errorSums
+	e.add(ref, got)
+	return e.stats(len(ref)), nil
 }

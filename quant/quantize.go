@@ -3,6 +3,8 @@ package quant
 import (
 	"fmt"
 	"slices"
+
+	"github.com/autoq/autoq/tensor"
 )
 
 // Quantize chooses parameters with SearchParams and applies them with QuantizeWithParams.
@@ -20,37 +22,10 @@ func Quantize(name string, w []float32, rows, cols int, s Scheme, opt SearchOpti
 // division, round half to even, then saturation to QRange. NaN/Inf in w, bad shapes, and
 // non-finite or non-positive scales or out-of-range zero points are errors.
 func QuantizeWithParams(name string, w []float32, rows, cols int, s Scheme, scales []float32, zeros []int32) (*QTensor, error) {
-	l, err := checkLayout(name, len(w), rows, cols, s)
-	if err != nil {
+	if _, err := checkLayout(name, len(w), rows, cols, s); err != nil {
 		return nil, err
 	}
-	if err := checkParams(name, l, s, scales, zeros); err != nil {
-		return nil, err
-	}
-	q := newQTensor(name, s, l, scales, zeros)
-	rb := q.rowBytes()
-	err = parallelRows(rows, func(r0, r1 int) error {
-		for r := r0; r < r1; r++ {
-			row := w[r*cols : (r+1)*cols]
-			dst := q.Data[r*rb : (r+1)*rb]
-			for g := 0; g < l.groups; g++ {
-				i := l.param(r, g*l.size)
-				sc, z := q.Scales[i], q.zeroAt(i)
-				c0 := g * l.size
-				for j, x := range row[c0 : c0+l.size] {
-					if !isFinite32(x) {
-						return nonFinite(name, x, r, c0+j)
-					}
-					putLevel(dst, s.Bits, c0+j, s.QuantizeValue(x, sc, z))
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return q, nil
+	return quantizeMatrix(name, matrix{rows: rows, cols: cols, dtype: tensor.F32, f32: w}, s, scales, zeros)
 }
 
 // NewQTensor packs already-computed integer levels (row-major, rows x cols, each within

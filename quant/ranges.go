@@ -2,7 +2,6 @@ package quant
 
 import (
 	"fmt"
-	"math"
 )
 
 // layout is a validated matrix shape under a scheme.
@@ -71,18 +70,8 @@ func GroupRanges(name string, w []float32, rows, cols int, s Scheme) (lo, hi []f
 	hi = make([]float32, rows*l.groups)
 	err = parallelRows(rows, func(r0, r1 int) error {
 		for r := r0; r < r1; r++ {
-			row := w[r*cols : (r+1)*cols]
-			for g := 0; g < l.groups; g++ {
-				mn, mx := float32(math.Inf(1)), float32(math.Inf(-1))
-				for c := g * l.size; c < (g+1)*l.size; c++ {
-					x := row[c]
-					if !isFinite32(x) {
-						return nonFinite(name, x, r, c)
-					}
-					mn = min(mn, x)
-					mx = max(mx, x)
-				}
-				lo[r*l.groups+g], hi[r*l.groups+g] = mn, mx
+			if err := rowRanges(name, w[r*cols:(r+1)*cols], r, l, lo[r*l.groups:], hi[r*l.groups:]); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -91,12 +80,7 @@ func GroupRanges(name string, w []float32, rows, cols int, s Scheme) (lo, hi []f
 		return nil, nil, err
 	}
 	if l.perTensor {
-		mn, mx := lo[0], hi[0]
-		for i := range lo {
-			mn = min(mn, lo[i])
-			mx = max(mx, hi[i])
-		}
-		return []float32{mn}, []float32{mx}, nil
+		lo, hi = foldRanges(lo, hi)
 	}
 	return lo, hi, nil
 }

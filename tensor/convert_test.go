@@ -85,6 +85,45 @@ func TestF16ToF32Exact(t *testing.T) {
 	}
 }
 
+// The slice conversion takes a shortcut for normal halves: it must give F16ToF32's bits
+// (the x448/float16 conversion) for every one of the 65536 halves.
+func TestF16ToF32SliceMatchesScalarOnAllHalves(t *testing.T) {
+	src := make([]uint16, 1<<16)
+	for h := range src {
+		src[h] = uint16(h)
+	}
+	got := F16ToF32Slice(nil, src)
+	for h, f := range got {
+		require.Equal(t, math.Float32bits(F16ToF32(uint16(h))), math.Float32bits(f), "0x%04x", h)
+	}
+}
+
+func BenchmarkF16ToF32Slice(b *testing.B) {
+	src := make([]uint16, 1<<16)
+	for h := range src {
+		src[h] = F32ToF16(float32(h*7919%2001-1000) * 2e-5) // weight-like: normal, a few zeros
+	}
+	dst := make([]float32, len(src))
+	b.SetBytes(int64(2 * len(src)))
+	b.Run("scalar", func(b *testing.B) {
+		for b.Loop() {
+			for i, h := range src {
+				dst[i] = F16ToF32(h)
+			}
+		}
+	})
+	b.Run("slice", func(b *testing.B) {
+		for b.Loop() {
+			F16ToF32Slice(dst, src)
+		}
+	})
+	b.Run("bf16", func(b *testing.B) {
+		for b.Loop() {
+			BF16ToF32Slice(dst, src)
+		}
+	})
+}
+
 // BF16 is the top half of a float32: the cases are float32 bit patterns around the cut.
 func TestF32ToBF16RoundToNearestEven(t *testing.T) {
 	cases := []struct {

@@ -1,0 +1,90 @@
+package quant
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/autoq/autoq/tensor"
+)
+
+// matrix is a 2-D F32, F16 or BF16 weight read one row at a time, so that a half-precision
+// checkpoint (often a view of a mapped file) is quantized without a float32 copy of the
+// whole tensor: F32 rows are views, F16/BF16 rows are converted into a row buffer that
+// the caller reuses.
+type matrix struct {
+	rows, cols int
+	dtype      tensor.DType
+	f32        []float32 // F32 data
+	u16        []uint16  // F16/BF16 bits
+}
+
+// matrixOf checks that t is a 2-D float tensor whose data matches its shape.
+func matrixOf(name string, t *tensor.Tensor) (matrix, error) {
+	if t == nil {
+		return matrix{}, fmt.Errorf("tensor %q: nil tensor", name)
+	}
+	if len(t.Shape) != 2 {
+		return matrix{}, fmt.Errorf("tensor %q: weight must be 2-D [out, in], got shape %v", name, t.Shape)
+	}
+	if !t.DType.IsFloat() {
+		return matrix{}, fmt.Errorf("tensor %q: weight dtype %s is not F32, F16 or BF16", name, t.DType)
+	}
+	if want := tensor.ByteSize(t.DType, t.Shape); len(t.Data) != want {
+		return matrix{}, fmt.Errorf("tensor %q: %d data bytes for %s%v (want %d)", name, len(t.Data), t.DType, t.Shape, want)
+	}
+	m := matrix{rows: t.Shape[0], cols: t.Shape[1], dtype: t.DType}
+	if t.DType == tensor.F32 {
+		m.f32 = t.F32()
+	} else {
+		m.u16 = t.U16()
+	}
+	return m, nil
+}
+
+// rowBufPool hands out pairs of row buffers: one for the converted row (nil for F32,
+// whose rows are views) and one of cols floats for results. Work is split into many
+// chunks of rows; the pool gives each worker's chunks the same buffers again instead of
+// two fresh allocations per chunk.
+type rowBufPool struct {
+	m    matrix
+	pool sync.Pool
+}
+
+func (m matrix) rowBufs() *rowBufPool { return &rowBufPool{m: m} }
+
+func (p *rowBufPool) get() (conv, out []float32) {
+	if v, ok := p.pool.Get().(*[2][]float32); ok {
+		return v[0], v[1]
+	}
+	if p.m.dtype != tensor.F32 {
+		conv = make([]float32, p.m.cols)
+	}
+	return conv, make([]float32, p.m.cols)
+}
+
+func (p *rowBufPool) put(conv, out []float32) { p.pool.Put(&[2][]float32{conv, out}) }
+
+// row returns row r as float32: a view for F32, converted into buf otherwise.
+func (m matrix) row(r int, buf []float32) []float32 {
+	lo, hi := r*m.cols, (r+1)*m.cols
+	switch m.dtype {
+	case tensor.F32:
+		return m.f32[lo:hi]
+	case tensor.F16:
+		return tensor.F16ToF32Slice(buf[:m.cols], m.u16[lo:hi])
+	}
+	return tensor.BF16ToF32Slice(buf[:m.cols], m.u16[lo:hi])
+}
+
+// all returns every value as float32: a view for F32, one converted copy otherwise. The
+// searches that look at the whole matrix at once (per-tensor percentile and mse, act-mse)
+// use it.
+func (m matrix) all() []float32 {
+	switch m.dtype {
+	case tensor.F32:
+		return m.f32
+	case tensor.F16:
+		return tensor.F16ToF32Slice(nil, m.u16)
+	}
+	return tensor.BF16ToF32Slice(nil, m.u16)
+}

@@ -1,0 +1,165 @@
+package quant
+
+import (
+	"github.com/autoq/autoq/tensor"
+)
+
+// Quantization straight from a checkpoint tensor. The functions below take a 2-D F32, F16
+// or BF16 *tensor.Tensor (possibly a view of a mapped file) and give the same bits as
+// their []float32 counterparts on t.ToF32(), while converting one row at a time into a
+// per-worker buffer: no float32 copy of the whole weight exists, except for the searches
+// that look at the whole matrix at once (per-tensor percentile and mse, registered
+// searches such as act-mse), which convert it once.
+
+// rowLocal reports whether method chooses each row's parameters from that row alone.
+func rowLocal(s Scheme, method SearchMethod) bool {
+	return s.Granularity != PerTensor && (method == SearchMax || method == SearchPercentile || method == SearchMSE)
+}
+
+// QuantizeTensor is Quantize(name, t.ToF32(), rows, cols, s, opt), bit for bit, without
+// the full float32 copy: for per-channel and per-group schemes under the max, percentile
+// and mse searches each row is converted once, searched and quantized while it is in
+// cache. The per-tensor max search reads t twice (ranges, then levels); the other
+// whole-matrix searches convert t once.
+func QuantizeTensor(name string, t *tensor.Tensor, s Scheme, opt SearchOptions) (*QTensor, error) {
+	m, err := matrixOf(name, t)
+	if err != nil {
+		return nil, err
+	}
+	method := opt.Method
+	if method == 0 {
+		method = SearchMax
+	}
+	if !rowLocal(s, method) {
+		if method != SearchMax {
+			return Quantize(name, m.all(), m.rows, m.cols, s, opt)
+		}
+		scales, zeros, err := searchMatrix(name, m, s, opt)
+		if err != nil {
+			return nil, err
+		}
+		return quantizeMatrix(name, m, s, scales, zeros)
+	}
+	return quantizeRows(name, m, s, method, opt, nil)
+}
+
+// QuantizeTensorWithError is QuantizeTensor followed by CompareTensor(name, t, q), with the
+// same bits for both results; where QuantizeTensor goes row by row, each row's error is
+// measured while the row is still in cache, so t is read and converted only once.
+func QuantizeTensorWithError(name string, t *tensor.Tensor, s Scheme, opt SearchOptions) (*QTensor, TensorError, error) {
+	m, err := matrixOf(name, t)
+	if err != nil {
+		return nil, TensorError{}, err
+	}
+	method := opt.Method
+	if method == 0 {
+		method = SearchMax
+	}
+	if !rowLocal(s, method) {
+		q, err := QuantizeTensor(name, t, s, opt)
+		if err != nil {
+			return nil, TensorError{}, err
+		}
+		e, err := CompareTensor(name, t, q)
+		return q, e, err
+	}
+	blocks := make([]errorSums, (m.rows+rowChunk-1)/rowChunk)
+	q, err := quantizeRows(name, m, s, method, opt, blocks)
+	if err != nil {
+		return nil, TensorError{}, err
+	}
+	return q, tensorError(blocks, m.rows*m.cols), nil
+}
+
+// quantizeRows runs a row-local search and quantizes, one row at a time. When blocks is
+// not nil it also sums each block of rowChunk rows' error into blocks[block], as
+// CompareTensor does.
+func quantizeRows(name string, m matrix, s Scheme, method SearchMethod, opt SearchOptions, blocks []errorSums) (*QTensor, error) {
+	l, err := checkLayout(name, m.rows*m.cols, m.rows, m.cols, s)
+	if err != nil {
+		return nil, err
+	}
+	p, err := checkPercentile(name, s, opt, method)
+	if err != nil {
+		return nil, err
+	}
+	q := newQTensor(name, s, l, nil, nil)
+	q.Scales = make([]float32, l.nParams())
+	if !s.Symmetric {
+		q.Zeros = make([]int32, l.nParams())
+	}
+	rb := q.rowBytes()
+	bufs := m.rowBufs()
+	err = parallelRows(m.rows, func(r0, r1 int) error {
+		buf, dq := bufs.get()
+		defer bufs.put(buf, dq)
+		var scratch []float32
+		var e errorSums
+		for r := r0; r < r1; r++ {
+			row, packed := m.row(r, buf), q.Data[r*rb:(r+1)*rb]
+			sc, zs := q.Scales[r*l.groups:(r+1)*l.groups], []int32(nil)
+			if q.Zeros != nil {
+				zs = q.Zeros[r*l.groups : (r+1)*l.groups]
+			}
+			if err := rowParams(name, row, r, l, s, method, p, sc, zs, &scratch); err != nil {
+				return err
+			}
+			if err := quantizeRow(name, packed, dq, row, r, l, s, sc, zs); err != nil {
+				return err
+			}
+			if blocks != nil {
+				e.add(row, dq)
+			}
+		}
+		if blocks != nil {
+			blocks[r0/rowChunk] = e
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return q, nil
+}
+
+// QuantizeTensorWithParams is QuantizeWithParams(name, t.ToF32(), rows, cols, s, scales,
+// zeros), bit for bit, a row at a time.
+func QuantizeTensorWithParams(name string, t *tensor.Tensor, s Scheme, scales []float32, zeros []int32) (*QTensor, error) {
+	m, err := matrixOf(name, t)
+	if err != nil {
+		return nil, err
+	}
+	return quantizeMatrix(name, m, s, scales, zeros)
+}
+
+func quantizeMatrix(name string, m matrix, s Scheme, scales []float32, zeros []int32) (*QTensor, error) {
+	l, err := checkLayout(name, m.rows*m.cols, m.rows, m.cols, s)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkParams(name, l, s, scales, zeros); err != nil {
+		return nil, err
+	}
+	q := newQTensor(name, s, l, scales, zeros)
+	rb := q.rowBytes()
+	bufs := m.rowBufs()
+	err = parallelRows(m.rows, func(r0, r1 int) error {
+		buf, dq := bufs.get()
+		defer bufs.put(buf, dq)
+		for r := r0; r < r1; r++ {
+			i := l.param(r, 0)
+			sc, zs := q.Scales[i:i+l.groups], []int32(nil)
+			if q.Zeros != nil {
+				zs = q.Zeros[i : i+l.groups]
+			}
+			if err := quantizeRow(name, q.Data[r*rb:(r+1)*rb], dq, m.row(r, buf), r, l, s, sc, zs); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return q, nil
+}
