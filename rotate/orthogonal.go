@@ -231,7 +231,16 @@ func (o *Orthogonal) mulRow(x, tmp []float64) {
 // fwht sets x = x·H_p in place (Sylvester order; len(x) a power of two).
 func fwht(x []float64) {
 	n := len(x)
-	for h := 1; h < n; h *= 2 {
+	h := 1
+	if n >= 4 { // the first two levels at once: short inner loops cost more than the adds
+		for i := 0; i < n; i += 4 {
+			s0, d0 := x[i]+x[i+1], x[i]-x[i+1]
+			s1, d1 := x[i+2]+x[i+3], x[i+2]-x[i+3]
+			x[i], x[i+1], x[i+2], x[i+3] = s0+s1, d0+d1, s0-s1, d0-d1
+		}
+		h = 4
+	}
+	for ; h < n; h *= 2 {
 		for i := 0; i < n; i += 2 * h {
 			a, b := x[i:i+h], x[i+h:i+2*h]
 			for j := range a {
