@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/autoq/autoq/checkpoint"
+	"github.com/autoq/autoq/safetensors"
 	"github.com/autoq/autoq/tensor"
 )
 
@@ -89,6 +90,37 @@ func (r *Rotator) Names(in []string) ([]string, error) {
 		out = append(out, headName)
 	}
 	return out, nil
+}
+
+// Infos is Names for a writer that declares every tensor up front (safetensors.Create):
+// the rotated checkpoint's tensors with their shapes and dtype F32 (set the dtype you
+// write), from the source checkpoint's infos, whose shapes it checks before any work.
+func (r *Rotator) Infos(in []safetensors.TensorInfo) ([]safetensors.TensorInfo, error) {
+	names := make([]string, len(in))
+	shapes := make(map[string][]int, len(in))
+	for i, info := range in {
+		names[i] = info.Name
+		shapes[info.Name] = info.Shape
+	}
+	out, err := r.Names(names)
+	if err != nil {
+		return nil, err
+	}
+	infos := make([]safetensors.TensorInfo, len(out))
+	for i, name := range out {
+		ro, err := r.role(name)
+		if err != nil {
+			return nil, err
+		}
+		shape := ro.shape
+		if ro.copy {
+			shape = shapes[name]
+		} else if got := shapes[ro.src]; !slices.Equal(got, shape) {
+			return nil, fmt.Errorf("rotate: tensor %s has shape %v, want %v", ro.src, got, shape)
+		}
+		infos[i] = safetensors.TensorInfo{Name: name, DType: tensor.F32, Shape: append([]int(nil), shape...)}
+	}
+	return infos, nil
 }
 
 // Tensor returns the rotated tensor name (a name from Names), as F32, reading what it
