@@ -24,7 +24,7 @@
 // the output is untied: Rotator.Names adds lm_head.weight and Rotator.Config sets
 // TiedEmbeddings false (the checkpoint grows by vocab×dim).
 //
-// The rotations are randomized Hadamard matrices H·diag(s)/√n with seeded signs s, built
+// The rotations are randomized Hadamard matrices diag(s)·H/√n with seeded signs s, built
 // as Sylvester ⊗ Paley for the orders that have one (see HadamardMatrix), applied by a
 // fast Walsh–Hadamard transform; other widths get a seeded random orthogonal matrix. The
 // same config, seed and options give the same bits.

@@ -10,8 +10,10 @@ import (
 type Kind uint8
 
 const (
-	// Hadamard is a randomized Hadamard matrix H·diag(s)/√n (s a seeded ±1 vector) where
-	// HasHadamard(n), else a Random one.
+	// Hadamard is a randomized Hadamard matrix diag(s)·H/√n (s a seeded ±1 vector) where
+	// HasHadamard(n), else a Random one. The signs come first: x·Q = (x ⊙ s)·H/√n, so
+	// each seed mixes differently (with H·diag(s) a seed would only flip output signs,
+	// leaving every magnitude, and so most of quantization, the same).
 	Hadamard Kind = iota
 	// Random is a seeded random orthogonal matrix (Gram–Schmidt of a Gaussian matrix).
 	Random
@@ -198,6 +200,9 @@ func (o *Orthogonal) mulRow(x, tmp []float64) {
 		copy(x, tmp)
 		return
 	}
+	for i, s := range o.signs {
+		x[i] *= s
+	}
 	// x·(H_m ⊗ H_p): with x viewed as an m×p matrix X, that is H_mᵀ·X·H_p.
 	p := o.n / o.m
 	for a := 0; a < o.m; a++ {
@@ -222,9 +227,6 @@ func (o *Orthogonal) mulRow(x, tmp []float64) {
 			}
 		}
 		copy(x, tmp)
-	}
-	for i, s := range o.signs {
-		x[i] *= s
 	}
 }
 

@@ -54,8 +54,8 @@ func TestHadamardFallsBackToRandom(t *testing.T) {
 	require.Error(t, err)
 }
 
-// The fast transform (FWHT ⊗ base, then signs) against the dense Kronecker product of
-// HadamardMatrix: Q_ij = H_ij·s_j/√n with every s_j = ±1.
+// The fast transform (signs, then FWHT ⊗ base) against the dense Kronecker product of
+// HadamardMatrix: Q_ij = s_i·H_ij/√n with every s_i = ±1.
 func TestFastHadamardMatchesDense(t *testing.T) {
 	for _, n := range []int{2, 16, 12, 48, 56, 80, 144, 344} {
 		o, err := NewOrthogonal(Hadamard, n, 7)
@@ -65,14 +65,14 @@ func TestFastHadamardMatchesDense(t *testing.T) {
 		q := o.Dense()
 		inv := 1 / math.Sqrt(float64(n))
 		flips := 0
-		for j := 0; j < n; j++ {
-			s := q[j] / (h[j] * inv) // the sign of column j, from row 0
-			require.InDelta(t, 1, math.Abs(s), 1e-12, "order %d column %d", n, j)
+		for i := 0; i < n; i++ {
+			s := q[i*n] / (h[i*n] * inv) // the sign of row i, from column 0
+			require.InDelta(t, 1, math.Abs(s), 1e-12, "order %d row %d", n, i)
 			if s < 0 {
 				flips++
 			}
-			for i := 0; i < n; i++ {
-				require.InDelta(t, h[i*n+j]*s*inv, q[i*n+j], 1e-12, "order %d (%d, %d)", n, i, j)
+			for j := 0; j < n; j++ {
+				require.InDelta(t, s*h[i*n+j]*inv, q[i*n+j], 1e-12, "order %d (%d, %d)", n, i, j)
 			}
 		}
 		assert.Greater(t, flips, 0, "order %d: the signs are random, not all +", n)
@@ -137,6 +137,22 @@ func TestDeterministicPerSeed(t *testing.T) {
 				}
 			}
 			assert.Greater(t, differ, len(da)/4, "%s %d: another seed gives another matrix", kind, n)
+			// Not only other signs: a vector's rotated magnitudes differ too (signs applied
+			// after the Hadamard matrix would only flip output signs).
+			xa, xc := make([]float64, n), make([]float64, n)
+			for i := range xa {
+				xa[i] = float64(i*i%11) - 4
+				xc[i] = xa[i]
+			}
+			a.MulRows(xa)
+			c.MulRows(xc)
+			mags := 0
+			for i := range xa {
+				if math.Abs(math.Abs(xa[i])-math.Abs(xc[i])) > 1e-9 {
+					mags++
+				}
+			}
+			assert.Greater(t, mags, n/4, "%s %d: another seed mixes differently", kind, n)
 		}
 	}
 }
