@@ -22,7 +22,9 @@ type Source interface {
 }
 
 // Rotator rewrites the tensors of one Llama-family checkpoint, one at a time (see the
-// package comment for the transformation).
+// package comment for the transformation). It holds only the two rotations and does not
+// change after New: Tensor may be called from several goroutines (it already spreads one
+// tensor's rows over GOMAXPROCS).
 type Rotator struct {
 	cfg      checkpoint.LlamaConfig
 	residual *Orthogonal // dim×dim
