@@ -19,6 +19,9 @@ const (
 	Random
 	// Identity does not rotate: Rotator then only folds the RMSNorm weights.
 	Identity
+	// PlainHadamard is H/√n without random signs (the seed is not used) where
+	// HasHadamard(n), else a Random one.
+	PlainHadamard
 )
 
 func (k Kind) String() string {
@@ -29,18 +32,20 @@ func (k Kind) String() string {
 		return "random"
 	case Identity:
 		return "identity"
+	case PlainHadamard:
+		return "plain-hadamard"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
 
 // ParseKind accepts "hadamard", "random" and "identity".
 func ParseKind(s string) (Kind, error) {
-	for _, k := range []Kind{Hadamard, Random, Identity} {
+	for _, k := range []Kind{Hadamard, Random, Identity, PlainHadamard} {
 		if k.String() == s {
 			return k, nil
 		}
 	}
-	return 0, fmt.Errorf("unknown rotation %q (want hadamard, random or identity)", s)
+	return 0, fmt.Errorf("unknown rotation %q (want hadamard, plain-hadamard, random or identity)", s)
 }
 
 // Orthogonal is an n×n orthogonal matrix Q that multiplies row vectors, x ↦ x·Q. A
@@ -49,7 +54,7 @@ func ParseKind(s string) (Kind, error) {
 // one is stored densely (O(n²) per vector).
 type Orthogonal struct {
 	n     int
-	kind  Kind      // Hadamard, Random or Identity (what was built, after any fallback)
+	kind  Kind      // what was built, after any fallback to Random
 	m     int       // Hadamard base order (1: Sylvester only)
 	base  []float64 // m×m ±1 base matrix; nil when m == 1
 	signs []float64 // Hadamard: s_i/√n
@@ -66,9 +71,9 @@ func NewOrthogonal(kind Kind, n int, seed uint64) (*Orthogonal, error) {
 	switch kind {
 	case Identity:
 		return &Orthogonal{n: n, kind: Identity}, nil
-	case Hadamard:
+	case Hadamard, PlainHadamard:
 		if m := hadamardBase(n); m != 0 {
-			return newHadamard(n, m, seed), nil
+			return newHadamard(n, m, seed, kind == Hadamard), nil
 		}
 		return newRandom(n, seed), nil
 	case Random:
@@ -81,8 +86,11 @@ func NewOrthogonal(kind Kind, n int, seed uint64) (*Orthogonal, error) {
 // is specified, so the draws do not depend on the Go release.
 func newRNG(seed uint64) *rand.PCG { return rand.NewPCG(seed, 0x726f74617465) } // "rotate"
 
-func newHadamard(n, m int, seed uint64) *Orthogonal {
-	o := &Orthogonal{n: n, kind: Hadamard, m: m, signs: make([]float64, n)}
+func newHadamard(n, m int, seed uint64, randomSigns bool) *Orthogonal {
+	o := &Orthogonal{n: n, kind: PlainHadamard, m: m, signs: make([]float64, n)}
+	if randomSigns {
+		o.kind = Hadamard
+	}
 	if m > 1 {
 		o.base = baseMatrix(m)
 	}
@@ -90,7 +98,7 @@ func newHadamard(n, m int, seed uint64) *Orthogonal {
 	inv := 1 / math.Sqrt(float64(n))
 	for i := range o.signs {
 		o.signs[i] = inv
-		if g.Uint64()>>63 == 1 {
+		if randomSigns && g.Uint64()>>63 == 1 {
 			o.signs[i] = -inv
 		}
 	}
@@ -160,10 +168,14 @@ func (o *Orthogonal) String() string {
 	case Random:
 		return fmt.Sprintf("random orthogonal %d", o.n)
 	}
-	if o.m <= 2 {
-		return fmt.Sprintf("randomized Hadamard %d (Sylvester)", o.n)
+	name := "randomized Hadamard"
+	if o.kind == PlainHadamard {
+		name = "Hadamard"
 	}
-	return fmt.Sprintf("randomized Hadamard %d = %d (Paley %s) ⊗ %d", o.n, o.m, [3]string{"", "I", "II"}[paleyKind(o.m)], o.n/o.m)
+	if o.m <= 2 {
+		return fmt.Sprintf("%s %d (Sylvester)", name, o.n)
+	}
+	return fmt.Sprintf("%s %d = %d (Paley %s) ⊗ %d", name, o.n, o.m, [3]string{"", "I", "II"}[paleyKind(o.m)], o.n/o.m)
 }
 
 // MulRows replaces every consecutive n-vector x_r of x (len(x) a multiple of n) by x_r·Q.

@@ -29,7 +29,7 @@ func maxOffIdentity(q []float64, n int) float64 {
 }
 
 func TestOrthogonality(t *testing.T) {
-	for _, kind := range []Kind{Hadamard, Random, Identity} {
+	for _, kind := range []Kind{Hadamard, PlainHadamard, Random, Identity} {
 		// 6, 10 and 172 have no Hadamard matrix here: Hadamard falls back to Random.
 		for _, n := range []int{1, 2, 6, 8, 10, 12, 24, 64, 80, 172, 256} {
 			t.Run(fmt.Sprintf("%s/%d", kind, n), func(t *testing.T) {
@@ -50,6 +50,14 @@ func TestHadamardFallsBackToRandom(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, Hadamard, o.Kind())
 	assert.Equal(t, "randomized Hadamard 5120 = 20 (Paley I) ⊗ 256", o.String())
+	o, err = NewOrthogonal(PlainHadamard, 12, 1)
+	require.NoError(t, err)
+	assert.Equal(t, "Hadamard 12 = 12 (Paley I) ⊗ 1", o.String())
+	h, err := HadamardMatrix(12)
+	require.NoError(t, err)
+	for i, v := range o.Dense() {
+		assert.InDelta(t, h[i]/math.Sqrt(12), v, 1e-15, "plain: H/√n, no signs")
+	}
 	_, err = NewOrthogonal(Hadamard, 0, 1)
 	require.Error(t, err)
 }
@@ -176,7 +184,7 @@ func TestMulRowsBlockDiagonal(t *testing.T) {
 }
 
 func TestParseKind(t *testing.T) {
-	for _, k := range []Kind{Hadamard, Random, Identity} {
+	for _, k := range []Kind{Hadamard, PlainHadamard, Random, Identity} {
 		got, err := ParseKind(k.String())
 		require.NoError(t, err)
 		assert.Equal(t, k, got)

@@ -140,7 +140,7 @@ func TestRotateTable(t *testing.T) {
 		seed uint64
 		rot  bool
 	}
-	variants := []variant{{name: "plain"}, {name: "fold only", kind: Identity, rot: true}}
+	variants := []variant{{name: "plain"}, {name: "fold only", kind: Identity, rot: true}, {name: "plain-hadamard", kind: PlainHadamard, rot: true}}
 	for _, k := range []Kind{Hadamard, Random} {
 		for s := 0; s < seeds; s++ {
 			variants = append(variants, variant{name: fmt.Sprintf("%s seed %d", k, s), kind: k, seed: uint64(s), rot: true})
