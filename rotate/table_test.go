@@ -27,13 +27,15 @@ type tableScheme struct {
 var tableSchemes = []tableScheme{
 	{"w4g32a", quant.Scheme{Bits: 4, Granularity: quant.PerGroup, GroupSize: 32}, model.ActNone},
 	{"w8a8 dyn", quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}, model.ActPerToken},
+	{"w8a8 static", quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}, model.ActStatic},
 	{"w4c", quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerChannel}, model.ActNone},
 	{"w4ca", quant.Scheme{Bits: 4, Granularity: quant.PerChannel}, model.ActNone},
 	{"w4ca a8 dyn", quant.Scheme{Bits: 4, Granularity: quant.PerChannel}, model.ActPerToken},
 }
 
-// plugRTN replaces every decoder linear of m by its round-to-nearest fake-quantized twin.
-func plugRTN(t *testing.T, m *model.Model, ts tableScheme) {
+// plugRTN replaces every decoder linear of m by its round-to-nearest fake-quantized twin;
+// static activation quantization clips at amax[name] (the calibration maximum).
+func plugRTN(t *testing.T, m *model.Model, ts tableScheme, amax map[string]float32) {
 	t.Helper()
 	for _, name := range m.LinearNames() {
 		w := m.Weight(name + ".weight")
@@ -44,7 +46,7 @@ func plugRTN(t *testing.T, m *model.Model, ts tableScheme) {
 		if b := m.Weight(name + ".bias"); b != nil {
 			bias = b.F32()
 		}
-		fq, err := model.NewFakeQuant(q, bias, ts.act, 0)
+		fq, err := model.NewFakeQuant(q, bias, ts.act, amax[name])
 		require.NoError(t, err)
 		require.NoError(t, m.SetLinear(name, fq))
 	}
@@ -53,12 +55,19 @@ func plugRTN(t *testing.T, m *model.Model, ts tableScheme) {
 // outlierStats records, per kind of linear input (the suffix of its name), the largest
 // max|x| / rms(x) over the layers, with both over the whole calibration batch, and the mean
 // over tokens of each token's max|x_t| / rms(x_t) (what per-token int8 pays for).
-type outlierStats struct{ whole, perToken map[string][]float64 }
+// amax is each linear's calibration max |x|.
+type outlierStats struct {
+	whole, perToken map[string][]float64
+	amax            map[string]float32
+}
 
 func measureOutliers(t *testing.T, m *model.Model, windows [][]int) outlierStats {
 	t.Helper()
-	st := outlierStats{whole: map[string][]float64{}, perToken: map[string][]float64{}}
+	st := outlierStats{whole: map[string][]float64{}, perToken: map[string][]float64{}, amax: map[string]float32{}}
 	hook := func(name string, x []float32, M, K int) {
+		for _, v := range x[:M*K] {
+			st.amax[name] = max(st.amax[name], float32(math.Abs(float64(v))))
+		}
 		kind := name[strings.LastIndexByte(name, '.')+1:]
 		if kind == "k_proj" || kind == "v_proj" || kind == "up_proj" { // same input as q / gate
 			return
@@ -161,15 +170,15 @@ func TestRotateTable(t *testing.T) {
 		}
 		m, err := model.New(c, byName(named))
 		require.NoError(t, err)
+		st := measureOutliers(t, m, calib)
 		line := fmt.Sprintf("| %s | %.4f |", v.name, realdata.Perplexity(t, m, open()))
 		for _, sc := range tableSchemes {
-			plugRTN(t, m, sc)
+			plugRTN(t, m, sc, st.amax)
 			line += fmt.Sprintf(" %.4f |", realdata.Perplexity(t, m, open()))
 			m.ResetLinears()
 		}
 		t.Log(line)
 		table += line + "\n"
-		st := measureOutliers(t, m, calib)
 		ol := "| " + v.name + " |"
 		for _, kind := range []string{"q_proj", "o_proj", "gate_proj", "down_proj"} {
 			ol += fmt.Sprintf(" %.1f / %.2f |", maxOf(st.whole[kind]), meanOf(st.perToken[kind]))
