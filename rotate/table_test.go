@@ -21,16 +21,16 @@ import (
 type tableScheme struct {
 	name string
 	s    quant.Scheme
-	act  model.ActQuant
+	act  quant.ActMode
 }
 
 var tableSchemes = []tableScheme{
-	{"w4g32a", quant.Scheme{Bits: 4, Granularity: quant.PerGroup, GroupSize: 32}, model.ActNone},
-	{"w8a8 dyn", quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}, model.ActPerToken},
-	{"w8a8 static", quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}, model.ActStatic},
-	{"w4c", quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerChannel}, model.ActNone},
-	{"w4ca", quant.Scheme{Bits: 4, Granularity: quant.PerChannel}, model.ActNone},
-	{"w4ca a8 dyn", quant.Scheme{Bits: 4, Granularity: quant.PerChannel}, model.ActPerToken},
+	{"w4g32a", quant.Scheme{Bits: 4, Granularity: quant.PerGroup, GroupSize: 32}, quant.ActNone},
+	{"w8a8 dyn", quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}, quant.ActDynamic},
+	{"w8a8 static", quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}, quant.ActStatic},
+	{"w4c", quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerChannel}, quant.ActNone},
+	{"w4ca", quant.Scheme{Bits: 4, Granularity: quant.PerChannel}, quant.ActNone},
+	{"w4ca a8 dyn", quant.Scheme{Bits: 4, Granularity: quant.PerChannel}, quant.ActDynamic},
 }
 
 // plugRTN replaces every decoder linear of m by its round-to-nearest fake-quantized twin;
