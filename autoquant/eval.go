@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/autoq/autoq/calib"
+	"github.com/autoq/autoq/calibrun"
 	"github.com/autoq/autoq/eval"
 	"github.com/autoq/autoq/internal/progress"
 	"github.com/autoq/autoq/model"
@@ -118,7 +119,7 @@ func Eval(env Env, o EvalOptions) (*EvalReport, error) {
 			}
 		}
 		if sp.Act == quant.ActStatic && amax == nil && f.CalibTable != "" {
-			if amax, err = amaxFromTable(f.CalibTable, ref.LinearNames()); err != nil {
+			if _, amax, err = tableAmax(f.CalibTable, ref.LinearNames()); err != nil {
 				return nil, err
 			}
 		}
@@ -127,8 +128,12 @@ func Eval(env Env, o EvalOptions) (*EvalReport, error) {
 			if err != nil {
 				return nil, err
 			}
-			amax, _, err = eval.CalibrateActivations(ref, cw, calib.DefaultOptions(calMethod), f.Batch)
+			ws, err := readAll(cw)
 			cw.Close()
+			if err != nil {
+				return nil, err
+			}
+			amax, _, err = calibrun.LayerThresholds(ref, ws, calib.DefaultOptions(calMethod), f.Batch)
 			if err != nil {
 				return nil, fmt.Errorf("calibrating static activation scales: %w", err)
 			}
@@ -185,32 +190,4 @@ func (rep *EvalReport) WriteTable(w io.Writer) {
 		fmt.Fprintf(tw, "%s\t%.4f\t%s\t%.4f\t%s\t%s\t%.0f\t\n", r.Scheme, r.Perplexity, vs, r.NLL, kl, top, r.TokensPerSec)
 	}
 	tw.Flush()
-}
-
-// amaxFromTable reads each linear layer's activation threshold from a calibration table;
-// an entry is found under the layer name or the layer name + ".input".
-func amaxFromTable(path string, names []string) (map[string]float32, error) {
-	tab, err := calib.ReadTable(path)
-	if err != nil {
-		return nil, err
-	}
-	byName := map[string]calib.TableEntry{}
-	for _, t := range tab.Tensors {
-		byName[t.Name] = t
-	}
-	amax := map[string]float32{}
-	for _, n := range names {
-		t, ok := byName[n]
-		if !ok {
-			t, ok = byName[n+".input"]
-		}
-		if !ok {
-			return nil, fmt.Errorf("calibration table %s has no entry for %s (or %s.input)", path, n, n)
-		}
-		if t.Empty || !(t.Amax > 0) {
-			return nil, fmt.Errorf("calibration table %s: %s has no usable amax (empty tensor)", path, t.Name)
-		}
-		amax[n] = t.Amax
-	}
-	return amax, nil
 }

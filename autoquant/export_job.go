@@ -96,7 +96,7 @@ func Export(env Env, f ExportOptions) (*ExportReport, error) {
 	}
 	var table *calib.Table
 	if f.CalibTable != "" {
-		if table, qz.Amax, err = tableAmax(f.CalibTable); err != nil {
+		if table, qz.Amax, err = tableAmax(f.CalibTable, m.LinearNames()); err != nil {
 			return nil, err
 		}
 	}

@@ -98,7 +98,7 @@ func (f *Input) quantizers(env Env, src *Source, d *Data, schemes []quant.Recipe
 		need4 = need4 || (!c.Full && c.Weight.Bits == 4)
 	}
 	if needAmax && f.CalibTable != "" {
-		_, amax, err := tableAmax(f.CalibTable)
+		_, amax, err := tableAmax(f.CalibTable, linearNames(src))
 		if err != nil {
 			return nil, err
 		}
@@ -132,17 +132,20 @@ func (f *Input) quantizers(env Env, src *Source, d *Data, schemes []quant.Recipe
 	return qz, nil
 }
 
-// tableAmax reads a calibration table's thresholds by tensor (layer) name.
-func tableAmax(path string) (*calib.Table, map[string]float32, error) {
+// tableAmax reads the activation threshold of every layer in layers from a calibration
+// table (calib.Table.AmaxFor: one rule for missing and empty entries).
+func tableAmax(path string, layers []string) (*calib.Table, map[string]float32, error) {
 	t, err := calib.ReadTable(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	amax := map[string]float32{}
-	for _, e := range t.Tensors {
-		if !e.Empty {
-			amax[e.Name] = e.Amax
+	amax := make(map[string]float32, len(layers))
+	for _, l := range layers {
+		a, err := t.AmaxFor(l)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
 		}
+		amax[l] = a
 	}
 	return t, amax, nil
 }

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/autoq/autoq/calib"
-	"github.com/autoq/autoq/eval"
+	"github.com/autoq/autoq/calibrun"
 	"github.com/autoq/autoq/export"
 	"github.com/autoq/autoq/gptq/collect"
 	"github.com/autoq/autoq/internal/atomicfile"
@@ -133,7 +133,7 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 	}
 
 	// 1. Calibrate: activation thresholds (static W8A8) and, for GPTQ, Hessians.
-	amax, calTokens, err := eval.CalibrateActivations(m, newWindows(opt.Data.Calib), calib.DefaultOptions(opt.Calib), opt.Batch)
+	amax, calTokens, err := calibrun.LayerThresholds(m, opt.Data.Calib, calib.DefaultOptions(opt.Calib), opt.Batch)
 	if err != nil {
 		return nil, fmt.Errorf("calibrate: %w", err)
 	}

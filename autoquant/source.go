@@ -202,3 +202,15 @@ func defaultTokenizer(modelPath string, vocab int) string {
 	}
 	return ""
 }
+
+// linearNames lists the model's linear layers (q/k/v/o, gate/up/down of every block) in
+// forward order, from the configuration alone.
+func linearNames(src *Source) []string {
+	var out []string
+	for l := 0; l < src.Cfg.Layers; l++ {
+		for _, s := range model.LinearSuffixes {
+			out = append(out, fmt.Sprintf("model.layers.%d.%s", l, s))
+		}
+	}
+	return out
+}

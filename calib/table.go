@@ -180,3 +180,23 @@ func (t *Table) WriteText(w io.Writer) error {
 	}
 	return nil
 }
+
+// AmaxFor is the one rule for reading a layer's input threshold from a table: the entry
+// named layer, or layer+".input" (activation dumps often name inputs so). A missing entry,
+// or one with no usable amax (an empty tensor), is an error naming the table's source and
+// the layer.
+func (t *Table) AmaxFor(layer string) (float32, error) {
+	for _, name := range []string{layer, layer + ".input"} {
+		for i := range t.Tensors {
+			e := &t.Tensors[i]
+			if e.Name != name {
+				continue
+			}
+			if e.Empty || !(e.Amax > 0) {
+				return 0, fmt.Errorf("calibration table: %s has no usable amax (its input held no non-zero finite value)", e.Name)
+			}
+			return e.Amax, nil
+		}
+	}
+	return 0, fmt.Errorf("calibration table has no entry for %s (or %s.input)", layer, layer)
+}

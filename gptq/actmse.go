@@ -45,33 +45,33 @@ func SearchParams(name string, w []float32, rows, cols int, s quant.Scheme, h *H
 
 // searchAll runs searchGroup over every group of w (row-major [rows, cols]); hm is the
 // full [cols, cols] H or nil.
-func searchAll(s quant.Scheme, l layout, w []float32, hm []float64, clip Clip) ([]float32, []int32) {
+func searchAll(s quant.Scheme, l quant.Layout, w []float32, hm []float64, clip Clip) ([]float32, []int32) {
 	return searchAllRefine(s, l, w, hm, clip, true)
 }
 
 // searchAllRefine is searchAll with the act-mse row refinement switchable (tests).
-func searchAllRefine(s quant.Scheme, l layout, w []float32, hm []float64, clip Clip, refine bool) ([]float32, []int32) {
-	scales := make([]float32, l.nParams())
-	zeros := make([]int32, l.nParams())
-	if l.perTensor {
-		scales[0], zeros[0] = searchGroup(s, w, l.rows, l.cols, hm, clip, make([]float64, l.cols))
+func searchAllRefine(s quant.Scheme, l quant.Layout, w []float32, hm []float64, clip Clip, refine bool) ([]float32, []int32) {
+	scales := make([]float32, l.NParams())
+	zeros := make([]int32, l.NParams())
+	if l.PerTensor {
+		scales[0], zeros[0] = searchGroup(s, w, l.Rows, l.Cols, hm, clip, make([]float64, l.Cols))
 		return scales, zeros
 	}
-	blocks := make([][]float64, l.groups)
+	blocks := make([][]float64, l.Groups)
 	if hm != nil {
 		for g := range blocks {
-			blocks[g] = diagBlock(hm, l.cols, g*l.gs, l.gs)
+			blocks[g] = diagBlock(hm, l.Cols, g*l.GroupSize, l.GroupSize)
 		}
 	}
-	parallelFor(l.rows, func(r int) {
-		e := make([]float64, l.gs)
-		for g := 0; g < l.groups; g++ {
-			vals := w[r*l.cols+g*l.gs : r*l.cols+(g+1)*l.gs]
-			p := r*l.groups + g
-			scales[p], zeros[p] = searchGroup(s, vals, 1, l.gs, blocks[g], clip, e)
+	parallelFor(l.Rows, func(r int) {
+		e := make([]float64, l.GroupSize)
+		for g := 0; g < l.Groups; g++ {
+			vals := w[r*l.Cols+g*l.GroupSize : r*l.Cols+(g+1)*l.GroupSize]
+			p := r*l.Groups + g
+			scales[p], zeros[p] = searchGroup(s, vals, 1, l.GroupSize, blocks[g], clip, e)
 		}
-		if hm != nil && l.groups > 1 && refine {
-			refineRow(s, l, w[r*l.cols:(r+1)*l.cols], hm, scales[r*l.groups:(r+1)*l.groups], zeros[r*l.groups:(r+1)*l.groups])
+		if hm != nil && l.Groups > 1 && refine {
+			refineRow(s, l, w[r*l.Cols:(r+1)*l.Cols], hm, scales[r*l.Groups:(r+1)*l.Groups], zeros[r*l.Groups:(r+1)*l.Groups])
 		}
 	})
 	return scales, zeros
@@ -87,8 +87,8 @@ const ActMSERefinePasses = 2
 // strictly better, so the row's output error never increases; and if the result were still
 // worse than plain min/max ranges, those are used: act-mse is never worse than max in the
 // output error of any row.
-func refineRow(s quant.Scheme, l layout, w []float32, hm []float64, scales []float32, zeros []int32) {
-	k, gs := l.cols, l.gs
+func refineRow(s quant.Scheme, l quant.Layout, w []float32, hm []float64, scales []float32, zeros []int32) {
+	k, gs := l.Cols, l.GroupSize
 	e := make([]float64, k)
 	rowErr := func(scales []float32, zeros []int32) float64 {
 		for c := range e {
@@ -99,7 +99,7 @@ func refineRow(s quant.Scheme, l layout, w []float32, hm []float64, scales []flo
 		return quadForm(hm, e)
 	}
 	// The plain min/max parameters, to guarantee the result is never worse than them.
-	maxScales, maxZeros := make([]float32, l.groups), make([]int32, l.groups)
+	maxScales, maxZeros := make([]float32, l.Groups), make([]int32, l.Groups)
 	for g := range maxScales {
 		lo, hi := groupRange(w[g*gs : (g+1)*gs])
 		maxScales[g], maxZeros[g] = s.ComputeParams(lo, hi)
@@ -110,7 +110,7 @@ func refineRow(s quant.Scheme, l layout, w []float32, hm []float64, scales []flo
 	eg := make([]float64, gs)
 	hg := make([]float64, gs*gs)
 	for pass := 0; pass < ActMSERefinePasses; pass++ {
-		for g := 0; g < l.groups; g++ {
+		for g := 0; g < l.Groups; g++ {
 			c0 := g * gs
 			for j := 0; j < gs; j++ { // cross_j = sum over columns outside g of H[c0+j, c] e_c
 				row := hm[(c0+j)*k : (c0+j+1)*k]
@@ -161,11 +161,11 @@ func RTN(name string, w []float32, rows, cols int, s quant.Scheme, h *Hessian, c
 	if err != nil {
 		return nil, err
 	}
-	l, _ := newLayout(s, rows, cols)
+	l, _ := quant.NewLayout(s, rows, cols)
 	levels := make([]int32, len(w))
 	for r := 0; r < rows; r++ {
 		for c := 0; c < cols; c++ {
-			p := l.param(r, c)
+			p := l.Param(r, c)
 			levels[r*cols+c] = s.QuantizeValue(w[r*cols+c], scales[p], zeros[p])
 		}
 	}
@@ -173,17 +173,17 @@ func RTN(name string, w []float32, rows, cols int, s quant.Scheme, h *Hessian, c
 }
 
 // checkLayer validates the weights of a layer and returns its group layout.
-func checkLayer(name string, w []float32, rows, cols int, s quant.Scheme) (layout, error) {
-	l, err := newLayout(s, rows, cols)
+func checkLayer(name string, w []float32, rows, cols int, s quant.Scheme) (quant.Layout, error) {
+	l, err := quant.NewLayout(s, rows, cols)
 	if err != nil {
-		return layout{}, fmt.Errorf("%s: %w", name, err)
+		return quant.Layout{}, fmt.Errorf("%s: %w", name, err)
 	}
 	if len(w) != rows*cols {
-		return layout{}, fmt.Errorf("%s: %d weights for shape %dx%d", name, len(w), rows, cols)
+		return quant.Layout{}, fmt.Errorf("%s: %d weights for shape %dx%d", name, len(w), rows, cols)
 	}
 	for i, v := range w {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return layout{}, fmt.Errorf("%s: non-finite weight %v at row %d, column %d", name, v, i/cols, i%cols)
+			return quant.Layout{}, fmt.Errorf("%s: non-finite weight %v at row %d, column %d", name, v, i/cols, i%cols)
 		}
 	}
 	return l, nil

@@ -53,7 +53,7 @@ func TestActMSENeverWorseThanMax(t *testing.T) {
 	w := testutil.StudentT(testutil.Rand(33), rows*cols, 4)
 	for _, s := range schemes() {
 		t.Run(s.String(), func(t *testing.T) {
-			l, err := newLayout(s, rows, cols)
+			l, err := quant.NewLayout(s, rows, cols)
 			require.NoError(t, err)
 			deq := func(sc []float32, z []int32) []float32 {
 				q, err := quant.NewQTensor("l", s, rows, cols, roundAll(s, l, w, sc, z), sc, z)
@@ -70,10 +70,10 @@ func TestActMSENeverWorseThanMax(t *testing.T) {
 				}
 				return quadForm(hg, e[:n])
 			}
-			for r := 0; r < rows && !l.perTensor; r++ { // PerTensor: the total below is its objective
-				for g := 0; g < l.groups; g++ {
-					hg := diagBlock(hm, cols, g*l.gs, l.gs)
-					assert.LessOrEqual(t, rowErr(db, r, g*l.gs, l.gs, hg), rowErr(dm, r, g*l.gs, l.gs, hg)*(1+1e-9), "block objective, row %d group %d", r, g)
+			for r := 0; r < rows && !l.PerTensor; r++ { // PerTensor: the total below is its objective
+				for g := 0; g < l.Groups; g++ {
+					hg := diagBlock(hm, cols, g*l.GroupSize, l.GroupSize)
+					assert.LessOrEqual(t, rowErr(db, r, g*l.GroupSize, l.GroupSize, hg), rowErr(dm, r, g*l.GroupSize, l.GroupSize, hg)*(1+1e-9), "block objective, row %d group %d", r, g)
 				}
 				full := rowErr(da, r, 0, cols, hm)
 				assert.LessOrEqual(t, full, rowErr(db, r, 0, cols, hm)*(1+1e-9), "refinement, row %d", r)

@@ -71,7 +71,7 @@ func Quantize(name string, w []float32, rows, cols int, s quant.Scheme, h *Hessi
 	}
 	l := p.layout()
 	g := &gptqRun{s: s, l: l, w: p.W, u: u, perm: p.Perm, bs: p.Opt.BlockSize, clip: p.Opt.Clip,
-		levels: make([]int32, rows*cols), scales: make([]float32, l.nParams()), zeros: make([]int32, l.nParams())}
+		levels: make([]int32, rows*cols), scales: make([]float32, l.NParams()), zeros: make([]int32, l.NParams())}
 	g.invperm = make([]int, cols)
 	for i, c := range p.Perm {
 		g.invperm[c] = i
@@ -79,9 +79,9 @@ func Quantize(name string, w []float32, rows, cols int, s quant.Scheme, h *Hessi
 	if fs, fz := p.FixedParams(); fs != nil {
 		g.scales, g.zeros, g.fixed = fs, fz, true
 	} else if act := p.actH(); act != nil {
-		g.blocks = make([][]float64, l.groups)
+		g.blocks = make([][]float64, l.Groups)
 		for k := range g.blocks {
-			g.blocks[k] = diagBlock(act, cols, k*l.gs, l.gs)
+			g.blocks[k] = diagBlock(act, cols, k*l.GroupSize, l.GroupSize)
 		}
 	}
 	tiles := (rows + rowTile - 1) / rowTile
@@ -113,12 +113,12 @@ func FactorWith(p *Problem, factor func(a []float64) ([]float64, error)) ([]floa
 }
 
 // roundAll is round-to-nearest with given parameters.
-func roundAll(s quant.Scheme, l layout, w []float32, scales []float32, zeros []int32) []int32 {
+func roundAll(s quant.Scheme, l quant.Layout, w []float32, scales []float32, zeros []int32) []int32 {
 	levels := make([]int32, len(w))
-	for r := 0; r < l.rows; r++ {
-		for c := 0; c < l.cols; c++ {
-			p := l.param(r, c)
-			levels[r*l.cols+c] = s.QuantizeValue(w[r*l.cols+c], scales[p], zeros[p])
+	for r := 0; r < l.Rows; r++ {
+		for c := 0; c < l.Cols; c++ {
+			p := l.Param(r, c)
+			levels[r*l.Cols+c] = s.QuantizeValue(w[r*l.Cols+c], scales[p], zeros[p])
 		}
 	}
 	return levels

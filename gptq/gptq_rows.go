@@ -5,7 +5,7 @@ import "github.com/autoq/autoq/quant"
 // gptqRun is the state shared by the row tiles of one Quantize call.
 type gptqRun struct {
 	s       quant.Scheme
-	l       layout
+	l       quant.Layout
 	w       []float32   // original weights, dead columns zeroed
 	u       []float64   // [K, K] upper Cholesky factor of the damped, permuted H^-1
 	perm    []int       // perm[p] = original column visited at position p
@@ -22,7 +22,7 @@ type gptqRun struct {
 // tile runs GPTQ on rows [r0, r1). Each row's arithmetic is the same whatever tile it is
 // in, so results do not depend on the tiling or the worker count.
 func (g *gptqRun) tile(r0, r1 int) {
-	k, l, s := g.l.cols, g.l, g.s
+	k, l, s := g.l.Cols, g.l, g.s
 	nt := r1 - r0
 	wt := make([]float64, nt*k) // current weights, permuted column order
 	for t := 0; t < nt; t++ {
@@ -32,14 +32,14 @@ func (g *gptqRun) tile(r0, r1 int) {
 		}
 	}
 	errs := make([]float64, nt*g.bs) // scaled errors (w-q)/U[i,i] of the current block
-	reached := make([]bool, l.groups)
-	vals := make([]float32, l.gs)
-	scratch := make([]float64, l.gs)
+	reached := make([]bool, l.Groups)
+	vals := make([]float32, l.GroupSize)
+	scratch := make([]float64, l.GroupSize)
 	for i1 := 0; i1 < k; i1 += g.bs {
 		i2 := min(i1+g.bs, k)
 		for i := i1; i < i2; i++ {
 			c := g.perm[i]
-			grp := c / l.gs
+			grp := c / l.GroupSize
 			if !g.fixed && !reached[grp] {
 				reached[grp] = true
 				g.groupParams(wt, errs, r0, nt, grp, i1, i, i2, vals, scratch)
@@ -47,7 +47,7 @@ func (g *gptqRun) tile(r0, r1 int) {
 			d := g.u[i*k+i]
 			urow := g.u[i*k+i+1 : i*k+i2]
 			for t := 0; t < nt; t++ {
-				p := l.param(r0+t, c)
+				p := l.Param(r0+t, c)
 				sc, z := g.scales[p], g.zeros[p]
 				wv := wt[t*k+i]
 				lev := s.QuantizeValue(float32(wv), sc, z)
@@ -77,14 +77,14 @@ func (g *gptqRun) tile(r0, r1 int) {
 // still unquantized; those inside the block are current, those after it still miss the
 // pending lazy update from the block's columns i1..i-1, which is applied here on the fly.
 func (g *gptqRun) groupParams(wt, errs []float64, r0, nt, grp, i1, i, i2 int, vals []float32, scratch []float64) {
-	k, l := g.l.cols, g.l
+	k, l := g.l.Cols, g.l
 	var hg []float64
 	if g.blocks != nil {
 		hg = g.blocks[grp]
 	}
 	for t := 0; t < nt; t++ {
-		for j := 0; j < l.gs; j++ {
-			p := g.invperm[grp*l.gs+j]
+		for j := 0; j < l.GroupSize; j++ {
+			p := g.invperm[grp*l.GroupSize+j]
 			v := wt[t*k+p]
 			if p >= i2 {
 				for b := i1; b < i; b++ {
@@ -93,8 +93,8 @@ func (g *gptqRun) groupParams(wt, errs []float64, r0, nt, grp, i1, i, i2 int, va
 			}
 			vals[j] = float32(v)
 		}
-		pi := (r0+t)*l.groups + grp
-		g.scales[pi], g.zeros[pi] = searchGroup(g.s, vals, 1, l.gs, hg, g.clip, scratch)
+		pi := (r0+t)*l.Groups + grp
+		g.scales[pi], g.zeros[pi] = searchGroup(g.s, vals, 1, l.GroupSize, hg, g.clip, scratch)
 	}
 }
 

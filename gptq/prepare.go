@@ -45,8 +45,8 @@ func Prepare(name string, w []float32, rows, cols int, s quant.Scheme, h *Hessia
 	if opt.DampTries == 0 {
 		opt.DampTries = DefaultDampTries
 	}
-	p := &Problem{Name: name, Scheme: s, Rows: rows, Cols: cols, GroupSize: l.gs, Groups: l.groups,
-		PerTensor: l.perTensor, Opt: opt, W: append([]float32(nil), w...), H: h.Matrix()}
+	p := &Problem{Name: name, Scheme: s, Rows: rows, Cols: cols, GroupSize: l.GroupSize, Groups: l.Groups,
+		PerTensor: l.PerTensor, Opt: opt, W: append([]float32(nil), w...), H: h.Matrix()}
 	for i := 0; i < cols; i++ {
 		if p.H[i*cols+i] == 0 { // an input that is always zero: its weights never matter
 			p.H[i*cols+i] = 1
@@ -67,8 +67,8 @@ func Prepare(name string, w []float32, rows, cols int, s quant.Scheme, h *Hessia
 	return p, nil
 }
 
-func (p *Problem) layout() layout {
-	return layout{rows: p.Rows, cols: p.Cols, gs: p.GroupSize, groups: p.Groups, perTensor: p.PerTensor}
+func (p *Problem) layout() quant.Layout {
+	return quant.Layout{Rows: p.Rows, Cols: p.Cols, GroupSize: p.GroupSize, Groups: p.Groups, PerTensor: p.PerTensor}
 }
 
 // actH is H for the act-mse search, or nil when the search does not use it.

@@ -109,7 +109,7 @@ func CompareTensor(name string, ref *tensor.Tensor, q *QTensor) (TensorError, er
 	if m.rows != q.Rows || m.cols != q.Cols {
 		return TensorError{}, fmt.Errorf("quant: tensor %q: reference is %dx%d, quantized tensor %dx%d", name, m.rows, m.cols, q.Rows, q.Cols)
 	}
-	l := q.layout()
+	l := q.Layout()
 	rb := q.rowBytes()
 	blocks := make([]errorSums, (m.rows+rowChunk-1)/rowChunk)
 	bufs := m.rowBufs()

@@ -172,7 +172,7 @@ func GemmW4A16Into(out, a []float32, M int, w *QTensor, bias []float32) error {
 	if len(out) != M*N {
 		return fmt.Errorf("gemm w4a16: tensor %q: output has %d values for %d tokens x %d outputs", w.Name, len(out), M, N)
 	}
-	l := w.layout()
+	l := w.Layout()
 	rb := w.rowBytes()
 	_ = parallelRows(N, func(n0, n1 int) error {
 		wd := make([]float32, K)

@@ -69,13 +69,13 @@ func mseSearchGroup(s Scheme, vals []float32, lo, hi float32) (float32, int32) {
 }
 
 // mseSearch runs the MSE search for every group; lo and hi come from GroupRanges.
-func mseSearch(w []float32, l layout, s Scheme, lo, hi []float32) ([]float32, []int32) {
-	scales := make([]float32, l.nParams())
+func mseSearch(w []float32, l Layout, s Scheme, lo, hi []float32) ([]float32, []int32) {
+	scales := make([]float32, l.NParams())
 	var zeros []int32
 	if !s.Symmetric {
-		zeros = make([]int32, l.nParams())
+		zeros = make([]int32, l.NParams())
 	}
-	if l.perTensor {
+	if l.PerTensor {
 		// One group: evaluate the grid points in parallel, each summing the whole matrix in
 		// row-major order, then pick sequentially.
 		errs := make([]float64, MSEGridSteps)
@@ -97,11 +97,11 @@ func mseSearch(w []float32, l layout, s Scheme, lo, hi []float32) ([]float32, []
 		}
 		return scales, zeros
 	}
-	_ = parallelRows(l.rows, func(r0, r1 int) error {
+	_ = parallelRows(l.Rows, func(r0, r1 int) error {
 		for r := r0; r < r1; r++ {
-			for g := 0; g < l.groups; g++ {
-				i := r*l.groups + g
-				vals := w[r*l.cols+g*l.size : r*l.cols+(g+1)*l.size]
+			for g := 0; g < l.Groups; g++ {
+				i := r*l.Groups + g
+				vals := w[r*l.Cols+g*l.GroupSize : r*l.Cols+(g+1)*l.GroupSize]
 				sc, z := mseSearchGroup(s, vals, lo[i], hi[i])
 				scales[i] = sc
 				if zeros != nil {

@@ -56,12 +56,12 @@ func NewQTensor(name string, s Scheme, rows, cols int, levels []int32, scales []
 
 // newQTensor allocates the storage; scales and zeros are copied (zeros dropped when
 // symmetric).
-func newQTensor(name string, s Scheme, l layout, scales []float32, zeros []int32) *QTensor {
-	q := &QTensor{Name: name, Scheme: s, Rows: l.rows, Cols: l.cols, Groups: l.groups, Scales: slices.Clone(scales)}
+func newQTensor(name string, s Scheme, l Layout, scales []float32, zeros []int32) *QTensor {
+	q := &QTensor{Name: name, Scheme: s, Rows: l.Rows, Cols: l.Cols, Groups: l.Groups, Scales: slices.Clone(scales)}
 	if !s.Symmetric {
 		q.Zeros = slices.Clone(zeros)
 	}
-	q.Data = make([]byte, l.rows*q.rowBytes())
+	q.Data = make([]byte, l.Rows*q.rowBytes())
 	return q
 }
 
@@ -80,17 +80,18 @@ func (q *QTensor) zeroAt(i int) int32 {
 	return q.Zeros[i]
 }
 
-func (q *QTensor) layout() layout {
-	l := layout{rows: q.Rows, cols: q.Cols, size: q.Cols, groups: 1, perTensor: q.Scheme.Granularity == PerTensor}
+// Layout is the group layout of q's parameters.
+func (q *QTensor) Layout() Layout {
+	l := Layout{Rows: q.Rows, Cols: q.Cols, GroupSize: q.Cols, Groups: 1, PerTensor: q.Scheme.Granularity == PerTensor}
 	if q.Scheme.Granularity == PerGroup {
-		l.size, l.groups = q.Scheme.GroupSize, q.Groups
+		l.GroupSize, l.Groups = q.Scheme.GroupSize, q.Groups
 	}
 	return l
 }
 
 // putLevel stores level v as element c of a packed row. 8-bit: one byte, two's complement
 // (symmetric int8) or plain (asymmetric uint8), both byte(v). 4-bit: the low 4 bits of v,
-// element c in byte c/2, low nibble when c is even (tensor.I4's layout); the nibble is
+// element c in byte c/2, low nibble when c is even (tensor.I4's Layout); the nibble is
 // two's complement for symmetric and unsigned for asymmetric schemes.
 func putLevel(row []byte, bits, c int, v int32) {
 	if bits == 8 {
@@ -136,8 +137,8 @@ func (q *QTensor) Validate() error {
 	if err != nil {
 		return err
 	}
-	if q.Groups != l.groups {
-		return fmt.Errorf("quant: tensor %q: Groups is %d, scheme %s with %d columns needs %d", q.Name, q.Groups, q.Scheme, q.Cols, l.groups)
+	if q.Groups != l.Groups {
+		return fmt.Errorf("quant: tensor %q: Groups is %d, scheme %s with %d columns needs %d", q.Name, q.Groups, q.Scheme, q.Cols, l.Groups)
 	}
 	if want := q.Rows * q.rowBytes(); len(q.Data) != want {
 		return fmt.Errorf("quant: tensor %q: %d data bytes for %dx%d %s (want %d)", q.Name, len(q.Data), q.Rows, q.Cols, q.Scheme, want)
@@ -170,7 +171,7 @@ func (q *QTensor) ScaleAt(row, col int) (scale float32, zero int32) {
 	if row < 0 || row >= q.Rows || col < 0 || col >= q.Cols {
 		return 0, 0
 	}
-	i := q.layout().param(row, col)
+	i := q.Layout().Param(row, col)
 	if i >= len(q.Scales) {
 		return 0, 0
 	}
@@ -194,7 +195,7 @@ func Dequantize(q *QTensor) []float32 {
 
 // dequantizeRows fills out (the full matrix) for rows [r0, r1), in parallel.
 func dequantizeRows(q *QTensor, out []float32, r0, r1 int) {
-	l := q.layout()
+	l := q.Layout()
 	rb := q.rowBytes()
 	_ = parallelRows(r1-r0, func(a, b int) error {
 		for r := r0 + a; r < r0+b; r++ {
@@ -205,13 +206,13 @@ func dequantizeRows(q *QTensor, out []float32, r0, r1 int) {
 }
 
 // dequantizeRow writes row r of q into dst, one scale group at a time.
-func dequantizeRow(q *QTensor, l layout, packed []byte, r int, dst []float32) {
+func dequantizeRow(q *QTensor, l Layout, packed []byte, r int, dst []float32) {
 	sym := q.Scheme.Symmetric
-	for g := 0; g < l.groups; g++ {
-		i := l.param(r, g*l.size)
+	for g := 0; g < l.Groups; g++ {
+		i := l.Param(r, g*l.GroupSize)
 		sc, z := q.Scales[i], q.zeroAt(i)
-		c0 := g * l.size
-		seg := dst[c0 : c0+l.size]
+		c0 := g * l.GroupSize
+		seg := dst[c0 : c0+l.GroupSize]
 		switch {
 		case q.Scheme.Bits == 8 && sym:
 			src := packed[c0 : c0+len(seg)]

@@ -7,16 +7,16 @@ package quant
 //
 // The common layouts get a loop of their own (8-bit; 4-bit with byte-aligned groups of
 // even size, two levels to a byte); others go through putLevel. All store the same bits.
-func quantizeRow(name string, dst []byte, deq, row []float32, r int, l layout, s Scheme, scales []float32, zeros []int32) error {
+func quantizeRow(name string, dst []byte, deq, row []float32, r int, l Layout, s Scheme, scales []float32, zeros []int32) error {
 	qlo, qhi := s.QRange()
 	lo, hi := float32(qlo), float32(qhi)
-	for g := 0; g < l.groups; g++ {
+	for g := 0; g < l.Groups; g++ {
 		sc, z := scales[g], float32(0)
 		if zeros != nil {
 			z = float32(zeros[g]) // exact: |zero| <= 255
 		}
-		c0 := g * l.size
-		vals := row[c0 : c0+l.size]
+		c0 := g * l.GroupSize
+		vals := row[c0 : c0+l.GroupSize]
 		switch {
 		case s.Bits == 8:
 			out := dst[c0 : c0+len(vals)]

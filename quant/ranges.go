@@ -4,47 +4,20 @@ import (
 	"fmt"
 )
 
-// layout is a validated matrix shape under a scheme.
-type layout struct {
-	rows, cols int
-	size       int // columns per scale group
-	groups     int // scale groups per row
-	perTensor  bool
-}
-
-// nParams is the number of (scale, zero) entries: rows*groups, or 1 for PerTensor.
-func (l layout) nParams() int {
-	if l.perTensor {
-		return 1
-	}
-	return l.rows * l.groups
-}
-
-// param is the index into scales/zeros of element (r, c).
-func (l layout) param(r, c int) int {
-	if l.perTensor {
-		return 0
-	}
-	return r*l.groups + c/l.size
-}
-
 // checkLayout validates the scheme, the shape against len(w) and the group size. It does
 // not look at the values.
-func checkLayout(name string, n, rows, cols int, s Scheme) (layout, error) {
+func checkLayout(name string, n, rows, cols int, s Scheme) (Layout, error) {
 	if err := s.Validate(); err != nil {
-		return layout{}, fmt.Errorf("quant: tensor %q: %w", name, err)
+		return Layout{}, fmt.Errorf("quant: tensor %q: %w", name, err)
 	}
-	if rows <= 0 || cols <= 0 {
-		return layout{}, fmt.Errorf("quant: tensor %q: shape %dx%d is empty or negative", name, rows, cols)
+	if rows > 0 && cols > 0 && rows*cols != n {
+		return Layout{}, fmt.Errorf("quant: tensor %q: %d values for shape %dx%d (want %d)", name, n, rows, cols, rows*cols)
 	}
-	if rows*cols != n {
-		return layout{}, fmt.Errorf("quant: tensor %q: %d values for shape %dx%d (want %d)", name, n, rows, cols, rows*cols)
-	}
-	size, groups, err := s.GroupCols(cols)
+	l, err := NewLayout(s, rows, cols)
 	if err != nil {
-		return layout{}, fmt.Errorf("quant: tensor %q: %w", name, err)
+		return Layout{}, fmt.Errorf("quant: tensor %q: %w", name, err)
 	}
-	return layout{rows: rows, cols: cols, size: size, groups: groups, perTensor: s.Granularity == PerTensor}, nil
+	return l, nil
 }
 
 // isFinite32 reports whether x is neither NaN nor ±Inf: x-x is 0 for finite x and NaN
@@ -66,11 +39,11 @@ func GroupRanges(name string, w []float32, rows, cols int, s Scheme) (lo, hi []f
 		return nil, nil, err
 	}
 	// Per-row ranges first; PerTensor folds them afterwards.
-	lo = make([]float32, rows*l.groups)
-	hi = make([]float32, rows*l.groups)
+	lo = make([]float32, rows*l.Groups)
+	hi = make([]float32, rows*l.Groups)
 	err = parallelRows(rows, func(r0, r1 int) error {
 		for r := r0; r < r1; r++ {
-			if err := rowRanges(name, w[r*cols:(r+1)*cols], r, l, lo[r*l.groups:], hi[r*l.groups:]); err != nil {
+			if err := rowRanges(name, w[r*cols:(r+1)*cols], r, l, lo[r*l.Groups:], hi[r*l.Groups:]); err != nil {
 				return err
 			}
 		}
@@ -79,7 +52,7 @@ func GroupRanges(name string, w []float32, rows, cols int, s Scheme) (lo, hi []f
 	if err != nil {
 		return nil, nil, err
 	}
-	if l.perTensor {
+	if l.PerTensor {
 		lo, hi = foldRanges(lo, hi)
 	}
 	return lo, hi, nil
@@ -105,10 +78,10 @@ func Params(s Scheme, lo, hi []float32) (scales []float32, zeros []int32) {
 	return scales, zeros
 }
 
-// checkParams validates scales/zeros for layout l under s: counts, scales finite and
+// checkParams validates scales/zeros for Layout l under s: counts, scales finite and
 // positive, zero points inside QRange (asymmetric) or absent (symmetric).
-func checkParams(name string, l layout, s Scheme, scales []float32, zeros []int32) error {
-	n := l.nParams()
+func checkParams(name string, l Layout, s Scheme, scales []float32, zeros []int32) error {
+	n := l.NParams()
 	if len(scales) != n {
 		return fmt.Errorf("quant: tensor %q: %d scales for %s (want %d)", name, len(scales), s, n)
 	}

@@ -16,7 +16,7 @@ const (
 	SearchMSE                                // grid over clipping ratios minimising the weight reconstruction error
 	// 4 is reserved for "act-mse" (activation-weighted MSE). Its file declares
 	// `const SearchActMSE SearchMethod = 4` and, in an init function, calls
-	// registerSearch(SearchActMSE, "act-mse", run); run gets the validated layout and the
+	// registerSearch(SearchActMSE, "act-mse", run); run gets the validated Layout and the
 	// options (ColWeights carries the activation statistics).
 )
 
@@ -40,7 +40,7 @@ type SearchOptions struct {
 // searchImpl is a search method defined outside this file (such as act-mse).
 type searchImpl struct {
 	name string
-	run  func(name string, w []float32, l layout, s Scheme, opt SearchOptions) ([]float32, []int32, error)
+	run  func(name string, w []float32, l Layout, s Scheme, opt SearchOptions) ([]float32, []int32, error)
 }
 
 var searchNames = map[SearchMethod]string{SearchMax: "max", SearchPercentile: "percentile", SearchMSE: "mse"}
@@ -49,7 +49,7 @@ var extraSearches = map[SearchMethod]searchImpl{}
 
 // registerSearch adds a search method; call it from an init function in the file that
 // implements the method. It makes ParseSearch, String and SearchParams know the method.
-func registerSearch(m SearchMethod, name string, run func(name string, w []float32, l layout, s Scheme, opt SearchOptions) ([]float32, []int32, error)) {
+func registerSearch(m SearchMethod, name string, run func(name string, w []float32, l Layout, s Scheme, opt SearchOptions) ([]float32, []int32, error)) {
 	if _, dup := searchNames[m]; dup {
 		panic(fmt.Sprintf("quant: search method %d registered twice", m))
 	}
@@ -134,12 +134,12 @@ func SearchParams(name string, w []float32, rows, cols int, s Scheme, opt Search
 
 // groupValues copies scale group (r, g) of w into buf in column order; for PerTensor the
 // whole matrix in row-major order.
-func groupValues(buf, w []float32, l layout, r, g int) []float32 {
+func groupValues(buf, w []float32, l Layout, r, g int) []float32 {
 	buf = buf[:0]
-	if l.perTensor {
+	if l.PerTensor {
 		return append(buf, w...)
 	}
-	return append(buf, w[r*l.cols+g*l.size:r*l.cols+(g+1)*l.size]...)
+	return append(buf, w[r*l.Cols+g*l.GroupSize:r*l.Cols+(g+1)*l.GroupSize]...)
 }
 
 // percentileK is k = ceil(p/100*n) in float64, clamped to [1, n].
@@ -164,11 +164,11 @@ func percentileParams(vals []float32, s Scheme, p float64) (float32, int32) {
 	return s.ComputeParams(vals[n-k], vals[k-1])
 }
 
-func percentileSearch(w []float32, l layout, s Scheme, p float64) ([]float32, []int32) {
-	scales := make([]float32, l.nParams())
+func percentileSearch(w []float32, l Layout, s Scheme, p float64) ([]float32, []int32) {
+	scales := make([]float32, l.NParams())
 	var zeros []int32
 	if !s.Symmetric {
-		zeros = make([]int32, l.nParams())
+		zeros = make([]int32, l.NParams())
 	}
 	set := func(i int, sc float32, z int32) {
 		scales[i] = sc
@@ -176,17 +176,17 @@ func percentileSearch(w []float32, l layout, s Scheme, p float64) ([]float32, []
 			zeros[i] = z
 		}
 	}
-	if l.perTensor {
+	if l.PerTensor {
 		sc, z := percentileParams(groupValues(nil, w, l, 0, 0), s, p)
 		set(0, sc, z)
 		return scales, zeros
 	}
-	_ = parallelRows(l.rows, func(r0, r1 int) error {
-		buf := make([]float32, 0, l.size)
+	_ = parallelRows(l.Rows, func(r0, r1 int) error {
+		buf := make([]float32, 0, l.GroupSize)
 		for r := r0; r < r1; r++ {
-			for g := 0; g < l.groups; g++ {
+			for g := 0; g < l.Groups; g++ {
 				sc, z := percentileParams(groupValues(buf, w, l, r, g), s, p)
-				set(r*l.groups+g, sc, z)
+				set(r*l.Groups+g, sc, z)
 			}
 		}
 		return nil

@@ -26,8 +26,8 @@ func TestParseSearch(t *testing.T) {
 // A method registered from another file (as act-mse will be) is parsed and dispatched.
 func TestRegisterSearch(t *testing.T) {
 	const m = SearchMethod(250)
-	registerSearch(m, "test-fixed", func(name string, w []float32, l layout, s Scheme, opt SearchOptions) ([]float32, []int32, error) {
-		sc := make([]float32, l.nParams())
+	registerSearch(m, "test-fixed", func(name string, w []float32, l Layout, s Scheme, opt SearchOptions) ([]float32, []int32, error) {
+		sc := make([]float32, l.NParams())
 		for i := range sc {
 			sc[i] = opt.ColWeights[0]
 		}
@@ -102,11 +102,11 @@ func TestPercentileK(t *testing.T) {
 // independently in float64.
 func groupErrors(t *testing.T, q *QTensor, w []float32) []float64 {
 	deq := Dequantize(q)
-	l := q.layout()
-	errs := make([]float64, l.nParams())
+	l := q.Layout()
+	errs := make([]float64, l.NParams())
 	for i, x := range w {
 		d := float64(deq[i]) - float64(x)
-		errs[l.param(i/q.Cols, i%q.Cols)] += d * d
+		errs[l.Param(i/q.Cols, i%q.Cols)] += d * d
 	}
 	return errs
 }

@@ -84,9 +84,9 @@ func quantizeRows(name string, m matrix, s Scheme, method SearchMethod, opt Sear
 		return nil, err
 	}
 	q := newQTensor(name, s, l, nil, nil)
-	q.Scales = make([]float32, l.nParams())
+	q.Scales = make([]float32, l.NParams())
 	if !s.Symmetric {
-		q.Zeros = make([]int32, l.nParams())
+		q.Zeros = make([]int32, l.NParams())
 	}
 	rb := q.rowBytes()
 	bufs := m.rowBufs()
@@ -97,9 +97,9 @@ func quantizeRows(name string, m matrix, s Scheme, method SearchMethod, opt Sear
 		var e errorSums
 		for r := r0; r < r1; r++ {
 			row, packed := m.row(r, buf), q.Data[r*rb:(r+1)*rb]
-			sc, zs := q.Scales[r*l.groups:(r+1)*l.groups], []int32(nil)
+			sc, zs := q.Scales[r*l.Groups:(r+1)*l.Groups], []int32(nil)
 			if q.Zeros != nil {
-				zs = q.Zeros[r*l.groups : (r+1)*l.groups]
+				zs = q.Zeros[r*l.Groups : (r+1)*l.Groups]
 			}
 			if err := rowParams(name, row, r, l, s, method, p, sc, zs, &scratch); err != nil {
 				return err
@@ -147,10 +147,10 @@ func quantizeMatrix(name string, m matrix, s Scheme, scales []float32, zeros []i
 		buf, dq := bufs.get()
 		defer bufs.put(buf, dq)
 		for r := r0; r < r1; r++ {
-			i := l.param(r, 0)
-			sc, zs := q.Scales[i:i+l.groups], []int32(nil)
+			i := l.Param(r, 0)
+			sc, zs := q.Scales[i:i+l.Groups], []int32(nil)
 			if q.Zeros != nil {
-				zs = q.Zeros[i : i+l.groups]
+				zs = q.Zeros[i : i+l.Groups]
 			}
 			if err := quantizeRow(name, q.Data[r*rb:(r+1)*rb], dq, m.row(r, buf), r, l, s, sc, zs); err != nil {
 				return err

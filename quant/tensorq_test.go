@@ -13,7 +13,7 @@ import (
 
 // elementwiseQuantize is the element-by-element definition the row kernels must repeat:
 // every level is s.QuantizeValue(x, scale, zero) stored with putLevel (the loop
-// QuantizeWithParams had before it gained per-layout loops).
+// QuantizeWithParams had before it gained per-Layout loops).
 func elementwiseQuantize(t *testing.T, w []float32, rows, cols int, s Scheme, scales []float32, zeros []int32) []byte {
 	l, err := checkLayout("ref", len(w), rows, cols, s)
 	require.NoError(t, err)
@@ -21,7 +21,7 @@ func elementwiseQuantize(t *testing.T, w []float32, rows, cols int, s Scheme, sc
 	rb := q.rowBytes()
 	for r := 0; r < rows; r++ {
 		for c := 0; c < cols; c++ {
-			i := l.param(r, c)
+			i := l.Param(r, c)
 			putLevel(q.Data[r*rb:(r+1)*rb], s.Bits, c, s.QuantizeValue(w[r*cols+c], q.Scales[i], q.zeroAt(i)))
 		}
 	}
@@ -120,9 +120,9 @@ func TestQuantizeTensorMatchesFloatPath(t *testing.T) {
 func TestQuantizeTensorRegisteredSearch(t *testing.T) {
 	const m SearchMethod = 201
 	var seen []float32
-	registerSearch(m, "test-whole", func(name string, w []float32, l layout, s Scheme, opt SearchOptions) ([]float32, []int32, error) {
+	registerSearch(m, "test-whole", func(name string, w []float32, l Layout, s Scheme, opt SearchOptions) ([]float32, []int32, error) {
 		seen = append([]float32(nil), w...)
-		sc := make([]float32, l.nParams())
+		sc := make([]float32, l.NParams())
 		for i := range sc {
 			sc[i] = 0.01
 		}

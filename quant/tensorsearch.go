@@ -43,9 +43,9 @@ func searchMatrix(name string, m matrix, s Scheme, opt SearchOptions) (scales []
 	if err != nil {
 		return nil, nil, err
 	}
-	scales = make([]float32, l.nParams())
+	scales = make([]float32, l.NParams())
 	if !s.Symmetric {
-		zeros = make([]int32, l.nParams())
+		zeros = make([]int32, l.NParams())
 	}
 	bufs := m.rowBufs()
 	err = parallelRows(m.rows, func(r0, r1 int) error {
@@ -53,9 +53,9 @@ func searchMatrix(name string, m matrix, s Scheme, opt SearchOptions) (scales []
 		defer bufs.put(buf, out)
 		scratch := out[:0]
 		for r := r0; r < r1; r++ {
-			sc, zs := scales[r*l.groups:(r+1)*l.groups], []int32(nil)
+			sc, zs := scales[r*l.Groups:(r+1)*l.Groups], []int32(nil)
 			if zeros != nil {
-				zs = zeros[r*l.groups : (r+1)*l.groups]
+				zs = zeros[r*l.Groups : (r+1)*l.Groups]
 			}
 			if err := rowParams(name, m.row(r, buf), r, l, s, method, p, sc, zs, &scratch); err != nil {
 				return err
@@ -86,14 +86,14 @@ func groupRangesMatrix(name string, m matrix, s Scheme) (lo, hi []float32, err e
 	if err != nil {
 		return nil, nil, err
 	}
-	lo = make([]float32, m.rows*l.groups)
-	hi = make([]float32, m.rows*l.groups)
+	lo = make([]float32, m.rows*l.Groups)
+	hi = make([]float32, m.rows*l.Groups)
 	bufs := m.rowBufs()
 	err = parallelRows(m.rows, func(r0, r1 int) error {
 		buf, out := bufs.get()
 		defer bufs.put(buf, out)
 		for r := r0; r < r1; r++ {
-			if err := rowRanges(name, m.row(r, buf), r, l, lo[r*l.groups:], hi[r*l.groups:]); err != nil {
+			if err := rowRanges(name, m.row(r, buf), r, l, lo[r*l.Groups:], hi[r*l.Groups:]); err != nil {
 				return err
 			}
 		}
@@ -102,7 +102,7 @@ func groupRangesMatrix(name string, m matrix, s Scheme) (lo, hi []float32, err e
 	if err != nil {
 		return nil, nil, err
 	}
-	if l.perTensor {
+	if l.PerTensor {
 		lo, hi = foldRanges(lo, hi)
 	}
 	return lo, hi, nil
@@ -128,12 +128,12 @@ func checkPercentile(name string, s Scheme, opt SearchOptions, method SearchMeth
 // each group go to scales[g] (zeros[g] when asymmetric). scratch holds a group's values
 // for the percentile sort. The arithmetic is SearchParams's: GroupRanges' min and max,
 // then ComputeParams (max), percentileParams or mseSearchGroup.
-func rowParams(name string, row []float32, r int, l layout, s Scheme, method SearchMethod, p float64, scales []float32, zeros []int32, scratch *[]float32) error {
-	for g := 0; g < l.groups; g++ {
-		vals := row[g*l.size : (g+1)*l.size]
+func rowParams(name string, row []float32, r int, l Layout, s Scheme, method SearchMethod, p float64, scales []float32, zeros []int32, scratch *[]float32) error {
+	for g := 0; g < l.Groups; g++ {
+		vals := row[g*l.GroupSize : (g+1)*l.GroupSize]
 		mn, mx, bad := groupMinMax(vals)
 		if bad >= 0 {
-			return nonFinite(name, vals[bad], r, g*l.size+bad)
+			return nonFinite(name, vals[bad], r, g*l.GroupSize+bad)
 		}
 		var sc float32
 		var z int32
@@ -155,11 +155,11 @@ func rowParams(name string, row []float32, r int, l layout, s Scheme, method Sea
 }
 
 // rowRanges writes the min and max of each group of row r into lo[g], hi[g].
-func rowRanges(name string, row []float32, r int, l layout, lo, hi []float32) error {
-	for g := 0; g < l.groups; g++ {
-		mn, mx, bad := groupMinMax(row[g*l.size : (g+1)*l.size])
+func rowRanges(name string, row []float32, r int, l Layout, lo, hi []float32) error {
+	for g := 0; g < l.Groups; g++ {
+		mn, mx, bad := groupMinMax(row[g*l.GroupSize : (g+1)*l.GroupSize])
 		if bad >= 0 {
-			return nonFinite(name, row[g*l.size+bad], r, g*l.size+bad)
+			return nonFinite(name, row[g*l.GroupSize+bad], r, g*l.GroupSize+bad)
 		}
 		lo[g], hi[g] = mn, mx
 	}
