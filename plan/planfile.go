@@ -126,6 +126,11 @@ func Read(file string) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	return Parse(file, b)
+}
+
+// Parse checks and decodes the bytes of a plan file; file names it in errors.
+func Parse(file string, b []byte) (*Plan, error) {
 	var p Plan
 	if err := json.Unmarshal(b, &p); err != nil {
 		return nil, fmt.Errorf("plan file %s: %w", file, err)
