@@ -16,16 +16,21 @@ import (
 //
 // Layout (version 1): a JSON object {"format", "version", "sha256", "payload"} where payload
 // is the compact JSON of State and sha256 the hex SHA-256 of exactly those payload bytes.
-// Floats are stored as their bits, counts as sparse [bin, count] pairs.
+// Floats are stored as their bits, counts as sparse [bin, count] pairs. The payload's
+// "shard" object (ShardRecord) was added later without a version change: older readers
+// ignore it, and this reader treats its absence as a file from before records.
 const (
 	StateFormat  = "autoq-calib-histograms"
 	StateVersion = 1
 )
 
-// State is the content of a state file: every tensor's histogram and first-seen shape.
+// State is the content of a state file: every tensor's histogram and first-seen shape, and
+// which shard of which run it is (Shard: nil in files written before shard records; merge
+// refuses those, see ReadShardSet).
 type State struct {
 	Batches int           `json:"batches"`
 	Tensors []TensorState `json:"tensors"`
+	Shard   *ShardRecord  `json:"shard,omitempty"`
 }
 
 // TensorState is one histogram, stored exactly.
@@ -205,6 +210,11 @@ func ParseState(name string, b []byte) (*State, error) {
 	var st State
 	if err := json.Unmarshal(env.Payload, &st); err != nil {
 		return nil, fmt.Errorf("%s: bad payload: %w", name, err)
+	}
+	if st.Shard != nil {
+		if err := st.Shard.check(); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
 	}
 	return &st, nil
 }

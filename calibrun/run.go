@@ -76,6 +76,11 @@ type Result struct {
 	Opt       Options
 	ModelCtx  int // the model's context length (max positions)
 	VocabSize int
+
+	model           *model.Model // for the shard record's fingerprint
+	streamPrint     string       // fingerprint of the whole stream's windows
+	fingerprintOnce sync.Once
+	modelPrint      string
 }
 
 // Run calibrates m on the text (or .jsonl token ids) at data. The stream is read twice:
@@ -101,7 +106,7 @@ func Run(m *model.Model, data string, tok tokenizer.Tokenizer, opt Options) (*Re
 	open := func() (*eval.Windows, error) {
 		return eval.OpenWindows(data, tok, m.Config.Vocab, eval.DataOptions{SeqLen: opt.SeqLen, MaxTokens: opt.Tokens, Split: opt.Split})
 	}
-	total, err := countWindows(open)
+	total, stream, err := countWindows(open)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +119,8 @@ func Run(m *model.Model, data string, tok tokenizer.Tokenizer, opt Options) (*Re
 		return nil, err
 	}
 	rounds := min(opt.Rounds, total)
-	res := &Result{Groups: groups, Total: total, Opt: opt, ModelCtx: m.Config.MaxSeq, VocabSize: m.Config.Vocab}
+	res := &Result{Groups: groups, Total: total, Opt: opt, ModelCtx: m.Config.MaxSeq, VocabSize: m.Config.Vocab,
+		model: m, streamPrint: stream}
 	res.Hists = make([]*calib.Histogram, len(groups))
 	for i, g := range groups {
 		res.Hists[i] = calib.NewHistogram(g.Name)
@@ -215,21 +221,24 @@ func (o *Options) check() error {
 	return nil
 }
 
-func countWindows(open func() (*eval.Windows, error)) (int, error) {
+// countWindows counts the stream's windows and fingerprints their token ids.
+func countWindows(open func() (*eval.Windows, error)) (int, string, error) {
 	src, err := open()
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	defer src.Close()
 	n := 0
+	wp := newWindowPrint()
 	for {
-		_, err := src.Next()
+		win, err := src.Next()
 		if errors.Is(err, io.EOF) {
-			return n, nil
+			return n, wp.fp.String(), nil
 		}
 		if err != nil {
-			return 0, err
+			return 0, "", err
 		}
+		wp.add(win)
 		n++
 	}
 }

@@ -2,8 +2,10 @@ package model
 
 import (
 	"fmt"
-	"github.com/autoq/autoq/checkpoint"
+	"sort"
 	"sync"
+
+	"github.com/autoq/autoq/checkpoint"
 
 	"github.com/autoq/autoq/tensor"
 )
@@ -207,6 +209,16 @@ func (m *Model) ResetLinears() {
 			*m.byName[name] = &Dense{W: m.weights[name+".weight"].F32(), Bias: bias, N: n, K: k}
 		}
 	}
+}
+
+// WeightNames lists the checkpoint tensors (see Weight), sorted.
+func (m *Model) WeightNames() []string {
+	names := make([]string, 0, len(m.weights))
+	for n := range m.weights {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }
 
 // Weight returns the checkpoint tensor name (e.g. "model.layers.0.mlp.up_proj.weight") as

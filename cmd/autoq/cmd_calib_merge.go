@@ -16,7 +16,9 @@ func init() {
 		name:    "calib merge",
 		summary: "merge shard histogram states (from calibrate --histograms) into one calibration table",
 		usage: "SHARD... [flags]\n\nEach SHARD is a histogram state file, or a directory whose histograms-*.json files are all\n" +
-			"taken. Merging is exact: the table equals that of one unsharded run, bit for bit.",
+			"taken. Merging is exact: the table equals that of one unsharded run, bit for bit. The shards\n" +
+			"must be the whole run: every I of N once, all made with the same settings (model, data,\n" +
+			"--seq-len, --tokens, ...); anything else is refused.",
 		flags: func(fs *pflag.FlagSet) { c.register(fs) },
 		run: func(e *env, fs *pflag.FlagSet, args []string) error {
 			if len(args) == 0 {
@@ -56,13 +58,13 @@ func init() {
 				return err
 			}
 			defer eng.Close()
+			states, err := calib.ReadShardSet(files)
+			if err != nil {
+				return err
+			}
 			s := calib.NewSession(calib.SessionOptions{Engine: eng})
-			for _, f := range files {
-				st, err := calib.ReadStateFile(f)
-				if err != nil {
-					return err
-				}
-				if err := s.MergeState(st, f); err != nil {
+			for i, st := range states {
+				if err := s.MergeState(st, files[i]); err != nil {
 					return err
 				}
 			}

@@ -189,7 +189,11 @@ func init() {
 					return err
 				}
 				p := filepath.Join(histDir, fmt.Sprintf("histograms-%05d-of-%05d.json", si, sn))
-				if err := calib.WriteStateFile(p, s.State()); err != nil {
+				st := s.State()
+				if st.Shard, err = calib.DumpShardRecord(files, si, sn, chanAbs); err != nil {
+					return err
+				}
+				if err := calib.WriteStateFile(p, st); err != nil {
 					return err
 				}
 			}
