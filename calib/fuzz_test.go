@@ -2,6 +2,7 @@ package calib
 
 import (
 	"bytes"
+	"fmt"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -50,6 +51,7 @@ func wrapState(payload []byte) []byte {
 func FuzzParseState(f *testing.F) {
 	s := fuzzSession(f)
 	st := s.State()
+	st.Shard = &ShardRecord{Index: 1, Count: 3, Settings: []Setting{{"seq_len", "256"}, {"model", "0123456789abcdef"}}}
 	full, err := MarshalState(st)
 	if err != nil {
 		f.Fatal(err)
@@ -62,6 +64,7 @@ func FuzzParseState(f *testing.F) {
 	f.Add([]byte(`{"batches":-1,"tensors":[{"name":"x","count":18446744073709551615,"bins":[[0,18446744073709551615]]}]}`), true)
 	f.Add([]byte(`{"tensors":[{"name":"x","channel_absmax_bits":[2143289344]}]}`), true)
 	f.Add([]byte(`{"format":"autoq-calib-histograms","version":1,"sha256":"00","payload":{}}`), false)
+	f.Add([]byte(`{"tensors":[],"shard":{"index":3,"count":2,"settings":[{"name":"a","value":"1"},{"name":"a","value":"1"}]}}`), true)
 	const name = "fuzz/histograms-00000-of-00001.json"
 	f.Fuzz(func(t *testing.T, raw []byte, wrap bool) {
 		if wrap {
@@ -194,4 +197,54 @@ func FuzzReadTRTCache(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzShardSet: any list of shard records (JSON) is accepted by CheckShardSet only when it
+// is one whole run: indices 0..count-1 once each, the same count and settings everywhere;
+// otherwise the error names a file.
+func FuzzShardSet(f *testing.F) {
+	f.Add([]byte(`[{"index":0,"count":2,"settings":[{"name":"a","value":"1"}]},{"index":1,"count":2,"settings":[{"name":"a","value":"1"}]}]`))
+	f.Add([]byte(`[{"index":1,"count":2,"settings":[{"name":"a","value":"1"}]},{"index":1,"count":2,"settings":[{"name":"a","value":"1"}]}]`))
+	f.Add([]byte(`[{"index":0,"count":2,"settings":[{"name":"a","value":"1"}]},{"index":1,"count":2,"settings":[{"name":"a","value":"2"}]}]`))
+	f.Add([]byte(`[{"index":0,"count":1,"settings":[{"name":"a","value":"1"},{"name":"b","value":"1"}]}]`))
+	f.Add([]byte(`[{"index":0,"count":3},{"index":2,"count":3}]`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var recs []*ShardRecord
+		if json.Unmarshal(raw, &recs) != nil {
+			return
+		}
+		files := make([]string, len(recs))
+		states := make([]*State, len(recs))
+		for i, r := range recs {
+			files[i] = fmt.Sprintf("shard-file-%d.json", i)
+			states[i] = &State{Shard: r}
+		}
+		err := CheckShardSet(files, states)
+		if err != nil {
+			if len(recs) > 0 && !strings.Contains(err.Error(), "shard-file-") {
+				t.Fatalf("error names no file: %v", err)
+			}
+			return
+		}
+		n := recs[0].Count
+		seen := make([]bool, n)
+		for _, r := range recs {
+			if r.Count != n || r.Index < 0 || r.Index >= n || seen[r.Index] || !reflect.DeepEqual(settingMap(r), settingMap(recs[0])) {
+				t.Fatalf("accepted a set that is not one whole run: %s", raw)
+			}
+			seen[r.Index] = true
+		}
+		if len(recs) != n {
+			t.Fatalf("accepted %d shards of %d", len(recs), n)
+		}
+	})
+}
+
+func settingMap(r *ShardRecord) map[string]string {
+	m := map[string]string{}
+	for _, s := range r.Settings {
+		m[s.Name] = s.Value
+	}
+	return m
 }

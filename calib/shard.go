@@ -125,8 +125,19 @@ func ReadShardSet(files []string) ([]*State, error) {
 }
 
 // CheckShardSet is ReadShardSet's check on states already read (files name them, same
-// order; every state must have a shard record).
+// order).
 func CheckShardSet(files []string, states []*State) error {
+	if len(states) == 0 || len(files) != len(states) {
+		return fmt.Errorf("calib: %d states named by %d files: want one name per state, at least one", len(states), len(files))
+	}
+	for i, st := range states {
+		if st.Shard == nil {
+			return fmt.Errorf("%s: no shard record", files[i])
+		}
+		if err := st.Shard.check(); err != nil {
+			return fmt.Errorf("%s: %w", files[i], err)
+		}
+	}
 	order := make([]int, len(states))
 	for i := range order {
 		order[i] = i

@@ -152,3 +152,13 @@ func TestDumpShardRecord(t *testing.T) {
 	_, err = DumpShardRecord([]string{filepath.Join(t.TempDir(), "gone.safetensors")}, 0, 1, false)
 	require.ErrorContains(t, err, "gone.safetensors")
 }
+
+// CheckShardSet, called on states in memory, refuses what ReadShardSet would not have read.
+func TestCheckShardSetArguments(t *testing.T) {
+	rec := &ShardRecord{Index: 0, Count: 1}
+	require.ErrorContains(t, CheckShardSet(nil, nil), "0 states named by 0 files")
+	require.ErrorContains(t, CheckShardSet([]string{"a", "b"}, []*State{{Shard: rec}}), "1 states named by 2 files")
+	require.ErrorContains(t, CheckShardSet([]string{"a.json"}, []*State{{}}), "a.json: no shard record")
+	require.ErrorContains(t, CheckShardSet([]string{"a.json"}, []*State{{Shard: &ShardRecord{Index: 1, Count: 1}}}), "a.json: shard record: index 1 of 1")
+	require.NoError(t, CheckShardSet([]string{"a.json"}, []*State{{Shard: rec}}))
+}
