@@ -2,10 +2,13 @@ package plan
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // Fuzz targets for the plan and sensitivity files. Seeds are built here plus
@@ -125,4 +128,24 @@ func FuzzParseSensitivity(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A layer with more candidate schemes than the programmes' int8 choice tables hold used
+// to panic (index out of range); it is refused, naming the layer.
+func TestSolveTooManyCandidates(t *testing.T) {
+	l := LayerSensitivity{Name: "model.layers.0.mlp.down_proj", Rows: 64, Cols: 256, Damage: map[string]Damage{"w8": {KL: 1e-9}}}
+	for g := 1; len(l.Damage) <= maxOptions; g++ {
+		l.Damage[fmt.Sprintf("w4g%d", g)] = Damage{KL: 1 / float64(g)}
+	}
+	s := &Sensitivity{Layers: []LayerSensitivity{l}}
+	require.NoError(t, s.Validate())
+	for _, opt := range []Options{{TargetBits: 5}, {MaxDamage: 0.5}, {TargetBits: 5, Greedy: true}} {
+		_, _, err := Solve(s, opt)
+		require.ErrorContains(t, err, `layer "model.layers.0.mlp.down_proj" has 129 candidate schemes; the planner takes at most 127`)
+	}
+	delete(l.Damage, "w4g1")
+	delete(l.Damage, "w4g2")
+	_, res, err := Solve(s, Options{TargetBits: 5}) // 127 with w16: the most it takes
+	require.NoError(t, err)
+	require.Len(t, res.Choices, 1)
 }
