@@ -149,3 +149,15 @@ func TestSolveTooManyCandidates(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, res.Choices, 1)
 }
+
+// Found by FuzzParsePlan: a rule without "scheme" was accepted as 0-bit weights (the zero
+// Choice), one without "pattern" silently matched nothing.
+func TestParsePlanRefusesIncompleteRules(t *testing.T) {
+	_, err := Parse("p.json", []byte(`{"version":1,"rules":[{"pattern":"*.o_proj"}]}`))
+	require.ErrorContains(t, err, `plan file p.json: rule "*.o_proj" has no valid scheme`)
+	_, err = Parse("p.json", []byte(`{"version":1,"rules":[{"pattern":"*","scheme":"w8"},{"scheme":"w8"}]}`))
+	require.ErrorContains(t, err, "plan file p.json: rule 1 has no pattern")
+	p, err := Parse("p.json", []byte(`{"version":1,"rules":[{"pattern":"*","scheme":"w16"}]}`))
+	require.NoError(t, err)
+	require.Equal(t, FullPrecision, p.Rules[0].Scheme)
+}

@@ -141,9 +141,16 @@ func Parse(file string, b []byte) (*Plan, error) {
 	if p.ScaleBits <= 0 {
 		p.ScaleBits = 16
 	}
-	for _, r := range p.Rules {
+	for i, r := range p.Rules {
+		if r.Pattern == "" {
+			return nil, fmt.Errorf("plan file %s: rule %d has no pattern", file, i)
+		}
 		if _, err := path.Match(r.Pattern, ""); err != nil {
 			return nil, fmt.Errorf("plan file %s: rule %q: %w", file, r.Pattern, err)
+		}
+		// A rule without "scheme" decodes to the zero Choice (0-bit weights): refuse it.
+		if _, err := ParseChoice(r.Scheme.String()); err != nil {
+			return nil, fmt.Errorf("plan file %s: rule %q has no valid scheme", file, r.Pattern)
 		}
 	}
 	return &p, nil
