@@ -148,7 +148,11 @@ func Calibrate(env Env, o CalibrateOptions) (*CalibrateReport, error) {
 		if err := os.MkdirAll(o.Histograms, 0o755); err != nil {
 			return nil, err
 		}
-		if err := calib.WriteStateFile(shardStatePath(o.Histograms, si, sn), s.State()); err != nil {
+		st := s.State()
+		if st.Shard, err = calib.DumpShardRecord(files, si, sn, o.ChannelAbsMax); err != nil {
+			return nil, err
+		}
+		if err := calib.WriteStateFile(shardStatePath(o.Histograms, si, sn), st); err != nil {
 			return nil, err
 		}
 	}
@@ -204,13 +208,13 @@ func CalibMerge(env Env, o CalibMergeOptions) (*CalibrateReport, error) {
 		return nil, err
 	}
 	defer eng.b.Close()
+	states, err := calib.ReadShardSet(files)
+	if err != nil {
+		return nil, err
+	}
 	s := calib.NewSession(calib.SessionOptions{Engine: eng.b})
-	for _, f := range files {
-		st, err := calib.ReadStateFile(f)
-		if err != nil {
-			return nil, err
-		}
-		if err := s.MergeState(st, f); err != nil {
+	for i, st := range states {
+		if err := s.MergeState(st, files[i]); err != nil {
 			return nil, err
 		}
 	}

@@ -150,9 +150,9 @@ func tableAmax(path string, layers []string) (*calib.Table, map[string]float32, 
 	return t, amax, nil
 }
 
-// ParseChoices reads a comma-separated list of candidate schemes (no w16: it has no damage
+// ParseRecipes reads a comma-separated list of candidate schemes (no w16: it has no damage
 // to measure).
-func ParseChoices(s string) ([]quant.Recipe, error) {
+func ParseRecipes(s string) ([]quant.Recipe, error) {
 	var out []quant.Recipe
 	for _, p := range strings.Split(s, ",") {
 		c, err := quant.ParseRecipe(strings.TrimSpace(p))

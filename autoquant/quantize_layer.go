@@ -80,7 +80,7 @@ func (qz *Quantizers) scaleDType() tensor.DType {
 // layer that reproduces it in the model runner.
 type Layer struct {
 	Name   string
-	Choice quant.Recipe
+	Recipe quant.Recipe
 	Q      *quant.QTensor
 	Act    *export.Activation
 	Linear *model.FakeQuant
@@ -121,7 +121,7 @@ func (qz *Quantizers) Quantize(m *model.Model, name string, c quant.Recipe) (*La
 	if err := roundScales(name, q.Scales, scaleD); err != nil {
 		return nil, err
 	}
-	l := &Layer{Name: name, Choice: c, Q: q}
+	l := &Layer{Name: name, Recipe: c, Q: q}
 	act, amax := quant.ActNone, float32(0)
 	switch c.Act {
 	case quant.ActDynamic:

@@ -40,7 +40,7 @@ func Run(env Env, f RunOptions) (*RunReport, error) {
 	}
 	var schemes []quant.Recipe
 	if f.Schemes != "" {
-		if schemes, err = ParseChoices(f.Schemes); err != nil {
+		if schemes, err = ParseRecipes(f.Schemes); err != nil {
 			return nil, usagef("--schemes: %v", err)
 		}
 	}

@@ -18,7 +18,7 @@ type SensitivityOptions struct {
 // Sensitivity is `autoq sensitivity`: each (layer, scheme) quantized alone and measured
 // against the cached full-precision logits (KL, perplexity change).
 func Sensitivity(env Env, f SensitivityOptions) (*SensitivityReport, error) {
-	schemes, err := ParseChoices(f.Schemes)
+	schemes, err := ParseRecipes(f.Schemes)
 	if err != nil {
 		return nil, usagef("--schemes: %v", err)
 	}

@@ -10,7 +10,7 @@ import (
 )
 
 // CollectQuantizer is the search quantizer that matches collect.QuantizeModel(method,
-// clip, s, opt): the scheme collect.FitGroup(s, cols), round-to-nearest or GPTQ with the
+// clip, s, opt): the scheme s.FitCols(cols), round-to-nearest or GPTQ with the
 // given clipping search, dequantized.
 func CollectQuantizer(method collect.Method, clip gptq.Clip, s quant.Scheme, opt gptq.Options) Quantizer {
 	return func(name string, w []float32, rows, cols int, h *gptq.Hessian) ([]float32, error) {

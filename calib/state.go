@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/bits"
 	"os"
 
 	"github.com/autoq/autoq/internal/atomicfile"
@@ -15,16 +16,21 @@ import (
 //
 // Layout (version 1): a JSON object {"format", "version", "sha256", "payload"} where payload
 // is the compact JSON of State and sha256 the hex SHA-256 of exactly those payload bytes.
-// Floats are stored as their bits, counts as sparse [bin, count] pairs.
+// Floats are stored as their bits, counts as sparse [bin, count] pairs. The payload's
+// "shard" object (ShardRecord) was added later without a version change: older readers
+// ignore it, and this reader treats its absence as a file from before records.
 const (
 	StateFormat  = "autoq-calib-histograms"
 	StateVersion = 1
 )
 
-// State is the content of a state file: every tensor's histogram and first-seen shape.
+// State is the content of a state file: every tensor's histogram and first-seen shape, and
+// which shard of which run it is (Shard: nil in files written before shard records; merge
+// refuses those, see ReadShardSet).
 type State struct {
 	Batches int           `json:"batches"`
 	Tensors []TensorState `json:"tensors"`
+	Shard   *ShardRecord  `json:"shard,omitempty"`
 }
 
 // TensorState is one histogram, stored exactly.
@@ -70,7 +76,9 @@ func (s *Session) State() *State {
 	return st
 }
 
-// histogram rebuilds and checks one stored histogram.
+// histogram rebuilds and checks one stored histogram against the rules every histogram
+// obeys (histogram_types.go): bins in range and summing to Count, Exp = ExpFor(AbsMax) once a
+// non-zero value was seen, only zeros before, finite non-negative channel absmaxes.
 func (e *TensorState) histogram() (*Histogram, error) {
 	h := &Histogram{Name: e.Name, Exp: e.Exp, HasExp: e.HasExp, AbsMax: math.Float32frombits(e.AbsMaxBits), Count: e.Count, NaN: e.NaN, Inf: e.Inf}
 	var sum uint64
@@ -81,26 +89,45 @@ func (e *TensorState) histogram() (*Histogram, error) {
 		}
 		last = int(b[0])
 		h.Counts[b[0]] = b[1]
-		sum += b[1]
+		var carry uint64
+		if sum, carry = bits.Add64(sum, b[1], 0); carry != 0 {
+			return nil, fmt.Errorf("tensor %q: bin counts overflow 64 bits", e.Name)
+		}
 	}
 	if sum != e.Count {
 		return nil, fmt.Errorf("tensor %q: bins hold %d values but count is %d", e.Name, sum, e.Count)
 	}
-	if e.HasExp && (h.AbsMax == 0 || ExpFor(h.AbsMax) > e.Exp || e.AbsMaxBits >= 0x7f800000) {
-		return nil, fmt.Errorf("tensor %q: absmax %v does not fit exponent %d", e.Name, h.AbsMax, e.Exp)
+	if e.HasExp && (e.AbsMaxBits == 0 || e.AbsMaxBits >= 0x7f800000 || ExpFor(h.AbsMax) != e.Exp) {
+		return nil, fmt.Errorf("tensor %q: absmax %v (bits %08x) does not match exponent %d", e.Name, h.AbsMax, e.AbsMaxBits, e.Exp)
 	}
 	if !e.HasExp && (e.AbsMaxBits != 0 || last > 0) {
 		return nil, fmt.Errorf("tensor %q: values outside bin 0 without an exponent", e.Name)
 	}
-	for _, b := range e.ChannelAbsMax {
+	for i, b := range e.ChannelAbsMax {
+		if b >= 0x7f800000 {
+			return nil, fmt.Errorf("tensor %q: channel %d absmax (bits %08x) is negative or not finite", e.Name, i, b)
+		}
 		h.ChannelAbsMax = append(h.ChannelAbsMax, math.Float32frombits(b))
 	}
 	return h, nil
 }
 
+// addOverflows reports whether merging counts into h would overflow.
+func addOverflows(h *Histogram, o *Histogram) bool {
+	for _, p := range [][2]uint64{{h.Count, o.Count}, {h.NaN, o.NaN}, {h.Inf, o.Inf}} {
+		if _, carry := bits.Add64(p[0], p[1], 0); carry != 0 {
+			return true
+		}
+	}
+	return false // bins add to at most Count
+}
+
 // MergeState merges a state (read from source, for messages) into the session: exact
 // histogram merges, shapes checked against what the session has seen.
 func (s *Session) MergeState(st *State, source string) error {
+	if st.Batches < 0 || s.batches+st.Batches < s.batches {
+		return fmt.Errorf("%s: batch count %d is negative or overflows", source, st.Batches)
+	}
 	hs := make([]*Histogram, len(st.Tensors))
 	names := map[string]bool{}
 	for i := range st.Tensors {
@@ -119,6 +146,9 @@ func (s *Session) MergeState(st *State, source string) error {
 			}
 			if a, b := ts.hist.ChannelAbsMax, h.ChannelAbsMax; a != nil && b != nil && len(a) != len(b) {
 				return fmt.Errorf("%s: tensor %q: %d channels, earlier %d", source, e.Name, len(b), len(a))
+			}
+			if addOverflows(ts.hist, h) {
+				return fmt.Errorf("%s: tensor %q: merged counts overflow 64 bits", source, e.Name)
 			}
 		}
 		hs[i] = h
@@ -180,6 +210,11 @@ func ParseState(name string, b []byte) (*State, error) {
 	var st State
 	if err := json.Unmarshal(env.Payload, &st); err != nil {
 		return nil, fmt.Errorf("%s: bad payload: %w", name, err)
+	}
+	if st.Shard != nil {
+		if err := st.Shard.check(); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
 	}
 	return &st, nil
 }

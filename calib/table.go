@@ -147,6 +147,11 @@ func ReadTable(path string) (*Table, error) {
 	if err != nil {
 		return nil, err
 	}
+	return ParseTable(path, b)
+}
+
+// ParseTable checks and decodes the bytes of a calibration table; path names it in errors.
+func ParseTable(path string, b []byte) (*Table, error) {
 	var t Table
 	if err := json.Unmarshal(b, &t); err != nil {
 		return nil, fmt.Errorf("%s: not a calibration table: %w", path, err)
@@ -156,6 +161,18 @@ func ReadTable(path string) (*Table, error) {
 	}
 	if t.Version != TableVersion {
 		return nil, fmt.Errorf("%s: calibration table version %d, this autoq reads version %d", path, t.Version, TableVersion)
+	}
+	seen := map[string]bool{}
+	for i, e := range t.Tensors {
+		switch {
+		case e.Name == "" || seen[e.Name]:
+			return nil, fmt.Errorf("%s: tensors[%d]: name %q is empty or repeated", path, i, e.Name)
+		case !e.Empty && !(e.Amax > 0 && e.Amax <= math.MaxFloat32):
+			return nil, fmt.Errorf("%s: tensor %q: amax %v is not a positive finite threshold (and the entry is not marked empty)", path, e.Name, e.Amax)
+		case e.AmaxBits != "" && e.AmaxBits != hex32(e.Amax):
+			return nil, fmt.Errorf("%s: tensor %q: amax %v has the float32 bits %s, but amax_bits says %q (edit both or neither)", path, e.Name, e.Amax, hex32(e.Amax), e.AmaxBits)
+		}
+		seen[e.Name] = true
 	}
 	return &t, nil
 }

@@ -55,7 +55,11 @@ func TRTCacheFromTable(t *Table, version string) (*TRTCache, error) {
 		if e.Empty {
 			continue
 		}
-		c.Entries = append(c.Entries, TRTEntry{Name: e.Name, Scale: e.Amax / 127})
+		scale := e.Amax / 127
+		if !(scale > 0) || math.IsInf(float64(scale), 0) {
+			return nil, fmt.Errorf("trt cache: tensor %q: amax %v gives the scale %v (amax/127), which TensorRT cannot use", e.Name, e.Amax, scale)
+		}
+		c.Entries = append(c.Entries, TRTEntry{Name: e.Name, Scale: scale})
 	}
 	return c, nil
 }

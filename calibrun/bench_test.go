@@ -60,3 +60,31 @@ func BenchmarkCalibrateReal(b *testing.B) {
 		b.ReportMetric(float64(tokens*b.N)/b.Elapsed().Seconds(), "tokens/s")
 	})
 }
+
+// BenchmarkShardRecord compares the model fingerprint a state file's shard record costs
+// with loading the same model (its baseline: every shard loads the model anyway), on
+// stories260K. Both report MB/s of F32 weights.
+//
+//	go test ./calibrun -run '^$' -bench ShardRecord -benchtime 20x
+func BenchmarkShardRecord(b *testing.B) {
+	bin := testutil.SharedData(b, "stories260K.bin")
+	m, err := model.Load(bin)
+	require.NoError(b, err)
+	bytes := 0
+	for _, n := range m.WeightNames() {
+		bytes += 4 * m.Weight(n).NumElements()
+	}
+	b.Run("load", func(b *testing.B) {
+		b.SetBytes(int64(bytes))
+		for range b.N {
+			_, err := model.Load(bin)
+			require.NoError(b, err)
+		}
+	})
+	b.Run("fingerprint", func(b *testing.B) {
+		b.SetBytes(int64(bytes))
+		for range b.N {
+			_ = modelFingerprint(m)
+		}
+	})
+}

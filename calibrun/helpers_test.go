@@ -23,10 +23,16 @@ const outlierDim = 3
 // tinyModel builds a deterministic 2-layer Llama (dim 16, vocabulary 40).
 func tinyModel(t *testing.T) *model.Model {
 	t.Helper()
+	return tinyModelSeed(t, 7)
+}
+
+// tinyModelSeed is tinyModel with other random weights for another seed.
+func tinyModelSeed(t *testing.T, seed uint64) *model.Model {
+	t.Helper()
 	cfg := checkpoint.LlamaConfig{Dim: 16, HiddenDim: 24, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 40,
 		MaxSeq: 64, RopeTheta: 10000, NormEps: 1e-5, TiedEmbeddings: true}
 	// Norm weights 1 with one outlier channel, which every linear input inherits.
-	ts := llamatest.Tensors(cfg, 7, func(_ *rand.Rand, n int) []float32 {
+	ts := llamatest.Tensors(cfg, seed, func(_ *rand.Rand, n int) []float32 {
 		v := make([]float32, n)
 		for i := range v {
 			v[i] = 1

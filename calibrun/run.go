@@ -76,6 +76,11 @@ type Result struct {
 	Opt       Options
 	ModelCtx  int // the model's context length (max positions)
 	VocabSize int
+
+	model           *model.Model // for the shard record's fingerprint
+	streamPrint     string       // fingerprint of the whole stream's windows
+	fingerprintOnce sync.Once
+	modelPrint      string
 }
 
 // Run calibrates m on the text (or .jsonl token ids) at data. The stream is read twice:
@@ -129,7 +134,7 @@ func RunStream(m *model.Model, open Stream, tok tokenizer.Tokenizer, opt Options
 			}
 		}
 	}
-	total, err := countWindows(open)
+	total, stream, err := countWindows(open)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +147,8 @@ func RunStream(m *model.Model, open Stream, tok tokenizer.Tokenizer, opt Options
 		return nil, err
 	}
 	rounds := min(opt.Rounds, total)
-	res := &Result{Groups: groups, Total: total, Opt: opt, ModelCtx: m.Config.MaxSeq, VocabSize: m.Config.Vocab}
+	res := &Result{Groups: groups, Total: total, Opt: opt, ModelCtx: m.Config.MaxSeq, VocabSize: m.Config.Vocab,
+		model: m, streamPrint: stream}
 	res.Hists = make([]*calib.Histogram, len(groups))
 	for i, g := range groups {
 		res.Hists[i] = calib.NewHistogram(g.Name)
@@ -249,21 +255,24 @@ func closeSource(src eval.Source) {
 	}
 }
 
-func countWindows(open Stream) (int, error) {
+// countWindows counts the stream's windows and fingerprints their token ids.
+func countWindows(open Stream) (int, string, error) {
 	src, err := open()
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	defer closeSource(src)
 	n := 0
+	wp := newWindowPrint()
 	for {
-		_, err := src.Next()
+		win, err := src.Next()
 		if errors.Is(err, io.EOF) {
-			return n, nil
+			return n, wp.fp.String(), nil
 		}
 		if err != nil {
-			return 0, err
+			return 0, "", err
 		}
+		wp.add(win)
 		n++
 	}
 }

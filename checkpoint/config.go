@@ -96,6 +96,11 @@ func ReadConfig(dir string) (*LlamaConfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
+	return ParseConfig(path, raw)
+}
+
+// ParseConfig parses the bytes of a config.json; path names the file in errors.
+func ParseConfig(path string, raw []byte) (*LlamaConfig, error) {
 	var h hfConfig
 	if err := json.Unmarshal(raw, &h); err != nil {
 		return nil, fmt.Errorf("checkpoint: %s: invalid JSON: %w", path, err)

@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"os"
 	"unsafe"
 
@@ -27,6 +28,12 @@ func ReadLlama2C(path string) (*LlamaConfig, []safetensors.NamedTensor, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("llama2.c: %w", err)
 	}
+	return ParseLlama2C(path, raw)
+}
+
+// ParseLlama2C parses the bytes of a llama2.c checkpoint (see ReadLlama2C); path names the
+// file in errors. Tensors that need no permutation are views into raw.
+func ParseLlama2C(path string, raw []byte) (*LlamaConfig, []safetensors.NamedTensor, error) {
 	if len(raw) < llama2cHeaderBytes {
 		return nil, nil, fmt.Errorf("llama2.c: %s: file is %d bytes, shorter than the %d-byte header", path, len(raw), llama2cHeaderBytes)
 	}
@@ -53,20 +60,36 @@ func ReadLlama2C(path string) (*LlamaConfig, []safetensors.NamedTensor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("llama2.c: %s: bad header %v: %w", path, h, err)
 	}
-	// Sizes in int64: a corrupt header must not overflow into a plausible length.
-	D, H, L, V, KV := int64(cfg.Dim), int64(cfg.HiddenDim), int64(cfg.Layers), int64(cfg.Vocab), int64(cfg.KVDim())
-	rope := int64(cfg.MaxSeq) * int64(cfg.HeadDim()) / 2
-	floats := V*D + L*D + L*D*D + 2*L*KV*D + L*D*D + L*D + 3*L*H*D + D + 2*rope
+	// Sizes in checked uint64 arithmetic: a corrupt header must not overflow into a
+	// plausible length (int64 products of int32 fields can wrap: layers*dim*dim is up to 2^93).
+	D, H, L, V, KV := uint64(cfg.Dim), uint64(cfg.HiddenDim), uint64(cfg.Layers), uint64(cfg.Vocab), uint64(cfg.KVDim())
+	rope := uint64(cfg.MaxSeq) * uint64(cfg.HeadDim()) / 2 // < 2^62: no overflow
+	var sz checkedSize
+	sz.add(V, D)
+	sz.add(L, D)
+	sz.add(L, D, D)
+	sz.add(2, L, KV, D)
+	sz.add(L, D, D)
+	sz.add(L, D)
+	sz.add(3, L, H, D)
+	sz.add(D)
+	sz.add(2, rope)
 	if !tied {
-		floats += V * D
+		sz.add(V, D)
 	}
-	if want := int64(llama2cHeaderBytes) + 4*floats; int64(len(raw)) != want {
-		what := "truncated"
-		if int64(len(raw)) > want {
+	floats := sz.n
+	sz.n = llama2cHeaderBytes
+	sz.add(4, floats)
+	if want := sz.n; sz.overflow || want != uint64(len(raw)) {
+		what, need := "truncated", fmt.Sprint(want)
+		switch {
+		case sz.overflow:
+			need = "more than 2^64"
+		case uint64(len(raw)) > want:
 			what = "has trailing bytes"
 		}
-		return nil, nil, fmt.Errorf("llama2.c: %s: file %s: %d bytes, but the header (dim %d, hidden %d, layers %d, heads %d, kv heads %d, vocab %d, seq %d) needs %d",
-			path, what, len(raw), cfg.Dim, cfg.HiddenDim, cfg.Layers, cfg.Heads, cfg.KVHeads, h[5], cfg.MaxSeq, want)
+		return nil, nil, fmt.Errorf("llama2.c: %s: file %s: %d bytes, but the header (dim %d, hidden %d, layers %d, heads %d, kv heads %d, vocab %d, seq %d) needs %s",
+			path, what, len(raw), cfg.Dim, cfg.HiddenDim, cfg.Layers, cfg.Heads, cfg.KVHeads, h[5], cfg.MaxSeq, need)
 	}
 	r := &reader{data: raw, off: llama2cHeaderBytes}
 	emb := r.take(V, D)
@@ -103,6 +126,27 @@ func ReadLlama2C(path string) (*LlamaConfig, []safetensors.NamedTensor, error) {
 	return cfg, out, nil
 }
 
+// checkedSize sums products of sizes, noting overflow instead of wrapping.
+type checkedSize struct {
+	n        uint64
+	overflow bool
+}
+
+func (c *checkedSize) add(factors ...uint64) {
+	p := uint64(1)
+	for _, f := range factors {
+		hi, lo := bits.Mul64(p, f)
+		if hi != 0 {
+			c.overflow = true
+			return
+		}
+		p = lo
+	}
+	var carry uint64
+	c.n, carry = bits.Add64(c.n, p, 0)
+	c.overflow = c.overflow || carry != 0
+}
+
 type reader struct {
 	data []byte
 	off  int
@@ -110,9 +154,9 @@ type reader struct {
 
 // take returns the next float32 array of the given shape as a view (the length was
 // checked against the whole file up front).
-func (r *reader) take(shape ...int64) *tensor.Tensor {
+func (r *reader) take(shape ...uint64) *tensor.Tensor {
 	s := make([]int, len(shape))
-	n := int64(4)
+	n := uint64(4)
 	for i, v := range shape {
 		s[i] = int(v)
 		n *= v

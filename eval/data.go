@@ -24,7 +24,7 @@ type DataOptions struct {
 // Windows streams token windows from a data file. Memory does not depend on the file size.
 type Windows struct {
 	path    string
-	f       *os.File
+	f       io.Closer
 	r       *bufio.Reader
 	tok     tokenizer.Tokenizer
 	vocab   int
@@ -72,8 +72,13 @@ func OpenWindows(path string, tok tokenizer.Tokenizer, vocab int, opt DataOption
 		f.Close()
 		return nil, fmt.Errorf("eval: %w", err)
 	}
+	return newWindows(path, f, st.Size(), jsonl, tok, vocab, opt), nil
+}
+
+// newWindows streams windows from f, size bytes long (for the split point); path names it.
+func newWindows(path string, f io.ReadCloser, size int64, jsonl bool, tok tokenizer.Tokenizer, vocab int, opt DataOptions) *Windows {
 	return &Windows{path: path, f: f, r: bufio.NewReaderSize(f, 1<<16), tok: tok, vocab: vocab,
-		opt: opt, jsonl: jsonl, half: st.Size() / 2, skip: opt.SkipTokens}, nil
+		opt: opt, jsonl: jsonl, half: size / 2, skip: opt.SkipTokens}
 }
 
 // Close closes the file.

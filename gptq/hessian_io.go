@@ -58,6 +58,9 @@ func (h *Hessian) UnmarshalBinary(b []byte) error {
 	if v := binary.LittleEndian.Uint32(b[4:]); v != hessianVersion {
 		return fmt.Errorf("hessian: unsupported version %d (this build reads %d)", v, hessianVersion)
 	}
+	if r := binary.LittleEndian.Uint32(b[12:]); r != 0 {
+		return fmt.Errorf("hessian: reserved header field is %d, want 0", r)
+	}
 	k := int(binary.LittleEndian.Uint32(b[8:]))
 	if k <= 0 || k > 1<<20 {
 		return fmt.Errorf("hessian: implausible width %d", k)

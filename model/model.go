@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"sort"
 	"sync"
 
 	"github.com/autoq/autoq/checkpoint"
@@ -9,8 +10,9 @@ import (
 	"github.com/autoq/autoq/tensor"
 )
 
-// The seven linear layers of a decoder layer, in the order the forward pass uses them.
-var linearSuffixes = [7]string{
+// LinearSuffixes are the seven linear layers of a decoder layer (after
+// "model.layers.N."), in the order the forward pass uses them.
+var LinearSuffixes = [7]string{
 	"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
 	"mlp.gate_proj", "mlp.up_proj", "mlp.down_proj",
 }
@@ -121,7 +123,7 @@ func New(cfg checkpoint.LlamaConfig, tensors map[string]*tensor.Tensor) (*Model,
 		if ly.ffnNorm, err = get(p+"post_attention_layernorm.weight", D); err != nil {
 			return nil, err
 		}
-		for i, suf := range linearSuffixes {
+		for i, suf := range LinearSuffixes {
 			name := p + suf
 			w, err := get(name+".weight", shapes[i][0], shapes[i][1])
 			if err != nil {
@@ -211,6 +213,16 @@ func (m *Model) ResetLinears() {
 			*m.byName[name] = &Dense{W: m.weights[name+".weight"].F32(), Bias: bias, N: n, K: k}
 		}
 	}
+}
+
+// WeightNames lists the checkpoint tensors (see Weight), sorted.
+func (m *Model) WeightNames() []string {
+	names := make([]string, 0, len(m.weights))
+	for n := range m.weights {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }
 
 // Weight returns the checkpoint tensor name (e.g. "model.layers.0.mlp.up_proj.weight") as

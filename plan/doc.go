@@ -9,7 +9,7 @@
 // over a discretised budget, or greedily by damage per bit), or the cheapest assignment whose
 // summed damage stays under a limit.
 //
-// Bits per weight count the scale and zero-point overhead (Choice.Bits):
+// Bits per weight count the scale and zero-point overhead (quant.Recipe.Bits):
 //
 //	bits(layer) = b + (S + Z) / G
 //

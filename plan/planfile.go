@@ -127,6 +127,11 @@ func Read(file string) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	return Parse(file, b)
+}
+
+// Parse checks and decodes the bytes of a plan file; file names it in errors.
+func Parse(file string, b []byte) (*Plan, error) {
 	var p Plan
 	if err := json.Unmarshal(b, &p); err != nil {
 		return nil, fmt.Errorf("plan file %s: %w", file, err)
@@ -137,9 +142,16 @@ func Read(file string) (*Plan, error) {
 	if p.ScaleBits <= 0 {
 		p.ScaleBits = 16
 	}
-	for _, r := range p.Rules {
+	for i, r := range p.Rules {
+		if r.Pattern == "" {
+			return nil, fmt.Errorf("plan file %s: rule %d has no pattern", file, i)
+		}
 		if _, err := path.Match(r.Pattern, ""); err != nil {
 			return nil, fmt.Errorf("plan file %s: rule %q: %w", file, r.Pattern, err)
+		}
+		// A rule without "scheme" decodes to the zero quant.Recipe (0-bit weights): refuse it.
+		if _, err := quant.ParseRecipe(r.Scheme.String()); err != nil {
+			return nil, fmt.Errorf("plan file %s: rule %q has no valid scheme", file, r.Pattern)
 		}
 	}
 	return &p, nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strings"
 
 	"github.com/autoq/autoq/internal/atomicfile"
 	"github.com/autoq/autoq/quant"
@@ -50,6 +51,10 @@ func (s *Sensitivity) Validate() error {
 			return fmt.Errorf("layer name %q is empty or repeated", l.Name)
 		}
 		seen[l.Name] = true
+		if strings.ContainsAny(l.Name, `*?[\`) {
+			// The planner writes one exact-name rule per layer; a rule is a glob.
+			return fmt.Errorf("layer name %q holds a glob character (* ? [ \\), which a plan rule cannot name exactly", l.Name)
+		}
 		if l.Rows <= 0 || l.Cols <= 0 {
 			return fmt.Errorf("layer %q: shape %dx%d", l.Name, l.Rows, l.Cols)
 		}
@@ -73,6 +78,12 @@ func ReadSensitivity(path string) (*Sensitivity, error) {
 	if err != nil {
 		return nil, err
 	}
+	return ParseSensitivity(path, b)
+}
+
+// ParseSensitivity decodes and validates the bytes of a sensitivity file; path names it
+// in errors.
+func ParseSensitivity(path string, b []byte) (*Sensitivity, error) {
 	var s Sensitivity
 	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("sensitivity file %s: %w", path, err)

@@ -46,6 +46,9 @@ type Result struct {
 	Unmeasured []string
 }
 
+// maxOptions bounds the candidates of a layer: the programmes store choices as int8.
+const maxOptions = 127
+
 type option struct {
 	c      quant.Recipe
 	cost   float64 // bits (params * bits per weight)
@@ -113,6 +116,9 @@ func Solve(s *Sensitivity, opt Options) (*Plan, *Result, error) {
 		}
 		if len(o) == 0 {
 			return nil, nil, fmt.Errorf("plan: layer %q has no measured candidate scheme", l.Name)
+		}
+		if len(o) > maxOptions {
+			return nil, nil, fmt.Errorf("plan: layer %q has %d candidate schemes; the planner takes at most %d (give --candidates)", l.Name, len(o), maxOptions)
 		}
 		res.Choices = append(res.Choices, quant.Recipe{})
 		res.Damage = append(res.Damage, 0)

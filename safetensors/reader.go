@@ -58,6 +58,9 @@ func Open(path string) (*File, error) {
 
 // parse validates a whole file image. It never panics on any input (see FuzzOpen).
 func parse(path string, m []byte) (*File, error) {
+	if len(m) < 8 {
+		return nil, fmt.Errorf("safetensors: %s: file is %d bytes, shorter than the 8-byte header length", path, len(m))
+	}
 	n := binary.LittleEndian.Uint64(m[:8])
 	if n > MaxHeaderBytes {
 		return nil, fmt.Errorf("safetensors: %s: header length %d exceeds the %d-byte limit", path, n, MaxHeaderBytes)

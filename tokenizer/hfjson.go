@@ -40,12 +40,21 @@ type hfFile struct {
 	} `json:"model"`
 }
 
+// maxVocabID bounds token ids (the largest vocabularies in use have a few 100k): a corrupt
+// id must not make the id -> piece table allocate gigabytes.
+const maxVocabID = 1 << 22
+
 // LoadHFJSON reads a tokenizer.json.
 func LoadHFJSON(path string) (*HFBPE, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
+	return ParseHFJSON(path, raw)
+}
+
+// ParseHFJSON parses the bytes of a tokenizer.json; path names the file in errors.
+func ParseHFJSON(path string, raw []byte) (*HFBPE, error) {
 	var f hfFile
 	if err := json.Unmarshal(raw, &f); err != nil {
 		return nil, fmt.Errorf("tokenizer %s: invalid JSON: %v", path, err)
@@ -62,14 +71,23 @@ func LoadHFJSON(path string) (*HFBPE, error) {
 	t := &HFBPE{vocab: map[string]int{}, ranks: map[[2]int]int{}, special: map[int]bool{}, bos: -1, unk: -1,
 		prepend: strings.Contains(string(f.Normalizer), "▁") || len(f.Normalizer) == 0 || string(f.Normalizer) == "null"}
 	size := 0
+	byID := make(map[int]string, len(f.Model.Vocab))
 	for p, id := range f.Model.Vocab {
-		if id < 0 {
-			return nil, fmt.Errorf("tokenizer %s: piece %q has negative id %d", path, p, id)
+		if id < 0 || id >= maxVocabID {
+			return nil, fmt.Errorf("tokenizer %s: model.vocab: piece %q has id %d outside [0, %d)", path, p, id, maxVocabID)
 		}
+		if q, dup := byID[id]; dup {
+			a, b := min(p, q), max(p, q) // the message must not depend on map order
+			return nil, fmt.Errorf("tokenizer %s: model.vocab: pieces %q and %q share id %d", path, a, b, id)
+		}
+		byID[id] = p
 		t.vocab[p] = id
 		size = max(size, id+1)
 	}
-	for _, a := range f.AddedTokens {
+	for i, a := range f.AddedTokens {
+		if a.ID < 0 || a.ID >= maxVocabID {
+			return nil, fmt.Errorf("tokenizer %s: added_tokens[%d] (%q) has id %d outside [0, %d)", path, i, a.Content, a.ID, maxVocabID)
+		}
 		size = max(size, a.ID+1)
 		if a.Special {
 			t.special[a.ID] = true

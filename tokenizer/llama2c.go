@@ -29,6 +29,11 @@ func LoadLlama2C(path string) (*Llama2C, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
+	return ParseLlama2C(path, raw)
+}
+
+// ParseLlama2C parses the bytes of a tok*.bin file; path names the file in errors.
+func ParseLlama2C(path string, raw []byte) (*Llama2C, error) {
 	if len(raw) < 4 {
 		return nil, fmt.Errorf("tokenizer %s: too short for a llama2.c tokenizer (%d bytes)", path, len(raw))
 	}

@@ -31,11 +31,7 @@ func RepoRoot(t testing.TB) string {
 // $AUTOQ_SHARED_DATA when set), skipping the test with a clear message when it is absent.
 func SharedData(t testing.TB, file string) string {
 	t.Helper()
-	dir := os.Getenv("AUTOQ_SHARED_DATA")
-	if dir == "" {
-		dir = filepath.Join(RepoRoot(t), "..", "shared", "data")
-	}
-	p := filepath.Join(dir, file)
+	p := sharedPath(t, file)
 	if _, err := os.Stat(p); err != nil {
 		t.Skipf("real-model data %s not found (expected ../shared/data beside the repository, or set AUTOQ_SHARED_DATA): %v", file, err)
 	}
@@ -77,4 +73,24 @@ func StudentT(r *rand.Rand, n int, nu float64) []float32 {
 		v[i] = float32(z / math.Sqrt(chi/nu))
 	}
 	return v
+}
+
+// SharedDataIfPresent returns the path of file in the shared data directory (as
+// SharedData), or "" when it is absent: for fuzz seeds and other optional uses that must
+// not skip the whole test.
+func SharedDataIfPresent(t testing.TB, file string) string {
+	t.Helper()
+	p := sharedPath(t, file)
+	if _, err := os.Stat(p); err != nil {
+		return ""
+	}
+	return p
+}
+
+func sharedPath(t testing.TB, file string) string {
+	dir := os.Getenv("AUTOQ_SHARED_DATA")
+	if dir == "" {
+		dir = filepath.Join(RepoRoot(t), "..", "shared", "data")
+	}
+	return filepath.Join(dir, file)
 }
