@@ -64,6 +64,12 @@ func Export(env Env, f ExportOptions) (*ExportReport, error) {
 	if err := f.check(); err != nil {
 		return nil, err
 	}
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	if err := openDevice(env, "export", f.Device); err != nil {
+		return nil, err
+	}
 	p, err := plan.Read(f.Plan)
 	if err != nil {
 		return nil, err

@@ -27,6 +27,22 @@ type Input struct {
 	Int4        string // gptq or rtn
 	Batch       int
 	CalibTable  string // static activation thresholds from `autoq calibrate` instead of calibrating
+	Device      string // auto, cpu, cuda or cuda:N
+}
+
+// openDevice resolves Device and says on the log where the job computes. The model
+// stages of sensitivity, export, verify and run compute on the CPU reference for now; on a
+// GPU the line says so rather than pretending otherwise.
+func openDevice(env Env, job, spec string) error {
+	e, err := openEngine(env, spec)
+	if err != nil {
+		return err
+	}
+	defer e.b.Close()
+	if e.b.Info().Kind == "cuda" {
+		env.logf("note: autoq %s runs its forward passes and quantization on the CPU reference in this version (eval, calibrate, quantize and bench model use the GPU)\n", job)
+	}
+	return nil
 }
 
 // dataNeed says which splits a job reads.

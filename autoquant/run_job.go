@@ -56,6 +56,12 @@ func Run(env Env, f RunOptions) (*RunReport, error) {
 	if err != nil {
 		return nil, usagef("--calib-method: %v", err)
 	}
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	if err := openDevice(env, "run", f.Device); err != nil {
+		return nil, err
+	}
 	src, d, err := f.open(true, dataNeed{sens: true, eval: true})
 	if err != nil {
 		return nil, err

@@ -22,6 +22,12 @@ func Sensitivity(env Env, f SensitivityOptions) (*SensitivityReport, error) {
 	if err != nil {
 		return nil, usagef("--schemes: %v", err)
 	}
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	if err := openDevice(env, "sensitivity", f.Device); err != nil {
+		return nil, err
+	}
 	src, d, err := f.open(false, dataNeed{sens: true})
 	if err != nil {
 		return nil, err

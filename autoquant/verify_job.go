@@ -20,6 +20,7 @@ type VerifyOptions struct {
 	SeqLen, Tokens      int
 	Batch               int
 	ReportFile          string // also write the report as JSON here
+	Device              string
 }
 
 // ParsePercent reads "1%", "0.5 %" or a fraction such as 0.01; "off" gives -1.
@@ -51,6 +52,9 @@ func Verify(env Env, f VerifyOptions) (*VerifyReport, error) {
 	}
 	if f.GateKL < 0 || f.SeqLen < 2 || f.Tokens < 0 || f.Batch < 1 {
 		return nil, usagef("--gate-kl, --tokens must be >= 0, --seq-len >= 2, --batch >= 1")
+	}
+	if err := openDevice(env, "verify", f.Device); err != nil {
+		return nil, err
 	}
 	base, err := LoadAny(f.Baseline)
 	if err != nil {

@@ -20,7 +20,7 @@ func init() {
 			fs.StringVar(&f.Ms, "m", "", "comma-separated token counts M (default 1,2,4,...,4096 on a GPU, 1,4,16,64 on the CPU)")
 			fs.IntVar(&f.Iters, "iters", 0, "timed iterations per point (default 50 on a GPU, 3 on the CPU)")
 			fs.IntVar(&f.Warmup, "warmup", -1, "untimed warm-up iterations per point (default 10 on a GPU, 1 on the CPU)")
-			fs.StringVar(&f.Device, "device", "auto", "auto, cpu, cuda or cuda:N")
+			fs.StringVar(&f.Device, "device", "auto", deviceHelp)
 			fs.StringVar(&f.JSON, "json", "", "also write the results as JSON to `FILE`")
 			fs.StringVar(&f.CSV, "csv", "", "also write the results as CSV to `FILE`")
 			fs.StringVar(&f.Plot, "plot", "", "also draw speedup vs M per shape into a PNG `FILE`")

@@ -15,7 +15,7 @@ func init() {
 			"224 histograms) and kernels are timed with CUDA events, inputs already in device memory. On the CPU\n" +
 			"the sizes are smaller (said in the header) and the CPU backend is timed with the wall clock.",
 		flags: func(fs *pflag.FlagSet) {
-			fs.StringVar(&o.Device, "device", "auto", "auto, cpu, cuda or cuda:N")
+			fs.StringVar(&o.Device, "device", "auto", deviceHelp)
 			fs.StringVar(&o.JSON, "json", "", "also write the results as JSON to `FILE`")
 			fs.IntVar(&o.Runs, "runs", 0, "timed runs per kernel, median reported (default 10 on a GPU, 3 on the CPU)")
 			fs.IntVar(&o.Warmup, "warmup", -1, "untimed warm-up runs per kernel (default 2 on a GPU, 1 on the CPU)")

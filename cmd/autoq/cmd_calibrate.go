@@ -16,7 +16,7 @@ func registerCalibOutput(fs *pflag.FlagSet, c *autoquant.CalibOutput) {
 	fs.StringVar(&c.Out, "out", "", "write the calibration table (JSON) here")
 	fs.StringVar(&c.TRTCache, "trt-cache", "", "also write a TensorRT calibration cache here")
 	fs.StringVar(&c.TRTVersion, "trt-version", calib.DefaultTRTVersion, "TensorRT version number in the cache header")
-	fs.StringVar(&c.Device, "device", "auto", "auto, cpu, cuda or cuda:N")
+	fs.StringVar(&c.Device, "device", "auto", deviceHelp+"; calibrate --model also takes cuda:all (one worker per GPU)")
 }
 
 const calibrateModelUsage = "\n\nWith --model: calibrate from text. The data (--data: text, paragraphs split at blank lines,\n" +

@@ -39,7 +39,7 @@ func init() {
 			fs.IntVar(&o.SeqLen, "seq-len", 256, "calibration window length in tokens")
 			fs.BoolVar(&o.ActOrder, "act-order", true, "GPTQ: visit columns by decreasing Hessian diagonal (the output keeps the original order)")
 			fs.Float64Var(&o.Damp, "damp", 0.01, "GPTQ: damping, as a fraction of the mean Hessian diagonal")
-			fs.StringVar(&o.Device, "device", "auto", "auto, cpu, cuda or cuda:N")
+			fs.StringVar(&o.Device, "device", "auto", deviceHelp)
 			fs.StringVar(&o.Out, "out", "", "output checkpoint directory (replaced atomically); omit for the report only")
 			fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 		},

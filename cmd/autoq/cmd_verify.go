@@ -30,6 +30,7 @@ func init() {
 			fs.IntVar(&o.SeqLen, "seq-len", 256, "tokens per window")
 			fs.IntVar(&o.Tokens, "tokens", 0, "evaluation tokens (0: the whole evaluation split)")
 			fs.IntVar(&o.Batch, "batch", 8, "windows per forward pass")
+			fs.StringVar(&o.Device, "device", "auto", deviceHelp)
 			fs.StringVar(&jsonFile, "json", "", "also write the report as JSON to `FILE` (\"-\": stdout instead of the table)")
 		},
 		run: func(e *env, fs *pflag.FlagSet, args []string) error {

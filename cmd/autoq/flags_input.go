@@ -33,6 +33,7 @@ func registerInput(fs *pflag.FlagSet, in *autoquant.Input, modelHelp string, whi
 	fs.StringVar(&in.CalibMethod, "calib-method", "entropy", "activation calibrator for static W8A8: entropy, percentile, mse or max")
 	fs.StringVar(&in.Int4, "int4", "gptq", "int4 method: gptq (error-compensating, needs calibration) or rtn (round to nearest, MSE clipping)")
 	fs.IntVar(&in.Batch, "batch", 8, "windows per forward pass")
+	fs.StringVar(&in.Device, "device", "auto", deviceHelp)
 	if which&flagCalibTable != 0 {
 		fs.StringVar(&in.CalibTable, "calib-table", "", "calibration table (JSON from autoq calibrate): static activation thresholds instead of calibrating here")
 		fs.StringVar(&in.CalibTable, "calib", "", "same as --calib-table")
@@ -45,3 +46,7 @@ func registerInput(fs *pflag.FlagSet, in *autoquant.Input, modelHelp string, whi
 func unused(fs *pflag.FlagSet, name string) {
 	fs.MarkDeprecated(name, "this command does not use it (it will be removed)")
 }
+
+// deviceHelp is the one description of --device (every job that runs a model or
+// quantizes takes it, default auto).
+const deviceHelp = "auto (a GPU when there is one, else the CPU), cpu, cuda or cuda:N"
