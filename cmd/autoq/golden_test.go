@@ -11,7 +11,8 @@ package main
 //	"exit N" when N != 0
 //	<blank line>
 //
-// Arguments are split at spaces; $TMP (one directory per file, shared by its cases in
+// Besides autoq, a case can run the fixture commands of golden_fixtures_test.go (cat, ls,
+// write, copy, mkdir, chmod, fixture). Arguments are split at spaces; $TMP (one directory per file, shared by its cases in
 // order, so a case can read what an earlier one wrote), $SYNTH (the built-in synthetic
 // model as a Hugging Face directory), $SYNTHDATA (its token-id data, .jsonl), $REAL, $TOK
 // and $TEXT (../shared/data: stories260K.bin, tok512.bin, tinystories_val.txt) are
@@ -60,6 +61,8 @@ var alwaysMasked = []*regexp.Regexp{
 	regexp.MustCompile(`"[a-z_]*(seconds|_ms|per_sec)": -?[0-9.]+(e[+-]?[0-9]+)?`), // JSON timings
 	// why there is no GPU differs between builds (plain: built without CUDA; cuda-tagged: the driver's reason)
 	regexp.MustCompile(`\(no CUDA device[^\n]*\)`),
+	// random suffixes of temporary names
+	regexp.MustCompile(`\.tmp-[0-9]+`),
 }
 
 // goldenMasks names regular expressions a case can ask for with "mask: @name".
@@ -294,32 +297,9 @@ func runGoldenCommand(t *testing.T, args []string) string {
 			s = strings.TrimRight(s, "\n") + fmt.Sprintf("\nexit %d", code)
 		}
 		return s
-	case "cat":
-		b, err := os.ReadFile(args[1])
-		if err != nil {
-			return "error: " + err.Error()
-		}
-		return string(b)
-	case "ls":
-		var names []string
-		err := filepath.WalkDir(args[1], func(p string, d os.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if p == args[1] {
-				return nil
-			}
-			rel, _ := filepath.Rel(args[1], p)
-			if d.IsDir() {
-				rel += "/"
-			}
-			names = append(names, rel)
-			return nil
-		})
-		if err != nil {
-			return "error: " + err.Error()
-		}
-		return strings.Join(names, "\n")
+	}
+	if out, ok := goldenCommand(t, args); ok {
+		return out
 	}
 	t.Fatalf("golden: unknown command %q", args[0])
 	return ""
