@@ -27,6 +27,7 @@ type BenchGEMMOptions struct {
 	Plot    string // speedup chart (PNG)
 	Quick   bool   // the reduced GPU sweep
 	Timeout time.Duration
+	Force   bool // overwrite existing output files
 }
 
 func parseMs(s string) ([]int, error) {
@@ -112,6 +113,9 @@ func benchGemmConfig(f *BenchGEMMOptions, gpu bool) (bench.GemmConfig, error) {
 // over Llama shapes and token counts. The table goes to out; JSON, CSV and a chart to
 // files. What was measured before a timeout or error is still reported.
 func BenchGEMM(env Env, f BenchGEMMOptions, out io.Writer) error {
+	if err := checkOutputs(env, f.Force, nil, outFile("--json", f.JSON), outFile("--csv", f.CSV), outFile("--plot", f.Plot)); err != nil {
+		return err
+	}
 	_, timer, fallback, err := backend.OpenGEMM(f.Device)
 	if err != nil {
 		return deviceErr(err)

@@ -18,6 +18,7 @@ type BenchKernelsOptions struct {
 	Warmup int    // untimed runs per kernel (-1: default)
 	Full   bool   // the 7B sizes on the CPU too
 	Small  bool   // the reduced sizes on a GPU too
+	Force  bool   // overwrite an existing JSON file
 }
 
 // BenchKernels is `autoq bench kernels`: the quantization and calibration kernels in GB/s
@@ -28,6 +29,9 @@ func BenchKernels(env Env, o BenchKernelsOptions, out io.Writer) error {
 	}
 	if o.Runs < 0 {
 		return usagef("--runs must be positive")
+	}
+	if err := checkOutputs(env, o.Force, nil, outFile("--json", o.JSON)); err != nil {
+		return err
 	}
 	b, fallback, err := backend.Open(o.Device)
 	if err != nil {

@@ -33,14 +33,31 @@ type BenchModelOptions struct {
 	Search  string
 	Plot    string // PNG of latency per point
 	Device  string // cpu, cuda[:N] or auto
+	Force   bool   // overwrite an existing chart
 }
 
 // BenchVariant is one scheme at one point.
 type BenchVariant struct {
 	Scheme       string  `json:"scheme"`
 	MedianMs     float64 `json:"median_ms"`
+	MinMs        float64 `json:"min_ms"`
+	MaxMs        float64 `json:"max_ms"`
 	TokensPerSec float64 `json:"tokens_per_sec"`
 	Speedup      float64 `json:"speedup_vs_fp32"`
+	// WithinNoise: the variant's runs overlap the baseline's, so the speedup is not a
+	// result (printed with "~").
+	WithinNoise bool `json:"within_noise,omitempty"`
+}
+
+// newVariant builds a point's row from its timing and the baseline's (the first row).
+func (p *BenchPoint) newVariant(scheme string, t Timing, tokens int) BenchVariant {
+	v := BenchVariant{Scheme: scheme, MedianMs: t.Median, MinMs: t.Min, MaxMs: t.Max, TokensPerSec: float64(tokens) / (t.Median / 1000), Speedup: 1}
+	if len(p.Variants) > 0 {
+		b := p.Variants[0]
+		v.Speedup = b.MedianMs / t.Median
+		v.WithinNoise = !t.Distinct(Timing{Median: b.MedianMs, Min: b.MinMs, Max: b.MaxMs})
+	}
+	return v
 }
 
 // BenchPoint is one batch x sequence length.
@@ -103,6 +120,9 @@ func quantizeModel(m *model.Model, sp eval.Spec, kernel string, opt quant.Search
 // quantized, per batch x sequence length (CPU reference kernels, or the GPU model runner).
 func BenchModel(env Env, o BenchModelOptions) (*BenchModelReport, error) {
 	f := &o
+	if err := checkOutputs(env, f.Force, []string{f.Model}, outFile("--plot", f.Plot)); err != nil {
+		return nil, err
+	}
 	dev, err := selectRunnerDevice(env, "bench model", f.Device)
 	if err != nil {
 		return nil, err
@@ -163,13 +183,11 @@ func BenchModel(env Env, o BenchModelOptions) (*BenchModelReport, error) {
 			toks := benchTokens(b, s, ref.Config.Vocab)
 			pt := BenchPoint{Batch: b, Seq: s}
 			for i, m := range models {
-				ms, err := MedianForwardMs(m, toks, f.Warmup, f.Runs)
+				t, err := TimeForward(m, toks, f.Warmup, f.Runs)
 				if err != nil {
 					return nil, err
 				}
-				v := BenchVariant{Scheme: labels[i], MedianMs: ms, TokensPerSec: float64(b*s) / (ms / 1000)}
-				v.Speedup = pt.fp32Ms(ms) / ms
-				pt.Variants = append(pt.Variants, v)
+				pt.Variants = append(pt.Variants, pt.newVariant(labels[i], t, b*s))
 				bar.Add(1)
 			}
 			rep.Points = append(rep.Points, pt)
@@ -184,13 +202,6 @@ func BenchModel(env Env, o BenchModelOptions) (*BenchModelReport, error) {
 	return rep, nil
 }
 
-// fp32Ms is the point's full-precision time (ms itself while fp32 is being measured).
-func (p *BenchPoint) fp32Ms(ms float64) float64 {
-	if len(p.Variants) == 0 {
-		return ms
-	}
-	return p.Variants[0].MedianMs
-}
 
 // benchTokens returns batch sequences of deterministic token ids (BOS first).
 func benchTokens(batch, seq, vocab int) [][]int {
@@ -211,12 +222,20 @@ func (rep *BenchModelReport) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "%s: prefill latency on the %s (quantized layers: %s kernels), median of %d runs\n", rep.Model, rep.Device, rep.Kernel, rep.Runs)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "batch\tseq\tscheme\tms\ttok/s\tspeedup\t")
+	noise := false
 	for _, p := range rep.Points {
 		for _, v := range p.Variants {
-			fmt.Fprintf(tw, "%d\t%d\t%s\t%.2f\t%.0f\t%.2fx\t\n", p.Batch, p.Seq, v.Scheme, v.MedianMs, v.TokensPerSec, v.Speedup)
+			mark := ""
+			if v.WithinNoise {
+				mark, noise = "~", true
+			}
+			fmt.Fprintf(tw, "%d\t%d\t%s\t%.2f\t%.0f\t%s%.2fx\t\n", p.Batch, p.Seq, v.Scheme, v.MedianMs, v.TokensPerSec, mark, v.Speedup)
 		}
 	}
 	tw.Flush()
+	if noise {
+		fmt.Fprintln(w, "~: within the run-to-run spread of the baseline (the runs overlap): no speedup is claimed")
+	}
 	if rep.Baseline != "" {
 		fmt.Fprintf(w, "speedup is against %s (cuBLAS); linear-layer paths per variant:\n", rep.Baseline)
 		for _, l := range rep.Points[0].Variants {

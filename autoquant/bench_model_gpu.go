@@ -96,10 +96,7 @@ func benchModelGPU(env Env, f *BenchModelOptions, dev backend.Device) (*BenchMod
 				r.Close()
 				return nil, fmt.Errorf("bench model %s batch %d seq %d: %w", labels[vi], pt.Batch, pt.Seq, err)
 			}
-			ms := median(ts)
-			v := BenchVariant{Scheme: labels[vi], MedianMs: ms, TokensPerSec: float64(pt.Batch*pt.Seq) / (ms / 1000)}
-			v.Speedup = pt.fp32Ms(ms) / ms
-			pt.Variants = append(pt.Variants, v)
+			pt.Variants = append(pt.Variants, pt.newVariant(labels[vi], timingOf(ts), pt.Batch*pt.Seq))
 			bar.Add(1)
 		}
 		if err := r.Close(); err != nil {

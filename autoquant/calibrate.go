@@ -13,6 +13,7 @@ import (
 	"github.com/autoq/autoq/backend"
 	"github.com/autoq/autoq/calib"
 	"github.com/autoq/autoq/calibrun"
+	"github.com/autoq/autoq/internal/atomicfile"
 	"github.com/autoq/autoq/internal/progress"
 )
 
@@ -26,6 +27,7 @@ type CalibOutput struct {
 	TRTCache   string  // TensorRT calibration cache
 	TRTVersion string  // version in the cache header
 	Device     string
+	Force      bool // overwrite existing output files
 }
 
 func (c *CalibOutput) options() (calib.Options, error) {
@@ -52,7 +54,19 @@ type CalibrateOptions struct {
 	Histograms      string // write this shard's histogram state into this directory
 	FailOnNonFinite bool
 	ChannelAbsMax   bool // dumps: also track per-channel absmax (always on with Model)
+	// RequireConverged (with Model) fails the job after the report when the thresholds
+	// have not settled over the rounds.
+	RequireConverged bool
 	ModelCalibration
+}
+
+// notConverged is the error of a calibration whose thresholds still move.
+func notConverged(rep *calibrun.Report) error {
+	if len(rep.Unsettled) > 0 {
+		return fmt.Errorf("calibration not converged: %d of %d tensors still move more than %.3g%% per round (%s): calibrate on more data or raise --tolerance",
+			len(rep.Unsettled), len(rep.Tensors), 100*rep.Settings.Tolerance, strings.Join(rep.Unsettled, ", "))
+	}
+	return fmt.Errorf("calibration not converged: thresholds settled, but on only %d tokens (minimum %d)", rep.Coverage.Tokens, rep.Settings.MinTokens)
 }
 
 // CalibrateReport is the result of Calibrate or CalibMerge: the table, and with a model
@@ -108,6 +122,12 @@ func Calibrate(env Env, o CalibrateOptions) (*CalibrateReport, error) {
 	if o.Activations == "" {
 		return nil, usagef("--activations is required")
 	}
+	if _, _, err := backend.Select(o.Device); err != nil {
+		return nil, deviceErr(err)
+	}
+	if o.RequireConverged {
+		return nil, usagef("--require-converged needs --model (convergence is measured over rounds of the model's data)")
+	}
 	opt, err := o.options()
 	if err != nil {
 		return nil, err
@@ -116,11 +136,6 @@ func Calibrate(env Env, o CalibrateOptions) (*CalibrateReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	eng, err := openEngine(env, o.Device)
-	if err != nil {
-		return nil, err
-	}
-	defer eng.b.Close()
 	files, err := filepath.Glob(o.Activations)
 	if err != nil {
 		return nil, usagef("--activations: %v", err)
@@ -129,6 +144,14 @@ func Calibrate(env Env, o CalibrateOptions) (*CalibrateReport, error) {
 		return nil, fmt.Errorf("no files match %q", o.Activations)
 	}
 	sort.Strings(files)
+	if err := checkOutputs(env, o.Force, files, o.targets(shardTarget(o.Histograms, si, sn))...); err != nil {
+		return nil, err
+	}
+	eng, err := openEngine(env, o.Device)
+	if err != nil {
+		return nil, err
+	}
+	defer eng.b.Close()
 	var mine []string
 	for i, f := range files {
 		if i%sn == si {
@@ -202,6 +225,9 @@ func CalibMerge(env Env, o CalibMergeOptions) (*CalibrateReport, error) {
 			return nil, usagef("state file %s given twice (its counts would be added twice)", f)
 		}
 		seen[abs] = true
+	}
+	if err := checkOutputs(env, o.Force, files, o.targets()...); err != nil {
+		return nil, err
 	}
 	eng, err := openEngine(env, o.Device)
 	if err != nil {
@@ -301,4 +327,18 @@ func openWorkers(env Env, device string, workers int) ([]backend.Backend, error)
 		bs = append(bs, e.b)
 	}
 	return bs, nil
+}
+
+// targets are the output files of the calibrator (the table and the TensorRT cache), plus
+// extra ones.
+func (c *CalibOutput) targets(extra ...atomicfile.Target) []atomicfile.Target {
+	return append([]atomicfile.Target{outFile("--out", c.Out), outFile("--trt-cache", c.TRTCache)}, extra...)
+}
+
+// shardTarget is the state file --histograms DIR gets for shard i of n ("" without DIR).
+func shardTarget(dir string, i, n int) atomicfile.Target {
+	if dir == "" {
+		return atomicfile.Target{}
+	}
+	return outFile("--histograms", shardStatePath(dir, i, n))
 }

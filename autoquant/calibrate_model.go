@@ -57,6 +57,17 @@ func (f *ModelCalibration) check() error {
 	return nil
 }
 
+// checkWorkers refuses the combinations of --device and --workers openWorkers cannot run.
+func checkWorkers(device string, workers int) error {
+	if workers > 1 && device == "cuda:all" {
+		return usagef("--workers applies to the CPU; --device cuda:all runs one worker per GPU")
+	}
+	if workers > 1 && device != "cpu" && device != "auto" {
+		return usagef("--workers %d runs CPU workers; use --device cpu (or cuda:all for every GPU)", workers)
+	}
+	return nil
+}
+
 // calibrateModel is Calibrate with a model: calibrun over the data, diagnostics, charts.
 func calibrateModel(env Env, o CalibrateOptions) (*CalibrateReport, error) {
 	f := &o.ModelCalibration
@@ -71,8 +82,18 @@ func calibrateModel(env Env, o CalibrateOptions) (*CalibrateReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkWorkers(o.Device, f.Workers); err != nil {
+		return nil, err
+	}
 	if o.ChannelAbsMax {
 		env.logf("note: --channel-absmax is implied by --model (per-channel absmax is always tracked)\n")
+	}
+	if err := checkOutputs(env, o.Force, []string{f.Model, f.Data, f.Tokenizer}, o.targets(shardTarget(o.Histograms, si, sn),
+		outFile("--coverage-json", f.CoverageJSON), outDir("--plot", f.Plot, calibrun.ChartsKind))...); err != nil {
+		return nil, err
+	}
+	if err := checkData(f.Model, f.Data); err != nil {
+		return nil, err
 	}
 	m, tok, err := loadModelAndTokenizer(f.Model, f.Tokenizer, f.Data)
 	if err != nil {
@@ -101,7 +122,7 @@ func calibrateModel(env Env, o CalibrateOptions) (*CalibrateReport, error) {
 		}
 	}()
 	bar := progress.New(env.bars(), "calibrate", int64(f.Tokens/sn), "tokens")
-	r, err := calibrun.Run(m, f.Data, tok, calibrun.Options{
+	r, err := calibrun.Run(m, f.Data, tok, calibrun.Options{Ctx: env.Ctx,
 		SeqLen: f.SeqLen, Batch: f.Batch, Tokens: f.Tokens, Split: f.Split, Shard: si, Shards: sn,
 		Rounds: f.Rounds, Calib: opt, Engines: ces, Runners: runners, Tolerance: f.Tolerance, OutlierRatio: f.OutlierRatio,
 		MinTokens: max(f.MinTokens, 1), Progress: func(n int) { bar.Add(int64(n)) },
@@ -154,7 +175,11 @@ func calibrateModel(env Env, o CalibrateOptions) (*CalibrateReport, error) {
 		}
 		env.logf("wrote %d charts into %s\n", len(files), f.Plot)
 	}
-	return &CalibrateReport{Table: tab, Diagnostics: rep}, nil
+	out := &CalibrateReport{Table: tab, Diagnostics: rep}
+	if o.RequireConverged && !rep.Converged {
+		return out, notConverged(rep)
+	}
+	return out, nil
 }
 
 // openCalibRunners opens one GPU model runner per CUDA engine, so that the forward passes

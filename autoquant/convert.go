@@ -14,6 +14,7 @@ type ConvertOptions struct {
 	File      string // llama2.c .bin checkpoint
 	Out       string
 	Tokenizer string // tok*.bin to write as tokenizer.json; "auto": the one beside File; "none"
+	Force     bool   // replace a previous autoq Hugging Face checkpoint at Out
 }
 
 // ConvertLlama2C writes a llama2.c checkpoint as a Hugging Face Llama directory (q/k
@@ -21,6 +22,9 @@ type ConvertOptions struct {
 func ConvertLlama2C(env Env, o ConvertOptions) (*ConvertReport, error) {
 	if o.Out == "" {
 		return nil, usagef("--out DIR is required")
+	}
+	if err := checkOutputs(env, o.Force, []string{o.File, o.Tokenizer}, outDir("--out", o.Out, checkpoint.HFOutputKind)); err != nil {
+		return nil, err
 	}
 	cfg, ts, err := checkpoint.ReadLlama2C(o.File)
 	if err != nil {

@@ -87,6 +87,9 @@ func Eval(env Env, o EvalOptions) (*EvalReport, error) {
 			return nil, err
 		}
 	}
+	if err := checkData(f.Model, f.Data); err != nil {
+		return nil, err
+	}
 	dev, err := selectRunnerDevice(env, "eval", f.Device)
 	if err != nil {
 		return nil, err
@@ -161,7 +164,7 @@ func Eval(env Env, o EvalOptions) (*EvalReport, error) {
 	}
 	defer w.Close()
 	bar := progress.New(env.bars(), "eval", int64(f.Tokens), "tok")
-	fp, rs, err := eval.Compare(ref, cands, w, eval.Options{Vocab: ref.Config.Vocab, BOS: bos, Batch: f.Batch, Progress: func(n int) { bar.Add(int64(n)) }})
+	fp, rs, err := eval.Compare(ref, cands, w, eval.Options{Ctx: env.Ctx, Vocab: ref.Config.Vocab, BOS: bos, Batch: f.Batch, Progress: func(n int) { bar.Add(int64(n)) }})
 	bar.Done()
 	if err != nil {
 		return nil, err

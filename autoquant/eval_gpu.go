@@ -50,7 +50,7 @@ func evalGPU(env Env, f *EvalOptions, dev backend.Device, specs []eval.Spec, sea
 	}
 	defer w.Close()
 	bar := progress.New(env.bars(), "eval", int64(f.Tokens), "tok")
-	fp, rs, err := eval.Compare(ref, cands, w, eval.Options{Vocab: m.Config.Vocab, BOS: bos, Batch: f.Batch, Progress: func(n int) { bar.Add(int64(n)) }})
+	fp, rs, err := eval.Compare(ref, cands, w, eval.Options{Ctx: env.Ctx, Vocab: m.Config.Vocab, BOS: bos, Batch: f.Batch, Progress: func(n int) { bar.Add(int64(n)) }})
 	bar.Done()
 	if err != nil {
 		return nil, err

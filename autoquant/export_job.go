@@ -21,6 +21,7 @@ type ExportOptions struct {
 	Plan       string // plan file from autoq plan
 	ScaleDType string // f16, bf16 or f32: weight-only layers' scales
 	Out        string
+	Force      bool // replace a previous autoq export at Out
 }
 
 // ExportReport is the result of Export.
@@ -65,6 +66,12 @@ func Export(env Env, f ExportOptions) (*ExportReport, error) {
 		return nil, err
 	}
 	if err := f.check(); err != nil {
+		return nil, err
+	}
+	if err := checkOutputs(env, f.Force, []string{f.Model, f.Data, f.Tokenizer, f.Plan, f.CalibTable}, outDir("--out", f.Out, export.OutputKind)); err != nil {
+		return nil, err
+	}
+	if err := checkData(f.Model, f.Data); err != nil {
 		return nil, err
 	}
 	if err := openDevice(env, "export", f.Device); err != nil {

@@ -86,6 +86,9 @@ func (f *Input) open(allowSynthetic bool, need dataNeed) (*Source, *Data, error)
 	if f.Data == "" {
 		return nil, nil, usagef("--data is required with --model")
 	}
+	if err := checkData(f.Model, f.Data); err != nil {
+		return nil, nil, err
+	}
 	src, err := OpenSource(f.Model, f.Tokenizer)
 	if err != nil {
 		return nil, nil, err

@@ -34,6 +34,17 @@ func (e Env) bars() io.Writer {
 
 func (e Env) logf(format string, a ...any) { fmt.Fprintf(e.log(), format, a...) }
 
+func (e Env) ctx() context.Context {
+	if e.Ctx == nil {
+		return context.Background()
+	}
+	return e.Ctx
+}
+
+// stopped returns the context's error once the job has been cancelled (Ctrl-C): jobs
+// check it between units of work and return it.
+func (e Env) stopped() error { return e.ctx().Err() }
+
 // UsageError marks an error in how a job was asked for (a bad option value or a missing
 // input), as opposed to one met while running it. The CLI exits 2 for it.
 type UsageError struct{ Err error }

@@ -32,21 +32,46 @@ func KernelModel(m *model.Model, layers []*Layer) (int, error) {
 	return n, nil
 }
 
+// Timing is a set of timed runs in milliseconds: median and range.
+type Timing struct {
+	Median float64 `json:"median_ms"`
+	Min    float64 `json:"min_ms"`
+	Max    float64 `json:"max_ms"`
+}
+
+func timingOf(ts []float64) Timing {
+	t := Timing{Median: median(ts), Min: ts[0], Max: ts[0]}
+	for _, v := range ts {
+		t.Min, t.Max = min(t.Min, v), max(t.Max, v)
+	}
+	return t
+}
+
+// Distinct reports whether two timings differ by more than their run-to-run spread (their
+// ranges do not overlap): only then is a speedup a result rather than noise.
+func (t Timing) Distinct(o Timing) bool { return t.Max < o.Min || o.Max < t.Min }
+
 // MedianForwardMs times runs prefills of toks (after warmup untimed ones) and returns the
 // median in milliseconds.
 func MedianForwardMs(m *model.Model, toks [][]int, warmup, runs int) (float64, error) {
+	t, err := TimeForward(m, toks, warmup, runs)
+	return t.Median, err
+}
+
+// TimeForward times runs prefills of toks after warmup untimed ones.
+func TimeForward(m *model.Model, toks [][]int, warmup, runs int) (Timing, error) {
 	for range warmup {
 		if _, err := m.Forward(toks, nil); err != nil {
-			return 0, err
+			return Timing{}, err
 		}
 	}
 	ts := make([]float64, max(runs, 1))
 	for i := range ts {
 		t0 := time.Now()
 		if _, err := m.Forward(toks, nil); err != nil {
-			return 0, err
+			return Timing{}, err
 		}
 		ts[i] = float64(time.Since(t0).Nanoseconds()) / 1e6
 	}
-	return median(ts), nil
+	return timingOf(ts), nil
 }

@@ -23,6 +23,7 @@ type PlanOptions struct {
 	Preset     string // write the preset plan with this int4 scheme instead of planning
 	Uniform    string // write a plan applying this one scheme everywhere
 	Out        string
+	Force      bool // overwrite an existing plan file
 }
 
 // PlanRow is one layer of a solved plan.
@@ -51,6 +52,9 @@ func Plan(env Env, f PlanOptions) (*PlanReport, error) {
 			return nil, usagef("--override: %v", err)
 		}
 		rules = append(rules, r)
+	}
+	if err := checkOutputs(env, f.Force, []string{f.Sens}, outFile("--out", f.Out)); err != nil {
+		return nil, err
 	}
 	if f.Preset != "" || f.Uniform != "" {
 		return presetPlan(f, rules)

@@ -41,6 +41,7 @@ type QuantizeOptions struct {
 	Damp        float64 // GPTQ damping, a fraction of the mean Hessian diagonal
 	Device      string
 	Out         string // output checkpoint directory; "" writes nothing
+	Force       bool   // replace a previous autoq quantized checkpoint at Out
 }
 
 // searchOptions checks the search and returns quant's options for the plain path (act-mse
@@ -99,6 +100,9 @@ func Quantize(env Env, q QuantizeOptions) (*QuantizeReport, error) {
 	}
 	if cal != nil && q.Path == "" {
 		return nil, usagef("--method gptq and --search act-mse need a model PATH (the model runs on --data)")
+	}
+	if err := checkOutputs(env, q.Force, []string{q.Path, q.Data, q.Tokenizer}, outDir("--out", q.Out, checkpoint.QuantizedOutputKind)); err != nil {
+		return nil, err
 	}
 	eng, err := openEngine(env, q.Device)
 	if err != nil {
@@ -244,6 +248,9 @@ func (p *quantPlan) run(env Env, src *checkpoint.Opened, eng *engine, rep *Quant
 	start := time.Now()
 	work := func(w *safetensors.Writer) error {
 		for _, n := range p.order {
+			if err := env.stopped(); err != nil {
+				return err
+			}
 			t, err := src.Tensor(n)
 			if err != nil {
 				return err
@@ -280,7 +287,7 @@ func (p *quantPlan) run(env Env, src *checkpoint.Opened, eng *engine, rep *Quant
 	if out == "" {
 		err = work(nil)
 	} else {
-		err = atomicfile.Dir(out, func(tmp string) error {
+		err = atomicfile.Dir(out, checkpoint.QuantizedOutputKind, func(tmp string) error {
 			w, err := safetensors.Create(filepath.Join(tmp, safetensors.SingleFileName), p.infos, p.meta)
 			if err != nil {
 				return err

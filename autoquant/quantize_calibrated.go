@@ -66,6 +66,9 @@ func (q *QuantizeOptions) calibration() (*calibratedQuant, error) {
 // --act-order=false); a layer the device refuses (e.g. act-mse clipping on groups wider
 // than the kernel takes) falls back to the CPU, which is also where act-order runs.
 func quantizeCalibrated(env Env, q *QuantizeOptions, c *calibratedQuant, s quant.Scheme, eng *engine) (map[string]*quant.QTensor, error) {
+	if err := checkData(q.Path, q.Data); err != nil {
+		return nil, err
+	}
 	m, tok, err := loadModelAndTokenizer(q.Path, q.Tokenizer, q.Data)
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 
 	"github.com/autoq/autoq/calib"
 	"github.com/autoq/autoq/calibrun"
+	"github.com/autoq/autoq/checkpoint"
 	"github.com/autoq/autoq/export"
 	"github.com/autoq/autoq/gptq/collect"
 	"github.com/autoq/autoq/internal/atomicfile"
@@ -35,7 +36,9 @@ type PipelineOptions struct {
 	Gate       Gate
 	Batch      int
 	BOS        int
-	Force      bool // export even when the gate fails
+	IgnoreGate bool // publish the export even when the gate fails
+	// RequireConverged calibrates in rounds and fails when thresholds still move.
+	RequireConverged bool
 
 	// AWQ applies activation-aware per-input-channel scaling (ScaleSource, searched for
 	// the first int4 candidate) before calibration; the verify baseline stays the
@@ -57,9 +60,15 @@ type RunReport struct {
 	QTokensSec  float64       `json:"quant_tokens_per_sec"` // verify pass, export (fake-quantized)
 	// Prefill latency of one 128-token sequence, median of 5: full precision vs the plan
 	// on the integer reference kernels where the layer has one (KernelLayers of them).
+	// FP and Kernel give the run-to-run range; Latency says how to read them ("" when the
+	// comparison was made and differs beyond the spread, else why no speedup is claimed).
 	FPLatencyMs     float64           `json:"fp_latency_ms"`
 	KernelLatencyMs float64           `json:"kernel_latency_ms"`
+	FPLatency       *Timing           `json:"fp_latency,omitempty"`
+	KernelLatency   *Timing           `json:"kernel_latency,omitempty"`
 	KernelLayers    int               `json:"kernel_layers"`
+	QuantizedLayers int               `json:"quantized_layers"`
+	LatencyNote     string            `json:"latency_note,omitempty"`
 	Stages          []Stage           `json:"stages"`
 	Sensitivity     *plan.Sensitivity `json:"-"`
 	Layers          map[string]string `json:"layers"` // layer -> scheme
@@ -84,16 +93,7 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 		opt.BOS = 1
 	}
 	if len(opt.Schemes) == 0 {
-		// Weight schemes only: int8 activations cost as many weight bits as w8 and never
-		// damage less, so under a bits budget the planner would not pick them.
-		names := []string{"w4g128", "w4g128a", "w4g64a", "w8"}
-		if opt.Src.Cfg.Dim < 1024 {
-			names = []string{"w4g32", "w4g32a", "w4g16a", "w8"} // 128-wide groups would be whole rows
-		}
-		for _, s := range names {
-			c, _ := quant.ParseRecipe(s)
-			opt.Schemes = append(opt.Schemes, c)
-		}
+		opt.Schemes = defaultSchemes(opt.Src.Cfg)
 	}
 	if opt.Calib == 0 {
 		opt.Calib = calib.MethodEntropy
@@ -127,15 +127,23 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 		env.logf("[%d/%d] %-12s %6.1fs  %s\n", stage, nStages, name, s.Seconds, detail)
 		start = time.Now()
 	}
+	stopped := env.stopped
 	m, err := opt.Src.NewModel()
 	if err != nil {
 		return nil, err
 	}
 
 	// 1. Calibrate: activation thresholds (static W8A8) and, for GPTQ, Hessians.
-	amax, calTokens, err := calibrun.LayerThresholds(m, opt.Data.Calib, calib.DefaultOptions(opt.Calib), opt.Batch)
+	rounds := 1
+	if opt.RequireConverged {
+		rounds = calibrun.DefaultRounds
+	}
+	amax, calTokens, diag, err := calibrun.LayerThresholdsRounds(m, opt.Data.Calib, calib.DefaultOptions(opt.Calib), opt.Batch, rounds)
 	if err != nil {
 		return nil, fmt.Errorf("calibrate: %w", err)
+	}
+	if opt.RequireConverged && !diag.Converged {
+		return nil, notConverged(diag)
 	}
 	qz := &Quantizers{Amax: amax, ScaleDType: tensor.F16}
 	detail := fmt.Sprintf("%d tokens, %s activation thresholds for %d layers", calTokens, opt.Calib, len(amax))
@@ -150,11 +158,14 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 		return nil, fmt.Errorf("int4 method %q (want gptq or rtn)", opt.Int4Method)
 	}
 	done("calibrate", detail)
+	if err := stopped(); err != nil {
+		return nil, err
+	}
 
 	// 2. Sensitivity.
 	names := m.LinearNames()
 	bar := progress.New(env.bars(), "sensitivity", int64(len(names)*len(opt.Schemes)), "runs")
-	sens, err := MeasureSensitivity(m, opt.Data.Sens, SensOptions{Schemes: opt.Schemes, Quantizers: qz, Batch: opt.Batch, BOS: opt.BOS,
+	sens, err := MeasureSensitivity(m, opt.Data.Sens, SensOptions{Ctx: env.Ctx, Schemes: opt.Schemes, Quantizers: qz, Batch: opt.Batch, BOS: opt.BOS,
 		Progress: func(int, int) { bar.Add(1) }})
 	bar.Done()
 	if err != nil {
@@ -163,6 +174,9 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 	sens.Model = rep.Model
 	rep.Sensitivity = sens
 	done("sensitivity", fmt.Sprintf("%d layers x %d schemes on %d tokens", len(names), len(opt.Schemes), sens.Tokens))
+	if err := stopped(); err != nil {
+		return nil, err
+	}
 
 	// 3. Plan.
 	p, res, err := plan.Solve(sens, plan.Options{TargetBits: opt.TargetBits, MaxDamage: opt.MaxKL, Overrides: opt.Overrides})
@@ -179,6 +193,9 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 		rep.Layers[l.Name] = res.Choices[i].String()
 	}
 	done("plan", fmt.Sprintf("%.3f bits/weight on average, predicted KL %.5f", res.AvgBits, res.Total))
+	if err := stopped(); err != nil {
+		return nil, err
+	}
 
 	// 4. Quantize (a fresh model, so the calibration model stays full precision).
 	cand, err := opt.Src.NewModel()
@@ -192,11 +209,17 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 		return nil, err
 	}
 	done("quantize", fmt.Sprintf("%d of %d linear layers quantized", len(layers), len(names)))
+	if err := stopped(); err != nil {
+		return nil, err
+	}
 
 	// 5. Export to a staging directory beside Out.
-	stageDir := filepath.Join(filepath.Dir(filepath.Clean(opt.Out)), "."+filepath.Base(filepath.Clean(opt.Out))+".candidate")
-	os.RemoveAll(stageDir)
-	defer os.RemoveAll(stageDir)
+	stageRoot, err := atomicfile.MkdirTemp(opt.Out)
+	if err != nil {
+		return nil, err
+	}
+	defer atomicfile.RemoveTemp(stageRoot)
+	stageDir := filepath.Join(stageRoot, "export")
 	em := ExportModel(opt.Src, cand, layers)
 	cache, err := TRTCache(amax, opt.Calib)
 	if err != nil {
@@ -210,6 +233,9 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 		rep.SizeAfter = st.Size()
 	}
 	done("export", fmt.Sprintf("compressed-tensors, %s -> %s", HumanBytes(rep.SizeBefore), HumanBytes(rep.SizeAfter)))
+	if err := stopped(); err != nil {
+		return nil, err
+	}
 
 	// 6. Verify the export itself against full precision on held-out tokens.
 	exported, _, err := LoadExported(stageDir)
@@ -238,7 +264,7 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 		return nil, err
 	}
 
-	if !v.Pass && !opt.Force {
+	if !v.Pass && !opt.IgnoreGate {
 		return rep, fmt.Errorf("accuracy gate failed (%v): %s left unchanged", v.Failures, opt.Out)
 	}
 	if err := writeSidecars(stageDir, rep); err != nil {
@@ -252,17 +278,37 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 }
 
 // latency fills the report's prefill latencies (the candidate gets the integer kernels).
+// A speedup is claimed only when something runs on the kernels and the two timings differ
+// beyond their run-to-run spread; otherwise the note says why not.
 func latency(rep *RunReport, base, cand *model.Model, layers []*Layer, wins [][]int) error {
-	toks := [][]int{wins[0][:min(128, len(wins[0]))]}
-	var err error
-	if rep.FPLatencyMs, err = MedianForwardMs(base, toks, 1, 5); err != nil {
-		return err
+	rep.QuantizedLayers = len(layers)
+	if len(layers) == 0 {
+		rep.LatencyNote = "not compared: no layer is quantized (the plan keeps every layer in full precision)"
+		return nil
 	}
+	var err error
 	if rep.KernelLayers, err = KernelModel(cand, layers); err != nil {
 		return err
 	}
-	rep.KernelLatencyMs, err = MedianForwardMs(cand, toks, 1, 5)
-	return err
+	if rep.KernelLayers == 0 {
+		rep.LatencyNote = "not compared: no quantized layer runs on an integer reference kernel (all are fake-quantized floats)"
+		return nil
+	}
+	toks := [][]int{wins[0][:min(128, len(wins[0]))]}
+	fp, err := TimeForward(base, toks, 1, 5)
+	if err != nil {
+		return err
+	}
+	q, err := TimeForward(cand, toks, 1, 5)
+	if err != nil {
+		return err
+	}
+	rep.FPLatency, rep.KernelLatency = &fp, &q
+	rep.FPLatencyMs, rep.KernelLatencyMs = fp.Median, q.Median
+	if !fp.Distinct(q) {
+		rep.LatencyNote = fmt.Sprintf("no measurable difference: the runs overlap (%.2f-%.2f ms vs %.2f-%.2f ms)", fp.Min, fp.Max, q.Min, q.Max)
+	}
+	return nil
 }
 
 // TRTCacheFile is the name of the TensorRT INT8 calibration cache in an export.
@@ -307,7 +353,7 @@ func publish(stageDir, out string) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.Dir(out, func(tmp string) error {
+	return atomicfile.Dir(out, export.OutputKind, func(tmp string) error {
 		for _, e := range entries {
 			if err := os.Rename(filepath.Join(stageDir, e.Name()), filepath.Join(tmp, e.Name())); err != nil {
 				return err
@@ -315,4 +361,35 @@ func publish(stageDir, out string) error {
 		}
 		return nil
 	})
+}
+
+// defaultSchemes are the candidates of `autoq run` without --schemes: weight schemes only
+// (int8 activations cost as many weight bits as w8 and never damage less, so under a bits
+// budget the planner would not pick them), with groups that suit the model's width.
+func defaultSchemes(cfg checkpoint.LlamaConfig) []quant.Recipe {
+	names := []string{"w4g128", "w4g128a", "w4g64a", "w8"}
+	if cfg.Dim < 1024 {
+		names = []string{"w4g32", "w4g32a", "w4g16a", "w8"} // 128-wide groups would be whole rows
+	}
+	out := make([]quant.Recipe, len(names))
+	for i, s := range names {
+		out[i], _ = quant.ParseRecipe(s)
+	}
+	return out
+}
+
+// configLayers lists the linear layers of a Llama configuration with their shapes
+// ([outputs, inputs]), without reading any weight.
+func configLayers(cfg checkpoint.LlamaConfig) []plan.Layer {
+	D, H, KV := cfg.Dim, cfg.HiddenDim, cfg.KVDim()
+	shapes := map[string][2]int{"self_attn.q_proj": {D, D}, "self_attn.k_proj": {KV, D}, "self_attn.v_proj": {KV, D},
+		"self_attn.o_proj": {D, D}, "mlp.gate_proj": {H, D}, "mlp.up_proj": {H, D}, "mlp.down_proj": {D, H}}
+	var out []plan.Layer
+	for l := 0; l < cfg.Layers; l++ {
+		for _, s := range model.LinearSuffixes {
+			sh := shapes[s]
+			out = append(out, plan.Layer{Name: fmt.Sprintf("model.layers.%d.%s", l, s), Rows: sh[0], Cols: sh[1]})
+		}
+	}
+	return out
 }

@@ -1,12 +1,15 @@
 package autoquant
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
 
 	"github.com/autoq/autoq/calib"
+	"github.com/autoq/autoq/checkpoint"
+	"github.com/autoq/autoq/export"
 	"github.com/autoq/autoq/plan"
 	"github.com/autoq/autoq/quant"
 )
@@ -23,7 +26,11 @@ type RunOptions struct {
 	MaxPPLIncrease string // "1%", 0.01 or "off"
 	GateKL         float64
 	Out            string
-	Force          bool // publish even when the gate fails
+	Force          bool // replace a previous autoq export at Out
+	IgnoreGate     bool // publish even when the gate fails (still an error)
+	// RequireConverged makes calibration measure convergence over rounds and fail when
+	// tensors are still unsettled.
+	RequireConverged bool
 }
 
 // Run is `autoq run`: the whole pipeline on a model and data (or the built-in synthetic
@@ -31,7 +38,12 @@ type RunOptions struct {
 // comes back with its report and a *GateError (or the pipeline's error when --out was left
 // unchanged).
 func Run(env Env, f RunOptions) (*RunReport, error) {
-	if (f.TargetBits > 0) == (f.KLBudget > 0) {
+	switch {
+	case f.TargetBits < 0:
+		return nil, usagef("--target-bits must be positive, got %g", f.TargetBits)
+	case f.KLBudget < 0:
+		return nil, usagef("--kl-budget must be positive, got %g", f.KLBudget)
+	case (f.TargetBits > 0) == (f.KLBudget > 0):
 		return nil, usagef("give exactly one of --target-bits and --kl-budget")
 	}
 	maxPPL, err := ParsePercent(f.MaxPPLIncrease)
@@ -59,6 +71,12 @@ func Run(env Env, f RunOptions) (*RunReport, error) {
 	if err := f.check(); err != nil {
 		return nil, err
 	}
+	if err := checkOutputs(env, f.Force, []string{f.Model, f.Data, f.Tokenizer, f.CalibTable}, outDir("--out", f.Out, export.OutputKind)); err != nil {
+		return nil, err
+	}
+	if err := f.checkBudget(schemes, rules); err != nil {
+		return nil, err
+	}
 	if err := openDevice(env, "run", f.Device); err != nil {
 		return nil, err
 	}
@@ -72,7 +90,7 @@ func Run(env Env, f RunOptions) (*RunReport, error) {
 	}
 	rep, runErr := RunPipeline(env, PipelineOptions{Src: src, Data: d, Out: f.Out, TargetBits: f.TargetBits, MaxKL: f.KLBudget,
 		Schemes: schemes, Overrides: rules, Int4Method: f.Int4, Calib: meth, Batch: f.Batch, BOS: f.bos(src),
-		Gate: Gate{MaxPPLIncrease: maxPPL, MaxKL: f.GateKL}, Force: f.Force})
+		Gate: Gate{MaxPPLIncrease: maxPPL, MaxKL: f.GateKL}, IgnoreGate: f.IgnoreGate, RequireConverged: f.RequireConverged})
 	if rep == nil || runErr != nil {
 		return rep, runErr
 	}
@@ -99,9 +117,18 @@ func (r *RunReport) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "  size          %s -> %s (%.2fx smaller)\n", HumanBytes(r.SizeBefore), HumanBytes(r.SizeAfter), float64(r.SizeBefore)/float64(max(r.SizeAfter, 1)))
 	fmt.Fprintf(w, "  perplexity    %.4f -> %.4f (%+.3f%%) on %d held-out tokens\n", v.BaselinePPL, v.CandidatePPL, 100*v.PPLIncrease, v.Tokens)
 	fmt.Fprintf(w, "  KL, top-1     %.6f nats/token, %.2f%% agreement\n", v.KL, 100*v.Top1)
-	fmt.Fprintf(w, "  latency       prefill of 128 tokens (CPU, median of 5): full precision %.2f ms, quantized %.2f ms (%.2fx;\n"+
-		"                %d of %d linear layers on the integer reference kernels, the rest fake-quantized)\n",
-		r.FPLatencyMs, r.KernelLatencyMs, r.FPLatencyMs/max(r.KernelLatencyMs, 1e-9), r.KernelLayers, len(r.Layers))
+	switch {
+	case r.FPLatency == nil:
+		fmt.Fprintf(w, "  latency       %s\n", r.LatencyNote)
+	case r.LatencyNote != "":
+		fmt.Fprintf(w, "  latency       prefill of 128 tokens (CPU, median of 5): full precision %.2f ms, quantized %.2f ms:\n"+
+			"                %s; %d of %d linear layers on the integer reference kernels\n",
+			r.FPLatencyMs, r.KernelLatencyMs, r.LatencyNote, r.KernelLayers, len(r.Layers))
+	default:
+		fmt.Fprintf(w, "  latency       prefill of 128 tokens (CPU, median of 5): full precision %.2f ms, quantized %.2f ms (%.2fx;\n"+
+			"                %d of %d linear layers on the integer reference kernels, the rest fake-quantized)\n",
+			r.FPLatencyMs, r.KernelLatencyMs, r.FPLatencyMs/max(r.KernelLatencyMs, 1e-9), r.KernelLayers, len(r.Layers))
+	}
 	verdict := "PASS"
 	if !v.Pass {
 		verdict = "FAIL (" + strings.Join(v.Failures, "; ") + ")"
@@ -112,4 +139,46 @@ func (r *RunReport) WriteTable(w io.Writer) {
 	} else {
 		fmt.Fprintf(w, "  export        not published: %s left unchanged\n", r.Out)
 	}
+}
+
+// checkBudget refuses a --target-bits no plan can meet, before any model or data is
+// loaded: the bounds come from the configuration's shapes and the candidates.
+func (f *RunOptions) checkBudget(schemes []quant.Recipe, rules []plan.Rule) error {
+	if f.TargetBits <= 0 {
+		return nil
+	}
+	cfg := SyntheticConfig
+	if f.Model != "" {
+		o, err := checkpoint.OpenAny(f.Model)
+		if err != nil {
+			return err
+		}
+		c, cerr := o.Config, o.ConfigErr
+		o.Close()
+		if cerr != nil || c == nil {
+			return fmt.Errorf("%s: %w", f.Model, errors.Join(cerr, errNoConfig(c)))
+		}
+		cfg = *c
+	}
+	if len(schemes) == 0 {
+		schemes = defaultSchemes(cfg)
+	}
+	lo, hi, err := plan.Bounds(configLayers(cfg), schemes, rules, 16)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	switch {
+	case f.TargetBits < lo-1e-9:
+		return usagef("--target-bits %g is below the cheapest plan these candidates allow (%.3f bits/weight): give a value from %.3f to %.3f, or cheaper --schemes", f.TargetBits, lo, lo, hi)
+	case f.TargetBits > hi+1e-9:
+		return usagef("--target-bits %g is above the most expensive plan (%.3f bits/weight: every layer in full precision), so nothing would be quantized: give a value from %.3f to %.3f", f.TargetBits, hi, lo, hi)
+	}
+	return nil
+}
+
+func errNoConfig(c *checkpoint.LlamaConfig) error {
+	if c == nil {
+		return fmt.Errorf("no config.json: the layer shapes are unknown")
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package autoquant
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/autoq/autoq/eval"
@@ -17,6 +18,7 @@ type SensOptions struct {
 	Progress   func(done, total int) // called after each (layer, scheme)
 	Layers     []string              // restrict to these layers (default: all)
 	BOS        int                   // BOS id (targets equal to it are not scored); 0 means 1
+	Ctx        context.Context       // cancels between (layer, scheme) runs; nil: never
 }
 
 // MeasureSensitivity measures, for each linear layer of m and each scheme, the damage of
@@ -99,6 +101,9 @@ func MeasureSensitivity(m *model.Model, wins [][]int, opt SensOptions) (*plan.Se
 			done++
 			if opt.Progress != nil {
 				opt.Progress(done, total)
+			}
+			if opt.Ctx != nil && opt.Ctx.Err() != nil {
+				return nil, opt.Ctx.Err()
 			}
 		}
 		out.Layers = append(out.Layers, ls)

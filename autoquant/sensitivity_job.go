@@ -13,6 +13,7 @@ type SensitivityOptions struct {
 	Schemes string // comma-separated candidate schemes
 	Out     string // sensitivity file to write (for autoq plan)
 	Plot    string // PNG of damage per layer and scheme
+	Force   bool   // overwrite existing output files
 }
 
 // Sensitivity is `autoq sensitivity`: each (layer, scheme) quantized alone and measured
@@ -23,6 +24,9 @@ func Sensitivity(env Env, f SensitivityOptions) (*SensitivityReport, error) {
 		return nil, usagef("--schemes: %v", err)
 	}
 	if err := f.check(); err != nil {
+		return nil, err
+	}
+	if err := checkOutputs(env, f.Force, []string{f.Model, f.Data, f.Tokenizer, f.CalibTable}, outFile("--out", f.Out), outFile("--plot", f.Plot)); err != nil {
 		return nil, err
 	}
 	if err := openDevice(env, "sensitivity", f.Device); err != nil {
@@ -41,7 +45,7 @@ func Sensitivity(env Env, f SensitivityOptions) (*SensitivityReport, error) {
 		return nil, err
 	}
 	bar := progress.New(env.bars(), "sensitivity", int64(len(m.LinearNames())*len(schemes)), "runs")
-	s, err := MeasureSensitivity(m, d.Sens, SensOptions{Schemes: schemes, Quantizers: qz, Batch: f.Batch,
+	s, err := MeasureSensitivity(m, d.Sens, SensOptions{Ctx: env.Ctx, Schemes: schemes, Quantizers: qz, Batch: f.Batch,
 		BOS: f.bos(src), Progress: func(int, int) { bar.Add(1) }})
 	bar.Done()
 	if err != nil {

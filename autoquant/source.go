@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/autoq/autoq/checkpoint"
+	"github.com/autoq/autoq/eval"
 	"github.com/autoq/autoq/model"
 	"github.com/autoq/autoq/safetensors"
 	"github.com/autoq/autoq/tensor"
@@ -213,4 +214,23 @@ func linearNames(src *Source) []string {
 		}
 	}
 	return out
+}
+
+// checkData looks at a data file before any model is loaded (eval.CheckData): text must
+// be UTF-8 and printable, token ids within the vocabulary of the model at modelPath (read
+// from its configuration only; not checked when it cannot be read cheaply).
+func checkData(modelPath, data string) error {
+	if data == "" {
+		return nil
+	}
+	vocab := 0
+	if isJSONL(data) && modelPath != "" {
+		if o, err := checkpoint.OpenAny(modelPath); err == nil {
+			if o.Config != nil {
+				vocab = o.Config.Vocab
+			}
+			o.Close()
+		}
+	}
+	return eval.CheckData(data, vocab)
 }

@@ -21,6 +21,7 @@ type VerifyOptions struct {
 	Batch               int
 	ReportFile          string // also write the report as JSON here
 	Device              string
+	Force               bool // overwrite an existing report file
 }
 
 // ParsePercent reads "1%", "0.5 %" or a fraction such as 0.01; "off" gives -1.
@@ -53,7 +54,13 @@ func Verify(env Env, f VerifyOptions) (*VerifyReport, error) {
 	if f.GateKL < 0 || f.SeqLen < 2 || f.Tokens < 0 || f.Batch < 1 {
 		return nil, usagef("--gate-kl, --tokens must be >= 0, --seq-len >= 2, --batch >= 1")
 	}
+	if err := checkOutputs(env, f.Force, []string{f.Baseline, f.Candidate, f.Data, f.Tokenizer}, outFile("--json", f.ReportFile)); err != nil {
+		return nil, err
+	}
 	if err := openDevice(env, "verify", f.Device); err != nil {
+		return nil, err
+	}
+	if err := checkData(f.Baseline, f.Data); err != nil {
 		return nil, err
 	}
 	base, err := LoadAny(f.Baseline)

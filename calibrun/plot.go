@@ -26,13 +26,14 @@ const displayBars = 256
 // tensors with the largest last change are drawn).
 const roundsChartMax = 8
 
-// Plot writes, into dir, one histogram chart per tensor group (hist-<name>.png; only the
-// top most clipped groups when top > 0) and rounds.png, the amax trajectory of the
-// unsettled tensors. It returns the files written.
+// ChartsKind marks a directory of calibration charts (internal/atomicfile's output marker).
+const ChartsKind = "calibration charts"
+
+// Plot writes the directory dir (atomically, replacing a previous charts directory): one
+// histogram chart per tensor group (hist-<name>.png; only the top most clipped groups when
+// top > 0) and rounds.png, the amax trajectory of the unsettled tensors. It returns the
+// files written (their final paths).
 func Plot(r *Result, rep *Report, dir string, top int) ([]string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
 	order := make([]int, len(r.Groups))
 	for i := range order {
 		order[i] = i
@@ -43,21 +44,27 @@ func Plot(r *Result, rep *Report, dir string, top int) ([]string, error) {
 		sort.Ints(order)
 	}
 	var files []string
-	for _, gi := range order {
-		if rep.Tensors[gi].Empty {
-			continue
+	err := atomicfile.Dir(dir, ChartsKind, func(tmp string) error {
+		for _, gi := range order {
+			if rep.Tensors[gi].Empty {
+				continue
+			}
+			name := "hist-" + r.Groups[gi].Name + ".png"
+			if err := plotHistogram(r.Hists[gi], rep.Tensors[gi], r.Opt.Calib, filepath.Join(tmp, name)); err != nil {
+				return err
+			}
+			files = append(files, filepath.Join(dir, name))
 		}
-		path := filepath.Join(dir, "hist-"+r.Groups[gi].Name+".png")
-		if err := plotHistogram(r.Hists[gi], rep.Tensors[gi], r.Opt.Calib, path); err != nil {
-			return files, err
+		if err := plotRounds(r, rep, filepath.Join(tmp, "rounds.png")); err != nil {
+			return err
 		}
-		files = append(files, path)
+		files = append(files, filepath.Join(dir, "rounds.png"))
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	path := filepath.Join(dir, "rounds.png")
-	if err := plotRounds(r, rep, path); err != nil {
-		return files, err
-	}
-	return append(files, path), nil
+	return files, nil
 }
 
 func plotHistogram(h *calib.Histogram, t TensorReport, chosen calib.Options, path string) error {

@@ -1,6 +1,7 @@
 package calibrun
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -49,6 +50,9 @@ type Options struct {
 	Tolerance    float64 // convergence tolerance; 0 = DefaultTolerance
 	OutlierRatio float64 // outlier channel ratio; 0 = DefaultOutlierRatio
 	MinTokens    int     // fewer tokens than this is warned about; 0 = DefaultMinTokens
+
+	// Ctx stops the run between windows; nil: never.
+	Ctx context.Context
 
 	// Progress, if set, is called (from worker goroutines) with the tokens of every batch done.
 	Progress func(tokens int)
@@ -179,6 +183,9 @@ func RunStream(m *model.Model, open Stream, tok tokenizer.Tokenizer, opt Options
 		win, err := src.Next()
 		if errors.Is(err, io.EOF) {
 			break
+		}
+		if err == nil && opt.Ctx != nil {
+			err = opt.Ctx.Err()
 		}
 		if err != nil {
 			pool.stop()

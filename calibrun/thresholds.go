@@ -13,27 +13,34 @@ import (
 // before sensitivity and export; `autoq calibrate --model` is the same run with rounds,
 // shards, workers and diagnostics.
 func LayerThresholds(m *model.Model, ws [][]int, opt calib.Options, batch int) (map[string]float32, int, error) {
+	amax, tokens, _, err := LayerThresholdsRounds(m, ws, opt, batch, 1)
+	return amax, tokens, err
+}
+
+// LayerThresholdsRounds is LayerThresholds over rounds consecutive slices of the windows,
+// with the run's diagnostics (convergence, coverage) when rounds > 1.
+func LayerThresholdsRounds(m *model.Model, ws [][]int, opt calib.Options, batch, rounds int) (map[string]float32, int, *Report, error) {
 	seq := 2
 	for _, w := range ws {
 		seq = max(seq, len(w))
 	}
-	res, err := RunStream(m, Windows(ws), nil, Options{SeqLen: seq, Batch: max(batch, 1), Rounds: 1, Shards: 1, Calib: opt})
+	res, err := RunStream(m, Windows(ws), nil, Options{SeqLen: seq, Batch: max(batch, 1), Rounds: max(rounds, 1), Shards: 1, Calib: opt})
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, nil, err
 	}
 	if res.Windows == 0 {
-		return nil, 0, fmt.Errorf("calibrun: no calibration tokens")
+		return nil, 0, nil, fmt.Errorf("calibrun: no calibration tokens")
 	}
 	last := res.Rounds[len(res.Rounds)-1]
 	amax := map[string]float32{}
 	for gi, g := range res.Groups {
 		a := last.Results[gi].Amax
 		if !(a > 0) {
-			return nil, 0, fmt.Errorf("calibrate %s: the layer's input was all zeros (no usable amax)", g.Members[0])
+			return nil, 0, nil, fmt.Errorf("calibrate %s: the layer's input was all zeros (no usable amax)", g.Members[0])
 		}
 		for _, n := range g.Members {
 			amax[n] = a
 		}
 	}
-	return amax, last.Tokens, nil
+	return amax, last.Tokens, Diagnose(res), nil
 }

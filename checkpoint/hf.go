@@ -8,6 +8,13 @@ import (
 	"github.com/autoq/autoq/safetensors"
 )
 
+// HFOutputKind marks a Hugging Face checkpoint directory autoq wrote (convert).
+const HFOutputKind = "Hugging Face checkpoint"
+
+// QuantizedOutputKind marks an autoq quantized checkpoint directory (quantize --out,
+// docs/FORMAT.md).
+const QuantizedOutputKind = "quantized checkpoint"
+
 // WriteHF writes a Hugging Face checkpoint directory: config.json and model.safetensors
 // (tensors in the given order, __metadata__ {"format": "pt"} as transformers expects).
 // The directory is built beside dir and renamed into place: an existing dir is replaced
@@ -17,7 +24,7 @@ func WriteHF(dir string, cfg *LlamaConfig, tensors []safetensors.NamedTensor) er
 	if err != nil {
 		return fmt.Errorf("checkpoint: %s: config: %w", dir, err)
 	}
-	return atomicfile.Dir(dir, func(tmp string) error {
+	return atomicfile.Dir(dir, HFOutputKind, func(tmp string) error {
 		if err := atomicfile.WriteFile(filepath.Join(tmp, "config.json"), cj, 0o644); err != nil {
 			return err
 		}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/autoq/autoq/tokenizer"
@@ -54,7 +53,7 @@ func OpenWindows(path string, tok tokenizer.Tokenizer, vocab int, opt DataOption
 	default:
 		return nil, fmt.Errorf("eval: unknown split %q (want all, calib or eval)", opt.Split)
 	}
-	jsonl := strings.EqualFold(filepath.Ext(path), ".jsonl")
+	jsonl := isJSONL(path)
 	if !jsonl {
 		if tok == nil {
 			return nil, fmt.Errorf("eval: %s is text and needs a tokenizer (or give token ids as .jsonl)", path)

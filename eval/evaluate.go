@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +27,7 @@ type Options struct {
 	BOS      int              // BOS id: BOS targets are not scored
 	Batch    int              // windows per forward call (default 1)
 	Progress func(tokens int) // called after each batch with the tokens it held
+	Ctx      context.Context  // stops the evaluation between batches; nil: never
 }
 
 // Result is the outcome of an evaluation. The Ref* fields and KL/Top1 are set when a
@@ -73,6 +75,9 @@ func Compare(ref Forwarder, cands []Forwarder, src Source, opt Options) (Result,
 	res := make([]Result, len(cands))
 	refTime, times := time.Duration(0), make([]time.Duration, len(cands))
 	for done := false; !done; {
+		if opt.Ctx != nil && opt.Ctx.Err() != nil {
+			return Result{}, nil, opt.Ctx.Err()
+		}
 		var wins [][]int
 		for len(wins) < batch {
 			w, err := src.Next()

@@ -22,6 +22,10 @@ const (
 	ConfigFile  = "config.json"
 )
 
+// OutputKind marks a compressed-tensors export directory (internal/atomicfile's output
+// marker): --force replaces only a previous export.
+const OutputKind = "compressed-tensors export"
+
 // Activation is the int8 quantization of a layer's input (W8A8).
 type Activation struct {
 	// Dynamic: per-token scales computed at run time (no input_scale stored). Otherwise one
@@ -104,7 +108,7 @@ func Write(dir string, m *Model, opt Options) error {
 	if err != nil {
 		return fmt.Errorf("export %s: encode config.json: %w", dir, err)
 	}
-	return atomicfile.Dir(dir, func(tmp string) error {
+	return atomicfile.Dir(dir, OutputKind, func(tmp string) error {
 		if err := safetensors.WriteFile(filepath.Join(tmp, WeightsFile), all, metadata(m)); err != nil {
 			return fmt.Errorf("export %s: %w", dir, err)
 		}

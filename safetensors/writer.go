@@ -5,10 +5,9 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 
+	"github.com/autoq/autoq/internal/atomicfile"
 	"github.com/autoq/autoq/tensor"
 )
 
@@ -17,7 +16,7 @@ import (
 // is built under a temporary name beside the target and renamed into place by Close.
 type Writer struct {
 	path  string
-	tmp   *os.File
+	tmp   *atomicfile.Pending
 	infos []TensorInfo
 	next  int
 	done  bool
@@ -57,9 +56,9 @@ func Create(path string, infos []TensorInfo, metadata map[string]string) (*Write
 	if err != nil {
 		return nil, fmt.Errorf("safetensors: %s: %w", path, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	tmp, err := atomicfile.Create(path, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("safetensors: create temporary file for %s: %w", path, err)
+		return nil, fmt.Errorf("safetensors: %w", err)
 	}
 	w := &Writer{path: path, tmp: tmp, infos: laid}
 	var lenBuf [8]byte
@@ -161,25 +160,8 @@ func (w *Writer) Close() error {
 		return fmt.Errorf("safetensors: %s: closed after %d of %d tensors (next: %q); nothing written", w.path, w.next, len(w.infos), missing)
 	}
 	w.done = true
-	tmp := w.tmp.Name()
-	fail := func(what string, err error) error {
-		w.tmp.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("safetensors: %s %s: %w", what, w.path, err)
-	}
-	if err := w.tmp.Chmod(0o644); err != nil {
-		return fail("chmod", err)
-	}
-	if err := w.tmp.Sync(); err != nil {
-		return fail("sync", err)
-	}
-	if err := w.tmp.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("safetensors: close %s: %w", w.path, err)
-	}
-	if err := os.Rename(tmp, w.path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("safetensors: rename into %s: %w", w.path, err)
+	if err := w.tmp.Commit(); err != nil {
+		return fmt.Errorf("safetensors: %w", err)
 	}
 	return nil
 }
@@ -190,8 +172,7 @@ func (w *Writer) Abort() {
 		return
 	}
 	w.done = true
-	w.tmp.Close()
-	os.Remove(w.tmp.Name())
+	w.tmp.Abort()
 }
 
 // WriteFile writes tensors (in the given order) and metadata to path atomically.

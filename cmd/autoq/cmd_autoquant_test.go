@@ -195,7 +195,7 @@ func TestSensitivityAndRunCommands(t *testing.T) {
 	require.NoError(t, err)
 	code, _, stderr = aqCLI("run", "--model", modelDir, "--data", data, "--seq-len", "64", "--calib-tokens", "512",
 		"--sens-tokens", "256", "--int4", "rtn", "--schemes", "w4g32a", "--target-bits", "4.7", "--max-ppl-increase", "0%",
-		"--gate-kl", "1e-12", "--out", out)
+		"--gate-kl", "1e-12", "--out", out, "--force")
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "left unchanged")
 	after, err := os.ReadFile(filepath.Join(out, "model.safetensors"))

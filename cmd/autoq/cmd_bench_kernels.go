@@ -17,6 +17,7 @@ func init() {
 		flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&o.Device, "device", "auto", deviceHelp)
 			fs.StringVar(&o.JSON, "json", "", "also write the results as JSON to `FILE`")
+			fs.BoolVar(&o.Force, "force", false, forceHelp)
 			fs.IntVar(&o.Runs, "runs", 0, "timed runs per kernel, median reported (default 10 on a GPU, 3 on the CPU)")
 			fs.IntVar(&o.Warmup, "warmup", -1, "untimed warm-up runs per kernel (default 2 on a GPU, 1 on the CPU)")
 			fs.BoolVar(&o.Full, "full", false, "use the 7B sizes on the CPU too (slow)")

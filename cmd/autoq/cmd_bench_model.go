@@ -33,6 +33,7 @@ func init() {
 			fs.StringVar(&o.Search, "search", "max", "weight scale search: max, percentile or mse")
 			fs.BoolVar(&asJSON, "json", false, "print the results as JSON")
 			fs.StringVar(&o.Plot, "plot", "", "also draw latency per point into a PNG `FILE`")
+			fs.BoolVar(&o.Force, "force", false, forceHelp)
 			fs.StringVar(&o.Device, "device", "auto", "auto (a GPU when there is one), cpu, cuda or cuda:N; on a GPU: F16 (cuBLAS) vs the W8A8/W4A16 kernels timed with CUDA events; without --model a synthetic 2-layer Llama-7B-shaped model generated on the GPU")
 		},
 		run: func(e *env, fs *pflag.FlagSet, args []string) error {

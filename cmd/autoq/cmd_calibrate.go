@@ -16,6 +16,7 @@ func registerCalibOutput(fs *pflag.FlagSet, c *autoquant.CalibOutput) {
 	fs.StringVar(&c.Out, "out", "", "write the calibration table (JSON) here")
 	fs.StringVar(&c.TRTCache, "trt-cache", "", "also write a TensorRT calibration cache here")
 	fs.StringVar(&c.TRTVersion, "trt-version", calib.DefaultTRTVersion, "TensorRT version number in the cache header")
+	fs.BoolVar(&c.Force, "force", false, forceHelp)
 	fs.StringVar(&c.Device, "device", "auto", deviceHelp+"; calibrate --model also takes cuda:all (one worker per GPU)")
 }
 
@@ -66,6 +67,7 @@ func init() {
 			fs.StringVar(&o.Shard, "shard", "0/1", "I/N: process files with index % N == I")
 			fs.StringVar(&o.Histograms, "histograms", "", "write this shard's histogram state to DIR/histograms-I-of-N.json")
 			fs.BoolVar(&o.FailOnNonFinite, "fail-on-nonfinite", false, "make NaN/Inf in any tensor an error")
+			fs.BoolVar(&o.RequireConverged, "require-converged", false, "with --model: exit 1 (after the report) when thresholds have not settled over --rounds")
 			fs.BoolVar(&o.ChannelAbsMax, "channel-absmax", false, "with --activations: also track per-channel absmax (reported as max/median; always on with --model)")
 			registerModelCalibration(fs, &o.ModelCalibration)
 		},
@@ -77,10 +79,12 @@ func init() {
 				return usagef("unexpected arguments %q (quote the --activations glob)", args)
 			}
 			rep, err := autoquant.Calibrate(e.job(), o)
-			if err != nil {
-				return err
+			if rep != nil {
+				if perr := e.print(asJSON, rep); perr != nil {
+					return perr
+				}
 			}
-			return e.print(asJSON, rep)
+			return err
 		},
 	})
 }

@@ -158,7 +158,7 @@ func TestCalibrateModelUsageErrors(t *testing.T) {
 	code, _, stderr := runCLI("calibrate", "--model", bin, "--tokenizer", testutil.SharedData(t, "tok512.bin"), "--data", empty, "--device", "cpu")
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, empty)
-	assert.Contains(t, stderr, "no data")
+	assert.Contains(t, stderr, "is empty")
 }
 
 // The Kubernetes example stays in step with the CLI: its shard command parses with

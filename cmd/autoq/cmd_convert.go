@@ -19,6 +19,7 @@ func init() {
 		flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&o.Out, "out", "", "output directory (required)")
 			fs.StringVar(&o.Tokenizer, "tokenizer", "auto", "llama2.c tokenizer (tok*.bin) to write as DIR/tokenizer.json; auto: the one tok*.bin beside FILE, if exactly one; none: skip")
+			fs.BoolVar(&o.Force, "force", false, forceHelp)
 			fs.BoolVar(&asJSON, "json", false, "print the summary as JSON")
 		},
 		run: func(e *env, fs *pflag.FlagSet, args []string) error {

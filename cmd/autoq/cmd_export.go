@@ -25,6 +25,7 @@ func init() {
 			fs.StringVar(&o.Plan, "plan", "", "plan file from autoq plan (required)")
 			fs.StringVar(&o.ScaleDType, "scale-dtype", "f16", "dtype of weight-only layers' scales: f16, bf16 or f32")
 			fs.StringVar(&o.Out, "out", "", "output directory (required)")
+			fs.BoolVar(&o.Force, "force", false, forceHelp)
 			fs.BoolVar(&asJSON, "json", false, "print a JSON summary")
 		},
 		run: func(e *env, fs *pflag.FlagSet, args []string) error {

@@ -34,6 +34,7 @@ func init() {
 			fs.StringVar(&o.Preset, "preset", "", "write the preset plan with this int4 scheme (e.g. w4g128) instead of planning")
 			fs.StringVar(&o.Uniform, "uniform", "", "write a plan applying this one scheme everywhere")
 			fs.StringVar(&o.Out, "out", "", "plan file to write (atomically)")
+			fs.BoolVar(&o.Force, "force", false, forceHelp)
 			fs.BoolVar(&asJSON, "json", false, "print the per-layer result as JSON")
 		},
 		run: func(e *env, fs *pflag.FlagSet, args []string) error {

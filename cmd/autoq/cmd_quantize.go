@@ -41,6 +41,7 @@ func init() {
 			fs.Float64Var(&o.Damp, "damp", 0.01, "GPTQ: damping, as a fraction of the mean Hessian diagonal")
 			fs.StringVar(&o.Device, "device", "auto", deviceHelp)
 			fs.StringVar(&o.Out, "out", "", "output checkpoint directory (replaced atomically); omit for the report only")
+			fs.BoolVar(&o.Force, "force", false, forceHelp)
 			fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 		},
 		run: func(e *env, fs *pflag.FlagSet, args []string) error {

@@ -234,7 +234,13 @@ func TestQuantizeNaNFailsAndKeepsOldOutput(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
 	require.NoError(t, os.MkdirAll(out, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(out, "old"), []byte("keep"), 0o644))
-	code, _, stderr := runCLI("quantize", dir, "--out", out)
+	code, _, stderr := runCLI("quantize", dir, "--out", out, "--force")
+	assert.Equal(t, 2, code, "a directory autoq did not write is never replaced")
+	assert.Contains(t, stderr, "not a previous autoq quantized checkpoint")
+	// A previous autoq output (its marker) may be replaced with --force: the NaN fails the
+	// run before anything is replaced.
+	require.NoError(t, os.WriteFile(filepath.Join(out, ".autoq-output"), []byte(`{"kind":"quantized checkpoint","written_by":"autoq"}`), 0o644))
+	code, _, stderr = runCLI("quantize", dir, "--out", out, "--force")
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, `"b.weight"`)
 	assert.Contains(t, stderr, "row 1")

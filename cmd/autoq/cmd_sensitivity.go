@@ -23,6 +23,7 @@ func init() {
 			fs.StringVar(&o.Out, "out", "", "sensitivity file to write (JSON, for autoq plan)")
 			fs.BoolVar(&asJSON, "json", false, "print the sensitivity file to stdout instead of the table")
 			fs.StringVar(&o.Plot, "plot", "", "also draw damage per layer and scheme into a PNG `FILE`")
+			fs.BoolVar(&o.Force, "force", false, forceHelp)
 		},
 		run: func(e *env, fs *pflag.FlagSet, args []string) error {
 			if len(args) != 0 {

@@ -32,6 +32,7 @@ func init() {
 			fs.IntVar(&o.Batch, "batch", 8, "windows per forward pass")
 			fs.StringVar(&o.Device, "device", "auto", deviceHelp)
 			fs.StringVar(&jsonFile, "json", "", "also write the report as JSON to `FILE` (\"-\": stdout instead of the table)")
+			fs.BoolVar(&o.Force, "force", false, forceHelp)
 		},
 		run: func(e *env, fs *pflag.FlagSet, args []string) error {
 			if len(args) != 0 {

@@ -50,3 +50,6 @@ func unused(fs *pflag.FlagSet, name string) {
 // deviceHelp is the one description of --device (every job that runs a model or
 // quantizes takes it, default auto).
 const deviceHelp = "auto (a GPU when there is one, else the CPU), cpu, cuda or cuda:N"
+
+// forceHelp is the one description of --force (every command that writes takes it).
+const forceHelp = "replace an existing output: a file, or a directory that a previous autoq run of the same kind wrote (never anything else)"

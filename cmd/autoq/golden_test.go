@@ -4,7 +4,8 @@ package main
 // files: every file in testdata/golden holds cases of the form
 //
 //	# comment
-//	mask: REGEX            (optional, repeatable: matches are replaced by "<masked>")
+//	mask: REGEX            (optional, repeatable: matches are replaced by "<masked>", except
+//	                       a (?P<keep>...) group, which stays)
 //	autoq COMMAND ARGS...  (or: cat PATH, ls DIR)
 //	----
 //	the expected stdout, then "stderr:" and the expected stderr when there is any, then
@@ -63,12 +64,13 @@ var alwaysMasked = []*regexp.Regexp{
 	regexp.MustCompile(`\(no CUDA device[^\n]*\)`),
 	// random suffixes of temporary names
 	regexp.MustCompile(`\.tmp-[0-9]+`),
+	regexp.MustCompile(`\.autoq-(tmp|probe)-[0-9-]+`),
 }
 
 // goldenMasks names regular expressions a case can ask for with "mask: @name".
 var goldenMasks = map[string]string{
 	// the last column of a table (eval's tok/s)
-	"last-column": `(?m) +[0-9]+$`,
+	"last-column": `(?m)^(?P<keep> .*[0-9%]) +[0-9]+$`,
 	// wall times: "1.2s", "6.73 ms", "0.0s"
 	"durations": `[0-9]+(\.[0-9]+)? ?(ms|µs|s)\b`,
 	// throughput figures: "12.3 tokens/s", "4.5 GB/s"
@@ -271,7 +273,11 @@ func runGoldenFile(t *testing.T, path string) {
 			got = strings.ReplaceAll(got, vars[k], k)
 		}
 		for _, m := range append(alwaysMasked, c.masks...) {
-			got = m.ReplaceAllString(got, "<masked>")
+			repl := "<masked>"
+			if m.SubexpIndex("keep") >= 0 { // a mask that keeps the (?P<keep>...) part
+				repl = "${keep}<masked>"
+			}
+			got = m.ReplaceAllString(got, repl)
 		}
 		actual[i] = strings.TrimRight(got, "\n")
 		if !*rewriteGolden && actual[i] != c.expected {
@@ -306,6 +312,11 @@ func runGoldenCommand(t *testing.T, args []string) string {
 }
 
 func TestMain(m *testing.M) {
+	if os.Getenv("AUTOQ_CLI_CHILD") == "1" {
+		// The test binary re-executed as the autoq command (interrupt_test.go).
+		ctx := interruptContext(os.Stderr)
+		os.Exit(runMain(os.Args[1:], &env{stdout: os.Stdout, stderr: os.Stderr, ctx: ctx}))
+	}
 	flag.Parse()
 	code := m.Run()
 	if goldenFixtureDir != "" {

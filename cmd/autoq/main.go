@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,9 +17,10 @@ import (
 
 // Exit codes.
 const (
-	exitOK      = 0
-	exitRuntime = 1
-	exitUsage   = 2
+	exitOK          = 0
+	exitRuntime     = 1
+	exitUsage       = 2
+	exitInterrupted = 130 // SIGINT/SIGTERM, as shells report 128 + SIGINT
 )
 
 // command is one subcommand. Each lives in its own cmd_*.go file and registers itself in
@@ -33,14 +35,16 @@ type command struct {
 	run   func(env *env, fs *pflag.FlagSet, args []string) error
 }
 
-// env carries the process's streams so commands are testable.
+// env carries the process's streams and its cancellation (Ctrl-C) so commands are
+// testable.
 type env struct {
 	stdout io.Writer
 	stderr io.Writer
+	ctx    context.Context // nil: never cancelled
 }
 
 // job is the environment a job runs in: notes and progress bars on stderr.
-func (e *env) job() autoquant.Env { return autoquant.Env{Log: e.stderr, Bars: e.stderr} }
+func (e *env) job() autoquant.Env { return autoquant.Env{Ctx: e.ctx, Log: e.stderr, Bars: e.stderr} }
 
 // tableWriter is a report that prints itself as the CLI's table.
 type tableWriter interface{ WriteTable(w io.Writer) }
@@ -69,7 +73,8 @@ type usageError struct{ error }
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
 func main() {
-	os.Exit(runMain(os.Args[1:], &env{stdout: os.Stdout, stderr: os.Stderr}))
+	ctx := interruptContext(os.Stderr)
+	os.Exit(runMain(os.Args[1:], &env{stdout: os.Stdout, stderr: os.Stderr, ctx: ctx}))
 }
 
 // runMain dispatches args and returns the exit code.
@@ -102,7 +107,11 @@ func runMain(args []string, e *env) int {
 		fmt.Fprintf(e.stderr, "autoq %s: %v\n", c.name, err)
 		return exitUsage
 	}
-	if err := c.run(e, fs, fs.Args()); err != nil {
+	err := c.run(e, fs, fs.Args())
+	if e.ctx != nil && e.ctx.Err() != nil {
+		return interrupted(e.stderr)
+	}
+	if err != nil {
 		fmt.Fprintf(e.stderr, "autoq %s: %v\n", c.name, err)
 		var ue usageError
 		if errors.As(err, &ue) || autoquant.IsUsage(err) {

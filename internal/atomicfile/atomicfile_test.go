@@ -46,12 +46,12 @@ func TestWriteFailureKeepsOldFile(t *testing.T) {
 func TestDirReplacesAtomically(t *testing.T) {
 	parent := t.TempDir()
 	out := filepath.Join(parent, "model")
-	require.NoError(t, Dir(out, func(tmp string) error {
+	require.NoError(t, Dir(out, "test-kind", func(tmp string) error {
 		return os.WriteFile(filepath.Join(tmp, "a"), []byte("1"), 0o644)
 	}))
 	// A failing second export leaves the first intact and no temporary directory behind.
 	boom := errors.New("disk full")
-	err := Dir(out, func(tmp string) error {
+	err := Dir(out, "test-kind", func(tmp string) error {
 		require.NoError(t, os.WriteFile(filepath.Join(tmp, "b"), []byte("2"), 0o644))
 		return boom
 	})
@@ -65,7 +65,7 @@ func TestDirReplacesAtomically(t *testing.T) {
 	assert.Len(t, entries, 1)
 
 	// A successful one replaces the whole directory (old files gone).
-	require.NoError(t, Dir(out, func(tmp string) error {
+	require.NoError(t, Dir(out, "test-kind", func(tmp string) error {
 		return os.WriteFile(filepath.Join(tmp, "c"), []byte("3"), 0o644)
 	}))
 	_, err = os.Stat(filepath.Join(out, "a"))

@@ -3,7 +3,6 @@ package atomicfile
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 )
 
 // Pending is a file being written under a temporary name beside its target, for writers
@@ -20,9 +19,9 @@ type Pending struct {
 // Create starts writing path: the data goes to a temporary file in path's directory until
 // Commit.
 func Create(path string, perm os.FileMode) (*Pending, error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	f, err := createTemp(path)
 	if err != nil {
-		return nil, fmt.Errorf("create temporary file for %s: %w", path, err)
+		return nil, err
 	}
 	return &Pending{File: f, path: path, perm: perm}, nil
 }
@@ -41,7 +40,7 @@ func (p *Pending) Commit() (err error) {
 	defer func() {
 		if err != nil {
 			p.File.Close()
-			os.Remove(tmp)
+			RemoveTemp(tmp)
 		}
 	}()
 	if err = p.File.Chmod(p.perm); err != nil {
@@ -56,6 +55,7 @@ func (p *Pending) Commit() (err error) {
 	if err = os.Rename(tmp, p.path); err != nil {
 		return fmt.Errorf("rename into %s: %w", p.path, err)
 	}
+	Done(tmp)
 	return nil
 }
 
@@ -66,5 +66,5 @@ func (p *Pending) Abort() {
 	}
 	p.done = true
 	p.File.Close()
-	os.Remove(p.File.Name())
+	RemoveTemp(p.File.Name())
 }
