@@ -202,7 +202,6 @@ func BenchModel(env Env, o BenchModelOptions) (*BenchModelReport, error) {
 	return rep, nil
 }
 
-
 // benchTokens returns batch sequences of deterministic token ids (BOS first).
 func benchTokens(batch, seq, vocab int) [][]int {
 	r := rand.New(rand.NewPCG(uint64(batch), uint64(seq)))

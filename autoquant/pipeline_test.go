@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/autoq/autoq/eval"
+	"github.com/autoq/autoq/export"
+	"github.com/autoq/autoq/internal/atomicfile"
 	"github.com/autoq/autoq/model"
 	"github.com/autoq/autoq/plan"
 	"github.com/autoq/autoq/quant"
@@ -177,6 +179,8 @@ func TestRunPublishesOnlyWhenTheGatePasses(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
 	require.NoError(t, os.MkdirAll(out, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(out, "old.txt"), []byte("old"), 0o644))
+	// A previous export (its marker): the only kind of directory a run may replace.
+	require.NoError(t, os.WriteFile(filepath.Join(out, atomicfile.OutputMarker), []byte(`{"kind":"`+export.OutputKind+`","written_by":"autoq"}`), 0o644))
 	opts := PipelineOptions{Src: src, Data: d, Out: out, TargetBits: 5.3, Int4Method: "rtn",
 		Schemes: []quant.Recipe{choice(t, "w4g32a"), choice(t, "w8")}, Gate: Gate{MaxPPLIncrease: -1, MaxKL: 1e-12}}
 	rep, err := RunPipeline(Env{}, opts)

@@ -29,8 +29,8 @@ const (
 var (
 	activeMu sync.Mutex
 	active   = map[string]string{} // temporary -> the path to restore it to ("" = remove it)
-	closing  bool     // RemoveActive ran: no new temporary may start (the process is exiting)
-	removed  []string // temporaries removed unfinished (RemoveTemp), for RemoveActive's report
+	closing  bool                  // RemoveActive ran: no new temporary may start (the process is exiting)
+	removed  []string              // temporaries removed unfinished (RemoveTemp), for RemoveActive's report
 )
 
 var errClosing = errors.New("the process is being interrupted")
