@@ -144,7 +144,7 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 		if err != nil {
 			return nil, fmt.Errorf("calibrate: %w", err)
 		}
-		qz.Int4 = GPTQ(hs, BestGPTQ)
+		qz.LowBit = GPTQ(hs, BestGPTQ)
 		detail += ", GPTQ Hessians"
 	} else if opt.Int4Method != "rtn" {
 		return nil, fmt.Errorf("int4 method %q (want gptq or rtn)", opt.Int4Method)

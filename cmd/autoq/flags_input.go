@@ -31,7 +31,7 @@ func registerInput(fs *pflag.FlagSet, in *autoquant.Input, modelHelp string, whi
 		unused(fs, "eval-tokens")
 	}
 	fs.StringVar(&in.CalibMethod, "calib-method", "entropy", "activation calibrator for static W8A8: entropy, percentile, mse or max")
-	fs.StringVar(&in.Int4, "int4", "gptq", "int4 method: gptq (error-compensating, needs calibration) or rtn (round to nearest, MSE clipping)")
+	fs.StringVar(&in.Int4, "int4", "gptq", "method for weights below 8 bits (int4, w3..w7): gptq (error-compensating, needs calibration) or rtn (round to nearest, MSE clipping)")
 	fs.IntVar(&in.Batch, "batch", 8, "windows per forward pass")
 	if which&flagCalibTable != 0 {
 		fs.StringVar(&in.CalibTable, "calib-table", "", "calibration table (JSON from autoq calibrate): static activation thresholds instead of calibrating here")
