@@ -104,8 +104,8 @@ func Export(env Env, f ExportOptions) (*ExportReport, error) {
 			return nil, err
 		}
 		qz.ScaleDType = sd
-	} else if f.Int4 == "gptq" && needsInt4(choices) {
-		env.logf("note: no --data, so int4 layers use round-to-nearest (GPTQ needs calibration data)\n")
+	} else if f.Int4 == "gptq" && needsLowBit(choices) {
+		env.logf("note: no --data, so layers below 8 bits use round-to-nearest (GPTQ needs calibration data)\n")
 	}
 	var table *calib.Table
 	if f.CalibTable != "" {
@@ -153,9 +153,10 @@ func Export(env Env, f ExportOptions) (*ExportReport, error) {
 	return rep, nil
 }
 
-func needsInt4(cs []quant.Recipe) bool {
+// needsLowBit reports whether a choice quantizes weights below 8 bits (GPTQ's layers).
+func needsLowBit(cs []quant.Recipe) bool {
 	for _, c := range cs {
-		if !c.Full && c.Weight.Bits == 4 {
+		if lowBit(c) {
 			return true
 		}
 	}

@@ -24,7 +24,7 @@ type Input struct {
 	SensTokens  int // sensitivity tokens (calibration split, after the calibration tokens)
 	EvalTokens  int // evaluation tokens for the accuracy gate (0: the whole split)
 	CalibMethod string
-	Int4        string // gptq or rtn
+	Int4        string // gptq or rtn: the method for weights below 8 bits (lowBit)
 	Batch       int
 	CalibTable  string // static activation thresholds from `autoq calibrate` instead of calibrating
 	Device      string // auto, cpu, cuda or cuda:N
@@ -58,7 +58,7 @@ func (f *Input) check() error {
 		return usagef("--seq-len must be >= 2, token counts >= 0, --batch >= 1")
 	}
 	if f.Int4 != "gptq" && f.Int4 != "rtn" {
-		return usagef("--int4 must be gptq or rtn, not %q", f.Int4)
+		return usagef("--rounding must be gptq or rtn, not %q", f.Int4)
 	}
 	if _, err := calib.ParseMethod(f.CalibMethod); err != nil {
 		return usagef("--calib-method: %v", err)
@@ -108,13 +108,16 @@ func (f *Input) bos(src *Source) int {
 }
 
 // quantizers calibrates what the schemes need: activation thresholds when a static W8A8
-// scheme is among them (or from CalibTable), GPTQ Hessians when int4 uses GPTQ.
+// scheme is among them (or from CalibTable), GPTQ Hessians when weights below 8 bits use
+// GPTQ.
 func (f *Input) quantizers(env Env, src *Source, d *Data, schemes []quant.Recipe) (*Quantizers, error) {
 	qz := &Quantizers{ScaleDType: tensor.F16}
-	needAmax, need4 := false, false
+	// Hessians are needed by every recipe GPTQ rounds: those asking for it (+gptq), and
+	// the default rounding of weights below 8 bits under --rounding gptq.
+	needAmax, needGPTQ := false, false
 	for _, c := range schemes {
 		needAmax = needAmax || c.Act == quant.ActStatic
-		need4 = need4 || (!c.Full && c.Weight.Bits == 4)
+		needGPTQ = needGPTQ || c.Rounding == quant.RoundGPTQ || c.Rounding == quant.RoundDefault && lowBit(c) && f.Int4 == "gptq"
 	}
 	if needAmax && f.CalibTable != "" {
 		_, amax, err := tableAmax(f.CalibTable, linearNames(src))
@@ -124,7 +127,7 @@ func (f *Input) quantizers(env Env, src *Source, d *Data, schemes []quant.Recipe
 		qz.Amax, needAmax = amax, false
 		env.logf("activation thresholds for %d tensors from %s\n", len(amax), f.CalibTable)
 	}
-	if !needAmax && !(need4 && f.Int4 == "gptq") {
+	if !needAmax && !needGPTQ {
 		return qz, nil
 	}
 	m, err := src.NewModel()
@@ -140,12 +143,12 @@ func (f *Input) quantizers(env Env, src *Source, d *Data, schemes []quant.Recipe
 		qz.Amax = amax
 		env.logf("calibrated %d activation thresholds (%s) on %d tokens\n", len(amax), f.CalibMethod, n)
 	}
-	if need4 && f.Int4 == "gptq" {
+	if needGPTQ {
 		hs, err := collect.Hessians(m, d.Calib, f.Batch, nil)
 		if err != nil {
 			return nil, fmt.Errorf("calibrate: %w", err)
 		}
-		qz.Int4 = GPTQ(hs, BestGPTQ)
+		qz.LowBit = GPTQ(hs, BestGPTQ)
 		env.logf("collected GPTQ Hessians for %d layers\n", len(hs))
 	}
 	return qz, nil

@@ -13,7 +13,8 @@ import (
 )
 
 // Quantizer quantizes one layer's full-precision weights w [rows, cols] with scheme s.
-// The planner's int4 method is pluggable through it (round-to-nearest, GPTQ, ...).
+// The planner's method for weights below 8 bits (int4 and the 3-, 5-, 6- and 7-bit widths)
+// is pluggable through it (round-to-nearest, GPTQ, ...).
 type Quantizer func(name string, w []float32, rows, cols int, s quant.Scheme) (*quant.QTensor, error)
 
 // RTN returns a round-to-nearest quantizer with the given scale search whose scales are
@@ -32,7 +33,7 @@ func RTN(search quant.SearchMethod, scaleDType tensor.DType) Quantizer {
 	}
 }
 
-// BestGPTQ are the GPTQ settings autoq uses for int4: activation-order column visits and
+// BestGPTQ are the GPTQ settings autoq uses for weights below 8 bits: activation-order column visits and
 // the activation-aware (output-error) clipping search of package gptq.
 var BestGPTQ = gptq.Options{ActOrder: true, Clip: gptq.ClipActMSE}
 
@@ -60,8 +61,8 @@ func roundScales(name string, scales []float32, d tensor.DType) error {
 
 // Quantizers says how each kind of layer is quantized.
 type Quantizers struct {
-	Int4 Quantizer // 4-bit weights; nil: RTN with the MSE clipping search
-	Int8 Quantizer // 8-bit weights; nil: RTN with the max search
+	LowBit Quantizer // weights below 8 bits (3 to 7, int4 included); nil: RTN with the MSE clipping search
+	Int8   Quantizer // 8-bit weights; nil: RTN with the max search
 	// ScaleDType is the dtype weight-only layers' scales are exported in (default F16);
 	// W8A8 layers keep F32 scales (package export).
 	ScaleDType tensor.DType
@@ -103,9 +104,17 @@ func (qz *Quantizers) Quantize(m *model.Model, name string, c quant.Recipe) (*La
 	}
 	var quantizer Quantizer
 	switch {
-	case s.Bits == 4 && qz.Int4 != nil:
-		quantizer = qz.Int4
-	case s.Bits == 4:
+	case c.Rounding == quant.RoundGPTQ && qz.LowBit == nil:
+		return nil, fmt.Errorf("quantize %s as %s: GPTQ needs calibration data (the layers' input Hessians)", name, c)
+	case c.Rounding == quant.RoundGPTQ:
+		quantizer = qz.LowBit
+	case c.Rounding == quant.RoundRTN && lowBit(c):
+		quantizer = RTN(quant.SearchMSE, scaleD)
+	case c.Rounding == quant.RoundRTN:
+		quantizer = RTN(quant.SearchMax, scaleD)
+	case lowBit(c) && qz.LowBit != nil:
+		quantizer = qz.LowBit
+	case lowBit(c):
 		quantizer = RTN(quant.SearchMSE, scaleD)
 	case qz.Int8 != nil:
 		quantizer = qz.Int8
@@ -180,3 +189,8 @@ func Layers(m *model.Model) []plan.Layer {
 	}
 	return out
 }
+
+// lowBit reports whether recipe c quantizes its weights below 8 bits (3 to 7 bits): the
+// layers that --int4's method (GPTQ or RTN with MSE clipping) quantizes. 8-bit weights are
+// rounded to nearest with the max search.
+func lowBit(c quant.Recipe) bool { return !c.Full && c.Weight.Bits < 8 }

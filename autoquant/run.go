@@ -147,15 +147,20 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 	}
 	qz := &Quantizers{Amax: amax, ScaleDType: tensor.F16}
 	detail := fmt.Sprintf("%d tokens, %s activation thresholds for %d layers", calTokens, opt.Calib, len(amax))
-	if opt.Int4Method == "" || opt.Int4Method == "gptq" {
+	askGPTQ := false
+	for _, c := range opt.Schemes {
+		askGPTQ = askGPTQ || c.Rounding == quant.RoundGPTQ
+	}
+	if opt.Int4Method != "" && opt.Int4Method != "gptq" && opt.Int4Method != "rtn" {
+		return nil, fmt.Errorf("rounding method %q (want gptq or rtn)", opt.Int4Method)
+	}
+	if opt.Int4Method == "" || opt.Int4Method == "gptq" || askGPTQ {
 		hs, err := collect.Hessians(m, opt.Data.Calib, opt.Batch, nil)
 		if err != nil {
 			return nil, fmt.Errorf("calibrate: %w", err)
 		}
-		qz.Int4 = GPTQ(hs, BestGPTQ)
+		qz.LowBit = GPTQ(hs, BestGPTQ)
 		detail += ", GPTQ Hessians"
-	} else if opt.Int4Method != "rtn" {
-		return nil, fmt.Errorf("int4 method %q (want gptq or rtn)", opt.Int4Method)
 	}
 	done("calibrate", detail)
 	if err := stopped(); err != nil {

@@ -117,7 +117,7 @@ func TestErrorsNameOperation(t *testing.T) {
 	buf, err := Alloc(g.dev, 64)
 	require.NoError(t, err)
 	defer buf.Close()
-	err = ComputeParamsDev(g.dev, quant.Scheme{Bits: 5, Symmetric: true}, buf, buf, 4, buf, nil)
+	err = ComputeParamsDev(g.dev, quant.Scheme{Bits: 9, Symmetric: true}, buf, buf, 4, buf, nil) // widths are 3 to 8
 	require.ErrorContains(t, err, "autoq_compute_params")
 	err = GroupRangesDev(Matrix{Buf: buf, DType: 2, Rows: 4, Cols: 1 << 20}, quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}, buf, buf, buf)
 	require.ErrorContains(t, err, "needs")

@@ -89,6 +89,9 @@ func TestGPTQGPUMatchesCPU(t *testing.T) {
 		{quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 256}, gptq.ClipMSE},
 		{quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}, gptq.ClipNone},
 		{quant.Scheme{Bits: 4, Symmetric: false, Granularity: quant.PerTensor}, gptq.ClipNone},
+		{quant.Scheme{Bits: 6, Symmetric: false, Granularity: quant.PerGroup, GroupSize: 32}, gptq.ClipActMSE},
+		{quant.Scheme{Bits: 5, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 128}, gptq.ClipNone},
+		{quant.Scheme{Bits: 3, Symmetric: false, Granularity: quant.PerGroup, GroupSize: 32}, gptq.ClipActMSE},
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%s/%s", c.s, c.clip), func(t *testing.T) {

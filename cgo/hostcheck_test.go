@@ -54,6 +54,7 @@ static float __int_as_float(int v){float x;memcpy(&x,&v,4);return x;}
 static long long __double_as_longlong(double x){long long v;memcpy(&v,&x,8);return v;}
 static double __longlong_as_double(long long v){double x;memcpy(&x,&v,8);return x;}
 static int __clz(int x){return x==0?32:__builtin_clz((unsigned)x);}
+struct uint2 { unsigned x, y; };
 using std::min; using std::max;
 `
 
@@ -78,6 +79,23 @@ int main(int argc, char** argv){
   if (argc > 1 && !strcmp(argv[1], "kllog")) {
     unsigned long long b;
     while(scanf("%llx",&b)==1){ double y=kl_log(__longlong_as_double((long long)b)); printf("%016llx\n",(unsigned long long)__double_as_longlong(y)); }
+    return 0;
+  }
+  if (argc > 1 && !strcmp(argv[1], "pack")) {
+    int bits, sym; long long cols;
+    while(scanf("%d %d %lld",&bits,&sym,&cols)==3){
+      std::vector<int32_t> v(cols);
+      for(auto& x : v) if(scanf("%d",&x)!=1){fprintf(stderr,"short input\n"); return 1;}
+      int64_t rb = autoq_row_bytes(cols, bits);
+      std::vector<uint8_t> by(rb), ch(rb + 8, 0);
+      for(int64_t cb=0; cb<rb; cb++) by[cb] = (uint8_t)autoq_packed_byte(cb, cols, bits, [&](int64_t c){ return autoq_level_field(v[c], bits); });
+      for(int64_t k=0; k+8<=cols; k+=8){ uint32_t f[8]; for(int j=0;j<8;j++) f[j]=autoq_level_field(v[k+j],bits); autoq_store_chunk(ch.data()+k/8*bits, autoq_pack8(f,bits), bits); }
+      for(auto b : by) printf("%02x", b);
+      printf(" ");
+      if(cols%8==0) for(int64_t i=0;i<rb;i++) printf("%02x", ch[i]); else printf("-");
+      for(int64_t c=0;c<cols;c++) printf(" %d", autoq_load_level(by.data(), c, bits, sym));
+      printf("\n");
+    }
     return 0;
   }
   FILE* f=fopen(argv[2],"rb");
@@ -178,7 +196,7 @@ func TestHostKernelArithmetic(t *testing.T) {
 		}
 		var cs []pair
 		add := func(a, b float32) {
-			for _, bits := range []int{4, 8} {
+			for bits := quant.MinBits; bits <= quant.MaxBits; bits++ {
 				cs = append(cs, pair{min(a, b), max(a, b), bits, true}, pair{min(a, b), max(a, b), bits, false})
 			}
 		}
@@ -233,6 +251,7 @@ func TestHostKernelArithmetic(t *testing.T) {
 			t.Errorf("%d of %d cases differ", bad, len(cs))
 		}
 	})
+	t.Run("pack", func(t *testing.T) { hostPackCheck(t, bin) })
 	t.Run("kllog", func(t *testing.T) {
 		r := testutil.Rand(31)
 		xs := []float64{0, 1, 2, 0.5, math.E, 1e-300, 5e-324, math.MaxFloat64, math.Sqrt2, math.Sqrt2 / 2, 1 + 1e-15, 1 - 1e-16, -1, math.Inf(1)}
@@ -347,4 +366,61 @@ func calibHistogramsHost() []*calib.Histogram {
 		add(fmt.Sprint("st", i), testutil.StudentT(r, 1<<12, 2+float64(i%5)))
 	}
 	return hs
+}
+
+// hostPackCheck runs the level storage helpers of common.cuh (the byte kernel's
+// autoq_packed_byte, the chunk kernels' autoq_pack8 + autoq_store_chunk, the dequantize
+// kernel's autoq_load_level) on random rows of every width and symmetry and compares them
+// with quant.PackLevels and the levels themselves.
+func hostPackCheck(t *testing.T, bin string) {
+	r := testutil.Rand(33)
+	type packCase struct {
+		s      quant.Scheme
+		levels []int32
+	}
+	var cs []packCase
+	var in bytes.Buffer
+	for bits := quant.MinBits; bits <= quant.MaxBits; bits++ {
+		for _, sym := range []bool{true, false} {
+			s := quant.Scheme{Bits: bits, Symmetric: sym, Granularity: quant.PerChannel}
+			lo, hi := s.QRange()
+			for _, cols := range []int{1, 2, 3, 5, 7, 8, 9, 11, 15, 16, 17, 24, 40, 63, 64, 100, 128} {
+				for rep := 0; rep < 3; rep++ {
+					lv := make([]int32, cols)
+					for i := range lv {
+						lv[i] = lo + int32(r.IntN(int(hi-lo+1)))
+					}
+					lv[0], lv[cols-1] = lo, hi
+					cs = append(cs, packCase{s, lv})
+					fmt.Fprintf(&in, "%d %d %d", bits, map[bool]int{true: 1}[sym], cols)
+					for _, v := range lv {
+						fmt.Fprintf(&in, " %d", v)
+					}
+					in.WriteByte('\n')
+				}
+			}
+		}
+	}
+	got := runHost(t, bin, in.Bytes(), "pack")
+	if len(got) != len(cs) {
+		t.Fatalf("%d results for %d cases", len(got), len(cs))
+	}
+	for i, c := range cs {
+		packed, err := quant.PackLevels(c.s, c.levels, 1, len(c.levels))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := fmt.Sprintf("%x", packed)
+		chunk := "-"
+		if len(c.levels)%8 == 0 {
+			chunk = h
+		}
+		want := h + " " + chunk
+		for _, v := range c.levels {
+			want += fmt.Sprintf(" %d", v)
+		}
+		if got[i] != want {
+			t.Fatalf("%s, %d levels %v:\n got  %s\n want %s", c.s, len(c.levels), c.levels, got[i], want)
+		}
+	}
 }

@@ -121,13 +121,9 @@ func ComputeParamsDev(dev int, s quant.Scheme, lo, hi *Buffer, n int, scales, ze
 	})
 }
 
-// qRowBytes is the QTensor row storage: cols bytes (8-bit) or (cols+1)/2 (4-bit).
-func qRowBytes(bits, cols int) int {
-	if bits == 4 {
-		return (cols + 1) / 2
-	}
-	return cols
-}
+// qRowBytes is the QTensor row storage, quant.RowBytes: ceil(cols*bits/8) bytes (cols for
+// 8 bits, (cols+1)/2 for 4).
+func qRowBytes(bits, cols int) int { return quant.RowBytes(bits, cols) }
 
 // QuantizeDev quantizes m with scales/zeros into q (QTensor data layout) with the first
 // kernel of the dispatch table (OpQuantize) that fits the call; nonfinite (one int32) is set

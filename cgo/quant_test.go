@@ -86,7 +86,7 @@ type schemeCase struct {
 func quantCases() []schemeCase {
 	var out []schemeCase
 	odd := []int{1, 7, 17, 4097, 64}
-	for _, bits := range []int{8, 4} {
+	for _, bits := range []int{8, 4, 6, 5, 3, 7} {
 		for _, sym := range []bool{true, false} {
 			out = append(out,
 				schemeCase{quant.Scheme{Bits: bits, Symmetric: sym, Granularity: quant.PerTensor}, odd},
@@ -185,8 +185,11 @@ func TestComputeParamsKernel(t *testing.T) {
 		lo, hi = append(lo, min(a, b)), append(hi, max(a, b))
 	}
 	n := len(lo)
-	for _, s := range []quant.Scheme{{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}, {Bits: 8, Granularity: quant.PerChannel},
-		{Bits: 4, Symmetric: true, Granularity: quant.PerChannel}, {Bits: 4, Granularity: quant.PerChannel}} {
+	var schemes []quant.Scheme
+	for bits := quant.MinBits; bits <= quant.MaxBits; bits++ {
+		schemes = append(schemes, quant.Scheme{Bits: bits, Symmetric: true, Granularity: quant.PerChannel}, quant.Scheme{Bits: bits, Granularity: quant.PerChannel})
+	}
+	for _, s := range schemes {
 		wantS, wantZ := quant.Params(s, lo, hi)
 		bs, err := g.bufs(4*n, 4*n, 4*n, 4*n)
 		require.NoError(t, err)

@@ -146,6 +146,16 @@ func TestQuantizeDispatch(t *testing.T) {
 	k, err = quantizeKernel(Matrix{Buf: odd, DType: tensor.F16, Rows: 4, Cols: 64}, s, q)
 	require.NoError(t, err)
 	require.Equal(t, QuantizeBytes, k, "unaligned input")
+	// The other widths take the same routes (their chunks are stored byte by byte).
+	for _, bits := range []int{3, 5, 6, 7} {
+		sb := quant.Scheme{Bits: bits, Granularity: quant.PerGroup, GroupSize: 32}
+		k, err = quantizeKernel(Matrix{Buf: buf, DType: tensor.F16, Rows: 4, Cols: 64}, sb, q)
+		require.NoError(t, err)
+		require.Equal(t, QuantizePersistent, k, "%s", sb)
+		k, err = quantizeKernel(Matrix{Buf: buf, DType: tensor.F16, Rows: 4, Cols: 60}, sb.FitCols(60), q)
+		require.NoError(t, err)
+		require.Equal(t, QuantizeBytes, k, "%s: cols not a multiple of 8", sb)
+	}
 
 	w := make([]float32, 3*64)
 	for i := range w {
@@ -176,6 +186,13 @@ func TestQuantizePersistentLargeMatchesCPU(t *testing.T) {
 		{quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerChannel}, 1100, 4104, tensor.BF16},
 		{quant.Scheme{Bits: 8, Granularity: quant.PerTensor}, 1500, 1032, tensor.F32},
 		{quant.Scheme{Bits: 8, Granularity: quant.PerGroup, GroupSize: 8}, 700, 2048, tensor.F16},
+		// The other widths: chunks of 6, 5, 3 and 7 bytes stored byte by byte.
+		{quant.Scheme{Bits: 6, Granularity: quant.PerGroup, GroupSize: 32}, 3001, 4096, tensor.F16},
+		{quant.Scheme{Bits: 6, Symmetric: true, Granularity: quant.PerChannel}, 1100, 4104, tensor.BF16},
+		{quant.Scheme{Bits: 5, Granularity: quant.PerGroup, GroupSize: 128}, 1500, 2048, tensor.F32},
+		{quant.Scheme{Bits: 3, Granularity: quant.PerGroup, GroupSize: 32}, 3001, 4096, tensor.F16},
+		{quant.Scheme{Bits: 3, Symmetric: true, Granularity: quant.PerTensor}, 700, 1032, tensor.F16},
+		{quant.Scheme{Bits: 7, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 8}, 700, 2048, tensor.BF16},
 	}
 	for _, c := range cases {
 		name := fmt.Sprintf("%s/%dx%d/%s", c.s, c.rows, c.cols, c.dt)

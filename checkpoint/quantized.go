@@ -15,8 +15,10 @@ import (
 // up to three tensors and one metadata entry:
 //
 //	W.qweight  integer levels: I8 [rows, cols] (8-bit symmetric), U8 [rows, cols] (8-bit
-//	           asymmetric), U8 [rows, (cols+1)/2] packed nibbles (4-bit; element 2i in the
-//	           low nibble of byte i, two's complement when symmetric, unsigned when not)
+//	           asymmetric), else U8 [rows, quant.RowBytes(bits, cols)]: each row a
+//	           little-endian bit stream of b-bit levels padded to a byte (4-bit: element 2i
+//	           in the low nibble of byte i; 3, 5, 6, 7 bits straddle bytes), two's
+//	           complement when symmetric, unsigned when not (quant.QTensor's storage)
 //	W.scales   F32 [rows, groups] ([1, 1] per tensor)
 //	W.zeros    I32 [rows, groups], asymmetric schemes only
 //	__metadata__["autoq.quant.W"] = QuantMeta as JSON
@@ -63,8 +65,8 @@ func QuantizedInfos(name string, rows, cols int, s quant.Scheme) ([]safetensors.
 	if !s.Symmetric {
 		qw.DType = tensor.U8
 	}
-	if s.Bits == 4 {
-		qw.DType, qw.Shape = tensor.U8, []int{rows, (cols + 1) / 2}
+	if s.Bits != 8 {
+		qw.DType, qw.Shape = tensor.U8, []int{rows, quant.RowBytes(s.Bits, cols)}
 	}
 	out := []safetensors.TensorInfo{qw, {Name: name + ScalesSuffix, DType: tensor.F32, Shape: []int{prow, groups}}}
 	if !s.Symmetric {

@@ -21,6 +21,13 @@ func TestQuantizedLayoutRoundTrip(t *testing.T) {
 		{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 16},
 		{Bits: 4, Symmetric: false, Granularity: quant.PerChannel},
 		{Bits: 4, Symmetric: true, Granularity: quant.PerTensor},
+		{Bits: 6, Symmetric: false, Granularity: quant.PerGroup, GroupSize: 32},
+		{Bits: 6, Symmetric: true, Granularity: quant.PerChannel},
+		{Bits: 5, Symmetric: false, Granularity: quant.PerGroup, GroupSize: 16},
+		{Bits: 5, Symmetric: true, Granularity: quant.PerTensor},
+		{Bits: 3, Symmetric: false, Granularity: quant.PerGroup, GroupSize: 32},
+		{Bits: 3, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 8},
+		{Bits: 7, Symmetric: false, Granularity: quant.PerChannel},
 	}
 	wantQ := map[string]*quant.QTensor{}
 	var all []safetensors.NamedTensor
@@ -46,9 +53,10 @@ func TestQuantizedLayoutRoundTrip(t *testing.T) {
 			assert.Equal(t, []int{rows, cols}, ts[0].T.Shape)
 		case s.Bits == 8:
 			assert.Equal(t, tensor.U8, ts[0].T.DType)
-		default:
+		default: // cols*bits/8 bytes a row: 64 columns make whole bytes at every width
 			assert.Equal(t, tensor.U8, ts[0].T.DType)
-			assert.Equal(t, []int{rows, cols / 2}, ts[0].T.Shape)
+			assert.Equal(t, []int{rows, cols * s.Bits / 8}, ts[0].T.Shape)
+			assert.Equal(t, q.Data, ts[0].T.Data, "the QTensor storage, byte for byte")
 		}
 		assert.Equal(t, !s.Symmetric, len(ts) == 3, "zeros only when asymmetric")
 		all = append(all, ts...)
@@ -96,6 +104,23 @@ func TestReadQuantizedErrors(t *testing.T) {
 	badShape := safetensors.NamedTensor{Name: "w.qweight", T: tensor.New(tensor.U8, 2, 16)}
 	assert.ErrorContains(t, mk(map[string]string{FormatKey: FormatVersion, QuantMetaKey + "w": good}, badShape, sc), "w.qweight is U8[2 16], scheme w4g8 needs U8[2 8]")
 	assert.ErrorContains(t, mk(map[string]string{FormatKey: FormatVersion, QuantMetaKey + "w": "{"}, qw, sc), "bad metadata")
+	// 6-bit levels of 13 columns: 78 bits, 10 bytes a row.
+	s6 := quant.Scheme{Bits: 6, Granularity: quant.PerChannel}
+	meta6 := map[string]string{FormatKey: FormatVersion, QuantMetaKey + "w": NewQuantMeta(2, 13, s6).Encode()}
+	sc6 := safetensors.NamedTensor{Name: "w.scales", T: tensor.FromF32([]float32{1, 1}, 2, 1)}
+	i32 := func(v ...int32) *tensor.Tensor {
+		t := tensor.New(tensor.I32, len(v), 1)
+		copy(t.I32(), v)
+		return t
+	}
+	z6 := safetensors.NamedTensor{Name: "w.zeros", T: i32(0, 63)}
+	assert.NoError(t, mk(meta6, safetensors.NamedTensor{Name: "w.qweight", T: tensor.New(tensor.U8, 2, 10)}, sc6, z6))
+	assert.ErrorContains(t, mk(meta6, safetensors.NamedTensor{Name: "w.qweight", T: tensor.New(tensor.U8, 2, 13)}, sc6, z6),
+		"w.qweight is U8[2 13], scheme w6ca needs U8[2 10]")
+	assert.ErrorContains(t, mk(meta6, safetensors.NamedTensor{Name: "w.qweight", T: tensor.New(tensor.U8, 2, 10)}, sc6,
+		safetensors.NamedTensor{Name: "w.zeros", T: i32(0, 64)}), "zero point 64 at 1 outside [0, 63]")
+	bad9 := map[string]string{FormatKey: FormatVersion, QuantMetaKey + "w": `{"bits":9,"symmetric":true,"granularity":"channel","rows":2,"cols":13}`}
+	assert.ErrorContains(t, mk(bad9, qw, sc), "bits must be 3 to 8, got 9")
 	zero := safetensors.NamedTensor{Name: "w.scales", T: tensor.FromF32([]float32{1, 0, 1, 1}, 2, 2)}
 	assert.Error(t, mk(map[string]string{FormatKey: FormatVersion, QuantMetaKey + "w": good}, qw, zero), "a zero scale is rejected by QTensor.Validate")
 }

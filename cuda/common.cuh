@@ -101,7 +101,7 @@ __device__ __forceinline__ void autoq_compute_params_dev(float lo, float hi, int
       *zero = 0;
       return;
     }
-    float denom = (float)(1 << (bits - 1)) - 0.5f; // exact: 127.5 or 7.5
+    float denom = (float)(1 << (bits - 1)) - 0.5f; // exact: 3.5, 7.5, ..., 127.5
     float sc = __fdiv_rn(amax, denom);
     // amax a few subnormals: the scale underflows to 0; quant treats the group as zeros.
     *scale = sc == 0.0f ? 1.0f : sc;
@@ -141,4 +141,73 @@ __device__ __forceinline__ int32_t autoq_quantize_value(float x, float scale, in
 // quant.DequantizeValue: float32(q - zero) * scale.
 __device__ __forceinline__ float autoq_dequantize_value(int32_t q, float scale, int32_t zero) {
   return __fmul_rn((float)(q - zero), scale);
+}
+
+// Level storage (quant.QTensor, quant/pack.go), for every width from 3 to 8 bits: each row
+// is a little-endian bit stream, element c in bits [c*bits, (c+1)*bits) (stream bit k is
+// bit k%8 of byte k/8), padded with zero bits to a whole byte; fields are two's complement
+// for symmetric schemes and unsigned otherwise. 8-bit levels are whole bytes and 4-bit
+// levels nibbles (element 2i low); eight levels from a column that is a multiple of 8 fill
+// exactly `bits` bytes (a "chunk", what the vectorised kernels store).
+
+// Bytes of one packed row of cols levels: ceil(cols*bits/8) (quant.RowBytes).
+__device__ __forceinline__ int64_t autoq_row_bytes(int64_t cols, int bits) { return (cols * bits + 7) / 8; }
+
+// The stored field of level q: its low `bits` bits.
+__device__ __forceinline__ uint32_t autoq_level_field(int32_t q, int bits) { return (uint32_t)q & ((1u << bits) - 1u); }
+
+// Packs the fields of eight consecutive levels, element j in bits [j*bits, (j+1)*bits).
+__device__ __forceinline__ uint64_t autoq_pack8(const uint32_t (&v)[8], int bits) {
+  uint64_t p = 0;
+#pragma unroll
+  for (int j = 0; j < 8; j++) p |= (uint64_t)v[j] << (bits * j);
+  return p;
+}
+
+// Stores a packed chunk at dst, its first byte (chunk k of a row whose length is a multiple
+// of 8 starts at byte k*bits): 8 bytes as one uint2 (dst 8-byte aligned), 4 bytes as one
+// uint32 (4-byte aligned), the other widths byte by byte (their chunks start at multiples
+// of 3, 5, 6 or 7 bytes).
+__device__ __forceinline__ void autoq_store_chunk(uint8_t *dst, uint64_t p, int bits) {
+  if (bits == 8) {
+    uint2 o;
+    o.x = (uint32_t)p;
+    o.y = (uint32_t)(p >> 32);
+    *(uint2 *)dst = o;
+  } else if (bits == 4) {
+    *(uint32_t *)dst = (uint32_t)p;
+  } else {
+    for (int i = 0; i < bits; i++) dst[i] = (uint8_t)(p >> (8 * i));
+  }
+}
+
+// The bits of element c's field (at stream bits [c*bits, (c+1)*bits)) that fall into byte
+// cb of the row, in their place in that byte; elements (8*cb)/bits to (8*cb+7)/bits touch it.
+__device__ __forceinline__ uint32_t autoq_field_in_byte(uint32_t field, int64_t c, int bits, int64_t cb) {
+  const int s = (int)(c * bits - 8 * cb); // -7 .. 7
+  return (s >= 0 ? field << s : field >> -s) & 0xffu;
+}
+
+// Byte cb of a packed row of cols levels: the fields field_of(c) of the elements that touch
+// it, from (8*cb)/bits to (8*cb+7)/bits (the last element of the row at most; the padding
+// bits stay 0). field_of(c) returns autoq_level_field of element c's level.
+template <class FieldOf>
+__device__ __forceinline__ uint32_t autoq_packed_byte(int64_t cb, int64_t cols, int bits, FieldOf field_of) {
+  const int64_t c0 = 8 * cb / bits, c_last = (8 * cb + 7) / bits;
+  const int64_t c1 = c_last < cols - 1 ? c_last : cols - 1;
+  uint32_t out = 0;
+  for (int64_t c = c0; c <= c1; c++) out |= autoq_field_in_byte(field_of(c), c, bits, cb);
+  return out;
+}
+
+// Element c of a packed row, sign-extended when sym (quant's getLevel).
+__device__ __forceinline__ int32_t autoq_load_level(const uint8_t *row, int64_t c, int bits, int sym) {
+  const int64_t o = c * bits;
+  const int sh = (int)(o & 7);
+  uint32_t u = row[o >> 3];
+  if (sh + bits > 8) u |= (uint32_t)row[(o >> 3) + 1] << 8;
+  u = (u >> sh) & ((1u << bits) - 1u);
+  if (!sym) return (int32_t)u;
+  const int32_t half = 1 << (bits - 1);
+  return (int32_t)(u ^ (uint32_t)half) - half;
 }

@@ -278,7 +278,7 @@ extern "C" int autoq_gptq_run(int dev, const autoq_gptq_args *a, int64_t rows, i
   if (!a || !w32 || !u || !scales || !levels || rows <= 0 || cols <= 0 || cols > (1 << 30) || rows > (1 << 30))
     return autoq_set_error(AUTOQ_ERR_INVALID, "%s: bad arguments", op);
   int gs = a->group_cols, bs = a->block;
-  if ((a->bits != 4 && a->bits != 8) || gs <= 0 || cols % gs != 0 || bs < 1 || bs > kMaxBlock)
+  if (a->bits < 3 || a->bits > 8 || gs <= 0 || cols % gs != 0 || bs < 1 || bs > kMaxBlock)
     return autoq_set_error(AUTOQ_ERR_INVALID, "%s: bad scheme (bits %d, group %d, block %d, cols %lld)", op, a->bits, gs,
                            bs, (long long)cols);
   if (a->per_tensor && !a->fixed_params)

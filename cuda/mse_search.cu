@@ -90,7 +90,7 @@ extern "C" int autoq_mse_search(int dev, const void *w, int dtype, int64_t rows,
   if (rows <= 0 || cols <= 0 || group_cols <= 0 || cols % group_cols != 0 || (per_tensor && group_cols != cols))
     return autoq_set_error(AUTOQ_ERR_INVALID, "%s: bad shape rows=%lld cols=%lld group_cols=%lld", op,
                            (long long)rows, (long long)cols, (long long)group_cols);
-  if (bits != 4 && bits != 8) return autoq_set_error(AUTOQ_ERR_INVALID, "%s: bits must be 4 or 8, got %d", op, bits);
+  if (bits < 3 || bits > 8) return autoq_set_error(AUTOQ_ERR_INVALID, "%s: bits must be 3 to 8, got %d", op, bits);
   if (!symmetric && !zeros) return autoq_set_error(AUTOQ_ERR_INVALID, "%s: asymmetric scheme needs zeros", op);
   if (steps < 1 || steps > kMaxSteps || steps_den < 1)
     return autoq_set_error(AUTOQ_ERR_INVALID, "%s: grid of %d steps over %d is not supported", op, steps, steps_den);

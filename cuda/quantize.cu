@@ -2,10 +2,15 @@
 // exactly quant.Scheme.QuantizeValue / quant.DequantizeValue (float32 IEEE division, rintf =
 // round half to even, saturation to the scheme's range).
 //
-// Layout: w is [rows, cols] row-major (F32/F16/BF16). q is the QTensor data layout:
+// Layout: w is [rows, cols] row-major (F32/F16/BF16). q is the QTensor data layout for any
+// width from 3 to 8 bits (common.cuh, quant/qtensor.go): each row a little-endian bit stream
+// of `bits`-wide fields padded to ceil(cols*bits/8) bytes, two's complement (symmetric) or
+// unsigned (asymmetric). So
 //   8 bits: one byte per element, int8 (symmetric, [-128,127]) or uint8 (asymmetric, [0,255]);
 //   4 bits: two elements per byte, element 2i in the low nibble, each row padded to
-//           (cols+1)/2 bytes; signed nibbles [-8,7] (symmetric) or unsigned [0,15].
+//           (cols+1)/2 bytes; signed nibbles [-8,7] (symmetric) or unsigned [0,15];
+//   3, 5, 6, 7 bits: fields straddle bytes; eight elements from a multiple of 8 fill
+//           exactly `bits` bytes.
 // Scales/zeros are [rows, groups] (one entry per tensor when per_tensor).
 //
 // Quantize kernels (autoq_quantize's `kernel` argument; the Go dispatch table picks the first
@@ -18,8 +23,9 @@
 //     2^31; any number of chunks): a 2D grid, blockIdx.y = row (grid-stride over rows),
 //     threads along the row's 8-element chunks, two chunks per thread with both 16-byte loads
 //     issued before any arithmetic; the group index is one 32-bit division.
-//   AUTOQ_QUANTIZE_BYTES, quantize_byte_kernel (any shape): one thread per output byte (1 or
-//     2 elements).
+//   AUTOQ_QUANTIZE_BYTES, quantize_byte_kernel (any shape): one thread per output byte,
+//     quantizing the elements whose fields touch it (1 for 8 bits, 2 for 4, up to 3 for 3
+//     bits; an element straddling two bytes is quantized by both threads, alike).
 //   dequantize_kernel: one thread per output element, grid-stride.
 #include "common.cuh"
 
@@ -37,11 +43,8 @@ __device__ __forceinline__ int64_t param_index(const QArgs &a, int64_t r, int64_
   return a.per_tensor ? 0 : r * a.groups + c / a.group_cols;
 }
 
-__device__ __forceinline__ uint32_t store_bits(int32_t q, int bits) {
-  return bits == 8 ? ((uint32_t)q & 0xffu) : ((uint32_t)q & 0xfu);
-}
-
-// Quantizes the 8 elements x (columns c..c+7 of row r) and stores them.
+// Quantizes the 8 elements x (flat elements e..e+7, e a multiple of 8, rows a multiple of
+// 8 long) and stores them: the chunk's `bits` bytes start at byte e/8*bits.
 __device__ __forceinline__ bool quantize8_store(const QArgs &a, const float (&x)[8], float scale, int32_t zero,
                                                 uint8_t *__restrict__ q, int64_t e) {
   uint32_t v[8];
@@ -49,19 +52,9 @@ __device__ __forceinline__ bool quantize8_store(const QArgs &a, const float (&x)
 #pragma unroll
   for (int j = 0; j < 8; j++) {
     bad |= !autoq_is_finite_bits(x[j]);
-    v[j] = store_bits(autoq_quantize_value(x[j], scale, zero, a.qlo, a.qhi), a.bits);
+    v[j] = autoq_level_field(autoq_quantize_value(x[j], scale, zero, a.qlo, a.qhi), a.bits);
   }
-  if (a.bits == 8) {
-    uint2 o;
-    o.x = v[0] | v[1] << 8 | v[2] << 16 | v[3] << 24;
-    o.y = v[4] | v[5] << 8 | v[6] << 16 | v[7] << 24;
-    *(uint2 *)(q + e) = o;
-  } else {
-    uint32_t o = 0;
-#pragma unroll
-    for (int j = 0; j < 8; j++) o |= v[j] << (4 * j);
-    *(uint32_t *)(q + e / 2) = o;
-  }
+  autoq_store_chunk(q + e / 8 * a.bits, autoq_pack8(v, a.bits), a.bits);
   return bad;
 }
 
@@ -103,22 +96,18 @@ __global__ void __launch_bounds__(256) quantize_rows_kernel(const void *__restri
 template <int DT>
 __global__ void quantize_byte_kernel(const void *__restrict__ w, QArgs a, uint8_t *__restrict__ q,
                                      int32_t *__restrict__ nonfinite) {
-  const int64_t row_bytes = a.bits == 8 ? a.cols : (a.cols + 1) / 2;
+  const int64_t row_bytes = autoq_row_bytes(a.cols, a.bits);
   const int64_t nbytes = a.rows * row_bytes;
   for (int64_t b = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; b < nbytes; b += (int64_t)gridDim.x * blockDim.x) {
     const int64_t r = b / row_bytes, cb = b % row_bytes;
-    const int per = a.bits == 8 ? 1 : 2;
-    uint32_t out = 0;
     bool bad = false;
-    for (int j = 0; j < per; j++) {
-      const int64_t c = cb * per + j;
-      if (c >= a.cols) break; // odd cols: the last high nibble stays 0
+    const uint32_t out = autoq_packed_byte(cb, a.cols, a.bits, [&](int64_t c) {
       const int64_t pi = param_index(a, r, c);
       const float x = autoq_load1<DT>(w, r * a.cols + c);
       bad |= !autoq_is_finite_bits(x);
       const int32_t zero = a.sym ? 0 : a.zeros[pi];
-      out |= store_bits(autoq_quantize_value(x, a.scales[pi], zero, a.qlo, a.qhi), a.bits) << (4 * j);
-    }
+      return autoq_level_field(autoq_quantize_value(x, a.scales[pi], zero, a.qlo, a.qhi), a.bits);
+    });
     if (bad) atomicOr(nonfinite, 1);
     q[b] = (uint8_t)out;
   }
@@ -126,17 +115,10 @@ __global__ void quantize_byte_kernel(const void *__restrict__ w, QArgs a, uint8_
 
 __global__ void dequantize_kernel(const uint8_t *__restrict__ q, QArgs a, float *__restrict__ out) {
   const int64_t n = a.rows * a.cols;
-  const int64_t row_bytes = a.bits == 8 ? a.cols : (a.cols + 1) / 2;
+  const int64_t row_bytes = autoq_row_bytes(a.cols, a.bits);
   for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += (int64_t)gridDim.x * blockDim.x) {
     const int64_t r = e / a.cols, c = e % a.cols;
-    int32_t level;
-    if (a.bits == 8) {
-      const uint8_t byte = q[e];
-      level = a.sym ? (int32_t)(int8_t)byte : (int32_t)byte;
-    } else {
-      uint32_t nib = (q[r * row_bytes + c / 2] >> (4 * (c & 1))) & 0xfu;
-      level = a.sym ? (int32_t)((nib ^ 8u)) - 8 : (int32_t)nib; // sign-extend the nibble
-    }
+    const int32_t level = autoq_load_level(q + r * row_bytes, c, a.bits, a.sym);
     const int64_t pi = param_index(a, r, c);
     const int32_t zero = a.sym ? 0 : a.zeros[pi];
     out[e] = autoq_dequantize_value(level, a.scales[pi], zero);
@@ -148,7 +130,7 @@ int make_args(const char *op, int64_t rows, int64_t cols, int64_t group_cols, in
   if (rows <= 0 || cols <= 0 || group_cols <= 0 || cols % group_cols != 0 || (per_tensor && group_cols != cols))
     return autoq_set_error(AUTOQ_ERR_INVALID, "%s: bad shape rows=%lld cols=%lld group_cols=%lld per_tensor=%d", op,
                            (long long)rows, (long long)cols, (long long)group_cols, per_tensor);
-  if (bits != 4 && bits != 8) return autoq_set_error(AUTOQ_ERR_INVALID, "%s: bits must be 4 or 8, got %d", op, bits);
+  if (bits < 3 || bits > 8) return autoq_set_error(AUTOQ_ERR_INVALID, "%s: bits must be 3 to 8, got %d", op, bits);
   if (!scales) return autoq_set_error(AUTOQ_ERR_INVALID, "%s: null scales", op);
   if (!sym && !zeros) return autoq_set_error(AUTOQ_ERR_INVALID, "%s: asymmetric scheme needs zero points", op);
   a->rows = rows;
@@ -197,7 +179,7 @@ int launch_quantize(int kernel, const void *w, const QArgs &a, uint8_t *q, int32
     quantize_rows_kernel<DT><<<dim3(gx, gy), threads, 0, st>>>(w, a, q, nonfinite);
     return autoq_check_launch("autoq_quantize", "quantize_rows_kernel");
   }
-  const int64_t nbytes = a.rows * (a.bits == 8 ? a.cols : (a.cols + 1) / 2);
+  const int64_t nbytes = a.rows * ((a.cols * a.bits + 7) / 8);
   quantize_byte_kernel<DT><<<grid_for(nbytes, threads), threads, 0, st>>>(w, a, q, nonfinite);
   return autoq_check_launch("autoq_quantize", "quantize_byte_kernel");
 }

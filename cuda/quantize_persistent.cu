@@ -1,6 +1,7 @@
 // quantize_persistent.cu: the persistent weight quantization kernel (autoq_quantize with
 // AUTOQ_QUANTIZE_PERSISTENT; "quantize v3" in H100 runs 3-6); same layout and the same bits
-// as quantize.cu's kernels (rint_div8 below is exact wherever it skips the division; see
+// as quantize.cu's kernels, for every width (instantiated for 8 and 4 bits, and once with the
+// width at run time for 3, 5, 6 and 7 bits, whose chunks are stored byte by byte) (rint_div8 below is exact wherever it skips the division; see
 // quantize.cu for the layout of w, q, scales and zeros).
 //
 // Why: the H100 runs put the earlier kernels at 41-61% of peak with ~6-7 us of fixed cost
@@ -61,6 +62,7 @@ struct PArgs {
   uint32_t nchunks, groups;
   FastDiv cpr, cpg; // chunks per row, chunks per group
   int per_tensor;
+  int bits; // the width; the kernels instantiated for 4 and 8 bits use their constant
 };
 
 // Raw 16-byte words of one chunk (F32 chunks are two vectors).
@@ -149,13 +151,14 @@ __device__ __forceinline__ void rint_div8(const float (&x)[8], float scale, floa
   }
 }
 
-// autoq_quantize_value with the range as constants; symmetric schemes skip the "+ 0" (rint
-// then + 0.0f changes only the sign of a zero, which the integer conversion drops, and keeps
-// NaN a NaN: the same integer either way).
-template <int BITS, bool SYM>
-__device__ __forceinline__ uint32_t level_bits(float q, int32_t zero) {
-  constexpr int32_t qlo = SYM ? -(1 << (BITS - 1)) : 0;
-  constexpr int32_t qhi = SYM ? (1 << (BITS - 1)) - 1 : (1 << BITS) - 1;
+// autoq_quantize_value with the range of `bits` (a constant in the 4- and 8-bit
+// instantiations); symmetric schemes skip the "+ 0" (rint then + 0.0f changes only the sign
+// of a zero, which the integer conversion drops, and keeps NaN a NaN: the same integer
+// either way). Returns the stored field.
+template <bool SYM>
+__device__ __forceinline__ uint32_t level_bits(float q, int32_t zero, int bits) {
+  const int32_t qlo = SYM ? -(1 << (bits - 1)) : 0;
+  const int32_t qhi = SYM ? (1 << (bits - 1)) - 1 : (1 << bits) - 1;
   if (!SYM) q = __fadd_rn(q, (float)zero);
   int32_t v;
   if (q < (float)qlo)
@@ -164,7 +167,7 @@ __device__ __forceinline__ uint32_t level_bits(float q, int32_t zero) {
     v = qhi;
   else
     v = (int32_t)q;
-  return BITS == 8 ? ((uint32_t)v & 0xffu) : ((uint32_t)v & 0xfu);
+  return autoq_level_field(v, bits);
 }
 
 template <int DT, int BITS, bool SYM>
@@ -180,20 +183,12 @@ __device__ __forceinline__ void quantize_chunk(const PArgs &a, const Raw<DT> &r,
   float x[8], rq[8];
   chunk_values<DT>(r, x);
   rint_div8(x, scale, rq);
+  const int bits = BITS ? BITS : a.bits;
   uint32_t v[8];
 #pragma unroll
-  for (int j = 0; j < 8; j++) v[j] = level_bits<BITS, SYM>(rq[j], zero);
-  if (BITS == 8) {
-    uint2 o;
-    o.x = v[0] | v[1] << 8 | v[2] << 16 | v[3] << 24;
-    o.y = v[4] | v[5] << 8 | v[6] << 16 | v[7] << 24;
-    *(uint2 *)(q + 8 * (size_t)k) = o;
-  } else {
-    uint32_t o = 0;
-#pragma unroll
-    for (int j = 0; j < 8; j++) o |= v[j] << (4 * j);
-    *(uint32_t *)(q + 4 * (size_t)k) = o; // rows hold cols/2 bytes: chunk k starts at byte 4k
-  }
+  for (int j = 0; j < 8; j++) v[j] = level_bits<SYM>(rq[j], zero, bits);
+  // Rows hold cols*bits/8 bytes (cols a multiple of 8): chunk k starts at byte k*bits.
+  autoq_store_chunk(q + (size_t)bits * k, autoq_pack8(v, bits), bits);
 }
 
 // Flag accumulation for launches on the legacy default stream (see the header).
@@ -263,12 +258,12 @@ __global__ void __launch_bounds__(kThreads) quantize_persistent_kernel(const voi
 // Resident blocks per SM of each instantiation, per device (the occupancy query is a host
 // computation; cached because the benchmark launches at a few microseconds per call).
 constexpr int kMaxDev = 64;
-int g_occ[kMaxDev][3][4]; // [dev][dtype][bits/sym], 0: not queried
+int g_occ[kMaxDev][3][6]; // [dev][dtype][bits (8, 4, other) x sym], 0: not queried
 
 template <int DT, int BITS, bool SYM>
 int launch_persistent(int dev, const void *w, const PArgs &a, uint8_t *q, int32_t *nonfinite, cudaStream_t st) {
   auto kern = quantize_persistent_kernel<DT, BITS, SYM>;
-  const int di = DT == AUTOQ_F32 ? 0 : DT == AUTOQ_F16 ? 1 : 2, ki = (BITS == 8 ? 0 : 2) + (SYM ? 0 : 1);
+  const int di = DT == AUTOQ_F32 ? 0 : DT == AUTOQ_F16 ? 1 : 2, ki = (BITS == 8 ? 0 : BITS == 4 ? 2 : 4) + (SYM ? 0 : 1);
   int *occ = dev >= 0 && dev < kMaxDev ? &g_occ[dev][di][ki] : nullptr;
   int per_sm = occ ? *occ : 0;
   if (per_sm == 0) {
@@ -291,7 +286,9 @@ template <int DT>
 int launch_dt(int dev, const void *w, const PArgs &a, int bits, int sym, uint8_t *q, int32_t *nonfinite,
                cudaStream_t st) {
   if (bits == 8) return sym ? launch_persistent<DT, 8, true>(dev, w, a, q, nonfinite, st) : launch_persistent<DT, 8, false>(dev, w, a, q, nonfinite, st);
-  return sym ? launch_persistent<DT, 4, true>(dev, w, a, q, nonfinite, st) : launch_persistent<DT, 4, false>(dev, w, a, q, nonfinite, st);
+  if (bits == 4) return sym ? launch_persistent<DT, 4, true>(dev, w, a, q, nonfinite, st) : launch_persistent<DT, 4, false>(dev, w, a, q, nonfinite, st);
+  // 3, 5, 6, 7 bits: one instantiation with the width at run time (BITS = 0).
+  return sym ? launch_persistent<DT, 0, true>(dev, w, a, q, nonfinite, st) : launch_persistent<DT, 0, false>(dev, w, a, q, nonfinite, st);
 }
 
 } // namespace
@@ -317,6 +314,7 @@ extern "C" int autoq_quantize_persistent(int dev, const void *w, int dtype, int6
   a.cpr = make_fastdiv((uint32_t)(cols / 8));
   a.cpg = make_fastdiv((uint32_t)(group_cols / 8));
   a.per_tensor = per_tensor;
+  a.bits = bits;
   cudaStream_t st = (cudaStream_t)stream;
   switch (dtype) {
   case AUTOQ_F32: return launch_dt<AUTOQ_F32>(dev, w, a, bits, symmetric, q, nonfinite, st);

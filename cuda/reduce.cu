@@ -216,7 +216,7 @@ extern "C" int autoq_group_ranges(int dev, const void *w, int dtype, int64_t row
 extern "C" int autoq_compute_params(int dev, const float *lo, const float *hi, int64_t n, int bits, int symmetric,
                                     float *scales, int32_t *zeros, void *stream) {
   const char *op = "autoq_compute_params";
-  if (bits != 4 && bits != 8) return autoq_set_error(AUTOQ_ERR_INVALID, "%s: bits must be 4 or 8, got %d", op, bits);
+  if (bits < 3 || bits > 8) return autoq_set_error(AUTOQ_ERR_INVALID, "%s: bits must be 3 to 8, got %d", op, bits);
   if (!symmetric && !zeros) return autoq_set_error(AUTOQ_ERR_INVALID, "%s: asymmetric scheme needs zeros", op);
   if (n <= 0) return 0;
   AUTOQ_TRY(autoq_use_device(dev, op));

@@ -26,7 +26,7 @@ func TestParseSpec(t *testing.T) {
 		require.NoError(t, err, s)
 		assert.Equal(t, want, got, s)
 	}
-	for _, bad := range []string{"w3", "w8g0", "int8", "w4g32b", "", "w16", "w4a8"} {
+	for _, bad := range []string{"w2", "w9", "w6a8", "w8g0", "int8", "w4g32b", "", "w16", "w4a8"} {
 		_, err := ParseSpec(bad)
 		assert.Error(t, err, bad)
 	}

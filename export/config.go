@@ -103,8 +103,9 @@ func schemeFromArgs(a *QuantArgs) (quant.Scheme, error) {
 
 // layerFormat is the compressed-tensors format a layer is written in: layers with
 // quantized input activations are int-quantized (pack-quantized does not carry
-// activation quantization), weight-only layers pack-quantized (what vLLM's WNA16 path
-// loads for 4- and 8-bit group/channel weights).
+// activation quantization), weight-only layers pack-quantized at any width (vLLM's WNA16
+// path loads 4- and 8-bit group/channel weights; compressed-tensors itself packs 3 to 8
+// bits alike).
 func layerFormat(l *Layer) string {
 	if l.Act != nil {
 		return FormatIntQuantized

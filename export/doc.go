@@ -9,11 +9,15 @@
 // leaves an older output untouched.
 //
 // Formats, per layer (see docs/EXPORT.md for the sources checked):
-//   - weight-only layers (4- or 8-bit, group or channel): "pack-quantized": weight_packed
-//     int32 [out, ceil(in/(32/bits))], the signed levels offset by 2^(bits-1) to unsigned and
-//     packed lowest bits first; weight_scale; weight_shape int32 [2]; and for asymmetric
-//     schemes weight_zero_point, signed, offset and packed the same way along the output
-//     dimension (int32 [ceil(out/(32/bits)), groups]).
+//   - weight-only layers (3 to 8 bits, group, channel or tensor): "pack-quantized":
+//     weight_packed int32 [out, ceil(in/k)] with k = floor(32/bits) values a word (8 for
+//     4 bits, 4 for 8, 10 for 3, 6 for 5, 5 for 6, 4 for 7; a value never straddles two
+//     words, the unused top bits are zero), the signed levels offset by 2^(bits-1) to
+//     unsigned and packed lowest bits first; weight_scale; weight_shape int32 [2]; and for
+//     asymmetric schemes weight_zero_point, signed, offset and packed the same way along the
+//     output dimension (int32 [ceil(out/k), groups]). This is compressed-tensors'
+//     pack_to_int32 for any num_bits; which widths a runtime loads (vLLM's rules) is the
+//     export target's business, not this package's.
 //   - layers with int8 input activations (W8A8): "int-quantized": weight int8 [out, in],
 //     weight_scale, weight_zero_point int8 when asymmetric, and input_scale [1] for static
 //     activations (dynamic per-token activations have none).

@@ -2,6 +2,7 @@ package export
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -98,10 +99,54 @@ func TestPackInt32MatchesCompressedTensorsExamples(t *testing.T) {
 	assert.ErrorContains(t, err, "outside")
 }
 
+// The other widths by hand, with pack_to_int32's rule: floor(32/b) values a word (5 for
+// 6 bits, 6 for 5, 10 for 3, 4 for 7), offset 2^(b-1), the unused top bits zero.
+func TestPackInt32OtherWidthsByHand(t *testing.T) {
+	for _, c := range []struct {
+		bits  int
+		vals  []int32
+		words []uint32
+	}{
+		// 6-bit [-32,-1,0,31,5] -> [0,31,32,63,37]: 0 | 31<<6 | 32<<12 | 63<<18 | 37<<24.
+		{6, []int32{-32, -1, 0, 31, 5}, []uint32{0x25FE07C0}},
+		// a sixth value starts the next word: -7 -> 25 = 0x19.
+		{6, []int32{-32, -1, 0, 31, 5, -7}, []uint32{0x25FE07C0, 0x19}},
+		// 3-bit: ten values [0..7,7,0] (after +4) in bits 0..29, the eleventh (1 -> 5) alone.
+		{3, []int32{-4, -3, -2, -1, 0, 1, 2, 3, 3, -4, 1}, []uint32{0x07FAC688, 0x5}},
+		// 5-bit [-16,15,0,-1,7,-8] -> [0,31,16,15,23,8] in six 5-bit slots.
+		{5, []int32{-16, 15, 0, -1, 7, -8}, []uint32{0x1177C3E0}},
+		// 7-bit [-64,63,0,-1] -> [0,127,64,63].
+		{7, []int32{-64, 63, 0, -1}, []uint32{0x07F03F80}},
+	} {
+		w, shape, err := packInt32(c.vals, 1, len(c.vals), c.bits, false)
+		require.NoError(t, err)
+		assert.Equal(t, []int{1, len(c.words)}, shape, "%d bits", c.bits)
+		got := make([]uint32, len(w))
+		for i, x := range w {
+			got[i] = uint32(x)
+		}
+		assert.Equal(t, c.words, got, "%d bits %v", c.bits, c.vals)
+		back, err := unpackInt32(w, 1, len(c.vals), c.bits, false)
+		require.NoError(t, err)
+		assert.Equal(t, c.vals, back)
+	}
+	// Zero points pack along rows: 7 rows of 6-bit values -> ceil(7/5) = 2 words a column.
+	zp := []int32{-32, 31, 0, -1, 5, 7, -7}
+	w, shape, err := packInt32(zp, 7, 1, 6, true)
+	require.NoError(t, err)
+	assert.Equal(t, []int{2, 1}, shape)
+	// [0,63,32,31,37] and [39,25]: 0 | 63<<6 | 32<<12 | 31<<18 | 37<<24; 39 | 25<<6.
+	assert.Equal(t, []uint32{0x257E0FC0, 39 | 25<<6}, []uint32{uint32(w[0]), uint32(w[1])})
+	_, _, err = packInt32([]int32{32}, 1, 1, 6, false)
+	assert.ErrorContains(t, err, "value 32 at [0,0] is outside the signed 6-bit range")
+	_, _, err = packInt32([]int32{0}, 1, 1, 9, false)
+	assert.ErrorContains(t, err, "9 bits (want 1 to 8)")
+}
+
 func TestPackUnpackRoundTripProperty(t *testing.T) {
 	r := testutil.Rand(3)
-	for _, bits := range []int{4, 8} {
-		for _, dims := range [][2]int{{1, 1}, {3, 7}, {9, 17}, {16, 64}} {
+	for bits := quant.MinBits; bits <= quant.MaxBits; bits++ {
+		for _, dims := range [][2]int{{1, 1}, {3, 7}, {9, 17}, {16, 64}, {11, 31}} {
 			rows, cols := dims[0], dims[1]
 			v := make([]int32, rows*cols)
 			for i := range v {
@@ -125,6 +170,13 @@ var testSchemes = []quant.Scheme{
 	{Bits: 8, Symmetric: true, Granularity: quant.PerChannel},
 	{Bits: 8, Symmetric: false, Granularity: quant.PerChannel},
 	{Bits: 8, Symmetric: true, Granularity: quant.PerTensor},
+	{Bits: 6, Symmetric: false, Granularity: quant.PerGroup, GroupSize: 16},
+	{Bits: 6, Symmetric: true, Granularity: quant.PerChannel},
+	{Bits: 5, Symmetric: false, Granularity: quant.PerGroup, GroupSize: 8},
+	{Bits: 5, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 32},
+	{Bits: 3, Symmetric: false, Granularity: quant.PerGroup, GroupSize: 16},
+	{Bits: 3, Symmetric: true, Granularity: quant.PerChannel},
+	{Bits: 7, Symmetric: false, Granularity: quant.PerTensor},
 }
 
 // testModel builds a small model with one layer per scheme (odd row counts exercise the
@@ -137,7 +189,7 @@ func testModel(t *testing.T) (*Model, map[string][]float32) {
 		rows, cols := 13, 32
 		w := testutil.Gaussian(r, rows*cols, 0.05)
 		w[5] = 0.9 // an outlier
-		name := "model.layers." + string(rune('0'+i)) + ".mlp.down_proj"
+		name := fmt.Sprintf("model.layers.%d.mlp.down_proj", i)
 		q, deq := makeQ(t, name+".weight", w, rows, cols, s)
 		m.Layers = append(m.Layers, Layer{Name: name, Q: q})
 		ref[name] = deq
@@ -218,8 +270,8 @@ func TestConfigLayout(t *testing.T) {
 	assert.Equal(t, "compressed", qc["quantization_status"])
 	assert.Equal(t, []any{"lm_head"}, qc["ignore"])
 	groups := qc["config_groups"].(map[string]any)
-	// 6 weight-only schemes + the W8A8 static and dynamic groups.
-	assert.Len(t, groups, 8)
+	// 13 weight-only schemes + the W8A8 static and dynamic groups.
+	assert.Len(t, groups, 15)
 	seen := map[string]bool{}
 	for _, g := range groups {
 		g := g.(map[string]any)
@@ -237,6 +289,13 @@ func TestConfigLayout(t *testing.T) {
 			assert.Equal(t, true, w["symmetric"])
 			assert.Nil(t, g["input_activations"])
 		}
+		if name == "model.layers.6.mlp.down_proj" {
+			assert.Equal(t, "pack-quantized", g["format"])
+			assert.Equal(t, 6.0, w["num_bits"])
+			assert.Equal(t, "group", w["strategy"])
+			assert.Equal(t, 16.0, w["group_size"])
+			assert.Equal(t, false, w["symmetric"])
+		}
 		if name == "model.layers.9.self_attn.q_proj" {
 			assert.Equal(t, "int-quantized", g["format"])
 			a := g["input_activations"].(map[string]any)
@@ -249,7 +308,7 @@ func TestConfigLayout(t *testing.T) {
 			assert.Equal(t, true, a["dynamic"])
 		}
 	}
-	assert.Len(t, seen, 8)
+	assert.Len(t, seen, 15)
 
 	// Tensor names, dtypes and shapes as compressed-tensors expects them.
 	ck, err := safetensors.OpenCheckpoint(dir)
@@ -273,6 +332,27 @@ func TestConfigLayout(t *testing.T) {
 	p = "model.layers.3.mlp.down_proj" // w8 channel weight-only: 4 per word
 	assert.Equal(t, []int{13, 8}, info(p+".weight_packed").Shape)
 	assert.Equal(t, []int{13, 1}, info(p+".weight_scale").Shape)
+	// The other widths, 13x32: floor(32/b) levels a word along the rows of weight_packed,
+	// along the columns of weight_zero_point.
+	for _, c := range []struct {
+		layer        string
+		packed, zero []int
+	}{
+		{"model.layers.6.mlp.down_proj", []int{13, 7}, []int{3, 2}},  // w6g16a: 5 a word
+		{"model.layers.7.mlp.down_proj", []int{13, 7}, nil},          // w6c
+		{"model.layers.8.mlp.down_proj", []int{13, 6}, []int{3, 4}},  // w5g8a: 6 a word
+		{"model.layers.10.mlp.down_proj", []int{13, 4}, []int{2, 2}}, // w3g16a: 10 a word
+		{"model.layers.11.mlp.down_proj", []int{13, 4}, nil},         // w3c
+		{"model.layers.12.mlp.down_proj", []int{13, 8}, []int{1}},    // w7ta: 4 a word; one I8 zero point
+	} {
+		assert.Equal(t, tensor.I32, info(c.layer+".weight_packed").DType, c.layer)
+		assert.Equal(t, c.packed, info(c.layer+".weight_packed").Shape, c.layer)
+		_, hasZP := ck.Info(c.layer + ".weight_zero_point")
+		assert.Equal(t, c.zero != nil, hasZP, c.layer)
+		if c.zero != nil {
+			assert.Equal(t, c.zero, info(c.layer+".weight_zero_point").Shape, c.layer)
+		}
+	}
 	p = "model.layers.9.self_attn.q_proj"
 	assert.Equal(t, tensor.I8, info(p+".weight").DType)
 	assert.Equal(t, []int{8, 32}, info(p+".weight").Shape)

@@ -2,15 +2,17 @@ package export
 
 import "fmt"
 
-// packInt32 packs signed b-bit values (b = 4 or 8) of a [rows, cols] matrix into int32 words
-// the way compressed-tensors' pack_to_int32 does: each value is offset by 2^(b-1) to
-// unsigned, 32/b values go into one word with value j of the word in bits [j*b, (j+1)*b)
-// (lowest bits first), along the packing dimension. alongRows=false packs along columns
-// (result [rows, ceil(cols/k)]), true packs along rows (result [ceil(rows/k), cols]), the
-// layout of weight_zero_point. Padding values are zero bits.
+// packInt32 packs signed b-bit values (1 <= b <= 8) of a [rows, cols] matrix into int32
+// words the way compressed-tensors' pack_to_int32 does: each value is offset by 2^(b-1) to
+// unsigned, k = floor(32/b) values go into one word with value j of the word in bits
+// [j*b, (j+1)*b) (lowest bits first), along the packing dimension; values never straddle
+// words, so 3-, 5-, 6- and 7-bit values leave the top 32 - k*b bits (2, 2, 2, 4) zero
+// (10, 6, 5, 4 values a word). alongRows=false packs along columns (result
+// [rows, ceil(cols/k)]), true packs along rows (result [ceil(rows/k), cols]), the layout
+// of weight_zero_point. Padding values are zero bits.
 func packInt32(vals []int32, rows, cols, bits int, alongRows bool) ([]int32, []int, error) {
-	if bits != 4 && bits != 8 {
-		return nil, nil, fmt.Errorf("pack: %d bits (want 4 or 8)", bits)
+	if bits < 1 || bits > 8 {
+		return nil, nil, fmt.Errorf("pack: %d bits (want 1 to 8)", bits)
 	}
 	k := 32 / bits
 	off := int32(1) << (bits - 1)
@@ -48,8 +50,8 @@ func packInt32(vals []int32, rows, cols, bits int, alongRows bool) ([]int32, []i
 // unpackInt32 is the inverse of packInt32 (compressed-tensors' unpack_from_int32): it
 // returns the signed values of the [rows, cols] matrix, dropping padding.
 func unpackInt32(words []int32, rows, cols, bits int, alongRows bool) ([]int32, error) {
-	if bits != 4 && bits != 8 {
-		return nil, fmt.Errorf("unpack: %d bits (want 4 or 8)", bits)
+	if bits < 1 || bits > 8 {
+		return nil, fmt.Errorf("unpack: %d bits (want 1 to 8)", bits)
 	}
 	k := 32 / bits
 	off := int32(1) << (bits - 1)

@@ -14,7 +14,7 @@ import (
 func TestClipMatchesQuantSearches(t *testing.T) {
 	const rows, cols = 7, 128
 	w := testutil.StudentT(testutil.Rand(30), rows*cols, 3)
-	for _, s := range schemes() {
+	for _, s := range allWidthSchemes() {
 		for clip, m := range map[Clip]quant.SearchMethod{ClipNone: quant.SearchMax, ClipMSE: quant.SearchMSE} {
 			sc, z, err := SearchParams("l", w, rows, cols, s, nil, clip)
 			require.NoError(t, err)
@@ -51,7 +51,7 @@ func TestActMSENeverWorseThanMax(t *testing.T) {
 	h := hessianOf(t, correlatedInputs(testutil.Rand(32), tokens, cols), tokens, cols)
 	hm := h.Matrix()
 	w := testutil.StudentT(testutil.Rand(33), rows*cols, 4)
-	for _, s := range schemes() {
+	for _, s := range allWidthSchemes() {
 		t.Run(s.String(), func(t *testing.T) {
 			l, err := quant.NewLayout(s, rows, cols)
 			require.NoError(t, err)
@@ -92,7 +92,7 @@ func TestActMSEBeatsWeightMSEInOutputError(t *testing.T) {
 	const rows, cols, tokens = 32, 128, 400
 	h := hessianOf(t, correlatedInputs(testutil.Rand(34), tokens, cols), tokens, cols)
 	w := testutil.StudentT(testutil.Rand(35), rows*cols, 4)
-	for _, s := range schemes()[:4] {
+	for _, s := range append(schemes()[:4], otherWidths()...) {
 		t.Run(fmt.Sprint(s), func(t *testing.T) {
 			mq, err := RTN("l", w, rows, cols, s, h, ClipMSE)
 			require.NoError(t, err)

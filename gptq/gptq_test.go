@@ -17,7 +17,7 @@ import (
 func TestIdentityHessianIsRoundToNearest(t *testing.T) {
 	const rows, cols = 9, 256
 	w := randWeights(10, rows*cols)
-	for _, s := range schemes() {
+	for _, s := range allWidthSchemes() {
 		for _, act := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/act=%v", s, act), func(t *testing.T) {
 				q, rep, err := Quantize("layer", w, rows, cols, s, identityHessian(t, cols), Options{ActOrder: act, BlockSize: 48})
@@ -93,7 +93,7 @@ func TestGPTQBeatsRTNOnCorrelatedInputs(t *testing.T) {
 	r := testutil.Rand(12)
 	h := hessianOf(t, correlatedInputs(r, tokens, cols), tokens, cols)
 	w := randWeights(13, rows*cols)
-	for _, s := range schemes() {
+	for _, s := range allWidthSchemes() {
 		for _, opt := range []Options{{}, {ActOrder: true}, {BlockSize: 32, Clip: ClipActMSE}} {
 			t.Run(fmt.Sprintf("%s/%+v", s, opt), func(t *testing.T) {
 				g, rt := outputErrors(t, s, w, rows, cols, h, opt)

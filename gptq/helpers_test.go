@@ -106,6 +106,22 @@ func schemes() []quant.Scheme {
 	}
 }
 
+// otherWidths are the weight-only widths besides 4 and 8 bits.
+func otherWidths() []quant.Scheme {
+	return []quant.Scheme{
+		{Bits: 3, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 32},
+		{Bits: 3, Symmetric: false, Granularity: quant.PerGroup, GroupSize: 32},
+		{Bits: 5, Symmetric: false, Granularity: quant.PerGroup, GroupSize: 32},
+		{Bits: 5, Symmetric: true, Granularity: quant.PerChannel},
+		{Bits: 6, Symmetric: false, Granularity: quant.PerGroup, GroupSize: 32},
+		{Bits: 6, Symmetric: true, Granularity: quant.PerChannel},
+		{Bits: 7, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 64},
+	}
+}
+
+// allWidthSchemes is schemes() followed by otherWidths().
+func allWidthSchemes() []quant.Scheme { return append(schemes(), otherWidths()...) }
+
 func randWeights(seed uint64, n int) []float32 {
 	return testutil.Gaussian(testutil.Rand(seed), n, 0.05)
 }

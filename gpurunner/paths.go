@@ -34,7 +34,9 @@ func kernelReason(name string, N, K int, sch *quant.Recipe, noKernels bool) stri
 		}
 		return ""
 	}
-	return fmt.Sprintf("no kernel for weight-only %s", s)
+	// 8-bit weight-only layers and the 3-, 5-, 6- and 7-bit widths have no GEMM kernel: the
+	// runner multiplies their dequantized weights (F16) with cuBLAS.
+	return fmt.Sprintf("no kernel for weight-only %s (the W4A16 kernels take 4-bit weights only)", s)
 }
 
 // KernelSummary counts layers per path, sorted by path ("w8a8: 20, fallback-f16 (...): 15").

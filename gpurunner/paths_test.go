@@ -22,6 +22,16 @@ func TestKernelReason(t *testing.T) {
 	assert.Contains(t, kernelReason("l", 96, 256, w4, false), "multiples of 64")
 	w8only := &quant.Recipe{Weight: quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}}
 	assert.Contains(t, kernelReason("l", 64, 128, w8only, false), "no kernel for weight-only")
+	// The other widths always take the dequantized fallback, whatever the shape.
+	for bits := quant.MinBits; bits <= quant.MaxBits; bits++ {
+		if bits == 4 {
+			continue
+		}
+		for _, s := range []quant.Scheme{{Bits: bits, Granularity: quant.PerGroup, GroupSize: 128}, {Bits: bits, Symmetric: true, Granularity: quant.PerChannel}} {
+			c := &quant.Recipe{Weight: s}
+			assert.Equal(t, "no kernel for weight-only "+s.String()+" (the W4A16 kernels take 4-bit weights only)", kernelReason("l", 128, 256, c, false))
+		}
+	}
 }
 
 // The summary counts layers per path, paths sorted.

@@ -13,7 +13,7 @@
 //
 //	bits(layer) = b + (S + Z) / G
 //
-// with b the level width (4 or 8), G the number of weights sharing one scale (group size,
+// with b the level width (3 to 8), G the number of weights sharing one scale (group size,
 // the row length for per-channel, rows*cols for per-tensor), S the bits of a stored scale
 // (16 by default: F16/BF16 scales; 32 for layers with int8 activations, whose
 // int-quantized export keeps F32 scales) and Z the bits of a zero point (0 when symmetric, b when

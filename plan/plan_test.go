@@ -161,8 +161,11 @@ func TestOverridesAndPlanFile(t *testing.T) {
 
 	_, err = ParseOverride("*.o_proj")
 	assert.Error(t, err)
-	_, err = ParseOverride("*.o_proj=w5")
-	assert.ErrorContains(t, err, "w5")
+	_, err = ParseOverride("*.o_proj=w9")
+	assert.ErrorContains(t, err, "w9")
+	o, err := ParseOverride("*.o_proj=w6g32a") // any width from 3 to 8 bits
+	require.NoError(t, err)
+	assert.Equal(t, "w6g32a", o.Scheme.String())
 	_, _, err = Solve(s, Options{TargetBits: 3})
 	assert.ErrorContains(t, err, "cheapest possible plan")
 }

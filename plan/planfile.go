@@ -24,8 +24,9 @@ type Plan struct {
 	Version   int    `json:"version"`
 	Source    string `json:"source"` // "auto", "preset", "uniform"
 	ScaleBits int    `json:"scale_bits"`
-	// Int4Method names the int4 quantizer the pipeline should use ("best": the most
-	// accurate available, e.g. GPTQ; "rtn": round to nearest).
+	// Int4Method names the quantizer the pipeline should use for weights below 8 bits (int4
+	// and the 3- to 7-bit widths; "best": the most accurate available, e.g. GPTQ; "rtn":
+	// round to nearest).
 	Int4Method      string  `json:"int4_method,omitempty"`
 	TargetBits      float64 `json:"target_bits,omitempty"`
 	MaxDamage       float64 `json:"max_damage,omitempty"`

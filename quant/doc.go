@@ -8,9 +8,10 @@
 // A weight matrix is [rows = outputs, cols = inputs]. Scales are shared per tensor, per
 // output row (channel) or per group of GroupSize consecutive inputs of a row.
 //
+//   - Weights take b = 3 to 8 bits (MinBits, MaxBits; scheme.go says why).
 //   - Symmetric b-bit: levels in the full two's-complement range [-2^(b-1), 2^(b-1)-1]
-//     ([-8, 7] for int4, [-128, 127] for int8) with scale = amax / (2^(b-1) - 0.5)
-//     (amax/7.5, amax/127.5). +amax lands on 2^(b-1)-0.5 and saturates to the top level,
+//     ([-4, 3] for 3 bits, [-8, 7] for int4, [-32, 31] for 6 bits, [-128, 127] for int8)
+//     with scale = amax / (2^(b-1) - 0.5) (amax/3.5, amax/7.5, amax/31.5, amax/127.5). +amax lands on 2^(b-1)-0.5 and saturates to the top level,
 //     -amax on the bottom level: all 2^b levels are used and the error of every value inside
 //     [-amax, amax] stays within half a step (the compressed-tensors/GPTQ convention; the
 //     alternative [-7, 7] with amax/7 wastes one of int4's sixteen levels).
@@ -34,9 +35,11 @@
 //
 // # Storage
 //
-// QTensor stores 8-bit levels one byte each (int8 for symmetric, uint8 for asymmetric) and
-// 4-bit levels packed two per byte as tensor.I4: element 2i in the low nibble, rows padded
-// to a byte, signed nibbles for symmetric and unsigned for asymmetric schemes.
+// QTensor stores each row as a little-endian bit stream of b-bit levels padded to a byte
+// (qtensor.go): 8-bit levels one byte each (int8 for symmetric, uint8 for asymmetric),
+// 4-bit levels two per byte as tensor.I4 (element 2i in the low nibble), 3-, 5-, 6- and
+// 7-bit levels straddling bytes; two's complement fields for symmetric and unsigned ones for
+// asymmetric schemes. PackLevels and UnpackLevels convert, RowBytes gives a row's size.
 //
 // # Checkpoint tensors
 //

@@ -163,7 +163,7 @@ func GemmW4A16Into(out, a []float32, M int, w *QTensor, bias []float32) error {
 		return fmt.Errorf("gemm w4a16: %w", err)
 	}
 	if w.Scheme.Bits != 4 {
-		return fmt.Errorf("gemm w4a16: tensor %q: weights must be 4-bit, not %s", w.Name, w.Scheme)
+		return fmt.Errorf("gemm w4a16: tensor %q: weights must be 4-bit, not %s (no integer GEMM takes other weight-only widths: multiply the dequantized weights)", w.Name, w.Scheme)
 	}
 	N, K := w.Rows, w.Cols
 	if err := checkGemmInputs(w.Name, len(a), M, len(bias), M, N, K); err != nil {

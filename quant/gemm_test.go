@@ -1,6 +1,7 @@
 package quant
 
 import (
+	"fmt"
 	"math"
 	"testing"
 
@@ -183,6 +184,17 @@ func TestGemmErrors(t *testing.T) {
 
 	_, err = GemmW4A16(make([]float32, 16), 2, q8, nil)
 	require.ErrorContains(t, err, "weights must be 4-bit")
+	for bits := MinBits; bits <= MaxBits; bits++ {
+		if bits == 4 {
+			continue
+		}
+		qb, err := Quantize("blk.wq", w, 4, 8, Scheme{Bits: bits, Granularity: PerGroup, GroupSize: 4}, SearchOptions{})
+		require.NoError(t, err)
+		_, err = GemmW4A16(make([]float32, 16), 2, qb, nil)
+		require.ErrorContains(t, err, fmt.Sprintf(`"blk.wq": weights must be 4-bit, not w%dg4a (no integer GEMM`, bits))
+		_, err = GemmW8A8(aq, as, 2, qb, nil)
+		require.ErrorContains(t, err, `"blk.wq": weights must be 8-bit symmetric`)
+	}
 	_, err = GemmW4A16(make([]float32, 15), 2, q4, nil)
 	require.ErrorContains(t, err, "15 activations")
 	broken := *q4

@@ -156,7 +156,7 @@ var handCases = []handCase{
 }
 
 func TestHandComputedCases(t *testing.T) {
-	for _, tc := range handCases {
+	for _, tc := range append(append([]handCase(nil), handCases...), widthCases...) {
 		t.Run(tc.name, func(t *testing.T) {
 			q, err := Quantize("w", tc.w, tc.rows, tc.cols, tc.s, SearchOptions{Method: SearchMax})
 			require.NoError(t, err)

@@ -12,10 +12,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// allSchemes is every bit width, symmetry and granularity (groups of 32).
+// allSchemes is every bit width (3 to 8), symmetry and granularity (groups of 32).
 func allSchemes() []Scheme {
 	var out []Scheme
-	for _, bits := range []int{4, 8} {
+	for bits := MinBits; bits <= MaxBits; bits++ {
 		for _, sym := range []bool{true, false} {
 			for _, g := range []Granularity{PerTensor, PerChannel, PerGroup} {
 				s := Scheme{Bits: bits, Symmetric: sym, Granularity: g}
@@ -245,8 +245,10 @@ func TestShapeAndGroupErrors(t *testing.T) {
 	require.ErrorContains(t, err, `tensor "x": 10 values for shape 3x4`)
 	_, _, err = GroupRanges("x", nil, 0, 4, g)
 	require.ErrorContains(t, err, "empty")
-	_, err = Quantize("x", make([]float32, 8), 2, 4, Scheme{Bits: 3, Granularity: PerChannel}, SearchOptions{})
-	require.ErrorContains(t, err, "bits must be 4 or 8")
+	for _, b := range []int{0, 2, 9, 16} {
+		_, err = Quantize("x", make([]float32, 8), 2, 4, Scheme{Bits: b, Granularity: PerChannel}, SearchOptions{})
+		require.ErrorContains(t, err, fmt.Sprintf("bits must be 3 to 8, got %d", b))
+	}
 
 	c := Scheme{Bits: 8, Granularity: PerChannel}
 	w := make([]float32, 8)

@@ -65,14 +65,6 @@ func newQTensor(name string, s Scheme, l Layout, scales []float32, zeros []int32
 	return q
 }
 
-// rowBytes is the storage of one row: cols bytes for 8-bit, (cols+1)/2 for 4-bit.
-func (q *QTensor) rowBytes() int {
-	if q.Scheme.Bits == 4 {
-		return (q.Cols + 1) / 2
-	}
-	return q.Cols
-}
-
 func (q *QTensor) zeroAt(i int) int32 {
 	if q.Zeros == nil {
 		return 0
@@ -87,44 +79,6 @@ func (q *QTensor) Layout() Layout {
 		l.GroupSize, l.Groups = q.Scheme.GroupSize, q.Groups
 	}
 	return l
-}
-
-// putLevel stores level v as element c of a packed row. 8-bit: one byte, two's complement
-// (symmetric int8) or plain (asymmetric uint8), both byte(v). 4-bit: the low 4 bits of v,
-// element c in byte c/2, low nibble when c is even (tensor.I4's Layout); the nibble is
-// two's complement for symmetric and unsigned for asymmetric schemes.
-func putLevel(row []byte, bits, c int, v int32) {
-	if bits == 8 {
-		row[c] = byte(v)
-		return
-	}
-	n := byte(v) & 0x0f
-	if c%2 == 0 {
-		row[c/2] = row[c/2]&0xf0 | n
-	} else {
-		row[c/2] = row[c/2]&0x0f | n<<4
-	}
-}
-
-// getLevel reads element c of a packed row (the inverse of putLevel).
-func getLevel(row []byte, bits int, symmetric bool, c int) int32 {
-	var b byte
-	if bits == 8 {
-		b = row[c]
-		if symmetric {
-			return int32(int8(b))
-		}
-		return int32(b)
-	}
-	b = row[c/2]
-	if c%2 == 1 {
-		b >>= 4
-	}
-	b &= 0x0f
-	if symmetric {
-		return int32(int8(b<<4) >> 4) // sign-extend the nibble
-	}
-	return int32(b)
 }
 
 // Validate checks that q is internally consistent (scheme, Groups, Data length, scales and
@@ -205,7 +159,8 @@ func dequantizeRows(q *QTensor, out []float32, r0, r1 int) {
 	})
 }
 
-// dequantizeRow writes row r of q into dst, one scale group at a time.
+// dequantizeRow writes row r of q into dst, one scale group at a time. 8- and 4-bit
+// levels have loops of their own; the other widths go through dequantizeStream.
 func dequantizeRow(q *QTensor, l Layout, packed []byte, r int, dst []float32) {
 	sym := q.Scheme.Symmetric
 	for g := 0; g < l.Groups; g++ {
@@ -224,6 +179,8 @@ func dequantizeRow(q *QTensor, l Layout, packed []byte, r int, dst []float32) {
 			for j := range seg {
 				seg[j] = DequantizeValue(int32(src[j]), sc, z)
 			}
+		case q.Scheme.Bits != 4:
+			dequantizeStream(packed, q.Scheme.Bits, sym, c0, seg, sc, z)
 		case c0%2 == 0: // 4-bit, the group starts on a byte: two levels per byte
 			src := packed[c0/2 : (c0+len(seg)+1)/2]
 			j := 0
@@ -244,10 +201,22 @@ func dequantizeRow(q *QTensor, l Layout, packed []byte, r int, dst []float32) {
 	}
 }
 
-// nibbles returns the low and high 4-bit levels of b, sign-extended when symmetric.
-func nibbles(b byte, symmetric bool) (lo, hi int32) {
-	if symmetric {
-		return int32(int8(b<<4) >> 4), int32(int8(b) >> 4)
+// dequantizeStream dequantizes the levels of columns [c0, c0+len(seg)) of a packed row of
+// bits-wide levels (3, 5, 6, 7) into seg: the columns before the first multiple of 8 and
+// after the last one level by level, the rest eight at a time (bits bytes).
+func dequantizeStream(packed []byte, bits int, sym bool, c0 int, seg []float32, sc float32, z int32) {
+	j := 0
+	for ; j < len(seg) && (c0+j)%8 != 0; j++ {
+		seg[j] = DequantizeValue(getLevel(packed, bits, sym, c0+j), sc, z)
 	}
-	return int32(b & 0x0f), int32(b >> 4)
+	m := fieldMask(bits)
+	for ; j+8 <= len(seg); j += 8 {
+		u := getChunk(packed[(c0+j)/8*bits:], bits)
+		for k := range 8 {
+			seg[j+k] = DequantizeValue(signExtend(u>>(uint(k*bits))&m, bits, sym), sc, z)
+		}
+	}
+	for ; j < len(seg); j++ {
+		seg[j] = DequantizeValue(getLevel(packed, bits, sym, c0+j), sc, z)
+	}
 }

@@ -6,7 +6,8 @@ package quant
 // the element; the row's elements are checked in column order.
 //
 // The common layouts get a loop of their own (8-bit; 4-bit with byte-aligned groups of
-// even size, two levels to a byte); others go through putLevel. All store the same bits.
+// even size, two levels to a byte; 3-, 5-, 6- and 7-bit levels eight at a time), others go
+// through putLevel. All store the same bits.
 func quantizeRow(name string, dst []byte, deq, row []float32, r int, l Layout, s Scheme, scales []float32, zeros []int32) error {
 	qlo, qhi := s.QRange()
 	lo, hi := float32(qlo), float32(qhi)
@@ -28,6 +29,10 @@ func quantizeRow(name string, dst []byte, deq, row []float32, r int, l Layout, s
 				q := level(x, sc, z, lo, hi)
 				out[j] = byte(int32(q))
 				dq[j] = (q - z) * sc
+			}
+		case s.Bits != 4:
+			if err := quantizeStream(name, dst, deq, vals, r, c0, s.Bits, sc, z, lo, hi); err != nil {
+				return err
 			}
 		case c0%2 == 0 && len(vals)%2 == 0:
 			out := dst[c0/2 : (c0+len(vals))/2]
@@ -53,6 +58,48 @@ func quantizeRow(name string, dst []byte, deq, row []float32, r int, l Layout, s
 				putLevel(dst, s.Bits, c0+j, int32(q))
 				deq[c0+j] = (q - z) * sc
 			}
+		}
+	}
+	return nil
+}
+
+// quantizeStream quantizes vals (columns [c0, c0+len(vals)) of row r) as bits-wide levels
+// (3, 5, 6, 7) into the packed row dst and their dequantized values into deq[c0:]: the
+// columns before the first multiple of 8 and after the last one level by level, the rest
+// eight levels (bits bytes) at a time.
+func quantizeStream(name string, dst []byte, deq, vals []float32, r, c0, bits int, sc, z, lo, hi float32) error {
+	one := func(j int) error {
+		x := vals[j]
+		if !isFinite32(x) {
+			return nonFinite(name, x, r, c0+j)
+		}
+		q := level(x, sc, z, lo, hi)
+		putLevel(dst, bits, c0+j, int32(q))
+		deq[c0+j] = (q - z) * sc
+		return nil
+	}
+	j := 0
+	for ; j < len(vals) && (c0+j)%8 != 0; j++ {
+		if err := one(j); err != nil {
+			return err
+		}
+	}
+	m := fieldMask(bits)
+	for ; j+8 <= len(vals); j += 8 {
+		var u uint64
+		for k, x := range vals[j : j+8] {
+			if !isFinite32(x) {
+				return nonFinite(name, x, r, c0+j+k)
+			}
+			q := level(x, sc, z, lo, hi)
+			u |= uint64(int64(q)) & m << uint(k*bits)
+			deq[c0+j+k] = (q - z) * sc
+		}
+		putChunk(dst[(c0+j)/8*bits:], bits, u)
+	}
+	for ; j < len(vals); j++ {
+		if err := one(j); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -64,7 +64,7 @@ type Recipe struct {
 // FullPrecision is the "w16" recipe.
 var FullPrecision = Recipe{Full: true}
 
-var recipeRE = regexp.MustCompile(`^w(4|8|16)(c|t|g([0-9]+))?(a)?(a8(s)?)?(\+(rtn|gptq))?$`)
+var recipeRE = regexp.MustCompile(`^w([3-8]|16)(c|t|g([0-9]+))?(a)?(a8(s)?)?(\+(rtn|gptq))?$`)
 
 // ParseRecipe reads a recipe name:
 //
@@ -72,6 +72,7 @@ var recipeRE = regexp.MustCompile(`^w(4|8|16)(c|t|g([0-9]+))?(a)?(a8(s)?)?(\+(rt
 //	w8, w8c             8-bit per-channel symmetric (weight-only)
 //	w8t                 8-bit per-tensor symmetric
 //	w4g128, w4g32       4-bit group-wise symmetric, group size 128 / 32
+//	w6g32, w5c, w3g128  any width from 3 to 8 bits (quant.MinBits..MaxBits)
 //	w4g128a, w8ca       trailing "a": asymmetric (zero points)
 //	w8a8                8-bit per-channel weights, int8 activations with dynamic per-token scales
 //	w8a8s               ... with one static per-tensor activation scale from calibration
@@ -82,7 +83,7 @@ var recipeRE = regexp.MustCompile(`^w(4|8|16)(c|t|g([0-9]+))?(a)?(a8(s)?)?(\+(rt
 func ParseRecipe(s string) (Recipe, error) {
 	m := recipeRE.FindStringSubmatch(strings.ToLower(strings.TrimSpace(s)))
 	if m == nil {
-		return Recipe{}, fmt.Errorf("unknown scheme %q (examples: w16, w8, w8a8, w8a8s, w4g128, w4g32a, w4g32a+gptq)", s)
+		return Recipe{}, fmt.Errorf("unknown scheme %q (examples: w16, w8, w8a8, w8a8s, w6g32a, w4g128, w4g32a+gptq, w3g32a; weights take 3 to 8 bits, or 16)", s)
 	}
 	if m[1] == "16" {
 		if m[2] != "" || m[4] != "" || m[5] != "" || m[7] != "" {

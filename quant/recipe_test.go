@@ -26,6 +26,13 @@ func TestParseRecipe(t *testing.T) {
 		"w8a8s":         {Weight: Scheme{Bits: 8, Symmetric: true, Granularity: PerChannel}, Act: ActStatic},
 		" W4G32A+GPTQ ": {Weight: Scheme{Bits: 4, Granularity: PerGroup, GroupSize: 32}, Rounding: RoundGPTQ},
 		"w8+rtn":        {Weight: Scheme{Bits: 8, Symmetric: true, Granularity: PerChannel}, Rounding: RoundRTN},
+		"w6g32a":        {Weight: Scheme{Bits: 6, Granularity: PerGroup, GroupSize: 32}},
+		"w6":            {Weight: Scheme{Bits: 6, Symmetric: true, Granularity: PerChannel}},
+		"w5c":           {Weight: Scheme{Bits: 5, Symmetric: true, Granularity: PerChannel}},
+		"w5g32a+gptq":   {Weight: Scheme{Bits: 5, Granularity: PerGroup, GroupSize: 32}, Rounding: RoundGPTQ},
+		"w3g128":        {Weight: Scheme{Bits: 3, Symmetric: true, Granularity: PerGroup, GroupSize: 128}},
+		"w3ta":          {Weight: Scheme{Bits: 3, Granularity: PerTensor}},
+		"w7g64":         {Weight: Scheme{Bits: 7, Symmetric: true, Granularity: PerGroup, GroupSize: 64}},
 	}
 	for s, want := range cases {
 		got, err := ParseRecipe(s)
@@ -35,7 +42,7 @@ func TestParseRecipe(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, got, back, "canonical name %s parses back", got.String())
 	}
-	for _, bad := range []string{"", "w3", "w4a8", "w16g32", "w4g0", "int4", "w8a8x", "w8a8dyn", "w16+gptq", "w4+awq", "w4g32a+"} {
+	for _, bad := range []string{"", "w2", "w1g32", "w9", "w12", "w32", "w6a8", "w5a8s", "w3g32a8", "w4a8", "w16g32", "w4g0", "int4", "w8a8x", "w8a8dyn", "w16+gptq", "w4+awq", "w4g32a+"} {
 		_, err := ParseRecipe(bad)
 		assert.Error(t, err, bad)
 	}
@@ -64,4 +71,33 @@ func TestBitsFormula(t *testing.T) {
 	assert.Equal(t, g(32), g(32).FitCols(64))
 	assert.Equal(t, 4+16.0/64, mustRecipe(t, "w4g128").Bits(64, 64, 16))
 	assert.Equal(t, 4+16.0/43, mustRecipe(t, "w4g32").Bits(64, 172, 16))
+	// The other widths: b + (S + Z)/G with Z = b for asymmetric schemes.
+	assert.Equal(t, 6+22.0/32, mustRecipe(t, "w6g32a").Bits(64, 64, 16))
+	assert.Equal(t, 6.5, mustRecipe(t, "w6g32").Bits(64, 64, 16))
+	assert.Equal(t, 5.25, mustRecipe(t, "w5c").Bits(64, 64, 16))
+	assert.Equal(t, 5+21.0/43, mustRecipe(t, "w5g32a").Bits(64, 172, 16))
+	assert.Equal(t, 3+19.0/32, mustRecipe(t, "w3g32a").Bits(64, 64, 16))
+	assert.Equal(t, 7+16.0/128, mustRecipe(t, "w7g128").Bits(64, 4096, 16))
+	// CostBits is the same count in whole bits: 64x64 w6g32a = 4096*6 + 128 groups*(16+6).
+	assert.Equal(t, int64(4096*6+128*22), mustRecipe(t, "w6g32a").CostBits(64, 64, 16))
+	assert.Equal(t, int64(64*172*3+64*4*(16+3)), mustRecipe(t, "w3g32a").CostBits(64, 172, 16))
+}
+
+func TestParseRecipeRefusesInt8ActivationsBelow8Bits(t *testing.T) {
+	for _, s := range []string{"w6a8", "w4g32a8s", "w3ca8"} {
+		_, err := ParseRecipe(s)
+		require.Error(t, err, s)
+		assert.Contains(t, err.Error(), "int8 activations need 8-bit weights", s)
+	}
+}
+
+func TestValidateWidths(t *testing.T) {
+	for b := -1; b <= 10; b++ {
+		err := Scheme{Bits: b, Symmetric: true, Granularity: PerChannel}.Validate()
+		if b >= 3 && b <= 8 {
+			assert.NoError(t, err, "bits %d", b)
+		} else {
+			assert.ErrorContains(t, err, "bits must be 3 to 8", "bits %d", b)
+		}
+	}
 }

@@ -38,16 +38,27 @@ func ParseGranularity(s string) (Granularity, error) {
 
 // Scheme is how a weight matrix [rows=out, cols=in] is quantized.
 type Scheme struct {
-	Bits        int // 8 or 4
+	Bits        int // MinBits..MaxBits (3 to 8)
 	Symmetric   bool
 	Granularity Granularity
 	GroupSize   int // inputs per group, PerGroup only
 }
 
+// MinBits and MaxBits bound the weight widths a Scheme takes: every width in between (3,
+// 4, 5, 6, 7, 8) is valid. Below 3 bits round-to-nearest grids degenerate (symmetric 2-bit
+// has the levels -2..1 with scale amax/1.5 and no zero) and need codebooks or other
+// machinery autoq does not have; above 8 bits a level no longer fits the byte storage,
+// int8 activations (which need 8-bit weights, Recipe) or compressed-tensors' packing
+// (at most 8 bits a value).
+const (
+	MinBits = 3
+	MaxBits = 8
+)
+
 // Validate checks the scheme itself.
 func (s Scheme) Validate() error {
-	if s.Bits != 4 && s.Bits != 8 {
-		return fmt.Errorf("scheme: bits must be 4 or 8, got %d", s.Bits)
+	if s.Bits < MinBits || s.Bits > MaxBits {
+		return fmt.Errorf("scheme: bits must be %d to %d, got %d", MinBits, MaxBits, s.Bits)
 	}
 	switch s.Granularity {
 	case PerTensor, PerChannel:
@@ -81,11 +92,13 @@ func (s Scheme) String() string {
 
 // QRange is the integer range [Min, Max] the scheme stores.
 //
-// Symmetric b-bit uses the full two's-complement range [-2^(b-1), 2^(b-1)-1] ([-8,7] for
-// int4, [-128,127] for int8) with scale = amax / (2^(b-1) - 0.5), the convention of
+// Symmetric b-bit uses the full two's-complement range [-2^(b-1), 2^(b-1)-1] ([-4,3] for
+// 3 bits, [-8,7] for int4, [-16,15] for 5, [-32,31] for 6, [-128,127] for int8) with
+// scale = amax / (2^(b-1) - 0.5) (amax/3.5, /7.5, /15.5, /31.5, /127.5), the convention of
 // compressed-tensors (and GPTQ): +amax rounds to 2^(b-1)-0.5 -> clamps to the top level,
 // -amax to the bottom level, so no level is wasted and the error stays within half a step.
-// Asymmetric b-bit stores unsigned [0, 2^b-1] with a zero point in that range.
+// Asymmetric b-bit stores unsigned [0, 2^b-1] ([0,7], [0,15], [0,31], [0,63], [0,255])
+// with a zero point in that range.
 func (s Scheme) QRange() (lo, hi int32) {
 	if s.Symmetric {
 		return -(1 << (s.Bits - 1)), 1<<(s.Bits-1) - 1

@@ -115,7 +115,7 @@ func TestExportAndVerifyGate(t *testing.T) {
 		code, _, stderr := aqCLI("plan", "--uniform", sc, "--out", pf)
 		require.Equal(t, 0, code, stderr)
 		code, stdout, stderr := aqCLI("export", "--model", modelDir, "--plan", pf, "--data", data, "--seq-len", "64",
-			"--calib-tokens", "512", "--sens-tokens", "64", "--int4", "rtn", "--out", filepath.Join(dir, sc))
+			"--calib-tokens", "512", "--sens-tokens", "64", "--rounding", "rtn", "--out", filepath.Join(dir, sc))
 		require.Equal(t, 0, code, stderr)
 		assert.Contains(t, stdout, "exported 28 of 28")
 		ld, err := export.Read(filepath.Join(dir, sc))
@@ -167,7 +167,7 @@ func TestSensitivityAndRunCommands(t *testing.T) {
 	dir := t.TempDir()
 	sens, png := filepath.Join(dir, "sens.json"), filepath.Join(dir, "sens.png")
 	code, stdout, stderr := aqCLI("sensitivity", "--model", modelDir, "--data", data, "--schemes", "w4g32a,w8,w8a8s",
-		"--seq-len", "64", "--calib-tokens", "512", "--sens-tokens", "256", "--int4", "rtn", "--out", sens, "--plot", png)
+		"--seq-len", "64", "--calib-tokens", "512", "--sens-tokens", "256", "--rounding", "rtn", "--out", sens, "--plot", png)
 	require.Equal(t, 0, code, stderr)
 	assert.Contains(t, stdout, "rank")
 	s, err := plan.ReadSensitivity(sens)
@@ -180,7 +180,7 @@ func TestSensitivityAndRunCommands(t *testing.T) {
 
 	out := filepath.Join(dir, "out")
 	code, stdout, stderr = aqCLI("run", "--model", modelDir, "--data", data, "--seq-len", "64", "--calib-tokens", "512",
-		"--sens-tokens", "256", "--int4", "rtn", "--schemes", "w4g32a,w8", "--target-bits", "6", "--max-ppl-increase", "5%", "--out", out)
+		"--sens-tokens", "256", "--rounding", "rtn", "--schemes", "w4g32a,w8", "--target-bits", "6", "--max-ppl-increase", "5%", "--out", out)
 	require.Equal(t, 0, code, stderr)
 	for _, stage := range []string{"[1/6] calibrate", "[2/6] sensitivity", "[3/6] plan", "[4/6] quantize", "[5/6] export", "[6/6] verify"} {
 		assert.Contains(t, stderr, stage)
@@ -194,7 +194,7 @@ func TestSensitivityAndRunCommands(t *testing.T) {
 	before, err := os.ReadFile(filepath.Join(out, "model.safetensors"))
 	require.NoError(t, err)
 	code, _, stderr = aqCLI("run", "--model", modelDir, "--data", data, "--seq-len", "64", "--calib-tokens", "512",
-		"--sens-tokens", "256", "--int4", "rtn", "--schemes", "w4g32a", "--target-bits", "4.7", "--max-ppl-increase", "0%",
+		"--sens-tokens", "256", "--rounding", "rtn", "--schemes", "w4g32a", "--target-bits", "4.7", "--max-ppl-increase", "0%",
 		"--gate-kl", "1e-12", "--out", out, "--force")
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "left unchanged")

@@ -65,9 +65,9 @@ func TestEvalErrors(t *testing.T) {
 	code, _, stderr := runCLI("eval", "--model", bin)
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, "--model and --data are required")
-	code, _, stderr = runCLI("eval", "--model", bin, "--data", data, "--scheme", "w5")
+	code, _, stderr = runCLI("eval", "--model", bin, "--data", data, "--scheme", "w9")
 	assert.Equal(t, 2, code)
-	assert.Contains(t, stderr, "unknown scheme \"w5\"")
+	assert.Contains(t, stderr, "unknown scheme \"w9\"")
 
 	// A llama2.c tokenizer with 3 tokens does not belong to a 512-token model.
 	tok := filepath.Join(t.TempDir(), "tok3.bin")

@@ -23,7 +23,7 @@ func init() {
 			"uses) is quantized. Every 2-D weight except embeddings and lm_head is quantized unless --include says\n" +
 			"otherwise; norms and other tensors are copied. Output layout: docs/FORMAT.md.",
 		flags: func(fs *pflag.FlagSet) {
-			fs.IntVar(&bits, "bits", 8, "bits per weight: 8 or 4")
+			fs.IntVar(&bits, "bits", 8, "bits per weight: 3 to 8 (8 and 4 are the widths with integer GPU kernels)")
 			fs.StringVar(&gran, "granularity", "channel", "scale granularity: channel (per output row), group, or tensor")
 			fs.IntVar(&groupSize, "group-size", 128, "inputs per scale group (--granularity group)")
 			fs.BoolVar(&sym, "sym", false, "symmetric quantization, no zero point (the default)")

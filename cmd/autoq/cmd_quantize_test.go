@@ -198,7 +198,8 @@ func TestQuantizeSelection(t *testing.T) {
 
 func TestQuantizeUsageErrors(t *testing.T) {
 	for _, args := range [][]string{
-		{"--bits", "3"},
+		{"--bits", "2"},
+		{"--bits", "9"},
 		{"--sym", "--asym"},
 		{"--granularity", "row"},
 		{"--group-size", "64"},

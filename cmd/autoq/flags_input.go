@@ -31,7 +31,9 @@ func registerInput(fs *pflag.FlagSet, in *autoquant.Input, modelHelp string, whi
 		unused(fs, "eval-tokens")
 	}
 	fs.StringVar(&in.CalibMethod, "calib-method", "entropy", "activation calibrator for static W8A8: entropy, percentile, mse or max")
-	fs.StringVar(&in.Int4, "int4", "gptq", "int4 method: gptq (error-compensating, needs calibration) or rtn (round to nearest, MSE clipping)")
+	fs.StringVar(&in.Int4, "rounding", "gptq", "rounding of weights below 8 bits (w3..w7; a scheme's +rtn/+gptq suffix overrides it): gptq (error-compensating, needs calibration) or rtn (round to nearest, MSE clipping)")
+	fs.StringVar(&in.Int4, "int4", "gptq", "old name of --rounding")
+	fs.MarkDeprecated("int4", "use --rounding (it applies to every width below 8 bits)")
 	fs.IntVar(&in.Batch, "batch", 8, "windows per forward pass")
 	fs.StringVar(&in.Device, "device", "auto", deviceHelp)
 	if which&flagCalibTable != 0 {

@@ -146,14 +146,25 @@ func TestCollectSharesInputs(t *testing.T) {
 	}
 }
 
-// TestRealModelGPTQBeatsRTN is the quick real-model check: w4 g32 symmetric, GPTQ and
-// act-mse must each give a lower held-out perplexity than plain RTN.
+// TestRealModelGPTQBeatsRTN is the quick real-model check: for w4 g32 symmetric and w3
+// g32 asymmetric, GPTQ and act-mse must each give a lower held-out perplexity than plain
+// RTN. (At 5 and 6 bits the three land within the noise of 2048 held-out tokens, 4.246 to
+// 4.251 against 4.201 in full precision for w5g32a: package gptq's tests check there that
+// the layer output error falls.)
 func TestRealModelGPTQBeatsRTN(t *testing.T) {
 	m, calib, eval := realData(t, 16, 8*256)
 	hs, err := Hessians(m, calib, 4, nil)
 	require.NoError(t, err)
-	s := quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 32}
 	fp := perplexity(t, m, eval)
+	for _, s := range []quant.Scheme{
+		{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 32},
+		{Bits: 3, Granularity: quant.PerGroup, GroupSize: 32},
+	} {
+		t.Run(s.String(), func(t *testing.T) { gptqBeatsRTN(t, m, hs, s, fp, eval) })
+	}
+}
+
+func gptqBeatsRTN(t *testing.T, m *model.Model, hs map[string]*gptq.Hessian, s quant.Scheme, fp float64, eval [][]int) {
 	ppl := func(method Method, clip gptq.Clip) float64 {
 		qs, reps, err := QuantizeModel(m, hs, method, clip, s, gptq.Options{})
 		require.NoError(t, err)
