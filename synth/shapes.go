@@ -88,7 +88,7 @@ func (t TensorSpec) Elements() int64 {
 // lm_head (absent with tied embeddings).
 func tensorSpecs(c checkpoint.LlamaConfig) []TensorSpec {
 	D, H, KV, V := c.Dim, c.HiddenDim, c.KVDim(), c.Vocab
-	ts := []TensorSpec{{Name: "model.embed_tokens.weight", Shape: []int{V, D}, }}
+	ts := []TensorSpec{{Name: "model.embed_tokens.weight", Shape: []int{V, D}}}
 	for l := 0; l < c.Layers; l++ {
 		p := fmt.Sprintf("model.layers.%d.", l)
 		ts = append(ts,
@@ -105,7 +105,7 @@ func tensorSpecs(c checkpoint.LlamaConfig) []TensorSpec {
 	}
 	ts = append(ts, TensorSpec{Name: "model.norm.weight", Shape: []int{D}, Kind: Norm})
 	if !c.TiedEmbeddings {
-		ts = append(ts, TensorSpec{Name: "lm_head.weight", Shape: []int{V, D}, })
+		ts = append(ts, TensorSpec{Name: "lm_head.weight", Shape: []int{V, D}})
 	}
 	return ts
 }
