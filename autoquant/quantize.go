@@ -244,21 +244,21 @@ func (p *quantPlan) run(env Env, src *checkpoint.Opened, eng *engine, rep *Quant
 	start := time.Now()
 	work := func(w *safetensors.Writer) error {
 		for _, n := range p.order {
+			if !p.selected[n] {
+				size, err := keepTensor(w, src, n)
+				if err != nil {
+					return err
+				}
+				rep.Kept = append(rep.Kept, n)
+				rep.BytesIn += size
+				rep.BytesOut += size
+				continue
+			}
 			t, err := src.Tensor(n)
 			if err != nil {
 				return err
 			}
 			rep.BytesIn += int64(len(t.Data))
-			if !p.selected[n] {
-				rep.Kept = append(rep.Kept, n)
-				rep.BytesOut += int64(len(t.Data))
-				if w != nil {
-					if err := w.WriteTensor(n, t.Data); err != nil {
-						return err
-					}
-				}
-				continue
-			}
 			ts, row, err := p.quantizeOne(eng.b, n, t)
 			if err != nil {
 				return err
@@ -298,6 +298,31 @@ func (p *quantPlan) run(env Env, src *checkpoint.Opened, eng *engine, rep *Quant
 	bar.Done()
 	rep.finish(time.Since(start))
 	return err
+}
+
+// keepTensor copies tensor n unchanged into w (when not nil) and returns its size. From a
+// safetensors checkpoint the kernel copies the bytes file to file (safetensors.CopyTensor),
+// so kept tensors such as the embedding and lm_head neither pass through this process nor
+// fault in pages of the mapped input.
+func keepTensor(w *safetensors.Writer, src *checkpoint.Opened, n string) (int64, error) {
+	if s, ok := src.Tensors.(interface {
+		Section(string) (safetensors.Section, bool)
+	}); ok {
+		if sec, ok := s.Section(n); ok {
+			if w == nil {
+				return sec.Size, nil
+			}
+			return sec.Size, w.CopyTensor(n, sec)
+		}
+	}
+	t, err := src.Tensor(n)
+	if err != nil {
+		return 0, err
+	}
+	if w != nil {
+		err = w.WriteTensor(n, t.Data)
+	}
+	return int64(len(t.Data)), err
 }
 
 // quantizeOne searches scales and quantizes one weight, and measures the reconstruction

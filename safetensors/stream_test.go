@@ -70,3 +70,49 @@ func TestStreamTensorChecks(t *testing.T) {
 	_, err = os.Stat(p)
 	assert.True(t, os.IsNotExist(err))
 }
+
+// CopyTensor copies a tensor of one file into another byte for byte, from a sharded
+// checkpoint's Section, and checks sizes and order.
+func TestCopyTensor(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.safetensors")
+	a := tensor.FromF32([]float32{1, -2, 3.5, 4}, 2, 2)
+	b := tensor.FromU16(tensor.BF16, []uint16{0x3f80, 0xc000, 0x4040}, 3)
+	require.NoError(t, WriteFile(src, []NamedTensor{{"a", a}, {"b", b}}, nil))
+	c, err := OpenCheckpoint(src)
+	require.NoError(t, err)
+	defer c.Close()
+	secB, ok := c.Section("b")
+	require.True(t, ok)
+	assert.Equal(t, int64(6), secB.Size)
+	secA, _ := c.Section("a")
+	_, ok = c.Section("zz")
+	assert.False(t, ok)
+
+	dst := filepath.Join(dir, "dst.safetensors")
+	w, err := Create(dst, []TensorInfo{{Name: "b", DType: tensor.BF16, Shape: []int{3}}, {Name: "x", DType: tensor.U8, Shape: []int{1}}, {Name: "a", DType: tensor.F32, Shape: []int{2, 2}}}, nil)
+	require.NoError(t, err)
+	assert.ErrorContains(t, w.CopyTensor("a", secA), `"a" written out of order (expected "b" next)`)
+	assert.ErrorContains(t, w.CopyTensor("b", secA), `tensor "b": 16 bytes given`)
+	require.NoError(t, w.CopyTensor("b", secB))
+	require.NoError(t, w.WriteTensor("x", []byte{9}))
+	require.NoError(t, w.CopyTensor("a", secA))
+	require.NoError(t, w.Close())
+
+	f, err := Open(dst)
+	require.NoError(t, err)
+	defer f.Close()
+	gotA, err := f.Tensor("a")
+	require.NoError(t, err)
+	assert.Equal(t, a.F32(), gotA.F32())
+	gotB, err := f.Tensor("b")
+	require.NoError(t, err)
+	assert.Equal(t, b.Data, gotB.Data)
+
+	w2, err := Create(filepath.Join(dir, "t.safetensors"), []TensorInfo{{Name: "a", DType: tensor.F32, Shape: []int{2, 2}}}, nil)
+	require.NoError(t, err)
+	defer w2.Abort()
+	short := secA
+	short.Offset = secB.Offset // 16 bytes from b's start run past the end of the file
+	assert.ErrorContains(t, w2.CopyTensor("a", short), "ended after 6 of 16 bytes")
+}
