@@ -10,6 +10,8 @@
 #
 #   scripts/scale-bench.sh [AUTOQ] [WORKDIR]       # defaults: autoq on PATH, /tmp/autoq-scale
 #   RUNS=3 SHAPE=llama2-70b LAYERS=2 scripts/scale-bench.sh ./autoq
+#   BASELINE=./autoq-old scripts/scale-bench.sh ./autoq    # also quantize with another build,
+#                                                          # run for run, on the same file
 #
 # Needs bash >= 5, awk and a Linux /proc. WORKDIR needs ~3x the checkpoint (1.3 GB for llama2-7b).
 set -eu
@@ -18,6 +20,7 @@ WORK=${2:-/tmp/autoq-scale}
 SHAPE=${SHAPE:-llama2-7b}
 LAYERS=${LAYERS:-2}
 RUNS=${RUNS:-2}
+BASELINE=${BASELINE:-}
 mkdir -p "$WORK"
 CK="$WORK/$SHAPE-$LAYERS"
 
@@ -84,6 +87,10 @@ awk -v b="$bytes" -v s="$(field "$WORK/synth.out" seconds)" -v l="$largest" \
 for i in $(seq 1 "$RUNS"); do
 	rm -rf "$CK.q"
 	measure "quantize-$i" "$AUTOQ" quantize "$CK" --bits 4 --granularity group --group-size 128 --device cpu --out "$CK.q" --json
+	if [ -n "$BASELINE" ]; then
+		rm -rf "$CK.q"
+		measure "quantize-base-$i" "$BASELINE" quantize "$CK" --bits 4 --granularity group --group-size 128 --device cpu --out "$CK.q" --json
+	fi
 done
 measure quantize-noout "$AUTOQ" quantize "$CK" --bits 4 --granularity group --group-size 128 --device cpu --json
 
