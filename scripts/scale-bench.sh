@@ -13,6 +13,10 @@
 #   BASELINE=./autoq-old scripts/scale-bench.sh ./autoq    # also quantize with another build,
 #                                                          # run for run, on the same file
 #
+# When PYTHON (default python3) has numpy, each round also runs scripts/numpy_rtn.py, the
+# numpy version of the same quantization (checked equal to autoq's output, byte for byte,
+# once), so that the "2x numpy" goal is judged on the same machine under the same load.
+#
 # Needs bash >= 5, awk and a Linux /proc. WORKDIR needs ~3x the checkpoint (1.3 GB for llama2-7b).
 set -eu
 AUTOQ=${1:-autoq}
@@ -21,6 +25,10 @@ SHAPE=${SHAPE:-llama2-7b}
 LAYERS=${LAYERS:-2}
 RUNS=${RUNS:-2}
 BASELINE=${BASELINE:-}
+PYTHON=${PYTHON:-python3}
+HERE=$(cd "$(dirname "$0")" && pwd)
+NUMPY=
+if "$PYTHON" -c 'import numpy' 2>/dev/null; then NUMPY=1; fi
 mkdir -p "$WORK"
 CK="$WORK/$SHAPE-$LAYERS"
 
@@ -91,12 +99,28 @@ for i in $(seq 1 "$RUNS"); do
 		rm -rf "$CK.q"
 		measure "quantize-base-$i" "$BASELINE" quantize "$CK" --bits 4 --granularity group --group-size 128 --device cpu --out "$CK.q" --json
 	fi
+	if [ -n "$NUMPY" ]; then
+		measure "numpy-$i" "$PYTHON" "$HERE/numpy_rtn.py" "$CK"
+	fi
 done
+if [ -n "$NUMPY" ]; then
+	rm -rf "$CK.q"
+	"$AUTOQ" quantize "$CK" --bits 4 --granularity group --group-size 128 --device cpu --out "$CK.q" >/dev/null 2>&1
+	"$PYTHON" "$HERE/numpy_rtn.py" "$CK" --check "$CK.q" | tail -1
+fi
 measure quantize-noout "$AUTOQ" quantize "$CK" --bits 4 --granularity group --group-size 128 --device cpu --json
 
 qbytes=$((2 * $(field "$WORK/quantize-1.out" quantized_weights)))
 inbytes=$(field "$WORK/quantize-1.out" bytes_in)
 echo "quantized input weights $qbytes bytes (BF16), whole input $inbytes bytes"
-awk -v q="$qbytes" -v in_="$inbytes" -v l="$largest" '$1 ~ /^quantize/ {
-	printf "%-15s %.3f GB quantized weights per CPU-s (goal 0.35), %.3f GB input per CPU-s; anon peak %.0f MB (goal <= %.0f MB)\n",
-		$1, q/1e9/$2, in_/1e9/$2, $5/1024, (2*l + 200e6)/1048576 }' "$WORK/summary.tsv"
+awk -v q="$qbytes" -v in_="$inbytes" -v l="$largest" '
+	$1 ~ /^numpy/ { np += $2; nn++ }
+	$1 ~ /^quantize/ { lab[++k] = $1; cpu[k] = $2; anon[k] = $5 }
+	END {
+		for (i = 1; i <= k; i++) {
+			printf "%-16s %.3f GB quantized weights per CPU-s (goal 0.35), %.3f GB input per CPU-s", lab[i], q/1e9/cpu[i], in_/1e9/cpu[i]
+			if (nn) printf ", %.2fx numpy (goal 2x)", (np/nn)/cpu[i]
+			printf "; anon peak %.0f MB (goal <= %.0f MB)\n", anon[i]/1024, (2*l + 200e6)/1048576
+		}
+		if (nn) printf "%-16s %.3f GB quantized weights per CPU-s (mean of %d runs)\n", "numpy", q/1e9/(np/nn), nn
+	}' "$WORK/summary.tsv"
