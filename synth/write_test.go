@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -207,5 +208,20 @@ func TestValueStatistics(t *testing.T) {
 		for _, d := range p.OutlierDims {
 			assert.InDelta(t, 1, final[d], 0.8, "the final norm has no outliers (dim %d)", d)
 		}
+	}
+}
+
+// The bits are part of what a synthetic checkpoint is: measurements taken on "llama2-7b
+// seed 0" must stay comparable across autoq versions and machines. These hashes (tiny,
+// seed 7, written by this version) change only when generation changes on purpose; then
+// say so in the "autoq.synth" metadata and update them.
+func TestGoldenBits(t *testing.T) {
+	for dt, want := range map[tensor.DType]string{
+		tensor.BF16: "3e7a76a82bbe4209f6be34cb9b8adc51e8d66f5f4eaab2c66b8641361f5c3a96",
+		tensor.F16:  "48b4c1f9ccefef18e054332351a070c8fca36470640d65fa1953af71ddc1b18b",
+	} {
+		h := hashes(t, write(t, tinyPlan(t, func(o *synth.Options) { o.DType = dt })))
+		assert.Equal(t, want, fmt.Sprintf("%x", h[safetensors.SingleFileName]), dt)
+		assert.Equal(t, "ff9f1369502f8ce7dec92da7b3017cad466e5275c62adab19ff3e9f780086dda", fmt.Sprintf("%x", h["tokenizer.json"]))
 	}
 }
