@@ -251,21 +251,21 @@ func (p *quantPlan) run(env Env, src *checkpoint.Opened, eng *engine, rep *Quant
 			if err := env.stopped(); err != nil {
 				return err
 			}
+			if !p.selected[n] {
+				size, err := keepTensor(w, src, n)
+				if err != nil {
+					return err
+				}
+				rep.Kept = append(rep.Kept, n)
+				rep.BytesIn += size
+				rep.BytesOut += size
+				continue
+			}
 			t, err := src.Tensor(n)
 			if err != nil {
 				return err
 			}
 			rep.BytesIn += int64(len(t.Data))
-			if !p.selected[n] {
-				rep.Kept = append(rep.Kept, n)
-				rep.BytesOut += int64(len(t.Data))
-				if w != nil {
-					if err := w.WriteTensor(n, t.Data); err != nil {
-						return err
-					}
-				}
-				continue
-			}
 			ts, row, err := p.quantizeOne(eng.b, n, t)
 			if err != nil {
 				return err
@@ -307,21 +307,48 @@ func (p *quantPlan) run(env Env, src *checkpoint.Opened, eng *engine, rep *Quant
 	return err
 }
 
-// quantizeOne searches scales, quantizes and dequantizes one weight on the backend, and
-// measures the reconstruction error against the original values.
+// keepTensor copies tensor n unchanged into w (when not nil) and returns its size. From a
+// safetensors checkpoint the kernel copies the bytes file to file (safetensors.CopyTensor),
+// so kept tensors such as the embedding and lm_head neither pass through this process nor
+// fault in pages of the mapped input.
+func keepTensor(w *safetensors.Writer, src *checkpoint.Opened, n string) (int64, error) {
+	if s, ok := src.Tensors.(interface {
+		Section(string) (safetensors.Section, bool)
+	}); ok {
+		if sec, ok := s.Section(n); ok {
+			if w == nil {
+				return sec.Size, nil
+			}
+			return sec.Size, w.CopyTensor(n, sec)
+		}
+	}
+	t, err := src.Tensor(n)
+	if err != nil {
+		return 0, err
+	}
+	if w != nil {
+		err = w.WriteTensor(n, t.Data)
+	}
+	return int64(len(t.Data)), err
+}
+
+// quantizeOne searches scales and quantizes one weight, and measures the reconstruction
+// error against the original values without a float32 copy of either: on the CPU backend
+// one pass over the weight does both (quant.QuantizeTensorWithError); otherwise
+// quant.CompareTensor reads the weight again a row at a time.
 func (p *quantPlan) quantizeOne(b backend.Backend, name string, t *tensor.Tensor) ([]safetensors.NamedTensor, tensorRow, error) {
-	q, err := p.quantizeWeight(b, name, t)
+	var (
+		q   *quant.QTensor
+		e   quant.TensorError
+		err error
+	)
+	if _, cpu := b.(backend.CPU); cpu && p.pre == nil {
+		q, e, err = quant.QuantizeTensorWithError(name, t, p.schemes[name], p.opt)
+	} else if q, err = p.quantizeWeight(b, name, t); err == nil {
+		e, err = quant.CompareTensor(name, t, q)
+	}
 	if err != nil {
 		return nil, tensorRow{}, err
-	}
-	dq, err := b.Dequantize(q)
-	if err != nil {
-		return nil, tensorRow{}, err
-	}
-	ref := t.ToF32()
-	st, err := quant.CompareChecked(ref, dq.F32())
-	if err != nil {
-		return nil, tensorRow{}, fmt.Errorf("tensor %q: %w", name, err)
 	}
 	ts, err := checkpoint.QuantizedTensors(q)
 	if err != nil {
@@ -331,13 +358,9 @@ func (p *quantPlan) quantizeOne(b backend.Backend, name string, t *tensor.Tensor
 	for _, qt := range ts {
 		stored += int64(len(qt.T.Data))
 	}
-	var sig float64
-	for _, v := range ref {
-		sig += float64(v) * float64(v)
-	}
-	row := tensorRow{Name: name, Shape: t.Shape, Scheme: q.Scheme.String(), MSE: jf(st.MSE), SQNRdB: jf(st.SQNRdB),
-		Cosine: jf(st.Cosine), MaxAbs: jf(st.MaxAbs), BitsPerWeight: float64(8*stored) / float64(len(ref)),
-		elements: int64(len(ref)), signal: sig, noise: st.MSE * float64(len(ref)), stored: stored}
+	row := tensorRow{Name: name, Shape: t.Shape, Scheme: q.Scheme.String(), MSE: jf(e.MSE), SQNRdB: jf(e.SQNRdB),
+		Cosine: jf(e.Cosine), MaxAbs: jf(e.MaxAbs), BitsPerWeight: float64(8*stored) / float64(e.Elements),
+		elements: e.Elements, signal: e.Signal, noise: e.Noise, stored: stored}
 	return ts, row, nil
 }
 

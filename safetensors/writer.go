@@ -148,6 +148,42 @@ func (w *Writer) WriteTensor(name string, data []byte) error {
 	return nil
 }
 
+// StreamTensor appends the next tensor's bytes in pieces: fill calls write with
+// consecutive pieces (each may be reused by fill once write returns), so a tensor larger
+// than memory can be produced a slab at a time. The pieces must add up to exactly the
+// declared size; on any error the Writer should be aborted.
+func (w *Writer) StreamTensor(name string, fill func(write func(piece []byte) error) error) error {
+	if w.done {
+		return fmt.Errorf("safetensors: %s: StreamTensor(%q) after Close or Abort", w.path, name)
+	}
+	if w.next >= len(w.infos) {
+		return fmt.Errorf("safetensors: %s: tensor %q: all %d declared tensors already written", w.path, name, len(w.infos))
+	}
+	t := w.infos[w.next]
+	if name != t.Name {
+		return fmt.Errorf("safetensors: %s: tensor %q written out of order (expected %q next)", w.path, name, t.Name)
+	}
+	var n int64
+	err := fill(func(piece []byte) error {
+		if n+int64(len(piece)) > t.Size {
+			return fmt.Errorf("safetensors: %s: tensor %q: more than the %d bytes %s%v needs", w.path, name, t.Size, t.DType, t.Shape)
+		}
+		if _, err := w.tmp.Write(piece); err != nil {
+			return fmt.Errorf("safetensors: write %s: tensor %q: %w", w.path, name, err)
+		}
+		n += int64(len(piece))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if n != t.Size {
+		return fmt.Errorf("safetensors: %s: tensor %q: %d bytes given, %s%v needs %d", w.path, name, n, t.DType, t.Shape, t.Size)
+	}
+	w.next++
+	return nil
+}
+
 // Close checks that every declared tensor was written, syncs the temporary file and renames
 // it into place. On error the temporary file is removed and path is left untouched.
 func (w *Writer) Close() error {
