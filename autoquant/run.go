@@ -68,7 +68,7 @@ type RunReport struct {
 	KernelLatency   *Timing           `json:"kernel_latency,omitempty"`
 	KernelLayers    int               `json:"kernel_layers"`
 	QuantizedLayers int               `json:"quantized_layers"`
-	LatencyNote     string            `json:"latency_note,omitempty"`
+	LatencyNote     string            `json:"latency_note"`
 	Stages          []Stage           `json:"stages"`
 	Sensitivity     *plan.Sensitivity `json:"-"`
 	Layers          map[string]string `json:"layers"` // layer -> scheme
