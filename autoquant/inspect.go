@@ -9,6 +9,7 @@ import (
 
 	"github.com/autoq/autoq/checkpoint"
 	"github.com/autoq/autoq/quant"
+	"github.com/autoq/autoq/quantfile"
 )
 
 // Inspect is `autoq inspect`: a checkpoint's tensors (name, dtype, shape, bytes, autoq
@@ -56,21 +57,21 @@ type InspectRow struct {
 func quantizedSchemes(meta map[string]string) map[string]string {
 	out := map[string]string{}
 	for k, v := range meta {
-		name, ok := strings.CutPrefix(k, checkpoint.QuantMetaKey)
+		name, ok := strings.CutPrefix(k, quantfile.QuantMetaKey)
 		if !ok {
 			continue
 		}
-		var m checkpoint.QuantMeta
+		var m quantfile.QuantMeta
 		if json.Unmarshal([]byte(v), &m) != nil {
-			out[name+checkpoint.QWeightSuffix] = "invalid metadata"
+			out[name+quantfile.QWeightSuffix] = "invalid metadata"
 			continue
 		}
 		g, err := quant.ParseGranularity(m.Granularity)
 		if err != nil {
-			out[name+checkpoint.QWeightSuffix] = "invalid metadata"
+			out[name+quantfile.QWeightSuffix] = "invalid metadata"
 			continue
 		}
-		out[name+checkpoint.QWeightSuffix] = quant.Scheme{Bits: m.Bits, Symmetric: m.Symmetric, Granularity: g, GroupSize: m.GroupSize}.String()
+		out[name+quantfile.QWeightSuffix] = quant.Scheme{Bits: m.Bits, Symmetric: m.Symmetric, Granularity: g, GroupSize: m.GroupSize}.String()
 	}
 	return out
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/autoq/autoq/internal/atomicfile"
 	"github.com/autoq/autoq/internal/progress"
 	"github.com/autoq/autoq/quant"
+	"github.com/autoq/autoq/quantfile"
 	"github.com/autoq/autoq/safetensors"
 	"github.com/autoq/autoq/tensor"
 )
@@ -101,7 +102,7 @@ func Quantize(env Env, q QuantizeOptions) (*QuantizeReport, error) {
 	if cal != nil && q.Path == "" {
 		return nil, usagef("--method gptq and --search act-mse need a model PATH (the model runs on --data)")
 	}
-	if err := checkOutputs(env, q.Force, []string{q.Path, q.Data, q.Tokenizer}, outDir("--out", q.Out, checkpoint.QuantizedOutputKind)); err != nil {
+	if err := checkOutputs(env, q.Force, []string{q.Path, q.Data, q.Tokenizer}, outDir("--out", q.Out, quantfile.OutputKind)); err != nil {
 		return nil, err
 	}
 	eng, err := openEngine(env, q.Device)
@@ -175,7 +176,7 @@ func Quantize(env Env, q QuantizeOptions) (*QuantizeReport, error) {
 // name, each with its own scheme); a selected weight missing from it is kept.
 func planQuantized(src checkpoint.Tensors, sel map[string]bool, s quant.Scheme, opt quant.SearchOptions, pre map[string]*quant.QTensor) (*quantPlan, error) {
 	p := &quantPlan{scheme: s, opt: opt, selected: sel, pre: pre, schemes: map[string]quant.Scheme{}, meta: map[string]string{
-		"format": "pt", checkpoint.FormatKey: checkpoint.FormatVersion,
+		"format": "pt", quantfile.FormatKey: quantfile.FormatVersion,
 		"autoq.scheme": s.String(), "autoq.search": opt.Method.String(),
 	}}
 	for _, n := range src.Names() {
@@ -206,14 +207,14 @@ func planQuantized(src checkpoint.Tensors, sel map[string]bool, s quant.Scheme, 
 			}
 			p.schemes[n] = ts
 		}
-		qi, err := checkpoint.QuantizedInfos(n, info.Shape[0], info.Shape[1], ts)
+		qi, err := quantfile.QuantizedInfos(n, info.Shape[0], info.Shape[1], ts)
 		if err != nil {
 			return nil, err
 		}
 		p.infos = append(p.infos, qi...)
-		m := checkpoint.NewQuantMeta(info.Shape[0], info.Shape[1], ts)
+		m := quantfile.NewQuantMeta(info.Shape[0], info.Shape[1], ts)
 		m.Search, m.DType = opt.Method.String(), info.DType.String()
-		p.meta[checkpoint.QuantMetaKey+n] = m.Encode()
+		p.meta[quantfile.QuantMetaKey+n] = m.Encode()
 		p.total += int64(info.Shape[0] * info.Shape[1])
 	}
 	if len(sel) == 0 {
@@ -287,7 +288,7 @@ func (p *quantPlan) run(env Env, src *checkpoint.Opened, eng *engine, rep *Quant
 	if out == "" {
 		err = work(nil)
 	} else {
-		err = atomicfile.Dir(out, checkpoint.QuantizedOutputKind, func(tmp string) error {
+		err = atomicfile.Dir(out, quantfile.OutputKind, func(tmp string) error {
 			w, err := safetensors.Create(filepath.Join(tmp, safetensors.SingleFileName), p.infos, p.meta)
 			if err != nil {
 				return err
@@ -350,7 +351,7 @@ func (p *quantPlan) quantizeOne(b backend.Backend, name string, t *tensor.Tensor
 	if err != nil {
 		return nil, tensorRow{}, err
 	}
-	ts, err := checkpoint.QuantizedTensors(q)
+	ts, err := quantfile.QuantizedTensors(q)
 	if err != nil {
 		return nil, tensorRow{}, err
 	}

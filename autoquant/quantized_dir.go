@@ -7,6 +7,7 @@ import (
 	"github.com/autoq/autoq/checkpoint"
 	"github.com/autoq/autoq/model"
 	"github.com/autoq/autoq/quant"
+	"github.com/autoq/autoq/quantfile"
 	"github.com/autoq/autoq/tensor"
 )
 
@@ -18,7 +19,7 @@ func IsAutoqQuantized(path string) bool {
 		return false
 	}
 	defer src.Close()
-	qs, _, err := checkpoint.ReadQuantized(src)
+	qs, _, err := quantfile.ReadQuantized(src)
 	return err == nil && len(qs) > 0
 }
 
@@ -31,7 +32,7 @@ func LoadAutoqQuantized(dir string) (*model.Model, error) {
 		return nil, err
 	}
 	defer src.Close()
-	qs, _, err := checkpoint.ReadQuantized(src)
+	qs, _, err := quantfile.ReadQuantized(src)
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +44,7 @@ func LoadAutoqQuantized(dir string) (*model.Model, error) {
 	}
 	parts := map[string]bool{}
 	for name := range qs {
-		for _, suf := range []string{checkpoint.QWeightSuffix, checkpoint.ScalesSuffix, checkpoint.ZerosSuffix} {
+		for _, suf := range []string{quantfile.QWeightSuffix, quantfile.ScalesSuffix, quantfile.ZerosSuffix} {
 			parts[name+suf] = true
 		}
 	}

@@ -4,8 +4,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/autoq/autoq/checkpoint"
 	"github.com/autoq/autoq/quant"
+	"github.com/autoq/autoq/quantfile"
 	"github.com/autoq/autoq/safetensors"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -59,7 +59,7 @@ func TestQuantizeSynthOutput(t *testing.T) {
 		assert.Equal(t, a.Data, b.Data, n)
 		assert.Equal(t, a.Shape, b.Shape, n)
 	}
-	qs, _, err := checkpoint.ReadQuantized(dst)
+	qs, _, err := quantfile.ReadQuantized(dst)
 	require.NoError(t, err)
 	require.Len(t, qs, len(rep.Tensors))
 	for _, row := range rep.Tensors {

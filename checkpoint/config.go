@@ -200,3 +200,6 @@ func configJSON(cfg *LlamaConfig) ([]byte, error) {
 	}
 	return append(b, '\n'), nil
 }
+
+// ConfigJSON renders cfg as a Hugging Face config.json (as WriteHF writes it).
+func ConfigJSON(cfg *LlamaConfig) ([]byte, error) { return configJSON(cfg) }

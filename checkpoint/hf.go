@@ -11,10 +11,6 @@ import (
 // HFOutputKind marks a Hugging Face checkpoint directory autoq wrote (convert).
 const HFOutputKind = "Hugging Face checkpoint"
 
-// QuantizedOutputKind marks an autoq quantized checkpoint directory (quantize --out,
-// docs/FORMAT.md).
-const QuantizedOutputKind = "quantized checkpoint"
-
 // WriteHF writes a Hugging Face checkpoint directory: config.json and model.safetensors
 // (tensors in the given order, __metadata__ {"format": "pt"} as transformers expects).
 // The directory is built beside dir and renamed into place: an existing dir is replaced

@@ -14,6 +14,7 @@ import (
 	"github.com/autoq/autoq/internal/testutil"
 	"github.com/autoq/autoq/model"
 	"github.com/autoq/autoq/quant"
+	"github.com/autoq/autoq/quantfile"
 	"github.com/autoq/autoq/tokenizer"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -59,7 +60,7 @@ func TestQuantizeGPTQMatchesLibrary(t *testing.T) {
 	src, err := checkpoint.OpenAny(out)
 	require.NoError(t, err)
 	defer src.Close()
-	got, _, err := checkpoint.ReadQuantized(src)
+	got, _, err := quantfile.ReadQuantized(src)
 	require.NoError(t, err)
 	require.Len(t, got, len(want))
 	for layer, wq := range want {

@@ -9,6 +9,7 @@ import (
 	"github.com/autoq/autoq/backend"
 	"github.com/autoq/autoq/checkpoint"
 	"github.com/autoq/autoq/internal/testutil"
+	"github.com/autoq/autoq/quantfile"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -35,7 +36,7 @@ func TestQuantizeGPTQOnGPU(t *testing.T) {
 		src, err := checkpoint.OpenAny(p)
 		require.NoError(t, err)
 		defer src.Close()
-		qs, _, err := checkpoint.ReadQuantized(src)
+		qs, _, err := quantfile.ReadQuantized(src)
 		require.NoError(t, err)
 		out := map[string][]int32{}
 		for n, q := range qs {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/autoq/autoq/autoquant"
+	"github.com/autoq/autoq/quantfile"
 
 	"github.com/autoq/autoq/backend"
 	"github.com/autoq/autoq/checkpoint"
@@ -48,7 +49,7 @@ func checkAgainstFile(t *testing.T, srcDir, outDir string, wantQuantized int) {
 	out, err := safetensors.OpenCheckpoint(outDir)
 	require.NoError(t, err)
 	defer out.Close()
-	qs, _, err := checkpoint.ReadQuantized(out)
+	qs, _, err := quantfile.ReadQuantized(out)
 	require.NoError(t, err)
 	require.Len(t, qs, wantQuantized)
 	for _, n := range src.Names() {
@@ -113,7 +114,7 @@ func TestQuantizeRealInt4Group32(t *testing.T) {
 	o, err := safetensors.OpenCheckpoint(out)
 	require.NoError(t, err)
 	defer o.Close()
-	qs, _, err := checkpoint.ReadQuantized(o)
+	qs, _, err := quantfile.ReadQuantized(o)
 	require.NoError(t, err)
 	src, err := safetensors.OpenCheckpoint(dir)
 	require.NoError(t, err)
@@ -297,7 +298,7 @@ func TestQuantizeShardedWithSideFiles(t *testing.T) {
 	o, err := safetensors.OpenCheckpoint(out)
 	require.NoError(t, err)
 	defer o.Close()
-	qs, metas, err := checkpoint.ReadQuantized(o)
+	qs, metas, err := quantfile.ReadQuantized(o)
 	require.NoError(t, err)
 	require.Len(t, qs, 2)
 	assert.Equal(t, "F16", metas["model.layers.0.mlp.down_proj.weight"].DType)

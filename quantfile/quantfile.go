@@ -1,4 +1,4 @@
-package checkpoint
+package quantfile
 
 import (
 	"encoding/json"
@@ -190,6 +190,3 @@ func readOne(src Source, name string, m QuantMeta) (*quant.QTensor, error) {
 	}
 	return q, nil
 }
-
-// ConfigJSON renders cfg as a Hugging Face config.json (as WriteHF writes it).
-func ConfigJSON(cfg *LlamaConfig) ([]byte, error) { return configJSON(cfg) }

@@ -1,4 +1,4 @@
-package checkpoint
+package quantfile
 
 import (
 	"path/filepath"
