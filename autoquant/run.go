@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"time"
 
 	"github.com/autoq/autoq/calib"
@@ -17,7 +16,6 @@ import (
 	"github.com/autoq/autoq/model"
 	"github.com/autoq/autoq/plan"
 	"github.com/autoq/autoq/quant"
-	"github.com/autoq/autoq/tensor"
 )
 
 // PipelineOptions configures RunPipeline.
@@ -36,6 +34,10 @@ type PipelineOptions struct {
 	Batch      int
 	BOS        int
 	Force      bool // export even when the gate fails
+	// Target is what must load the export (default vllm): the plan offers each layer only
+	// the schemes it loads, and plans its fused layers as one.
+	Target string
+	TRT    TRTOptions
 
 	// AWQ applies activation-aware per-input-channel scaling (ScaleSource, searched for
 	// the first int4 candidate) before calibration; the verify baseline stays the
@@ -46,6 +48,7 @@ type PipelineOptions struct {
 // RunReport is the closing report of Run.
 type RunReport struct {
 	Model       string        `json:"model"`
+	Target      string        `json:"target"`
 	Out         string        `json:"out"`
 	Exported    bool          `json:"exported"`
 	SizeBefore  int64         `json:"size_before_bytes"` // checkpoint tensors
@@ -116,7 +119,26 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 		}
 		opt.Src = src
 	}
-	rep := &RunReport{Model: opt.Src.displayPath(), Out: opt.Out, SizeBefore: opt.Src.Bytes()}
+	serve := ServeDType(opt.Src.DType())
+	et, err := openTarget(opt.Target, serve, sourceLayers(opt.Src))
+	if err != nil {
+		return nil, err
+	}
+	if et.warn == nil {
+		keep, dropped := et.loadable(opt.Schemes)
+		for _, d := range dropped {
+			env.logf("note: %s loads no layer of this model as %s: not measured\n", et.t.Name, d)
+		}
+		opt.Schemes = keep
+		if min := et.minBits(keep, 16); opt.TargetBits > 0 && opt.TargetBits < min-1e-9 {
+			err := error(&plan.BudgetError{Target: opt.TargetBits, Cheapest: min, Constrained: true})
+			if why := et.fullOnly(keep); why != "" {
+				err = fmt.Errorf("%w;\n%s", err, why)
+			}
+			return nil, err
+		}
+	}
+	rep := &RunReport{Model: opt.Src.displayPath(), Target: et.t.Name, Out: opt.Out, SizeBefore: opt.Src.Bytes()}
 	const nStages = 6
 	stage := 0
 	start := time.Now()
@@ -137,7 +159,7 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("calibrate: %w", err)
 	}
-	qz := &Quantizers{Amax: amax, ScaleDType: tensor.F16}
+	qz := &Quantizers{Amax: amax, ScaleDType: serve}
 	detail := fmt.Sprintf("%d tokens, %s activation thresholds for %d layers", calTokens, opt.Calib, len(amax))
 	if opt.Int4Method == "" || opt.Int4Method == "gptq" {
 		hs, err := collect.Hessians(m, opt.Data.Calib, opt.Batch, nil)
@@ -160,13 +182,16 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sensitivity: %w", err)
 	}
-	sens.Model = rep.Model
+	sens.Model, sens.DType = rep.Model, opt.Src.DType().String()
 	rep.Sensitivity = sens
 	done("sensitivity", fmt.Sprintf("%d layers x %d schemes on %d tokens", len(names), len(opt.Schemes), sens.Tokens))
 
 	// 3. Plan.
-	p, res, err := plan.Solve(sens, plan.Options{TargetBits: opt.TargetBits, MaxDamage: opt.MaxKL, Overrides: opt.Overrides})
+	p, res, err := solveFor(et, sens, plan.Options{TargetBits: opt.TargetBits, MaxDamage: opt.MaxKL, Overrides: opt.Overrides})
 	if err != nil {
+		return nil, err
+	}
+	if err := et.checkPlan(env, res.Choices); err != nil {
 		return nil, err
 	}
 	p.Int4Method = opt.Int4Method
@@ -191,6 +216,9 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := et.checkInputScales(env, layers); err != nil {
+		return nil, err
+	}
 	done("quantize", fmt.Sprintf("%d of %d linear layers quantized", len(layers), len(names)))
 
 	// 5. Export to a staging directory beside Out.
@@ -198,18 +226,19 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 	os.RemoveAll(stageDir)
 	defer os.RemoveAll(stageDir)
 	em := ExportModel(opt.Src, cand, layers)
-	cache, err := TRTCache(amax, opt.Calib)
+	setServeDType(em, opt.Src, serve)
+	cache, err := opt.TRT.render(env, trtCacheOf(amax, opt.Calib), TRTCacheFile)
 	if err != nil {
 		return nil, err
 	}
 	em.Extra = map[string][]byte{TRTCacheFile: cache}
-	if err := export.Write(stageDir, em, export.Options{ScaleDType: tensor.F16}); err != nil {
+	if err := export.Write(stageDir, em, export.Options{ScaleDType: serve}); err != nil {
 		return nil, err
 	}
 	if st, err := os.Stat(filepath.Join(stageDir, export.WeightsFile)); err == nil {
 		rep.SizeAfter = st.Size()
 	}
-	done("export", fmt.Sprintf("compressed-tensors, %s -> %s", HumanBytes(rep.SizeBefore), HumanBytes(rep.SizeAfter)))
+	done("export", fmt.Sprintf("compressed-tensors for %s (%s scales), %s -> %s", et.t.Name, serve, HumanBytes(rep.SizeBefore), HumanBytes(rep.SizeAfter)))
 
 	// 6. Verify the export itself against full precision on held-out tokens.
 	exported, _, err := LoadExported(stageDir)
@@ -263,24 +292,6 @@ func latency(rep *RunReport, base, cand *model.Model, layers []*Layer, wins [][]
 	}
 	rep.KernelLatencyMs, err = MedianForwardMs(cand, toks, 1, 5)
 	return err
-}
-
-// TRTCacheFile is the name of the TensorRT INT8 calibration cache in an export.
-const TRTCacheFile = "trt_int8_calibration.cache"
-
-// TRTCache renders activation thresholds as a TensorRT calibration cache (scale
-// amax/127 per layer input, names sorted), the format of package calib.
-func TRTCache(amax map[string]float32, m calib.Method) ([]byte, error) {
-	c := &calib.TRTCache{Version: calib.DefaultTRTVersion, Algorithm: calib.TRTAlgorithm(m)}
-	names := make([]string, 0, len(amax))
-	for n := range amax {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		c.Entries = append(c.Entries, calib.TRTEntry{Name: n, Scale: amax[n] / 127})
-	}
-	return c.Marshal()
 }
 
 // writeSidecars stores the plan, the sensitivity table and the report beside the weights.

@@ -14,6 +14,8 @@ import (
 // RunOptions configures Run (`autoq run`).
 type RunOptions struct {
 	Input
+	TRTOptions
+	Target string // export target: vllm (default), transformers, tensorrt or any
 	// Exactly one of TargetBits and KLBudget drives the planner.
 	TargetBits float64
 	KLBudget   float64
@@ -52,6 +54,9 @@ func Run(env Env, f RunOptions) (*RunReport, error) {
 		}
 		rules = append(rules, r)
 	}
+	if err := f.checkTRT(); err != nil {
+		return nil, err
+	}
 	meth, err := calib.ParseMethod(f.CalibMethod)
 	if err != nil {
 		return nil, usagef("--calib-method: %v", err)
@@ -66,7 +71,7 @@ func Run(env Env, f RunOptions) (*RunReport, error) {
 	}
 	rep, runErr := RunPipeline(env, PipelineOptions{Src: src, Data: d, Out: f.Out, TargetBits: f.TargetBits, MaxKL: f.KLBudget,
 		Schemes: schemes, Overrides: rules, Int4Method: f.Int4, Calib: meth, Batch: f.Batch, BOS: f.bos(src),
-		Gate: Gate{MaxPPLIncrease: maxPPL, MaxKL: f.GateKL}, Force: f.Force})
+		Gate: Gate{MaxPPLIncrease: maxPPL, MaxKL: f.GateKL}, Force: f.Force, Target: f.Target, TRT: f.TRTOptions})
 	if rep == nil || runErr != nil {
 		return rep, runErr
 	}
@@ -102,7 +107,7 @@ func (r *RunReport) WriteTable(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  gate          %s\n", verdict)
 	if r.Exported {
-		fmt.Fprintf(w, "  export        %s (compressed-tensors; plan, sensitivity and report inside)\n", r.Out)
+		fmt.Fprintf(w, "  export        %s (compressed-tensors for %s; plan, sensitivity and report inside)\n", r.Out, r.Target)
 	} else {
 		fmt.Fprintf(w, "  export        not published: %s left unchanged\n", r.Out)
 	}

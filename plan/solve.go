@@ -48,6 +48,20 @@ type Group struct {
 	Members []int  // indices into the sensitivity file's layers
 }
 
+// BudgetError is a bits budget below the cheapest plan the candidates allow.
+type BudgetError struct {
+	Target, Cheapest float64 // bits per weight
+	Constrained      bool    // Options.Allow took part
+}
+
+func (e *BudgetError) Error() string {
+	what := "candidates and overrides"
+	if e.Constrained {
+		what = "candidates, overrides and target rules"
+	}
+	return fmt.Sprintf("plan: %.3f bits per weight is below the cheapest possible plan (%.3f with these %s)", e.Target, e.Cheapest, what)
+}
+
 // Result is a solved assignment.
 type Result struct {
 	Layers  []Layer
@@ -152,12 +166,7 @@ func Solve(s *Sensitivity, opt Options) (*Plan, *Result, error) {
 	if opt.TargetBits > 0 {
 		budget := opt.TargetBits*totalParams - fixedCost
 		if min := minCost(opts); budget < min-1e-6 {
-			what := "candidates and overrides"
-			if opt.Allow != nil {
-				what = "candidates, overrides and target rules"
-			}
-			return nil, nil, fmt.Errorf("plan: %.3f bits per weight is below the cheapest possible plan (%.3f with these %s)",
-				opt.TargetBits, (min+fixedCost)/totalParams, what)
+			return nil, nil, &BudgetError{Target: opt.TargetBits, Cheapest: (min + fixedCost) / totalParams, Constrained: opt.Allow != nil}
 		}
 		pick = greedyBudget(opts, budget)
 		if !opt.Greedy {
