@@ -2,6 +2,7 @@ package autoquant
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -118,12 +119,14 @@ func (et *exportTarget) loadable(cands []quant.Recipe) (keep []quant.Recipe, dro
 }
 
 // fullOnly explains a plan the budget cannot reach: the units no candidate but w16 can
-// be loaded as, with the reasons of the first.
+// be loaded as, with the first one's refusal of the candidate most likely to load (the
+// widest, symmetric).
 func (et *exportTarget) fullOnly(cands []quant.Recipe) string {
 	var names []string
-	var why []string
+	var why error
 	for _, u := range et.units {
-		var reasons []string
+		var refusal error
+		var best quant.Recipe
 		ok := false
 		for _, c := range cands {
 			if c.Full {
@@ -134,12 +137,14 @@ func (et *exportTarget) fullOnly(cands []quant.Recipe) string {
 				ok = true
 				break
 			}
-			reasons = append(reasons, err.Error())
+			if refusal == nil || c.Weight.Bits > best.Weight.Bits || (c.Weight.Bits == best.Weight.Bits && c.Weight.Symmetric && !best.Weight.Symmetric) {
+				refusal, best = err, c
+			}
 		}
 		if !ok {
 			names = append(names, u.Describe(et.layers))
 			if why == nil {
-				why = reasons
+				why = refusal
 			}
 		}
 	}
@@ -150,8 +155,12 @@ func (et *exportTarget) fullOnly(cands []quant.Recipe) string {
 	if len(shown) > 3 {
 		shown = append(shown[:3:3], fmt.Sprintf("%d more", len(names)-3))
 	}
-	return fmt.Sprintf("%s can load %d of %d layers only in full precision (%s served in %s): %s; for example: %s",
-		et.t.Name, len(names), len(et.units), "model", et.serve, strings.Join(shown, ", "), strings.Join(why, "; "))
+	msg := fmt.Sprintf("%s can load %d of %d layers only in full precision (the model served in %s): %s",
+		et.t.Name, len(names), len(et.units), et.serve, strings.Join(shown, ", "))
+	if why != nil {
+		msg += "; for example: " + why.Error()
+	}
+	return msg
 }
 
 // minBits is the cheapest average bits per weight the target allows with cands (w16
@@ -201,12 +210,54 @@ func (et *exportTarget) checkPlan(env Env, choices []quant.Recipe) error {
 		}
 		return nil
 	}
-	lines := make([]string, len(problems))
-	for i, p := range problems {
-		lines[i] = "  " + p.Error()
-	}
+	lines := groupByDecoderLayer(problems)
 	return fmt.Errorf("the plan cannot be exported for %s (served in %s):\n%s\n(--target any writes it anyway, with these as warnings)",
 		t.Name, et.serve, strings.Join(lines, "\n"))
+}
+
+var decoderLayer = regexp.MustCompile(`\blayers\.([0-9]+)\.`)
+
+// groupByDecoderLayer prints problems that differ only in the decoder layer number once,
+// with the layers they occur in: "  ... model.layers.N.mlp.down_proj ... (layers 0-4)".
+func groupByDecoderLayer(problems []error) []string {
+	var keys []string
+	at := map[string][]string{}
+	for _, p := range problems {
+		msg := p.Error()
+		var ids []string
+		for _, m := range decoderLayer.FindAllStringSubmatch(msg, -1) {
+			ids = append(ids, m[1])
+		}
+		key := decoderLayer.ReplaceAllString(msg, "layers.N.")
+		if len(ids) == 0 || !allSame(ids) {
+			key, ids = msg, nil
+		}
+		if _, ok := at[key]; !ok {
+			keys = append(keys, key)
+		}
+		if len(ids) > 0 {
+			at[key] = append(at[key], ids[0])
+		} else {
+			at[key] = nil
+		}
+	}
+	lines := make([]string, len(keys))
+	for i, k := range keys {
+		lines[i] = "  " + k
+		if ids := at[k]; len(ids) > 0 {
+			lines[i] += fmt.Sprintf(" (N = %s)", strings.Join(ids, ", "))
+		}
+	}
+	return lines
+}
+
+func allSame(v []string) bool {
+	for _, x := range v[1:] {
+		if x != v[0] {
+			return false
+		}
+	}
+	return true
 }
 
 // checkInputScales: an engine that runs a fused group with its members' largest static

@@ -125,17 +125,18 @@ func TestExportByTarget(t *testing.T) {
 		{name: "vllm mixed consistent groups", target: "vllm", rules: []string{"*.[qkv]_proj=w8", "*.o_proj=w16", "*.mlp.*=w4g32"}},
 		{name: "vllm W8A8 static", target: "vllm", rules: []string{"*=w8a8s"}, data: true},
 		{name: "vllm int4 with zero points", target: "vllm", rules: []string{"*=w4g32a"}, refusal: []string{
-			"vllm cannot load model.layers.0.self_attn.qkv_proj (q_proj, k_proj, v_proj) as w4g32a: Marlin: input features 64 are not a multiple of 128",
+			"(N = 0, 1, 2, 3)",
+			"vllm cannot load model.layers.N.self_attn.qkv_proj (q_proj, k_proj, v_proj) as w4g32a: Marlin: input features 64 are not a multiple of 128",
 			"Exllama: 4-bit weights with zero points are not taken (widths none)"}},
 		{name: "vllm per-tensor weight-only", target: "vllm", rules: []string{"*=w8t"}, refusal: []string{
 			"as w8t: Marlin: per-tensor weights are not taken"}},
 		{name: "vllm asymmetric W8A8", target: "vllm", rules: []string{"*=w8aa8s"}, refusal: []string{
 			"as w8caa8s: CUTLASS int8: 8-bit weights with zero points are not taken"}},
 		{name: "vllm split q/k/v", target: "vllm", rules: splitQKV, refusal: []string{
-			"vllm loads model.layers.0.self_attn.qkv_proj (q_proj, k_proj, v_proj) as one layer, so its members must share one scheme, " +
-				"but the plan gives model.layers.0.self_attn.q_proj w4g32, model.layers.0.self_attn.k_proj w8c, model.layers.0.self_attn.v_proj w4g16a"}},
+			"vllm loads model.layers.N.self_attn.qkv_proj (q_proj, k_proj, v_proj) as one layer, so its members must share one scheme, " +
+				"but the plan gives model.layers.N.self_attn.q_proj w4g32, model.layers.N.self_attn.k_proj w8c, model.layers.N.self_attn.v_proj w4g16a"}},
 		{name: "vllm full precision beside quantized shards", target: "vllm", rules: []string{"*.q_proj=w16", "*=w8"}, refusal: []string{
-			"but the plan gives model.layers.0.self_attn.q_proj w16, model.layers.0.self_attn.k_proj w8c"}},
+			"but the plan gives model.layers.N.self_attn.q_proj w16, model.layers.N.self_attn.k_proj w8c"}},
 		{name: "vllm BF16 serving rules out Exllama", target: "vllm", rules: []string{"*=w4g32"}, scale: "bf16", refusal: []string{
 			"(served in BF16)", "Exllama: runs only with F16 activations (the model is served in BF16)"}},
 		{name: "transformers loads the split plan", target: "transformers", rules: append([]string{"*.o_proj=w8t"}, splitQKV...)},
@@ -203,4 +204,75 @@ func TestExportUsesThePlansTarget(t *testing.T) {
 	_, err = Export(Env{}, f)
 	require.ErrorContains(t, err, "the plan cannot be exported for vllm")
 	assert.True(t, strings.Contains(err.Error(), "--target any writes it anyway"))
+}
+
+// The whole pipeline for vLLM on the synthetic model: schemes vLLM cannot load there are
+// not measured, fused groups share one scheme, and the export passes vLLM's rules.
+func TestRunForVLLM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the end-to-end pipeline run takes minutes")
+	}
+	src, d := small(t)
+	out := filepath.Join(t.TempDir(), "out")
+	var log bytes.Buffer
+	rep, err := RunPipeline(Env{Log: &log}, PipelineOptions{Src: src, Data: d, Out: out, TargetBits: 5.3, Int4Method: "rtn",
+		Gate: Gate{MaxPPLIncrease: 1}})
+	require.NoError(t, err)
+	assert.Equal(t, "vllm", rep.Target)
+	assert.Contains(t, log.String(), "note: vllm loads no layer of this model as w4g32a (e.g. vllm cannot load model.layers.0.self_attn.qkv_proj")
+	assert.Contains(t, log.String(), "note: vllm loads no layer of this model as w4g16a")
+	p, err := plan.Read(filepath.Join(out, "autoq_plan.json"))
+	require.NoError(t, err)
+	assert.Equal(t, "vllm", p.Target)
+	m, err := src.NewModel()
+	require.NoError(t, err)
+	layers := Layers(m)
+	choices, err := p.Resolve(layers)
+	require.NoError(t, err)
+	et, err := openTarget("vllm", tensor.F16, layers)
+	require.NoError(t, err)
+	problems, err := et.t.CheckPlan(et.layers, choices, tensor.F16)
+	require.NoError(t, err)
+	assert.Empty(t, problems)
+	var quantized int
+	for _, c := range choices {
+		if !c.Full {
+			quantized++
+		}
+	}
+	assert.Greater(t, quantized, len(choices)/2, "most layers are quantized")
+	ld, err := export.Read(out)
+	require.NoError(t, err)
+	assert.Equal(t, "float16", ld.Config["torch_dtype"])
+}
+
+// stories260K's widths (64, 32, 172): vLLM loads no quantized down_proj (172 inputs: not
+// a multiple of Marlin's 128 nor of Exllama's 32), so 5.3 and 6 bits are out of reach
+// and the refusal says why; 8 bits is a loadable plan.
+func TestRealModelWidthsForVLLM(t *testing.T) {
+	sens := filepath.Join("..", "plan", "testdata", "stories260K_sens.json")
+	for _, bits := range []float64{5.3, 6} {
+		_, err := Plan(Env{}, PlanOptions{Sens: sens, TargetBits: bits, Metric: "kl", Target: "vllm"})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "is below the cheapest possible plan (7.294 with these candidates, overrides and target rules)")
+		assert.Contains(t, err.Error(), "vllm can load 5 of 20 layers only in full precision (the model served in F16): "+
+			"model.layers.0.mlp.down_proj, model.layers.1.mlp.down_proj, model.layers.2.mlp.down_proj, 2 more")
+		assert.Contains(t, err.Error(), "Exllama: row length 172 is not a multiple of 32")
+	}
+	rep, err := Plan(Env{}, PlanOptions{Sens: sens, TargetBits: 8, Metric: "kl", Target: "vllm"})
+	require.NoError(t, err)
+	for i := 0; i < 5; i++ {
+		byName := map[string]string{}
+		for _, r := range rep.Layers {
+			byName[r.Layer] = r.Scheme
+		}
+		p := "model.layers." + string(rune('0'+i)) + "."
+		assert.Equal(t, byName[p+"self_attn.q_proj"], byName[p+"self_attn.k_proj"])
+		assert.Equal(t, byName[p+"self_attn.q_proj"], byName[p+"self_attn.v_proj"])
+		assert.Equal(t, byName[p+"mlp.gate_proj"], byName[p+"mlp.up_proj"])
+		assert.Equal(t, "w16", byName[p+"mlp.down_proj"])
+	}
+	// transformers fuses nothing and loads every scheme: the plan of before.
+	_, err = Plan(Env{}, PlanOptions{Sens: sens, TargetBits: 5.3, Metric: "kl", Target: "transformers"})
+	require.NoError(t, err)
 }

@@ -61,10 +61,9 @@ func trtCacheOf(amax map[string]float32, m calib.Method) *calib.TRTCache {
 func (o TRTOptions) render(env Env, c *calib.TRTCache, where string) ([]byte, error) {
 	c.Version = o.version()
 	if o.TRTNames == "" {
-		env.logf("note: the TensorRT cache %s is keyed by module names (model.layers.0.mlp.down_proj); TensorRT looks scales up "+
-			"by network tensor names and ignores keys it does not find. Give --trt-names FILE, a JSON map "+
-			"{\"model.layers.0.mlp.down_proj\": \"<the tensor that layer's MatMul reads>\", ...}; "+
-			"`polygraphy inspect model model.onnx --show layers` lists the network's tensors\n", where)
+		env.logf("note: %s is keyed by module names, but TensorRT looks scales up by network tensor names and ignores "+
+			"keys it does not find: give --trt-names, a JSON map from module to tensor name (`polygraphy inspect model "+
+			"model.onnx --show layers` lists the tensors)\n", where)
 		return c.Marshal()
 	}
 	names, err := calib.ReadTRTNames(o.TRTNames)

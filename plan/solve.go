@@ -51,7 +51,7 @@ type Group struct {
 // BudgetError is a bits budget below the cheapest plan the candidates allow.
 type BudgetError struct {
 	Target, Cheapest float64 // bits per weight
-	Constrained      bool    // Options.Allow took part
+	Constrained      bool    // Options.Allow refused some candidate
 }
 
 func (e *BudgetError) Error() string {
@@ -126,6 +126,7 @@ func Solve(s *Sensitivity, opt Options) (*Plan, *Result, error) {
 	var free []unit
 	var opts [][]option
 	var fixedCost, fixedDamage float64
+	refusedAny := false
 	for _, u := range units {
 		fixed, hasFixed, err := unitOverride(s, u, opt.Overrides)
 		if err != nil {
@@ -150,6 +151,7 @@ func Solve(s *Sensitivity, opt Options) (*Plan, *Result, error) {
 			continue
 		}
 		o, refused := unitOptions(s, u, cands, measured, opt)
+		refusedAny = refusedAny || len(refused) > 0
 		if len(o) == 0 {
 			if len(refused) > 0 {
 				return nil, nil, fmt.Errorf("plan: %s has no loadable candidate scheme: %s", u.name, strings.Join(refused, "; "))
@@ -166,7 +168,7 @@ func Solve(s *Sensitivity, opt Options) (*Plan, *Result, error) {
 	if opt.TargetBits > 0 {
 		budget := opt.TargetBits*totalParams - fixedCost
 		if min := minCost(opts); budget < min-1e-6 {
-			return nil, nil, &BudgetError{Target: opt.TargetBits, Cheapest: (min + fixedCost) / totalParams, Constrained: opt.Allow != nil}
+			return nil, nil, &BudgetError{Target: opt.TargetBits, Cheapest: (min + fixedCost) / totalParams, Constrained: refusedAny}
 		}
 		pick = greedyBudget(opts, budget)
 		if !opt.Greedy {

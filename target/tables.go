@@ -33,7 +33,8 @@ const (
 		"transformers: quantizers/quantizer_compressed_tensors.py"
 	srcTRT = "TensorRT implicit INT8: one scale per network tensor from the calibration cache, weights " +
 		"quantized by TensorRT itself per output channel"
-	srcFusedTRT = "q/k/v (and gate/up) read one network tensor, which has one calibration-cache entry"
+	refFusedVLLM = "vllm llama.py packed_modules_mapping, compressed_tensors/utils.py"
+	srcFusedTRT  = "q/k/v (and gate/up) read one network tensor, which has one calibration-cache entry"
 )
 
 var (
@@ -49,9 +50,9 @@ var (
 // transformersKernels: compressed-tensors decompresses every format it writes, and
 // transformers runs the decompressed model (int8 activations simulated).
 var transformersKernels = []Kernel{
-	{Name: "compressed-tensors pack-quantized", Source: srcCTPack, Format: "pack-quantized", Acts: weightOnly,
+	{Name: "compressed-tensors pack-quantized", Source: srcCTPack, Ref: "compressed-tensors pack_quantized.py", Format: "pack-quantized", Acts: weightOnly,
 		SymBits: oneToEight, AsymBits: oneToEight, Granularities: allGrains},
-	{Name: "compressed-tensors int-quantized", Source: srcCTInt, Format: "int-quantized", Acts: int8Acts,
+	{Name: "compressed-tensors int-quantized", Source: srcCTInt, Ref: "compressed-tensors naive_quantized.py", Format: "int-quantized", Acts: int8Acts,
 		SymBits: []int{8}, AsymBits: []int{8}, Granularities: allGrains},
 }
 
@@ -64,21 +65,21 @@ var all = []Target{
 		Name:   "vllm",
 		Engine: "vLLM (compressed-tensors) on NVIDIA GPUs of compute capability 8.0 or newer, tensor parallel 1",
 		Kernels: []Kernel{
-			{Name: "Marlin", Source: srcMarlin, Format: "pack-quantized", Acts: weightOnly,
+			{Name: "Marlin", Source: srcMarlin, Ref: "vllm marlin.py, marlin_utils.py", Format: "pack-quantized", Acts: weightOnly,
 				SymBits: []int{4, 8}, AsymBits: []int{4}, Granularities: chanGroup,
 				GroupSizes: []int{-1, 32, 64, 128}, OutMultiple: 64, InMultiple: 128,
 				DTypes: []tensor.DType{tensor.F16, tensor.BF16}},
-			{Name: "Exllama", Source: srcExllama, Format: "pack-quantized", Acts: weightOnly,
+			{Name: "Exllama", Source: srcExllama, Ref: "vllm exllama.py, q_gemm.cu", Format: "pack-quantized", Acts: weightOnly,
 				SymBits: []int{4, 8}, Granularities: chanGroup,
 				GroupMultiple: 32, InMultiple: 32, OutPack: true,
 				DTypes: []tensor.DType{tensor.F16}},
-			{Name: "CUTLASS int8", Source: srcW8A8, Format: "int-quantized", Acts: int8Acts,
+			{Name: "CUTLASS int8", Source: srcW8A8, Ref: "vllm compressed_tensors.py, scaled_mm_entry.cu", Format: "int-quantized", Acts: int8Acts,
 				SymBits: []int{8}, Granularities: []quant.Granularity{quant.PerTensor, quant.PerChannel},
 				OutMultiple: 16, InMultiple: 16},
 		},
 		Fused: []Fused{
-			{Name: "self_attn.qkv_proj", Members: llamaFusedQ, Source: srcFusedVLLM},
-			{Name: "mlp.gate_up_proj", Members: llamaFusedG, Source: srcFusedVLLM},
+			{Name: "self_attn.qkv_proj", Members: llamaFusedQ, Source: srcFusedVLLM, Ref: refFusedVLLM},
+			{Name: "mlp.gate_up_proj", Members: llamaFusedG, Source: srcFusedVLLM, Ref: refFusedVLLM},
 		},
 		ScalesInServeDType: true,
 		FusedInputScaleMax: true,
@@ -92,12 +93,12 @@ var all = []Target{
 		Name:   "tensorrt",
 		Engine: "TensorRT INT8 from the calibration cache (the ONNX model's own weights, quantized by TensorRT)",
 		Kernels: []Kernel{
-			{Name: "TensorRT INT8", Source: srcTRT, Acts: []quant.ActMode{quant.ActStatic},
+			{Name: "TensorRT INT8", Source: srcTRT, Ref: "TensorRT implicit INT8", Acts: []quant.ActMode{quant.ActStatic},
 				SymBits: []int{8}, Granularities: []quant.Granularity{quant.PerChannel}},
 		},
 		Fused: []Fused{
-			{Name: "self_attn.qkv_input", Members: llamaFusedQ, Source: srcFusedTRT},
-			{Name: "mlp.gate_up_input", Members: llamaFusedG, Source: srcFusedTRT},
+			{Name: "self_attn.qkv_input", Members: llamaFusedQ, Source: srcFusedTRT, Ref: "one cache entry per network tensor"},
+			{Name: "mlp.gate_up_input", Members: llamaFusedG, Source: srcFusedTRT, Ref: "one cache entry per network tensor"},
 		},
 	},
 	{

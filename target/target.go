@@ -14,7 +14,8 @@ import (
 // needs. A zero limit or a nil list is no rule.
 type Kernel struct {
 	Name   string
-	Source string // the files the rules below were read from
+	Source string // the files the rules below were read from (docs/EXPORT.md)
+	Ref    string // the same, short, for messages
 	// Format is how the layer is stored for this kernel (compressed-tensors'
 	// "pack-quantized" or "int-quantized"; a gguf target names its block types).
 	Format string
@@ -41,6 +42,7 @@ type Fused struct {
 	Name    string
 	Members []string
 	Source  string
+	Ref     string // short Source, for messages
 }
 
 // Target is one engine's capability table.
@@ -190,7 +192,7 @@ func (t *Target) Check(layers []Layer, u Unit, r quant.Recipe, d tensor.DType) e
 		if why == "" {
 			return nil
 		}
-		reasons = append(reasons, fmt.Sprintf("%s: %s [%s]", k.Name, why, k.Source))
+		reasons = append(reasons, fmt.Sprintf("%s: %s [%s]", k.Name, why, k.Ref))
 	}
 	if reasons == nil {
 		reasons = []string{fmt.Sprintf("no %s kernel takes %s", t.Name, actKind(r.Act))}
@@ -264,7 +266,7 @@ func (t *Target) CheckPlan(layers []Layer, choices []quant.Recipe, d tensor.DTyp
 				parts = append(parts, fmt.Sprintf("%s %s", layers[i].Name, choices[i]))
 			}
 			out = append(out, fmt.Errorf("%s loads %s as one layer, so its members must share one scheme, but the plan gives %s [%s]",
-				t.Name, u.Describe(layers), strings.Join(parts, ", "), u.Fused.Source))
+				t.Name, u.Describe(layers), strings.Join(parts, ", "), u.Fused.Ref))
 			continue
 		}
 		if err := t.Check(layers, u, first, d); err != nil {

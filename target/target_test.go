@@ -147,8 +147,8 @@ func TestRefusalMessage(t *testing.T) {
 	err = get(t, "vllm").Check(layers, units[3], recipe(t, "w4g32"), tensor.F16) // down_proj: g32 fits 172 as g43
 	require.Error(t, err)
 	assert.Equal(t, "vllm cannot load model.layers.0.mlp.down_proj as w4g43: "+
-		"Marlin: group size 43 is not taken (sizes {-1, 32, 64, 128}; -1 = per channel) ["+srcMarlin+"]; "+
-		"Exllama: group size 43 is not a multiple of 32 ["+srcExllama+"]", err.Error())
+		"Marlin: group size 43 is not taken (sizes {-1, 32, 64, 128}; -1 = per channel) [vllm marlin.py, marlin_utils.py]; "+
+		"Exllama: group size 43 is not a multiple of 32 [vllm exllama.py, q_gemm.cu]", err.Error())
 }
 
 // New bit widths are table data: a 5-bit layer is refused by vLLM (WNA16 maps 4 and 8
