@@ -2,6 +2,9 @@ package target
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
 	"testing"
 
 	"github.com/autoq/autoq/quant"
@@ -208,4 +211,26 @@ func TestAnyWarnsAsVLLM(t *testing.T) {
 	anyT := get(t, "any")
 	assert.Equal(t, "vllm", anyT.WarnAs)
 	assert.Empty(t, anyT.Fused)
+}
+
+// docs/EXPORT.md cites the file of every rule in the tables.
+func TestDocsCiteEverySource(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "EXPORT.md"))
+	require.NoError(t, err)
+	file := regexp.MustCompile(`[A-Za-z_0-9]+\.(py|cu)`)
+	for _, tg := range all {
+		var refs []string
+		for _, k := range tg.Kernels {
+			refs = append(refs, k.Source, k.Ref)
+		}
+		for _, f := range tg.Fused {
+			refs = append(refs, f.Source, f.Ref)
+		}
+		for _, r := range refs {
+			for _, f := range file.FindAllString(r, -1) {
+				assert.Contains(t, string(doc), f, "%s: %s", tg.Name, r)
+			}
+		}
+		assert.Contains(t, string(doc), "`"+tg.Name+"`")
+	}
 }
