@@ -114,6 +114,9 @@ func Export(env Env, f ExportOptions) (*ExportReport, error) {
 	}
 	et, err := openTarget(tname, ServeDType(src.DType()), layers)
 	if err != nil {
+		if f.Target == "" && p.Target != "" {
+			return nil, fmt.Errorf("plan file %s: %w", f.Plan, err)
+		}
 		return nil, err
 	}
 	sd, serve, err := scaleDTypes(f.ScaleDType, src.DType(), et)
@@ -121,6 +124,9 @@ func Export(env Env, f ExportOptions) (*ExportReport, error) {
 		return nil, err
 	}
 	et.serve = serve
+	if et.warn != nil && et.warn.ScalesInServeDType && sd != serve {
+		env.logf("warning: %s scales on a model served in %s: %s would round them on load\n", sd, serve, et.warn.Name)
+	}
 	if err := et.checkPlan(env, choices); err != nil {
 		return nil, err
 	}
