@@ -101,6 +101,26 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 	if opt.Calib == 0 {
 		opt.Calib = calib.MethodEntropy
 	}
+	serve := ServeDType(opt.Src.DType())
+	et, err := openTarget(opt.Target, serve, sourceLayers(opt.Src))
+	if err != nil {
+		return nil, err
+	}
+	if et.warn == nil {
+		keep, dropped := et.loadable(opt.Schemes)
+		for _, d := range dropped {
+			env.logf("note: %s loads no layer of this model as %s: not measured\n", et.t.Name, d)
+		}
+		opt.Schemes = keep
+		// Out of reach before any work (overrides may fix other schemes: left to the planner).
+		if min, refused := et.minBits(keep, 16); len(opt.Overrides) == 0 && opt.TargetBits > 0 && opt.TargetBits < min-1e-9 {
+			err := error(&plan.BudgetError{Target: opt.TargetBits, Cheapest: min, Constrained: refused || len(dropped) > 0})
+			if why := et.fullOnly(keep); why != "" {
+				err = fmt.Errorf("%w;\n%s", err, why)
+			}
+			return nil, err
+		}
+	}
 	orig := opt.Src
 	if opt.AWQ { // activation-aware scaling: everything below runs on the rescaled source
 		var int4 *quant.Recipe
@@ -118,25 +138,6 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 			return nil, err
 		}
 		opt.Src = src
-	}
-	serve := ServeDType(opt.Src.DType())
-	et, err := openTarget(opt.Target, serve, sourceLayers(opt.Src))
-	if err != nil {
-		return nil, err
-	}
-	if et.warn == nil {
-		keep, dropped := et.loadable(opt.Schemes)
-		for _, d := range dropped {
-			env.logf("note: %s loads no layer of this model as %s: not measured\n", et.t.Name, d)
-		}
-		opt.Schemes = keep
-		if min := et.minBits(keep, 16); opt.TargetBits > 0 && opt.TargetBits < min-1e-9 {
-			err := error(&plan.BudgetError{Target: opt.TargetBits, Cheapest: min, Constrained: true})
-			if why := et.fullOnly(keep); why != "" {
-				err = fmt.Errorf("%w;\n%s", err, why)
-			}
-			return nil, err
-		}
 	}
 	rep := &RunReport{Model: opt.Src.displayPath(), Target: et.t.Name, Out: opt.Out, SizeBefore: opt.Src.Bytes()}
 	const nStages = 6

@@ -164,13 +164,15 @@ func (et *exportTarget) fullOnly(cands []quant.Recipe) string {
 }
 
 // minBits is the cheapest average bits per weight the target allows with cands (w16
-// where nothing else loads), fixed layers aside.
-func (et *exportTarget) minBits(cands []quant.Recipe, scaleBits int) float64 {
+// where nothing else loads), fixed layers aside; refused says whether the target ruled
+// out any candidate somewhere.
+func (et *exportTarget) minBits(cands []quant.Recipe, scaleBits int) (min float64, refused bool) {
 	var bits, params float64
 	for _, u := range et.units {
 		best := int64(-1)
 		for _, c := range append([]quant.Recipe{quant.FullPrecision}, cands...) {
 			if et.t.Check(et.layers, u, c, et.serve) != nil {
+				refused = true
 				continue
 			}
 			var cost int64
@@ -186,7 +188,7 @@ func (et *exportTarget) minBits(cands []quant.Recipe, scaleBits int) float64 {
 			params += float64(et.layers[i].Rows * et.layers[i].Cols)
 		}
 	}
-	return bits / params
+	return bits / params, refused
 }
 
 // checkPlan checks the scheme of every layer against the target: the problems are an
