@@ -73,7 +73,7 @@ func TestRunWithAWQ(t *testing.T) {
 	}
 	src, d := small(t)
 	out := filepath.Join(t.TempDir(), "out")
-	rep, err := RunPipeline(Env{}, PipelineOptions{Src: src, Data: d, Out: out, TargetBits: 5.3, AWQ: true,
+	rep, err := RunPipeline(Env{}, PipelineOptions{Src: src, Data: d, Out: out, TargetBits: 5.3, AWQ: true, Target: "transformers",
 		Schemes: []quant.Recipe{choice(t, "w8"), choice(t, "w4g32a")}, Gate: Gate{MaxPPLIncrease: 0.05}})
 	require.NoError(t, err)
 	assert.True(t, rep.Exported)

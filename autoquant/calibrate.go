@@ -26,6 +26,7 @@ type CalibOutput struct {
 	Out        string  // calibration table (JSON)
 	TRTCache   string  // TensorRT calibration cache
 	TRTVersion string  // version in the cache header
+	TRTNames   string  // JSON map from module names to network tensor names (keys of the cache)
 	Device     string
 	Force      bool // overwrite existing output files
 }
@@ -41,6 +42,12 @@ func (c *CalibOutput) options() (calib.Options, error) {
 	}
 	if c.Levels < 1 || c.Levels > 32767 {
 		return opt, usagef("--levels must be in 1..32767, got %d", c.Levels)
+	}
+	if c.TRTNames != "" && c.TRTCache == "" {
+		return opt, usagef("--trt-names needs --trt-cache (it renames the cache's keys)")
+	}
+	if err := (TRTOptions{TRTNames: c.TRTNames, TRTVersion: c.TRTVersion}).checkTRT(); err != nil {
+		return opt, err
 	}
 	return opt, nil
 }
@@ -280,7 +287,11 @@ func (c *CalibOutput) writeTable(env Env, s *calib.Session, opt calib.Options) (
 		if err != nil {
 			return nil, err
 		}
-		if err := tc.WriteFile(c.TRTCache); err != nil {
+		b, err := TRTOptions{TRTNames: c.TRTNames, TRTVersion: c.TRTVersion}.render(env, tc, c.TRTCache)
+		if err != nil {
+			return nil, err
+		}
+		if err := atomicfile.WriteFile(c.TRTCache, b, 0o644); err != nil {
 			return nil, err
 		}
 	}

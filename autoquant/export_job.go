@@ -18,8 +18,14 @@ import (
 // ExportOptions configures Export (`autoq export`).
 type ExportOptions struct {
 	Input
-	Plan       string // plan file from autoq plan
-	ScaleDType string // f16, bf16 or f32: weight-only layers' scales
+	TRTOptions
+	Plan string // plan file from autoq plan
+	// Target is what must load the export (vllm, transformers, tensorrt, any): default
+	// the plan's, else vllm.
+	Target string
+	// ScaleDType is the dtype of weight-only layers' scales: auto (the dtype the model is
+	// served in, ServeDType), f16, bf16 or f32.
+	ScaleDType string
 	Out        string
 	Force      bool // replace a previous autoq export at Out
 }
@@ -27,6 +33,8 @@ type ExportOptions struct {
 // ExportReport is the result of Export.
 type ExportReport struct {
 	Out        string            `json:"out"`
+	Target     string            `json:"target"`
+	ScaleDType string            `json:"scale_dtype"`
 	Layers     map[string]string `json:"layers"`
 	Quantized  int               `json:"quantized_layers"`
 	SizeBefore int64             `json:"size_before_bytes"`
@@ -36,33 +44,52 @@ type ExportReport struct {
 
 // WriteTable prints the summary lines.
 func (r *ExportReport) WriteTable(w io.Writer) {
-	fmt.Fprintf(w, "exported %d of %d linear layers to %s (compressed-tensors)\n", r.Quantized, len(r.Layers), r.Out)
+	fmt.Fprintf(w, "exported %d of %d linear layers to %s (compressed-tensors for %s, %s scales)\n", r.Quantized, len(r.Layers), r.Out, r.Target, r.ScaleDType)
 	fmt.Fprintf(w, "average %.3f bits/weight over the linear layers; weights %s -> %s\n", r.AvgBits, HumanBytes(r.SizeBefore), HumanBytes(r.SizeAfter))
 }
 
-func parseScaleDType(s string) (tensor.DType, error) {
-	switch strings.ToLower(s) {
-	case "f16":
-		return tensor.F16, nil
-	case "bf16":
-		return tensor.BF16, nil
+// scaleDTypes resolves --scale-dtype for a model of dtype model and target t: the scale
+// dtype, and the dtype the export is served in. Engines that keep scales in the serving
+// dtype (vLLM) need the two equal, so a 16-bit model's scales are in its own dtype and F32
+// scales are refused; an F32 model is served in the scale dtype (its config says so).
+func scaleDTypes(flag string, model tensor.DType, t *exportTarget) (scale, serve tensor.DType, err error) {
+	strict := t.t.ScalesInServeDType
+	switch strings.ToLower(flag) {
+	case "", "auto":
+		d := ServeDType(model)
+		return d, d, nil
+	case "f16", "bf16":
+		d := tensor.F16
+		if strings.EqualFold(flag, "bf16") {
+			d = tensor.BF16
+		}
+		if model == tensor.F32 {
+			return d, d, nil
+		}
+		if d != model && strict {
+			return 0, 0, usagef("--scale-dtype %s: %s keeps weight-only scales in the model's dtype (%s): they would be rounded on load", flag, t.t.Name, model)
+		}
+		return d, model, nil
 	case "f32":
-		return tensor.F32, nil
+		if strict {
+			return 0, 0, usagef("--scale-dtype f32: %s keeps weight-only scales in the dtype the model is served in (F16 or BF16): they would be rounded on load", t.t.Name)
+		}
+		return tensor.F32, model, nil
 	}
-	return tensor.Invalid, usagef("--scale-dtype must be f16, bf16 or f32, not %q", s)
+	return 0, 0, usagef("--scale-dtype must be auto, f16, bf16 or f32, not %q", flag)
 }
 
 // Export is `autoq export`: quantize a model by a plan and write it in the
-// compressed-tensors format (with a TensorRT cache for static W8A8).
+// compressed-tensors format (with a TensorRT cache for static W8A8), after checking that
+// the target loads every layer.
 func Export(env Env, f ExportOptions) (*ExportReport, error) {
 	if f.Model == "" || f.Plan == "" || f.Out == "" {
 		return nil, usagef("--model, --plan and --out are required")
 	}
-	sd, err := parseScaleDType(f.ScaleDType)
-	if err != nil {
+	if err := f.check(); err != nil {
 		return nil, err
 	}
-	if err := f.check(); err != nil {
+	if err := f.checkTRT(); err != nil {
 		return nil, err
 	}
 	if err := f.check(); err != nil {
@@ -94,6 +121,28 @@ func Export(env Env, f ExportOptions) (*ExportReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	tname := f.Target
+	if tname == "" {
+		tname = p.Target
+	}
+	et, err := openTarget(tname, ServeDType(src.DType()), layers)
+	if err != nil {
+		if f.Target == "" && p.Target != "" {
+			return nil, fmt.Errorf("plan file %s: %w", f.Plan, err)
+		}
+		return nil, err
+	}
+	sd, serve, err := scaleDTypes(f.ScaleDType, src.DType(), et)
+	if err != nil {
+		return nil, err
+	}
+	et.serve = serve
+	if et.warn != nil && et.warn.ScalesInServeDType && sd != serve {
+		env.logf("warning: %s scales on a model served in %s: %s would round them on load\n", sd, serve, et.warn.Name)
+	}
+	if err := et.checkPlan(env, choices); err != nil {
+		return nil, err
+	}
 	qz := &Quantizers{ScaleDType: sd}
 	if f.Data != "" {
 		d, err := loadData(f.Data, src.Tok, src.Cfg.Vocab, f.dataOptions(), dataNeed{})
@@ -119,31 +168,31 @@ func Export(env Env, f ExportOptions) (*ExportReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := et.checkInputScales(env, ql); err != nil {
+		return nil, err
+	}
 	em := ExportModel(src, m, ql)
+	setServeDType(em, src, serve)
 	em.Extra = map[string][]byte{}
+	var cache *calib.TRTCache
 	if table != nil {
-		c, err := calib.TRTCacheFromTable(table, calib.DefaultTRTVersion)
-		if err != nil {
+		if cache, err = calib.TRTCacheFromTable(table, calib.DefaultTRTVersion); err != nil {
 			return nil, err
 		}
-		b, err := c.Marshal()
-		if err != nil {
-			return nil, err
-		}
-		em.Extra[TRTCacheFile] = b
 	} else if len(qz.Amax) > 0 {
 		meth, _ := calib.ParseMethod(f.CalibMethod)
-		b, err := TRTCache(qz.Amax, meth)
-		if err != nil {
+		cache = trtCacheOf(qz.Amax, meth)
+	}
+	if cache != nil {
+		if em.Extra[TRTCacheFile], err = f.TRTOptions.render(env, cache, TRTCacheFile); err != nil {
 			return nil, err
 		}
-		em.Extra[TRTCacheFile] = b
 	}
 	if err := export.Write(f.Out, em, export.Options{ScaleDType: sd}); err != nil {
 		return nil, err
 	}
-	rep := &ExportReport{Out: f.Out, Layers: map[string]string{}, Quantized: len(ql), SizeBefore: src.Bytes(),
-		AvgBits: plan.AverageBits(layers, choices, p.ScaleBits)}
+	rep := &ExportReport{Out: f.Out, Target: et.t.Name, ScaleDType: sd.String(), Layers: map[string]string{}, Quantized: len(ql),
+		SizeBefore: src.Bytes(), AvgBits: plan.AverageBits(layers, choices, p.ScaleBits)}
 	for i, l := range layers {
 		rep.Layers[l.Name] = choices[i].String()
 	}
@@ -151,6 +200,15 @@ func Export(env Env, f ExportOptions) (*ExportReport, error) {
 		rep.SizeAfter = st.Size()
 	}
 	return rep, nil
+}
+
+// setServeDType records the dtype an F32 model's export is served in (its scales' dtype)
+// as the config's torch_dtype, so that an engine loading it with dtype "auto" keeps the
+// scales exactly.
+func setServeDType(em *export.Model, src *Source, serve tensor.DType) {
+	if src.DType() == tensor.F32 && serve != tensor.F32 {
+		em.Config["torch_dtype"] = torchDType(serve)
+	}
 }
 
 // needsLowBit reports whether a choice quantizes weights below 8 bits (GPTQ's layers).

@@ -181,7 +181,7 @@ func TestRunPublishesOnlyWhenTheGatePasses(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(out, "old.txt"), []byte("old"), 0o644))
 	// A previous export (its marker): the only kind of directory a run may replace.
 	require.NoError(t, os.WriteFile(filepath.Join(out, atomicfile.OutputMarker), []byte(`{"kind":"`+export.OutputKind+`","written_by":"autoq"}`), 0o644))
-	opts := PipelineOptions{Src: src, Data: d, Out: out, TargetBits: 5.3, Int4Method: "rtn",
+	opts := PipelineOptions{Src: src, Data: d, Out: out, TargetBits: 5.3, Int4Method: "rtn", Target: "transformers",
 		Schemes: []quant.Recipe{choice(t, "w4g32a"), choice(t, "w8")}, Gate: Gate{MaxPPLIncrease: -1, MaxKL: 1e-12}}
 	rep, err := RunPipeline(Env{}, opts)
 	require.Error(t, err)

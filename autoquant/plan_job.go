@@ -1,6 +1,7 @@
 package autoquant
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/autoq/autoq/plan"
 	"github.com/autoq/autoq/quant"
+	"github.com/autoq/autoq/tensor"
 )
 
 // PlanOptions configures Plan (`autoq plan`).
@@ -22,8 +24,11 @@ type PlanOptions struct {
 	ScaleBits  int
 	Preset     string // write the preset plan with this int4 scheme instead of planning
 	Uniform    string // write a plan applying this one scheme everywhere
-	Out        string
-	Force      bool // overwrite an existing plan file
+	// Target is the export target (vllm, transformers, tensorrt, any; default vllm): the
+	// planner offers each layer only the schemes it loads and plans fused layers as one.
+	Target string
+	Out    string
+	Force  bool // overwrite an existing plan file
 }
 
 // PlanRow is one layer of a solved plan.
@@ -82,8 +87,21 @@ func Plan(env Env, f PlanOptions) (*PlanReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, res, err := plan.Solve(s, plan.Options{TargetBits: f.TargetBits, MaxDamage: f.KLBudget, Overrides: rules, Candidates: cands,
-		Metric: f.Metric, Greedy: f.Greedy, ScaleBits: f.ScaleBits})
+	model := tensor.F32
+	if s.DType != "" {
+		model, _ = tensor.ParseDType(s.DType) // validated
+	}
+	var layers []plan.Layer
+	for _, l := range s.Layers {
+		layers = append(layers, plan.Layer{Name: l.Name, Rows: l.Rows, Cols: l.Cols})
+	}
+	et, err := openTarget(f.Target, ServeDType(model), layers)
+	if err != nil {
+		return nil, err
+	}
+	opts := plan.Options{TargetBits: f.TargetBits, MaxDamage: f.KLBudget, Overrides: rules, Candidates: cands,
+		Metric: f.Metric, Greedy: f.Greedy, ScaleBits: f.ScaleBits}
+	p, res, err := solveFor(et, s, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -101,6 +119,48 @@ func Plan(env Env, f PlanOptions) (*PlanReport, error) {
 		env.logf("warning: overrides set schemes the sensitivity file did not measure (counted as no damage): %s\n", strings.Join(res.Unmeasured, ", "))
 	}
 	return out, nil
+}
+
+// solveFor plans s for the target: fused groups as one unit and only loadable schemes
+// ("any" plans freely: its export warns). A budget below what the target allows is
+// explained by the layers it can only load in full precision.
+func solveFor(et *exportTarget, s *plan.Sensitivity, opts plan.Options) (*plan.Plan, *plan.Result, error) {
+	if len(et.layers) != len(s.Layers) {
+		return nil, nil, fmt.Errorf("target %s: %d layers, the sensitivity file has %d", et.t.Name, len(et.layers), len(s.Layers))
+	}
+	for i, l := range s.Layers {
+		if et.layers[i].Name != l.Name {
+			return nil, nil, fmt.Errorf("target %s: layer %d is %s, in the sensitivity file %s", et.t.Name, i, et.layers[i].Name, l.Name)
+		}
+	}
+	if et.warn == nil {
+		et.planOptions(&opts)
+	}
+	p, res, err := plan.Solve(s, opts)
+	var be *plan.BudgetError
+	if errors.As(err, &be) && be.Constrained {
+		cands := opts.Candidates
+		if len(cands) == 0 {
+			seen := map[string]bool{}
+			for _, l := range s.Layers {
+				for n := range l.Damage {
+					if c, err := quant.ParseRecipe(n); err == nil && !seen[c.String()] {
+						seen[c.String()] = true
+						cands = append(cands, c)
+					}
+				}
+			}
+			sort.Slice(cands, func(i, j int) bool { return cands[i].String() < cands[j].String() })
+		}
+		if why := et.fullOnly(cands); why != "" {
+			return nil, nil, fmt.Errorf("%w;\n%s", err, why)
+		}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	p.Target = et.t.Name
+	return p, res, nil
 }
 
 // presetPlan writes the hand preset or a uniform plan.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"time"
 
 	"github.com/autoq/autoq/calib"
@@ -18,7 +17,6 @@ import (
 	"github.com/autoq/autoq/model"
 	"github.com/autoq/autoq/plan"
 	"github.com/autoq/autoq/quant"
-	"github.com/autoq/autoq/tensor"
 )
 
 // PipelineOptions configures RunPipeline.
@@ -39,6 +37,10 @@ type PipelineOptions struct {
 	IgnoreGate bool // publish the export even when the gate fails
 	// RequireConverged calibrates in rounds and fails when thresholds still move.
 	RequireConverged bool
+	// Target is what must load the export (default vllm): the plan offers each layer only
+	// the schemes it loads, and plans its fused layers as one.
+	Target string
+	TRT    TRTOptions
 
 	// AWQ applies activation-aware per-input-channel scaling (ScaleSource, searched for
 	// the first int4 candidate) before calibration; the verify baseline stays the
@@ -49,6 +51,7 @@ type PipelineOptions struct {
 // RunReport is the closing report of Run.
 type RunReport struct {
 	Model       string        `json:"model"`
+	Target      string        `json:"target"`
 	Out         string        `json:"out"`
 	Exported    bool          `json:"exported"`
 	SizeBefore  int64         `json:"size_before_bytes"` // checkpoint tensors
@@ -98,6 +101,26 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 	if opt.Calib == 0 {
 		opt.Calib = calib.MethodEntropy
 	}
+	serve := ServeDType(opt.Src.DType())
+	et, err := openTarget(opt.Target, serve, sourceLayers(opt.Src))
+	if err != nil {
+		return nil, err
+	}
+	if et.warn == nil {
+		keep, dropped := et.loadable(opt.Schemes)
+		for _, d := range dropped {
+			env.logf("note: %s loads no layer of this model as %s: not measured\n", et.t.Name, d)
+		}
+		opt.Schemes = keep
+		// Out of reach before any work (overrides may fix other schemes: left to the planner).
+		if min, refused := et.minBits(keep, 16); len(opt.Overrides) == 0 && opt.TargetBits > 0 && opt.TargetBits < min-1e-9 {
+			err := error(&plan.BudgetError{Target: opt.TargetBits, Cheapest: min, Constrained: refused || len(dropped) > 0})
+			if why := et.fullOnly(keep); why != "" {
+				err = fmt.Errorf("%w;\n%s", err, why)
+			}
+			return nil, err
+		}
+	}
 	orig := opt.Src
 	if opt.AWQ { // activation-aware scaling: everything below runs on the rescaled source
 		var int4 *quant.Recipe
@@ -116,7 +139,7 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 		}
 		opt.Src = src
 	}
-	rep := &RunReport{Model: opt.Src.displayPath(), Out: opt.Out, SizeBefore: opt.Src.Bytes()}
+	rep := &RunReport{Model: opt.Src.displayPath(), Target: et.t.Name, Out: opt.Out, SizeBefore: opt.Src.Bytes()}
 	const nStages = 6
 	stage := 0
 	start := time.Now()
@@ -145,7 +168,7 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 	if opt.RequireConverged && !diag.Converged {
 		return nil, notConverged(diag)
 	}
-	qz := &Quantizers{Amax: amax, ScaleDType: tensor.F16}
+	qz := &Quantizers{Amax: amax, ScaleDType: serve}
 	detail := fmt.Sprintf("%d tokens, %s activation thresholds for %d layers", calTokens, opt.Calib, len(amax))
 	askGPTQ := false
 	for _, c := range opt.Schemes {
@@ -176,7 +199,7 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sensitivity: %w", err)
 	}
-	sens.Model = rep.Model
+	sens.Model, sens.DType = rep.Model, opt.Src.DType().String()
 	rep.Sensitivity = sens
 	done("sensitivity", fmt.Sprintf("%d layers x %d schemes on %d tokens", len(names), len(opt.Schemes), sens.Tokens))
 	if err := stopped(); err != nil {
@@ -184,8 +207,11 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 	}
 
 	// 3. Plan.
-	p, res, err := plan.Solve(sens, plan.Options{TargetBits: opt.TargetBits, MaxDamage: opt.MaxKL, Overrides: opt.Overrides})
+	p, res, err := solveFor(et, sens, plan.Options{TargetBits: opt.TargetBits, MaxDamage: opt.MaxKL, Overrides: opt.Overrides})
 	if err != nil {
+		return nil, err
+	}
+	if err := et.checkPlan(env, res.Choices); err != nil {
 		return nil, err
 	}
 	p.Int4Method = opt.Int4Method
@@ -213,6 +239,9 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := et.checkInputScales(env, layers); err != nil {
+		return nil, err
+	}
 	done("quantize", fmt.Sprintf("%d of %d linear layers quantized", len(layers), len(names)))
 	if err := stopped(); err != nil {
 		return nil, err
@@ -226,18 +255,19 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 	defer atomicfile.RemoveTemp(stageRoot)
 	stageDir := filepath.Join(stageRoot, "export")
 	em := ExportModel(opt.Src, cand, layers)
-	cache, err := TRTCache(amax, opt.Calib)
+	setServeDType(em, opt.Src, serve)
+	cache, err := opt.TRT.render(env, trtCacheOf(amax, opt.Calib), TRTCacheFile)
 	if err != nil {
 		return nil, err
 	}
 	em.Extra = map[string][]byte{TRTCacheFile: cache}
-	if err := export.Write(stageDir, em, export.Options{ScaleDType: tensor.F16}); err != nil {
+	if err := export.Write(stageDir, em, export.Options{ScaleDType: serve}); err != nil {
 		return nil, err
 	}
 	if st, err := os.Stat(filepath.Join(stageDir, export.WeightsFile)); err == nil {
 		rep.SizeAfter = st.Size()
 	}
-	done("export", fmt.Sprintf("compressed-tensors, %s -> %s", HumanBytes(rep.SizeBefore), HumanBytes(rep.SizeAfter)))
+	done("export", fmt.Sprintf("compressed-tensors for %s (%s scales), %s -> %s", et.t.Name, serve, HumanBytes(rep.SizeBefore), HumanBytes(rep.SizeAfter)))
 	if err := stopped(); err != nil {
 		return nil, err
 	}
@@ -314,24 +344,6 @@ func latency(rep *RunReport, base, cand *model.Model, layers []*Layer, wins [][]
 		rep.LatencyNote = fmt.Sprintf("no measurable difference: the runs overlap (%.2f-%.2f ms vs %.2f-%.2f ms)", fp.Min, fp.Max, q.Min, q.Max)
 	}
 	return nil
-}
-
-// TRTCacheFile is the name of the TensorRT INT8 calibration cache in an export.
-const TRTCacheFile = "trt_int8_calibration.cache"
-
-// TRTCache renders activation thresholds as a TensorRT calibration cache (scale
-// amax/127 per layer input, names sorted), the format of package calib.
-func TRTCache(amax map[string]float32, m calib.Method) ([]byte, error) {
-	c := &calib.TRTCache{Version: calib.DefaultTRTVersion, Algorithm: calib.TRTAlgorithm(m)}
-	names := make([]string, 0, len(amax))
-	for n := range amax {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		c.Entries = append(c.Entries, calib.TRTEntry{Name: n, Scale: amax[n] / 127})
-	}
-	return c.Marshal()
 }
 
 // writeSidecars stores the plan, the sensitivity table and the report beside the weights.

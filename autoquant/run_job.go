@@ -12,11 +12,14 @@ import (
 	"github.com/autoq/autoq/export"
 	"github.com/autoq/autoq/plan"
 	"github.com/autoq/autoq/quant"
+	"github.com/autoq/autoq/tensor"
 )
 
 // RunOptions configures Run (`autoq run`).
 type RunOptions struct {
 	Input
+	TRTOptions
+	Target string // export target: vllm (default), transformers, tensorrt or any
 	// Exactly one of TargetBits and KLBudget drives the planner.
 	TargetBits float64
 	KLBudget   float64
@@ -64,6 +67,9 @@ func Run(env Env, f RunOptions) (*RunReport, error) {
 		}
 		rules = append(rules, r)
 	}
+	if err := f.checkTRT(); err != nil {
+		return nil, err
+	}
 	meth, err := calib.ParseMethod(f.CalibMethod)
 	if err != nil {
 		return nil, usagef("--calib-method: %v", err)
@@ -90,7 +96,7 @@ func Run(env Env, f RunOptions) (*RunReport, error) {
 	}
 	rep, runErr := RunPipeline(env, PipelineOptions{Src: src, Data: d, Out: f.Out, TargetBits: f.TargetBits, MaxKL: f.KLBudget,
 		Schemes: schemes, Overrides: rules, Int4Method: f.Int4, Calib: meth, Batch: f.Batch, BOS: f.bos(src),
-		Gate: Gate{MaxPPLIncrease: maxPPL, MaxKL: f.GateKL}, IgnoreGate: f.IgnoreGate, RequireConverged: f.RequireConverged})
+		Gate: Gate{MaxPPLIncrease: maxPPL, MaxKL: f.GateKL}, IgnoreGate: f.IgnoreGate, RequireConverged: f.RequireConverged, Target: f.Target, TRT: f.TRTOptions})
 	if rep == nil || runErr != nil {
 		return rep, runErr
 	}
@@ -135,7 +141,7 @@ func (r *RunReport) WriteTable(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  gate          %s\n", verdict)
 	if r.Exported {
-		fmt.Fprintf(w, "  export        %s (compressed-tensors; plan, sensitivity and report inside)\n", r.Out)
+		fmt.Fprintf(w, "  export        %s (compressed-tensors for %s; plan, sensitivity and report inside)\n", r.Out, r.Target)
 	} else {
 		fmt.Fprintf(w, "  export        not published: %s left unchanged\n", r.Out)
 	}
@@ -163,13 +169,31 @@ func (f *RunOptions) checkBudget(schemes []quant.Recipe, rules []plan.Rule) erro
 	if len(schemes) == 0 {
 		schemes = defaultSchemes(cfg)
 	}
-	lo, hi, err := plan.Bounds(configLayers(cfg), schemes, rules, 16)
+	layers := configLayers(cfg)
+	lo, hi, err := plan.Bounds(layers, schemes, rules, 16)
 	if err != nil {
 		return usagef("%v", err)
 	}
+	// What the export target can load bounds the plan too (no overrides: they may fix
+	// layers the target would refuse, which the planner reports).
+	et, err := openTarget(f.Target, ServeDType(configDType(cfg)), layers)
+	if err != nil {
+		return err
+	}
+	why, by := "", "these candidates allow"
+	if et.warn == nil && len(rules) == 0 {
+		keep, _ := et.loadable(schemes)
+		if min, _ := et.minBits(keep, 16); min > lo {
+			lo, by, why = min, et.t.Name+" can load with these candidates", et.fullOnly(keep)
+		}
+	}
 	switch {
 	case f.TargetBits < lo-1e-9:
-		return usagef("--target-bits %g is below the cheapest plan these candidates allow (%.3f bits/weight): give a value from %.3f to %.3f, or cheaper --schemes", f.TargetBits, lo, lo, hi)
+		msg := fmt.Sprintf("--target-bits %g is below the cheapest plan %s (%.3f bits/weight): give a value from %.3f to %.3f, or cheaper --schemes", f.TargetBits, by, lo, lo, hi)
+		if why != "" {
+			msg += ";\n" + why
+		}
+		return usagef("%s", msg)
 	case f.TargetBits > hi+1e-9:
 		return usagef("--target-bits %g is above the most expensive plan (%.3f bits/weight: every layer in full precision), so nothing would be quantized: give a value from %.3f to %.3f", f.TargetBits, hi, lo, hi)
 	}
@@ -181,4 +205,15 @@ func errNoConfig(c *checkpoint.LlamaConfig) error {
 		return fmt.Errorf("no config.json: the layer shapes are unknown")
 	}
 	return nil
+}
+
+// configDType is the dtype a configuration says its weights are stored in.
+func configDType(cfg checkpoint.LlamaConfig) tensor.DType {
+	switch cfg.TorchDType {
+	case "float16":
+		return tensor.F16
+	case "bfloat16":
+		return tensor.BF16
+	}
+	return tensor.F32
 }

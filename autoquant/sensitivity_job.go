@@ -51,7 +51,7 @@ func Sensitivity(env Env, f SensitivityOptions) (*SensitivityReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.Model, s.Data = f.Model, f.Data
+	s.Model, s.Data, s.DType = f.Model, f.Data, src.DType().String()
 	if f.Out != "" {
 		if err := plan.WriteSensitivity(f.Out, s); err != nil {
 			return nil, err

@@ -10,6 +10,7 @@ import (
 	"github.com/autoq/autoq/checkpoint"
 	"github.com/autoq/autoq/eval"
 	"github.com/autoq/autoq/model"
+	"github.com/autoq/autoq/plan"
 	"github.com/autoq/autoq/safetensors"
 	"github.com/autoq/autoq/tensor"
 	"github.com/autoq/autoq/tokenizer"
@@ -202,6 +203,20 @@ func defaultTokenizer(modelPath string, vocab int) string {
 		}
 	}
 	return ""
+}
+
+// sourceLayers lists the model's linear layers with their shapes, from the configuration
+// alone (the order of Layers and of the sensitivity file).
+func sourceLayers(src *Source) []plan.Layer {
+	c := src.Cfg
+	kv := c.KVDim()
+	shapes := [7][2]int{{c.Dim, c.Dim}, {kv, c.Dim}, {kv, c.Dim}, {c.Dim, c.Dim}, {c.HiddenDim, c.Dim}, {c.HiddenDim, c.Dim}, {c.Dim, c.HiddenDim}}
+	var out []plan.Layer
+	for i, n := range linearNames(src) {
+		sh := shapes[i%7]
+		out = append(out, plan.Layer{Name: n, Rows: sh[0], Cols: sh[1]})
+	}
+	return out
 }
 
 // linearNames lists the model's linear layers (q/k/v/o, gate/up/down of every block) in

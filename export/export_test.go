@@ -324,6 +324,10 @@ func TestConfigLayout(t *testing.T) {
 	assert.Equal(t, []int{13, 4}, info(p+".weight_packed").Shape)
 	assert.Equal(t, []int{13, 2}, info(p+".weight_scale").Shape)
 	assert.Equal(t, []int{2}, info(p+".weight_shape").Shape)
+	assert.Equal(t, tensor.I64, info(p+".weight_shape").DType, "compressed-tensors writes weight_shape as int64")
+	ws, err := ck.Tensor(p + ".weight_shape")
+	require.NoError(t, err)
+	assert.Equal(t, []int64{13, 32}, ws.I64())
 	_, hasZP := ck.Info(p + ".weight_zero_point")
 	assert.False(t, hasZP)
 	p = "model.layers.1.mlp.down_proj" // w4g16 asym: zero points packed along rows
@@ -448,4 +452,36 @@ func TestBadInputErrors(t *testing.T) {
 
 	_, err = Read(t.TempDir())
 	assert.ErrorContains(t, err, "config.json")
+}
+
+// Exports written before weight_shape became I64 stored it as I32: they still read back.
+func TestReadAcceptsInt32WeightShape(t *testing.T) {
+	m, _ := testModel(t)
+	dir := filepath.Join(t.TempDir(), "out")
+	require.NoError(t, Write(dir, m, Options{}))
+	want, err := Read(dir)
+	require.NoError(t, err)
+
+	ck, err := safetensors.OpenCheckpoint(dir)
+	require.NoError(t, err)
+	var ts []safetensors.NamedTensor
+	for _, n := range ck.Names() {
+		tt, err := ck.Tensor(n)
+		require.NoError(t, err)
+		tt = cloneTensor(tt)
+		if filepath.Ext(n) == ".weight_shape" {
+			v := tt.I64()
+			tt = i32Tensor([]int32{int32(v[0]), int32(v[1])}, []int{2})
+		}
+		ts = append(ts, safetensors.NamedTensor{Name: n, T: tt})
+	}
+	md := ck.Metadata()
+	ck.Close()
+	require.NoError(t, safetensors.WriteFile(filepath.Join(dir, WeightsFile), ts, md))
+	got, err := Read(dir)
+	require.NoError(t, err)
+	require.Equal(t, len(want.Layers), len(got.Layers))
+	for i := range want.Layers {
+		assert.Equal(t, want.Layers[i].Q, got.Layers[i].Q, want.Layers[i].Name)
+	}
 }

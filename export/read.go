@@ -254,10 +254,9 @@ func (ld *Loaded) signedLevels(m string, s quant.Scheme) (lv []int32, rows, cols
 		if p == nil || p.DType != tensor.I32 || len(p.Shape) != 2 {
 			return nil, 0, 0, fmt.Errorf("weight_packed missing or not a 2-D int32 tensor")
 		}
-		if shp == nil || shp.DType != tensor.I32 || shp.NumElements() != 2 {
-			return nil, 0, 0, fmt.Errorf("weight_shape missing or not two int32 values")
+		if rows, cols, err = shapeOf(shp); err != nil {
+			return nil, 0, 0, err
 		}
-		rows, cols = int(shp.I32()[0]), int(shp.I32()[1])
 		if rows != p.Shape[0] {
 			return nil, 0, 0, fmt.Errorf("weight_shape %dx%d does not match weight_packed %v", rows, cols, p.Shape)
 		}
@@ -276,6 +275,29 @@ func (ld *Loaded) signedLevels(m string, s quant.Scheme) (lv []int32, rows, cols
 	default:
 		return nil, 0, 0, fmt.Errorf("format %q is not supported", format)
 	}
+}
+
+// shapeOf reads weight_shape: two int64 values (compressed-tensors) or int32 (exports of
+// autoq before it matched that).
+func shapeOf(t *tensor.Tensor) (rows, cols int, err error) {
+	if t == nil || t.NumElements() != 2 {
+		return 0, 0, fmt.Errorf("weight_shape missing or not two integers")
+	}
+	switch t.DType {
+	case tensor.I64:
+		r, c := t.I64()[0], t.I64()[1]
+		if r <= 0 || c <= 0 || r > 1<<31 || c > 1<<31 {
+			return 0, 0, fmt.Errorf("weight_shape %dx%d is not a valid shape", r, c)
+		}
+		return int(r), int(c), nil
+	case tensor.I32:
+		r, c := t.I32()[0], t.I32()[1]
+		if r <= 0 || c <= 0 {
+			return 0, 0, fmt.Errorf("weight_shape %dx%d is not a valid shape", r, c)
+		}
+		return int(r), int(c), nil
+	}
+	return 0, 0, fmt.Errorf("weight_shape is %s (want I64 or I32)", t.DType)
 }
 
 // signedZeros returns the zero points in compressed-tensors' signed convention.

@@ -263,7 +263,7 @@ func compressLayer(l *Layer, scaleDType tensor.DType) ([]safetensors.NamedTensor
 	}
 	out = append(out,
 		safetensors.NamedTensor{Name: l.Name + ".weight_packed", T: i32Tensor(packed, shape)},
-		safetensors.NamedTensor{Name: l.Name + ".weight_shape", T: i32Tensor([]int32{int32(q.Rows), int32(q.Cols)}, []int{2})})
+		safetensors.NamedTensor{Name: l.Name + ".weight_shape", T: shapeTensor(q.Rows, q.Cols)})
 	if zps != nil {
 		if s.Granularity == quant.PerTensor {
 			out = append(out, safetensors.NamedTensor{Name: l.Name + ".weight_zero_point", T: tensor.FromI8(toI8(zps), 1)})
@@ -333,6 +333,14 @@ func toI8(v []int32) []int8 {
 func i32Tensor(v []int32, shape []int) *tensor.Tensor {
 	t := tensor.New(tensor.I32, shape...)
 	copy(t.I32(), v)
+	return t
+}
+
+// shapeTensor is weight_shape: I64 [2], as compressed-tensors writes it (torch.tensor of
+// the weight's shape; vLLM's parameter is int64 too).
+func shapeTensor(rows, cols int) *tensor.Tensor {
+	t := tensor.New(tensor.I64, 2)
+	copy(t.I64(), []int64{int64(rows), int64(cols)})
 	return t
 }
 

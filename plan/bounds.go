@@ -17,7 +17,7 @@ func Bounds(layers []Layer, cands []quant.Recipe, overrides []Rule, scaleBits in
 	for _, l := range layers {
 		n := float64(l.Rows) * float64(l.Cols)
 		params += n
-		if fixed, ok, err := override(overrides, l.Name); err != nil {
+		if fixed, _, ok, err := override(overrides, l.Name); err != nil {
 			return 0, 0, err
 		} else if ok {
 			b := n * fixed.Bits(l.Rows, l.Cols, scaleBits)

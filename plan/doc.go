@@ -22,6 +22,12 @@
 // count, over the layers the plan covers (the linear layers; embeddings and norms are outside
 // the budget). A static activation scale is one number per layer and is ignored.
 //
+// An export target (package target) constrains the choice: layers the serving engine fuses
+// into one (vLLM's q/k/v and gate/up) form a group that is planned as one unit (its damage
+// the sum of its members', its cost the sum of theirs, one scheme for all), and each unit is
+// offered only the schemes the target can load at its shape (Options.Groups, Allow). An
+// override that would split a group is refused.
+//
 // The result is an editable Plan file (JSON): ordered rules mapping layer-name glob patterns
 // to schemes, first match wins, so a person can change a pattern and re-run the pipeline.
 package plan

@@ -21,8 +21,11 @@ type Rule struct {
 // layer no rule matches stays in full precision. Summary fields are informative (written
 // by the planner, ignored when applying).
 type Plan struct {
-	Version   int    `json:"version"`
-	Source    string `json:"source"` // "auto", "preset", "uniform"
+	Version int    `json:"version"`
+	Source  string `json:"source"` // "auto", "preset", "uniform"
+	// Target is the export target the plan was made for (autoq export uses it unless
+	// told otherwise); empty for presets and uniform plans.
+	Target    string `json:"target,omitempty"`
 	ScaleBits int    `json:"scale_bits"`
 	// Int4Method names the quantizer the pipeline should use for weights below 8 bits (int4
 	// and the 3- to 7-bit widths; "best": the most accurate available, e.g. GPTQ; "rtn":

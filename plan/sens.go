@@ -9,6 +9,7 @@ import (
 
 	"github.com/autoq/autoq/internal/atomicfile"
 	"github.com/autoq/autoq/quant"
+	"github.com/autoq/autoq/tensor"
 )
 
 // Damage is what quantizing one layer (alone) with one scheme did to the model's output.
@@ -31,19 +32,27 @@ func (l LayerSensitivity) Params() int { return l.Rows * l.Cols }
 
 // Sensitivity is the file `autoq sensitivity` writes and `autoq plan` reads.
 type Sensitivity struct {
-	Model       string             `json:"model"`
-	Data        string             `json:"data"`
-	Tokens      int                `json:"tokens"`       // evaluated tokens
-	BaselinePPL float64            `json:"baseline_ppl"` // full precision on the same tokens
-	Schemes     []string           `json:"schemes"`
-	Method      string             `json:"method"` // how it was measured (see package pipeline)
-	Layers      []LayerSensitivity `json:"layers"`
+	Model       string  `json:"model"`
+	Data        string  `json:"data"`
+	Tokens      int     `json:"tokens"`       // evaluated tokens
+	BaselinePPL float64 `json:"baseline_ppl"` // full precision on the same tokens
+	// DType is the model checkpoint's float dtype (F32, F16, BF16): the dtype the export
+	// is served in follows from it, and some kernels run only in one.
+	DType   string             `json:"dtype,omitempty"`
+	Schemes []string           `json:"schemes"`
+	Method  string             `json:"method"` // how it was measured (see package pipeline)
+	Layers  []LayerSensitivity `json:"layers"`
 }
 
 // Validate checks shapes, scheme names and values.
 func (s *Sensitivity) Validate() error {
 	if len(s.Layers) == 0 {
 		return fmt.Errorf("no layers")
+	}
+	if s.DType != "" {
+		if d, err := tensor.ParseDType(s.DType); err != nil || !d.IsFloat() {
+			return fmt.Errorf("dtype %q is not F32, F16 or BF16", s.DType)
+		}
 	}
 	seen := map[string]bool{}
 	for _, l := range s.Layers {

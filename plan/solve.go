@@ -3,8 +3,8 @@ package plan
 import (
 	"fmt"
 	"math"
-	"path"
 	"sort"
+	"strings"
 
 	"github.com/autoq/autoq/quant"
 )
@@ -31,6 +31,35 @@ type Options struct {
 	// cheapest choices)/Steps, so the result never exceeds the budget and
 	// is optimal for the rounded costs.
 	Steps int
+	// Groups are sets of layers that must get one scheme (the fused layers of an export
+	// target). Each is planned as one unit: its damage is the sum of its members' (damages
+	// are assumed to add, as across layers), its cost the sum of theirs. An override may
+	// not split a group.
+	Groups []Group
+	// Allow, when set, says whether a unit (the indices of one layer, or of a group's
+	// members, into the sensitivity file's layers) may take a scheme; an error is why not.
+	// Candidates it refuses are not offered; an override it refuses is an error.
+	Allow func(members []int, r quant.Recipe) error
+}
+
+// Group is a set of layers planned as one unit (see Options.Groups).
+type Group struct {
+	Name    string // e.g. model.layers.0.self_attn.qkv_proj
+	Members []int  // indices into the sensitivity file's layers
+}
+
+// BudgetError is a bits budget below the cheapest plan the candidates allow.
+type BudgetError struct {
+	Target, Cheapest float64 // bits per weight
+	Constrained      bool    // Options.Allow refused some candidate
+}
+
+func (e *BudgetError) Error() string {
+	what := "candidates and overrides"
+	if e.Constrained {
+		what = "candidates, overrides and target rules"
+	}
+	return fmt.Sprintf("plan: %.3f bits per weight is below the cheapest possible plan (%.3f with these %s)", e.Target, e.Cheapest, what)
 }
 
 // Result is a solved assignment.
@@ -81,58 +110,65 @@ func Solve(s *Sensitivity, opt Options) (*Plan, *Result, error) {
 	if len(cands) == 0 {
 		cands = defaultCandidates(s)
 	}
-	res := &Result{}
-	var free []int
-	var opts [][]option
-	var fixedCost, fixedDamage, totalParams float64
+	units, err := planUnits(s, opt.Groups)
+	if err != nil {
+		return nil, nil, err
+	}
+	n := len(s.Layers)
+	res := &Result{Choices: make([]quant.Recipe, n), Damage: make([]float64, n), Fixed: make([]bool, n)}
+	measured := make([]map[string]float64, n)
+	var totalParams float64
 	for i, l := range s.Layers {
 		res.Layers = append(res.Layers, Layer{Name: l.Name, Rows: l.Rows, Cols: l.Cols})
 		totalParams += float64(l.Params())
-		measured := measuredDamage(l, opt.Metric)
-		fixed, hasFixed, err := override(opt.Overrides, l.Name)
+		measured[i] = measuredDamage(l, opt.Metric)
+	}
+	var free []unit
+	var opts [][]option
+	var fixedCost, fixedDamage float64
+	refusedAny := false
+	for _, u := range units {
+		fixed, hasFixed, err := unitOverride(s, u, opt.Overrides)
 		if err != nil {
 			return nil, nil, err
 		}
 		if hasFixed {
-			d, ok := measured[fixed.String()]
-			if !ok && !fixed.Full {
-				res.Unmeasured = append(res.Unmeasured, l.Name)
+			if opt.Allow != nil {
+				if err := opt.Allow(u.members, fixed); err != nil {
+					return nil, nil, fmt.Errorf("plan: override sets %s: %w", u.name, err)
+				}
 			}
-			res.Choices = append(res.Choices, fixed)
-			res.Damage = append(res.Damage, d)
-			res.Fixed = append(res.Fixed, true)
-			fixedCost += float64(l.Params()) * fixed.Bits(l.Rows, l.Cols, opt.ScaleBits)
-			fixedDamage += d
+			for _, i := range u.members {
+				l := s.Layers[i]
+				d, ok := measured[i][fixed.String()]
+				if !ok && !fixed.Full {
+					res.Unmeasured = append(res.Unmeasured, l.Name)
+				}
+				res.Choices[i], res.Damage[i], res.Fixed[i] = fixed, d, true
+				fixedCost += float64(l.Params()) * fixed.Bits(l.Rows, l.Cols, opt.ScaleBits)
+				fixedDamage += d
+			}
 			continue
 		}
-		var o []option
-		for _, c := range cands {
-			d, ok := measured[c.String()]
-			if !ok && !c.Full {
-				continue
-			}
-			ic := c.CostBits(l.Rows, l.Cols, opt.ScaleBits)
-			o = append(o, option{c: c, cost: float64(ic), icost: ic, damage: d})
-		}
+		o, refused := unitOptions(s, u, cands, measured, opt)
+		refusedAny = refusedAny || len(refused) > 0
 		if len(o) == 0 {
-			return nil, nil, fmt.Errorf("plan: layer %q has no measured candidate scheme", l.Name)
+			if len(refused) > 0 {
+				return nil, nil, fmt.Errorf("plan: %s has no loadable candidate scheme: %s", u.name, strings.Join(refused, "; "))
+			}
+			return nil, nil, fmt.Errorf("plan: layer %q has no measured candidate scheme", u.name)
 		}
 		if len(o) > maxOptions {
-			return nil, nil, fmt.Errorf("plan: layer %q has %d candidate schemes; the planner takes at most %d (give --candidates)", l.Name, len(o), maxOptions)
+			return nil, nil, fmt.Errorf("plan: layer %q has %d candidate schemes; the planner takes at most %d (give --candidates)", u.name, len(o), maxOptions)
 		}
-		res.Choices = append(res.Choices, quant.Recipe{})
-		res.Damage = append(res.Damage, 0)
-		res.Fixed = append(res.Fixed, false)
-		free = append(free, i)
+		free = append(free, u)
 		opts = append(opts, o)
 	}
 	var pick []int
-	var err error
 	if opt.TargetBits > 0 {
 		budget := opt.TargetBits*totalParams - fixedCost
 		if min := minCost(opts); budget < min-1e-6 {
-			return nil, nil, fmt.Errorf("plan: %.3f bits per weight is below the cheapest possible plan (%.3f with these candidates and overrides)",
-				opt.TargetBits, (min+fixedCost)/totalParams)
+			return nil, nil, &BudgetError{Target: opt.TargetBits, Cheapest: (min + fixedCost) / totalParams, Constrained: refusedAny}
 		}
 		pick = greedyBudget(opts, budget)
 		if !opt.Greedy {
@@ -153,9 +189,11 @@ func Solve(s *Sensitivity, opt Options) (*Plan, *Result, error) {
 			return nil, nil, err
 		}
 	}
-	for j, i := range free {
-		res.Choices[i] = opts[j][pick[j]].c
-		res.Damage[i] = opts[j][pick[j]].damage
+	for j, u := range free {
+		c := opts[j][pick[j]].c
+		for _, i := range u.members {
+			res.Choices[i], res.Damage[i] = c, measured[i][c.String()]
+		}
 	}
 	for _, d := range res.Damage {
 		res.Total += d
@@ -164,8 +202,10 @@ func Solve(s *Sensitivity, opt Options) (*Plan, *Result, error) {
 	p := &Plan{Version: 1, Source: "auto", ScaleBits: opt.ScaleBits, Int4Method: "best", TargetBits: opt.TargetBits,
 		MaxDamage: opt.MaxDamage, AvgBits: res.AvgBits, PredictedDamage: res.Total, Metric: opt.Metric}
 	p.Rules = append(p.Rules, opt.Overrides...)
-	for _, i := range free {
-		p.Rules = append(p.Rules, Rule{Pattern: res.Layers[i].Name, Scheme: res.Choices[i]})
+	for i, l := range res.Layers {
+		if !res.Fixed[i] {
+			p.Rules = append(p.Rules, Rule{Pattern: l.Name, Scheme: res.Choices[i]})
+		}
 	}
 	return p, res, nil
 }
@@ -202,19 +242,6 @@ func measuredDamage(l LayerSensitivity, metric string) map[string]float64 {
 		out[c.String()] = v
 	}
 	return out
-}
-
-func override(rules []Rule, name string) (quant.Recipe, bool, error) {
-	for _, r := range rules {
-		ok, err := path.Match(r.Pattern, name)
-		if err != nil {
-			return quant.Recipe{}, false, fmt.Errorf("override %q: %w", r.Pattern, err)
-		}
-		if ok {
-			return r.Scheme, true, nil
-		}
-	}
-	return quant.Recipe{}, false, nil
 }
 
 // dpBudget solves the multiple-choice knapsack exactly on costs rounded up to multiples of

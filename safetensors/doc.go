@@ -17,7 +17,7 @@
 // appends each tensor's bytes in the declared order, and Close fsyncs and renames the file
 // into place, so an interrupted write never replaces a good file with a partial one.
 //
-// Supported dtypes are F32, F16, BF16, I8, U8 and I32. Other safetensors dtypes (F64, I64,
-// BOOL, ...) are reported as unsupported, naming the tensor. autoq stores packed int4 as U8
+// Supported dtypes are F32, F16, BF16, I8, U8, I32 and I64 (compressed-tensors'
+// weight_shape). Other safetensors dtypes (F64, U64, BOOL, ...) are reported as unsupported, naming the tensor. autoq stores packed int4 as U8
 // (see docs/FORMAT.md).
 package safetensors

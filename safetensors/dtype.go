@@ -9,13 +9,13 @@ import (
 // supported maps safetensors dtype names to autoq dtypes.
 var supported = map[string]tensor.DType{
 	"F32": tensor.F32, "F16": tensor.F16, "BF16": tensor.BF16,
-	"I8": tensor.I8, "U8": tensor.U8, "I32": tensor.I32,
+	"I8": tensor.I8, "U8": tensor.U8, "I32": tensor.I32, "I64": tensor.I64,
 }
 
 // known lists the safetensors dtypes autoq recognises but does not handle, so that their
 // error says "unsupported" rather than "unknown".
 var known = map[string]bool{
-	"F64": true, "I64": true, "U64": true, "I16": true, "U16": true, "U32": true,
+	"F64": true, "U64": true, "I16": true, "U16": true, "U32": true,
 	"BOOL": true, "F8_E4M3": true, "F8_E5M2": true, "F8_E8M0": true, "F4": true, "F6_E2M3": true, "F6_E3M2": true,
 }
 
@@ -24,7 +24,7 @@ func parseDType(s string) (tensor.DType, error) {
 		return d, nil
 	}
 	if known[s] {
-		return tensor.Invalid, fmt.Errorf("unsupported dtype %s (autoq reads F32, F16, BF16, I8, U8, I32)", s)
+		return tensor.Invalid, fmt.Errorf("unsupported dtype %s (autoq reads F32, F16, BF16, I8, U8, I32, I64)", s)
 	}
 	return tensor.Invalid, fmt.Errorf("unknown dtype %q", s)
 }

@@ -140,7 +140,7 @@ func TestMalformed(t *testing.T) {
 		{"junk after object", rawFile(`{}x`, nil), "after the object"},
 		{"unknown dtype", rawFile(`{"w":{"dtype":"Q7","shape":[2],"data_offsets":[0,8]}}`, eight), `tensor "w": unknown dtype "Q7"`},
 		{"f64", rawFile(`{"w":{"dtype":"F64","shape":[1],"data_offsets":[0,8]}}`, eight), `tensor "w": unsupported dtype F64`},
-		{"i64", rawFile(`{"w":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}`, eight), `tensor "w": unsupported dtype I64`},
+		{"u64", rawFile(`{"w":{"dtype":"U64","shape":[1],"data_offsets":[0,8]}}`, eight), `tensor "w": unsupported dtype U64`},
 		{"bool", rawFile(`{"w":{"dtype":"BOOL","shape":[8],"data_offsets":[0,8]}}`, eight), `tensor "w": unsupported dtype BOOL`},
 		{"negative dim", rawFile(`{"w":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}}`, eight), `tensor "w": bad dimension -2`},
 		{"float dim", rawFile(`{"w":{"dtype":"F32","shape":[2.5],"data_offsets":[0,8]}}`, eight), `tensor "w": bad entry`},

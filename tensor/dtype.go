@@ -14,10 +14,11 @@ const (
 	I8
 	U8
 	I32
-	I4 // packed, two per byte; see the package comment
+	I4  // packed, two per byte; see the package comment
+	I64 // compressed-tensors' weight_shape
 )
 
-var dtypeNames = [...]string{Invalid: "invalid", F32: "F32", F16: "F16", BF16: "BF16", I8: "I8", U8: "U8", I32: "I32", I4: "I4"}
+var dtypeNames = [...]string{Invalid: "invalid", F32: "F32", F16: "F16", BF16: "BF16", I8: "I8", U8: "U8", I32: "I32", I4: "I4", I64: "I64"}
 
 // String returns the safetensors spelling of the dtype ("F32", "BF16", ...).
 func (d DType) String() string {
@@ -40,6 +41,8 @@ func ParseDType(s string) (DType, error) {
 // Bits is the storage size of one element in bits.
 func (d DType) Bits() int {
 	switch d {
+	case I64:
+		return 64
 	case F32, I32:
 		return 32
 	case F16, BF16:

@@ -130,6 +130,9 @@ func (t *Tensor) I8() []int8 { t.must(I8); return viewAs[int8](t.Data) }
 // I32 views the data as int32 (no copy).
 func (t *Tensor) I32() []int32 { t.must(I32); return viewAs[int32](t.Data) }
 
+// I64 views the data as int64 (no copy).
+func (t *Tensor) I64() []int64 { t.must(I64); return viewAs[int64](t.Data) }
+
 // U16 views F16 or BF16 data as raw bits (no copy).
 func (t *Tensor) U16() []uint16 {
 	if t.DType != F16 && t.DType != BF16 {
@@ -139,7 +142,7 @@ func (t *Tensor) U16() []uint16 {
 }
 
 // ToF32 returns the values as float32: a view for F32, a converted copy for F16, BF16, I8,
-// U8 and I32, and unpacked values for I4.
+// U8, I32 and I64, and unpacked values for I4.
 func (t *Tensor) ToF32() []float32 {
 	switch t.DType {
 	case F32:
@@ -163,6 +166,13 @@ func (t *Tensor) ToF32() []float32 {
 		return out
 	case I32:
 		src := t.I32()
+		out := make([]float32, len(src))
+		for i, v := range src {
+			out[i] = float32(v)
+		}
+		return out
+	case I64:
+		src := t.I64()
 		out := make([]float32, len(src))
 		for i, v := range src {
 			out[i] = float32(v)

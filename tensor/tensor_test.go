@@ -61,7 +61,7 @@ func TestByteSize(t *testing.T) {
 }
 
 func TestDType(t *testing.T) {
-	for _, d := range []DType{F32, F16, BF16, I8, U8, I32, I4} {
+	for _, d := range []DType{F32, F16, BF16, I8, U8, I32, I4, I64} {
 		got, err := ParseDType(d.String())
 		require.NoError(t, err)
 		assert.Equal(t, d, got)

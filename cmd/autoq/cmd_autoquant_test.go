@@ -65,7 +65,7 @@ func TestAutoQuantHelp(t *testing.T) {
 func TestPlanCommand(t *testing.T) {
 	sens := filepath.Join("..", "..", "plan", "testdata", "stories260K_sens.json")
 	out := filepath.Join(t.TempDir(), "plan.json")
-	code, stdout, stderr := aqCLI("plan", "--sens", sens, "--target-bits", "6", "--override", "*.o_proj=w16", "--out", out)
+	code, stdout, stderr := aqCLI("plan", "--sens", sens, "--target-bits", "6", "--override", "*.o_proj=w16", "--target", "transformers", "--out", out)
 	require.Equal(t, 0, code, stderr)
 	assert.Contains(t, stdout, "bits/weight")
 	p, err := plan.Read(out)
@@ -76,7 +76,7 @@ func TestPlanCommand(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, c.Full)
 
-	code, stdout, _ = aqCLI("plan", "--sens", sens, "--max-kl", "0.01", "--json")
+	code, stdout, _ = aqCLI("plan", "--sens", sens, "--max-kl", "0.01", "--target", "transformers", "--json")
 	require.Equal(t, 0, code)
 	var js autoquant.PlanReport
 	require.NoError(t, json.Unmarshal([]byte(stdout), &js))
@@ -103,6 +103,13 @@ func TestPlanCommand(t *testing.T) {
 	code, _, stderr = aqCLI("plan", "--sens", sens, "--target-bits", "3")
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "cheapest possible plan")
+	// TensorRT loads only w16 and int8 with static activations.
+	code, stdout, stderr = aqCLI("plan", "--sens", sens, "--target-bits", "9", "--target", "tensorrt", "--json")
+	require.Equal(t, 0, code, stderr)
+	require.NoError(t, json.Unmarshal([]byte(stdout), &js))
+	for _, l := range js.Layers {
+		assert.Contains(t, []string{"w16", "w8ca8s"}, l.Scheme, l.Layer)
+	}
 }
 
 // TestExportAndVerifyGate exports a passing (int8) and a failing (int4 per tensor)
@@ -115,7 +122,7 @@ func TestExportAndVerifyGate(t *testing.T) {
 		code, _, stderr := aqCLI("plan", "--uniform", sc, "--out", pf)
 		require.Equal(t, 0, code, stderr)
 		code, stdout, stderr := aqCLI("export", "--model", modelDir, "--plan", pf, "--data", data, "--seq-len", "64",
-			"--calib-tokens", "512", "--sens-tokens", "64", "--rounding", "rtn", "--out", filepath.Join(dir, sc))
+			"--calib-tokens", "512", "--sens-tokens", "64", "--rounding", "rtn", "--target", "transformers", "--out", filepath.Join(dir, sc))
 		require.Equal(t, 0, code, stderr)
 		assert.Contains(t, stdout, "exported 28 of 28")
 		ld, err := export.Read(filepath.Join(dir, sc))
@@ -180,7 +187,8 @@ func TestSensitivityAndRunCommands(t *testing.T) {
 
 	out := filepath.Join(dir, "out")
 	code, stdout, stderr = aqCLI("run", "--model", modelDir, "--data", data, "--seq-len", "64", "--calib-tokens", "512",
-		"--sens-tokens", "256", "--rounding", "rtn", "--schemes", "w4g32a,w8", "--target-bits", "6", "--max-ppl-increase", "5%", "--out", out)
+		"--sens-tokens", "256", "--rounding", "rtn", "--schemes", "w4g32a,w8", "--target-bits", "6", "--max-ppl-increase", "5%",
+		"--target", "transformers", "--out", out)
 	require.Equal(t, 0, code, stderr)
 	for _, stage := range []string{"[1/6] calibrate", "[2/6] sensitivity", "[3/6] plan", "[4/6] quantize", "[5/6] export", "[6/6] verify"} {
 		assert.Contains(t, stderr, stage)
@@ -195,7 +203,7 @@ func TestSensitivityAndRunCommands(t *testing.T) {
 	require.NoError(t, err)
 	code, _, stderr = aqCLI("run", "--model", modelDir, "--data", data, "--seq-len", "64", "--calib-tokens", "512",
 		"--sens-tokens", "256", "--rounding", "rtn", "--schemes", "w4g32a", "--target-bits", "4.7", "--max-ppl-increase", "0%",
-		"--gate-kl", "1e-12", "--out", out, "--force")
+		"--gate-kl", "1e-12", "--target", "transformers", "--out", out, "--force")
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "left unchanged")
 	after, err := os.ReadFile(filepath.Join(out, "model.safetensors"))
@@ -228,8 +236,15 @@ func TestExportWithCalibrationTable(t *testing.T) {
 	code, _, stderr := aqCLI("plan", "--uniform", "w8a8s", "--out", pf)
 	require.Equal(t, 0, code, stderr)
 	out := filepath.Join(dir, "out")
+	// q/k/v were given different thresholds: vLLM runs the fused qkv_proj with the largest
+	// input_scale, which is not what the evaluated layers use, so it is refused.
 	code, _, stderr = aqCLI("export", "--model", modelDir, "--plan", pf, "--calib-table", tf, "--out", out)
+	require.Equal(t, 1, code, stderr)
+	assert.Contains(t, stderr, "vllm runs model.layers.0.self_attn.qkv_proj (q_proj, k_proj, v_proj) with its members' largest input_scale, "+
+		"but their static activation thresholds differ (model.layers.0.self_attn.q_proj 2, model.layers.0.self_attn.k_proj 3)")
+	code, _, stderr = aqCLI("export", "--model", modelDir, "--plan", pf, "--calib-table", tf, "--target", "transformers", "--out", out)
 	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stderr, "note: trt_int8_calibration.cache is keyed by module names")
 	ld, err := export.Read(out)
 	require.NoError(t, err)
 	for _, l := range ld.Layers {
@@ -243,4 +258,23 @@ func TestExportWithCalibrationTable(t *testing.T) {
 	assert.Equal(t, "TRT-8601-MinMaxCalibration", lines[0])
 	assert.Len(t, lines, 1+28)
 	assert.Contains(t, lines, fmt.Sprintf("model.layers.0.self_attn.q_proj: %08x", math.Float32bits(float32(2)/127)))
+
+	// With a name map: one line per network tensor (q/k/v share one; their different
+	// thresholds merge to the largest, reported), modules without a name left out.
+	named := filepath.Join(dir, "named")
+	code, _, stderr = aqCLI("export", "--model", modelDir, "--plan", pf, "--calib-table", tf, "--target", "transformers",
+		"--trt-names", filepath.Join("testdata", "trt_names.json"), "--trt-version", "100300", "--out", named)
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stderr, "warning: 21 of 28 cache entries have no network tensor name")
+	assert.Contains(t, stderr, "model.layers.0.self_attn.q_proj, model.layers.0.self_attn.k_proj, model.layers.0.self_attn.v_proj read one tensor")
+	cache, err = os.ReadFile(filepath.Join(named, autoquant.TRTCacheFile))
+	require.NoError(t, err)
+	bits := func(amax int) string { return fmt.Sprintf("%08x", math.Float32bits(float32(amax)/127)) }
+	// In the table's (forward) order; amax of linear i is i+2: q 2, k 3, v 4 -> 4; o 5;
+	// gate 6, up 7 -> 7; down 8.
+	assert.Equal(t, "TRT-100300-MinMaxCalibration\n"+
+		"/model/layers.0/input_layernorm/Mul_1_output_0: "+bits(4)+"\n"+
+		"/model/layers.0/self_attn/Reshape_7_output_0: "+bits(5)+"\n"+
+		"/model/layers.0/post_attention_layernorm/Mul_1_output_0: "+bits(7)+"\n"+
+		"/model/layers.0/mlp/Mul_output_0: "+bits(8)+"\n", string(cache))
 }

@@ -15,7 +15,8 @@ func registerCalibOutput(fs *pflag.FlagSet, c *autoquant.CalibOutput) {
 	fs.BoolVar(&c.ZeroSpike, "zero-spike", true, "entropy: replace bin 0 by bin 1 before the search (Model Optimizer's behaviour)")
 	fs.StringVar(&c.Out, "out", "", "write the calibration table (JSON) here")
 	fs.StringVar(&c.TRTCache, "trt-cache", "", "also write a TensorRT calibration cache here")
-	fs.StringVar(&c.TRTVersion, "trt-version", calib.DefaultTRTVersion, "TensorRT version number in the cache header")
+	fs.StringVar(&c.TRTVersion, "trt-version", calib.DefaultTRTVersion, "TensorRT version number in the cache header (8601 = 8.6.1)")
+	fs.StringVar(&c.TRTNames, "trt-names", "", "JSON map from module names to network tensor names: key the TensorRT cache by the tensors TensorRT looks up (one line per tensor; q/k/v share one)")
 	fs.BoolVar(&c.Force, "force", false, forceHelp)
 	fs.StringVar(&c.Device, "device", "auto", deviceHelp+"; calibrate --model also takes cuda:all (one worker per GPU)")
 }

@@ -19,11 +19,14 @@ func init() {
 			"layers pack-quantized, W8A8 layers int-quantized), the tokenizer files, and for static W8A8 a\n" +
 			"TensorRT INT8 calibration cache. --data calibrates (activation thresholds, GPTQ Hessians); a\n" +
 			"calibration table from `autoq calibrate` can supply the thresholds instead. The directory is\n" +
-			"replaced atomically. Layout: docs/EXPORT.md.",
+			"replaced atomically. The target (--target) must load every layer: a plan it cannot load is refused,\n" +
+			"naming the layer, the scheme and the rule. Layout and targets: docs/EXPORT.md.",
 		flags: func(fs *pflag.FlagSet) {
 			registerInput(fs, &o.Input, "llama2.c .bin file or Hugging Face directory (required)", flagCalibTable)
 			fs.StringVar(&o.Plan, "plan", "", "plan file from autoq plan (required)")
-			fs.StringVar(&o.ScaleDType, "scale-dtype", "f16", "dtype of weight-only layers' scales: f16, bf16 or f32")
+			fs.StringVar(&o.ScaleDType, "scale-dtype", "auto", "dtype of weight-only layers' scales: auto (the model's 16-bit dtype; F16 for an F32 model, whose config then says float16), f16, bf16 or f32")
+			registerTarget(fs, &o.Target, "", " (default: the plan's, else vllm)")
+			registerTRT(fs, &o.TRTOptions)
 			fs.StringVar(&o.Out, "out", "", "output directory (required)")
 			fs.BoolVar(&o.Force, "force", false, forceHelp)
 			fs.BoolVar(&asJSON, "json", false, "print a JSON summary")

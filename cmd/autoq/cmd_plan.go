@@ -33,6 +33,7 @@ func init() {
 			fs.IntVar(&o.ScaleBits, "scale-bits", 16, "bits of a stored weight scale (16: F16/BF16)")
 			fs.StringVar(&o.Preset, "preset", "", "write the preset plan with this int4 scheme (e.g. w4g128) instead of planning")
 			fs.StringVar(&o.Uniform, "uniform", "", "write a plan applying this one scheme everywhere")
+			registerTarget(fs, &o.Target, autoquant.DefaultTarget, "")
 			fs.StringVar(&o.Out, "out", "", "plan file to write (atomically)")
 			fs.BoolVar(&o.Force, "force", false, forceHelp)
 			fs.BoolVar(&asJSON, "json", false, "print the per-layer result as JSON")

@@ -32,6 +32,8 @@ func init() {
 			fs.StringVar(&o.MaxPPLIncrease, "max-ppl-increase", "1%", "accuracy gate: largest relative perplexity increase (\"off\" disables)")
 			fs.Float64Var(&o.GateKL, "gate-kl", 0, "accuracy gate: largest mean KL (0: not checked)")
 			fs.StringVar(&o.Out, "out", "autoq-out", "export directory")
+			registerTarget(fs, &o.Target, autoquant.DefaultTarget, "")
+			registerTRT(fs, &o.TRTOptions)
 			fs.BoolVar(&o.Force, "force", false, forceHelp)
 			fs.BoolVar(&o.IgnoreGate, "ignore-gate", false, "publish the export even when the gate fails (still exits 1)")
 			fs.BoolVar(&o.RequireConverged, "require-converged", false, "calibrate in rounds and exit 1 when activation thresholds have not settled")

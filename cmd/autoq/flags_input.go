@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/autoq/autoq/autoquant"
+	"github.com/autoq/autoq/calib"
 	"github.com/spf13/pflag"
 )
 
@@ -41,6 +42,18 @@ func registerInput(fs *pflag.FlagSet, in *autoquant.Input, modelHelp string, whi
 		fs.StringVar(&in.CalibTable, "calib", "", "same as --calib-table")
 		fs.MarkHidden("calib")
 	}
+}
+
+// registerTarget declares --target: what must load the export.
+func registerTarget(fs *pflag.FlagSet, t *string, def, note string) {
+	fs.StringVar(t, "target", def, "what must load the export"+note+": vllm, transformers, tensorrt or any (vLLM's rules with warnings only); "+
+		"the planner offers only schemes the target loads and plans its fused layers (q/k/v, gate/up) as one (docs/EXPORT.md)")
+}
+
+// registerTRT declares the TensorRT cache flags of export and run.
+func registerTRT(fs *pflag.FlagSet, o *autoquant.TRTOptions) {
+	fs.StringVar(&o.TRTNames, "trt-names", "", "JSON map from module names to network tensor names: key the TensorRT cache by the tensors TensorRT looks up (one line per tensor)")
+	fs.StringVar(&o.TRTVersion, "trt-version", calib.DefaultTRTVersion, "TensorRT version number in the cache header (8601 = 8.6.1)")
 }
 
 // unused hides a flag the command once inherited without using it; it is still accepted

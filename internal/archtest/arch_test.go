@@ -23,7 +23,7 @@ const module = "github.com/autoq/autoq/"
 var layers = [][]string{
 	{"tensor", "internal/atomicfile", "internal/progress", "internal/testutil"},
 	{"safetensors", "tokenizer", "checkpoint", "internal/llamatest"},
-	{"quant", "calib", "gptq", "quantfile", "export", "plan", "gguf", "rotate", "synth", "kernels/layout"},
+	{"quant", "calib", "gptq", "quantfile", "export", "plan", "target", "gguf", "rotate", "synth", "kernels/layout"},
 	{"backend", "cgo"},
 	{"model", "gpurunner", "eval", "calibrun", "gptq/collect", "awq", "bench", "gguf/llamacpp", "internal/realdata"},
 	{"autoquant"},
