@@ -54,7 +54,7 @@ type EvalReport struct {
 	Results   []EvalRow `json:"results"`
 }
 
-const windowingDoc = "paragraphs tokenized with BOS, concatenated, non-overlapping windows of seq_len tokens from position 0; all next-token targets except BOS scored"
+const windowingDoc = "paragraphs stripped of leading/trailing whitespace, tokenized with BOS, concatenated, non-overlapping windows of seq_len tokens from position 0; all next-token targets except BOS scored"
 
 // Eval is `autoq eval`: perplexity of a model and of fake-quantized variants against full
 // precision (NLL, KL, top-1), on the CPU reference or the GPU model runner.

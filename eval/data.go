@@ -162,7 +162,9 @@ func (w *Windows) nextDoc() ([]int, error) {
 		}
 		w.docs++
 		if !w.jsonl {
-			return w.tok.Encode(strings.Join(lines, "\n"), true), nil
+			// Strip the paragraph's leading and trailing whitespace, as llama2.c's TinyStories
+			// pretokenizer does (text.strip()), so that perplexities compare with other tools.
+			return w.tok.Encode(strings.TrimSpace(strings.Join(lines, "\n")), true), nil
 		}
 		var ids []int
 		if err := json.Unmarshal([]byte(lines[0]), &ids); err != nil {

@@ -129,3 +129,14 @@ func TestWindowsErrors(t *testing.T) {
 	_, err = OpenWindows(filepath.Join(t.TempDir(), "nope.txt"), byteTok{}, 258, DataOptions{SeqLen: 8})
 	assert.ErrorContains(t, err, "nope.txt")
 }
+
+func TestWindowsStripParagraphWhitespace(t *testing.T) {
+	// Leading/trailing spaces and tabs of a paragraph are stripped (llama2.c's text.strip());
+	// whitespace inside it (the end of a line that is not the last) is kept. CRLF endings too.
+	p := writeFile(t, "d.txt", "  ab \r\n cd\t \r\n\r\n\tefg  \n")
+	w, err := OpenWindows(p, byteTok{}, 258, DataOptions{SeqLen: 100})
+	require.NoError(t, err)
+	defer w.Close()
+	stream := append(append([]int{1}, ids("ab \n cd")...), append([]int{1}, ids("efg")...)...)
+	assert.Equal(t, [][]int{stream}, drain(t, w))
+}

@@ -4,9 +4,11 @@
 //
 // Data and windowing (the one rule every autoq command uses):
 //
-//   - A text file is split into paragraphs at blank lines. Each paragraph is one document,
-//     tokenized with a BOS token first (tokenizer.Encode(p, true)), the way llama2.c
-//     pretokenizes each story. A ".jsonl" file holds one JSON array of token ids per line,
+//   - A text file is split into paragraphs at blank lines. Each paragraph is one document:
+//     its lines joined with "\n", its leading and trailing whitespace stripped (spaces at the
+//     end of its last line, for example), then tokenized with a BOS token first
+//     (tokenizer.Encode(p, true)), the way llama2.c pretokenizes each story
+//     (text.strip(), then encode with BOS). A ".jsonl" file holds one JSON array of token ids per line,
 //     used verbatim as a document (include BOS yourself).
 //   - Split: "calib" keeps the documents that start in the first half of the file's bytes,
 //     "eval" those that start in the second half, "all" everything, so calibration and

@@ -13,4 +13,11 @@
 // FakeQuant (dequantized weights, optional int8 activation quantization), or a real
 // quantized kernel from another package. A Hook passed to Forward sees the input of every
 // linear layer, which is how calibration collects activation statistics.
+//
+// Forward is also available one decoder block at a time (blocks.go): Embed gives the
+// residual stream before block 0 (a Hidden), RunBlocks advances it through blocks [i, j) in
+// place, ProbeBlock runs a block only as far as one linear layer's input, and Head turns the
+// last state into logits; the pieces give Forward's bits. Passes that change the model block
+// by block (sequential GPTQ, per-block sensitivity, streaming a large model's weights)
+// keep the state at a block boundary instead of re-running the blocks before it.
 package model

@@ -1,11 +1,11 @@
 package model
 
 import (
-	"fmt"
 	"math"
 )
 
-// workspace holds the activations of one Forward call, reused by every layer.
+// workspace holds the activations of one RunBlocks (or ProbeBlock) call, reused by every
+// block; x is the residual stream being updated.
 type workspace struct {
 	x, xb, q, att, proj []float32 // [M, D]
 	k, v                []float32 // [M, KV]
@@ -17,75 +17,14 @@ type workspace struct {
 // position: logits[b] is [len(tokens[b]), vocab] row-major. hook, if not nil, sees the
 // input of every linear layer over all sequences' rows stacked ([sum of lengths, in]).
 func (m *Model) Forward(tokens [][]int, hook Hook) ([][]float32, error) {
-	cfg := m.Config
-	D, KV, H, V := cfg.Dim, cfg.KVDim(), cfg.HiddenDim, cfg.Vocab
-	if len(tokens) == 0 {
-		return nil, fmt.Errorf("model: forward of an empty batch")
+	h, err := m.Embed(tokens)
+	if err != nil {
+		return nil, err
 	}
-	offsets := make([]int, len(tokens)+1)
-	maxLen := 0
-	for b, seq := range tokens {
-		if len(seq) == 0 {
-			return nil, fmt.Errorf("model: sequence %d of the batch is empty", b)
-		}
-		if cfg.MaxSeq > 0 && len(seq) > cfg.MaxSeq {
-			return nil, fmt.Errorf("model: sequence %d has %d tokens, longer than the model's %d", b, len(seq), cfg.MaxSeq)
-		}
-		for i, t := range seq {
-			if t < 0 || t >= V {
-				return nil, fmt.Errorf("model: sequence %d position %d: token id %d outside the vocabulary [0, %d)", b, i, t, V)
-			}
-		}
-		offsets[b+1] = offsets[b] + len(seq)
-		maxLen = max(maxLen, len(seq))
+	if err := m.RunBlocks(h, 0, m.Blocks(), hook); err != nil {
+		return nil, err
 	}
-	M := offsets[len(tokens)]
-	cos, sin := m.rope(maxLen)
-	ws := &workspace{
-		x: make([]float32, M*D), xb: make([]float32, M*D), q: make([]float32, M*D),
-		att: make([]float32, M*D), proj: make([]float32, M*D),
-		k: make([]float32, M*KV), v: make([]float32, M*KV),
-		h1: make([]float32, M*H), h2: make([]float32, M*H),
-	}
-	for b, seq := range tokens {
-		for i, t := range seq {
-			copy(ws.x[(offsets[b]+i)*D:(offsets[b]+i+1)*D], m.embed[t*D:(t+1)*D])
-		}
-	}
-	eps := float32(cfg.NormEps)
-	run := func(ly *layer, i int, in, out []float32) {
-		if hook != nil {
-			_, k := ly.lin[i].Dims()
-			hook(ly.names[i], in[:M*k], M, k)
-		}
-		ly.lin[i].Forward(in, M, out)
-	}
-	for l := range m.layers {
-		ly := &m.layers[l]
-		rmsNorm(ws.xb, ws.x, ly.attnNorm, M, D, eps)
-		run(ly, linQ, ws.xb, ws.q)
-		run(ly, linK, ws.xb, ws.k)
-		run(ly, linV, ws.xb, ws.v)
-		m.applyRope(ws.q, ws.k, offsets, cos, sin)
-		m.attention(ws, offsets, maxLen)
-		run(ly, linO, ws.att, ws.proj)
-		addInPlace(ws.x, ws.proj)
-
-		rmsNorm(ws.xb, ws.x, ly.ffnNorm, M, D, eps)
-		run(ly, linGate, ws.xb, ws.h1)
-		run(ly, linUp, ws.xb, ws.h2)
-		siluMul(ws.h1, ws.h2, m.exp64)
-		run(ly, linDown, ws.h1, ws.proj)
-		addInPlace(ws.x, ws.proj)
-	}
-	rmsNorm(ws.xb, ws.x, m.finalNorm, M, D, eps)
-	logits := make([]float32, M*V)
-	m.classifier.Forward(ws.xb, M, logits)
-	out := make([][]float32, len(tokens))
-	for b := range tokens {
-		out[b] = logits[offsets[b]*V : offsets[b+1]*V : offsets[b+1]*V]
-	}
-	return out, nil
+	return m.Head(h)
 }
 
 func addInPlace(x, y []float32) {

@@ -21,9 +21,10 @@ func registerCalibOutput(fs *pflag.FlagSet, c *autoquant.CalibOutput) {
 	fs.StringVar(&c.Device, "device", "auto", deviceHelp+"; calibrate --model also takes cuda:all (one worker per GPU)")
 }
 
-const calibrateModelUsage = "\n\nWith --model: calibrate from text. The data (--data: text, paragraphs split at blank lines,\n" +
-	"or .jsonl token ids) is tokenized and cut into windows of --seq-len tokens (eval's windowing,\n" +
-	"--split calib = first half of the file); the full-precision model runs over them in batches\n" +
+const calibrateModelUsage = "\n\nWith --model: calibrate from text. The data (--data: text, paragraphs split at blank lines\n" +
+	"and stripped of leading/trailing whitespace, or .jsonl token ids) is tokenized with BOS first and\n" +
+	"cut into windows of --seq-len tokens (eval's windowing, --split calib = first half of the\n" +
+	"file); the full-precision model runs over them in batches\n" +
 	"and the input of every linear layer is binned under the layer's name. --shard I/N takes the\n" +
 	"windows whose index is I mod N; --device cuda:all runs one worker per GPU, --workers N that\n" +
 	"many CPU workers (histograms merge exactly). --rounds R recomputes every threshold after each\n" +

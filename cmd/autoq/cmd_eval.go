@@ -14,7 +14,8 @@ func init() {
 		name:    "eval",
 		summary: "perplexity of a model, and of fake-quantized variants against full precision (NLL, KL, top-1)",
 		usage: "--model PATH --data FILE [--scheme w8,w8a8,w4g32a,...] [--quantized DIR] [flags]\n\n" +
-			"Windowing: paragraphs (blank-line separated) are documents tokenized with BOS first; they are\n" +
+			"Windowing: paragraphs (blank-line separated) are documents, stripped of leading/trailing\n" +
+			"whitespace (as llama2.c's pretokenizer does) and tokenized with BOS first; they are\n" +
 			"concatenated and cut into non-overlapping windows of --seq-len tokens, each run from position 0;\n" +
 			"every next-token target except BOS is scored. --split eval (the default) uses the documents that\n" +
 			"start in the second half of the file, calib the first half. .jsonl data holds token ids per line.\n" +

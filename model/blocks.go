@@ -1,0 +1,213 @@
+package model
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Block-level entry points. Forward is Embed, RunBlocks over every decoder block, then Head;
+// calling the three pieces separately gives the same bits. A caller can therefore stop at a
+// block boundary, keep the residual stream there (a Hidden), change the model (plug
+// quantized layers into the blocks already visited) and go on from the stored state
+// instead of re-running the blocks before it. This is how sequential GPTQ runs at the cost
+// of about one forward pass of the calibration data (gptq/collect.Sequential), and the
+// shape of any block-at-a-time pass (streaming a large model's weights, per-block
+// sensitivity): only one block's activations and the boundary states are alive at a time.
+//
+//	h, _ := m.Embed(tokens)             // [rows, dim] residual stream before block 0
+//	for b := 0; b < m.Blocks(); b++ {
+//		_ = m.RunBlocks(h, b, b+1, hook) // in place: now the input of block b+1
+//	}
+//	logits, _ := m.Head(h)              // final norm + classifier, as Forward returns them
+//
+// Block b is decoder layer b (model.layers.b.*): attention then MLP, each added to the
+// residual stream. Its linear layers are BlockLinearNames(b); a hook sees their inputs as
+// Forward's hook does.
+
+// Hidden is the residual stream of a batch of sequences at a block boundary. X holds the rows
+// of every sequence stacked ([Rows, Dim] row-major); the sequence boundaries (fixed by
+// Embed) say which rows attend to which. Nothing else is carried between blocks: positions
+// restart at 0 in every sequence and there is no KV cache.
+type Hidden struct {
+	X         []float32
+	Rows, Dim int
+	offsets   []int // sequence b owns rows [offsets[b], offsets[b+1])
+	maxLen    int
+}
+
+// Lengths returns the length of each sequence of the batch.
+func (h *Hidden) Lengths() []int {
+	out := make([]int, len(h.offsets)-1)
+	for b := range out {
+		out[b] = h.offsets[b+1] - h.offsets[b]
+	}
+	return out
+}
+
+// Clone returns an independent copy (for example, to keep a block's input while it runs).
+func (h *Hidden) Clone() *Hidden {
+	c := *h
+	c.X = slices.Clone(h.X)
+	return &c
+}
+
+// Blocks is the number of decoder blocks (Config.Layers).
+func (m *Model) Blocks() int { return len(m.layers) }
+
+// BlockLinearNames lists block b's seven linear layers in forward order.
+func (m *Model) BlockLinearNames(b int) []string {
+	if b < 0 || b >= len(m.layers) {
+		return nil
+	}
+	return slices.Clone(m.layers[b].names[:])
+}
+
+// Embed checks a batch of token sequences (as Forward does) and returns the residual stream
+// before block 0: each token's embedding row.
+func (m *Model) Embed(tokens [][]int) (*Hidden, error) {
+	cfg := m.Config
+	D, V := cfg.Dim, cfg.Vocab
+	if len(tokens) == 0 {
+		return nil, fmt.Errorf("model: forward of an empty batch")
+	}
+	offsets := make([]int, len(tokens)+1)
+	maxLen := 0
+	for b, seq := range tokens {
+		if len(seq) == 0 {
+			return nil, fmt.Errorf("model: sequence %d of the batch is empty", b)
+		}
+		if cfg.MaxSeq > 0 && len(seq) > cfg.MaxSeq {
+			return nil, fmt.Errorf("model: sequence %d has %d tokens, longer than the model's %d", b, len(seq), cfg.MaxSeq)
+		}
+		for i, t := range seq {
+			if t < 0 || t >= V {
+				return nil, fmt.Errorf("model: sequence %d position %d: token id %d outside the vocabulary [0, %d)", b, i, t, V)
+			}
+		}
+		offsets[b+1] = offsets[b] + len(seq)
+		maxLen = max(maxLen, len(seq))
+	}
+	M := offsets[len(tokens)]
+	h := &Hidden{X: make([]float32, M*D), Rows: M, Dim: D, offsets: offsets, maxLen: maxLen}
+	for b, seq := range tokens {
+		for i, t := range seq {
+			copy(h.X[(offsets[b]+i)*D:(offsets[b]+i+1)*D], m.embed[t*D:(t+1)*D])
+		}
+	}
+	return h, nil
+}
+
+// RunBlocks runs blocks [from, to) on h in place: h becomes the input of block to (or of
+// Head when to == Blocks()). hook, if not nil, sees the input of every linear layer of
+// those blocks, as in Forward.
+func (m *Model) RunBlocks(h *Hidden, from, to int, hook Hook) error {
+	if err := m.checkHidden(h); err != nil {
+		return err
+	}
+	if from < 0 || to > len(m.layers) || from > to {
+		return fmt.Errorf("model: blocks [%d, %d) outside [0, %d]", from, to, len(m.layers))
+	}
+	ws := m.newWorkspace(h)
+	ws.x = h.X
+	for l := from; l < to; l++ {
+		m.block(ws, &m.layers[l], h, hook, "")
+	}
+	return nil
+}
+
+// ProbeBlock runs block b on a copy of h only as far as the linear layer until: hook sees
+// the inputs of the block's linear layers up to and including until's, then the block
+// stops. h is not changed. It costs the part of the block before until (nothing but the
+// norm for q_proj), which is what a statistic of one layer's input needs when the layers
+// before it in the block changed since h was computed.
+func (m *Model) ProbeBlock(h *Hidden, b int, until string, hook Hook) error {
+	if err := m.checkHidden(h); err != nil {
+		return err
+	}
+	if b < 0 || b >= len(m.layers) {
+		return fmt.Errorf("model: block %d outside [0, %d)", b, len(m.layers))
+	}
+	if !slices.Contains(m.layers[b].names[:], until) {
+		return fmt.Errorf("model: %q is not a linear layer of block %d (see BlockLinearNames)", until, b)
+	}
+	ws := m.newWorkspace(h)
+	ws.x = slices.Clone(h.X)
+	m.block(ws, &m.layers[b], h, hook, until)
+	return nil
+}
+
+// Head applies the final norm and the classifier to h (the output of the last block) and
+// returns the logits of every position, split by sequence as Forward returns them.
+func (m *Model) Head(h *Hidden) ([][]float32, error) {
+	if err := m.checkHidden(h); err != nil {
+		return nil, err
+	}
+	D, V, M := m.Config.Dim, m.Config.Vocab, h.Rows
+	xb := make([]float32, M*D)
+	rmsNorm(xb, h.X, m.finalNorm, M, D, float32(m.Config.NormEps))
+	logits := make([]float32, M*V)
+	m.classifier.Forward(xb, M, logits)
+	out := make([][]float32, len(h.offsets)-1)
+	for b := range out {
+		lo, hi := h.offsets[b]*V, h.offsets[b+1]*V
+		out[b] = logits[lo:hi:hi]
+	}
+	return out, nil
+}
+
+func (m *Model) checkHidden(h *Hidden) error {
+	if h == nil || len(h.offsets) < 2 || h.Dim != m.Config.Dim || h.Rows != h.offsets[len(h.offsets)-1] || len(h.X) != h.Rows*h.Dim {
+		return fmt.Errorf("model: hidden state does not come from this model's Embed (dim %d)", m.Config.Dim)
+	}
+	return nil
+}
+
+func (m *Model) newWorkspace(h *Hidden) *workspace {
+	M, D, KV, H := h.Rows, m.Config.Dim, m.Config.KVDim(), m.Config.HiddenDim
+	return &workspace{
+		xb: make([]float32, M*D), q: make([]float32, M*D),
+		att: make([]float32, M*D), proj: make([]float32, M*D),
+		k: make([]float32, M*KV), v: make([]float32, M*KV),
+		h1: make([]float32, M*H), h2: make([]float32, M*H),
+	}
+}
+
+// block runs one decoder layer on ws.x in place. With stop set, it returns right after the
+// hook saw the input of the linear layer stop (ws.x is then left half-updated).
+func (m *Model) block(ws *workspace, ly *layer, h *Hidden, hook Hook, stop string) {
+	M, D := h.Rows, m.Config.Dim
+	eps := float32(m.Config.NormEps)
+	cos, sin := m.rope(h.maxLen)
+	// run shows linear i its input, then runs it unless it is the stop layer (false: stop).
+	run := func(i int, in, out []float32) bool {
+		if hook != nil {
+			_, k := ly.lin[i].Dims()
+			hook(ly.names[i], in[:M*k], M, k)
+		}
+		if ly.names[i] == stop {
+			return false
+		}
+		ly.lin[i].Forward(in, M, out)
+		return true
+	}
+	rmsNorm(ws.xb, ws.x, ly.attnNorm, M, D, eps)
+	if !run(linQ, ws.xb, ws.q) || !run(linK, ws.xb, ws.k) || !run(linV, ws.xb, ws.v) {
+		return
+	}
+	m.applyRope(ws.q, ws.k, h.offsets, cos, sin)
+	m.attention(ws, h.offsets, h.maxLen)
+	if !run(linO, ws.att, ws.proj) {
+		return
+	}
+	addInPlace(ws.x, ws.proj)
+
+	rmsNorm(ws.xb, ws.x, ly.ffnNorm, M, D, eps)
+	if !run(linGate, ws.xb, ws.h1) || !run(linUp, ws.xb, ws.h2) {
+		return
+	}
+	siluMul(ws.h1, ws.h2, m.exp64)
+	if !run(linDown, ws.h1, ws.proj) {
+		return
+	}
+	addInPlace(ws.x, ws.proj)
+}
