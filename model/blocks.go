@@ -110,6 +110,9 @@ func (m *Model) RunBlocks(h *Hidden, from, to int, hook Hook) error {
 	ws := m.newWorkspace(h)
 	ws.x = h.X
 	for l := from; l < to; l++ {
+		if err := m.LoadBlock(l); err != nil {
+			return err
+		}
 		m.block(ws, &m.layers[l], h, hook, "")
 	}
 	return nil
@@ -129,6 +132,9 @@ func (m *Model) ProbeBlock(h *Hidden, b int, until string, hook Hook) error {
 	}
 	if !slices.Contains(m.layers[b].names[:], until) {
 		return fmt.Errorf("model: %q is not a linear layer of block %d (see BlockLinearNames)", until, b)
+	}
+	if err := m.LoadBlock(b); err != nil {
+		return err
 	}
 	ws := m.newWorkspace(h)
 	ws.x = slices.Clone(h.X)

@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 
@@ -32,6 +33,8 @@ type layer struct {
 	attnNorm, ffnNorm []float32
 	names             [7]string
 	lin               [7]Linear
+	own               [7]bool // lin[i] was loaded with the block (released with it), not plugged
+	loaded            bool    // norms and weights are in memory
 }
 
 // Model is a loaded Llama-family model. Its weights are float32 in memory.
@@ -54,6 +57,10 @@ type Model struct {
 	ropeMu   sync.Mutex
 	cos, sin []float32 // [ropeLen, headDim/2]
 	ropeLen  int
+
+	// lazy is set for a model whose decoder blocks are read from a checkpoint when first
+	// used (NewLazy); nil when New loaded everything.
+	lazy *lazyState
 }
 
 // Hook observes the input x [M, K] of the linear layer name (for example
@@ -66,81 +73,142 @@ type Hook func(name string, x []float32, M, K int)
 // F32). q/k weights must be in HF's half-split RoPE order. Missing tensors, wrong shapes and
 // non-finite values are errors naming the tensor.
 func New(cfg checkpoint.LlamaConfig, tensors map[string]*tensor.Tensor) (*Model, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("model: %w", err)
+	if err := checkConfig(cfg); err != nil {
+		return nil, err
 	}
-	if !(cfg.RopeTheta > 0) || !(cfg.NormEps > 0) {
-		return nil, fmt.Errorf("model: rope theta %g and rms norm eps %g must be positive", cfg.RopeTheta, cfg.NormEps)
-	}
-	if cfg.RopeScaling != "" {
-		return nil, fmt.Errorf("model: rope scaling %q is not supported (plain RoPE only)", cfg.RopeScaling)
-	}
-	m := &Model{Config: cfg, weights: map[string]*tensor.Tensor{}, byName: map[string]*Linear{}}
-	D, H, KV, V := cfg.Dim, cfg.HiddenDim, cfg.KVDim(), cfg.Vocab
+	m := newSkeleton(cfg)
 	get := func(name string, shape ...int) ([]float32, error) {
 		t, ok := tensors[name]
 		if !ok {
 			return nil, fmt.Errorf("model: missing tensor %s", name)
 		}
-		if !sameShape(t.Shape, shape) {
-			return nil, fmt.Errorf("model: tensor %s has shape %v, want %v", name, t.Shape, shape)
-		}
-		if !t.DType.IsFloat() {
-			return nil, fmt.Errorf("model: tensor %s has dtype %s, want F32, F16 or BF16", name, t.DType)
-		}
-		v := t.ToF32()
-		if t.DType == tensor.F32 {
-			v = append([]float32(nil), v...) // own the memory: t may be a view of a mapped file
-		}
-		if i := firstNonFinite(v); i >= 0 {
-			return nil, fmt.Errorf("model: tensor %s has a non-finite value %g at element %d", name, v[i], i)
-		}
-		m.weights[name] = tensor.FromF32(v, shape...)
-		return v, nil
+		return m.convert(name, t, shape)
 	}
+	if err := m.loadFixed(get); err != nil {
+		return nil, err
+	}
+	for l := range m.layers {
+		if err := m.loadLayer(l, get); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// getter reads one checkpoint tensor as float32 of the given shape (see convert).
+type getter func(name string, shape ...int) ([]float32, error)
+
+// newSkeleton is a model with its configuration and layer names but no weights.
+func newSkeleton(cfg checkpoint.LlamaConfig) *Model {
+	m := &Model{Config: cfg, weights: map[string]*tensor.Tensor{}, byName: map[string]*Linear{}}
+	m.layers = make([]layer, cfg.Layers)
+	for l := range m.layers {
+		ly := &m.layers[l]
+		for i, suf := range LinearSuffixes {
+			ly.names[i] = fmt.Sprintf("model.layers.%d.%s", l, suf)
+			m.byName[ly.names[i]] = &ly.lin[i]
+		}
+	}
+	return m
+}
+
+// convert checks a checkpoint tensor's shape, dtype and values and returns it as float32
+// (a copy: t may be a view of a mapped file), recording it under name for Weight.
+func (m *Model) convert(name string, t *tensor.Tensor, shape []int) ([]float32, error) {
+	if !sameShape(t.Shape, shape) {
+		return nil, fmt.Errorf("model: tensor %s has shape %v, want %v", name, t.Shape, shape)
+	}
+	if !t.DType.IsFloat() {
+		return nil, fmt.Errorf("model: tensor %s has dtype %s, want F32, F16 or BF16", name, t.DType)
+	}
+	if len(t.Data) != tensor.ByteSize(t.DType, t.Shape) {
+		return nil, fmt.Errorf("model: tensor %s has %d bytes, want %d", name, len(t.Data), tensor.ByteSize(t.DType, t.Shape))
+	}
+	v := t.ToF32()
+	if t.DType == tensor.F32 {
+		v = append([]float32(nil), v...) // own the memory: t may be a view of a mapped file
+	}
+	if i := firstNonFinite(v); i >= 0 {
+		return nil, fmt.Errorf("model: tensor %s has a non-finite value %g at element %d", name, v[i], i)
+	}
+	m.weights[name] = tensor.FromF32(v, shape...)
+	return v, nil
+}
+
+// loadFixed reads the tensors outside the decoder blocks: embedding, final norm, lm_head.
+func (m *Model) loadFixed(get getter) error {
+	cfg := m.Config
+	D, V := cfg.Dim, cfg.Vocab
 	var err error
 	if m.embed, err = get("model.embed_tokens.weight", V, D); err != nil {
-		return nil, err
+		return err
 	}
 	if m.finalNorm, err = get("model.norm.weight", D); err != nil {
-		return nil, err
+		return err
 	}
 	cls := m.embed
 	if !cfg.TiedEmbeddings {
 		if cls, err = get("lm_head.weight", V, D); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	m.classifier = &Dense{W: cls, N: V, K: D}
-	shapes := [7][2]int{{D, D}, {KV, D}, {KV, D}, {D, D}, {H, D}, {H, D}, {D, H}}
-	m.layers = make([]layer, cfg.Layers)
-	for l := range m.layers {
-		ly := &m.layers[l]
-		p := fmt.Sprintf("model.layers.%d.", l)
-		if ly.attnNorm, err = get(p+"input_layernorm.weight", D); err != nil {
-			return nil, err
-		}
-		if ly.ffnNorm, err = get(p+"post_attention_layernorm.weight", D); err != nil {
-			return nil, err
-		}
-		for i, suf := range LinearSuffixes {
-			name := p + suf
-			w, err := get(name+".weight", shapes[i][0], shapes[i][1])
-			if err != nil {
-				return nil, err
-			}
-			var bias []float32
-			if cfg.Bias && i <= linV {
-				if bias, err = get(name+".bias", shapes[i][0]); err != nil {
-					return nil, err
-				}
-			}
-			ly.names[i] = name
-			ly.lin[i] = &Dense{W: w, Bias: bias, N: shapes[i][0], K: shapes[i][1]}
-			m.byName[name] = &ly.lin[i]
-		}
+	return nil
+}
+
+// linearShapes are the [out, in] shapes of the seven linear layers of a block.
+func linearShapes(cfg checkpoint.LlamaConfig) [7][2]int {
+	D, H, KV := cfg.Dim, cfg.HiddenDim, cfg.KVDim()
+	return [7][2]int{{D, D}, {KV, D}, {KV, D}, {D, D}, {H, D}, {H, D}, {D, H}}
+}
+
+// loadLayer reads decoder block l's norms and weights. A linear slot already holding a
+// plugged layer keeps it; the others get the full-precision Dense (or, in a lazy model,
+// the layer its options supply).
+func (m *Model) loadLayer(l int, get getter) error {
+	cfg := m.Config
+	D := cfg.Dim
+	shapes := linearShapes(cfg)
+	ly := &m.layers[l]
+	p := fmt.Sprintf("model.layers.%d.", l)
+	var err error
+	if ly.attnNorm, err = get(p+"input_layernorm.weight", D); err != nil {
+		return err
 	}
-	return m, nil
+	if ly.ffnNorm, err = get(p+"post_attention_layernorm.weight", D); err != nil {
+		return err
+	}
+	for i, name := range ly.names {
+		if ly.lin[i] != nil {
+			continue
+		}
+		if m.lazy != nil && m.lazy.opt.Linear != nil {
+			lin, err := m.lazy.opt.Linear(name)
+			if err != nil {
+				return err
+			}
+			if lin != nil {
+				if n, k := lin.Dims(); n != shapes[i][0] || k != shapes[i][1] {
+					return fmt.Errorf("model: linear for %s is [%d, %d], want [%d, %d]", name, n, k, shapes[i][0], shapes[i][1])
+				}
+				ly.lin[i], ly.own[i] = lin, true
+				continue
+			}
+		}
+		w, err := get(name+".weight", shapes[i][0], shapes[i][1])
+		if err != nil {
+			return err
+		}
+		var bias []float32
+		if cfg.Bias && i <= linV {
+			if bias, err = get(name+".bias", shapes[i][0]); err != nil {
+				return err
+			}
+		}
+		ly.lin[i], ly.own[i] = &Dense{W: w, Bias: bias, N: shapes[i][0], K: shapes[i][1]}, true
+	}
+	ly.loaded = true
+	return nil
 }
 
 func sameShape(a, b []int) bool {
@@ -175,9 +243,10 @@ func (m *Model) LinearNames() []string {
 	return names
 }
 
-// Linear returns the layer currently plugged in under name, or nil.
+// Linear returns the layer currently plugged in under name, or nil (also when a lazy
+// model cannot read the layer's block).
 func (m *Model) Linear(name string) Linear {
-	if p, ok := m.byName[name]; ok {
+	if p, ok := m.byName[name]; ok && m.touch(name) == nil {
 		return *p
 	}
 	return nil
@@ -193,16 +262,37 @@ func (m *Model) SetLinear(name string, l Linear) error {
 	if l == nil {
 		return fmt.Errorf("model: nil linear for %s", name)
 	}
+	if err := m.touch(name); err != nil {
+		return err
+	}
 	wn, wk := (*p).Dims()
 	if n, k := l.Dims(); n != wn || k != wk {
 		return fmt.Errorf("model: linear for %s is [%d, %d], want [%d, %d]", name, n, k, wn, wk)
 	}
 	*p = l
+	if b := blockOf(name); b >= 0 {
+		m.layers[b].own[slices.Index(m.layers[b].names[:], name)] = false
+	}
 	return nil
 }
 
-// ResetLinears plugs the full-precision Dense layers back in everywhere.
+// ResetLinears plugs the full-precision Dense layers back in everywhere. A lazy model
+// drops the plugged layers; the blocks read their weights again when next used.
 func (m *Model) ResetLinears() {
+	if m.lazy != nil {
+		m.lazy.mu.Lock()
+		defer m.lazy.mu.Unlock()
+		for b := range m.layers {
+			if m.layers[b].loaded {
+				m.releaseLocked(b)
+			}
+			ly := &m.layers[b]
+			for i := range ly.lin {
+				ly.lin[i], ly.own[i] = nil, false
+			}
+		}
+		return
+	}
 	for _, ly := range m.layers {
 		for i, name := range ly.names {
 			n, k := ly.lin[i].Dims()
@@ -215,7 +305,8 @@ func (m *Model) ResetLinears() {
 	}
 }
 
-// WeightNames lists the checkpoint tensors (see Weight), sorted.
+// WeightNames lists the checkpoint tensors (see Weight), sorted (in a lazy model, those of
+// the resident blocks).
 func (m *Model) WeightNames() []string {
 	names := make([]string, 0, len(m.weights))
 	for n := range m.weights {
@@ -226,8 +317,14 @@ func (m *Model) WeightNames() []string {
 }
 
 // Weight returns the checkpoint tensor name (e.g. "model.layers.0.mlp.up_proj.weight") as
-// F32, or nil if there is none. The tensor is shared: do not modify it.
-func (m *Model) Weight(name string) *tensor.Tensor { return m.weights[name] }
+// F32, or nil if there is none. The tensor is shared: do not modify it. A lazy model reads
+// the tensor's block first.
+func (m *Model) Weight(name string) *tensor.Tensor {
+	if m.touch(name) != nil {
+		return nil
+	}
+	return m.weights[name]
+}
 
 // rope returns the cos/sin tables for at least n positions, growing them when needed.
 func (m *Model) rope(n int) (cos, sin []float32) {
