@@ -94,10 +94,15 @@ func (f *Input) open(allowSynthetic bool, need dataNeed) (*Source, *Data, error)
 		return nil, nil, err
 	}
 	if src.Tok == nil && !isJSONL(f.Data) {
+		src.Close()
 		return nil, nil, usagef("no tokenizer found for %s: give --tokenizer", f.Model)
 	}
 	d, err := loadData(f.Data, src.Tok, src.Cfg.Vocab, f.dataOptions(), need)
-	return src, d, err
+	if err != nil {
+		src.Close()
+		return nil, nil, err
+	}
+	return src, d, nil
 }
 
 func (f *Input) bos(src *Source) int {

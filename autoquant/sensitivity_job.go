@@ -36,6 +36,7 @@ func Sensitivity(env Env, f SensitivityOptions) (*SensitivityReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer src.Close()
 	qz, err := f.quantizers(env, src, d, schemes)
 	if err != nil {
 		return nil, err

@@ -24,6 +24,10 @@ type Source struct {
 	Tensors []safetensors.NamedTensor // HF-named checkpoint tensors, as stored
 	Tok     tokenizer.Tokenizer       // nil when the data are token ids (.jsonl)
 	Files   []string                  // tokenizer and other files to copy into an export
+
+	// ck is the mapped checkpoint of a Hugging Face directory: Tensors are views of it, valid
+	// until Close.
+	ck *safetensors.Checkpoint
 }
 
 // tokenizerFiles are copied along when a Hugging Face directory has them.
@@ -54,17 +58,20 @@ func OpenSource(path, tokPath string) (*Source, error) {
 		if _, ok := s.Config["quantization_config"]; ok {
 			return nil, fmt.Errorf("%s is already quantized (config.json has a quantization_config): give the full-precision model", path)
 		}
+		// The tensors stay views of the mapped files (nothing is read until used: a model
+		// larger than memory is converted block by block, see NewLazyModel).
 		ck, err := safetensors.OpenCheckpoint(path)
 		if err != nil {
 			return nil, err
 		}
-		defer ck.Close()
+		s.ck = ck
 		for _, n := range ck.Names() {
 			t, err := ck.Tensor(n)
 			if err != nil {
+				ck.Close()
 				return nil, err
 			}
-			s.Tensors = append(s.Tensors, safetensors.NamedTensor{Name: n, T: cloneTensor(t)})
+			s.Tensors = append(s.Tensors, safetensors.NamedTensor{Name: n, T: t})
 		}
 		for _, f := range tokenizerFiles {
 			if _, err := os.Stat(filepath.Join(path, f)); err == nil {
@@ -91,9 +98,11 @@ func OpenSource(path, tokPath string) (*Source, error) {
 	if tokPath != "" {
 		tok, err := tokenizer.Load(tokPath)
 		if err != nil {
+			s.Close()
 			return nil, err
 		}
 		if err := tokenizer.CheckVocab(tok, s.Cfg.Vocab); err != nil {
+			s.Close()
 			return nil, fmt.Errorf("%s: %w", tokPath, err)
 		}
 		s.Tok = tok
@@ -116,6 +125,46 @@ func (s *Source) NewModel() (*model.Model, error) {
 		return nil, fmt.Errorf("%s: %w", s.displayPath(), err)
 	}
 	return m, nil
+}
+
+// Close unmaps a Hugging Face checkpoint (the tensors become invalid); a no-op otherwise.
+func (s *Source) Close() error {
+	if s == nil || s.ck == nil {
+		return nil
+	}
+	err := s.ck.Close()
+	s.ck = nil
+	return err
+}
+
+// NewLazyModel builds a full-precision model whose decoder blocks are converted from the
+// source when used, at most maxBlockBytes of them resident (0: no bound; see
+// model.NewLazy). The pages of a mapped checkpoint are released after each conversion.
+func (s *Source) NewLazyModel(maxBlockBytes int64) (*model.Model, error) {
+	opt := model.LazyOptions{MaxBlockBytes: maxBlockBytes}
+	if s.ck != nil {
+		ck := s.ck
+		opt.Release = func(names []string) {
+			for _, n := range names {
+				ck.Release(n) // advisory: an error leaves the pages mapped, nothing else
+			}
+		}
+	}
+	m, err := model.NewLazy(s.Cfg, sourceTensors{s}, opt)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.displayPath(), err)
+	}
+	return m, nil
+}
+
+// sourceTensors is a Source as a model.TensorSource.
+type sourceTensors struct{ s *Source }
+
+func (t sourceTensors) Tensor(name string) (*tensor.Tensor, error) {
+	if x := t.s.Tensor(name); x != nil {
+		return x, nil
+	}
+	return nil, fmt.Errorf("%s has no tensor %s", t.s.displayPath(), name)
 }
 
 // Tensor returns a checkpoint tensor by name, or nil.
@@ -152,10 +201,6 @@ func (s *Source) displayPath() string {
 		return "synthetic model"
 	}
 	return s.Path
-}
-
-func cloneTensor(t *tensor.Tensor) *tensor.Tensor {
-	return &tensor.Tensor{DType: t.DType, Shape: append([]int(nil), t.Shape...), Data: append([]byte(nil), t.Data...)}
 }
 
 // loadModelAndTokenizer loads the model at modelPath and the tokenizer for data: tokPath,

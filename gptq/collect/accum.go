@@ -1,0 +1,106 @@
+package collect
+
+import (
+	"fmt"
+
+	"github.com/autoq/autoq/gptq"
+	"github.com/autoq/autoq/model"
+)
+
+// Accumulator gathers the input Hessians of some linear layers from the hooks of any pass
+// over the model (Forward, or RunBlocks one block at a time): the statistics Hessians
+// collects, for a caller that drives the passes itself. Layers reading one input (q/k/v,
+// gate/up) share a single accumulation, found as Hessians finds it (consecutive hook calls
+// with equal values), so batches added in the same order give Hessians' bits.
+type Accumulator struct {
+	want     map[string]bool
+	hs       map[string]*gptq.Hessian
+	alias    map[string]string // layer -> layer whose Hessian it shares
+	lastName string
+	lastX    []float32
+	err      error
+}
+
+// NewAccumulator accumulates the layers in names (nil: every layer the hook sees).
+func NewAccumulator(names []string) *Accumulator {
+	a := &Accumulator{hs: map[string]*gptq.Hessian{}, alias: map[string]string{}}
+	if names != nil {
+		a.want = map[string]bool{}
+		for _, n := range names {
+			a.want[n] = true
+		}
+	}
+	return a
+}
+
+// Hook returns the model hook that feeds the accumulator. Call EndBatch between passes.
+func (a *Accumulator) Hook() model.Hook {
+	return func(name string, x []float32, M, K int) {
+		if a.err != nil || len(x) == 0 || a.want != nil && !a.want[name] {
+			return
+		}
+		if len(x) == len(a.lastX) && equal(x, a.lastX) {
+			if o, ok := a.alias[name]; ok && o != a.lastName {
+				a.err = fmt.Errorf("collect: %s shared the input of %s, now of %s", name, o, a.lastName)
+			}
+			a.alias[name] = a.lastName
+			return
+		}
+		a.lastName, a.lastX = name, append(a.lastX[:0], x...)
+		h := a.hs[name]
+		if h == nil {
+			var err error
+			if h, err = gptq.NewHessian(K); err != nil {
+				a.err = fmt.Errorf("collect: %s: %w", name, err)
+				return
+			}
+			a.hs[name] = h
+		}
+		if err := h.Add(x, M, K); err != nil {
+			a.err = fmt.Errorf("collect: %s: %w", name, err)
+		}
+	}
+}
+
+// EndBatch ends one pass: inputs are compared for sharing within a pass only.
+func (a *Accumulator) EndBatch() {
+	a.lastName, a.lastX = "", a.lastX[:0]
+}
+
+// Err is the first error a hook call met.
+func (a *Accumulator) Err() error { return a.err }
+
+// Hessians returns one Hessian per wanted layer; layers sharing an input share one
+// *gptq.Hessian (read-only to GPTQ, which copies it). A wanted layer that saw no input is an
+// error.
+func (a *Accumulator) Hessians() (map[string]*gptq.Hessian, error) {
+	if a.err != nil {
+		return nil, a.err
+	}
+	out := make(map[string]*gptq.Hessian, len(a.hs)+len(a.alias))
+	for n, h := range a.hs {
+		out[n] = h
+	}
+	for name, owner := range a.alias {
+		src := a.hs[owner]
+		if src == nil {
+			return nil, fmt.Errorf("collect: %s shares the input of %s, which has no statistics", name, owner)
+		}
+		out[name] = src
+	}
+	for n := range a.want {
+		if out[n] == nil {
+			return nil, fmt.Errorf("collect: linear layer %s saw no input during calibration", n)
+		}
+	}
+	return out, nil
+}
+
+// Bytes is the memory the accumulated sums hold.
+func (a *Accumulator) Bytes() int64 {
+	var n int64
+	for _, h := range a.hs {
+		n += 8 * int64(len(h.Sum))
+	}
+	return n
+}

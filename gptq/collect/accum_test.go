@@ -1,0 +1,57 @@
+package collect
+
+import (
+	"testing"
+
+	"github.com/autoq/autoq/internal/testutil"
+	"github.com/autoq/autoq/model"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Driven one block at a time over stored boundary states (block-major: every batch through
+// block b, then block b+1), the Accumulator gives Hessians' bits: same per-layer batches in
+// the same order. Shared inputs share one Hessian.
+func TestAccumulatorBlockMajorEqualsHessians(t *testing.T) {
+	m, err := model.Load(testutil.SharedData(t, "stories260K.bin"))
+	require.NoError(t, err)
+	r := testutil.Rand(9)
+	seqs := make([][]int, 5)
+	for i := range seqs {
+		seqs[i] = make([]int, 24+i)
+		for j := range seqs[i] {
+			seqs[i][j] = 3 + r.IntN(m.Config.Vocab-3)
+		}
+	}
+	want, err := Hessians(m, seqs, 2, nil)
+	require.NoError(t, err)
+	var states []*model.Hidden
+	for b0 := 0; b0 < len(seqs); b0 += 2 {
+		h, err := m.Embed(seqs[b0:min(b0+2, len(seqs))])
+		require.NoError(t, err)
+		states = append(states, h)
+	}
+	for b := 0; b < m.Blocks(); b++ {
+		acc := NewAccumulator(m.BlockLinearNames(b))
+		for _, h := range states {
+			require.NoError(t, m.RunBlocks(h, b, b+1, acc.Hook()))
+			acc.EndBatch()
+		}
+		got, err := acc.Hessians()
+		require.NoError(t, err)
+		require.Len(t, got, 7)
+		for _, name := range m.BlockLinearNames(b) {
+			assert.Equal(t, want[name].Sum, got[name].Sum, name)
+			assert.Equal(t, want[name].Tokens, got[name].Tokens, name)
+		}
+		names := m.BlockLinearNames(b)
+		assert.Same(t, got[names[0]], got[names[2]], "q and v share the input")
+		assert.Same(t, got[names[4]], got[names[5]], "gate and up share the input")
+		assert.NotSame(t, got[names[0]], got[names[3]])
+		assert.Equal(t, int64(3*64*64+172*172)*8, acc.Bytes(), "q, o, gate and down: one Hessian per input")
+	}
+	acc := NewAccumulator([]string{"model.layers.0.self_attn.q_proj", "nope"})
+	require.NoError(t, m.RunBlocks(states[0], 0, 1, acc.Hook()))
+	_, err = acc.Hessians()
+	assert.ErrorContains(t, err, "linear layer nope saw no input")
+}
