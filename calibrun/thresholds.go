@@ -28,6 +28,13 @@ func LayerThresholdsRounds(m *model.Model, ws [][]int, opt calib.Options, batch,
 	if err != nil {
 		return nil, 0, nil, err
 	}
+	return ThresholdsOf(res)
+}
+
+// ThresholdsOf is every linear layer's threshold after the last round of a run (each member
+// of an input group gets its group's), the tokens seen and the run's diagnostics. A group
+// whose input was all zeros is an error naming its first layer.
+func ThresholdsOf(res *Result) (map[string]float32, int, *Report, error) {
 	if res.Windows == 0 {
 		return nil, 0, nil, fmt.Errorf("calibrun: no calibration tokens")
 	}
