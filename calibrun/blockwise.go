@@ -138,7 +138,7 @@ func (h *BlockHists) Hook(first int, lengths []int) model.Hook {
 // BlockPart is one block's calibration: its input groups and, per round, each group's
 // cumulative histogram. It is what a resumable run stores per block (JSON).
 type BlockPart struct {
-	Groups []Group               `json:"groups"`
+	Groups []Group              `json:"groups"`
 	Cum    [][]*calib.Histogram `json:"cumulative"` // [round][group]
 }
 
