@@ -39,78 +39,17 @@ var quantSuffixes = []string{"weight_packed", "weight_shape", "weight_scale", "w
 // Read reads an export directory written by Write (or any compressed-tensors checkpoint
 // using the int pack-quantized / int-quantized formats with explicit or "re:" targets).
 func Read(dir string) (*Loaded, error) {
-	cfgBytes, err := os.ReadFile(filepath.Join(dir, ConfigFile))
+	ld, ck, owned, err := scan(dir)
 	if err != nil {
-		return nil, fmt.Errorf("export read: %w", err)
-	}
-	ld := &Loaded{Dir: dir, raw: map[string]map[string]*tensor.Tensor{}, fmt: map[string]*ConfigGroup{}}
-	if err := json.Unmarshal(cfgBytes, &ld.Config); err != nil {
-		return nil, fmt.Errorf("export read %s: %w", filepath.Join(dir, ConfigFile), err)
-	}
-	var wrap struct {
-		Q *QuantizationConfig `json:"quantization_config"`
-	}
-	if err := json.Unmarshal(cfgBytes, &wrap); err != nil || wrap.Q == nil {
-		return nil, fmt.Errorf("export read %s: no quantization_config (%v)", filepath.Join(dir, ConfigFile), err)
-	}
-	ld.Quant = wrap.Q
-	if ld.Quant.QuantMethod != "compressed-tensors" {
-		return nil, fmt.Errorf("export read %s: quant_method %q (want compressed-tensors)", dir, ld.Quant.QuantMethod)
-	}
-	ck, err := safetensors.OpenCheckpoint(dir)
-	if err != nil {
-		return nil, fmt.Errorf("export read: %w", err)
+		return nil, err
 	}
 	defer ck.Close()
-	ld.meta = ck.Metadata()
-	names := ck.Names()
-	modules := map[string]bool{}
-	for _, n := range names {
-		for _, suf := range quantSuffixes[:5] {
-			if strings.HasSuffix(n, "."+suf) {
-				modules[strings.TrimSuffix(n, "."+suf)] = true
-			}
+	for _, raw := range ld.raw { // copies: the mapping is closed on return
+		for suf, t := range raw {
+			raw[suf] = cloneTensor(t)
 		}
 	}
-	// Assign every module with quantization tensors to its config group.
-	gnames := make([]string, 0, len(ld.Quant.ConfigGroups))
-	for g := range ld.Quant.ConfigGroups {
-		gnames = append(gnames, g)
-	}
-	sort.Strings(gnames)
-	for m := range modules {
-		for _, g := range gnames {
-			cg := ld.Quant.ConfigGroups[g]
-			ok, err := matchesTargets(m, cg.Targets)
-			if err != nil {
-				return nil, fmt.Errorf("export read %s: config group %s: %w", dir, g, err)
-			}
-			if ok {
-				ld.fmt[m] = cg
-				break
-			}
-		}
-		if ld.fmt[m] == nil {
-			return nil, fmt.Errorf("export read %s: layer %q has quantized tensors but no config group targets it", dir, m)
-		}
-	}
-	owned := map[string]bool{}
-	for m := range ld.fmt {
-		ld.raw[m] = map[string]*tensor.Tensor{}
-		for _, suf := range quantSuffixes {
-			n := m + "." + suf
-			if _, ok := ck.Info(n); !ok {
-				continue
-			}
-			t, err := ck.Tensor(n)
-			if err != nil {
-				return nil, fmt.Errorf("export read: %w", err)
-			}
-			ld.raw[m][suf] = cloneTensor(t)
-			owned[n] = true
-		}
-	}
-	for _, n := range names {
+	for _, n := range ck.Names() {
 		if owned[n] {
 			continue
 		}
@@ -133,6 +72,88 @@ func Read(dir string) (*Loaded, error) {
 		ld.Layers = append(ld.Layers, l)
 	}
 	return ld, nil
+}
+
+// scan opens an export: its config, the config group of every quantized module, and each
+// module's stored tensors as views of the mapped checkpoint (returned open; owned names
+// the tensors that belong to a quantized module).
+func scan(dir string) (_ *Loaded, _ *safetensors.Checkpoint, owned map[string]bool, err error) {
+	cfgBytes, err := os.ReadFile(filepath.Join(dir, ConfigFile))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("export read: %w", err)
+	}
+	ld := &Loaded{Dir: dir, raw: map[string]map[string]*tensor.Tensor{}, fmt: map[string]*ConfigGroup{}}
+	if err := json.Unmarshal(cfgBytes, &ld.Config); err != nil {
+		return nil, nil, nil, fmt.Errorf("export read %s: %w", filepath.Join(dir, ConfigFile), err)
+	}
+	var wrap struct {
+		Q *QuantizationConfig `json:"quantization_config"`
+	}
+	if err := json.Unmarshal(cfgBytes, &wrap); err != nil || wrap.Q == nil {
+		return nil, nil, nil, fmt.Errorf("export read %s: no quantization_config (%v)", filepath.Join(dir, ConfigFile), err)
+	}
+	ld.Quant = wrap.Q
+	if ld.Quant.QuantMethod != "compressed-tensors" {
+		return nil, nil, nil, fmt.Errorf("export read %s: quant_method %q (want compressed-tensors)", dir, ld.Quant.QuantMethod)
+	}
+	ck, err := safetensors.OpenCheckpoint(dir)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("export read: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			ck.Close()
+		}
+	}()
+	ld.meta = ck.Metadata()
+	names := ck.Names()
+	modules := map[string]bool{}
+	for _, n := range names {
+		for _, suf := range quantSuffixes[:5] {
+			if strings.HasSuffix(n, "."+suf) {
+				modules[strings.TrimSuffix(n, "."+suf)] = true
+			}
+		}
+	}
+	// Assign every module with quantization tensors to its config group.
+	gnames := make([]string, 0, len(ld.Quant.ConfigGroups))
+	for g := range ld.Quant.ConfigGroups {
+		gnames = append(gnames, g)
+	}
+	sort.Strings(gnames)
+	for m := range modules {
+		for _, g := range gnames {
+			cg := ld.Quant.ConfigGroups[g]
+			ok, err := matchesTargets(m, cg.Targets)
+			if err != nil {
+				return nil, nil, nil, fmt.Errorf("export read %s: config group %s: %w", dir, g, err)
+			}
+			if ok {
+				ld.fmt[m] = cg
+				break
+			}
+		}
+		if ld.fmt[m] == nil {
+			return nil, nil, nil, fmt.Errorf("export read %s: layer %q has quantized tensors but no config group targets it", dir, m)
+		}
+	}
+	owned = map[string]bool{}
+	for m := range ld.fmt {
+		ld.raw[m] = map[string]*tensor.Tensor{}
+		for _, suf := range quantSuffixes {
+			n := m + "." + suf
+			if _, ok := ck.Info(n); !ok {
+				continue
+			}
+			t, err := ck.Tensor(n)
+			if err != nil {
+				return nil, nil, nil, fmt.Errorf("export read: %w", err)
+			}
+			ld.raw[m][suf] = t
+			owned[n] = true
+		}
+	}
+	return ld, ck, owned, nil
 }
 
 // matchesTargets applies compressed-tensors' target rule for module names: an exact name,

@@ -112,29 +112,35 @@ func Write(dir string, m *Model, opt Options) error {
 		if err := safetensors.WriteFile(filepath.Join(tmp, WeightsFile), all, metadata(m)); err != nil {
 			return fmt.Errorf("export %s: %w", dir, err)
 		}
-		if err := os.WriteFile(filepath.Join(tmp, ConfigFile), append(cfgJSON, '\n'), 0o644); err != nil {
+		return writeSideFiles(dir, tmp, cfgJSON, m.Files, m.Extra)
+	})
+}
+
+// writeSideFiles writes config.json, the copied files and the generated extra files of an
+// export being built in tmp (dir names the export in errors).
+func writeSideFiles(dir, tmp string, cfgJSON []byte, files []string, extra map[string][]byte) error {
+	if err := os.WriteFile(filepath.Join(tmp, ConfigFile), append(cfgJSON, '\n'), 0o644); err != nil {
+		return fmt.Errorf("export %s: %w", dir, err)
+	}
+	for _, f := range files {
+		if err := copyFile(f, filepath.Join(tmp, filepath.Base(f))); err != nil {
+			return fmt.Errorf("export %s: copy %s: %w", dir, f, err)
+		}
+	}
+	names := make([]string, 0, len(extra))
+	for n := range extra {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if n != filepath.Base(n) || n == WeightsFile || n == ConfigFile {
+			return fmt.Errorf("export %s: extra file name %q must be a plain name other than %s and %s", dir, n, WeightsFile, ConfigFile)
+		}
+		if err := os.WriteFile(filepath.Join(tmp, n), extra[n], 0o644); err != nil {
 			return fmt.Errorf("export %s: %w", dir, err)
 		}
-		for _, f := range m.Files {
-			if err := copyFile(f, filepath.Join(tmp, filepath.Base(f))); err != nil {
-				return fmt.Errorf("export %s: copy %s: %w", dir, f, err)
-			}
-		}
-		names := make([]string, 0, len(m.Extra))
-		for n := range m.Extra {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			if n != filepath.Base(n) || n == WeightsFile || n == ConfigFile {
-				return fmt.Errorf("export %s: extra file name %q must be a plain name other than %s and %s", dir, n, WeightsFile, ConfigFile)
-			}
-			if err := os.WriteFile(filepath.Join(tmp, n), m.Extra[n], 0o644); err != nil {
-				return fmt.Errorf("export %s: %w", dir, err)
-			}
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // metadata is the safetensors header metadata: "format": "pt" (what transformers expects)

@@ -44,6 +44,27 @@ func (h *Hidden) Lengths() []int {
 	return out
 }
 
+// NewHidden rebuilds a residual stream from its rows x ([sum of lengths, dim], used, not
+// copied) and its sequences' lengths: a state stored by a caller (Lengths, X) and read back.
+func NewHidden(x []float32, lengths []int, dim int) (*Hidden, error) {
+	if len(lengths) == 0 || dim <= 0 {
+		return nil, fmt.Errorf("model: hidden state of %d sequences, dim %d", len(lengths), dim)
+	}
+	h := &Hidden{X: x, Dim: dim, offsets: make([]int, len(lengths)+1)}
+	for b, n := range lengths {
+		if n <= 0 {
+			return nil, fmt.Errorf("model: hidden state sequence %d has length %d", b, n)
+		}
+		h.offsets[b+1] = h.offsets[b] + n
+		h.maxLen = max(h.maxLen, n)
+	}
+	h.Rows = h.offsets[len(lengths)]
+	if len(x) != h.Rows*dim {
+		return nil, fmt.Errorf("model: hidden state has %d values for %d rows of %d", len(x), h.Rows, dim)
+	}
+	return h, nil
+}
+
 // Clone returns an independent copy (for example, to keep a block's input while it runs).
 func (h *Hidden) Clone() *Hidden {
 	c := *h
