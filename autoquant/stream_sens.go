@@ -1,0 +1,234 @@
+package autoquant
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"time"
+
+	"github.com/autoq/autoq/eval"
+	"github.com/autoq/autoq/gptq"
+	"github.com/autoq/autoq/plan"
+	"github.com/autoq/autoq/quant"
+)
+
+// refLogits are the full-precision logits of the sensitivity windows, stored in the work
+// directory (float32, window after window) and read back one window at a time.
+type refLogits struct {
+	path    string
+	offsets []int64 // byte offset of each window's logits
+	vocab   int
+	basePPL float64
+	f       *os.File
+}
+
+type refMeta struct {
+	Windows int     `json:"windows"`
+	Vocab   int     `json:"vocab"`
+	BasePPL float64 `json:"baseline_ppl"`
+}
+
+// referenceLogits computes (or, resuming, reopens) the reference logits: one
+// full-precision pass of the sensitivity windows, block by block.
+func (p *pipeline) referenceLogits() (*refLogits, error) {
+	wins, V := p.opt.Data.Sens, p.m.Config.Vocab
+	r := &refLogits{path: p.work.path("ref", "logits.f32"), vocab: V, offsets: make([]int64, len(wins)+1)}
+	for i, w := range wins {
+		r.offsets[i+1] = r.offsets[i] + int64(4*len(w)*V)
+	}
+	var meta refMeta
+	if ok, err := p.work.load("ref/ref.json", &meta); err != nil {
+		return nil, err
+	} else if st, serr := os.Stat(r.path); ok && serr == nil && meta.Windows == len(wins) && meta.Vocab == V && st.Size() == r.offsets[len(wins)] {
+		r.basePPL = meta.BasePPL
+		return r, r.open()
+	}
+	s := newStream("ref", p.ex, wins, p.sensBatch(), p.mem.States, p.work.path("spill"))
+	defer s.release()
+	if err := s.start(); err != nil {
+		return nil, err
+	}
+	for b := 0; b < p.m.Blocks(); b++ {
+		if err := s.advance(b, nil); err != nil {
+			return nil, err
+		}
+		if err := p.env.stopped(); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(p.work.path("ref"), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.Create(r.path + ".tmp")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var base eval.Accumulator
+	buf := make([]byte, 0, 4*V*256)
+	err = s.heads(func(ws [][]int, lg [][]float32) error {
+		for i, w := range ws {
+			base.AddWindow(w, lg[i], nil, V, p.opt.BOS)
+			buf = buf[:0]
+			for _, v := range lg[i] {
+				buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
+			}
+			if _, err := f.Write(buf); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		err = f.Close()
+	}
+	if err == nil {
+		err = os.Rename(r.path+".tmp", r.path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reference logits: %w", err)
+	}
+	r.basePPL = base.Perplexity()
+	if err := p.work.save("ref/ref.json", refMeta{Windows: len(wins), Vocab: V, BasePPL: r.basePPL}); err != nil {
+		return nil, err
+	}
+	return r, r.open()
+}
+
+func (r *refLogits) open() error {
+	f, err := os.Open(r.path)
+	r.f = f
+	return err
+}
+
+func (r *refLogits) close() {
+	if r != nil && r.f != nil {
+		r.f.Close()
+	}
+}
+
+// window reads window i's logits into buf (grown as needed).
+func (r *refLogits) window(i int, buf []float32) ([]float32, error) {
+	n := int(r.offsets[i+1]-r.offsets[i]) / 4
+	raw := make([]byte, 4*n)
+	if _, err := r.f.ReadAt(raw, r.offsets[i]); err != nil && err != io.EOF {
+		return nil, fmt.Errorf("reference logits %s: %w", r.path, err)
+	}
+	if cap(buf) < n {
+		buf = make([]float32, n)
+	}
+	buf = buf[:n]
+	for j := range buf {
+		buf[j] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*j:]))
+	}
+	return buf, nil
+}
+
+// blockSensitivity quantizes every candidate of every linear layer of block b and measures
+// its damage: exact (sens, at block b's full-precision input, run forwards with only that
+// layer quantized, KL against the reference logits: MeasureSensitivity's numbers) and/or
+// the proxy (output error under the layer's input Hessian hs).
+func (p *pipeline) blockSensitivity(b int, qz *Quantizers, hs map[string]*gptq.Hessian, sens *stream) (exact, proxy []plan.LayerSensitivity, err error) {
+	t0 := time.Now()
+	defer func() { p.sensSec += time.Since(t0).Seconds() }()
+	m := p.m
+	for _, name := range m.BlockLinearNames(b) {
+		wt := m.Weight(name + ".weight")
+		if wt == nil {
+			return nil, nil, fmt.Errorf("sensitivity: model has no linear layer %q", name)
+		}
+		rows, cols := wt.Shape[0], wt.Shape[1]
+		ex := plan.LayerSensitivity{Name: name, Rows: rows, Cols: cols, Damage: map[string]plan.Damage{}}
+		px := plan.LayerSensitivity{Name: name, Rows: rows, Cols: cols, Damage: map[string]plan.Damage{}}
+		for _, c := range p.opt.Schemes {
+			l, err := qz.Quantize(m, name, c)
+			if err != nil {
+				return nil, nil, err
+			}
+			if hs != nil {
+				e, err := proxyDamage(wt.F32(), l.Q, hs[name])
+				if err != nil {
+					return nil, nil, fmt.Errorf("sensitivity proxy %s: %w", name, err)
+				}
+				px.Damage[c.String()] = plan.Damage{KL: e}
+			}
+			if sens != nil {
+				d, err := p.exactDamage(b, name, l, sens)
+				if err != nil {
+					return nil, nil, err
+				}
+				ex.Damage[c.String()] = d
+			}
+			p.bar.Add(1)
+			if err := p.env.stopped(); err != nil {
+				return nil, nil, err
+			}
+		}
+		if sens != nil {
+			exact = append(exact, ex)
+		}
+		if hs != nil {
+			proxy = append(proxy, px)
+		}
+	}
+	if sens == nil {
+		exact = proxy // the proxy is the sensitivity
+	}
+	return exact, proxy, nil
+}
+
+// exactDamage runs the sensitivity windows from block b's stored full-precision input to
+// the logits with layer name replaced by l.
+func (p *pipeline) exactDamage(b int, name string, l *Layer, sens *stream) (plan.Damage, error) {
+	m, V := p.m, p.m.Config.Vocab
+	if err := m.SetLinear(name, l.Linear); err != nil {
+		return plan.Damage{}, err
+	}
+	p.ex.sync(b)
+	defer func() {
+		m.ResetLinear(name)
+		p.ex.sync(b)
+	}()
+	f, err := sens.fork("sens-" + name)
+	if err != nil {
+		return plan.Damage{}, err
+	}
+	defer f.release()
+	for bb := b; bb < m.Blocks(); bb++ {
+		if err := f.advance(bb, nil); err != nil {
+			return plan.Damage{}, err
+		}
+	}
+	var acc eval.Accumulator
+	var ref []float32
+	i := 0
+	err = f.heads(func(ws [][]int, lg [][]float32) error {
+		for j, w := range ws {
+			var err error
+			if ref, err = p.ref.window(i, ref); err != nil {
+				return err
+			}
+			acc.AddWindow(w, lg[j], ref, V, p.opt.BOS)
+			i++
+		}
+		return nil
+	})
+	if err != nil {
+		return plan.Damage{}, err
+	}
+	ppl := acc.Perplexity()
+	return plan.Damage{KL: acc.KL(), PPL: ppl, PPLDelta: ppl/p.ref.basePPL - 1}, nil
+}
+
+// proxyDamage is the sensitivity proxy of a quantized weight: the mean over calibration
+// tokens of the squared output error ||(W - Q) x||^2, i.e. the sum over rows of e^T H e with
+// e the row's weight error and H the layer's mean input second moment (gptq.OutputError).
+func proxyDamage(w []float32, q *quant.QTensor, h *gptq.Hessian) (float64, error) {
+	if h == nil {
+		return 0, fmt.Errorf("no input Hessian")
+	}
+	wq := quant.Dequantize(q)
+	return gptq.OutputError(w, wq, q.Rows, q.Cols, h), nil
+}

@@ -1,0 +1,222 @@
+package autoquant
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/autoq/autoq/model"
+)
+
+// stream is a set of token windows cut into batches, with each batch's residual stream at
+// the current block boundary `at`. States live on the executor up to a byte budget; the
+// batches beyond it are spilled (written to files under dir and read back when their turn
+// comes), so memory holds the boundary of at most budget bytes whatever the token count.
+type stream struct {
+	name    string
+	ex      executor
+	wins    [][]int
+	ranges  [][2]int // batch i holds windows [ranges[i][0], ranges[i][1])
+	states  []state  // nil when spilled
+	lengths [][]int
+	spill   string // directory for spilled states
+	budget  int64  // bytes of resident states (0: no bound)
+	used    int64
+	at      int // the states are the inputs of block at
+	spilled int // batches currently spilled
+}
+
+// newStream cuts wins into batches of batch windows.
+func newStream(name string, ex executor, wins [][]int, batch int, budget int64, spill string) *stream {
+	s := &stream{name: name, ex: ex, wins: wins, spill: spill, budget: budget}
+	for b0 := 0; b0 < len(wins); b0 += batch {
+		s.ranges = append(s.ranges, [2]int{b0, min(b0+batch, len(wins))})
+	}
+	s.states = make([]state, len(s.ranges))
+	s.lengths = make([][]int, len(s.ranges))
+	return s
+}
+
+func (s *stream) batches() int { return len(s.ranges) }
+
+func (s *stream) tokens() int { return countTokens(s.wins) }
+
+// start embeds every batch: the states become the inputs of block 0.
+func (s *stream) start() error {
+	s.release()
+	for i, r := range s.ranges {
+		st, err := s.ex.embed(s.wins[r[0]:r[1]])
+		if err != nil {
+			return fmt.Errorf("%s batch %d: %w", s.name, i, err)
+		}
+		for _, w := range s.wins[r[0]:r[1]] {
+			s.lengths[i] = append(s.lengths[i], len(w))
+		}
+		if err := s.put(i, st); err != nil {
+			return err
+		}
+	}
+	s.at = 0
+	return nil
+}
+
+// advance runs block b on every batch (b must be the boundary the states are at).
+func (s *stream) advance(b int, obs *observer) error {
+	if b != s.at {
+		return fmt.Errorf("%s: states are at block %d, not %d", s.name, s.at, b)
+	}
+	for i := range s.ranges {
+		st, err := s.get(i)
+		if err != nil {
+			return err
+		}
+		if err := s.ex.run(st, b, obs, s.ranges[i][0]); err != nil {
+			return fmt.Errorf("%s batch %d, block %d: %w", s.name, i, b, err)
+		}
+		if err := s.put(i, st); err != nil {
+			return err
+		}
+	}
+	s.at = b + 1
+	return nil
+}
+
+// observe runs block b's statistics over every batch without moving the states.
+func (s *stream) observe(b int, obs *observer) error {
+	if b != s.at {
+		return fmt.Errorf("%s: states are at block %d, not %d", s.name, s.at, b)
+	}
+	for i := range s.ranges {
+		st, err := s.get(i)
+		if err != nil {
+			return err
+		}
+		err = s.ex.observe(st, b, obs, s.ranges[i][0])
+		if perr := s.put(i, st); err == nil {
+			err = perr
+		}
+		if err != nil {
+			return fmt.Errorf("%s batch %d, block %d: %w", s.name, i, b, err)
+		}
+	}
+	return nil
+}
+
+// fork returns an independent copy of the stream at its boundary (for a pass that runs
+// the blocks after it with a changed layer, the original kept).
+func (s *stream) fork(name string) (*stream, error) {
+	f := &stream{name: name, ex: s.ex, wins: s.wins, ranges: s.ranges, lengths: s.lengths,
+		spill: s.spill, budget: s.budget, at: s.at, states: make([]state, len(s.ranges))}
+	for i := range s.ranges {
+		st, err := s.get(i)
+		if err != nil {
+			return nil, err
+		}
+		c, err := s.ex.clone(st)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.put(i, st); err != nil {
+			return nil, err
+		}
+		if err := f.put(i, c); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+// heads runs the head on every batch (after the last block) and hands fn the windows and
+// logits of each batch in order.
+func (s *stream) heads(fn func(wins [][]int, logits [][]float32) error) error {
+	for i, r := range s.ranges {
+		lg, err := s.headAt(i)
+		if err != nil {
+			return fmt.Errorf("%s batch %d: %w", s.name, i, err)
+		}
+		if err := fn(s.wins[r[0]:r[1]], lg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// headAt runs the head on batch i (after the last block).
+func (s *stream) headAt(i int) ([][]float32, error) {
+	st, err := s.get(i)
+	if err != nil {
+		return nil, err
+	}
+	lg, err := s.ex.head(st)
+	if perr := s.put(i, st); err == nil {
+		err = perr
+	}
+	return lg, err
+}
+
+// get takes batch i's state (reading it back when spilled); put returns it.
+func (s *stream) get(i int) (state, error) {
+	if st := s.states[i]; st != nil {
+		return st, nil
+	}
+	raw, err := os.ReadFile(s.spillPath(i))
+	if err != nil {
+		return nil, fmt.Errorf("%s: reading spilled batch %d: %w", s.name, i, err)
+	}
+	x := make([]float32, len(raw)/4)
+	for j := range x {
+		x[j] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*j:]))
+	}
+	h, err := model.NewHidden(x, s.lengths[i], s.ex.model().Config.Dim)
+	if err != nil {
+		return nil, fmt.Errorf("%s: spilled batch %d: %w", s.name, i, err)
+	}
+	return s.ex.fromHost(h)
+}
+
+func (s *stream) put(i int, st state) error {
+	if s.states[i] != nil { // resident: nothing moves
+		return nil
+	}
+	h, err := s.ex.toHost(st)
+	if err != nil {
+		return err
+	}
+	n := stateBytes(h)
+	if s.budget <= 0 || s.used+n <= s.budget || s.spill == "" {
+		s.states[i], s.used = st, s.used+n
+		return nil
+	}
+	raw := make([]byte, 4*len(h.X))
+	for j, v := range h.X {
+		binary.LittleEndian.PutUint32(raw[4*j:], math.Float32bits(v))
+	}
+	if err := os.MkdirAll(s.spill, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(s.spillPath(i), raw, 0o644); err != nil {
+		return fmt.Errorf("%s: spilling batch %d: %w", s.name, i, err)
+	}
+	s.ex.free(st)
+	s.spilled = max(s.spilled, i+1)
+	return nil
+}
+
+func (s *stream) spillPath(i int) string {
+	return filepath.Join(s.spill, fmt.Sprintf("%s-%04d.f32", s.name, i))
+}
+
+// release frees every state and spill file.
+func (s *stream) release() {
+	for i, st := range s.states {
+		if st != nil {
+			s.ex.free(st)
+			s.states[i] = nil
+		} else if s.spill != "" {
+			os.Remove(s.spillPath(i))
+		}
+	}
+	s.used = 0
+}
