@@ -65,23 +65,36 @@ type RunReport struct {
 	// on the integer reference kernels where the layer has one (KernelLayers of them).
 	// FP and Kernel give the run-to-run range; Latency says how to read them ("" when the
 	// comparison was made and differs beyond the spread, else why no speedup is claimed).
-	FPLatencyMs     float64           `json:"fp_latency_ms"`
-	KernelLatencyMs float64           `json:"kernel_latency_ms"`
-	FPLatency       *Timing           `json:"fp_latency,omitempty"`
-	KernelLatency   *Timing           `json:"kernel_latency,omitempty"`
-	KernelLayers    int               `json:"kernel_layers"`
-	QuantizedLayers int               `json:"quantized_layers"`
-	LatencyNote     string            `json:"latency_note"`
-	Stages          []Stage           `json:"stages"`
-	Sensitivity     *plan.Sensitivity `json:"-"`
-	Layers          map[string]string `json:"layers"` // layer -> scheme
+	FPLatencyMs     float64 `json:"fp_latency_ms"`
+	KernelLatencyMs float64 `json:"kernel_latency_ms"`
+	FPLatency       *Timing `json:"fp_latency,omitempty"`
+	KernelLatency   *Timing `json:"kernel_latency,omitempty"`
+	KernelLayers    int     `json:"kernel_layers"`
+	QuantizedLayers int     `json:"quantized_layers"`
+	LatencyNote     string  `json:"latency_note"`
+	// The plan's predicted damage (the sum of its layers' sensitivities: mean KL per token
+	// with exact sensitivity, output error with the proxy) and the KL the verify pass
+	// measured on the export; with CompareProxy the proxy's rank agreement with the exact
+	// sensitivity over every (layer, scheme).
+	SensitivityMode string   `json:"sensitivity_mode,omitempty"`
+	PredictedDamage float64  `json:"predicted_damage"`
+	MeasuredKL      float64  `json:"measured_kl"`
+	ProxySpearman   *float64 `json:"proxy_spearman,omitempty"`
+	// Process totals of the run (the streaming pipeline): peak resident memory (getrusage)
+	// and CPU seconds.
+	PeakRSSBytes int64             `json:"peak_rss_bytes,omitempty"`
+	CPUSeconds   float64           `json:"cpu_seconds,omitempty"`
+	Stages       []Stage           `json:"stages"`
+	Sensitivity  *plan.Sensitivity `json:"-"`
+	Layers       map[string]string `json:"layers"` // layer -> scheme
 }
 
 // Stage is one step's wall time.
 type Stage struct {
-	Name    string  `json:"name"`
-	Seconds float64 `json:"seconds"`
-	Detail  string  `json:"detail"`
+	Name       string  `json:"name"`
+	Seconds    float64 `json:"seconds"`
+	CPUSeconds float64 `json:"cpu_seconds,omitempty"`
+	Detail     string  `json:"detail"`
 }
 
 // RunPipeline executes the whole pipeline: calibrate, sensitivity, plan, quantize, export (to a
@@ -219,6 +232,7 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 		p.Int4Method = "gptq"
 	}
 	rep.Plan, rep.AvgBits = p, res.AvgBits
+	rep.PredictedDamage, rep.SensitivityMode = res.Total, SensExact
 	rep.Layers = map[string]string{}
 	for i, l := range res.Layers {
 		rep.Layers[l.Name] = res.Choices[i].String()
@@ -285,7 +299,7 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep.Verify = v
+	rep.Verify, rep.MeasuredKL = v, v.KL
 	rep.FPTokensSec = float64(v.Tokens) / max(v.BaselineSec, 1e-9)
 	rep.QTokensSec = float64(v.Tokens) / max(v.CandidateSec, 1e-9)
 	verdict := "PASS"

@@ -12,6 +12,7 @@ import (
 	"github.com/autoq/autoq/export"
 	"github.com/autoq/autoq/plan"
 	"github.com/autoq/autoq/quant"
+	"github.com/autoq/autoq/synth"
 	"github.com/autoq/autoq/tensor"
 )
 
@@ -34,6 +35,17 @@ type RunOptions struct {
 	// RequireConverged makes calibration measure convergence over rounds and fail when
 	// tensors are still unsettled.
 	RequireConverged bool
+	// The streaming pipeline (RunStreaming): its work directory ("" : beside --out),
+	// --resume, --keep-work, the device memory budget ("auto" or a size: 16GB, 512MiB),
+	// the sensitivity mode (exact, proxy, or both: exact for the plan, the proxy compared
+	// with it) and where GPTQ's inputs come from (off: full precision; block: the
+	// already-quantized blocks).
+	WorkDir      string
+	Resume       bool
+	KeepWork     bool
+	MaxDeviceMem string
+	Sensitivity  string
+	Sequential   string
 }
 
 // Run is `autoq run`: the whole pipeline on a model and data (or the built-in synthetic
@@ -77,6 +89,10 @@ func Run(env Env, f RunOptions) (*RunReport, error) {
 	if err := f.check(); err != nil {
 		return nil, err
 	}
+	so, err := f.streamOptions()
+	if err != nil {
+		return nil, err
+	}
 	if err := checkOutputs(env, f.Force, []string{f.Model, f.Data, f.Tokenizer, f.CalibTable}, outDir("--out", f.Out, export.OutputKind)); err != nil {
 		return nil, err
 	}
@@ -94,9 +110,10 @@ func Run(env Env, f RunOptions) (*RunReport, error) {
 		env.logf("no --model: using the built-in synthetic Llama (%d layers, dim %d, vocab %d) and synthetic data\n",
 			src.Cfg.Layers, src.Cfg.Dim, src.Cfg.Vocab)
 	}
-	rep, runErr := RunPipeline(env, PipelineOptions{Src: src, Data: d, Out: f.Out, TargetBits: f.TargetBits, MaxKL: f.KLBudget,
+	defer src.Close()
+	rep, runErr := RunStreaming(env, PipelineOptions{Src: src, Data: d, Out: f.Out, TargetBits: f.TargetBits, MaxKL: f.KLBudget,
 		Schemes: schemes, Overrides: rules, Int4Method: f.Int4, Calib: meth, Batch: f.Batch, BOS: f.bos(src),
-		Gate: Gate{MaxPPLIncrease: maxPPL, MaxKL: f.GateKL}, IgnoreGate: f.IgnoreGate, RequireConverged: f.RequireConverged, Target: f.Target, TRT: f.TRTOptions})
+		Gate: Gate{MaxPPLIncrease: maxPPL, MaxKL: f.GateKL}, IgnoreGate: f.IgnoreGate, RequireConverged: f.RequireConverged, Target: f.Target, TRT: f.TRTOptions}, so)
 	if rep == nil || runErr != nil {
 		return rep, runErr
 	}
@@ -104,6 +121,39 @@ func Run(env Env, f RunOptions) (*RunReport, error) {
 		return rep, &GateError{rep.Verify.Failures}
 	}
 	return rep, nil
+}
+
+// streamOptions checks the streaming pipeline's flags.
+func (f *RunOptions) streamOptions() (StreamOptions, error) {
+	so := StreamOptions{WorkDir: f.WorkDir, Resume: f.Resume, Force: f.Force, KeepWork: f.KeepWork}
+	switch f.Sensitivity {
+	case "", SensExact:
+		so.Sensitivity = SensExact
+	case SensProxy:
+		so.Sensitivity = SensProxy
+	case "both":
+		so.Sensitivity, so.CompareProxy = SensExact, true
+	default:
+		return so, usagef("--sensitivity must be exact, proxy or both, not %q", f.Sensitivity)
+	}
+	if so.Sensitivity == SensProxy && f.KLBudget > 0 {
+		return so, usagef("--sensitivity proxy ranks layers by their output error, which is not in KL units: plan with --target-bits, or use --sensitivity exact with --kl-budget")
+	}
+	switch f.Sequential {
+	case "", "off":
+	case "block":
+		so.Sequential = true
+	default:
+		return so, usagef("--sequential must be off or block, not %q", f.Sequential)
+	}
+	if f.MaxDeviceMem != "" && f.MaxDeviceMem != "auto" {
+		n, err := synth.ParseSize(f.MaxDeviceMem)
+		if err != nil || n <= 0 {
+			return so, usagef("--max-device-mem %q: want auto or a size such as 16GB or 512MiB", f.MaxDeviceMem)
+		}
+		so.MaxDeviceMem = n
+	}
+	return so, nil
 }
 
 // WriteTable prints the closing report.
@@ -120,6 +170,12 @@ func (r *RunReport) WriteTable(w io.Writer) {
 	}
 	sort.Strings(parts)
 	fmt.Fprintf(w, "  plan          %.3f bits/weight on average (%s)\n", r.AvgBits, strings.Join(parts, ", "))
+	switch r.SensitivityMode {
+	case SensExact:
+		fmt.Fprintf(w, "  damage        predicted KL %.5f (the plan's layers summed), measured %.5f\n", r.PredictedDamage, r.MeasuredKL)
+	case SensProxy:
+		fmt.Fprintf(w, "  damage        predicted %.4g (proxy: output error, not KL), measured KL %.5f\n", r.PredictedDamage, r.Verify.KL)
+	}
 	fmt.Fprintf(w, "  size          %s -> %s (%.2fx smaller)\n", HumanBytes(r.SizeBefore), HumanBytes(r.SizeAfter), float64(r.SizeBefore)/float64(max(r.SizeAfter, 1)))
 	fmt.Fprintf(w, "  perplexity    %.4f -> %.4f (%+.3f%%) on %d held-out tokens\n", v.BaselinePPL, v.CandidatePPL, 100*v.PPLIncrease, v.Tokens)
 	fmt.Fprintf(w, "  KL, top-1     %.6f nats/token, %.2f%% agreement\n", v.KL, 100*v.Top1)

@@ -109,8 +109,10 @@ func (m *Model) lazyGet(name string, shape ...int) ([]float32, error) {
 
 // BlockBytes is the float32 size of decoder block b's weights (norms, linear weights and
 // biases): what the block occupies once resident.
-func (m *Model) BlockBytes(b int) int64 {
-	cfg := m.Config
+func (m *Model) BlockBytes(b int) int64 { return BlockBytesOf(m.Config) }
+
+// BlockBytesOf is the float32 size of one decoder block of cfg (every block is alike).
+func BlockBytesOf(cfg checkpoint.LlamaConfig) int64 {
 	n := int64(2 * cfg.Dim)
 	for i, sh := range linearShapes(cfg) {
 		n += int64(sh[0]) * int64(sh[1])
@@ -188,6 +190,64 @@ func (m *Model) releaseLocked(b int) {
 	delete(m.weights, p+"post_attention_layernorm.weight")
 	if i := slices.Index(m.lazy.resident, b); i >= 0 {
 		m.lazy.resident = slices.Delete(m.lazy.resident, i, i+1)
+	}
+}
+
+// ResetLinear plugs the full-precision layer name back in (the checkpoint weight it was
+// read with; in a lazy model whose block is not resident, the block reads it when next
+// used).
+func (m *Model) ResetLinear(name string) error {
+	b := blockOf(name)
+	p, ok := m.byName[name]
+	if !ok || b < 0 {
+		return fmt.Errorf("model: no linear layer named %q (see LinearNames)", name)
+	}
+	if m.lazy != nil {
+		m.lazy.mu.Lock()
+		defer m.lazy.mu.Unlock()
+	}
+	ly := &m.layers[b]
+	i := slices.Index(ly.names[:], name)
+	w := m.weights[name+".weight"]
+	if !ly.loaded || w == nil {
+		if m.lazy == nil {
+			return fmt.Errorf("model: no weight for %s", name)
+		}
+		ly.lin[i], ly.own[i] = nil, false // read with the block
+		return nil
+	}
+	var bias []float32
+	if t, ok := m.weights[name+".bias"]; ok {
+		bias = t.F32()
+	}
+	*p, ly.own[i] = &Dense{W: w.F32(), Bias: bias, N: w.Shape[0], K: w.Shape[1]}, true
+	return nil
+}
+
+// ResetBlock plugs block b's full-precision layers back in (in a lazy model: drops its
+// plugged layers; the checkpoint weights are read again when the block is next used).
+func (m *Model) ResetBlock(b int) {
+	if b < 0 || b >= len(m.layers) {
+		return
+	}
+	if m.lazy == nil {
+		ly := &m.layers[b]
+		for i, name := range ly.names {
+			n, k := ly.lin[i].Dims()
+			var bias []float32
+			if t, ok := m.weights[name+".bias"]; ok {
+				bias = t.F32()
+			}
+			ly.lin[i] = &Dense{W: m.weights[name+".weight"].F32(), Bias: bias, N: n, K: k}
+		}
+		return
+	}
+	m.lazy.mu.Lock()
+	defer m.lazy.mu.Unlock()
+	m.releaseLocked(b)
+	ly := &m.layers[b]
+	for i := range ly.lin {
+		ly.lin[i], ly.own[i] = nil, false
 	}
 }
 

@@ -179,3 +179,33 @@ func TestLazyErrors(t *testing.T) {
 	_, err = NewLazy(cfg, newMapSource(ts), LazyOptions{})
 	assert.ErrorContains(t, err, "missing tensor model.embed_tokens.weight")
 }
+
+// ResetLinear restores one layer's full-precision weights, which a lazy model then drops
+// with its block again (no plugged copy outlives the block).
+func TestLazyResetLinear(t *testing.T) {
+	cfg := tinyConfig()
+	ts := randomTensors(cfg, 6)
+	src := newMapSource(ts)
+	m, err := NewLazy(cfg, src, LazyOptions{MaxBlockBytes: tinyModel(t, cfg, 6).BlockBytes(0)})
+	require.NoError(t, err)
+	name := "model.layers.0.self_attn.v_proj"
+	w := m.Weight(name + ".weight")
+	q, err := quant.Quantize(name, w.F32(), w.Shape[0], w.Shape[1], quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerChannel}, quant.SearchOptions{})
+	require.NoError(t, err)
+	fq, err := NewFakeQuant(q, nil, quant.ActNone, 0)
+	require.NoError(t, err)
+	require.NoError(t, m.SetLinear(name, fq))
+	require.NoError(t, m.ResetLinear(name))
+	d, ok := m.Linear(name).(*Dense)
+	require.True(t, ok)
+	assert.Equal(t, w.F32(), d.W)
+	require.NoError(t, m.LoadBlock(1)) // evicts block 0: nothing of it stays plugged
+	assert.Nil(t, m.layers[0].lin[2])
+	seqs := [][]int{{1, 2, 3}}
+	want, err := tinyModel(t, cfg, 6).Forward(seqs, nil)
+	require.NoError(t, err)
+	got, err := m.Forward(seqs, nil)
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+	assert.Error(t, m.ResetLinear("nope"))
+}

@@ -179,10 +179,7 @@ func (m *Model) loadLayer(l int, get getter) error {
 		return err
 	}
 	for i, name := range ly.names {
-		if ly.lin[i] != nil {
-			continue
-		}
-		if m.lazy != nil && m.lazy.opt.Linear != nil {
+		if ly.lin[i] == nil && m.lazy != nil && m.lazy.opt.Linear != nil {
 			lin, err := m.lazy.opt.Linear(name)
 			if err != nil {
 				return err
@@ -195,7 +192,12 @@ func (m *Model) loadLayer(l int, get getter) error {
 				continue
 			}
 		}
+		// The weight is read even under a plugged layer (Weight serves it), where it may
+		// also be absent (a lazy model over a quantized export).
 		w, err := get(name+".weight", shapes[i][0], shapes[i][1])
+		if err != nil && ly.lin[i] != nil {
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -205,7 +207,9 @@ func (m *Model) loadLayer(l int, get getter) error {
 				return err
 			}
 		}
-		ly.lin[i], ly.own[i] = &Dense{W: w, Bias: bias, N: shapes[i][0], K: shapes[i][1]}, true
+		if ly.lin[i] == nil {
+			ly.lin[i], ly.own[i] = &Dense{W: w, Bias: bias, N: shapes[i][0], K: shapes[i][1]}, true
+		}
 	}
 	ly.loaded = true
 	return nil

@@ -165,3 +165,10 @@ func isEmptyDir(p string) (bool, error) {
 	names, err := f.Readdirnames(1)
 	return len(names) == 0 && err != nil, nil
 }
+
+// MarkDir writes dir's output marker of kind, for a directory that autoq fills over time
+// (a resumable run's work directory) rather than builds at once with Dir.
+func MarkDir(dir, kind string) error {
+	m, _ := json.Marshal(outputMarker{Kind: kind, Tool: "autoq"})
+	return WriteFile(filepath.Join(dir, OutputMarker), append(m, '\n'), 0o644)
+}

@@ -62,10 +62,38 @@ func (b *Bar) draw(now time.Time) {
 			frac = 1
 		}
 		n := int(frac * 30)
-		fmt.Fprintf(b.w, "\r%s [%s%s] %3.0f%% %d/%d %s (%.3g %s/s)   ", b.label, strings.Repeat("=", n), strings.Repeat(" ", 30-n), frac*100, b.done, b.total, b.unit, rate, b.unit)
+		eta := "--"
+		if b.done > 0 && b.done < b.total {
+			eta = FormatETA((float64(b.total-b.done) / rate))
+		} else if b.done >= b.total {
+			eta = "done"
+		}
+		fmt.Fprintf(b.w, "\r%s [%s%s] %3.0f%% %d/%d %s (%.3g %s/s, ETA %s)   ", b.label, strings.Repeat("=", n), strings.Repeat(" ", 30-n), frac*100, b.done, b.total, b.unit, rate, b.unit, eta)
 	} else {
 		fmt.Fprintf(b.w, "\r%s %d %s (%.3g %s/s)   ", b.label, b.done, b.unit, rate, b.unit)
 	}
+}
+
+// SetLabel changes the label (e.g. to the block being worked on).
+func (b *Bar) SetLabel(label string) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	b.label = label
+	b.mu.Unlock()
+}
+
+// FormatETA writes a remaining time as 1h02m, 3m04s or 12s.
+func FormatETA(sec float64) string {
+	s := int(sec + 0.5)
+	switch {
+	case s >= 3600:
+		return fmt.Sprintf("%dh%02dm", s/3600, s%3600/60)
+	case s >= 60:
+		return fmt.Sprintf("%dm%02ds", s/60, s%60)
+	}
+	return fmt.Sprintf("%ds", s)
 }
 
 // Done finishes the line.
