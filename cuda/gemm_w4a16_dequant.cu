@@ -28,7 +28,7 @@ __global__ void __launch_bounds__(256) w4a16_dequant_kernel(const uint4 *__restr
   const int64_t nvec = (int64_t)N * K / 32, ktiles = K / 16, nstrips = N / 64;
   for (int64_t v = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; v < nvec; v += (int64_t)gridDim.x * blockDim.x) {
     const int64_t tile = v >> 5;
-    const int lane = (int)(v & 31), g = lane >> 2, t = lane & 3;
+    const int lane = (int)(v & 31), g = lane >> 2;
     const int64_t nt = tile / ktiles, kt = tile % ktiles;
     const int64_t gi = kt * 16 / group;
     const uint4 wv = __ldg(W + v);
@@ -41,13 +41,12 @@ __global__ void __launch_bounds__(256) w4a16_dequant_kernel(const uint4 *__restr
     for (int j = 0; j < 4; j++) {
       uint32_t r[4];
       w4_dequant_word<ASYM>(ws[j], scw[j], zw[j], r);
-      // r[0], r[1]: n-tile 2j (k 2t and 8+2t); r[2], r[3]: n-tile 2j+1.
-      const int64_t n0 = nt * 64 + 16 * j + g, k0 = kt * 16 + 2 * t;
-      __half *o = out + n0 * K + k0;
-      *reinterpret_cast<uint32_t *>(o) = r[0];
-      *reinterpret_cast<uint32_t *>(o + 8) = r[1];
-      *reinterpret_cast<uint32_t *>(o + 8 * (int64_t)K) = r[2];
-      *reinterpret_cast<uint32_t *>(o + 8 * (int64_t)K + 8) = r[3];
+#pragma unroll
+      for (int q = 0; q < 4; q++) {
+        int n, k;
+        w4_word_coords(lane, j, q, n, k);
+        *reinterpret_cast<uint32_t *>(out + (nt * 64 + n) * (int64_t)K + kt * 16 + k) = r[q];
+      }
     }
   }
 }

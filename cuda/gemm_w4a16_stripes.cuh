@@ -83,6 +83,13 @@ AUTOQ_HD int w4_stripes_fit(int kernel, int64_t M, int64_t N, int64_t K, int64_t
 // the m rows, tokens as n), a0 = (row g, k 2t..), a1 = (row g+8, k 2t..), a2 = (row g, k 8+2t..),
 // a3 = (row g+8, k 8+2t..) with rows 0-7 = n-tile 2j and rows 8-15 = n-tile 2j+1:
 // {r[0], r[2], r[1], r[3]}. The same bytes feed both orientations.
+// Fragment register q (0..3) of word j, lane (g, t): the (n within the 64-column strip, k within
+// the 16-input tile) of its first F16 value; the second is at k + 1 (the dequantize kernel's
+// store map).
+AUTOQ_HD void w4_word_coords(int lane, int j, int q, int &n, int &k) {
+  n = 16 * j + 8 * (q >> 1) + (lane >> 2);
+  k = 8 * (q & 1) + 2 * (lane & 3);
+}
 AUTOQ_HD void w4_swapped_afrag(const uint32_t (&r)[4], uint32_t (&a)[4]) {
   a[0] = r[0], a[1] = r[2], a[2] = r[1], a[3] = r[3];
 }
