@@ -155,19 +155,19 @@ __device__ __forceinline__ void rint_div8(const float (&x)[8], float scale, floa
 // instantiations); symmetric schemes skip the "+ 0" (rint then + 0.0f changes only the sign
 // of a zero, which the integer conversion drops, and keeps NaN a NaN: the same integer
 // either way). Returns the stored field.
+//
+// Branch-free (issue 18: the compare-and-select chain compiled to branches): the saturating
+// conversion cvt.rzi.s32.f32 (__float2int_rz: NaN -> 0, out-of-range -> INT_MIN/INT_MAX) then
+// an integer clamp (IMNMX). Equal to the clamp-then-convert of autoq_quantize_value for every
+// float: q is an integer (rint plus an integer zero) or +-Inf or NaN; an integer below qlo or
+// -Inf converts to at most qlo - 1 and clamps to qlo (above qhi alike); NaN gives 0 both ways
+// (0 lies in every range). Host-checked against quant.Scheme.QuantizeValue.
 template <bool SYM>
 __device__ __forceinline__ uint32_t level_bits(float q, int32_t zero, int bits) {
   const int32_t qlo = SYM ? -(1 << (bits - 1)) : 0;
   const int32_t qhi = SYM ? (1 << (bits - 1)) - 1 : (1 << bits) - 1;
   if (!SYM) q = __fadd_rn(q, (float)zero);
-  int32_t v;
-  if (q < (float)qlo)
-    v = qlo;
-  else if (q > (float)qhi)
-    v = qhi;
-  else
-    v = (int32_t)q;
-  return autoq_level_field(v, bits);
+  return autoq_level_field(min(max(__float2int_rz(q), qlo), qhi), bits);
 }
 
 template <int DT, int BITS, bool SYM>
