@@ -173,6 +173,11 @@ int64_t autoq_histogram_onepass_scratch_bytes(int dev, int ntensors, int64_t max
 int autoq_histogram_onepass(int dev, const autoq_hist_input *inputs, int ntensors, int64_t max_n,
                             autoq_hist_stats *stats, uint64_t *counts, void *scratch,
                             int64_t scratch_bytes, void *stream);
+/* autoq_histogram_onepass with warp-aggregated shared-memory updates (lanes holding the same
+ * magnitude pattern add once); the same outputs, bit for bit. */
+int autoq_histogram_onepass_warpagg(int dev, const autoq_hist_input *inputs, int ntensors,
+                                    int64_t max_n, autoq_hist_stats *stats, uint64_t *counts,
+                                    void *scratch, int64_t scratch_bytes, void *stream);
 
 /* ---- threshold search (threshold.cu) ---- */
 
