@@ -188,6 +188,8 @@ func f16ULPDiff(a, b float32) int {
 
 func TestGemmW8A8VsReference(t *testing.T) {
 	g := gemmTestDevice(t)
+	total, exactAll := 0, 0
+	defer func() { t.Logf("W8A8 exact-match total (dispatch): %d/%d", exactAll, total) }()
 	for si, s := range w8Shapes {
 		for _, gran := range []quant.Granularity{quant.PerChannel, quant.PerTensor} {
 			w := quantize8(t, s.N, s.K, gran, uint64(200+si))
@@ -216,6 +218,8 @@ func TestGemmW8A8VsReference(t *testing.T) {
 								worst, worstAt = d, i
 							}
 						}
+						total += len(want)
+						exactAll += exact
 						t.Logf("%d/%d outputs bit-exact with f16(quant.GemmW8A8), worst %d ulp, rel Frobenius %.3g", exact, len(want), worst, relFrobenius(got, want))
 						require.LessOrEqual(t, worst, 1, "output [m=%d, n=%d] = %g, reference %g (f32 %g): %d F16 ulps apart", worstAt/s.N, worstAt%s.N, got[worstAt], want[worstAt], ref[worstAt], worst)
 					})

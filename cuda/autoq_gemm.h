@@ -76,6 +76,21 @@ int autoq_gemm_w8a8_i32(int dev, const int8_t *A, const int8_t *W, int32_t *out_
                         int64_t M, int64_t N, int64_t K, int reduce, void *workspace,
                         size_t workspace_bytes, void *stream);
 
+/* ---- W8A8, sm_90a (cuda/sm90a/gemm_w8a8_wgmma.cu: TMA + wgmma; a stub when not built) ---- */
+
+/* 1 when the sm_90a kernel is built into this library and device dev is compute
+ * capability 9.0 (the only one its sm_90a code runs on), else 0. */
+int autoq_gemm_w8a8_wgmma_available(int dev);
+/* autoq_gemm_w8a8's function (same epilogue, same bits) with 128 x 128 tiles, no split-K,
+ * no workspace; M >= 1, N % 8 == 0, K % 16 == 0, A and W 16-byte aligned. Fails with
+ * AUTOQ_ERR_UNSUPPORTED when not built or on another device. */
+int autoq_gemm_w8a8_wgmma(int dev, const int8_t *A, const float *a_scales, const int8_t *W,
+                          const float *w_scales, const float *bias, void *out_f16, int64_t M,
+                          int64_t N, int64_t K, void *stream);
+/* The exact int32 accumulators (debug entry point). */
+int autoq_gemm_w8a8_wgmma_i32(int dev, const int8_t *A, const int8_t *W, int32_t *out_i32,
+                              int64_t M, int64_t N, int64_t K, void *stream);
+
 /* ---- W4A16, tiled (gemm_w4a16_tiled.cu: 64-column MMA tiles, cp.async ring, split-K) ---- */
 
 /* Packed weights: produced on the host by Go's layout.PackW4A16Tiled (layout documented at
