@@ -11,7 +11,7 @@ import (
 )
 
 // The W4A16 methods of GEMM. The weight is packed on the host for each call, so either
-// layout is at hand and the dispatch is OpW4A16's (the strip kernel at small M).
+// layout is at hand and the dispatch is OpW4A16's (the strip kernel is a candidate there).
 
 // GemmW4A16 packs w and runs the W4A16 kernel the dispatch picks on a converted to F16.
 func (g *GEMM) GemmW4A16(a []float32, M int, w *quant.QTensor, bias []float32) ([]float32, error) {

@@ -215,7 +215,6 @@ template <int MT, bool ASYM>
 int launch_g(int dev, const MMAArgs &a, size_t wsb, void *ws, cudaStream_t st, const char *op) {
   switch (w4_static_group(kW4MMA, a.group)) {
   case 32: return launch<MT, 32, ASYM>(dev, a, wsb, ws, st, op);
-  case 64: return launch<MT, 64, ASYM>(dev, a, wsb, ws, st, op);
   }
   return launch<MT, 0, ASYM>(dev, a, wsb, ws, st, op);
 }

@@ -43,13 +43,14 @@ enum { kW4Swapped = 1, kW4MMA = 2 };
 // K per unit: the swapped kernel 256 (16 k16 tiles, 8 KB of a 64-column strip), the mma kernel
 // 64 (4 k16 tiles of each of 4 strips, 8 KB).
 AUTOQ_HD int w4_unit_k(int kernel) { return kernel == kW4Swapped ? 256 : 64; }
-// The static group size the kernel is instantiated for: the group itself when it divides the
-// unit (32..unit), 0 ("one group per unit", group read at run time once per unit) when the
-// group is a multiple of the unit, -1 when the kernel cannot take it.
+// The static group size the kernel is instantiated for: the group itself when a unit holds
+// several (32 .. unit/2, dividing it), 0 ("one group per unit", its index read at run time
+// once per unit) when the group is the unit or a multiple of it, -1 when the kernel cannot
+// take it.
 AUTOQ_HD int w4_static_group(int kernel, int64_t group) {
   const int uk = w4_unit_k(kernel);
-  if (group >= 32 && group % 32 == 0 && group <= uk && uk % group == 0) return (int)group;
-  if (group > uk && group % uk == 0) return 0;
+  if (group >= 32 && group % 32 == 0 && group < uk && uk % group == 0) return (int)group;
+  if (group >= uk && group % uk == 0) return 0;
   return -1;
 }
 // Output tiles of a call (the counters' index range).

@@ -48,6 +48,8 @@ struct Geo {
   static constexpr int NG = G > 0 ? kUK / G : 1;
   static constexpr int STAGE = S_OFF + NG * 128 * (ASYM ? 2 : 1);
   static constexpr int NV = 16 * MT8; // accumulators per lane
+  // The end-of-segment warp sums reuse the consumed stage's memory.
+  static_assert(4 * NV * 32 * (int)sizeof(float) <= STAGE, "warp sums must fit in one stage");
 };
 
 struct SwapArgs {
@@ -198,7 +200,6 @@ int launch_g(int dev, const SwapArgs &a, size_t wsb, void *ws, cudaStream_t st, 
   case 32: return launch<MT8, 32, ASYM>(dev, a, wsb, ws, st, op);
   case 64: return launch<MT8, 64, ASYM>(dev, a, wsb, ws, st, op);
   case 128: return launch<MT8, 128, ASYM>(dev, a, wsb, ws, st, op);
-  case 256: return launch<MT8, 256, ASYM>(dev, a, wsb, ws, st, op);
   }
   return launch<MT8, 0, ASYM>(dev, a, wsb, ws, st, op);
 }

@@ -165,8 +165,8 @@ if [ $GO_OK -eq 0 ]; then
     --timeout 55s --json "$JSONDIR/bench-gemm-70b.json"
   # Whole-model prefill, synthetic 2-layer Llama-7B shapes: M = batch x seq = 16 .. 4096.
   step "bench model --device cuda" 45 "$BENCH_LOG" bash -c \
-    "./autoq bench model --device cuda --scheme w8a8,w4g128 --batch 1,8 --seq 16,128,512 --runs 7 --warmup 2 | tee /dev/stderr >/dev/null; \
-     ./autoq bench model --device cuda --scheme w8a8,w4g128 --batch 1,8 --seq 16,128,512 --runs 7 --warmup 2 --json >'$JSONDIR/bench-model.json'"
+    "./autoq bench model --device cuda --scheme w8a8,w4g128 --batch 1,8 --seq 16,128,512 --runs 7 --warmup 2 --json \
+       >'$JSONDIR/bench-model.json' && python3 scripts/gpu_goals.py --model-table '$JSONDIR/bench-model.json'"
   step "bench kernels" 45 "$BENCH_LOG" ./autoq bench kernels --runs 50 --json "$JSONDIR/bench-kernels.json"
 fi
 

@@ -8,6 +8,7 @@ the goal and met / NOT met. Ratios are against cuBLAS FP16 in the same run (the 
 speedup column); torch._int_mm is compared at the same (shape, M).
 
   python3 scripts/gpu_goals.py gpu-results/
+  python3 scripts/gpu_goals.py --model-table bench-model.json
 """
 import json
 import math
@@ -33,7 +34,20 @@ def speedups(rep, kernel, pred):
     return [p["speedup_vs_baseline"] for p in rep.get("points", []) if p["kernel"] == kernel and pred(p["m"])]
 
 
+def model_table(path):
+    """Prints `autoq bench model --json` as one line per (batch, seq)."""
+    with open(path) as f:
+        d = json.load(f)
+    print(f"{d.get('model')} on {d.get('device')}, median of {d.get('runs')} runs; paths: {d.get('kernel_paths')}")
+    for p in d.get("points", []):
+        parts = [f"{v['scheme']} {v['median_ms']:.3f} ms {v['speedup_vs_fp32']:.2f}x" for v in p["variants"]]
+        print(f"batch {p['batch']} seq {p['seq']} (M = {p['batch'] * p['seq']}): " + "  ".join(parts))
+    return 0
+
+
 def main():
+    if len(sys.argv) > 2 and sys.argv[1] == "--model-table":
+        return model_table(sys.argv[2])
     d = sys.argv[1] if len(sys.argv) > 1 else "gpu-results"
     g7, g70 = load(d, "bench-gemm-7b.json"), load(d, "bench-gemm-70b.json")
     kern, model = load(d, "bench-kernels.json"), load(d, "bench-model.json")
@@ -84,8 +98,8 @@ def main():
     if kern:
         for r in kern.get("results", []):
             n = r["name"]
-            if ("quantize" in n and "11008x4096" in n) or "histogram" in n:
-                goal = 45.0 if "histogram" in n else 70.0
+            if (n.startswith("quantize") and "11008x4096" in n) or n.startswith("histogram"):
+                goal = 45.0 if n.startswith("histogram") else 70.0
                 row(n, f"{r['pct_of_peak']:.0f}% of peak ({r['gb_s']:.0f} GB/s, {r['median_ms']:.3f} ms)", f">= {goal:.0f}%",
                     r["pct_of_peak"] >= goal)
     else:
