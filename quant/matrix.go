@@ -71,9 +71,9 @@ func (m matrix) row(r int, buf []float32) []float32 {
 	case tensor.F32:
 		return m.f32[lo:hi]
 	case tensor.F16:
-		return tensor.F16ToF32Slice(buf[:m.cols], m.u16[lo:hi])
+		return convertRow(buf, m.u16[lo:hi], false)
 	}
-	return tensor.BF16ToF32Slice(buf[:m.cols], m.u16[lo:hi])
+	return convertRow(buf, m.u16[lo:hi], true)
 }
 
 // all returns every value as float32: a view for F32, one converted copy otherwise. The

@@ -93,7 +93,7 @@ func quantizeRows(name string, m matrix, s Scheme, method SearchMethod, opt Sear
 	err = parallelRows(m.rows, func(r0, r1 int) error {
 		buf, dq := bufs.get()
 		defer bufs.put(buf, dq)
-		var scratch []float32
+		var scratch rowScratch
 		var e errorSums
 		for r := r0; r < r1; r++ {
 			row, packed := m.row(r, buf), q.Data[r*rb:(r+1)*rb]
