@@ -1,6 +1,7 @@
 package quant
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"testing"
@@ -178,4 +179,52 @@ func TestSIMDForcedOffHandCase(t *testing.T) {
 	// Errors 0.5, 0.5, 0.5, 0.5, 0.5, 0.2, 0, 0.4 (in float32 arithmetic).
 	assert.InDelta(t, (5*0.25+0.04+0.16)/32, e.MSE, 1e-7)
 	assert.InDelta(t, 0.5, e.MaxAbs, 1e-9)
+}
+
+// QuantizeReaderWithError reads blocks of rows with ReadAt and gives
+// QuantizeTensorWithError's bits, on the row-local path and off it, and the same errors.
+func TestQuantizeReaderWithError(t *testing.T) {
+	const rows, cols = 37, 256
+	w := testMatrix(31, rows, cols)
+	schemes := []Scheme{
+		{Bits: 4, Symmetric: true, Granularity: PerGroup, GroupSize: 128},
+		{Bits: 8, Granularity: PerChannel},
+		{Bits: 4, Symmetric: true, Granularity: PerTensor}, // not row-local: read whole
+	}
+	for _, dt := range []tensor.DType{tensor.F32, tensor.BF16, tensor.F16} {
+		tt := typed(w, dt, rows, cols)
+		for _, s := range schemes {
+			for _, opt := range []SearchOptions{{}, {Method: SearchPercentile, Percentile: 99.9}} {
+				want := resultOf(QuantizeTensorWithError("w", tt, s, opt))
+				src := TensorSource{R: bytes.NewReader(tt.Data), DType: dt, Rows: rows, Cols: cols}
+				got := resultOf(QuantizeReaderWithError("w", src, s, opt))
+				assert.Equal(t, want, got, "%s %s %s", dt, s, opt.Method)
+				// Reused storage (dirty, larger than needed) gives the same bits.
+				src.Levels = bytes.Repeat([]byte{0xa5}, len(want.Data)+100)
+				q, e, err := QuantizeReaderWithError("w", src, s, opt)
+				got = resultOf(q, e, err)
+				if err == nil && s.Granularity != PerTensor {
+					assert.Same(t, &src.Levels[0], &q.Data[0], "the levels reuse the storage")
+				}
+				require.Empty(t, want.Fail)
+				assert.Equal(t, want, got, "%s %s %s", dt, s, opt.Method)
+			}
+		}
+	}
+	s := schemes[0]
+	bad := append([]float32{}, w...)
+	bad[20*cols+77] = float32(math.Inf(-1))
+	tt := typed(bad, tensor.BF16, rows, cols)
+	_, _, want := QuantizeTensorWithError("w", tt, s, SearchOptions{})
+	_, _, got := QuantizeReaderWithError("w", TensorSource{R: bytes.NewReader(tt.Data), DType: tensor.BF16, Rows: rows, Cols: cols}, s, SearchOptions{})
+	require.Error(t, want)
+	assert.Equal(t, want.Error(), errString(got))
+	assert.Contains(t, want.Error(), "row 20, col 77")
+
+	good := typed(w, tensor.BF16, rows, cols)
+	short := bytes.NewReader(good.Data[:len(good.Data)-10])
+	_, _, err := QuantizeReaderWithError("w", TensorSource{R: short, DType: tensor.BF16, Rows: rows, Cols: cols}, s, SearchOptions{})
+	assert.ErrorContains(t, err, `tensor "w": read rows 32 to 36: unexpected EOF`)
+	_, _, err = QuantizeReaderWithError("w", TensorSource{R: short, DType: tensor.I8, Rows: rows, Cols: cols}, s, SearchOptions{})
+	assert.ErrorContains(t, err, "not F32, F16 or BF16")
 }
