@@ -58,7 +58,7 @@ func Create(path string, infos []TensorInfo, metadata map[string]string) (*Write
 	if err != nil {
 		return nil, fmt.Errorf("safetensors: %s: %w", path, err)
 	}
-	tmp, err := atomicfile.CreateStream(path, 0o644)
+	tmp, err := atomicfile.CreateStream(path, 0o644, 8+int64(len(hdr))+off)
 	if err != nil {
 		return nil, fmt.Errorf("safetensors: %w", err)
 	}

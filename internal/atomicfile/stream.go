@@ -32,15 +32,20 @@ const (
 	blockAlign = 4096
 )
 
-// CreateStream starts writing path through a Stream.
-func CreateStream(path string, perm os.FileMode) (*Stream, error) {
+// CreateStream starts writing path through a Stream. size, when positive, is the size the
+// file will have (a hint): a small file gets a staging block of its size, not of 8 MiB.
+func CreateStream(path string, perm os.FileMode, size int64) (*Stream, error) {
 	p, err := Create(path, perm)
 	if err != nil {
 		return nil, err
 	}
-	raw := make([]byte, streamBlock+blockAlign)
+	block := streamBlock
+	if size > 0 && size < streamBlock {
+		block = int(size+blockAlign-1) &^ (blockAlign - 1)
+	}
+	raw := make([]byte, block+blockAlign)
 	off := int(-uintptr(unsafe.Pointer(&raw[0])) & (blockAlign - 1))
-	s := &Stream{p: p, buf: raw[off : off+streamBlock : off+streamBlock]}
+	s := &Stream{p: p, buf: raw[off : off+block : off+block]}
 	s.direct = setDirect(p.File, true) == nil
 	return s, nil
 }

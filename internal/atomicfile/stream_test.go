@@ -32,8 +32,9 @@ func TestStreamWritesExactBytes(t *testing.T) {
 	require.NoError(t, os.WriteFile(srcPath, src, 0o644))
 	pieces := []int{0, 1, 7, blockAlign - 1, blockAlign, blockAlign + 1, streamBlock - 3, streamBlock, streamBlock + 5, 100}
 	for _, direct := range []bool{true, false} {
-		for _, tail := range []int{0, 1, blockAlign, 333} {
-			s, err := CreateStream(filepath.Join(dir, "out.bin"), 0o644)
+		for i, tail := range []int{0, 1, blockAlign, 333} {
+			hint := []int64{0, 3*streamBlock + 1, 64 << 10, 50 << 20}[i] // wrong hints change nothing
+			s, err := CreateStream(filepath.Join(dir, "out.bin"), 0o644, hint)
 			require.NoError(t, err)
 			if !direct {
 				require.NoError(t, setDirect(s.p.File, false))
@@ -78,7 +79,7 @@ func mustOpen(t *testing.T, path string) *os.File {
 func TestStreamEmptyAbortAndShortSource(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.bin")
-	s, err := CreateStream(out, 0o600)
+	s, err := CreateStream(out, 0o600, 0)
 	require.NoError(t, err)
 	require.NoError(t, s.Commit())
 	st, err := os.Stat(out)
@@ -87,7 +88,7 @@ func TestStreamEmptyAbortAndShortSource(t *testing.T) {
 	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
 
 	require.NoError(t, os.WriteFile(out, []byte("old"), 0o644))
-	s, err = CreateStream(out, 0o644)
+	s, err = CreateStream(out, 0o644, 5)
 	require.NoError(t, err)
 	_, err = s.Write(streamInput(streamBlock+10, 3))
 	require.NoError(t, err)
@@ -99,7 +100,7 @@ func TestStreamEmptyAbortAndShortSource(t *testing.T) {
 
 	src := filepath.Join(dir, "short.bin")
 	require.NoError(t, os.WriteFile(src, []byte("0123456789"), 0o644))
-	s, err = CreateStream(out, 0o644)
+	s, err = CreateStream(out, 0o644, 5)
 	require.NoError(t, err)
 	err = s.CopyFrom(mustOpen(t, src), 4, 10)
 	assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
