@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -240,6 +241,9 @@ type quantPlan struct {
 	// that are no linear layer of the model and so were kept.
 	pre       map[string]*quant.QTensor
 	notLinear []string
+	// levels is the storage of the last quantized weight's levels, reused for the next
+	// one (run writes each weight before quantizing the next).
+	levels []byte
 }
 
 // run quantizes the selected weights one at a time (memory: one weight and its copies),
@@ -267,7 +271,9 @@ func (p *quantPlan) run(env Env, src *checkpoint.Opened, eng *engine, rep *Quant
 				return err
 			}
 			rep.BytesIn += int64(len(t.Data))
-			ts, row, err := p.quantizeOne(eng.b, n, t)
+			ra, closeRA := weightReader(src, n)
+			ts, row, err := p.quantizeOne(eng.b, n, t, ra)
+			closeRA()
 			if err != nil {
 				return err
 			}
@@ -333,18 +339,48 @@ func keepTensor(w *safetensors.Writer, src *checkpoint.Opened, n string) (int64,
 	return int64(len(t.Data)), err
 }
 
+// weightReader returns a reader of tensor n's bytes in its safetensors file (nil when the
+// source is not one) and a function that closes it.
+func weightReader(src *checkpoint.Opened, n string) (io.ReaderAt, func()) {
+	s, ok := src.Tensors.(interface {
+		Section(string) (safetensors.Section, bool)
+	})
+	if !ok {
+		return nil, func() {}
+	}
+	sec, ok := s.Section(n)
+	if !ok {
+		return nil, func() {}
+	}
+	f, err := os.Open(sec.Path)
+	if err != nil { // the mapped tensor still works
+		return nil, func() {}
+	}
+	return io.NewSectionReader(f, sec.Offset, sec.Size), func() { f.Close() }
+}
+
 // quantizeOne searches scales and quantizes one weight, and measures the reconstruction
 // error against the original values without a float32 copy of either: on the CPU backend
-// one pass over the weight does both (quant.QuantizeTensorWithError); otherwise
+// one pass over the weight does both (quant.QuantizeTensorWithError, or
+// quant.QuantizeReaderWithError when ra reads the weight's bytes from its file: blocks of
+// rows read into buffers cost less than faulting in the mapped file); otherwise
 // quant.CompareTensor reads the weight again a row at a time.
-func (p *quantPlan) quantizeOne(b backend.Backend, name string, t *tensor.Tensor) ([]safetensors.NamedTensor, tensorRow, error) {
+func (p *quantPlan) quantizeOne(b backend.Backend, name string, t *tensor.Tensor, ra io.ReaderAt) ([]safetensors.NamedTensor, tensorRow, error) {
 	var (
 		q   *quant.QTensor
 		e   quant.TensorError
 		err error
 	)
 	if _, cpu := b.(backend.CPU); cpu && p.pre == nil {
-		q, e, err = quant.QuantizeTensorWithError(name, t, p.schemes[name], p.opt)
+		if ra != nil && len(t.Shape) == 2 && len(t.Data) == tensor.ByteSize(t.DType, t.Shape) {
+			src := quant.TensorSource{R: ra, DType: t.DType, Rows: t.Shape[0], Cols: t.Shape[1], Levels: p.levels}
+			q, e, err = quant.QuantizeReaderWithError(name, src, p.schemes[name], p.opt)
+			if err == nil && cap(q.Data) > cap(p.levels) {
+				p.levels = q.Data // reused for the next weight once this one is written
+			}
+		} else {
+			q, e, err = quant.QuantizeTensorWithError(name, t, p.schemes[name], p.opt)
+		}
 	} else if q, err = p.quantizeWeight(b, name, t); err == nil {
 		e, err = quant.CompareTensor(name, t, q)
 	}

@@ -57,11 +57,22 @@ func NewQTensor(name string, s Scheme, rows, cols int, levels []int32, scales []
 // newQTensor allocates the storage; scales and zeros are copied (zeros dropped when
 // symmetric).
 func newQTensor(name string, s Scheme, l Layout, scales []float32, zeros []int32) *QTensor {
+	return newQTensorIn(name, s, l, scales, zeros, nil)
+}
+
+// newQTensorIn is newQTensor with the levels stored in buf, cleared, when it is large
+// enough.
+func newQTensorIn(name string, s Scheme, l Layout, scales []float32, zeros []int32, buf []byte) *QTensor {
 	q := &QTensor{Name: name, Scheme: s, Rows: l.Rows, Cols: l.Cols, Groups: l.Groups, Scales: slices.Clone(scales)}
 	if !s.Symmetric {
 		q.Zeros = slices.Clone(zeros)
 	}
-	q.Data = make([]byte, l.Rows*q.rowBytes())
+	if n := l.Rows * q.rowBytes(); cap(buf) >= n {
+		q.Data = buf[:n]
+		clear(q.Data)
+	} else {
+		q.Data = make([]byte, n)
+	}
 	return q
 }
 
