@@ -68,11 +68,7 @@ func Plug(m *model.Model, qs map[string]*quant.QTensor) error {
 		if q == nil {
 			continue
 		}
-		var bias []float32
-		if b := m.Weight(name + ".bias"); b != nil {
-			bias = b.F32()
-		}
-		fq, err := model.NewFakeQuant(q, bias, quant.ActNone, 0)
+		fq, err := fakeQuant(m, name, q)
 		if err != nil {
 			return err
 		}
@@ -81,6 +77,15 @@ func Plug(m *model.Model, qs map[string]*quant.QTensor) error {
 		}
 	}
 	return nil
+}
+
+// fakeQuant is layer name as the weight-only fake-quantized q (with the layer's bias).
+func fakeQuant(m *model.Model, name string, q *quant.QTensor) (*model.FakeQuant, error) {
+	var bias []float32
+	if b := m.Weight(name + ".bias"); b != nil {
+		bias = b.F32()
+	}
+	return model.NewFakeQuant(q, bias, quant.ActNone, 0)
 }
 
 // quantizeLayer quantizes the checkpoint weight of one linear layer.
