@@ -97,7 +97,7 @@ func Eval(env Env, o EvalOptions) (*EvalReport, error) {
 	if dev.CUDA {
 		return evalGPU(env, f, dev, specs, quant.SearchOptions{Method: search})
 	}
-	m, tok, err := loadModelAndTokenizer(f.Model, f.Tokenizer, f.Data)
+	m, tok, err := loadModelAndTokenizer(f.Model, f.Tokenizer, f.Data, Rotation{})
 	if err != nil {
 		return nil, err
 	}

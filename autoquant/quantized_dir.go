@@ -43,7 +43,7 @@ func LoadAutoqQuantized(dir string) (*model.Model, error) {
 	}
 	parts := map[string]bool{}
 	for name := range qs {
-		for _, suf := range []string{checkpoint.QWeightSuffix, checkpoint.ScalesSuffix, checkpoint.ZerosSuffix} {
+		for _, suf := range []string{checkpoint.QWeightSuffix, checkpoint.ScalesSuffix, checkpoint.ZerosSuffix, checkpoint.GIdxSuffix} {
 			parts[name+suf] = true
 		}
 	}
