@@ -11,11 +11,12 @@ import (
 // block by block, each layer that GPTQ rounds is quantized against the Hessian of its input
 // as the already-quantized layers before it (their activation quantization included)
 // produce it from the calibration windows, instead of qz.LowBit's full-precision Hessians.
-// Layers rounded otherwise (RTN, 8-bit weights) come out as ApplyPlan makes them. It costs
-// about two (mode ByBlock) or three (ByLayer) forward passes of the calibration data.
-func ApplyPlanSequential(m *model.Model, p *plan.Plan, qz *Quantizers, opt gptq.Options, calib [][]int, batch int, mode collect.Mode, progress func()) ([]*Layer, error) {
+// With so.FPTarget every quantized layer (GPTQ or not) quantizes its drift-corrected target
+// weights. It costs about two (ByBlock) or three (ByLayer) forward passes of the
+// calibration data (two more with FPTarget).
+func ApplyPlanSequential(m *model.Model, p *plan.Plan, qz *Quantizers, opt gptq.Options, calib [][]int, so collect.Options, progress func()) ([]*Layer, error) {
 	var out []*Layer
-	err := collect.SequentialWith(m, calib, batch, mode, func(name string, h *gptq.Hessian) (model.Linear, error) {
+	err := collect.SequentialWith(m, calib, so, func(name string, in collect.LayerInput) (model.Linear, error) {
 		if progress != nil {
 			defer progress()
 		}
@@ -28,15 +29,15 @@ func ApplyPlanSequential(m *model.Model, p *plan.Plan, qz *Quantizers, opt gptq.
 		}
 		lq := *qz
 		if qz.LowBit != nil {
-			lq.LowBit = GPTQ(map[string]*gptq.Hessian{name: h}, opt)
+			lq.LowBit = GPTQ(map[string]*gptq.Hessian{name: in.H}, opt)
 		}
-		l, err := lq.Quantize(m, name, c)
+		l, err := lq.QuantizeWeights(m, name, c, in.Target)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, l)
 		return l.Linear, nil
-	}, nil)
+	})
 	if err != nil {
 		return nil, err
 	}

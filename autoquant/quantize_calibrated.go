@@ -27,6 +27,9 @@ type calibratedQuant struct {
 	name   string // for the report: "gptq", "gptq+act-mse", "rtn+act-mse"
 	groups gptq.GroupOrder
 	mode   collect.Mode // where the Hessians come from (--sequential)
+	// fpTarget: sequential targets are the full-precision outputs (--sequential block-fp,
+	// layer-fp; collect.Options.FPTarget).
+	fpTarget bool
 }
 
 // calibration returns the calibrated settings, or nil when --method rtn with a plain
@@ -53,8 +56,8 @@ func (q *QuantizeOptions) calibration() (*calibratedQuant, error) {
 	if c.groups, err = gptq.ParseGroupOrder(q.ActOrderGroups); err != nil {
 		return nil, usagef("--act-order-groups: %v", err)
 	}
-	if c.mode, err = collect.ParseMode(q.Sequential); err != nil {
-		return nil, usagef("--sequential: %v", err)
+	if c.mode, c.fpTarget, err = parseSequential(q.Sequential); err != nil {
+		return nil, err
 	}
 	switch {
 	case actMSE:
@@ -72,6 +75,20 @@ func (q *QuantizeOptions) calibration() (*calibratedQuant, error) {
 		return nil, usagef("--seq-len must be >= 2 and --calib-tokens >= --seq-len (got %d, %d)", q.SeqLen, q.CalibTokens)
 	}
 	return c, nil
+}
+
+// parseSequential reads --sequential: off, block, layer, block-fp or layer-fp (the -fp
+// modes target the full-precision outputs, collect.Options.FPTarget).
+func parseSequential(s string) (collect.Mode, bool, error) {
+	base, fp := strings.CutSuffix(s, "-fp")
+	mode, err := collect.ParseMode(base)
+	if err == nil && fp && mode == collect.OneShot {
+		err = fmt.Errorf("%q: -fp needs block or layer", s)
+	}
+	if err != nil {
+		return 0, false, usagef("--sequential: %v (want off, block, layer, block-fp or layer-fp)", err)
+	}
+	return mode, fp, nil
 }
 
 // quantizeCalibrated loads the model at q.Path, collects Hessians over the first
@@ -115,23 +132,23 @@ func quantizeCalibrated(env Env, q *QuantizeOptions, c *calibratedQuant, s quant
 	case c.method == collect.GPTQ && onDevice:
 		env.logf("gptq: on the CPU (act-order is CPU-only; --act-order=false runs GPTQ on %s)\n", eng.name)
 	}
-	// layer quantizes one linear layer of m against its Hessian.
-	layer := func(name string, h *gptq.Hessian) (*quant.QTensor, gptq.Report, error) {
+	// layer quantizes w (the weights of one linear layer of m) against its Hessian.
+	layer := func(name string, w []float32, h *gptq.Hessian) (*quant.QTensor, gptq.Report, error) {
 		wt := m.Weight(name + ".weight")
 		rows, cols := wt.Shape[0], wt.Shape[1]
 		ls := s.FitCols(cols)
 		switch {
 		case c.method == collect.RTN:
-			qt, err := gptq.RTN(name, wt.F32(), rows, cols, ls, h, c.clip)
+			qt, err := gptq.RTN(name, w, rows, cols, ls, h, c.clip)
 			return qt, gptq.Report{Layer: name}, err
 		case useDevice:
-			qt, rep, err := dev.GPTQ(name, wt.F32(), rows, cols, ls, h, opt)
+			qt, rep, err := dev.GPTQ(name, w, rows, cols, ls, h, opt)
 			if err == nil {
 				return qt, rep, nil
 			}
 			env.logf("note: %s: GPU GPTQ declined (%v): running it on the CPU\n", name, err)
 		}
-		return gptq.Quantize(name, wt.F32(), rows, cols, ls, h, opt)
+		return gptq.Quantize(name, w, rows, cols, ls, h, opt)
 	}
 	qs := map[string]*quant.QTensor{}
 	var reports []gptq.Report
@@ -144,18 +161,23 @@ func quantizeCalibrated(env Env, q *QuantizeOptions, c *calibratedQuant, s quant
 			return nil, err
 		}
 		for _, name := range m.LinearNames() {
-			qt, rep, err := layer(name, hs[name])
+			qt, rep, err := layer(name, m.Weight(name+".weight").F32(), hs[name])
 			if err != nil {
 				return nil, fmt.Errorf("quantize: %w", err)
 			}
 			qs[name], reports = qt, append(reports, rep)
 		}
 	} else {
-		env.logf("sequential (%s): each block's Hessians from the already-quantized blocks before it\n", c.mode)
+		target := ""
+		if c.fpTarget {
+			target = "; targets: the full-precision outputs"
+		}
+		env.logf("sequential (%s): each block's Hessians from the already-quantized blocks before it%s\n", c.mode, target)
 		bar := progress.New(env.bars(), "sequential", int64(m.Blocks()), "blocks")
 		last := 0
-		err := collect.SequentialWith(m, seqs, 8, c.mode, func(name string, h *gptq.Hessian) (model.Linear, error) {
-			qt, rep, err := layer(name, h)
+		so := collect.Options{Mode: c.mode, Batch: 8, FPTarget: c.fpTarget, Progress: func(done, _ int) { bar.Add(int64(done - last)); last = done }}
+		err := collect.SequentialWith(m, seqs, so, func(name string, in collect.LayerInput) (model.Linear, error) {
+			qt, rep, err := layer(name, in.Target, in.H)
 			if err != nil {
 				return nil, err
 			}
@@ -165,7 +187,7 @@ func quantizeCalibrated(env Env, q *QuantizeOptions, c *calibratedQuant, s quant
 				bias = b.F32()
 			}
 			return model.NewFakeQuant(qt, bias, quant.ActNone, 0)
-		}, func(done, _ int) { bar.Add(int64(done - last)); last = done })
+		})
 		bar.Done()
 		if err != nil {
 			return nil, err

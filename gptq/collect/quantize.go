@@ -90,13 +90,20 @@ func fakeQuant(m *model.Model, name string, q *quant.QTensor) (*model.FakeQuant,
 
 // quantizeLayer quantizes the checkpoint weight of one linear layer.
 func quantizeLayer(m *model.Model, name string, h *gptq.Hessian, method Method, clip gptq.Clip, s quant.Scheme, opt gptq.Options) (*quant.QTensor, gptq.Report, error) {
+	return quantizeWeights(m, name, nil, h, method, clip, s, opt)
+}
+
+// quantizeWeights quantizes w (nil: the checkpoint weight) in the shape of layer name.
+func quantizeWeights(m *model.Model, name string, w []float32, h *gptq.Hessian, method Method, clip gptq.Clip, s quant.Scheme, opt gptq.Options) (*quant.QTensor, gptq.Report, error) {
 	wt := m.Weight(name + ".weight")
 	if wt == nil || len(wt.Shape) != 2 {
 		return nil, gptq.Report{}, fmt.Errorf("quantize: no 2-D weight %s.weight", name)
 	}
 	rows, cols := wt.Shape[0], wt.Shape[1]
 	ls := s.FitCols(cols)
-	w := wt.F32()
+	if w == nil {
+		w = wt.F32()
+	}
 	var q *quant.QTensor
 	var rep gptq.Report
 	var err error

@@ -226,7 +226,7 @@ func TestRealModelPerplexityTable(t *testing.T) {
 				t1 := time.Now()
 				var qs map[string]*quant.QTensor
 				if c.seq {
-					qs, _, err = Sequential(m, calib, 8, ByLayer, c.method, c.clip, s, c.opt, nil)
+					qs, _, err = Sequential(m, calib, Options{Mode: ByLayer, Batch: 8}, c.method, c.clip, s, c.opt)
 				} else {
 					qs, _, err = QuantizeModel(m, hs, c.method, c.clip, s, c.opt)
 				}

@@ -56,10 +56,10 @@ func TestSequentialByLayerEqualsForwardPerGroup(t *testing.T) {
 	want := sequentialByForward(t, m, calib, 2, GPTQ, gptq.ClipNone, s, opt)
 	m.ResetLinears()
 	var progress []int
-	got, reps, err := Sequential(m, calib, 2, ByLayer, GPTQ, gptq.ClipNone, s, opt, func(done, total int) {
+	got, reps, err := Sequential(m, calib, Options{Mode: ByLayer, Batch: 2, Progress: func(done, total int) {
 		assert.Equal(t, m.Blocks(), total)
 		progress = append(progress, done)
-	})
+	}}, GPTQ, gptq.ClipNone, s, opt)
 	require.NoError(t, err)
 	assert.Equal(t, want, got)
 	assert.Len(t, reps, len(m.LinearNames()))
@@ -77,7 +77,7 @@ func TestSequentialByBlock(t *testing.T) {
 	require.NoError(t, err)
 	oneShot, _, err := QuantizeModel(m, hs, GPTQ, gptq.ClipNone, s, gptq.Options{})
 	require.NoError(t, err)
-	seq, _, err := Sequential(m, calib, 2, ByBlock, GPTQ, gptq.ClipNone, s, gptq.Options{}, nil)
+	seq, _, err := Sequential(m, calib, Options{Mode: ByBlock, Batch: 2}, GPTQ, gptq.ClipNone, s, gptq.Options{})
 	require.NoError(t, err)
 	for _, n := range m.BlockLinearNames(0) {
 		assert.Equal(t, oneShot[n], seq[n], n)
@@ -107,12 +107,12 @@ func TestSequentialByBlock(t *testing.T) {
 	m.ResetLinears()
 
 	// RTN without a Hessian-based search does not depend on the inputs at all.
-	rtnSeq, _, err := Sequential(m, calib, 2, ByBlock, RTN, gptq.ClipNone, s, gptq.Options{}, nil)
+	rtnSeq, _, err := Sequential(m, calib, Options{Mode: ByBlock, Batch: 2}, RTN, gptq.ClipNone, s, gptq.Options{})
 	require.NoError(t, err)
 	rtn, _, err := QuantizeModel(m, nil, RTN, gptq.ClipNone, s, gptq.Options{})
 	require.NoError(t, err)
 	assert.Equal(t, rtn, rtnSeq)
-	_, _, err = Sequential(m, calib, 2, OneShot, RTN, gptq.ClipNone, s, gptq.Options{}, nil)
+	_, _, err = Sequential(m, calib, Options{Mode: OneShot, Batch: 2}, RTN, gptq.ClipNone, s, gptq.Options{})
 	assert.ErrorContains(t, err, "not block or layer")
 }
 
@@ -134,7 +134,7 @@ func BenchmarkSequential(b *testing.B) {
 	for _, mode := range []Mode{ByBlock, ByLayer} {
 		b.Run(mode.String(), func(b *testing.B) {
 			for b.Loop() {
-				_, _, err := Sequential(m, calib, 8, mode, GPTQ, gptq.ClipNone, s, gptq.Options{}, nil)
+				_, _, err := Sequential(m, calib, Options{Mode: mode, Batch: 8}, GPTQ, gptq.ClipNone, s, gptq.Options{})
 				require.NoError(b, err)
 				m.ResetLinears()
 			}
@@ -146,4 +146,43 @@ func BenchmarkSequential(b *testing.B) {
 			m.ResetLinears()
 		}
 	})
+}
+
+// FPTarget: where the quantized path has not drifted yet (block 0 in ByBlock mode, whose
+// in-block layers run in full precision while the statistics are taken) the target is the
+// checkpoint weight and the result equals plain sequential GPTQ; later blocks differ, and
+// the full-precision stream does not leak quantized layers (the model ends with every
+// layer quantized and plugged).
+func TestSequentialFPTarget(t *testing.T) {
+	m, calib, _ := realData(t, 2, 256)
+	s := quant.Scheme{Bits: 4, Granularity: quant.PerGroup, GroupSize: 32}
+	plain, _, err := Sequential(m, calib, Options{Mode: ByBlock, Batch: 2}, GPTQ, gptq.ClipNone, s, gptq.Options{})
+	require.NoError(t, err)
+	m.ResetLinears()
+	fpt, _, err := Sequential(m, calib, Options{Mode: ByBlock, Batch: 2, FPTarget: true}, GPTQ, gptq.ClipNone, s, gptq.Options{})
+	require.NoError(t, err)
+	for _, n := range m.BlockLinearNames(0) {
+		assert.Equal(t, plain[n], fpt[n], n)
+	}
+	for _, n := range m.BlockLinearNames(1) {
+		assert.NotEqual(t, plain[n].Data, fpt[n].Data, n)
+	}
+	for _, n := range m.LinearNames() {
+		_, ok := m.Linear(n).(*model.FakeQuant)
+		assert.True(t, ok, n)
+	}
+	again, _, err := Sequential(m, calib, Options{Mode: ByBlock, Batch: 2, FPTarget: true}, GPTQ, gptq.ClipNone, s, gptq.Options{})
+	require.NoError(t, err)
+	assert.Equal(t, fpt, again, "deterministic, and independent of what was plugged before")
+	m.ResetLinears()
+
+	// ByLayer: the first input group of block 0 has not drifted; o_proj has (q/k/v are
+	// quantized under it).
+	lay, _, err := Sequential(m, calib, Options{Mode: ByLayer, Batch: 2, FPTarget: true}, GPTQ, gptq.ClipNone, s, gptq.Options{})
+	require.NoError(t, err)
+	layPlain := sequentialByForward(t, m, calib, 2, GPTQ, gptq.ClipNone, s, gptq.Options{})
+	q := "model.layers.0.self_attn.q_proj"
+	o := "model.layers.0.self_attn.o_proj"
+	assert.Equal(t, layPlain[q], lay[q])
+	assert.NotEqual(t, layPlain[o].Data, lay[o].Data)
 }

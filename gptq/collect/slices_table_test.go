@@ -26,7 +26,8 @@ import (
 //	AUTOQ_SLICES_TABLE=1 go test ./gptq/collect -run TestCalibrationSlicesTable -v -timeout 2h
 //
 // AUTOQ_SLICES (5), AUTOQ_SLICE_TOKENS (32768), AUTOQ_EVAL_TOKENS (32768),
-// AUTOQ_SLICE_SCHEME (w4g32a), AUTOQ_SLICE_VARIANTS (comma list of the names below).
+// AUTOQ_SLICE_SCHEME (w4g32a), AUTOQ_SLICE_CLIP (act-mse; "none": min/max ranges),
+// AUTOQ_SLICE_VARIANTS (comma list of the names below).
 func TestCalibrationSlicesTable(t *testing.T) {
 	if os.Getenv("AUTOQ_SLICES_TABLE") == "" {
 		t.Skip("set AUTOQ_SLICES_TABLE=1 (minutes of CPU)")
@@ -46,15 +47,22 @@ func TestCalibrationSlicesTable(t *testing.T) {
 	best := gptq.Options{ActOrder: true}
 	dyn := gptq.Options{ActOrder: true, Groups: gptq.GroupsDynamic}
 	type variant struct {
-		name string
-		mode Mode
-		opt  gptq.Options
+		name     string
+		mode     Mode
+		opt      gptq.Options
+		fpTarget bool
 	}
 	all := []variant{
-		{"static", OneShot, best}, {"dynamic", OneShot, dyn},
-		{"static+seq-block", ByBlock, best}, {"static+seq-layer", ByLayer, best},
-		{"dynamic+seq-block", ByBlock, dyn}, {"dynamic+seq-layer", ByLayer, dyn},
-		{"no-act-order", OneShot, gptq.Options{}},
+		{"static", OneShot, best, false}, {"dynamic", OneShot, dyn, false},
+		{"static+seq-block", ByBlock, best, false}, {"static+seq-layer", ByLayer, best, false},
+		{"dynamic+seq-block", ByBlock, dyn, false}, {"dynamic+seq-layer", ByLayer, dyn, false},
+		{"no-act-order", OneShot, gptq.Options{}, false},
+		{"static+seq-block+fp-target", ByBlock, best, true}, {"static+seq-layer+fp-target", ByLayer, best, true},
+		{"dynamic+seq-block+fp-target", ByBlock, dyn, true},
+	}
+	clip := gptq.ClipActMSE
+	if os.Getenv("AUTOQ_SLICE_CLIP") == "none" {
+		clip = gptq.ClipNone
 	}
 	var vs []variant
 	want := os.Getenv("AUTOQ_SLICE_VARIANTS")
@@ -75,9 +83,9 @@ func TestCalibrationSlicesTable(t *testing.T) {
 					hs, err = Hessians(m, calib, 8, nil)
 					require.NoError(t, err)
 				}
-				qs, _, err = QuantizeModel(m, hs, GPTQ, gptq.ClipActMSE, s, v.opt)
+				qs, _, err = QuantizeModel(m, hs, GPTQ, clip, s, v.opt)
 			} else {
-				qs, _, err = Sequential(m, calib, 8, v.mode, GPTQ, gptq.ClipActMSE, s, v.opt, nil)
+				qs, _, err = Sequential(m, calib, Options{Mode: v.mode, Batch: 8, FPTarget: v.fpTarget}, GPTQ, clip, s, v.opt)
 			}
 			require.NoError(t, err)
 			require.NoError(t, Plug(m, qs))
@@ -87,7 +95,7 @@ func TestCalibrationSlicesTable(t *testing.T) {
 			t.Logf("slice %d %-18s ppl %.4f (%+.2f%%) in %v", i, v.name, p, 100*(p/fp-1), time.Since(t0).Round(time.Second))
 		}
 	}
-	out := fmt.Sprintf("%s, GPTQ + act-mse, %d slices of %d calibration tokens, %d held-out tokens, fp %.4f\n", s, slices, n, evalTokens, fp)
+	out := fmt.Sprintf("%s, GPTQ + clip %v, %d slices of %d calibration tokens, %d held-out tokens, fp %.4f\n", s, clip, slices, n, evalTokens, fp)
 	out += "| variant | mean | min | max | per slice |\n|---|---|---|---|---|\n"
 	for j, v := range vs {
 		mean, lo, hi := 0.0, math.Inf(1), math.Inf(-1)
