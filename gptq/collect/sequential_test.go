@@ -116,8 +116,9 @@ func TestSequentialByBlock(t *testing.T) {
 	assert.ErrorContains(t, err, "not block or layer")
 }
 
-// Cost: one-shot Hessians (one forward) next to the two sequential modes and the former
-// one-forward-per-group implementation, GPTQ (natural order) on 8 windows of 256 tokens.
+// Cost: one-shot Hessians (one forward) next to the sequential modes (with and without the
+// full-precision target) and the former one-forward-per-group implementation, GPTQ
+// (natural order) on 8 windows of 256 tokens.
 //
 //	go test -run '^$' -bench Sequential -benchtime 1x ./gptq/collect/
 func BenchmarkSequential(b *testing.B) {
@@ -131,10 +132,15 @@ func BenchmarkSequential(b *testing.B) {
 			require.NoError(b, err)
 		}
 	})
-	for _, mode := range []Mode{ByBlock, ByLayer} {
-		b.Run(mode.String(), func(b *testing.B) {
+	for _, o := range []Options{{Mode: ByBlock}, {Mode: ByLayer}, {Mode: ByBlock, FPTarget: true}, {Mode: ByLayer, FPTarget: true}} {
+		name := o.Mode.String()
+		if o.FPTarget {
+			name += "-fp"
+		}
+		o.Batch = 8
+		b.Run(name, func(b *testing.B) {
 			for b.Loop() {
-				_, _, err := Sequential(m, calib, Options{Mode: mode, Batch: 8}, GPTQ, gptq.ClipNone, s, gptq.Options{})
+				_, _, err := Sequential(m, calib, o, GPTQ, gptq.ClipNone, s, gptq.Options{})
 				require.NoError(b, err)
 				m.ResetLinears()
 			}
