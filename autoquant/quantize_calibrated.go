@@ -27,9 +27,6 @@ type calibratedQuant struct {
 	name   string // for the report: "gptq", "gptq+act-mse", "rtn+act-mse"
 	groups gptq.GroupOrder
 	mode   collect.Mode // where the Hessians come from (--sequential)
-	// fpTarget: sequential targets are the full-precision outputs (--sequential block-fp,
-	// layer-fp; collect.Options.FPTarget).
-	fpTarget bool
 }
 
 // calibration returns the calibrated settings, or nil when --method rtn with a plain
@@ -56,7 +53,7 @@ func (q *QuantizeOptions) calibration() (*calibratedQuant, error) {
 	if c.groups, err = gptq.ParseGroupOrder(q.ActOrderGroups); err != nil {
 		return nil, usagef("--act-order-groups: %v", err)
 	}
-	if c.mode, c.fpTarget, err = parseSequential(q.Sequential); err != nil {
+	if c.mode, err = parseSequential(q.Sequential); err != nil {
 		return nil, err
 	}
 	switch {
@@ -77,18 +74,15 @@ func (q *QuantizeOptions) calibration() (*calibratedQuant, error) {
 	return c, nil
 }
 
-// parseSequential reads --sequential: off, block, layer, block-fp or layer-fp (the -fp
-// modes target the full-precision outputs, collect.Options.FPTarget).
-func parseSequential(s string) (collect.Mode, bool, error) {
-	base, fp := strings.CutSuffix(s, "-fp")
-	mode, err := collect.ParseMode(base)
-	if err == nil && fp && mode == collect.OneShot {
-		err = fmt.Errorf("%q: -fp needs block or layer", s)
-	}
+// parseSequential reads --sequential: off, block or layer (collect.ParseMode). The
+// library's full-precision targets (collect.Options.FPTarget) are not offered: measured on
+// stories260K they did not help (gptq/README.md).
+func parseSequential(s string) (collect.Mode, error) {
+	mode, err := collect.ParseMode(s)
 	if err != nil {
-		return 0, false, usagef("--sequential: %v (want off, block, layer, block-fp or layer-fp)", err)
+		return 0, usagef("--sequential: %v", err)
 	}
-	return mode, fp, nil
+	return mode, nil
 }
 
 // quantizeCalibrated loads the model at q.Path, collects Hessians over the first
@@ -168,14 +162,10 @@ func quantizeCalibrated(env Env, q *QuantizeOptions, c *calibratedQuant, s quant
 			qs[name], reports = qt, append(reports, rep)
 		}
 	} else {
-		target := ""
-		if c.fpTarget {
-			target = "; targets: the full-precision outputs"
-		}
-		env.logf("sequential (%s): each block's Hessians from the already-quantized blocks before it%s\n", c.mode, target)
+		env.logf("sequential (%s): each block's Hessians from the already-quantized blocks before it\n", c.mode)
 		bar := progress.New(env.bars(), "sequential", int64(m.Blocks()), "blocks")
 		last := 0
-		so := collect.Options{Mode: c.mode, Batch: 8, FPTarget: c.fpTarget, Progress: func(done, _ int) { bar.Add(int64(done - last)); last = done }}
+		so := collect.Options{Mode: c.mode, Batch: 8, Progress: func(done, _ int) { bar.Add(int64(done - last)); last = done }}
 		err := collect.SequentialWith(m, seqs, so, func(name string, in collect.LayerInput) (model.Linear, error) {
 			qt, rep, err := layer(name, in.Target, in.H)
 			if err != nil {

@@ -48,7 +48,6 @@ type PipelineOptions struct {
 	// come from (OneShot: the full-precision model).
 	GPTQ       *gptq.Options
 	Sequential collect.Mode
-	FPTarget   bool // sequential targets: the full-precision outputs (collect.Options)
 
 	// AWQ applies activation-aware per-input-channel scaling (ScaleSource, searched for
 	// the first int4 candidate) before calibration; the verify baseline stays the
@@ -227,7 +226,7 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 	bar = progress.New(env.bars(), "quantize", int64(len(names)), "layers")
 	var layers []*Layer
 	if opt.Sequential != collect.OneShot && qz.LowBit != nil {
-		so := collect.Options{Mode: opt.Sequential, Batch: opt.Batch, FPTarget: opt.FPTarget}
+		so := collect.Options{Mode: opt.Sequential, Batch: opt.Batch}
 		layers, err = ApplyPlanSequential(cand, p, qz, gopt, opt.Data.Calib, so, func() { bar.Add(1) })
 	} else {
 		layers, err = ApplyPlan(cand, p, qz, func() { bar.Add(1) })

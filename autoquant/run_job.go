@@ -80,7 +80,7 @@ func Run(env Env, f RunOptions) (*RunReport, error) {
 	if err := f.Rotate.check(); err != nil {
 		return nil, err
 	}
-	mode, fpTarget, err := parseSequential(f.Sequential)
+	mode, err := parseSequential(f.Sequential)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +114,7 @@ func Run(env Env, f RunOptions) (*RunReport, error) {
 	if f.Rotate.On() {
 		env.logf("rotated: %s; the gate compares the export with the original model\n", f.Rotate)
 	}
-	rep, runErr := RunPipeline(env, PipelineOptions{Src: src, Baseline: base, GPTQ: &gopt, Sequential: mode, FPTarget: fpTarget, Data: d, Out: f.Out, TargetBits: f.TargetBits, MaxKL: f.KLBudget,
+	rep, runErr := RunPipeline(env, PipelineOptions{Src: src, Baseline: base, GPTQ: &gopt, Sequential: mode, Data: d, Out: f.Out, TargetBits: f.TargetBits, MaxKL: f.KLBudget,
 		Schemes: schemes, Overrides: rules, Int4Method: f.Int4, Calib: meth, Batch: f.Batch, BOS: f.bos(src),
 		Gate: Gate{MaxPPLIncrease: maxPPL, MaxKL: f.GateKL}, IgnoreGate: f.IgnoreGate, RequireConverged: f.RequireConverged})
 	if rep == nil || runErr != nil {

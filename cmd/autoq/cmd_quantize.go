@@ -39,7 +39,7 @@ func init() {
 			fs.IntVar(&o.SeqLen, "seq-len", 256, "calibration window length in tokens")
 			fs.BoolVar(&o.ActOrder, "act-order", true, "GPTQ: visit columns by decreasing Hessian diagonal (the output keeps the original order)")
 			fs.StringVar(&o.ActOrderGroups, "act-order-groups", "static", "GPTQ with --act-order: static (contiguous scale groups, no g_idx: every kernel and export) or dynamic (groups of consecutive columns in act order, stored with a g_idx; compressed-tensors actorder \"group\")")
-			fs.StringVar(&o.Sequential, "sequential", "off", "GPTQ / act-mse Hessians: off (from the full-precision model), block (each block's inputs from the already-quantized blocks), layer (also within a block); block-fp, layer-fp: the same, quantizing toward the full-precision outputs (GPTAQ-style drift correction)")
+			fs.StringVar(&o.Sequential, "sequential", "off", "GPTQ / act-mse Hessians: off (from the full-precision model), block (each block's inputs from the already-quantized blocks) or layer (also within a block)")
 			fs.Float64Var(&o.Damp, "damp", 0.01, "GPTQ: damping, as a fraction of the mean Hessian diagonal")
 			registerRotate(fs, &o.Rotate)
 			fs.StringVar(&o.Device, "device", "auto", deviceHelp)
