@@ -34,6 +34,9 @@ type EvalOptions struct {
 	CalibTokens int
 	CalibTable  string
 	Device      string // cpu, cuda[:N] or auto
+	// Rotate rotates the model before the --scheme variants are applied (and calibrated);
+	// the full-precision reference stays the original model.
+	Rotate Rotation
 }
 
 // EvalRow is one evaluated variant.
@@ -87,6 +90,12 @@ func Eval(env Env, o EvalOptions) (*EvalReport, error) {
 			return nil, err
 		}
 	}
+	if err := f.Rotate.check(); err != nil {
+		return nil, err
+	}
+	if f.Rotate.On() && len(specs) == 0 {
+		return nil, usagef("--rotate applies to the --scheme variants (a --quantized directory carries its own rotation)")
+	}
 	if err := checkData(f.Model, f.Data); err != nil {
 		return nil, err
 	}
@@ -97,13 +106,19 @@ func Eval(env Env, o EvalOptions) (*EvalReport, error) {
 	if dev.CUDA {
 		return evalGPU(env, f, dev, specs, quant.SearchOptions{Method: search})
 	}
-	m, tok, err := loadModelAndTokenizer(f.Model, f.Tokenizer, f.Data)
+	m, tok, err := loadModelAndTokenizer(f.Model, f.Tokenizer, f.Data, f.Rotate)
 	if err != nil {
 		return nil, err
 	}
 	ref, err := model.Load(f.Model)
 	if err != nil {
 		return nil, err
+	}
+	calRef := ref // full precision, as the schemes see it (rotated with --rotate)
+	if f.Rotate.On() {
+		if calRef, err = f.Rotate.loadModel(f.Model); err != nil {
+			return nil, err
+		}
 	}
 	bos := 1
 	if tok != nil {
@@ -117,7 +132,7 @@ func Eval(env Env, o EvalOptions) (*EvalReport, error) {
 	for i, sp := range specs {
 		cm := m
 		if i > 0 {
-			if cm, err = model.Load(f.Model); err != nil {
+			if cm, err = f.Rotate.loadModel(f.Model); err != nil {
 				return nil, err
 			}
 		}
@@ -136,7 +151,7 @@ func Eval(env Env, o EvalOptions) (*EvalReport, error) {
 			if err != nil {
 				return nil, err
 			}
-			amax, _, err = calibrun.LayerThresholds(ref, ws, calib.DefaultOptions(calMethod), f.Batch)
+			amax, _, err = calibrun.LayerThresholds(calRef, ws, calib.DefaultOptions(calMethod), f.Batch)
 			if err != nil {
 				return nil, fmt.Errorf("calibrating static activation scales: %w", err)
 			}
@@ -147,13 +162,8 @@ func Eval(env Env, o EvalOptions) (*EvalReport, error) {
 		cands, labels = append(cands, cm), append(labels, sp.Name)
 	}
 	if f.Quantized != "" {
-		qm := m
-		if len(specs) > 0 {
-			if qm, err = model.Load(f.Model); err != nil {
-				return nil, err
-			}
-		}
-		if _, err := applyQuantizedDir(qm, f.Quantized); err != nil {
+		qm, err := loadQuantizedDir(f.Quantized, ref)
+		if err != nil {
 			return nil, err
 		}
 		cands, labels = append(cands, qm), append(labels, filepath.Base(filepath.Clean(f.Quantized)))

@@ -16,6 +16,7 @@ import (
 	"github.com/autoq/autoq/internal/progress"
 	"github.com/autoq/autoq/quant"
 	"github.com/autoq/autoq/quantfile"
+	"github.com/autoq/autoq/rotate"
 	"github.com/autoq/autoq/safetensors"
 	"github.com/autoq/autoq/tensor"
 )
@@ -39,11 +40,18 @@ type QuantizeOptions struct {
 	Tokenizer   string // default: beside the model
 	CalibTokens int
 	SeqLen      int
-	ActOrder    bool    // GPTQ: columns by decreasing Hessian diagonal
-	Damp        float64 // GPTQ damping, a fraction of the mean Hessian diagonal
-	Device      string
-	Out         string // output checkpoint directory; "" writes nothing
-	Force       bool   // replace a previous autoq quantized checkpoint at Out
+	ActOrder    bool // GPTQ: columns by decreasing Hessian diagonal
+	// ActOrderGroups is how GPTQ with ActOrder forms scale groups: static (contiguous
+	// groups, no g_idx; the default) or dynamic (groups in act-order sequence, g_idx).
+	ActOrderGroups string
+	// Sequential is where the Hessians come from: off (the full-precision model), block
+	// (each block's inputs from the already-quantized blocks) or layer (also within a block).
+	Sequential string
+	Damp       float64 // GPTQ damping, a fraction of the mean Hessian diagonal
+	Rotate     Rotation
+	Device     string
+	Out        string // output checkpoint directory; "" writes nothing
+	Force      bool   // replace a previous autoq quantized checkpoint at Out
 }
 
 // searchOptions checks the search and returns quant's options for the plain path (act-mse
@@ -74,17 +82,21 @@ func (q *QuantizeOptions) searchOptions() (quant.SearchOptions, error) {
 	return opt, nil
 }
 
-// openCheckpoint opens path, or the built-in synthetic checkpoint when it is "".
-func openCheckpoint(path string) (*checkpoint.Opened, string, error) {
+// openCheckpoint opens path, or the built-in synthetic checkpoint when it is "", rotated by
+// rot when it is on.
+func openCheckpoint(path string, rot Rotation) (*checkpoint.Opened, string, error) {
 	if path == "" {
-		src := Synthetic()
+		src, err := rot.rotateSource(Synthetic())
+		if err != nil {
+			return nil, "", err
+		}
 		m, err := checkpoint.NewMemory(src.Tensors, nil)
 		if err != nil {
 			return nil, "", err
 		}
 		return &checkpoint.Opened{Tensors: m, Config: &src.Cfg}, "synthetic", nil
 	}
-	o, err := checkpoint.OpenAny(path)
+	o, err := rot.open(path)
 	return o, path, err
 }
 
@@ -98,6 +110,9 @@ func Quantize(env Env, q QuantizeOptions) (*QuantizeReport, error) {
 	}
 	cal, err := q.calibration()
 	if err != nil {
+		return nil, err
+	}
+	if err := q.Rotate.check(); err != nil {
 		return nil, err
 	}
 	if cal != nil && q.Path == "" {
@@ -117,7 +132,7 @@ func Quantize(env Env, q QuantizeOptions) (*QuantizeReport, error) {
 			return nil, err
 		}
 	}
-	src, srcName, err := openCheckpoint(q.Path)
+	src, srcName, err := openCheckpoint(q.Path, q.Rotate)
 	if err != nil {
 		return nil, err
 	}
@@ -144,6 +159,10 @@ func Quantize(env Env, q QuantizeOptions) (*QuantizeReport, error) {
 	}
 	if cal != nil {
 		plan.meta["autoq.search"] = cal.name
+	}
+	if q.Rotate.On() {
+		plan.meta["autoq.rotate"] = q.Rotate.String()
+		env.logf("rotated: %s before quantization; the output is an ordinary Llama with lm_head untied\n", q.Rotate)
 	}
 	rep := &QuantizeReport{Source: srcName, Device: eng.name, Fallback: eng.fallback, Scheme: s.String(),
 		Bits: s.Bits, Symmetric: s.Symmetric, Granularity: s.Granularity.String(), GroupSize: s.GroupSize,
@@ -215,6 +234,10 @@ func planQuantized(src checkpoint.Tensors, sel map[string]bool, s quant.Scheme, 
 		p.infos = append(p.infos, qi...)
 		m := quantfile.NewQuantMeta(info.Shape[0], info.Shape[1], ts)
 		m.Search, m.DType = opt.Method.String(), info.DType.String()
+		if pre != nil && pre[n].GIdx != nil {
+			p.infos = append(p.infos, quantfile.GIdxInfo(n, info.Shape[1]))
+			m.GIdx = true
+		}
 		p.meta[quantfile.QuantMetaKey+n] = m.Encode()
 		p.total += int64(info.Shape[0] * info.Shape[1])
 	}
@@ -306,7 +329,13 @@ func (p *quantPlan) run(env Env, src *checkpoint.Opened, eng *engine, rep *Quant
 			if err := w.Close(); err != nil {
 				return err
 			}
-			return copySideFiles(src, tmp)
+			if err := copySideFiles(src, tmp); err != nil {
+				return err
+			}
+			if _, rotated := src.Tensors.(*rotate.Tensors); rotated && src.Dir != "" {
+				return untieConfigFile(tmp) // the copied config.json still says tied
+			}
+			return nil
 		})
 	}
 	bar.Done()

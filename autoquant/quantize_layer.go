@@ -89,12 +89,23 @@ type Layer struct {
 
 // Quantize quantizes layer name of m (its full-precision checkpoint weight) as c.
 func (qz *Quantizers) Quantize(m *model.Model, name string, c quant.Recipe) (*Layer, error) {
+	return qz.QuantizeWeights(m, name, c, nil)
+}
+
+// QuantizeWeights is Quantize of the weights w (nil: the checkpoint weight) in the shape of
+// layer name (a sequential pass's drift-corrected target, collect.LayerInput.Target).
+func (qz *Quantizers) QuantizeWeights(m *model.Model, name string, c quant.Recipe, w []float32) (*Layer, error) {
 	if c.Full {
 		return nil, fmt.Errorf("quantize %s: w16 is not a quantized scheme", name)
 	}
 	wt := m.Weight(name + ".weight")
 	if wt == nil || len(wt.Shape) != 2 {
 		return nil, fmt.Errorf("quantize: model has no 2-D weight %s.weight", name)
+	}
+	if w == nil {
+		w = wt.F32()
+	} else if len(w) != len(wt.F32()) {
+		return nil, fmt.Errorf("quantize %s: %d target weights for a %v weight", name, len(w), wt.Shape)
 	}
 	rows, cols := wt.Shape[0], wt.Shape[1]
 	s := c.For(cols)
@@ -121,7 +132,7 @@ func (qz *Quantizers) Quantize(m *model.Model, name string, c quant.Recipe) (*La
 	default:
 		quantizer = RTN(quant.SearchMax, scaleD)
 	}
-	q, err := quantizer(name, wt.F32(), rows, cols, s)
+	q, err := quantizer(name, w, rows, cols, s)
 	if err != nil {
 		return nil, fmt.Errorf("quantize %s as %s: %w", name, c, err)
 	}

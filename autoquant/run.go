@@ -11,6 +11,7 @@ import (
 	"github.com/autoq/autoq/calibrun"
 	"github.com/autoq/autoq/checkpoint"
 	"github.com/autoq/autoq/export"
+	"github.com/autoq/autoq/gptq"
 	"github.com/autoq/autoq/gptq/collect"
 	"github.com/autoq/autoq/internal/atomicfile"
 	"github.com/autoq/autoq/internal/progress"
@@ -41,6 +42,14 @@ type PipelineOptions struct {
 	// the schemes it loads, and plans its fused layers as one.
 	Target string
 	TRT    TRTOptions
+
+	// Baseline is the full-precision model the export is verified against (nil: Src), for
+	// a Src derived from it (rotated).
+	Baseline *Source
+	// GPTQ configures the GPTQ rounding (nil: BestGPTQ); Sequential is where its Hessians
+	// come from (OneShot: the full-precision model).
+	GPTQ       *gptq.Options
+	Sequential collect.Mode
 
 	// AWQ applies activation-aware per-input-channel scaling (ScaleSource, searched for
 	// the first int4 candidate) before calibration; the verify baseline stays the
@@ -122,6 +131,13 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 		}
 	}
 	orig := opt.Src
+	if opt.Baseline != nil {
+		orig = opt.Baseline
+	}
+	gopt := BestGPTQ
+	if opt.GPTQ != nil {
+		gopt = *opt.GPTQ
+	}
 	if opt.AWQ { // activation-aware scaling: everything below runs on the rescaled source
 		var int4 *quant.Recipe
 		for i := range opt.Schemes {
@@ -139,7 +155,7 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 		}
 		opt.Src = src
 	}
-	rep := &RunReport{Model: opt.Src.displayPath(), Target: et.t.Name, Out: opt.Out, SizeBefore: opt.Src.Bytes()}
+	rep := &RunReport{Model: opt.Src.displayPath(), Target: et.t.Name, Out: opt.Out, SizeBefore: orig.Bytes()}
 	const nStages = 6
 	stage := 0
 	start := time.Now()
@@ -182,7 +198,7 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 		if err != nil {
 			return nil, fmt.Errorf("calibrate: %w", err)
 		}
-		qz.LowBit = GPTQ(hs, BestGPTQ)
+		qz.LowBit = GPTQ(hs, gopt)
 		detail += ", GPTQ Hessians"
 	}
 	done("calibrate", detail)
@@ -234,7 +250,13 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 		return nil, err
 	}
 	bar = progress.New(env.bars(), "quantize", int64(len(names)), "layers")
-	layers, err := ApplyPlan(cand, p, qz, func() { bar.Add(1) })
+	var layers []*Layer
+	if opt.Sequential != collect.OneShot && qz.LowBit != nil {
+		so := collect.Options{Mode: opt.Sequential, Batch: opt.Batch}
+		layers, err = ApplyPlanSequential(cand, p, qz, gopt, opt.Data.Calib, so, func() { bar.Add(1) })
+	} else {
+		layers, err = ApplyPlan(cand, p, qz, func() { bar.Add(1) })
+	}
 	bar.Done()
 	if err != nil {
 		return nil, err

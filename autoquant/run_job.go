@@ -10,6 +10,7 @@ import (
 	"github.com/autoq/autoq/calib"
 	"github.com/autoq/autoq/checkpoint"
 	"github.com/autoq/autoq/export"
+	"github.com/autoq/autoq/gptq"
 	"github.com/autoq/autoq/plan"
 	"github.com/autoq/autoq/quant"
 	"github.com/autoq/autoq/tensor"
@@ -34,6 +35,11 @@ type RunOptions struct {
 	// RequireConverged makes calibration measure convergence over rounds and fail when
 	// tensors are still unsettled.
 	RequireConverged bool
+	// Rotate rotates the model before calibration (the gate compares with the original);
+	// Sequential and ActOrderGroups configure GPTQ (see QuantizeOptions).
+	Rotate         Rotation
+	Sequential     string
+	ActOrderGroups string
 }
 
 // Run is `autoq run`: the whole pipeline on a model and data (or the built-in synthetic
@@ -77,6 +83,19 @@ func Run(env Env, f RunOptions) (*RunReport, error) {
 	if err := f.check(); err != nil {
 		return nil, err
 	}
+	if err := f.Rotate.check(); err != nil {
+		return nil, err
+	}
+	mode, err := parseSequential(f.Sequential)
+	if err != nil {
+		return nil, err
+	}
+	gopt := BestGPTQ
+	if f.ActOrderGroups != "" {
+		if gopt.Groups, err = gptq.ParseGroupOrder(f.ActOrderGroups); err != nil {
+			return nil, usagef("--act-order-groups: %v", err)
+		}
+	}
 	if err := checkOutputs(env, f.Force, []string{f.Model, f.Data, f.Tokenizer, f.CalibTable}, outDir("--out", f.Out, export.OutputKind)); err != nil {
 		return nil, err
 	}
@@ -94,7 +113,14 @@ func Run(env Env, f RunOptions) (*RunReport, error) {
 		env.logf("no --model: using the built-in synthetic Llama (%d layers, dim %d, vocab %d) and synthetic data\n",
 			src.Cfg.Layers, src.Cfg.Dim, src.Cfg.Vocab)
 	}
-	rep, runErr := RunPipeline(env, PipelineOptions{Src: src, Data: d, Out: f.Out, TargetBits: f.TargetBits, MaxKL: f.KLBudget,
+	base := src
+	if src, err = f.Rotate.rotateSource(src); err != nil {
+		return nil, err
+	}
+	if f.Rotate.On() {
+		env.logf("rotated: %s; the gate compares the export with the original model\n", f.Rotate)
+	}
+	rep, runErr := RunPipeline(env, PipelineOptions{Src: src, Baseline: base, GPTQ: &gopt, Sequential: mode, Data: d, Out: f.Out, TargetBits: f.TargetBits, MaxKL: f.KLBudget,
 		Schemes: schemes, Overrides: rules, Int4Method: f.Int4, Calib: meth, Batch: f.Batch, BOS: f.bos(src),
 		Gate: Gate{MaxPPLIncrease: maxPPL, MaxKL: f.GateKL}, IgnoreGate: f.IgnoreGate, RequireConverged: f.RequireConverged, Target: f.Target, TRT: f.TRTOptions})
 	if rep == nil || runErr != nil {

@@ -38,6 +38,7 @@ func init() {
 			fs.IntVar(&o.CalibTokens, "calib-tokens", 32768, "tokens of the calib split used to calibrate static activation scales")
 			fs.StringVar(&o.CalibTable, "calib", "", "calibration table (autoq calibrate --out) giving static activation amax per linear layer, instead of --act-calib")
 			fs.BoolVar(&asJSON, "json", false, "print the results as JSON")
+			registerRotate(fs, &o.Rotate)
 			fs.StringVar(&o.Device, "device", "auto", "auto (a GPU when there is one), cpu, cuda or cuda:N; on a GPU: run the reference in F16 and the schemes on the GPU kernels (per-token w8a8 and weight-only schemes)")
 		},
 		run: func(e *env, fs *pflag.FlagSet, args []string) error {

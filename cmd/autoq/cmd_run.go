@@ -37,6 +37,9 @@ func init() {
 			fs.BoolVar(&o.Force, "force", false, forceHelp)
 			fs.BoolVar(&o.IgnoreGate, "ignore-gate", false, "publish the export even when the gate fails (still exits 1)")
 			fs.BoolVar(&o.RequireConverged, "require-converged", false, "calibrate in rounds and exit 1 when activation thresholds have not settled")
+			fs.StringVar(&o.Sequential, "sequential", "off", "GPTQ Hessians: off (from the full-precision model), block (each block's inputs from the already-quantized blocks) or layer (also within a block)")
+			fs.StringVar(&o.ActOrderGroups, "act-order-groups", "static", "GPTQ act-order scale groups: static (contiguous, no g_idx) or dynamic (in act order, weight_g_idx in the export)")
+			registerRotate(fs, &o.Rotate)
 			fs.BoolVar(&asJSON, "json", false, "print the closing report as JSON")
 		},
 		run: func(e *env, fs *pflag.FlagSet, args []string) error {

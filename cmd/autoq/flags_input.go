@@ -68,3 +68,9 @@ const deviceHelp = "auto (a GPU when there is one, else the CPU), cpu, cuda or c
 
 // forceHelp is the one description of --force (every command that writes takes it).
 const forceHelp = "replace an existing output: a file, or a directory that a previous autoq run of the same kind wrote (never anything else)"
+
+// registerRotate declares --rotate and --rotate-seed.
+func registerRotate(fs *pflag.FlagSet, r *autoquant.Rotation) {
+	fs.StringVar(&r.Kind, "rotate", "none", autoquant.RotateHelp)
+	fs.Uint64Var(&r.Seed, "rotate-seed", 0, "seed of --rotate's random signs / matrices")
+}
