@@ -182,7 +182,7 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 		if err != nil {
 			return nil, fmt.Errorf("calibrate: %w", err)
 		}
-		qz.LowBit = GPTQ(hs, BestGPTQ)
+		qz.LowBit, qz.Hessians = GPTQ(hs, BestGPTQ), hs
 		detail += ", GPTQ Hessians"
 	}
 	done("calibrate", detail)
