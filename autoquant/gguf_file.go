@@ -43,6 +43,9 @@ func sourceVocab(src *Source) (*gguf.Vocab, error) {
 	case *tokenizer.HFBPE:
 		return gguf.VocabFromHF(t)
 	case nil:
+		if src.Path == "" {
+			return nil, usagef("a GGUF file carries the tokenizer, and the built-in synthetic model has none: give --model (and --tokenizer when it is not beside the model)")
+		}
 		return nil, usagef("a GGUF file carries the tokenizer, and %s has none: give --tokenizer (tok*.bin or tokenizer.json)", src.displayPath())
 	}
 	return nil, fmt.Errorf("%s: tokenizer %T cannot be written to GGUF", src.displayPath(), src.Tok)

@@ -323,7 +323,10 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 	done("verify", fmt.Sprintf("ppl %.4f -> %.4f (%+.3f%%), KL %.5f, top-1 %.2f%%: %s",
 		v.BaselinePPL, v.CandidatePPL, 100*v.PPLIncrease, v.KL, 100*v.Top1, verdict))
 
-	if err := latency(rep, base, cand, layers, opt.Data.Eval); err != nil {
+	if isGGUF {
+		rep.QuantizedLayers = len(layers)
+		rep.LatencyNote = "not measured here: llama.cpp runs the file (autoq bench model --gguf F16.gguf,THIS.gguf)"
+	} else if err := latency(rep, base, cand, layers, opt.Data.Eval); err != nil {
 		return nil, err
 	}
 

@@ -213,6 +213,9 @@ func (et *exportTarget) checkPlan(env Env, choices []quant.Recipe) error {
 		return nil
 	}
 	lines := groupByDecoderLayer(problems)
+	if t.Name == GGUFTarget { // no serving dtype, and "any" writes compressed-tensors
+		return fmt.Errorf("the plan cannot be exported for gguf (llama.cpp):\n%s", strings.Join(lines, "\n"))
+	}
 	return fmt.Errorf("the plan cannot be exported for %s (served in %s):\n%s\n(--target any writes it anyway, with these as warnings)",
 		t.Name, et.serve, strings.Join(lines, "\n"))
 }
