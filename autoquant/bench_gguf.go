@@ -53,7 +53,7 @@ func benchGGUF(env Env, f *BenchModelOptions) (*BenchModelReport, error) {
 		return nil, err
 	}
 	for i := range rows {
-		s, err := in.Bench(env.Ctx, rows[i].File, f.Prompt, f.Generate, f.Threads, f.Runs)
+		s, err := in.Bench(env.ctx(), rows[i].File, f.Prompt, f.Generate, f.Threads, f.Runs)
 		if err != nil {
 			return nil, err
 		}

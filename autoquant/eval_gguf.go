@@ -50,7 +50,7 @@ func (f *EvalOptions) checkGGUF(env Env) (*llamacpp.Install, error) {
 // scoreLlamaCpp has llama.cpp score each GGUF file on the windows autoq evaluated.
 func scoreLlamaCpp(env Env, in *llamacpp.Install, files []string, rows []EvalRow, windows [][]int, bos int) error {
 	for i, path := range files {
-		ppl, _, err := in.Perplexity(env.Ctx, path, windows, bos)
+		ppl, _, err := in.Perplexity(env.ctx(), path, windows, bos)
 		if err != nil {
 			return fmt.Errorf("llama.cpp on %s: %w", path, err)
 		}
