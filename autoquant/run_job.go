@@ -96,7 +96,11 @@ func Run(env Env, f RunOptions) (*RunReport, error) {
 			return nil, usagef("--act-order-groups: %v", err)
 		}
 	}
-	if err := checkOutputs(env, f.Force, []string{f.Model, f.Data, f.Tokenizer, f.CalibTable}, outDir("--out", f.Out, export.OutputKind)); err != nil {
+	out := outDir("--out", f.Out, export.OutputKind)
+	if f.Target == GGUFTarget {
+		out = outFile("--out", f.Out)
+	}
+	if err := checkOutputs(env, f.Force, []string{f.Model, f.Data, f.Tokenizer, f.CalibTable}, out); err != nil {
 		return nil, err
 	}
 	if err := f.checkBudget(schemes, rules); err != nil {
@@ -166,9 +170,13 @@ func (r *RunReport) WriteTable(w io.Writer) {
 		verdict = "FAIL (" + strings.Join(v.Failures, "; ") + ")"
 	}
 	fmt.Fprintf(w, "  gate          %s\n", verdict)
-	if r.Exported {
+	switch {
+	case r.Exported && r.GGUF != nil:
+		fmt.Fprintf(w, "  export        %s (GGUF for llama.cpp: %s; llama.cpp's accounting %.3f bits/weight over the linear layers,\n"+
+			"                %.3f over every tensor)\n", r.Out, typeCounts(r.GGUF.Types), r.GGUF.Linear, r.GGUF.All)
+	case r.Exported:
 		fmt.Fprintf(w, "  export        %s (compressed-tensors for %s; plan, sensitivity and report inside)\n", r.Out, r.Target)
-	} else {
+	default:
 		fmt.Fprintf(w, "  export        not published: %s left unchanged\n", r.Out)
 	}
 }
@@ -193,7 +201,7 @@ func (f *RunOptions) checkBudget(schemes []quant.Recipe, rules []plan.Rule) erro
 		cfg = *c
 	}
 	if len(schemes) == 0 {
-		schemes = defaultSchemes(cfg)
+		schemes = defaultSchemesFor(cfg, f.Target)
 	}
 	layers := configLayers(cfg)
 	lo, hi, err := plan.Bounds(layers, schemes, rules, 16)

@@ -46,7 +46,7 @@ func registerInput(fs *pflag.FlagSet, in *autoquant.Input, modelHelp string, whi
 
 // registerTarget declares --target: what must load the export.
 func registerTarget(fs *pflag.FlagSet, t *string, def, note string) {
-	fs.StringVar(t, "target", def, "what must load the export"+note+": vllm, transformers, tensorrt or any (vLLM's rules with warnings only); "+
+	fs.StringVar(t, "target", def, "what must load the export"+note+": vllm, transformers, tensorrt, gguf (llama.cpp's block formats, one GGUF file) or any (vLLM's rules with warnings only); "+
 		"the planner offers only schemes the target loads and plans its fused layers (q/k/v, gate/up) as one (docs/EXPORT.md)")
 }
 
