@@ -53,10 +53,13 @@ gpu-check:
 	scripts/gpu-check.sh
 
 # GGUF end to end: installs the pinned llama.cpp CPU build (node-llama-cpp, into .llamacpp/)
-# and runs the checks that score autoq's GGUF files with it. Skipped when node is missing.
+# and runs the checks that score autoq's GGUF files with it (`make test` runs the same tests
+# whenever .llamacpp/ is there: .ci/run installs it when node exists). Skipped when node is
+# missing.
 llamacpp-check:
 	@if ! command -v node >/dev/null 2>&1; then echo "make: node not found: skipping the llama.cpp check"; exit 0; fi; \
-	scripts/llamacpp/install.sh && $(GO) test -count=1 -v ./gguf/llamacpp/
+	scripts/llamacpp/install.sh && $(GO) test -count=1 -v ./gguf/llamacpp/ && \
+	$(GO) test -count=1 -v -run 'LlamaCpp' ./autoquant/
 
 clean:
 	rm -rf $(BUILD_DIR) autoq gpu-results

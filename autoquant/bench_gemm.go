@@ -25,7 +25,7 @@ type BenchGEMMOptions struct {
 	JSON    string // also write JSON here
 	CSV     string // also write CSV here
 	Plot    string // speedup chart (PNG)
-	Quick   bool   // the reduced GPU sweep
+	Quick   bool   // the reduced GPU sweep (M 1, 16, 128, 1024; still 50 timed iterations a point)
 	Timeout time.Duration
 	Force   bool // overwrite existing output files
 }
@@ -87,9 +87,6 @@ func benchGemmConfig(f *BenchGEMMOptions, gpu bool) (bench.GemmConfig, error) {
 	}
 	if cfg.Iters == 0 {
 		cfg.Iters = map[bool]int{true: 50, false: 3}[gpu]
-		if f.Quick && gpu {
-			cfg.Iters = 10
-		}
 	}
 	if cfg.Iters < 1 {
 		return cfg, usagef("--iters %d: need at least 1", cfg.Iters)
@@ -97,7 +94,7 @@ func benchGemmConfig(f *BenchGEMMOptions, gpu bool) (bench.GemmConfig, error) {
 	if cfg.Warmup < 0 {
 		cfg.Warmup = map[bool]int{true: 10, false: 1}[gpu]
 		if f.Quick && gpu {
-			cfg.Warmup = 3
+			cfg.Warmup = 5
 		}
 	}
 	if cfg.Timeout == 0 {

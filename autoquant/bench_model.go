@@ -34,6 +34,11 @@ type BenchModelOptions struct {
 	Plot    string // PNG of latency per point
 	Device  string // cpu, cuda[:N] or auto
 	Force   bool   // overwrite an existing chart
+	// GGUF files are benchmarked in llama.cpp instead (BenchGGUF): prompt processing of
+	// Prompt tokens and generation of Generate tokens on Threads threads, best of Runs.
+	GGUF             []string
+	Prompt, Generate int
+	Threads          int
 }
 
 // BenchVariant is one scheme at one point.
@@ -77,6 +82,8 @@ type BenchModelReport struct {
 	// GPU runs: the baseline the speedups refer to (fp16) and each variant's kernel paths.
 	Baseline string            `json:"baseline,omitempty"`
 	Paths    map[string]string `json:"kernel_paths,omitempty"`
+	// LlamaCpp holds the GGUF files' speeds in llama.cpp (--gguf).
+	LlamaCpp []GGUFSpeed `json:"llamacpp,omitempty"`
 }
 
 func parseInts(flag, s string) ([]int, error) {
@@ -120,6 +127,9 @@ func quantizeModel(m *model.Model, sp eval.Spec, kernel string, opt quant.Search
 // quantized, per batch x sequence length (CPU reference kernels, or the GPU model runner).
 func BenchModel(env Env, o BenchModelOptions) (*BenchModelReport, error) {
 	f := &o
+	if len(f.GGUF) > 0 {
+		return benchGGUF(env, f)
+	}
 	if err := checkOutputs(env, f.Force, []string{f.Model}, outFile("--plot", f.Plot)); err != nil {
 		return nil, err
 	}
@@ -218,6 +228,10 @@ func benchTokens(batch, seq, vocab int) [][]int {
 
 // WriteTable prints one row per point and scheme (and, on a GPU, the kernel paths).
 func (rep *BenchModelReport) WriteTable(w io.Writer) {
+	if rep.LlamaCpp != nil {
+		rep.writeGGUF(w)
+		return
+	}
 	fmt.Fprintf(w, "%s: prefill latency on the %s (quantized layers: %s kernels), median of %d runs\n", rep.Model, rep.Device, rep.Kernel, rep.Runs)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "batch\tseq\tscheme\tms\ttok/s\tspeedup\t")

@@ -95,7 +95,7 @@ func calibrateModel(env Env, o CalibrateOptions) (*CalibrateReport, error) {
 	if err := checkData(f.Model, f.Data); err != nil {
 		return nil, err
 	}
-	m, tok, err := loadModelAndTokenizer(f.Model, f.Tokenizer, f.Data)
+	m, tok, err := loadModelAndTokenizer(f.Model, f.Tokenizer, f.Data, Rotation{})
 	if err != nil {
 		return nil, err
 	}

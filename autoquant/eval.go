@@ -34,6 +34,14 @@ type EvalOptions struct {
 	CalibTokens int
 	CalibTable  string
 	Device      string // cpu, cuda[:N] or auto
+	// Rotate rotates the model before the --scheme variants are applied (and calibrated);
+	// the full-precision reference stays the original model.
+	Rotate Rotation
+	// GGUF files evaluated with exactly their stored weights (their llama.cpp
+	// dequantization), and, when LlamaCpp allows and llama.cpp is installed, scored by
+	// llama.cpp itself on the same windows.
+	GGUF     []string
+	LlamaCpp string // auto (when installed), on (required) or off
 }
 
 // EvalRow is one evaluated variant.
@@ -41,6 +49,12 @@ type EvalRow struct {
 	Scheme string `json:"scheme"`
 	eval.Result
 	PPLIncrease float64 `json:"ppl_increase_pct"` // vs full precision
+	// A GGUF file's llama.cpp score on the same windows and targets, and its relative
+	// difference from autoq's perplexity of the same weights.
+	LlamaCppPPL float64 `json:"llamacpp_perplexity,omitempty"`
+	LlamaCppRel float64 `json:"llamacpp_ppl_rel_diff,omitempty"`
+	// GGUF is the file's storage in llama.cpp's accounting.
+	GGUF *GGUFBits `json:"gguf,omitempty"`
 }
 
 // EvalReport is the result of Eval.
@@ -52,6 +66,8 @@ type EvalReport struct {
 	Windowing string    `json:"windowing"`
 	Search    string    `json:"search"`
 	Results   []EvalRow `json:"results"`
+	// LlamaCpp says how the GGUF files were scored by llama.cpp ("" when they were not).
+	LlamaCpp string `json:"llamacpp,omitempty"`
 }
 
 const windowingDoc = "paragraphs stripped of leading/trailing whitespace, tokenized with BOS, concatenated, non-overlapping windows of seq_len tokens from position 0; all next-token targets except BOS scored"
@@ -82,10 +98,20 @@ func Eval(env Env, o EvalOptions) (*EvalReport, error) {
 	if err != nil {
 		return nil, usagef("--act-calib: %v", err)
 	}
+	llama, err := f.checkGGUF(env)
+	if err != nil {
+		return nil, err
+	}
 	if strings.HasPrefix(f.Device, "cuda") {
 		if err := checkGPUEval(f, specs); err != nil {
 			return nil, err
 		}
+	}
+	if err := f.Rotate.check(); err != nil {
+		return nil, err
+	}
+	if f.Rotate.On() && len(specs) == 0 {
+		return nil, usagef("--rotate applies to the --scheme variants (a --quantized directory carries its own rotation)")
 	}
 	if err := checkData(f.Model, f.Data); err != nil {
 		return nil, err
@@ -97,13 +123,19 @@ func Eval(env Env, o EvalOptions) (*EvalReport, error) {
 	if dev.CUDA {
 		return evalGPU(env, f, dev, specs, quant.SearchOptions{Method: search})
 	}
-	m, tok, err := loadModelAndTokenizer(f.Model, f.Tokenizer, f.Data)
+	m, tok, err := loadModelAndTokenizer(f.Model, f.Tokenizer, f.Data, f.Rotate)
 	if err != nil {
 		return nil, err
 	}
 	ref, err := model.Load(f.Model)
 	if err != nil {
 		return nil, err
+	}
+	calRef := ref // full precision, as the schemes see it (rotated with --rotate)
+	if f.Rotate.On() {
+		if calRef, err = f.Rotate.loadModel(f.Model); err != nil {
+			return nil, err
+		}
 	}
 	bos := 1
 	if tok != nil {
@@ -117,7 +149,7 @@ func Eval(env Env, o EvalOptions) (*EvalReport, error) {
 	for i, sp := range specs {
 		cm := m
 		if i > 0 {
-			if cm, err = model.Load(f.Model); err != nil {
+			if cm, err = f.Rotate.loadModel(f.Model); err != nil {
 				return nil, err
 			}
 		}
@@ -136,7 +168,7 @@ func Eval(env Env, o EvalOptions) (*EvalReport, error) {
 			if err != nil {
 				return nil, err
 			}
-			amax, _, err = calibrun.LayerThresholds(ref, ws, calib.DefaultOptions(calMethod), f.Batch)
+			amax, _, err = calibrun.LayerThresholds(calRef, ws, calib.DefaultOptions(calMethod), f.Batch)
 			if err != nil {
 				return nil, fmt.Errorf("calibrating static activation scales: %w", err)
 			}
@@ -147,22 +179,39 @@ func Eval(env Env, o EvalOptions) (*EvalReport, error) {
 		cands, labels = append(cands, cm), append(labels, sp.Name)
 	}
 	if f.Quantized != "" {
-		qm := m
-		if len(specs) > 0 {
-			if qm, err = model.Load(f.Model); err != nil {
-				return nil, err
-			}
-		}
-		if _, err := applyQuantizedDir(qm, f.Quantized); err != nil {
+		qm, err := loadQuantizedDir(f.Quantized, ref)
+		if err != nil {
 			return nil, err
 		}
 		cands, labels = append(cands, qm), append(labels, filepath.Base(filepath.Clean(f.Quantized)))
 	}
-	w, err := eval.OpenWindows(f.Data, tok, ref.Config.Vocab, eval.DataOptions{SeqLen: f.SeqLen, MaxTokens: f.Tokens, Split: f.Split, SkipTokens: f.Skip})
+	ggufFirst := len(cands)
+	var bits []GGUFBits
+	for _, path := range f.GGUF {
+		gm, b, err := LoadGGUF(path)
+		if err != nil {
+			return nil, err
+		}
+		if gm.Config.Vocab != ref.Config.Vocab || gm.Config.Dim != ref.Config.Dim || gm.Config.Layers != ref.Config.Layers {
+			return nil, fmt.Errorf("%s is not a version of %s (vocabulary %d, dim %d, %d layers; the model has %d, %d, %d)",
+				path, f.Model, gm.Config.Vocab, gm.Config.Dim, gm.Config.Layers, ref.Config.Vocab, ref.Config.Dim, ref.Config.Layers)
+		}
+		cands, labels, bits = append(cands, gm), append(labels, filepath.Base(path)), append(bits, b)
+	}
+	var w eval.Source
+	ow, err := eval.OpenWindows(f.Data, tok, ref.Config.Vocab, eval.DataOptions{SeqLen: f.SeqLen, MaxTokens: f.Tokens, Split: f.Split, SkipTokens: f.Skip})
 	if err != nil {
 		return nil, err
 	}
-	defer w.Close()
+	defer ow.Close()
+	w = ow
+	var scored [][]int // the windows llama.cpp scores too
+	if llama != nil {
+		if scored, err = readAll(ow); err != nil {
+			return nil, err
+		}
+		w = newWindows(scored)
+	}
 	bar := progress.New(env.bars(), "eval", int64(f.Tokens), "tok")
 	fp, rs, err := eval.Compare(ref, cands, w, eval.Options{Ctx: env.Ctx, Vocab: ref.Config.Vocab, BOS: bos, Batch: f.Batch, Progress: func(n int) { bar.Add(int64(n)) }})
 	bar.Done()
@@ -172,6 +221,15 @@ func Eval(env Env, o EvalOptions) (*EvalReport, error) {
 	rep.Results = append(rep.Results, EvalRow{Scheme: "fp32", Result: fp})
 	for i, r := range rs {
 		rep.Results = append(rep.Results, EvalRow{Scheme: labels[i], Result: r, PPLIncrease: 100 * (r.Perplexity/fp.Perplexity - 1)})
+		if i >= ggufFirst {
+			rep.Results[len(rep.Results)-1].GGUF = &bits[i-ggufFirst]
+		}
+	}
+	if llama != nil {
+		if err := scoreLlamaCpp(env, llama, f.GGUF, rep.Results[1+ggufFirst:], scored, bos); err != nil {
+			return nil, err
+		}
+		rep.LlamaCpp = llamaCppSettings
 	}
 	return rep, nil
 }
@@ -193,4 +251,5 @@ func (rep *EvalReport) WriteTable(w io.Writer) {
 		fmt.Fprintf(tw, "%s\t%.4f\t%s\t%.4f\t%s\t%s\t%.0f\t\n", r.Scheme, r.Perplexity, vs, r.NLL, kl, top, r.TokensPerSec)
 	}
 	tw.Flush()
+	rep.writeGGUF(w)
 }

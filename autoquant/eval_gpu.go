@@ -17,7 +17,7 @@ func evalGPU(env Env, f *EvalOptions, dev backend.Device, specs []eval.Spec, sea
 	if err := checkGPUEval(f, specs); err != nil {
 		return nil, err
 	}
-	m, tok, err := loadModelAndTokenizer(f.Model, f.Tokenizer, f.Data)
+	m, tok, err := loadModelAndTokenizer(f.Model, f.Tokenizer, f.Data, Rotation{})
 	if err != nil {
 		return nil, err
 	}

@@ -26,8 +26,14 @@ type ExportOptions struct {
 	// ScaleDType is the dtype of weight-only layers' scales: auto (the dtype the model is
 	// served in, ServeDType), f16, bf16 or f32.
 	ScaleDType string
-	Out        string
-	Force      bool // replace a previous autoq export at Out
+	// Format is the output: "" or "compressed-tensors" (a directory), or "gguf" (one
+	// file for llama.cpp; the gguf target). --target gguf implies it.
+	Format string
+	// FullType is the GGUF type of what stays in full precision (embeddings, w16 layers):
+	// auto (the model's 16-bit dtype, F16 for F32), f32, f16 or bf16.
+	FullType string
+	Out      string
+	Force    bool // replace a previous autoq export at Out
 }
 
 // ExportReport is the result of Export.
@@ -40,10 +46,19 @@ type ExportReport struct {
 	SizeBefore int64             `json:"size_before_bytes"`
 	SizeAfter  int64             `json:"size_after_bytes"`
 	AvgBits    float64           `json:"avg_bits"`
+	// Format is "gguf" for a GGUF file, whose storage GGUF gives in llama.cpp's accounting.
+	Format string    `json:"format,omitempty"`
+	GGUF   *GGUFBits `json:"gguf,omitempty"`
 }
 
 // WriteTable prints the summary lines.
 func (r *ExportReport) WriteTable(w io.Writer) {
+	if r.GGUF != nil {
+		fmt.Fprintf(w, "exported %d of %d linear layers to %s (GGUF for llama.cpp: %s)\n", r.Quantized, len(r.Layers), r.Out, typeCounts(r.GGUF.Types))
+		fmt.Fprintf(w, "llama.cpp's accounting: %.3f bits/weight over the linear layers, %.3f over every tensor; weights %s -> %s\n",
+			r.GGUF.Linear, r.GGUF.All, HumanBytes(r.SizeBefore), HumanBytes(r.SizeAfter))
+		return
+	}
 	fmt.Fprintf(w, "exported %d of %d linear layers to %s (compressed-tensors for %s, %s scales)\n", r.Quantized, len(r.Layers), r.Out, r.Target, r.ScaleDType)
 	fmt.Fprintf(w, "average %.3f bits/weight over the linear layers; weights %s -> %s\n", r.AvgBits, HumanBytes(r.SizeBefore), HumanBytes(r.SizeAfter))
 }
@@ -85,6 +100,15 @@ func scaleDTypes(flag string, model tensor.DType, t *exportTarget) (scale, serve
 func Export(env Env, f ExportOptions) (*ExportReport, error) {
 	if f.Model == "" || f.Plan == "" || f.Out == "" {
 		return nil, usagef("--model, --plan and --out are required")
+	}
+	if gg, err := f.ggufFormat(); err != nil || gg {
+		if err != nil {
+			return nil, err
+		}
+		return exportGGUF(env, f)
+	}
+	if f.FullType != "" && f.FullType != "auto" {
+		return nil, usagef("--full-type is for --format gguf")
 	}
 	if err := f.check(); err != nil {
 		return nil, err

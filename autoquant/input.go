@@ -153,7 +153,7 @@ func (f *Input) quantizers(env Env, src *Source, d *Data, schemes []quant.Recipe
 		if err != nil {
 			return nil, fmt.Errorf("calibrate: %w", err)
 		}
-		qz.LowBit = GPTQ(hs, BestGPTQ)
+		qz.LowBit, qz.Hessians = GPTQ(hs, BestGPTQ), hs
 		env.logf("collected GPTQ Hessians for %d layers\n", len(hs))
 	}
 	return qz, nil

@@ -15,6 +15,9 @@ import (
 func KernelModel(m *model.Model, layers []*Layer) (int, error) {
 	n := 0
 	for _, l := range layers {
+		if l.Q == nil { // a llama.cpp block format: its dense decoded weights
+			continue
+		}
 		s := l.Q.Scheme
 		w8a8 := s.Bits == 8 && s.Symmetric && s.Granularity == quant.PerChannel && l.Act != nil && l.Act.Dynamic
 		if s.Bits != 4 && !w8a8 {

@@ -138,7 +138,7 @@ func solveFor(et *exportTarget, s *plan.Sensitivity, opts plan.Options) (*plan.P
 	}
 	p, res, err := plan.Solve(s, opts)
 	var be *plan.BudgetError
-	if errors.As(err, &be) && be.Constrained {
+	if errors.As(err, &be) { // (a measurement the sensitivity run skipped, like a width a block cannot store, is no refusal)
 		cands := opts.Candidates
 		if len(cands) == 0 {
 			seen := map[string]bool{}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/autoq/autoq/internal/progress"
 	"github.com/autoq/autoq/quant"
 	"github.com/autoq/autoq/quantfile"
+	"github.com/autoq/autoq/rotate"
 	"github.com/autoq/autoq/safetensors"
 	"github.com/autoq/autoq/tensor"
 )
@@ -38,11 +40,18 @@ type QuantizeOptions struct {
 	Tokenizer   string // default: beside the model
 	CalibTokens int
 	SeqLen      int
-	ActOrder    bool    // GPTQ: columns by decreasing Hessian diagonal
-	Damp        float64 // GPTQ damping, a fraction of the mean Hessian diagonal
-	Device      string
-	Out         string // output checkpoint directory; "" writes nothing
-	Force       bool   // replace a previous autoq quantized checkpoint at Out
+	ActOrder    bool // GPTQ: columns by decreasing Hessian diagonal
+	// ActOrderGroups is how GPTQ with ActOrder forms scale groups: static (contiguous
+	// groups, no g_idx; the default) or dynamic (groups in act-order sequence, g_idx).
+	ActOrderGroups string
+	// Sequential is where the Hessians come from: off (the full-precision model), block
+	// (each block's inputs from the already-quantized blocks) or layer (also within a block).
+	Sequential string
+	Damp       float64 // GPTQ damping, a fraction of the mean Hessian diagonal
+	Rotate     Rotation
+	Device     string
+	Out        string // output checkpoint directory; "" writes nothing
+	Force      bool   // replace a previous autoq quantized checkpoint at Out
 }
 
 // searchOptions checks the search and returns quant's options for the plain path (act-mse
@@ -73,17 +82,21 @@ func (q *QuantizeOptions) searchOptions() (quant.SearchOptions, error) {
 	return opt, nil
 }
 
-// openCheckpoint opens path, or the built-in synthetic checkpoint when it is "".
-func openCheckpoint(path string) (*checkpoint.Opened, string, error) {
+// openCheckpoint opens path, or the built-in synthetic checkpoint when it is "", rotated by
+// rot when it is on.
+func openCheckpoint(path string, rot Rotation) (*checkpoint.Opened, string, error) {
 	if path == "" {
-		src := Synthetic()
+		src, err := rot.rotateSource(Synthetic())
+		if err != nil {
+			return nil, "", err
+		}
 		m, err := checkpoint.NewMemory(src.Tensors, nil)
 		if err != nil {
 			return nil, "", err
 		}
 		return &checkpoint.Opened{Tensors: m, Config: &src.Cfg}, "synthetic", nil
 	}
-	o, err := checkpoint.OpenAny(path)
+	o, err := rot.open(path)
 	return o, path, err
 }
 
@@ -97,6 +110,9 @@ func Quantize(env Env, q QuantizeOptions) (*QuantizeReport, error) {
 	}
 	cal, err := q.calibration()
 	if err != nil {
+		return nil, err
+	}
+	if err := q.Rotate.check(); err != nil {
 		return nil, err
 	}
 	if cal != nil && q.Path == "" {
@@ -116,7 +132,7 @@ func Quantize(env Env, q QuantizeOptions) (*QuantizeReport, error) {
 			return nil, err
 		}
 	}
-	src, srcName, err := openCheckpoint(q.Path)
+	src, srcName, err := openCheckpoint(q.Path, q.Rotate)
 	if err != nil {
 		return nil, err
 	}
@@ -143,6 +159,10 @@ func Quantize(env Env, q QuantizeOptions) (*QuantizeReport, error) {
 	}
 	if cal != nil {
 		plan.meta["autoq.search"] = cal.name
+	}
+	if q.Rotate.On() {
+		plan.meta["autoq.rotate"] = q.Rotate.String()
+		env.logf("rotated: %s before quantization; the output is an ordinary Llama with lm_head untied\n", q.Rotate)
 	}
 	rep := &QuantizeReport{Source: srcName, Device: eng.name, Fallback: eng.fallback, Scheme: s.String(),
 		Bits: s.Bits, Symmetric: s.Symmetric, Granularity: s.Granularity.String(), GroupSize: s.GroupSize,
@@ -214,6 +234,10 @@ func planQuantized(src checkpoint.Tensors, sel map[string]bool, s quant.Scheme, 
 		p.infos = append(p.infos, qi...)
 		m := quantfile.NewQuantMeta(info.Shape[0], info.Shape[1], ts)
 		m.Search, m.DType = opt.Method.String(), info.DType.String()
+		if pre != nil && pre[n].GIdx != nil {
+			p.infos = append(p.infos, quantfile.GIdxInfo(n, info.Shape[1]))
+			m.GIdx = true
+		}
 		p.meta[quantfile.QuantMetaKey+n] = m.Encode()
 		p.total += int64(info.Shape[0] * info.Shape[1])
 	}
@@ -240,6 +264,9 @@ type quantPlan struct {
 	// that are no linear layer of the model and so were kept.
 	pre       map[string]*quant.QTensor
 	notLinear []string
+	// levels is the storage of the last quantized weight's levels, reused for the next
+	// one (run writes each weight before quantizing the next).
+	levels []byte
 }
 
 // run quantizes the selected weights one at a time (memory: one weight and its copies),
@@ -267,7 +294,9 @@ func (p *quantPlan) run(env Env, src *checkpoint.Opened, eng *engine, rep *Quant
 				return err
 			}
 			rep.BytesIn += int64(len(t.Data))
-			ts, row, err := p.quantizeOne(eng.b, n, t)
+			ra, closeRA := weightReader(src, n)
+			ts, row, err := p.quantizeOne(eng.b, n, t, ra)
+			closeRA()
 			if err != nil {
 				return err
 			}
@@ -300,7 +329,13 @@ func (p *quantPlan) run(env Env, src *checkpoint.Opened, eng *engine, rep *Quant
 			if err := w.Close(); err != nil {
 				return err
 			}
-			return copySideFiles(src, tmp)
+			if err := copySideFiles(src, tmp); err != nil {
+				return err
+			}
+			if _, rotated := src.Tensors.(*rotate.Tensors); rotated && src.Dir != "" {
+				return untieConfigFile(tmp) // the copied config.json still says tied
+			}
+			return nil
 		})
 	}
 	bar.Done()
@@ -333,18 +368,48 @@ func keepTensor(w *safetensors.Writer, src *checkpoint.Opened, n string) (int64,
 	return int64(len(t.Data)), err
 }
 
+// weightReader returns a reader of tensor n's bytes in its safetensors file (nil when the
+// source is not one) and a function that closes it.
+func weightReader(src *checkpoint.Opened, n string) (io.ReaderAt, func()) {
+	s, ok := src.Tensors.(interface {
+		Section(string) (safetensors.Section, bool)
+	})
+	if !ok {
+		return nil, func() {}
+	}
+	sec, ok := s.Section(n)
+	if !ok {
+		return nil, func() {}
+	}
+	f, err := os.Open(sec.Path)
+	if err != nil { // the mapped tensor still works
+		return nil, func() {}
+	}
+	return io.NewSectionReader(f, sec.Offset, sec.Size), func() { f.Close() }
+}
+
 // quantizeOne searches scales and quantizes one weight, and measures the reconstruction
 // error against the original values without a float32 copy of either: on the CPU backend
-// one pass over the weight does both (quant.QuantizeTensorWithError); otherwise
+// one pass over the weight does both (quant.QuantizeTensorWithError, or
+// quant.QuantizeReaderWithError when ra reads the weight's bytes from its file: blocks of
+// rows read into buffers cost less than faulting in the mapped file); otherwise
 // quant.CompareTensor reads the weight again a row at a time.
-func (p *quantPlan) quantizeOne(b backend.Backend, name string, t *tensor.Tensor) ([]safetensors.NamedTensor, tensorRow, error) {
+func (p *quantPlan) quantizeOne(b backend.Backend, name string, t *tensor.Tensor, ra io.ReaderAt) ([]safetensors.NamedTensor, tensorRow, error) {
 	var (
 		q   *quant.QTensor
 		e   quant.TensorError
 		err error
 	)
 	if _, cpu := b.(backend.CPU); cpu && p.pre == nil {
-		q, e, err = quant.QuantizeTensorWithError(name, t, p.schemes[name], p.opt)
+		if ra != nil && len(t.Shape) == 2 && len(t.Data) == tensor.ByteSize(t.DType, t.Shape) {
+			src := quant.TensorSource{R: ra, DType: t.DType, Rows: t.Shape[0], Cols: t.Shape[1], Levels: p.levels}
+			q, e, err = quant.QuantizeReaderWithError(name, src, p.schemes[name], p.opt)
+			if err == nil && cap(q.Data) > cap(p.levels) {
+				p.levels = q.Data // reused for the next weight once this one is written
+			}
+		} else {
+			q, e, err = quant.QuantizeTensorWithError(name, t, p.schemes[name], p.opt)
+		}
 	} else if q, err = p.quantizeWeight(b, name, t); err == nil {
 		e, err = quant.CompareTensor(name, t, q)
 	}

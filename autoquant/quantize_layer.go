@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/autoq/autoq/export"
+	"github.com/autoq/autoq/gguf"
 	"github.com/autoq/autoq/gptq"
 	"github.com/autoq/autoq/model"
 	"github.com/autoq/autoq/plan"
@@ -68,6 +69,10 @@ type Quantizers struct {
 	ScaleDType tensor.DType
 	// Amax holds each layer's calibrated activation threshold (static W8A8).
 	Amax map[string]float32
+	// Hessians are the layers' input second moments (the GPTQ calibration), when
+	// collected: the k-quant grids take their diagonal as the importance, and GPTQ onto a
+	// block format's grid the whole matrix.
+	Hessians map[string]*gptq.Hessian
 }
 
 func (qz *Quantizers) scaleDType() tensor.DType {
@@ -77,18 +82,28 @@ func (qz *Quantizers) scaleDType() tensor.DType {
 	return qz.ScaleDType
 }
 
-// Layer is one quantized linear layer: its tensors for export and the fake-quantized
-// layer that reproduces it in the model runner.
+// Layer is one quantized linear layer: its tensors for export and the layer that
+// reproduces it in the model runner (fake-quantized, or for a llama.cpp block format the
+// dense weights its blocks decode to).
 type Layer struct {
 	Name   string
 	Recipe quant.Recipe
-	Q      *quant.QTensor
+	Q      *quant.QTensor // nil for a block format
 	Act    *export.Activation
-	Linear *model.FakeQuant
+	Linear model.Linear
+	// GGUF is the layer in its llama.cpp block format (recipes q8_0 ... q6_k), rows in
+	// autoq's order (the GGUF writer reorders q/k), Q nil.
+	GGUF *gguf.Quantized
 }
 
 // Quantize quantizes layer name of m (its full-precision checkpoint weight) as c.
 func (qz *Quantizers) Quantize(m *model.Model, name string, c quant.Recipe) (*Layer, error) {
+	return qz.QuantizeWeights(m, name, c, nil)
+}
+
+// QuantizeWeights is Quantize of the weights w (nil: the checkpoint weight) in the shape of
+// layer name (a sequential pass's drift-corrected target, collect.LayerInput.Target).
+func (qz *Quantizers) QuantizeWeights(m *model.Model, name string, c quant.Recipe, w []float32) (*Layer, error) {
 	if c.Full {
 		return nil, fmt.Errorf("quantize %s: w16 is not a quantized scheme", name)
 	}
@@ -96,7 +111,15 @@ func (qz *Quantizers) Quantize(m *model.Model, name string, c quant.Recipe) (*La
 	if wt == nil || len(wt.Shape) != 2 {
 		return nil, fmt.Errorf("quantize: model has no 2-D weight %s.weight", name)
 	}
+	if w == nil {
+		w = wt.F32()
+	} else if len(w) != len(wt.F32()) {
+		return nil, fmt.Errorf("quantize %s: %d target weights for a %v weight", name, len(w), wt.Shape)
+	}
 	rows, cols := wt.Shape[0], wt.Shape[1]
+	if c.Block != quant.BlockNone {
+		return qz.quantizeBlock(m, name, c, wt.F32(), rows, cols)
+	}
 	s := c.For(cols)
 	scaleD := qz.scaleDType()
 	if c.Act != quant.ActNone {
@@ -121,7 +144,7 @@ func (qz *Quantizers) Quantize(m *model.Model, name string, c quant.Recipe) (*La
 	default:
 		quantizer = RTN(quant.SearchMax, scaleD)
 	}
-	q, err := quantizer(name, wt.F32(), rows, cols, s)
+	q, err := quantizer(name, w, rows, cols, s)
 	if err != nil {
 		return nil, fmt.Errorf("quantize %s as %s: %w", name, c, err)
 	}

@@ -44,7 +44,7 @@ func LoadAutoqQuantized(dir string) (*model.Model, error) {
 	}
 	parts := map[string]bool{}
 	for name := range qs {
-		for _, suf := range []string{quantfile.QWeightSuffix, quantfile.ScalesSuffix, quantfile.ZerosSuffix} {
+		for _, suf := range []string{quantfile.QWeightSuffix, quantfile.ScalesSuffix, quantfile.ZerosSuffix, quantfile.GIdxSuffix} {
 			parts[name+suf] = true
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/autoq/autoq/calibrun"
 	"github.com/autoq/autoq/checkpoint"
 	"github.com/autoq/autoq/export"
+	"github.com/autoq/autoq/gptq"
 	"github.com/autoq/autoq/gptq/collect"
 	"github.com/autoq/autoq/internal/atomicfile"
 	"github.com/autoq/autoq/internal/progress"
@@ -41,6 +42,14 @@ type PipelineOptions struct {
 	// the schemes it loads, and plans its fused layers as one.
 	Target string
 	TRT    TRTOptions
+
+	// Baseline is the full-precision model the export is verified against (nil: Src), for
+	// a Src derived from it (rotated).
+	Baseline *Source
+	// GPTQ configures the GPTQ rounding (nil: BestGPTQ); Sequential is where its Hessians
+	// come from (OneShot: the full-precision model).
+	GPTQ       *gptq.Options
+	Sequential collect.Mode
 
 	// AWQ applies activation-aware per-input-channel scaling (ScaleSource, searched for
 	// the first int4 candidate) before calibration; the verify baseline stays the
@@ -87,6 +96,8 @@ type RunReport struct {
 	Stages       []Stage           `json:"stages"`
 	Sensitivity  *plan.Sensitivity `json:"-"`
 	Layers       map[string]string `json:"layers"` // layer -> scheme
+	// GGUF is the file's storage in llama.cpp's accounting (--target gguf).
+	GGUF *GGUFBits `json:"gguf,omitempty"`
 }
 
 // Stage is one step's wall time.
@@ -109,7 +120,13 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 		opt.BOS = 1
 	}
 	if len(opt.Schemes) == 0 {
-		opt.Schemes = defaultSchemes(opt.Src.Cfg)
+		opt.Schemes = defaultSchemesFor(opt.Src.Cfg, opt.Target)
+	}
+	isGGUF := opt.Target == GGUFTarget
+	if isGGUF {
+		if _, err := sourceVocab(opt.Src); err != nil {
+			return nil, err
+		}
 	}
 	if opt.Calib == 0 {
 		opt.Calib = calib.MethodEntropy
@@ -135,6 +152,13 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 		}
 	}
 	orig := opt.Src
+	if opt.Baseline != nil {
+		orig = opt.Baseline
+	}
+	gopt := BestGPTQ
+	if opt.GPTQ != nil {
+		gopt = *opt.GPTQ
+	}
 	if opt.AWQ { // activation-aware scaling: everything below runs on the rescaled source
 		var int4 *quant.Recipe
 		for i := range opt.Schemes {
@@ -152,7 +176,7 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 		}
 		opt.Src = src
 	}
-	rep := &RunReport{Model: opt.Src.displayPath(), Target: et.t.Name, Out: opt.Out, SizeBefore: opt.Src.Bytes()}
+	rep := &RunReport{Model: opt.Src.displayPath(), Target: et.t.Name, Out: opt.Out, SizeBefore: orig.Bytes()}
 	const nStages = 6
 	stage := 0
 	start := time.Now()
@@ -195,7 +219,7 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 		if err != nil {
 			return nil, fmt.Errorf("calibrate: %w", err)
 		}
-		qz.LowBit = GPTQ(hs, BestGPTQ)
+		qz.LowBit, qz.Hessians = GPTQ(hs, gopt), hs
 		detail += ", GPTQ Hessians"
 	}
 	done("calibrate", detail)
@@ -248,7 +272,13 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 		return nil, err
 	}
 	bar = progress.New(env.bars(), "quantize", int64(len(names)), "layers")
-	layers, err := ApplyPlan(cand, p, qz, func() { bar.Add(1) })
+	var layers []*Layer
+	if opt.Sequential != collect.OneShot && qz.LowBit != nil {
+		so := collect.Options{Mode: opt.Sequential, Batch: opt.Batch}
+		layers, err = ApplyPlanSequential(cand, p, qz, gopt, opt.Data.Calib, so, func() { bar.Add(1) })
+	} else {
+		layers, err = ApplyPlan(cand, p, qz, func() { bar.Add(1) })
+	}
 	bar.Done()
 	if err != nil {
 		return nil, err
@@ -268,26 +298,46 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 	}
 	defer atomicfile.RemoveTemp(stageRoot)
 	stageDir := filepath.Join(stageRoot, "export")
-	em := ExportModel(opt.Src, cand, layers)
-	setServeDType(em, opt.Src, serve)
-	cache, err := opt.TRT.render(env, trtCacheOf(amax, opt.Calib), TRTCacheFile)
-	if err != nil {
-		return nil, err
+	if isGGUF {
+		stageDir = filepath.Join(stageRoot, "model.gguf")
+		full, _ := fullType("auto", opt.Src.DType())
+		if err := writeGGUF(stageDir, opt.Src, layers, full); err != nil {
+			return nil, err
+		}
+	} else {
+		em := ExportModel(opt.Src, cand, layers)
+		setServeDType(em, opt.Src, serve)
+		cache, err := opt.TRT.render(env, trtCacheOf(amax, opt.Calib), TRTCacheFile)
+		if err != nil {
+			return nil, err
+		}
+		em.Extra = map[string][]byte{TRTCacheFile: cache}
+		if err := export.Write(stageDir, em, export.Options{ScaleDType: serve}); err != nil {
+			return nil, err
+		}
 	}
-	em.Extra = map[string][]byte{TRTCacheFile: cache}
-	if err := export.Write(stageDir, em, export.Options{ScaleDType: serve}); err != nil {
-		return nil, err
+	weights := filepath.Join(stageDir, export.WeightsFile)
+	format := fmt.Sprintf("compressed-tensors for %s (%s scales)", et.t.Name, serve)
+	if isGGUF {
+		weights, format = stageDir, "GGUF for llama.cpp"
 	}
-	if st, err := os.Stat(filepath.Join(stageDir, export.WeightsFile)); err == nil {
+	if st, err := os.Stat(weights); err == nil {
 		rep.SizeAfter = st.Size()
 	}
-	done("export", fmt.Sprintf("compressed-tensors for %s (%s scales), %s -> %s", et.t.Name, serve, HumanBytes(rep.SizeBefore), HumanBytes(rep.SizeAfter)))
+	done("export", fmt.Sprintf("%s, %s -> %s", format, HumanBytes(rep.SizeBefore), HumanBytes(rep.SizeAfter)))
 	if err := stopped(); err != nil {
 		return nil, err
 	}
 
 	// 6. Verify the export itself against full precision on held-out tokens.
-	exported, _, err := LoadExported(stageDir)
+	var exported *model.Model
+	if isGGUF {
+		var bits GGUFBits
+		exported, bits, err = LoadGGUF(stageDir)
+		rep.GGUF = &bits
+	} else {
+		exported, _, err = LoadExported(stageDir)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("verify: reading the export back: %w", err)
 	}
@@ -309,12 +359,22 @@ func RunPipeline(env Env, opt PipelineOptions) (*RunReport, error) {
 	done("verify", fmt.Sprintf("ppl %.4f -> %.4f (%+.3f%%), KL %.5f, top-1 %.2f%%: %s",
 		v.BaselinePPL, v.CandidatePPL, 100*v.PPLIncrease, v.KL, 100*v.Top1, verdict))
 
-	if err := latency(rep, base, cand, layers, opt.Data.Eval); err != nil {
+	if isGGUF {
+		rep.QuantizedLayers = len(layers)
+		rep.LatencyNote = "not measured here: llama.cpp runs the file (autoq bench model --gguf F16.gguf,THIS.gguf)"
+	} else if err := latency(rep, base, cand, layers, opt.Data.Eval); err != nil {
 		return nil, err
 	}
 
 	if !v.Pass && !opt.IgnoreGate {
 		return rep, fmt.Errorf("accuracy gate failed (%v): %s left unchanged", v.Failures, opt.Out)
+	}
+	if isGGUF { // one file: the plan and the report are in the JSON report
+		if err := os.Rename(stageDir, opt.Out); err != nil {
+			return nil, err
+		}
+		rep.Exported = true
+		return rep, nil
 	}
 	if err := writeSidecars(stageDir, rep); err != nil {
 		return nil, err
@@ -392,6 +452,20 @@ func publish(stageDir, out string) error {
 		}
 		return nil
 	})
+}
+
+// defaultSchemesFor are the candidates of `autoq run --target t` without --schemes: for
+// gguf every block format it writes (those no layer can take are dropped with a note),
+// else defaultSchemes.
+func defaultSchemesFor(cfg checkpoint.LlamaConfig, t string) []quant.Recipe {
+	if t != GGUFTarget {
+		return defaultSchemes(cfg)
+	}
+	var out []quant.Recipe
+	for _, b := range quant.Blocks() {
+		out = append(out, quant.Recipe{Weight: b.Scheme(), Block: b})
+	}
+	return out
 }
 
 // defaultSchemes are the candidates of `autoq run` without --schemes: weight schemes only

@@ -10,6 +10,8 @@ import (
 	"github.com/autoq/autoq/calib"
 	"github.com/autoq/autoq/checkpoint"
 	"github.com/autoq/autoq/export"
+	"github.com/autoq/autoq/gptq"
+	"github.com/autoq/autoq/gptq/collect"
 	"github.com/autoq/autoq/plan"
 	"github.com/autoq/autoq/quant"
 	"github.com/autoq/autoq/synth"
@@ -36,16 +38,21 @@ type RunOptions struct {
 	// tensors are still unsettled.
 	RequireConverged bool
 	// The streaming pipeline (RunStreaming): its work directory ("" : beside --out),
-	// --resume, --keep-work, the device memory budget ("auto" or a size: 16GB, 512MiB),
+	// --resume, --keep-work, the device memory budget ("auto" or a size: 16GB, 512MiB) and
 	// the sensitivity mode (exact, proxy, or both: exact for the plan, the proxy compared
-	// with it) and where GPTQ's inputs come from (off: full precision; block: the
-	// already-quantized blocks).
+	// with it).
 	WorkDir      string
 	Resume       bool
 	KeepWork     bool
 	MaxDeviceMem string
 	Sensitivity  string
-	Sequential   string
+	// Rotate rotates the model before calibration (the gate compares with the original);
+	// Sequential (off, block, layer) and ActOrderGroups configure GPTQ (see
+	// QuantizeOptions). Rotations, dynamic act-order groups, --sequential layer and the
+	// gguf target run the in-memory pipeline (RunPipeline); everything else streams.
+	Rotate         Rotation
+	Sequential     string
+	ActOrderGroups string
 }
 
 // Run is `autoq run`: the whole pipeline on a model and data (or the built-in synthetic
@@ -89,13 +96,35 @@ func Run(env Env, f RunOptions) (*RunReport, error) {
 	if err := f.check(); err != nil {
 		return nil, err
 	}
+	if err := f.Rotate.check(); err != nil {
+		return nil, err
+	}
 	so, err := f.streamOptions()
 	if err != nil {
 		return nil, err
 	}
-	if err := checkOutputs(env, f.Force, []string{f.Model, f.Data, f.Tokenizer, f.CalibTable}, outDir("--out", f.Out, export.OutputKind)); err != nil {
+	mode, err := parseSequential(f.Sequential)
+	if err != nil {
 		return nil, err
 	}
+	gopt := BestGPTQ
+	if f.ActOrderGroups != "" {
+		if gopt.Groups, err = gptq.ParseGroupOrder(f.ActOrderGroups); err != nil {
+			return nil, usagef("--act-order-groups: %v", err)
+		}
+	}
+	out := outDir("--out", f.Out, export.OutputKind)
+	if f.Target == GGUFTarget {
+		out = outFile("--out", f.Out)
+	}
+	if err := checkOutputs(env, f.Force, []string{f.Model, f.Data, f.Tokenizer, f.CalibTable}, out); err != nil {
+		return nil, err
+	}
+	inMemory := f.inMemory(mode, gopt)
+	if inMemory != "" && f.streaming() {
+		return nil, usagef("%s runs the in-memory pipeline: --work-dir, --resume, --keep-work, --max-device-mem and --sensitivity proxy|both belong to the streaming one", inMemory)
+	}
+	so.Sequential = mode == collect.ByBlock
 	if err := f.checkBudget(schemes, rules); err != nil {
 		return nil, err
 	}
@@ -111,9 +140,24 @@ func Run(env Env, f RunOptions) (*RunReport, error) {
 			src.Cfg.Layers, src.Cfg.Dim, src.Cfg.Vocab)
 	}
 	defer src.Close()
-	rep, runErr := RunStreaming(env, PipelineOptions{Src: src, Data: d, Out: f.Out, TargetBits: f.TargetBits, MaxKL: f.KLBudget,
+	base := src
+	if src, err = f.Rotate.rotateSource(src); err != nil {
+		return nil, err
+	}
+	if f.Rotate.On() {
+		env.logf("rotated: %s; the gate compares the export with the original model\n", f.Rotate)
+	}
+	popt := PipelineOptions{Src: src, Baseline: base, GPTQ: &gopt, Sequential: mode, Data: d, Out: f.Out, TargetBits: f.TargetBits, MaxKL: f.KLBudget,
 		Schemes: schemes, Overrides: rules, Int4Method: f.Int4, Calib: meth, Batch: f.Batch, BOS: f.bos(src),
-		Gate: Gate{MaxPPLIncrease: maxPPL, MaxKL: f.GateKL}, IgnoreGate: f.IgnoreGate, RequireConverged: f.RequireConverged, Target: f.Target, TRT: f.TRTOptions}, so)
+		Gate: Gate{MaxPPLIncrease: maxPPL, MaxKL: f.GateKL}, IgnoreGate: f.IgnoreGate, RequireConverged: f.RequireConverged, Target: f.Target, TRT: f.TRTOptions}
+	var rep *RunReport
+	var runErr error
+	if inMemory != "" {
+		env.logf("%s: the in-memory pipeline (the whole model in memory)\n", inMemory)
+		rep, runErr = RunPipeline(env, popt)
+	} else {
+		rep, runErr = RunStreaming(env, popt, so)
+	}
 	if rep == nil || runErr != nil {
 		return rep, runErr
 	}
@@ -139,13 +183,6 @@ func (f *RunOptions) streamOptions() (StreamOptions, error) {
 	if so.Sensitivity == SensProxy && f.KLBudget > 0 {
 		return so, usagef("--sensitivity proxy ranks layers by their output error, which is not in KL units: plan with --target-bits, or use --sensitivity exact with --kl-budget")
 	}
-	switch f.Sequential {
-	case "", "off":
-	case "block":
-		so.Sequential = true
-	default:
-		return so, usagef("--sequential must be off or block, not %q", f.Sequential)
-	}
 	if f.MaxDeviceMem != "" && f.MaxDeviceMem != "auto" {
 		n, err := synth.ParseSize(f.MaxDeviceMem)
 		if err != nil || n <= 0 {
@@ -154,6 +191,27 @@ func (f *RunOptions) streamOptions() (StreamOptions, error) {
 		so.MaxDeviceMem = n
 	}
 	return so, nil
+}
+
+// inMemory names the option that needs the in-memory pipeline, "" when the run streams.
+func (f *RunOptions) inMemory(mode collect.Mode, gopt gptq.Options) string {
+	switch {
+	case f.Rotate.On():
+		return "--rotate"
+	case gopt.Groups != BestGPTQ.Groups:
+		return "--act-order-groups " + f.ActOrderGroups
+	case mode != collect.OneShot && mode != collect.ByBlock:
+		return "--sequential " + f.Sequential
+	case f.Target == GGUFTarget:
+		return "--target gguf"
+	}
+	return ""
+}
+
+// streaming reports whether an option of the streaming pipeline was given.
+func (f *RunOptions) streaming() bool {
+	return f.WorkDir != "" || f.Resume || f.KeepWork || (f.MaxDeviceMem != "" && f.MaxDeviceMem != "auto") ||
+		(f.Sensitivity != "" && f.Sensitivity != SensExact)
 }
 
 // WriteTable prints the closing report.
@@ -196,9 +254,13 @@ func (r *RunReport) WriteTable(w io.Writer) {
 		verdict = "FAIL (" + strings.Join(v.Failures, "; ") + ")"
 	}
 	fmt.Fprintf(w, "  gate          %s\n", verdict)
-	if r.Exported {
+	switch {
+	case r.Exported && r.GGUF != nil:
+		fmt.Fprintf(w, "  export        %s (GGUF for llama.cpp: %s; llama.cpp's accounting %.3f bits/weight over the linear layers,\n"+
+			"                %.3f over every tensor)\n", r.Out, typeCounts(r.GGUF.Types), r.GGUF.Linear, r.GGUF.All)
+	case r.Exported:
 		fmt.Fprintf(w, "  export        %s (compressed-tensors for %s; plan, sensitivity and report inside)\n", r.Out, r.Target)
-	} else {
+	default:
 		fmt.Fprintf(w, "  export        not published: %s left unchanged\n", r.Out)
 	}
 }
@@ -223,7 +285,7 @@ func (f *RunOptions) checkBudget(schemes []quant.Recipe, rules []plan.Rule) erro
 		cfg = *c
 	}
 	if len(schemes) == 0 {
-		schemes = defaultSchemes(cfg)
+		schemes = defaultSchemesFor(cfg, f.Target)
 	}
 	layers := configLayers(cfg)
 	lo, hi, err := plan.Bounds(layers, schemes, rules, 16)

@@ -75,6 +75,12 @@ func MeasureSensitivity(m *model.Model, wins [][]int, opt SensOptions) (*plan.Se
 		}
 		ls := plan.LayerSensitivity{Name: name, Rows: wt.Shape[0], Cols: wt.Shape[1], Damage: map[string]plan.Damage{}}
 		for _, c := range opt.Schemes {
+			if c.Block != quant.BlockNone && ls.Cols%c.Block.Size() != 0 {
+				// A block format cannot store this width (the gguf target refuses it): not
+				// measured, so the planner does not offer it here.
+				done++
+				continue
+			}
 			l, err := qz.Quantize(m, name, c)
 			if err != nil {
 				return nil, err

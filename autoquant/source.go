@@ -203,11 +203,15 @@ func (s *Source) displayPath() string {
 	return s.Path
 }
 
-// loadModelAndTokenizer loads the model at modelPath and the tokenizer for data: tokPath,
-// else the one beside the model (defaultTokenizer); none for .jsonl token ids unless
-// tokPath is given.
-func loadModelAndTokenizer(modelPath, tokPath, data string) (*model.Model, tokenizer.Tokenizer, error) {
-	m, err := model.Load(modelPath)
+func cloneTensor(t *tensor.Tensor) *tensor.Tensor {
+	return &tensor.Tensor{DType: t.DType, Shape: append([]int(nil), t.Shape...), Data: append([]byte(nil), t.Data...)}
+}
+
+// loadModelAndTokenizer loads the model at modelPath (rotated by rot when it is on) and the
+// tokenizer for data: tokPath, else the one beside the model (defaultTokenizer); none for
+// .jsonl token ids unless tokPath is given.
+func loadModelAndTokenizer(modelPath, tokPath, data string, rot Rotation) (*model.Model, tokenizer.Tokenizer, error) {
+	m, err := rot.loadModel(modelPath)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -155,8 +155,12 @@ func (et *exportTarget) fullOnly(cands []quant.Recipe) string {
 	if len(shown) > 3 {
 		shown = append(shown[:3:3], fmt.Sprintf("%d more", len(names)-3))
 	}
-	msg := fmt.Sprintf("%s can load %d of %d layers only in full precision (the model served in %s): %s",
-		et.t.Name, len(names), len(et.units), et.serve, strings.Join(shown, ", "))
+	served := fmt.Sprintf(" (the model served in %s)", et.serve)
+	if et.t.Name == GGUFTarget {
+		served = ""
+	}
+	msg := fmt.Sprintf("%s can load %d of %d layers only in full precision%s: %s",
+		et.t.Name, len(names), len(et.units), served, strings.Join(shown, ", "))
 	if why != nil {
 		msg += "; for example: " + why.Error()
 	}
@@ -213,6 +217,9 @@ func (et *exportTarget) checkPlan(env Env, choices []quant.Recipe) error {
 		return nil
 	}
 	lines := groupByDecoderLayer(problems)
+	if t.Name == GGUFTarget { // no serving dtype, and "any" writes compressed-tensors
+		return fmt.Errorf("the plan cannot be exported for gguf (llama.cpp):\n%s", strings.Join(lines, "\n"))
+	}
 	return fmt.Errorf("the plan cannot be exported for %s (served in %s):\n%s\n(--target any writes it anyway, with these as warnings)",
 		t.Name, et.serve, strings.Join(lines, "\n"))
 }

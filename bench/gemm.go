@@ -132,6 +132,13 @@ func Median(v []float64) float64 {
 	return (s[n/2-1] + s[n/2]) / 2
 }
 
+// GemmApplier is an optional method of a backend.GEMMTimer: whether kernel runs at M tokens
+// on the prepared shape (kernels meant for some M only, or that do not take a shape). The
+// sweep leaves the points it refuses out of the report.
+type GemmApplier interface {
+	Applies(kernel string, M int) bool
+}
+
 // RunGemm runs the sweep. A failing point is an error naming it; a timeout ends the sweep
 // early with the points measured so far and Truncated set.
 func RunGemm(t backend.GEMMTimer, cfg GemmConfig) (*GemmReport, error) {
@@ -176,6 +183,9 @@ func RunGemm(t backend.GEMMTimer, cfg GemmConfig) (*GemmReport, error) {
 			}
 			var baseMed float64
 			for ki, k := range kernels {
+				if ap, ok := t.(GemmApplier); ok && ki > 0 && !ap.Applies(k.Name, m) {
+					continue
+				}
 				ms, err := timeGemm(t, k.Name, m, cfg.Warmup, cfg.Iters)
 				if err != nil {
 					return rep, fmt.Errorf("gemm bench: %s at shape %s M=%d: %w", k.Name, sh.Name, m, err)

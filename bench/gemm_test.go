@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -212,4 +213,22 @@ func TestCPUTableSaysNoGPU(t *testing.T) {
 	require.NoError(t, rep.WriteTable(&b))
 	assert.Contains(t, b.String(), "CPU backend (NO GPU)")
 	assert.Contains(t, b.String(), "no CUDA device: x")
+}
+
+// applyingTimer runs "fast" only from M = 4 on (a kernel meant for large M).
+type applyingTimer struct{ fakeTimer }
+
+func (a *applyingTimer) Applies(kernel string, M int) bool { return kernel != "fast" || M >= 4 }
+
+// Points a timer refuses (GemmApplier) are left out, and never launched; the baseline always runs.
+func TestRunGemmSkipsRefusedPoints(t *testing.T) {
+	at := &applyingTimer{}
+	rep, err := RunGemm(at, GemmConfig{Shapes: []GemmShape{{"s", 1000, 500}}, Ms: []int{1, 4}, Iters: 3, Warmup: 2})
+	require.NoError(t, err)
+	var got []string
+	for _, p := range rep.Points {
+		got = append(got, fmt.Sprintf("%s@%d", p.Kernel, p.M))
+	}
+	assert.Equal(t, []string{"base@1", "base@4", "fast@4"}, got)
+	assert.Len(t, at.launches, 3*5, "three points of 2 warm-up and 3 timed launches")
 }

@@ -321,6 +321,9 @@ func (b *Backend) Dequantize(q *quant.QTensor) (*tensor.Tensor, error) {
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}
+	if q.GIdx != nil { // groups in activation order: the kernel takes contiguous groups only
+		return tensor.FromF32(quant.Dequantize(q), q.Rows, q.Cols), nil
+	}
 	db, err := b.upload(q.Data)
 	if err != nil {
 		return nil, fmt.Errorf("dequantize %q: %w", q.Name, err)

@@ -77,6 +77,7 @@ type GEMMTimer struct {
 	w8s     *Buffer   // F32 [N]
 	w4      []*Buffer // packed data (any layout: same size for K % 128 == 0)
 	w4s     []*Buffer // views of the F16 scales after each packed weight
+	scratch *Buffer   // F16 [N, K]: the dequantize + cuBLAS kernel's weight
 	ws      *Workspace
 	events  []*Event
 }
@@ -98,7 +99,40 @@ func NewGEMMTimer(dev int) (*GEMMTimer, error) {
 	if l2 <= 0 {
 		l2 = 64 << 20
 	}
-	return &GEMMTimer{dev: dev, info: info, l2: l2, kernels: benchKernels(), ws: NewWorkspace(dev)}, nil
+	var ks []gemmBenchKernel
+	for _, k := range benchKernels() {
+		if k.kernel == WgmmaTMA && !W8A8WgmmaAvailable(dev) {
+			continue // not built, or not an sm_90 device: no row
+		}
+		ks = append(ks, k)
+	}
+	return &GEMMTimer{dev: dev, info: info, l2: l2, kernels: ks, ws: NewWorkspace(dev)}, nil
+}
+
+// Applies reports whether kernel runs at M on the prepared shape (bench.GemmApplier): every
+// kernel of the dispatch table's choice does; a W4A16 kernel named alone only where it takes
+// the call (W4A16Fits: the swapped stripe kernel up to M = 16, the stripe kernels' K and
+// group rules) and where it is meant to run (the strip kernel up to M = 16, the mma stripe
+// kernel from M = 17, dequantize + cuBLAS from M = 128).
+func (t *GEMMTimer) Applies(kernel string, M int) bool {
+	for _, k := range t.kernels {
+		if k.Name != kernel {
+			continue
+		}
+		if k.kernel == "" || k.Op != backend.GEMMW4A16G128 {
+			return true
+		}
+		switch k.kernel {
+		case Strip:
+			return M <= 16
+		case MMAStripes:
+			return M > 16 && W4A16Fits(k.kernel, M, t.n, t.k, benchGroup)
+		case DequantCublas:
+			return M >= 128
+		}
+		return W4A16Fits(k.kernel, M, t.n, t.k, benchGroup)
+	}
+	return false
 }
 
 // Info describes the device.
@@ -128,9 +162,10 @@ func (t *GEMMTimer) FreeBytes() (uint64, error) {
 }
 
 func (t *GEMMTimer) release() {
-	for _, b := range []*Buffer{t.a, t.aq, t.aScale, t.out, t.w8s} {
+	for _, b := range []*Buffer{t.a, t.aq, t.aScale, t.out, t.w8s, t.scratch} {
 		b.Close()
 	}
+	t.scratch = nil
 	closeAll(t.wF16)
 	closeAll(t.w8)
 	closeAll(t.w4)
@@ -179,6 +214,9 @@ func (t *GEMMTimer) Prepare(K, N, maxM int, copies func(int) int) error {
 		return err
 	}
 	if t.w8s, err = mk(N, FillF32Pos, 1e-4); err != nil {
+		return err
+	}
+	if t.scratch, err = Alloc(t.dev, 2*N*K); err != nil {
 		return err
 	}
 	for i, c := 0, copies(2*N*K); i < c; i++ {
@@ -254,13 +292,13 @@ func (t *GEMMTimer) Launch(kernel string, M, i int) error {
 	}
 	k := bk.kernel
 	if k == "" {
-		k = KernelFor(OpW4A16, M)
+		k = W4A16KernelFor(OpW4A16, M, N, K, benchGroup)
 	}
 	w, s := t.w4[i%len(t.w4)], t.w4s[i%len(t.w4s)]
 	if k == Strip { // random bytes: the strip layout has the tiled layout's size here
 		return GemmW4A16StripDev(t.a, w, s, nil, nil, t.out, M, N, K, benchGroup)
 	}
-	return GemmW4A16TiledDev(k, t.a, w, s, nil, nil, t.out, M, N, K, benchGroup, t.ws)
+	return W4A16Dev(k, t.a, W4A16Weight{Data: w, Scales: s, N: N, K: K, Group: benchGroup}, nil, t.out, M, t.ws, t.scratch)
 }
 
 // TimeEach records an event pair around each call of f after holding the device for

@@ -46,17 +46,36 @@ const (
 	// Strip: gemm_w4a16_strip.cu, small M, a block owns 16-32 columns and all of K, one
 	// launch, weights in the strip layout (layout.PackW4A16Strip).
 	Strip Kernel = "strip"
+	// SwappedStripes: gemm_w4a16_swapped.cu, M <= 16: the weight as the MMA's A operand
+	// (tokens on n = 8), persistent blocks over stripes of (64-column strip, 256-input chunk)
+	// units, the tiled layout. MMAStripes: gemm_w4a16_mma.cu, M = 17..256: activations as A,
+	// the same stripes over (64-row block, 256 columns, 64 inputs). DequantCublas:
+	// gemm_w4a16_dequant.cu, the weight dequantized into an F16 scratch, then cuBLAS FP16.
+	SwappedStripes Kernel = "swapped-stripes"
+	MMAStripes     Kernel = "mma-stripes"
+	DequantCublas  Kernel = "dequant-cublas"
+	// WgmmaTMA: cuda/sm90a/gemm_w8a8_wgmma.cu, the sm_90a W8A8 kernel (TMA loads, wgmma,
+	// the fused scale epilogue), built only with nvcc >= 12 (CMake option AUTOQ_SM90A) and
+	// run only on compute capability 9.0.
+	WgmmaTMA Kernel = "wgmma-tma"
 
 	// QuantizePersistent, QuantizeRows, QuantizeBytes: AUTOQ_QUANTIZE_PERSISTENT, _ROWS,
 	// _BYTES (quantize_persistent.cu, quantize.cu); the same bits.
 	QuantizePersistent Kernel = "persistent"
 	QuantizeRows       Kernel = "rows"
 	QuantizeBytes      Kernel = "bytes"
+	// QuantizeBatchedRows: quantize_batched.cu, several tensors per launch, a warp per row,
+	// one scale load per group, the saturating conversion branch-free; the same bits.
+	QuantizeBatchedRows Kernel = "batched-rows"
 
 	// HistogramOnePass (histogram_onepass.cu: F16/BF16 inputs, 128 KB of shared memory per
 	// block) and HistogramTwoPass (histogram_twopass.cu: any input); the same counts.
 	HistogramOnePass Kernel = "one-pass"
 	HistogramTwoPass Kernel = "two-pass"
+	// HistogramOnePassWarpAgg: the one-pass kernel with warp-aggregated shared-memory
+	// updates (lanes holding the same 16-bit pattern add once, __match_any_sync); the same
+	// counts.
+	HistogramOnePassWarpAgg Kernel = "one-pass-warpagg"
 )
 
 // AnyM is the MaxM of a route that takes every M.
@@ -80,15 +99,17 @@ var Table = map[Op][]Route{
 	// measured with 128 x 256 tiles from M = 512 on, which lost (0.58-0.60x against
 	// 0.68-0.70x at M = 1024), so the last block keeps M >= 512.
 	OpW8A8: {{16, TiledLastBlock}, {511, TiledReduceKernel}, {AnyM, TiledLastBlock}},
-	// Runs 3-6: the strip kernel 1.88-1.90x geomean at M <= 16 against 1.57x for the tiled
-	// kernel; above 16 the tiled kernel with the reduce kernel (run 2: 0.49-0.63x at
-	// M = 128 against 0.29-0.59x with the last block; a tie at M = 1024). The strip kernel
-	// re-reads the weights per 16-row chunk above M = 16 (runs 3, 6: 0.30-0.41x at M = 128).
-	OpW4A16: {{16, Strip}, {AnyM, TiledReduceKernel}},
-	// Weights in the tiled layout: the last block up to M = 16 (what the model runner always
-	// ran there; the reduce kernel was not measured at small M), the reduce kernel above
-	// (as OpW4A16). Both reductions give the same bits, so the choice never changes results.
-	OpW4A16Tiled: {{16, TiledLastBlock}, {AnyM, TiledReduceKernel}},
+	// Issue 18 (round 2, NOT YET MEASURED: docs/gpu-results.md "Round 2"): every W4A16 route
+	// reads the tiled layout, so the model runner's resident weights reach all of them: the
+	// swapped stripe kernel up to M = 16, the mma stripe kernel to M = 255, then dequantize +
+	// cuBLAS FP16. What they replace, as measured in runs 2-6 (kept as candidates and timed
+	// beside them by `autoq bench gemm`): the strip kernel 1.88-1.90x geomean at M <= 16
+	// against 1.57x for the tiled kernel; above 16 the tiled kernel with the reduce kernel
+	// (0.49-0.63x at M = 128, 0.36x at M = 1024). Revert a route if the next run shows the
+	// kernel it replaced faster there.
+	OpW4A16: {{16, SwappedStripes}, {255, MMAStripes}, {AnyM, DequantCublas}},
+	// Weights resident in the tiled layout (the model runner): the same routes.
+	OpW4A16Tiled: {{16, SwappedStripes}, {255, MMAStripes}, {AnyM, DequantCublas}},
 	// Run 3: persistent 0.291 ms summed over the six 7B rows against 0.297 ms for rows (rows
 	// led on 4096x4096 by 1-2 us); the rows kernel takes what the persistent one cannot
 	// (over 2^34 values), the byte kernel any shape (unaligned, or cols not a multiple of 8).
@@ -98,6 +119,21 @@ var Table = map[Op][]Route{
 	// sm_89), take two passes.
 	OpHistogram: {{AnyM, HistogramOnePass}, {AnyM, HistogramTwoPass}},
 }
+
+// Candidates are kernels that run by name beside the table's routes (`autoq bench` times
+// them, the GPU tests check them) without a route: each waits for a GPU run that shows it
+// faster somewhere (then it gets a route), or is what a route replaced.
+var Candidates = map[Op][]Kernel{
+	OpW8A8:       {WgmmaTMA},
+	OpW4A16:      {Strip, TiledLastBlock, TiledReduceKernel},
+	OpW4A16Tiled: {TiledLastBlock, TiledReduceKernel},
+	OpQuantize:   {QuantizeBatchedRows},
+	OpHistogram:  {HistogramOnePassWarpAgg},
+}
+
+// Fallback is the kernel that runs when the routed kernel does not fit the call (W4A16: a
+// group or K the stripe kernels are not built for). It takes every shape its op takes.
+var Fallback = map[Op]Kernel{OpW4A16: TiledReduceKernel, OpW4A16Tiled: TiledReduceKernel}
 
 // KernelFor is the kernel Table gives op at M tokens (for quantize and histogram: the
 // preferred kernel, before any fit check).
@@ -120,15 +156,22 @@ func firstFit(op Op, M int, fits func(Kernel) bool) (Kernel, error) {
 	return "", fmt.Errorf("cuda: no %s kernel takes this call", op)
 }
 
-// Kernels lists every kernel op can run (the benchmarks time each).
+// Kernels lists every kernel op can run, the routes' first, then the candidates (the
+// benchmarks time each).
 func Kernels(op Op) []Kernel {
 	var out []Kernel
 	seen := map[Kernel]bool{}
-	for _, r := range Table[op] {
-		if !seen[r.Kernel] {
-			seen[r.Kernel] = true
-			out = append(out, r.Kernel)
+	add := func(k Kernel) {
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
 		}
+	}
+	for _, r := range Table[op] {
+		add(r.Kernel)
+	}
+	for _, k := range Candidates[op] {
+		add(k)
 	}
 	return out
 }

@@ -84,14 +84,25 @@ func W4A16TiledWorkspaceBytes(dev, M, N, K int) int {
 	return int(C.autoq_gemm_w4a16_tiled_workspace_bytes(C.int(dev), C.int64_t(M), C.int64_t(N), C.int64_t(K)))
 }
 
+// W8A8WgmmaAvailable reports whether the sm_90a W8A8 kernel (WgmmaTMA) is built into the
+// library and device dev can run it (compute capability 9.0).
+func W8A8WgmmaAvailable(dev int) bool { return C.autoq_gemm_w8a8_wgmma_available(C.int(dev)) != 0 }
+
 // GemmW8A8Dev writes out (F16 [M, N]) = f16(acc * aScales[m] * wScales[n] (+ bias[n])) for
-// int8 a [M, K] and w [N, K], F32 scales and bias, with tiled kernel k.
+// int8 a [M, K] and w [N, K], F32 scales and bias, with W8A8 kernel k (a tiled kernel, or
+// WgmmaTMA, which needs no workspace).
 func GemmW8A8Dev(k Kernel, a, aScales, w, wScales, bias, out *Buffer, M, N, K int, ws *Workspace) error {
-	red, err := splitK(OpW8A8, k)
-	if err != nil {
+	if err := checkBufs("gemm w8a8", a, M*K, aScales, 4*M, w, N*K, wScales, 4*N, out, 2*M*N); err != nil {
 		return err
 	}
-	if err := checkBufs("gemm w8a8", a, M*K, aScales, 4*M, w, N*K, wScales, 4*N, out, 2*M*N); err != nil {
+	if k == WgmmaTMA {
+		return call(func() C.int {
+			return C.autoq_gemm_w8a8_wgmma(C.int(ws.dev), (*C.int8_t)(a.ptr), (*C.float)(aScales.ptr), (*C.int8_t)(w.ptr),
+				(*C.float)(wScales.ptr), (*C.float)(ptrOrNil(bias)), out.ptr, C.int64_t(M), C.int64_t(N), C.int64_t(K), nil)
+		})
+	}
+	red, err := splitK(OpW8A8, k)
+	if err != nil {
 		return err
 	}
 	wsp, wsn, err := ws.Ensure(W8A8WorkspaceBytes(ws.dev, M, N, K))
@@ -108,11 +119,17 @@ func GemmW8A8Dev(k Kernel, a, aScales, w, wScales, bias, out *Buffer, M, N, K in
 // GemmI8Dev writes the exact int32 accumulators of int8 a [M, K] times w [N, K] into out
 // (int32 [M, N]) with tiled kernel k (the W8A8 kernel's debug entry point).
 func GemmI8Dev(k Kernel, a, w, out *Buffer, M, N, K int, ws *Workspace) error {
-	red, err := splitK(OpW8A8, k)
-	if err != nil {
+	if err := checkBufs("gemm i8", a, M*K, w, N*K, out, 4*M*N); err != nil {
 		return err
 	}
-	if err := checkBufs("gemm i8", a, M*K, w, N*K, out, 4*M*N); err != nil {
+	if k == WgmmaTMA {
+		return call(func() C.int {
+			return C.autoq_gemm_w8a8_wgmma_i32(C.int(ws.dev), (*C.int8_t)(a.ptr), (*C.int8_t)(w.ptr), (*C.int32_t)(out.ptr),
+				C.int64_t(M), C.int64_t(N), C.int64_t(K), nil)
+		})
+	}
+	red, err := splitK(OpW8A8, k)
+	if err != nil {
 		return err
 	}
 	wsp, wsn, err := ws.Ensure(W8A8WorkspaceBytes(ws.dev, M, N, K))

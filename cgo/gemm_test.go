@@ -188,6 +188,8 @@ func f16ULPDiff(a, b float32) int {
 
 func TestGemmW8A8VsReference(t *testing.T) {
 	g := gemmTestDevice(t)
+	total, exactAll := 0, 0
+	defer func() { t.Logf("W8A8 exact-match total (dispatch): %d/%d", exactAll, total) }()
 	for si, s := range w8Shapes {
 		for _, gran := range []quant.Granularity{quant.PerChannel, quant.PerTensor} {
 			w := quantize8(t, s.N, s.K, gran, uint64(200+si))
@@ -216,6 +218,8 @@ func TestGemmW8A8VsReference(t *testing.T) {
 								worst, worstAt = d, i
 							}
 						}
+						total += len(want)
+						exactAll += exact
 						t.Logf("%d/%d outputs bit-exact with f16(quant.GemmW8A8), worst %d ulp, rel Frobenius %.3g", exact, len(want), worst, relFrobenius(got, want))
 						require.LessOrEqual(t, worst, 1, "output [m=%d, n=%d] = %g, reference %g (f32 %g): %d F16 ulps apart", worstAt/s.N, worstAt%s.N, got[worstAt], want[worstAt], ref[worstAt], worst)
 					})
@@ -370,12 +374,15 @@ func TestGemmTimerSmoke(t *testing.T) {
 	require.NoError(t, err)
 	defer tm.Close()
 	require.Greater(t, tm.CacheBytes(), 0)
-	require.NoError(t, tm.Prepare(512, 256, 32, func(int) int { return 2 }))
+	require.NoError(t, tm.Prepare(512, 256, 128, func(int) int { return 2 }))
 	names := map[string]bool{}
 	for _, k := range tm.Kernels() {
 		names[k.Name] = true
 		require.Equal(t, 2, k.FloatBytes, k.Name)
-		for _, M := range []int{1, 32} {
+		for _, M := range []int{1, 32, 128} {
+			if !tm.Applies(k.Name, M) {
+				continue
+			}
 			ms, err := tm.TimeEach(3, 1000, func(i int) error { return tm.Launch(k.Name, M, i) })
 			require.NoError(t, err, "kernel %s M=%d", k.Name, M)
 			require.Len(t, ms, 3)
@@ -384,7 +391,8 @@ func TestGemmTimerSmoke(t *testing.T) {
 			}
 		}
 	}
-	for _, n := range []string{"cublas-f16", "w8a8", "w8a8+aq", "w4a16-g128", "w8a8 [tiled-reducekernel]", "w4a16-g128 [strip]", "w4a16-g128 [tiled-lastblock]"} {
+	for _, n := range []string{"cublas-f16", "w8a8", "w8a8+aq", "w4a16-g128", "w8a8 [tiled-reducekernel]", "w4a16-g128 [strip]",
+		"w4a16-g128 [tiled-lastblock]", "w4a16-g128 [swapped-stripes]", "w4a16-g128 [mma-stripes]", "w4a16-g128 [dequant-cublas]"} {
 		assert.True(t, names[n], "kernel %q listed", n)
 	}
 	assert.ErrorContains(t, tm.Launch("w8a8-v3", 1, 0), "unknown kernel")

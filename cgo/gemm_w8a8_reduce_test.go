@@ -25,6 +25,10 @@ var w8ReduceMs = []int{1, 7, 16, 17, 129, 300, 520}
 func TestGemmI8KernelsExactVsReference(t *testing.T) {
 	g := gemmTestDevice(t)
 	for _, k := range Kernels(OpW8A8) {
+		if k == WgmmaTMA && !W8A8WgmmaAvailable(g.dev) {
+			t.Logf("kernel %s skipped: %s", k, wgmmaMissing)
+			continue
+		}
 		for si, s := range w8ReduceShapes {
 			w := quantize8(t, s.N, s.K, quant.PerChannel, uint64(500+si))
 			lv, err := int8Levels(w)
@@ -124,4 +128,55 @@ func TestGemmW8A8UnknownKernel(t *testing.T) {
 	_, err := g.GemmI8With("v3", make([]int8, 64), 1, w)
 	require.ErrorContains(t, err, "unknown kernel")
 	require.ErrorContains(t, err, string(TiledReduceKernel))
+}
+
+const wgmmaMissing = "the sm_90a kernel is not built into this library (nvcc < 12 or AUTOQ_SM90A=OFF) or the device is not compute capability 9.0"
+
+// The sm_90a wgmma/TMA kernel: F16 outputs against f16(quant.GemmW8A8) (the same epilogue as
+// the mma.sync kernels, so bit-exact is expected; the test allows 1 ulp and logs the count of
+// exact matches, which scripts/gpu-check.sh sums), the mma.sync kernel's outputs bit for bit,
+// over M from 1 to 1024 and shapes with N and K edges (TMA zero-fills past them).
+func TestGemmW8A8WgmmaVsReference(t *testing.T) {
+	g := gemmTestDevice(t)
+	if !W8A8WgmmaAvailable(g.dev) {
+		t.Skipf("wgmma-tma: %s", wgmmaMissing)
+	}
+	shapes := append([]nk{{1024, 2048}}, w8ReduceShapes...)
+	total, exactAll := 0, 0
+	for si, s := range shapes {
+		w := quantize8(t, s.N, s.K, quant.PerChannel, uint64(800+si))
+		for _, M := range []int{1, 17, 128, 300, 1024} {
+			if M*s.N*s.K > 1<<31 {
+				continue // the CPU reference's time
+			}
+			x := f16Values(uint64(8000+M+si), M*s.K, 1)
+			aq, as := quant.QuantizeActivationsPerToken(x, M, s.K)
+			var bias []float32
+			if M%2 == 1 {
+				bias = testutil.Gaussian(testutil.Rand(uint64(86+si)), s.N, 0.5)
+			}
+			ref, err := quant.GemmW8A8(aq, as, M, w, bias)
+			require.NoError(t, err)
+			want := tensor.F16ToF32Slice(nil, tensor.F32ToF16Slice(ref))
+			got, err := g.GemmW8A8With(WgmmaTMA, aq, as, M, w, bias)
+			require.NoError(t, err, "M=%d N=%d K=%d", M, s.N, s.K)
+			require.Equal(t, -1, firstNaN(got), "unwritten (NaN) output element")
+			tiled, err := g.GemmW8A8With(KernelFor(OpW8A8, M), aq, as, M, w, bias)
+			require.NoError(t, err)
+			exact, worst := 0, 0
+			for i := range want {
+				d := f16ULPDiff(got[i], want[i])
+				if d == 0 {
+					exact++
+				}
+				worst = max(worst, d)
+			}
+			total += len(want)
+			exactAll += exact
+			t.Logf("wgmma-tma M=%d N=%d K=%d: %d/%d outputs bit-exact with f16(quant.GemmW8A8), worst %d ulp", M, s.N, s.K, exact, len(want), worst)
+			require.LessOrEqual(t, worst, 1)
+			require.Equal(t, tiled, got, "M=%d N=%d K=%d: wgmma-tma and %s outputs differ", M, s.N, s.K, KernelFor(OpW8A8, M))
+		}
+	}
+	t.Logf("W8A8 exact-match total (wgmma-tma): %d/%d", exactAll, total)
 }

@@ -107,7 +107,7 @@ func (b *HistBatch) fits(k Kernel) bool {
 	switch k {
 	case HistogramTwoPass:
 		return true
-	case HistogramOnePass:
+	case HistogramOnePass, HistogramOnePassWarpAgg:
 		if !b.twoByte {
 			return false
 		}
@@ -145,6 +145,12 @@ func (b *HistBatch) LaunchWith(k Kernel) error {
 		if b.scratch, err = Alloc(b.dev, int(b.scratchNeed)); err != nil {
 			return fmt.Errorf("histogram scratch: %w", err)
 		}
+	}
+	if k == HistogramOnePassWarpAgg {
+		return call(func() C.int {
+			return C.autoq_histogram_onepass_warpagg(C.int(b.dev), (*C.autoq_hist_input)(b.desc.ptr), C.int(b.n), C.int64_t(b.maxN),
+				(*C.autoq_hist_stats)(b.stats.ptr), (*C.uint64_t)(b.counts.ptr), b.scratch.ptr, C.int64_t(b.scratch.size), nil)
+		})
 	}
 	return call(func() C.int {
 		return C.autoq_histogram_onepass(C.int(b.dev), (*C.autoq_hist_input)(b.desc.ptr), C.int(b.n), C.int64_t(b.maxN),

@@ -269,10 +269,16 @@ func TestHistogramDispatch(t *testing.T) {
 	require.ErrorContains(t, f16.LaunchWith("three-pass"), "unknown kernel")
 }
 
-// The one-pass kernel launched directly: one large tensor (split over many blocks), aligned
-// and unaligned (the scalar loads) copies, every kind of values; it writes every stats and
-// counts entry itself (the outputs are poisoned before the launch).
+// The one-pass kernels launched directly (plain and warp-aggregated): one large tensor (split
+// over many blocks), aligned and unaligned (the scalar loads) copies, every kind of values;
+// each writes every stats and counts entry itself (the outputs are poisoned before the launch).
 func TestHistogramOnePassDirect(t *testing.T) {
+	for _, k := range []Kernel{HistogramOnePass, HistogramOnePassWarpAgg} {
+		t.Run(string(k), func(t *testing.T) { histogramOnePassDirect(t, k) })
+	}
+}
+
+func histogramOnePassDirect(t *testing.T, k Kernel) {
 	g := gpu(t)
 	r := testutil.Rand(15)
 	for _, dt := range []tensor.DType{tensor.F16, tensor.BF16} {
@@ -286,14 +292,14 @@ func TestHistogramOnePassDirect(t *testing.T) {
 				require.NoError(t, buf.CopyFromHost(off, x.Data))
 				b, err := NewHistBatch(g.dev, []HistInput{{Buf: buf, Off: off, N: x.NumElements(), DType: dt}})
 				require.NoError(t, err)
-				if !b.fits(HistogramOnePass) {
+				if !b.fits(k) {
 					b.Close()
 					buf.Close()
-					t.Skip("the device lacks the shared memory of the one-pass kernel")
+					t.Skip("the device lacks the shared memory of the one-pass kernels")
 				}
 				require.NoError(t, b.stats.Memset(0, b.stats.size, 0xa5))
 				require.NoError(t, b.counts.Memset(0, b.counts.size, 0xa5))
-				require.NoError(t, b.LaunchWith(HistogramOnePass))
+				require.NoError(t, b.LaunchWith(k))
 				require.NotNil(t, b.scratch, "the one-pass kernel ran")
 				st, counts, err := b.Results()
 				require.NoError(t, err)

@@ -54,6 +54,9 @@ static float __int_as_float(int v){float x;memcpy(&x,&v,4);return x;}
 static long long __double_as_longlong(double x){long long v;memcpy(&v,&x,8);return v;}
 static double __longlong_as_double(long long v){double x;memcpy(&x,&v,8);return x;}
 static int __clz(int x){return x==0?32:__builtin_clz((unsigned)x);}
+static float __frcp_rn(float x){return 1.0f/x;}
+// cvt.rzi.s32.f32: truncate, saturate to the int32 range, NaN -> 0.
+static int __float2int_rz(float x){ if(x!=x) return 0; if(x>=2147483648.0f) return 2147483647; if(x<-2147483648.0f) return (-2147483647-1); return (int)x; }
 struct uint2 { unsigned x, y; };
 using std::min; using std::max;
 `
@@ -72,6 +75,18 @@ int main(int argc, char** argv){
       for(int k=0;k<3;k++){ int32_t q=autoq_quantize_value(xs[k],s,z,qlo,qhi); printf(" %d %08x", q, __float_as_uint(autoq_dequantize_value(q,s,z))); }
       uint32_t m = a & 0x7fffffffu;
       if (m != 0 && m < 0x7f800000u) { int e = exp_for_bits(m); int e3 = e+3 > 117 ? 117 : e+3; printf(" %d %u %u", e, bin_index(b & 0x7fffffffu, e3), bin_index(m, e)); }
+      printf("\n");
+    }
+    return 0;
+  }
+  if (argc > 1 && !strcmp(argv[1], "levels")) {
+    // quantize_persistent.cu's chunk arithmetic: rint_div8 then level_bits, 8 values a line.
+    unsigned sb; int zero, bits, sym;
+    while(scanf("%x %d %d %d",&sb,&zero,&bits,&sym)==4){
+      float x[8], r[8], scale; memcpy(&scale,&sb,4);
+      for(int j=0;j<8;j++){ unsigned xb; if(scanf("%x",&xb)!=1) return 1; memcpy(&x[j],&xb,4); }
+      rint_div8(x, scale, r);
+      for(int j=0;j<8;j++) printf("%u ", sym ? level_bits<true>(r[j], zero, bits) : level_bits<false>(r[j], zero, bits));
       printf("\n");
     }
     return 0;
@@ -148,11 +163,12 @@ func hostKernels(t *testing.T) string {
 		}
 		return string(b)
 	}
-	common, hist, thr := read("common.cuh"), read("histogram_twopass.cu"), read("threshold.cu")
+	common, hist, thr, qp := read("common.cuh"), read("histogram_twopass.cu"), read("threshold.cu"), read("quantize_chunk.cuh")
 	dev := strings.NewReplacer("__device__ __forceinline__ ", "static ", "__device__ ", "", "__host__ ", "", "__shared__ ", "static ", "__forceinline__ ", "")
 	var src strings.Builder
 	src.WriteString(hostShims)
 	src.WriteString(dev.Replace(cut(t, common, "__device__ __forceinline__ bool autoq_is_finite_bits", "")))
+	src.WriteString(dev.Replace(cut(t, qp, "// rint(x / scale) with float32 IEEE division", "} // namespace")))
 	src.WriteString(dev.Replace(cut(t, hist, "// calib.ExpFor on the bits", "__global__ void finalize_kernel")))
 	src.WriteString(dev.Replace(cut(t, hist, "// calib.BinIndex for the finite", "__global__ void bin_kernel")))
 	src.WriteString(dev.Replace(cut(t, thr, "constexpr int kBins", "__global__ void kllog_kernel")))
@@ -252,6 +268,7 @@ func TestHostKernelArithmetic(t *testing.T) {
 		}
 	})
 	t.Run("pack", func(t *testing.T) { hostPackCheck(t, bin) })
+	t.Run("levels", func(t *testing.T) { hostLevelsCheck(t, bin) })
 	t.Run("kllog", func(t *testing.T) {
 		r := testutil.Rand(31)
 		xs := []float64{0, 1, 2, 0.5, math.E, 1e-300, 5e-324, math.MaxFloat64, math.Sqrt2, math.Sqrt2 / 2, 1 + 1e-15, 1 - 1e-16, -1, math.Inf(1)}
@@ -421,6 +438,77 @@ func hostPackCheck(t *testing.T, bin string) {
 		}
 		if got[i] != want {
 			t.Fatalf("%s, %d levels %v:\n got  %s\n want %s", c.s, len(c.levels), c.levels, got[i], want)
+		}
+	}
+}
+
+// hostLevelsCheck runs quantize_persistent.cu's chunk arithmetic (rint_div8, then the
+// branch-free level_bits) on finite values around and beyond every range, near ties and with
+// scales from subnormal to huge, and compares the stored fields with
+// quant.Scheme.QuantizeValue.
+func hostLevelsCheck(t *testing.T, bin string) {
+	r := testutil.Rand(34)
+	type lc struct {
+		s     quant.Scheme
+		scale float32
+		zero  int32
+		x     [8]float32
+	}
+	var cs []lc
+	scales := []float32{1, 0.5, 0.013, 1e-3, 3.7e-5, 1e-30, 1.2e-38, 1e-44, 1e30, 3e38, 0.1, 7.5}
+	for bits := quant.MinBits; bits <= quant.MaxBits; bits++ {
+		for _, sym := range []bool{true, false} {
+			s := quant.Scheme{Bits: bits, Symmetric: sym, Granularity: quant.PerChannel}
+			lo, hi := s.QRange()
+			for range 400 {
+				c := lc{s: s, scale: scales[r.IntN(len(scales))]}
+				if r.IntN(3) == 0 {
+					c.scale = math.Float32frombits(r.Uint32()&0x7f7fffff | 1)
+				}
+				if !sym {
+					c.zero = int32(r.IntN(int(hi - lo + 1)))
+				}
+				for j := range c.x {
+					var n float64
+					switch r.IntN(5) {
+					case 0: // a tie, exactly
+						n = float64(r.IntN(int(hi-lo)+40)) + float64(lo) - 20 + 0.5
+					case 1: // just beside a tie
+						n = float64(r.IntN(int(hi-lo)+40)) + float64(lo) - 20 + 0.5 + (r.Float64()-0.5)*1e-6
+					case 2: // far outside the range
+						n = (r.Float64() - 0.5) * 1e12
+					default:
+						n = (r.Float64() - 0.5) * float64(hi-lo+20)
+					}
+					c.x[j] = float32(n * float64(c.scale))
+					if r.IntN(20) == 0 {
+						c.x[j] = math.Float32frombits(r.Uint32() & 0xff7fffff) // any finite value
+					}
+				}
+				cs = append(cs, c)
+			}
+		}
+	}
+	var in bytes.Buffer
+	for _, c := range cs {
+		fmt.Fprintf(&in, "%x %d %d %d", math.Float32bits(c.scale), c.zero, c.s.Bits, map[bool]int{true: 1}[c.s.Symmetric])
+		for _, x := range c.x {
+			fmt.Fprintf(&in, " %x", math.Float32bits(x))
+		}
+		in.WriteByte('\n')
+	}
+	got := runHost(t, bin, in.Bytes(), "levels")
+	if len(got) != len(cs) {
+		t.Fatalf("%d results for %d cases", len(got), len(cs))
+	}
+	for i, c := range cs {
+		want := ""
+		for _, x := range c.x {
+			q := c.s.QuantizeValue(x, c.scale, c.zero)
+			want += fmt.Sprintf("%d ", uint32(q)&(1<<c.s.Bits-1))
+		}
+		if strings.TrimSpace(got[i]) != strings.TrimSpace(want) {
+			t.Fatalf("%s scale %g zero %d x %v:\n got  %s\n want %s", c.s, c.scale, c.zero, c.x, got[i], want)
 		}
 	}
 }

@@ -138,9 +138,10 @@ func QuantizeDev(m Matrix, s quant.Scheme, scales, zeros, q, nonfinite *Buffer) 
 
 // quantizeKernels maps the quantize kernels to the C enum.
 var quantizeKernels = map[Kernel]C.int{
-	QuantizePersistent: C.AUTOQ_QUANTIZE_PERSISTENT,
-	QuantizeRows:       C.AUTOQ_QUANTIZE_ROWS,
-	QuantizeBytes:      C.AUTOQ_QUANTIZE_BYTES,
+	QuantizePersistent:  C.AUTOQ_QUANTIZE_PERSISTENT,
+	QuantizeRows:        C.AUTOQ_QUANTIZE_ROWS,
+	QuantizeBytes:       C.AUTOQ_QUANTIZE_BYTES,
+	QuantizeBatchedRows: C.AUTOQ_QUANTIZE_BATCHED_ROWS,
 }
 
 // quantizeKernel is the kernel the dispatch table runs for this call.

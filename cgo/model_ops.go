@@ -113,3 +113,28 @@ func GemmF16F32OutDev(dev int, a, w *Buffer, M, N, K int, out *Buffer) error {
 		return C.autoq_model_gemm_f16_f32out(C.int(dev), a.ptr, w.ptr, (*C.float)(out.ptr), C.int64_t(M), C.int64_t(N), C.int64_t(K), nil)
 	})
 }
+
+// RMSNormQuantDev is RMSNormDev with the per-token int8 quantization of its output fused in:
+// out as RMSNormDev writes it, q (int8 [M, D]) and scales (F32 [M]) as ActQuantPerTokenDev(out)
+// gives them, bit for bit.
+func RMSNormQuantDev(dev int, x, w *Buffer, M, D int, eps float32, out, q, scales *Buffer) error {
+	if err := checkBufs("rmsnorm+quantize", x, 4*M*D, w, 4*D, out, 2*M*D, q, M*D, scales, 4*M); err != nil {
+		return err
+	}
+	return call(func() C.int {
+		return C.autoq_model_rmsnorm_quant(C.int(dev), (*C.float)(x.ptr), (*C.float)(w.ptr), C.int64_t(M), C.int64_t(D), C.float(eps),
+			out.ptr, (*C.int8_t)(q.ptr), (*C.float)(scales.ptr), nil)
+	})
+}
+
+// SwiGLUQuantDev is SwiGLUDev over M rows of H with the per-token int8 quantization of out
+// fused in (out may be gate).
+func SwiGLUQuantDev(dev int, gate, up, out *Buffer, M, H int, q, scales *Buffer) error {
+	if err := checkBufs("swiglu+quantize", gate, 2*M*H, up, 2*M*H, out, 2*M*H, q, M*H, scales, 4*M); err != nil {
+		return err
+	}
+	return call(func() C.int {
+		return C.autoq_model_swiglu_quant(C.int(dev), gate.ptr, up.ptr, C.int64_t(M), C.int64_t(H), out.ptr,
+			(*C.int8_t)(q.ptr), (*C.float)(scales.ptr), nil)
+	})
+}

@@ -216,3 +216,71 @@ func TestQuantizePersistentLargeMatchesCPU(t *testing.T) {
 		})
 	}
 }
+
+// Several tensors of different shapes in one batched launch (more than the kernel's 32 jobs
+// per launch, so two launches) give each tensor the CPU reference's bits, and the per-job flag
+// marks exactly the tensors holding a NaN or Inf.
+func TestQuantizeBatchMatchesCPU(t *testing.T) {
+	g := gpu(t)
+	r := testutil.Rand(19)
+	for _, s := range []quant.Scheme{
+		{Bits: 8, Symmetric: true, Granularity: quant.PerChannel},
+		{Bits: 4, Symmetric: false, Granularity: quant.PerGroup, GroupSize: 32},
+		{Bits: 5, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 64},
+		{Bits: 3, Symmetric: false, Granularity: quant.PerTensor},
+	} {
+		t.Run(s.String(), func(t *testing.T) {
+			const n = 37
+			var jobs []QuantJob
+			var want [][]byte
+			var owned []*Buffer
+			defer func() { freeBuffers(owned...) }()
+			bad := map[int]bool{3: true, 33: true}
+			for i := 0; i < n; i++ {
+				rows, cols := 1+r.IntN(40), 64*(1+r.IntN(20))
+				name := fmt.Sprintf("t%d", i)
+				x := adversarialMatrix(r, rows, cols, tensor.F16)
+				w := asDType(x, rows, cols, tensor.F16)
+				scales, zeros, err := cpu.SearchParams(name, w, s, quant.SearchOptions{Method: quant.SearchMax})
+				require.NoError(t, err)
+				q, err := cpu.Quantize(name, w, s, scales, zeros)
+				require.NoError(t, err)
+				want = append(want, q.Data)
+				if bad[i] {
+					x[len(x)/2] = float32(math.Inf(-1))
+					w = asDType(x, rows, cols, tensor.F16)
+				}
+				wb, err := g.upload(w.Data)
+				require.NoError(t, err)
+				sb, err := g.upload(f32Bytes(scales))
+				require.NoError(t, err)
+				owned = append(owned, wb, sb)
+				var zb *Buffer
+				if !s.Symmetric {
+					zb, err = g.upload(i32Bytes(zeros))
+					require.NoError(t, err)
+					owned = append(owned, zb)
+				}
+				qb, err := Alloc(g.dev, len(q.Data))
+				require.NoError(t, err)
+				owned = append(owned, qb)
+				jobs = append(jobs, QuantJob{M: Matrix{Buf: wb, DType: tensor.F16, Rows: rows, Cols: cols}, Scales: sb, Zeros: zb, Q: qb})
+			}
+			flags, err := Alloc(g.dev, 4*n)
+			require.NoError(t, err)
+			owned = append(owned, flags)
+			require.NoError(t, QuantizeBatchDev(jobs, s, flags))
+			fl, err := download[int32](flags, n)
+			require.NoError(t, err)
+			for i, j := range jobs {
+				require.Equal(t, map[bool]int32{true: 1}[bad[i]], fl[i], "flag of job %d", i)
+				if bad[i] {
+					continue
+				}
+				got, err := download[byte](j.Q, len(want[i]))
+				require.NoError(t, err)
+				require.Empty(t, firstByteDiff(got, want[i], len(want[i])/j.M.Rows), "job %d (%dx%d)", i, j.M.Rows, j.M.Cols)
+			}
+		})
+	}
+}

@@ -23,12 +23,7 @@ __device__ __forceinline__ void load8(const void *x, int64_t vi, float *v) {
   autoq_load_vec<DT>(x, vi, v);
 }
 
-__device__ __forceinline__ int8_t quant1(float x, float scale) {
-  float q = rintf(__fdiv_rn(x, scale));
-  if (q < -127.0f) q = -127.0f;
-  if (q > 127.0f) q = 127.0f;
-  return (int8_t)(int)q;
-}
+__device__ __forceinline__ int8_t quant1(float x, float scale) { return autoq_act_quant1(x, scale); }
 
 __device__ __forceinline__ void quant_store8(int8_t *q, int64_t off, const float *v, float scale) {
   uint32_t lo = 0, hi = 0;

@@ -110,7 +110,8 @@ int autoq_channel_absmax(int dev, const void *x, int dtype, int64_t rows, int64_
 enum {
   AUTOQ_QUANTIZE_PERSISTENT = 1, /* quantize_persistent.cu: aligned, multiples of 8, < 2^34 values */
   AUTOQ_QUANTIZE_ROWS = 2,       /* quantize.cu's rows kernel: aligned, multiples of 8 */
-  AUTOQ_QUANTIZE_BYTES = 3       /* quantize.cu's byte kernel: any shape */
+  AUTOQ_QUANTIZE_BYTES = 3,      /* quantize.cu's byte kernel: any shape */
+  AUTOQ_QUANTIZE_BATCHED_ROWS = 4 /* quantize_batched.cu (one job): aligned, multiples of 8 */
 };
 /* 1 when `kernel` can quantize this call (pointer alignment and shape), else 0. */
 int autoq_quantize_fits(int kernel, const void *w, int64_t rows, int64_t cols, int64_t group_cols,
@@ -123,6 +124,21 @@ int autoq_quantize(int dev, int kernel, const void *w, int dtype, int64_t rows, 
                    int64_t group_cols, int per_tensor, int bits, int symmetric,
                    const float *scales, const int32_t *zeros, uint8_t *q,
                    int32_t *nonfinite, void *stream);
+/* Several tensors of one dtype and scheme in one launch (quantize_batched.cu: a warp per row,
+ * up to 32 jobs per launch, more in further launches). Each job is autoq_quantize's call of
+ * the same name fields; w 16-byte and q 8-byte aligned, cols and group_cols multiples of 8.
+ * nonfinite: device int32 [njobs], set to 1 for the jobs whose w held a NaN or Inf, else 0. */
+typedef struct {
+  const void *w;        /* device [rows, cols] of the batch's dtype */
+  uint8_t *q;           /* device levels, autoq_quantize's layout */
+  const float *scales;  /* device, [rows, cols/group_cols] (1 when per_tensor) */
+  const int32_t *zeros; /* device, same shape; NULL when symmetric */
+  int64_t rows, cols, group_cols;
+  int32_t per_tensor, pad;
+} autoq_quant_job;
+int autoq_quantize_batch_fits(const autoq_quant_job *job);
+int autoq_quantize_batch(int dev, const autoq_quant_job *jobs, int njobs, int dtype, int bits,
+                         int symmetric, int32_t *nonfinite, void *stream);
 int autoq_dequantize(int dev, const uint8_t *q, int64_t rows, int64_t cols,
                      int64_t group_cols, int per_tensor, int bits, int symmetric,
                      const float *scales, const int32_t *zeros, float *out, void *stream);
@@ -173,6 +189,11 @@ int64_t autoq_histogram_onepass_scratch_bytes(int dev, int ntensors, int64_t max
 int autoq_histogram_onepass(int dev, const autoq_hist_input *inputs, int ntensors, int64_t max_n,
                             autoq_hist_stats *stats, uint64_t *counts, void *scratch,
                             int64_t scratch_bytes, void *stream);
+/* autoq_histogram_onepass with warp-aggregated shared-memory updates (lanes holding the same
+ * magnitude pattern add once); the same outputs, bit for bit. */
+int autoq_histogram_onepass_warpagg(int dev, const autoq_hist_input *inputs, int ntensors,
+                                    int64_t max_n, autoq_hist_stats *stats, uint64_t *counts,
+                                    void *scratch, int64_t scratch_bytes, void *stream);
 
 /* ---- threshold search (threshold.cu) ---- */
 

@@ -76,6 +76,21 @@ int autoq_gemm_w8a8_i32(int dev, const int8_t *A, const int8_t *W, int32_t *out_
                         int64_t M, int64_t N, int64_t K, int reduce, void *workspace,
                         size_t workspace_bytes, void *stream);
 
+/* ---- W8A8, sm_90a (cuda/sm90a/gemm_w8a8_wgmma.cu: TMA + wgmma; a stub when not built) ---- */
+
+/* 1 when the sm_90a kernel is built into this library and device dev is compute
+ * capability 9.0 (the only one its sm_90a code runs on), else 0. */
+int autoq_gemm_w8a8_wgmma_available(int dev);
+/* autoq_gemm_w8a8's function (same epilogue, same bits) with 128 x 128 tiles, no split-K,
+ * no workspace; M >= 1, N % 8 == 0, K % 16 == 0, A and W 16-byte aligned. Fails with
+ * AUTOQ_ERR_UNSUPPORTED when not built or on another device. */
+int autoq_gemm_w8a8_wgmma(int dev, const int8_t *A, const float *a_scales, const int8_t *W,
+                          const float *w_scales, const float *bias, void *out_f16, int64_t M,
+                          int64_t N, int64_t K, void *stream);
+/* The exact int32 accumulators (debug entry point). */
+int autoq_gemm_w8a8_wgmma_i32(int dev, const int8_t *A, const int8_t *W, int32_t *out_i32,
+                              int64_t M, int64_t N, int64_t K, void *stream);
+
 /* ---- W4A16, tiled (gemm_w4a16_tiled.cu: 64-column MMA tiles, cp.async ring, split-K) ---- */
 
 /* Packed weights: produced on the host by Go's layout.PackW4A16Tiled (layout documented at
@@ -101,6 +116,46 @@ int autoq_gemm_w4a16_strip(int dev, const void *A_f16, const void *W_packed_stri
                            const void *scales_f16, const void *zeros_f16, const float *bias,
                            void *out_f16, int64_t M, int64_t N, int64_t K, int64_t group,
                            void *stream);
+
+/* ---- W4A16, persistent stripes (gemm_w4a16_swapped.cu, gemm_w4a16_mma.cu) ---- */
+
+/* The same function and the same packed weight as autoq_gemm_w4a16_tiled (layout.PackW4A16Tiled),
+ * persistent blocks over stripes of (tile, K chunk) units, the group size a template parameter,
+ * partial sums of tiles cut by a block boundary added in a fixed order (deterministic; see
+ * gemm_w4a16_stripes.cuh). Kernels (the `kernel` of autoq_gemm_w4a16_fits): */
+enum {
+  AUTOQ_W4A16_SWAPPED = 1, /* M <= 16: the weight as the MMA's A operand, tokens on n = 8 */
+  AUTOQ_W4A16_MMA = 2      /* M = 17..256: activations as A, 64-row blocks */
+};
+/* 1 when the kernel takes the call: N % 64 == 0; K a multiple of 256 (swapped) or 64 (mma);
+ * group 32, 64, 128, 256 or a multiple of 256 (swapped), 32, 64 or a multiple of 64 (mma);
+ * M <= 16 for the swapped kernel; at most 4096 output tiles. */
+int autoq_gemm_w4a16_fits(int kernel, int64_t M, int64_t N, int64_t K, int64_t group);
+/* Workspaces (zeroed once, left zeroed: counters at offset 0 as in the split-K kernels). */
+size_t autoq_gemm_w4a16_swapped_workspace_bytes(int dev);
+size_t autoq_gemm_w4a16_mma_workspace_bytes(int dev, int64_t M);
+int autoq_gemm_w4a16_swapped(int dev, const void *A_f16, const void *W_packed, const void *scales_f16,
+                             const void *zeros_f16, const float *bias, void *out_f16, int64_t M,
+                             int64_t N, int64_t K, int64_t group, void *workspace,
+                             size_t workspace_bytes, void *stream);
+int autoq_gemm_w4a16_mma(int dev, const void *A_f16, const void *W_packed, const void *scales_f16,
+                         const void *zeros_f16, const float *bias, void *out_f16, int64_t M, int64_t N,
+                         int64_t K, int64_t group, void *workspace, size_t workspace_bytes,
+                         void *stream);
+
+/* ---- W4A16, dequantize + cuBLAS (gemm_w4a16_dequant.cu) ---- */
+
+/* out_f16 [N, K] row-major = the packed weight dequantized as every W4A16 kernel does
+ * (f16(f16(u - z) * scale)). */
+int autoq_w4a16_dequant_tiled(int dev, const void *W_packed, const void *scales_f16,
+                              const void *zeros_f16, void *out_f16, int64_t N, int64_t K,
+                              int64_t group, void *stream);
+/* autoq_w4a16_dequant_tiled into scratch (>= 2*N*K bytes, reused across calls), then
+ * autoq_gemm_f16_cublas, then the bias (F32, added to the F16 output and rounded again). */
+int autoq_gemm_w4a16_dequant_cublas(int dev, const void *A_f16, const void *W_packed,
+                                    const void *scales_f16, const void *zeros_f16, const float *bias,
+                                    void *out_f16, int64_t M, int64_t N, int64_t K, int64_t group,
+                                    void *scratch_f16, size_t scratch_bytes, void *stream);
 
 /* ---- cuBLAS FP16 baseline (gemm_cublas.cu) ---- */
 

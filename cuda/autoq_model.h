@@ -51,6 +51,17 @@ int autoq_model_attention(int dev, const void *q_f16, const void *k_f16, const v
 int autoq_model_swiglu(int dev, const void *gate_f16, const void *up_f16, void *out_f16,
                        int64_t n, void *stream);
 
+/* autoq_model_rmsnorm with the per-token int8 quantization of its F16 output fused in (the
+ * input of W8A8 layers): out as autoq_model_rmsnorm writes it, q [M, D] int8 and scales [M]
+ * F32 bit for bit as autoq_act_quant_per_token(out) gives them. */
+int autoq_model_rmsnorm_quant(int dev, const float *x, const float *w, int64_t M, int64_t D,
+                              float eps, void *out_f16, int8_t *q, float *scales, void *stream);
+/* autoq_model_swiglu over rows of H (gate, up, out [M, H]) with the per-token int8
+ * quantization of out fused in, likewise bit for bit; out may be gate (each element is read
+ * before the same thread writes it). */
+int autoq_model_swiglu_quant(int dev, const void *gate_f16, const void *up_f16, int64_t M, int64_t H,
+                             void *out_f16, int8_t *q, float *scales, void *stream);
+
 /* x[i] += f32(y[i]) (x F32, y F16). */
 int autoq_model_residual_add(int dev, float *x, const void *y_f16, int64_t n, void *stream);
 

@@ -138,6 +138,16 @@ __device__ __forceinline__ int32_t autoq_quantize_value(float x, float scale, in
   return (int32_t)q;
 }
 
+// Per-token int8 activation quantization of one value with its row's scale
+// (quant.QuantizeActivationsPerToken; act_quant.cu and the fused model kernels share it):
+// IEEE division, rint, clamp to +-127 (NaN converts to 0).
+__device__ __forceinline__ int8_t autoq_act_quant1(float x, float scale) {
+  float q = rintf(__fdiv_rn(x, scale));
+  if (q < -127.0f) q = -127.0f;
+  if (q > 127.0f) q = 127.0f;
+  return (int8_t)(int)q;
+}
+
 // quant.DequantizeValue: float32(q - zero) * scale.
 __device__ __forceinline__ float autoq_dequantize_value(int32_t q, float scale, int32_t zero) {
   return __fmul_rn((float)(q - zero), scale);

@@ -38,11 +38,28 @@ constexpr int kMagBins = 1 << 15;
 constexpr int kThreads = 1024;
 constexpr int kUnroll = 4;
 
-__device__ __forceinline__ void count_word(uint32_t *bins, uint32_t w) {
-  atomicAdd(&bins[w & 0x7fffu], 1u);
-  atomicAdd(&bins[(w >> 16) & 0x7fffu], 1u);
+// One count of magnitude pattern pat. AGG (the "one-pass-warpagg" kernel, issue 18: the
+// one-pass kernel is bound by shared-memory atomic conflicts): the active lanes that hold the
+// same pattern are found with __match_any_sync and their lowest lane adds their number, so
+// a warp whose 32 values share k patterns issues k atomics instead of 32 (activations cluster:
+// zeros, padding, saturated values). Integer counts: the same totals either way.
+template <bool AGG>
+__device__ __forceinline__ void count_pat(uint32_t *bins, uint32_t pat) {
+  if (!AGG) {
+    atomicAdd(&bins[pat], 1u);
+    return;
+  }
+  const unsigned peers = __match_any_sync(__activemask(), pat);
+  if ((threadIdx.x & 31) == (unsigned)(__ffs(peers) - 1)) atomicAdd(&bins[pat], (uint32_t)__popc(peers));
 }
 
+template <bool AGG>
+__device__ __forceinline__ void count_word(uint32_t *bins, uint32_t w) {
+  count_pat<AGG>(bins, w & 0x7fffu);
+  count_pat<AGG>(bins, (w >> 16) & 0x7fffu);
+}
+
+template <bool AGG>
 __global__ void __launch_bounds__(kThreads, 1)
     mag_hist_kernel(const autoq_hist_input *__restrict__ inputs, int parts, uint32_t *__restrict__ scratch) {
   extern __shared__ uint4 smem4[];
@@ -62,22 +79,22 @@ __global__ void __launch_bounds__(kThreads, 1)
     for (int u = 0; u < kUnroll; u++) x[u] = __ldg(vp + v + u * kThreads);
 #pragma unroll
     for (int u = 0; u < kUnroll; u++) {
-      count_word(bins, x[u].x);
-      count_word(bins, x[u].y);
-      count_word(bins, x[u].z);
-      count_word(bins, x[u].w);
+      count_word<AGG>(bins, x[u].x);
+      count_word<AGG>(bins, x[u].y);
+      count_word<AGG>(bins, x[u].z);
+      count_word<AGG>(bins, x[u].w);
     }
   }
   for (; v < v1; v += kThreads) {
     const uint4 x = __ldg(vp + v);
-    count_word(bins, x.x);
-    count_word(bins, x.y);
-    count_word(bins, x.z);
-    count_word(bins, x.w);
+    count_word<AGG>(bins, x.x);
+    count_word<AGG>(bins, x.y);
+    count_word<AGG>(bins, x.z);
+    count_word<AGG>(bins, x.w);
   }
   const int64_t rest = in.n - nvec * 8;
   const int64_t s0 = nvec * 8 + rest * blockIdx.x / parts, s1 = nvec * 8 + rest * (blockIdx.x + 1) / parts;
-  for (int64_t i = s0 + threadIdx.x; i < s1; i += kThreads) atomicAdd(&bins[data[i] & 0x7fffu], 1u);
+  for (int64_t i = s0 + threadIdx.x; i < s1; i += kThreads) count_pat<AGG>(bins, data[i] & 0x7fffu);
   __syncthreads();
   uint4 *out = (uint4 *)(scratch + ((size_t)blockIdx.y * parts + blockIdx.x) * kMagBins);
   for (int i = threadIdx.x; i < kMagBins / 4; i += kThreads) out[i] = smem4[i];
@@ -205,13 +222,11 @@ extern "C" int64_t autoq_histogram_onepass_scratch_bytes(int dev, int ntensors, 
   return parts_for(sms, ntensors, max_n) * ntensors * (int64_t)kMagBins * 4;
 }
 
-// Same contract as autoq_histogram_twopass (autoq.h) for inputs that are all F16 or BF16 (the Go
-// caller checks; descriptors live on the device), plus scratch of
-// autoq_histogram_onepass_scratch_bytes bytes. Writes every stats and counts entry.
-extern "C" int autoq_histogram_onepass(int dev, const autoq_hist_input *inputs, int ntensors, int64_t max_n,
-                                       autoq_hist_stats *stats, uint64_t *counts, void *scratch, int64_t scratch_bytes,
-                                       void *stream) {
-  const char *op = "autoq_histogram_onepass";
+namespace {
+
+template <bool AGG>
+int onepass(const char *op, int dev, const autoq_hist_input *inputs, int ntensors, int64_t max_n, autoq_hist_stats *stats,
+            uint64_t *counts, void *scratch, int64_t scratch_bytes, void *stream) {
   if (ntensors <= 0) return 0;
   if (ntensors > 65535)
     return autoq_set_error(AUTOQ_ERR_INVALID, "%s: %d tensors in one launch (at most 65535)", op, ntensors);
@@ -225,12 +240,32 @@ extern "C" int autoq_histogram_onepass(int dev, const autoq_hist_input *inputs, 
     return autoq_set_error(AUTOQ_ERR_INVALID, "%s: scratch of %lld bytes, need %lld", op, (long long)scratch_bytes,
                            (long long)need);
   if (parts > 0x7fffffffLL) return autoq_set_error(AUTOQ_ERR_UNSUPPORTED, "%s: tensor of %lld values is too large", op, (long long)max_n);
-  AUTOQ_CUDA(op, cudaFuncSetAttribute(mag_hist_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kMagBins * 4));
+  AUTOQ_CUDA(op, cudaFuncSetAttribute(mag_hist_kernel<AGG>, cudaFuncAttributeMaxDynamicSharedMemorySize, kMagBins * 4));
   cudaStream_t st = (cudaStream_t)stream;
-  mag_hist_kernel<<<dim3((unsigned)parts, (unsigned)ntensors), kThreads, kMagBins * 4, st>>>(inputs, (int)parts,
-                                                                                           (uint32_t *)scratch);
+  mag_hist_kernel<AGG><<<dim3((unsigned)parts, (unsigned)ntensors), kThreads, kMagBins * 4, st>>>(inputs, (int)parts,
+                                                                                                (uint32_t *)scratch);
   AUTOQ_TRY(autoq_check_launch(op, "mag_hist_kernel"));
   mag_finish_kernel<<<ntensors, kThreads, 0, st>>>(inputs, (int)parts, (const uint32_t *)scratch, stats,
                                                    (unsigned long long *)counts);
   return autoq_check_launch(op, "mag_finish_kernel");
+}
+
+} // namespace
+
+// Same contract as autoq_histogram_twopass (autoq.h) for inputs that are all F16 or BF16 (the Go
+// caller checks; descriptors live on the device), plus scratch of
+// autoq_histogram_onepass_scratch_bytes bytes. Writes every stats and counts entry.
+extern "C" int autoq_histogram_onepass(int dev, const autoq_hist_input *inputs, int ntensors, int64_t max_n,
+                                       autoq_hist_stats *stats, uint64_t *counts, void *scratch, int64_t scratch_bytes,
+                                       void *stream) {
+  return onepass<false>("autoq_histogram_onepass", dev, inputs, ntensors, max_n, stats, counts, scratch, scratch_bytes,
+                        stream);
+}
+
+// The same with warp-aggregated shared-memory updates (count_pat<true>); the same outputs.
+extern "C" int autoq_histogram_onepass_warpagg(int dev, const autoq_hist_input *inputs, int ntensors, int64_t max_n,
+                                               autoq_hist_stats *stats, uint64_t *counts, void *scratch,
+                                               int64_t scratch_bytes, void *stream) {
+  return onepass<true>("autoq_histogram_onepass_warpagg", dev, inputs, ntensors, max_n, stats, counts, scratch,
+                       scratch_bytes, stream);
 }

@@ -44,6 +44,22 @@ static __device__ __forceinline__ float block_max(float v, float *red) {
   return s;
 }
 
+// The element arithmetic of the prefill kernels that the fused quantizing variants
+// (model_fused_quant.cu) must repeat bit for bit: one definition, used by both.
+// RMSNorm of one row: r = 1 / sqrt(mean(x^2) + eps) (block_sum of the squares, every thread
+// gets it), then each output f16(w * (r * x)).
+static __device__ __forceinline__ float rmsnorm_inv(const float *row, int64_t D, float eps, float *red) {
+  float ss = 0.0f;
+  for (int64_t i = threadIdx.x; i < D; i += kThreads) ss += row[i] * row[i];
+  ss = block_sum(ss, red);
+  return 1.0f / sqrtf(ss / (float)D + eps);
+}
+static __device__ __forceinline__ __half rmsnorm_elem(float w, float r, float x) { return __float2half_rn(w * (r * x)); }
+// SwiGLU: f16(silu(g) * u) in F32.
+static __device__ __forceinline__ __half swiglu_elem(float g, float u) {
+  return __float2half_rn(g * (1.0f / (1.0f + expf(-g))) * u);
+}
+
 static inline int check_rows(const char *op, int64_t M, int64_t D) {
   if (M < 1 || D < 1 || M > 0x7fffffffLL)
     return autoq_set_error(AUTOQ_ERR_INVALID, "%s: shape [%lld, %lld]: need 1 <= M < 2^31 and D >= 1", op,

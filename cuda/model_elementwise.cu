@@ -7,8 +7,7 @@ namespace {
 
 __global__ void swiglu_kernel(const __half *gate, const __half *up, __half *out, int64_t n) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    const float g = h2f(gate[i]);
-    out[i] = __float2half_rn(g * (1.0f / (1.0f + expf(-g))) * h2f(up[i]));
+    out[i] = swiglu_elem(h2f(gate[i]), h2f(up[i]));
   }
 }
 

@@ -8,12 +8,9 @@ __global__ void __launch_bounds__(kThreads) rmsnorm_kernel(const float *x, const
                                                            __half *out) {
   __shared__ float red[kThreads / 32];
   const float *row = x + blockIdx.x * D;
-  float ss = 0.0f;
-  for (int64_t i = threadIdx.x; i < D; i += kThreads) ss += row[i] * row[i];
-  ss = block_sum(ss, red);
-  const float r = 1.0f / sqrtf(ss / (float)D + eps);
+  const float r = rmsnorm_inv(row, D, eps, red);
   __half *o = out + blockIdx.x * D;
-  for (int64_t i = threadIdx.x; i < D; i += kThreads) o[i] = __float2half_rn(w[i] * (r * row[i]));
+  for (int64_t i = threadIdx.x; i < D; i += kThreads) o[i] = rmsnorm_elem(w[i], r, row[i]);
 }
 
 } // namespace

@@ -196,6 +196,10 @@ extern "C" int autoq_quantize_fits(int kernel, const void *w, int64_t rows, int6
            cols < (1LL << 31);
   case AUTOQ_QUANTIZE_BYTES:
     return 1;
+  case AUTOQ_QUANTIZE_BATCHED_ROWS: {
+    const autoq_quant_job job{w, (uint8_t *)q, nullptr, nullptr, rows, cols, group_cols, 0, 0};
+    return autoq_quantize_batch_fits(&job);
+  }
   }
   return 0;
 }
@@ -209,7 +213,8 @@ extern "C" int autoq_quantize(int dev, int kernel, const void *w, int dtype, int
   if (!w || !q || !nonfinite) return autoq_set_error(AUTOQ_ERR_INVALID, "%s: null pointer", op);
   if (dtype != AUTOQ_F32 && dtype != AUTOQ_F16 && dtype != AUTOQ_BF16)
     return autoq_set_error(AUTOQ_ERR_INVALID, "%s: dtype %d is not F32, F16 or BF16", op, dtype);
-  if (kernel != AUTOQ_QUANTIZE_PERSISTENT && kernel != AUTOQ_QUANTIZE_ROWS && kernel != AUTOQ_QUANTIZE_BYTES)
+  if (kernel != AUTOQ_QUANTIZE_PERSISTENT && kernel != AUTOQ_QUANTIZE_ROWS && kernel != AUTOQ_QUANTIZE_BYTES &&
+      kernel != AUTOQ_QUANTIZE_BATCHED_ROWS)
     return autoq_set_error(AUTOQ_ERR_INVALID, "%s: unknown quantize kernel %d", op, kernel);
   if (!autoq_quantize_fits(kernel, w, rows, cols, group_cols, q))
     return autoq_set_error(AUTOQ_ERR_INVALID,
@@ -221,6 +226,10 @@ extern "C" int autoq_quantize(int dev, int kernel, const void *w, int dtype, int
   if (kernel == AUTOQ_QUANTIZE_PERSISTENT)
     return autoq_quantize_persistent(dev, w, dtype, rows, cols, group_cols, per_tensor, bits, symmetric, scales, zeros,
                                      q, nonfinite, stream);
+  if (kernel == AUTOQ_QUANTIZE_BATCHED_ROWS) {
+    const autoq_quant_job job{w, q, scales, zeros, rows, cols, group_cols, per_tensor, 0};
+    return autoq_quantize_batch(dev, &job, 1, dtype, bits, symmetric, nonfinite, stream);
+  }
   AUTOQ_CUDA(op, cudaMemsetAsync(nonfinite, 0, sizeof(int32_t), st));
   switch (dtype) {
   case AUTOQ_F32: return launch_quantize<AUTOQ_F32>(kernel, w, a, q, nonfinite, st);

@@ -126,13 +126,14 @@ func buildConfig(layers []Layer, ignore []string) *QuantizationConfig {
 		scheme quant.Scheme
 		act    string
 		format string
+		gidx   bool // actorder "group": the layer stores weight_g_idx
 	}
 	groups := map[key]*ConfigGroup{}
 	var keys []key
 	formats := map[string]bool{}
 	for _, i := range order {
 		l := &layers[i]
-		k := key{scheme: l.Q.Scheme, format: layerFormat(l)}
+		k := key{scheme: l.Q.Scheme, format: layerFormat(l), gidx: l.Q.GIdx != nil}
 		if l.Act != nil {
 			k.act = "static"
 			if l.Act.Dynamic {
@@ -142,6 +143,9 @@ func buildConfig(layers []Layer, ignore []string) *QuantizationConfig {
 		g, ok := groups[k]
 		if !ok {
 			g = &ConfigGroup{Weights: weightArgs(l.Q.Scheme), Format: k.format}
+			if k.gidx {
+				g.Weights.Actorder = "group"
+			}
 			if l.Act != nil {
 				g.InputActivations = activationArgs(l.Act)
 			}

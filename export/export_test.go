@@ -485,3 +485,49 @@ func TestReadAcceptsInt32WeightShape(t *testing.T) {
 		assert.Equal(t, want.Layers[i].Q, got.Layers[i].Q, want.Layers[i].Name)
 	}
 }
+
+// A layer with a group index (GPTQ's act-order groups) is written with weight_g_idx and
+// actorder "group" (compressed-tensors' convention) and reads back to the same QTensor;
+// compressed-tensors' dequantization of the stored tensors uses the index too.
+func TestGIdxRoundTrip(t *testing.T) {
+	const rows, cols = 4, 32
+	w := testutil.Gaussian(testutil.Rand(21), rows*cols, 1)
+	s := quant.Scheme{Bits: 4, Granularity: quant.PerGroup, GroupSize: 8}
+	q, err := quant.Quantize("model.layers.0.mlp.up_proj.weight", w, rows, cols, s, quant.SearchOptions{})
+	require.NoError(t, err)
+	q.GIdx = make([]int32, cols)
+	for c := range q.GIdx {
+		q.GIdx[c] = int32((c * 5 % cols) / 8) // a permutation of the columns, cut in groups of 8
+	}
+	require.NoError(t, q.Validate())
+	plain, _ := makeQ(t, "model.layers.0.mlp.down_proj.weight", w, rows, cols, s)
+	m := &Model{Config: map[string]any{"model_type": "llama"}, Layers: []Layer{
+		{Name: "model.layers.0.mlp.up_proj", Q: q}, {Name: "model.layers.0.mlp.down_proj", Q: plain}}}
+	dir := filepath.Join(t.TempDir(), "out")
+	require.NoError(t, Write(dir, m, Options{}))
+	ld, err := Read(dir)
+	require.NoError(t, err)
+	require.Len(t, ld.Layers, 2)
+	got := ld.Layers[1] // sorted: down_proj, up_proj
+	require.Equal(t, "model.layers.0.mlp.up_proj", got.Name)
+	assert.Equal(t, q.GIdx, got.Q.GIdx)
+	assert.Nil(t, ld.Layers[0].Q.GIdx)
+	assert.Equal(t, quant.Dequantize(q), quant.Dequantize(got.Q))
+	deq, err := ld.DequantizeStored(got.Name)
+	require.NoError(t, err)
+	assert.Equal(t, quant.Dequantize(q), deq)
+	// Two config groups: the same scheme with and without actorder "group".
+	require.Len(t, ld.Quant.ConfigGroups, 2)
+	var orders []any
+	for _, g := range ld.Quant.ConfigGroups {
+		orders = append(orders, g.Weights.Actorder)
+	}
+	assert.ElementsMatch(t, []any{nil, "group"}, orders)
+
+	// W8A8 layers cannot carry it.
+	q8, err := quant.Quantize("model.layers.0.mlp.up_proj.weight", w, rows, cols, quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 8}, quant.SearchOptions{})
+	require.NoError(t, err)
+	q8.GIdx = q.GIdx
+	err = Write(filepath.Join(t.TempDir(), "w8"), &Model{Config: map[string]any{}, Layers: []Layer{{Name: "model.layers.0.mlp.up_proj", Q: q8, Act: &Activation{Dynamic: true}}}}, Options{})
+	assert.ErrorContains(t, err, "g_idx")
+}

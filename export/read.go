@@ -34,7 +34,7 @@ type Loaded struct {
 }
 
 // quantSuffixes are the per-layer tensors compressed-tensors adds.
-var quantSuffixes = []string{"weight_packed", "weight_shape", "weight_scale", "weight_zero_point", "input_scale", "weight"}
+var quantSuffixes = []string{"weight_packed", "weight_shape", "weight_scale", "weight_zero_point", "input_scale", "weight_g_idx", "weight"}
 
 // Read reads an export directory written by Write (or any compressed-tensors checkpoint
 // using the int pack-quantized / int-quantized formats with explicit or "re:" targets).
@@ -109,7 +109,7 @@ func scan(dir string) (_ *Loaded, _ *safetensors.Checkpoint, owned map[string]bo
 	names := ck.Names()
 	modules := map[string]bool{}
 	for _, n := range names {
-		for _, suf := range quantSuffixes[:5] {
+		for _, suf := range quantSuffixes[:6] {
 			if strings.HasSuffix(n, "."+suf) {
 				modules[strings.TrimSuffix(n, "."+suf)] = true
 			}
@@ -227,6 +227,19 @@ func (ld *Loaded) decodeLayer(m string) (Layer, error) {
 	}
 	if q.Data, err = storeLevels(s, sv, rows, cols); err != nil {
 		return Layer{}, err
+	}
+	if ao, _ := cg.Weights.Actorder.(string); (ao == "group" || ao == "dynamic") && raw["weight_g_idx"] == nil {
+		return Layer{}, fmt.Errorf("actorder %q needs a weight_g_idx tensor, and there is none", ao)
+	}
+	if gt := raw["weight_g_idx"]; gt != nil {
+		// actorder "group": each input column's scale group (compressed-tensors' g_idx).
+		if gt.DType != tensor.I32 || gt.NumElements() != cols {
+			return Layer{}, fmt.Errorf("weight_g_idx is %s%v, want I32[%d]", gt.DType, gt.Shape, cols)
+		}
+		q.GIdx = append([]int32(nil), gt.I32()...)
+		if err := q.Validate(); err != nil {
+			return Layer{}, err
+		}
 	}
 	l := Layer{Name: m, Q: q}
 	if a := cg.InputActivations; a != nil {
@@ -378,10 +391,17 @@ func (ld *Loaded) DequantizeStored(m string) ([]float32, error) {
 			return nil, err
 		}
 	}
+	var gidx []int32 // actorder "group": column c reads group g_idx[c]
+	if gt := ld.raw[m]["weight_g_idx"]; gt != nil && gt.DType == tensor.I32 && gt.NumElements() == cols {
+		gidx = gt.I32()
+	}
 	out := make([]float32, rows*cols)
 	for r := 0; r < rows; r++ {
 		for c := 0; c < cols; c++ {
 			k := r*groups + c/gs
+			if gidx != nil {
+				k = r*groups + int(gidx[c])
+			}
 			if s.Granularity == quant.PerTensor {
 				k = 0
 			}

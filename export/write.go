@@ -236,6 +236,9 @@ func compressLayer(l *Layer, scaleDType tensor.DType) ([]safetensors.NamedTensor
 	}
 	if layerFormat(l) == FormatIntQuantized {
 		scaleDType = tensor.F32
+		if q.GIdx != nil {
+			return nil, fmt.Errorf("layer %q: groups in activation order (g_idx) are only written for weight-only layers", l.Name)
+		}
 	}
 	scale, err := floatTensor(l.Name+".weight_scale", q.Scales, scaleShape, scaleDType)
 	if err != nil {
@@ -262,6 +265,9 @@ func compressLayer(l *Layer, scaleDType tensor.DType) ([]safetensors.NamedTensor
 			out = append(out, safetensors.NamedTensor{Name: l.Name + ".input_scale", T: is})
 		}
 		return out, nil
+	}
+	if q.GIdx != nil {
+		out = append(out, safetensors.NamedTensor{Name: l.Name + ".weight_g_idx", T: i32Tensor(append([]int32(nil), q.GIdx...), []int{q.Cols})})
 	}
 	packed, shape, err := packInt32(lv, q.Rows, q.Cols, s.Bits, false)
 	if err != nil {

@@ -32,6 +32,9 @@ func LevelsFromQTensor(q *quant.QTensor) (*Levels, error) {
 	if q.Scheme.Granularity != quant.PerGroup {
 		return nil, fmt.Errorf("gguf: tensor %q: scheme %s is not per group; GGUF block formats need one scale per block of 32 inputs", q.Name, q.Scheme)
 	}
+	if q.GIdx != nil {
+		return nil, fmt.Errorf("gguf: tensor %q: groups in activation order (g_idx) have no GGUF block format (contiguous groups only: GPTQ --act-order-groups static)", q.Name)
+	}
 	return &Levels{Name: q.Name, Rows: q.Rows, Cols: q.Cols, Bits: q.Scheme.Bits, Symmetric: q.Scheme.Symmetric,
 		GroupSize: q.Scheme.GroupSize, Q: q.Levels(), Scales: append([]float32(nil), q.Scales...), Zeros: append([]int32(nil), q.Zeros...)}, nil
 }

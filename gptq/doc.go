@@ -9,6 +9,9 @@
 //   - Quantize: GPTQ-style error compensation (Frantar et al. 2022): columns are quantized
 //     one at a time and each rounding error is spread over the not-yet-quantized columns
 //     with the upper Cholesky factor of H^-1, in blocks of 128 columns with lazy updates.
+//   - QuantizeOnGrid: the same compensation onto a grid fixed beforehand (Grid: a
+//     llama.cpp k-quant's scales, chosen first from the weights and their importance),
+//     where GPTQ only chooses the levels.
 //
 // The output is an ordinary quant.QTensor: the same kernels and export consume it. With
 // act-order the columns are visited in decreasing diag(H) order but the levels are stored

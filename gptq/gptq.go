@@ -2,6 +2,7 @@ package gptq
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/autoq/autoq/quant"
 )
@@ -25,16 +26,56 @@ type Options struct {
 	// the matrix; 0 means DefaultBlockSize. It changes rounding only, not the algorithm.
 	BlockSize int
 	// ActOrder visits columns in decreasing diag(H) order (ties: lower index first). The
-	// result is stored in the original column order and scale groups are the original
-	// contiguous column groups; a group's parameters are chosen, from the current
-	// error-updated weights of all its columns, when the first of its columns is reached.
-	// So the output carries no permutation and no g_idx: the same kernels and export apply.
+	// result is stored in the original column order; Groups says how the scale groups are
+	// formed.
 	ActOrder bool
+	// Groups is the scale grouping with ActOrder (PerGroup schemes): GroupsStatic (the zero
+	// value) or GroupsDynamic.
+	Groups GroupOrder
 	// Clip is how a group's range is chosen when the group is reached.
 	Clip Clip
 	// DampTries is how many damping values are tried (each 10x the previous) before the
 	// layer falls back to round-to-nearest; 0 means DefaultDampTries.
 	DampTries int
+}
+
+// GroupOrder says how scale groups are formed when columns are visited in activation order.
+// The names are compressed-tensors' aliases of its actorder values.
+type GroupOrder uint8
+
+const (
+	// GroupsStatic keeps the original contiguous column groups; a group's parameters are
+	// chosen, from the current error-updated weights of all its columns, when the first of
+	// its columns is visited. The output carries no permutation and no g_idx, so every kernel
+	// and export applies (compressed-tensors actorder "weight"/"static", AutoGPTQ's
+	// static_groups).
+	GroupsStatic GroupOrder = iota
+	// GroupsDynamic makes each group the next GroupSize columns in visiting order, its
+	// parameters chosen when its first column is visited (the GPTQ reference's act-order
+	// grouping). The output's QTensor.GIdx maps each column to its group (compressed-tensors
+	// actorder "group"/"dynamic", stored as weight_g_idx).
+	GroupsDynamic
+)
+
+// ParseGroupOrder accepts "static" and "dynamic".
+func ParseGroupOrder(s string) (GroupOrder, error) {
+	switch s {
+	case "static":
+		return GroupsStatic, nil
+	case "dynamic":
+		return GroupsDynamic, nil
+	}
+	return 0, fmt.Errorf("unknown act-order grouping %q (want static or dynamic)", s)
+}
+
+func (g GroupOrder) String() string {
+	switch g {
+	case GroupsStatic:
+		return "static"
+	case GroupsDynamic:
+		return "dynamic"
+	}
+	return fmt.Sprintf("GroupOrder(%d)", uint8(g))
 }
 
 // Report says what Quantize did for one layer.
@@ -76,18 +117,63 @@ func Quantize(name string, w []float32, rows, cols int, s quant.Scheme, h *Hessi
 	for i, c := range p.Perm {
 		g.invperm[c] = i
 	}
+	gidx := p.GroupIndex()
 	if fs, fz := p.FixedParams(); fs != nil {
 		g.scales, g.zeros, g.fixed = fs, fz, true
-	} else if act := p.actH(); act != nil {
-		g.blocks = make([][]float64, l.Groups)
-		for k := range g.blocks {
-			g.blocks[k] = diagBlock(act, cols, k*l.GroupSize, l.GroupSize)
+	} else {
+		g.group, g.members = groupMembers(gidx, p.Perm, l)
+		if act := p.actH(); act != nil {
+			g.blocks = make([][]float64, l.Groups)
+			for k := range g.blocks {
+				g.blocks[k] = subMatrix(act, cols, g.members[k])
+			}
 		}
 	}
 	tiles := (rows + rowTile - 1) / rowTile
 	parallelFor(tiles, func(t int) { g.tile(t*rowTile, min((t+1)*rowTile, rows)) })
 	q, err := quant.NewQTensor(name, s, rows, cols, g.levels, g.scales, g.zeros)
-	return q, rep, err
+	if err != nil {
+		return nil, rep, err
+	}
+	if gidx != nil {
+		q.GIdx = gidx
+		if err := q.Validate(); err != nil {
+			return nil, rep, err
+		}
+	}
+	return q, rep, nil
+}
+
+// groupMembers returns each column's group and each group's columns: by gidx (groups in
+// visiting order, members in visiting order) or, when gidx is nil, the contiguous groups
+// (members in column order).
+func groupMembers(gidx []int32, perm []int, l quant.Layout) ([]int, [][]int) {
+	group := make([]int, l.Cols)
+	members := make([][]int, l.Groups)
+	if gidx == nil {
+		for c := range group {
+			group[c] = c / l.GroupSize
+			members[group[c]] = append(members[group[c]], c)
+		}
+		return group, members
+	}
+	for _, c := range perm {
+		group[c] = int(gidx[c])
+		members[group[c]] = append(members[group[c]], c)
+	}
+	return group, members
+}
+
+// subMatrix returns m[idx, idx] (m is k x k row-major).
+func subMatrix(m []float64, k int, idx []int) []float64 {
+	n := len(idx)
+	out := make([]float64, n*n)
+	for i, a := range idx {
+		for j, b := range idx {
+			out[i*n+j] = m[a*k+b]
+		}
+	}
+	return out
 }
 
 // FactorWith runs factor (which returns the upper Cholesky factor of the inverse of its

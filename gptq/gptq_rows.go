@@ -12,7 +12,9 @@ type gptqRun struct {
 	invperm []int       // invperm[c] = position of original column c
 	bs      int         // block size
 	clip    Clip        // range search when a group is reached
-	blocks  [][]float64 // per group: its diagonal block of H (act-mse only)
+	group   []int       // group of each original column (nil when fixed)
+	members [][]int     // columns of each group, in the order their values are searched
+	blocks  [][]float64 // per group: H restricted to its members (act-mse only)
 	fixed   bool        // parameters precomputed (PerTensor, PerChannel)
 	levels  []int32     // output, original order
 	scales  []float32
@@ -39,15 +41,21 @@ func (g *gptqRun) tile(r0, r1 int) {
 		i2 := min(i1+g.bs, k)
 		for i := i1; i < i2; i++ {
 			c := g.perm[i]
-			grp := c / l.GroupSize
-			if !g.fixed && !reached[grp] {
-				reached[grp] = true
-				g.groupParams(wt, errs, r0, nt, grp, i1, i, i2, vals, scratch)
+			grp := 0
+			if !g.fixed {
+				grp = g.group[c]
+				if !reached[grp] {
+					reached[grp] = true
+					g.groupParams(wt, errs, r0, nt, grp, i1, i, i2, vals, scratch)
+				}
 			}
 			d := g.u[i*k+i]
 			urow := g.u[i*k+i+1 : i*k+i2]
 			for t := 0; t < nt; t++ {
 				p := l.Param(r0+t, c)
+				if !g.fixed {
+					p = (r0+t)*l.Groups + grp
+				}
 				sc, z := g.scales[p], g.zeros[p]
 				wv := wt[t*k+i]
 				lev := s.QuantizeValue(float32(wv), sc, z)
@@ -83,8 +91,8 @@ func (g *gptqRun) groupParams(wt, errs []float64, r0, nt, grp, i1, i, i2 int, va
 		hg = g.blocks[grp]
 	}
 	for t := 0; t < nt; t++ {
-		for j := 0; j < l.GroupSize; j++ {
-			p := g.invperm[grp*l.GroupSize+j]
+		for j, c := range g.members[grp] {
+			p := g.invperm[c]
 			v := wt[t*k+p]
 			if p >= i2 {
 				for b := i1; b < i; b++ {

@@ -67,6 +67,25 @@ func Prepare(name string, w []float32, rows, cols int, s quant.Scheme, h *Hessia
 	return p, nil
 }
 
+// GroupIndex returns the column-to-group map of GroupsDynamic (group of column c = its
+// position in the visiting order / GroupSize), or nil when the groups are the contiguous
+// ones: static grouping, no act-order, not PerGroup, or an identity visiting order.
+func (p *Problem) GroupIndex() []int32 {
+	if !p.Opt.ActOrder || p.Opt.Groups != GroupsDynamic || p.Scheme.Granularity != quant.PerGroup {
+		return nil
+	}
+	gidx := make([]int32, p.Cols)
+	contiguous := true
+	for pos, c := range p.Perm {
+		gidx[c] = int32(pos / p.GroupSize)
+		contiguous = contiguous && pos/p.GroupSize == c/p.GroupSize
+	}
+	if contiguous {
+		return nil
+	}
+	return gidx
+}
+
 func (p *Problem) layout() quant.Layout {
 	return quant.Layout{Rows: p.Rows, Cols: p.Cols, GroupSize: p.GroupSize, Groups: p.Groups, PerTensor: p.PerTensor}
 }

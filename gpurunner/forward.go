@@ -157,52 +157,10 @@ func (r *ModelRunner) prepare(tokens [][]int) (*batch, error) {
 	if err := r.ints.CopyFromHost(0, cgo.AsBytes(ints)); err != nil {
 		return nil, fmt.Errorf("cuda model: token ids: %w", err)
 	}
-	need := 0
-	for _, ly := range r.layers {
-		for _, l := range ly.lin {
-			switch l.kind {
-			case kindW8A8:
-				need = max(need, cgo.W8A8WorkspaceBytes(r.dev, bt.M, l.N, l.K))
-			case kindW4A16:
-				need = max(need, cgo.W4A16TiledWorkspaceBytes(r.dev, bt.M, l.N, l.K))
-			}
-		}
-	}
-	if _, _, err := r.ws.Ensure(need); err != nil {
-		return nil, fmt.Errorf("cuda model: %w", err)
+	if err := r.ensureScratch(bt.M); err != nil {
+		return nil, err
 	}
 	return bt, nil
-}
-
-// linear runs one layer: in F16 [M, K] -> out F16 [M, N], with the kernel the dispatch
-// table picks for M (the W4A16 weights are resident in the tiled layout).
-func (r *ModelRunner) linear(l *devLinear, in, out *cgo.Buffer, M int) error {
-	var err error
-	switch l.kind {
-	case kindW8A8:
-		err = cgo.ActQuantPerTokenDev(in, tensor.F16, M, l.K, r.aq, r.ascale)
-		if err == nil {
-			err = cgo.GemmW8A8Dev(cgo.KernelFor(cgo.OpW8A8, M), r.aq, r.ascale, l.w8, l.w8s, l.bias, out, M, l.N, l.K, r.ws)
-		}
-	case kindW4A16:
-		err = cgo.GemmW4A16TiledDev(cgo.KernelFor(cgo.OpW4A16Tiled, M), in, l.w4, l.w4s, l.w4z, l.bias, out, M, l.N, l.K, l.group, r.ws)
-	default:
-		x := in
-		if l.fakeAct {
-			if err = cgo.FakeActQuantDev(r.dev, in, M, l.K, r.fake); err != nil {
-				break
-			}
-			x = r.fake
-		}
-		err = cgo.GemmF16Dev(x, l.w16, out, M, l.N, l.K)
-		if err == nil && l.bias != nil {
-			err = cgo.BiasAddDev(r.dev, out, l.bias, M, l.N)
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("cuda model: linear %s (%s): %w", l.name, l.label, err)
-	}
-	return nil
 }
 
 // compute runs the prefill of bt, leaving F32 logits [M, V] in r.logits.
@@ -233,6 +191,7 @@ func (r *ModelRunner) compute(bt *batch, obs observer) error {
 		}
 		return obs(names, x, M, K)
 	}
+	r.aqOf = nil
 	if err := cgo.EmbedDev(r.dev, r.embed, ids, M, D, V, r.x); err != nil {
 		return err
 	}
@@ -240,7 +199,7 @@ func (r *ModelRunner) compute(bt *batch, obs observer) error {
 		ly := &r.layers[li]
 		lq, lk, lv, lo, lg, lu, ld := ly.lin[0], ly.lin[1], ly.lin[2], ly.lin[3], ly.lin[4], ly.lin[5], ly.lin[6]
 		steps := []func() error{
-			func() error { return cgo.RMSNormDev(r.dev, r.x, ly.attnNorm, M, D, eps, r.xb) },
+			func() error { return r.rmsnorm(r.x, ly.attnNorm, M, D, eps, r.xb, lq, lk, lv) },
 			func() error { return see(r.xb, D, lq, lk, lv) },
 			func() error { return r.linear(lq, r.xb, r.q, M) },
 			func() error { return r.linear(lk, r.xb, r.k, M) },
@@ -249,16 +208,17 @@ func (r *ModelRunner) compute(bt *batch, obs observer) error {
 				return cgo.RoPEDev(r.dev, r.q, r.k, pos, r.cos, r.sin, r.ropeLen, M, cfg.Heads, cfg.KVHeads, hd)
 			},
 			func() error {
+				r.aqOf = nil // att is rewritten
 				return cgo.AttentionDev(r.dev, r.q, r.k, r.v, offs, bt.nseq, bt.maxLen, M, cfg.Heads, cfg.KVHeads, hd, r.att)
 			},
 			func() error { return see(r.att, D, lo) },
 			func() error { return r.linear(lo, r.att, r.proj, M) },
 			func() error { return cgo.ResidualAddDev(r.dev, r.x, r.proj, M*D) },
-			func() error { return cgo.RMSNormDev(r.dev, r.x, ly.ffnNorm, M, D, eps, r.xb) },
+			func() error { return r.rmsnorm(r.x, ly.ffnNorm, M, D, eps, r.xb, lg, lu) },
 			func() error { return see(r.xb, D, lg, lu) },
 			func() error { return r.linear(lg, r.xb, r.h1, M) },
 			func() error { return r.linear(lu, r.xb, r.h2, M) },
-			func() error { return cgo.SwiGLUDev(r.dev, r.h1, r.h2, r.h1, M*H) },
+			func() error { return r.swiglu(r.h1, r.h2, M, H, ld) },
 			func() error { return see(r.h1, H, ld) },
 			func() error { return r.linear(ld, r.h1, r.proj, M) },
 			func() error { return cgo.ResidualAddDev(r.dev, r.x, r.proj, M*D) },
@@ -269,7 +229,7 @@ func (r *ModelRunner) compute(bt *batch, obs observer) error {
 			}
 		}
 	}
-	if err := cgo.RMSNormDev(r.dev, r.x, r.fnorm, M, D, eps, r.xb); err != nil {
+	if err := r.rmsnorm(r.x, r.fnorm, M, D, eps, r.xb); err != nil {
 		return err
 	}
 	_ = KV

@@ -37,7 +37,7 @@ type linKind int
 const (
 	kindF16   linKind = iota // F16 weights through cuBLAS (full precision or dequantized fallback)
 	kindW8A8                 // per-token activation quantization + the W8A8 kernel
-	kindW4A16                // the tiled W4A16 kernels on weights packed once (layout.PackW4A16Tiled)
+	kindW4A16                // the W4A16 kernels on weights packed once in the tiled layout (layout.PackW4A16Tiled)
 )
 
 // devLinear is one linear layer's device weights.
@@ -64,7 +64,8 @@ type devLayer struct {
 // ModelRunner runs a Llama-family prefill on one GPU (see model.Runner): F32
 // residual stream, F16 activations into and out of every linear layer, cuBLAS F16 GEMMs for
 // full-precision layers, the W8A8 and W4A16 kernels for quantized ones (which kernel at which
-// M: the dispatch table, cgo.KernelFor with cgo.OpW8A8 and cgo.OpW4A16Tiled).
+// M: the dispatch table, cgo.KernelFor with cgo.OpW8A8 and cgo.W4A16KernelFor with
+// cgo.OpW4A16Tiled; dispatch.go).
 type ModelRunner struct {
 	dev    int
 	cfg    checkpoint.LlamaConfig
@@ -80,7 +81,9 @@ type ModelRunner struct {
 	actM                              int
 	x, xb, q, k, v, att, proj, h1, h2 *cgo.Buffer
 	aq, ascale, fake, logits, ints    *cgo.Buffer
+	aqOf                              *cgo.Buffer // the F16 activations whose int8 levels aq holds (nil: none)
 	ws                                *cgo.Workspace
+	scratch                           *cgo.Buffer // F16 weight of dequantize + cuBLAS (dispatch.go)
 	closed                            bool
 }
 
@@ -266,7 +269,7 @@ func (r *ModelRunner) Close() error {
 	if err := r.ws.Close(); err != nil && first == nil {
 		first = err
 	}
-	for _, b := range []*cgo.Buffer{r.x, r.xb, r.q, r.k, r.v, r.att, r.proj, r.h1, r.h2, r.aq, r.ascale, r.fake, r.logits, r.ints, r.cos, r.sin} {
+	for _, b := range []*cgo.Buffer{r.x, r.xb, r.q, r.k, r.v, r.att, r.proj, r.h1, r.h2, r.aq, r.ascale, r.fake, r.logits, r.ints, r.cos, r.sin, r.scratch} {
 		if err := b.Close(); err != nil && first == nil {
 			first = err
 		}

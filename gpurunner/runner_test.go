@@ -339,17 +339,27 @@ func TestModelRunnerSyntheticKernels(t *testing.T) {
 	dev := modelDevice(t)
 	m0 := synthModel(t)
 	load := func() *model.Model { return m0 } // eval.Apply replaces linears; reset in between
-	toks := [][]int{}
 	r := testutil.Rand(5)
-	for _, L := range []int{96, 17, 1} {
-		s := make([]int, L)
-		for i := range s {
-			s[i] = r.IntN(512)
+	// M = 114 tokens per GEMM (the mma stripe kernel for W4A16, the reduce kernel for W8A8),
+	// 8 (the swapped stripe kernel, the last-block W8A8 kernel) and 300 (dequantize + cuBLAS).
+	for _, lens := range [][]int{{96, 17, 1}, {5, 3}, {200, 100}} {
+		toks := [][]int{}
+		M := 0
+		for _, L := range lens {
+			s := make([]int, L)
+			for i := range s {
+				s[i] = r.IntN(512)
+			}
+			toks = append(toks, s)
+			M += L
 		}
-		toks = append(toks, s)
+		syntheticKernelsAt(t, dev, m0, load, toks, M)
 	}
+}
+
+func syntheticKernelsAt(t *testing.T, dev int, m0 *model.Model, load func() *model.Model, toks [][]int, M int) {
 	for _, name := range []string{"w8a8", "w4g128", "w4g64a"} {
-		t.Run(name, func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s_M%d", name, M), func(t *testing.T) {
 			sp, err := eval.ParseSpec(name)
 			require.NoError(t, err)
 			m0.ResetLinears()

@@ -2,7 +2,9 @@ package quant
 
 import (
 	"fmt"
+	"io"
 	"sync"
+	"unsafe"
 
 	"github.com/autoq/autoq/tensor"
 )
@@ -11,11 +13,55 @@ import (
 // checkpoint (often a view of a mapped file) is quantized without a float32 copy of the
 // whole tensor: F32 rows are views, F16/BF16 rows are converted into a row buffer that
 // the caller reuses.
+//
+// A matrix may also be read from an io.ReaderAt (ra), a block of rows at a time: block
+// reads rows [r0, r1) into a worker's buffer and returns a matrix whose data starts at row
+// base = r0.
 type matrix struct {
 	rows, cols int
 	dtype      tensor.DType
-	f32        []float32 // F32 data
-	u16        []uint16  // F16/BF16 bits
+	f32        []float32   // F32 data
+	u16        []uint16    // F16/BF16 bits
+	base       int         // the row f32[0] or u16[0] belongs to
+	ra         io.ReaderAt // when not nil, the row-major bytes: rows are read by block
+	levels     []byte      // storage the levels may reuse (TensorSource.Levels)
+}
+
+// elemBytes is the size of one element of m.
+func (m matrix) elemBytes() int {
+	if m.dtype == tensor.F32 {
+		return 4
+	}
+	return 2
+}
+
+// block returns m with rows [r0, r1) in memory: m itself when all of it is, else those
+// rows read from m.ra into *raw (grown as needed).
+func (m matrix) block(name string, r0, r1 int, raw *[]byte) (matrix, error) {
+	if m.ra == nil {
+		return m, nil
+	}
+	rb := m.cols * m.elemBytes()
+	n := (r1 - r0) * rb
+	if cap(*raw) < n {
+		*raw = make([]byte, n)
+	}
+	b := (*raw)[:n]
+	if _, err := m.ra.ReadAt(b, int64(r0)*int64(rb)); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return matrix{}, fmt.Errorf("tensor %q: read rows %d to %d: %w", name, r0, r1-1, err)
+	}
+	out := matrix{rows: m.rows, cols: m.cols, dtype: m.dtype, base: r0}
+	if n > 0 {
+		if m.dtype == tensor.F32 {
+			out.f32 = unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), n/4)
+		} else {
+			out.u16 = unsafe.Slice((*uint16)(unsafe.Pointer(&b[0])), n/2)
+		}
+	}
+	return out, nil
 }
 
 // matrixOf checks that t is a 2-D float tensor whose data matches its shape.
@@ -48,6 +94,7 @@ func matrixOf(name string, t *tensor.Tensor) (matrix, error) {
 type rowBufPool struct {
 	m    matrix
 	pool sync.Pool
+	raw  sync.Pool // *[]byte blocks for matrix.block
 }
 
 func (m matrix) rowBufs() *rowBufPool { return &rowBufPool{m: m} }
@@ -64,16 +111,26 @@ func (p *rowBufPool) get() (conv, out []float32) {
 
 func (p *rowBufPool) put(conv, out []float32) { p.pool.Put(&[2][]float32{conv, out}) }
 
+// getRaw and putRaw hand out the byte buffers of matrix.block.
+func (p *rowBufPool) getRaw() *[]byte {
+	if v, ok := p.raw.Get().(*[]byte); ok {
+		return v
+	}
+	return new([]byte)
+}
+
+func (p *rowBufPool) putRaw(b *[]byte) { p.raw.Put(b) }
+
 // row returns row r as float32: a view for F32, converted into buf otherwise.
 func (m matrix) row(r int, buf []float32) []float32 {
-	lo, hi := r*m.cols, (r+1)*m.cols
+	lo, hi := (r-m.base)*m.cols, (r-m.base+1)*m.cols
 	switch m.dtype {
 	case tensor.F32:
 		return m.f32[lo:hi]
 	case tensor.F16:
-		return tensor.F16ToF32Slice(buf[:m.cols], m.u16[lo:hi])
+		return convertRow(buf, m.u16[lo:hi], false)
 	}
-	return tensor.BF16ToF32Slice(buf[:m.cols], m.u16[lo:hi])
+	return convertRow(buf, m.u16[lo:hi], true)
 }
 
 // all returns every value as float32: a view for F32, one converted copy otherwise. The

@@ -17,8 +17,9 @@ func (e ErrorStats) String() string {
 	return fmt.Sprintf("mse=%.4g sqnr=%.2fdB cos=%.6f maxabs=%.4g", e.MSE, e.SQNRdB, e.Cosine, e.MaxAbs)
 }
 
-// Compare computes ErrorStats of got against ref, summing in float64 in index order (so the
-// result is deterministic). Lengths must match; otherwise every field is NaN (use
+// Compare computes ErrorStats of got against ref, summing in float64 in a fixed order
+// (errorSums: element i in lane i%8, index order within a lane), so the result is
+// deterministic. Lengths must match; otherwise every field is NaN (use
 // CompareChecked to get an error instead).
 func Compare(ref, got []float32) ErrorStats {
 	st, err := CompareChecked(ref, got)

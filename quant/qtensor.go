@@ -23,6 +23,11 @@ package quant
 //
 // Scales has Rows*Groups entries ([Rows, Groups] row-major; PerTensor: one entry) and Zeros,
 // for asymmetric schemes only, the same shape; nil when symmetric.
+//
+// GIdx, when not nil (PerGroup only), gives the scale group of every column (Cols entries,
+// each group holding exactly GroupSize columns): GPTQ with activation order and groups
+// formed in that order (compressed-tensors' actorder "group" stores it as weight_g_idx).
+// nil means the contiguous groups: column c is in group c / GroupSize.
 type QTensor struct {
 	Name   string
 	Scheme Scheme
@@ -32,4 +37,5 @@ type QTensor struct {
 	Data   []byte
 	Scales []float32
 	Zeros  []int32
+	GIdx   []int32
 }

@@ -57,11 +57,22 @@ func NewQTensor(name string, s Scheme, rows, cols int, levels []int32, scales []
 // newQTensor allocates the storage; scales and zeros are copied (zeros dropped when
 // symmetric).
 func newQTensor(name string, s Scheme, l Layout, scales []float32, zeros []int32) *QTensor {
+	return newQTensorIn(name, s, l, scales, zeros, nil)
+}
+
+// newQTensorIn is newQTensor with the levels stored in buf, cleared, when it is large
+// enough.
+func newQTensorIn(name string, s Scheme, l Layout, scales []float32, zeros []int32, buf []byte) *QTensor {
 	q := &QTensor{Name: name, Scheme: s, Rows: l.Rows, Cols: l.Cols, Groups: l.Groups, Scales: slices.Clone(scales)}
 	if !s.Symmetric {
 		q.Zeros = slices.Clone(zeros)
 	}
-	q.Data = make([]byte, l.Rows*q.rowBytes())
+	if n := l.Rows * q.rowBytes(); cap(buf) >= n {
+		q.Data = buf[:n]
+		clear(q.Data)
+	} else {
+		q.Data = make([]byte, n)
+	}
 	return q
 }
 
@@ -97,7 +108,45 @@ func (q *QTensor) Validate() error {
 	if want := q.Rows * q.rowBytes(); len(q.Data) != want {
 		return fmt.Errorf("quant: tensor %q: %d data bytes for %dx%d %s (want %d)", q.Name, len(q.Data), q.Rows, q.Cols, q.Scheme, want)
 	}
-	return checkParams(q.Name, l, q.Scheme, q.Scales, q.Zeros)
+	if err := checkParams(q.Name, l, q.Scheme, q.Scales, q.Zeros); err != nil {
+		return err
+	}
+	return checkGIdx(q.Name, l, q.Scheme, q.GIdx)
+}
+
+// checkGIdx checks a column-to-group map: PerGroup only, one entry per column, every group
+// holding GroupSize columns.
+func checkGIdx(name string, l Layout, s Scheme, gidx []int32) error {
+	if gidx == nil {
+		return nil
+	}
+	if s.Granularity != PerGroup {
+		return fmt.Errorf("quant: tensor %q: a group index (g_idx) needs group granularity, not %s", name, s.Granularity)
+	}
+	if len(gidx) != l.Cols {
+		return fmt.Errorf("quant: tensor %q: group index has %d entries for %d columns", name, len(gidx), l.Cols)
+	}
+	count := make([]int, l.Groups)
+	for c, g := range gidx {
+		if g < 0 || int(g) >= l.Groups {
+			return fmt.Errorf("quant: tensor %q: column %d is in group %d, outside [0, %d)", name, c, g, l.Groups)
+		}
+		count[g]++
+	}
+	for g, n := range count {
+		if n != l.GroupSize {
+			return fmt.Errorf("quant: tensor %q: group %d has %d columns in the group index, want %d", name, g, n, l.GroupSize)
+		}
+	}
+	return nil
+}
+
+// param is the index into Scales/Zeros of element (r, c), GIdx included.
+func (q *QTensor) param(l Layout, r, c int) int {
+	if q.GIdx != nil {
+		return r*l.Groups + int(q.GIdx[c])
+	}
+	return l.Param(r, c)
 }
 
 // Levels returns the unpacked integer levels, row-major (nil if q is invalid).
@@ -125,8 +174,11 @@ func (q *QTensor) ScaleAt(row, col int) (scale float32, zero int32) {
 	if row < 0 || row >= q.Rows || col < 0 || col >= q.Cols {
 		return 0, 0
 	}
-	i := q.Layout().Param(row, col)
-	if i >= len(q.Scales) {
+	if q.GIdx != nil && len(q.GIdx) != q.Cols {
+		return 0, 0
+	}
+	i := q.param(q.Layout(), row, col)
+	if i < 0 || i >= len(q.Scales) {
 		return 0, 0
 	}
 	if q.Zeros != nil && i < len(q.Zeros) {
@@ -163,6 +215,13 @@ func dequantizeRows(q *QTensor, out []float32, r0, r1 int) {
 // levels have loops of their own; the other widths go through dequantizeStream.
 func dequantizeRow(q *QTensor, l Layout, packed []byte, r int, dst []float32) {
 	sym := q.Scheme.Symmetric
+	if q.GIdx != nil { // groups in activation order: element by element
+		for c := range dst {
+			i := q.param(l, r, c)
+			dst[c] = DequantizeValue(getLevel(packed, q.Scheme.Bits, sym, c), q.Scales[i], q.zeroAt(i))
+		}
+		return
+	}
 	for g := 0; g < l.Groups; g++ {
 		i := l.Param(r, g*l.GroupSize)
 		sc, z := q.Scales[i], q.zeroAt(i)

@@ -7,57 +7,71 @@ package quant
 //
 // The common layouts get a loop of their own (8-bit; 4-bit with byte-aligned groups of
 // even size, two levels to a byte; 3-, 5-, 6- and 7-bit levels eight at a time), others go
-// through putLevel. All store the same bits.
+// through putLevel. All store the same bits. Where the AVX2 kernel applies (simd.go) it
+// quantizes whole groups (or, for one group per row, all but the last columns%32) first.
 func quantizeRow(name string, dst []byte, deq, row []float32, r int, l Layout, s Scheme, scales []float32, zeros []int32) error {
 	qlo, qhi := s.QRange()
 	lo, hi := float32(qlo), float32(qhi)
+	done := simdQuantCols(l, s) // leading columns of each group the kernel quantizes
+	if done > 0 && !quantGroupsSIMD(dst, deq, row, l, done, s, scales, zeros, lo, hi) {
+		done = 0 // a NaN or Inf: the Go loop below finds and names it
+	}
+	if done == l.GroupSize {
+		return nil
+	}
 	for g := 0; g < l.Groups; g++ {
 		sc, z := scales[g], float32(0)
 		if zeros != nil {
 			z = float32(zeros[g]) // exact: |zero| <= 255
 		}
-		c0 := g * l.GroupSize
-		vals := row[c0 : c0+l.GroupSize]
-		switch {
-		case s.Bits == 8:
-			out := dst[c0 : c0+len(vals)]
-			dq := deq[c0 : c0+len(vals)]
-			for j, x := range vals {
-				if !isFinite32(x) {
-					return nonFinite(name, x, r, c0+j)
+		c0 := g*l.GroupSize + done
+		if err := quantizeSpan(name, dst, deq, row[c0:(g+1)*l.GroupSize], r, c0, s.Bits, sc, z, lo, hi); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// quantizeSpan quantizes vals, columns [c0, c0+len(vals)) of row r, all in one group
+// (scale sc, zero point z), into the packed row dst and deq[c0:].
+func quantizeSpan(name string, dst []byte, deq, vals []float32, r, c0, bits int, sc, z, lo, hi float32) error {
+	switch {
+	case bits == 8:
+		out := dst[c0 : c0+len(vals)]
+		dq := deq[c0 : c0+len(vals)]
+		for j, x := range vals {
+			if !isFinite32(x) {
+				return nonFinite(name, x, r, c0+j)
+			}
+			q := level(x, sc, z, lo, hi)
+			out[j] = byte(int32(q))
+			dq[j] = (q - z) * sc
+		}
+	case bits != 4:
+		return quantizeStream(name, dst, deq, vals, r, c0, bits, sc, z, lo, hi)
+	case c0%2 == 0 && len(vals)%2 == 0:
+		out := dst[c0/2 : (c0+len(vals))/2]
+		dq := deq[c0 : c0+2*len(out)]
+		for j := range out {
+			a, b := vals[2*j], vals[2*j+1]
+			if !isFinite32(a) || !isFinite32(b) {
+				if !isFinite32(a) {
+					return nonFinite(name, a, r, c0+2*j)
 				}
-				q := level(x, sc, z, lo, hi)
-				out[j] = byte(int32(q))
-				dq[j] = (q - z) * sc
+				return nonFinite(name, b, r, c0+2*j+1)
 			}
-		case s.Bits != 4:
-			if err := quantizeStream(name, dst, deq, vals, r, c0, s.Bits, sc, z, lo, hi); err != nil {
-				return err
+			qa, qb := level(a, sc, z, lo, hi), level(b, sc, z, lo, hi)
+			out[j] = byte(int32(qa))&0x0f | byte(int32(qb))<<4
+			dq[2*j], dq[2*j+1] = (qa-z)*sc, (qb-z)*sc
+		}
+	default:
+		for j, x := range vals {
+			if !isFinite32(x) {
+				return nonFinite(name, x, r, c0+j)
 			}
-		case c0%2 == 0 && len(vals)%2 == 0:
-			out := dst[c0/2 : (c0+len(vals))/2]
-			dq := deq[c0 : c0+2*len(out)]
-			for j := range out {
-				a, b := vals[2*j], vals[2*j+1]
-				if !isFinite32(a) || !isFinite32(b) {
-					if !isFinite32(a) {
-						return nonFinite(name, a, r, c0+2*j)
-					}
-					return nonFinite(name, b, r, c0+2*j+1)
-				}
-				qa, qb := level(a, sc, z, lo, hi), level(b, sc, z, lo, hi)
-				out[j] = byte(int32(qa))&0x0f | byte(int32(qb))<<4
-				dq[2*j], dq[2*j+1] = (qa-z)*sc, (qb-z)*sc
-			}
-		default:
-			for j, x := range vals {
-				if !isFinite32(x) {
-					return nonFinite(name, x, r, c0+j)
-				}
-				q := level(x, sc, z, lo, hi)
-				putLevel(dst, s.Bits, c0+j, int32(q))
-				deq[c0+j] = (q - z) * sc
-			}
+			q := level(x, sc, z, lo, hi)
+			putLevel(dst, bits, c0+j, int32(q))
+			deq[c0+j] = (q - z) * sc
 		}
 	}
 	return nil

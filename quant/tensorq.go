@@ -1,6 +1,9 @@
 package quant
 
 import (
+	"fmt"
+	"io"
+
 	"github.com/autoq/autoq/tensor"
 )
 
@@ -63,6 +66,54 @@ func QuantizeTensorWithError(name string, t *tensor.Tensor, s Scheme, opt Search
 		e, err := CompareTensor(name, t, q)
 		return q, e, err
 	}
+	return quantizeRowsWithError(name, m, s, method, opt)
+}
+
+// TensorSource is a 2-D weight in a file, for QuantizeReaderWithError.
+type TensorSource struct {
+	R          io.ReaderAt // the weight's row-major bytes, from offset 0
+	DType      tensor.DType
+	Rows, Cols int
+	// Levels, when not nil and large enough, becomes the result's Data (cleared first):
+	// a caller quantizing weights one after another then reuses one buffer instead of
+	// touching fresh memory for each (page faults are most of the cost of a new buffer).
+	Levels []byte
+}
+
+// QuantizeReaderWithError is QuantizeTensorWithError on the weight src reads, with the
+// same bits. On the row-local path each worker reads a block of rows at a time with
+// ReadAt into a buffer of its own, so the weight is neither mapped nor copied whole
+// (reading a file through a mapping costs page faults that cost more than the copy). The
+// other paths read the whole weight first.
+func QuantizeReaderWithError(name string, src TensorSource, s Scheme, opt SearchOptions) (*QTensor, TensorError, error) {
+	rows, cols := src.Rows, src.Cols
+	if !src.DType.IsFloat() {
+		return nil, TensorError{}, fmt.Errorf("tensor %q: weight dtype %s is not F32, F16 or BF16", name, src.DType)
+	}
+	if rows < 0 || cols < 0 {
+		return nil, TensorError{}, fmt.Errorf("tensor %q: weight must be 2-D [out, in], got shape [%d %d]", name, rows, cols)
+	}
+	method := opt.Method
+	if method == 0 {
+		method = SearchMax
+	}
+	if !rowLocal(s, method) {
+		data := make([]byte, tensor.ByteSize(src.DType, []int{rows, cols}))
+		if _, err := src.R.ReadAt(data, 0); err != nil {
+			return nil, TensorError{}, fmt.Errorf("tensor %q: read: %w", name, err)
+		}
+		t, err := tensor.FromBytes(src.DType, []int{rows, cols}, data)
+		if err != nil {
+			return nil, TensorError{}, err
+		}
+		return QuantizeTensorWithError(name, t, s, opt)
+	}
+	m := matrix{rows: rows, cols: cols, dtype: src.DType, ra: src.R, levels: src.Levels}
+	return quantizeRowsWithError(name, m, s, method, opt)
+}
+
+// quantizeRowsWithError is quantizeRows with each block's error sums, added up.
+func quantizeRowsWithError(name string, m matrix, s Scheme, method SearchMethod, opt SearchOptions) (*QTensor, TensorError, error) {
 	blocks := make([]errorSums, (m.rows+rowChunk-1)/rowChunk)
 	q, err := quantizeRows(name, m, s, method, opt, blocks)
 	if err != nil {
@@ -83,7 +134,7 @@ func quantizeRows(name string, m matrix, s Scheme, method SearchMethod, opt Sear
 	if err != nil {
 		return nil, err
 	}
-	q := newQTensor(name, s, l, nil, nil)
+	q := newQTensorIn(name, s, l, nil, nil, m.levels)
 	q.Scales = make([]float32, l.NParams())
 	if !s.Symmetric {
 		q.Zeros = make([]int32, l.NParams())
@@ -93,10 +144,16 @@ func quantizeRows(name string, m matrix, s Scheme, method SearchMethod, opt Sear
 	err = parallelRows(m.rows, func(r0, r1 int) error {
 		buf, dq := bufs.get()
 		defer bufs.put(buf, dq)
-		var scratch []float32
+		raw := bufs.getRaw()
+		defer bufs.putRaw(raw)
+		mb, err := m.block(name, r0, r1, raw)
+		if err != nil {
+			return err
+		}
+		var scratch rowScratch
 		var e errorSums
 		for r := r0; r < r1; r++ {
-			row, packed := m.row(r, buf), q.Data[r*rb:(r+1)*rb]
+			row, packed := mb.row(r, buf), q.Data[r*rb:(r+1)*rb]
 			sc, zs := q.Scales[r*l.Groups:(r+1)*l.Groups], []int32(nil)
 			if q.Zeros != nil {
 				zs = q.Zeros[r*l.Groups : (r+1)*l.Groups]

@@ -1,6 +1,7 @@
 package quant
 
 import (
+	"bytes"
 	"sync"
 	"testing"
 
@@ -29,7 +30,12 @@ var bigBF16 = sync.OnceValue(func() *tensor.Tensor {
 //     weight for the search, another for quantizing, the dequantized copy and a third copy
 //     as the reference of Compare (and a second pass for the signal sum);
 //   - streaming: QuantizeTensor then CompareTensor, one row at a time;
-//   - one-pass: QuantizeTensorWithError, which reads and converts each row once.
+//   - one-pass: QuantizeTensorWithError, which reads and converts each row once, with the
+//     AVX2 kernels where the CPU has them (simd.go);
+//   - one-pass-go: the same with the kernels off (the Go loops: the baseline of the
+//     kernels, and what CPUs without AVX2 run);
+//   - one-pass-reader: QuantizeReaderWithError reading blocks of rows from a
+//     bytes.Reader, the levels' storage reused between iterations.
 //
 // MB/s is megabytes of BF16 input per second of wall clock, MB/cpu-s per second of CPU
 // time of the process (the measure that holds on a shared machine; with -cpu 1 both are
@@ -76,13 +82,33 @@ func BenchmarkQuantizeTensor(b *testing.B) {
 		}
 		cpu.Report(b, float64(len(t.Data))/1e6, "MB")
 	})
-	b.Run("one-pass", func(b *testing.B) {
+	onePass := func(b *testing.B) {
 		b.SetBytes(int64(len(t.Data)))
 		cpu := testutil.StartCPU()
 		for b.Loop() {
 			if _, _, err := QuantizeTensorWithError("w", t, s, SearchOptions{}); err != nil {
 				b.Fatal(err)
 			}
+		}
+		cpu.Report(b, float64(len(t.Data))/1e6, "MB")
+	}
+	b.Run("one-pass", onePass)
+	b.Run("one-pass-go", func(b *testing.B) {
+		was := useSIMD
+		useSIMD = false
+		defer func() { useSIMD = was }()
+		onePass(b)
+	})
+	b.Run("one-pass-reader", func(b *testing.B) {
+		b.SetBytes(int64(len(t.Data)))
+		src := TensorSource{R: bytes.NewReader(t.Data), DType: t.DType, Rows: bigRows, Cols: bigCols}
+		cpu := testutil.StartCPU()
+		for b.Loop() {
+			q, _, err := QuantizeReaderWithError("w", src, s, SearchOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			src.Levels = q.Data
 		}
 		cpu.Report(b, float64(len(t.Data))/1e6, "MB")
 	})

@@ -51,7 +51,7 @@ func searchMatrix(name string, m matrix, s Scheme, opt SearchOptions) (scales []
 	err = parallelRows(m.rows, func(r0, r1 int) error {
 		buf, out := bufs.get()
 		defer bufs.put(buf, out)
-		scratch := out[:0]
+		var scratch rowScratch
 		for r := r0; r < r1; r++ {
 			sc, zs := scales[r*l.Groups:(r+1)*l.Groups], []int32(nil)
 			if zeros != nil {
@@ -124,27 +124,33 @@ func checkPercentile(name string, s Scheme, opt SearchOptions, method SearchMeth
 	return p, nil
 }
 
+// rowScratch is a worker's scratch for rowParams: each group's range, and a group's
+// values for the percentile sort.
+type rowScratch struct{ lo, hi, vals []float32 }
+
 // rowParams runs a row-local search on row r (its values in row): the scale (and zero) of
-// each group go to scales[g] (zeros[g] when asymmetric). scratch holds a group's values
-// for the percentile sort. The arithmetic is SearchParams's: GroupRanges' min and max,
-// then ComputeParams (max), percentileParams or mseSearchGroup.
-func rowParams(name string, row []float32, r int, l Layout, s Scheme, method SearchMethod, p float64, scales []float32, zeros []int32, scratch *[]float32) error {
+// each group go to scales[g] (zeros[g] when asymmetric). The arithmetic is SearchParams's:
+// GroupRanges' min and max, then ComputeParams (max), percentileParams or mseSearchGroup.
+func rowParams(name string, row []float32, r int, l Layout, s Scheme, method SearchMethod, p float64, scales []float32, zeros []int32, scratch *rowScratch) error {
+	if len(scratch.lo) < l.Groups {
+		scratch.lo, scratch.hi = make([]float32, l.Groups), make([]float32, l.Groups)
+	}
+	lo, hi := scratch.lo[:l.Groups], scratch.hi[:l.Groups]
+	if err := rowRanges(name, row, r, l, lo, hi); err != nil {
+		return err
+	}
 	for g := 0; g < l.Groups; g++ {
 		vals := row[g*l.GroupSize : (g+1)*l.GroupSize]
-		mn, mx, bad := groupMinMax(vals)
-		if bad >= 0 {
-			return nonFinite(name, vals[bad], r, g*l.GroupSize+bad)
-		}
 		var sc float32
 		var z int32
 		switch method {
 		case SearchMax:
-			sc, z = s.ComputeParams(mn, mx)
+			sc, z = s.ComputeParams(lo[g], hi[g])
 		case SearchPercentile:
-			*scratch = append((*scratch)[:0], vals...)
-			sc, z = percentileParams(*scratch, s, p)
+			scratch.vals = append(scratch.vals[:0], vals...)
+			sc, z = percentileParams(scratch.vals, s, p)
 		default:
-			sc, z = mseSearchGroup(s, vals, mn, mx)
+			sc, z = mseSearchGroup(s, vals, lo[g], hi[g])
 		}
 		scales[g] = sc
 		if zeros != nil {
@@ -154,8 +160,26 @@ func rowParams(name string, row []float32, r int, l Layout, s Scheme, method Sea
 	return nil
 }
 
-// rowRanges writes the min and max of each group of row r into lo[g], hi[g].
+// rowRanges writes the min and max of each group of row r into lo[g], hi[g], as
+// groupMinMax gives them; the first NaN or Inf in column order is an error.
 func rowRanges(name string, row []float32, r int, l Layout, lo, hi []float32) error {
+	lo, hi = lo[:l.Groups], hi[:l.Groups]
+	if simdMinMax(l.GroupSize) {
+		klo, khi := minMaxKeys(lo, hi, row, l.GroupSize)
+		for g := range klo {
+			if klo[g] > negInfKey && khi[g] < posInfKey {
+				lo[g], hi[g] = keyFloat(klo[g]), keyFloat(khi[g])
+				continue
+			}
+			// A NaN or Inf: the Go loop finds the first one.
+			mn, mx, bad := groupMinMax(row[g*l.GroupSize : (g+1)*l.GroupSize])
+			if bad >= 0 {
+				return nonFinite(name, row[g*l.GroupSize+bad], r, g*l.GroupSize+bad)
+			}
+			lo[g], hi[g] = mn, mx
+		}
+		return nil
+	}
 	for g := 0; g < l.Groups; g++ {
 		mn, mx, bad := groupMinMax(row[g*l.GroupSize : (g+1)*l.GroupSize])
 		if bad >= 0 {

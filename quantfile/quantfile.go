@@ -21,6 +21,8 @@ import (
 //	           complement when symmetric, unsigned when not (quant.QTensor's storage)
 //	W.scales   F32 [rows, groups] ([1, 1] per tensor)
 //	W.zeros    I32 [rows, groups], asymmetric schemes only
+//	W.g_idx    I32 [cols], the scale group of each column, only for groups formed in GPTQ's
+//	           activation order (QuantMeta.GIdx; quant.QTensor.GIdx)
 //	__metadata__["autoq.quant.W"] = QuantMeta as JSON
 //
 // and __metadata__["autoq.format"] = FormatVersion. Other tensors are stored unchanged.
@@ -32,6 +34,7 @@ const (
 	QWeightSuffix = ".qweight"
 	ScalesSuffix  = ".scales"
 	ZerosSuffix   = ".zeros"
+	GIdxSuffix    = ".g_idx"
 )
 
 // QuantMeta is the per-tensor scheme stored in the metadata.
@@ -44,6 +47,12 @@ type QuantMeta struct {
 	Cols        int    `json:"cols"`
 	Search      string `json:"search,omitempty"` // how the scales were chosen (informative)
 	DType       string `json:"dtype,omitempty"`  // dtype of the original weight (informative)
+	GIdx        bool   `json:"g_idx,omitempty"`  // W.g_idx holds each column's group
+}
+
+// GIdxInfo is the tensor info of W.g_idx (after QuantizedInfos' tensors).
+func GIdxInfo(name string, cols int) safetensors.TensorInfo {
+	return safetensors.TensorInfo{Name: name + GIdxSuffix, DType: tensor.I32, Shape: []int{cols}}
 }
 
 // QuantizedInfos returns the tensor infos a quantized weight occupies, in file order
@@ -90,8 +99,9 @@ func (m QuantMeta) Encode() string {
 	return string(b)
 }
 
-// QuantizedTensors returns q's tensors in the order of QuantizedInfos. The metadata entry
-// to store beside them is QuantMetaKey+q.Name = NewQuantMeta(...).Encode().
+// QuantizedTensors returns q's tensors in the order of QuantizedInfos, then GIdxInfo's when q
+// has a group index. The metadata entry to store beside them is QuantMetaKey+q.Name =
+// NewQuantMeta(...).Encode(), with GIdx set when q.GIdx is.
 func QuantizedTensors(q *quant.QTensor) ([]safetensors.NamedTensor, error) {
 	if err := q.Validate(); err != nil {
 		return nil, err
@@ -105,6 +115,12 @@ func QuantizedTensors(q *quant.QTensor) ([]safetensors.NamedTensor, error) {
 		zt := tensor.New(tensor.I32, infos[2].Shape...)
 		copy(zt.I32(), q.Zeros)
 		datas = append(datas, zt.Data)
+	}
+	if q.GIdx != nil {
+		infos = append(infos, GIdxInfo(q.Name, q.Cols))
+		gt := tensor.New(tensor.I32, q.Cols)
+		copy(gt.I32(), q.GIdx)
+		datas = append(datas, gt.Data)
 	}
 	out := make([]safetensors.NamedTensor, len(infos))
 	for i, in := range infos {
@@ -169,6 +185,9 @@ func readOne(src Source, name string, m QuantMeta) (*quant.QTensor, error) {
 	if err != nil {
 		return nil, err
 	}
+	if m.GIdx {
+		infos = append(infos, GIdxInfo(name, m.Cols))
+	}
 	ts := make([]*tensor.Tensor, len(infos))
 	for i, in := range infos {
 		t, err := src.Tensor(in.Name)
@@ -182,8 +201,11 @@ func readOne(src Source, name string, m QuantMeta) (*quant.QTensor, error) {
 	}
 	q := &quant.QTensor{Name: name, Scheme: s, Rows: m.Rows, Cols: m.Cols, Groups: infos[1].Shape[1], Data: ts[0].Data}
 	q.Scales = append([]float32(nil), ts[1].F32()...)
-	if len(ts) == 3 {
+	if !s.Symmetric {
 		q.Zeros = append([]int32(nil), ts[2].I32()...)
+	}
+	if m.GIdx {
+		q.GIdx = append([]int32(nil), ts[len(ts)-1].I32()...)
 	}
 	if err := q.Validate(); err != nil {
 		return nil, err

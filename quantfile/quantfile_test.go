@@ -124,3 +124,45 @@ func TestReadQuantizedErrors(t *testing.T) {
 	zero := safetensors.NamedTensor{Name: "w.scales", T: tensor.FromF32([]float32{1, 0, 1, 1}, 2, 2)}
 	assert.Error(t, mk(map[string]string{FormatKey: FormatVersion, QuantMetaKey + "w": good}, qw, zero), "a zero scale is rejected by QTensor.Validate")
 }
+
+// A weight with a group index (GPTQ's dynamic act-order groups) stores W.g_idx after its
+// other tensors and reads back with it; a bad index is refused.
+func TestQuantizedLayoutGIdx(t *testing.T) {
+	const rows, cols = 3, 16
+	s := quant.Scheme{Bits: 4, Granularity: quant.PerGroup, GroupSize: 8}
+	w := testutil.Gaussian(testutil.Rand(4), rows*cols, 1)
+	q, err := quant.Quantize("w", w, rows, cols, s, quant.SearchOptions{})
+	require.NoError(t, err)
+	q.GIdx = []int32{1, 0, 0, 1, 1, 0, 1, 0, 0, 1, 1, 0, 0, 1, 0, 1}
+	require.NoError(t, q.Validate())
+	ts, err := QuantizedTensors(q)
+	require.NoError(t, err)
+	require.Len(t, ts, 4)
+	assert.Equal(t, GIdxInfo("w", cols), safetensors.TensorInfo{Name: ts[3].Name, DType: ts[3].T.DType, Shape: ts[3].T.Shape})
+	m := NewQuantMeta(rows, cols, s)
+	m.GIdx = true
+	// write stores ts, reads them back and returns the weight's group index and values
+	// (Data views the file: dequantize before closing it).
+	write := func(ts []safetensors.NamedTensor) ([]int32, []float32, error) {
+		p := filepath.Join(t.TempDir(), "q.safetensors")
+		require.NoError(t, safetensors.WriteFile(p, ts, map[string]string{FormatKey: FormatVersion, QuantMetaKey + "w": m.Encode()}))
+		f, err := safetensors.Open(p)
+		require.NoError(t, err)
+		defer f.Close()
+		got, _, err := ReadQuantized(f)
+		if err != nil {
+			return nil, nil, err
+		}
+		return got["w"].GIdx, quant.Dequantize(got["w"]), nil
+	}
+	gidx, deq, err := write(ts)
+	require.NoError(t, err)
+	assert.Equal(t, q.GIdx, gidx)
+	assert.Equal(t, quant.Dequantize(q), deq)
+	_, _, err = write(ts[:3])
+	assert.ErrorContains(t, err, "w.g_idx")
+	bad := tensor.New(tensor.I32, cols)
+	copy(bad.I32(), []int32{1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0})
+	_, _, err = write(append(ts[:3:3], safetensors.NamedTensor{Name: "w.g_idx", T: bad}))
+	assert.ErrorContains(t, err, "group 0 has 7 columns in the group index, want 8")
+}

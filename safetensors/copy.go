@@ -1,6 +1,7 @@
 package safetensors
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -32,10 +33,10 @@ func (c *Checkpoint) Section(name string) (Section, bool) {
 	return f.Section(name)
 }
 
-// CopyTensor appends the next tensor's bytes from src, a section of another file, copied
-// by the kernel where it can (copy_file_range on Linux, through os.File.ReadFrom): a tensor
-// kept unchanged then never passes through this process's memory, nor through a mapping
-// of the source that would count in its resident set.
+// CopyTensor appends the next tensor's bytes from src, a section of another file, read
+// straight into the output's write block (atomicfile.Stream.CopyFrom): a tensor kept
+// unchanged never passes through a mapping of the source that would count in this
+// process's resident set, and with direct writes the copy allocates no page cache.
 func (w *Writer) CopyTensor(name string, src Section) error {
 	if w.done {
 		return fmt.Errorf("safetensors: %s: CopyTensor(%q) after Close or Abort", w.path, name)
@@ -55,15 +56,12 @@ func (w *Writer) CopyTensor(name string, src Section) error {
 		return fmt.Errorf("safetensors: %s: tensor %q: %w", w.path, name, err)
 	}
 	defer f.Close()
-	if _, err := f.Seek(src.Offset, io.SeekStart); err != nil {
-		return fmt.Errorf("safetensors: %s: tensor %q: %w", w.path, name, err)
-	}
-	n, err := io.Copy(w.tmp, &io.LimitedReader{R: f, N: src.Size})
-	if err != nil {
+	start := w.tmp.Size()
+	if err := w.tmp.CopyFrom(f, src.Offset, src.Size); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return fmt.Errorf("safetensors: %s: tensor %q: %s ended after %d of %d bytes", w.path, name, src.Path, w.tmp.Size()-start, src.Size)
+		}
 		return fmt.Errorf("safetensors: write %s: tensor %q: %w", w.path, name, err)
-	}
-	if n != src.Size {
-		return fmt.Errorf("safetensors: %s: tensor %q: %s ended after %d of %d bytes", w.path, name, src.Path, n, src.Size)
 	}
 	w.next++
 	return nil

@@ -13,10 +13,12 @@ import (
 
 // Writer streams a safetensors file: the header goes first (so every tensor's dtype and
 // shape must be known up front), then each tensor's bytes in the declared order. The file
-// is built under a temporary name beside the target and renamed into place by Close.
+// is built under a temporary name beside the target and renamed into place by Close,
+// written in large aligned blocks that bypass the page cache where the system allows
+// (atomicfile.Stream).
 type Writer struct {
 	path  string
-	tmp   *atomicfile.Pending
+	tmp   *atomicfile.Stream
 	infos []TensorInfo
 	next  int
 	done  bool
@@ -56,7 +58,7 @@ func Create(path string, infos []TensorInfo, metadata map[string]string) (*Write
 	if err != nil {
 		return nil, fmt.Errorf("safetensors: %s: %w", path, err)
 	}
-	tmp, err := atomicfile.Create(path, 0o644)
+	tmp, err := atomicfile.CreateStream(path, 0o644, 8+int64(len(hdr))+off)
 	if err != nil {
 		return nil, fmt.Errorf("safetensors: %w", err)
 	}

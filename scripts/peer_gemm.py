@@ -6,11 +6,16 @@ Kernels (each guarded: a missing op or an unsupported shape prints a note, never
   torch-int8    torch._int_mm(A int8 [M,K], W int8 [N,K].t())       (M > 16 only)
   torch-int4    torch._weight_int4pack_mm(A bf16, W packed, 128, scales_and_zeros), if present
 
-Timing repeats autoq's method: CUDA events around each call after untimed warm-up, weights
-rotated through copies totalling more than 2x the L2 cache, median and p90 per point.
+Timing repeats autoq's method (`autoq bench gemm`): untimed warm-up, then the stream is held
+by a spin kernel (torch.cuda._sleep) long enough for the host to queue every timed call, so the
+calls run back to back and CUDA events around each call measure the kernel, not Python's
+launch overhead (issue 18: run 1 timed one call at a time, which inflated the peers' times at
+small M); weights rotated through copies totalling more than 2x the L2 cache; median and p90
+per point. --method graph instead captures 10 calls in a CUDA graph and times its replays
+(per-call time = replay / 10; median and p90 over the replays): no launch gaps at all.
 
   python3 scripts/peer_gemm.py --quick --json peer.json
-  python3 scripts/peer_gemm.py --preset llama2-70b --m 1,16,128
+  python3 scripts/peer_gemm.py --preset llama2-70b --m 1,16,128,1024 --iters 50
 """
 import argparse
 import json
@@ -46,7 +51,8 @@ def main():
     ap.add_argument("--m", default="", help="comma-separated M values")
     ap.add_argument("--iters", type=int, default=0)
     ap.add_argument("--warmup", type=int, default=-1)
-    ap.add_argument("--quick", action="store_true", help="llama2-7b, M 1,16,128,1024, 10 iterations")
+    ap.add_argument("--quick", action="store_true", help="llama2-7b (or --preset), M 1,16,128,1024, 50 iterations")
+    ap.add_argument("--method", default="queued", choices=["queued", "graph"], help="queued launches behind a spin kernel, or CUDA graph replays")
     ap.add_argument("--timeout", type=float, default=0, help="seconds; stop starting new points after this")
     ap.add_argument("--json", default="", help="write results to FILE")
     args = ap.parse_args()
@@ -65,16 +71,17 @@ def main():
         k, n = (int(x) for x in s.replace("x", ",").split(","))
         shapes.append((f"{k}x{n}", k, n))
     if not shapes:
-        shapes = PRESETS["llama2-7b" if args.quick else args.preset]
+        shapes = PRESETS[args.preset]
     ms = [int(x) for x in args.m.split(",")] if args.m else (QUICK_MS if args.quick else DEFAULT_MS)
-    iters = args.iters or (10 if args.quick else 50)
-    warmup = args.warmup if args.warmup >= 0 else (3 if args.quick else 10)
+    iters = args.iters or 50
+    warmup = args.warmup if args.warmup >= 0 else (5 if args.quick else 10)
     timeout = args.timeout or (50.0 if args.quick else 600.0)
 
     dev = torch.device("cuda")
     props = torch.cuda.get_device_properties(dev)
     l2 = getattr(props, "L2_cache_size", 50 << 20) or (50 << 20)
-    print(f"PyTorch {torch.__version__} on {props.name} (sm_{props.major}{props.minor}, {props.multi_processor_count} SMs, L2 {l2 >> 20} MiB)")
+    print(f"PyTorch {torch.__version__} on {props.name} (sm_{props.major}{props.minor}, {props.multi_processor_count} SMs, L2 {l2 >> 20} MiB); "
+          f"timing: {args.method}, {iters} iterations per point after {warmup} warm-up")
     notes = []
     has_int4 = hasattr(torch.ops.aten, "_weight_int4pack_mm") and hasattr(torch.ops.aten, "_convert_weight_to_int4pack")
     if not has_int4:
@@ -83,17 +90,53 @@ def main():
     def copies(nbytes):
         return max(1, min(64, (2 * l2) // max(1, nbytes) + 1))
 
-    def time_it(fn, nw):
+    # Clock cycles the spin kernel holds the stream while the host queues the timed calls:
+    # ~60 us of host time per call (two event records and one op), at most ~1 s, counted at
+    # 2 GHz (an H100's SM clock is at most 1.98 GHz, so the hold is never too short).
+    cycles_per_s = 2.0e9
+
+    def time_queued(fn, nw):
         starts = [torch.cuda.Event(enable_timing=True) for _ in range(iters)]
         ends = [torch.cuda.Event(enable_timing=True) for _ in range(iters)]
         for i in range(warmup):
             fn(i % nw)
+        torch.cuda.synchronize()
+        torch.cuda._sleep(int(min(1.0, iters * 60e-6) * cycles_per_s))
         for i in range(iters):
             starts[i].record()
             fn((warmup + i) % nw)
             ends[i].record()
         torch.cuda.synchronize()
         return [s.elapsed_time(e) for s, e in zip(starts, ends)]
+
+    def time_graph(fn, nw):
+        per = 10
+        for i in range(warmup):
+            fn(i % nw)
+        torch.cuda.synchronize()
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):  # warm-up on the capture stream, as torch requires
+            for i in range(3):
+                fn(i % nw)
+        torch.cuda.current_stream().wait_stream(side)
+        g = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(g):
+            for i in range(per):
+                fn(i % nw)
+        reps = max(5, (iters + per - 1) // per)
+        starts = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
+        ends = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
+        g.replay()
+        torch.cuda.synchronize()
+        for r in range(reps):
+            starts[r].record()
+            g.replay()
+            ends[r].record()
+        torch.cuda.synchronize()
+        return [s.elapsed_time(e) / per for s, e in zip(starts, ends)]
+
+    time_it = time_graph if args.method == "graph" else time_queued
 
     results = []
     t0 = time.time()
@@ -146,7 +189,7 @@ def main():
                 sec = med / 1e3
                 results.append(dict(shape=name, k=K, n=N, m=M, kernel=kname, median_us=med * 1e3, p90_us=p90 * 1e3,
                                     tflops=2.0 * M * N * K / sec / 1e12, gb_per_s=nbytes / sec / 1e9,
-                                    speedup_vs_torch_f16=(base / med) if base else None, iters=iters))
+                                    speedup_vs_torch_f16=(base / med) if base else None, iters=len(v), method=args.method))
         if truncated:
             break
         del a16, w16, a8, w8, w4
@@ -164,7 +207,8 @@ def main():
         print("SWEEP TRUNCATED:", truncated)
     if args.json:
         with open(args.json + ".tmp", "w") as f:
-            json.dump(dict(torch=torch.__version__, device=props.name, results=results, notes=notes, truncated=truncated), f, indent=2)
+            json.dump(dict(torch=torch.__version__, device=props.name, method=args.method, iters=iters, results=results, notes=notes,
+                           truncated=truncated), f, indent=2)
         import os
         os.replace(args.json + ".tmp", args.json)
     return 0

@@ -35,7 +35,10 @@ func (t *Target) Check(layers []Layer, u Unit, r quant.Recipe, d tensor.DType) e
 		if !slices.Contains(k.Acts, r.Act) {
 			continue
 		}
-		why := k.refuse(s, u.Out, u.In, d)
+		why := k.refuseBlock(r.Block)
+		if why == "" {
+			why = k.refuse(s, u.Out, u.In, d)
+		}
 		if why == "" {
 			return nil
 		}
@@ -44,7 +47,30 @@ func (t *Target) Check(layers []Layer, u Unit, r quant.Recipe, d tensor.DType) e
 	if reasons == nil {
 		reasons = []string{fmt.Sprintf("no %s kernel takes %s", t.Name, actKind(r.Act))}
 	}
-	return &Refusal{Target: t.Name, Layer: u.Describe(layers), Scheme: quant.Recipe{Weight: s, Act: r.Act}.String(), Reasons: reasons}
+	return &Refusal{Target: t.Name, Layer: u.Describe(layers), Scheme: quant.Recipe{Weight: s, Act: r.Act, Block: r.Block}.String(), Reasons: reasons}
+}
+
+// refuseBlock says why k does not store a recipe of block format b (BlockNone: autoq's
+// own layout), or "".
+func (k *Kernel) refuseBlock(b quant.Block) string {
+	switch {
+	case b == quant.BlockNone && k.Blocks != nil:
+		return fmt.Sprintf("only the block formats %s are stored (w4g32 is q4_0, w4g32a q4_1, w8g32 q8_0 ...)", blockNames(k.Blocks))
+	case b != quant.BlockNone && !slices.Contains(k.Blocks, b):
+		if k.Blocks == nil {
+			return fmt.Sprintf("%s is a llama.cpp block format (the gguf target), not %s", b, k.Format)
+		}
+		return fmt.Sprintf("block format %s is not taken (only %s)", b, blockNames(k.Blocks))
+	}
+	return ""
+}
+
+func blockNames(v []quant.Block) string {
+	s := make([]string, len(v))
+	for i, b := range v {
+		s[i] = b.String()
+	}
+	return strings.Join(s, ", ")
 }
 
 // refuse returns the first rule of k that scheme s on an [out, in] layer served in d

@@ -1,5 +1,5 @@
 // Package target says what a serving engine can load: for each export target (vllm,
-// transformers, tensorrt, any) a capability table written once as data (tables.go).
+// transformers, tensorrt, gguf, any) a capability table written once as data (tables.go).
 //
 // A target lists its kernels, each with the schemes it takes (weight bits with and
 // without zero points, granularities, group sizes, activation modes, the serving dtype)
@@ -12,8 +12,9 @@
 // The planner (package plan) plans each fused group as one unit and offers it only
 // loadable schemes (Units, Check); the export job checks a whole plan (CheckPlan) and
 // refuses what the target cannot load, naming the layer, the scheme and the rule. New
-// bit widths and targets (a gguf target with llama.cpp block types) are new table rows,
-// not new code: Kernel.Format names the storage format.
+// bit widths and targets are new table rows, not new code: Kernel.Format names the
+// storage format, and Kernel.Blocks the llama.cpp block formats (recipes q8_0 ... q6_k)
+// of the gguf target, which takes those and nothing else below full precision.
 //
 // Every rule names the file of the engine it was read from (docs/EXPORT.md has the
 // table with its sources).

@@ -33,6 +33,10 @@ const (
 		"transformers: quantizers/quantizer_compressed_tensors.py"
 	srcTRT = "TensorRT implicit INT8: one scale per network tensor from the calibration cache, weights " +
 		"quantized by TensorRT itself per output channel"
+	srcGGMLLegacy = "ggml/src/ggml-common.h (block_q8_0, block_q4_0, block_q4_1, block_q5_0, block_q5_1: QK = 32); " +
+		"ggml/src/ggml.c (ggml_row_size: a row must hold whole blocks)"
+	srcGGMLK = "ggml/src/ggml-common.h (block_q4_K, block_q6_K: QK_K = 256); ggml/src/ggml-quants.c; " +
+		"tools/quantize (llama.cpp falls back to another type when a row is not a multiple of 256)"
 	refFusedVLLM = "vllm llama.py packed_modules_mapping, compressed_tensors/utils.py"
 	srcFusedTRT  = "q/k/v (and gate/up) read one network tensor, which has one calibration-cache entry"
 )
@@ -99,6 +103,20 @@ var all = []Target{
 		Fused: []Fused{
 			{Name: "self_attn.qkv_input", Members: llamaFusedQ, Source: srcFusedTRT, Ref: "one cache entry per network tensor"},
 			{Name: "mlp.gate_up_input", Members: llamaFusedG, Source: srcFusedTRT, Ref: "one cache entry per network tensor"},
+		},
+	},
+	{
+		Name:   "gguf",
+		Engine: "llama.cpp (GGUF v3, llama architecture): one .gguf file with the tokenizer",
+		Kernels: []Kernel{
+			{Name: "ggml blocks of 32", Source: srcGGMLLegacy, Ref: "ggml-common.h, ggml.c", Format: "gguf", Acts: weightOnly,
+				Blocks:  []quant.Block{quant.BlockQ8_0, quant.BlockQ4_0, quant.BlockQ4_1, quant.BlockQ5_0, quant.BlockQ5_1},
+				SymBits: []int{4, 5, 8}, AsymBits: []int{4, 5}, Granularities: []quant.Granularity{quant.PerGroup},
+				GroupSizes: []int{32}, InMultiple: 32},
+			{Name: "ggml k-quants", Source: srcGGMLK, Ref: "ggml-common.h, ggml-quants.c", Format: "gguf", Acts: weightOnly,
+				Blocks:  []quant.Block{quant.BlockQ4_K, quant.BlockQ6_K},
+				SymBits: []int{6}, AsymBits: []int{4}, Granularities: []quant.Granularity{quant.PerGroup},
+				GroupSizes: []int{16, 32}, InMultiple: 256},
 		},
 	},
 	{

@@ -18,6 +18,9 @@ type Kernel struct {
 	// Format is how the layer is stored for this kernel (compressed-tensors'
 	// "pack-quantized" or "int-quantized"; a gguf target names its block types).
 	Format string
+	// Blocks are the llama.cpp block formats the kernel takes (recipes named q4_k, q8_0,
+	// ...); a kernel with Blocks takes no other quantized recipe, one without takes none.
+	Blocks []quant.Block
 	Acts   []quant.ActMode // activation modes
 	// SymBits are the weight widths taken without zero points, AsymBits those taken with.
 	SymBits, AsymBits []int

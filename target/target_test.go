@@ -79,7 +79,7 @@ func TestUnitsFuseQKVAndGateUp(t *testing.T) {
 
 func TestUnknownTarget(t *testing.T) {
 	_, err := Get("onnx")
-	require.EqualError(t, err, `unknown target "onnx" (want vllm, transformers, tensorrt, any)`)
+	require.EqualError(t, err, `unknown target "onnx" (want vllm, transformers, tensorrt, gguf, any)`)
 }
 
 // Each case is a unit shape, a scheme, the serving dtype and, per target, "" (loads) or
@@ -232,5 +232,39 @@ func TestDocsCiteEverySource(t *testing.T) {
 			}
 		}
 		assert.Contains(t, string(doc), "`"+tg.Name+"`")
+	}
+}
+
+// The gguf target takes llama.cpp's block formats and nothing else below full precision:
+// blocks of 32 need in % 32, the k-quants in % 256 (stories260K's 172-wide down_proj takes
+// none, its 64-wide layers no k-quant).
+func TestGGUFTakesBlockFormatsOnly(t *testing.T) {
+	g := get(t, "gguf")
+	layers := []Layer{{"a", 64, 64}, {"down", 64, 172}, {"wide", 512, 256}}
+	units, err := g.Units(layers)
+	require.NoError(t, err)
+	require.Len(t, units, 3, "no fused groups")
+	check := func(u int, scheme string) error { return g.Check(layers, units[u], recipe(t, scheme), tensor.F32) }
+	for _, s := range []string{"q8_0", "q4_0", "q4_1", "q5_0", "q5_1+gptq", "q4_0+ref", "w16"} {
+		assert.NoError(t, check(0, s), s)
+		assert.NoError(t, check(2, s), s)
+	}
+	for _, s := range []string{"q4_k", "q6_k+gptq"} {
+		assert.NoError(t, check(2, s), s)
+		assert.ErrorContains(t, check(0, s), "input features 64 are not a multiple of 256", s)
+	}
+	assert.ErrorContains(t, check(1, "q8_0"), "input features 172 are not a multiple of 32")
+	err = check(0, "w4g32")
+	assert.ErrorContains(t, err, "only the block formats q8_0, q4_0, q4_1, q5_0, q5_1 are stored")
+	assert.ErrorContains(t, err, "only the block formats q4_k, q6_k are stored")
+	assert.ErrorContains(t, check(0, "w8a8"), "no gguf kernel takes layers with per-token int8 activations")
+
+	// And the compressed-tensors targets refuse block formats.
+	for _, name := range []string{"vllm", "transformers"} {
+		tg := get(t, name)
+		us, err := tg.Units(layers)
+		require.NoError(t, err)
+		err = tg.Check(layers, us[len(us)-1], recipe(t, "q4_0"), tensor.F16)
+		assert.ErrorContains(t, err, "q4_0 is a llama.cpp block format (the gguf target)", name)
 	}
 }

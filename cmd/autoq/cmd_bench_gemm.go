@@ -25,7 +25,7 @@ func init() {
 			fs.StringVar(&f.CSV, "csv", "", "also write the results as CSV to `FILE`")
 			fs.StringVar(&f.Plot, "plot", "", "also draw speedup vs M per shape into a PNG `FILE`")
 			fs.BoolVar(&f.Force, "force", false, forceHelp)
-			fs.BoolVar(&f.Quick, "quick", false, "reduced sweep for a quick GPU check: llama2-7b shapes, M 1,16,128,1024, 10 iterations, 50 s timeout (on the CPU: the CPU defaults with the 50 s timeout)")
+			fs.BoolVar(&f.Quick, "quick", false, "reduced sweep for a quick GPU check: M 1,16,128,1024 (shapes: --preset, default llama2-7b), 50 iterations, 50 s timeout (on the CPU: the CPU defaults with the 50 s timeout)")
 			fs.DurationVar(&f.Timeout, "timeout", 0, "stop starting new points after this long, reporting what was measured (default 10m; --quick 50s)")
 		},
 		run: func(e *env, fs *pflag.FlagSet, args []string) error {

@@ -21,7 +21,10 @@ func init() {
 			"--device cuda[:N] times the GPU model runner instead: F16 (cuBLAS) baseline vs the W8A8 / W4A16\n" +
 			"kernels (layers whose shapes the kernels cannot take run as dequantized F16; the paths are reported),\n" +
 			"median device time from CUDA events. Without --model it benchmarks a synthetic 2-layer model with\n" +
-			"Llama-7B shapes (dim 4096, MLP 11008, 32 heads, vocab 32000) generated on the GPU.",
+			"Llama-7B shapes (dim 4096, MLP 11008, 32 heads, vocab 32000) generated on the GPU.\n\n" +
+			"--gguf A.gguf,B.gguf times the GGUF files in llama.cpp instead (scripts/llamacpp/install.sh):\n" +
+			"prompt processing of --prompt tokens in one batch and greedy generation of --generate tokens, best\n" +
+			"of --runs runs, each file against the first (e.g. an F16 file first).",
 		flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&o.Model, "model", "", "llama2.c .bin file or Hugging Face directory (required)")
 			fs.StringSliceVar(&o.Schemes, "scheme", []string{"w8a8", "w4g32"}, "quantization schemes (see autoq eval --help)")
@@ -31,6 +34,10 @@ func init() {
 			fs.IntVar(&o.Warmup, "warmup", 1, "untimed runs per point")
 			fs.StringVar(&o.Kernel, "kernel", "int", "quantized layers: int (integer reference kernels) or fake (fake-quantized float)")
 			fs.StringVar(&o.Search, "search", "max", "weight scale search: max, percentile or mse")
+			fs.StringSliceVar(&o.GGUF, "gguf", nil, "GGUF files to time in llama.cpp (the first is the baseline)")
+			fs.IntVar(&o.Prompt, "prompt", 256, "--gguf: prompt tokens (one batch)")
+			fs.IntVar(&o.Generate, "generate", 128, "--gguf: generated tokens")
+			fs.IntVar(&o.Threads, "threads", 1, "--gguf: llama.cpp threads (0: its default)")
 			fs.BoolVar(&asJSON, "json", false, "print the results as JSON")
 			fs.StringVar(&o.Plot, "plot", "", "also draw latency per point into a PNG `FILE`")
 			fs.BoolVar(&o.Force, "force", false, forceHelp)

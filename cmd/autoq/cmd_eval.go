@@ -13,7 +13,7 @@ func init() {
 	register(&command{
 		name:    "eval",
 		summary: "perplexity of a model, and of fake-quantized variants against full precision (NLL, KL, top-1)",
-		usage: "--model PATH --data FILE [--scheme w8,w8a8,w4g32a,...] [--quantized DIR] [flags]\n\n" +
+		usage: "--model PATH --data FILE [--scheme w8,w8a8,w4g32a,...] [--quantized DIR] [--gguf FILE,...] [flags]\n\n" +
 			"Windowing: paragraphs (blank-line separated) are documents, stripped of leading/trailing\n" +
 			"whitespace (as llama2.c's pretokenizer does) and tokenized with BOS first; they are\n" +
 			"concatenated and cut into non-overlapping windows of --seq-len tokens, each run from position 0;\n" +
@@ -21,7 +21,10 @@ func init() {
 			"start in the second half of the file, calib the first half. .jsonl data holds token ids per line.\n" +
 			"Schemes: w8 (int8 per channel), w8t (per tensor), w4g32 (int4 groups of 32), trailing a =\n" +
 			"asymmetric (w4g32a), a8 = int8 activations per token (w8a8), a8s = static per-tensor activation\n" +
-			"scales calibrated with --act-calib on the calib split (w8a8s).",
+			"scales calibrated with --act-calib on the calib split (w8a8s).\n" +
+			"--gguf evaluates GGUF files of the model with exactly their stored weights and, when llama.cpp is\n" +
+			"installed (scripts/llamacpp/install.sh), has llama.cpp score the same windows: both perplexities\n" +
+			"side by side (docs/GGUF.md).",
 		flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&o.Model, "model", "", "llama2.c .bin file or Hugging Face directory (required)")
 			fs.StringVar(&o.Tokenizer, "tokenizer", "", "tokenizer (tok*.bin or tokenizer.json); default: beside the model")
@@ -37,7 +40,10 @@ func init() {
 			fs.StringVar(&o.ActCalib, "act-calib", "entropy", "calibrator for static activation scales (a8s schemes): entropy, percentile, mse or max")
 			fs.IntVar(&o.CalibTokens, "calib-tokens", 32768, "tokens of the calib split used to calibrate static activation scales")
 			fs.StringVar(&o.CalibTable, "calib", "", "calibration table (autoq calibrate --out) giving static activation amax per linear layer, instead of --act-calib")
+			fs.StringSliceVar(&o.GGUF, "gguf", nil, "also evaluate GGUF files of the model (autoq export --format gguf), on the CPU")
+			fs.StringVar(&o.LlamaCpp, "llamacpp", "auto", "score the --gguf files with llama.cpp too: auto (when installed), on or off")
 			fs.BoolVar(&asJSON, "json", false, "print the results as JSON")
+			registerRotate(fs, &o.Rotate)
 			fs.StringVar(&o.Device, "device", "auto", "auto (a GPU when there is one), cpu, cuda or cuda:N; on a GPU: run the reference in F16 and the schemes on the GPU kernels (per-token w8a8 and weight-only schemes)")
 		},
 		run: func(e *env, fs *pflag.FlagSet, args []string) error {

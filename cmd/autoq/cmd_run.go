@@ -38,11 +38,13 @@ func init() {
 			fs.BoolVar(&o.IgnoreGate, "ignore-gate", false, "publish the export even when the gate fails (still exits 1)")
 			fs.BoolVar(&o.RequireConverged, "require-converged", false, "calibrate in rounds and exit 1 when activation thresholds have not settled")
 			fs.StringVar(&o.Sensitivity, "sensitivity", "exact", "exact (each layer's damage measured to the logits from its block's cached input), proxy (its output error under its input Hessian: no forward to the logits; plan with --target-bits) or both (exact, and the proxy's rank agreement reported)")
-			fs.StringVar(&o.Sequential, "sequential", "off", "GPTQ inputs: off (from the full-precision model) or block (each block's from the already-quantized blocks)")
 			fs.StringVar(&o.MaxDeviceMem, "max-device-mem", "auto", "memory budget of the computing device for block weights and boundary activations (16GB, 512MiB); activations beyond it are spilled")
 			fs.StringVar(&o.WorkDir, "work-dir", "", "where each stage's result is kept as it completes (default: --out with .autoq-work appended); removed after publishing")
 			fs.BoolVar(&o.Resume, "resume", false, "continue an interrupted run from its work directory (stages whose inputs and options are unchanged are kept)")
 			fs.BoolVar(&o.KeepWork, "keep-work", false, "keep the work directory after publishing")
+			fs.StringVar(&o.Sequential, "sequential", "off", "GPTQ Hessians: off (from the full-precision model), block (each block's inputs from the already-quantized blocks) or layer (also within a block; runs in memory)")
+			fs.StringVar(&o.ActOrderGroups, "act-order-groups", "static", "GPTQ act-order scale groups: static (contiguous, no g_idx) or dynamic (in act order, weight_g_idx in the export)")
+			registerRotate(fs, &o.Rotate)
 			fs.BoolVar(&asJSON, "json", false, "print the closing report as JSON")
 		},
 		run: func(e *env, fs *pflag.FlagSet, args []string) error {

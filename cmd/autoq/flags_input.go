@@ -46,7 +46,7 @@ func registerInput(fs *pflag.FlagSet, in *autoquant.Input, modelHelp string, whi
 
 // registerTarget declares --target: what must load the export.
 func registerTarget(fs *pflag.FlagSet, t *string, def, note string) {
-	fs.StringVar(t, "target", def, "what must load the export"+note+": vllm, transformers, tensorrt or any (vLLM's rules with warnings only); "+
+	fs.StringVar(t, "target", def, "what must load the export"+note+": vllm, transformers, tensorrt, gguf (llama.cpp's block formats, one GGUF file) or any (vLLM's rules with warnings only); "+
 		"the planner offers only schemes the target loads and plans its fused layers (q/k/v, gate/up) as one (docs/EXPORT.md)")
 }
 
@@ -68,3 +68,9 @@ const deviceHelp = "auto (a GPU when there is one, else the CPU), cpu, cuda or c
 
 // forceHelp is the one description of --force (every command that writes takes it).
 const forceHelp = "replace an existing output: a file, or a directory that a previous autoq run of the same kind wrote (never anything else)"
+
+// registerRotate declares --rotate and --rotate-seed.
+func registerRotate(fs *pflag.FlagSet, r *autoquant.Rotation) {
+	fs.StringVar(&r.Kind, "rotate", "none", autoquant.RotateHelp)
+	fs.Uint64Var(&r.Seed, "rotate-seed", 0, "seed of --rotate's random signs / matrices")
+}

@@ -1,9 +1,11 @@
 package llamacpp
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,4 +52,57 @@ func Find(root string) (*Install, error) {
 		return nil, fmt.Errorf("%w: no libggml-base.so in %s", ErrNotInstalled, lib)
 	}
 	return &Install{Root: root, Node: node, Modules: mods, Lib: lib}, nil
+}
+
+// Locate finds the installation for a program run from anywhere: the repository root is
+// $AUTOQ_ROOT, else the first directory holding scripts/llamacpp/ppl.mjs above the
+// working directory or above the executable. ErrNotInstalled (wrapped) when none is found.
+func Locate() (*Install, error) {
+	if root := os.Getenv("AUTOQ_ROOT"); root != "" {
+		return Find(root)
+	}
+	var starts []string
+	if wd, err := os.Getwd(); err == nil {
+		starts = append(starts, wd)
+	}
+	if exe, err := os.Executable(); err == nil {
+		starts = append(starts, filepath.Dir(exe))
+	}
+	for _, dir := range starts {
+		for {
+			if _, err := os.Stat(filepath.Join(dir, "scripts", "llamacpp", "ppl.mjs")); err == nil {
+				return Find(dir)
+			}
+			parent := filepath.Dir(dir)
+			if parent == dir {
+				break
+			}
+			dir = parent
+		}
+	}
+	return nil, fmt.Errorf("%w: scripts/llamacpp/ppl.mjs not found above the working directory or the executable (set AUTOQ_ROOT to the repository)", ErrNotInstalled)
+}
+
+// Perplexity scores windows with llama.cpp (one thread, exact settings: LogProbs) over
+// the positions autoq's eval scores: every target except bos. It returns the perplexity
+// and the mean negative log-likelihood.
+func (in *Install) Perplexity(ctx context.Context, model string, windows [][]int, bos int) (ppl, nll float64, err error) {
+	lps, err := in.LogProbs(ctx, model, windows, 1)
+	if err != nil {
+		return 0, 0, err
+	}
+	n := 0
+	for w, win := range windows {
+		for p, lp := range lps[w] {
+			if p+1 < len(win) && win[p+1] != bos {
+				nll -= lp
+				n++
+			}
+		}
+	}
+	if n == 0 {
+		return 0, 0, fmt.Errorf("llamacpp: %s: no scored positions", model)
+	}
+	nll /= float64(n)
+	return math.Exp(nll), nll, nil
 }

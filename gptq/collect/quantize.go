@@ -68,11 +68,7 @@ func Plug(m *model.Model, qs map[string]*quant.QTensor) error {
 		if q == nil {
 			continue
 		}
-		var bias []float32
-		if b := m.Weight(name + ".bias"); b != nil {
-			bias = b.F32()
-		}
-		fq, err := model.NewFakeQuant(q, bias, quant.ActNone, 0)
+		fq, err := fakeQuant(m, name, q)
 		if err != nil {
 			return err
 		}
@@ -83,15 +79,31 @@ func Plug(m *model.Model, qs map[string]*quant.QTensor) error {
 	return nil
 }
 
+// fakeQuant is layer name as the weight-only fake-quantized q (with the layer's bias).
+func fakeQuant(m *model.Model, name string, q *quant.QTensor) (*model.FakeQuant, error) {
+	var bias []float32
+	if b := m.Weight(name + ".bias"); b != nil {
+		bias = b.F32()
+	}
+	return model.NewFakeQuant(q, bias, quant.ActNone, 0)
+}
+
 // quantizeLayer quantizes the checkpoint weight of one linear layer.
 func quantizeLayer(m *model.Model, name string, h *gptq.Hessian, method Method, clip gptq.Clip, s quant.Scheme, opt gptq.Options) (*quant.QTensor, gptq.Report, error) {
+	return quantizeWeights(m, name, nil, h, method, clip, s, opt)
+}
+
+// quantizeWeights quantizes w (nil: the checkpoint weight) in the shape of layer name.
+func quantizeWeights(m *model.Model, name string, w []float32, h *gptq.Hessian, method Method, clip gptq.Clip, s quant.Scheme, opt gptq.Options) (*quant.QTensor, gptq.Report, error) {
 	wt := m.Weight(name + ".weight")
 	if wt == nil || len(wt.Shape) != 2 {
 		return nil, gptq.Report{}, fmt.Errorf("quantize: no 2-D weight %s.weight", name)
 	}
 	rows, cols := wt.Shape[0], wt.Shape[1]
 	ls := s.FitCols(cols)
-	w := wt.F32()
+	if w == nil {
+		w = wt.F32()
+	}
 	var q *quant.QTensor
 	var rep gptq.Report
 	var err error

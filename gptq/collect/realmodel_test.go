@@ -22,7 +22,7 @@ import (
 
 // realData loads stories260K and cuts tinystories_val.txt in two halves at a paragraph
 // boundary: calibration sequences come from the first half, evaluation from the second.
-func realData(t *testing.T, calibSeqs, evalTokens int) (*model.Model, [][]int, [][]int) {
+func realData(t testing.TB, calibSeqs, evalTokens int) (*model.Model, [][]int, [][]int) {
 	mp := testutil.SharedData(t, "stories260K.bin")
 	tp := testutil.SharedData(t, "tok512.bin")
 	dp := testutil.SharedData(t, "tinystories_val.txt")
@@ -226,7 +226,7 @@ func TestRealModelPerplexityTable(t *testing.T) {
 				t1 := time.Now()
 				var qs map[string]*quant.QTensor
 				if c.seq {
-					qs, _, err = Sequential(m, calib, 8, c.method, c.clip, s, c.opt, nil)
+					qs, _, err = Sequential(m, calib, Options{Mode: ByLayer, Batch: 8}, c.method, c.clip, s, c.opt)
 				} else {
 					qs, _, err = QuantizeModel(m, hs, c.method, c.clip, s, c.opt)
 				}

@@ -91,6 +91,9 @@ func PackW4A16Tiled(q *quant.QTensor) (*PackedW4A16Tiled, error) {
 	if err := q.Validate(); err != nil {
 		return nil, fmt.Errorf("w4a16: %w", err)
 	}
+	if q.GIdx != nil {
+		return nil, fmt.Errorf("w4a16: tensor %q: groups in activation order (g_idx) are not supported by this kernel (contiguous groups only: GPTQ --act-order-groups static)", q.Name)
+	}
 	if q.Scheme.Bits != 4 {
 		return nil, fmt.Errorf("w4a16: tensor %q: scheme %s is not 4-bit", q.Name, q.Scheme)
 	}

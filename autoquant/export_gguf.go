@@ -1,0 +1,114 @@
+package autoquant
+
+import (
+	"os"
+
+	"github.com/autoq/autoq/internal/progress"
+	"github.com/autoq/autoq/plan"
+)
+
+// ggufFormat resolves --format against --target: gguf when either says so.
+func (f *ExportOptions) ggufFormat() (bool, error) {
+	switch f.Format {
+	case "", "compressed-tensors":
+		if f.Target == GGUFTarget {
+			f.Format = "gguf"
+			return true, nil
+		}
+		return false, nil
+	case "gguf":
+		if f.Target != "" && f.Target != GGUFTarget {
+			return false, usagef("--format gguf writes for the gguf target (llama.cpp), not --target %s", f.Target)
+		}
+		return true, nil
+	}
+	return false, usagef("--format must be compressed-tensors or gguf, not %q", f.Format)
+}
+
+// exportGGUF is `autoq export --format gguf`: quantize by a plan of llama.cpp block formats
+// (checked against the gguf target) and write one GGUF file with the tokenizer.
+func exportGGUF(env Env, f ExportOptions) (*ExportReport, error) {
+	switch {
+	case f.CalibTable != "" || f.TRTNames != "":
+		return nil, usagef("--calib-table and the TensorRT options are for int8 activations, which the gguf target does not have")
+	case f.ScaleDType != "" && f.ScaleDType != "auto" && f.ScaleDType != "f16":
+		return nil, usagef("--scale-dtype %s: GGUF blocks store F16 scales", f.ScaleDType)
+	}
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	if err := checkOutputs(env, f.Force, []string{f.Model, f.Data, f.Tokenizer, f.Plan}, outFile("--out", f.Out)); err != nil {
+		return nil, err
+	}
+	if err := checkData(f.Model, f.Data); err != nil {
+		return nil, err
+	}
+	if err := openDevice(env, "export", f.Device); err != nil {
+		return nil, err
+	}
+	p, err := plan.Read(f.Plan)
+	if err != nil {
+		return nil, err
+	}
+	src, err := OpenSource(f.Model, f.Tokenizer)
+	if err != nil {
+		return nil, err
+	}
+	full, err := fullType(f.FullType, src.DType())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := sourceVocab(src); err != nil {
+		return nil, err
+	}
+	m, err := src.NewModel()
+	if err != nil {
+		return nil, err
+	}
+	layers := Layers(m)
+	choices, err := p.Resolve(layers)
+	if err != nil {
+		return nil, err
+	}
+	et, err := openTarget(GGUFTarget, ServeDType(src.DType()), layers)
+	if err != nil {
+		return nil, err
+	}
+	if err := et.checkPlan(env, choices); err != nil {
+		return nil, err
+	}
+	qz := &Quantizers{}
+	if f.Data != "" {
+		d, err := loadData(f.Data, src.Tok, src.Cfg.Vocab, f.dataOptions(), dataNeed{})
+		if err != nil {
+			return nil, err
+		}
+		if qz, err = f.quantizers(env, src, d, choices); err != nil {
+			return nil, err
+		}
+	} else if f.Int4 == "gptq" && needsLowBit(choices) {
+		env.logf("note: no --data, so layers below 8 bits use round-to-nearest (GPTQ needs calibration data)\n")
+	}
+	bar := progress.New(env.bars(), "quantize", int64(len(layers)), "layers")
+	ql, err := ApplyPlan(m, p, qz, func() { bar.Add(1) })
+	bar.Done()
+	if err != nil {
+		return nil, err
+	}
+	if err := writeGGUF(f.Out, src, ql, full); err != nil {
+		return nil, err
+	}
+	_, bits, err := LoadGGUF(f.Out)
+	if err != nil {
+		return nil, err
+	}
+	rep := &ExportReport{Out: f.Out, Target: GGUFTarget, ScaleDType: "F16", Layers: map[string]string{}, Quantized: len(ql),
+		SizeBefore: src.Bytes(), AvgBits: plan.AverageBits(layers, choices, p.ScaleBits), Format: "gguf", GGUF: &bits}
+	for i, l := range layers {
+		rep.Layers[l.Name] = choices[i].String()
+	}
+	if st, err := os.Stat(f.Out); err == nil {
+		rep.SizeAfter = st.Size()
+	}
+	return rep, nil
+}
