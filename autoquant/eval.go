@@ -10,9 +10,12 @@ import (
 	"github.com/autoq/autoq/calib"
 	"github.com/autoq/autoq/calibrun"
 	"github.com/autoq/autoq/eval"
+	"github.com/autoq/autoq/gptq"
+	"github.com/autoq/autoq/gptq/collect"
 	"github.com/autoq/autoq/internal/progress"
 	"github.com/autoq/autoq/model"
 	"github.com/autoq/autoq/quant"
+	"github.com/autoq/autoq/tensor"
 )
 
 // EvalOptions configures Eval (`autoq eval`).
@@ -121,6 +124,9 @@ func Eval(env Env, o EvalOptions) (*EvalReport, error) {
 		return nil, err
 	}
 	if dev.CUDA {
+		if err := checkGPUEval(f, specs); err != nil {
+			return nil, err
+		}
 		return evalGPU(env, f, dev, specs, quant.SearchOptions{Method: search})
 	}
 	m, tok, err := loadModelAndTokenizer(f.Model, f.Tokenizer, f.Data, f.Rotate)
@@ -146,6 +152,20 @@ func Eval(env Env, o EvalOptions) (*EvalReport, error) {
 	var cands []eval.Forwarder
 	var labels []string
 	var amax map[string]float32
+	var hs map[string]*gptq.Hessian
+	var calWS [][]int
+	calibWindows := func() ([][]int, error) { // the calib split, read once
+		if calWS != nil {
+			return calWS, nil
+		}
+		cw, err := eval.OpenWindows(f.Data, tok, ref.Config.Vocab, eval.DataOptions{SeqLen: f.SeqLen, MaxTokens: f.CalibTokens, Split: "calib"})
+		if err != nil {
+			return nil, err
+		}
+		defer cw.Close()
+		calWS, err = readAll(cw)
+		return calWS, err
+	}
 	for i, sp := range specs {
 		cm := m
 		if i > 0 {
@@ -159,12 +179,7 @@ func Eval(env Env, o EvalOptions) (*EvalReport, error) {
 			}
 		}
 		if sp.Act == quant.ActStatic && amax == nil {
-			cw, err := eval.OpenWindows(f.Data, tok, ref.Config.Vocab, eval.DataOptions{SeqLen: f.SeqLen, MaxTokens: f.CalibTokens, Split: "calib"})
-			if err != nil {
-				return nil, err
-			}
-			ws, err := readAll(cw)
-			cw.Close()
+			ws, err := calibWindows()
 			if err != nil {
 				return nil, err
 			}
@@ -173,7 +188,30 @@ func Eval(env Env, o EvalOptions) (*EvalReport, error) {
 				return nil, fmt.Errorf("calibrating static activation scales: %w", err)
 			}
 		}
-		if err := eval.Apply(cm, sp, quant.SearchOptions{Method: search}, amax); err != nil {
+		if sp.Rounding == quant.RoundGPTQ {
+			// GPTQ needs the layers' input Hessians: collected once, on the calib split, from
+			// the full-precision model the schemes see.
+			if hs == nil {
+				ws, err := calibWindows()
+				if err != nil {
+					return nil, err
+				}
+				if hs, err = collect.Hessians(calRef, ws, f.Batch, nil); err != nil {
+					return nil, fmt.Errorf("collecting GPTQ Hessians: %w", err)
+				}
+				env.logf("collected GPTQ Hessians for %d layers on %d calibration windows\n", len(hs), len(ws))
+			}
+			qz := &Quantizers{LowBit: GPTQ(hs, BestGPTQ), Amax: amax, ScaleDType: tensor.F32}
+			for _, name := range cm.LinearNames() {
+				l, err := qz.Quantize(cm, name, sp.Recipe)
+				if err != nil {
+					return nil, err
+				}
+				if err := cm.SetLinear(name, l.Linear); err != nil {
+					return nil, err
+				}
+			}
+		} else if err := eval.Apply(cm, sp, quant.SearchOptions{Method: search}, amax); err != nil {
 			return nil, err
 		}
 		cands, labels = append(cands, cm), append(labels, sp.Name)

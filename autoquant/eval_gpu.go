@@ -70,6 +70,9 @@ func checkGPUEval(f *EvalOptions, specs []eval.Spec) error {
 		return usagef("--device %s runs --scheme variants only (not --quantized or --calib)", f.Device)
 	}
 	for _, sp := range specs {
+		if sp.Rounding == quant.RoundGPTQ {
+			return usagef("--device %s: scheme %s rounds with GPTQ, which eval runs on the CPU (--device cpu)", f.Device, sp.Name)
+		}
 		if sp.Act == quant.ActStatic {
 			return usagef("--device %s: scheme %s uses static activation scales, which the GPU runner does not support (use per-token w8a8)", f.Device, sp.Name)
 		}

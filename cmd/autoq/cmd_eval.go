@@ -21,7 +21,8 @@ func init() {
 			"start in the second half of the file, calib the first half. .jsonl data holds token ids per line.\n" +
 			"Schemes: w8 (int8 per channel), w8t (per tensor), w4g32 (int4 groups of 32), trailing a =\n" +
 			"asymmetric (w4g32a), a8 = int8 activations per token (w8a8), a8s = static per-tensor activation\n" +
-			"scales calibrated with --act-calib on the calib split (w8a8s).\n" +
+			"scales calibrated with --act-calib on the calib split (w8a8s); +gptq rounds the weights with GPTQ\n" +
+			"(Hessians from --calib-tokens of the calib split: w4g32a+gptq).\n" +
 			"--gguf evaluates GGUF files of the model with exactly their stored weights and, when llama.cpp is\n" +
 			"installed (scripts/llamacpp/install.sh), has llama.cpp score the same windows: both perplexities\n" +
 			"side by side (docs/GGUF.md).",
