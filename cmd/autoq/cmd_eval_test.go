@@ -12,10 +12,8 @@ import (
 
 	"github.com/autoq/autoq/calib"
 	"github.com/autoq/autoq/eval"
-	"github.com/autoq/autoq/export"
 	"github.com/autoq/autoq/internal/testutil"
 	"github.com/autoq/autoq/model"
-	"github.com/autoq/autoq/quant"
 	"github.com/autoq/autoq/tokenizer"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -91,22 +89,20 @@ func TestEvalErrors(t *testing.T) {
 }
 
 // An export of W8A8 (dynamic) layers evaluates exactly like the w8a8 fake-quant scheme:
-// the same levels and scales, read back from disk.
+// the same levels and scales, read back from disk with the rest of the exported model.
 func TestEvalQuantizedExportEqualsScheme(t *testing.T) {
 	bin := testutil.SharedData(t, "stories260K.bin")
 	data := testutil.SharedData(t, "tinystories_val.txt")
-	m, err := model.Load(bin)
-	require.NoError(t, err)
-	em := &export.Model{Config: map[string]any{"architectures": []string{"LlamaForCausalLM"}}}
-	s := quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}
-	for _, name := range m.LinearNames() {
-		w := m.Weight(name + ".weight")
-		q, err := quant.Quantize(name, w.F32(), w.Shape[0], w.Shape[1], s, quant.SearchOptions{Method: quant.SearchMax})
-		require.NoError(t, err)
-		em.Layers = append(em.Layers, export.Layer{Name: name, Q: q, Act: &export.Activation{Dynamic: true}})
+	tmp := t.TempDir()
+	hf, planFile, dir := filepath.Join(tmp, "hf"), filepath.Join(tmp, "w8a8.json"), filepath.Join(tmp, "w8a8-export")
+	for _, args := range [][]string{
+		{"convert", "llama2c", bin, "--out", hf},
+		{"plan", "--uniform", "w8a8", "--out", planFile},
+		{"export", "--model", hf, "--plan", planFile, "--target", "any", "--out", dir, "--device", "cpu"},
+	} {
+		code, _, stderr := runCLI(args...)
+		require.Equal(t, 0, code, "%v: %s", args, stderr)
 	}
-	dir := filepath.Join(t.TempDir(), "w8a8-export")
-	require.NoError(t, export.Write(dir, em, export.Options{}))
 	code, out, stderr := runCLI("eval", "--model", bin, "--data", data, "--tokens", "1024", "--seq-len", "128",
 		"--scheme", "w8a8", "--quantized", dir, "--json")
 	require.Equal(t, 0, code, stderr)
