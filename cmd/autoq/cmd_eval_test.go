@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/autoq/autoq/autoquant"
-
+	"github.com/autoq/autoq/backend"
 	"github.com/autoq/autoq/calib"
 	"github.com/autoq/autoq/eval"
 	"github.com/autoq/autoq/export"
@@ -22,8 +22,7 @@ import (
 )
 
 func TestEvalJSONOnRealModel(t *testing.T) {
-	bin := testutil.SharedData(t, "stories260K.bin")
-	data := testutil.SharedData(t, "tinystories_val.txt")
+	bin, data := testutil.Stories(t)
 	code, out, stderr := runCLI("eval", "--model", bin, "--data", data, "--tokens", "2048", "--seq-len", "128",
 		"--scheme", "w8,w4g32", "--json")
 	require.Equal(t, 0, code, stderr)
@@ -60,8 +59,7 @@ func TestEvalHFDirectoryMatchesLlama2C(t *testing.T) {
 }
 
 func TestEvalErrors(t *testing.T) {
-	bin := testutil.SharedData(t, "stories260K.bin")
-	data := testutil.SharedData(t, "tinystories_val.txt")
+	bin, data := testutil.Stories(t)
 	code, _, stderr := runCLI("eval", "--model", bin)
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, "--model and --data are required")
@@ -93,8 +91,7 @@ func TestEvalErrors(t *testing.T) {
 // An export of W8A8 (dynamic) layers evaluates exactly like the w8a8 fake-quant scheme:
 // the same levels and scales, read back from disk.
 func TestEvalQuantizedExportEqualsScheme(t *testing.T) {
-	bin := testutil.SharedData(t, "stories260K.bin")
-	data := testutil.SharedData(t, "tinystories_val.txt")
+	bin, data := testutil.Stories(t)
 	m, err := model.Load(bin)
 	require.NoError(t, err)
 	em := &export.Model{Config: map[string]any{"architectures": []string{"LlamaForCausalLM"}}}
@@ -122,8 +119,7 @@ func TestEvalQuantizedExportEqualsScheme(t *testing.T) {
 // Static activation scales from a calibration table equal the ones eval calibrates itself
 // from the same tokens with the same method.
 func TestEvalStaticScalesFromCalibrationTable(t *testing.T) {
-	bin := testutil.SharedData(t, "stories260K.bin")
-	data := testutil.SharedData(t, "tinystories_val.txt")
+	bin, data := testutil.Stories(t)
 	m, err := model.Load(bin)
 	require.NoError(t, err)
 	tok, err := tokenizer.Load(testutil.SharedData(t, "tok512.bin"))
@@ -172,4 +168,53 @@ func TestEvalStaticScalesFromCalibrationTable(t *testing.T) {
 	code, _, stderr := runCLI("eval", "--model", bin, "--data", data, "--tokens", "256", "--scheme", "w8a8s", "--calib", tabPath)
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "has no entry for model.layers.")
+}
+
+// An autoq-layout checkpoint written by `autoq quantize` evaluates exactly like the same
+// scheme fake-quantized on the fly (w8: per-channel symmetric, max search): the stored
+// levels and scales are the ones the evaluation plugs in.
+func TestEvalQuantizedAutoqLayout(t *testing.T) {
+	bin, data := testutil.Stories(t)
+	out := filepath.Join(t.TempDir(), "w8")
+	code, _, stderr := runCLI("quantize", bin, "--bits", "8", "--out", out)
+	require.Equal(t, 0, code, stderr)
+
+	code, stdout, stderr := runCLI("eval", "--model", bin, "--data", data, "--tokens", "1024", "--seq-len", "128",
+		"--scheme", "w8", "--quantized", out, "--json")
+	require.Equal(t, 0, code, stderr)
+	var rep autoquant.EvalReport
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rep), stdout)
+	require.Len(t, rep.Results, 3) // fp32, w8, the directory
+	w8, dir := rep.Results[1], rep.Results[2]
+	assert.Equal(t, "w8", w8.Scheme)
+	assert.Equal(t, "w8", dir.Scheme) // labelled by the directory's name
+	assert.Equal(t, w8.Perplexity, dir.Perplexity)
+	assert.Equal(t, w8.KL, dir.KL)
+	assert.NotEqual(t, rep.Results[0].Perplexity, dir.Perplexity, "the quantized weights were plugged in")
+}
+
+// Usage errors of --device are found before any device is opened (any build, any machine).
+func TestEvalDeviceUsageErrors(t *testing.T) {
+	bin, data := testutil.Stories(t)
+	code, _, stderr := runCLI("eval", "--model", bin, "--data", data, "--device", "cuda", "--quantized", t.TempDir())
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "runs --scheme variants only")
+	code, _, stderr = runCLI("eval", "--model", bin, "--data", data, "--device", "cuda", "--scheme", "w8a8s")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "static activation scales")
+}
+
+// --device auto falls back to the CPU with a note when there is no usable GPU (on a GPU
+// machine it runs there; both give a full-precision row and the scheme).
+func TestEvalDeviceAuto(t *testing.T) {
+	bin, data := testutil.Stories(t)
+	code, out, stderr := runCLI("eval", "--model", bin, "--data", data, "--device", "auto", "--tokens", "256", "--seq-len", "64", "--scheme", "w4g32")
+	assert.Equal(t, 0, code, stderr)
+	assert.Contains(t, out, "w4g32")
+	if n, err := backend.CUDADevices(); err != nil || n == 0 {
+		assert.Contains(t, stderr, "running on the CPU")
+		assert.Contains(t, out, "fp32")
+	} else {
+		assert.Contains(t, out, "fp16")
+	}
 }

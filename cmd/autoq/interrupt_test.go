@@ -115,7 +115,7 @@ func TestStaleTemporariesCleanedAtNextStart(t *testing.T) {
 	left := temporaries(t, outDir)
 	require.NotEmpty(t, left, "a killed process cannot clean up")
 
-	code, _, errOut := aqCLI("quantize", model, "--device", "cpu", "--bits", "8", "--out", out)
+	code, _, errOut := runCLI("quantize", model, "--device", "cpu", "--bits", "8", "--out", out)
 	require.Equal(t, 0, code, errOut)
 	assert.Contains(t, errOut, "a temporary left by an interrupted autoq run (pid ")
 	assert.Contains(t, errOut, left[0])

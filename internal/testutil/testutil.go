@@ -38,6 +38,13 @@ func SharedData(t testing.TB, file string) string {
 	return p
 }
 
+// Stories returns the shared real model (stories260K.bin, llama2.c) and the text it is
+// evaluated and calibrated on (tinystories_val.txt), skipping the test when one is absent.
+func Stories(t testing.TB) (bin, data string) {
+	t.Helper()
+	return SharedData(t, "stories260K.bin"), SharedData(t, "tinystories_val.txt")
+}
+
 // Rand returns a deterministic generator for a test.
 func Rand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)) }
 
