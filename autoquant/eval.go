@@ -159,12 +159,7 @@ func Eval(env Env, o EvalOptions) (*EvalReport, error) {
 			}
 		}
 		if sp.Act == quant.ActStatic && amax == nil {
-			cw, err := eval.OpenWindows(f.Data, tok, ref.Config.Vocab, eval.DataOptions{SeqLen: f.SeqLen, MaxTokens: f.CalibTokens, Split: "calib"})
-			if err != nil {
-				return nil, err
-			}
-			ws, err := readAll(cw)
-			cw.Close()
+			ws, err := eval.ReadWindows(f.Data, tok, ref.Config.Vocab, eval.DataOptions{SeqLen: f.SeqLen, MaxTokens: f.CalibTokens, Split: "calib"})
 			if err != nil {
 				return nil, err
 			}
@@ -207,7 +202,7 @@ func Eval(env Env, o EvalOptions) (*EvalReport, error) {
 	w = ow
 	var scored [][]int // the windows llama.cpp scores too
 	if llama != nil {
-		if scored, err = readAll(ow); err != nil {
+		if scored, err = eval.ReadAll(ow); err != nil {
 			return nil, err
 		}
 		w = newWindows(scored)

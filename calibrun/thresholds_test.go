@@ -1,15 +1,10 @@
 package calibrun
 
 import (
-	"errors"
-	"io"
 	"testing"
 
 	"github.com/autoq/autoq/calib"
-	"github.com/autoq/autoq/eval"
-	"github.com/autoq/autoq/internal/testutil"
-	"github.com/autoq/autoq/model"
-	"github.com/autoq/autoq/tokenizer"
+	"github.com/autoq/autoq/internal/realdata"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -18,22 +13,8 @@ import (
 // |x| its input held (within a histogram bin), found here by hand with a forward hook;
 // q/k/v (one shared input) get the same threshold.
 func TestLayerThresholdsMaxByHand(t *testing.T) {
-	m, err := model.Load(testutil.SharedData(t, "stories260K.bin"))
-	require.NoError(t, err)
-	tok, err := tokenizer.Load(testutil.SharedData(t, "tok512.bin"))
-	require.NoError(t, err)
-	w, err := eval.OpenWindows(testutil.SharedData(t, "tinystories_val.txt"), tok, m.Config.Vocab, eval.DataOptions{SeqLen: 256, MaxTokens: 2048, Split: "calib"})
-	require.NoError(t, err)
-	defer w.Close()
-	var ws [][]int
-	for {
-		win, err := w.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		require.NoError(t, err)
-		ws = append(ws, win)
-	}
+	m, tok := realdata.Model(t)
+	ws := realdata.Windows(t, m, tok, "calib", 256, 2048)
 	amax, n, err := LayerThresholds(m, ws, calib.DefaultOptions(calib.MethodMax), 4)
 	require.NoError(t, err)
 	assert.Equal(t, 2048, n)

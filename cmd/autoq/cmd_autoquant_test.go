@@ -47,8 +47,7 @@ func TestPlanCommand(t *testing.T) {
 
 	code, stdout, _ = runCLI("plan", "--sens", sens, "--max-kl", "0.01", "--target", "transformers", "--json")
 	require.Equal(t, 0, code)
-	var js autoquant.PlanReport
-	require.NoError(t, json.Unmarshal([]byte(stdout), &js))
+	js := decodeJSON[autoquant.PlanReport](t, stdout)
 	assert.LessOrEqual(t, js.Plan.PredictedDamage, 0.01)
 	assert.Len(t, js.Layers, 35)
 

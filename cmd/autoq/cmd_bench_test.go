@@ -56,8 +56,7 @@ func TestBenchModelJSONAndPlot(t *testing.T) {
 	code, out, stderr := runCLI("bench", "model", "--model", bin, "--batch", "1,2", "--seq", "8", "--runs", "3",
 		"--warmup", "0", "--scheme", "w8a8,w4g32a", "--json", "--plot", png)
 	require.Equal(t, 0, code, stderr)
-	var rep autoquant.BenchModelReport
-	require.NoError(t, json.Unmarshal([]byte(out), &rep))
+	rep := decodeJSON[autoquant.BenchModelReport](t, out)
 	require.Len(t, rep.Points, 2)
 	for _, p := range rep.Points {
 		require.Len(t, p.Variants, 3)

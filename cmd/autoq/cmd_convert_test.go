@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -31,8 +30,7 @@ func TestConvertReal(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "hf")
 	code, stdout, stderr := runCLI("convert", "llama2c", bin, "--out", dir, "--json")
 	require.Equal(t, 0, code, stderr)
-	var sum autoquant.ConvertReport
-	require.NoError(t, json.Unmarshal([]byte(stdout), &sum))
+	sum := decodeJSON[autoquant.ConvertReport](t, stdout)
 	assert.Equal(t, 47, sum.Tensors)
 	assert.Equal(t, int64(260032), sum.Params)
 	assert.True(t, sum.Tied)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -11,12 +10,10 @@ import (
 	"github.com/autoq/autoq/autoquant"
 	"github.com/autoq/autoq/backend"
 	"github.com/autoq/autoq/calib"
-	"github.com/autoq/autoq/eval"
 	"github.com/autoq/autoq/export"
 	"github.com/autoq/autoq/internal/testutil"
 	"github.com/autoq/autoq/model"
 	"github.com/autoq/autoq/quant"
-	"github.com/autoq/autoq/tokenizer"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -26,8 +23,7 @@ func TestEvalJSONOnRealModel(t *testing.T) {
 	code, out, stderr := runCLI("eval", "--model", bin, "--data", data, "--tokens", "2048", "--seq-len", "128",
 		"--scheme", "w8,w4g32", "--json")
 	require.Equal(t, 0, code, stderr)
-	var rep autoquant.EvalReport
-	require.NoError(t, json.Unmarshal([]byte(out), &rep))
+	rep := decodeJSON[autoquant.EvalReport](t, out)
 	require.Len(t, rep.Results, 3)
 	fp, w8, w4 := rep.Results[0], rep.Results[1], rep.Results[2]
 	assert.Equal(t, []string{"fp32", "w8", "w4g32"}, []string{fp.Scheme, w8.Scheme, w4.Scheme})
@@ -51,8 +47,7 @@ func TestEvalHFDirectoryMatchesLlama2C(t *testing.T) {
 	ppl := func(model string) float64 {
 		code, out, stderr := runCLI("eval", "--model", model, "--tokenizer", tok, "--data", data, "--tokens", "1024", "--seq-len", "128", "--json")
 		require.Equal(t, 0, code, stderr)
-		var rep autoquant.EvalReport
-		require.NoError(t, json.Unmarshal([]byte(out), &rep))
+		rep := decodeJSON[autoquant.EvalReport](t, out)
 		return rep.Results[0].Perplexity
 	}
 	assert.InDelta(t, ppl(testutil.SharedData(t, "stories260K.bin")), ppl(dir), 1e-5)
@@ -107,8 +102,7 @@ func TestEvalQuantizedExportEqualsScheme(t *testing.T) {
 	code, out, stderr := runCLI("eval", "--model", bin, "--data", data, "--tokens", "1024", "--seq-len", "128",
 		"--scheme", "w8a8", "--quantized", dir, "--json")
 	require.Equal(t, 0, code, stderr)
-	var rep autoquant.EvalReport
-	require.NoError(t, json.Unmarshal([]byte(out), &rep))
+	rep := decodeJSON[autoquant.EvalReport](t, out)
 	require.Len(t, rep.Results, 3)
 	assert.Equal(t, "w8a8-export", rep.Results[2].Scheme)
 	assert.Greater(t, rep.Results[1].KL, 0.0)
@@ -120,13 +114,7 @@ func TestEvalQuantizedExportEqualsScheme(t *testing.T) {
 // from the same tokens with the same method.
 func TestEvalStaticScalesFromCalibrationTable(t *testing.T) {
 	bin, data := testutil.Stories(t)
-	m, err := model.Load(bin)
-	require.NoError(t, err)
-	tok, err := tokenizer.Load(testutil.SharedData(t, "tok512.bin"))
-	require.NoError(t, err)
-	w, err := eval.OpenWindows(data, tok, 512, eval.DataOptions{SeqLen: 128, MaxTokens: 2048, Split: "calib"})
-	require.NoError(t, err)
-	defer w.Close()
+	m, wins := storiesCalib(t, 2048)
 	var hs []*calib.Histogram
 	byName := map[string]*calib.Histogram{}
 	for _, n := range m.LinearNames() {
@@ -134,12 +122,8 @@ func TestEvalStaticScalesFromCalibrationTable(t *testing.T) {
 		hs = append(hs, h)
 		byName[n] = h
 	}
-	for {
-		win, err := w.Next()
-		if err != nil {
-			break
-		}
-		_, err = m.Forward([][]int{win}, func(n string, x []float32, M, K int) { byName[n].AddF32(x[:M*K]) })
+	for _, win := range wins {
+		_, err := m.Forward([][]int{win}, func(n string, x []float32, M, K int) { byName[n].AddF32(x[:M*K]) })
 		require.NoError(t, err)
 	}
 	opt := calib.DefaultOptions(calib.MethodMax)
@@ -154,8 +138,7 @@ func TestEvalStaticScalesFromCalibrationTable(t *testing.T) {
 		args := append([]string{"eval", "--model", bin, "--data", data, "--tokens", "1024", "--seq-len", "128", "--scheme", "w8a8s", "--json"}, extra...)
 		code, out, stderr := runCLI(args...)
 		require.Equal(t, 0, code, stderr)
-		var rep autoquant.EvalReport
-		require.NoError(t, json.Unmarshal([]byte(out), &rep))
+		rep := decodeJSON[autoquant.EvalReport](t, out)
 		return rep.Results[1]
 	}
 	fromTable := run("--calib", tabPath)
@@ -182,8 +165,7 @@ func TestEvalQuantizedAutoqLayout(t *testing.T) {
 	code, stdout, stderr := runCLI("eval", "--model", bin, "--data", data, "--tokens", "1024", "--seq-len", "128",
 		"--scheme", "w8", "--quantized", out, "--json")
 	require.Equal(t, 0, code, stderr)
-	var rep autoquant.EvalReport
-	require.NoError(t, json.Unmarshal([]byte(stdout), &rep), stdout)
+	rep := decodeJSON[autoquant.EvalReport](t, stdout)
 	require.Len(t, rep.Results, 3) // fp32, w8, the directory
 	w8, dir := rep.Results[1], rep.Results[2]
 	assert.Equal(t, "w8", w8.Scheme)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"path/filepath"
 	"testing"
 
@@ -28,8 +27,7 @@ func TestInspectHandMade(t *testing.T) {
 
 	code, stdout, _ = runCLI("inspect", p, "--json")
 	require.Equal(t, 0, code)
-	var rep autoquant.InspectReport
-	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
+	rep := decodeJSON[autoquant.InspectReport](t, stdout)
 	require.Len(t, rep.Tensors, 2)
 	assert.Equal(t, autoquant.InspectRow{Name: "b", DType: "I8", Shape: []int{7}, Bytes: 7}, rep.Tensors[1])
 	assert.Equal(t, int64(37), rep.Totals.Bytes)
@@ -41,8 +39,7 @@ func TestInspectRealLlama2CAndConverted(t *testing.T) {
 	for _, path := range []string{bin, convertReal(t)} {
 		code, stdout, stderr := runCLI("inspect", path, "--json")
 		require.Equal(t, 0, code, stderr)
-		var rep autoquant.InspectReport
-		require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
+		rep := decodeJSON[autoquant.InspectReport](t, stdout)
 		assert.Equal(t, 47, rep.Totals.Tensors, path)
 		assert.Equal(t, int64(260032), rep.Totals.Elements, path)
 		assert.Equal(t, int64(4*260032), rep.Totals.Bytes, path)
@@ -70,8 +67,7 @@ func TestInspectQuantizedShowsSchemes(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 	code, stdout, stderr := runCLI("inspect", out, "--json")
 	require.Equal(t, 0, code, stderr)
-	var rep autoquant.InspectReport
-	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
+	rep := decodeJSON[autoquant.InspectReport](t, stdout)
 	byName := map[string]autoquant.InspectRow{}
 	for _, r := range rep.Tensors {
 		byName[r.Name] = r

@@ -1,39 +1,30 @@
 package main
 
 import (
-	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/autoq/autoq/autoquant"
-	"github.com/autoq/autoq/quantfile"
-
 	"github.com/autoq/autoq/backend"
 	"github.com/autoq/autoq/checkpoint"
+	"github.com/autoq/autoq/gptq"
+	"github.com/autoq/autoq/gptq/collect"
 	"github.com/autoq/autoq/internal/testutil"
 	"github.com/autoq/autoq/quant"
+	"github.com/autoq/autoq/quantfile"
 	"github.com/autoq/autoq/safetensors"
 	"github.com/autoq/autoq/tensor"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// reportOf parses a --json quantize report.
-func reportOf(t *testing.T, stdout string) map[string]any {
-	t.Helper()
-	var rep map[string]any
-	require.NoError(t, json.Unmarshal([]byte(stdout), &rep), stdout)
-	return rep
-}
-
 func quantizeJSON(t *testing.T, args ...string) (*autoquant.QuantizeReport, string) {
 	t.Helper()
 	code, stdout, stderr := runCLI(append([]string{"quantize", "--json"}, args...)...)
 	require.Equal(t, 0, code, stderr)
-	var rep autoquant.QuantizeReport
-	require.NoError(t, json.Unmarshal([]byte(stdout), &rep), stdout)
+	rep := decodeJSON[autoquant.QuantizeReport](t, stdout)
 	return &rep, stderr
 }
 
@@ -263,7 +254,7 @@ func TestQuantizeJSONHasNoInfinities(t *testing.T) {
 	code, stdout, stderr := runCLI("quantize", dir, "--json", "--device", "cpu")
 	require.Equal(t, 0, code, stderr)
 	assert.Equal(t, "device: cpu\n", stderr)
-	rep := reportOf(t, stdout)
+	rep := decodeJSON[map[string]any](t, stdout)
 	tensors := rep["tensors"].([]any)
 	assert.Nil(t, tensors[0].(map[string]any)["sqnr_db"])
 	assert.Equal(t, 0.0, tensors[0].(map[string]any)["max_abs"])
@@ -315,4 +306,68 @@ func expectedDeviceLine() string {
 		return "device: cuda:0"
 	}
 	return "device: cpu (no CUDA device"
+}
+
+// `autoq quantize --method gptq --search act-mse` writes exactly what the gptq packages
+// compute for the same calibration windows: the CLI only wires them to the checkpoint.
+func TestQuantizeGPTQMatchesLibrary(t *testing.T) {
+	bin, data := testutil.Stories(t)
+	tokPath := testutil.SharedData(t, "tok512.bin")
+	out := filepath.Join(t.TempDir(), "q")
+	rep, stderr := quantizeJSON(t, bin, "--bits", "4", "--granularity", "group", "--group-size", "32", "--asym",
+		"--method", "gptq", "--search", "act-mse", "--data", data, "--tokenizer", tokPath,
+		"--calib-tokens", "2048", "--seq-len", "128", "--out", out)
+	assert.Contains(t, stderr, "calibration: 2048 tokens in 16 windows")
+	assert.Equal(t, "gptq+act-mse", rep.Search)
+	require.Len(t, rep.Tensors, 35, "every linear layer of the 5-layer model")
+
+	// The library on the same windows.
+	m, seqs := storiesCalib(t, 2048)
+	hs, err := collect.Hessians(m, seqs, 8, nil)
+	require.NoError(t, err)
+	s := quant.Scheme{Bits: 4, Granularity: quant.PerGroup, GroupSize: 32}
+	want, _, err := collect.QuantizeModel(m, hs, collect.GPTQ, gptq.ClipActMSE, s, gptq.Options{ActOrder: true, Damp: 0.01})
+	require.NoError(t, err)
+
+	src, err := checkpoint.OpenAny(out)
+	require.NoError(t, err)
+	defer src.Close()
+	got, _, err := quantfile.ReadQuantized(src)
+	require.NoError(t, err)
+	require.Len(t, got, len(want))
+	for layer, wq := range want {
+		g := got[layer+".weight"]
+		require.NotNil(t, g, layer)
+		assert.Equal(t, wq.Scheme, g.Scheme, layer)
+		assert.Equal(t, wq.Levels(), g.Levels(), layer)
+		assert.Equal(t, wq.Scales, g.Scales, layer)
+		assert.Equal(t, wq.Zeros, g.Zeros, layer)
+	}
+	// down_proj has 172 inputs: group 32 does not divide it, the next divisor (43) is used.
+	assert.Equal(t, 43, got["model.layers.0.mlp.down_proj.weight"].Scheme.GroupSize)
+}
+
+func TestQuantizeCalibratedUsageErrors(t *testing.T) {
+	bin := testutil.SharedData(t, "stories260K.bin")
+	for _, args := range [][]string{
+		{"quantize", bin, "--method", "gptq"},                   // no --data
+		{"quantize", bin, "--search", "act-mse"},                // no --data
+		{"quantize", bin, "--data", "x.txt"},                    // --data without a calibrated method
+		{"quantize", bin, "--method", "awq", "--data", "x.txt"}, // unknown method
+		{"quantize", "--method", "gptq", "--data", "x.txt"},     // no model
+		{"quantize", bin, "--method", "gptq", "--search", "percentile", "--data", "x.txt"},
+	} {
+		code, _, stderr := runCLI(args...)
+		assert.Equal(t, 2, code, "%v: %s", args, stderr)
+	}
+}
+
+// A checkpoint directory whose config.json is broken is refused (it would be copied into
+// the output), with an error naming the file.
+func TestQuantizeRefusesBrokenConfig(t *testing.T) {
+	dir := convertReal(t)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "config.json"), []byte("not json"), 0o644))
+	code, _, stderr := runCLI("quantize", dir, "--out", filepath.Join(t.TempDir(), "q"))
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "config.json")
 }

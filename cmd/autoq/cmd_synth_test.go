@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -41,8 +40,7 @@ func TestSynthEvalAndCalibrateOnText(t *testing.T) {
 	code, out, stderr := runCLI("eval", "--model", dir, "--data", text, "--seq-len", "64", "--tokens", "512",
 		"--scheme", "w4g128", "--json")
 	require.Equal(t, 0, code, stderr)
-	var rep autoquant.EvalReport
-	require.NoError(t, json.Unmarshal([]byte(out), &rep))
+	rep := decodeJSON[autoquant.EvalReport](t, out)
 	require.Len(t, rep.Results, 2)
 	for _, r := range rep.Results {
 		assert.Equal(t, 512, r.Tokens)

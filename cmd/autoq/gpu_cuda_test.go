@@ -3,7 +3,6 @@
 package main
 
 import (
-	"encoding/json"
 	"math"
 	"path/filepath"
 	"testing"
@@ -24,8 +23,7 @@ func TestBenchModelGPUSynthetic(t *testing.T) {
 	code, out, stderr := runCLI("bench", "model", "--device", "cuda", "--scheme", "w8a8,w4g128", "--batch", "1,4", "--seq", "128",
 		"--runs", "3", "--warmup", "1", "--json")
 	require.Equal(t, 0, code, stderr)
-	var rep autoquant.BenchModelReport
-	require.NoError(t, json.Unmarshal([]byte(out), &rep))
+	rep := decodeJSON[autoquant.BenchModelReport](t, out)
 	t.Logf("%s", out)
 	assert.Equal(t, "fp16", rep.Baseline)
 	require.Len(t, rep.Points, 2)
@@ -83,12 +81,10 @@ func TestEvalGPUOnRealModel(t *testing.T) {
 	args := []string{"eval", "--model", bin, "--data", data, "--tokens", "2048", "--seq-len", "128", "--scheme", "w8a8,w4g32", "--json"}
 	code, out, stderr := runCLI(args...)
 	require.Equal(t, 0, code, stderr)
-	var cpu autoquant.EvalReport
-	require.NoError(t, json.Unmarshal([]byte(out), &cpu))
+	cpu := decodeJSON[autoquant.EvalReport](t, out)
 	code, out, stderr = runCLI(append(args, "--device", "cuda")...)
 	require.Equal(t, 0, code, stderr)
-	var gpu autoquant.EvalReport
-	require.NoError(t, json.Unmarshal([]byte(out), &gpu))
+	gpu := decodeJSON[autoquant.EvalReport](t, out)
 	t.Logf("%s", out)
 	require.Len(t, gpu.Results, 3)
 	assert.Equal(t, []string{"fp16", "w8a8", "w4g32"}, []string{gpu.Results[0].Scheme, gpu.Results[1].Scheme, gpu.Results[2].Scheme})

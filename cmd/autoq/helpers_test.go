@@ -10,6 +10,8 @@ import (
 	"github.com/autoq/autoq/autoquant"
 	"github.com/autoq/autoq/backend"
 	"github.com/autoq/autoq/checkpoint"
+	"github.com/autoq/autoq/internal/realdata"
+	"github.com/autoq/autoq/model"
 	"github.com/stretchr/testify/require"
 )
 
@@ -67,4 +69,13 @@ func aqFixture(t *testing.T) (modelDir, data string) {
 	modelDir, data = filepath.Join(dir, "model"), filepath.Join(dir, "data.jsonl")
 	require.NoError(t, writeSynthFixture(modelDir, data))
 	return modelDir, data
+}
+
+// storiesCalib loads the shared model and the windows of the first calibTokens tokens of
+// the shared text's calibration split (seq-len 128, tokenized by tok512.bin): what a command
+// run with --calib-tokens calibTokens --seq-len 128 calibrates on.
+func storiesCalib(t *testing.T, calibTokens int) (*model.Model, [][]int) {
+	t.Helper()
+	m, tok := realdata.Model(t)
+	return m, realdata.Windows(t, m, tok, "calib", 128, calibTokens)
 }
