@@ -12,6 +12,7 @@ func init() {
 	)
 	register(&command{
 		name:    "bench model",
+		noArgs:  true,
 		summary: "prefill latency of the whole model, full precision (F32 on the CPU) vs quantized, per batch x sequence length",
 		usage: "--model PATH [--scheme w8a8,w4g32] [--batch 1,4] [--seq 64,256] [flags]\n\n" +
 			"Each point runs a prefill of batch sequences of seq deterministic pseudo-random tokens; the time is\n" +
@@ -44,14 +45,8 @@ func init() {
 			fs.StringVar(&o.Device, "device", "auto", "auto (a GPU when there is one), cpu, cuda or cuda:N; on a GPU: F16 (cuBLAS) vs the W8A8/W4A16 kernels timed with CUDA events; without --model a synthetic 2-layer Llama-7B-shaped model generated on the GPU")
 		},
 		run: func(e *env, fs *pflag.FlagSet, args []string) error {
-			if len(args) != 0 {
-				return usagef("bench model takes no arguments, got %q", args)
-			}
 			rep, err := autoquant.BenchModel(e.job(), o)
-			if err != nil {
-				return err
-			}
-			return e.print(asJSON, rep)
+			return e.report(asJSON, rep, err)
 		},
 	})
 }

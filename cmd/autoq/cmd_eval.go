@@ -51,10 +51,7 @@ func init() {
 				return usagef("unexpected arguments %q", args)
 			}
 			rep, err := autoquant.Eval(e.job(), o)
-			if err != nil {
-				return err
-			}
-			return e.print(asJSON, rep)
+			return e.report(asJSON, rep, err)
 		},
 	})
 }

@@ -12,6 +12,7 @@ func init() {
 	)
 	register(&command{
 		name:    "export",
+		noArgs:  true,
 		summary: "quantize a model by a plan and write it in the compressed-tensors format (vLLM, llm-compressor) or as GGUF (llama.cpp)",
 		usage: "--model PATH --plan plan.json [--data FILE | --calib-table calib.json] --out DIR\n" +
 			"       --model PATH --plan plan.json [--data FILE] --format gguf --out FILE.gguf\n\n" +
@@ -39,14 +40,8 @@ func init() {
 			fs.BoolVar(&asJSON, "json", false, "print a JSON summary")
 		},
 		run: func(e *env, fs *pflag.FlagSet, args []string) error {
-			if len(args) != 0 {
-				return usagef("export takes no arguments, got %q", args)
-			}
 			rep, err := autoquant.Export(e.job(), o)
-			if err != nil {
-				return err
-			}
-			return e.print(asJSON, rep)
+			return e.report(asJSON, rep, err)
 		},
 	})
 }

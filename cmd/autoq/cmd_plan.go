@@ -12,6 +12,7 @@ func init() {
 	)
 	register(&command{
 		name:    "plan",
+		noArgs:  true,
 		summary: "choose a scheme per layer from a sensitivity file under a bits-per-weight budget (mixed precision)",
 		usage: "--sens sens.json (--target-bits B | --kl-budget X) [--override 'GLOB=SCHEME' ...] --out plan.json\n\n" +
 			"Minimises the summed predicted damage (KL by default) under an average bits-per-weight budget that\n" +
@@ -39,9 +40,6 @@ func init() {
 			fs.BoolVar(&asJSON, "json", false, "print the per-layer result as JSON")
 		},
 		run: func(e *env, fs *pflag.FlagSet, args []string) error {
-			if len(args) != 0 {
-				return usagef("plan takes no arguments, got %q", args)
-			}
 			rep, err := autoquant.Plan(e.job(), o)
 			if err != nil {
 				return err

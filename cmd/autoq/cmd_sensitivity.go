@@ -12,6 +12,7 @@ func init() {
 	)
 	register(&command{
 		name:    "sensitivity",
+		noArgs:  true,
 		summary: "per-layer sensitivity: quantize one layer at a time and measure KL and perplexity change",
 		usage: "--model PATH --data FILE [--calib-table calib.json] [--schemes w4g128,w8,w8a8s] --out sens.json [--json] [--plot PNG]\n\n" +
 			"Each (layer, scheme) is quantized alone exactly as it would be exported and run over --sens-tokens\n" +
@@ -26,14 +27,8 @@ func init() {
 			fs.BoolVar(&o.Force, "force", false, forceHelp)
 		},
 		run: func(e *env, fs *pflag.FlagSet, args []string) error {
-			if len(args) != 0 {
-				return usagef("sensitivity takes no arguments, got %q", args)
-			}
 			rep, err := autoquant.Sensitivity(e.job(), o)
-			if err != nil {
-				return err
-			}
-			return e.print(asJSON, rep)
+			return e.report(asJSON, rep, err)
 		},
 	})
 }

@@ -12,6 +12,7 @@ func init() {
 	)
 	register(&command{
 		name:    "verify",
+		noArgs:  true,
 		summary: "accuracy gate: compare a quantized model with its baseline; exit 0 within tolerance, 1 otherwise",
 		usage: "--baseline PATH --candidate PATH --data FILE [--max-ppl-increase 1%] [--gate-kl X] [--json FILE]\n\n" +
 			"Both models run on the same tokens of the data file's evaluation split (its second half). Prints\n" +
@@ -35,9 +36,6 @@ func init() {
 			fs.BoolVar(&o.Force, "force", false, forceHelp)
 		},
 		run: func(e *env, fs *pflag.FlagSet, args []string) error {
-			if len(args) != 0 {
-				return usagef("verify takes no arguments, got %q", args)
-			}
 			o.ReportFile = ""
 			if jsonFile != "-" {
 				o.ReportFile = jsonFile
