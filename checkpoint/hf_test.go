@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/autoq/autoq/internal/testutil"
-	"github.com/autoq/autoq/safetensors"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -34,9 +33,7 @@ func TestWriteHFRoundTripReal(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, *cfg, *back)
 
-	c, err := safetensors.OpenCheckpoint(dir)
-	require.NoError(t, err)
-	defer c.Close()
+	c := testutil.OpenCheckpoint(t, dir)
 	require.Len(t, c.Names(), len(ts))
 	for _, nt := range ts {
 		got, err := c.Tensor(nt.Name)

@@ -27,7 +27,7 @@ func init() {
 			"prompt processing of --prompt tokens in one batch and greedy generation of --generate tokens, best\n" +
 			"of --runs runs, each file against the first (e.g. an F16 file first).",
 		flags: func(fs *pflag.FlagSet) {
-			fs.StringVar(&o.Model, "model", "", "llama2.c .bin file or Hugging Face directory (required)")
+			fs.StringVar(&o.Model, "model", "", modelHelp)
 			fs.StringSliceVar(&o.Schemes, "scheme", []string{"w8a8", "w4g32"}, "quantization schemes (see autoq eval --help)")
 			fs.StringVar(&o.Batches, "batch", "1,4", "comma-separated batch sizes")
 			fs.StringVar(&o.Seqs, "seq", "64,256", "comma-separated sequence lengths")

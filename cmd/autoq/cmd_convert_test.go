@@ -1,15 +1,17 @@
 package main
 
 import (
-	"bytes"
+	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/autoq/autoq/autoquant"
 	"github.com/autoq/autoq/checkpoint"
 	"github.com/autoq/autoq/internal/testutil"
 	"github.com/autoq/autoq/safetensors"
+	"github.com/autoq/autoq/tensor"
 	"github.com/autoq/autoq/tokenizer"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -38,9 +40,7 @@ func TestConvertReal(t *testing.T) {
 	cfg, err := checkpoint.ReadConfig(dir)
 	require.NoError(t, err)
 	assert.Equal(t, 64, cfg.Dim)
-	c, err := safetensors.OpenCheckpoint(dir)
-	require.NoError(t, err)
-	defer c.Close()
+	c := testutil.OpenCheckpoint(t, dir)
 	info, ok := c.Info("model.layers.0.self_attn.k_proj.weight")
 	require.True(t, ok)
 	assert.Equal(t, []int{32, 64}, info.Shape)
@@ -73,9 +73,9 @@ func TestConvertWritesTokenizerJSON(t *testing.T) {
 	bin := testutil.SharedData(t, "stories260K.bin")
 	tokBin := testutil.SharedData(t, "tok512.bin")
 	out := filepath.Join(t.TempDir(), "hf")
-	var so, se bytes.Buffer
-	require.Equal(t, 0, runMain([]string{"convert", "llama2c", bin, "--out", out}, &env{stdout: &so, stderr: &se}), se.String())
-	assert.Contains(t, se.String(), "tokenizer.json")
+	code, _, stderr := runCLI("convert", "llama2c", bin, "--out", out)
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stderr, "tokenizer.json")
 
 	hf, err := tokenizer.Load(filepath.Join(out, "tokenizer.json"))
 	require.NoError(t, err)
@@ -87,7 +87,8 @@ func TestConvertWritesTokenizerJSON(t *testing.T) {
 
 	// --tokenizer none skips it.
 	out2 := filepath.Join(t.TempDir(), "hf2")
-	require.Equal(t, 0, runMain([]string{"convert", "llama2c", bin, "--out", out2, "--tokenizer", "none"}, &env{stdout: &so, stderr: &se}))
+	code, _, _ = runCLI("convert", "llama2c", bin, "--out", out2, "--tokenizer", "none")
+	require.Equal(t, 0, code)
 	_, err = os.Stat(filepath.Join(out2, "tokenizer.json"))
 	assert.True(t, os.IsNotExist(err))
 }
@@ -96,16 +97,155 @@ func TestConvertTokenizerVocabMismatch(t *testing.T) {
 	bin := testutil.SharedData(t, "stories260K.bin")
 	dir := t.TempDir()
 	// A tokenizer file with 3 tokens: int32 max_len, then (score, len, bytes) per token.
-	var b bytes.Buffer
-	b.Write([]byte{1, 0, 0, 0})
+	b := []byte{1, 0, 0, 0}
 	for _, p := range []string{"a", "b", "c"} {
-		b.Write([]byte{0, 0, 0, 0, 1, 0, 0, 0})
-		b.WriteString(p)
+		b = append(append(b, 0, 0, 0, 0, 1, 0, 0, 0), p...)
 	}
 	tok := filepath.Join(dir, "tiny.bin")
-	require.NoError(t, os.WriteFile(tok, b.Bytes(), 0o644))
-	var so, se bytes.Buffer
-	code := runMain([]string{"convert", "llama2c", bin, "--out", filepath.Join(dir, "o"), "--tokenizer", tok}, &env{stdout: &so, stderr: &se})
+	require.NoError(t, os.WriteFile(tok, b, 0o644))
+	code, _, stderr := runCLI("convert", "llama2c", bin, "--out", filepath.Join(dir, "o"), "--tokenizer", tok)
 	assert.Equal(t, 1, code)
-	assert.Contains(t, se.String(), "has 3 tokens but")
+	assert.Contains(t, stderr, "has 3 tokens but")
+}
+
+func TestInspectHandMade(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "m.safetensors")
+	require.NoError(t, safetensors.WriteFile(p, []safetensors.NamedTensor{
+		{Name: "a", T: tensor.New(tensor.BF16, 3, 5)},
+		{Name: "b", T: tensor.New(tensor.I8, 7)},
+	}, map[string]string{"k": "v"}))
+
+	code, stdout, stderr := runCLI("inspect", p)
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stdout, "a     BF16   [3 5]  30")
+	assert.Contains(t, stdout, "2 tensors, 22 elements, 37 B (37 bytes)")
+
+	code, stdout, _ = runCLI("inspect", p, "--json")
+	require.Equal(t, 0, code)
+	rep := decodeJSON[autoquant.InspectReport](t, stdout)
+	require.Len(t, rep.Tensors, 2)
+	assert.Equal(t, autoquant.InspectRow{Name: "b", DType: "I8", Shape: []int{7}, Bytes: 7}, rep.Tensors[1])
+	assert.Equal(t, int64(37), rep.Totals.Bytes)
+	assert.Equal(t, "v", rep.Metadata["k"])
+}
+
+func TestInspectRealLlama2CAndConverted(t *testing.T) {
+	bin := testutil.SharedData(t, "stories260K.bin")
+	for _, path := range []string{bin, convertReal(t)} {
+		code, stdout, stderr := runCLI("inspect", path, "--json")
+		require.Equal(t, 0, code, stderr)
+		rep := decodeJSON[autoquant.InspectReport](t, stdout)
+		assert.Equal(t, 47, rep.Totals.Tensors, path)
+		assert.Equal(t, int64(260032), rep.Totals.Elements, path)
+		assert.Equal(t, int64(4*260032), rep.Totals.Bytes, path)
+		assert.Equal(t, "LlamaForCausalLM", rep.Architecture)
+	}
+}
+
+func TestInspectErrors(t *testing.T) {
+	code, _, stderr := runCLI("inspect")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "expected one PATH")
+	code, _, stderr = runCLI("inspect", filepath.Join(t.TempDir(), "missing.safetensors"))
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "missing.safetensors")
+	code, _, _ = runCLI("inspect", "--bogus")
+	assert.Equal(t, 2, code)
+	code, stdout, stderr := runCLI("inspect", "--help")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, stdout+stderr, "Usage: autoq inspect PATH")
+}
+
+func TestInspectQuantizedShowsSchemes(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "q")
+	code, _, stderr := runCLI("quantize", "--bits", "4", "--granularity", "group", "--group-size", "64", "--asym", "--out", out)
+	require.Equal(t, 0, code, stderr)
+	code, stdout, stderr := runCLI("inspect", out, "--json")
+	require.Equal(t, 0, code, stderr)
+	rep := decodeJSON[autoquant.InspectReport](t, stdout)
+	byName := map[string]autoquant.InspectRow{}
+	for _, r := range rep.Tensors {
+		byName[r.Name] = r
+	}
+	q := byName["model.layers.0.mlp.down_proj.weight.qweight"]
+	assert.Equal(t, "w4g64a", q.Quant)
+	assert.Equal(t, []int{64, 96}, q.Shape, "192 inputs packed two per byte")
+	assert.Equal(t, []int{64, 3}, byName["model.layers.0.mlp.down_proj.weight.scales"].Shape)
+	assert.Equal(t, "I32", byName["model.layers.0.mlp.down_proj.weight.zeros"].DType)
+	assert.Empty(t, byName["model.norm.weight"].Quant)
+	assert.Equal(t, "F32", byName["model.embed_tokens.weight"].DType, "embeddings kept")
+}
+
+// synthText is a few paragraphs of plain English for the synthetic tokenizer.
+func synthText(t *testing.T) string {
+	t.Helper()
+	words := strings.Fields("once upon a time there was a little girl named lily who loved to play outside in the sun with her dog, and every day they ran to the park.")
+	var paras []string
+	for p := 0; p < 24; p++ {
+		var b []string
+		for i := 0; i < 70; i++ {
+			b = append(b, words[(i*7+p*3)%len(words)])
+		}
+		paras = append(paras, strings.Join(b, " "))
+	}
+	path := filepath.Join(t.TempDir(), "text.txt")
+	require.NoError(t, os.WriteFile(path, []byte(strings.Join(paras, "\n\n")), 0o644))
+	return path
+}
+
+// The synthetic checkpoint is a model like any other: eval and calibrate run on text with
+// its tokenizer (found beside the weights).
+func TestSynthEvalAndCalibrateOnText(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "tiny")
+	code, _, stderr := runCLI("synth", "--shape", "tiny", "--out", dir, "--shard-size", "1MB")
+	require.Equal(t, 0, code, stderr)
+	text := synthText(t)
+
+	code, out, stderr := runCLI("eval", "--model", dir, "--data", text, "--seq-len", "64", "--tokens", "512",
+		"--scheme", "w4g128", "--json")
+	require.Equal(t, 0, code, stderr)
+	rep := decodeJSON[autoquant.EvalReport](t, out)
+	require.Len(t, rep.Results, 2)
+	for _, r := range rep.Results {
+		assert.Equal(t, 512, r.Tokens)
+		assert.False(t, math.IsNaN(r.Perplexity) || math.IsInf(r.Perplexity, 0))
+		assert.Greater(t, r.Perplexity, 1.0)
+	}
+
+	calib := filepath.Join(t.TempDir(), "calib.json")
+	code, _, stderr = runCLI("calibrate", "--model", dir, "--data", text, "--tokens", "512", "--seq-len", "64", "--out", calib)
+	require.Equal(t, 0, code, stderr)
+	_, err := os.Stat(calib)
+	require.NoError(t, err)
+}
+
+// --out that is a file is refused, even with --force (a directory never replaces a user's
+// file); a previous synthetic checkpoint is replaced only with --force.
+func TestSynthOutIsFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	require.NoError(t, os.WriteFile(path, []byte("keep me"), 0o644))
+	code, _, stderr := runCLI("synth", "--shape", "tiny", "--out", path)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "is an existing file")
+	code, _, _ = runCLI("synth", "--shape", "tiny", "--out", path, "--force")
+	assert.Equal(t, 2, code)
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, "keep me", string(b))
+
+	dir := filepath.Join(t.TempDir(), "s")
+	code, _, stderr = runCLI("synth", "--shape", "tiny", "--out", dir)
+	require.Equal(t, 0, code, stderr)
+	code, _, stderr = runCLI("synth", "--shape", "tiny", "--out", dir)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "give --force")
+	code, _, stderr = runCLI("synth", "--shape", "tiny", "--out", dir, "--force")
+	require.Equal(t, 0, code, stderr)
+	_, err = os.Stat(filepath.Join(dir, "model.safetensors"))
+	assert.NoError(t, err)
+
+	empty := filepath.Join(t.TempDir(), "empty")
+	require.NoError(t, os.Mkdir(empty, 0o755))
+	code, _, stderr = runCLI("synth", "--shape", "tiny", "--out", empty)
+	require.Equal(t, 0, code, stderr, "an empty directory is fine")
 }

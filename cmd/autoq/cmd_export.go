@@ -28,7 +28,7 @@ func init() {
 			"and lm_head in --full-type), the tokenizer in its metadata. With --data the k-quant grids are\n" +
 			"weighted by the inputs' mean squares and GPTQ rounds onto them. docs/GGUF.md.",
 		flags: func(fs *pflag.FlagSet) {
-			registerInput(fs, &o.Input, "llama2.c .bin file or Hugging Face directory (required)", flagCalibTable)
+			registerInput(fs, &o.Input, modelHelp, flagCalibTable)
 			fs.StringVar(&o.Plan, "plan", "", "plan file from autoq plan (required)")
 			fs.StringVar(&o.ScaleDType, "scale-dtype", "auto", "dtype of weight-only layers' scales: auto (the model's 16-bit dtype; F16 for an F32 model, whose config then says float16), f16, bf16 or f32")
 			registerTarget(fs, &o.Target, "", " (default: the plan's, else vllm; gguf with --format gguf)")

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/autoq/autoq/autoquant"
-	"github.com/autoq/autoq/backend"
 	"github.com/autoq/autoq/checkpoint"
 	"github.com/autoq/autoq/gptq"
 	"github.com/autoq/autoq/gptq/collect"
@@ -34,12 +33,8 @@ func quantizeJSON(t *testing.T, args ...string) (*autoquant.QuantizeReport, stri
 // Only for symmetric max-search outputs of F32 checkpoints.
 func checkAgainstFile(t *testing.T, srcDir, outDir string, wantQuantized int) {
 	t.Helper()
-	src, err := safetensors.OpenCheckpoint(srcDir)
-	require.NoError(t, err)
-	defer src.Close()
-	out, err := safetensors.OpenCheckpoint(outDir)
-	require.NoError(t, err)
-	defer out.Close()
+	src := testutil.OpenCheckpoint(t, srcDir)
+	out := testutil.OpenCheckpoint(t, outDir)
 	qs, _, err := quantfile.ReadQuantized(out)
 	require.NoError(t, err)
 	require.Len(t, qs, wantQuantized)
@@ -102,14 +97,10 @@ func TestQuantizeRealInt4Group32(t *testing.T) {
 	checkAgainstFile(t, dir, out, 35)
 
 	// The error report agrees with a recomputation from the written file.
-	o, err := safetensors.OpenCheckpoint(out)
-	require.NoError(t, err)
-	defer o.Close()
+	o := testutil.OpenCheckpoint(t, out)
 	qs, _, err := quantfile.ReadQuantized(o)
 	require.NoError(t, err)
-	src, err := safetensors.OpenCheckpoint(dir)
-	require.NoError(t, err)
-	defer src.Close()
+	src := testutil.OpenCheckpoint(t, dir)
 	for _, r := range rep.Tensors {
 		w, err := src.Tensor(r.Name)
 		require.NoError(t, err)
@@ -286,9 +277,7 @@ func TestQuantizeShardedWithSideFiles(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, `{"architectures":["SomethingElse"]}`, string(cfg), "config.json copied byte for byte")
 
-	o, err := safetensors.OpenCheckpoint(out)
-	require.NoError(t, err)
-	defer o.Close()
+	o := testutil.OpenCheckpoint(t, out)
 	qs, metas, err := quantfile.ReadQuantized(o)
 	require.NoError(t, err)
 	require.Len(t, qs, 2)
@@ -302,7 +291,7 @@ func TestQuantizeShardedWithSideFiles(t *testing.T) {
 // expectedDeviceLine is what --device auto reports: the GPU where a cuda-tagged test binary
 // finds one, else the CPU with the reason.
 func expectedDeviceLine() string {
-	if n, err := backend.CUDADevices(); err == nil && n > 0 {
+	if hasCUDA() {
 		return "device: cuda:0"
 	}
 	return "device: cpu (no CUDA device"

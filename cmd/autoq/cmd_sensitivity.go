@@ -19,7 +19,7 @@ func init() {
 			"held-out tokens; the full-precision logits are computed once and reused, so the cost is one forward\n" +
 			"pass of the budget per (layer, scheme). Prints the table sorted by damage (KL, nats per token).",
 		flags: func(fs *pflag.FlagSet) {
-			registerInput(fs, &o.Input, "llama2.c .bin file or Hugging Face directory (required)", flagSensTokens|flagCalibTable)
+			registerInput(fs, &o.Input, modelHelp, flagSensTokens|flagCalibTable)
 			fs.StringVar(&o.Schemes, "schemes", "w4g128,w8,w8a8s", "comma-separated candidate schemes (w8a8: dynamic per-token activations, w8a8s: static)")
 			fs.StringVar(&o.Out, "out", "", "sensitivity file to write (JSON, for autoq plan)")
 			fs.BoolVar(&asJSON, "json", false, "print the sensitivity file to stdout instead of the table")

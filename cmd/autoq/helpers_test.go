@@ -30,6 +30,12 @@ func needCUDA(t *testing.T, what string) {
 	}
 }
 
+// hasCUDA reports whether this build and machine have a CUDA device.
+func hasCUDA() bool {
+	n, err := backend.CUDADevices()
+	return err == nil && n > 0
+}
+
 // decodeJSON parses a --json report of type T from a command's stdout.
 func decodeJSON[T any](t *testing.T, stdout string) T {
 	t.Helper()

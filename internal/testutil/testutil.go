@@ -6,6 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/autoq/autoq/safetensors"
+	"github.com/stretchr/testify/require"
 )
 
 // RepoRoot returns the directory holding go.mod, walking up from the working directory.
@@ -43,6 +46,16 @@ func SharedData(t testing.TB, file string) string {
 func Stories(t testing.TB) (bin, data string) {
 	t.Helper()
 	return SharedData(t, "stories260K.bin"), SharedData(t, "tinystories_val.txt")
+}
+
+// OpenCheckpoint opens the safetensors checkpoint in dir (one file or shards), closed when
+// the test ends.
+func OpenCheckpoint(t testing.TB, dir string) *safetensors.Checkpoint {
+	t.Helper()
+	c, err := safetensors.OpenCheckpoint(dir)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 // Rand returns a deterministic generator for a test.
