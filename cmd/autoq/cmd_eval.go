@@ -40,7 +40,7 @@ func init() {
 			fs.IntVar(&o.Batch, "batch", 4, batchHelp)
 			fs.StringVar(&o.Split, "split", "eval", "part of the data file: eval (second half), calib (first half) or all")
 			fs.IntVar(&o.Skip, "skip-tokens", 0, "tokens to skip at the start of the split")
-			fs.StringVar(&o.ActCalib, "act-calib", "entropy", "calibrator for static activation scales (a8s schemes): entropy, percentile, mse or max")
+			fs.StringVar(&o.ActCalib, "act-calib", defaultCalibrator, "calibrator for static activation scales (a8s schemes): entropy, percentile, mse or max")
 			fs.IntVar(&o.CalibTokens, "calib-tokens", 32768, "tokens of the calib split used to calibrate static activation scales")
 			fs.StringVar(&o.CalibTable, "calib", "", "calibration table (autoq calibrate --out) giving static activation amax per linear layer, instead of --act-calib")
 			fs.StringSliceVar(&o.GGUF, "gguf", nil, "also evaluate GGUF files of the model (autoq export --format gguf), on the CPU")

@@ -31,7 +31,7 @@ func registerInput(fs *pflag.FlagSet, in *autoquant.Input, modelDesc string, whi
 	if which&flagEvalTokens == 0 {
 		unused(fs, "eval-tokens")
 	}
-	fs.StringVar(&in.CalibMethod, "calib-method", "entropy", "activation calibrator for static W8A8: entropy, percentile, mse or max")
+	fs.StringVar(&in.CalibMethod, "calib-method", defaultCalibrator, "activation calibrator for static W8A8: entropy, percentile, mse or max")
 	fs.StringVar(&in.Int4, "rounding", "gptq", "rounding of weights below 8 bits (w3..w7; a scheme's +rtn/+gptq suffix overrides it): gptq (error-compensating, needs calibration) or rtn (round to nearest, MSE clipping)")
 	fs.StringVar(&in.Int4, "int4", "gptq", "old name of --rounding")
 	fs.MarkDeprecated("int4", "use --rounding (it applies to every width below 8 bits)")
@@ -73,6 +73,10 @@ const (
 	seqLenHelp = "tokens per window"
 	batchHelp  = "windows per forward pass"
 )
+
+// defaultCalibrator is the default of every activation calibrator flag (calibrate's --method,
+// --calib-method, eval's --act-calib): entropy, as Model Optimizer's.
+var defaultCalibrator = calib.MethodEntropy.String()
 
 // forceHelp is the one description of --force (every command that writes takes it).
 const forceHelp = "replace an existing output: a file, or a directory that a previous autoq run of the same kind wrote (never anything else)"
