@@ -7,6 +7,7 @@ import (
 	"github.com/autoq/autoq/internal/testutil"
 	"github.com/autoq/autoq/quant"
 	"github.com/autoq/autoq/quantfile"
+	"github.com/autoq/autoq/safetensors"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -26,7 +27,7 @@ func TestSynthReport(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, rep.Shards, 5)
 	assert.Greater(t, rep.Seconds, 0.0)
-	ck := testutil.OpenCheckpoint(t, out)
+	ck := testutil.Open(t, safetensors.OpenCheckpoint, out)
 	assert.Len(t, ck.Files(), 5)
 	assert.Len(t, ck.Names(), rep.Tensors)
 }
@@ -43,8 +44,8 @@ func TestQuantizeSynthOutput(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, rep.Kept, 7)
 
-	src := testutil.OpenCheckpoint(t, dir)
-	dst := testutil.OpenCheckpoint(t, out)
+	src := testutil.Open(t, safetensors.OpenCheckpoint, dir)
+	dst := testutil.Open(t, safetensors.OpenCheckpoint, out)
 	for _, n := range rep.Kept {
 		a, err := src.Tensor(n)
 		require.NoError(t, err)
@@ -78,7 +79,7 @@ func TestQuantizeKeepsInMemoryTensors(t *testing.T) {
 	rep, err := Quantize(Env{}, QuantizeOptions{Scheme: s, Search: "max", Method: "rtn", Device: "cpu", Out: out})
 	require.NoError(t, err)
 	require.NotEmpty(t, rep.Kept)
-	dst := testutil.OpenCheckpoint(t, out)
+	dst := testutil.Open(t, safetensors.OpenCheckpoint, out)
 	byName := map[string][]byte{}
 	for _, nt := range Synthetic().Tensors {
 		byName[nt.Name] = nt.T.Data

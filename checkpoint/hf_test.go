@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/autoq/autoq/internal/testutil"
+	"github.com/autoq/autoq/safetensors"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -33,7 +34,7 @@ func TestWriteHFRoundTripReal(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, *cfg, *back)
 
-	c := testutil.OpenCheckpoint(t, dir)
+	c := testutil.Open(t, safetensors.OpenCheckpoint, dir)
 	require.Len(t, c.Names(), len(ts))
 	for _, nt := range ts {
 		got, err := c.Tensor(nt.Name)

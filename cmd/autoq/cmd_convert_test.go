@@ -10,6 +10,7 @@ import (
 	"github.com/autoq/autoq/autoquant"
 	"github.com/autoq/autoq/checkpoint"
 	"github.com/autoq/autoq/internal/testutil"
+	"github.com/autoq/autoq/safetensors"
 	"github.com/autoq/autoq/tokenizer"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -38,7 +39,7 @@ func TestConvertReal(t *testing.T) {
 	cfg, err := checkpoint.ReadConfig(dir)
 	require.NoError(t, err)
 	assert.Equal(t, 64, cfg.Dim)
-	c := testutil.OpenCheckpoint(t, dir)
+	c := testutil.Open(t, safetensors.OpenCheckpoint, dir)
 	info, ok := c.Info("model.layers.0.self_attn.k_proj.weight")
 	require.True(t, ok)
 	assert.Equal(t, []int{32, 64}, info.Shape)

@@ -33,8 +33,8 @@ func quantizeJSON(t *testing.T, args ...string) (*autoquant.QuantizeReport, stri
 // Only for symmetric max-search outputs of F32 checkpoints.
 func checkAgainstFile(t *testing.T, srcDir, outDir string, wantQuantized int) {
 	t.Helper()
-	src := testutil.OpenCheckpoint(t, srcDir)
-	out := testutil.OpenCheckpoint(t, outDir)
+	src := testutil.Open(t, safetensors.OpenCheckpoint, srcDir)
+	out := testutil.Open(t, safetensors.OpenCheckpoint, outDir)
 	qs, _, err := quantfile.ReadQuantized(out)
 	require.NoError(t, err)
 	require.Len(t, qs, wantQuantized)
@@ -97,10 +97,10 @@ func TestQuantizeRealInt4Group32(t *testing.T) {
 	checkAgainstFile(t, dir, out, 35)
 
 	// The error report agrees with a recomputation from the written file.
-	o := testutil.OpenCheckpoint(t, out)
+	o := testutil.Open(t, safetensors.OpenCheckpoint, out)
 	qs, _, err := quantfile.ReadQuantized(o)
 	require.NoError(t, err)
-	src := testutil.OpenCheckpoint(t, dir)
+	src := testutil.Open(t, safetensors.OpenCheckpoint, dir)
 	for _, r := range rep.Tensors {
 		w, err := src.Tensor(r.Name)
 		require.NoError(t, err)
@@ -277,7 +277,7 @@ func TestQuantizeShardedWithSideFiles(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, `{"architectures":["SomethingElse"]}`, string(cfg), "config.json copied byte for byte")
 
-	o := testutil.OpenCheckpoint(t, out)
+	o := testutil.Open(t, safetensors.OpenCheckpoint, out)
 	qs, metas, err := quantfile.ReadQuantized(o)
 	require.NoError(t, err)
 	require.Len(t, qs, 2)

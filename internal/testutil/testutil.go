@@ -1,14 +1,12 @@
 package testutil
 
 import (
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/autoq/autoq/safetensors"
-	"github.com/stretchr/testify/require"
 )
 
 // RepoRoot returns the directory holding go.mod, walking up from the working directory.
@@ -48,12 +46,14 @@ func Stories(t testing.TB) (bin, data string) {
 	return SharedData(t, "stories260K.bin"), SharedData(t, "tinystories_val.txt")
 }
 
-// OpenCheckpoint opens the safetensors checkpoint in dir (one file or shards), closed when
-// the test ends.
-func OpenCheckpoint(t testing.TB, dir string) *safetensors.Checkpoint {
+// Open opens path with open (safetensors.OpenCheckpoint, checkpoint.OpenAny, ...), failing
+// the test on error; what it opened is closed when the test ends.
+func Open[C io.Closer](t testing.TB, open func(string) (C, error), path string) C {
 	t.Helper()
-	c, err := safetensors.OpenCheckpoint(dir)
-	require.NoError(t, err)
+	c, err := open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { c.Close() })
 	return c
 }
