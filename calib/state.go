@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/bits"
 	"os"
+	"slices"
 
 	"github.com/autoq/autoq/internal/atomicfile"
 )
@@ -141,7 +142,7 @@ func (s *Session) MergeState(st *State, source string) error {
 			return fmt.Errorf("%s: %w", source, err)
 		}
 		if ts, ok := s.tensors[e.Name]; ok {
-			if !equalShape(ts.shape, e.Shape) {
+			if !slices.Equal(ts.shape, e.Shape) {
 				return fmt.Errorf("tensor %q has shape %v in %s but %v in %s (shard %s)", e.Name, ts.shape, ts.source, e.Shape, e.Source, source)
 			}
 			if a, b := ts.hist.ChannelAbsMax, h.ChannelAbsMax; a != nil && b != nil && len(a) != len(b) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/autoq/autoq/internal/atomicfile"
@@ -112,7 +113,7 @@ func WriteStream(dir string, m *StreamModel, opt Options) error {
 					}
 				}
 				t := curTensors[in.Name]
-				if t == nil || t.DType != in.DType || !sameShape(t.Shape, in.Shape) {
+				if t == nil || t.DType != in.DType || !slices.Equal(t.Shape, in.Shape) {
 					w.Abort()
 					return fmt.Errorf("export %s: layer %q changed between its two loads", dir, m.Quantized[i])
 				}
@@ -143,16 +144,4 @@ func loadCompressed(m *StreamModel, name string, scaleDType tensor.DType) (*Laye
 	}
 	ts, err := compressLayer(l, scaleDType)
 	return l, ts, err
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
