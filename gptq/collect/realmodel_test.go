@@ -71,30 +71,9 @@ func evalPerplexity(t *testing.T, m *model.Model, src eval.Source) float64 {
 
 // perplexity is exp of the mean negative log-likelihood of every next token.
 func perplexity(t *testing.T, m *model.Model, seqs [][]int) float64 {
-	var nll float64
-	var n int
-	for b0 := 0; b0 < len(seqs); b0 += 8 {
-		batch := seqs[b0:min(b0+8, len(seqs))]
-		logits, err := m.Forward(batch, nil)
-		require.NoError(t, err)
-		v := m.Config.Vocab
-		for b, seq := range batch {
-			for i := 0; i+1 < len(seq); i++ {
-				row := logits[b][i*v : (i+1)*v]
-				mx := math.Inf(-1)
-				for _, l := range row {
-					mx = math.Max(mx, float64(l))
-				}
-				var s float64
-				for _, l := range row {
-					s += math.Exp(float64(l) - mx)
-				}
-				nll += mx + math.Log(s) - float64(row[seq[i+1]])
-				n++
-			}
-		}
-	}
-	return math.Exp(nll / float64(n))
+	l, err := eval.MeanNLL(m, m.Config.Vocab, seqs, 8)
+	require.NoError(t, err)
+	return math.Exp(l)
 }
 
 func envInt(name string, def int) int {
