@@ -37,20 +37,7 @@ func exportGGUF(env Env, f ExportOptions) (*ExportReport, error) {
 	if err := f.check(); err != nil {
 		return nil, err
 	}
-	if err := checkOutputs(env, f.Force, []string{f.Model, f.Data, f.Tokenizer, f.Plan}, outFile("--out", f.Out)); err != nil {
-		return nil, err
-	}
-	if err := checkData(f.Model, f.Data); err != nil {
-		return nil, err
-	}
-	if err := openDevice(env, "export", f.Device); err != nil {
-		return nil, err
-	}
-	p, err := plan.Read(f.Plan)
-	if err != nil {
-		return nil, err
-	}
-	src, err := OpenSource(f.Model, f.Tokenizer)
+	p, src, err := f.prepare(env, []string{f.Model, f.Data, f.Tokenizer, f.Plan}, outFile("--out", f.Out))
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/autoq/autoq/calib"
 	"github.com/autoq/autoq/export"
+	"github.com/autoq/autoq/internal/atomicfile"
 	"github.com/autoq/autoq/internal/progress"
 	"github.com/autoq/autoq/plan"
 	"github.com/autoq/autoq/quant"
@@ -94,6 +95,30 @@ func scaleDTypes(flag string, model tensor.DType, t *exportTarget) (scale, serve
 	return 0, 0, usagef("--scale-dtype must be auto, f16, bf16 or f32, not %q", flag)
 }
 
+// prepare does what both formats of export do after their own checks: refuse unsafe
+// outputs (out, beside inputs), check the data, open the device, read the plan and open
+// the model.
+func (f *ExportOptions) prepare(env Env, inputs []string, out atomicfile.Target) (*plan.Plan, *Source, error) {
+	if err := checkOutputs(env, f.Force, inputs, out); err != nil {
+		return nil, nil, err
+	}
+	if err := checkData(f.Model, f.Data); err != nil {
+		return nil, nil, err
+	}
+	if err := openDevice(env, "export", f.Device); err != nil {
+		return nil, nil, err
+	}
+	p, err := plan.Read(f.Plan)
+	if err != nil {
+		return nil, nil, err
+	}
+	src, err := OpenSource(f.Model, f.Tokenizer)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, src, nil
+}
+
 // Export is `autoq export`: quantize a model by a plan and write it in the
 // compressed-tensors format (with a TensorRT cache for static W8A8), after checking that
 // the target loads every layer.
@@ -116,23 +141,7 @@ func Export(env Env, f ExportOptions) (*ExportReport, error) {
 	if err := f.checkTRT(); err != nil {
 		return nil, err
 	}
-	if err := f.check(); err != nil {
-		return nil, err
-	}
-	if err := checkOutputs(env, f.Force, []string{f.Model, f.Data, f.Tokenizer, f.Plan, f.CalibTable}, outDir("--out", f.Out, export.OutputKind)); err != nil {
-		return nil, err
-	}
-	if err := checkData(f.Model, f.Data); err != nil {
-		return nil, err
-	}
-	if err := openDevice(env, "export", f.Device); err != nil {
-		return nil, err
-	}
-	p, err := plan.Read(f.Plan)
-	if err != nil {
-		return nil, err
-	}
-	src, err := OpenSource(f.Model, f.Tokenizer)
+	p, src, err := f.prepare(env, []string{f.Model, f.Data, f.Tokenizer, f.Plan, f.CalibTable}, outDir("--out", f.Out, export.OutputKind))
 	if err != nil {
 		return nil, err
 	}
