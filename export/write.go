@@ -81,19 +81,28 @@ type Options struct {
 	ScaleDType tensor.DType
 }
 
-// Write exports m into dir atomically (see the package comment).
-func Write(dir string, m *Model, opt Options) error {
+// check fills in the default scale dtype (F32) and refuses options and a model config
+// (cfg) that Write and WriteStream cannot export into dir.
+func (opt *Options) check(dir string, cfg map[string]any) error {
 	if opt.ScaleDType == tensor.Invalid {
 		opt.ScaleDType = tensor.F32
 	}
 	if opt.ScaleDType != tensor.F32 && opt.ScaleDType != tensor.F16 && opt.ScaleDType != tensor.BF16 {
 		return fmt.Errorf("export %s: scale dtype must be F32, F16 or BF16, not %s", dir, opt.ScaleDType)
 	}
-	if m.Config == nil {
+	if cfg == nil {
 		return fmt.Errorf("export %s: no model config", dir)
 	}
-	if _, ok := m.Config["quantization_config"]; ok {
+	if _, ok := cfg["quantization_config"]; ok {
 		return fmt.Errorf("export %s: the model config already has a quantization_config (is the input already quantized?)", dir)
+	}
+	return nil
+}
+
+// Write exports m into dir atomically (see the package comment).
+func Write(dir string, m *Model, opt Options) error {
+	if err := opt.check(dir, m.Config); err != nil {
+		return err
 	}
 	all, err := layerTensors(m, opt.ScaleDType)
 	if err != nil {

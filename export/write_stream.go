@@ -35,17 +35,8 @@ type StreamModel struct {
 // WriteStream writes the export Write would write for the same tensors and layers, bit for
 // bit, holding one quantized layer at a time.
 func WriteStream(dir string, m *StreamModel, opt Options) error {
-	if opt.ScaleDType == tensor.Invalid {
-		opt.ScaleDType = tensor.F32
-	}
-	if opt.ScaleDType != tensor.F32 && opt.ScaleDType != tensor.F16 && opt.ScaleDType != tensor.BF16 {
-		return fmt.Errorf("export %s: scale dtype must be F32, F16 or BF16, not %s", dir, opt.ScaleDType)
-	}
-	if m.Config == nil {
-		return fmt.Errorf("export %s: no model config", dir)
-	}
-	if _, ok := m.Config["quantization_config"]; ok {
-		return fmt.Errorf("export %s: the model config already has a quantization_config (is the input already quantized?)", dir)
+	if err := opt.check(dir, m.Config); err != nil {
+		return err
 	}
 	// Lay the file out: every tensor's name, dtype and shape, from the compressed layers.
 	var infos []safetensors.TensorInfo
