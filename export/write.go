@@ -108,14 +108,9 @@ func Write(dir string, m *Model, opt Options) error {
 	if err != nil {
 		return fmt.Errorf("export %s: %w", dir, err)
 	}
-	cfg := map[string]any{}
-	for k, v := range m.Config {
-		cfg[k] = v
-	}
-	cfg["quantization_config"] = buildConfig(m.Layers, m.Ignore)
-	cfgJSON, err := json.MarshalIndent(cfg, "", "  ")
+	cfgJSON, err := configJSON(dir, m.Config, m.Layers, m.Ignore)
 	if err != nil {
-		return fmt.Errorf("export %s: encode config.json: %w", dir, err)
+		return err
 	}
 	return atomicfile.Dir(dir, OutputKind, func(tmp string) error {
 		if err := safetensors.WriteFile(filepath.Join(tmp, WeightsFile), all, metadata(m)); err != nil {
@@ -123,6 +118,21 @@ func Write(dir string, m *Model, opt Options) error {
 		}
 		return writeSideFiles(dir, tmp, cfgJSON, m.Files, m.Extra)
 	})
+}
+
+// configJSON is the export's config.json: the model's config with the quantization_config
+// of layers (ignore: the layers kept in full precision).
+func configJSON(dir string, config map[string]any, layers []Layer, ignore []string) ([]byte, error) {
+	cfg := map[string]any{}
+	for k, v := range config {
+		cfg[k] = v
+	}
+	cfg["quantization_config"] = buildConfig(layers, ignore)
+	cfgJSON, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("export %s: encode config.json: %w", dir, err)
+	}
+	return cfgJSON, nil
 }
 
 // writeSideFiles writes config.json, the copied files and the generated extra files of an

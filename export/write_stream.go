@@ -1,7 +1,6 @@
 package export
 
 import (
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -71,14 +70,9 @@ func WriteStream(dir string, m *StreamModel, opt Options) error {
 		}
 	}
 	sort.Slice(infos, func(a, b int) bool { return infos[a].Name < infos[b].Name })
-	cfg := map[string]any{}
-	for k, v := range m.Config {
-		cfg[k] = v
-	}
-	cfg["quantization_config"] = buildConfig(light, m.Ignore)
-	cfgJSON, err := json.MarshalIndent(cfg, "", "  ")
+	cfgJSON, err := configJSON(dir, m.Config, light, m.Ignore)
 	if err != nil {
-		return fmt.Errorf("export %s: encode config.json: %w", dir, err)
+		return err
 	}
 	return atomicfile.Dir(dir, OutputKind, func(tmp string) error {
 		w, err := safetensors.Create(filepath.Join(tmp, WeightsFile), infos, metadata(&Model{Layers: light}))
