@@ -27,7 +27,7 @@ func (g *gptqRun) tile(r0, r1 int) {
 	k, l, s := g.l.Cols, g.l, g.s
 	nt := r1 - r0
 	wt := permutedRows(g.w, g.perm, k, r0, nt) // current weights, permuted column order
-	errs := make([]float64, nt*g.bs) // scaled errors (w-q)/U[i,i] of the current block
+	errs := make([]float64, nt*g.bs)           // scaled errors (w-q)/U[i,i] of the current block
 	reached := make([]bool, l.Groups)
 	vals := make([]float32, l.GroupSize)
 	scratch := make([]float64, l.GroupSize)
