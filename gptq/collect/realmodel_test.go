@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -60,27 +59,11 @@ func sequences(tok tokenizer.Tokenizer, text string, n, limit int) [][]int {
 	return out
 }
 
-// evalData and evalPerplexity are the shared real-model protocol (internal/realdata).
-func evalData(t *testing.T, calibTokens, evalTokens int) (*model.Model, [][]int, func() eval.Source) {
-	return realdata.Load(t, calibTokens, evalTokens)
-}
-
-func evalPerplexity(t *testing.T, m *model.Model, src eval.Source) float64 {
-	return realdata.Perplexity(t, m, src)
-}
-
 // perplexity is exp of the mean negative log-likelihood of every next token.
 func perplexity(t *testing.T, m *model.Model, seqs [][]int) float64 {
 	l, err := eval.MeanNLL(m, m.Config.Vocab, seqs, 8)
 	require.NoError(t, err)
 	return math.Exp(l)
-}
-
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
 }
 
 // TestCollectSharesInputs checks the hook bookkeeping on the real model: every linear
@@ -170,12 +153,12 @@ func TestRealModelPerplexityTable(t *testing.T) {
 	if os.Getenv("AUTOQ_GPTQ_TABLE") == "" {
 		t.Skip("set AUTOQ_GPTQ_TABLE=1 to run the perplexity table")
 	}
-	m, calib, open := evalData(t, envInt("AUTOQ_GPTQ_CALIB", 32768), envInt("AUTOQ_GPTQ_EVAL", 32768))
+	m, calib, open := realdata.Load(t, testutil.EnvInt("AUTOQ_GPTQ_CALIB", 32768), testutil.EnvInt("AUTOQ_GPTQ_EVAL", 32768))
 	t0 := time.Now()
 	hs, err := Hessians(m, calib, 8, nil)
 	require.NoError(t, err)
 	t.Logf("calibration: %d windows of 256 tokens, Hessians in %v", len(calib), time.Since(t0))
-	fp := evalPerplexity(t, m, open())
+	fp := realdata.Perplexity(t, m, open())
 	t.Logf("full precision perplexity %.4f", fp)
 	type cfg struct {
 		name   string
@@ -212,7 +195,7 @@ func TestRealModelPerplexityTable(t *testing.T) {
 				require.NoError(t, err)
 				dt := time.Since(t1)
 				require.NoError(t, Plug(m, qs))
-				p := evalPerplexity(t, m, open())
+				p := realdata.Perplexity(t, m, open())
 				m.ResetLinears()
 				out += fmt.Sprintf("| %s | %s | %.4f | %+.2f%% | %v |\n", s, c.name, p, 100*(p/fp-1), dt.Round(time.Millisecond))
 			}

@@ -32,7 +32,7 @@ func TestCalibrationSlicesTable(t *testing.T) {
 	if os.Getenv("AUTOQ_SLICES_TABLE") == "" {
 		t.Skip("set AUTOQ_SLICES_TABLE=1 (minutes of CPU)")
 	}
-	slices, n, evalTokens := envInt("AUTOQ_SLICES", 5), envInt("AUTOQ_SLICE_TOKENS", 32768), envInt("AUTOQ_EVAL_TOKENS", 32768)
+	slices, n, evalTokens := testutil.EnvInt("AUTOQ_SLICES", 5), testutil.EnvInt("AUTOQ_SLICE_TOKENS", 32768), testutil.EnvInt("AUTOQ_EVAL_TOKENS", 32768)
 	schemeName := os.Getenv("AUTOQ_SLICE_SCHEME")
 	if schemeName == "" {
 		schemeName = "w4g32a"

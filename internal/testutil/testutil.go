@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 )
 
@@ -56,6 +57,15 @@ func Open[C io.Closer](t testing.TB, open func(string) (C, error), path string) 
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// EnvInt is the positive integer in the environment variable name (a knob of a slow
+// table test), or def when it is unset or not a positive integer.
+func EnvInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
 }
 
 // Rand returns a deterministic generator for a test.
