@@ -56,12 +56,6 @@ func gemmTestDevice(t *testing.T) *GEMM {
 	return g
 }
 
-// f16Values returns n Gaussian values rounded to F16 (so the device sees exactly them).
-func f16Values(seed uint64, n int, sigma float64) []float32 {
-	v := testutil.Gaussian(testutil.Rand(seed), n, sigma)
-	return tensor.F16ToF32Slice(nil, tensor.F32ToF16Slice(v))
-}
-
 func randInt8(seed uint64, n int) []int8 {
 	r := testutil.Rand(seed)
 	out := make([]int8, n)
@@ -69,19 +63,6 @@ func randInt8(seed uint64, n int) []int8 {
 		out[i] = int8(r.IntN(255) - 127)
 	}
 	return out
-}
-
-func relFrobenius(got, want []float32) float64 {
-	var num, den float64
-	for i := range want {
-		d := float64(got[i]) - float64(want[i])
-		num += d * d
-		den += float64(want[i]) * float64(want[i])
-	}
-	if den == 0 {
-		return math.Sqrt(num)
-	}
-	return math.Sqrt(num / den)
 }
 
 // firstNaN returns the index of the first NaN (an element the kernel did not write: the
@@ -95,13 +76,24 @@ func firstNaN(v []float32) int {
 	return -1
 }
 
-// quantize4 makes a 4-bit QTensor the way `autoq quantize` does (quant.Quantize).
-func quantize4(t testing.TB, N, K int, s quant.Scheme, seed uint64) *quant.QTensor {
+// checkW4A16 compares kernel's output got [M, N] with quant.GemmW4A16(a, M, w, bias):
+// every element written (no NaN, the outputs are poisoned before each call) and the
+// relative Frobenius error within w4Tol; the worst element is logged, and named on failure.
+func checkW4A16(t *testing.T, kernel string, a []float32, M int, w *quant.QTensor, bias, got []float32) {
 	t.Helper()
-	w := testutil.Gaussian(testutil.Rand(seed), N*K, 0.05)
-	q, err := quant.Quantize("blk.0.w", w, N, K, s, quant.SearchOptions{Method: quant.SearchMax})
+	want, err := quant.GemmW4A16(a, M, w, bias)
 	require.NoError(t, err)
-	return q
+	require.Equal(t, -1, firstNaN(got), "unwritten (NaN) output element")
+	N := w.Rows
+	rel := relFrobenius(got, want)
+	worst, at := 0.0, 0
+	for i := range want {
+		if d := math.Abs(float64(got[i] - want[i])); d > worst {
+			worst, at = d, i
+		}
+	}
+	t.Logf("rel Frobenius %.3g (tolerance %g), worst |diff| %.3g at [m=%d, n=%d] (got %g want %g)", rel, w4Tol, worst, at/N, at%N, got[at], want[at])
+	require.LessOrEqual(t, rel, w4Tol, "kernel %s: relative Frobenius error vs quant.GemmW4A16; worst element [m=%d, n=%d] got %g want %g", kernel, at/N, at%N, got[at], want[at])
 }
 
 func quantize8(t *testing.T, N, K int, g quant.Granularity, seed uint64) *quant.QTensor {
@@ -297,20 +289,9 @@ func TestGemmW4A16VsReference(t *testing.T) {
 					if M%2 == 1 {
 						bias = testutil.Gaussian(testutil.Rand(uint64(88+si)), s.N, 0.5)
 					}
-					want, err := quant.GemmW4A16(a, M, w, bias)
-					require.NoError(t, err)
 					got, err := g.GemmPackedW4A16(a, M, p, bias)
 					require.NoError(t, err)
-					require.Equal(t, -1, firstNaN(got), "unwritten (NaN) output element")
-					rel := relFrobenius(got, want)
-					worst, at := 0.0, 0
-					for i := range want {
-						if d := math.Abs(float64(got[i] - want[i])); d > worst {
-							worst, at = d, i
-						}
-					}
-					t.Logf("rel Frobenius %.3g (tolerance %g), worst |diff| %.3g at [m=%d, n=%d] (got %g want %g)", rel, w4Tol, worst, at/s.N, at%s.N, got[at], want[at])
-					require.LessOrEqual(t, rel, w4Tol, "relative Frobenius error vs quant.GemmW4A16; worst element [m=%d, n=%d] got %g want %g", at/s.N, at%s.N, got[at], want[at])
+					checkW4A16(t, "tiled", a, M, w, bias, got)
 				})
 			}
 		}
