@@ -75,6 +75,20 @@ func firstNaN(v []float32) int {
 	return -1
 }
 
+// w8a8Case draws the inputs of a W8A8 kernel case for w [N, K]: F16 activations [M, K]
+// (seed xSeed) quantized per token, a bias on odd M (seed biasSeed), and quant.GemmW8A8's
+// output rounded to F16, what the kernels must give.
+func w8a8Case(t *testing.T, w *quant.QTensor, M int, xSeed, biasSeed uint64) (aq []int8, as, bias, want []float32) {
+	t.Helper()
+	aq, as = quant.QuantizeActivationsPerToken(f16Values(xSeed, M*w.Cols, 1), M, w.Cols)
+	if M%2 == 1 {
+		bias = testutil.Gaussian(testutil.Rand(biasSeed), w.Rows, 0.5)
+	}
+	ref, err := quant.GemmW8A8(aq, as, M, w, bias)
+	require.NoError(t, err)
+	return aq, as, bias, tensor.F16ToF32Slice(nil, tensor.F32ToF16Slice(ref))
+}
+
 // checkW4A16 compares kernel's output got [M, N] with quant.GemmW4A16(a, M, w, bias):
 // every element written (no NaN, the outputs are poisoned before each call) and the
 // relative Frobenius error within w4Tol; the worst element is logged, and named on failure.
@@ -451,15 +465,7 @@ func TestGemmW8A8ReduceKernelEqualsLastBlock(t *testing.T) {
 			w := quantize8(t, s.N, s.K, gran, uint64(600+si))
 			for _, M := range w8ReduceMs {
 				t.Run(fmt.Sprintf("M%d_N%d_K%d_%s", M, s.N, s.K, gran), func(t *testing.T) {
-					x := f16Values(uint64(4000+M+si), M*s.K, 1)
-					aq, as := quant.QuantizeActivationsPerToken(x, M, s.K)
-					var bias []float32
-					if M%2 == 1 {
-						bias = testutil.Gaussian(testutil.Rand(uint64(66+si)), s.N, 0.5)
-					}
-					ref, err := quant.GemmW8A8(aq, as, M, w, bias)
-					require.NoError(t, err)
-					want := tensor.F16ToF32Slice(nil, tensor.F32ToF16Slice(ref))
+					aq, as, bias, want := w8a8Case(t, w, M, uint64(4000+M+si), uint64(66+si))
 					got, err := g.GemmW8A8With(TiledReduceKernel, aq, as, M, w, bias)
 					require.NoError(t, err)
 					require.Equal(t, -1, firstNaN(got), "unwritten (NaN) output element")
@@ -514,15 +520,7 @@ func TestGemmW8A8WgmmaVsReference(t *testing.T) {
 			if M*s.N*s.K > 1<<31 {
 				continue // the CPU reference's time
 			}
-			x := f16Values(uint64(8000+M+si), M*s.K, 1)
-			aq, as := quant.QuantizeActivationsPerToken(x, M, s.K)
-			var bias []float32
-			if M%2 == 1 {
-				bias = testutil.Gaussian(testutil.Rand(uint64(86+si)), s.N, 0.5)
-			}
-			ref, err := quant.GemmW8A8(aq, as, M, w, bias)
-			require.NoError(t, err)
-			want := tensor.F16ToF32Slice(nil, tensor.F32ToF16Slice(ref))
+			aq, as, bias, want := w8a8Case(t, w, M, uint64(8000+M+si), uint64(86+si))
 			got, err := g.GemmW8A8With(WgmmaTMA, aq, as, M, w, bias)
 			require.NoError(t, err, "M=%d N=%d K=%d", M, s.N, s.K)
 			require.Equal(t, -1, firstNaN(got), "unwritten (NaN) output element")
