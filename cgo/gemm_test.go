@@ -89,6 +89,16 @@ func w8a8Case(t *testing.T, w *quant.QTensor, M int, xSeed, biasSeed uint64) (aq
 	return aq, as, bias, tensor.F16ToF32Slice(nil, tensor.F32ToF16Slice(ref))
 }
 
+// w4a16Case draws the inputs of a W4A16 kernel case for w [N, K]: F16 activations [M, K]
+// (seed aSeed) and a bias on odd M (seed biasSeed).
+func w4a16Case(w *quant.QTensor, M int, aSeed, biasSeed uint64) (a, bias []float32) {
+	a = f16Values(aSeed, M*w.Cols, 1)
+	if M%2 == 1 {
+		bias = testutil.Gaussian(testutil.Rand(biasSeed), w.Rows, 0.5)
+	}
+	return a, bias
+}
+
 // checkW4A16 compares kernel's output got [M, N] with quant.GemmW4A16(a, M, w, bias):
 // every element written (no NaN, the outputs are poisoned before each call) and the
 // relative Frobenius error within w4Tol; the worst element is logged, and named on failure.
@@ -297,11 +307,7 @@ func TestGemmW4A16VsReference(t *testing.T) {
 			require.NoError(t, err)
 			for _, M := range Ms {
 				t.Run(fmt.Sprintf("%s_M%d_N%d_K%d", sc.s, M, s.N, s.K), func(t *testing.T) {
-					a := f16Values(uint64(5000+M+si), M*s.K, 1)
-					var bias []float32
-					if M%2 == 1 {
-						bias = testutil.Gaussian(testutil.Rand(uint64(88+si)), s.N, 0.5)
-					}
+					a, bias := w4a16Case(w, M, uint64(5000+M+si), uint64(88+si))
 					got, err := g.GemmPackedW4A16(a, M, p, bias)
 					require.NoError(t, err)
 					checkW4A16(t, "tiled", a, M, w, bias, got)

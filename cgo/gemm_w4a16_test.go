@@ -41,11 +41,7 @@ func TestGemmW4A16TiledVsReference(t *testing.T) {
 				}
 				for _, M := range Ms {
 					t.Run(fmt.Sprintf("%s_%s_M%d_N%d_K%d", k, sc.s, M, s.N, s.K), func(t *testing.T) {
-						a := f16Values(uint64(9000+M+si), M*s.K, 1)
-						var bias []float32
-						if M%2 == 1 {
-							bias = testutil.Gaussian(testutil.Rand(uint64(99+si)), s.N, 0.5)
-						}
+						a, bias := w4a16Case(w, M, uint64(9000+M+si), uint64(99+si))
 						got, err := g.GemmPackedW4A16With(k, a, M, p, bias)
 						require.NoError(t, err)
 						checkW4A16(t, string(k), a, M, w, bias, got)
@@ -139,11 +135,7 @@ func TestGemmW4A16StripVsReference(t *testing.T) {
 			}
 			for _, M := range Ms {
 				t.Run(fmt.Sprintf("%s_M%d_N%d_K%d", sc.s, M, s.N, s.K), func(t *testing.T) {
-					a := f16Values(uint64(9100+M+si), M*s.K, 1)
-					var bias []float32
-					if M%2 == 1 {
-						bias = testutil.Gaussian(testutil.Rand(uint64(199+si)), s.N, 0.5)
-					}
+					a, bias := w4a16Case(w, M, uint64(9100+M+si), uint64(199+si))
 					got, err := g.GemmPackedW4A16Strip(a, M, p3, bias)
 					require.NoError(t, err)
 					checkW4A16(t, "strip", a, M, w, bias, got)
@@ -263,11 +255,7 @@ func TestGemmW4A16StripeKernelsVsReference(t *testing.T) {
 					}
 					ran++
 					t.Run(fmt.Sprintf("%s_%s_M%d_N%d_K%d", k, sc.s, M, s.N, s.K), func(t *testing.T) {
-						a := f16Values(uint64(11000+M+si), M*s.K, 1)
-						var bias []float32
-						if M%2 == 1 {
-							bias = testutil.Gaussian(testutil.Rand(uint64(199+si)), s.N, 0.5)
-						}
+						a, bias := w4a16Case(w, M, uint64(11000+M+si), uint64(199+si))
 						got, err := g.GemmPackedW4A16With(k, a, M, p, bias)
 						require.NoError(t, err)
 						checkW4A16(t, string(k), a, M, w, bias, got)
