@@ -75,6 +75,22 @@ func firstNaN(v []float32) int {
 	return -1
 }
 
+// requireSameAcc requires a kernel's int32 accumulators got [M, n] to equal quant.GemmI8's
+// (want), naming the first few that differ.
+func requireSameAcc(t *testing.T, kernel string, got, want []int32, n int) {
+	t.Helper()
+	bad := 0
+	for i := range want {
+		if got[i] != want[i] {
+			if bad < 5 {
+				t.Errorf("acc[m=%d, n=%d] = %d, want %d", i/n, i%n, got[i], want[i])
+			}
+			bad++
+		}
+	}
+	require.Zero(t, bad, "kernel %s: %d of %d int32 accumulators differ from quant.GemmI8", kernel, bad, len(want))
+}
+
 // w8a8Case draws the inputs of a W8A8 kernel case for w [N, K]: F16 activations [M, K]
 // (seed xSeed) quantized per token, a bias on odd M (seed biasSeed), and quant.GemmW8A8's
 // output rounded to F16, what the kernels must give.
@@ -146,16 +162,7 @@ func TestGemmI8ExactVsReference(t *testing.T) {
 				want := quant.GemmI8(a, lv, M, s.N, s.K)
 				got, err := g.GemmI8(a, M, w)
 				require.NoError(t, err)
-				bad := 0
-				for i := range want {
-					if got[i] != want[i] {
-						if bad < 5 {
-							t.Errorf("acc[m=%d, n=%d] = %d, want %d", i/s.N, i%s.N, got[i], want[i])
-						}
-						bad++
-					}
-				}
-				require.Zero(t, bad, "%d of %d int32 accumulators differ from quant.GemmI8", bad, len(want))
+				requireSameAcc(t, "tiled", got, want, s.N)
 			})
 		}
 	}
@@ -424,16 +431,7 @@ func TestGemmI8KernelsExactVsReference(t *testing.T) {
 					want := quant.GemmI8(a, lv, M, s.N, s.K)
 					got, err := g.GemmI8With(k, a, M, w)
 					require.NoError(t, err)
-					bad := 0
-					for i := range want {
-						if got[i] != want[i] {
-							if bad < 5 {
-								t.Errorf("acc[m=%d, n=%d] = %d, want %d", i/s.N, i%s.N, got[i], want[i])
-							}
-							bad++
-						}
-					}
-					require.Zero(t, bad, "kernel %s: %d of %d int32 accumulators differ from quant.GemmI8", k, bad, len(want))
+					requireSameAcc(t, string(k), got, want, s.N)
 				})
 			}
 		}

@@ -34,14 +34,7 @@ func TestParseRecipe(t *testing.T) {
 		"w3ta":          {Weight: Scheme{Bits: 3, Granularity: PerTensor}},
 		"w7g64":         {Weight: Scheme{Bits: 7, Symmetric: true, Granularity: PerGroup, GroupSize: 64}},
 	}
-	for s, want := range cases {
-		got, err := ParseRecipe(s)
-		require.NoError(t, err, s)
-		assert.Equal(t, want, got, s)
-		back, err := ParseRecipe(got.String())
-		require.NoError(t, err)
-		assert.Equal(t, got, back, "canonical name %s parses back", got.String())
-	}
+	checkParseRecipe(t, cases)
 	for _, bad := range []string{"", "w2", "w1g32", "w9", "w12", "w32", "w6a8", "w5a8s", "w3g32a8", "w4a8", "w16g32", "w4g0", "int4", "w8a8x", "w8a8dyn", "w16+gptq", "w4+awq", "w4g32a+"} {
 		_, err := ParseRecipe(bad)
 		assert.Error(t, err, bad)
@@ -115,14 +108,7 @@ func TestParseBlockRecipes(t *testing.T) {
 		" q4_K+GPTQ": {Weight: g32(4, false), Block: BlockQ4_K, Rounding: RoundGPTQ},
 		"q6_k+ref":   {Weight: Scheme{Bits: 6, Symmetric: true, Granularity: PerGroup, GroupSize: 16}, Block: BlockQ6_K, Rounding: RoundRef},
 	}
-	for s, want := range cases {
-		got, err := ParseRecipe(s)
-		require.NoError(t, err, s)
-		assert.Equal(t, want, got, s)
-		back, err := ParseRecipe(got.String())
-		require.NoError(t, err)
-		assert.Equal(t, got, back, "canonical name %s parses back", got.String())
-	}
+	checkParseRecipe(t, cases)
 	assert.Equal(t, "q4_k+gptq", cases[" q4_K+GPTQ"].String())
 	assert.NotEqual(t, mustRecipe(t, "q4_0"), mustRecipe(t, "w4g32"), "a block format is its own recipe")
 	for _, bad := range []string{"q3_k", "q2_k", "q8_1", "q4_0a8", "q4_0g32", "q4_k+awq", "w4g32+ref", "w16+ref", "q4_k+"} {
@@ -155,4 +141,18 @@ func TestBlockNames(t *testing.T) {
 	}
 	_, err := ParseBlock("q3_k")
 	assert.ErrorContains(t, err, "q3_k")
+}
+
+// checkParseRecipe requires ParseRecipe to give each name's recipe, and the recipe's
+// canonical name to parse back to it.
+func checkParseRecipe(t *testing.T, cases map[string]Recipe) {
+	t.Helper()
+	for s, want := range cases {
+		got, err := ParseRecipe(s)
+		require.NoError(t, err, s)
+		assert.Equal(t, want, got, s)
+		back, err := ParseRecipe(got.String())
+		require.NoError(t, err)
+		assert.Equal(t, got, back, "canonical name %s parses back", got.String())
+	}
 }
