@@ -48,12 +48,7 @@ func exportGGUF(env Env, f ExportOptions) (*ExportReport, error) {
 	if _, err := sourceVocab(src); err != nil {
 		return nil, err
 	}
-	m, err := src.NewModel()
-	if err != nil {
-		return nil, err
-	}
-	layers := Layers(m)
-	choices, err := p.Resolve(layers)
+	m, layers, choices, err := planModel(src, p)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/autoq/autoq/export"
 	"github.com/autoq/autoq/internal/atomicfile"
 	"github.com/autoq/autoq/internal/progress"
+	"github.com/autoq/autoq/model"
 	"github.com/autoq/autoq/plan"
 	"github.com/autoq/autoq/quant"
 	"github.com/autoq/autoq/tensor"
@@ -119,6 +120,21 @@ func (f *ExportOptions) prepare(env Env, inputs []string, out atomicfile.Target)
 	return p, src, nil
 }
 
+// planModel builds src's model and resolves the plan over its linear layers: the model,
+// the layers and each layer's recipe.
+func planModel(src *Source, p *plan.Plan) (*model.Model, []plan.Layer, []quant.Recipe, error) {
+	m, err := src.NewModel()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	layers := Layers(m)
+	choices, err := p.Resolve(layers)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return m, layers, choices, nil
+}
+
 // Export is `autoq export`: quantize a model by a plan and write it in the
 // compressed-tensors format (with a TensorRT cache for static W8A8), after checking that
 // the target loads every layer.
@@ -145,12 +161,7 @@ func Export(env Env, f ExportOptions) (*ExportReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := src.NewModel()
-	if err != nil {
-		return nil, err
-	}
-	layers := Layers(m)
-	choices, err := p.Resolve(layers)
+	m, layers, choices, err := planModel(src, p)
 	if err != nil {
 		return nil, err
 	}
