@@ -59,17 +59,9 @@ func exportGGUF(env Env, f ExportOptions) (*ExportReport, error) {
 	if err := et.checkPlan(env, choices); err != nil {
 		return nil, err
 	}
-	qz := &Quantizers{}
-	if f.Data != "" {
-		d, err := loadData(f.Data, src.Tok, src.Cfg.Vocab, f.dataOptions(), dataNeed{})
-		if err != nil {
-			return nil, err
-		}
-		if qz, err = f.quantizers(env, src, d, choices); err != nil {
-			return nil, err
-		}
-	} else if f.Int4 == "gptq" && needsLowBit(choices) {
-		env.logf("note: no --data, so layers below 8 bits use round-to-nearest (GPTQ needs calibration data)\n")
+	qz, err := f.planQuantizers(env, src, choices)
+	if err != nil {
+		return nil, err
 	}
 	bar := progress.New(env.bars(), "quantize", int64(len(layers)), "layers")
 	ql, err := ApplyPlan(m, p, qz, func() { bar.Add(1) })

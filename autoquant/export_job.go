@@ -135,6 +135,23 @@ func planModel(src *Source, p *plan.Plan) (*model.Model, []plan.Layer, []quant.R
 	return m, layers, choices, nil
 }
 
+// planQuantizers is the quantizers of the plan's layers: calibrated on --data (GPTQ,
+// activation thresholds) when given, else the defaults, with a note when GPTQ layers fall
+// back to round-to-nearest for want of data.
+func (f *ExportOptions) planQuantizers(env Env, src *Source, choices []quant.Recipe) (*Quantizers, error) {
+	if f.Data == "" {
+		if f.Int4 == "gptq" && needsLowBit(choices) {
+			env.logf("note: no --data, so layers below 8 bits use round-to-nearest (GPTQ needs calibration data)\n")
+		}
+		return &Quantizers{}, nil
+	}
+	d, err := loadData(f.Data, src.Tok, src.Cfg.Vocab, f.dataOptions(), dataNeed{})
+	if err != nil {
+		return nil, err
+	}
+	return f.quantizers(env, src, d, choices)
+}
+
 // Export is `autoq export`: quantize a model by a plan and write it in the
 // compressed-tensors format (with a TensorRT cache for static W8A8), after checking that
 // the target loads every layer.
@@ -187,19 +204,11 @@ func Export(env Env, f ExportOptions) (*ExportReport, error) {
 	if err := et.checkPlan(env, choices); err != nil {
 		return nil, err
 	}
-	qz := &Quantizers{ScaleDType: sd}
-	if f.Data != "" {
-		d, err := loadData(f.Data, src.Tok, src.Cfg.Vocab, f.dataOptions(), dataNeed{})
-		if err != nil {
-			return nil, err
-		}
-		if qz, err = f.quantizers(env, src, d, choices); err != nil {
-			return nil, err
-		}
-		qz.ScaleDType = sd
-	} else if f.Int4 == "gptq" && needsLowBit(choices) {
-		env.logf("note: no --data, so layers below 8 bits use round-to-nearest (GPTQ needs calibration data)\n")
+	qz, err := f.planQuantizers(env, src, choices)
+	if err != nil {
+		return nil, err
 	}
+	qz.ScaleDType = sd
 	var table *calib.Table
 	if f.CalibTable != "" {
 		if table, qz.Amax, err = tableAmax(f.CalibTable, m.LinearNames()); err != nil {
