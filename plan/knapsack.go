@@ -47,20 +47,8 @@ func dpBudget(orig [][]option, budget float64, steps int) []int {
 	if dp[steps] == inf { // rounding made the exact minimum infeasible: take the cheapest plan
 		return cheapest(opts)
 	}
-	pick := walkBack(opts, choice, units, steps)
 	// Rounding up may leave budget unused: spend it on damage-per-bit upgrades.
-	spent := 0.0
-	for j := range opts {
-		spent += opts[j][pick[j]].cost
-	}
-	for {
-		j, k, ok := upgrade(opts, pick, budget-spent)
-		if !ok {
-			return pick
-		}
-		spent += opts[j][k].cost - opts[j][pick[j]].cost
-		pick[j] = k
-	}
+	return upgradeWithin(opts, walkBack(opts, choice, units, steps), budget)
 }
 
 // knapsack is the dynamic programme over budgets of 0 to size-1 units (a cost c takes
@@ -195,7 +183,12 @@ func upgrade(opts [][]option, pick []int, room float64) (j, k int, ok bool) {
 }
 
 func greedyBudget(opts [][]option, budget float64) []int {
-	pick := cheapest(opts)
+	return upgradeWithin(opts, cheapest(opts), budget)
+}
+
+// upgradeWithin takes upgrades of pick, the best damage saved per bit first, while the
+// total cost stays within budget.
+func upgradeWithin(opts [][]option, pick []int, budget float64) []int {
 	spent := 0.0
 	for j, o := range opts {
 		spent += o[pick[j]].cost
