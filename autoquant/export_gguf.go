@@ -3,7 +3,6 @@ package autoquant
 import (
 	"os"
 
-	"github.com/autoq/autoq/internal/progress"
 	"github.com/autoq/autoq/plan"
 )
 
@@ -63,9 +62,7 @@ func exportGGUF(env Env, f ExportOptions) (*ExportReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	bar := progress.New(env.bars(), "quantize", int64(len(layers)), "layers")
-	ql, err := ApplyPlan(m, p, qz, func() { bar.Add(1) })
-	bar.Done()
+	ql, err := applyPlanShown(env, m, p, qz, len(layers))
 	if err != nil {
 		return nil, err
 	}

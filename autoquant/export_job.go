@@ -152,6 +152,14 @@ func (f *ExportOptions) planQuantizers(env Env, src *Source, choices []quant.Rec
 	return f.quantizers(env, src, d, choices)
 }
 
+// applyPlanShown is ApplyPlan with a progress bar over the model's n linear layers.
+func applyPlanShown(env Env, m *model.Model, p *plan.Plan, qz *Quantizers, n int) ([]*Layer, error) {
+	bar := progress.New(env.bars(), "quantize", int64(n), "layers")
+	ql, err := ApplyPlan(m, p, qz, func() { bar.Add(1) })
+	bar.Done()
+	return ql, err
+}
+
 // Export is `autoq export`: quantize a model by a plan and write it in the
 // compressed-tensors format (with a TensorRT cache for static W8A8), after checking that
 // the target loads every layer.
@@ -215,9 +223,7 @@ func Export(env Env, f ExportOptions) (*ExportReport, error) {
 			return nil, err
 		}
 	}
-	bar := progress.New(env.bars(), "quantize", int64(len(layers)), "layers")
-	ql, err := ApplyPlan(m, p, qz, func() { bar.Add(1) })
-	bar.Done()
+	ql, err := applyPlanShown(env, m, p, qz, len(layers))
 	if err != nil {
 		return nil, err
 	}
