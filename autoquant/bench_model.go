@@ -123,6 +123,20 @@ func quantizeModel(m *model.Model, sp eval.Spec, kernel string, opt quant.Search
 	return nil
 }
 
+// grid parses the sizes (--batch, --seq) and the weight scale search of a benchmark.
+func (f *BenchModelOptions) grid() (batches, seqs []int, search quant.SearchMethod, err error) {
+	if batches, err = parseInts("batch", f.Batches); err != nil {
+		return nil, nil, 0, err
+	}
+	if seqs, err = parseInts("seq", f.Seqs); err != nil {
+		return nil, nil, 0, err
+	}
+	if search, err = quant.ParseSearch(f.Search); err != nil {
+		return nil, nil, 0, usagef("--search: %v", err)
+	}
+	return batches, seqs, search, nil
+}
+
 // BenchModel is `autoq bench model`: whole-model prefill latency, full precision vs
 // quantized, per batch x sequence length (CPU reference kernels, or the GPU model runner).
 func BenchModel(env Env, o BenchModelOptions) (*BenchModelReport, error) {
@@ -149,17 +163,9 @@ func BenchModel(env Env, o BenchModelOptions) (*BenchModelReport, error) {
 	if f.Kernel != "int" && f.Kernel != "fake" {
 		return nil, usagef("--kernel must be int or fake, got %q", f.Kernel)
 	}
-	batches, err := parseInts("batch", f.Batches)
+	batches, seqs, search, err := f.grid()
 	if err != nil {
 		return nil, err
-	}
-	seqs, err := parseInts("seq", f.Seqs)
-	if err != nil {
-		return nil, err
-	}
-	search, err := quant.ParseSearch(f.Search)
-	if err != nil {
-		return nil, usagef("--search: %v", err)
 	}
 	ref, err := model.Load(f.Model)
 	if err != nil {

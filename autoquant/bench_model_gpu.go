@@ -27,17 +27,9 @@ func benchModelGPU(env Env, f *BenchModelOptions, dev backend.Device) (*BenchMod
 	if f.Runs < 1 || f.Warmup < 0 {
 		return nil, usagef("--runs must be >= 1 and --warmup >= 0")
 	}
-	batches, err := parseInts("batch", f.Batches)
+	batches, seqs, search, err := f.grid()
 	if err != nil {
 		return nil, err
-	}
-	seqs, err := parseInts("seq", f.Seqs)
-	if err != nil {
-		return nil, err
-	}
-	search, err := quant.ParseSearch(f.Search)
-	if err != nil {
-		return nil, usagef("--search: %v", err)
 	}
 	labels := []string{"fp16"}
 	schemes := []*quant.Recipe{nil}

@@ -1,7 +1,6 @@
 package autoquant
 
 import (
-	"errors"
 	"fmt"
 	"io"
 
@@ -43,12 +42,7 @@ func LoadData(path string, tok tokenizer.Tokenizer, vocab int, opt DataOptions) 
 func loadData(path string, tok tokenizer.Tokenizer, vocab int, opt DataOptions, need dataNeed) (*Data, error) {
 	opt.defaults()
 	read := func(split string, skip, max int) ([][]int, error) {
-		w, err := eval.OpenWindows(path, tok, vocab, eval.DataOptions{SeqLen: opt.SeqLen, MaxTokens: max, Split: split, SkipTokens: skip})
-		if err != nil {
-			return nil, err
-		}
-		defer w.Close()
-		return readAll(w)
+		return eval.ReadWindows(path, tok, vocab, eval.DataOptions{SeqLen: opt.SeqLen, MaxTokens: max, Split: split, SkipTokens: skip})
 	}
 	d := &Data{}
 	var err error
@@ -78,30 +72,11 @@ func LoadEval(path string, tok tokenizer.Tokenizer, vocab, seqLen, maxTokens int
 	if seqLen <= 0 {
 		seqLen = 256
 	}
-	w, err := eval.OpenWindows(path, tok, vocab, eval.DataOptions{SeqLen: seqLen, MaxTokens: maxTokens, Split: "eval"})
-	if err != nil {
-		return nil, err
-	}
-	defer w.Close()
-	ws, err := readAll(w)
+	ws, err := eval.ReadWindows(path, tok, vocab, eval.DataOptions{SeqLen: seqLen, MaxTokens: maxTokens, Split: "eval"})
 	if err == nil && len(ws) == 0 {
 		err = fmt.Errorf("%s: no evaluation tokens", path)
 	}
 	return ws, err
-}
-
-func readAll(src eval.Source) ([][]int, error) {
-	var out [][]int
-	for {
-		w, err := src.Next()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, w)
-	}
 }
 
 // windows is an in-memory eval.Source.

@@ -158,12 +158,8 @@ func Eval(env Env, o EvalOptions) (*EvalReport, error) {
 		if calWS != nil {
 			return calWS, nil
 		}
-		cw, err := eval.OpenWindows(f.Data, tok, ref.Config.Vocab, eval.DataOptions{SeqLen: f.SeqLen, MaxTokens: f.CalibTokens, Split: "calib"})
-		if err != nil {
-			return nil, err
-		}
-		defer cw.Close()
-		calWS, err = readAll(cw)
+		var err error
+		calWS, err = eval.ReadWindows(f.Data, tok, ref.Config.Vocab, eval.DataOptions{SeqLen: f.SeqLen, MaxTokens: f.CalibTokens, Split: "calib"})
 		return calWS, err
 	}
 	for i, sp := range specs {
@@ -245,7 +241,7 @@ func Eval(env Env, o EvalOptions) (*EvalReport, error) {
 	w = ow
 	var scored [][]int // the windows llama.cpp scores too
 	if llama != nil {
-		if scored, err = readAll(ow); err != nil {
+		if scored, err = eval.ReadAll(ow); err != nil {
 			return nil, err
 		}
 		w = newWindows(scored)

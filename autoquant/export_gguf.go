@@ -3,7 +3,6 @@ package autoquant
 import (
 	"os"
 
-	"github.com/autoq/autoq/internal/progress"
 	"github.com/autoq/autoq/plan"
 )
 
@@ -37,20 +36,7 @@ func exportGGUF(env Env, f ExportOptions) (*ExportReport, error) {
 	if err := f.check(); err != nil {
 		return nil, err
 	}
-	if err := checkOutputs(env, f.Force, []string{f.Model, f.Data, f.Tokenizer, f.Plan}, outFile("--out", f.Out)); err != nil {
-		return nil, err
-	}
-	if err := checkData(f.Model, f.Data); err != nil {
-		return nil, err
-	}
-	if err := openDevice(env, "export", f.Device); err != nil {
-		return nil, err
-	}
-	p, err := plan.Read(f.Plan)
-	if err != nil {
-		return nil, err
-	}
-	src, err := OpenSource(f.Model, f.Tokenizer)
+	p, src, err := f.prepare(env, []string{f.Model, f.Data, f.Tokenizer, f.Plan}, outFile("--out", f.Out))
 	if err != nil {
 		return nil, err
 	}
@@ -61,12 +47,7 @@ func exportGGUF(env Env, f ExportOptions) (*ExportReport, error) {
 	if _, err := sourceVocab(src); err != nil {
 		return nil, err
 	}
-	m, err := src.NewModel()
-	if err != nil {
-		return nil, err
-	}
-	layers := Layers(m)
-	choices, err := p.Resolve(layers)
+	m, layers, choices, err := planModel(src, p)
 	if err != nil {
 		return nil, err
 	}
@@ -77,21 +58,11 @@ func exportGGUF(env Env, f ExportOptions) (*ExportReport, error) {
 	if err := et.checkPlan(env, choices); err != nil {
 		return nil, err
 	}
-	qz := &Quantizers{}
-	if f.Data != "" {
-		d, err := loadData(f.Data, src.Tok, src.Cfg.Vocab, f.dataOptions(), dataNeed{})
-		if err != nil {
-			return nil, err
-		}
-		if qz, err = f.quantizers(env, src, d, choices); err != nil {
-			return nil, err
-		}
-	} else if f.Int4 == "gptq" && needsLowBit(choices) {
-		env.logf("note: no --data, so layers below 8 bits use round-to-nearest (GPTQ needs calibration data)\n")
+	qz, err := f.planQuantizers(env, src, choices)
+	if err != nil {
+		return nil, err
 	}
-	bar := progress.New(env.bars(), "quantize", int64(len(layers)), "layers")
-	ql, err := ApplyPlan(m, p, qz, func() { bar.Add(1) })
-	bar.Done()
+	ql, err := applyPlanShown(env, m, p, qz, len(layers))
 	if err != nil {
 		return nil, err
 	}

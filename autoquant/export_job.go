@@ -9,7 +9,9 @@ import (
 
 	"github.com/autoq/autoq/calib"
 	"github.com/autoq/autoq/export"
+	"github.com/autoq/autoq/internal/atomicfile"
 	"github.com/autoq/autoq/internal/progress"
+	"github.com/autoq/autoq/model"
 	"github.com/autoq/autoq/plan"
 	"github.com/autoq/autoq/quant"
 	"github.com/autoq/autoq/tensor"
@@ -94,6 +96,70 @@ func scaleDTypes(flag string, model tensor.DType, t *exportTarget) (scale, serve
 	return 0, 0, usagef("--scale-dtype must be auto, f16, bf16 or f32, not %q", flag)
 }
 
+// prepare does what both formats of export do after their own checks: refuse unsafe
+// outputs (out, beside inputs), check the data, open the device, read the plan and open
+// the model.
+func (f *ExportOptions) prepare(env Env, inputs []string, out atomicfile.Target) (*plan.Plan, *Source, error) {
+	if err := checkOutputs(env, f.Force, inputs, out); err != nil {
+		return nil, nil, err
+	}
+	if err := checkData(f.Model, f.Data); err != nil {
+		return nil, nil, err
+	}
+	if err := openDevice(env, "export", f.Device); err != nil {
+		return nil, nil, err
+	}
+	p, err := plan.Read(f.Plan)
+	if err != nil {
+		return nil, nil, err
+	}
+	src, err := OpenSource(f.Model, f.Tokenizer)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, src, nil
+}
+
+// planModel builds src's model and resolves the plan over its linear layers: the model,
+// the layers and each layer's recipe.
+func planModel(src *Source, p *plan.Plan) (*model.Model, []plan.Layer, []quant.Recipe, error) {
+	m, err := src.NewModel()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	layers := Layers(m)
+	choices, err := p.Resolve(layers)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return m, layers, choices, nil
+}
+
+// planQuantizers is the quantizers of the plan's layers: calibrated on --data (GPTQ,
+// activation thresholds) when given, else the defaults, with a note when GPTQ layers fall
+// back to round-to-nearest for want of data.
+func (f *ExportOptions) planQuantizers(env Env, src *Source, choices []quant.Recipe) (*Quantizers, error) {
+	if f.Data == "" {
+		if f.Int4 == "gptq" && needsLowBit(choices) {
+			env.logf("note: no --data, so layers below 8 bits use round-to-nearest (GPTQ needs calibration data)\n")
+		}
+		return &Quantizers{}, nil
+	}
+	d, err := loadData(f.Data, src.Tok, src.Cfg.Vocab, f.dataOptions(), dataNeed{})
+	if err != nil {
+		return nil, err
+	}
+	return f.quantizers(env, src, d, choices)
+}
+
+// applyPlanShown is ApplyPlan with a progress bar over the model's n linear layers.
+func applyPlanShown(env Env, m *model.Model, p *plan.Plan, qz *Quantizers, n int) ([]*Layer, error) {
+	bar := progress.New(env.bars(), "quantize", int64(n), "layers")
+	ql, err := ApplyPlan(m, p, qz, func() { bar.Add(1) })
+	bar.Done()
+	return ql, err
+}
+
 // Export is `autoq export`: quantize a model by a plan and write it in the
 // compressed-tensors format (with a TensorRT cache for static W8A8), after checking that
 // the target loads every layer.
@@ -116,32 +182,11 @@ func Export(env Env, f ExportOptions) (*ExportReport, error) {
 	if err := f.checkTRT(); err != nil {
 		return nil, err
 	}
-	if err := f.check(); err != nil {
-		return nil, err
-	}
-	if err := checkOutputs(env, f.Force, []string{f.Model, f.Data, f.Tokenizer, f.Plan, f.CalibTable}, outDir("--out", f.Out, export.OutputKind)); err != nil {
-		return nil, err
-	}
-	if err := checkData(f.Model, f.Data); err != nil {
-		return nil, err
-	}
-	if err := openDevice(env, "export", f.Device); err != nil {
-		return nil, err
-	}
-	p, err := plan.Read(f.Plan)
+	p, src, err := f.prepare(env, []string{f.Model, f.Data, f.Tokenizer, f.Plan, f.CalibTable}, outDir("--out", f.Out, export.OutputKind))
 	if err != nil {
 		return nil, err
 	}
-	src, err := OpenSource(f.Model, f.Tokenizer)
-	if err != nil {
-		return nil, err
-	}
-	m, err := src.NewModel()
-	if err != nil {
-		return nil, err
-	}
-	layers := Layers(m)
-	choices, err := p.Resolve(layers)
+	m, layers, choices, err := planModel(src, p)
 	if err != nil {
 		return nil, err
 	}
@@ -167,28 +212,18 @@ func Export(env Env, f ExportOptions) (*ExportReport, error) {
 	if err := et.checkPlan(env, choices); err != nil {
 		return nil, err
 	}
-	qz := &Quantizers{ScaleDType: sd}
-	if f.Data != "" {
-		d, err := loadData(f.Data, src.Tok, src.Cfg.Vocab, f.dataOptions(), dataNeed{})
-		if err != nil {
-			return nil, err
-		}
-		if qz, err = f.quantizers(env, src, d, choices); err != nil {
-			return nil, err
-		}
-		qz.ScaleDType = sd
-	} else if f.Int4 == "gptq" && needsLowBit(choices) {
-		env.logf("note: no --data, so layers below 8 bits use round-to-nearest (GPTQ needs calibration data)\n")
+	qz, err := f.planQuantizers(env, src, choices)
+	if err != nil {
+		return nil, err
 	}
+	qz.ScaleDType = sd
 	var table *calib.Table
 	if f.CalibTable != "" {
 		if table, qz.Amax, err = tableAmax(f.CalibTable, m.LinearNames()); err != nil {
 			return nil, err
 		}
 	}
-	bar := progress.New(env.bars(), "quantize", int64(len(layers)), "layers")
-	ql, err := ApplyPlan(m, p, qz, func() { bar.Add(1) })
-	bar.Done()
+	ql, err := applyPlanShown(env, m, p, qz, len(layers))
 	if err != nil {
 		return nil, err
 	}

@@ -79,18 +79,7 @@ func LoadExported(dir string) (*model.Model, *export.Loaded, error) {
 		return nil, nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	for _, l := range ld.Layers {
-		act, amax := quant.ActNone, float32(0)
-		if l.Act != nil {
-			act = quant.ActDynamic
-			if !l.Act.Dynamic {
-				act, amax = quant.ActStatic, l.Act.Amax
-			}
-		}
-		var bias []float32
-		if b := m.Weight(l.Name + ".bias"); b != nil {
-			bias = b.F32()
-		}
-		fq, err := model.NewFakeQuant(l.Q, bias, act, amax)
+		fq, err := fakeQuant(m, l.Name, l.Q, l.Act)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", dir, err)
 		}

@@ -48,15 +48,24 @@ type PlanReport struct {
 	file   string
 }
 
-// Plan is `autoq plan`: a scheme per layer under a bits (or damage) budget, or a preset.
-func Plan(env Env, f PlanOptions) (*PlanReport, error) {
+// parseOverrides parses --override GLOB=SCHEME rules, in order.
+func parseOverrides(overrides []string) ([]plan.Rule, error) {
 	var rules []plan.Rule
-	for _, o := range f.Overrides {
+	for _, o := range overrides {
 		r, err := plan.ParseOverride(o)
 		if err != nil {
 			return nil, usagef("--override: %v", err)
 		}
 		rules = append(rules, r)
+	}
+	return rules, nil
+}
+
+// Plan is `autoq plan`: a scheme per layer under a bits (or damage) budget, or a preset.
+func Plan(env Env, f PlanOptions) (*PlanReport, error) {
+	rules, err := parseOverrides(f.Overrides)
+	if err != nil {
+		return nil, err
 	}
 	if err := checkOutputs(env, f.Force, []string{f.Sens}, outFile("--out", f.Out)); err != nil {
 		return nil, err

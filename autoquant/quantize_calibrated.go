@@ -6,9 +6,7 @@ package autoquant
 // QTensors, written by the same code as the plain path.
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/autoq/autoq/backend"
@@ -105,16 +103,9 @@ func quantizeCalibrated(env Env, q *QuantizeOptions, c *calibratedQuant, s quant
 		return nil, err
 	}
 	defer w.Close()
-	var seqs [][]int
-	for {
-		s, err := w.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		seqs = append(seqs, s)
+	seqs, err := eval.ReadAll(w)
+	if err != nil {
+		return nil, err
 	}
 	env.logf("calibration: %d tokens in %d windows from the first half of %s\n", w.Tokens(), len(seqs), q.Data)
 	opt := gptq.Options{ActOrder: q.ActOrder, Damp: q.Damp, Groups: c.groups, Clip: c.clip}

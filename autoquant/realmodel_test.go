@@ -17,8 +17,7 @@ func TestRealModelExportAndGoals(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the real-model accuracy checks take minutes")
 	}
-	bin := testutil.SharedData(t, "stories260K.bin")
-	text := testutil.SharedData(t, "tinystories_val.txt")
+	bin, text := testutil.Stories(t)
 	src, err := OpenSource(bin, "")
 	require.NoError(t, err)
 	require.NotNil(t, src.Tok, "tok512.bin is found beside the model")

@@ -403,7 +403,13 @@ func latency(rep *RunReport, base, cand *model.Model, layers []*Layer, wins [][]
 		rep.LatencyNote = "not compared: no quantized layer runs on an integer reference kernel (all are fake-quantized floats)"
 		return nil
 	}
-	toks := [][]int{wins[0][:min(128, len(wins[0]))]}
+	return timePrefill(rep, base, cand, wins[0])
+}
+
+// timePrefill times base and cand on (up to) the first 128 tokens of win and records both
+// in rep, with a note when the runs overlap.
+func timePrefill(rep *RunReport, base, cand *model.Model, win []int) error {
+	toks := [][]int{win[:min(128, len(win))]}
 	fp, err := TimeForward(base, toks, 1, 5)
 	if err != nil {
 		return err

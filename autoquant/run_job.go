@@ -78,13 +78,9 @@ func Run(env Env, f RunOptions) (*RunReport, error) {
 			return nil, usagef("--schemes: %v", err)
 		}
 	}
-	var rules []plan.Rule
-	for _, o := range f.Overrides {
-		r, err := plan.ParseOverride(o)
-		if err != nil {
-			return nil, usagef("--override: %v", err)
-		}
-		rules = append(rules, r)
+	rules, err := parseOverrides(f.Overrides)
+	if err != nil {
+		return nil, err
 	}
 	if err := f.checkTRT(); err != nil {
 		return nil, err

@@ -171,22 +171,7 @@ func (p *pipeline) latency(r *export.Reader) error {
 	if err != nil {
 		return err
 	}
-	wins := p.opt.Data.Eval
-	toks := [][]int{wins[0][:min(128, len(wins[0]))]}
-	fp, err := TimeForward(p.baseline, toks, 1, 5)
-	if err != nil {
-		return err
-	}
-	q, err := TimeForward(cand, toks, 1, 5)
-	if err != nil {
-		return err
-	}
-	rep.FPLatency, rep.KernelLatency = &fp, &q
-	rep.FPLatencyMs, rep.KernelLatencyMs = fp.Median, q.Median
-	if !fp.Distinct(q) {
-		rep.LatencyNote = fmt.Sprintf("no measurable difference: the runs overlap (%.2f-%.2f ms vs %.2f-%.2f ms)", fp.Min, fp.Max, q.Min, q.Max)
-	}
-	return nil
+	return timePrefill(rep, p.baseline, cand, p.opt.Data.Eval[0])
 }
 
 // spearmanOf is the rank correlation of two sensitivity tables over every (layer, scheme)

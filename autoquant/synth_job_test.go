@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/autoq/autoq/internal/testutil"
 	"github.com/autoq/autoq/quant"
 	"github.com/autoq/autoq/quantfile"
 	"github.com/autoq/autoq/safetensors"
@@ -26,9 +27,7 @@ func TestSynthReport(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, rep.Shards, 5)
 	assert.Greater(t, rep.Seconds, 0.0)
-	ck, err := safetensors.OpenCheckpoint(out)
-	require.NoError(t, err)
-	defer ck.Close()
+	ck := testutil.Open(t, safetensors.OpenCheckpoint, out)
 	assert.Len(t, ck.Files(), 5)
 	assert.Len(t, ck.Names(), rep.Tensors)
 }
@@ -45,12 +44,8 @@ func TestQuantizeSynthOutput(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, rep.Kept, 7)
 
-	src, err := safetensors.OpenCheckpoint(dir)
-	require.NoError(t, err)
-	defer src.Close()
-	dst, err := safetensors.OpenCheckpoint(out)
-	require.NoError(t, err)
-	defer dst.Close()
+	src := testutil.Open(t, safetensors.OpenCheckpoint, dir)
+	dst := testutil.Open(t, safetensors.OpenCheckpoint, out)
 	for _, n := range rep.Kept {
 		a, err := src.Tensor(n)
 		require.NoError(t, err)
@@ -84,9 +79,7 @@ func TestQuantizeKeepsInMemoryTensors(t *testing.T) {
 	rep, err := Quantize(Env{}, QuantizeOptions{Scheme: s, Search: "max", Method: "rtn", Device: "cpu", Out: out})
 	require.NoError(t, err)
 	require.NotEmpty(t, rep.Kept)
-	dst, err := safetensors.OpenCheckpoint(out)
-	require.NoError(t, err)
-	defer dst.Close()
+	dst := testutil.Open(t, safetensors.OpenCheckpoint, out)
 	byName := map[string][]byte{}
 	for _, nt := range Synthetic().Tensors {
 		byName[nt.Name] = nt.T.Data

@@ -49,15 +49,21 @@ func CompareModels(baseline, candidate *model.Model, wins [][]int, bos, batch in
 	rep := &VerifyReport{Tokens: r.Tokens, Scored: r.Scored, BaselinePPL: r.RefPPL, CandidatePPL: r.Perplexity,
 		PPLIncrease: r.Perplexity/r.RefPPL - 1, KL: r.KL, Top1: r.Top1, MaxPPLIncrease: g.MaxPPLIncrease,
 		MaxKL: g.MaxKL, BaselineSec: b.Seconds, CandidateSec: r.Seconds}
+	rep.applyGate()
+	return rep, nil
+}
+
+// applyGate records in Failures each limit (MaxPPLIncrease, MaxKL) the candidate exceeds,
+// and a NaN perplexity or KL; Pass when there is none.
+func (rep *VerifyReport) applyGate() {
 	if math.IsNaN(rep.PPLIncrease) || math.IsNaN(rep.KL) {
 		rep.Failures = append(rep.Failures, "perplexity or KL is NaN")
 	}
-	if g.MaxPPLIncrease >= 0 && rep.PPLIncrease > g.MaxPPLIncrease {
-		rep.Failures = append(rep.Failures, fmt.Sprintf("perplexity increase %.3f%% exceeds %.3f%%", 100*rep.PPLIncrease, 100*g.MaxPPLIncrease))
+	if rep.MaxPPLIncrease >= 0 && rep.PPLIncrease > rep.MaxPPLIncrease {
+		rep.Failures = append(rep.Failures, fmt.Sprintf("perplexity increase %.3f%% exceeds %.3f%%", 100*rep.PPLIncrease, 100*rep.MaxPPLIncrease))
 	}
-	if g.MaxKL > 0 && rep.KL > g.MaxKL {
-		rep.Failures = append(rep.Failures, fmt.Sprintf("KL %.5f exceeds %.5f", rep.KL, g.MaxKL))
+	if rep.MaxKL > 0 && rep.KL > rep.MaxKL {
+		rep.Failures = append(rep.Failures, fmt.Sprintf("KL %.5f exceeds %.5f", rep.KL, rep.MaxKL))
 	}
 	rep.Pass = len(rep.Failures) == 0
-	return rep, nil
 }

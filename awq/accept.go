@@ -2,8 +2,8 @@ package awq
 
 import (
 	"fmt"
-	"math"
 
+	"github.com/autoq/autoq/eval"
 	"github.com/autoq/autoq/gptq"
 	"github.com/autoq/autoq/gptq/collect"
 	"github.com/autoq/autoq/model"
@@ -82,36 +82,11 @@ func unscaled(sc Scales) Scales {
 	return sc
 }
 
-// meanNLL is the mean negative log-likelihood of every next token of seqs (float64, in
-// order: deterministic).
+// meanNLL is eval.MeanNLL of m: the mean negative log-likelihood of every next token of seqs.
 func meanNLL(m *model.Model, seqs [][]int, batch int) (float64, error) {
-	if batch <= 0 {
-		batch = 1
+	l, err := eval.MeanNLL(m, m.Config.Vocab, seqs, batch)
+	if err != nil {
+		return 0, fmt.Errorf("awq: accept: %w", err)
 	}
-	v := m.Config.Vocab
-	var nll float64
-	var n int
-	for b0 := 0; b0 < len(seqs); b0 += batch {
-		part := seqs[b0:min(b0+batch, len(seqs))]
-		logits, err := m.Forward(part, nil)
-		if err != nil {
-			return 0, fmt.Errorf("awq: accept: %w", err)
-		}
-		for b, seq := range part {
-			for i := 0; i+1 < len(seq); i++ {
-				row := logits[b][i*v : (i+1)*v]
-				mx := math.Inf(-1)
-				for _, l := range row {
-					mx = math.Max(mx, float64(l))
-				}
-				var s float64
-				for _, l := range row {
-					s += math.Exp(float64(l) - mx)
-				}
-				nll += mx + math.Log(s) - float64(row[seq[i+1]])
-				n++
-			}
-		}
-	}
-	return nll / float64(max(n, 1)), nil
+	return l, nil
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/autoq/autoq/gptq"
 	"github.com/autoq/autoq/gptq/collect"
+	"github.com/autoq/autoq/internal/realdata"
 	"github.com/autoq/autoq/internal/testutil"
 	"github.com/autoq/autoq/model"
 	"github.com/autoq/autoq/quant"
@@ -79,7 +80,7 @@ func TestRescaledModelIsEquivalent(t *testing.T) {
 
 // Rescaling the real model with its searched scales keeps its logits.
 func TestRescaledRealModelIsEquivalent(t *testing.T) {
-	m, calib, _ := evalData(t, 4*256, 256)
+	m, calib, _ := realdata.Load(t, 4*256, 256)
 	hs, err := collect.Hessians(m, calib, 4, nil)
 	require.NoError(t, err)
 	am, err := MeanAbs(m, calib, 4)

@@ -8,23 +8,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/autoq/autoq/eval"
 	"github.com/autoq/autoq/gptq"
 	"github.com/autoq/autoq/gptq/collect"
 	"github.com/autoq/autoq/internal/realdata"
-	"github.com/autoq/autoq/model"
+	"github.com/autoq/autoq/internal/testutil"
 	"github.com/autoq/autoq/quant"
 	"github.com/stretchr/testify/require"
 )
-
-// evalData and evalPerplexity are the shared real-model protocol (internal/realdata).
-func evalData(t *testing.T, calibTokens, evalTokens int) (*model.Model, [][]int, func() eval.Source) {
-	return realdata.Load(t, calibTokens, evalTokens)
-}
-
-func evalPerplexity(t *testing.T, m *model.Model, src eval.Source) float64 {
-	return realdata.Perplexity(t, m, src)
-}
 
 // TestRealModelAWQTable prints the perplexity table with and without activation-aware
 // scaling (slow: set AUTOQ_AWQ_TABLE=1; AUTOQ_AWQ_ONLY=w4g32a restricts the schemes to
@@ -37,14 +27,14 @@ func TestRealModelAWQTable(t *testing.T) {
 	if os.Getenv("AUTOQ_AWQ_TABLE") == "" {
 		t.Skip("set AUTOQ_AWQ_TABLE=1 to run the AWQ perplexity table")
 	}
-	m, calib, open := evalData(t, 32768, 32768)
+	m, calib, open := realdata.Load(t, 32768, 32768)
 	t0 := time.Now()
 	hs, err := collect.Hessians(m, calib, 8, nil)
 	require.NoError(t, err)
 	am, err := MeanAbs(m, calib, 8)
 	require.NoError(t, err)
 	t.Logf("calibration: %d windows, Hessians and mean |x| in %v", len(calib), time.Since(t0))
-	fp := evalPerplexity(t, m, open())
+	fp := realdata.Perplexity(t, m, open())
 	t.Logf("full precision perplexity %.4f", fp)
 	type cfg struct {
 		name   string
@@ -60,7 +50,7 @@ func TestRealModelAWQTable(t *testing.T) {
 	}
 	blocks, err := CaptureBlocks(m, calib[:16], 8)
 	require.NoError(t, err)
-	aopt := Options{Duo: os.Getenv("AUTOQ_AWQ_DUO") != "", Blocks: blocks, Grid: envInt("AUTOQ_AWQ_GRID", DefaultGrid)}
+	aopt := Options{Duo: os.Getenv("AUTOQ_AWQ_DUO") != "", Blocks: blocks, Grid: testutil.EnvInt("AUTOQ_AWQ_GRID", DefaultGrid)}
 	if os.Getenv("AUTOQ_AWQ_NOBLOCKS") != "" {
 		aopt.Blocks = nil
 	}
@@ -79,7 +69,7 @@ func TestRealModelAWQTable(t *testing.T) {
 				qs, _, err := collect.QuantizeModel(m, hs, c.method, c.clip, s, c.opt)
 				require.NoError(t, err)
 				require.NoError(t, collect.Plug(m, qs))
-				plain := evalPerplexity(t, m, open())
+				plain := realdata.Perplexity(t, m, open())
 				m.ResetLinears()
 
 				t1 := time.Now()
@@ -99,7 +89,7 @@ func TestRealModelAWQTable(t *testing.T) {
 				qs, _, err = collect.QuantizeModel(nm, nhs, c.method, c.clip, s, c.opt)
 				require.NoError(t, err)
 				require.NoError(t, collect.Plug(nm, qs))
-				scaled := evalPerplexity(t, nm, open())
+				scaled := realdata.Perplexity(t, nm, open())
 				line := fmt.Sprintf("| %s | %s | %.4f | %+.2f%% | %.4f | %+.2f%% | %v (%d/%d groups scaled) |\n", s, c.name, plain, 100*(plain/fp-1), scaled, 100*(scaled/fp-1), dt.Round(time.Millisecond), kept, len(sc))
 				t.Log(line)
 				out += line
@@ -107,13 +97,6 @@ func TestRealModelAWQTable(t *testing.T) {
 		}
 	}
 	t.Log("\n" + out)
-}
-
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
 }
 
 func groupSizes() []int {

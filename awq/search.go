@@ -223,23 +223,31 @@ func candidate(m, w []float64, alpha float64) []float32 {
 	return out
 }
 
+// quantizeScaled quantizes l's weights with input channel c scaled by sIn[c]: it returns the
+// scaled weights, their quantization by q, and the Hessian of the inputs scaled to match.
+func (l layerData) quantizeScaled(sIn []float32, q Quantizer) (w, wq []float32, h *gptq.Hessian, err error) {
+	w = ScaleColumns(l.w, l.rows, l.cols, sIn)
+	if h, err = ScaleHessian(l.h, sIn); err != nil {
+		return nil, nil, nil, fmt.Errorf("awq: %s: %w", l.name, err)
+	}
+	if wq, err = q(l.name, w, l.rows, l.cols, h); err != nil {
+		return nil, nil, nil, fmt.Errorf("awq: %s: %w", l.name, err)
+	}
+	if len(wq) != len(w) {
+		return nil, nil, nil, fmt.Errorf("awq: %s: quantizer returned %d weights, want %d", l.name, len(wq), len(w))
+	}
+	return w, wq, h, nil
+}
+
 // groupError is the summed output error of the group's layers quantized with scales s:
 // tr(E' H' E'^T) in the scaled space, equal to tr(E H E^T) in the original one.
 func groupError(ls []layerData, g Group, s []float32, q Quantizer) (float64, error) {
 	sIn := g.Expand(s)
 	var total float64
 	for _, l := range ls {
-		w := ScaleColumns(l.w, l.rows, l.cols, sIn)
-		h, err := ScaleHessian(l.h, sIn)
+		w, wq, h, err := l.quantizeScaled(sIn, q)
 		if err != nil {
-			return 0, fmt.Errorf("awq: %s: %w", l.name, err)
-		}
-		wq, err := q(l.name, w, l.rows, l.cols, h)
-		if err != nil {
-			return 0, fmt.Errorf("awq: %s: %w", l.name, err)
-		}
-		if len(wq) != len(w) {
-			return 0, fmt.Errorf("awq: %s: quantizer returned %d weights, want %d", l.name, len(wq), len(w))
+			return 0, err
 		}
 		total += gptq.OutputError(w, wq, l.rows, l.cols, h)
 	}
@@ -252,17 +260,9 @@ func blockError(ls []layerData, g Group, s []float32, q Quantizer, ref []float32
 	sIn := g.Expand(s)
 	eff := map[string][]float32{}
 	for _, l := range ls {
-		w := ScaleColumns(l.w, l.rows, l.cols, sIn)
-		h, err := ScaleHessian(l.h, sIn)
+		_, wq, _, err := l.quantizeScaled(sIn, q)
 		if err != nil {
-			return 0, fmt.Errorf("awq: %s: %w", l.name, err)
-		}
-		wq, err := q(l.name, w, l.rows, l.cols, h)
-		if err != nil {
-			return 0, fmt.Errorf("awq: %s: %w", l.name, err)
-		}
-		if len(wq) != len(w) {
-			return 0, fmt.Errorf("awq: %s: quantizer returned %d weights, want %d", l.name, len(wq), len(w))
+			return 0, err
 		}
 		for i := range wq {
 			wq[i] /= sIn[i%l.cols]

@@ -2,6 +2,7 @@ package calib
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/autoq/autoq/safetensors"
@@ -89,7 +90,7 @@ func (s *Session) Add(source string, batch []NamedTensor) error {
 			return fmt.Errorf("%s: tensor %q has no elements (shape %v)", source, nt.Name, nt.T.Shape)
 		}
 		seen[nt.Name] = true
-		if st, ok := s.tensors[nt.Name]; ok && !equalShape(st.shape, nt.T.Shape) {
+		if st, ok := s.tensors[nt.Name]; ok && !slices.Equal(st.shape, nt.T.Shape) {
 			return fmt.Errorf("tensor %q has shape %v in %s but %v in %s", nt.Name, st.shape, st.source, nt.T.Shape, source)
 		}
 	}
@@ -209,16 +210,4 @@ func (s *Session) Table(opt Options) (*Table, error) {
 		return nil, fmt.Errorf("calib: engine returned %d thresholds for %d histograms", len(res), len(hs))
 	}
 	return NewTable(hs, res, opt, s.batches)
-}
-
-func equalShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/bits"
 	"os"
+	"slices"
 
 	"github.com/autoq/autoq/internal/atomicfile"
 )
@@ -60,20 +61,26 @@ func (s *Session) State() *State {
 	st := &State{Batches: s.batches, Tensors: []TensorState{}}
 	for _, n := range s.names() {
 		ts := s.tensors[n]
-		h := ts.hist
-		e := TensorState{Name: n, Shape: ts.shape, Source: ts.source, Exp: h.Exp, HasExp: h.HasExp,
-			AbsMaxBits: math.Float32bits(h.AbsMax), Count: h.Count, NaN: h.NaN, Inf: h.Inf, Bins: [][2]uint64{}}
-		for i, c := range h.Counts {
-			if c != 0 {
-				e.Bins = append(e.Bins, [2]uint64{uint64(i), c})
-			}
-		}
-		for _, x := range h.ChannelAbsMax {
-			e.ChannelAbsMax = append(e.ChannelAbsMax, math.Float32bits(x))
-		}
-		st.Tensors = append(st.Tensors, e)
+		st.Tensors = append(st.Tensors, NewTensorState(n, ts.shape, ts.source, ts.hist))
 	}
 	return st
+}
+
+// NewTensorState is the stored form of histogram h of the tensor name (shape, source: the
+// dump it came from): its non-zero bins and every float as its bits, so that it reloads
+// exactly.
+func NewTensorState(name string, shape []int, source string, h *Histogram) TensorState {
+	e := TensorState{Name: name, Shape: shape, Source: source, Exp: h.Exp, HasExp: h.HasExp,
+		AbsMaxBits: math.Float32bits(h.AbsMax), Count: h.Count, NaN: h.NaN, Inf: h.Inf, Bins: [][2]uint64{}}
+	for i, c := range h.Counts {
+		if c != 0 {
+			e.Bins = append(e.Bins, [2]uint64{uint64(i), c})
+		}
+	}
+	for _, x := range h.ChannelAbsMax {
+		e.ChannelAbsMax = append(e.ChannelAbsMax, math.Float32bits(x))
+	}
+	return e
 }
 
 // histogram rebuilds and checks one stored histogram against the rules every histogram
@@ -141,7 +148,7 @@ func (s *Session) MergeState(st *State, source string) error {
 			return fmt.Errorf("%s: %w", source, err)
 		}
 		if ts, ok := s.tensors[e.Name]; ok {
-			if !equalShape(ts.shape, e.Shape) {
+			if !slices.Equal(ts.shape, e.Shape) {
 				return fmt.Errorf("tensor %q has shape %v in %s but %v in %s (shard %s)", e.Name, ts.shape, ts.source, e.Shape, e.Source, source)
 			}
 			if a, b := ts.hist.ChannelAbsMax, h.ChannelAbsMax; a != nil && b != nil && len(a) != len(b) {

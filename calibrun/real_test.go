@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"github.com/autoq/autoq/calib"
+	"github.com/autoq/autoq/internal/realdata"
 	"github.com/autoq/autoq/internal/testutil"
 	"github.com/autoq/autoq/model"
-	"github.com/autoq/autoq/tokenizer"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -78,13 +78,8 @@ func TestPlotWritesCharts(t *testing.T) {
 // minima on some tensors of this model (up to 9% in the last round at 64k tokens, 3.7% at
 // the whole calib split, 165k tokens; docs/CALIBRATION.md).
 func TestRealSmallUnsettledLargeConverged(t *testing.T) {
-	bin := testutil.SharedData(t, "stories260K.bin")
-	tokPath := testutil.SharedData(t, "tok512.bin")
+	m, tok := realdata.Model(t)
 	text := testutil.SharedData(t, "tinystories_val.txt")
-	m, err := model.Load(bin)
-	require.NoError(t, err)
-	tok, err := tokenizer.Load(tokPath)
-	require.NoError(t, err)
 	mse := calib.DefaultOptions(calib.MethodMSE)
 
 	var smalls []*Result
@@ -132,4 +127,85 @@ func TestRealSmallUnsettledLargeConverged(t *testing.T) {
 		require.Len(t, files, 4)
 		requirePNGs(t, files)
 	}
+}
+
+// Driven block by block over stored boundary states, with batches that straddle round
+// boundaries, Blockwise gives LayerThresholdsRounds' thresholds, rounds and diagnostics
+// exactly; its block parts survive a JSON round trip (what a resumed run reads back).
+func TestBlockwiseEqualsLayerThresholdsRounds(t *testing.T) {
+	m, err := model.Load(testutil.SharedData(t, "stories260K.bin"))
+	require.NoError(t, err)
+	var ws [][]int
+	for i := 0; i < 7; i++ {
+		w := []int{1}
+		for j := 0; j < 20+3*i; j++ {
+			w = append(w, 3+(i*131+j*17)%(m.Config.Vocab-3))
+		}
+		ws = append(ws, w)
+	}
+	for _, c := range []struct {
+		rounds int
+		method calib.Method
+	}{{1, calib.MethodEntropy}, {4, calib.MethodEntropy}, {3, calib.MethodPercentile}} {
+		opt := calib.DefaultOptions(c.method)
+		want, wantTok, wantRep, err := LayerThresholdsRounds(m, ws, opt, 2, c.rounds)
+		require.NoError(t, err)
+		bw, err := NewBlockwise(m, ws, nil, Options{Batch: 2, Rounds: c.rounds, Calib: opt})
+		require.NoError(t, err)
+		const batch = 3 // a different batching than the whole-model run's
+		var states []*model.Hidden
+		for b0 := 0; b0 < len(ws); b0 += batch {
+			h, err := m.Embed(ws[b0:min(b0+batch, len(ws))])
+			require.NoError(t, err)
+			states = append(states, h)
+		}
+		for b := 0; b < m.Blocks(); b++ {
+			bh := bw.Block()
+			for i, h := range states {
+				require.NoError(t, m.RunBlocks(h, b, b+1, bh.Hook(i*batch, h.Lengths())))
+			}
+			part, err := bh.Done()
+			require.NoError(t, err)
+			raw, err := json.Marshal(part)
+			require.NoError(t, err)
+			var back BlockPart
+			require.NoError(t, json.Unmarshal(raw, &back))
+			require.NoError(t, bw.Add(&back))
+		}
+		got, gotTok, gotRep, err := ThresholdsOf(bw.Result())
+		require.NoError(t, err)
+		assert.Equal(t, want, got, "rounds %d %s", c.rounds, c.method)
+		assert.Equal(t, wantTok, gotTok)
+		gotRep.Seconds, wantRep.Seconds, gotRep.TokPerSec, wantRep.TokPerSec = 0, 0, 0, 0
+		gotRep.Settings.Batch = wantRep.Settings.Batch
+		assert.Equal(t, wantRep, gotRep)
+	}
+}
+
+// LayerThresholds with the max calibrator returns, for every linear layer, the largest
+// |x| its input held (within a histogram bin), found here by hand with a forward hook;
+// q/k/v (one shared input) get the same threshold.
+func TestLayerThresholdsMaxByHand(t *testing.T) {
+	m, tok := realdata.Model(t)
+	ws := realdata.Windows(t, m, tok, "calib", 256, 2048)
+	amax, n, err := LayerThresholds(m, ws, calib.DefaultOptions(calib.MethodMax), 4)
+	require.NoError(t, err)
+	assert.Equal(t, 2048, n)
+	require.Len(t, amax, len(m.LinearNames()))
+	want := map[string]float32{}
+	for _, win := range ws {
+		_, err := m.Forward([][]int{win}, func(name string, x []float32, M, K int) {
+			for _, v := range x[:M*K] {
+				want[name] = max(want[name], v, -v)
+			}
+		})
+		require.NoError(t, err)
+	}
+	for name, a := range want {
+		assert.InDelta(t, a, amax[name], float64(a)*0.01, "%s: max calibration within a histogram bin", name)
+	}
+	assert.Equal(t, amax["model.layers.1.self_attn.q_proj"], amax["model.layers.1.self_attn.v_proj"], "one shared input")
+
+	_, _, err = LayerThresholds(m, nil, calib.DefaultOptions(calib.MethodMax), 4)
+	assert.ErrorContains(t, err, "no calibration tokens")
 }

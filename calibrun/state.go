@@ -1,8 +1,6 @@
 package calibrun
 
 import (
-	"math"
-
 	"github.com/autoq/autoq/calib"
 )
 
@@ -22,18 +20,7 @@ func (r *Result) State(source string) *calib.State {
 func (r *Result) histState(source string) *calib.State {
 	st := &calib.State{Batches: r.Windows, Tensors: []calib.TensorState{}}
 	for _, h := range r.Histograms() {
-		e := calib.TensorState{Name: h.Name, Shape: []int{len(h.ChannelAbsMax)}, Source: source,
-			Exp: h.Exp, HasExp: h.HasExp, AbsMaxBits: math.Float32bits(h.AbsMax), Count: h.Count,
-			NaN: h.NaN, Inf: h.Inf, Bins: [][2]uint64{}}
-		for i, c := range h.Counts {
-			if c != 0 {
-				e.Bins = append(e.Bins, [2]uint64{uint64(i), c})
-			}
-		}
-		for _, x := range h.ChannelAbsMax {
-			e.ChannelAbsMax = append(e.ChannelAbsMax, math.Float32bits(x))
-		}
-		st.Tensors = append(st.Tensors, e)
+		st.Tensors = append(st.Tensors, calib.NewTensorState(h.Name, []int{len(h.ChannelAbsMax)}, source, h))
 	}
 	return st
 }

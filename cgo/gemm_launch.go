@@ -101,11 +101,7 @@ func GemmW8A8Dev(k Kernel, a, aScales, w, wScales, bias, out *Buffer, M, N, K in
 				(*C.float)(wScales.ptr), (*C.float)(ptrOrNil(bias)), out.ptr, C.int64_t(M), C.int64_t(N), C.int64_t(K), nil)
 		})
 	}
-	red, err := splitK(OpW8A8, k)
-	if err != nil {
-		return err
-	}
-	wsp, wsn, err := ws.Ensure(W8A8WorkspaceBytes(ws.dev, M, N, K))
+	red, wsp, wsn, err := w8a8SplitK(k, ws, M, N, K)
 	if err != nil {
 		return err
 	}
@@ -114,6 +110,20 @@ func GemmW8A8Dev(k Kernel, a, aScales, w, wScales, bias, out *Buffer, M, N, K in
 			(*C.float)(wScales.ptr), (*C.float)(ptrOrNil(bias)), out.ptr, C.int64_t(M), C.int64_t(N), C.int64_t(K),
 			red, wsp, C.size_t(wsn), nil)
 	})
+}
+
+// w8a8SplitK is the split-K reduction of the W8A8 kernel k and its workspace, grown for
+// [M, K] x [N, K].
+func w8a8SplitK(k Kernel, ws *Workspace, M, N, K int) (C.int, unsafe.Pointer, int, error) {
+	red, err := splitK(OpW8A8, k)
+	if err != nil {
+		return 0, nil, 0, err
+	}
+	wsp, wsn, err := ws.Ensure(W8A8WorkspaceBytes(ws.dev, M, N, K))
+	if err != nil {
+		return 0, nil, 0, err
+	}
+	return red, wsp, wsn, nil
 }
 
 // GemmI8Dev writes the exact int32 accumulators of int8 a [M, K] times w [N, K] into out
@@ -128,11 +138,7 @@ func GemmI8Dev(k Kernel, a, w, out *Buffer, M, N, K int, ws *Workspace) error {
 				C.int64_t(M), C.int64_t(N), C.int64_t(K), nil)
 		})
 	}
-	red, err := splitK(OpW8A8, k)
-	if err != nil {
-		return err
-	}
-	wsp, wsn, err := ws.Ensure(W8A8WorkspaceBytes(ws.dev, M, N, K))
+	red, wsp, wsn, err := w8a8SplitK(k, ws, M, N, K)
 	if err != nil {
 		return err
 	}

@@ -344,10 +344,10 @@ func TestHostW4A16Emulation(t *testing.T) {
 	}
 	for i, c := range cases {
 		t.Run(fmt.Sprintf("%s_M%d_N%d_K%d_%s", c.mode, c.M, c.N, c.K, c.s), func(t *testing.T) {
-			q := quantize4Host(t, c.N, c.K, c.s, uint64(700+i))
+			q := quantize4(t, c.N, c.K, c.s, uint64(700+i))
 			p, err := layout.PackW4A16Tiled(q)
 			require.NoError(t, err)
-			a := f16ValuesHost(uint64(800+i), c.M*c.K, 1)
+			a := f16Values(uint64(800+i), c.M*c.K, 1)
 			prob := w4Problem(t, p, a, c.M)
 			wd := exactDequant(t, p)
 			out := runEmulator(t, bin, c.mode, prob)
@@ -383,34 +383,9 @@ func TestHostW4A16Emulation(t *testing.T) {
 			for i, v := range got {
 				f32[i] = float32(v)
 			}
-			require.LessOrEqual(t, relFrobeniusHost(f32, ref), 2e-3)
+			require.LessOrEqual(t, relFrobenius(f32, ref), 2e-3)
 		})
 	}
-}
-
-func relFrobeniusHost(got, want []float32) float64 {
-	var num, den float64
-	for i := range want {
-		d := float64(got[i]) - float64(want[i])
-		num += d * d
-		den += float64(want[i]) * float64(want[i])
-	}
-	return math.Sqrt(num / max(den, 1e-300))
-}
-
-// f16ValuesHost returns n Gaussian values rounded to F16.
-func f16ValuesHost(seed uint64, n int, sigma float64) []float32 {
-	v := testutil.Gaussian(testutil.Rand(seed), n, sigma)
-	return tensor.F16ToF32Slice(nil, tensor.F32ToF16Slice(v))
-}
-
-// quantize4Host makes a 4-bit QTensor the way `autoq quantize` does.
-func quantize4Host(t testing.TB, N, K int, s quant.Scheme, seed uint64) *quant.QTensor {
-	t.Helper()
-	w := testutil.Gaussian(testutil.Rand(seed), N*K, 0.05)
-	q, err := quant.Quantize("blk.0.w", w, N, K, s, quant.SearchOptions{Method: quant.SearchMax})
-	require.NoError(t, err)
-	return q
 }
 
 // The stripe partition: blocks own contiguous, non-empty unit ranges covering all units;

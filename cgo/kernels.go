@@ -79,6 +79,16 @@ func needBytes(op string, b *Buffer, n int) error {
 	return nil
 }
 
+// needAllBytes is needBytes for each of bufs.
+func needAllBytes(op string, n int, bufs ...*Buffer) error {
+	for _, b := range bufs {
+		if err := needBytes(op, b, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // GroupRangesDev writes per-group min/max of m into lo, hi (float32) and a non-finite flag
 // per group into nonfinite (int32), [rows, groups] or one entry for PerTensor.
 func GroupRangesDev(m Matrix, s quant.Scheme, lo, hi, nonfinite *Buffer) error {
@@ -90,10 +100,8 @@ func GroupRangesDev(m Matrix, s quant.Scheme, lo, hi, nonfinite *Buffer) error {
 	if err != nil {
 		return err
 	}
-	for _, b := range []*Buffer{lo, hi, nonfinite} {
-		if err := needBytes(op, b, 4*l.nParams); err != nil {
-			return err
-		}
+	if err := needAllBytes(op, 4*l.nParams, lo, hi, nonfinite); err != nil {
+		return err
 	}
 	return call(func() C.int {
 		return C.autoq_group_ranges(C.int(m.Buf.dev), m.Buf.ptr, C.int(m.DType), C.int64_t(m.Rows), C.int64_t(m.Cols),
@@ -105,10 +113,8 @@ func GroupRangesDev(m Matrix, s quant.Scheme, lo, hi, nonfinite *Buffer) error {
 // zeros may be nil for symmetric schemes.
 func ComputeParamsDev(dev int, s quant.Scheme, lo, hi *Buffer, n int, scales, zeros *Buffer) error {
 	const op = "compute params"
-	for _, b := range []*Buffer{lo, hi, scales} {
-		if err := needBytes(op, b, 4*n); err != nil {
-			return err
-		}
+	if err := needAllBytes(op, 4*n, lo, hi, scales); err != nil {
+		return err
 	}
 	if !s.Symmetric {
 		if err := needBytes(op, zeros, 4*n); err != nil {
@@ -238,10 +244,8 @@ func MSESearchDev(m Matrix, s quant.Scheme, lo, hi, scales, zeros, bestIndex, be
 	if err != nil {
 		return err
 	}
-	for _, b := range []*Buffer{lo, hi, scales} {
-		if err := needBytes(op, b, 4*l.nParams); err != nil {
-			return err
-		}
+	if err := needAllBytes(op, 4*l.nParams, lo, hi, scales); err != nil {
+		return err
 	}
 	if !s.Symmetric {
 		if err := needBytes(op, zeros, 4*l.nParams); err != nil {

@@ -34,9 +34,7 @@ func TestWriteHFRoundTripReal(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, *cfg, *back)
 
-	c, err := safetensors.OpenCheckpoint(dir)
-	require.NoError(t, err)
-	defer c.Close()
+	c := testutil.Open(t, safetensors.OpenCheckpoint, dir)
 	require.Len(t, c.Names(), len(ts))
 	for _, nt := range ts {
 		got, err := c.Tensor(nt.Name)

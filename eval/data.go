@@ -74,6 +74,31 @@ func OpenWindows(path string, tok tokenizer.Tokenizer, vocab int, opt DataOption
 	return newWindows(path, f, st.Size(), jsonl, tok, vocab, opt), nil
 }
 
+// ReadWindows reads every window OpenWindows(path, tok, vocab, opt) gives into memory.
+func ReadWindows(path string, tok tokenizer.Tokenizer, vocab int, opt DataOptions) ([][]int, error) {
+	w, err := OpenWindows(path, tok, vocab, opt)
+	if err != nil {
+		return nil, err
+	}
+	defer w.Close()
+	return ReadAll(w)
+}
+
+// ReadAll reads src's windows up to io.EOF.
+func ReadAll(src Source) ([][]int, error) {
+	var out [][]int
+	for {
+		w, err := src.Next()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, w)
+	}
+}
+
 // newWindows streams windows from f, size bytes long (for the split point); path names it.
 func newWindows(path string, f io.ReadCloser, size int64, jsonl bool, tok tokenizer.Tokenizer, vocab int, opt DataOptions) *Windows {
 	return &Windows{path: path, f: f, r: bufio.NewReaderSize(f, 1<<16), tok: tok, vocab: vocab,

@@ -1,8 +1,6 @@
 package eval
 
 import (
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -37,15 +35,9 @@ func writeFile(t *testing.T, name, content string) string {
 
 func drain(t *testing.T, w *Windows) [][]int {
 	t.Helper()
-	var out [][]int
-	for {
-		win, err := w.Next()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		require.NoError(t, err)
-		out = append(out, win)
-	}
+	out, err := ReadAll(w)
+	require.NoError(t, err)
+	return out
 }
 
 func ids(s string) []int { return byteTok{}.Encode(s, false) }

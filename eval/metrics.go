@@ -11,17 +11,48 @@ type Accumulator struct {
 	Agree    int     // positions whose argmax equals the reference's
 }
 
-// logSoftmax writes log P for one row of logits (float64).
-func logSoftmax(dst []float64, logits []float32) {
+// LogSumExp is ln of the sum of exp(row[i]) in float64, shifted by the row's maximum.
+func LogSumExp(row []float32) float64 {
 	mx := math.Inf(-1)
-	for _, v := range logits {
+	for _, v := range row {
 		mx = math.Max(mx, float64(v))
 	}
 	var sum float64
-	for _, v := range logits {
+	for _, v := range row {
 		sum += math.Exp(float64(v) - mx)
 	}
-	lse := mx + math.Log(sum)
+	return mx + math.Log(sum)
+}
+
+// MeanNLL is the mean negative log-likelihood of every next token of seqs under f (BOS
+// targets included, unlike Evaluate), summed in float64 in order: deterministic. f runs
+// batch windows at a time.
+func MeanNLL(f Forwarder, vocab int, seqs [][]int, batch int) (float64, error) {
+	if batch <= 0 {
+		batch = 1
+	}
+	var nll float64
+	var n int
+	for b0 := 0; b0 < len(seqs); b0 += batch {
+		part := seqs[b0:min(b0+batch, len(seqs))]
+		logits, err := f.Forward(part, nil)
+		if err != nil {
+			return 0, err
+		}
+		for b, seq := range part {
+			for i := 0; i+1 < len(seq); i++ {
+				row := logits[b][i*vocab : (i+1)*vocab]
+				nll += LogSumExp(row) - float64(row[seq[i+1]])
+				n++
+			}
+		}
+	}
+	return nll / float64(max(n, 1)), nil
+}
+
+// logSoftmax writes log P for one row of logits (float64).
+func logSoftmax(dst []float64, logits []float32) {
+	lse := LogSumExp(logits)
 	for i, v := range logits {
 		dst[i] = float64(v) - lse
 	}

@@ -311,9 +311,7 @@ func TestConfigLayout(t *testing.T) {
 	assert.Len(t, seen, 15)
 
 	// Tensor names, dtypes and shapes as compressed-tensors expects them.
-	ck, err := safetensors.OpenCheckpoint(dir)
-	require.NoError(t, err)
-	defer ck.Close()
+	ck := testutil.Open(t, safetensors.OpenCheckpoint, dir)
 	info := func(n string) safetensors.TensorInfo {
 		i, ok := ck.Info(n)
 		require.True(t, ok, n)

@@ -81,32 +81,36 @@ type Options struct {
 	ScaleDType tensor.DType
 }
 
-// Write exports m into dir atomically (see the package comment).
-func Write(dir string, m *Model, opt Options) error {
+// check fills in the default scale dtype (F32) and refuses options and a model config
+// (cfg) that Write and WriteStream cannot export into dir.
+func (opt *Options) check(dir string, cfg map[string]any) error {
 	if opt.ScaleDType == tensor.Invalid {
 		opt.ScaleDType = tensor.F32
 	}
 	if opt.ScaleDType != tensor.F32 && opt.ScaleDType != tensor.F16 && opt.ScaleDType != tensor.BF16 {
 		return fmt.Errorf("export %s: scale dtype must be F32, F16 or BF16, not %s", dir, opt.ScaleDType)
 	}
-	if m.Config == nil {
+	if cfg == nil {
 		return fmt.Errorf("export %s: no model config", dir)
 	}
-	if _, ok := m.Config["quantization_config"]; ok {
+	if _, ok := cfg["quantization_config"]; ok {
 		return fmt.Errorf("export %s: the model config already has a quantization_config (is the input already quantized?)", dir)
+	}
+	return nil
+}
+
+// Write exports m into dir atomically (see the package comment).
+func Write(dir string, m *Model, opt Options) error {
+	if err := opt.check(dir, m.Config); err != nil {
+		return err
 	}
 	all, err := layerTensors(m, opt.ScaleDType)
 	if err != nil {
 		return fmt.Errorf("export %s: %w", dir, err)
 	}
-	cfg := map[string]any{}
-	for k, v := range m.Config {
-		cfg[k] = v
-	}
-	cfg["quantization_config"] = buildConfig(m.Layers, m.Ignore)
-	cfgJSON, err := json.MarshalIndent(cfg, "", "  ")
+	cfgJSON, err := configJSON(dir, m.Config, m.Layers, m.Ignore)
 	if err != nil {
-		return fmt.Errorf("export %s: encode config.json: %w", dir, err)
+		return err
 	}
 	return atomicfile.Dir(dir, OutputKind, func(tmp string) error {
 		if err := safetensors.WriteFile(filepath.Join(tmp, WeightsFile), all, metadata(m)); err != nil {
@@ -114,6 +118,21 @@ func Write(dir string, m *Model, opt Options) error {
 		}
 		return writeSideFiles(dir, tmp, cfgJSON, m.Files, m.Extra)
 	})
+}
+
+// configJSON is the export's config.json: the model's config with the quantization_config
+// of layers (ignore: the layers kept in full precision).
+func configJSON(dir string, config map[string]any, layers []Layer, ignore []string) ([]byte, error) {
+	cfg := map[string]any{}
+	for k, v := range config {
+		cfg[k] = v
+	}
+	cfg["quantization_config"] = buildConfig(layers, ignore)
+	cfgJSON, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("export %s: encode config.json: %w", dir, err)
+	}
+	return cfgJSON, nil
 }
 
 // writeSideFiles writes config.json, the copied files and the generated extra files of an

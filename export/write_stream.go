@@ -1,9 +1,9 @@
 package export
 
 import (
-	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/autoq/autoq/internal/atomicfile"
@@ -34,17 +34,8 @@ type StreamModel struct {
 // WriteStream writes the export Write would write for the same tensors and layers, bit for
 // bit, holding one quantized layer at a time.
 func WriteStream(dir string, m *StreamModel, opt Options) error {
-	if opt.ScaleDType == tensor.Invalid {
-		opt.ScaleDType = tensor.F32
-	}
-	if opt.ScaleDType != tensor.F32 && opt.ScaleDType != tensor.F16 && opt.ScaleDType != tensor.BF16 {
-		return fmt.Errorf("export %s: scale dtype must be F32, F16 or BF16, not %s", dir, opt.ScaleDType)
-	}
-	if m.Config == nil {
-		return fmt.Errorf("export %s: no model config", dir)
-	}
-	if _, ok := m.Config["quantization_config"]; ok {
-		return fmt.Errorf("export %s: the model config already has a quantization_config (is the input already quantized?)", dir)
+	if err := opt.check(dir, m.Config); err != nil {
+		return err
 	}
 	// Lay the file out: every tensor's name, dtype and shape, from the compressed layers.
 	var infos []safetensors.TensorInfo
@@ -79,14 +70,9 @@ func WriteStream(dir string, m *StreamModel, opt Options) error {
 		}
 	}
 	sort.Slice(infos, func(a, b int) bool { return infos[a].Name < infos[b].Name })
-	cfg := map[string]any{}
-	for k, v := range m.Config {
-		cfg[k] = v
-	}
-	cfg["quantization_config"] = buildConfig(light, m.Ignore)
-	cfgJSON, err := json.MarshalIndent(cfg, "", "  ")
+	cfgJSON, err := configJSON(dir, m.Config, light, m.Ignore)
 	if err != nil {
-		return fmt.Errorf("export %s: encode config.json: %w", dir, err)
+		return err
 	}
 	return atomicfile.Dir(dir, OutputKind, func(tmp string) error {
 		w, err := safetensors.Create(filepath.Join(tmp, WeightsFile), infos, metadata(&Model{Layers: light}))
@@ -112,7 +98,7 @@ func WriteStream(dir string, m *StreamModel, opt Options) error {
 					}
 				}
 				t := curTensors[in.Name]
-				if t == nil || t.DType != in.DType || !sameShape(t.Shape, in.Shape) {
+				if t == nil || t.DType != in.DType || !slices.Equal(t.Shape, in.Shape) {
 					w.Abort()
 					return fmt.Errorf("export %s: layer %q changed between its two loads", dir, m.Quantized[i])
 				}
@@ -143,16 +129,4 @@ func loadCompressed(m *StreamModel, name string, scaleDType tensor.DType) (*Laye
 	}
 	ts, err := compressLayer(l, scaleDType)
 	return l, ts, err
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -2,6 +2,7 @@ package gguf
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/autoq/autoq/checkpoint"
 	"github.com/autoq/autoq/tensor"
@@ -120,7 +121,7 @@ func planTensors(src checkpoint.Tensors, cfg *checkpoint.LlamaConfig, opt ModelO
 		if !ok {
 			return fmt.Errorf("missing tensor %s", hf)
 		}
-		if !sameInts(info.Shape, shape) {
+		if !slices.Equal(info.Shape, shape) {
 			return fmt.Errorf("tensor %s has shape %v, want %v", hf, info.Shape, shape)
 		}
 		if !info.DType.IsFloat() {
@@ -197,18 +198,6 @@ func planTensors(src checkpoint.Tensors, cfg *checkpoint.LlamaConfig, opt ModelO
 		}
 	}
 	return plan, nil
-}
-
-func sameInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // encode reads, reorders and encodes one tensor.

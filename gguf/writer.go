@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/autoq/autoq/internal/atomicfile"
+	"github.com/autoq/autoq/internal/tensorseq"
 )
 
 const (
@@ -53,9 +54,8 @@ type Writer struct {
 	bw    *bufio.Writer
 	infos []TensorInfo
 	align int64
-	next  int
+	seq   *tensorseq.Seq
 	pos   int64 // bytes of tensor data (padding included) written so far
-	done  bool
 }
 
 // Create validates the metadata and tensor infos (names, shapes, types, block sizes),
@@ -80,6 +80,7 @@ func Create(path string, kvs []KV, tensors []TensorInfo) (*Writer, error) {
 		}
 	}
 	laid := make([]TensorInfo, len(tensors))
+	order := make([]string, len(tensors))
 	names := map[string]bool{}
 	var off int64
 	for i, t := range tensors {
@@ -95,6 +96,7 @@ func Create(path string, kvs []KV, tensors []TensorInfo) (*Writer, error) {
 			return nil, fmt.Errorf("gguf: %s: tensor %q: %w", path, t.Name, err)
 		}
 		laid[i] = TensorInfo{Name: t.Name, Shape: append([]int(nil), t.Shape...), Type: t.Type, Offset: off, Size: size}
+		order[i] = t.Name
 		off += padTo(size, align)
 	}
 	hdr, err := encodeHeader(kvs, laid)
@@ -106,7 +108,7 @@ func Create(path string, kvs []KV, tensors []TensorInfo) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gguf: %w", err)
 	}
-	w := &Writer{path: path, p: p, bw: bufio.NewWriterSize(p, 1<<20), infos: laid, align: align}
+	w := &Writer{path: path, p: p, bw: bufio.NewWriterSize(p, 1<<20), infos: laid, align: align, seq: tensorseq.New("gguf", path, order)}
 	if _, err := w.bw.Write(hdr); err != nil {
 		w.Abort()
 		return nil, fmt.Errorf("gguf: write %s: %w", path, err)
@@ -185,16 +187,11 @@ func (w *Writer) Infos() []TensorInfo { return append([]TensorInfo(nil), w.infos
 // WriteTensor appends the next tensor's bytes. name must be the next one declared to
 // Create and data exactly its size.
 func (w *Writer) WriteTensor(name string, data []byte) error {
-	if w.done {
-		return fmt.Errorf("gguf: %s: WriteTensor(%q) after Close or Abort", w.path, name)
+	i, err := w.seq.Next("WriteTensor", name)
+	if err != nil {
+		return err
 	}
-	if w.next >= len(w.infos) {
-		return fmt.Errorf("gguf: %s: tensor %q: all %d declared tensors already written", w.path, name, len(w.infos))
-	}
-	t := w.infos[w.next]
-	if name != t.Name {
-		return fmt.Errorf("gguf: %s: tensor %q written out of order (expected %q next)", w.path, name, t.Name)
-	}
+	t := w.infos[i]
 	if int64(len(data)) != t.Size {
 		return fmt.Errorf("gguf: %s: tensor %q: %d bytes given, %s %v needs %d", w.path, name, len(data), t.Type, t.Shape, t.Size)
 	}
@@ -206,22 +203,21 @@ func (w *Writer) WriteTensor(name string, data []byte) error {
 		return fmt.Errorf("gguf: write %s: tensor %q: %w", w.path, name, err)
 	}
 	w.pos += t.Size + pad
-	w.next++
+	w.seq.Written()
 	return nil
 }
 
 // Close checks that every declared tensor was written, then syncs the temporary file and
 // renames it into place. On error the target is left untouched.
 func (w *Writer) Close() error {
-	if w.done {
+	if w.seq.Done() {
 		return nil
 	}
-	if w.next != len(w.infos) {
-		missing := w.infos[w.next].Name
+	if err := w.seq.Missing(); err != nil {
 		w.Abort()
-		return fmt.Errorf("gguf: %s: closed after %d of %d tensors (next: %q); nothing written", w.path, w.next, len(w.infos), missing)
+		return err
 	}
-	w.done = true
+	w.seq.End()
 	if err := w.bw.Flush(); err != nil {
 		w.p.Abort()
 		return fmt.Errorf("gguf: write %s: %w", w.path, err)
@@ -234,11 +230,9 @@ func (w *Writer) Close() error {
 
 // Abort discards the temporary file; the target is left as it was.
 func (w *Writer) Abort() {
-	if w.done {
-		return
+	if w.seq.End() {
+		w.p.Abort()
 	}
-	w.done = true
-	w.p.Abort()
 }
 
 // WriteFile writes a whole file whose tensors are in memory (data[i] belongs to

@@ -69,13 +69,7 @@ type gridRun struct {
 func (g *gridRun) tile(r0, r1 int) {
 	k := g.k
 	nt := r1 - r0
-	wt := make([]float64, nt*k) // current weights, permuted column order
-	for t := 0; t < nt; t++ {
-		src := g.w[(r0+t)*k : (r0+t+1)*k]
-		for p, c := range g.perm {
-			wt[t*k+p] = float64(src[c])
-		}
-	}
+	wt := permutedRows(g.w, g.perm, k, r0, nt) // current weights, permuted column order
 	errs := make([]float64, nt*g.bs)
 	for i1 := 0; i1 < k; i1 += g.bs {
 		i2 := min(i1+g.bs, k)
@@ -95,13 +89,6 @@ func (g *gridRun) tile(r0, r1 int) {
 		if i2 == k {
 			break
 		}
-		for t := 0; t < nt; t++ {
-			dst := wt[t*k+i2 : (t+1)*k]
-			for b := 0; b < i2-i1; b++ {
-				if e := errs[t*g.bs+b]; e != 0 {
-					axpy(-e, g.u[(i1+b)*k+i2:(i1+b+1)*k], dst)
-				}
-			}
-		}
+		lazyUpdate(wt, errs, g.u, k, g.bs, nt, i1, i2)
 	}
 }

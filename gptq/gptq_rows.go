@@ -26,14 +26,8 @@ type gptqRun struct {
 func (g *gptqRun) tile(r0, r1 int) {
 	k, l, s := g.l.Cols, g.l, g.s
 	nt := r1 - r0
-	wt := make([]float64, nt*k) // current weights, permuted column order
-	for t := 0; t < nt; t++ {
-		src := g.w[(r0+t)*k : (r0+t+1)*k]
-		for p, c := range g.perm {
-			wt[t*k+p] = float64(src[c])
-		}
-	}
-	errs := make([]float64, nt*g.bs) // scaled errors (w-q)/U[i,i] of the current block
+	wt := permutedRows(g.w, g.perm, k, r0, nt) // current weights, permuted column order
+	errs := make([]float64, nt*g.bs)           // scaled errors (w-q)/U[i,i] of the current block
 	reached := make([]bool, l.Groups)
 	vals := make([]float32, l.GroupSize)
 	scratch := make([]float64, l.GroupSize)
@@ -68,13 +62,31 @@ func (g *gptqRun) tile(r0, r1 int) {
 		if i2 == k {
 			break
 		}
-		// Lazy batch update of every later column with this block's errors.
-		for t := 0; t < nt; t++ {
-			dst := wt[t*k+i2 : (t+1)*k]
-			for b := 0; b < i2-i1; b++ {
-				if e := errs[t*g.bs+b]; e != 0 {
-					axpy(-e, g.u[(i1+b)*k+i2:(i1+b+1)*k], dst)
-				}
+		lazyUpdate(wt, errs, g.u, k, g.bs, nt, i1, i2)
+	}
+}
+
+// permutedRows copies rows r0..r0+nt-1 of w [*, k] into float64 with column perm[p] at p.
+func permutedRows(w []float32, perm []int, k, r0, nt int) []float64 {
+	wt := make([]float64, nt*k)
+	for t := 0; t < nt; t++ {
+		src := w[(r0+t)*k : (r0+t+1)*k]
+		for p, c := range perm {
+			wt[t*k+p] = float64(src[c])
+		}
+	}
+	return wt
+}
+
+// lazyUpdate is GPTQ's lazy batch update: every column of the tile's nt rows (wt, [nt, k],
+// permuted order) after the block [i1, i2) takes the block's errors (errs, [nt, bs])
+// through the rows i1..i2-1 of the Cholesky factor u.
+func lazyUpdate(wt, errs, u []float64, k, bs, nt, i1, i2 int) {
+	for t := 0; t < nt; t++ {
+		dst := wt[t*k+i2 : (t+1)*k]
+		for b := 0; b < i2-i1; b++ {
+			if e := errs[t*bs+b]; e != 0 {
+				axpy(-e, u[(i1+b)*k+i2:(i1+b+1)*k], dst)
 			}
 		}
 	}

@@ -115,7 +115,7 @@ func newSkeleton(cfg checkpoint.LlamaConfig) *Model {
 // convert checks a checkpoint tensor's shape, dtype and values and returns it as float32
 // (a copy: t may be a view of a mapped file), recording it under name for Weight.
 func (m *Model) convert(name string, t *tensor.Tensor, shape []int) ([]float32, error) {
-	if !sameShape(t.Shape, shape) {
+	if !slices.Equal(t.Shape, shape) {
 		return nil, fmt.Errorf("model: tensor %s has shape %v, want %v", name, t.Shape, shape)
 	}
 	if !t.DType.IsFloat() {
@@ -213,18 +213,6 @@ func (m *Model) loadLayer(l int, get getter) error {
 	}
 	ly.loaded = true
 	return nil
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func firstNonFinite(v []float32) int {

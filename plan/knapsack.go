@@ -40,12 +40,28 @@ func dpBudget(orig [][]option, budget float64, steps int) []int {
 	}
 	units := func(c float64) int { return int(math.Ceil(c/unit - 1e-9)) }
 	inf := math.Inf(1)
-	dp := make([]float64, steps+1) // zero layers: zero damage at every budget
-	next := make([]float64, steps+1)
-	choice := make([][]int8, len(opts))
+	dp, choice := knapsack(opts, units, steps+1)
+	// The cheapest-fit fallback cannot be needed: Solve checked that the budget covers the
+	// cheapest choices, and rounding up adds at most one unit per layer, so give the
+	// programme that slack by walking back from the full budget.
+	if dp[steps] == inf { // rounding made the exact minimum infeasible: take the cheapest plan
+		return cheapest(opts)
+	}
+	// Rounding up may leave budget unused: spend it on damage-per-bit upgrades.
+	return upgradeWithin(opts, walkBack(opts, choice, units, steps), budget)
+}
+
+// knapsack is the dynamic programme over budgets of 0 to size-1 units (a cost c takes
+// units(c)): dp[b] is the least damage of one option per layer within b units (+Inf when
+// none fits), choice[j][b] layer j's option in that solution.
+func knapsack(opts [][]option, units func(float64) int, size int) (dp []float64, choice [][]int8) {
+	inf := math.Inf(1)
+	dp = make([]float64, size) // zero layers: zero damage at every budget
+	next := make([]float64, size)
+	choice = make([][]int8, len(opts))
 	for j, o := range opts {
-		choice[j] = make([]int8, steps+1)
-		for b := 0; b <= steps; b++ {
+		choice[j] = make([]int8, size)
+		for b := 0; b < size; b++ {
 			best, arg := inf, int8(-1)
 			for k, x := range o {
 				u := units(x.cost)
@@ -60,32 +76,18 @@ func dpBudget(orig [][]option, budget float64, steps int) []int {
 		}
 		dp, next = next, dp
 	}
-	// The cheapest-fit fallback cannot be needed: Solve checked that the budget covers the
-	// cheapest choices, and rounding up adds at most one unit per layer, so give the
-	// programme that slack by walking back from the full budget.
+	return dp, choice
+}
+
+// walkBack reads the options of knapsack's solution at budget b out of choice.
+func walkBack(opts [][]option, choice [][]int8, units func(float64) int, b int) []int {
 	pick := make([]int, len(opts))
-	b := steps
-	if dp[b] == inf { // rounding made the exact minimum infeasible: take the cheapest plan
-		return cheapest(opts)
-	}
 	for j := len(opts) - 1; j >= 0; j-- {
 		k := int(choice[j][b])
 		pick[j] = k
 		b -= units(opts[j][k].cost)
 	}
-	// Rounding up may leave budget unused: spend it on damage-per-bit upgrades.
-	spent := 0.0
-	for j := range opts {
-		spent += opts[j][pick[j]].cost
-	}
-	for {
-		j, k, ok := upgrade(opts, pick, budget-spent)
-		if !ok {
-			return pick
-		}
-		spent += opts[j][k].cost - opts[j][pick[j]].cost
-		pick[j] = k
-	}
+	return pick
 }
 
 func exactUnit(opts [][]option) float64 {
@@ -124,37 +126,11 @@ func dpDamage(orig [][]option, maxDamage float64, steps int) ([]int, error) {
 		unit = 1
 	}
 	units := func(c float64) int { return int(math.Ceil(c/unit - 1e-9)) }
-	inf := math.Inf(1)
 	size := steps + len(opts) + 1 // rounding up adds at most one unit per layer
-	dp := make([]float64, size)
-	next := make([]float64, size)
-	choice := make([][]int8, len(opts))
-	for j, o := range opts {
-		choice[j] = make([]int8, size)
-		for b := 0; b < size; b++ {
-			best, arg := inf, int8(-1)
-			for k, x := range o {
-				u := units(x.cost)
-				if u > b || dp[b-u] == inf {
-					continue
-				}
-				if v := dp[b-u] + x.damage; v < best {
-					best, arg = v, int8(k)
-				}
-			}
-			next[b], choice[j][b] = best, arg
-		}
-		dp, next = next, dp
-	}
+	dp, choice := knapsack(opts, units, size)
 	for b := 0; b < size; b++ {
 		if dp[b] <= maxDamage+1e-15 {
-			pick := make([]int, len(opts))
-			for j := len(opts) - 1; j >= 0; j-- {
-				k := int(choice[j][b])
-				pick[j] = k
-				b -= units(opts[j][k].cost)
-			}
-			return pick, nil
+			return walkBack(opts, choice, units, b), nil
 		}
 	}
 	return nil, fmt.Errorf("plan: no assignment keeps the predicted damage within %g (the least possible is %g)", maxDamage, dp[size-1])
@@ -207,7 +183,12 @@ func upgrade(opts [][]option, pick []int, room float64) (j, k int, ok bool) {
 }
 
 func greedyBudget(opts [][]option, budget float64) []int {
-	pick := cheapest(opts)
+	return upgradeWithin(opts, cheapest(opts), budget)
+}
+
+// upgradeWithin takes upgrades of pick, the best damage saved per bit first, while the
+// total cost stays within budget.
+func upgradeWithin(opts [][]option, pick []int, budget float64) []int {
 	spent := 0.0
 	for j, o := range opts {
 		spent += o[pick[j]].cost

@@ -79,7 +79,7 @@ func mseSearch(w []float32, l Layout, s Scheme, lo, hi []float32) ([]float32, []
 		// One group: evaluate the grid points in parallel, each summing the whole matrix in
 		// row-major order, then pick sequentially.
 		errs := make([]float64, MSEGridSteps)
-		_ = parallelChunks(MSEGridSteps, 1, func(i, _ int) error {
+		_ = ParallelChunks(MSEGridSteps, 1, func(i, _ int) error {
 			sc, z := mseCandidate(s, lo[0], hi[0], i)
 			errs[i] = mseError(s, w, sc, z)
 			return nil

@@ -15,11 +15,11 @@ const rowChunk = 16
 // GOMAXPROCS goroutines. It returns the error of the lowest range that failed (nil if none):
 // since fn scans its range in order, that is the first failing row overall.
 func parallelRows(n int, fn func(lo, hi int) error) error {
-	return parallelChunks(n, rowChunk, fn)
+	return ParallelChunks(n, rowChunk, fn)
 }
 
 // parallelChunks is parallelRows with a chosen chunk size.
-func parallelChunks(n, chunk int, fn func(lo, hi int) error) error {
+func ParallelChunks(n, chunk int, fn func(lo, hi int) error) error {
 	if n <= 0 {
 		return nil
 	}

@@ -1,9 +1,6 @@
 package rotate
 
-import (
-	"runtime"
-	"sync"
-)
+import "github.com/autoq/autoq/quant"
 
 // rowsPass sets each row w_r of w [rows, cols] to (w_r ⊙ g)·Q in float64, rounding once to
 // float32; g may be nil, and so may q (scaling only). A q smaller than cols acts on each of
@@ -64,36 +61,8 @@ func colsPass(w []float32, rows, cols int, q *Orthogonal) {
 	})
 }
 
-// parallelChunks calls fn(lo, hi) on fixed chunks covering [0, n) from up to GOMAXPROCS
-// goroutines. Each index is computed by one call independently of the others, so the
-// result does not depend on scheduling.
+// parallelChunks is quant.ParallelChunks for work that cannot fail: each index is computed
+// by one call independently of the others, so the result does not depend on scheduling.
 func parallelChunks(n, chunk int, fn func(lo, hi int)) {
-	tasks := (n + chunk - 1) / chunk
-	workers := min(runtime.GOMAXPROCS(0), tasks)
-	if workers <= 1 {
-		for t := 0; t < tasks; t++ {
-			fn(t*chunk, min((t+1)*chunk, n))
-		}
-		return
-	}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	next := 0
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				mu.Lock()
-				t := next
-				next++
-				mu.Unlock()
-				if t >= tasks {
-					return
-				}
-				fn(t*chunk, min((t+1)*chunk, n))
-			}
-		}()
-	}
-	wg.Wait()
+	quant.ParallelChunks(n, chunk, func(lo, hi int) error { fn(lo, hi); return nil })
 }

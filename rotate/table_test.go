@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -132,13 +131,7 @@ func TestRotateTable(t *testing.T) {
 	if os.Getenv("AUTOQ_ROTATE_TABLE") == "" {
 		t.Skip("set AUTOQ_ROTATE_TABLE=1 to run the rotation perplexity table")
 	}
-	evalTokens, seeds := 32768, 3
-	if v, err := strconv.Atoi(os.Getenv("AUTOQ_ROTATE_TOKENS")); err == nil && v > 0 {
-		evalTokens = v
-	}
-	if v, err := strconv.Atoi(os.Getenv("AUTOQ_ROTATE_SEEDS")); err == nil && v > 0 {
-		seeds = v
-	}
+	evalTokens, seeds := testutil.EnvInt("AUTOQ_ROTATE_TOKENS", 32768), testutil.EnvInt("AUTOQ_ROTATE_SEEDS", 3)
 	_, calib, open := realdata.Load(t, 16*realdata.SeqLen, evalTokens)
 	cfg, ts, err := checkpoint.ReadLlama2C(testutil.SharedData(t, "stories260K.bin"))
 	require.NoError(t, err)

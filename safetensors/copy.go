@@ -38,16 +38,11 @@ func (c *Checkpoint) Section(name string) (Section, bool) {
 // unchanged never passes through a mapping of the source that would count in this
 // process's resident set, and with direct writes the copy allocates no page cache.
 func (w *Writer) CopyTensor(name string, src Section) error {
-	if w.done {
-		return fmt.Errorf("safetensors: %s: CopyTensor(%q) after Close or Abort", w.path, name)
+	i, err := w.seq.Next("CopyTensor", name)
+	if err != nil {
+		return err
 	}
-	if w.next >= len(w.infos) {
-		return fmt.Errorf("safetensors: %s: tensor %q: all %d declared tensors already written", w.path, name, len(w.infos))
-	}
-	t := w.infos[w.next]
-	if name != t.Name {
-		return fmt.Errorf("safetensors: %s: tensor %q written out of order (expected %q next)", w.path, name, t.Name)
-	}
+	t := w.infos[i]
 	if src.Size != t.Size {
 		return fmt.Errorf("safetensors: %s: tensor %q: %d bytes given (%s), %s%v needs %d", w.path, name, src.Size, src.Path, t.DType, t.Shape, t.Size)
 	}
@@ -63,6 +58,6 @@ func (w *Writer) CopyTensor(name string, src Section) error {
 		}
 		return fmt.Errorf("safetensors: write %s: tensor %q: %w", w.path, name, err)
 	}
-	w.next++
+	w.seq.Written()
 	return nil
 }

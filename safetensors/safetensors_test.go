@@ -3,6 +3,7 @@ package safetensors
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -230,4 +231,183 @@ func TestAtomicWriteKeepsOldFile(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, before, after)
 	assertNoTemp(t, dir)
+}
+
+// writeSharded writes a two-shard checkpoint by hand (the index JSON is literal).
+func writeSharded(t *testing.T, index string) string {
+	t.Helper()
+	dir := t.TempDir()
+	require.NoError(t, WriteFile(filepath.Join(dir, "model-00001-of-00002.safetensors"), []NamedTensor{
+		{"model.embed_tokens.weight", tensor.FromF32([]float32{1, 2, 3, 4}, 2, 2)},
+		{"model.norm.weight", tensor.FromF32([]float32{5, 6}, 2)},
+	}, map[string]string{"format": "pt"}))
+	require.NoError(t, WriteFile(filepath.Join(dir, "model-00002-of-00002.safetensors"), []NamedTensor{
+		{"lm_head.weight", tensor.FromF32([]float32{7, 8, 9, 10}, 2, 2)},
+		{"stray", tensor.FromF32([]float32{0}, 1)}, // in a shard but not in weight_map: ignored
+	}, nil))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, IndexFileName), []byte(index), 0o644))
+	return dir
+}
+
+const goodIndex = `{"metadata":{"total_size":40},"weight_map":{
+ "model.embed_tokens.weight":"model-00001-of-00002.safetensors",
+ "model.norm.weight":"model-00001-of-00002.safetensors",
+ "lm_head.weight":"model-00002-of-00002.safetensors"}}`
+
+func TestShardedCheckpoint(t *testing.T) {
+	dir := writeSharded(t, goodIndex)
+	for _, path := range []string{dir, filepath.Join(dir, IndexFileName)} {
+		c, err := OpenCheckpoint(path)
+		require.NoError(t, err, path)
+		assert.Equal(t, []string{"model.embed_tokens.weight", "model.norm.weight", "lm_head.weight"}, c.Names())
+		w, err := c.Tensor("lm_head.weight")
+		require.NoError(t, err)
+		assert.Equal(t, []float32{7, 8, 9, 10}, w.F32())
+		info, ok := c.Info("model.norm.weight")
+		require.True(t, ok)
+		assert.Equal(t, []int{2}, info.Shape)
+		_, ok = c.Info("stray")
+		assert.False(t, ok, "tensors outside weight_map are not part of the checkpoint")
+		assert.Equal(t, "pt", c.Metadata()["format"])
+		assert.Len(t, c.Files(), 2)
+		require.NoError(t, c.Close())
+	}
+}
+
+func TestShardedCheckpointErrors(t *testing.T) {
+	cases := map[string]struct{ index, want string }{
+		"bad json":      {`{"weight_map":`, "invalid JSON"},
+		"empty map":     {`{"weight_map":{}}`, "missing or empty weight_map"},
+		"escaping path": {`{"weight_map":{"a":"../x.safetensors"}}`, `tensor "a": shard "../x.safetensors" is not a file name`},
+		"missing shard": {`{"weight_map":{"a":"nope.safetensors"}}`, "nope.safetensors"},
+		"wrong shard":   {`{"weight_map":{"lm_head.weight":"model-00001-of-00002.safetensors"}}`, `tensor "lm_head.weight": not found in shard model-00001-of-00002.safetensors`},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := writeSharded(t, c.index)
+			_, err := OpenCheckpoint(dir)
+			assert.ErrorContains(t, err, c.want)
+		})
+	}
+}
+
+func TestSingleFileCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, SingleFileName)
+	require.NoError(t, WriteFile(p, []NamedTensor{{"w", tensor.FromF32([]float32{3}, 1)}}, map[string]string{"k": "v"}))
+	for _, path := range []string{dir, p} {
+		c, err := OpenCheckpoint(path)
+		require.NoError(t, err)
+		assert.Equal(t, []string{"w"}, c.Names())
+		assert.Equal(t, map[string]string{"k": "v"}, c.Metadata())
+		require.NoError(t, c.Close())
+	}
+	_, err := OpenCheckpoint(t.TempDir())
+	assert.ErrorContains(t, err, "neither model.safetensors nor model.safetensors.index.json")
+}
+
+// A tensor streamed in pieces reads back exactly like one written whole, and the piece
+// buffer may be reused between pieces.
+func TestStreamTensorPieces(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "s.safetensors")
+	want := make([]float32, 10)
+	for i := range want {
+		want[i] = float32(i) - 4.5
+	}
+	whole := tensor.FromF32(want, 2, 5).Data
+	w, err := Create(p, []TensorInfo{{Name: "a", DType: tensor.F32, Shape: []int{2, 5}}, {Name: "b", DType: tensor.U8, Shape: []int{2}}}, nil)
+	require.NoError(t, err)
+	buf := make([]byte, 12)
+	require.NoError(t, w.StreamTensor("a", func(write func([]byte) error) error {
+		for off := 0; off < len(whole); off += len(buf) {
+			n := copy(buf, whole[off:])
+			if err := write(buf[:n]); err != nil {
+				return err
+			}
+			clear(buf) // reused: the writer must not keep it
+		}
+		return nil
+	}))
+	require.NoError(t, w.WriteTensor("b", []byte{7, 9}))
+	require.NoError(t, w.Close())
+
+	f, err := Open(p)
+	require.NoError(t, err)
+	defer f.Close()
+	a, err := f.Tensor("a")
+	require.NoError(t, err)
+	assert.Equal(t, want, a.F32())
+	b, err := f.Tensor("b")
+	require.NoError(t, err)
+	assert.Equal(t, []byte{7, 9}, b.Data)
+}
+
+func TestStreamTensorChecks(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "s.safetensors")
+	infos := []TensorInfo{{Name: "a", DType: tensor.F16, Shape: []int{3}}, {Name: "b", DType: tensor.U8, Shape: []int{1}}}
+	w, err := Create(p, infos, nil)
+	require.NoError(t, err)
+	none := func(func([]byte) error) error { return nil }
+	assert.ErrorContains(t, w.StreamTensor("b", none), `"b" written out of order (expected "a" next)`)
+	assert.ErrorContains(t, w.StreamTensor("a", none), `tensor "a": 0 bytes given, F16[3] needs 6`)
+	err = w.StreamTensor("a", func(write func([]byte) error) error {
+		require.NoError(t, write(make([]byte, 4)))
+		return write(make([]byte, 4))
+	})
+	assert.ErrorContains(t, err, `tensor "a": more than the 6 bytes F16[3] needs`)
+	boom := errors.New("boom")
+	assert.ErrorIs(t, w.StreamTensor("a", func(func([]byte) error) error { return boom }), boom)
+	w.Abort()
+	assert.ErrorContains(t, w.StreamTensor("a", none), "after Close or Abort")
+	assertNoTemp(t, dir)
+	_, err = os.Stat(p)
+	assert.True(t, os.IsNotExist(err))
+}
+
+// CopyTensor copies a tensor of one file into another byte for byte, from a sharded
+// checkpoint's Section, and checks sizes and order.
+func TestCopyTensor(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.safetensors")
+	a := tensor.FromF32([]float32{1, -2, 3.5, 4}, 2, 2)
+	b := tensor.FromU16(tensor.BF16, []uint16{0x3f80, 0xc000, 0x4040}, 3)
+	require.NoError(t, WriteFile(src, []NamedTensor{{"a", a}, {"b", b}}, nil))
+	c, err := OpenCheckpoint(src)
+	require.NoError(t, err)
+	defer c.Close()
+	secB, ok := c.Section("b")
+	require.True(t, ok)
+	assert.Equal(t, int64(6), secB.Size)
+	secA, _ := c.Section("a")
+	_, ok = c.Section("zz")
+	assert.False(t, ok)
+
+	dst := filepath.Join(dir, "dst.safetensors")
+	w, err := Create(dst, []TensorInfo{{Name: "b", DType: tensor.BF16, Shape: []int{3}}, {Name: "x", DType: tensor.U8, Shape: []int{1}}, {Name: "a", DType: tensor.F32, Shape: []int{2, 2}}}, nil)
+	require.NoError(t, err)
+	assert.ErrorContains(t, w.CopyTensor("a", secA), `"a" written out of order (expected "b" next)`)
+	assert.ErrorContains(t, w.CopyTensor("b", secA), `tensor "b": 16 bytes given`)
+	require.NoError(t, w.CopyTensor("b", secB))
+	require.NoError(t, w.WriteTensor("x", []byte{9}))
+	require.NoError(t, w.CopyTensor("a", secA))
+	require.NoError(t, w.Close())
+
+	f, err := Open(dst)
+	require.NoError(t, err)
+	defer f.Close()
+	gotA, err := f.Tensor("a")
+	require.NoError(t, err)
+	assert.Equal(t, a.F32(), gotA.F32())
+	gotB, err := f.Tensor("b")
+	require.NoError(t, err)
+	assert.Equal(t, b.Data, gotB.Data)
+
+	w2, err := Create(filepath.Join(dir, "t.safetensors"), []TensorInfo{{Name: "a", DType: tensor.F32, Shape: []int{2, 2}}}, nil)
+	require.NoError(t, err)
+	defer w2.Abort()
+	short := secA
+	short.Offset = secB.Offset // 16 bytes from b's start run past the end of the file
+	assert.ErrorContains(t, w2.CopyTensor("a", short), "ended after 6 of 16 bytes")
 }

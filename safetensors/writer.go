@@ -8,6 +8,7 @@ import (
 	"sort"
 
 	"github.com/autoq/autoq/internal/atomicfile"
+	"github.com/autoq/autoq/internal/tensorseq"
 	"github.com/autoq/autoq/tensor"
 )
 
@@ -20,8 +21,7 @@ type Writer struct {
 	path  string
 	tmp   *atomicfile.Stream
 	infos []TensorInfo
-	next  int
-	done  bool
+	seq   *tensorseq.Seq
 }
 
 // NamedTensor pairs a tensor with its name in a file.
@@ -34,6 +34,7 @@ type NamedTensor struct {
 // Offset and Size are computed here (contiguous, in that order). metadata may be nil.
 func Create(path string, infos []TensorInfo, metadata map[string]string) (*Writer, error) {
 	laid := make([]TensorInfo, len(infos))
+	names := make([]string, len(infos))
 	seen := map[string]bool{}
 	var off int64
 	for i, t := range infos {
@@ -52,6 +53,7 @@ func Create(path string, infos []TensorInfo, metadata map[string]string) (*Write
 			return nil, fmt.Errorf("safetensors: %s: tensor %q: %w", path, t.Name, err)
 		}
 		laid[i] = TensorInfo{Name: t.Name, DType: t.DType, Shape: append([]int(nil), t.Shape...), Offset: off, Size: size}
+		names[i] = t.Name
 		off += size
 	}
 	hdr, err := encodeHeader(laid, metadata)
@@ -62,7 +64,7 @@ func Create(path string, infos []TensorInfo, metadata map[string]string) (*Write
 	if err != nil {
 		return nil, fmt.Errorf("safetensors: %w", err)
 	}
-	w := &Writer{path: path, tmp: tmp, infos: laid}
+	w := &Writer{path: path, tmp: tmp, infos: laid, seq: tensorseq.New("safetensors", path, names)}
 	var lenBuf [8]byte
 	binary.LittleEndian.PutUint64(lenBuf[:], uint64(len(hdr)))
 	if _, err := tmp.Write(append(lenBuf[:], hdr...)); err != nil {
@@ -130,23 +132,18 @@ func (w *Writer) Infos() []TensorInfo { return append([]TensorInfo(nil), w.infos
 // WriteTensor appends the next tensor's bytes. name must be the next one declared to
 // Create and data exactly its size.
 func (w *Writer) WriteTensor(name string, data []byte) error {
-	if w.done {
-		return fmt.Errorf("safetensors: %s: WriteTensor(%q) after Close or Abort", w.path, name)
+	i, err := w.seq.Next("WriteTensor", name)
+	if err != nil {
+		return err
 	}
-	if w.next >= len(w.infos) {
-		return fmt.Errorf("safetensors: %s: tensor %q: all %d declared tensors already written", w.path, name, len(w.infos))
-	}
-	t := w.infos[w.next]
-	if name != t.Name {
-		return fmt.Errorf("safetensors: %s: tensor %q written out of order (expected %q next)", w.path, name, t.Name)
-	}
+	t := w.infos[i]
 	if int64(len(data)) != t.Size {
 		return fmt.Errorf("safetensors: %s: tensor %q: %d bytes given, %s%v needs %d", w.path, name, len(data), t.DType, t.Shape, t.Size)
 	}
 	if _, err := w.tmp.Write(data); err != nil {
 		return fmt.Errorf("safetensors: write %s: tensor %q: %w", w.path, name, err)
 	}
-	w.next++
+	w.seq.Written()
 	return nil
 }
 
@@ -155,18 +152,13 @@ func (w *Writer) WriteTensor(name string, data []byte) error {
 // than memory can be produced a slab at a time. The pieces must add up to exactly the
 // declared size; on any error the Writer should be aborted.
 func (w *Writer) StreamTensor(name string, fill func(write func(piece []byte) error) error) error {
-	if w.done {
-		return fmt.Errorf("safetensors: %s: StreamTensor(%q) after Close or Abort", w.path, name)
+	i, err := w.seq.Next("StreamTensor", name)
+	if err != nil {
+		return err
 	}
-	if w.next >= len(w.infos) {
-		return fmt.Errorf("safetensors: %s: tensor %q: all %d declared tensors already written", w.path, name, len(w.infos))
-	}
-	t := w.infos[w.next]
-	if name != t.Name {
-		return fmt.Errorf("safetensors: %s: tensor %q written out of order (expected %q next)", w.path, name, t.Name)
-	}
+	t := w.infos[i]
 	var n int64
-	err := fill(func(piece []byte) error {
+	err = fill(func(piece []byte) error {
 		if n+int64(len(piece)) > t.Size {
 			return fmt.Errorf("safetensors: %s: tensor %q: more than the %d bytes %s%v needs", w.path, name, t.Size, t.DType, t.Shape)
 		}
@@ -182,22 +174,21 @@ func (w *Writer) StreamTensor(name string, fill func(write func(piece []byte) er
 	if n != t.Size {
 		return fmt.Errorf("safetensors: %s: tensor %q: %d bytes given, %s%v needs %d", w.path, name, n, t.DType, t.Shape, t.Size)
 	}
-	w.next++
+	w.seq.Written()
 	return nil
 }
 
 // Close checks that every declared tensor was written, syncs the temporary file and renames
 // it into place. On error the temporary file is removed and path is left untouched.
 func (w *Writer) Close() error {
-	if w.done {
+	if w.seq.Done() {
 		return nil
 	}
-	if w.next != len(w.infos) {
-		missing := w.infos[w.next].Name
+	if err := w.seq.Missing(); err != nil {
 		w.Abort()
-		return fmt.Errorf("safetensors: %s: closed after %d of %d tensors (next: %q); nothing written", w.path, w.next, len(w.infos), missing)
+		return err
 	}
-	w.done = true
+	w.seq.End()
 	if err := w.tmp.Commit(); err != nil {
 		return fmt.Errorf("safetensors: %w", err)
 	}
@@ -206,11 +197,9 @@ func (w *Writer) Close() error {
 
 // Abort discards the temporary file; path is left as it was.
 func (w *Writer) Abort() {
-	if w.done {
-		return
+	if w.seq.End() {
+		w.tmp.Abort()
 	}
-	w.done = true
-	w.tmp.Abort()
 }
 
 // WriteFile writes tensors (in the given order) and metadata to path atomically.

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/autoq/autoq/tokenizer"
 )
 
 // The synthetic tokenizer is a SentencePiece-style BPE tokenizer.json (the kind
@@ -70,33 +72,7 @@ func TokenizerJSON(vocab int) ([]byte, error) {
 	for i, p := range pieces {
 		vmap[p] = i
 	}
-	type added struct {
-		ID         int    `json:"id"`
-		Content    string `json:"content"`
-		SingleWord bool   `json:"single_word"`
-		LStrip     bool   `json:"lstrip"`
-		RStrip     bool   `json:"rstrip"`
-		Normalized bool   `json:"normalized"`
-		Special    bool   `json:"special"`
-	}
-	doc := map[string]any{
-		"version":    "1.0",
-		"truncation": nil, "padding": nil,
-		"added_tokens": []added{{ID: 0, Content: "<unk>", Special: true}, {ID: 1, Content: "<s>", Special: true}, {ID: 2, Content: "</s>", Special: true}},
-		"normalizer": map[string]any{"type": "Sequence", "normalizers": []any{
-			map[string]any{"type": "Prepend", "prepend": "▁"},
-			map[string]any{"type": "Replace", "pattern": map[string]any{"String": " "}, "content": "▁"},
-		}},
-		"pre_tokenizer": nil,
-		"decoder": map[string]any{"type": "Sequence", "decoders": []any{
-			map[string]any{"type": "Replace", "pattern": map[string]any{"String": "▁"}, "content": " "},
-			map[string]any{"type": "ByteFallback"},
-			map[string]any{"type": "Fuse"},
-			map[string]any{"type": "Strip", "content": " ", "start": 1, "stop": 0},
-		}},
-		"model": map[string]any{"type": "BPE", "dropout": nil, "unk_token": "<unk>", "continuing_subword_prefix": nil,
-			"end_of_word_suffix": nil, "fuse_unk": true, "byte_fallback": true, "vocab": vmap, "merges": merges},
-	}
+	doc := tokenizer.LlamaBPE(vmap, merges)
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -13,50 +13,20 @@ import (
 
 	"github.com/autoq/autoq/autoquant"
 	"github.com/autoq/autoq/calib"
-	"github.com/autoq/autoq/checkpoint"
 	"github.com/autoq/autoq/export"
+	"github.com/autoq/autoq/internal/testutil"
 	"github.com/autoq/autoq/model"
 	"github.com/autoq/autoq/plan"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-func aqCLI(args ...string) (int, string, string) {
-	var out, errb bytes.Buffer
-	code := runMain(args, &env{stdout: &out, stderr: &errb})
-	return code, out.String(), errb.String()
-}
-
-// aqFixture writes the synthetic model as a Hugging Face directory and its data as token
-// ids (.jsonl: one document per line), and returns their paths.
-func aqFixture(t *testing.T) (modelDir, data string) {
-	t.Helper()
-	dir := t.TempDir()
-	src := autoquant.Synthetic()
-	modelDir = filepath.Join(dir, "model")
-	require.NoError(t, checkpoint.WriteHF(modelDir, &src.Cfg, src.Tensors))
-	d, err := autoquant.SyntheticData(src, 64, autoquant.DataOptions{CalibTokens: 1024, SensTokens: 512, EvalTokens: 1024})
-	require.NoError(t, err)
-	var b strings.Builder
-	// calibration windows first, then evaluation windows: the loader splits at half the bytes
-	for _, group := range [][][]int{d.Calib, d.Sens, d.Eval} {
-		for _, w := range group {
-			j, _ := json.Marshal(w)
-			b.Write(j)
-			b.WriteByte('\n')
-		}
-	}
-	data = filepath.Join(dir, "data.jsonl")
-	require.NoError(t, os.WriteFile(data, []byte(b.String()), 0o644))
-	return modelDir, data
-}
-
 func TestAutoQuantHelp(t *testing.T) {
 	for _, c := range []string{"sensitivity", "plan", "export", "verify", "run"} {
-		code, _, stderr := aqCLI(c, "--help")
+		code, _, stderr := runCLI(c, "--help")
 		assert.Equal(t, 0, code, c)
 		assert.Contains(t, stderr, "--", c) // flag usage
-		code, out, _ := aqCLI("help", c)
+		code, out, _ := runCLI("help", c)
 		assert.Equal(t, 0, code, c)
 		assert.Contains(t, out, "Usage: autoq "+c, c)
 	}
@@ -65,7 +35,7 @@ func TestAutoQuantHelp(t *testing.T) {
 func TestPlanCommand(t *testing.T) {
 	sens := filepath.Join("..", "..", "plan", "testdata", "stories260K_sens.json")
 	out := filepath.Join(t.TempDir(), "plan.json")
-	code, stdout, stderr := aqCLI("plan", "--sens", sens, "--target-bits", "6", "--override", "*.o_proj=w16", "--target", "transformers", "--out", out)
+	code, stdout, stderr := runCLI("plan", "--sens", sens, "--target-bits", "6", "--override", "*.o_proj=w16", "--target", "transformers", "--out", out)
 	require.Equal(t, 0, code, stderr)
 	assert.Contains(t, stdout, "bits/weight")
 	p, err := plan.Read(out)
@@ -76,15 +46,14 @@ func TestPlanCommand(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, c.Full)
 
-	code, stdout, _ = aqCLI("plan", "--sens", sens, "--max-kl", "0.01", "--target", "transformers", "--json")
+	code, stdout, _ = runCLI("plan", "--sens", sens, "--max-kl", "0.01", "--target", "transformers", "--json")
 	require.Equal(t, 0, code)
-	var js autoquant.PlanReport
-	require.NoError(t, json.Unmarshal([]byte(stdout), &js))
+	js := decodeJSON[autoquant.PlanReport](t, stdout)
 	assert.LessOrEqual(t, js.Plan.PredictedDamage, 0.01)
 	assert.Len(t, js.Layers, 35)
 
 	pre := filepath.Join(t.TempDir(), "preset.json")
-	code, _, stderr = aqCLI("plan", "--preset", "w4g32a", "--out", pre)
+	code, _, stderr = runCLI("plan", "--preset", "w4g32a", "--out", pre)
 	require.Equal(t, 0, code, stderr)
 	p, err = plan.Read(pre)
 	require.NoError(t, err)
@@ -97,14 +66,14 @@ func TestPlanCommand(t *testing.T) {
 		{"plan", "--sens", sens, "--target-bits", "5", "--metric", "mse"},
 		{"plan", "--preset", "w5"},
 	} {
-		code, _, _ := aqCLI(bad...)
+		code, _, _ := runCLI(bad...)
 		assert.Equal(t, 2, code, "%v", bad)
 	}
-	code, _, stderr = aqCLI("plan", "--sens", sens, "--target-bits", "3")
+	code, _, stderr = runCLI("plan", "--sens", sens, "--target-bits", "3")
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "cheapest possible plan")
 	// TensorRT loads only w16 and int8 with static activations.
-	code, stdout, stderr = aqCLI("plan", "--sens", sens, "--target-bits", "9", "--target", "tensorrt", "--json")
+	code, stdout, stderr = runCLI("plan", "--sens", sens, "--target-bits", "9", "--target", "tensorrt", "--json")
 	require.Equal(t, 0, code, stderr)
 	require.NoError(t, json.Unmarshal([]byte(stdout), &js))
 	for _, l := range js.Layers {
@@ -119,9 +88,9 @@ func TestExportAndVerifyGate(t *testing.T) {
 	dir := t.TempDir()
 	for _, sc := range []string{"w8", "w4t"} {
 		pf := filepath.Join(dir, sc+".json")
-		code, _, stderr := aqCLI("plan", "--uniform", sc, "--out", pf)
+		code, _, stderr := runCLI("plan", "--uniform", sc, "--out", pf)
 		require.Equal(t, 0, code, stderr)
-		code, stdout, stderr := aqCLI("export", "--model", modelDir, "--plan", pf, "--data", data, "--seq-len", "64",
+		code, stdout, stderr := runCLI("export", "--model", modelDir, "--plan", pf, "--data", data, "--seq-len", "64",
 			"--calib-tokens", "512", "--sens-tokens", "64", "--rounding", "rtn", "--target", "transformers", "--out", filepath.Join(dir, sc))
 		require.Equal(t, 0, code, stderr)
 		assert.Contains(t, stdout, "exported 28 of 28")
@@ -130,7 +99,7 @@ func TestExportAndVerifyGate(t *testing.T) {
 		assert.Len(t, ld.Layers, 28)
 	}
 	js := filepath.Join(dir, "pass.json")
-	code, stdout, stderr := aqCLI("verify", "--baseline", modelDir, "--candidate", filepath.Join(dir, "w8"), "--data", data,
+	code, stdout, stderr := runCLI("verify", "--baseline", modelDir, "--candidate", filepath.Join(dir, "w8"), "--data", data,
 		"--seq-len", "64", "--max-ppl-increase", "1%", "--json", js)
 	require.Equal(t, 0, code, stderr)
 	assert.Contains(t, stdout, "PASS")
@@ -142,7 +111,7 @@ func TestExportAndVerifyGate(t *testing.T) {
 	assert.Less(t, rep.PPLIncrease, 0.01)
 
 	js = filepath.Join(dir, "fail.json")
-	code, stdout, stderr = aqCLI("verify", "--baseline", modelDir, "--candidate", filepath.Join(dir, "w4t"), "--data", data,
+	code, stdout, stderr = runCLI("verify", "--baseline", modelDir, "--candidate", filepath.Join(dir, "w4t"), "--data", data,
 		"--seq-len", "64", "--max-ppl-increase", "1%", "--json", js)
 	assert.Equal(t, 1, code, stdout)
 	assert.Contains(t, stdout, "FAIL")
@@ -153,15 +122,15 @@ func TestExportAndVerifyGate(t *testing.T) {
 	assert.False(t, rep.Pass)
 
 	// The same candidate passes a looser KL-only gate.
-	code, _, stderr = aqCLI("verify", "--baseline", modelDir, "--candidate", filepath.Join(dir, "w4t"), "--data", data,
+	code, _, stderr = runCLI("verify", "--baseline", modelDir, "--candidate", filepath.Join(dir, "w4t"), "--data", data,
 		"--seq-len", "64", "--max-ppl-increase", "off", "--max-kl", "10")
 	assert.Equal(t, 0, code, stderr)
 
-	code, _, _ = aqCLI("verify", "--baseline", modelDir, "--data", data)
+	code, _, _ = runCLI("verify", "--baseline", modelDir, "--data", data)
 	assert.Equal(t, 2, code)
-	code, _, _ = aqCLI("verify", "--baseline", modelDir, "--candidate", modelDir, "--data", data, "--max-ppl-increase", "x%")
+	code, _, _ = runCLI("verify", "--baseline", modelDir, "--candidate", modelDir, "--data", data, "--max-ppl-increase", "x%")
 	assert.Equal(t, 2, code)
-	code, _, stderr = aqCLI("verify", "--baseline", modelDir, "--candidate", filepath.Join(dir, "missing"), "--data", data)
+	code, _, stderr = runCLI("verify", "--baseline", modelDir, "--candidate", filepath.Join(dir, "missing"), "--data", data)
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "missing")
 }
@@ -173,7 +142,7 @@ func TestSensitivityAndRunCommands(t *testing.T) {
 	modelDir, data := aqFixture(t)
 	dir := t.TempDir()
 	sens, png := filepath.Join(dir, "sens.json"), filepath.Join(dir, "sens.png")
-	code, stdout, stderr := aqCLI("sensitivity", "--model", modelDir, "--data", data, "--schemes", "w4g32a,w8,w8a8s",
+	code, stdout, stderr := runCLI("sensitivity", "--model", modelDir, "--data", data, "--schemes", "w4g32a,w8,w8a8s",
 		"--seq-len", "64", "--calib-tokens", "512", "--sens-tokens", "256", "--rounding", "rtn", "--out", sens, "--plot", png)
 	require.Equal(t, 0, code, stderr)
 	assert.Contains(t, stdout, "rank")
@@ -186,7 +155,7 @@ func TestSensitivityAndRunCommands(t *testing.T) {
 	assert.Equal(t, []byte("\x89PNG"), pngBytes[:4])
 
 	out := filepath.Join(dir, "out")
-	code, stdout, stderr = aqCLI("run", "--model", modelDir, "--data", data, "--seq-len", "64", "--calib-tokens", "512",
+	code, stdout, stderr = runCLI("run", "--model", modelDir, "--data", data, "--seq-len", "64", "--calib-tokens", "512",
 		"--sens-tokens", "256", "--rounding", "rtn", "--schemes", "w4g32a,w8", "--target-bits", "6", "--max-ppl-increase", "5%",
 		"--target", "transformers", "--out", out)
 	require.Equal(t, 0, code, stderr)
@@ -201,7 +170,7 @@ func TestSensitivityAndRunCommands(t *testing.T) {
 	// A gate nobody can pass: exit 1, the previous export stays.
 	before, err := os.ReadFile(filepath.Join(out, "model.safetensors"))
 	require.NoError(t, err)
-	code, _, stderr = aqCLI("run", "--model", modelDir, "--data", data, "--seq-len", "64", "--calib-tokens", "512",
+	code, _, stderr = runCLI("run", "--model", modelDir, "--data", data, "--seq-len", "64", "--calib-tokens", "512",
 		"--sens-tokens", "256", "--rounding", "rtn", "--schemes", "w4g32a", "--target-bits", "4.7", "--max-ppl-increase", "0%",
 		"--gate-kl", "1e-12", "--target", "transformers", "--out", out, "--force")
 	assert.Equal(t, 1, code)
@@ -233,16 +202,16 @@ func TestExportWithCalibrationTable(t *testing.T) {
 	tf := filepath.Join(dir, "calib.json")
 	require.NoError(t, table.WriteFile(tf))
 	pf := filepath.Join(dir, "plan.json")
-	code, _, stderr := aqCLI("plan", "--uniform", "w8a8s", "--out", pf)
+	code, _, stderr := runCLI("plan", "--uniform", "w8a8s", "--out", pf)
 	require.Equal(t, 0, code, stderr)
 	out := filepath.Join(dir, "out")
 	// q/k/v were given different thresholds: vLLM runs the fused qkv_proj with the largest
 	// input_scale, which is not what the evaluated layers use, so it is refused.
-	code, _, stderr = aqCLI("export", "--model", modelDir, "--plan", pf, "--calib-table", tf, "--out", out)
+	code, _, stderr = runCLI("export", "--model", modelDir, "--plan", pf, "--calib-table", tf, "--out", out)
 	require.Equal(t, 1, code, stderr)
 	assert.Contains(t, stderr, "vllm runs model.layers.0.self_attn.qkv_proj (q_proj, k_proj, v_proj) with its members' largest input_scale, "+
 		"but their static activation thresholds differ (model.layers.0.self_attn.q_proj 2, model.layers.0.self_attn.k_proj 3)")
-	code, _, stderr = aqCLI("export", "--model", modelDir, "--plan", pf, "--calib-table", tf, "--target", "transformers", "--out", out)
+	code, _, stderr = runCLI("export", "--model", modelDir, "--plan", pf, "--calib-table", tf, "--target", "transformers", "--out", out)
 	require.Equal(t, 0, code, stderr)
 	assert.Contains(t, stderr, "note: trt_int8_calibration.cache is keyed by module names")
 	ld, err := export.Read(out)
@@ -262,7 +231,7 @@ func TestExportWithCalibrationTable(t *testing.T) {
 	// With a name map: one line per network tensor (q/k/v share one; their different
 	// thresholds merge to the largest, reported), modules without a name left out.
 	named := filepath.Join(dir, "named")
-	code, _, stderr = aqCLI("export", "--model", modelDir, "--plan", pf, "--calib-table", tf, "--target", "transformers",
+	code, _, stderr = runCLI("export", "--model", modelDir, "--plan", pf, "--calib-table", tf, "--target", "transformers",
 		"--trt-names", filepath.Join("testdata", "trt_names.json"), "--trt-version", "100300", "--out", named)
 	require.Equal(t, 0, code, stderr)
 	assert.Contains(t, stderr, "warning: 21 of 28 cache entries have no network tensor name")
@@ -277,4 +246,204 @@ func TestExportWithCalibrationTable(t *testing.T) {
 		"/model/layers.0/self_attn/Reshape_7_output_0: "+bits(5)+"\n"+
 		"/model/layers.0/post_attention_layernorm/Mul_1_output_0: "+bits(7)+"\n"+
 		"/model/layers.0/mlp/Mul_output_0: "+bits(8)+"\n", string(cache))
+}
+
+// verify takes autoq's own quantized layout as candidate: int8 per-channel passes a 1%
+// gate, int4 per-channel (no groups) fails it.
+func TestVerifyAutoqQuantizedLayout(t *testing.T) {
+	bin, data := testutil.Stories(t)
+	dir := t.TempDir()
+	w8, w4 := filepath.Join(dir, "w8"), filepath.Join(dir, "w4")
+	code, _, stderr := runCLI("quantize", bin, "--bits", "8", "--out", w8)
+	require.Equal(t, 0, code, stderr)
+	code, _, stderr = runCLI("quantize", bin, "--bits", "4", "--out", w4)
+	require.Equal(t, 0, code, stderr)
+
+	code, stdout, stderr := runCLI("verify", "--baseline", bin, "--candidate", w8, "--data", data, "--tokens", "2048", "--seq-len", "128")
+	assert.Equal(t, 0, code, "w8 passes: %s %s", stdout, stderr)
+	code, stdout, stderr = runCLI("verify", "--baseline", bin, "--candidate", w4, "--data", data, "--tokens", "2048", "--seq-len", "128")
+	assert.Equal(t, 1, code, "w4 per-channel fails the 1%% gate: %s %s", stdout, stderr)
+}
+
+func TestEvalJSONOnRealModel(t *testing.T) {
+	bin, data := testutil.Stories(t)
+	code, out, stderr := runCLI("eval", "--model", bin, "--data", data, "--tokens", "2048", "--seq-len", "128",
+		"--scheme", "w8,w4g32", "--json")
+	require.Equal(t, 0, code, stderr)
+	rep := decodeJSON[autoquant.EvalReport](t, out)
+	require.Len(t, rep.Results, 3)
+	fp, w8, w4 := rep.Results[0], rep.Results[1], rep.Results[2]
+	assert.Equal(t, []string{"fp32", "w8", "w4g32"}, []string{fp.Scheme, w8.Scheme, w4.Scheme})
+	assert.Equal(t, 2048, fp.Tokens)
+	assert.Equal(t, 16, fp.Windows)
+	assert.False(t, fp.HasRef)
+	assert.True(t, w8.HasRef)
+	assert.Equal(t, fp.Perplexity, w8.RefPPL)
+	assert.InDelta(t, math.Exp(fp.NLL), fp.Perplexity, 1e-9)
+	assert.InDelta(t, 100*(w4.Perplexity/fp.Perplexity-1), w4.PPLIncrease, 1e-9)
+	assert.Less(t, math.Abs(w8.PPLIncrease), 1.0)
+	assert.Greater(t, w4.PPLIncrease, w8.PPLIncrease)
+	assert.Greater(t, w4.KL, w8.KL)
+}
+
+// The Hugging Face directory from `autoq convert` evaluates to the same perplexity.
+func TestEvalHFDirectoryMatchesLlama2C(t *testing.T) {
+	dir := convertReal(t)
+	data := testutil.SharedData(t, "tinystories_val.txt")
+	tok := testutil.SharedData(t, "tok512.bin")
+	ppl := func(model string) float64 {
+		code, out, stderr := runCLI("eval", "--model", model, "--tokenizer", tok, "--data", data, "--tokens", "1024", "--seq-len", "128", "--json")
+		require.Equal(t, 0, code, stderr)
+		rep := decodeJSON[autoquant.EvalReport](t, out)
+		return rep.Results[0].Perplexity
+	}
+	assert.InDelta(t, ppl(testutil.SharedData(t, "stories260K.bin")), ppl(dir), 1e-5)
+}
+
+func TestEvalErrors(t *testing.T) {
+	bin, data := testutil.Stories(t)
+	code, _, stderr := runCLI("eval", "--model", bin)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "--model and --data are required")
+	code, _, stderr = runCLI("eval", "--model", bin, "--data", data, "--scheme", "w9")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "unknown scheme \"w9\"")
+
+	// A llama2.c tokenizer with 3 tokens does not belong to a 512-token model.
+	tok := filepath.Join(t.TempDir(), "tok3.bin")
+	var b []byte
+	b = binary.LittleEndian.AppendUint32(b, 8)
+	for _, p := range []string{"<unk>", "<s>", "</s>"} {
+		b = binary.LittleEndian.AppendUint32(b, 0)
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(p)))
+		b = append(b, p...)
+	}
+	require.NoError(t, os.WriteFile(tok, b, 0o644))
+	code, _, stderr = runCLI("eval", "--model", bin, "--tokenizer", tok, "--data", data)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "tokenizer has 3 tokens but the model's vocabulary has 512")
+
+	empty := filepath.Join(t.TempDir(), "empty.txt")
+	require.NoError(t, os.WriteFile(empty, []byte("\n\n"), 0o644))
+	code, _, stderr = runCLI("eval", "--model", bin, "--data", empty)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "empty.txt: no data")
+}
+
+// An export of W8A8 (dynamic) layers evaluates exactly like the w8a8 fake-quant scheme:
+// the same levels and scales, read back from disk with the rest of the exported model.
+func TestEvalQuantizedExportEqualsScheme(t *testing.T) {
+	bin := testutil.SharedData(t, "stories260K.bin")
+	data := testutil.SharedData(t, "tinystories_val.txt")
+	tmp := t.TempDir()
+	hf, planFile, dir := filepath.Join(tmp, "hf"), filepath.Join(tmp, "w8a8.json"), filepath.Join(tmp, "w8a8-export")
+	for _, args := range [][]string{
+		{"convert", "llama2c", bin, "--out", hf},
+		{"plan", "--uniform", "w8a8", "--out", planFile},
+		{"export", "--model", hf, "--plan", planFile, "--target", "any", "--out", dir, "--device", "cpu"},
+	} {
+		code, _, stderr := runCLI(args...)
+		require.Equal(t, 0, code, "%v: %s", args, stderr)
+	}
+	code, out, stderr := runCLI("eval", "--model", bin, "--data", data, "--tokens", "1024", "--seq-len", "128",
+		"--scheme", "w8a8", "--quantized", dir, "--json")
+	require.Equal(t, 0, code, stderr)
+	var rep autoquant.EvalReport
+	require.NoError(t, json.Unmarshal([]byte(out), &rep))
+	require.Len(t, rep.Results, 3)
+	assert.Equal(t, "w8a8-export", rep.Results[2].Scheme)
+	assert.Greater(t, rep.Results[1].KL, 0.0)
+	assert.Equal(t, rep.Results[1].Perplexity, rep.Results[2].Perplexity)
+	assert.Equal(t, rep.Results[1].KL, rep.Results[2].KL)
+}
+
+// Static activation scales from a calibration table equal the ones eval calibrates itself
+// from the same tokens with the same method.
+func TestEvalStaticScalesFromCalibrationTable(t *testing.T) {
+	bin, data := testutil.Stories(t)
+	m, wins := storiesCalib(t, 2048)
+	var hs []*calib.Histogram
+	byName := map[string]*calib.Histogram{}
+	for _, n := range m.LinearNames() {
+		h := calib.NewHistogram(n + ".input")
+		hs = append(hs, h)
+		byName[n] = h
+	}
+	for _, win := range wins {
+		_, err := m.Forward([][]int{win}, func(n string, x []float32, M, K int) { byName[n].AddF32(x[:M*K]) })
+		require.NoError(t, err)
+	}
+	opt := calib.DefaultOptions(calib.MethodMax)
+	res, err := calib.ComputeAll(hs, opt)
+	require.NoError(t, err)
+	tab, err := calib.NewTable(hs, res, opt, 16)
+	require.NoError(t, err)
+	tabPath := filepath.Join(t.TempDir(), "calib.json")
+	require.NoError(t, tab.WriteFile(tabPath))
+
+	run := func(extra ...string) autoquant.EvalRow {
+		args := append([]string{"eval", "--model", bin, "--data", data, "--tokens", "1024", "--seq-len", "128", "--scheme", "w8a8s", "--json"}, extra...)
+		code, out, stderr := runCLI(args...)
+		require.Equal(t, 0, code, stderr)
+		rep := decodeJSON[autoquant.EvalReport](t, out)
+		return rep.Results[1]
+	}
+	fromTable := run("--calib", tabPath)
+	self := run("--act-calib", "max", "--calib-tokens", "2048", "--batch", "1")
+	assert.Equal(t, self.Perplexity, fromTable.Perplexity)
+	assert.Equal(t, self.KL, fromTable.KL)
+
+	tab.Tensors = tab.Tensors[1:]
+	require.NoError(t, tab.WriteFile(tabPath))
+	code, _, stderr := runCLI("eval", "--model", bin, "--data", data, "--tokens", "256", "--scheme", "w8a8s", "--calib", tabPath)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "has no entry for model.layers.")
+}
+
+// An autoq-layout checkpoint written by `autoq quantize` evaluates exactly like the same
+// scheme fake-quantized on the fly (w8: per-channel symmetric, max search): the stored
+// levels and scales are the ones the evaluation plugs in.
+func TestEvalQuantizedAutoqLayout(t *testing.T) {
+	bin, data := testutil.Stories(t)
+	out := filepath.Join(t.TempDir(), "w8")
+	code, _, stderr := runCLI("quantize", bin, "--bits", "8", "--out", out)
+	require.Equal(t, 0, code, stderr)
+
+	code, stdout, stderr := runCLI("eval", "--model", bin, "--data", data, "--tokens", "1024", "--seq-len", "128",
+		"--scheme", "w8", "--quantized", out, "--json")
+	require.Equal(t, 0, code, stderr)
+	rep := decodeJSON[autoquant.EvalReport](t, stdout)
+	require.Len(t, rep.Results, 3) // fp32, w8, the directory
+	w8, dir := rep.Results[1], rep.Results[2]
+	assert.Equal(t, "w8", w8.Scheme)
+	assert.Equal(t, "w8", dir.Scheme) // labelled by the directory's name
+	assert.Equal(t, w8.Perplexity, dir.Perplexity)
+	assert.Equal(t, w8.KL, dir.KL)
+	assert.NotEqual(t, rep.Results[0].Perplexity, dir.Perplexity, "the quantized weights were plugged in")
+}
+
+// Usage errors of --device are found before any device is opened (any build, any machine).
+func TestEvalDeviceUsageErrors(t *testing.T) {
+	bin, data := testutil.Stories(t)
+	code, _, stderr := runCLI("eval", "--model", bin, "--data", data, "--device", "cuda", "--quantized", t.TempDir())
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "runs --scheme variants only")
+	code, _, stderr = runCLI("eval", "--model", bin, "--data", data, "--device", "cuda", "--scheme", "w8a8s")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "static activation scales")
+}
+
+// --device auto falls back to the CPU with a note when there is no usable GPU (on a GPU
+// machine it runs there; both give a full-precision row and the scheme).
+func TestEvalDeviceAuto(t *testing.T) {
+	bin, data := testutil.Stories(t)
+	code, out, stderr := runCLI("eval", "--model", bin, "--data", data, "--device", "auto", "--tokens", "256", "--seq-len", "64", "--scheme", "w4g32")
+	assert.Equal(t, 0, code, stderr)
+	assert.Contains(t, out, "w4g32")
+	if !hasCUDA() {
+		assert.Contains(t, stderr, "running on the CPU")
+		assert.Contains(t, out, "fp32")
+	} else {
+		assert.Contains(t, out, "fp16")
+	}
 }

@@ -12,6 +12,7 @@ func init() {
 	var f autoquant.BenchGEMMOptions
 	register(&command{
 		name:    "bench gemm",
+		noArgs:  true,
 		summary: "time the quantized GEMM kernels (W8A8, W4A16) against the FP16 baseline over Llama shapes and token counts",
 		usage:   "[flags]",
 		flags: func(fs *pflag.FlagSet) {
@@ -29,9 +30,6 @@ func init() {
 			fs.DurationVar(&f.Timeout, "timeout", 0, "stop starting new points after this long, reporting what was measured (default 10m; --quick 50s)")
 		},
 		run: func(e *env, fs *pflag.FlagSet, args []string) error {
-			if len(args) != 0 {
-				return usagef("bench gemm takes no arguments, got %q", args)
-			}
 			return autoquant.BenchGEMM(e.job(), f, e.stdout)
 		},
 	})

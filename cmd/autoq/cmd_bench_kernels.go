@@ -8,7 +8,8 @@ import (
 func init() {
 	var o autoquant.BenchKernelsOptions
 	register(&command{
-		name: "bench kernels",
+		name:   "bench kernels",
+		noArgs: true,
 		summary: "time the quantization and calibration kernels (scales, int8/int4 quantize, MSE search, histograms, " +
 			"threshold search) in GB/s against the device's memory bandwidth",
 		usage: "[flags]\n\nOn a GPU the sizes are a 7B model's (4096x4096 and 11008x4096 F16 weights, 2^28 F16 activations,\n" +
@@ -24,9 +25,6 @@ func init() {
 			fs.BoolVar(&o.Small, "small", false, "use the reduced sizes on a GPU too")
 		},
 		run: func(e *env, fs *pflag.FlagSet, args []string) error {
-			if len(args) != 0 {
-				return usagef("bench kernels takes no arguments, got %q", args)
-			}
 			return autoquant.BenchKernels(e.job(), o, e.stdout)
 		},
 	})

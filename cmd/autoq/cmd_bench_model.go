@@ -12,6 +12,7 @@ func init() {
 	)
 	register(&command{
 		name:    "bench model",
+		noArgs:  true,
 		summary: "prefill latency of the whole model, full precision (F32 on the CPU) vs quantized, per batch x sequence length",
 		usage: "--model PATH [--scheme w8a8,w4g32] [--batch 1,4] [--seq 64,256] [flags]\n\n" +
 			"Each point runs a prefill of batch sequences of seq deterministic pseudo-random tokens; the time is\n" +
@@ -26,7 +27,7 @@ func init() {
 			"prompt processing of --prompt tokens in one batch and greedy generation of --generate tokens, best\n" +
 			"of --runs runs, each file against the first (e.g. an F16 file first).",
 		flags: func(fs *pflag.FlagSet) {
-			fs.StringVar(&o.Model, "model", "", "llama2.c .bin file or Hugging Face directory (required)")
+			fs.StringVar(&o.Model, "model", "", modelHelp)
 			fs.StringSliceVar(&o.Schemes, "scheme", []string{"w8a8", "w4g32"}, "quantization schemes (see autoq eval --help)")
 			fs.StringVar(&o.Batches, "batch", "1,4", "comma-separated batch sizes")
 			fs.StringVar(&o.Seqs, "seq", "64,256", "comma-separated sequence lengths")
@@ -44,14 +45,8 @@ func init() {
 			fs.StringVar(&o.Device, "device", "auto", "auto (a GPU when there is one), cpu, cuda or cuda:N; on a GPU: F16 (cuBLAS) vs the W8A8/W4A16 kernels timed with CUDA events; without --model a synthetic 2-layer Llama-7B-shaped model generated on the GPU")
 		},
 		run: func(e *env, fs *pflag.FlagSet, args []string) error {
-			if len(args) != 0 {
-				return usagef("bench model takes no arguments, got %q", args)
-			}
 			rep, err := autoquant.BenchModel(e.job(), o)
-			if err != nil {
-				return err
-			}
-			return e.print(asJSON, rep)
+			return e.report(asJSON, rep, err)
 		},
 	})
 }

@@ -24,10 +24,7 @@ func init() {
 		run: func(e *env, fs *pflag.FlagSet, args []string) error {
 			o.Shards = args
 			rep, err := autoquant.CalibMerge(e.job(), o)
-			if err != nil {
-				return err
-			}
-			return e.print(asJSON, rep)
+			return e.report(asJSON, rep, err)
 		},
 	})
 }

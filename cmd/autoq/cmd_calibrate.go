@@ -9,7 +9,7 @@ import (
 
 // registerCalibOutput declares the calibrator and output flags of calibrate and calib merge.
 func registerCalibOutput(fs *pflag.FlagSet, c *autoquant.CalibOutput) {
-	fs.StringVar(&c.Method, "method", "entropy", "calibrator: entropy, percentile, mse or max")
+	fs.StringVar(&c.Method, "method", defaultCalibrator, "calibrator: entropy, percentile, mse or max")
 	fs.Float64Var(&c.Percentile, "percentile", calib.DefaultPercentile, "percentile for --method percentile, in (0, 100]")
 	fs.IntVar(&c.Levels, "levels", 127, "positive quantization levels: 127 for int8, 255 for uint8")
 	fs.BoolVar(&c.ZeroSpike, "zero-spike", true, "entropy: replace bin 0 by bin 1 before the search (Model Optimizer's behaviour)")

@@ -28,10 +28,7 @@ func init() {
 			}
 			o.File = args[0]
 			rep, err := autoquant.ConvertLlama2C(e.job(), o)
-			if err != nil {
-				return err
-			}
-			return e.print(asJSON, rep)
+			return e.report(asJSON, rep, err)
 		},
 	})
 }

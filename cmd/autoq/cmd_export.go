@@ -12,6 +12,7 @@ func init() {
 	)
 	register(&command{
 		name:    "export",
+		noArgs:  true,
 		summary: "quantize a model by a plan and write it in the compressed-tensors format (vLLM, llm-compressor) or as GGUF (llama.cpp)",
 		usage: "--model PATH --plan plan.json [--data FILE | --calib-table calib.json] --out DIR\n" +
 			"       --model PATH --plan plan.json [--data FILE] --format gguf --out FILE.gguf\n\n" +
@@ -27,7 +28,7 @@ func init() {
 			"and lm_head in --full-type), the tokenizer in its metadata. With --data the k-quant grids are\n" +
 			"weighted by the inputs' mean squares and GPTQ rounds onto them. docs/GGUF.md.",
 		flags: func(fs *pflag.FlagSet) {
-			registerInput(fs, &o.Input, "llama2.c .bin file or Hugging Face directory (required)", flagCalibTable)
+			registerInput(fs, &o.Input, modelHelp, flagCalibTable)
 			fs.StringVar(&o.Plan, "plan", "", "plan file from autoq plan (required)")
 			fs.StringVar(&o.ScaleDType, "scale-dtype", "auto", "dtype of weight-only layers' scales: auto (the model's 16-bit dtype; F16 for an F32 model, whose config then says float16), f16, bf16 or f32")
 			registerTarget(fs, &o.Target, "", " (default: the plan's, else vllm; gguf with --format gguf)")
@@ -39,14 +40,8 @@ func init() {
 			fs.BoolVar(&asJSON, "json", false, "print a JSON summary")
 		},
 		run: func(e *env, fs *pflag.FlagSet, args []string) error {
-			if len(args) != 0 {
-				return usagef("export takes no arguments, got %q", args)
-			}
 			rep, err := autoquant.Export(e.job(), o)
-			if err != nil {
-				return err
-			}
-			return e.print(asJSON, rep)
+			return e.report(asJSON, rep, err)
 		},
 	})
 }

@@ -20,10 +20,7 @@ func init() {
 				return usagef("expected one PATH, got %d arguments", len(args))
 			}
 			rep, err := autoquant.Inspect(args[0])
-			if err != nil {
-				return err
-			}
-			return e.print(asJSON, rep)
+			return e.report(asJSON, rep, err)
 		},
 	})
 }

@@ -5,6 +5,15 @@ import (
 	"github.com/spf13/pflag"
 )
 
+// planUsage is the synopsis and description `autoq plan --help` prints.
+const planUsage = "--sens sens.json (--target-bits B | --kl-budget X) [--override 'GLOB=SCHEME' ...] --out plan.json\n\n" +
+	"Minimises the summed predicted damage (KL by default) under an average bits-per-weight budget that\n" +
+	"counts scales and zero points (bits = b + (scale bits + zero bits) / group size; full precision = 16),\n" +
+	"or with --kl-budget finds the cheapest plan within a damage limit. Exact dynamic programme by default,\n" +
+	"--greedy for the damage-per-bit heuristic. --preset SCHEME writes the usual hand rules instead\n" +
+	"(q/k/v 8-bit, o_proj 16-bit, MLP with the given int4 scheme); --uniform SCHEME one scheme everywhere.\n" +
+	"The plan file is JSON: ordered glob rules, first match wins; edit it freely."
+
 func init() {
 	var (
 		o      autoquant.PlanOptions
@@ -12,14 +21,9 @@ func init() {
 	)
 	register(&command{
 		name:    "plan",
+		noArgs:  true,
 		summary: "choose a scheme per layer from a sensitivity file under a bits-per-weight budget (mixed precision)",
-		usage: "--sens sens.json (--target-bits B | --kl-budget X) [--override 'GLOB=SCHEME' ...] --out plan.json\n\n" +
-			"Minimises the summed predicted damage (KL by default) under an average bits-per-weight budget that\n" +
-			"counts scales and zero points (bits = b + (scale bits + zero bits) / group size; full precision = 16),\n" +
-			"or with --kl-budget finds the cheapest plan within a damage limit. Exact dynamic programme by default,\n" +
-			"--greedy for the damage-per-bit heuristic. --preset SCHEME writes the usual hand rules instead\n" +
-			"(q/k/v 8-bit, o_proj 16-bit, MLP with the given int4 scheme); --uniform SCHEME one scheme everywhere.\n" +
-			"The plan file is JSON: ordered glob rules, first match wins; edit it freely.",
+		usage:   planUsage,
 		flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&o.Sens, "sens", "", "sensitivity file from autoq sensitivity")
 			fs.Float64Var(&o.TargetBits, "target-bits", 0, "average bits per weight over the planned layers, scales counted")
@@ -39,9 +43,6 @@ func init() {
 			fs.BoolVar(&asJSON, "json", false, "print the per-layer result as JSON")
 		},
 		run: func(e *env, fs *pflag.FlagSet, args []string) error {
-			if len(args) != 0 {
-				return usagef("plan takes no arguments, got %q", args)
-			}
 			rep, err := autoquant.Plan(e.job(), o)
 			if err != nil {
 				return err

@@ -72,10 +72,7 @@ func init() {
 				return usagef("--percentile needs --search percentile")
 			}
 			rep, err := autoquant.Quantize(e.job(), o)
-			if err != nil {
-				return err
-			}
-			return e.print(asJSON, rep)
+			return e.report(asJSON, rep, err)
 		},
 	})
 }

@@ -1,39 +1,29 @@
 package main
 
 import (
-	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/autoq/autoq/autoquant"
-	"github.com/autoq/autoq/quantfile"
-
-	"github.com/autoq/autoq/backend"
 	"github.com/autoq/autoq/checkpoint"
+	"github.com/autoq/autoq/gptq"
+	"github.com/autoq/autoq/gptq/collect"
 	"github.com/autoq/autoq/internal/testutil"
 	"github.com/autoq/autoq/quant"
+	"github.com/autoq/autoq/quantfile"
 	"github.com/autoq/autoq/safetensors"
 	"github.com/autoq/autoq/tensor"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// reportOf parses a --json quantize report.
-func reportOf(t *testing.T, stdout string) map[string]any {
-	t.Helper()
-	var rep map[string]any
-	require.NoError(t, json.Unmarshal([]byte(stdout), &rep), stdout)
-	return rep
-}
-
 func quantizeJSON(t *testing.T, args ...string) (*autoquant.QuantizeReport, string) {
 	t.Helper()
 	code, stdout, stderr := runCLI(append([]string{"quantize", "--json"}, args...)...)
 	require.Equal(t, 0, code, stderr)
-	var rep autoquant.QuantizeReport
-	require.NoError(t, json.Unmarshal([]byte(stdout), &rep), stdout)
+	rep := decodeJSON[autoquant.QuantizeReport](t, stdout)
 	return &rep, stderr
 }
 
@@ -43,12 +33,8 @@ func quantizeJSON(t *testing.T, args ...string) (*autoquant.QuantizeReport, stri
 // Only for symmetric max-search outputs of F32 checkpoints.
 func checkAgainstFile(t *testing.T, srcDir, outDir string, wantQuantized int) {
 	t.Helper()
-	src, err := safetensors.OpenCheckpoint(srcDir)
-	require.NoError(t, err)
-	defer src.Close()
-	out, err := safetensors.OpenCheckpoint(outDir)
-	require.NoError(t, err)
-	defer out.Close()
+	src := testutil.Open(t, safetensors.OpenCheckpoint, srcDir)
+	out := testutil.Open(t, safetensors.OpenCheckpoint, outDir)
 	qs, _, err := quantfile.ReadQuantized(out)
 	require.NoError(t, err)
 	require.Len(t, qs, wantQuantized)
@@ -111,14 +97,10 @@ func TestQuantizeRealInt4Group32(t *testing.T) {
 	checkAgainstFile(t, dir, out, 35)
 
 	// The error report agrees with a recomputation from the written file.
-	o, err := safetensors.OpenCheckpoint(out)
-	require.NoError(t, err)
-	defer o.Close()
+	o := testutil.Open(t, safetensors.OpenCheckpoint, out)
 	qs, _, err := quantfile.ReadQuantized(o)
 	require.NoError(t, err)
-	src, err := safetensors.OpenCheckpoint(dir)
-	require.NoError(t, err)
-	defer src.Close()
+	src := testutil.Open(t, safetensors.OpenCheckpoint, dir)
 	for _, r := range rep.Tensors {
 		w, err := src.Tensor(r.Name)
 		require.NoError(t, err)
@@ -263,7 +245,7 @@ func TestQuantizeJSONHasNoInfinities(t *testing.T) {
 	code, stdout, stderr := runCLI("quantize", dir, "--json", "--device", "cpu")
 	require.Equal(t, 0, code, stderr)
 	assert.Equal(t, "device: cpu\n", stderr)
-	rep := reportOf(t, stdout)
+	rep := decodeJSON[map[string]any](t, stdout)
 	tensors := rep["tensors"].([]any)
 	assert.Nil(t, tensors[0].(map[string]any)["sqnr_db"])
 	assert.Equal(t, 0.0, tensors[0].(map[string]any)["max_abs"])
@@ -295,9 +277,7 @@ func TestQuantizeShardedWithSideFiles(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, `{"architectures":["SomethingElse"]}`, string(cfg), "config.json copied byte for byte")
 
-	o, err := safetensors.OpenCheckpoint(out)
-	require.NoError(t, err)
-	defer o.Close()
+	o := testutil.Open(t, safetensors.OpenCheckpoint, out)
 	qs, metas, err := quantfile.ReadQuantized(o)
 	require.NoError(t, err)
 	require.Len(t, qs, 2)
@@ -311,8 +291,140 @@ func TestQuantizeShardedWithSideFiles(t *testing.T) {
 // expectedDeviceLine is what --device auto reports: the GPU where a cuda-tagged test binary
 // finds one, else the CPU with the reason.
 func expectedDeviceLine() string {
-	if n, err := backend.CUDADevices(); err == nil && n > 0 {
+	if hasCUDA() {
 		return "device: cuda:0"
 	}
 	return "device: cpu (no CUDA device"
+}
+
+// `autoq quantize --method gptq --search act-mse` writes exactly what the gptq packages
+// compute for the same calibration windows: the CLI only wires them to the checkpoint.
+func TestQuantizeGPTQMatchesLibrary(t *testing.T) {
+	bin, data := testutil.Stories(t)
+	tokPath := testutil.SharedData(t, "tok512.bin")
+	out := filepath.Join(t.TempDir(), "q")
+	rep, stderr := quantizeJSON(t, bin, "--bits", "4", "--granularity", "group", "--group-size", "32", "--asym",
+		"--method", "gptq", "--search", "act-mse", "--data", data, "--tokenizer", tokPath,
+		"--calib-tokens", "2048", "--seq-len", "128", "--out", out)
+	assert.Contains(t, stderr, "calibration: 2048 tokens in 16 windows")
+	assert.Equal(t, "gptq+act-mse", rep.Search)
+	require.Len(t, rep.Tensors, 35, "every linear layer of the 5-layer model")
+
+	// The library on the same windows.
+	m, seqs := storiesCalib(t, 2048)
+	hs, err := collect.Hessians(m, seqs, 8, nil)
+	require.NoError(t, err)
+	s := quant.Scheme{Bits: 4, Granularity: quant.PerGroup, GroupSize: 32}
+	want, _, err := collect.QuantizeModel(m, hs, collect.GPTQ, gptq.ClipActMSE, s, gptq.Options{ActOrder: true, Damp: 0.01})
+	require.NoError(t, err)
+
+	src, err := checkpoint.OpenAny(out)
+	require.NoError(t, err)
+	defer src.Close()
+	got, _, err := quantfile.ReadQuantized(src)
+	require.NoError(t, err)
+	require.Len(t, got, len(want))
+	for layer, wq := range want {
+		g := got[layer+".weight"]
+		require.NotNil(t, g, layer)
+		assert.Equal(t, wq.Scheme, g.Scheme, layer)
+		assert.Equal(t, wq.Levels(), g.Levels(), layer)
+		assert.Equal(t, wq.Scales, g.Scales, layer)
+		assert.Equal(t, wq.Zeros, g.Zeros, layer)
+	}
+	// down_proj has 172 inputs: group 32 does not divide it, the next divisor (43) is used.
+	assert.Equal(t, 43, got["model.layers.0.mlp.down_proj.weight"].Scheme.GroupSize)
+}
+
+func TestQuantizeCalibratedUsageErrors(t *testing.T) {
+	bin := testutil.SharedData(t, "stories260K.bin")
+	for _, args := range [][]string{
+		{"quantize", bin, "--method", "gptq"},                   // no --data
+		{"quantize", bin, "--search", "act-mse"},                // no --data
+		{"quantize", bin, "--data", "x.txt"},                    // --data without a calibrated method
+		{"quantize", bin, "--method", "awq", "--data", "x.txt"}, // unknown method
+		{"quantize", "--method", "gptq", "--data", "x.txt"},     // no model
+		{"quantize", bin, "--method", "gptq", "--search", "percentile", "--data", "x.txt"},
+	} {
+		code, _, stderr := runCLI(args...)
+		assert.Equal(t, 2, code, "%v: %s", args, stderr)
+	}
+}
+
+// A checkpoint directory whose config.json is broken is refused (it would be copied into
+// the output), with an error naming the file.
+func TestQuantizeRefusesBrokenConfig(t *testing.T) {
+	dir := convertReal(t)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "config.json"), []byte("not json"), 0o644))
+	code, _, stderr := runCLI("quantize", dir, "--out", filepath.Join(t.TempDir(), "q"))
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "config.json")
+}
+
+func TestInspectErrors(t *testing.T) {
+	code, _, stderr := runCLI("inspect")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "expected one PATH")
+	code, _, stderr = runCLI("inspect", filepath.Join(t.TempDir(), "missing.safetensors"))
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "missing.safetensors")
+	code, _, _ = runCLI("inspect", "--bogus")
+	assert.Equal(t, 2, code)
+	code, stdout, stderr := runCLI("inspect", "--help")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, stdout+stderr, "Usage: autoq inspect PATH")
+}
+
+func TestInspectHandMade(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "m.safetensors")
+	require.NoError(t, safetensors.WriteFile(p, []safetensors.NamedTensor{
+		{Name: "a", T: tensor.New(tensor.BF16, 3, 5)},
+		{Name: "b", T: tensor.New(tensor.I8, 7)},
+	}, map[string]string{"k": "v"}))
+
+	code, stdout, stderr := runCLI("inspect", p)
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stdout, "a     BF16   [3 5]  30")
+	assert.Contains(t, stdout, "2 tensors, 22 elements, 37 B (37 bytes)")
+
+	code, stdout, _ = runCLI("inspect", p, "--json")
+	require.Equal(t, 0, code)
+	rep := decodeJSON[autoquant.InspectReport](t, stdout)
+	require.Len(t, rep.Tensors, 2)
+	assert.Equal(t, autoquant.InspectRow{Name: "b", DType: "I8", Shape: []int{7}, Bytes: 7}, rep.Tensors[1])
+	assert.Equal(t, int64(37), rep.Totals.Bytes)
+	assert.Equal(t, "v", rep.Metadata["k"])
+}
+
+func TestInspectRealLlama2CAndConverted(t *testing.T) {
+	bin := testutil.SharedData(t, "stories260K.bin")
+	for _, path := range []string{bin, convertReal(t)} {
+		code, stdout, stderr := runCLI("inspect", path, "--json")
+		require.Equal(t, 0, code, stderr)
+		rep := decodeJSON[autoquant.InspectReport](t, stdout)
+		assert.Equal(t, 47, rep.Totals.Tensors, path)
+		assert.Equal(t, int64(260032), rep.Totals.Elements, path)
+		assert.Equal(t, int64(4*260032), rep.Totals.Bytes, path)
+		assert.Equal(t, "LlamaForCausalLM", rep.Architecture)
+	}
+}
+
+func TestInspectQuantizedShowsSchemes(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "q")
+	code, _, stderr := runCLI("quantize", "--bits", "4", "--granularity", "group", "--group-size", "64", "--asym", "--out", out)
+	require.Equal(t, 0, code, stderr)
+	code, stdout, stderr := runCLI("inspect", out, "--json")
+	require.Equal(t, 0, code, stderr)
+	rep := decodeJSON[autoquant.InspectReport](t, stdout)
+	byName := map[string]autoquant.InspectRow{}
+	for _, r := range rep.Tensors {
+		byName[r.Name] = r
+	}
+	q := byName["model.layers.0.mlp.down_proj.weight.qweight"]
+	assert.Equal(t, "w4g64a", q.Quant)
+	assert.Equal(t, []int{64, 96}, q.Shape, "192 inputs packed two per byte")
+	assert.Equal(t, []int{64, 3}, byName["model.layers.0.mlp.down_proj.weight.scales"].Shape)
+	assert.Equal(t, "I32", byName["model.layers.0.mlp.down_proj.weight.zeros"].DType)
+	assert.Empty(t, byName["model.norm.weight"].Quant)
+	assert.Equal(t, "F32", byName["model.embed_tokens.weight"].DType, "embeddings kept")
 }

@@ -12,6 +12,7 @@ func init() {
 	)
 	register(&command{
 		name:    "run",
+		noArgs:  true,
 		summary: "the whole AutoQuant pipeline: calibrate, sensitivity, plan, quantize, verify, export",
 		usage: "[--model PATH --data FILE] [--target-bits 5.3 | --kl-budget X] [--out DIR] [flags]\n\n" +
 			"Without --model it runs on a built-in deterministic synthetic Llama (activation outliers included)\n" +
@@ -48,9 +49,6 @@ func init() {
 			fs.BoolVar(&asJSON, "json", false, "print the closing report as JSON")
 		},
 		run: func(e *env, fs *pflag.FlagSet, args []string) error {
-			if len(args) != 0 {
-				return usagef("run takes no arguments, got %q", args)
-			}
 			if (fs.Changed("kl-budget") || fs.Changed("max-kl")) && !fs.Changed("target-bits") {
 				o.TargetBits = 0
 			}

@@ -38,10 +38,7 @@ func init() {
 				return usagef("synth takes no arguments, got %d", len(args))
 			}
 			rep, err := autoquant.Synth(e.job(), o)
-			if err != nil {
-				return err
-			}
-			return e.print(asJSON, rep)
+			return e.report(asJSON, rep, err)
 		},
 	})
 }

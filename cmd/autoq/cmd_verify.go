@@ -12,6 +12,7 @@ func init() {
 	)
 	register(&command{
 		name:    "verify",
+		noArgs:  true,
 		summary: "accuracy gate: compare a quantized model with its baseline; exit 0 within tolerance, 1 otherwise",
 		usage: "--baseline PATH --candidate PATH --data FILE [--max-ppl-increase 1%] [--gate-kl X] [--json FILE]\n\n" +
 			"Both models run on the same tokens of the data file's evaluation split (its second half). Prints\n" +
@@ -27,17 +28,14 @@ func init() {
 			fs.Float64Var(&o.GateKL, "gate-kl", 0, "largest allowed mean KL in nats per token (0: not checked)")
 			fs.Float64Var(&o.GateKL, "max-kl", 0, "old name of --gate-kl")
 			fs.MarkDeprecated("max-kl", "use --gate-kl (the accuracy gate's KL limit, as in autoq run)")
-			fs.IntVar(&o.SeqLen, "seq-len", 256, "tokens per window")
+			fs.IntVar(&o.SeqLen, "seq-len", 256, seqLenHelp)
 			fs.IntVar(&o.Tokens, "tokens", 0, "evaluation tokens (0: the whole evaluation split)")
-			fs.IntVar(&o.Batch, "batch", 8, "windows per forward pass")
+			fs.IntVar(&o.Batch, "batch", 8, batchHelp)
 			fs.StringVar(&o.Device, "device", "auto", deviceHelp)
 			fs.StringVar(&jsonFile, "json", "", "also write the report as JSON to `FILE` (\"-\": stdout instead of the table)")
 			fs.BoolVar(&o.Force, "force", false, forceHelp)
 		},
 		run: func(e *env, fs *pflag.FlagSet, args []string) error {
-			if len(args) != 0 {
-				return usagef("verify takes no arguments, got %q", args)
-			}
 			o.ReportFile = ""
 			if jsonFile != "-" {
 				o.ReportFile = jsonFile

@@ -17,11 +17,11 @@ const (
 )
 
 // registerInput declares the model and data flags of in on fs.
-func registerInput(fs *pflag.FlagSet, in *autoquant.Input, modelHelp string, which inputFlag) {
-	fs.StringVar(&in.Model, "model", "", modelHelp)
+func registerInput(fs *pflag.FlagSet, in *autoquant.Input, modelDesc string, which inputFlag) {
+	fs.StringVar(&in.Model, "model", "", modelDesc)
 	fs.StringVar(&in.Tokenizer, "tokenizer", "", "tokenizer (default: tokenizer.json in a model directory, tok<vocab>.bin beside a llama2.c file)")
 	fs.StringVar(&in.Data, "data", "", "text file (blank-line separated documents; first half calibrates, second half evaluates) or .jsonl of token ids")
-	fs.IntVar(&in.SeqLen, "seq-len", 256, "tokens per window")
+	fs.IntVar(&in.SeqLen, "seq-len", 256, seqLenHelp)
 	fs.IntVar(&in.CalibTokens, "calib-tokens", 8192, "calibration tokens (activation thresholds, GPTQ Hessians)")
 	fs.IntVar(&in.SensTokens, "sens-tokens", 2048, "sensitivity tokens (calibration split, after the calibration tokens)")
 	if which&flagSensTokens == 0 {
@@ -31,11 +31,11 @@ func registerInput(fs *pflag.FlagSet, in *autoquant.Input, modelHelp string, whi
 	if which&flagEvalTokens == 0 {
 		unused(fs, "eval-tokens")
 	}
-	fs.StringVar(&in.CalibMethod, "calib-method", "entropy", "activation calibrator for static W8A8: entropy, percentile, mse or max")
+	fs.StringVar(&in.CalibMethod, "calib-method", defaultCalibrator, "activation calibrator for static W8A8: entropy, percentile, mse or max")
 	fs.StringVar(&in.Int4, "rounding", "gptq", "rounding of weights below 8 bits (w3..w7; a scheme's +rtn/+gptq suffix overrides it): gptq (error-compensating, needs calibration) or rtn (round to nearest, MSE clipping)")
 	fs.StringVar(&in.Int4, "int4", "gptq", "old name of --rounding")
 	fs.MarkDeprecated("int4", "use --rounding (it applies to every width below 8 bits)")
-	fs.IntVar(&in.Batch, "batch", 8, "windows per forward pass")
+	fs.IntVar(&in.Batch, "batch", 8, batchHelp)
 	fs.StringVar(&in.Device, "device", "auto", deviceHelp)
 	if which&flagCalibTable != 0 {
 		fs.StringVar(&in.CalibTable, "calib-table", "", "calibration table (JSON from autoq calibrate): static activation thresholds instead of calibrating here")
@@ -65,6 +65,18 @@ func unused(fs *pflag.FlagSet, name string) {
 // deviceHelp is the one description of --device (every job that runs a model or
 // quantizes takes it, default auto).
 const deviceHelp = "auto (a GPU when there is one, else the CPU), cpu, cuda or cuda:N"
+
+// modelHelp, seqLenHelp and batchHelp are the descriptions of --model, --seq-len and --batch
+// that several commands share.
+const (
+	modelHelp  = "llama2.c .bin file or Hugging Face directory (required)"
+	seqLenHelp = "tokens per window"
+	batchHelp  = "windows per forward pass"
+)
+
+// defaultCalibrator is the default of every activation calibrator flag (calibrate's --method,
+// --calib-method, eval's --act-calib): entropy, as Model Optimizer's.
+var defaultCalibrator = calib.MethodEntropy.String()
 
 // forceHelp is the one description of --force (every command that writes takes it).
 const forceHelp = "replace an existing output: a file, or a directory that a previous autoq run of the same kind wrote (never anything else)"

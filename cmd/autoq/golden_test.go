@@ -27,7 +27,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -38,9 +37,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/autoq/autoq/autoquant"
 	"github.com/autoq/autoq/backend"
-	"github.com/autoq/autoq/checkpoint"
 	"github.com/autoq/autoq/internal/testutil"
 	"github.com/stretchr/testify/require"
 )
@@ -185,25 +182,7 @@ func goldenFixture(t *testing.T) (modelDir, data string) {
 			return
 		}
 		goldenFixtureDir = dir
-		src := autoquant.Synthetic()
-		if err := checkpoint.WriteHF(filepath.Join(dir, "synth"), &src.Cfg, src.Tensors); err != nil {
-			goldenFixtureErr = err
-			return
-		}
-		d, err := autoquant.SyntheticData(src, 64, autoquant.DataOptions{CalibTokens: 1024, SensTokens: 512, EvalTokens: 1024})
-		if err != nil {
-			goldenFixtureErr = err
-			return
-		}
-		var b strings.Builder
-		for _, group := range [][][]int{d.Calib, d.Sens, d.Eval} {
-			for _, w := range group {
-				j, _ := json.Marshal(w)
-				b.Write(j)
-				b.WriteByte('\n')
-			}
-		}
-		goldenFixtureErr = os.WriteFile(filepath.Join(dir, "synth.jsonl"), []byte(b.String()), 0o644)
+		goldenFixtureErr = writeSynthFixture(filepath.Join(dir, "synth"), filepath.Join(dir, "synth.jsonl"))
 	})
 	require.NoError(t, goldenFixtureErr)
 	return filepath.Join(goldenFixtureDir, "synth"), filepath.Join(goldenFixtureDir, "synth.jsonl")

@@ -72,21 +72,24 @@ func waitForTemporary(t *testing.T, dir string, cmd *exec.Cmd, stderr *bytes.Buf
 	t.Fatalf("no temporary output appeared in %s; stderr:\n%s", dir, stderr)
 }
 
-func quantizeArgs(model, out string) []string {
-	return []string{"quantize", model, "--device", "cpu", "--bits", "4", "--granularity", "group", "--group-size", "32", "--search", "mse", "--out", out}
+// startQuantize starts a slow quantize of bigCheckpoint in a child process and returns once
+// it writes its output (a temporary in outDir, published as out when done).
+func startQuantize(t *testing.T) (model, outDir, out string, cmd *exec.Cmd, stderr *bytes.Buffer) {
+	if testing.Short() {
+		t.Skip("-short: writes and quantizes a 25 MB checkpoint in a child process")
+	}
+	model = bigCheckpoint(t)
+	outDir = t.TempDir()
+	out = filepath.Join(outDir, "q")
+	cmd, stderr = startCLI(t, "quantize", model, "--device", "cpu", "--bits", "4", "--granularity", "group", "--group-size", "32", "--search", "mse", "--out", out)
+	waitForTemporary(t, outDir, cmd, stderr)
+	return model, outDir, out, cmd, stderr
 }
 
 // Ctrl-C while quantize writes its output: exit 130, the temporary directory removed and
 // named, no output published.
 func TestInterruptRemovesTemporaries(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: writes and quantizes a 25 MB checkpoint in a child process")
-	}
-	model := bigCheckpoint(t)
-	outDir := t.TempDir()
-	out := filepath.Join(outDir, "q")
-	cmd, stderr := startCLI(t, quantizeArgs(model, out)...)
-	waitForTemporary(t, outDir, cmd, stderr)
+	_, outDir, out, cmd, stderr := startQuantize(t)
 	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
 	err := cmd.Wait()
 	var ee *exec.ExitError
@@ -102,20 +105,13 @@ func TestInterruptRemovesTemporaries(t *testing.T) {
 // A crash (SIGKILL: no chance to clean up) leaves the temporary behind; the next run that
 // writes beside it reports and removes it, then does its work.
 func TestStaleTemporariesCleanedAtNextStart(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: writes and quantizes a 25 MB checkpoint in a child process")
-	}
-	model := bigCheckpoint(t)
-	outDir := t.TempDir()
-	out := filepath.Join(outDir, "q")
-	cmd, stderr := startCLI(t, quantizeArgs(model, out)...)
-	waitForTemporary(t, outDir, cmd, stderr)
+	model, outDir, out, cmd, _ := startQuantize(t)
 	require.NoError(t, cmd.Process.Kill())
 	cmd.Wait()
 	left := temporaries(t, outDir)
 	require.NotEmpty(t, left, "a killed process cannot clean up")
 
-	code, _, errOut := aqCLI("quantize", model, "--device", "cpu", "--bits", "8", "--out", out)
+	code, _, errOut := runCLI("quantize", model, "--device", "cpu", "--bits", "8", "--out", out)
 	require.Equal(t, 0, code, errOut)
 	assert.Contains(t, errOut, "a temporary left by an interrupted autoq run (pid ")
 	assert.Contains(t, errOut, left[0])

@@ -33,6 +33,9 @@ type command struct {
 	// flags declares the command's flags on fs; run is called with the remaining args.
 	flags func(fs *pflag.FlagSet)
 	run   func(env *env, fs *pflag.FlagSet, args []string) error
+	// noArgs: the command takes no positional arguments; given some, it is a usage error
+	// ("NAME takes no arguments, got [...]") and run is not called.
+	noArgs bool
 }
 
 // env carries the process's streams and its cancellation (Ctrl-C) so commands are
@@ -56,6 +59,14 @@ func (e *env) print(asJSON bool, rep tableWriter) error {
 	}
 	rep.WriteTable(e.stdout)
 	return nil
+}
+
+// report prints a job's report as print does when the job succeeded, else returns its error.
+func (e *env) report(asJSON bool, rep tableWriter, err error) error {
+	if err != nil {
+		return err
+	}
+	return e.print(asJSON, rep)
 }
 
 var commands = map[string]*command{}
@@ -107,7 +118,12 @@ func runMain(args []string, e *env) int {
 		fmt.Fprintf(e.stderr, "autoq %s: %v\n", c.name, err)
 		return exitUsage
 	}
-	err := c.run(e, fs, fs.Args())
+	var err error
+	if c.noArgs && fs.NArg() != 0 {
+		err = usagef("%s takes no arguments, got %q", c.name, fs.Args())
+	} else {
+		err = c.run(e, fs, fs.Args())
+	}
 	if e.ctx != nil && e.ctx.Err() != nil {
 		return interrupted(e.stderr)
 	}

@@ -61,15 +61,7 @@ func autoqLogProbs(t *testing.T, m *model.Model, windows [][]int) [][]float64 {
 	for w, win := range windows {
 		for p := 0; p+1 < len(win); p++ {
 			row := logits[w][p*V : (p+1)*V]
-			mx := math.Inf(-1)
-			for _, v := range row {
-				mx = math.Max(mx, float64(v))
-			}
-			var s float64
-			for _, v := range row {
-				s += math.Exp(float64(v) - mx)
-			}
-			out[w] = append(out[w], float64(row[win[p+1]])-mx-math.Log(s))
+			out[w] = append(out[w], float64(row[win[p+1]])-eval.LogSumExp(row))
 		}
 	}
 	return out

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,14 +22,8 @@ import (
 // realData loads stories260K and cuts tinystories_val.txt in two halves at a paragraph
 // boundary: calibration sequences come from the first half, evaluation from the second.
 func realData(t testing.TB, calibSeqs, evalTokens int) (*model.Model, [][]int, [][]int) {
-	mp := testutil.SharedData(t, "stories260K.bin")
-	tp := testutil.SharedData(t, "tok512.bin")
-	dp := testutil.SharedData(t, "tinystories_val.txt")
-	m, err := model.Load(mp)
-	require.NoError(t, err)
-	tok, err := tokenizer.Load(tp)
-	require.NoError(t, err)
-	raw, err := os.ReadFile(dp)
+	m, tok := realdata.Model(t)
+	raw, err := os.ReadFile(testutil.SharedData(t, "tinystories_val.txt"))
 	require.NoError(t, err)
 	text := string(raw)
 	mid := strings.Index(text[len(text)/2:], "\n\n") + len(text)/2
@@ -60,48 +53,11 @@ func sequences(tok tokenizer.Tokenizer, text string, n, limit int) [][]int {
 	return out
 }
 
-// evalData and evalPerplexity are the shared real-model protocol (internal/realdata).
-func evalData(t *testing.T, calibTokens, evalTokens int) (*model.Model, [][]int, func() eval.Source) {
-	return realdata.Load(t, calibTokens, evalTokens)
-}
-
-func evalPerplexity(t *testing.T, m *model.Model, src eval.Source) float64 {
-	return realdata.Perplexity(t, m, src)
-}
-
 // perplexity is exp of the mean negative log-likelihood of every next token.
 func perplexity(t *testing.T, m *model.Model, seqs [][]int) float64 {
-	var nll float64
-	var n int
-	for b0 := 0; b0 < len(seqs); b0 += 8 {
-		batch := seqs[b0:min(b0+8, len(seqs))]
-		logits, err := m.Forward(batch, nil)
-		require.NoError(t, err)
-		v := m.Config.Vocab
-		for b, seq := range batch {
-			for i := 0; i+1 < len(seq); i++ {
-				row := logits[b][i*v : (i+1)*v]
-				mx := math.Inf(-1)
-				for _, l := range row {
-					mx = math.Max(mx, float64(l))
-				}
-				var s float64
-				for _, l := range row {
-					s += math.Exp(float64(l) - mx)
-				}
-				nll += mx + math.Log(s) - float64(row[seq[i+1]])
-				n++
-			}
-		}
-	}
-	return math.Exp(nll / float64(n))
-}
-
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
+	l, err := eval.MeanNLL(m, m.Config.Vocab, seqs, 8)
+	require.NoError(t, err)
+	return math.Exp(l)
 }
 
 // TestCollectSharesInputs checks the hook bookkeeping on the real model: every linear
@@ -191,12 +147,12 @@ func TestRealModelPerplexityTable(t *testing.T) {
 	if os.Getenv("AUTOQ_GPTQ_TABLE") == "" {
 		t.Skip("set AUTOQ_GPTQ_TABLE=1 to run the perplexity table")
 	}
-	m, calib, open := evalData(t, envInt("AUTOQ_GPTQ_CALIB", 32768), envInt("AUTOQ_GPTQ_EVAL", 32768))
+	m, calib, open := realdata.Load(t, testutil.EnvInt("AUTOQ_GPTQ_CALIB", 32768), testutil.EnvInt("AUTOQ_GPTQ_EVAL", 32768))
 	t0 := time.Now()
 	hs, err := Hessians(m, calib, 8, nil)
 	require.NoError(t, err)
 	t.Logf("calibration: %d windows of 256 tokens, Hessians in %v", len(calib), time.Since(t0))
-	fp := evalPerplexity(t, m, open())
+	fp := realdata.Perplexity(t, m, open())
 	t.Logf("full precision perplexity %.4f", fp)
 	type cfg struct {
 		name   string
@@ -233,11 +189,109 @@ func TestRealModelPerplexityTable(t *testing.T) {
 				require.NoError(t, err)
 				dt := time.Since(t1)
 				require.NoError(t, Plug(m, qs))
-				p := evalPerplexity(t, m, open())
+				p := realdata.Perplexity(t, m, open())
 				m.ResetLinears()
 				out += fmt.Sprintf("| %s | %s | %.4f | %+.2f%% | %v |\n", s, c.name, p, 100*(p/fp-1), dt.Round(time.Millisecond))
 			}
 		}
 	}
 	t.Log("\n" + out)
+}
+
+// TestCalibrationSlicesTable measures GPTQ variants over disjoint calibration slices of
+// the calib split (slice i = tokens [i*n, (i+1)*n)), each evaluated on the protocol's
+// held-out tokens, and prints mean and spread of the perplexity increase per variant.
+//
+//	AUTOQ_SLICES_TABLE=1 go test ./gptq/collect -run TestCalibrationSlicesTable -v -timeout 2h
+//
+// AUTOQ_SLICES (5), AUTOQ_SLICE_TOKENS (32768), AUTOQ_EVAL_TOKENS (32768),
+// AUTOQ_SLICE_SCHEME (w4g32a), AUTOQ_SLICE_CLIP (act-mse; "none": min/max ranges),
+// AUTOQ_SLICE_VARIANTS (comma list of the names below).
+func TestCalibrationSlicesTable(t *testing.T) {
+	if os.Getenv("AUTOQ_SLICES_TABLE") == "" {
+		t.Skip("set AUTOQ_SLICES_TABLE=1 (minutes of CPU)")
+	}
+	slices, n, evalTokens := testutil.EnvInt("AUTOQ_SLICES", 5), testutil.EnvInt("AUTOQ_SLICE_TOKENS", 32768), testutil.EnvInt("AUTOQ_EVAL_TOKENS", 32768)
+	schemeName := os.Getenv("AUTOQ_SLICE_SCHEME")
+	if schemeName == "" {
+		schemeName = "w4g32a"
+	}
+	r, err := quant.ParseRecipe(schemeName)
+	require.NoError(t, err)
+	s := r.Weight
+	m, _, open := realdata.Load(t, realdata.SeqLen, evalTokens)
+	tok, err := tokenizer.Load(testutil.SharedData(t, "tok512.bin"))
+	require.NoError(t, err)
+	fp := realdata.Perplexity(t, m, open())
+	best := gptq.Options{ActOrder: true}
+	dyn := gptq.Options{ActOrder: true, Groups: gptq.GroupsDynamic}
+	type variant struct {
+		name     string
+		mode     Mode
+		opt      gptq.Options
+		fpTarget bool
+	}
+	all := []variant{
+		{"static", OneShot, best, false}, {"dynamic", OneShot, dyn, false},
+		{"static+seq-block", ByBlock, best, false}, {"static+seq-layer", ByLayer, best, false},
+		{"dynamic+seq-block", ByBlock, dyn, false}, {"dynamic+seq-layer", ByLayer, dyn, false},
+		{"no-act-order", OneShot, gptq.Options{}, false},
+		{"static+seq-block+fp-target", ByBlock, best, true}, {"static+seq-layer+fp-target", ByLayer, best, true},
+		{"dynamic+seq-block+fp-target", ByBlock, dyn, true},
+	}
+	clip := gptq.ClipActMSE
+	if os.Getenv("AUTOQ_SLICE_CLIP") == "none" {
+		clip = gptq.ClipNone
+	}
+	var vs []variant
+	want := os.Getenv("AUTOQ_SLICE_VARIANTS")
+	for _, v := range all {
+		if want == "" || strings.Contains(","+want+",", ","+v.name+",") {
+			vs = append(vs, v)
+		}
+	}
+	incr := make([][]float64, len(vs))
+	for i := 0; i < slices; i++ {
+		calib := sliceWindows(t, tok, i*n, n)
+		var hs map[string]*gptq.Hessian
+		for j, v := range vs {
+			t0 := time.Now()
+			var qs map[string]*quant.QTensor
+			if v.mode == OneShot {
+				if hs == nil {
+					hs, err = Hessians(m, calib, 8, nil)
+					require.NoError(t, err)
+				}
+				qs, _, err = QuantizeModel(m, hs, GPTQ, clip, s, v.opt)
+			} else {
+				qs, _, err = Sequential(m, calib, Options{Mode: v.mode, Batch: 8, FPTarget: v.fpTarget}, GPTQ, clip, s, v.opt)
+			}
+			require.NoError(t, err)
+			require.NoError(t, Plug(m, qs))
+			p := realdata.Perplexity(t, m, open())
+			m.ResetLinears()
+			incr[j] = append(incr[j], 100*(p/fp-1))
+			t.Logf("slice %d %-18s ppl %.4f (%+.2f%%) in %v", i, v.name, p, 100*(p/fp-1), time.Since(t0).Round(time.Second))
+		}
+	}
+	out := fmt.Sprintf("%s, GPTQ + clip %v, %d slices of %d calibration tokens, %d held-out tokens, fp %.4f\n", s, clip, slices, n, evalTokens, fp)
+	out += "| variant | mean | min | max | per slice |\n|---|---|---|---|---|\n"
+	for j, v := range vs {
+		mean, lo, hi := 0.0, math.Inf(1), math.Inf(-1)
+		var cells []string
+		for _, x := range incr[j] {
+			mean += x / float64(len(incr[j]))
+			lo, hi = min(lo, x), max(hi, x)
+			cells = append(cells, fmt.Sprintf("%+.2f", x))
+		}
+		out += fmt.Sprintf("| %s | %+.2f%% | %+.2f%% | %+.2f%% | %s |\n", v.name, mean, lo, hi, strings.Join(cells, " "))
+	}
+	t.Log("\n" + out)
+}
+
+// sliceWindows returns the calibration windows of tokens [skip, skip+n) of the calib split.
+func sliceWindows(t *testing.T, tok tokenizer.Tokenizer, skip, n int) [][]int {
+	ws, err := eval.ReadWindows(testutil.SharedData(t, "tinystories_val.txt"), tok, 512, eval.DataOptions{SeqLen: realdata.SeqLen, MaxTokens: n, Split: "calib", SkipTokens: skip})
+	require.NoError(t, err)
+	return ws
 }

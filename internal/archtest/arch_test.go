@@ -21,7 +21,7 @@ const module = "github.com/autoq/autoq/"
 
 // layers lists every package by layer, bottom first: the data path of docs/ARCHITECTURE.md.
 var layers = [][]string{
-	{"tensor", "internal/atomicfile", "internal/progress", "internal/testutil"},
+	{"tensor", "internal/atomicfile", "internal/progress", "internal/testutil", "internal/tensorseq"},
 	{"safetensors", "tokenizer", "checkpoint", "internal/llamatest"},
 	{"quant", "calib", "gptq", "quantfile", "export", "plan", "target", "gguf", "rotate", "synth", "kernels/layout"},
 	{"backend", "cgo"},

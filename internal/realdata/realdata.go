@@ -6,8 +6,6 @@
 package realdata
 
 import (
-	"errors"
-	"io"
 	"testing"
 
 	"github.com/autoq/autoq/eval"
@@ -20,27 +18,32 @@ import (
 // SeqLen is the window length of the protocol.
 const SeqLen = 256
 
-// Load returns the model, calibTokens of calibration windows, and an opener of a fresh
-// source of evalTokens held-out tokens (closed when the test ends).
-func Load(t testing.TB, calibTokens, evalTokens int) (*model.Model, [][]int, func() eval.Source) {
+// Model loads stories260K and its tokenizer (tok512.bin).
+func Model(t testing.TB) (*model.Model, tokenizer.Tokenizer) {
 	t.Helper()
 	m, err := model.Load(testutil.SharedData(t, "stories260K.bin"))
 	require.NoError(t, err)
 	tok, err := tokenizer.Load(testutil.SharedData(t, "tok512.bin"))
 	require.NoError(t, err)
-	dp := testutil.SharedData(t, "tinystories_val.txt")
-	w, err := eval.OpenWindows(dp, tok, m.Config.Vocab, eval.DataOptions{SeqLen: SeqLen, MaxTokens: calibTokens, Split: "calib"})
+	return m, tok
+}
+
+// Windows reads the windows of seqLen tokens of split ("calib" or "eval") of
+// tinystories_val.txt, at most tokens tokens (0: all), tokenized by tok for m.
+func Windows(t testing.TB, m *model.Model, tok tokenizer.Tokenizer, split string, seqLen, tokens int) [][]int {
+	t.Helper()
+	ws, err := eval.ReadWindows(testutil.SharedData(t, "tinystories_val.txt"), tok, m.Config.Vocab, eval.DataOptions{SeqLen: seqLen, MaxTokens: tokens, Split: split})
 	require.NoError(t, err)
-	defer w.Close()
-	var calib [][]int
-	for {
-		win, err := w.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		require.NoError(t, err)
-		calib = append(calib, win)
-	}
+	return ws
+}
+
+// Load returns the model, calibTokens of calibration windows, and an opener of a fresh
+// source of evalTokens held-out tokens (closed when the test ends).
+func Load(t testing.TB, calibTokens, evalTokens int) (*model.Model, [][]int, func() eval.Source) {
+	t.Helper()
+	m, tok := Model(t)
+	calib := Windows(t, m, tok, "calib", SeqLen, calibTokens)
+	dp := testutil.SharedData(t, "tinystories_val.txt")
 	open := func() eval.Source {
 		w, err := eval.OpenWindows(dp, tok, m.Config.Vocab, eval.DataOptions{SeqLen: SeqLen, MaxTokens: evalTokens, Split: "eval"})
 		require.NoError(t, err)

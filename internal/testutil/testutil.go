@@ -1,10 +1,12 @@
 package testutil
 
 import (
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 )
 
@@ -36,6 +38,34 @@ func SharedData(t testing.TB, file string) string {
 		t.Skipf("real-model data %s not found (expected ../shared/data beside the repository, or set AUTOQ_SHARED_DATA): %v", file, err)
 	}
 	return p
+}
+
+// Stories returns the shared real model (stories260K.bin, llama2.c) and the text it is
+// evaluated and calibrated on (tinystories_val.txt), skipping the test when one is absent.
+func Stories(t testing.TB) (bin, data string) {
+	t.Helper()
+	return SharedData(t, "stories260K.bin"), SharedData(t, "tinystories_val.txt")
+}
+
+// Open opens path with open (safetensors.OpenCheckpoint, checkpoint.OpenAny, ...), failing
+// the test on error; what it opened is closed when the test ends.
+func Open[C io.Closer](t testing.TB, open func(string) (C, error), path string) C {
+	t.Helper()
+	c, err := open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// EnvInt is the positive integer in the environment variable name (a knob of a slow
+// table test), or def when it is unset or not a positive integer.
+func EnvInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
 }
 
 // Rand returns a deterministic generator for a test.

@@ -116,28 +116,7 @@ func UnpackW4A16Strip(p *PackedW4A16Strip) (levels []int32, scales, zeros []uint
 	if p.KPad != (K+w3TileK-1)/w3TileK*w3TileK || len(p.Data) != N*p.KPad/2 || len(p.Scales) != N*ng || (p.Asym && len(p.Zeros) != N*ng) {
 		return nil, nil, nil, fmt.Errorf("w4a16 strip: tensor %q: packed buffers have wrong sizes", p.Name)
 	}
-	levels = make([]int32, N*K)
-	for n := 0; n < N; n++ {
-		for k := 0; k < K; k++ {
-			off, sh := nibbleOffsetStrip(n, k, p.KPad)
-			u := int32(p.Data[off]>>sh) & 15
-			if !p.Asym {
-				u -= 8
-			}
-			levels[n*K+k] = u
-		}
-	}
-	scales = make([]uint16, N*ng)
-	if p.Asym {
-		zeros = make([]uint16, N*ng)
-	}
-	for n := 0; n < N; n++ {
-		for gi := 0; gi < ng; gi++ {
-			scales[n*ng+gi] = p.Scales[gi*N+n]
-			if p.Asym {
-				zeros[n*ng+gi] = p.Zeros[gi*N+n]
-			}
-		}
-	}
+	levels, scales, zeros = unpack4(N, K, ng, p.KPad, p.Asym, p.Data, p.Scales, p.Zeros, nibbleOffsetStrip,
+		func(gi, n, N int) int { return gi*N + n })
 	return levels, scales, zeros, nil
 }

@@ -154,29 +154,38 @@ func UnpackW4A16Tiled(p *PackedW4A16Tiled) (levels []int32, scales []uint16, zer
 	if len(p.Data) != N*K/2 || len(p.Scales) != N*ng || (p.Asym && len(p.Zeros) != N*ng) {
 		return nil, nil, nil, fmt.Errorf("w4a16: tensor %q: packed buffers have wrong sizes", p.Name)
 	}
+	levels, scales, zeros = unpack4(N, K, ng, K, p.Asym, p.Data, p.Scales, p.Zeros, nibbleOffset, ScaleIndex)
+	return levels, scales, zeros, nil
+}
+
+// unpack4 inverts a 4-bit packing: the levels [N, K] from the nibbles at offset(n, k,
+// stride) (less 8, signed, for symmetric weights), and the F16 scales and zero points of
+// group gi of row n, stored at index(gi, n, N), as [N, ng] row-major.
+func unpack4(N, K, ng, stride int, asym bool, data []byte, sc, zp []uint16,
+	offset func(n, k, stride int) (int, uint), index func(gi, n, N int) int) (levels []int32, scales, zeros []uint16) {
 	levels = make([]int32, N*K)
 	for n := 0; n < N; n++ {
 		for k := 0; k < K; k++ {
-			off, sh := nibbleOffset(n, k, K)
-			u := int32(p.Data[off]>>sh) & 15
-			if !p.Asym {
+			off, sh := offset(n, k, stride)
+			u := int32(data[off]>>sh) & 15
+			if !asym {
 				u -= 8
 			}
 			levels[n*K+k] = u
 		}
 	}
 	scales = make([]uint16, N*ng)
-	if p.Asym {
+	if asym {
 		zeros = make([]uint16, N*ng)
 	}
 	for n := 0; n < N; n++ {
 		for gi := 0; gi < ng; gi++ {
-			si := ScaleIndex(gi, n, N)
-			scales[n*ng+gi] = p.Scales[si]
-			if p.Asym {
-				zeros[n*ng+gi] = p.Zeros[si]
+			si := index(gi, n, N)
+			scales[n*ng+gi] = sc[si]
+			if asym {
+				zeros[n*ng+gi] = zp[si]
 			}
 		}
 	}
-	return levels, scales, zeros, nil
+	return levels, scales, zeros
 }

@@ -4,14 +4,51 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/autoq/autoq/autoquant"
-
 	"github.com/autoq/autoq/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
+
+func TestBenchGemmCPU(t *testing.T) {
+	dir := t.TempDir()
+	js, cs := filepath.Join(dir, "g.json"), filepath.Join(dir, "g.csv")
+	code, out, stderr := runCLI("bench", "gemm", "--device", "cpu", "--shape", "256,128", "--m", "1,3", "--iters", "2", "--warmup", "0", "--json", js, "--csv", cs)
+	require.Equal(t, 0, code, "stderr: %s", stderr)
+	assert.Contains(t, out, "CPU backend (NO GPU)")
+	for _, k := range []string{"f32", "w8a8", "w8a8+aq", "w4a16-g128"} {
+		assert.Contains(t, out, k)
+	}
+	var rep struct {
+		Points []struct {
+			M      int    `json:"m"`
+			Kernel string `json:"kernel"`
+		} `json:"points"`
+	}
+	b, err := os.ReadFile(js)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &rep))
+	assert.Len(t, rep.Points, 8) // 2 M values x 4 kernels
+	c, err := os.ReadFile(cs)
+	require.NoError(t, err)
+	assert.Equal(t, 9, len(strings.Split(strings.TrimSpace(string(c)), "\n")))
+}
+
+func TestBenchGemmUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"bench", "gemm", "--device", "cpu", "--m", "0"},
+		{"bench", "gemm", "--device", "cpu", "--shape", "12"},
+		{"bench", "gemm", "--device", "cpu", "--preset", "gpt5"},
+		{"bench", "gemm", "--device", "cpu", "--preset", "llama2-7b", "--shape", "256,128"},
+		{"bench", "gemm", "extra"},
+	} {
+		code, _, stderr := runCLI(args...)
+		assert.Equal(t, 2, code, "%v: %s", args, stderr)
+	}
+}
 
 func TestBenchModelJSONAndPlot(t *testing.T) {
 	bin := testutil.SharedData(t, "stories260K.bin")
@@ -19,8 +56,7 @@ func TestBenchModelJSONAndPlot(t *testing.T) {
 	code, out, stderr := runCLI("bench", "model", "--model", bin, "--batch", "1,2", "--seq", "8", "--runs", "3",
 		"--warmup", "0", "--scheme", "w8a8,w4g32a", "--json", "--plot", png)
 	require.Equal(t, 0, code, stderr)
-	var rep autoquant.BenchModelReport
-	require.NoError(t, json.Unmarshal([]byte(out), &rep))
+	rep := decodeJSON[autoquant.BenchModelReport](t, out)
 	require.Len(t, rep.Points, 2)
 	for _, p := range rep.Points {
 		require.Len(t, p.Variants, 3)
