@@ -177,5 +177,5 @@ func printHelp(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-16s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintln(w, "\nExit codes: 0 success, 1 runtime error, 2 usage error.")
+	fmt.Fprintln(w, "\nExit codes: 0 success, 1 runtime error, 2 usage error, 130 interrupted (outputs left as they were).")
 }
