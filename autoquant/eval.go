@@ -110,6 +110,7 @@ func Eval(env Env, o EvalOptions) (*EvalReport, error) {
 			return nil, err
 		}
 	}
+	f.Device = evalDevice(f, specs)
 	if err := f.Rotate.check(); err != nil {
 		return nil, err
 	}
@@ -124,9 +125,6 @@ func Eval(env Env, o EvalOptions) (*EvalReport, error) {
 		return nil, err
 	}
 	if dev.CUDA {
-		if err := checkGPUEval(f, specs); err != nil {
-			return nil, err
-		}
 		return evalGPU(env, f, dev, specs, quant.SearchOptions{Method: search})
 	}
 	m, tok, err := loadModelAndTokenizer(f.Model, f.Tokenizer, f.Data, f.Rotate)

@@ -65,9 +65,24 @@ func evalGPU(env Env, f *EvalOptions, dev backend.Device, specs []eval.Spec, sea
 
 // checkGPUEval refuses what the GPU model runner cannot evaluate (before any device is
 // opened).
+// evalDevice is the device an eval runs on: --device auto stays on the CPU when the work
+// is what only the CPU evaluates (GPTQ, static scales, --quantized, --calib, --gguf,
+// --rotate) rather than failing on a GPU machine; any other choice is kept.
+func evalDevice(f *EvalOptions, specs []eval.Spec) string {
+	if f.Device != "" && f.Device != "auto" {
+		return f.Device
+	}
+	probe := *f
+	probe.Device = "cuda"
+	if checkGPUEval(&probe, specs) != nil {
+		return "cpu"
+	}
+	return f.Device
+}
+
 func checkGPUEval(f *EvalOptions, specs []eval.Spec) error {
-	if f.Quantized != "" || f.CalibTable != "" {
-		return usagef("--device %s runs --scheme variants only (not --quantized or --calib)", f.Device)
+	if f.Quantized != "" || f.CalibTable != "" || len(f.GGUF) > 0 || f.Rotate.On() {
+		return usagef("--device %s runs --scheme variants only (not --quantized, --calib, --gguf or --rotate: those run on the CPU, --device cpu)", f.Device)
 	}
 	for _, sp := range specs {
 		if sp.Rounding == quant.RoundGPTQ {
