@@ -136,3 +136,33 @@ func BenchmarkHessianAddVsDsyrk(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGPTQ2048 times GPTQ on one 2048x2048 layer (w4 g128 asymmetric) as it was
+// (one dot product at a time in the factorization, the plain Go loop in the error
+// propagation) and as it is (four independent sums at a time, quant.Axpy's AVX2 kernel),
+// in the same run; both give the same bits (TestUpperCholOfInverseSameBitsAsReference,
+// TestGPTQAxpyKernelSameBits):
+//
+//	go test -run '^$' -bench GPTQ2048 -cpu 1 -benchtime 2x ./gptq/
+func BenchmarkGPTQ2048(b *testing.B) {
+	const rows, cols, tokens = 2048, 2048, 2048
+	h := hessianOf(b, correlatedInputs(testutil.Rand(54), tokens, cols), tokens, cols)
+	w := randWeights(55, rows*cols)
+	s := quant.Scheme{Bits: 4, Granularity: quant.PerGroup, GroupSize: 128}
+	for _, v := range []struct {
+		name string
+		ax   func(float64, []float64, []float64)
+		fac  func([]float64, int) ([]float64, error)
+	}{{"before", axpyGo, upperCholOfInverseRef}, {"now", quant.Axpy, upperCholOfInverse}} {
+		b.Run(v.name, func(b *testing.B) {
+			wasAx, wasFac := axpy, factor
+			axpy, factor = v.ax, v.fac
+			defer func() { axpy, factor = wasAx, wasFac }()
+			for b.Loop() {
+				if _, _, err := Quantize("l", w, rows, cols, s, h, Options{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -36,7 +36,7 @@ func QuantizeOnGrid(name string, w []float32, rows, cols int, grid Grid, h *Hess
 	}
 	rep.DeadColumns = p.Dead
 	levels, values := make([]int32, rows*cols), make([]float32, rows*cols)
-	u, damp, tries, cerr := FactorWith(p, func(a []float64) ([]float64, error) { return upperCholOfInverse(a, cols) })
+	u, damp, tries, cerr := FactorWith(p, func(a []float64) ([]float64, error) { return factor(a, cols) })
 	rep.Damp, rep.DampRetries = damp, tries
 	if cerr != nil {
 		rep.Fallback = true

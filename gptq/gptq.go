@@ -105,7 +105,7 @@ func Quantize(name string, w []float32, rows, cols int, s quant.Scheme, h *Hessi
 		return nil, rep, err
 	}
 	rep.DeadColumns = p.Dead
-	u, damp, tries, cerr := FactorWith(p, func(a []float64) ([]float64, error) { return upperCholOfInverse(a, cols) })
+	u, damp, tries, cerr := FactorWith(p, func(a []float64) ([]float64, error) { return factor(a, cols) })
 	rep.Damp, rep.DampRetries = damp, tries
 	if cerr != nil {
 		return p.RTNFallback(rep, cerr)

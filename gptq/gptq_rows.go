@@ -81,16 +81,27 @@ func permutedRows(w []float32, perm []int, k, r0, nt int) []float64 {
 // lazyUpdate is GPTQ's lazy batch update: every column of the tile's nt rows (wt, [nt, k],
 // permuted order) after the block [i1, i2) takes the block's errors (errs, [nt, bs])
 // through the rows i1..i2-1 of the Cholesky factor u.
+//
+// The columns are taken in chunks of lazyChunk: the block's rows of u over one chunk
+// (bs x lazyChunk doubles) stay in cache while every row of the tile takes them, instead
+// of streaming the whole block of u once per row. Each element still adds the block's
+// terms in the order b = 0, 1, ..., so the bits do not depend on the chunking.
 func lazyUpdate(wt, errs, u []float64, k, bs, nt, i1, i2 int) {
-	for t := 0; t < nt; t++ {
-		dst := wt[t*k+i2 : (t+1)*k]
-		for b := 0; b < i2-i1; b++ {
-			if e := errs[t*bs+b]; e != 0 {
-				axpy(-e, u[(i1+b)*k+i2:(i1+b+1)*k], dst)
+	for j0 := i2; j0 < k; j0 += lazyChunk {
+		j1 := min(j0+lazyChunk, k)
+		for t := 0; t < nt; t++ {
+			dst := wt[t*k+j0 : t*k+j1]
+			for b := 0; b < i2-i1; b++ {
+				if e := errs[t*bs+b]; e != 0 {
+					axpy(-e, u[(i1+b)*k+j0:(i1+b)*k+j1], dst)
+				}
 			}
 		}
 	}
 }
+
+// lazyChunk is the column chunk of lazyUpdate: 128 rows of u over 256 columns are 256 KiB.
+var lazyChunk = 256
 
 // groupParams chooses the parameters of group grp for the tile's rows when its first
 // column is reached at position i of the block [i1, i2). The group's columns are all
@@ -118,8 +129,12 @@ func (g *gptqRun) groupParams(wt, errs []float64, r0, nt, grp, i1, i, i2 int, va
 	}
 }
 
-// axpy computes y += a*x.
-func axpy(a float64, x, y []float64) {
+// axpy computes y += a*x: quant.Axpy (its AVX2 kernel gives the Go loop's bits), or the
+// plain loop (axpyGo) when a benchmark sets it as the baseline.
+var axpy = quant.Axpy
+
+// axpyGo is the plain loop axpy replaced.
+func axpyGo(a float64, x, y []float64) {
 	y = y[:len(x)]
 	for i, v := range x {
 		y[i] += a * v

@@ -290,3 +290,23 @@ func TestQuantizeBadInput(t *testing.T) {
 	_, _, err = Quantize("l0", w, 2, 8, s, empty, Options{})
 	assert.ErrorContains(t, err, "no calibration tokens")
 }
+
+// GPTQ gives the same levels and scales with quant.Axpy (AVX2 where available) as with the
+// plain Go loop, with and without act-order.
+func TestGPTQAxpyKernelSameBits(t *testing.T) {
+	const rows, cols, tokens = 64, 256, 512
+	h := hessianOf(t, correlatedInputs(testutil.Rand(56), tokens, cols), tokens, cols)
+	w := randWeights(57, rows*cols)
+	s := quant.Scheme{Bits: 4, Granularity: quant.PerGroup, GroupSize: 32}
+	for _, opt := range []Options{{}, {ActOrder: true}} {
+		run := func(fn func(float64, []float64, []float64)) *quant.QTensor {
+			was := axpy
+			axpy = fn
+			defer func() { axpy = was }()
+			q, _, err := Quantize("l", w, rows, cols, s, h, opt)
+			require.NoError(t, err)
+			return q
+		}
+		assert.Equal(t, run(axpyGo), run(quant.Axpy), "act-order %v", opt.ActOrder)
+	}
+}

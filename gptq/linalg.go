@@ -35,19 +35,36 @@ func cholesky(a []float64, n int) ([]float64, error) {
 		}
 		djj := math.Sqrt(d)
 		l[j*n+j] = djj
-		col := func(i int) {
-			l[i*n+j] = (a[i*n+j] - dot(l[i*n:i*n+j], lj)) / djj
+		// Rows below j, four at a time (dot4: four independent sums, each dot's bits).
+		rows := func(g int) {
+			i := j + 1 + 4*g
+			if i+3 < n {
+				s0, s1, s2, s3 := dot4(lj, l[i*n:i*n+j], l[(i+1)*n:(i+1)*n+j], l[(i+2)*n:(i+2)*n+j], l[(i+3)*n:(i+3)*n+j])
+				l[i*n+j] = (a[i*n+j] - s0) / djj
+				l[(i+1)*n+j] = (a[(i+1)*n+j] - s1) / djj
+				l[(i+2)*n+j] = (a[(i+2)*n+j] - s2) / djj
+				l[(i+3)*n+j] = (a[(i+3)*n+j] - s3) / djj
+				return
+			}
+			for ; i < n; i++ {
+				l[i*n+j] = (a[i*n+j] - dot(l[i*n:i*n+j], lj)) / djj
+			}
 		}
-		if rest := n - j - 1; rest*j > 1<<15 {
-			parallelFor(rest, func(r int) { col(j + 1 + r) })
+		rest := n - j - 1
+		if groups := (rest + 3) / 4; rest*j > 1<<15 {
+			parallelFor(groups, rows)
 		} else {
-			for i := j + 1; i < n; i++ {
-				col(i)
+			for g := 0; g < groups; g++ {
+				rows(g)
 			}
 		}
 	}
 	return l, nil
 }
+
+// factor is the factorization GPTQ runs (upperCholOfInverse; benchmarks swap in the
+// one-sum-at-a-time reference as their baseline).
+var factor = upperCholOfInverse
 
 // upperCholOfInverse returns U (upper triangular, row-major) with U^T U = A^-1 for the
 // symmetric positive definite A, the factor GPTQ propagates errors with: row i of U,
@@ -60,18 +77,62 @@ func upperCholOfInverse(a []float64, n int) ([]float64, error) {
 	}
 	// xt[c*n+k] = (L^-1)[k][c]: column c of L^-1 stored contiguously (nonzero for k >= c).
 	xt := make([]float64, n*n)
-	parallelFor(n, func(c int) {
+	column := func(c int) { // one column of L^-1 by forward substitution
 		x := xt[c*n : (c+1)*n]
 		x[c] = 1 / l[c*n+c]
 		for i := c + 1; i < n; i++ {
 			x[i] = -dot(l[i*n+c:i*n+i], x[c:i]) / l[i*n+i]
+		}
+	}
+	// Four columns at a time: below row c0+3 their sums run side by side (each with its
+	// own leading terms first, so every sum adds in index order as column's dot does).
+	parallelFor((n+3)/4, func(g int) {
+		c0 := 4 * g
+		if c0+3 >= n {
+			for c := c0; c < n; c++ {
+				column(c)
+			}
+			return
+		}
+		x0, x1, x2, x3 := xt[c0*n:(c0+1)*n], xt[(c0+1)*n:(c0+2)*n], xt[(c0+2)*n:(c0+3)*n], xt[(c0+3)*n:(c0+4)*n]
+		for k, x := range [4][]float64{x0, x1, x2, x3} {
+			c := c0 + k
+			x[c] = 1 / l[c*n+c]
+			for i := c + 1; i <= c0+3; i++ {
+				x[i] = -dot(l[i*n+c:i*n+i], x[c:i]) / l[i*n+i]
+			}
+		}
+		for i := c0 + 4; i < n; i++ {
+			li := l[i*n : i*n+i]
+			var s0, s1, s2, s3 float64
+			s0 += li[c0] * x0[c0]
+			s0 += li[c0+1] * x0[c0+1]
+			s1 += li[c0+1] * x1[c0+1]
+			s0 += li[c0+2] * x0[c0+2]
+			s1 += li[c0+2] * x1[c0+2]
+			s2 += li[c0+2] * x2[c0+2]
+			a := li[c0+3:]
+			b0, b1, b2, b3 := x0[c0+3:i], x1[c0+3:i], x2[c0+3:i], x3[c0+3:i]
+			for m, v := range a {
+				s0 += v * b0[m]
+				s1 += v * b1[m]
+				s2 += v * b2[m]
+				s3 += v * b3[m]
+			}
+			d := l[i*n+i]
+			x0[i], x1[i], x2[i], x3[i] = -s0/d, -s1/d, -s2/d, -s3/d
 		}
 	})
 	// inv[i][j] = sum_{k >= max(i,j)} (L^-1)[k][i] (L^-1)[k][j]; fill the lower triangle.
 	inv := make([]float64, n*n)
 	parallelFor(n, func(i int) {
 		xi := xt[i*n : (i+1)*n]
-		for j := 0; j <= i; j++ {
+		j := 0
+		for ; j+3 <= i; j += 4 {
+			inv[i*n+j], inv[i*n+j+1], inv[i*n+j+2], inv[i*n+j+3] = dot4(xi[i:],
+				xt[j*n+i:(j+1)*n], xt[(j+1)*n+i:(j+2)*n], xt[(j+2)*n+i:(j+3)*n], xt[(j+3)*n+i:(j+4)*n])
+		}
+		for ; j <= i; j++ {
 			inv[i*n+j] = dot(xi[i:], xt[j*n+i:(j+1)*n])
 		}
 	})
@@ -86,6 +147,21 @@ func upperCholOfInverse(a []float64, n int) ([]float64, error) {
 		}
 	}
 	return u, nil
+}
+
+// dot4 returns dot(a, b0), ..., dot(a, b3) (each b at least as long as a), every sum in
+// index order as dot adds it: the four chains are independent, so they overlap in the
+// FPU where one dot waits on each addition, and the bits are dot's.
+func dot4(a, b0, b1, b2, b3 []float64) (s0, s1, s2, s3 float64) {
+	n := len(a)
+	b0, b1, b2, b3 = b0[:n], b1[:n], b2[:n], b3[:n]
+	for i, v := range a {
+		s0 += v * b0[i]
+		s1 += v * b1[i]
+		s2 += v * b2[i]
+		s3 += v * b3[i]
+	}
+	return s0, s1, s2, s3
 }
 
 func dot(a, b []float64) float64 {

@@ -11,14 +11,21 @@ import (
 //
 //   - BF16/F16 to float32 (convertRow): BF16 is the top half of a float32; F16C's
 //     VCVTPH2PS is exact, like tensor.F16ToF32.
+//
 //   - group min and max (rowRanges): signed int32 min and max of floatKey, as
 //     groupMinMax, so -0 < +0 and NaN/Inf show as extreme keys.
+//
 //   - levels (quantizeRow, 4 and 8 bits, groups of a multiple of 32 values):
 //     VDIVPS is IEEE division lane by lane, VROUNDPS with immediate 0 rounds half to even,
 //     then + zero and a clamp, as level(); dequantized values (q-z)*scale; packing by
 //     saturating packs (exact: levels lie in QRange).
+//
 //   - error sums (errorSums.add): float64, in the lane order errorSums defines, products
 //     rounded before they are added (no FMA), so the Go loop gives the same bits.
+//
+//   - Axpy (y += a*x in float64, GPTQ's column updates): VMULPD then VADDPD, the product
+//     rounded before the add, as the Go statement y[i] += a*x[i] (no FMA on amd64's
+//     baseline).
 //
 // useSIMD chooses them; it is false where the CPU lacks AVX2, F16C or OS support for
 // the YMM registers, on other architectures and under the purego build tag. Tests turn
@@ -108,4 +115,20 @@ func quantGroupsSIMD(dst []byte, deq, row []float32, l Layout, cols int, s Schem
 		zp = &zeros[0]
 	}
 	return !quantRowAVX2(&dst[0], &deq[0], &row[0], &scales[0], zp, l.Groups, gs, lo, hi, mode)
+}
+
+// Axpy adds a*x[i] to y[i] for i < len(x) (y must be at least as long), rounding the
+// product before the sum: the AVX2 kernel and the Go loop give the same bits. It is the
+// inner loop of GPTQ's error propagation.
+func Axpy(a float64, x, y []float64) {
+	y = y[:len(x)]
+	n := 0
+	if useSIMD {
+		if n = len(x) &^ 7; n > 0 {
+			axpyAVX2(a, &x[0], &y[0], n)
+		}
+	}
+	for i := n; i < len(x); i++ {
+		y[i] += a * x[i]
+	}
 }

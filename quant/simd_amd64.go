@@ -19,6 +19,9 @@ func quantRowAVX2(dst *byte, deq, row, scales *float32, zeros *int32, groups, gs
 //go:noescape
 func errorAddAVX2(acc *errorSums, ref, got *float32, n int)
 
+//go:noescape
+func axpyAVX2(a float64, x, y *float64, n int)
+
 func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
 
 func xgetbv0() (eax, edx uint32)

@@ -358,3 +358,27 @@ ealoop:
 eadone:
 	VZEROUPPER
 	RET
+
+// func axpyAVX2(a float64, x, y *float64, n int)
+// y[i] += a*x[i] for i < n, n a multiple of 8: the product is rounded, then added (no FMA).
+TEXT ·axpyAVX2(SB), NOSPLIT, $0-32
+	VBROADCASTSD a+0(FP), Y0
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DI
+	MOVQ n+24(FP), CX
+	SHRQ $3, CX
+	JZ   axdone
+axloop:
+	VMULPD  (SI), Y0, Y1
+	VMULPD  32(SI), Y0, Y2
+	VADDPD  (DI), Y1, Y1
+	VADDPD  32(DI), Y2, Y2
+	VMOVUPD Y1, (DI)
+	VMOVUPD Y2, 32(DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DI
+	DECQ    CX
+	JNZ     axloop
+axdone:
+	VZEROUPPER
+	RET
