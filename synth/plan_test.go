@@ -20,6 +20,8 @@ func TestShapeTableParams(t *testing.T) {
 		{"llama2-13b", 13_015_864_320, 32000 * 5120 * 2},
 		{"llama3-8b", 8_030_261_248, 128256 * 4096 * 2},
 		{"llama2-70b", 68_976_648_192, 32000 * 8192 * 2},
+		// 8 x (4 x 1024^2 + 3 x 1024 x 2816 + 2 x 1024) + 2 x 32000 x 1024 + 1024, by hand.
+		{"llama-100m", 168_313_856, 32000 * 1024 * 2},
 	} {
 		s, err := LookupShape(c.name)
 		require.NoError(t, err)
@@ -98,7 +100,7 @@ func TestPlanErrors(t *testing.T) {
 	_, err = NewPlan(Options{Config: bad})
 	assert.ErrorContains(t, err, "does not divide")
 	_, err = LookupShape("llama9")
-	assert.ErrorContains(t, err, `unknown shape "llama9" (known: llama2-13b, llama2-70b, llama2-7b, llama3-8b, tiny)`)
+	assert.ErrorContains(t, err, `unknown shape "llama9" (known: llama-100m, llama2-13b, llama2-70b, llama2-7b, llama3-8b, tiny)`)
 }
 
 func TestParseSize(t *testing.T) {

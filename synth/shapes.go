@@ -21,12 +21,15 @@ func llama(dim, hidden, layers, heads, kvHeads, vocab, maxSeq int, theta float64
 
 // shapes are the config.json values of meta-llama/Llama-2-{7b,13b,70b}-hf and
 // Meta-Llama-3-8B (grouped-query attention with 8 KV heads for llama3-8b and llama2-70b),
-// and "tiny", a small model of the same structure for tests and smoke runs.
+// "llama-100m" (issue 14's ~100M-parameter end-to-end shape: dim 1024, 8 layers, vocab
+// 32000, an MLP of 2816; 103M parameters in the blocks, 168M with the untied embedding and
+// head), and "tiny", a small model of the same structure for tests and smoke runs.
 var shapes = []Shape{
 	{"llama2-7b", llama(4096, 11008, 32, 32, 32, 32000, 4096, 10000)},
 	{"llama2-13b", llama(5120, 13824, 40, 40, 40, 32000, 4096, 10000)},
 	{"llama3-8b", llama(4096, 14336, 32, 32, 8, 128256, 8192, 500000)},
 	{"llama2-70b", llama(8192, 28672, 80, 64, 8, 32000, 4096, 10000)},
+	{"llama-100m", llama(1024, 2816, 8, 16, 16, 32000, 2048, 10000)},
 	{"tiny", llama(256, 768, 2, 4, 2, 512, 512, 10000)},
 }
 
