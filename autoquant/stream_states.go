@@ -64,20 +64,8 @@ func (s *stream) start() error {
 
 // advance runs block b on every batch (b must be the boundary the states are at).
 func (s *stream) advance(b int, obs *observer) error {
-	if b != s.at {
-		return fmt.Errorf("%s: states are at block %d, not %d", s.name, s.at, b)
-	}
-	for i := range s.ranges {
-		st, err := s.get(i)
-		if err != nil {
-			return err
-		}
-		if err := s.ex.run(st, b, obs, s.ranges[i][0]); err != nil {
-			return fmt.Errorf("%s batch %d, block %d: %w", s.name, i, b, err)
-		}
-		if err := s.put(i, st); err != nil {
-			return err
-		}
+	if err := s.eachBatch(b, func(st state, first int) error { return s.ex.run(st, b, obs, first) }); err != nil {
+		return err
 	}
 	s.at = b + 1
 	return nil
@@ -85,6 +73,12 @@ func (s *stream) advance(b int, obs *observer) error {
 
 // observe runs block b's statistics over every batch without moving the states.
 func (s *stream) observe(b int, obs *observer) error {
+	return s.eachBatch(b, func(st state, first int) error { return s.ex.observe(st, b, obs, first) })
+}
+
+// eachBatch runs f on every batch's state at boundary b (f gets the batch's first window)
+// and puts the state back, also when f fails.
+func (s *stream) eachBatch(b int, f func(st state, first int) error) error {
 	if b != s.at {
 		return fmt.Errorf("%s: states are at block %d, not %d", s.name, s.at, b)
 	}
@@ -93,7 +87,7 @@ func (s *stream) observe(b int, obs *observer) error {
 		if err != nil {
 			return err
 		}
-		err = s.ex.observe(st, b, obs, s.ranges[i][0])
+		err = f(st, s.ranges[i][0])
 		if perr := s.put(i, st); err == nil {
 			err = perr
 		}

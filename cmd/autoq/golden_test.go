@@ -208,7 +208,7 @@ func runGoldenFile(t *testing.T, path string) {
 			t.Skip("README-scale run: set AUTOQ_GOLDEN_FULL=1 to check it")
 		}
 		if req == "full" && testing.Short() {
-			t.Skip("-short")
+			t.Skip("-short: the README-scale transcripts run for about 25 minutes")
 		}
 		vars["$REAL"] = testutil.SharedData(t, "stories260K.bin")
 		vars["$TOK"] = testutil.SharedData(t, "tok512.bin")
