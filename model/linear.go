@@ -50,8 +50,18 @@ func (d *Dense) Forward(x []float32, M int, out []float32) {
 
 const tileM, tileN = 32, 32
 
-// matmulT computes out[M,N] = x[M,K] * w[N,K]^T, parallel over 32x32 output tiles.
+// matmulT computes out[M,N] = x[M,K] * w[N,K]^T: on the packed AVX2 kernel where it
+// applies (matmul_simd.go), else matmulScalar; both give the same bits.
 func matmulT(out, x, w []float32, M, N, K int) {
+	if usePacked(M, N, K) {
+		matmulPacked(out, x, w, M, N, K)
+		return
+	}
+	matmulScalar(out, x, w, M, N, K)
+}
+
+// matmulScalar is matmulT in Go, parallel over 32x32 output tiles.
+func matmulScalar(out, x, w []float32, M, N, K int) {
 	mt := (M + tileM - 1) / tileM
 	nt := (N + tileN - 1) / tileN
 	parallelFor(mt*nt, func(lo, hi int) {

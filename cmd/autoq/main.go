@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strings"
 
@@ -85,7 +86,30 @@ func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format
 
 func main() {
 	ctx := interruptContext(os.Stderr)
-	os.Exit(runMain(os.Args[1:], &env{stdout: os.Stdout, stderr: os.Stderr, ctx: ctx}))
+	stop := startProfile(os.Getenv("AUTOQ_CPUPROFILE"), os.Stderr)
+	code := runMain(os.Args[1:], &env{stdout: os.Stdout, stderr: os.Stderr, ctx: ctx})
+	stop()
+	os.Exit(code)
+}
+
+// startProfile writes a CPU profile of the whole command to path (AUTOQ_CPUPROFILE; read
+// it with `go tool pprof autoq PATH`) and returns the function that ends it.
+func startProfile(path string, stderr io.Writer) func() {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "autoq: AUTOQ_CPUPROFILE: %v\n", err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }
 
 // runMain dispatches args and returns the exit code.
