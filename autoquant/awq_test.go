@@ -29,7 +29,7 @@ func denseTensor(ld *export.Loaded, name string) *tensor.Tensor {
 // rescaled norms (ExportModel copies the source's tensors).
 func TestScaleSourceIsEquivalentAndExportsRescaledNorms(t *testing.T) {
 	src, d := small(t)
-	ss, scales, err := ScaleSource(src, d.Calib, 4, choice(t, "w4g32a"), BestGPTQ)
+	ss, scales, err := ScaleSource(src, d.Calib, 4, mustRecipe(t, "w4g32a"), BestGPTQ)
 	require.NoError(t, err)
 	var scaled int
 	for _, sc := range scales {
@@ -56,7 +56,7 @@ func TestScaleSourceIsEquivalentAndExportsRescaledNorms(t *testing.T) {
 
 	cand, err := ss.NewModel()
 	require.NoError(t, err)
-	layers, err := ApplyPlan(cand, plan.Uniform(choice(t, "w4g32a"), 16), &Quantizers{}, nil)
+	layers, err := ApplyPlan(cand, plan.Uniform(mustRecipe(t, "w4g32a"), 16), &Quantizers{}, nil)
 	require.NoError(t, err)
 	dir := filepath.Join(t.TempDir(), "out")
 	require.NoError(t, export.Write(dir, ExportModel(ss, cand, layers), export.Options{ScaleDType: tensor.F16}))
@@ -74,7 +74,7 @@ func TestRunWithAWQ(t *testing.T) {
 	src, d := small(t)
 	out := filepath.Join(t.TempDir(), "out")
 	rep, err := RunPipeline(Env{}, PipelineOptions{Src: src, Data: d, Out: out, TargetBits: 5.3, AWQ: true, Target: "transformers",
-		Schemes: []quant.Recipe{choice(t, "w8"), choice(t, "w4g32a")}, Gate: Gate{MaxPPLIncrease: 0.05}})
+		Schemes: []quant.Recipe{mustRecipe(t, "w8"), mustRecipe(t, "w4g32a")}, Gate: Gate{MaxPPLIncrease: 0.05}})
 	require.NoError(t, err)
 	assert.True(t, rep.Exported)
 	ld, err := export.Read(out)
@@ -86,6 +86,6 @@ func TestRunWithAWQ(t *testing.T) {
 	v, err := CompareModels(orig, orig, d.Eval, 1, 8, Gate{MaxPPLIncrease: 1})
 	require.NoError(t, err)
 	assert.Equal(t, v.BaselinePPL, rep.Verify.BaselinePPL)
-	_, _, err = ScaleSource(src, d.Calib, 4, choice(t, "w8"), BestGPTQ)
+	_, _, err = ScaleSource(src, d.Calib, 4, mustRecipe(t, "w8"), BestGPTQ)
 	assert.ErrorContains(t, err, "int4")
 }

@@ -1,7 +1,6 @@
 package autoquant
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"strconv"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/autoq/autoq/backend"
 	"github.com/autoq/autoq/bench"
-	"github.com/autoq/autoq/internal/atomicfile"
 	"github.com/autoq/autoq/internal/progress"
 )
 
@@ -142,20 +140,12 @@ func writeGemmOutputs(out io.Writer, f *BenchGEMMOptions, rep *bench.GemmReport)
 		return err
 	}
 	if f.JSON != "" {
-		var b bytes.Buffer
-		if err := rep.WriteJSON(&b); err != nil {
-			return err
-		}
-		if err := atomicfile.WriteFile(f.JSON, b.Bytes(), 0o644); err != nil {
+		if err := writeRendered(f.JSON, rep.WriteJSON); err != nil {
 			return fmt.Errorf("--json %s: %w", f.JSON, err)
 		}
 	}
 	if f.CSV != "" {
-		var b bytes.Buffer
-		if err := rep.WriteCSV(&b); err != nil {
-			return err
-		}
-		if err := atomicfile.WriteFile(f.CSV, b.Bytes(), 0o644); err != nil {
+		if err := writeRendered(f.CSV, rep.WriteCSV); err != nil {
 			return fmt.Errorf("--csv %s: %w", f.CSV, err)
 		}
 	}

@@ -1,12 +1,10 @@
 package autoquant
 
 import (
-	"bytes"
 	"io"
 
 	"github.com/autoq/autoq/backend"
 	"github.com/autoq/autoq/bench"
-	"github.com/autoq/autoq/internal/atomicfile"
 	"github.com/autoq/autoq/internal/progress"
 )
 
@@ -69,13 +67,7 @@ func BenchKernels(env Env, o BenchKernelsOptions, out io.Writer) error {
 		return err
 	}
 	if o.JSON != "" {
-		var buf bytes.Buffer
-		if err := rep.WriteJSON(&buf); err != nil {
-			return err
-		}
-		if err := atomicfile.WriteFile(o.JSON, buf.Bytes(), 0o644); err != nil {
-			return err
-		}
+		return writeRendered(o.JSON, rep.WriteJSON)
 	}
 	return nil
 }

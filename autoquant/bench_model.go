@@ -4,20 +4,18 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/autoq/autoq/bench"
 	"github.com/autoq/autoq/eval"
-	"github.com/autoq/autoq/internal/atomicfile"
 	"github.com/autoq/autoq/internal/progress"
 	"github.com/autoq/autoq/model"
 	"github.com/autoq/autoq/quant"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 )
 
@@ -123,18 +121,47 @@ func quantizeModel(m *model.Model, sp eval.Spec, kernel string, opt quant.Search
 	return nil
 }
 
-// grid parses the sizes (--batch, --seq) and the weight scale search of a benchmark.
-func (f *BenchModelOptions) grid() (batches, seqs []int, search quant.SearchMethod, err error) {
-	if batches, err = parseInts("batch", f.Batches); err != nil {
-		return nil, nil, 0, err
+// benchSweep is what a model benchmark times: the full-precision baseline and each scheme,
+// at every batch x sequence length.
+type benchSweep struct {
+	batches, seqs []int
+	search        quant.SearchMethod // the weight scale search of the schemes
+	specs         []eval.Spec
+}
+
+// sweep checks the run counts and parses the sizes (--batch, --seq), the weight scale
+// search and the schemes of a benchmark.
+func (f *BenchModelOptions) sweep() (sw benchSweep, err error) {
+	if f.Runs < 1 || f.Warmup < 0 {
+		return sw, usagef("--runs must be >= 1 and --warmup >= 0")
 	}
-	if seqs, err = parseInts("seq", f.Seqs); err != nil {
-		return nil, nil, 0, err
+	if sw.batches, err = parseInts("batch", f.Batches); err != nil {
+		return sw, err
 	}
-	if search, err = quant.ParseSearch(f.Search); err != nil {
-		return nil, nil, 0, usagef("--search: %v", err)
+	if sw.seqs, err = parseInts("seq", f.Seqs); err != nil {
+		return sw, err
 	}
-	return batches, seqs, search, nil
+	if sw.search, err = quant.ParseSearch(f.Search); err != nil {
+		return sw, usagef("--search: %v", err)
+	}
+	for _, s := range f.Schemes {
+		sp, err := eval.ParseSpec(s)
+		if err != nil {
+			return sw, usagef("--scheme: %v", err)
+		}
+		sw.specs = append(sw.specs, sp)
+	}
+	return sw, nil
+}
+
+// fits checks every sequence length against the model's maximum (0: no maximum).
+func (sw benchSweep) fits(maxSeq int) error {
+	for _, s := range sw.seqs {
+		if maxSeq > 0 && s > maxSeq {
+			return usagef("--seq %d exceeds the model's maximum of %d", s, maxSeq)
+		}
+	}
+	return nil
 }
 
 // BenchModel is `autoq bench model`: whole-model prefill latency, full precision vs
@@ -157,15 +184,12 @@ func BenchModel(env Env, o BenchModelOptions) (*BenchModelReport, error) {
 	if f.Model == "" {
 		return nil, usagef("--model is required")
 	}
-	if f.Runs < 1 || f.Warmup < 0 {
-		return nil, usagef("--runs must be >= 1 and --warmup >= 0")
+	sw, err := f.sweep()
+	if err != nil {
+		return nil, err
 	}
 	if f.Kernel != "int" && f.Kernel != "fake" {
 		return nil, usagef("--kernel must be int or fake, got %q", f.Kernel)
-	}
-	batches, seqs, search, err := f.grid()
-	if err != nil {
-		return nil, err
 	}
 	ref, err := model.Load(f.Model)
 	if err != nil {
@@ -173,29 +197,23 @@ func BenchModel(env Env, o BenchModelOptions) (*BenchModelReport, error) {
 	}
 	labels := []string{"fp32"}
 	models := []*model.Model{ref}
-	for _, s := range f.Schemes {
-		sp, err := eval.ParseSpec(s)
-		if err != nil {
-			return nil, usagef("--scheme: %v", err)
-		}
+	for _, sp := range sw.specs {
 		m, err := model.Load(f.Model)
 		if err != nil {
 			return nil, err
 		}
-		if err := quantizeModel(m, sp, f.Kernel, quant.SearchOptions{Method: search}); err != nil {
+		if err := quantizeModel(m, sp, f.Kernel, quant.SearchOptions{Method: sw.search}); err != nil {
 			return nil, err
 		}
 		labels, models = append(labels, sp.Name), append(models, m)
 	}
-	for _, s := range seqs {
-		if ref.Config.MaxSeq > 0 && s > ref.Config.MaxSeq {
-			return nil, usagef("--seq %d exceeds the model's maximum of %d", s, ref.Config.MaxSeq)
-		}
+	if err := sw.fits(ref.Config.MaxSeq); err != nil {
+		return nil, err
 	}
 	rep := &BenchModelReport{Model: f.Model, Device: "cpu", Kernel: f.Kernel, Runs: f.Runs}
-	bar := progress.New(env.bars(), "bench model", int64(len(batches)*len(seqs)*len(models)), "runs")
-	for _, b := range batches {
-		for _, s := range seqs {
+	bar := progress.New(env.bars(), "bench model", int64(len(sw.batches)*len(sw.seqs)*len(models)), "runs")
+	for _, b := range sw.batches {
+		for _, s := range sw.seqs {
 			toks := benchTokens(b, s, ref.Config.Vocab)
 			pt := BenchPoint{Batch: b, Seq: s}
 			for i, m := range models {
@@ -277,23 +295,13 @@ func plotBenchModel(rep *BenchModelReport, path string) error {
 		names = append(names, fmt.Sprintf("%dx%d", pt.Batch, pt.Seq))
 	}
 	p.NominalX(names...)
-	var args []any
+	var lines []any
 	for vi, v := range rep.Points[0].Variants {
 		xy := make(plotter.XYs, len(rep.Points))
 		for i, pt := range rep.Points {
 			xy[i] = plotter.XY{X: float64(i), Y: pt.Variants[vi].MedianMs}
 		}
-		args = append(args, v.Scheme, xy)
+		lines = append(lines, v.Scheme, xy)
 	}
-	if err := plotutil.AddLinePoints(p, args...); err != nil {
-		return fmt.Errorf("plot %s: %w", path, err)
-	}
-	wt, err := p.WriterTo(8*vg.Inch, 5*vg.Inch, "png")
-	if err != nil {
-		return fmt.Errorf("plot %s: %w", path, err)
-	}
-	return atomicfile.Write(path, 0o644, func(f *os.File) error {
-		_, err := wt.WriteTo(f)
-		return err
-	})
+	return bench.WriteLinePlot(p, path, 8*vg.Inch, 5*vg.Inch, lines...)
 }

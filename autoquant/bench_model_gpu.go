@@ -2,13 +2,13 @@ package autoquant
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/autoq/autoq/backend"
 
 	"github.com/autoq/autoq/checkpoint"
-	"github.com/autoq/autoq/eval"
 	"github.com/autoq/autoq/internal/progress"
 	"github.com/autoq/autoq/model"
 	"github.com/autoq/autoq/quant"
@@ -24,20 +24,13 @@ var llama7BTwoLayers = checkpoint.LlamaConfig{Dim: 4096, HiddenDim: 11008, Layer
 // the quantized kernels (layers the kernels cannot take fall back to dequantized F16, which
 // the report's kernel_paths shows). Device time from CUDA events, median of --runs.
 func benchModelGPU(env Env, f *BenchModelOptions, dev backend.Device) (*BenchModelReport, error) {
-	if f.Runs < 1 || f.Warmup < 0 {
-		return nil, usagef("--runs must be >= 1 and --warmup >= 0")
-	}
-	batches, seqs, search, err := f.grid()
+	sw, err := f.sweep()
 	if err != nil {
 		return nil, err
 	}
 	labels := []string{"fp16"}
 	schemes := []*quant.Recipe{nil}
-	for _, s := range f.Schemes {
-		sp, err := eval.ParseSpec(s)
-		if err != nil {
-			return nil, usagef("--scheme: %v", err)
-		}
+	for _, sp := range sw.specs {
 		labels, schemes = append(labels, sp.Name), append(schemes, &sp.Recipe)
 	}
 	var m *model.Model
@@ -49,16 +42,14 @@ func benchModelGPU(env Env, f *BenchModelOptions, dev backend.Device) (*BenchMod
 		}
 		cfg, name = m.Config, f.Model
 	}
-	for _, s := range seqs {
-		if cfg.MaxSeq > 0 && s > cfg.MaxSeq {
-			return nil, usagef("--seq %d exceeds the model's maximum of %d", s, cfg.MaxSeq)
-		}
+	if err := sw.fits(cfg.MaxSeq); err != nil {
+		return nil, err
 	}
 	open := func(s *quant.Recipe) (model.Runner, error) {
 		if m == nil {
 			return model.OpenSyntheticRunner(dev, cfg, s, 1)
 		}
-		opt := model.RunnerOptions{Search: quant.SearchOptions{Method: search}}
+		opt := model.RunnerOptions{Search: quant.SearchOptions{Method: sw.search}}
 		if s != nil {
 			opt.Layers = map[string]quant.Recipe{}
 			for _, n := range m.LinearNames() {
@@ -68,8 +59,8 @@ func benchModelGPU(env Env, f *BenchModelOptions, dev backend.Device) (*BenchMod
 		return model.OpenRunner(dev, m, opt)
 	}
 	rep := &BenchModelReport{Model: name, Kernel: "gpu", Runs: f.Runs, Baseline: "fp16", Paths: map[string]string{}}
-	for _, b := range batches {
-		for _, s := range seqs {
+	for _, b := range sw.batches {
+		for _, s := range sw.seqs {
 			rep.Points = append(rep.Points, BenchPoint{Batch: b, Seq: s})
 		}
 	}
@@ -104,30 +95,15 @@ func benchModelGPU(env Env, f *BenchModelOptions, dev backend.Device) (*BenchMod
 	return rep, nil
 }
 
-func median(ts []float64) float64 {
-	s := append([]float64(nil), ts...)
-	sort.Float64s(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
-}
-
-// pathSummary counts the layers per kernel path ("w8a8: 14; fallback-f16 (...): 7").
+// pathSummary counts the layers per kernel path ("w8a8 x14; fallback-f16 (...) x7").
 func pathSummary(k map[string]string) string {
 	counts := map[string]int{}
 	for _, v := range k {
 		counts[v]++
 	}
-	keys := make([]string, 0, len(counts))
-	for v := range counts {
-		keys = append(keys, v)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, v := range keys {
-		parts[i] = fmt.Sprintf("%s x%d", v, counts[v])
+	parts := make([]string, 0, len(counts))
+	for _, v := range slices.Sorted(maps.Keys(counts)) {
+		parts = append(parts, fmt.Sprintf("%s x%d", v, counts[v]))
 	}
 	return strings.Join(parts, "; ")
 }

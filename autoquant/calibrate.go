@@ -112,6 +112,15 @@ func parseShard(s string) (int, int, error) {
 	return i, n, nil
 }
 
+// shardOptions is options() and the shard this run calibrates (--shard I/N: shard si of sn).
+func (o *CalibrateOptions) shardOptions() (opt calib.Options, si, sn int, err error) {
+	if opt, err = o.options(); err != nil {
+		return opt, 0, 0, err
+	}
+	si, sn, err = parseShard(o.Shard)
+	return opt, si, sn, err
+}
+
 // shardStatePath is where --histograms DIR puts shard i of n.
 func shardStatePath(dir string, i, n int) string {
 	return filepath.Join(dir, fmt.Sprintf("histograms-%05d-of-%05d.json", i, n))
@@ -135,11 +144,7 @@ func Calibrate(env Env, o CalibrateOptions) (*CalibrateReport, error) {
 	if o.RequireConverged {
 		return nil, usagef("--require-converged needs --model (convergence is measured over rounds of the model's data)")
 	}
-	opt, err := o.options()
-	if err != nil {
-		return nil, err
-	}
-	si, sn, err := parseShard(o.Shard)
+	opt, si, sn, err := o.shardOptions()
 	if err != nil {
 		return nil, err
 	}

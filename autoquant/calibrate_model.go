@@ -1,7 +1,6 @@
 package autoquant
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,7 +8,6 @@ import (
 	"github.com/autoq/autoq/backend"
 	"github.com/autoq/autoq/calib"
 	"github.com/autoq/autoq/calibrun"
-	"github.com/autoq/autoq/internal/atomicfile"
 	"github.com/autoq/autoq/internal/progress"
 	"github.com/autoq/autoq/model"
 )
@@ -74,11 +72,7 @@ func calibrateModel(env Env, o CalibrateOptions) (*CalibrateReport, error) {
 	if err := f.check(); err != nil {
 		return nil, err
 	}
-	opt, err := o.options()
-	if err != nil {
-		return nil, err
-	}
-	si, sn, err := parseShard(o.Shard)
+	opt, si, sn, err := o.shardOptions()
 	if err != nil {
 		return nil, err
 	}
@@ -160,11 +154,7 @@ func calibrateModel(env Env, o CalibrateOptions) (*CalibrateReport, error) {
 		return nil, err
 	}
 	if f.CoverageJSON != "" {
-		b, err := json.MarshalIndent(rep, "", "  ")
-		if err != nil {
-			return nil, err
-		}
-		if err := atomicfile.WriteFile(f.CoverageJSON, append(b, '\n'), 0o644); err != nil {
+		if err := writeJSONFile(f.CoverageJSON, rep); err != nil {
 			return nil, err
 		}
 	}

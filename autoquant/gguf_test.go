@@ -183,10 +183,3 @@ func TestGGUFPlannerAccounting(t *testing.T) {
 	assert.ErrorContains(t, err, "gguf can load 5 of 35 layers only in full precision")
 	assert.ErrorContains(t, err, "model.layers.0.mlp.down_proj")
 }
-
-func mustRecipe(t *testing.T, s string) quant.Recipe {
-	t.Helper()
-	r, err := quant.ParseRecipe(s)
-	require.NoError(t, err)
-	return r
-}

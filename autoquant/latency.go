@@ -3,6 +3,7 @@ package autoquant
 import (
 	"time"
 
+	"github.com/autoq/autoq/bench"
 	"github.com/autoq/autoq/model"
 	"github.com/autoq/autoq/quant"
 )
@@ -43,7 +44,7 @@ type Timing struct {
 }
 
 func timingOf(ts []float64) Timing {
-	t := Timing{Median: median(ts), Min: ts[0], Max: ts[0]}
+	t := Timing{Median: bench.Median(ts), Min: ts[0], Max: ts[0]}
 	for _, v := range ts {
 		t.Min, t.Max = min(t.Min, v), max(t.Max, v)
 	}

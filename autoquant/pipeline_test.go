@@ -15,12 +15,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func choice(t testing.TB, s string) quant.Recipe {
-	c, err := quant.ParseRecipe(s)
-	require.NoError(t, err)
-	return c
-}
-
 // small returns the synthetic model with a little deterministic data.
 func small(t testing.TB) (*Source, *Data) {
 	src := Synthetic()
@@ -39,11 +33,11 @@ func forwardAll(t testing.TB, m *model.Model, wins [][]int) [][]float32 {
 // W8A8 static and dynamic, and full precision.
 func mixedPlan(t testing.TB) *plan.Plan {
 	return &plan.Plan{Version: 1, ScaleBits: 16, Rules: []plan.Rule{
-		{Pattern: "*.q_proj", Scheme: choice(t, "w8a8s")},
-		{Pattern: "*.k_proj", Scheme: choice(t, "w8a8")},
+		{Pattern: "*.q_proj", Scheme: mustRecipe(t, "w8a8s")},
+		{Pattern: "*.k_proj", Scheme: mustRecipe(t, "w8a8")},
 		{Pattern: "*.o_proj", Scheme: quant.FullPrecision},
-		{Pattern: "*.v_proj", Scheme: choice(t, "w8")},
-		{Pattern: "*.mlp.*", Scheme: choice(t, "w4g32a")},
+		{Pattern: "*.v_proj", Scheme: mustRecipe(t, "w8")},
+		{Pattern: "*.mlp.*", Scheme: mustRecipe(t, "w4g32a")},
 	}}
 }
 
@@ -103,7 +97,7 @@ func TestSensitivityEqualsDirectEvaluation(t *testing.T) {
 	m, err := src.NewModel()
 	require.NoError(t, err)
 	before := forwardAll(t, m, d.Sens)
-	schemes := []quant.Recipe{choice(t, "w4g32a"), choice(t, "w8"), choice(t, "w8a8s")}
+	schemes := []quant.Recipe{mustRecipe(t, "w4g32a"), mustRecipe(t, "w8"), mustRecipe(t, "w8a8s")}
 	layers := []string{"model.layers.0.self_attn.q_proj", "model.layers.2.mlp.down_proj"}
 	s, err := MeasureSensitivity(m, d.Sens, SensOptions{Schemes: schemes, Quantizers: qz, Layers: layers, Batch: 3})
 	require.NoError(t, err)
@@ -157,7 +151,7 @@ func TestVerifyGate(t *testing.T) {
 	// Per-tensor int4 everywhere is far outside 1%.
 	bad, err := src.NewModel()
 	require.NoError(t, err)
-	_, err = ApplyPlan(bad, plan.Uniform(choice(t, "w4t"), 16), &Quantizers{}, nil)
+	_, err = ApplyPlan(bad, plan.Uniform(mustRecipe(t, "w4t"), 16), &Quantizers{}, nil)
 	require.NoError(t, err)
 	r, err = CompareModels(base, bad, d.Eval, 1, 4, Gate{MaxPPLIncrease: 0.01, MaxKL: 0.01})
 	require.NoError(t, err)
@@ -182,7 +176,7 @@ func TestRunPublishesOnlyWhenTheGatePasses(t *testing.T) {
 	// A previous export (its marker): the only kind of directory a run may replace.
 	require.NoError(t, os.WriteFile(filepath.Join(out, atomicfile.OutputMarker), []byte(`{"kind":"`+export.OutputKind+`","written_by":"autoq"}`), 0o644))
 	opts := PipelineOptions{Src: src, Data: d, Out: out, TargetBits: 5.3, Int4Method: "rtn", Target: "transformers",
-		Schemes: []quant.Recipe{choice(t, "w4g32a"), choice(t, "w8")}, Gate: Gate{MaxPPLIncrease: -1, MaxKL: 1e-12}}
+		Schemes: []quant.Recipe{mustRecipe(t, "w4g32a"), mustRecipe(t, "w8")}, Gate: Gate{MaxPPLIncrease: -1, MaxKL: 1e-12}}
 	rep, err := RunPipeline(Env{}, opts)
 	require.Error(t, err)
 	require.NotNil(t, rep)
@@ -219,8 +213,8 @@ func TestKernelModelMatchesFakeQuantizedModel(t *testing.T) {
 	cand, err := src.NewModel()
 	require.NoError(t, err)
 	p := &plan.Plan{Version: 1, Rules: []plan.Rule{
-		{Pattern: "*.k_proj", Scheme: choice(t, "w8a8")},
-		{Pattern: "*.mlp.*", Scheme: choice(t, "w4g32a")},
+		{Pattern: "*.k_proj", Scheme: mustRecipe(t, "w8a8")},
+		{Pattern: "*.mlp.*", Scheme: mustRecipe(t, "w4g32a")},
 	}}
 	layers, err := ApplyPlan(cand, p, &Quantizers{}, nil)
 	require.NoError(t, err)

@@ -41,7 +41,7 @@ func TestRealModelExportAndGoals(t *testing.T) {
 	for _, s := range []string{"w8", "w8a8"} {
 		m, err := src.NewModel()
 		require.NoError(t, err)
-		_, err = ApplyPlan(m, plan.Uniform(choice(t, s), 16), qz, nil)
+		_, err = ApplyPlan(m, plan.Uniform(mustRecipe(t, s), 16), qz, nil)
 		require.NoError(t, err)
 		r, err := CompareModels(base, m, d.Eval, src.Tok.BOS(), 8, Gate{MaxPPLIncrease: 0.003})
 		require.NoError(t, err)

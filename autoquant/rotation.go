@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 
 	"github.com/autoq/autoq/checkpoint"
-	"github.com/autoq/autoq/internal/atomicfile"
 	"github.com/autoq/autoq/model"
 	"github.com/autoq/autoq/rotate"
 	"github.com/autoq/autoq/safetensors"
@@ -163,9 +162,5 @@ func untieConfigFile(dir string) error {
 		return fmt.Errorf("%s: %w", p, err)
 	}
 	c["tie_word_embeddings"] = false
-	out, err := json.MarshalIndent(c, "", "  ")
-	if err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(p, append(out, '\n'), 0o644)
+	return writeJSONFile(p, c)
 }

@@ -1,7 +1,6 @@
 package autoquant
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -435,12 +434,8 @@ func writeSidecars(dir string, rep *RunReport) error {
 		return err
 	}
 	rep.Exported = true
-	b, err := json.MarshalIndent(rep, "", "  ")
-	rep.Exported = false
-	if err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(filepath.Join(dir, "autoq_report.json"), append(b, '\n'), 0o644)
+	defer func() { rep.Exported = false }()
+	return writeJSONFile(filepath.Join(dir, "autoq_report.json"), rep)
 }
 
 // publish moves the complete staging directory to out atomically (an existing out is

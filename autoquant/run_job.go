@@ -323,11 +323,10 @@ func errNoConfig(c *checkpoint.LlamaConfig) error {
 
 // configDType is the dtype a configuration says its weights are stored in.
 func configDType(cfg checkpoint.LlamaConfig) tensor.DType {
-	switch cfg.TorchDType {
-	case "float16":
-		return tensor.F16
-	case "bfloat16":
-		return tensor.BF16
+	for d, s := range torchDTypes {
+		if s == cfg.TorchDType {
+			return d
+		}
 	}
 	return tensor.F32
 }

@@ -27,13 +27,14 @@ func ServeDType(model tensor.DType) tensor.DType {
 	return tensor.F16
 }
 
+// torchDTypes is the config.json (torch_dtype) spelling of the 16-bit dtypes; every other
+// dtype is written, and read, as float32.
+var torchDTypes = map[tensor.DType]string{tensor.F16: "float16", tensor.BF16: "bfloat16"}
+
 // torchDType is the config.json spelling of a dtype.
 func torchDType(d tensor.DType) string {
-	switch d {
-	case tensor.F16:
-		return "float16"
-	case tensor.BF16:
-		return "bfloat16"
+	if s, ok := torchDTypes[d]; ok {
+		return s
 	}
 	return "float32"
 }

@@ -192,7 +192,7 @@ func TestExportByTarget(t *testing.T) {
 func TestExportUsesThePlansTarget(t *testing.T) {
 	model, _ := synthDir(t, Synthetic())
 	p := &plan.Plan{Version: 1, Source: "auto", Target: "transformers", ScaleBits: 16,
-		Rules: []plan.Rule{{Pattern: "*", Scheme: choice(t, "w4g32a")}}}
+		Rules: []plan.Rule{{Pattern: "*", Scheme: mustRecipe(t, "w4g32a")}}}
 	file := filepath.Join(t.TempDir(), "p.json")
 	require.NoError(t, plan.Write(file, p))
 	f := exportOpts(model, "", file, "")

@@ -1,13 +1,11 @@
 package autoquant
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 
-	"github.com/autoq/autoq/internal/atomicfile"
 	"github.com/autoq/autoq/tokenizer"
 )
 
@@ -94,11 +92,7 @@ func Verify(env Env, f VerifyOptions) (*VerifyReport, error) {
 		return nil, err
 	}
 	if f.ReportFile != "" {
-		b, err := json.MarshalIndent(rep, "", "  ")
-		if err != nil {
-			return nil, err
-		}
-		if err := atomicfile.WriteFile(f.ReportFile, append(b, '\n'), 0o644); err != nil {
+		if err := writeJSONFile(f.ReportFile, rep); err != nil {
 			return nil, err
 		}
 	}

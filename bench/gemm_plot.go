@@ -44,14 +44,20 @@ func (r *GemmReport) PlotSpeedup(path string) error {
 	if len(order) == 0 {
 		return fmt.Errorf("plot %s: no points to draw", path)
 	}
-	var args []any
+	var lines []any
 	for _, k := range order {
-		args = append(args, k.shape+" "+k.kernel, series[k])
+		lines = append(lines, k.shape+" "+k.kernel, series[k])
 	}
-	if err := plotutil.AddLinePoints(p, args...); err != nil {
+	return WriteLinePlot(p, path, 11*vg.Inch, 7*vg.Inch, lines...)
+}
+
+// WriteLinePlot adds lines to p (plotutil.AddLinePoints' arguments: a name, then its
+// plotter.XYs, for each line) and writes p as a w x h PNG to path, atomically.
+func WriteLinePlot(p *plot.Plot, path string, w, h vg.Length, lines ...any) error {
+	if err := plotutil.AddLinePoints(p, lines...); err != nil {
 		return fmt.Errorf("plot %s: %w", path, err)
 	}
-	wt, err := p.WriterTo(11*vg.Inch, 7*vg.Inch, "png")
+	wt, err := p.WriterTo(w, h, "png")
 	if err != nil {
 		return fmt.Errorf("plot %s: %w", path, err)
 	}

@@ -191,15 +191,27 @@ func (w *Windows) nextDoc() ([]int, error) {
 			// pretokenizer does (text.strip()), so that perplexities compare with other tools.
 			return w.tok.Encode(strings.TrimSpace(strings.Join(lines, "\n")), true), nil
 		}
-		var ids []int
-		if err := json.Unmarshal([]byte(lines[0]), &ids); err != nil {
+		ids, bad, err := parseIDs(lines[0], w.vocab)
+		if err != nil {
 			return nil, fmt.Errorf("eval: %s line %d: want a JSON array of token ids: %v", w.path, w.line, err)
 		}
-		for i, id := range ids {
-			if id < 0 || id >= w.vocab {
-				return nil, fmt.Errorf("eval: %s line %d: token %d is id %d, outside the vocabulary [0, %d)", w.path, w.line, i, id, w.vocab)
-			}
+		if bad >= 0 {
+			return nil, fmt.Errorf("eval: %s line %d: token %d is id %d, outside the vocabulary [0, %d)", w.path, w.line, bad, ids[bad], w.vocab)
 		}
 		return ids, nil
 	}
+}
+
+// parseIDs parses one line of a .jsonl data file, a JSON array of token ids, and returns the
+// index of the first id outside [0, vocab) as bad, or -1 when all are inside.
+func parseIDs(line string, vocab int) (ids []int, bad int, err error) {
+	if err := json.Unmarshal([]byte(line), &ids); err != nil {
+		return nil, -1, err
+	}
+	for i, id := range ids {
+		if id < 0 || id >= vocab {
+			return ids, i, nil
+		}
+	}
+	return ids, -1, nil
 }

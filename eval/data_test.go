@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/autoq/autoq/tokenizer"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -33,6 +34,16 @@ func writeFile(t *testing.T, name, content string) string {
 	return p
 }
 
+// openData writes content to a file called name and opens its windows (tok and vocab as for
+// OpenWindows); they are closed when the test ends.
+func openData(t *testing.T, name, content string, tok tokenizer.Tokenizer, vocab int, opt DataOptions) *Windows {
+	t.Helper()
+	w, err := OpenWindows(writeFile(t, name, content), tok, vocab, opt)
+	require.NoError(t, err)
+	t.Cleanup(func() { w.Close() })
+	return w
+}
+
 func drain(t *testing.T, w *Windows) [][]int {
 	t.Helper()
 	out, err := ReadAll(w)
@@ -44,10 +55,7 @@ func ids(s string) []int { return byteTok{}.Encode(s, false) }
 
 func TestWindowsCutTheDocumentStream(t *testing.T) {
 	// Two paragraphs (the first spans two lines), blank lines around them.
-	p := writeFile(t, "d.txt", "\nab\ncd\n\n\nefg\n")
-	w, err := OpenWindows(p, byteTok{}, 258, DataOptions{SeqLen: 4})
-	require.NoError(t, err)
-	defer w.Close()
+	w := openData(t, "d.txt", "\nab\ncd\n\n\nefg\n", byteTok{}, 258, DataOptions{SeqLen: 4})
 	// stream: BOS a b \n c d BOS e f g
 	stream := append(append([]int{1}, ids("ab\ncd")...), append([]int{1}, ids("efg")...)...)
 	assert.Equal(t, [][]int{stream[0:4], stream[4:8], stream[8:10]}, drain(t, w))
@@ -56,22 +64,15 @@ func TestWindowsCutTheDocumentStream(t *testing.T) {
 }
 
 func TestWindowsMaxTokensAndSkip(t *testing.T) {
-	p := writeFile(t, "d.txt", "abcdefghij\n")
-	w, err := OpenWindows(p, byteTok{}, 258, DataOptions{SeqLen: 4, MaxTokens: 7, SkipTokens: 2})
-	require.NoError(t, err)
-	defer w.Close()
+	w := openData(t, "d.txt", "abcdefghij\n", byteTok{}, 258, DataOptions{SeqLen: 4, MaxTokens: 7, SkipTokens: 2})
 	s := ids("bcdefghij") // BOS and "a" skipped
 	assert.Equal(t, [][]int{s[0:4], s[4:7]}, drain(t, w))
 }
 
 func TestWindowsSplitsAreDisjointHalves(t *testing.T) {
 	content := "aaaa\n\nbbbb\n\ncccc\n\ndddd\n" // 22 bytes: half = 11 -> a, b | c, d
-	p := writeFile(t, "d.txt", content)
 	get := func(split string) [][]int {
-		w, err := OpenWindows(p, byteTok{}, 258, DataOptions{SeqLen: 100, Split: split})
-		require.NoError(t, err)
-		defer w.Close()
-		return drain(t, w)
+		return drain(t, openData(t, "d.txt", content, byteTok{}, 258, DataOptions{SeqLen: 100, Split: split}))
 	}
 	calib, evalW, all := get("calib"), get("eval"), get("all")
 	doc := func(s string) []int { return append([]int{1}, ids(s)...) }
@@ -81,25 +82,16 @@ func TestWindowsSplitsAreDisjointHalves(t *testing.T) {
 }
 
 func TestWindowsJSONLines(t *testing.T) {
-	p := writeFile(t, "d.jsonl", "[1, 5, 6]\n\n[1, 7]\n")
-	w, err := OpenWindows(p, nil, 10, DataOptions{SeqLen: 3})
-	require.NoError(t, err)
+	w := openData(t, "d.jsonl", "[1, 5, 6]\n\n[1, 7]\n", nil, 10, DataOptions{SeqLen: 3})
 	assert.Equal(t, [][]int{{1, 5, 6}, {1, 7}}, drain(t, w))
-	w.Close()
 
-	p = writeFile(t, "bad.jsonl", "[1, 5]\n[1, 12]\n")
-	w, err = OpenWindows(p, nil, 10, DataOptions{SeqLen: 8})
-	require.NoError(t, err)
-	_, err = w.Next()
-	assert.ErrorContains(t, err, "bad.jsonl line 2: token 1 is id 12, outside the vocabulary [0, 10)")
-	w.Close()
-
-	p = writeFile(t, "bad2.jsonl", "{\"x\": 1}\n")
-	w, err = OpenWindows(p, nil, 10, DataOptions{SeqLen: 8})
-	require.NoError(t, err)
-	_, err = w.Next()
-	assert.ErrorContains(t, err, "bad2.jsonl line 1: want a JSON array of token ids")
-	w.Close()
+	for _, c := range []struct{ name, content, want string }{
+		{"bad.jsonl", "[1, 5]\n[1, 12]\n", "bad.jsonl line 2: token 1 is id 12, outside the vocabulary [0, 10)"},
+		{"bad2.jsonl", "{\"x\": 1}\n", "bad2.jsonl line 1: want a JSON array of token ids"},
+	} {
+		_, err := openData(t, c.name, c.content, nil, 10, DataOptions{SeqLen: 8}).Next()
+		assert.ErrorContains(t, err, c.want)
+	}
 }
 
 func TestWindowsErrors(t *testing.T) {
@@ -125,10 +117,7 @@ func TestWindowsErrors(t *testing.T) {
 func TestWindowsStripParagraphWhitespace(t *testing.T) {
 	// Leading/trailing spaces and tabs of a paragraph are stripped (llama2.c's text.strip());
 	// whitespace inside it (the end of a line that is not the last) is kept. CRLF endings too.
-	p := writeFile(t, "d.txt", "  ab \r\n cd\t \r\n\r\n\tefg  \n")
-	w, err := OpenWindows(p, byteTok{}, 258, DataOptions{SeqLen: 100})
-	require.NoError(t, err)
-	defer w.Close()
+	w := openData(t, "d.txt", "  ab \r\n cd\t \r\n\r\n\tefg  \n", byteTok{}, 258, DataOptions{SeqLen: 100})
 	stream := append(append([]int{1}, ids("ab \n cd")...), append([]int{1}, ids("efg")...)...)
 	assert.Equal(t, [][]int{stream}, drain(t, w))
 }

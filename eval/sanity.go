@@ -2,10 +2,10 @@ package eval
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,19 +63,21 @@ func CheckData(path string, vocab int) error {
 }
 
 func checkJSONL(path string, f io.Reader, vocab int) error {
+	limit := vocab
+	if vocab <= 0 { // no model to check against: only negative ids are refused
+		limit = math.MaxInt
+	}
 	r := bufio.NewReaderSize(f, 1<<16)
 	docs := 0
 	for line := 1; ; line++ {
 		s, err := r.ReadString('\n')
 		if t := strings.TrimSpace(s); t != "" {
-			var ids []int
-			if jerr := json.Unmarshal([]byte(t), &ids); jerr != nil {
+			ids, bad, jerr := parseIDs(t, limit)
+			if jerr != nil {
 				return fmt.Errorf("data: %s line %d: want a JSON array of token ids: %v", path, line, jerr)
 			}
-			for i, id := range ids {
-				if id < 0 || vocab > 0 && id >= vocab {
-					return fmt.Errorf("data: %s line %d: token %d is id %d, outside the model's vocabulary [0, %d)", path, line, i, id, vocab)
-				}
+			if bad >= 0 {
+				return fmt.Errorf("data: %s line %d: token %d is id %d, outside the model's vocabulary [0, %d)", path, line, bad, ids[bad], vocab)
 			}
 			docs++
 		}

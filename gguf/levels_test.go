@@ -23,6 +23,19 @@ func autoqQuantize(t *testing.T, w []float32, rows, cols int, s quant.Scheme) *q
 	return q
 }
 
+// decodeLevels stores l in typ's blocks, encodes them and decodes the bytes as llama.cpp
+// would: the weights a GGUF file of l gives.
+func decodeLevels(t *testing.T, typ Type, l *Levels) []float32 {
+	t.Helper()
+	q, err := FromLevels(typ, l)
+	require.NoError(t, err)
+	raw, err := q.Encode()
+	require.NoError(t, err)
+	got, err := Dequantize(l.Name, typ, l.Rows, l.Cols, raw)
+	require.NoError(t, err)
+	return got
+}
+
 func TestSymmetricLevelsDecodeBitExact(t *testing.T) {
 	const rows, cols = 8, 128
 	w := testutil.StudentT(testutil.Rand(1), rows*cols, 4)
@@ -37,12 +50,7 @@ func TestSymmetricLevelsDecodeBitExact(t *testing.T) {
 		typ, err := LegacyType(c.bits, true)
 		require.NoError(t, err)
 		require.Equal(t, c.typ, typ)
-		q, err := FromLevels(typ, l)
-		require.NoError(t, err)
-		raw, err := q.Encode()
-		require.NoError(t, err)
-		got, err := Dequantize("w", typ, rows, cols, raw)
-		require.NoError(t, err)
+		got := decodeLevels(t, typ, l)
 		assert.Equal(t, quant.Dequantize(qt), got, "%s decodes to autoq's dequantized weights bit for bit", typ)
 	}
 }
@@ -57,12 +65,7 @@ func TestAsymmetricLevelsDecodeWithinStatedBound(t *testing.T) {
 	qt := autoqQuantize(t, w, rows, cols, s)
 	l, err := LevelsFromQTensor(qt)
 	require.NoError(t, err)
-	q, err := FromLevels(Q4_1, l)
-	require.NoError(t, err)
-	raw, err := q.Encode()
-	require.NoError(t, err)
-	got, err := Dequantize("w", Q4_1, rows, cols, raw)
-	require.NoError(t, err)
+	got := decodeLevels(t, Q4_1, l)
 	want := quant.Dequantize(qt)
 	exact := 0
 	for i := range want {
@@ -117,12 +120,7 @@ func TestFiveBitLevels(t *testing.T) {
 		l.Q[0], l.Q[1] = lo, hi
 		typ, err := LegacyType(5, sym)
 		require.NoError(t, err)
-		q, err := FromLevels(typ, l)
-		require.NoError(t, err)
-		raw, err := q.Encode()
-		require.NoError(t, err)
-		got, err := Dequantize("w5", typ, rows, cols, raw)
-		require.NoError(t, err)
+		got := decodeLevels(t, typ, l)
 		for i, v := range l.Q {
 			g := i / 32
 			z := int32(0)

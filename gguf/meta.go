@@ -3,7 +3,7 @@ package gguf
 import (
 	"encoding/binary"
 	"fmt"
-	"math"
+	"reflect"
 )
 
 // ValueType is a GGUF metadata value type (enum gguf_type).
@@ -57,57 +57,28 @@ type KV struct {
 	Value any
 }
 
-// valueType returns the GGUF type of v, and for arrays the element type.
+// goTypes is the Go type of each GGUF value type (TypeArray has none: an array is a slice of
+// one of these), grouped by encoded size as in size.
+var goTypes = [...]reflect.Type{
+	TypeUint8: reflect.TypeFor[uint8](), TypeInt8: reflect.TypeFor[int8](), TypeBool: reflect.TypeFor[bool](),
+	TypeUint16: reflect.TypeFor[uint16](), TypeInt16: reflect.TypeFor[int16](),
+	TypeUint32: reflect.TypeFor[uint32](), TypeInt32: reflect.TypeFor[int32](), TypeFloat32: reflect.TypeFor[float32](),
+	TypeUint64: reflect.TypeFor[uint64](), TypeInt64: reflect.TypeFor[int64](), TypeFloat64: reflect.TypeFor[float64](),
+	TypeString: reflect.TypeFor[string](),
+}
+
+// valueType returns the GGUF type of v, and for arrays the element type. Only the Go types
+// of goTypes and unnamed slices of them are taken (not, say, a named type over uint32).
 func valueType(v any) (t, elem ValueType, err error) {
-	switch v.(type) {
-	case uint8:
-		return TypeUint8, 0, nil
-	case int8:
-		return TypeInt8, 0, nil
-	case uint16:
-		return TypeUint16, 0, nil
-	case int16:
-		return TypeInt16, 0, nil
-	case uint32:
-		return TypeUint32, 0, nil
-	case int32:
-		return TypeInt32, 0, nil
-	case float32:
-		return TypeFloat32, 0, nil
-	case bool:
-		return TypeBool, 0, nil
-	case string:
-		return TypeString, 0, nil
-	case uint64:
-		return TypeUint64, 0, nil
-	case int64:
-		return TypeInt64, 0, nil
-	case float64:
-		return TypeFloat64, 0, nil
-	case []uint8:
-		return TypeArray, TypeUint8, nil
-	case []int8:
-		return TypeArray, TypeInt8, nil
-	case []uint16:
-		return TypeArray, TypeUint16, nil
-	case []int16:
-		return TypeArray, TypeInt16, nil
-	case []uint32:
-		return TypeArray, TypeUint32, nil
-	case []int32:
-		return TypeArray, TypeInt32, nil
-	case []float32:
-		return TypeArray, TypeFloat32, nil
-	case []bool:
-		return TypeArray, TypeBool, nil
-	case []string:
-		return TypeArray, TypeString, nil
-	case []uint64:
-		return TypeArray, TypeUint64, nil
-	case []int64:
-		return TypeArray, TypeInt64, nil
-	case []float64:
-		return TypeArray, TypeFloat64, nil
+	rt := reflect.TypeOf(v)
+	for i, g := range goTypes {
+		switch {
+		case g == nil:
+		case rt == g:
+			return ValueType(i), 0, nil
+		case rt == reflect.SliceOf(g):
+			return TypeArray, ValueType(i), nil
+		}
 	}
 	return 0, 0, fmt.Errorf("unsupported metadata value of Go type %T", v)
 }
@@ -119,7 +90,9 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// appendValue encodes v (type tag included) after b.
+// appendValue encodes v (type tag included) after b. Numbers and bools, single or in arrays,
+// are GGUF's little-endian fixed-size encoding, which is encoding/binary's (a bool is one
+// byte, 0 or 1); strings carry a uint64 length.
 func appendValue(b []byte, v any) ([]byte, error) {
 	t, elem, err := valueType(v)
 	if err != nil {
@@ -130,69 +103,17 @@ func appendValue(b []byte, v any) ([]byte, error) {
 		b = le.AppendUint32(b, uint32(elem))
 	}
 	switch x := v.(type) {
-	case uint8:
-		b = append(b, x)
-	case int8:
-		b = append(b, byte(x))
-	case uint16:
-		b = le.AppendUint16(b, x)
-	case int16:
-		b = le.AppendUint16(b, uint16(x))
-	case uint32:
-		b = le.AppendUint32(b, x)
-	case int32:
-		b = le.AppendUint32(b, uint32(x))
-	case float32:
-		b = le.AppendUint32(b, math.Float32bits(x))
-	case bool:
-		b = append(b, boolByte(x))
 	case string:
-		b = appendString(b, x)
-	case uint64:
-		b = le.AppendUint64(b, x)
-	case int64:
-		b = le.AppendUint64(b, uint64(x))
-	case float64:
-		b = le.AppendUint64(b, math.Float64bits(x))
-	case []uint8:
-		b = appendArray(b, x, func(b []byte, e uint8) []byte { return append(b, e) })
-	case []int8:
-		b = appendArray(b, x, func(b []byte, e int8) []byte { return append(b, byte(e)) })
-	case []uint16:
-		b = appendArray(b, x, le.AppendUint16)
-	case []int16:
-		b = appendArray(b, x, func(b []byte, e int16) []byte { return le.AppendUint16(b, uint16(e)) })
-	case []uint32:
-		b = appendArray(b, x, le.AppendUint32)
-	case []int32:
-		b = appendArray(b, x, func(b []byte, e int32) []byte { return le.AppendUint32(b, uint32(e)) })
-	case []float32:
-		b = appendArray(b, x, func(b []byte, e float32) []byte { return le.AppendUint32(b, math.Float32bits(e)) })
-	case []bool:
-		b = appendArray(b, x, func(b []byte, e bool) []byte { return append(b, boolByte(e)) })
+		return appendString(b, x), nil
 	case []string:
-		b = appendArray(b, x, appendString)
-	case []uint64:
-		b = appendArray(b, x, le.AppendUint64)
-	case []int64:
-		b = appendArray(b, x, func(b []byte, e int64) []byte { return le.AppendUint64(b, uint64(e)) })
-	case []float64:
-		b = appendArray(b, x, func(b []byte, e float64) []byte { return le.AppendUint64(b, math.Float64bits(e)) })
+		b = le.AppendUint64(b, uint64(len(x)))
+		for _, s := range x {
+			b = appendString(b, s)
+		}
+		return b, nil
 	}
-	return b, nil
-}
-
-func appendArray[T any](b []byte, xs []T, put func([]byte, T) []byte) []byte {
-	b = le.AppendUint64(b, uint64(len(xs)))
-	for _, x := range xs {
-		b = put(b, x)
+	if t == TypeArray {
+		b = le.AppendUint64(b, uint64(reflect.ValueOf(v).Len()))
 	}
-	return b
-}
-
-func boolByte(x bool) byte {
-	if x {
-		return 1
-	}
-	return 0
+	return binary.Append(b, le, v)
 }

@@ -255,30 +255,22 @@ func ropeRowOrder(rows, heads int) []int {
 // rows, so the codes and every per-block parameter move with their row.
 func permuteQuantizedRows(q *Quantized, from []int) *Quantized {
 	out := &Quantized{Grid: q.Grid}
-	move := func(src []int8) []int8 {
-		if src == nil {
-			return nil
-		}
-		dst := make([]int8, len(src))
-		n := len(src) / q.Rows
-		for r, f := range from {
-			copy(dst[r*n:(r+1)*n], src[f*n:(f+1)*n])
-		}
-		return dst
-	}
-	move16 := func(src []uint16) []uint16 {
-		if src == nil {
-			return nil
-		}
-		dst := make([]uint16, len(src))
-		n := len(src) / q.Rows
-		for r, f := range from {
-			copy(dst[r*n:(r+1)*n], src[f*n:(f+1)*n])
-		}
-		return dst
-	}
-	out.Q = move(q.Q)
-	out.Sc, out.Mn = move(q.Sc), move(q.Mn)
-	out.D, out.M = move16(q.D), move16(q.M)
+	out.Q = permuteRows(q.Q, q.Rows, from)
+	out.Sc, out.Mn = permuteRows(q.Sc, q.Rows, from), permuteRows(q.Mn, q.Rows, from)
+	out.D, out.M = permuteRows(q.D, q.Rows, from), permuteRows(q.M, q.Rows, from)
 	return out
+}
+
+// permuteRows returns src, laid out as rows equal rows, with row r taken from row from[r];
+// nil (a type without that per-block parameter) stays nil.
+func permuteRows[T any](src []T, rows int, from []int) []T {
+	if src == nil {
+		return nil
+	}
+	dst := make([]T, len(src))
+	n := len(src) / rows
+	for r, f := range from {
+		copy(dst[r*n:(r+1)*n], src[f*n:(f+1)*n])
+	}
+	return dst
 }

@@ -79,16 +79,9 @@ func Read(name string, r io.ReaderAt, size int64) (*File, error) {
 	if nt > uint64(size)/8 || nkv > uint64(size)/8 {
 		return nil, fmt.Errorf("gguf: %s: %d tensors and %d metadata entries cannot fit in %d bytes", name, nt, nkv, size)
 	}
-	for i := uint64(0); i < nkv; i++ {
-		kv, err := c.kv(i)
-		if err != nil {
-			return nil, err
-		}
-		if _, dup := f.byKey[kv.Key]; dup {
-			return nil, fmt.Errorf("gguf: %s: key %q: duplicate metadata key", name, kv.Key)
-		}
-		f.byKey[kv.Key] = len(f.KVs)
-		f.KVs = append(f.KVs, kv)
+	f.KVs, err = readIndexed(c, nkv, c.kv, func(kv KV) string { return kv.Key }, f.byKey, "key", "metadata key")
+	if err != nil {
+		return nil, err
 	}
 	if v, ok := f.Get(KeyAlignment); ok {
 		a, isU32 := v.(uint32)
@@ -97,22 +90,35 @@ func Read(name string, r io.ReaderAt, size int64) (*File, error) {
 		}
 		f.Alignment = int64(a)
 	}
-	for i := uint64(0); i < nt; i++ {
-		t, err := c.tensorInfo(i)
-		if err != nil {
-			return nil, err
-		}
-		if _, dup := f.byName[t.Name]; dup {
-			return nil, fmt.Errorf("gguf: %s: tensor %q: duplicate tensor name", name, t.Name)
-		}
-		f.byName[t.Name] = len(f.Tensors)
-		f.Tensors = append(f.Tensors, t)
+	f.Tensors, err = readIndexed(c, nt, c.tensorInfo, func(t TensorInfo) string { return t.Name }, f.byName, "tensor", "tensor name")
+	if err != nil {
+		return nil, err
 	}
 	f.DataOffset = padTo(c.off, f.Alignment)
 	if err := f.checkData(size); err != nil {
 		return nil, err
 	}
 	return f, nil
+}
+
+// readIndexed reads n header entries (metadata or tensor infos) with read, in file order, and
+// indexes them by name in index; a name seen before is an error ("tensor %q: duplicate
+// tensor name": kind, then what).
+func readIndexed[T any](c *cursor, n uint64, read func(uint64) (T, error), name func(T) string, index map[string]int, kind, what string) ([]T, error) {
+	var out []T
+	for i := uint64(0); i < n; i++ {
+		e, err := read(i)
+		if err != nil {
+			return nil, err
+		}
+		k := name(e)
+		if _, dup := index[k]; dup {
+			return nil, fmt.Errorf("gguf: %s: %s %q: duplicate %s", c.file, kind, k, what)
+		}
+		index[k] = len(out)
+		out = append(out, e)
+	}
+	return out, nil
 }
 
 // checkData checks every tensor's data range: aligned, inside the file, not overlapping.

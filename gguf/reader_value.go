@@ -1,8 +1,9 @@
 package gguf
 
 import (
+	"encoding/binary"
 	"fmt"
-	"math"
+	"reflect"
 )
 
 // value reads a value of type t for key.
@@ -29,39 +30,14 @@ func (c *cursor) value(key string, t ValueType) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return scalar(c.file, key, t, b)
-}
-
-// scalar decodes a fixed-size scalar.
-func scalar(file, key string, t ValueType, b []byte) (any, error) {
-	switch t {
-	case TypeUint8:
-		return b[0], nil
-	case TypeInt8:
-		return int8(b[0]), nil
-	case TypeUint16:
-		return le.Uint16(b), nil
-	case TypeInt16:
-		return int16(le.Uint16(b)), nil
-	case TypeUint32:
-		return le.Uint32(b), nil
-	case TypeInt32:
-		return int32(le.Uint32(b)), nil
-	case TypeFloat32:
-		return math.Float32frombits(le.Uint32(b)), nil
-	case TypeBool:
-		if b[0] > 1 {
-			return nil, fmt.Errorf("gguf: %s: key %q: bool byte is %d (want 0 or 1)", file, key, b[0])
-		}
-		return b[0] == 1, nil
-	case TypeUint64:
-		return le.Uint64(b), nil
-	case TypeInt64:
-		return int64(le.Uint64(b)), nil
-	case TypeFloat64:
-		return math.Float64frombits(le.Uint64(b)), nil
+	if t == TypeBool && b[0] > 1 {
+		return nil, fmt.Errorf("gguf: %s: key %q: bool byte is %d (want 0 or 1)", c.file, key, b[0])
 	}
-	return nil, fmt.Errorf("gguf: %s: key %q: unknown value type %d", file, key, uint32(t))
+	v, err := c.fixed(key, t, b, 1)
+	if err != nil {
+		return nil, err
+	}
+	return reflect.ValueOf(v).Index(0).Interface(), nil
 }
 
 // array reads n elements of type et.
@@ -91,46 +67,24 @@ func (c *cursor) array(key string, et ValueType, n uint64) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch et {
-	case TypeUint8:
-		return raw, nil
-	case TypeInt8:
-		return decodeArray(raw, 1, func(b []byte) int8 { return int8(b[0]) }), nil
-	case TypeUint16:
-		return decodeArray(raw, 2, le.Uint16), nil
-	case TypeInt16:
-		return decodeArray(raw, 2, func(b []byte) int16 { return int16(le.Uint16(b)) }), nil
-	case TypeUint32:
-		return decodeArray(raw, 4, le.Uint32), nil
-	case TypeInt32:
-		return decodeArray(raw, 4, func(b []byte) int32 { return int32(le.Uint32(b)) }), nil
-	case TypeFloat32:
-		return decodeArray(raw, 4, func(b []byte) float32 { return math.Float32frombits(le.Uint32(b)) }), nil
-	case TypeBool:
-		out := make([]bool, n)
+	if et == TypeBool {
 		for i, b := range raw {
 			if b > 1 {
 				return nil, fmt.Errorf("gguf: %s: key %q: element %d: bool byte is %d (want 0 or 1)", c.file, key, i, b)
 			}
-			out[i] = b == 1
 		}
-		return out, nil
-	case TypeUint64:
-		return decodeArray(raw, 8, le.Uint64), nil
-	case TypeInt64:
-		return decodeArray(raw, 8, func(b []byte) int64 { return int64(le.Uint64(b)) }), nil
-	case TypeFloat64:
-		return decodeArray(raw, 8, func(b []byte) float64 { return math.Float64frombits(le.Uint64(b)) }), nil
 	}
-	return nil, fmt.Errorf("gguf: %s: key %q: unknown array element type %d", c.file, key, uint32(et))
+	return c.fixed(key, et, raw, int(n))
 }
 
-func decodeArray[T any](raw []byte, size int, get func([]byte) T) []T {
-	out := make([]T, len(raw)/size)
-	for i := range out {
-		out[i] = get(raw[i*size:])
+// fixed decodes b, n values of the fixed-size type t, into a slice of t's Go type (goTypes):
+// GGUF's little-endian encoding is encoding/binary's.
+func (c *cursor) fixed(key string, t ValueType, b []byte, n int) (any, error) {
+	s := reflect.MakeSlice(reflect.SliceOf(goTypes[t]), n, n).Interface()
+	if _, err := binary.Decode(b, le, s); err != nil {
+		return nil, fmt.Errorf("gguf: %s: key %q: %w", c.file, key, err)
 	}
-	return out
+	return s, nil
 }
 
 // tensorInfo reads tensor info i and checks its name, shape and type.

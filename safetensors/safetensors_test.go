@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/autoq/autoq/internal/testutil"
 	"github.com/autoq/autoq/tensor"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -28,6 +29,19 @@ func writeTemp(t *testing.T, b []byte) string {
 	p := filepath.Join(t.TempDir(), "x.safetensors")
 	require.NoError(t, os.WriteFile(p, b, 0o644))
 	return p
+}
+
+// readTensors opens the file at path (closed when the test ends) and reads the named tensors.
+func readTensors(t *testing.T, path string, names ...string) []*tensor.Tensor {
+	t.Helper()
+	f := testutil.Open(t, Open, path)
+	out := make([]*tensor.Tensor, len(names))
+	for i, n := range names {
+		var err error
+		out[i], err = f.Tensor(n)
+		require.NoError(t, err, n)
+	}
+	return out
 }
 
 func TestRoundTripEveryDType(t *testing.T) {
@@ -113,11 +127,7 @@ func TestUnalignedDataIsCopied(t *testing.T) {
 	// Header of 1 + ... bytes so that the F32 tensor starts at an odd address.
 	h := `{"u":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"w":{"dtype":"F32","shape":[1],"data_offsets":[1,5]}}`
 	data := []byte{0, 0, 0, 0x80, 0x3f} // 1.0f little endian after one byte
-	f, err := Open(writeTemp(t, rawFile(h, data)))
-	require.NoError(t, err)
-	defer f.Close()
-	w, err := f.Tensor("w")
-	require.NoError(t, err)
+	w := readTensors(t, writeTemp(t, rawFile(h, data)), "w")[0]
 	assert.Equal(t, []float32{1}, w.F32())
 }
 
@@ -332,15 +342,9 @@ func TestStreamTensorPieces(t *testing.T) {
 	require.NoError(t, w.WriteTensor("b", []byte{7, 9}))
 	require.NoError(t, w.Close())
 
-	f, err := Open(p)
-	require.NoError(t, err)
-	defer f.Close()
-	a, err := f.Tensor("a")
-	require.NoError(t, err)
-	assert.Equal(t, want, a.F32())
-	b, err := f.Tensor("b")
-	require.NoError(t, err)
-	assert.Equal(t, []byte{7, 9}, b.Data)
+	got := readTensors(t, p, "a", "b")
+	assert.Equal(t, want, got[0].F32())
+	assert.Equal(t, []byte{7, 9}, got[1].Data)
 }
 
 func TestStreamTensorChecks(t *testing.T) {
@@ -394,15 +398,9 @@ func TestCopyTensor(t *testing.T) {
 	require.NoError(t, w.CopyTensor("a", secA))
 	require.NoError(t, w.Close())
 
-	f, err := Open(dst)
-	require.NoError(t, err)
-	defer f.Close()
-	gotA, err := f.Tensor("a")
-	require.NoError(t, err)
-	assert.Equal(t, a.F32(), gotA.F32())
-	gotB, err := f.Tensor("b")
-	require.NoError(t, err)
-	assert.Equal(t, b.Data, gotB.Data)
+	got := readTensors(t, dst, "a", "b")
+	assert.Equal(t, a.F32(), got[0].F32())
+	assert.Equal(t, b.Data, got[1].Data)
 
 	w2, err := Create(filepath.Join(dir, "t.safetensors"), []TensorInfo{{Name: "a", DType: tensor.F32, Shape: []int{2, 2}}}, nil)
 	require.NoError(t, err)
