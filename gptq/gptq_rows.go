@@ -30,7 +30,7 @@ func (g *gptqRun) tile(r0, r1 int) {
 	errs := make([]float64, nt*g.bs)           // scaled errors (w-q)/U[i,i] of the current block
 	reached := make([]bool, l.Groups)
 	vals := make([]float32, l.GroupSize)
-	scratch := make([]float64, l.GroupSize)
+	scratch := make([]float64, 4*l.GroupSize) // searchGroup's four candidates at a time
 	for i1 := 0; i1 < k; i1 += g.bs {
 		i2 := min(i1+g.bs, k)
 		for i := i1; i < i2; i++ {

@@ -1,0 +1,83 @@
+package gptq
+
+import (
+	"math"
+	"testing"
+
+	"github.com/autoq/autoq/internal/testutil"
+	"github.com/autoq/autoq/quant"
+	"github.com/stretchr/testify/require"
+)
+
+// searchGroupRef is the act-mse search one candidate at a time (groupError per ratio), the
+// reference searchGroupH must equal.
+func searchGroupRef(s quant.Scheme, vals []float32, nr, gs int, hg []float64) (float32, int32) {
+	e := make([]float64, gs)
+	lo, hi := groupRange(vals)
+	bestScale, bestZero := s.ComputeParams(lo, hi)
+	best := groupError(s, vals, nr, gs, hg, bestScale, bestZero, e)
+	for i := 1; i < ClipGridSteps; i++ {
+		r := clipRatio(i)
+		sc, z := s.ComputeParams(float32(lo*r), float32(hi*r))
+		if err := groupError(s, vals, nr, gs, hg, sc, z, e); err < best {
+			best, bestScale, bestZero = err, sc, z
+		}
+	}
+	return bestScale, bestZero
+}
+
+// Four candidates per pass over H choose what one at a time chooses, and every error has
+// the one-at-a-time bits, for each width, sym/asym, several rows (per tensor) and groups
+// with zero errors (a constant group quantizes exactly).
+func TestSearchGroupFourAtATimeEqualsOneAtATime(t *testing.T) {
+	r := testutil.Rand(11)
+	for _, s := range allWidthSchemes() {
+		for _, sh := range [][2]int{{1, 7}, {1, 32}, {3, 16}, {1, 64}} {
+			nr, gs := sh[0], sh[1]
+			x := correlatedInputs(r, 4*gs, gs)
+			hg := hessianOf(t, x, 4*gs, gs).Matrix()
+			vals := testutil.Gaussian(r, nr*gs, 1)
+			if gs == 7 {
+				for i := range vals[:gs] {
+					vals[i] = 0.5 // constant: zero error at full range
+				}
+			}
+			wantS, wantZ := searchGroupRef(s, vals, nr, gs, hg)
+			gotS, gotZ := searchGroup(s, vals, nr, gs, hg, ClipActMSE, nil)
+			require.Equal(t, math.Float32bits(wantS), math.Float32bits(gotS), "%v %v scale", s, sh)
+			require.Equal(t, wantZ, gotZ, "%v %v zero", s, sh)
+
+			lo, hi := groupRange(vals)
+			var sc [4]float32
+			var z [4]int32
+			for c := range sc {
+				sc[c], z[c] = s.ComputeParams(float32(lo*clipRatio(3*c)), float32(hi*clipRatio(3*c)))
+			}
+			got := groupErrors4(s, vals, nr, gs, hg, sc, z, make([]float64, 4*gs))
+			for c := range sc {
+				want := groupError(s, vals, nr, gs, hg, sc[c], z[c], make([]float64, gs))
+				require.Equal(t, math.Float64bits(want), math.Float64bits(got[c]), "%v %v candidate %d", s, sh, c)
+			}
+		}
+	}
+}
+
+// go test -run '^$' -bench ActMSESearch ./gptq/: one group of 64 with its H block, the
+// search four candidates per pass against one at a time (same result).
+func BenchmarkActMSESearch(b *testing.B) {
+	r := testutil.Rand(3)
+	s := quant.Scheme{Bits: 4, Granularity: quant.PerGroup, GroupSize: 64}
+	hg := hessianOf(b, correlatedInputs(r, 256, 64), 256, 64).Matrix()
+	vals := testutil.Gaussian(r, 64, 1)
+	b.Run("one-at-a-time", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			searchGroupRef(s, vals, 1, 64, hg)
+		}
+	})
+	b.Run("four-at-a-time", func(b *testing.B) {
+		e := make([]float64, 4*64)
+		for i := 0; i < b.N; i++ {
+			searchGroup(s, vals, 1, 64, hg, ClipActMSE, e)
+		}
+	})
+}
