@@ -51,12 +51,20 @@ func Stories(t testing.TB) (bin, data string) {
 // the test on error; what it opened is closed when the test ends.
 func Open[C io.Closer](t testing.TB, open func(string) (C, error), path string) C {
 	t.Helper()
-	c, err := open(path)
+	c := Load(t, open, path)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Load loads path with load (model.Load, tokenizer.LoadLlama2C, ...), failing the test on
+// error.
+func Load[T any](t testing.TB, load func(string) (T, error), path string) T {
+	t.Helper()
+	v, err := load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return v
 }
 
 // EnvInt is the positive integer in the environment variable name (a knob of a slow
