@@ -156,11 +156,8 @@ func ParseTable(path string, b []byte) (*Table, error) {
 	if err := json.Unmarshal(b, &t); err != nil {
 		return nil, fmt.Errorf("%s: not a calibration table: %w", path, err)
 	}
-	if t.Format != TableFormat {
-		return nil, fmt.Errorf("%s: format %q, want %q", path, t.Format, TableFormat)
-	}
-	if t.Version != TableVersion {
-		return nil, fmt.Errorf("%s: calibration table version %d, this autoq reads version %d", path, t.Version, TableVersion)
+	if err := checkFormat(path, "calibration table", t.Format, TableFormat, t.Version, TableVersion); err != nil {
+		return nil, err
 	}
 	seen := map[string]bool{}
 	for i, e := range t.Tensors {
