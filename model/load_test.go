@@ -28,8 +28,7 @@ func writeHFDir(t *testing.T, dtype tensor.DType) string {
 }
 
 func TestHFDirectoryGivesTheSameLogitsAsLlama2C(t *testing.T) {
-	bin, err := Load(testutil.SharedData(t, "stories260K.bin"))
-	require.NoError(t, err)
+	bin := loadStories(t)
 	hf, err := Load(writeHFDir(t, tensor.F32))
 	require.NoError(t, err)
 	seq := [][]int{append([]int{1}, readGreedyRef(t)[:64]...)}

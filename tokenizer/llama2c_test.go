@@ -15,9 +15,7 @@ import (
 
 func loadTok512(t *testing.T) *Llama2C {
 	t.Helper()
-	tok, err := LoadLlama2C(testutil.SharedData(t, "tok512.bin"))
-	require.NoError(t, err)
-	return tok
+	return testutil.Load(t, LoadLlama2C, testutil.SharedData(t, "tok512.bin"))
 }
 
 func TestLlama2CFileLayout(t *testing.T) {

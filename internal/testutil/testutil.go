@@ -76,6 +76,18 @@ func EnvInt(name string, def int) int {
 	return def
 }
 
+// Argmax is the index of the largest value, the first on ties: greedy decoding's next
+// token from a row of logits.
+func Argmax(v []float32) int {
+	best := 0
+	for i, x := range v {
+		if x > v[best] {
+			best = i
+		}
+	}
+	return best
+}
+
 // Rand returns a deterministic generator for a test.
 func Rand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)) }
 
