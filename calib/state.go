@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
-	"os"
 	"slices"
 
 	"github.com/autoq/autoq/internal/atomicfile"
@@ -198,25 +197,10 @@ func WriteStateFile(path string, st *State) error {
 	return atomicfile.WriteFile(path, b, 0o644)
 }
 
-// checkFormat checks the format and version a calib JSON file records (a table, a state
-// file), naming the file and its kind in errors.
-func checkFormat(path, kind, format, wantFormat string, version, wantVersion int) error {
-	if format != wantFormat {
-		return fmt.Errorf("%s: format %q, want %q", path, format, wantFormat)
-	}
-	if version != wantVersion {
-		return fmt.Errorf("%s: %s version %d, this autoq reads version %d", path, kind, version, wantVersion)
-	}
-	return nil
-}
-
 // ParseState checks and decodes a state file's bytes; name is used in errors.
 func ParseState(name string, b []byte) (*State, error) {
 	var env stateEnvelope
-	if err := json.Unmarshal(b, &env); err != nil {
-		return nil, fmt.Errorf("%s: not an autoq histogram state file: %w", name, err)
-	}
-	if err := checkFormat(name, "histogram state", env.Format, StateFormat, env.Version, StateVersion); err != nil {
+	if err := stateFile.decode(name, b, &env); err != nil {
 		return nil, err
 	}
 	sum := sha256.Sum256(env.Payload)
@@ -236,10 +220,4 @@ func ParseState(name string, b []byte) (*State, error) {
 }
 
 // ReadStateFile reads and checks a state file.
-func ReadStateFile(path string) (*State, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return ParseState(path, b)
-}
+func ReadStateFile(path string) (*State, error) { return readFile(path, ParseState) }
