@@ -74,6 +74,15 @@ func randomDocs(n, vocab int, seed uint64) [][]int {
 	return docs
 }
 
+// tinyCorpus is tinyModel with n random documents for it (randomDocs with seed), also
+// written as a JSONL file.
+func tinyCorpus(t *testing.T, n int, seed uint64) (m *model.Model, docs [][]int, data string) {
+	t.Helper()
+	m = tinyModel(t)
+	docs = randomDocs(n, m.Config.Vocab, seed)
+	return m, docs, writeJSONL(t, docs)
+}
+
 // directHists bins the input of every linear layer, each name on its own (no grouping),
 // over windows in forward passes of one window each: the reference the runner must equal.
 func directHists(t *testing.T, m *model.Model, windows [][]int) map[string]*calib.Histogram {
