@@ -3,8 +3,6 @@ package calibrun
 import (
 	"encoding/json"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -55,9 +53,7 @@ func writeJSONL(t *testing.T, docs [][]int) string {
 		b.Write(j)
 		b.WriteByte('\n')
 	}
-	p := filepath.Join(t.TempDir(), "data.jsonl")
-	require.NoError(t, os.WriteFile(p, []byte(b.String()), 0o644))
-	return p
+	return testutil.WriteFile(t, t.TempDir(), "data.jsonl", []byte(b.String()))
 }
 
 // randomDocs returns n documents of BOS (1) followed by 5..30 random ids in [3, vocab).

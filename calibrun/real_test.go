@@ -133,7 +133,7 @@ func TestRealSmallUnsettledLargeConverged(t *testing.T) {
 // boundaries, Blockwise gives LayerThresholdsRounds' thresholds, rounds and diagnostics
 // exactly; its block parts survive a JSON round trip (what a resumed run reads back).
 func TestBlockwiseEqualsLayerThresholdsRounds(t *testing.T) {
-	m := testutil.Load(t, model.Load, testutil.SharedData(t, "stories260K.bin"))
+	m := testutil.Must(t, model.Load, testutil.SharedData(t, "stories260K.bin"))
 	var ws [][]int
 	for i := 0; i < 7; i++ {
 		w := []int{1}

@@ -130,7 +130,7 @@ func storiesBatch(t *testing.T) [][]int {
 
 func loadStoriesModel(t *testing.T) *model.Model {
 	t.Helper()
-	return testutil.Load(t, model.Load, testutil.SharedData(t, "stories260K.bin"))
+	return testutil.Must(t, model.Load, testutil.SharedData(t, "stories260K.bin"))
 }
 
 func TestModelRunnerStoriesFP16VsCPU(t *testing.T) {

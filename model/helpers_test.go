@@ -25,7 +25,7 @@ func tinyConfig() checkpoint.LlamaConfig {
 // loadStories loads the real model (stories260K.bin), skipping when the shared data is absent.
 func loadStories(t testing.TB) *Model {
 	t.Helper()
-	return testutil.Load(t, Load, testutil.SharedData(t, "stories260K.bin"))
+	return testutil.Must(t, Load, testutil.SharedData(t, "stories260K.bin"))
 }
 
 func tinyModel(t *testing.T, cfg checkpoint.LlamaConfig, seed uint64) *Model {

@@ -85,8 +85,7 @@ func TestHFDirectoryErrors(t *testing.T) {
 func TestTruncatedLlama2CFileIsAnError(t *testing.T) {
 	raw, err := os.ReadFile(testutil.SharedData(t, "stories260K.bin"))
 	require.NoError(t, err)
-	p := filepath.Join(t.TempDir(), "cut.bin")
-	require.NoError(t, os.WriteFile(p, raw[:len(raw)/2], 0o644))
+	p := testutil.WriteFile(t, t.TempDir(), "cut.bin", raw[:len(raw)/2])
 	_, err = Load(p)
 	assert.ErrorContains(t, err, "cut.bin")
 }

@@ -51,16 +51,27 @@ func Stories(t testing.TB) (bin, data string) {
 // the test on error; what it opened is closed when the test ends.
 func Open[C io.Closer](t testing.TB, open func(string) (C, error), path string) C {
 	t.Helper()
-	c := Load(t, open, path)
+	c := Must(t, open, path)
 	t.Cleanup(func() { c.Close() })
 	return c
 }
 
-// Load loads path with load (model.Load, tokenizer.LoadLlama2C, ...), failing the test on
-// error.
-func Load[T any](t testing.TB, load func(string) (T, error), path string) T {
+// WriteFile writes data to dir/name (a fixture file) and returns its path, failing the
+// test on error.
+func WriteFile(t testing.TB, dir, name string, data []byte) string {
 	t.Helper()
-	v, err := load(path)
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Must returns f(arg), failing the test when f fails: a loader of a path (model.Load,
+// tokenizer.LoadLlama2C) or a parser of a name (quant.ParseRecipe).
+func Must[T any](t testing.TB, f func(string) (T, error), arg string) T {
+	t.Helper()
+	v, err := f(arg)
 	if err != nil {
 		t.Fatal(err)
 	}
