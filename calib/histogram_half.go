@@ -6,16 +6,9 @@ import "math"
 // the bin of that float32 (TestF16AndBF16BinsMatchF32 checks every F16 value).
 
 // binIndexF16 is BinIndex for IEEE half bits: |v| = N * 2^-24 with N an integer below
-// 2^41, so the bin is N shifted by 24+exp.
+// 2^41 (f16N), so the bin is N shifted by 24+exp.
 func binIndexF16(h uint16, exp int) int {
-	b := uint32(h & 0x7fff)
-	e := b >> 10
-	m := uint64(b & 0x3ff)
-	if e != 0 {
-		m |= 0x400
-		e--
-	}
-	n := m << e
+	n := f16N(h)
 	if s := 24 + exp; s >= 0 {
 		return int(n >> uint(s))
 	} else {
