@@ -95,22 +95,17 @@ func CheckHistogramInputs(hs []*calib.Histogram, xs []*tensor.Tensor) error {
 	return nil
 }
 
-// HistogramAdd adds each xs[i] to hs[i] (calib's AddF32/AddF16/AddBF16 by dtype) and, for
-// histograms whose ChannelAbsMax is non-nil, folds in the per-channel absmax (channels =
-// the last dimension).
+// HistogramAdd adds each xs[i] to hs[i] (calib.AddTensor: AddF32/AddF16/AddBF16 by dtype)
+// and, for histograms whose ChannelAbsMax is non-nil, folds in the per-channel absmax
+// (channels = the last dimension).
 func (CPU) HistogramAdd(hs []*calib.Histogram, xs []*tensor.Tensor) error {
 	if err := CheckHistogramInputs(hs, xs); err != nil {
 		return err
 	}
 	for i, x := range xs {
 		h := hs[i]
-		switch x.DType {
-		case tensor.F32:
-			h.AddF32(x.F32())
-		case tensor.F16:
-			h.AddF16(x.U16())
-		default:
-			h.AddBF16(x.U16())
+		if err := calib.AddTensor(h, x); err != nil {
+			return err
 		}
 		if h.ChannelAbsMax != nil && x.NumElements() > 0 {
 			h.AddChannelAbsMax(x.ToF32(), x.Cols())

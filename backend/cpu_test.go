@@ -79,14 +79,7 @@ func TestCPUHistogramAdd(t *testing.T) {
 			x = x.Convert(dt)
 		}
 		want := calib.NewHistogram("a")
-		switch dt {
-		case tensor.F32:
-			want.AddF32(x.F32())
-		case tensor.F16:
-			want.AddF16(x.U16())
-		default:
-			want.AddBF16(x.U16())
-		}
+		require.NoError(t, calib.AddTensor(want, x))
 		want.AddChannelAbsMax(x.ToF32(), 40)
 		got := calib.NewHistogram("a")
 		got.ChannelAbsMax = make([]float32, 40)

@@ -23,6 +23,14 @@ type Options struct {
 	ZeroSpike bool
 }
 
+// levels is Levels with its default: 127 when not positive.
+func (o Options) levels() int {
+	if o.Levels <= 0 {
+		return 127
+	}
+	return o.Levels
+}
+
 // Result is the threshold chosen for one histogram.
 type Result struct {
 	Amax float32 // clipping threshold; scale = Amax / Levels

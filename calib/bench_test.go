@@ -53,43 +53,35 @@ func reportCPU(b *testing.B, cpu time.Duration, values int) {
 	}
 }
 
-func BenchmarkHistogramF32(b *testing.B) {
-	v := benchData()
-	h := NewHistogram("x")
-	b.SetBytes(int64(4 * len(v)))
+// benchValues runs add b.N times, each over n values of size bytes, and reports bytes/s,
+// values/s and values per CPU-second of the benchmark thread.
+func benchValues(b *testing.B, n, size int, add func()) {
+	b.SetBytes(int64(size * n))
 	b.ResetTimer()
 	stop := cpuTimer(b)
 	for range b.N {
-		h.AddF32(v)
+		add()
 	}
-	reportCPU(b, stop(), len(v))
-	reportValues(b, len(v))
+	reportCPU(b, stop(), n)
+	reportValues(b, n)
+}
+
+func BenchmarkHistogramF32(b *testing.B) {
+	v := benchData()
+	h := NewHistogram("x")
+	benchValues(b, len(v), 4, func() { h.AddF32(v) })
 }
 
 func BenchmarkHistogramF16(b *testing.B) {
 	v := tensor.F32ToF16Slice(benchData())
 	h := NewHistogram("x")
-	b.SetBytes(int64(2 * len(v)))
-	b.ResetTimer()
-	stop := cpuTimer(b)
-	for range b.N {
-		h.AddF16(v)
-	}
-	reportCPU(b, stop(), len(v))
-	reportValues(b, len(v))
+	benchValues(b, len(v), 2, func() { h.AddF16(v) })
 }
 
 func BenchmarkHistogramBF16(b *testing.B) {
 	v := tensor.F32ToBF16Slice(benchData())
 	h := NewHistogram("x")
-	b.SetBytes(int64(2 * len(v)))
-	b.ResetTimer()
-	stop := cpuTimer(b)
-	for range b.N {
-		h.AddBF16(v)
-	}
-	reportCPU(b, stop(), len(v))
-	reportValues(b, len(v))
+	benchValues(b, len(v), 2, func() { h.AddBF16(v) })
 }
 
 // baselineHist is the plain loop: absmax pass, then |x| / width truncated, clamped.
@@ -111,28 +103,14 @@ func baselineHist(counts *[NumBins]uint64, v []float32) {
 func BenchmarkBaselineLoopF32(b *testing.B) {
 	v := benchData()
 	var counts [NumBins]uint64
-	b.SetBytes(int64(4 * len(v)))
-	b.ResetTimer()
-	stop := cpuTimer(b)
-	for range b.N {
-		baselineHist(&counts, v)
-	}
-	reportCPU(b, stop(), len(v))
-	reportValues(b, len(v))
+	benchValues(b, len(v), 4, func() { baselineHist(&counts, v) })
 }
 
 func BenchmarkBaselineLoopF16(b *testing.B) {
 	v := tensor.F32ToF16Slice(benchData())
 	var counts [NumBins]uint64
 	buf := make([]float32, len(v))
-	b.SetBytes(int64(2 * len(v)))
-	b.ResetTimer()
-	stop := cpuTimer(b)
-	for range b.N {
-		baselineHist(&counts, tensor.F16ToF32Slice(buf, v))
-	}
-	reportCPU(b, stop(), len(v))
-	reportValues(b, len(v))
+	benchValues(b, len(v), 2, func() { baselineHist(&counts, tensor.F16ToF32Slice(buf, v)) })
 }
 
 // Entropy on one core (workers = 1) for one 2048-bin histogram, and with all cores.

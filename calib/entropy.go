@@ -55,27 +55,32 @@ func Entropy(h *Histogram, opt Options) Result {
 }
 
 func entropyWorkers(h *Histogram, opt Options, workers int) Result {
+	return searchBest(h, func(candidates int) []float64 {
+		plan := EntropyPlanFor(min(opt.levels(), MaxEntropyLevels) + 1)
+		return entropyKL(h, opt.ZeroSpike, plan, workers, candidates)
+	})
+}
+
+// searchBest is the threshold search Entropy and MSE share: score gives one value per
+// candidate bin EntropyStartBin+c (nil: no mass left, as in a hand-built histogram whose
+// only count was a zero spike), and the smallest value wins, the last candidate on ties.
+// The result's KL is the winning score.
+func searchBest(h *Histogram, score func(candidates int) []float64) Result {
 	if isEmpty(h) {
 		return Result{Empty: true}
 	}
-	levels := opt.Levels
-	if levels <= 0 {
-		levels = 127
-	}
-	levels = min(levels, MaxEntropyLevels)
-	plan := EntropyPlanFor(levels + 1)
-	kl := entropyKL(h, opt.ZeroSpike, plan, workers, searchCandidates(h))
-	if kl == nil { // no mass left (hand-built histogram whose only count was a zero spike)
+	v := score(searchCandidates(h))
+	if v == nil {
 		return Result{Empty: true}
 	}
 	best := 0
-	for c := 1; c < len(kl); c++ {
-		if kl[c] <= kl[best] {
+	for c := 1; c < len(v); c++ {
+		if v[c] <= v[best] {
 			best = c
 		}
 	}
 	bin := EntropyStartBin + best
-	return Result{Amax: BinEdge(bin, h.Exp), Bin: bin, KL: kl[best]}
+	return Result{Amax: BinEdge(bin, h.Exp), Bin: bin, KL: v[best]}
 }
 
 // searchCandidates is the number of entropy/MSE candidates: 128..min(2048, top+1).

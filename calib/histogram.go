@@ -90,6 +90,32 @@ func (h *Histogram) prepare(maxBits uint32) bool {
 	return true
 }
 
+// countBatch counts a batch of n finite values whose largest magnitude has the float32
+// bits maxBits, raising Exp if needed. It reports whether the values still need binning:
+// false when all are zero (counted in bin 0 here).
+func (h *Histogram) countBatch(n int, maxBits uint32) bool {
+	h.Count += uint64(n)
+	if !h.prepare(maxBits) {
+		h.Counts[0] += uint64(n)
+		return false
+	}
+	return true
+}
+
+// tallyFinite reports whether the magnitude b (the bits of a value with the sign cleared,
+// in a format whose +Inf is inf) is finite, counting it in NaN or Inf when it is not.
+func tallyFinite[U uint16 | uint32](h *Histogram, b, inf U) bool {
+	switch {
+	case b > inf:
+		h.NaN++
+	case b == inf:
+		h.Inf++
+	default:
+		return true
+	}
+	return false
+}
+
 // AddF32 adds a batch: first its absmax (raising Exp by exact coarsening if needed), then
 // each value's bin. NaN and ±Inf are counted in NaN/Inf and skipped.
 func (h *Histogram) AddF32(v []float32) {
@@ -112,9 +138,7 @@ func (h *Histogram) addF32(v []float32) {
 		h.addF32Checked(v)
 		return
 	}
-	h.Count += uint64(len(v))
-	if !h.prepare(maxBits) {
-		h.Counts[0] += uint64(len(v))
+	if !h.countBatch(len(v), maxBits) {
 		return
 	}
 	if h.Exp < -126 { // tiny data: 2^-Exp is not a float32
@@ -141,13 +165,7 @@ func binMul(u uint32, mul float32) uint32 {
 func (h *Histogram) addF32Checked(v []float32) {
 	var maxBits uint32
 	for _, x := range v {
-		b := math.Float32bits(x) & 0x7fffffff
-		switch {
-		case b > 0x7f800000:
-			h.NaN++
-		case b == 0x7f800000:
-			h.Inf++
-		default:
+		if b := math.Float32bits(x) & 0x7fffffff; tallyFinite(h, b, 0x7f800000) {
 			maxBits = max(maxBits, b)
 		}
 	}

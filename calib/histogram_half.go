@@ -6,16 +6,9 @@ import "math"
 // the bin of that float32 (TestF16AndBF16BinsMatchF32 checks every F16 value).
 
 // binIndexF16 is BinIndex for IEEE half bits: |v| = N * 2^-24 with N an integer below
-// 2^41, so the bin is N shifted by 24+exp.
+// 2^41 (f16N), so the bin is N shifted by 24+exp.
 func binIndexF16(h uint16, exp int) int {
-	b := uint32(h & 0x7fff)
-	e := b >> 10
-	m := uint64(b & 0x3ff)
-	if e != 0 {
-		m |= 0x400
-		e--
-	}
-	n := m << e
+	n := f16N(h)
 	if s := 24 + exp; s >= 0 {
 		return int(n >> uint(s))
 	} else {
@@ -26,17 +19,7 @@ func binIndexF16(h uint16, exp int) int {
 // AddF16 adds a batch of IEEE half values given as raw bits (same rule as AddF32; every
 // half is exactly a float32, so the bins are those of the converted values).
 func (h *Histogram) AddF16(bits []uint16) {
-	var maxBits uint16
-	for _, x := range bits {
-		maxBits = max(maxBits, x&0x7fff)
-	}
-	if maxBits >= 0x7c00 {
-		h.addF16Checked(bits)
-		return
-	}
-	h.Count += uint64(len(bits))
-	if !h.prepare(f16MagBits(maxBits)) {
-		h.Counts[0] += uint64(len(bits))
+	if !h.addHalf(bits, f16Format) {
 		return
 	}
 	exp := h.Exp
@@ -79,48 +62,10 @@ func f16MagBits(b uint16) uint32 {
 	return math.Float32bits(float32(f16N(b)) * (1.0 / (1 << 24)))
 }
 
-func (h *Histogram) addF16Checked(bits []uint16) {
-	var maxBits uint16
-	for _, x := range bits {
-		b := x & 0x7fff
-		switch {
-		case b > 0x7c00:
-			h.NaN++
-		case b == 0x7c00:
-			h.Inf++
-		default:
-			maxBits = max(maxBits, b)
-		}
-	}
-	has := h.prepare(f16MagBits(maxBits))
-	for _, x := range bits {
-		b := x & 0x7fff
-		if b >= 0x7c00 {
-			continue
-		}
-		if has {
-			h.Counts[binIndexF16(x, h.Exp)]++
-		} else {
-			h.Counts[0]++
-		}
-		h.Count++
-	}
-}
-
 // AddBF16 adds a batch of bfloat16 values given as raw bits (a bfloat16 is the top half of
 // a float32, so the bins are those of the converted values).
 func (h *Histogram) AddBF16(bits []uint16) {
-	var maxBits uint16
-	for _, x := range bits {
-		maxBits = max(maxBits, x&0x7fff)
-	}
-	if maxBits >= 0x7f80 {
-		h.addBF16Checked(bits)
-		return
-	}
-	h.Count += uint64(len(bits))
-	if !h.prepare(uint32(maxBits) << 16) {
-		h.Counts[0] += uint64(len(bits))
+	if !h.addHalf(bits, bf16Format) {
 		return
 	}
 	if h.Exp < -126 {
@@ -135,27 +80,52 @@ func (h *Histogram) AddBF16(bits []uint16) {
 	}
 }
 
-func (h *Histogram) addBF16Checked(bits []uint16) {
-	var maxBits uint32
+// halfFormat is what the Add path needs to know of a 16-bit float format beyond binning.
+type halfFormat struct {
+	inf uint16                      // the bits of +Inf; larger magnitudes are NaN
+	f32 func(mag uint16) uint32     // the float32 bits of a finite magnitude
+	bin func(x uint16, exp int) int // the bin of a finite value at exponent exp
+}
+
+var (
+	f16Format  = halfFormat{inf: 0x7c00, f32: f16MagBits, bin: binIndexF16}
+	bf16Format = halfFormat{inf: 0x7f80, f32: bf16MagBits, bin: func(x uint16, exp int) int {
+		return BinIndex(math.Float32frombits(bf16MagBits(x&0x7fff)), exp)
+	}}
+)
+
+// bf16MagBits returns the float32 bits of a bfloat16 magnitude: its top half.
+func bf16MagBits(b uint16) uint32 { return uint32(b) << 16 }
+
+// addHalf is the part of AddF16 and AddBF16 before the binning: the batch's largest
+// magnitude (a batch with NaN or ±Inf is added by the checked path), the count and the
+// exponent. It reports whether the values are still to be binned (at h.Exp).
+func (h *Histogram) addHalf(bits []uint16, f halfFormat) bool {
+	var maxBits uint16
 	for _, x := range bits {
-		b := uint32(x&0x7fff) << 16
-		switch {
-		case b > 0x7f800000:
-			h.NaN++
-		case b == 0x7f800000:
-			h.Inf++
-		default:
+		maxBits = max(maxBits, x&0x7fff)
+	}
+	if maxBits >= f.inf {
+		h.addHalfChecked(bits, f)
+		return false
+	}
+	return h.countBatch(len(bits), f.f32(maxBits))
+}
+
+func (h *Histogram) addHalfChecked(bits []uint16, f halfFormat) {
+	var maxBits uint16
+	for _, x := range bits {
+		if b := x & 0x7fff; tallyFinite(h, b, f.inf) {
 			maxBits = max(maxBits, b)
 		}
 	}
-	has := h.prepare(maxBits)
+	has := h.prepare(f.f32(maxBits))
 	for _, x := range bits {
-		b := uint32(x&0x7fff) << 16
-		if b >= 0x7f800000 {
+		if x&0x7fff >= f.inf {
 			continue
 		}
 		if has {
-			h.Counts[BinIndex(math.Float32frombits(b), h.Exp)]++
+			h.Counts[f.bin(x, h.Exp)]++
 		} else {
 			h.Counts[0]++
 		}

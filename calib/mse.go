@@ -21,23 +21,25 @@ func MSE(h *Histogram, opt Options) Result {
 }
 
 func mseWorkers(h *Histogram, opt Options, workers int) Result {
-	if isEmpty(h) {
-		return Result{Empty: true}
+	r := searchBest(h, func(candidates int) []float64 {
+		return squaredErrors(h, float64(opt.levels()), workers, candidates)
+	})
+	if !r.Empty {
+		r.KL = math.Ldexp(r.KL, 2*h.Exp) / float64(h.Count) // in data units, per value
 	}
-	levels := opt.Levels
-	if levels <= 0 {
-		levels = 127
-	}
-	L := float64(levels)
+	return r
+}
+
+// squaredErrors is err_i (in bin-width units) of each candidate i = EntropyStartBin+c.
+func squaredErrors(h *Histogram, L float64, workers, candidates int) []float64 {
 	var bins []int
 	for j, c := range h.Counts {
 		if c != 0 {
 			bins = append(bins, j)
 		}
 	}
-	nc := searchCandidates(h)
-	errs := make([]float64, nc)
-	parallel(nc, workers, func(a, b int) {
+	errs := make([]float64, candidates)
+	parallel(candidates, workers, func(a, b int) {
 		for c := a; c < b; c++ {
 			s := float64(EntropyStartBin+c) / L
 			var e float64
@@ -53,13 +55,5 @@ func mseWorkers(h *Histogram, opt Options, workers int) Result {
 			errs[c] = e
 		}
 	})
-	best := 0
-	for c := 1; c < nc; c++ {
-		if errs[c] <= errs[best] {
-			best = c
-		}
-	}
-	bin := EntropyStartBin + best
-	mse := math.Ldexp(errs[best], 2*h.Exp) / float64(h.Count)
-	return Result{Amax: BinEdge(bin, h.Exp), Bin: bin, KL: mse}
+	return errs
 }

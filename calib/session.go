@@ -2,6 +2,7 @@ package calib
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 
@@ -174,12 +175,7 @@ func (s *Session) Histograms() []*Histogram {
 }
 
 func (s *Session) names() []string {
-	names := make([]string, 0, len(s.tensors))
-	for n := range s.tensors {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return slices.Sorted(maps.Keys(s.tensors))
 }
 
 // NonFinite lists the tensors that had NaN or Inf values, sorted by name.

@@ -3,7 +3,6 @@ package calib
 import (
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -112,8 +111,7 @@ func TestSessionBadInput(t *testing.T) {
 	require.NoError(t, safetensors.WriteFile(empty, nil, nil))
 	require.ErrorContains(t, s.AddFile(empty), "holds no tensors")
 
-	junk := filepath.Join(dir, "junk.safetensors")
-	require.NoError(t, os.WriteFile(junk, []byte("this is not a safetensors file at all"), 0o644))
+	junk := testutil.WriteFile(t, dir, "junk.safetensors", []byte("this is not a safetensors file at all"))
 	require.ErrorContains(t, s.AddFile(junk), "not a readable safetensors file")
 
 	ints := filepath.Join(dir, "ints.safetensors")

@@ -2,10 +2,10 @@ package calib
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/autoq/autoq/internal/testutil"
 	"github.com/autoq/autoq/tensor"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -122,8 +122,7 @@ func TestDumpShardRecord(t *testing.T) {
 	write := func(dir string, sizes ...int) []string {
 		var fs []string
 		for i, n := range sizes {
-			p := filepath.Join(dir, fmt.Sprintf("batch_%d.safetensors", i))
-			require.NoError(t, os.WriteFile(p, make([]byte, n), 0o644))
+			p := testutil.WriteFile(t, dir, fmt.Sprintf("batch_%d.safetensors", i), make([]byte, n))
 			fs = append(fs, p)
 		}
 		return fs

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
-	"os"
 	"slices"
 
 	"github.com/autoq/autoq/internal/atomicfile"
@@ -201,14 +200,8 @@ func WriteStateFile(path string, st *State) error {
 // ParseState checks and decodes a state file's bytes; name is used in errors.
 func ParseState(name string, b []byte) (*State, error) {
 	var env stateEnvelope
-	if err := json.Unmarshal(b, &env); err != nil {
-		return nil, fmt.Errorf("%s: not an autoq histogram state file: %w", name, err)
-	}
-	if env.Format != StateFormat {
-		return nil, fmt.Errorf("%s: format %q, want %q", name, env.Format, StateFormat)
-	}
-	if env.Version != StateVersion {
-		return nil, fmt.Errorf("%s: histogram state version %d, this autoq reads version %d", name, env.Version, StateVersion)
+	if err := stateFile.decode(name, b, &env); err != nil {
+		return nil, err
 	}
 	sum := sha256.Sum256(env.Payload)
 	if hex.EncodeToString(sum[:]) != env.SHA256 {
@@ -227,10 +220,4 @@ func ParseState(name string, b []byte) (*State, error) {
 }
 
 // ReadStateFile reads and checks a state file.
-func ReadStateFile(path string) (*State, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return ParseState(path, b)
-}
+func ReadStateFile(path string) (*State, error) { return readFile(path, ParseState) }

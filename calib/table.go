@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"slices"
 
 	"github.com/autoq/autoq/internal/atomicfile"
@@ -142,25 +141,13 @@ func (t *Table) WriteFile(path string) error {
 }
 
 // ReadTable reads a table written by WriteFile, checking format and version.
-func ReadTable(path string) (*Table, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return ParseTable(path, b)
-}
+func ReadTable(path string) (*Table, error) { return readFile(path, ParseTable) }
 
 // ParseTable checks and decodes the bytes of a calibration table; path names it in errors.
 func ParseTable(path string, b []byte) (*Table, error) {
 	var t Table
-	if err := json.Unmarshal(b, &t); err != nil {
-		return nil, fmt.Errorf("%s: not a calibration table: %w", path, err)
-	}
-	if t.Format != TableFormat {
-		return nil, fmt.Errorf("%s: format %q, want %q", path, t.Format, TableFormat)
-	}
-	if t.Version != TableVersion {
-		return nil, fmt.Errorf("%s: calibration table version %d, this autoq reads version %d", path, t.Version, TableVersion)
+	if err := tableFile.decode(path, b, &t); err != nil {
+		return nil, err
 	}
 	seen := map[string]bool{}
 	for i, e := range t.Tensors {

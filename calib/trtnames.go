@@ -3,7 +3,6 @@ package calib
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 )
@@ -16,13 +15,7 @@ import (
 type TRTNames map[string]string
 
 // ReadTRTNames reads a JSON object {"module name": "network tensor name", ...}.
-func ReadTRTNames(path string) (TRTNames, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return ParseTRTNames(path, b)
-}
+func ReadTRTNames(path string) (TRTNames, error) { return readFile(path, ParseTRTNames) }
 
 // ParseTRTNames decodes the bytes of a name map; path names it in errors.
 func ParseTRTNames(path string, b []byte) (TRTNames, error) {

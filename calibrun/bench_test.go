@@ -6,9 +6,9 @@ import (
 	"testing"
 
 	"github.com/autoq/autoq/eval"
+	"github.com/autoq/autoq/internal/realdata"
 	"github.com/autoq/autoq/internal/testutil"
 	"github.com/autoq/autoq/model"
-	"github.com/autoq/autoq/tokenizer"
 	"github.com/stretchr/testify/require"
 )
 
@@ -18,11 +18,7 @@ import (
 //
 //	go test ./calibrun -run '^$' -bench CalibrateReal -benchtime 3x
 func BenchmarkCalibrateReal(b *testing.B) {
-	bin := testutil.SharedData(b, "stories260K.bin")
-	m, err := model.Load(bin)
-	require.NoError(b, err)
-	tok, err := tokenizer.Load(testutil.SharedData(b, "tok512.bin"))
-	require.NoError(b, err)
+	m, tok := realdata.Model(b)
 	text := testutil.SharedData(b, "tinystories_val.txt")
 	const tokens, seqLen, batch = 8192, 256, 8
 

@@ -3,8 +3,6 @@ package calibrun
 import (
 	"encoding/json"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -55,9 +53,7 @@ func writeJSONL(t *testing.T, docs [][]int) string {
 		b.Write(j)
 		b.WriteByte('\n')
 	}
-	p := filepath.Join(t.TempDir(), "data.jsonl")
-	require.NoError(t, os.WriteFile(p, []byte(b.String()), 0o644))
-	return p
+	return testutil.WriteFile(t, t.TempDir(), "data.jsonl", []byte(b.String()))
 }
 
 // randomDocs returns n documents of BOS (1) followed by 5..30 random ids in [3, vocab).
@@ -72,6 +68,15 @@ func randomDocs(n, vocab int, seed uint64) [][]int {
 		docs[i] = d
 	}
 	return docs
+}
+
+// tinyCorpus is tinyModel with n random documents for it (randomDocs with seed), also
+// written as a JSONL file.
+func tinyCorpus(t *testing.T, n int, seed uint64) (m *model.Model, docs [][]int, data string) {
+	t.Helper()
+	m = tinyModel(t)
+	docs = randomDocs(n, m.Config.Vocab, seed)
+	return m, docs, writeJSONL(t, docs)
 }
 
 // directHists bins the input of every linear layer, each name on its own (no grouping),

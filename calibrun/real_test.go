@@ -32,8 +32,8 @@ func requirePNGs(t *testing.T, files []string) {
 }
 
 func TestPlotWritesCharts(t *testing.T) {
-	m := tinyModel(t)
-	r, err := Run(m, writeJSONL(t, randomDocs(30, m.Config.Vocab, 6)), nil, baseOptions())
+	m, _, data := tinyCorpus(t, 30, 6)
+	r, err := Run(m, data, nil, baseOptions())
 	require.NoError(t, err)
 	rep := Diagnose(r)
 	dir := t.TempDir()
@@ -133,8 +133,7 @@ func TestRealSmallUnsettledLargeConverged(t *testing.T) {
 // boundaries, Blockwise gives LayerThresholdsRounds' thresholds, rounds and diagnostics
 // exactly; its block parts survive a JSON round trip (what a resumed run reads back).
 func TestBlockwiseEqualsLayerThresholdsRounds(t *testing.T) {
-	m, err := model.Load(testutil.SharedData(t, "stories260K.bin"))
-	require.NoError(t, err)
+	m := testutil.Must(t, model.Load, testutil.SharedData(t, "stories260K.bin"))
 	var ws [][]int
 	for i := 0; i < 7; i++ {
 		w := []int{1}

@@ -1,6 +1,7 @@
 package calibrun
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -241,15 +242,10 @@ func (o *Options) check() error {
 	case o.Rounds < 1:
 		return fmt.Errorf("calibrun: rounds must be at least 1, got %d", o.Rounds)
 	}
-	if o.Tolerance == 0 {
-		o.Tolerance = DefaultTolerance
-	}
-	if o.OutlierRatio == 0 {
-		o.OutlierRatio = DefaultOutlierRatio
-	}
-	if o.MinTokens == 0 {
-		o.MinTokens = DefaultMinTokens
-	}
+	// Zero means the default.
+	o.Tolerance = cmp.Or(o.Tolerance, DefaultTolerance)
+	o.OutlierRatio = cmp.Or(o.OutlierRatio, DefaultOutlierRatio)
+	o.MinTokens = cmp.Or(o.MinTokens, DefaultMinTokens)
 	if o.Calib.Method == 0 {
 		o.Calib = calib.DefaultOptions(calib.MethodEntropy)
 	}

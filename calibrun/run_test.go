@@ -22,9 +22,7 @@ func baseOptions() Options {
 // The runner's histograms, one per linear name, equal binning every layer's input on its
 // own, one window at a time; q/k/v and gate/up form groups.
 func TestRunEqualsDirectBinning(t *testing.T) {
-	m := tinyModel(t)
-	docs := randomDocs(40, m.Config.Vocab, 1)
-	data := writeJSONL(t, docs)
+	m, docs, data := tinyCorpus(t, 40, 1)
 	r, err := Run(m, data, nil, baseOptions())
 	require.NoError(t, err)
 
@@ -67,9 +65,7 @@ func tableBytes(t *testing.T, states []*calib.State) string {
 // N shards (each with several workers and another batch size) merged give the same table
 // bytes as one single-worker run; the batch count is the number of windows.
 func TestShardsAndWorkersMergeExactly(t *testing.T) {
-	m := tinyModel(t)
-	docs := randomDocs(50, m.Config.Vocab, 2)
-	data := writeJSONL(t, docs)
+	m, docs, data := tinyCorpus(t, 50, 2)
 	one, err := Run(m, data, nil, baseOptions())
 	require.NoError(t, err)
 	whole := one.State("whole")
@@ -102,9 +98,7 @@ func TestShardsAndWorkersMergeExactly(t *testing.T) {
 // Each round's threshold is the calibrator on the windows of all rounds so far: window i
 // belongs to round floor(i*R/W), so round r ends before window ceil((r+1)*W/R).
 func TestRoundsAreCumulativePrefixes(t *testing.T) {
-	m := tinyModel(t)
-	docs := randomDocs(30, m.Config.Vocab, 3)
-	data := writeJSONL(t, docs)
+	m, docs, data := tinyCorpus(t, 30, 3)
 	o := baseOptions()
 	o.Rounds = 4
 	o.Calib = calib.DefaultOptions(calib.MethodPercentile)
@@ -146,8 +140,8 @@ func TestRoundsAreCumulativePrefixes(t *testing.T) {
 // The planted outlier dimension is flagged in the inputs that come right after an RMSNorm
 // (q/k/v and gate/up) and nowhere else is a channel 40x the median by construction.
 func TestOutlierChannelFlagged(t *testing.T) {
-	m := tinyModel(t)
-	r, err := Run(m, writeJSONL(t, randomDocs(20, m.Config.Vocab, 4)), nil, baseOptions())
+	m, _, data := tinyCorpus(t, 20, 4)
+	r, err := Run(m, data, nil, baseOptions())
 	require.NoError(t, err)
 	rep := Diagnose(r)
 	for _, tr := range rep.Tensors {
@@ -161,8 +155,7 @@ func TestOutlierChannelFlagged(t *testing.T) {
 }
 
 func TestRunErrors(t *testing.T) {
-	m := tinyModel(t)
-	data := writeJSONL(t, randomDocs(5, m.Config.Vocab, 5))
+	m, _, data := tinyCorpus(t, 5, 5)
 	for _, c := range []struct {
 		mod  func(*Options)
 		want string
@@ -229,8 +222,7 @@ func setting(rec *calib.ShardRecord, name string) string {
 // Shards of one run carry the same settings whatever their batch size and worker count,
 // form a complete set, and merge to the unsharded table.
 func TestShardRecordsOfOneRunAgree(t *testing.T) {
-	m := tinyModel(t)
-	data := writeJSONL(t, randomDocs(40, m.Config.Vocab, 4))
+	m, _, data := tinyCorpus(t, 40, 4)
 	states, names := shardStates(t, m, data, 3, nil)
 	require.NoError(t, calib.CheckShardSet(names, states))
 	for i, st := range states {
@@ -263,9 +255,7 @@ func TestShardRecordsOfOneRunAgree(t *testing.T) {
 
 // A shard of another run, mixed into a set, is refused with the setting that differs.
 func TestShardRecordsOfOtherRunsDiffer(t *testing.T) {
-	m := tinyModel(t)
-	docs := randomDocs(40, m.Config.Vocab, 4)
-	data := writeJSONL(t, docs)
+	m, docs, data := tinyCorpus(t, 40, 4)
 	states, names := shardStates(t, m, data, 2, nil)
 	swapIn := func(other *calib.State) error {
 		return calib.CheckShardSet(names, []*calib.State{states[0], other})
@@ -303,8 +293,7 @@ func TestShardRecordsOfOtherRunsDiffer(t *testing.T) {
 // On the device the batch is part of the record (GPU kernels may round differently with
 // the number of rows), and the forward pass is named.
 func TestShardRecordDeviceForward(t *testing.T) {
-	m := tinyModel(t)
-	data := writeJSONL(t, randomDocs(20, m.Config.Vocab, 5))
+	m, _, data := tinyCorpus(t, 20, 5)
 	o := baseOptions()
 	o.Runners = []model.Runner{&hostRunner{m: m}}
 	r, err := Run(m, data, nil, o)

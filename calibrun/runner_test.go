@@ -5,10 +5,10 @@ import (
 
 	"github.com/autoq/autoq/backend"
 	"github.com/autoq/autoq/calib"
+	"github.com/autoq/autoq/internal/realdata"
 	"github.com/autoq/autoq/internal/testutil"
 	"github.com/autoq/autoq/model"
 	"github.com/autoq/autoq/tensor"
-	"github.com/autoq/autoq/tokenizer"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -50,10 +50,7 @@ func (r *hostRunner) Close() error                                     { return 
 // under the group's name; a runner that bins like the host path gives the same histograms
 // bit for bit as the host path (so the wiring loses and double-counts nothing).
 func TestRunWithDeviceRunners(t *testing.T) {
-	m, err := model.Load(testutil.SharedData(t, "stories260K.bin"))
-	require.NoError(t, err)
-	tok, err := tokenizer.Load(testutil.SharedData(t, "tok512.bin"))
-	require.NoError(t, err)
+	m, tok := realdata.Model(t)
 	data := testutil.SharedData(t, "tinystories_val.txt")
 	opt := Options{SeqLen: 64, Batch: 4, Tokens: 2048, Split: "calib", Shards: 1, Rounds: 2,
 		Calib: calib.Options{Method: calib.MethodMSE}}

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"math"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -95,8 +94,7 @@ func abs(x int) int {
 }
 
 func TestReadLlama2CUntied(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "m.bin")
-	require.NoError(t, os.WriteFile(p, llama2cFile(8, 12, 1, 2, 1, -5, 3), 0o644))
+	p := testutil.WriteFile(t, t.TempDir(), "m.bin", llama2cFile(8, 12, 1, 2, 1, -5, 3))
 	cfg, ts, err := ReadLlama2C(p)
 	require.NoError(t, err)
 	assert.False(t, cfg.TiedEmbeddings)
@@ -131,8 +129,7 @@ func TestReadLlama2CErrors(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			p := filepath.Join(t.TempDir(), "m.bin")
-			require.NoError(t, os.WriteFile(p, c.data, 0o644))
+			p := testutil.WriteFile(t, t.TempDir(), "m.bin", c.data)
 			_, _, err := ReadLlama2C(p)
 			require.Error(t, err)
 			assert.ErrorContains(t, err, c.want)
@@ -144,8 +141,7 @@ func TestReadLlama2CErrors(t *testing.T) {
 	binary.LittleEndian.PutUint32(huge[0:], uint32(1<<30))
 	binary.LittleEndian.PutUint32(huge[12:], uint32(1<<29))
 	binary.LittleEndian.PutUint32(huge[16:], uint32(1<<29))
-	p := filepath.Join(t.TempDir(), "huge.bin")
-	require.NoError(t, os.WriteFile(p, huge, 0o644))
+	p := testutil.WriteFile(t, t.TempDir(), "huge.bin", huge)
 	_, _, err := ReadLlama2C(p)
 	assert.ErrorContains(t, err, "file truncated")
 }

@@ -39,26 +39,25 @@ func TestPermuteRoPEIsABijectionWithInverse(t *testing.T) {
 
 // ropeInterleaved rotates pairs (x[2i], x[2i+1]) of one head (llama2.c, Meta).
 func ropeInterleaved(x []float64, pos int, theta float64) []float64 {
-	hd := len(x)
-	out := make([]float64, hd)
-	for i := 0; i < hd/2; i++ {
-		a := float64(pos) * math.Pow(theta, -float64(2*i)/float64(hd))
-		c, s := math.Cos(a), math.Sin(a)
-		out[2*i] = x[2*i]*c - x[2*i+1]*s
-		out[2*i+1] = x[2*i]*s + x[2*i+1]*c
-	}
-	return out
+	return rotatePairs(x, pos, theta, func(i, _ int) (int, int) { return 2 * i, 2*i + 1 })
 }
 
 // ropeHalf is Hugging Face's rotate_half RoPE: pairs (x[i], x[i+hd/2]).
 func ropeHalf(x []float64, pos int, theta float64) []float64 {
+	return rotatePairs(x, pos, theta, func(i, hd int) (int, int) { return i, i + hd/2 })
+}
+
+// rotatePairs is RoPE at position pos on one head x: frequency i rotates the pair of
+// elements pair(i, head dim) names by the angle pos * theta^(-2i/hd).
+func rotatePairs(x []float64, pos int, theta float64, pair func(i, hd int) (int, int)) []float64 {
 	hd := len(x)
 	out := make([]float64, hd)
 	for i := 0; i < hd/2; i++ {
 		a := float64(pos) * math.Pow(theta, -float64(2*i)/float64(hd))
 		c, s := math.Cos(a), math.Sin(a)
-		out[i] = x[i]*c - x[i+hd/2]*s
-		out[i+hd/2] = x[i+hd/2]*c + x[i]*s
+		p, q := pair(i, hd)
+		out[p] = x[p]*c - x[q]*s
+		out[q] = x[p]*s + x[q]*c
 	}
 	return out
 }

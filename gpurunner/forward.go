@@ -101,28 +101,14 @@ func (r *ModelRunner) prepare(tokens [][]int) (*batch, error) {
 		return nil, fmt.Errorf("cuda model: forward on a closed runner")
 	}
 	cfg := r.cfg
-	if len(tokens) == 0 {
-		return nil, fmt.Errorf("cuda model: forward of an empty batch")
-	}
 	if len(tokens) > 65535 {
 		return nil, fmt.Errorf("cuda model: batch of %d sequences exceeds 65535", len(tokens))
 	}
-	bt := &batch{nseq: len(tokens), offsets: make([]int, len(tokens)+1)}
-	for b, seq := range tokens {
-		if len(seq) == 0 {
-			return nil, fmt.Errorf("cuda model: sequence %d of the batch is empty", b)
-		}
-		if cfg.MaxSeq > 0 && len(seq) > cfg.MaxSeq {
-			return nil, fmt.Errorf("cuda model: sequence %d has %d tokens, longer than the model's %d", b, len(seq), cfg.MaxSeq)
-		}
-		for i, t := range seq {
-			if t < 0 || t >= cfg.Vocab {
-				return nil, fmt.Errorf("cuda model: sequence %d position %d: token id %d outside the vocabulary [0, %d)", b, i, t, cfg.Vocab)
-			}
-		}
-		bt.offsets[b+1] = bt.offsets[b] + len(seq)
-		bt.maxLen = max(bt.maxLen, len(seq))
+	offsets, maxLen, err := model.BatchOffsets(cfg, tokens)
+	if err != nil {
+		return nil, fmt.Errorf("cuda model: %w", err)
 	}
+	bt := &batch{nseq: len(tokens), offsets: offsets, maxLen: maxLen}
 	bt.M = bt.offsets[bt.nseq]
 	if bt.M > math.MaxInt32/max(cfg.Vocab, cfg.HiddenDim) {
 		return nil, fmt.Errorf("cuda model: %d tokens in one forward is too many", bt.M)

@@ -4,7 +4,8 @@ package gpurunner
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/autoq/autoq/kernels/layout"
 	"github.com/autoq/autoq/quant"
@@ -45,13 +46,8 @@ func KernelSummary(k map[string]string) string {
 	for _, v := range k {
 		counts[v]++
 	}
-	keys := make([]string, 0, len(counts))
-	for v := range counts {
-		keys = append(keys, v)
-	}
-	sort.Strings(keys)
 	s := ""
-	for i, v := range keys {
+	for i, v := range slices.Sorted(maps.Keys(counts)) {
 		if i > 0 {
 			s += "; "
 		}

@@ -86,7 +86,7 @@ func compareLogits(a, b [][]float32, vocab int, tol float64) logitStats {
 			if !(rowMax <= tol) && st.firstBad == "" {
 				st.firstBad = fmt.Sprintf("sequence %d position %d (max |diff| %.4g)", s, p, rowMax)
 			}
-			if argmaxF32(ra) == argmaxF32(rb) {
+			if testutil.Argmax(ra) == testutil.Argmax(rb) {
 				st.agree++
 			}
 			st.rows++
@@ -98,16 +98,6 @@ func compareLogits(a, b [][]float32, vocab int, tol float64) logitStats {
 
 func (s logitStats) String() string {
 	return fmt.Sprintf("max |diff| %.4g (position #%d), mean |diff| %.3g, argmax agreement %d/%d, first beyond tolerance: %q", s.maxAbs, s.worstPos, s.meanAbs, s.agree, s.rows, s.firstBad)
-}
-
-func argmaxF32(v []float32) int {
-	best := 0
-	for i, x := range v {
-		if x > v[best] {
-			best = i
-		}
-	}
-	return best
 }
 
 func readGreedy(t *testing.T) []int {
@@ -140,9 +130,7 @@ func storiesBatch(t *testing.T) [][]int {
 
 func loadStoriesModel(t *testing.T) *model.Model {
 	t.Helper()
-	m, err := model.Load(testutil.SharedData(t, "stories260K.bin"))
-	require.NoError(t, err)
-	return m
+	return testutil.Must(t, model.Load, testutil.SharedData(t, "stories260K.bin"))
 }
 
 func TestModelRunnerStoriesFP16VsCPU(t *testing.T) {
@@ -199,7 +187,7 @@ func TestModelRunnerStoriesGreedy(t *testing.T) {
 	for p := 0; p < steps; p++ {
 		lg, err := r.Forward([][]int{seq}, nil)
 		require.NoError(t, err)
-		next := argmaxF32(lg[0][p*V : (p+1)*V])
+		next := testutil.Argmax(lg[0][p*V : (p+1)*V])
 		if next != ids[p] {
 			cl, err := m.Forward([][]int{seq}, nil)
 			require.NoError(t, err)

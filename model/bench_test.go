@@ -70,10 +70,7 @@ func BenchmarkForward(b *testing.B) {
 		{"w8a8-int", &quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}, false},
 		{"w4g32-int", &quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 32}, false},
 	} {
-		m, err := Load(testutil.SharedData(b, "stories260K.bin"))
-		if err != nil {
-			b.Fatal(err)
-		}
+		m := loadStories(b)
 		m.exp64 = v.exp64
 		if v.s != nil {
 			for _, name := range m.LinearNames() {

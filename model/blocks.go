@@ -3,6 +3,8 @@ package model
 import (
 	"fmt"
 	"slices"
+
+	"github.com/autoq/autoq/checkpoint"
 )
 
 // Block-level entry points. Forward is Embed, RunBlocks over every decoder block, then Head;
@@ -83,30 +85,41 @@ func (m *Model) BlockLinearNames(b int) []string {
 	return slices.Clone(m.layers[b].names[:])
 }
 
-// Embed checks a batch of token sequences (as Forward does) and returns the residual stream
-// before block 0: each token's embedding row.
-func (m *Model) Embed(tokens [][]int) (*Hidden, error) {
-	cfg := m.Config
-	D, V := cfg.Dim, cfg.Vocab
+// BatchOffsets checks a batch of token sequences for a model of cfg (the batch and each
+// sequence non-empty, none longer than MaxSeq, every id in the vocabulary) and returns
+// where each sequence starts in the concatenated batch (len(tokens)+1 offsets) and the
+// longest length. Errors have no package prefix: the CPU model and the CUDA runner add
+// theirs.
+func BatchOffsets(cfg checkpoint.LlamaConfig, tokens [][]int) (offsets []int, maxLen int, err error) {
 	if len(tokens) == 0 {
-		return nil, fmt.Errorf("model: forward of an empty batch")
+		return nil, 0, fmt.Errorf("forward of an empty batch")
 	}
-	offsets := make([]int, len(tokens)+1)
-	maxLen := 0
+	offsets = make([]int, len(tokens)+1)
 	for b, seq := range tokens {
 		if len(seq) == 0 {
-			return nil, fmt.Errorf("model: sequence %d of the batch is empty", b)
+			return nil, 0, fmt.Errorf("sequence %d of the batch is empty", b)
 		}
 		if cfg.MaxSeq > 0 && len(seq) > cfg.MaxSeq {
-			return nil, fmt.Errorf("model: sequence %d has %d tokens, longer than the model's %d", b, len(seq), cfg.MaxSeq)
+			return nil, 0, fmt.Errorf("sequence %d has %d tokens, longer than the model's %d", b, len(seq), cfg.MaxSeq)
 		}
 		for i, t := range seq {
-			if t < 0 || t >= V {
-				return nil, fmt.Errorf("model: sequence %d position %d: token id %d outside the vocabulary [0, %d)", b, i, t, V)
+			if t < 0 || t >= cfg.Vocab {
+				return nil, 0, fmt.Errorf("sequence %d position %d: token id %d outside the vocabulary [0, %d)", b, i, t, cfg.Vocab)
 			}
 		}
 		offsets[b+1] = offsets[b] + len(seq)
 		maxLen = max(maxLen, len(seq))
+	}
+	return offsets, maxLen, nil
+}
+
+// Embed checks a batch of token sequences (as Forward does) and returns the residual stream
+// before block 0: each token's embedding row.
+func (m *Model) Embed(tokens [][]int) (*Hidden, error) {
+	D := m.Config.Dim
+	offsets, maxLen, err := BatchOffsets(m.Config, tokens)
+	if err != nil {
+		return nil, fmt.Errorf("model: %w", err)
 	}
 	M := offsets[len(tokens)]
 	h := &Hidden{X: make([]float32, M*D), Rows: M, Dim: D, offsets: offsets, maxLen: maxLen}

@@ -4,7 +4,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/autoq/autoq/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -27,9 +26,7 @@ func recorder(calls *[]hookCall) Hook {
 func TestBlockwiseForwardEqualsForward(t *testing.T) {
 	t.Run("toy", func(t *testing.T) { checkBlockwise(t, tinyModel(t, tinyConfig(), 7)) })
 	t.Run("stories260K", func(t *testing.T) {
-		m, err := Load(testutil.SharedData(t, "stories260K.bin"))
-		require.NoError(t, err)
-		checkBlockwise(t, m)
+		checkBlockwise(t, loadStories(t))
 	})
 }
 

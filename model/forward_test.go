@@ -88,8 +88,7 @@ func TestForwardIsDeterministic(t *testing.T) {
 // llama2.c's interleaved RoPE on the file's own q/k rows and HF's rotate_half on the
 // permuted rows are the same function: the logits agree on the real model.
 func TestInterleavedRopeOnRawWeightsEqualsHalfSplitOnPermuted(t *testing.T) {
-	hf, err := Load(testutil.SharedData(t, "stories260K.bin"))
-	require.NoError(t, err)
+	hf := loadStories(t)
 	cfg, raw := readStories(t, true)
 	il, err := New(cfg, raw)
 	require.NoError(t, err)
@@ -105,7 +104,7 @@ func TestInterleavedRopeOnRawWeightsEqualsHalfSplitOnPermuted(t *testing.T) {
 	assert.Less(t, maxAbsDiff(a[0], b[0]), 1e-4)
 	V := hf.Config.Vocab
 	for p := range seq[0] {
-		require.Equal(t, argmax(a[0][p*V:(p+1)*V]), argmax(b[0][p*V:(p+1)*V]))
+		require.Equal(t, testutil.Argmax(a[0][p*V:(p+1)*V]), testutil.Argmax(b[0][p*V:(p+1)*V]))
 	}
 	// And the permutation matters: HF RoPE on unpermuted rows is a different model.
 	il.interleaved = false

@@ -9,13 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func loadStories(t *testing.T) *Model {
-	t.Helper()
-	m, err := Load(testutil.SharedData(t, "stories260K.bin"))
-	require.NoError(t, err)
-	return m
-}
-
 func readGreedyRef(t *testing.T) []int {
 	t.Helper()
 	raw, err := os.ReadFile(testutil.SharedData(t, "stories260K_greedy256.json"))
@@ -31,16 +24,6 @@ func readGreedyRef(t *testing.T) []int {
 	return ref.IDs
 }
 
-func argmax(v []float32) int {
-	best := 0
-	for i, x := range v {
-		if x > v[best] {
-			best = i
-		}
-	}
-	return best
-}
-
 // Greedy decoding is the sequence whose every prefix's argmax is the next token, so one
 // prefill of BOS + ids[:255] must predict ids[p] at every position p.
 func TestGreedyMatchesReferenceInOnePrefill(t *testing.T) {
@@ -51,7 +34,7 @@ func TestGreedyMatchesReferenceInOnePrefill(t *testing.T) {
 	require.NoError(t, err)
 	V := m.Config.Vocab
 	for p := range seq {
-		require.Equal(t, ids[p], argmax(logits[0][p*V:(p+1)*V]), "position %d", p)
+		require.Equal(t, ids[p], testutil.Argmax(logits[0][p*V:(p+1)*V]), "position %d", p)
 	}
 }
 
@@ -68,7 +51,7 @@ func TestGreedyStepByStep(t *testing.T) {
 	for p := 0; p < steps; p++ {
 		logits, err := m.Forward([][]int{seq}, nil)
 		require.NoError(t, err)
-		next := argmax(logits[0][p*V : (p+1)*V])
+		next := testutil.Argmax(logits[0][p*V : (p+1)*V])
 		require.Equal(t, ids[p], next, "step %d", p)
 		seq = append(seq, next)
 	}

@@ -22,6 +22,12 @@ func tinyConfig() checkpoint.LlamaConfig {
 		MaxSeq: 64, RopeTheta: 10000, NormEps: 1e-5}
 }
 
+// loadStories loads the real model (stories260K.bin), skipping when the shared data is absent.
+func loadStories(t testing.TB) *Model {
+	t.Helper()
+	return testutil.Must(t, Load, testutil.SharedData(t, "stories260K.bin"))
+}
+
 func tinyModel(t *testing.T, cfg checkpoint.LlamaConfig, seed uint64) *Model {
 	t.Helper()
 	m, err := New(cfg, randomTensors(cfg, seed))

@@ -5,6 +5,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/autoq/autoq/checkpoint"
 	"github.com/autoq/autoq/quant"
 	"github.com/autoq/autoq/tensor"
 	"github.com/stretchr/testify/assert"
@@ -35,6 +36,25 @@ func (s *mapSource) release(names []string) {
 	for _, n := range names {
 		s.released[n]++
 	}
+}
+
+// oneBlockLazy is a lazy tiny model (random weights from seed) with room for one block.
+func oneBlockLazy(t *testing.T, cfg checkpoint.LlamaConfig, seed uint64) *Model {
+	t.Helper()
+	m, err := NewLazy(cfg, newMapSource(randomTensors(cfg, seed)), LazyOptions{MaxBlockBytes: tinyModel(t, cfg, seed).BlockBytes(0)})
+	require.NoError(t, err)
+	return m
+}
+
+// perChannelFakeQuant is layer name's weights w quantized per channel (symmetric, bits) as
+// a FakeQuant layer with activation mode act.
+func perChannelFakeQuant(t *testing.T, name string, w *tensor.Tensor, bits int, act quant.ActMode) *FakeQuant {
+	t.Helper()
+	q, err := quant.Quantize(name, w.F32(), w.Shape[0], w.Shape[1], quant.Scheme{Bits: bits, Symmetric: true, Granularity: quant.PerChannel}, quant.SearchOptions{})
+	require.NoError(t, err)
+	fq, err := NewFakeQuant(q, nil, act, 0)
+	require.NoError(t, err)
+	return fq
 }
 
 // A lazy model gives New's logits and hook inputs bit for bit, with every block resident
@@ -82,17 +102,11 @@ func TestLazyEqualsNew(t *testing.T) {
 // Linear read the block they name; ResetLinears drops the plugs.
 func TestLazyKeepsPluggedLayers(t *testing.T) {
 	cfg := tinyConfig()
-	ts := randomTensors(cfg, 3)
-	src := newMapSource(ts)
-	m, err := NewLazy(cfg, src, LazyOptions{MaxBlockBytes: tinyModel(t, cfg, 3).BlockBytes(0)})
-	require.NoError(t, err)
+	m := oneBlockLazy(t, cfg, 3)
 	name := "model.layers.0.mlp.down_proj"
 	w := m.Weight(name + ".weight")
 	require.NotNil(t, w, "Weight reads the block")
-	q, err := quant.Quantize(name, w.F32(), w.Shape[0], w.Shape[1], quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerChannel}, quant.SearchOptions{})
-	require.NoError(t, err)
-	fq, err := NewFakeQuant(q, nil, quant.ActNone, 0)
-	require.NoError(t, err)
+	fq := perChannelFakeQuant(t, name, w, 4, quant.ActNone)
 	require.NoError(t, m.SetLinear(name, fq))
 
 	full := tinyModel(t, cfg, 3)
@@ -122,11 +136,7 @@ func TestLazyLinearOption(t *testing.T) {
 	cfg := tinyConfig()
 	ts := randomTensors(cfg, 4)
 	name := "model.layers.1.self_attn.o_proj"
-	w := ts[name+".weight"]
-	q, err := quant.Quantize(name, w.F32(), w.Shape[0], w.Shape[1], quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}, quant.SearchOptions{})
-	require.NoError(t, err)
-	fq, err := NewFakeQuant(q, nil, quant.ActDynamic, 0)
-	require.NoError(t, err)
+	fq := perChannelFakeQuant(t, name, ts[name+".weight"], 8, quant.ActDynamic)
 	src := newMapSource(ts)
 	m, err := NewLazy(cfg, src, LazyOptions{Linear: func(n string) (Linear, error) {
 		if n == name {
@@ -184,17 +194,10 @@ func TestLazyErrors(t *testing.T) {
 // with its block again (no plugged copy outlives the block).
 func TestLazyResetLinear(t *testing.T) {
 	cfg := tinyConfig()
-	ts := randomTensors(cfg, 6)
-	src := newMapSource(ts)
-	m, err := NewLazy(cfg, src, LazyOptions{MaxBlockBytes: tinyModel(t, cfg, 6).BlockBytes(0)})
-	require.NoError(t, err)
+	m := oneBlockLazy(t, cfg, 6)
 	name := "model.layers.0.self_attn.v_proj"
 	w := m.Weight(name + ".weight")
-	q, err := quant.Quantize(name, w.F32(), w.Shape[0], w.Shape[1], quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerChannel}, quant.SearchOptions{})
-	require.NoError(t, err)
-	fq, err := NewFakeQuant(q, nil, quant.ActNone, 0)
-	require.NoError(t, err)
-	require.NoError(t, m.SetLinear(name, fq))
+	require.NoError(t, m.SetLinear(name, perChannelFakeQuant(t, name, w, 4, quant.ActNone)))
 	require.NoError(t, m.ResetLinear(name))
 	d, ok := m.Linear(name).(*Dense)
 	require.True(t, ok)

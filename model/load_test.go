@@ -28,8 +28,7 @@ func writeHFDir(t *testing.T, dtype tensor.DType) string {
 }
 
 func TestHFDirectoryGivesTheSameLogitsAsLlama2C(t *testing.T) {
-	bin, err := Load(testutil.SharedData(t, "stories260K.bin"))
-	require.NoError(t, err)
+	bin := loadStories(t)
 	hf, err := Load(writeHFDir(t, tensor.F32))
 	require.NoError(t, err)
 	seq := [][]int{append([]int{1}, readGreedyRef(t)[:64]...)}
@@ -86,8 +85,7 @@ func TestHFDirectoryErrors(t *testing.T) {
 func TestTruncatedLlama2CFileIsAnError(t *testing.T) {
 	raw, err := os.ReadFile(testutil.SharedData(t, "stories260K.bin"))
 	require.NoError(t, err)
-	p := filepath.Join(t.TempDir(), "cut.bin")
-	require.NoError(t, os.WriteFile(p, raw[:len(raw)/2], 0o644))
+	p := testutil.WriteFile(t, t.TempDir(), "cut.bin", raw[:len(raw)/2])
 	_, err = Load(p)
 	assert.ErrorContains(t, err, "cut.bin")
 }

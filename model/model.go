@@ -2,8 +2,8 @@ package model
 
 import (
 	"fmt"
+	"maps"
 	"slices"
-	"sort"
 	"sync"
 
 	"github.com/autoq/autoq/checkpoint"
@@ -300,12 +300,7 @@ func (m *Model) ResetLinears() {
 // WeightNames lists the checkpoint tensors (see Weight), sorted (in a lazy model, those of
 // the resident blocks).
 func (m *Model) WeightNames() []string {
-	names := make([]string, 0, len(m.weights))
-	for n := range m.weights {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return slices.Sorted(maps.Keys(m.weights))
 }
 
 // Weight returns the checkpoint tensor name (e.g. "model.layers.0.mlp.up_proj.weight") as

@@ -3,30 +3,16 @@ package model
 import (
 	"math"
 	"runtime"
-	"sync"
+
+	"github.com/autoq/autoq/quant"
 )
 
-// parallelFor runs fn over [0, n) split into contiguous chunks, one goroutine per chunk.
-// Each index is handled by exactly one call, so results do not depend on scheduling.
+// parallelFor runs fn over [0, n) split into contiguous chunks, one per core
+// (quant.ParallelChunks, for work that cannot fail). Each index is handled by exactly one
+// call, so results do not depend on scheduling.
 func parallelFor(n int, fn func(lo, hi int)) {
-	workers := runtime.GOMAXPROCS(0)
-	if workers > n {
-		workers = n
-	}
-	if workers <= 1 {
-		if n > 0 {
-			fn(0, n)
-		}
-		return
-	}
-	var wg sync.WaitGroup
-	chunk := (n + workers - 1) / workers
-	for lo := 0; lo < n; lo += chunk {
-		hi := min(lo+chunk, n)
-		wg.Add(1)
-		go func() { defer wg.Done(); fn(lo, hi) }()
-	}
-	wg.Wait()
+	workers := max(1, min(runtime.GOMAXPROCS(0), n))
+	_ = quant.ParallelChunks(n, (n+workers-1)/workers, func(lo, hi int) error { fn(lo, hi); return nil })
 }
 
 // rmsNorm writes o = w * x / sqrt(mean(x^2) + eps) for each of the M rows of x [M, D]

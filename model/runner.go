@@ -63,30 +63,35 @@ func RegisterCUDARunner(open RunnerOpener, synth SyntheticRunnerOpener) {
 	modelOpener, syntheticOpener = open, synth
 }
 
-// OpenRunner builds a device runner for m on dev (a CUDA device from backend.Select).
-func OpenRunner(dev backend.Device, m *Model, opt RunnerOptions) (Runner, error) {
+// registered returns the openers gpurunner registered, or the error saying why there is no
+// device runner: dev is not a CUDA device, or this binary was built without -tags cuda.
+func registered(dev backend.Device) (RunnerOpener, SyntheticRunnerOpener, error) {
 	modelMu.Lock()
-	open := modelOpener
+	open, synth := modelOpener, syntheticOpener
 	modelMu.Unlock()
 	if !dev.CUDA {
-		return nil, fmt.Errorf("the device model runner needs a CUDA device, not %s", dev)
+		return nil, nil, fmt.Errorf("the device model runner needs a CUDA device, not %s", dev)
 	}
-	if open == nil {
-		return nil, fmt.Errorf("this autoq binary has no CUDA model runner (build with -tags cuda)")
+	if open == nil || synth == nil {
+		return nil, nil, fmt.Errorf("this autoq binary has no CUDA model runner (build with -tags cuda)")
+	}
+	return open, synth, nil
+}
+
+// OpenRunner builds a device runner for m on dev (a CUDA device from backend.Select).
+func OpenRunner(dev backend.Device, m *Model, opt RunnerOptions) (Runner, error) {
+	open, _, err := registered(dev)
+	if err != nil {
+		return nil, err
 	}
 	return open(dev.Index, m, opt)
 }
 
 // OpenSyntheticRunner builds a runner with random device-generated weights.
 func OpenSyntheticRunner(dev backend.Device, cfg checkpoint.LlamaConfig, scheme *quant.Recipe, seed uint64) (Runner, error) {
-	modelMu.Lock()
-	open := syntheticOpener
-	modelMu.Unlock()
-	if !dev.CUDA {
-		return nil, fmt.Errorf("the device model runner needs a CUDA device, not %s", dev)
+	_, synth, err := registered(dev)
+	if err != nil {
+		return nil, err
 	}
-	if open == nil {
-		return nil, fmt.Errorf("this autoq binary has no CUDA model runner (build with -tags cuda)")
-	}
-	return open(dev.Index, cfg, scheme, seed)
+	return synth(dev.Index, cfg, scheme, seed)
 }

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"os"
 	"reflect"
-	"strings"
 	"testing"
 
+	"github.com/autoq/autoq/internal/testutil"
 	"github.com/autoq/autoq/quant"
 	"github.com/stretchr/testify/require"
 )
@@ -37,10 +37,7 @@ func FuzzParsePlan(f *testing.F) {
 	const name = "fuzz/plan.json"
 	f.Fuzz(func(t *testing.T, raw []byte, layer string) {
 		p, err := Parse(name, raw)
-		if err != nil {
-			if !strings.Contains(err.Error(), name) {
-				t.Fatalf("error does not name the file: %v", err)
-			}
+		if testutil.Refused(t, err, name) {
 			return
 		}
 		if p.ScaleBits <= 0 {
@@ -52,13 +49,7 @@ func FuzzParsePlan(f *testing.F) {
 			}
 		}
 		b, err := json.MarshalIndent(p, "", "  ")
-		if err != nil {
-			t.Fatalf("accepted plan does not encode: %v", err)
-		}
-		back, err := Parse(name, b)
-		if err != nil {
-			t.Fatalf("encoded plan does not parse: %v\n%s", err, b)
-		}
+		back := testutil.Reparse(t, "plan", Parse, name, b, err)
 		if !reflect.DeepEqual(p, back) {
 			t.Fatalf("round trip changed the plan:\n got %+v\nwant %+v", back, p)
 		}
@@ -86,20 +77,11 @@ func FuzzParseSensitivity(f *testing.F) {
 	const name = "fuzz/sens.json"
 	f.Fuzz(func(t *testing.T, raw []byte, target float64, byDamage bool) {
 		s, err := ParseSensitivity(name, raw)
-		if err != nil {
-			if !strings.Contains(err.Error(), name) {
-				t.Fatalf("error does not name the file: %v", err)
-			}
+		if testutil.Refused(t, err, name) {
 			return
 		}
 		b, err := json.Marshal(s)
-		if err != nil {
-			t.Fatalf("accepted table does not encode: %v", err)
-		}
-		back, err := ParseSensitivity(name, b)
-		if err != nil {
-			t.Fatalf("encoded table does not parse: %v", err)
-		}
+		back := testutil.Reparse(t, "table", ParseSensitivity, name, b, err)
 		if !reflect.DeepEqual(s, back) {
 			t.Fatalf("round trip changed the table")
 		}

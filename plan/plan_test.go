@@ -13,9 +13,7 @@ import (
 )
 
 func mustChoice(t testing.TB, s string) quant.Recipe {
-	c, err := quant.ParseRecipe(s)
-	require.NoError(t, err)
-	return c
+	return testutil.Must(t, quant.ParseRecipe, s)
 }
 
 // synthetic builds a sensitivity table shaped like a 7B Llama (layers x 7 projections)

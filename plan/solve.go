@@ -2,8 +2,9 @@ package plan
 
 import (
 	"fmt"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/autoq/autoq/quant"
@@ -218,11 +219,7 @@ func defaultCandidates(s *Sensitivity) []quant.Recipe {
 			set[c.String()] = c
 		}
 	}
-	keys := make([]string, 0, len(set))
-	for k := range set {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(set))
 	out := make([]quant.Recipe, len(keys))
 	for i, k := range keys {
 		out[i] = set[k]

@@ -13,14 +13,18 @@ func f32(bits uint32) float32 { return math.Float32frombits(bits) }
 func isF16NaN(h uint16) bool  { return h&0x7c00 == 0x7c00 && h&0x03ff != 0 }
 func isBF16NaN(b uint16) bool { return b&0x7f80 == 0x7f80 && b&0x007f != 0 }
 
+// roundCase is one hand-worked rounding of a float32 (given as a value or as its bits) to
+// 16-bit float bits.
+type roundCase[In float32 | uint32] struct {
+	name string
+	in   In
+	want uint16
+}
+
 // Hand-picked float32 -> F16 cases; expectations worked out from IEEE binary16 (5-bit
 // exponent, bias 15, 10-bit mantissa) with round to nearest, ties to even.
 func TestF32ToF16RoundToNearestEven(t *testing.T) {
-	cases := []struct {
-		name string
-		in   float32
-		want uint16
-	}{
+	cases := []roundCase[float32]{
 		{"one", 1, 0x3c00},
 		{"minus two", -2, 0xc000},
 		{"minus zero", float32(math.Copysign(0, -1)), 0x8000},
@@ -126,11 +130,7 @@ func BenchmarkF16ToF32Slice(b *testing.B) {
 
 // BF16 is the top half of a float32: the cases are float32 bit patterns around the cut.
 func TestF32ToBF16RoundToNearestEven(t *testing.T) {
-	cases := []struct {
-		name string
-		in   uint32
-		want uint16
-	}{
+	cases := []roundCase[uint32]{
 		{"one", 0x3f800000, 0x3f80},
 		{"tie to even down", 0x3f808000, 0x3f80},
 		{"tie to even up", 0x3f818000, 0x3f82},

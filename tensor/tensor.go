@@ -152,41 +152,26 @@ func (t *Tensor) ToF32() []float32 {
 	case BF16:
 		return BF16ToF32Slice(nil, t.U16())
 	case I8:
-		src := t.I8()
-		out := make([]float32, len(src))
-		for i, v := range src {
-			out[i] = float32(v)
-		}
-		return out
+		return intsToF32(t.I8())
 	case U8:
-		out := make([]float32, len(t.Data))
-		for i, v := range t.Data {
-			out[i] = float32(v)
-		}
-		return out
+		return intsToF32(t.Data)
 	case I32:
-		src := t.I32()
-		out := make([]float32, len(src))
-		for i, v := range src {
-			out[i] = float32(v)
-		}
-		return out
+		return intsToF32(t.I32())
 	case I64:
-		src := t.I64()
-		out := make([]float32, len(src))
-		for i, v := range src {
-			out[i] = float32(v)
-		}
-		return out
+		return intsToF32(t.I64())
 	case I4:
-		q := UnpackInt4Rows(t.Data, t.Rows(), t.Cols())
-		out := make([]float32, len(q))
-		for i, v := range q {
-			out[i] = float32(v)
-		}
-		return out
+		return intsToF32(UnpackInt4Rows(t.Data, t.Rows(), t.Cols()))
 	}
 	panic(fmt.Sprintf("tensor: ToF32 of %s", t.DType))
+}
+
+// intsToF32 converts integers to float32 (rounded to nearest beyond 2^24).
+func intsToF32[T int8 | uint8 | int32 | int64](src []T) []float32 {
+	out := make([]float32, len(src))
+	for i, v := range src {
+		out[i] = float32(v)
+	}
+	return out
 }
 
 // CheckFinite returns an error naming the first NaN or Inf element (flat index), or nil.

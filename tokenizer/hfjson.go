@@ -3,7 +3,6 @@ package tokenizer
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 )
 
@@ -45,13 +44,7 @@ type hfFile struct {
 const maxVocabID = 1 << 22
 
 // LoadHFJSON reads a tokenizer.json.
-func LoadHFJSON(path string) (*HFBPE, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("tokenizer: %w", err)
-	}
-	return ParseHFJSON(path, raw)
-}
+func LoadHFJSON(path string) (*HFBPE, error) { return loadFile(path, ParseHFJSON) }
 
 // ParseHFJSON parses the bytes of a tokenizer.json; path names the file in errors.
 func ParseHFJSON(path string, raw []byte) (*HFBPE, error) {

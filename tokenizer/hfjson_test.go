@@ -69,9 +69,7 @@ func TestHFJSONFromLlama2CEncodesLikeRunC(t *testing.T) {
 func TestHFJSONRefusals(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, s string) string {
-		p := filepath.Join(dir, name)
-		require.NoError(t, os.WriteFile(p, []byte(s), 0o644))
-		return p
+		return testutil.WriteFile(t, dir, name, []byte(s))
 	}
 	_, err := LoadHFJSON(write("bl.json", `{"pre_tokenizer": {"type": "ByteLevel"}, "model": {"type": "BPE", "vocab": {"a": 0}}}`))
 	assert.ErrorContains(t, err, "byte-level BPE")

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"os"
 	"strings"
 )
 
@@ -24,13 +23,7 @@ const (
 
 // LoadLlama2C reads a tok*.bin file: int32 max_token_length, then per token a float32
 // score, an int32 byte length and the bytes, until the end of the file.
-func LoadLlama2C(path string) (*Llama2C, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("tokenizer: %w", err)
-	}
-	return ParseLlama2C(path, raw)
-}
+func LoadLlama2C(path string) (*Llama2C, error) { return loadFile(path, ParseLlama2C) }
 
 // ParseLlama2C parses the bytes of a tok*.bin file; path names the file in errors.
 func ParseLlama2C(path string, raw []byte) (*Llama2C, error) {

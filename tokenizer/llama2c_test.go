@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -15,9 +14,7 @@ import (
 
 func loadTok512(t *testing.T) *Llama2C {
 	t.Helper()
-	tok, err := LoadLlama2C(testutil.SharedData(t, "tok512.bin"))
-	require.NoError(t, err)
-	return tok
+	return testutil.Must(t, LoadLlama2C, testutil.SharedData(t, "tok512.bin"))
 }
 
 func TestLlama2CFileLayout(t *testing.T) {
@@ -102,8 +99,7 @@ func TestLlama2CBadFiles(t *testing.T) {
 	dir := t.TempDir()
 	good, err := os.ReadFile(testutil.SharedData(t, "tok512.bin"))
 	require.NoError(t, err)
-	p := filepath.Join(dir, "trunc.bin")
-	require.NoError(t, os.WriteFile(p, good[:len(good)-3], 0o644))
+	p := testutil.WriteFile(t, dir, "trunc.bin", good[:len(good)-3])
 	_, err = LoadLlama2C(p)
 	assert.ErrorContains(t, err, "trunc.bin")
 	assert.ErrorContains(t, err, "token 511")

@@ -44,6 +44,17 @@ func Load(path string) (Tokenizer, error) {
 	return t, nil
 }
 
+// loadFile reads path and parses its bytes with parse (which names path in its errors); a
+// read error gets the "tokenizer: " prefix every error of this package has.
+func loadFile[T any](path string, parse func(path string, raw []byte) (T, error)) (T, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		var zero T
+		return zero, fmt.Errorf("tokenizer: %w", err)
+	}
+	return parse(path, raw)
+}
+
 // CheckVocab returns an error when the tokenizer's vocabulary differs from the model's.
 func CheckVocab(t Tokenizer, modelVocab int) error {
 	if t.VocabSize() != modelVocab {

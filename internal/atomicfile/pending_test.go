@@ -2,17 +2,16 @@ package atomicfile
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
 
+	"github.com/autoq/autoq/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 func TestPendingCommitReplacesAndAbortKeepsOld(t *testing.T) {
 	dir := t.TempDir()
-	p := filepath.Join(dir, "model.gguf")
-	require.NoError(t, os.WriteFile(p, []byte("old"), 0o644))
+	p := testutil.WriteFile(t, dir, "model.gguf", []byte("old"))
 
 	w, err := Create(p, 0o644)
 	require.NoError(t, err)

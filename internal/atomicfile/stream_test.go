@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/autoq/autoq/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -28,8 +29,7 @@ func streamInput(n int, seed uint64) []byte {
 func TestStreamWritesExactBytes(t *testing.T) {
 	dir := t.TempDir()
 	src := streamInput(4*streamBlock, 2)
-	srcPath := filepath.Join(dir, "src.bin")
-	require.NoError(t, os.WriteFile(srcPath, src, 0o644))
+	srcPath := testutil.WriteFile(t, dir, "src.bin", src)
 	pieces := []int{0, 1, 7, blockAlign - 1, blockAlign, blockAlign + 1, streamBlock - 3, streamBlock, streamBlock + 5, 100}
 	for _, direct := range []bool{true, false} {
 		for i, tail := range []int{0, 1, blockAlign, 333} {
@@ -98,8 +98,7 @@ func TestStreamEmptyAbortAndShortSource(t *testing.T) {
 	entries, _ := os.ReadDir(dir)
 	assert.Len(t, entries, 1, "and no temporary file")
 
-	src := filepath.Join(dir, "short.bin")
-	require.NoError(t, os.WriteFile(src, []byte("0123456789"), 0o644))
+	src := testutil.WriteFile(t, dir, "short.bin", []byte("0123456789"))
 	s, err = CreateStream(out, 0o644, 5)
 	require.NoError(t, err)
 	err = s.CopyFrom(mustOpen(t, src), 4, 10)

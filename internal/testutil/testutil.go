@@ -51,12 +51,31 @@ func Stories(t testing.TB) (bin, data string) {
 // the test on error; what it opened is closed when the test ends.
 func Open[C io.Closer](t testing.TB, open func(string) (C, error), path string) C {
 	t.Helper()
-	c, err := open(path)
+	c := Must(t, open, path)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// WriteFile writes data to dir/name (a fixture file) and returns its path, failing the
+// test on error.
+func WriteFile(t testing.TB, dir, name string, data []byte) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Must returns f(arg), failing the test when f fails: a loader of a path (model.Load,
+// tokenizer.LoadLlama2C) or a parser of a name (quant.ParseRecipe).
+func Must[T any](t testing.TB, f func(string) (T, error), arg string) T {
+	t.Helper()
+	v, err := f(arg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return v
 }
 
 // EnvInt is the positive integer in the environment variable name (a knob of a slow
@@ -66,6 +85,18 @@ func EnvInt(name string, def int) int {
 		return v
 	}
 	return def
+}
+
+// Argmax is the index of the largest value, the first on ties: greedy decoding's next
+// token from a row of logits.
+func Argmax(v []float32) int {
+	best := 0
+	for i, x := range v {
+		if x > v[best] {
+			best = i
+		}
+	}
+	return best
 }
 
 // Rand returns a deterministic generator for a test.
