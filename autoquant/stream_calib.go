@@ -140,8 +140,12 @@ func (p *pipeline) calibrateBlock(b int, bw *calibrun.Blockwise, cal, sens *stre
 		qz.LowBit = GPTQ(hs, BestGPTQ)
 	}
 	rec := blockRecord{Part: part}
-	if rec.Sens, rec.Proxy, err = p.blockSensitivity(b, qz, hs, sens); err != nil {
+	var keep []*quant.QTensor
+	if rec.Sens, rec.Proxy, keep, err = p.blockSensitivity(b, qz, hs, sens); err != nil {
 		return blockRecord{}, err
+	}
+	if err := p.saveCandidates(b, keep); err != nil {
+		return blockRecord{}, fmt.Errorf("sensitivity: keeping block %d's candidates: %w", b, err)
 	}
 	if sens != nil {
 		if err := sens.advance(b, nil); err != nil {

@@ -8,8 +8,6 @@ import (
 	"github.com/autoq/autoq/gptq"
 	"github.com/autoq/autoq/gptq/collect"
 	"github.com/autoq/autoq/quant"
-	"github.com/autoq/autoq/quantfile"
-	"github.com/autoq/autoq/safetensors"
 )
 
 // qLayerMeta is one quantized layer of a block as the quantize pass stores it (its QTensor
@@ -42,15 +40,19 @@ func (p *pipeline) usesHessian(c quant.Recipe) bool {
 // next block's input). A resumed run keeps the blocks already stored.
 func (p *pipeline) quantize() error {
 	m, N := p.m, p.m.Blocks()
-	blockH := make([]bool, N)
+	blockH := make([]bool, N) // block b needs its Hessians: a planned GPTQ layer not in the cache
 	lastH := -1
 	for b := 0; b < N; b++ {
+		cands, err := p.loadCandidates(b)
+		if err != nil {
+			return err
+		}
 		for _, name := range m.BlockLinearNames(b) {
 			c, err := p.plan.SchemeFor(name)
 			if err != nil {
 				return err
 			}
-			blockH[b] = blockH[b] || p.usesHessian(c)
+			blockH[b] = blockH[b] || p.usesHessian(c) && cands[candName(name, c)] == nil
 		}
 		if blockH[b] {
 			lastH = b
@@ -101,7 +103,11 @@ func (p *pipeline) quantize() error {
 			if p.needGPTQ() {
 				qz.LowBit = GPTQ(hs, BestGPTQ)
 			}
-			if layers, err = p.quantizeBlock(b, qz); err != nil {
+			cands, err := p.loadCandidates(b)
+			if err != nil {
+				return err
+			}
+			if layers, err = p.quantizeBlock(b, qz, cands); err != nil {
 				return err
 			}
 		} else if cal != nil && !seq {
@@ -135,11 +141,11 @@ func (p *pipeline) quantize() error {
 	return nil
 }
 
-// quantizeBlock quantizes block b's planned layers and stores them.
-func (p *pipeline) quantizeBlock(b int, qz *Quantizers) ([]*Layer, error) {
+// quantizeBlock quantizes block b's planned layers and stores them. A layer whose planned
+// candidate is in cands (the candidate cache) is taken from there.
+func (p *pipeline) quantizeBlock(b int, qz *Quantizers, cands map[string]*quant.QTensor) ([]*Layer, error) {
 	var layers []*Layer
-	var ts []safetensors.NamedTensor
-	meta := map[string]string{quantfile.FormatKey: quantfile.FormatVersion}
+	var qs []*quant.QTensor
 	var rec qRecord
 	for _, name := range p.m.BlockLinearNames(b) {
 		c, err := p.plan.SchemeFor(name)
@@ -149,23 +155,20 @@ func (p *pipeline) quantizeBlock(b int, qz *Quantizers) ([]*Layer, error) {
 		if c.Full {
 			continue
 		}
-		l, err := qz.Quantize(p.m, name, c)
-		if err != nil {
+		l := &Layer{Name: name, Recipe: c, Q: cands[candName(name, c)]}
+		if l.Q != nil {
+			l.Q.Name = name
+		} else if l, err = qz.Quantize(p.m, name, c); err != nil {
 			return nil, err
 		}
-		qt, err := quantfile.QuantizedTensors(l.Q)
-		if err != nil {
-			return nil, fmt.Errorf("quantize %s: %w", name, err)
-		}
-		ts = append(ts, qt...)
-		meta[quantfile.QuantMetaKey+l.Q.Name] = quantfile.NewQuantMeta(l.Q.Rows, l.Q.Cols, l.Q.Scheme).Encode()
+		qs = append(qs, l.Q)
 		rec.Layers = append(rec.Layers, qLayerMeta{Name: name, Recipe: c.String(), Act: l.Act})
 		layers = append(layers, l)
 	}
 	if err := os.MkdirAll(p.work.path("quant"), 0o755); err != nil {
 		return nil, err
 	}
-	if err := safetensors.WriteFile(p.work.path(blockFile("quant", b, ".safetensors")), ts, meta); err != nil {
+	if err := writeQTensors(p.work.path(blockFile("quant", b, ".safetensors")), qs); err != nil {
 		return nil, err
 	}
 	return layers, p.work.save(blockFile("quant", b, ".json"), rec)
@@ -204,19 +207,11 @@ func (p *pipeline) loadQuantBlock(b int) ([]*Layer, bool, error) {
 	return out, true, nil
 }
 
-// readQuantBlock reads the QTensors stored for block b (copies: the file is closed).
+// readQuantBlock reads the QTensors stored for block b.
 func (p *pipeline) readQuantBlock(b int) (map[string]*quant.QTensor, error) {
-	f, err := safetensors.Open(p.work.path(blockFile("quant", b, ".safetensors")))
+	qs, err := readQTensors(p.work.path(blockFile("quant", b, ".safetensors")))
 	if err != nil {
-		return nil, fmt.Errorf("work directory: %w", err)
-	}
-	defer f.Close()
-	qs, _, err := quantfile.ReadQuantized(f)
-	if err != nil {
-		return nil, fmt.Errorf("work directory: block %d: %w", b, err)
-	}
-	for _, q := range qs {
-		q.Data = append([]byte(nil), q.Data...)
+		return nil, fmt.Errorf("block %d: %w", b, err)
 	}
 	return qs, nil
 }

@@ -130,14 +130,17 @@ func (r *refLogits) window(i int, buf []float32) ([]float32, error) {
 // its damage: exact (sens, at block b's full-precision input, run forwards with only that
 // layer quantized, KL against the reference logits: MeasureSensitivity's numbers) and/or
 // the proxy (output error under the layer's input Hessian hs).
-func (p *pipeline) blockSensitivity(b int, qz *Quantizers, hs map[string]*gptq.Hessian, sens *stream) (exact, proxy []plan.LayerSensitivity, err error) {
+//
+// It also returns the candidates the candidate cache keeps (cachesCandidate), named by
+// candName.
+func (p *pipeline) blockSensitivity(b int, qz *Quantizers, hs map[string]*gptq.Hessian, sens *stream) (exact, proxy []plan.LayerSensitivity, keep []*quant.QTensor, err error) {
 	t0 := time.Now()
 	defer func() { p.sensSec += time.Since(t0).Seconds() }()
 	m := p.m
 	for _, name := range m.BlockLinearNames(b) {
 		wt := m.Weight(name + ".weight")
 		if wt == nil {
-			return nil, nil, fmt.Errorf("sensitivity: model has no linear layer %q", name)
+			return nil, nil, nil, fmt.Errorf("sensitivity: model has no linear layer %q", name)
 		}
 		rows, cols := wt.Shape[0], wt.Shape[1]
 		ex := plan.LayerSensitivity{Name: name, Rows: rows, Cols: cols, Damage: map[string]plan.Damage{}}
@@ -145,25 +148,29 @@ func (p *pipeline) blockSensitivity(b int, qz *Quantizers, hs map[string]*gptq.H
 		for _, c := range p.opt.Schemes {
 			l, err := qz.Quantize(m, name, c)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			if hs != nil {
 				e, err := proxyDamage(wt.F32(), l.Q, hs[name])
 				if err != nil {
-					return nil, nil, fmt.Errorf("sensitivity proxy %s: %w", name, err)
+					return nil, nil, nil, fmt.Errorf("sensitivity proxy %s: %w", name, err)
 				}
 				px.Damage[c.String()] = plan.Damage{KL: e}
 			}
 			if sens != nil {
 				d, err := p.exactDamage(b, name, l, sens)
 				if err != nil {
-					return nil, nil, err
+					return nil, nil, nil, err
 				}
 				ex.Damage[c.String()] = d
 			}
+			if p.cachesCandidate(c) {
+				l.Q.Name = candName(name, c)
+				keep = append(keep, l.Q)
+			}
 			p.bar.Add(1)
 			if err := p.env.stopped(); err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 		}
 		if sens != nil {
@@ -176,7 +183,7 @@ func (p *pipeline) blockSensitivity(b int, qz *Quantizers, hs map[string]*gptq.H
 	if sens == nil {
 		exact = proxy // the proxy is the sensitivity
 	}
-	return exact, proxy, nil
+	return exact, proxy, keep, nil
 }
 
 // exactDamage runs the sensitivity windows from block b's stored full-precision input to
