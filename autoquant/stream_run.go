@@ -171,9 +171,10 @@ func RunStreaming(env Env, opt PipelineOptions, so StreamOptions) (*RunReport, e
 	if err != nil {
 		return nil, err
 	}
-	if p.baseline, err = p.src.NewLazyModel(p.mem.blockBudget()); err != nil {
-		return nil, err
-	}
+	// The baseline is the run's own full-precision model (every layer plugged back by now):
+	// a second copy would hold a second embedding and lm_head.
+	p.m.ResetLinears()
+	p.baseline = p.m
 	v, err := p.verifyStreaming(cand)
 	if err != nil {
 		return nil, err

@@ -64,7 +64,7 @@ func searchAllRefine(s quant.Scheme, l quant.Layout, w []float32, hm []float64, 
 		}
 	}
 	parallelFor(l.Rows, func(r int) {
-		e := make([]float64, 4*l.GroupSize)
+		e := make([]float64, lanes*l.GroupSize)
 		for g := 0; g < l.Groups; g++ {
 			vals := w[r*l.Cols+g*l.GroupSize : r*l.Cols+(g+1)*l.GroupSize]
 			p := r*l.Groups + g

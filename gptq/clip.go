@@ -89,18 +89,18 @@ func searchGroup(s quant.Scheme, vals []float32, nr, gs int, hg []float64, clip 
 }
 
 // searchGroupH is searchGroup's act-mse search: the same candidates, errors and choice,
-// with the errors of four candidates computed in one pass over hg (groupErrors4). e is
-// scratch; given 4*gs values it is used, else one is made.
+// with the errors of sixteen candidates computed in one pass over hg (groupErrors16). e is
+// scratch; given lanes*gs values it is used, else one is made.
 func searchGroupH(s quant.Scheme, vals []float32, nr, gs int, hg []float64, lo, hi float32, e []float64) (float32, int32) {
-	if len(e) < 4*gs {
-		e = make([]float64, 4*gs)
+	if len(e) < lanes*gs {
+		e = make([]float64, lanes*gs)
 	}
-	var sc [4]float32
-	var z [4]int32
+	var sc [lanes]float32
+	var z [lanes]int32
 	var bestScale float32
 	var bestZero int32
 	var best float64
-	for i0 := 0; i0 < ClipGridSteps; i0 += 4 {
+	for i0 := 0; i0 < ClipGridSteps; i0 += lanes {
 		for c := range sc {
 			i := min(i0+c, ClipGridSteps-1) // past the grid's end: a repeat, never chosen
 			if i == 0 {
@@ -110,8 +110,8 @@ func searchGroupH(s quant.Scheme, vals []float32, nr, gs int, hg []float64, lo, 
 				sc[c], z[c] = s.ComputeParams(float32(lo*r), float32(hi*r))
 			}
 		}
-		errs := groupErrors4(s, vals, nr, gs, hg, sc, z, e)
-		for c := 0; c < 4 && i0+c < ClipGridSteps; c++ {
+		errs := groupErrors16(s, vals, nr, gs, hg, &sc, &z, e)
+		for c := 0; c < lanes && i0+c < ClipGridSteps; c++ {
 			if i0+c == 0 || errs[c] < best {
 				best, bestScale, bestZero = errs[c], sc[c], z[c]
 			}
@@ -120,55 +120,25 @@ func searchGroupH(s quant.Scheme, vals []float32, nr, gs int, hg []float64, lo, 
 	return bestScale, bestZero
 }
 
-// groupErrors4 is groupError (with hg) for four candidate parameters at once: each sum is
-// formed in groupError's order, so each result has its bits.
-func groupErrors4(s quant.Scheme, vals []float32, nr, gs int, hg []float64, sc [4]float32, z [4]int32, e []float64) [4]float64 {
-	var total [4]float64
-	e0, e1, e2, e3 := e[:gs], e[gs:2*gs], e[2*gs:3*gs], e[3*gs:4*gs]
-	es := [4][]float64{e0, e1, e2, e3}
+// groupErrors16 is groupError (with hg) for sixteen candidate parameters at once: each
+// sum is formed in groupError's order, so each result has its bits. e is lanes*gs scratch.
+func groupErrors16(s quant.Scheme, vals []float32, nr, gs int, hg []float64, sc *[lanes]float32, z *[lanes]int32, e []float64) [lanes]float64 {
+	var total [lanes]float64
 	for r := 0; r < nr; r++ {
 		row := vals[r*gs : (r+1)*gs]
-		for c, ec := range es {
-			for j, v := range row {
+		for j, v := range row {
+			ej := e[j*lanes : (j+1)*lanes]
+			for c := range ej {
 				q := quant.DequantizeValue(s.QuantizeValue(v, sc[c], z[c]), sc[c], z[c])
-				ec[j] = float64(float32(q - v))
+				ej[c] = float64(float32(q - v))
 			}
 		}
-		q := quadForm4(hg, e0, e1, e2, e3)
+		q := quadForm16(hg, e, gs)
 		for c := range total {
 			total[c] += q[c]
 		}
 	}
 	return total
-}
-
-// quadForm4 is quadForm for four vectors over one h: four independent sums per pass over
-// h's upper triangle, each in quadForm's order (a term is skipped where its e is zero).
-func quadForm4(h []float64, e0, e1, e2, e3 []float64) [4]float64 {
-	n := len(e0)
-	var s [4]float64
-	for i := 0; i < n; i++ {
-		a0, a1, a2, a3 := e0[i], e1[i], e2[i], e3[i]
-		if a0 == 0 && a1 == 0 && a2 == 0 && a3 == 0 {
-			continue
-		}
-		row := h[i*n : (i+1)*n]
-		o0, o1, o2, o3 := dot4(row[i+1:], e0[i+1:], e1[i+1:], e2[i+1:], e3[i+1:])
-		d := row[i]
-		if a0 != 0 {
-			s[0] += a0 * (d*a0 + 2*o0)
-		}
-		if a1 != 0 {
-			s[1] += a1 * (d*a1 + 2*o1)
-		}
-		if a2 != 0 {
-			s[2] += a2 * (d*a2 + 2*o2)
-		}
-		if a3 != 0 {
-			s[3] += a3 * (d*a3 + 2*o3)
-		}
-	}
-	return s
 }
 
 // groupError is sum over rows of e^T hg e (hg nil: e^T e) with e = v - Q(v) in float64.

@@ -30,7 +30,7 @@ func (g *gptqRun) tile(r0, r1 int) {
 	errs := make([]float64, nt*g.bs)           // scaled errors (w-q)/U[i,i] of the current block
 	reached := make([]bool, l.Groups)
 	vals := make([]float32, l.GroupSize)
-	scratch := make([]float64, 4*l.GroupSize) // searchGroup's four candidates at a time
+	scratch := make([]float64, lanes*l.GroupSize) // searchGroup's sixteen candidates at a time
 	for i1 := 0; i1 < k; i1 += g.bs {
 		i2 := min(i1+g.bs, k)
 		for i := i1; i < i2; i++ {
@@ -146,12 +146,17 @@ func axpyGo(a float64, x, y []float64) {
 func OutputError(w, wq []float32, rows, cols int, h *Hessian) float64 {
 	hm := h.Matrix()
 	per := make([]float64, rows)
-	parallelFor(rows, func(r int) {
-		e := make([]float64, cols)
-		for c := range e {
-			e[c] = float64(w[r*cols+c]) - float64(wq[r*cols+c])
+	blocks := (rows + lanes - 1) / lanes
+	parallelFor(blocks, func(b int) { // sixteen rows a pass over H: quadForm16's lanes
+		r0, r1 := b*lanes, min((b+1)*lanes, rows)
+		e := make([]float64, cols*lanes) // rows past the end stay zero: nothing to add
+		for r := r0; r < r1; r++ {
+			for c := 0; c < cols; c++ {
+				e[c*lanes+r-r0] = float64(w[r*cols+c]) - float64(wq[r*cols+c])
+			}
 		}
-		per[r] = quadForm(hm, e)
+		q := quadForm16(hm, e, cols)
+		copy(per[r0:r1], q[:r1-r0])
 	})
 	var s float64
 	for _, v := range per {

@@ -26,7 +26,7 @@ func searchGroupRef(s quant.Scheme, vals []float32, nr, gs int, hg []float64) (f
 	return bestScale, bestZero
 }
 
-// Four candidates per pass over H choose what one at a time chooses, and every error has
+// Sixteen candidates per pass over H choose what one at a time chooses, and every error has
 // the one-at-a-time bits, for each width, sym/asym, several rows (per tensor) and groups
 // with zero errors (a constant group quantizes exactly).
 func TestSearchGroupFourAtATimeEqualsOneAtATime(t *testing.T) {
@@ -48,12 +48,12 @@ func TestSearchGroupFourAtATimeEqualsOneAtATime(t *testing.T) {
 			require.Equal(t, wantZ, gotZ, "%v %v zero", s, sh)
 
 			lo, hi := groupRange(vals)
-			var sc [4]float32
-			var z [4]int32
+			var sc [lanes]float32
+			var z [lanes]int32
 			for c := range sc {
 				sc[c], z[c] = s.ComputeParams(float32(lo*clipRatio(3*c)), float32(hi*clipRatio(3*c)))
 			}
-			got := groupErrors4(s, vals, nr, gs, hg, sc, z, make([]float64, 4*gs))
+			got := groupErrors16(s, vals, nr, gs, hg, &sc, &z, make([]float64, lanes*gs))
 			for c := range sc {
 				want := groupError(s, vals, nr, gs, hg, sc[c], z[c], make([]float64, gs))
 				require.Equal(t, math.Float64bits(want), math.Float64bits(got[c]), "%v %v candidate %d", s, sh, c)
@@ -63,7 +63,7 @@ func TestSearchGroupFourAtATimeEqualsOneAtATime(t *testing.T) {
 }
 
 // go test -run '^$' -bench ActMSESearch ./gptq/: one group of 64 with its H block, the
-// search four candidates per pass against one at a time (same result).
+// search sixteen candidates per pass against one at a time (same result).
 func BenchmarkActMSESearch(b *testing.B) {
 	r := testutil.Rand(3)
 	s := quant.Scheme{Bits: 4, Granularity: quant.PerGroup, GroupSize: 64}
@@ -74,10 +74,66 @@ func BenchmarkActMSESearch(b *testing.B) {
 			searchGroupRef(s, vals, 1, 64, hg)
 		}
 	})
-	b.Run("four-at-a-time", func(b *testing.B) {
-		e := make([]float64, 4*64)
+	b.Run("sixteen-at-a-time", func(b *testing.B) {
+		e := make([]float64, lanes*64)
 		for i := 0; i < b.N; i++ {
 			searchGroup(s, vals, 1, 64, hg, ClipActMSE, e)
 		}
 	})
+}
+
+// The lane kernel gives dot's bits in every lane (the AVX2 kernel and its Go twin), and so
+// quadForm16 gives quadForm's and OutputError the per-row sum's.
+func TestLanesEqualDot(t *testing.T) {
+	r := testutil.Rand(5)
+	for _, n := range []int{1, 2, 15, 64, 129} {
+		h := make([]float64, n*n)
+		for i, v := range testutil.Gaussian(r, n*n, 1) {
+			h[i] = float64(v)
+		}
+		for i := 0; i < n; i++ { // symmetric
+			for j := 0; j < i; j++ {
+				h[i*n+j] = h[j*n+i]
+			}
+		}
+		e := make([]float64, n*lanes)
+		vecs := make([][]float64, lanes)
+		for c := range vecs {
+			vecs[c] = make([]float64, n)
+			for j, v := range testutil.Gaussian(r, n, 1) {
+				if (j+c)%5 == 0 {
+					v = 0 // zero terms are skipped by quadForm
+				}
+				vecs[c][j], e[j*lanes+c] = float64(v), float64(v)
+			}
+		}
+		var kern, twin [lanes]float64
+		dotLanes16(h[:n], e, &kern)
+		dotLanes16Go(h[:n], e, &twin)
+		q := quadForm16(h, e, n)
+		for c := range vecs {
+			want := dot(h[:n], vecs[c])
+			require.Equal(t, math.Float64bits(want), math.Float64bits(kern[c]), "n %d lane %d", n, c)
+			require.Equal(t, math.Float64bits(want), math.Float64bits(twin[c]), "n %d lane %d (Go)", n, c)
+			require.Equal(t, math.Float64bits(quadForm(h, vecs[c])), math.Float64bits(q[c]), "n %d lane %d quadForm", n, c)
+		}
+	}
+}
+
+func TestOutputErrorIsTheSumOfRowQuadForms(t *testing.T) {
+	r := testutil.Rand(9)
+	rows, cols := 37, 24 // rows: two full passes of sixteen and a partial one
+	x := correlatedInputs(r, 96, cols)
+	h := hessianOf(t, x, 96, cols)
+	w, wq := testutil.Gaussian(r, rows*cols, 1), testutil.Gaussian(r, rows*cols, 1)
+	var want float64
+	hm := h.Matrix()
+	for row := 0; row < rows; row++ {
+		e := make([]float64, cols)
+		for c := range e {
+			e[c] = float64(w[row*cols+c]) - float64(wq[row*cols+c])
+		}
+		want += quadForm(hm, e)
+	}
+	require.Equal(t, math.Float64bits(want), math.Float64bits(OutputError(w, wq, rows, cols, h)))
 }
