@@ -16,26 +16,14 @@ const (
 	GPTQ                   // GPTQ error compensation
 )
 
+var methodNames = []string{RTN: "rtn", GPTQ: "gptq"}
+
 // ParseMethod accepts "rtn" and "gptq".
 func ParseMethod(s string) (Method, error) {
-	switch s {
-	case "rtn":
-		return RTN, nil
-	case "gptq":
-		return GPTQ, nil
-	}
-	return 0, fmt.Errorf("unknown quantization method %q (want rtn or gptq)", s)
+	return quant.ParseEnum[Method](s, methodNames, "quantization method", "rtn or gptq")
 }
 
-func (m Method) String() string {
-	switch m {
-	case RTN:
-		return "rtn"
-	case GPTQ:
-		return "gptq"
-	}
-	return fmt.Sprintf("Method(%d)", uint8(m))
-}
+func (m Method) String() string { return quant.EnumName("Method", m, methodNames) }
 
 // QuantizeModel quantizes every linear layer of m (its checkpoint weights) with method and
 // the clipping search clip, the scheme s.FitCols(cols), and the layers' Hessians (needed
