@@ -128,14 +128,11 @@ func CompareTensor(name string, ref *tensor.Tensor, q *QTensor) (TensorError, er
 	l := q.Layout()
 	rb := q.rowBytes()
 	blocks := make([]errorSums, (m.rows+rowChunk-1)/rowChunk)
-	bufs := m.rowBufs()
-	_ = parallelRows(m.rows, func(r0, r1 int) error {
-		buf, dq := bufs.get()
-		defer bufs.put(buf, dq)
+	_ = m.forRowChunks(name, func(mb matrix, r0, r1 int, conv, dq []float32) error {
 		var e errorSums
 		for r := r0; r < r1; r++ {
 			dequantizeRow(q, l, q.Data[r*rb:(r+1)*rb], r, dq)
-			e.add(m.row(r, buf), dq)
+			e.add(mb.row(r, conv), dq)
 		}
 		blocks[r0/rowChunk] = e
 		return nil

@@ -121,6 +121,25 @@ func (p *rowBufPool) getRaw() *[]byte {
 
 func (p *rowBufPool) putRaw(b *[]byte) { p.raw.Put(b) }
 
+// forRowChunks calls fn for chunks of rows [r0, r1) in parallel (parallelRows), with the
+// chunk's rows in memory (mb: see block) and a pair of row buffers from one pool (conv for
+// mb.row, out for results) that the worker's next chunk gets again. It returns the error
+// of the first failing chunk.
+func (m matrix) forRowChunks(name string, fn func(mb matrix, r0, r1 int, conv, out []float32) error) error {
+	bufs := m.rowBufs()
+	return parallelRows(m.rows, func(r0, r1 int) error {
+		conv, out := bufs.get()
+		defer bufs.put(conv, out)
+		raw := bufs.getRaw()
+		defer bufs.putRaw(raw)
+		mb, err := m.block(name, r0, r1, raw)
+		if err != nil {
+			return err
+		}
+		return fn(mb, r0, r1, conv, out)
+	})
+}
+
 // row returns row r as float32: a view for F32, converted into buf otherwise.
 func (m matrix) row(r int, buf []float32) []float32 {
 	lo, hi := (r-m.base)*m.cols, (r-m.base+1)*m.cols
