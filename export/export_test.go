@@ -272,6 +272,21 @@ func TestConfigLayout(t *testing.T) {
 	groups := qc["config_groups"].(map[string]any)
 	// 13 weight-only schemes + the W8A8 static and dynamic groups.
 	assert.Len(t, groups, 15)
+	// Weight-only groups of 16 (pack-quantized) and int8-activation groups (int-quantized).
+	packed := map[string]struct {
+		bits      float64
+		symmetric bool
+	}{
+		"model.layers.0.mlp.down_proj": {4, true},  // w4g16
+		"model.layers.6.mlp.down_proj": {6, false}, // w6g16a
+	}
+	int8Acts := map[string]struct {
+		strategy string
+		dynamic  bool
+	}{
+		"model.layers.9.self_attn.q_proj": {"tensor", false}, // w8a8s: one static scale
+		"model.layers.9.self_attn.k_proj": {"token", true},   // w8a8: per-token scales
+	}
 	seen := map[string]bool{}
 	for _, g := range groups {
 		g := g.(map[string]any)
@@ -281,31 +296,19 @@ func TestConfigLayout(t *testing.T) {
 		seen[name] = true
 		w := g["weights"].(map[string]any)
 		assert.Equal(t, "int", w["type"])
-		if name == "model.layers.0.mlp.down_proj" {
-			assert.Equal(t, "pack-quantized", g["format"])
-			assert.Equal(t, 4.0, w["num_bits"])
-			assert.Equal(t, "group", w["strategy"])
-			assert.Equal(t, 16.0, w["group_size"])
-			assert.Equal(t, true, w["symmetric"])
-			assert.Nil(t, g["input_activations"])
+		if want, ok := packed[name]; ok {
+			assert.Equal(t, "pack-quantized", g["format"], name)
+			assert.Equal(t, want.bits, w["num_bits"], name)
+			assert.Equal(t, "group", w["strategy"], name)
+			assert.Equal(t, 16.0, w["group_size"], name)
+			assert.Equal(t, want.symmetric, w["symmetric"], name)
+			assert.Nil(t, g["input_activations"], name)
 		}
-		if name == "model.layers.6.mlp.down_proj" {
-			assert.Equal(t, "pack-quantized", g["format"])
-			assert.Equal(t, 6.0, w["num_bits"])
-			assert.Equal(t, "group", w["strategy"])
-			assert.Equal(t, 16.0, w["group_size"])
-			assert.Equal(t, false, w["symmetric"])
-		}
-		if name == "model.layers.9.self_attn.q_proj" {
-			assert.Equal(t, "int-quantized", g["format"])
+		if want, ok := int8Acts[name]; ok {
+			assert.Equal(t, "int-quantized", g["format"], name)
 			a := g["input_activations"].(map[string]any)
-			assert.Equal(t, "tensor", a["strategy"])
-			assert.Equal(t, false, a["dynamic"])
-		}
-		if name == "model.layers.9.self_attn.k_proj" {
-			a := g["input_activations"].(map[string]any)
-			assert.Equal(t, "token", a["strategy"])
-			assert.Equal(t, true, a["dynamic"])
+			assert.Equal(t, want.strategy, a["strategy"], name)
+			assert.Equal(t, want.dynamic, a["dynamic"], name)
 		}
 	}
 	assert.Len(t, seen, 15)
