@@ -30,13 +30,16 @@ type errorSums struct {
 // add accumulates one stretch of reference and reconstructed values.
 func (e *errorSums) add(ref, got []float32) {
 	got = got[:len(ref)]
-	n := 0
-	if useSIMD {
-		if n = len(ref) &^ 7; n > 0 {
-			errorAddAVX2(e, &ref[0], &got[0], n)
-		}
+	n := simdLen(len(ref))
+	if n > 0 {
+		errorAddAVX2(e, &ref[0], &got[0], n)
 	}
-	for i := n; i < len(ref); i++ {
+	e.addFrom(ref, got, n)
+}
+
+// addFrom is add's Go loop (the kernel's twin) over elements [from, len(ref)).
+func (e *errorSums) addFrom(ref, got []float32, from int) {
+	for i := from; i < len(ref); i++ {
 		k := i & 7
 		a, b := float64(ref[i]), float64(got[i])
 		d := b - a
