@@ -36,9 +36,9 @@ func (l Layout) NParams() int {
 	return l.Rows * l.Groups
 }
 
-// rowParams returns row r's Groups scales and zero points (zs nil when zeros is nil)
+// paramSlices returns row r's Groups scales and zero points (zs nil when zeros is nil)
 // from Param(r, 0) on: the one pair of a per-tensor layout serves every row.
-func (l Layout) rowParams(scales []float32, zeros []int32, r int) (sc []float32, zs []int32) {
+func (l Layout) paramSlices(scales []float32, zeros []int32, r int) (sc []float32, zs []int32) {
 	i := l.Param(r, 0)
 	if zeros != nil {
 		zs = zeros[i : i+l.Groups]

@@ -136,7 +136,7 @@ func quantizeRows(name string, m matrix, s Scheme, method SearchMethod, opt Sear
 		var e errorSums
 		for r := r0; r < r1; r++ {
 			row, packed := mb.row(r, conv), q.Data[r*rb:(r+1)*rb]
-			sc, zs := l.rowParams(q.Scales, q.Zeros, r)
+			sc, zs := l.paramSlices(q.Scales, q.Zeros, r)
 			if err := rowParams(name, row, r, l, s, method, p, sc, zs, &scratch); err != nil {
 				return err
 			}
@@ -180,7 +180,7 @@ func quantizeMatrix(name string, m matrix, s Scheme, scales []float32, zeros []i
 	rb := q.rowBytes()
 	err = m.forRowChunks(name, func(mb matrix, r0, r1 int, conv, dq []float32) error {
 		for r := r0; r < r1; r++ {
-			sc, zs := l.rowParams(q.Scales, q.Zeros, r)
+			sc, zs := l.paramSlices(q.Scales, q.Zeros, r)
 			if err := quantizeRow(name, q.Data[r*rb:(r+1)*rb], dq, mb.row(r, conv), r, l, s, sc, zs); err != nil {
 				return err
 			}

@@ -47,7 +47,7 @@ func searchMatrix(name string, m matrix, s Scheme, opt SearchOptions) (scales []
 	err = m.forRowChunks(name, func(mb matrix, r0, r1 int, conv, _ []float32) error {
 		var scratch rowScratch
 		for r := r0; r < r1; r++ {
-			sc, zs := l.rowParams(scales, zeros, r)
+			sc, zs := l.paramSlices(scales, zeros, r)
 			if err := rowParams(name, mb.row(r, conv), r, l, s, method, p, sc, zs, &scratch); err != nil {
 				return err
 			}
