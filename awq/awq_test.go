@@ -27,9 +27,7 @@ func TestGroupEntryGQA(t *testing.T) {
 }
 
 func TestGroupsCoverEveryLinearOnce(t *testing.T) {
-	cfg := tinyConfig()
-	m, err := model.New(cfg, randomTensors(cfg, 1))
-	require.NoError(t, err)
+	cfg, m := tinyModel(t, 1)
 	groups, err := Groups(cfg)
 	require.NoError(t, err)
 	seen := map[string]int{}
@@ -81,19 +79,11 @@ func TestRescaledModelIsEquivalent(t *testing.T) {
 // Rescaling the real model with its searched scales keeps its logits.
 func TestRescaledRealModelIsEquivalent(t *testing.T) {
 	m, calib, _ := realdata.Load(t, 4*256, 256)
-	hs, err := collect.Hessians(m, calib, 4, nil)
-	require.NoError(t, err)
-	am, err := MeanAbs(m, calib, 4)
-	require.NoError(t, err)
+	hs, am := calibStats(t, m, calib, 4)
 	s := quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 32}
 	nm, _, scales, err := Model(m, hs, am, CollectQuantizer(collect.RTN, gptq.ClipNone, s, gptq.Options{}), Options{Grid: 4})
 	require.NoError(t, err)
-	var scaled int
-	for _, sc := range scales {
-		if sc.Alpha > 0 {
-			scaled++
-		}
-	}
+	scaled := scaledGroups(scales)
 	require.Positive(t, scaled, "no group chose scaling: the equivalence check would be vacuous")
 	d := maxRelDiff(t, m, nm, calib[:2])
 	t.Logf("%d of %d groups scaled; max |logit diff| / (1 + max |logit|) = %.3g", scaled, len(scales), d)
@@ -241,14 +231,9 @@ func TestScalingBeatsRTNOnOutliers(t *testing.T) {
 // The search never returns scales measuring worse than none (s = 1 is a candidate), with
 // and without the weight-magnitude candidates.
 func TestSearchNeverWorse(t *testing.T) {
-	cfg := tinyConfig()
-	m, err := model.New(cfg, randomTensors(cfg, 9))
-	require.NoError(t, err)
+	cfg, m := tinyModel(t, 9)
 	calib := tokens(10, 4, 24, cfg.Vocab)
-	hs, err := collect.Hessians(m, calib, 2, nil)
-	require.NoError(t, err)
-	am, err := MeanAbs(m, calib, 2)
-	require.NoError(t, err)
+	hs, am := calibStats(t, m, calib, 2)
 	groups, err := Groups(cfg)
 	require.NoError(t, err)
 	s := quant.Scheme{Bits: 4, Granularity: quant.PerGroup, GroupSize: 8}
@@ -268,9 +253,7 @@ func TestSearchNeverWorse(t *testing.T) {
 
 // MeanAbs matches mean |x| recomputed from a plain hook.
 func TestMeanAbs(t *testing.T) {
-	cfg := tinyConfig()
-	m, err := model.New(cfg, randomTensors(cfg, 11))
-	require.NoError(t, err)
+	cfg, m := tinyModel(t, 11)
 	calib := tokens(12, 3, 10, cfg.Vocab)
 	am, err := MeanAbs(m, calib, 2)
 	require.NoError(t, err)
@@ -318,9 +301,7 @@ func TestFoldErrors(t *testing.T) {
 // never above the unscaled one, and it is the loss of the model built from the kept
 // scales (recomputed independently).
 func TestAcceptKeepsOnlyImprovements(t *testing.T) {
-	cfg := tinyConfig()
-	m, err := model.New(cfg, randomTensors(cfg, 15))
-	require.NoError(t, err)
+	cfg, m := tinyModel(t, 15)
 	calib := tokens(16, 4, 24, cfg.Vocab)
 	hs, err := collect.Hessians(m, calib, 2, nil)
 	require.NoError(t, err)

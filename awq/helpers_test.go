@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/autoq/autoq/checkpoint"
+	"github.com/autoq/autoq/gptq"
+	"github.com/autoq/autoq/gptq/collect"
 	"github.com/autoq/autoq/internal/llamatest"
 	"github.com/autoq/autoq/internal/testutil"
 	"github.com/autoq/autoq/model"
@@ -23,6 +25,37 @@ func tinyConfig() checkpoint.LlamaConfig {
 // weights vary per channel.
 func randomTensors(cfg checkpoint.LlamaConfig, seed uint64) map[string]*tensor.Tensor {
 	return llamatest.Tensors(cfg, seed, llamatest.RandomNorms)
+}
+
+// tinyModel is the model of tinyConfig with randomTensors(cfg, seed).
+func tinyModel(t *testing.T, seed uint64) (checkpoint.LlamaConfig, *model.Model) {
+	t.Helper()
+	cfg := tinyConfig()
+	m, err := model.New(cfg, randomTensors(cfg, seed))
+	require.NoError(t, err)
+	return cfg, m
+}
+
+// calibStats are what the search reads from the calibration data: every linear layer's
+// Hessian and mean |x| (MeanAbs) over calib, batch sequences per forward pass.
+func calibStats(t *testing.T, m *model.Model, calib [][]int, batch int) (map[string]*gptq.Hessian, map[string][]float64) {
+	t.Helper()
+	hs, err := collect.Hessians(m, calib, batch, nil)
+	require.NoError(t, err)
+	am, err := MeanAbs(m, calib, batch)
+	require.NoError(t, err)
+	return hs, am
+}
+
+// scaledGroups counts the groups that chose scaling (alpha > 0, or a duo pair).
+func scaledGroups(scales []Scales) int {
+	n := 0
+	for _, sc := range scales {
+		if sc.Alpha > 0 || sc.Duo {
+			n++
+		}
+	}
+	return n
 }
 
 // randomScales gives every group log-uniform scales in [1/10, 10].

@@ -1,8 +1,6 @@
 package awq
 
 import (
-	"fmt"
-
 	"github.com/autoq/autoq/gptq"
 	"github.com/autoq/autoq/gptq/collect"
 	"github.com/autoq/autoq/model"
@@ -14,19 +12,7 @@ import (
 // given clipping search, dequantized.
 func CollectQuantizer(method collect.Method, clip gptq.Clip, s quant.Scheme, opt gptq.Options) Quantizer {
 	return func(name string, w []float32, rows, cols int, h *gptq.Hessian) ([]float32, error) {
-		ls := s.FitCols(cols)
-		var q *quant.QTensor
-		var err error
-		switch method {
-		case collect.RTN:
-			q, err = gptq.RTN(name, w, rows, cols, ls, h, clip)
-		case collect.GPTQ:
-			o := opt
-			o.Clip = clip
-			q, _, err = gptq.Quantize(name, w, rows, cols, ls, h, o)
-		default:
-			err = fmt.Errorf("%s: unknown method %v", name, method)
-		}
+		q, _, err := collect.QuantizeMatrix(name, w, rows, cols, h, method, clip, s, opt)
 		if err != nil {
 			return nil, err
 		}

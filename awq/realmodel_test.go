@@ -29,10 +29,7 @@ func TestRealModelAWQTable(t *testing.T) {
 	}
 	m, calib, open := realdata.Load(t, 32768, 32768)
 	t0 := time.Now()
-	hs, err := collect.Hessians(m, calib, 8, nil)
-	require.NoError(t, err)
-	am, err := MeanAbs(m, calib, 8)
-	require.NoError(t, err)
+	hs, am := calibStats(t, m, calib, 8)
 	t.Logf("calibration: %d windows, Hessians and mean |x| in %v", len(calib), time.Since(t0))
 	fp := realdata.Perplexity(t, m, open())
 	t.Logf("full precision perplexity %.4f", fp)
@@ -78,13 +75,8 @@ func TestRealModelAWQTable(t *testing.T) {
 					o.Check = &Check{Seqs: calib[:16], Batch: 8, Quantize: CollectModelQuantizer(c.method, c.clip, s, c.opt)}
 				}
 				nm, nhs, sc, err := Model(m, hs, am, CollectQuantizer(c.method, c.clip, s, c.opt), o)
-				kept := 0
-				for _, x := range sc {
-					if x.Alpha > 0 || x.Duo {
-						kept++
-					}
-				}
 				require.NoError(t, err)
+				kept := scaledGroups(sc)
 				dt := time.Since(t1)
 				qs, _, err = collect.QuantizeModel(nm, nhs, c.method, c.clip, s, c.opt)
 				require.NoError(t, err)

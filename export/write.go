@@ -274,7 +274,7 @@ func compressLayer(l *Layer, scaleDType tensor.DType) ([]safetensors.NamedTensor
 		}
 		out = append(out, safetensors.NamedTensor{Name: l.Name + ".weight", T: tensor.FromI8(w, q.Rows, q.Cols)})
 		if zps != nil {
-			out = append(out, safetensors.NamedTensor{Name: l.Name + ".weight_zero_point", T: tensor.FromI8(toI8(zps), scaleShape...)})
+			out = append(out, safetensors.NamedTensor{Name: l.Name + ".weight_zero_point", T: i8Tensor(zps, scaleShape...)})
 		}
 		if !l.Act.Dynamic {
 			is, err := floatTensor(l.Name+".input_scale", []float32{l.Act.InputScale()}, []int{1}, tensor.F32)
@@ -297,7 +297,7 @@ func compressLayer(l *Layer, scaleDType tensor.DType) ([]safetensors.NamedTensor
 		safetensors.NamedTensor{Name: l.Name + ".weight_shape", T: shapeTensor(q.Rows, q.Cols)})
 	if zps != nil {
 		if s.Granularity == quant.PerTensor {
-			out = append(out, safetensors.NamedTensor{Name: l.Name + ".weight_zero_point", T: tensor.FromI8(toI8(zps), 1)})
+			out = append(out, safetensors.NamedTensor{Name: l.Name + ".weight_zero_point", T: i8Tensor(zps, 1)})
 		} else {
 			pz, zshape, err := packInt32(zps, q.Rows, groups, s.Bits, true)
 			if err != nil {
@@ -353,12 +353,15 @@ func RoundScales(q *quant.QTensor, d tensor.DType) error {
 	return nil
 }
 
-func toI8(v []int32) []int8 {
-	out := make([]int8, len(v))
+// i8Tensor stores zero points as I8 (compressed-tensors' weight_zero_point of the
+// int-quantized and per-tensor layouts; they lie in the 8-bit level range).
+func i8Tensor(v []int32, shape ...int) *tensor.Tensor {
+	t := tensor.New(tensor.I8, shape...)
+	dst := t.I8()
 	for i, x := range v {
-		out[i] = int8(x)
+		dst[i] = int8(x)
 	}
-	return out
+	return t
 }
 
 func i32Tensor(v []int32, shape []int) *tensor.Tensor {

@@ -1,8 +1,6 @@
 package gptq
 
 import (
-	"fmt"
-
 	"github.com/autoq/autoq/quant"
 )
 
@@ -15,29 +13,16 @@ const (
 	ClipActMSE             // the same grid minimising the output error e^T H_g e (activation-aware)
 )
 
-func (c Clip) String() string {
-	switch c {
-	case ClipNone:
-		return "none"
-	case ClipMSE:
-		return "mse"
-	case ClipActMSE:
-		return "act-mse"
-	}
-	return fmt.Sprintf("Clip(%d)", uint8(c))
-}
+var clipNames = []string{ClipNone: "none", ClipMSE: "mse", ClipActMSE: "act-mse"}
+
+func (c Clip) String() string { return quant.EnumName("Clip", c, clipNames) }
 
 // ParseClip accepts "none" (alias "max"), "mse" and "act-mse".
 func ParseClip(s string) (Clip, error) {
-	switch s {
-	case "none", "max":
+	if s == "max" {
 		return ClipNone, nil
-	case "mse":
-		return ClipMSE, nil
-	case "act-mse":
-		return ClipActMSE, nil
 	}
-	return 0, fmt.Errorf("unknown clipping search %q (want none, mse or act-mse)", s)
+	return quant.ParseEnum[Clip](s, clipNames, "clipping search", "none, mse or act-mse")
 }
 
 // ClipGridSteps is the number of candidate ratios: r_i = float32(100-i)/100 for

@@ -36,17 +36,11 @@ func TestFPTargetIsTheLeastSquaresTarget(t *testing.T) {
 		ref[i] = x[i] + 0.05*float32(r.NormFloat64())*x[i]
 	}
 	h := hessianOf(t, x, m, cols)
-	same, err := NewDrift(cols)
-	require.NoError(t, err)
-	require.NoError(t, same.Add(x, x, m, cols))
-	wt, err := FPTarget("l", w, rows, cols, h, same, 0)
+	wt, err := FPTarget("l", w, rows, cols, h, driftOf(t, x, x, m, cols), 0)
 	require.NoError(t, err)
 	assert.Equal(t, w, wt, "no drift: W' = W")
 
-	d, err := NewDrift(cols)
-	require.NoError(t, err)
-	require.NoError(t, d.Add(ref, x, m, cols))
-	wt, err = FPTarget("l", w, rows, cols, h, d, 1e-12)
+	wt, err = FPTarget("l", w, rows, cols, h, driftOf(t, ref, x, m, cols), 1e-12)
 	require.NoError(t, err)
 	assert.NotEqual(t, w, wt)
 	var worst, scale float64

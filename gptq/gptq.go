@@ -2,7 +2,6 @@ package gptq
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/autoq/autoq/quant"
 )
@@ -57,26 +56,14 @@ const (
 	GroupsDynamic
 )
 
+var groupOrderNames = []string{GroupsStatic: "static", GroupsDynamic: "dynamic"}
+
 // ParseGroupOrder accepts "static" and "dynamic".
 func ParseGroupOrder(s string) (GroupOrder, error) {
-	switch s {
-	case "static":
-		return GroupsStatic, nil
-	case "dynamic":
-		return GroupsDynamic, nil
-	}
-	return 0, fmt.Errorf("unknown act-order grouping %q (want static or dynamic)", s)
+	return quant.ParseEnum[GroupOrder](s, groupOrderNames, "act-order grouping", "static or dynamic")
 }
 
-func (g GroupOrder) String() string {
-	switch g {
-	case GroupsStatic:
-		return "static"
-	case GroupsDynamic:
-		return "dynamic"
-	}
-	return fmt.Sprintf("GroupOrder(%d)", uint8(g))
-}
+func (g GroupOrder) String() string { return quant.EnumName("GroupOrder", g, groupOrderNames) }
 
 // Report says what Quantize did for one layer.
 type Report struct {

@@ -1,6 +1,7 @@
 package gptq
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -39,11 +40,22 @@ func correlatedInputs(r *rand.Rand, m, k int) []float32 {
 	return x
 }
 
+// hessianOf is the Hessian of m tokens x of width k.
 func hessianOf(t testing.TB, x []float32, m, k int) *Hessian {
+	t.Helper()
 	h, err := NewHessian(k)
 	require.NoError(t, err)
 	require.NoError(t, h.Add(x, m, k))
 	return h
+}
+
+// driftOf is the drift of m tokens x of width k from their references ref.
+func driftOf(t testing.TB, ref, x []float32, m, k int) *Drift {
+	t.Helper()
+	d, err := NewDrift(k)
+	require.NoError(t, err)
+	require.NoError(t, d.Add(ref, x, m, k))
+	return d
 }
 
 // identityHessian is H = I (one token's worth).
@@ -93,30 +105,29 @@ func rtnLevels(s quant.Scheme, w []float32, rows, cols int) []int32 {
 	return out
 }
 
-func schemes() []quant.Scheme {
-	return []quant.Scheme{
-		{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 32},
-		{Bits: 4, Symmetric: false, Granularity: quant.PerGroup, GroupSize: 32},
-		{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 128},
-		{Bits: 4, Symmetric: false, Granularity: quant.PerGroup, GroupSize: 16},
-		{Bits: 4, Symmetric: true, Granularity: quant.PerChannel},
-		{Bits: 8, Symmetric: true, Granularity: quant.PerChannel},
-		{Bits: 8, Symmetric: false, Granularity: quant.PerGroup, GroupSize: 64},
-		{Bits: 4, Symmetric: false, Granularity: quant.PerTensor},
+// schemesOf is the weight schemes of recipe names in quant.ParseRecipe's grammar: "w4g32"
+// (4-bit, groups of 32, symmetric), "w8g64a" (asymmetric), "w4" (per channel), "w4ta"
+// (per tensor, asymmetric).
+func schemesOf(names ...string) []quant.Scheme {
+	out := make([]quant.Scheme, len(names))
+	for i, n := range names {
+		r, err := quant.ParseRecipe(n)
+		if err != nil || r.Full {
+			panic(fmt.Sprintf("test scheme %q: %v", n, err))
+		}
+		out[i] = r.Weight
 	}
+	return out
+}
+
+// schemes are the 4- and 8-bit schemes the tests run.
+func schemes() []quant.Scheme {
+	return schemesOf("w4g32", "w4g32a", "w4g128", "w4g16a", "w4", "w8", "w8g64a", "w4ta")
 }
 
 // otherWidths are the weight-only widths besides 4 and 8 bits.
 func otherWidths() []quant.Scheme {
-	return []quant.Scheme{
-		{Bits: 3, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 32},
-		{Bits: 3, Symmetric: false, Granularity: quant.PerGroup, GroupSize: 32},
-		{Bits: 5, Symmetric: false, Granularity: quant.PerGroup, GroupSize: 32},
-		{Bits: 5, Symmetric: true, Granularity: quant.PerChannel},
-		{Bits: 6, Symmetric: false, Granularity: quant.PerGroup, GroupSize: 32},
-		{Bits: 6, Symmetric: true, Granularity: quant.PerChannel},
-		{Bits: 7, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 64},
-	}
+	return schemesOf("w3g32", "w3g32a", "w5g32a", "w5", "w6g32a", "w6", "w7g64")
 }
 
 // allWidthSchemes is schemes() followed by otherWidths().

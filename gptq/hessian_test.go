@@ -11,10 +11,8 @@ import (
 )
 
 func TestHessianAddHandComputed(t *testing.T) {
-	h, err := NewHessian(3)
-	require.NoError(t, err)
 	// Two tokens: x1 = (1, 2, 3), x2 = (0, -1, 2).
-	require.NoError(t, h.Add([]float32{1, 2, 3, 0, -1, 2}, 2, 3))
+	h := hessianOf(t, []float32{1, 2, 3, 0, -1, 2}, 2, 3)
 	assert.Equal(t, int64(2), h.Tokens)
 	// H = x1 x1^T + x2 x2^T.
 	want := []float64{

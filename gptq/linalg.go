@@ -25,7 +25,16 @@ func (e *notPDError) Unwrap() error { return ErrNotPositiveDefinite }
 // lower triangle read) as L L^T and returns L (lower, row-major, zeros above). Every
 // entry is one fixed-order float64 dot product, so the result does not depend on the
 // number of workers.
-func cholesky(a []float64, n int) ([]float64, error) {
+func cholesky(a []float64, n int) ([]float64, error) { return choleskyBy(a, n, true) }
+
+// choleskyBy is cholesky with the rows below each pivot four at a time (dot4: four
+// independent sums, each dot's bits) when four, else one at a time: the reference the
+// tests and benchmarks compare the four-at-a-time factorization with.
+func choleskyBy(a []float64, n int, four bool) ([]float64, error) {
+	width := 1
+	if four {
+		width = 4
+	}
 	l := make([]float64, n*n)
 	for j := 0; j < n; j++ {
 		lj := l[j*n : j*n+j]
@@ -35,10 +44,9 @@ func cholesky(a []float64, n int) ([]float64, error) {
 		}
 		djj := math.Sqrt(d)
 		l[j*n+j] = djj
-		// Rows below j, four at a time (dot4: four independent sums, each dot's bits).
 		rows := func(g int) {
-			i := j + 1 + 4*g
-			if i+3 < n {
+			i := j + 1 + width*g
+			if four && i+3 < n {
 				s0, s1, s2, s3 := dot4(lj, l[i*n:i*n+j], l[(i+1)*n:(i+1)*n+j], l[(i+2)*n:(i+2)*n+j], l[(i+3)*n:(i+3)*n+j])
 				l[i*n+j] = (a[i*n+j] - s0) / djj
 				l[(i+1)*n+j] = (a[(i+1)*n+j] - s1) / djj
@@ -46,12 +54,12 @@ func cholesky(a []float64, n int) ([]float64, error) {
 				l[(i+3)*n+j] = (a[(i+3)*n+j] - s3) / djj
 				return
 			}
-			for ; i < n; i++ {
+			for end := min(i+width, n); i < end; i++ {
 				l[i*n+j] = (a[i*n+j] - dot(l[i*n:i*n+j], lj)) / djj
 			}
 		}
 		rest := n - j - 1
-		if groups := (rest + 3) / 4; rest*j > 1<<15 {
+		if groups := (rest + width - 1) / width; rest*j > 1<<15 {
 			parallelFor(groups, rows)
 		} else {
 			for g := 0; g < groups; g++ {
@@ -71,21 +79,61 @@ var factor = upperCholOfInverse
 // divided by U[i,i], says how an error in column i moves the later columns. It computes
 // L = chol(A), A^-1 = L^-T L^-1, and U = chol(A^-1)^T, all in float64.
 func upperCholOfInverse(a []float64, n int) ([]float64, error) {
-	l, err := cholesky(a, n)
+	return upperCholOfInverseBy(a, n, true)
+}
+
+// upperCholOfInverseBy is upperCholOfInverse with its sums four at a time (dot4 and the
+// four-column substitution) when four, else one at a time (choleskyBy's reference).
+func upperCholOfInverseBy(a []float64, n int, four bool) ([]float64, error) {
+	l, err := choleskyBy(a, n, four)
 	if err != nil {
 		return nil, err
 	}
-	// xt[c*n+k] = (L^-1)[k][c]: column c of L^-1 stored contiguously (nonzero for k >= c).
+	xt := lowerInverseColumns(l, n, four)
+	// inv[i][j] = sum_{k >= max(i,j)} (L^-1)[k][i] (L^-1)[k][j]; fill the lower triangle.
+	inv := make([]float64, n*n)
+	parallelFor(n, func(i int) {
+		xi := xt[i*n : (i+1)*n]
+		j := 0
+		for ; four && j+3 <= i; j += 4 {
+			inv[i*n+j], inv[i*n+j+1], inv[i*n+j+2], inv[i*n+j+3] = dot4(xi[i:],
+				xt[j*n+i:(j+1)*n], xt[(j+1)*n+i:(j+2)*n], xt[(j+2)*n+i:(j+3)*n], xt[(j+3)*n+i:(j+4)*n])
+		}
+		for ; j <= i; j++ {
+			inv[i*n+j] = dot(xi[i:], xt[j*n+i:(j+1)*n])
+		}
+	})
+	lh, err := choleskyBy(inv, n, four)
+	if err != nil {
+		return nil, fmt.Errorf("inverse: %w", err)
+	}
+	u := make([]float64, n*n)
+	for i := 0; i < n; i++ {
+		for j := i; j < n; j++ {
+			u[i*n+j] = lh[j*n+i]
+		}
+	}
+	return u, nil
+}
+
+// lowerInverseColumns returns the lower triangular L^-1 by columns: xt[c*n+k] =
+// (L^-1)[k][c], column c stored contiguously (nonzero for k >= c), each entry by forward
+// substitution. With four, four columns at a time: below row c0+3 their sums run side by
+// side (each with its own leading terms first, so every sum adds in index order as the
+// one-column dot does).
+func lowerInverseColumns(l []float64, n int, four bool) []float64 {
 	xt := make([]float64, n*n)
-	column := func(c int) { // one column of L^-1 by forward substitution
+	column := func(c int) {
 		x := xt[c*n : (c+1)*n]
 		x[c] = 1 / l[c*n+c]
 		for i := c + 1; i < n; i++ {
 			x[i] = -dot(l[i*n+c:i*n+i], x[c:i]) / l[i*n+i]
 		}
 	}
-	// Four columns at a time: below row c0+3 their sums run side by side (each with its
-	// own leading terms first, so every sum adds in index order as column's dot does).
+	if !four {
+		parallelFor(n, column)
+		return xt
+	}
 	parallelFor((n+3)/4, func(g int) {
 		c0 := 4 * g
 		if c0+3 >= n {
@@ -123,30 +171,7 @@ func upperCholOfInverse(a []float64, n int) ([]float64, error) {
 			x0[i], x1[i], x2[i], x3[i] = -s0/d, -s1/d, -s2/d, -s3/d
 		}
 	})
-	// inv[i][j] = sum_{k >= max(i,j)} (L^-1)[k][i] (L^-1)[k][j]; fill the lower triangle.
-	inv := make([]float64, n*n)
-	parallelFor(n, func(i int) {
-		xi := xt[i*n : (i+1)*n]
-		j := 0
-		for ; j+3 <= i; j += 4 {
-			inv[i*n+j], inv[i*n+j+1], inv[i*n+j+2], inv[i*n+j+3] = dot4(xi[i:],
-				xt[j*n+i:(j+1)*n], xt[(j+1)*n+i:(j+2)*n], xt[(j+2)*n+i:(j+3)*n], xt[(j+3)*n+i:(j+4)*n])
-		}
-		for ; j <= i; j++ {
-			inv[i*n+j] = dot(xi[i:], xt[j*n+i:(j+1)*n])
-		}
-	})
-	lh, err := cholesky(inv, n)
-	if err != nil {
-		return nil, fmt.Errorf("inverse: %w", err)
-	}
-	u := make([]float64, n*n)
-	for i := 0; i < n; i++ {
-		for j := i; j < n; j++ {
-			u[i*n+j] = lh[j*n+i]
-		}
-	}
-	return u, nil
+	return xt
 }
 
 // dot4 returns dot(a, b0), ..., dot(a, b3) (each b at least as long as a), every sum in

@@ -1,6 +1,7 @@
 package gptq
 
 import (
+	"cmp"
 	"fmt"
 	"sort"
 
@@ -36,15 +37,9 @@ func Prepare(name string, w []float32, rows, cols int, s quant.Scheme, h *Hessia
 	if opt.Damp < 0 || opt.BlockSize < 0 || opt.DampTries < 0 {
 		return nil, fmt.Errorf("%s: negative option (damp %g, block size %d, damp tries %d)", name, opt.Damp, opt.BlockSize, opt.DampTries)
 	}
-	if opt.Damp == 0 {
-		opt.Damp = DefaultDamp
-	}
-	if opt.BlockSize == 0 {
-		opt.BlockSize = DefaultBlockSize
-	}
-	if opt.DampTries == 0 {
-		opt.DampTries = DefaultDampTries
-	}
+	opt.Damp = cmp.Or(opt.Damp, DefaultDamp) // cmp.Or: the first that is not zero
+	opt.BlockSize = cmp.Or(opt.BlockSize, DefaultBlockSize)
+	opt.DampTries = cmp.Or(opt.DampTries, DefaultDampTries)
 	p := &Problem{Name: name, Scheme: s, Rows: rows, Cols: cols, GroupSize: l.GroupSize, Groups: l.Groups,
 		PerTensor: l.PerTensor, Opt: opt, W: append([]float32(nil), w...), H: h.Matrix()}
 	for i := 0; i < cols; i++ {

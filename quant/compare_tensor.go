@@ -30,13 +30,16 @@ type errorSums struct {
 // add accumulates one stretch of reference and reconstructed values.
 func (e *errorSums) add(ref, got []float32) {
 	got = got[:len(ref)]
-	n := 0
-	if useSIMD {
-		if n = len(ref) &^ 7; n > 0 {
-			errorAddAVX2(e, &ref[0], &got[0], n)
-		}
+	n := simdLen(len(ref))
+	if n > 0 {
+		errorAddAVX2(e, &ref[0], &got[0], n)
 	}
-	for i := n; i < len(ref); i++ {
+	e.addFrom(ref, got, n)
+}
+
+// addFrom is add's Go loop (the kernel's twin) over elements [from, len(ref)).
+func (e *errorSums) addFrom(ref, got []float32, from int) {
+	for i := from; i < len(ref); i++ {
 		k := i & 7
 		a, b := float64(ref[i]), float64(got[i])
 		d := b - a
@@ -128,14 +131,11 @@ func CompareTensor(name string, ref *tensor.Tensor, q *QTensor) (TensorError, er
 	l := q.Layout()
 	rb := q.rowBytes()
 	blocks := make([]errorSums, (m.rows+rowChunk-1)/rowChunk)
-	bufs := m.rowBufs()
-	_ = parallelRows(m.rows, func(r0, r1 int) error {
-		buf, dq := bufs.get()
-		defer bufs.put(buf, dq)
+	_ = m.forRowChunks(name, func(mb matrix, r0, r1 int, conv, dq []float32) error {
 		var e errorSums
 		for r := r0; r < r1; r++ {
 			dequantizeRow(q, l, q.Data[r*rb:(r+1)*rb], r, dq)
-			e.add(m.row(r, buf), dq)
+			e.add(mb.row(r, conv), dq)
 		}
 		blocks[r0/rowChunk] = e
 		return nil

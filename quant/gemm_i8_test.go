@@ -103,11 +103,8 @@ func TestQuantizeActRowMatchesDefinition(t *testing.T) {
 
 // The Into variants write the same bits into the caller's buffer and check its length.
 func TestGemmIntoVariants(t *testing.T) {
-	r := testutil.Rand(32)
 	const M, N, K = 7, 33, 96
-	x := testutil.Gaussian(r, M*K, 1)
-	w := testutil.Gaussian(r, N*K, 0.05)
-	bias := testutil.Gaussian(r, N, 0.1)
+	x, w, bias := gemmOperands(32, M, N, K)
 	aq, as := QuantizeActivationsPerToken(x, M, K)
 	q8, err := Quantize("w8", w, N, K, Scheme{Bits: 8, Symmetric: true, Granularity: PerChannel}, SearchOptions{})
 	require.NoError(t, err)

@@ -2,7 +2,6 @@ package quant
 
 import (
 	"fmt"
-	"math"
 	"testing"
 
 	"github.com/autoq/autoq/internal/testutil"
@@ -10,39 +9,12 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// naiveF64 is C = A * B^T in float64, the independent oracle.
-func naiveF64(a, b []float32, M, N, K int) (c, absSum []float64) {
-	c = make([]float64, M*N)
-	absSum = make([]float64, M*N)
-	for m := 0; m < M; m++ {
-		for n := 0; n < N; n++ {
-			for k := 0; k < K; k++ {
-				p := float64(a[m*K+k]) * float64(b[n*K+k])
-				c[m*N+n] += p
-				absSum[m*N+n] += math.Abs(p)
-			}
-		}
-	}
-	return c, absSum
-}
-
-// requireCloseGemm checks got against the float64 result within the float32 summation
-// bound K*2^-24*sum|a*b| (times 2 for slack).
-func requireCloseGemm(t *testing.T, got []float32, want, absSum []float64, K int) {
-	t.Helper()
-	require.Len(t, got, len(want))
-	for i := range want {
-		tol := 2*float64(K)*0x1p-24*absSum[i] + 1e-30
-		require.InDelta(t, want[i], float64(got[i]), tol, "element %d", i)
-	}
-}
-
 func TestGemmF32(t *testing.T) {
 	r := testutil.Rand(10)
 	for _, sh := range [][3]int{{1, 1, 1}, {3, 5, 7}, {16, 40, 64}, {2, 33, 100}} {
 		M, N, K := sh[0], sh[1], sh[2]
 		a, b := testutil.Gaussian(r, M*K, 1), testutil.Gaussian(r, N*K, 1)
-		want, abs := naiveF64(a, b, M, N, K)
+		want, abs := naiveF64(a, b, nil, M, N, K)
 		requireCloseGemm(t, GemmF32(a, b, M, N, K), want, abs, K)
 	}
 	// Hand case: [1 2; 3 4] * [5 6; 7 8]^T = [17 23; 39 53].
@@ -78,11 +50,8 @@ func TestGemmI8Exact(t *testing.T) {
 }
 
 func TestGemmW8A8(t *testing.T) {
-	r := testutil.Rand(12)
 	const M, N, K = 6, 20, 96
-	x := testutil.Gaussian(r, M*K, 1)
-	w := testutil.Gaussian(r, N*K, 0.05)
-	bias := testutil.Gaussian(r, N, 0.1)
+	x, w, bias := gemmOperands(12, M, N, K)
 	aq, as := QuantizeActivationsPerToken(x, M, K)
 	for _, g := range []Granularity{PerChannel, PerTensor} {
 		s := Scheme{Bits: 8, Symmetric: true, Granularity: g}
@@ -113,11 +82,7 @@ func TestGemmW8A8(t *testing.T) {
 		for i, v := range aq {
 			da[i] = float32(v) * as[i/K]
 		}
-		want, abs := naiveF64(da, Dequantize(q), M, N, K)
-		for i := range want {
-			want[i] += float64(bias[i%N])
-			abs[i] += math.Abs(float64(bias[i%N]))
-		}
+		want, abs := naiveF64(da, Dequantize(q), bias, M, N, K)
 		requireCloseGemm(t, got, want, abs, K)
 
 		noBias, err := GemmW8A8(aq, as, M, q, nil)
@@ -127,11 +92,8 @@ func TestGemmW8A8(t *testing.T) {
 }
 
 func TestGemmW4A16(t *testing.T) {
-	r := testutil.Rand(13)
 	const M, N, K = 4, 24, 128
-	a := testutil.Gaussian(r, M*K, 1)
-	w := testutil.Gaussian(r, N*K, 0.05)
-	bias := testutil.Gaussian(r, N, 0.1)
+	a, w, bias := gemmOperands(13, M, N, K)
 	for _, s := range []Scheme{
 		{Bits: 4, Symmetric: true, Granularity: PerGroup, GroupSize: 32},
 		{Bits: 4, Granularity: PerGroup, GroupSize: 64},
@@ -147,11 +109,7 @@ func TestGemmW4A16(t *testing.T) {
 			ref[i] = ref[i] + bias[i%N]
 		}
 		assert.Equal(t, ref, got, s.String())
-		want, abs := naiveF64(a, Dequantize(q), M, N, K)
-		for i := range want {
-			want[i] += float64(bias[i%N])
-			abs[i] += math.Abs(float64(bias[i%N]))
-		}
+		want, abs := naiveF64(a, Dequantize(q), bias, M, N, K)
 		requireCloseGemm(t, got, want, abs, K)
 	}
 }

@@ -36,6 +36,16 @@ func (l Layout) NParams() int {
 	return l.Rows * l.Groups
 }
 
+// paramSlices returns row r's Groups scales and zero points (zs nil when zeros is nil)
+// from Param(r, 0) on: the one pair of a per-tensor layout serves every row.
+func (l Layout) paramSlices(scales []float32, zeros []int32, r int) (sc []float32, zs []int32) {
+	i := l.Param(r, 0)
+	if zeros != nil {
+		zs = zeros[i : i+l.Groups]
+	}
+	return scales[i : i+l.Groups], zs
+}
+
 // Param is the index into scales/zeros of element (r, c).
 func (l Layout) Param(r, c int) int {
 	if l.PerTensor {

@@ -87,39 +87,36 @@ func matrixOf(name string, t *tensor.Tensor) (matrix, error) {
 	return m, nil
 }
 
-// rowBufPool hands out pairs of row buffers: one for the converted row (nil for F32,
-// whose rows are views) and one of cols floats for results. Work is split into many
-// chunks of rows; the pool gives each worker's chunks the same buffers again instead of
-// two fresh allocations per chunk.
-type rowBufPool struct {
-	m    matrix
-	pool sync.Pool
-	raw  sync.Pool // *[]byte blocks for matrix.block
+// rowBufs are one worker's buffers: conv for a converted row (nil for F32, whose rows
+// are views), out for results (cols floats), raw for the rows matrix.block reads.
+type rowBufs struct {
+	conv, out []float32
+	raw       []byte
 }
 
-func (m matrix) rowBufs() *rowBufPool { return &rowBufPool{m: m} }
-
-func (p *rowBufPool) get() (conv, out []float32) {
-	if v, ok := p.pool.Get().(*[2][]float32); ok {
-		return v[0], v[1]
-	}
-	if p.m.dtype != tensor.F32 {
-		conv = make([]float32, p.m.cols)
-	}
-	return conv, make([]float32, p.m.cols)
+// forRowChunks calls fn for chunks of rows [r0, r1) in parallel (parallelRows), with the
+// chunk's rows in memory (mb: see block) and a pair of row buffers (conv for mb.row, out
+// for results). Work is split into many chunks; a pool gives each worker's chunks the same
+// buffers again instead of fresh ones per chunk. It returns the error of the first
+// failing chunk.
+func (m matrix) forRowChunks(name string, fn func(mb matrix, r0, r1 int, conv, out []float32) error) error {
+	var pool sync.Pool
+	return parallelRows(m.rows, func(r0, r1 int) error {
+		b, ok := pool.Get().(*rowBufs)
+		if !ok {
+			b = &rowBufs{out: make([]float32, m.cols)}
+			if m.dtype != tensor.F32 {
+				b.conv = make([]float32, m.cols)
+			}
+		}
+		defer pool.Put(b)
+		mb, err := m.block(name, r0, r1, &b.raw)
+		if err != nil {
+			return err
+		}
+		return fn(mb, r0, r1, b.conv, b.out)
+	})
 }
-
-func (p *rowBufPool) put(conv, out []float32) { p.pool.Put(&[2][]float32{conv, out}) }
-
-// getRaw and putRaw hand out the byte buffers of matrix.block.
-func (p *rowBufPool) getRaw() *[]byte {
-	if v, ok := p.raw.Get().(*[]byte); ok {
-		return v
-	}
-	return new([]byte)
-}
-
-func (p *rowBufPool) putRaw(b *[]byte) { p.raw.Put(b) }
 
 // row returns row r as float32: a view for F32, converted into buf otherwise.
 func (m matrix) row(r int, buf []float32) []float32 {

@@ -3,6 +3,7 @@ package quant
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // rowChunk is the number of rows one task handles. Work is split into fixed chunks (not one
@@ -37,24 +38,14 @@ func ParallelChunks(n, chunk int, fn func(lo, hi int) error) error {
 		}
 		return nil
 	}
-	var next int
-	var mu sync.Mutex
+	var next atomic.Int64 // the next task to take
 	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				mu.Lock()
-				t := next
-				next++
-				mu.Unlock()
-				if t >= tasks {
-					return
-				}
+	for range workers {
+		wg.Go(func() {
+			for t := int(next.Add(1) - 1); t < tasks; t = int(next.Add(1) - 1) {
 				errs[t] = fn(t*chunk, min((t+1)*chunk, n))
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	for _, err := range errs {

@@ -12,36 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// allSchemes is every bit width (3 to 8), symmetry and granularity (groups of 32).
-func allSchemes() []Scheme {
-	var out []Scheme
-	for bits := MinBits; bits <= MaxBits; bits++ {
-		for _, sym := range []bool{true, false} {
-			for _, g := range []Granularity{PerTensor, PerChannel, PerGroup} {
-				s := Scheme{Bits: bits, Symmetric: sym, Granularity: g}
-				if g == PerGroup {
-					s.GroupSize = 32
-				}
-				out = append(out, s)
-			}
-		}
-	}
-	return out
-}
-
-// testMatrix is rows x cols of Gaussian rows, a heavy-tailed row, an all-positive row and an
-// all-negative row (asymmetric ranges that must be widened to contain 0).
-func testMatrix(seed uint64, rows, cols int) []float32 {
-	r := testutil.Rand(seed)
-	w := testutil.Gaussian(r, rows*cols, 0.02)
-	copy(w[cols:2*cols], testutil.StudentT(r, cols, 3))
-	for c := 0; c < cols; c++ {
-		w[2*cols+c] = float32(math.Abs(float64(w[2*cols+c]))) + 0.5
-		w[3*cols+c] = -float32(math.Abs(float64(w[3*cols+c]))) - 0.25
-	}
-	return w
-}
-
 // halfStep is the bound on |deq - x| for a value inside the quantization range: half a step
 // plus a few float32 rounding errors (the division x/scale and the product (q-z)*scale).
 func halfStep(scale, x float32) float64 {
@@ -215,20 +185,7 @@ func TestNonFiniteNamesElement(t *testing.T) {
 				_, err = Quantize("blk.0.wq", w, 4, 64, s, SearchOptions{Method: m})
 				require.ErrorContains(t, err, want, "%s %s", s, m)
 			}
-			n := 4
-			if s.Granularity == PerGroup {
-				n = 8
-			} else if s.Granularity == PerTensor {
-				n = 1
-			}
-			scales := make([]float32, n)
-			for i := range scales {
-				scales[i] = 1
-			}
-			var zeros []int32
-			if !s.Symmetric {
-				zeros = make([]int32, n)
-			}
+			scales, zeros := unitParams(t, s, 4, 64)
 			_, err = QuantizeWithParams("blk.0.wq", w, 4, 64, s, scales, zeros)
 			require.ErrorContains(t, err, want)
 		}

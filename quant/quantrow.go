@@ -47,9 +47,7 @@ func quantizeSpan(name string, dst []byte, deq, vals []float32, r, c0, bits int,
 			out[j] = byte(int32(q))
 			dq[j] = (q - z) * sc
 		}
-	case bits != 4:
-		return quantizeStream(name, dst, deq, vals, r, c0, bits, sc, z, lo, hi)
-	case c0%2 == 0 && len(vals)%2 == 0:
+	case bits == 4 && c0%2 == 0 && len(vals)%2 == 0:
 		out := dst[c0/2 : (c0+len(vals))/2]
 		dq := deq[c0 : c0+2*len(out)]
 		for j := range out {
@@ -65,22 +63,16 @@ func quantizeSpan(name string, dst []byte, deq, vals []float32, r, c0, bits int,
 			dq[2*j], dq[2*j+1] = (qa-z)*sc, (qb-z)*sc
 		}
 	default:
-		for j, x := range vals {
-			if !isFinite32(x) {
-				return nonFinite(name, x, r, c0+j)
-			}
-			q := level(x, sc, z, lo, hi)
-			putLevel(dst, bits, c0+j, int32(q))
-			deq[c0+j] = (q - z) * sc
-		}
+		return quantizeStream(name, dst, deq, vals, r, c0, bits, sc, z, lo, hi)
 	}
 	return nil
 }
 
 // quantizeStream quantizes vals (columns [c0, c0+len(vals)) of row r) as bits-wide levels
-// (3, 5, 6, 7) into the packed row dst and their dequantized values into deq[c0:]: the
-// columns before the first multiple of 8 and after the last one level by level, the rest
-// eight levels (bits bytes) at a time.
+// (3, 5, 6, 7; 4 where the span does not start and end on a byte) into the packed row dst
+// (putLevel's little-endian bit stream, whatever the width) and their dequantized values
+// into deq[c0:]: the columns before the first multiple of 8 and after the last one level
+// by level, the rest eight levels (bits bytes) at a time.
 func quantizeStream(name string, dst []byte, deq, vals []float32, r, c0, bits int, sc, z, lo, hi float32) error {
 	one := func(j int) error {
 		x := vals[j]

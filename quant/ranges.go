@@ -2,6 +2,8 @@ package quant
 
 import (
 	"fmt"
+
+	"github.com/autoq/autoq/tensor"
 )
 
 // checkLayout validates the scheme, the shape against len(w) and the group size. It does
@@ -34,28 +36,10 @@ func nonFinite(name string, x float32, r, c int) error {
 //
 // Min and max are exact (no rounding), so the result does not depend on evaluation order.
 func GroupRanges(name string, w []float32, rows, cols int, s Scheme) (lo, hi []float32, err error) {
-	l, err := checkLayout(name, len(w), rows, cols, s)
-	if err != nil {
+	if _, err := checkLayout(name, len(w), rows, cols, s); err != nil {
 		return nil, nil, err
 	}
-	// Per-row ranges first; PerTensor folds them afterwards.
-	lo = make([]float32, rows*l.Groups)
-	hi = make([]float32, rows*l.Groups)
-	err = parallelRows(rows, func(r0, r1 int) error {
-		for r := r0; r < r1; r++ {
-			if err := rowRanges(name, w[r*cols:(r+1)*cols], r, l, lo[r*l.Groups:], hi[r*l.Groups:]); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	if l.PerTensor {
-		lo, hi = foldRanges(lo, hi)
-	}
-	return lo, hi, nil
+	return groupRangesMatrix(name, matrix{rows: rows, cols: cols, dtype: tensor.F32, f32: w}, s)
 }
 
 // Params applies s.ComputeParams to each (lo[i], hi[i]). zeros is nil for symmetric

@@ -16,17 +16,9 @@ const (
 	ActDynamic                // int8, per-token scales computed at run time (row amax / 127)
 )
 
-func (a ActMode) String() string {
-	switch a {
-	case ActNone:
-		return "none"
-	case ActStatic:
-		return "static"
-	case ActDynamic:
-		return "per-token"
-	}
-	return fmt.Sprintf("ActMode(%d)", uint8(a))
-}
+var actModeNames = []string{ActNone: "none", ActStatic: "static", ActDynamic: "per-token"}
+
+func (a ActMode) String() string { return EnumName("ActMode", a, actModeNames) }
 
 // Rounding is how a recipe's weights are rounded to their levels.
 type Rounding uint8
@@ -38,19 +30,9 @@ const (
 	RoundRef                     // llama.cpp's own quantizer (block formats only: the reference to compare with)
 )
 
-func (r Rounding) String() string {
-	switch r {
-	case RoundDefault:
-		return "default"
-	case RoundRTN:
-		return "rtn"
-	case RoundGPTQ:
-		return "gptq"
-	case RoundRef:
-		return "ref"
-	}
-	return fmt.Sprintf("Rounding(%d)", uint8(r))
-}
+var roundingNames = []string{RoundDefault: "default", RoundRTN: "rtn", RoundGPTQ: "gptq", RoundRef: "ref"}
+
+func (r Rounding) String() string { return EnumName("Rounding", r, roundingNames) }
 
 // Recipe is how one linear layer is quantized: full precision, or a weight scheme with an
 // activation mode, optionally with its rounding. It is the one vocabulary of every job

@@ -14,26 +14,13 @@ const (
 	PerGroup                          // one scale per GroupSize consecutive inputs of a row
 )
 
-func (g Granularity) String() string {
-	switch g {
-	case PerTensor:
-		return "tensor"
-	case PerChannel:
-		return "channel"
-	case PerGroup:
-		return "group"
-	}
-	return fmt.Sprintf("Granularity(%d)", uint8(g))
-}
+var granularityNames = []string{PerTensor: "tensor", PerChannel: "channel", PerGroup: "group"}
+
+func (g Granularity) String() string { return EnumName("Granularity", g, granularityNames) }
 
 // ParseGranularity accepts "tensor", "channel" and "group".
 func ParseGranularity(s string) (Granularity, error) {
-	for _, g := range []Granularity{PerTensor, PerChannel, PerGroup} {
-		if g.String() == s {
-			return g, nil
-		}
-	}
-	return 0, fmt.Errorf("unknown granularity %q (want tensor, channel or group)", s)
+	return ParseEnum[Granularity](s, granularityNames, "granularity", "tensor, channel or group")
 }
 
 // Scheme is how a weight matrix [rows=out, cols=in] is quantized.

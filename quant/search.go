@@ -37,6 +37,14 @@ type SearchOptions struct {
 	ColWeights []float32
 }
 
+// method is o.Method, SearchMax when unset.
+func (o SearchOptions) method() SearchMethod {
+	if o.Method == 0 {
+		return SearchMax
+	}
+	return o.Method
+}
+
 // searchImpl is a search method defined outside this file (such as act-mse).
 type searchImpl struct {
 	name string
@@ -90,10 +98,7 @@ func ParseSearch(s string) (SearchMethod, error) {
 // PerTensor treats the whole matrix as one group (row-major order). NaN/Inf in w is an
 // error naming the tensor and element; so are bad shapes and group sizes.
 func SearchParams(name string, w []float32, rows, cols int, s Scheme, opt SearchOptions) (scales []float32, zeros []int32, err error) {
-	method := opt.Method
-	if method == 0 {
-		method = SearchMax
-	}
+	method := opt.method()
 	switch method {
 	case SearchMax:
 		lo, hi, err := GroupRanges(name, w, rows, cols, s)

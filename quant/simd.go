@@ -32,18 +32,25 @@ import (
 // it off to compare.
 var useSIMD = hasAVX2
 
+// simdLen is how many of n leading elements a streaming kernel (convertRow, errorSums.add,
+// Axpy) takes, eight at a time: none without useSIMD; the Go loop does the rest.
+func simdLen(n int) int {
+	if !useSIMD {
+		return 0
+	}
+	return n &^ 7
+}
+
 // convertRow converts half-precision bits to float32 into dst[:len(src)] (BF16 when bf16,
 // else F16), as tensor.BF16ToF32Slice and tensor.F16ToF32Slice do.
 func convertRow(dst []float32, src []uint16, bf16 bool) []float32 {
 	dst = dst[:len(src)]
-	n := 0
-	if useSIMD {
-		if n = len(src) &^ 7; n > 0 {
-			if bf16 {
-				bf16ToF32AVX2(&dst[0], &src[0], n)
-			} else {
-				f16ToF32AVX2(&dst[0], &src[0], n)
-			}
+	n := simdLen(len(src))
+	if n > 0 {
+		if bf16 {
+			bf16ToF32AVX2(&dst[0], &src[0], n)
+		} else {
+			f16ToF32AVX2(&dst[0], &src[0], n)
 		}
 	}
 	if bf16 {
@@ -122,11 +129,9 @@ func quantGroupsSIMD(dst []byte, deq, row []float32, l Layout, cols int, s Schem
 // inner loop of GPTQ's error propagation.
 func Axpy(a float64, x, y []float64) {
 	y = y[:len(x)]
-	n := 0
-	if useSIMD {
-		if n = len(x) &^ 7; n > 0 {
-			axpyAVX2(a, &x[0], &y[0], n)
-		}
+	n := simdLen(len(x))
+	if n > 0 {
+		axpyAVX2(a, &x[0], &y[0], n)
 	}
 	for i := n; i < len(x); i++ {
 		y[i] += a * x[i]

@@ -6,6 +6,75 @@
 // twins they must match bit for bit). Operand order is Go's: sources first, destination
 // last (VSUBPS b, a, d is d = a - b).
 
+// Macros of the kernels below, each written out once; they are defined ahead of every
+// TEXT so that vet's frame check (asmdecl) does not read their argument names as the
+// preceding function's.
+
+// The half-precision conversions share their frame (dst *float32, src *uint16, n int;
+// n a multiple of 8) and their walk: 8 halves (16 bytes) in, 8 float32s (32 bytes) out.
+// HALVES_ARGS loads DI = dst, SI = src, CX = n/8; HALVES_NEXT(loop) steps to the next 8.
+#define HALVES_ARGS \
+	MOVQ dst+0(FP), DI; \
+	MOVQ src+8(FP), SI; \
+	MOVQ n+16(FP), CX; \
+	SHRQ $3, CX
+
+#define HALVES_NEXT(loop) \
+	ADDQ $16, SI; \
+	ADDQ $32, DI; \
+	DECQ CX; \
+	JNZ  loop
+
+// REDUCE8(op, y, x, dst) folds the 8 int32 lanes of y (x: its low half) with op (VPMINSD,
+// VPMAXSD) and stores the result at dst; X4 is scratch.
+#define REDUCE8(op, y, x, dst) \
+	VEXTRACTI128 $1, y, X4; \
+	op           X4, x, x; \
+	VPSHUFD      $0x4e, x, X4; \
+	op           X4, x, x; \
+	VPSHUFD      $0xb1, x, X4; \
+	op           X4, x, x; \
+	VMOVD        x, dst
+
+// NONFINITE(y) ORs into Y6 the lanes of y that are NaN or Inf (every exponent bit set,
+// Y7 the exponent mask); Y4 is scratch.
+#define NONFINITE(y) \
+	VPAND    Y7, y, Y4; \
+	VPCMPEQD Y7, Y4, Y4; \
+	VPOR     Y4, Y6, Y6
+
+// EACH4(op, a) is op a, Yi, Yi for the four registers of values Y0-Y3.
+#define EACH4(op, a) \
+	op a, Y0, Y0; \
+	op a, Y1, Y1; \
+	op a, Y2, Y2; \
+	op a, Y3, Y3
+
+// DEQUANT(y, t, off) stores (y - zero) * scale (Y9, Y8) at off(R9), through t.
+#define DEQUANT(y, t, off) \
+	VSUBPS  Y9, y, t; \
+	VMULPS  Y8, t, t; \
+	VMOVUPS t, off(R9)
+
+// ERROR_LANES(off, sig, noise, gg, dot, amax) adds 4 elements, ref and got at off(SI)
+// and off(DX) widened to float64 (a in Y11, b in Y12, d = b - a in Y13), to their lanes of
+// the sums: sig += a*a, noise += d*d, gg += b*b, dot += a*b, each product rounded first;
+// amax = max(|d|, amax) (Y10 the abs mask; Y14 scratch).
+#define ERROR_LANES(off, sig, noise, gg, dot, amax) \
+	VCVTPS2PD off(SI), Y11; \
+	VCVTPS2PD off(DX), Y12; \
+	VSUBPD    Y11, Y12, Y13; \
+	VMULPD    Y11, Y11, Y14; \
+	VADDPD    Y14, sig, sig; \
+	VMULPD    Y13, Y13, Y14; \
+	VADDPD    Y14, noise, noise; \
+	VMULPD    Y12, Y12, Y14; \
+	VADDPD    Y14, gg, gg; \
+	VMULPD    Y12, Y11, Y14; \
+	VADDPD    Y14, dot, dot; \
+	VANDPD    Y10, Y13, Y13; \
+	VMAXPD    amax, Y13, amax
+
 // func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
 TEXT ·cpuid(SB), NOSPLIT, $0-24
 	MOVL leaf+0(FP), AX
@@ -26,40 +95,28 @@ TEXT ·xgetbv0(SB), NOSPLIT, $0-8
 	RET
 
 // func bf16ToF32AVX2(dst *float32, src *uint16, n int)
-// n is a multiple of 8: each BF16 is the top half of its float32.
+// Each BF16 is the top half of its float32.
 TEXT ·bf16ToF32AVX2(SB), NOSPLIT, $0-24
-	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ n+16(FP), CX
-	SHRQ $3, CX
-	JZ   bf16done
+	HALVES_ARGS
+	JZ bf16done
 bf16loop:
 	VPMOVZXWD (SI), Y0
 	VPSLLD    $16, Y0, Y0
 	VMOVDQU   Y0, (DI)
-	ADDQ      $16, SI
-	ADDQ      $32, DI
-	DECQ      CX
-	JNZ       bf16loop
+	HALVES_NEXT(bf16loop)
 bf16done:
 	VZEROUPPER
 	RET
 
 // func f16ToF32AVX2(dst *float32, src *uint16, n int)
-// n is a multiple of 8 (F16C's exact half to single conversion).
+// F16C's exact half to single conversion.
 TEXT ·f16ToF32AVX2(SB), NOSPLIT, $0-24
-	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ n+16(FP), CX
-	SHRQ $3, CX
-	JZ   f16done
+	HALVES_ARGS
+	JZ f16done
 f16loop:
 	VCVTPH2PS (SI), Y0
 	VMOVUPS   Y0, (DI)
-	ADDQ      $16, SI
-	ADDQ      $32, DI
-	DECQ      CX
-	JNZ       f16loop
+	HALVES_NEXT(f16loop)
 f16done:
 	VZEROUPPER
 	RET
@@ -98,20 +155,8 @@ mmloop:
 	DECQ    CX
 	JNZ     mmloop
 mmreduce:
-	VEXTRACTI128 $1, Y2, X4
-	VPMINSD      X4, X2, X2
-	VPSHUFD      $0x4e, X2, X4
-	VPMINSD      X4, X2, X2
-	VPSHUFD      $0xb1, X2, X4
-	VPMINSD      X4, X2, X2
-	VMOVD        X2, (DI)
-	VEXTRACTI128 $1, Y3, X4
-	VPMAXSD      X4, X3, X3
-	VPSHUFD      $0x4e, X3, X4
-	VPMAXSD      X4, X3, X3
-	VPSHUFD      $0xb1, X3, X4
-	VPMAXSD      X4, X3, X3
-	VMOVD        X3, (DX)
+	REDUCE8(VPMINSD, Y2, X2, (DI))
+	REDUCE8(VPMAXSD, Y3, X3, (DX))
 	ADDQ         $4, DI
 	ADDQ         $4, DX
 	DECQ         BX
@@ -194,53 +239,22 @@ qloop:
 	VMOVUPS 64(SI), Y2
 	VMOVUPS 96(SI), Y3
 
-	// NaN and Inf have every exponent bit set.
-	VPAND   Y7, Y0, Y4
-	VPCMPEQD Y7, Y4, Y4
-	VPOR    Y4, Y6, Y6
-	VPAND   Y7, Y1, Y4
-	VPCMPEQD Y7, Y4, Y4
-	VPOR    Y4, Y6, Y6
-	VPAND   Y7, Y2, Y4
-	VPCMPEQD Y7, Y4, Y4
-	VPOR    Y4, Y6, Y6
-	VPAND   Y7, Y3, Y4
-	VPCMPEQD Y7, Y4, Y4
-	VPOR    Y4, Y6, Y6
+	NONFINITE(Y0)
+	NONFINITE(Y1)
+	NONFINITE(Y2)
+	NONFINITE(Y3)
 
-	VDIVPS   Y8, Y0, Y0
-	VDIVPS   Y8, Y1, Y1
-	VDIVPS   Y8, Y2, Y2
-	VDIVPS   Y8, Y3, Y3
-	VROUNDPS $0, Y0, Y0
-	VROUNDPS $0, Y1, Y1
-	VROUNDPS $0, Y2, Y2
-	VROUNDPS $0, Y3, Y3
-	VADDPS   Y9, Y0, Y0
-	VADDPS   Y9, Y1, Y1
-	VADDPS   Y9, Y2, Y2
-	VADDPS   Y9, Y3, Y3
-	VMAXPS   Y10, Y0, Y0
-	VMAXPS   Y10, Y1, Y1
-	VMAXPS   Y10, Y2, Y2
-	VMAXPS   Y10, Y3, Y3
-	VMINPS   Y11, Y0, Y0
-	VMINPS   Y11, Y1, Y1
-	VMINPS   Y11, Y2, Y2
-	VMINPS   Y11, Y3, Y3
+	// level = min(max(round_even(x/scale) + zero, lo), hi), op by op on Y0-Y3.
+	EACH4(VDIVPS, Y8)
+	EACH4(VROUNDPS, $0)
+	EACH4(VADDPS, Y9)
+	EACH4(VMAXPS, Y10)
+	EACH4(VMINPS, Y11)
 
-	VSUBPS  Y9, Y0, Y4
-	VMULPS  Y8, Y4, Y4
-	VMOVUPS Y4, (R9)
-	VSUBPS  Y9, Y1, Y5
-	VMULPS  Y8, Y5, Y5
-	VMOVUPS Y5, 32(R9)
-	VSUBPS  Y9, Y2, Y4
-	VMULPS  Y8, Y4, Y4
-	VMOVUPS Y4, 64(R9)
-	VSUBPS  Y9, Y3, Y5
-	VMULPS  Y8, Y5, Y5
-	VMOVUPS Y5, 96(R9)
+	DEQUANT(Y0, Y4, 0)
+	DEQUANT(Y1, Y5, 32)
+	DEQUANT(Y2, Y4, 64)
+	DEQUANT(Y3, Y5, 96)
 
 	VCVTPS2DQ Y0, Y0
 	VCVTPS2DQ Y1, Y1
@@ -313,34 +327,8 @@ TEXT ·errorAddAVX2(SB), NOSPLIT, $0-32
 	VMOVUPD 288(DI), Y9
 	VBROADCASTSD absMask<>(SB), Y10
 ealoop:
-	// lanes 0-3
-	VCVTPS2PD (SI), Y11
-	VCVTPS2PD (DX), Y12
-	VSUBPD    Y11, Y12, Y13
-	VMULPD    Y11, Y11, Y14
-	VADDPD    Y14, Y0, Y0
-	VMULPD    Y13, Y13, Y14
-	VADDPD    Y14, Y2, Y2
-	VMULPD    Y12, Y12, Y14
-	VADDPD    Y14, Y4, Y4
-	VMULPD    Y12, Y11, Y14
-	VADDPD    Y14, Y6, Y6
-	VANDPD    Y10, Y13, Y13
-	VMAXPD    Y8, Y13, Y8
-	// lanes 4-7
-	VCVTPS2PD 16(SI), Y11
-	VCVTPS2PD 16(DX), Y12
-	VSUBPD    Y11, Y12, Y13
-	VMULPD    Y11, Y11, Y14
-	VADDPD    Y14, Y1, Y1
-	VMULPD    Y13, Y13, Y14
-	VADDPD    Y14, Y3, Y3
-	VMULPD    Y12, Y12, Y14
-	VADDPD    Y14, Y5, Y5
-	VMULPD    Y12, Y11, Y14
-	VADDPD    Y14, Y7, Y7
-	VANDPD    Y10, Y13, Y13
-	VMAXPD    Y9, Y13, Y9
+	ERROR_LANES(0, Y0, Y2, Y4, Y6, Y8)  // lanes 0-3
+	ERROR_LANES(16, Y1, Y3, Y5, Y7, Y9) // lanes 4-7
 	ADDQ      $32, SI
 	ADDQ      $32, DX
 	DECQ      CX

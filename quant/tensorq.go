@@ -29,10 +29,7 @@ func QuantizeTensor(name string, t *tensor.Tensor, s Scheme, opt SearchOptions) 
 	if err != nil {
 		return nil, err
 	}
-	method := opt.Method
-	if method == 0 {
-		method = SearchMax
-	}
+	method := opt.method()
 	if !rowLocal(s, method) {
 		if method != SearchMax {
 			return Quantize(name, m.all(), m.rows, m.cols, s, opt)
@@ -54,10 +51,7 @@ func QuantizeTensorWithError(name string, t *tensor.Tensor, s Scheme, opt Search
 	if err != nil {
 		return nil, TensorError{}, err
 	}
-	method := opt.Method
-	if method == 0 {
-		method = SearchMax
-	}
+	method := opt.method()
 	if !rowLocal(s, method) {
 		q, err := QuantizeTensor(name, t, s, opt)
 		if err != nil {
@@ -93,10 +87,7 @@ func QuantizeReaderWithError(name string, src TensorSource, s Scheme, opt Search
 	if rows < 0 || cols < 0 {
 		return nil, TensorError{}, fmt.Errorf("tensor %q: weight must be 2-D [out, in], got shape [%d %d]", name, rows, cols)
 	}
-	method := opt.Method
-	if method == 0 {
-		method = SearchMax
-	}
+	method := opt.method()
 	if !rowLocal(s, method) {
 		data := make([]byte, tensor.ByteSize(src.DType, []int{rows, cols}))
 		if _, err := src.R.ReadAt(data, 0); err != nil {
@@ -140,24 +131,12 @@ func quantizeRows(name string, m matrix, s Scheme, method SearchMethod, opt Sear
 		q.Zeros = make([]int32, l.NParams())
 	}
 	rb := q.rowBytes()
-	bufs := m.rowBufs()
-	err = parallelRows(m.rows, func(r0, r1 int) error {
-		buf, dq := bufs.get()
-		defer bufs.put(buf, dq)
-		raw := bufs.getRaw()
-		defer bufs.putRaw(raw)
-		mb, err := m.block(name, r0, r1, raw)
-		if err != nil {
-			return err
-		}
+	err = m.forRowChunks(name, func(mb matrix, r0, r1 int, conv, dq []float32) error {
 		var scratch rowScratch
 		var e errorSums
 		for r := r0; r < r1; r++ {
-			row, packed := mb.row(r, buf), q.Data[r*rb:(r+1)*rb]
-			sc, zs := q.Scales[r*l.Groups:(r+1)*l.Groups], []int32(nil)
-			if q.Zeros != nil {
-				zs = q.Zeros[r*l.Groups : (r+1)*l.Groups]
-			}
+			row, packed := mb.row(r, conv), q.Data[r*rb:(r+1)*rb]
+			sc, zs := l.paramSlices(q.Scales, q.Zeros, r)
 			if err := rowParams(name, row, r, l, s, method, p, sc, zs, &scratch); err != nil {
 				return err
 			}
@@ -199,17 +178,10 @@ func quantizeMatrix(name string, m matrix, s Scheme, scales []float32, zeros []i
 	}
 	q := newQTensor(name, s, l, scales, zeros)
 	rb := q.rowBytes()
-	bufs := m.rowBufs()
-	err = parallelRows(m.rows, func(r0, r1 int) error {
-		buf, dq := bufs.get()
-		defer bufs.put(buf, dq)
+	err = m.forRowChunks(name, func(mb matrix, r0, r1 int, conv, dq []float32) error {
 		for r := r0; r < r1; r++ {
-			i := l.Param(r, 0)
-			sc, zs := q.Scales[i:i+l.Groups], []int32(nil)
-			if q.Zeros != nil {
-				zs = q.Zeros[i : i+l.Groups]
-			}
-			if err := quantizeRow(name, q.Data[r*rb:(r+1)*rb], dq, m.row(r, buf), r, l, s, sc, zs); err != nil {
+			sc, zs := l.paramSlices(q.Scales, q.Zeros, r)
+			if err := quantizeRow(name, q.Data[r*rb:(r+1)*rb], dq, mb.row(r, conv), r, l, s, sc, zs); err != nil {
 				return err
 			}
 		}

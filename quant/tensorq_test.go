@@ -155,19 +155,7 @@ func TestQuantizeTensorNonFinite(t *testing.T) {
 			}
 			_, _, err := GroupRangesTensor("blk.0.wq", tc.t, s)
 			require.ErrorContains(t, err, want, "%s %s", dt, s)
-			_, nParams, _ := s.GroupCols(64)
-			nParams *= 4
-			if s.Granularity == PerTensor {
-				nParams = 1
-			}
-			scales := make([]float32, nParams)
-			for i := range scales {
-				scales[i] = 1
-			}
-			var zeros []int32
-			if !s.Symmetric {
-				zeros = make([]int32, nParams)
-			}
+			scales, zeros := unitParams(t, s, 4, 64)
 			_, err = QuantizeTensorWithParams("blk.0.wq", tc.t, s, scales, zeros)
 			require.ErrorContains(t, err, want, "%s %s", dt, s)
 		}

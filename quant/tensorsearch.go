@@ -20,10 +20,7 @@ func SearchParamsTensor(name string, t *tensor.Tensor, s Scheme, opt SearchOptio
 }
 
 func searchMatrix(name string, m matrix, s Scheme, opt SearchOptions) (scales []float32, zeros []int32, err error) {
-	method := opt.Method
-	if method == 0 {
-		method = SearchMax
-	}
+	method := opt.method()
 	if !rowLocal(s, method) {
 		if method != SearchMax {
 			return SearchParams(name, m.all(), m.rows, m.cols, s, opt)
@@ -47,17 +44,11 @@ func searchMatrix(name string, m matrix, s Scheme, opt SearchOptions) (scales []
 	if !s.Symmetric {
 		zeros = make([]int32, l.NParams())
 	}
-	bufs := m.rowBufs()
-	err = parallelRows(m.rows, func(r0, r1 int) error {
-		buf, out := bufs.get()
-		defer bufs.put(buf, out)
+	err = m.forRowChunks(name, func(mb matrix, r0, r1 int, conv, _ []float32) error {
 		var scratch rowScratch
 		for r := r0; r < r1; r++ {
-			sc, zs := scales[r*l.Groups:(r+1)*l.Groups], []int32(nil)
-			if zeros != nil {
-				zs = zeros[r*l.Groups : (r+1)*l.Groups]
-			}
-			if err := rowParams(name, m.row(r, buf), r, l, s, method, p, sc, zs, &scratch); err != nil {
+			sc, zs := l.paramSlices(scales, zeros, r)
+			if err := rowParams(name, mb.row(r, conv), r, l, s, method, p, sc, zs, &scratch); err != nil {
 				return err
 			}
 		}
@@ -78,22 +69,18 @@ func GroupRangesTensor(name string, t *tensor.Tensor, s Scheme) (lo, hi []float3
 	return groupRangesMatrix(name, m, s)
 }
 
+// groupRangesMatrix is GroupRanges a row at a time.
 func groupRangesMatrix(name string, m matrix, s Scheme) (lo, hi []float32, err error) {
-	if m.dtype == tensor.F32 {
-		return GroupRanges(name, m.f32, m.rows, m.cols, s)
-	}
 	l, err := checkLayout(name, m.rows*m.cols, m.rows, m.cols, s)
 	if err != nil {
 		return nil, nil, err
 	}
+	// Per-row ranges first; PerTensor folds them afterwards.
 	lo = make([]float32, m.rows*l.Groups)
 	hi = make([]float32, m.rows*l.Groups)
-	bufs := m.rowBufs()
-	err = parallelRows(m.rows, func(r0, r1 int) error {
-		buf, out := bufs.get()
-		defer bufs.put(buf, out)
+	err = m.forRowChunks(name, func(mb matrix, r0, r1 int, conv, _ []float32) error {
 		for r := r0; r < r1; r++ {
-			if err := rowRanges(name, m.row(r, buf), r, l, lo[r*l.Groups:], hi[r*l.Groups:]); err != nil {
+			if err := rowRanges(name, mb.row(r, conv), r, l, lo[r*l.Groups:], hi[r*l.Groups:]); err != nil {
 				return err
 			}
 		}

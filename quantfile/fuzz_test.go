@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/autoq/autoq/checkpoint"
-	"github.com/autoq/autoq/internal/testutil"
 	"github.com/autoq/autoq/quant"
 )
 
@@ -15,10 +14,7 @@ import (
 func FuzzReadQuantized(f *testing.F) {
 	const rows, cols = 4, 32
 	s := quant.Scheme{Bits: 4, Symmetric: false, Granularity: quant.PerGroup, GroupSize: 16}
-	q, err := quant.Quantize("w", testutil.Gaussian(testutil.Rand(5), rows*cols, 1), rows, cols, s, quant.SearchOptions{})
-	if err != nil {
-		f.Fatal(err)
-	}
+	q := gaussianQ(f, "w", 5, rows, cols, s)
 	ts, err := QuantizedTensors(q)
 	if err != nil {
 		f.Fatal(err)

@@ -1,10 +1,8 @@
 package quantfile
 
 import (
-	"path/filepath"
 	"testing"
 
-	"github.com/autoq/autoq/internal/testutil"
 	"github.com/autoq/autoq/quant"
 	"github.com/autoq/autoq/safetensors"
 	"github.com/autoq/autoq/tensor"
@@ -14,28 +12,18 @@ import (
 
 func TestQuantizedLayoutRoundTrip(t *testing.T) {
 	const rows, cols = 6, 64
-	w := testutil.Gaussian(testutil.Rand(3), rows*cols, 1)
-	schemes := []quant.Scheme{
-		{Bits: 8, Symmetric: true, Granularity: quant.PerChannel},
-		{Bits: 8, Symmetric: false, Granularity: quant.PerGroup, GroupSize: 32},
-		{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 16},
-		{Bits: 4, Symmetric: false, Granularity: quant.PerChannel},
-		{Bits: 4, Symmetric: true, Granularity: quant.PerTensor},
-		{Bits: 6, Symmetric: false, Granularity: quant.PerGroup, GroupSize: 32},
-		{Bits: 6, Symmetric: true, Granularity: quant.PerChannel},
-		{Bits: 5, Symmetric: false, Granularity: quant.PerGroup, GroupSize: 16},
-		{Bits: 5, Symmetric: true, Granularity: quant.PerTensor},
-		{Bits: 3, Symmetric: false, Granularity: quant.PerGroup, GroupSize: 32},
-		{Bits: 3, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 8},
-		{Bits: 7, Symmetric: false, Granularity: quant.PerChannel},
-	}
+	// Every width, symmetry and granularity (quant.ParseRecipe's names: "a" asymmetric,
+	// "t" per tensor, "gN" groups of N, none per channel).
+	recipes := []string{"w8", "w8g32a", "w4g16", "w4a", "w4t", "w6g32a", "w6", "w5g16a", "w5t", "w3g32a", "w3g8", "w7a"}
 	wantQ := map[string]*quant.QTensor{}
 	var all []safetensors.NamedTensor
 	meta := map[string]string{FormatKey: FormatVersion}
-	for i, s := range schemes {
-		name := "layer" + string(rune('a'+i)) + ".weight"
-		q, err := quant.Quantize(name, w, rows, cols, s, quant.SearchOptions{})
+	for i, recipe := range recipes {
+		r, err := quant.ParseRecipe(recipe)
 		require.NoError(t, err)
+		s := r.Weight
+		name := "layer" + string(rune('a'+i)) + ".weight"
+		q := gaussianQ(t, name, 3, rows, cols, s)
 		ts, err := QuantizedTensors(q)
 		require.NoError(t, err)
 		infos, err := QuantizedInfos(name, rows, cols, s)
@@ -64,14 +52,9 @@ func TestQuantizedLayoutRoundTrip(t *testing.T) {
 		wantQ[name] = q
 	}
 	all = append(all, safetensors.NamedTensor{Name: "norm.weight", T: tensor.FromF32([]float32{1, 2}, 2)})
-	p := filepath.Join(t.TempDir(), "q.safetensors")
-	require.NoError(t, safetensors.WriteFile(p, all, meta))
-	f, err := safetensors.Open(p)
+	got, metas, err := readBack(t, all, meta)
 	require.NoError(t, err)
-	defer f.Close()
-	got, metas, err := ReadQuantized(f)
-	require.NoError(t, err)
-	require.Len(t, got, len(schemes))
+	require.Len(t, got, len(recipes))
 	for name, q := range wantQ {
 		g := got[name]
 		require.NotNil(t, g, name)
@@ -87,12 +70,7 @@ func TestQuantizedLayoutRoundTrip(t *testing.T) {
 func TestReadQuantizedErrors(t *testing.T) {
 	s := quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 8}
 	mk := func(meta map[string]string, ts ...safetensors.NamedTensor) error {
-		p := filepath.Join(t.TempDir(), "q.safetensors")
-		require.NoError(t, safetensors.WriteFile(p, ts, meta))
-		f, err := safetensors.Open(p)
-		require.NoError(t, err)
-		defer f.Close()
-		_, _, err = ReadQuantized(f)
+		_, _, err := readBack(t, ts, meta)
 		return err
 	}
 	good := NewQuantMeta(2, 16, s).Encode()
@@ -130,9 +108,7 @@ func TestReadQuantizedErrors(t *testing.T) {
 func TestQuantizedLayoutGIdx(t *testing.T) {
 	const rows, cols = 3, 16
 	s := quant.Scheme{Bits: 4, Granularity: quant.PerGroup, GroupSize: 8}
-	w := testutil.Gaussian(testutil.Rand(4), rows*cols, 1)
-	q, err := quant.Quantize("w", w, rows, cols, s, quant.SearchOptions{})
-	require.NoError(t, err)
+	q := gaussianQ(t, "w", 4, rows, cols, s)
 	q.GIdx = []int32{1, 0, 0, 1, 1, 0, 1, 0, 0, 1, 1, 0, 0, 1, 0, 1}
 	require.NoError(t, q.Validate())
 	ts, err := QuantizedTensors(q)
@@ -144,12 +120,7 @@ func TestQuantizedLayoutGIdx(t *testing.T) {
 	// write stores ts, reads them back and returns the weight's group index and values
 	// (Data views the file: dequantize before closing it).
 	write := func(ts []safetensors.NamedTensor) ([]int32, []float32, error) {
-		p := filepath.Join(t.TempDir(), "q.safetensors")
-		require.NoError(t, safetensors.WriteFile(p, ts, map[string]string{FormatKey: FormatVersion, QuantMetaKey + "w": m.Encode()}))
-		f, err := safetensors.Open(p)
-		require.NoError(t, err)
-		defer f.Close()
-		got, _, err := ReadQuantized(f)
+		got, _, err := readBack(t, ts, map[string]string{FormatKey: FormatVersion, QuantMetaKey + "w": m.Encode()})
 		if err != nil {
 			return nil, nil, err
 		}

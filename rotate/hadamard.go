@@ -124,21 +124,27 @@ func jacobsthal(q int) []float64 {
 	return j
 }
 
+// borderedJacobsthal returns the order q+1 matrix [[0, 1ᵀ], [side·1, Q]] (Q =
+// jacobsthal(q), whose diagonal is χ(0) = 0), the core of both Paley constructions.
+func borderedJacobsthal(q int, side float64) []float64 {
+	j := jacobsthal(q)
+	n := q + 1
+	m := make([]float64, n*n)
+	for r := 1; r < n; r++ {
+		m[r], m[r*n] = 1, side
+		for c := 1; c < n; c++ {
+			m[r*n+c] = j[(r-1)*q+c-1]
+		}
+	}
+	return m
+}
+
 // paleyI returns the order q+1 matrix I + S, S = [[0, 1ᵀ], [−1, Q]] (q ≡ 3 mod 4: Q is
 // skew-symmetric, Q·Qᵀ = q·I − J and Q·1 = 0, so H·Hᵀ = (q+1)·I).
 func paleyI(q int) []float64 {
-	j := jacobsthal(q)
-	n := q + 1
-	h := make([]float64, n*n)
-	for c := 0; c < n; c++ {
-		h[c] = 1
-	}
-	for r := 1; r < n; r++ {
-		h[r*n] = -1
-		for c := 1; c < n; c++ {
-			h[r*n+c] = j[(r-1)*q+c-1]
-		}
-		h[r*n+r] = 1
+	h := borderedJacobsthal(q, -1)
+	for i := 0; i <= q; i++ {
+		h[i*(q+1)+i] = 1
 	}
 	return h
 }
@@ -147,15 +153,8 @@ func paleyI(q int) []float64 {
 // symmetric with C·Cᵀ = q·I; each 0 becomes [[1, −1], [−1, −1]] and each ±1 becomes
 // ±[[1, 1], [1, −1]].
 func paleyII(q int) []float64 {
-	j := jacobsthal(q)
+	cm := borderedJacobsthal(q, 1)
 	c := q + 1
-	cm := make([]float64, c*c)
-	for i := 1; i < c; i++ {
-		cm[i], cm[i*c] = 1, 1
-		for k := 1; k < c; k++ {
-			cm[i*c+k] = j[(i-1)*q+k-1]
-		}
-	}
 	n := 2 * c
 	h := make([]float64, n*n)
 	for i := 0; i < c; i++ {

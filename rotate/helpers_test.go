@@ -1,11 +1,16 @@
 package rotate
 
 import (
+	"fmt"
+	"maps"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
 	"github.com/autoq/autoq/checkpoint"
+	"github.com/autoq/autoq/internal/llamatest"
+	"github.com/autoq/autoq/internal/testutil"
 	"github.com/autoq/autoq/model"
 	"github.com/autoq/autoq/safetensors"
 	"github.com/autoq/autoq/tensor"
@@ -14,14 +19,9 @@ import (
 
 // named lists a tensor map in name order.
 func named(ts map[string]*tensor.Tensor) []safetensors.NamedTensor {
-	names := make([]string, 0, len(ts))
-	for n := range ts {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	out := make([]safetensors.NamedTensor, len(names))
-	for i, n := range names {
-		out[i] = safetensors.NamedTensor{Name: n, T: ts[n]}
+	out := make([]safetensors.NamedTensor, 0, len(ts))
+	for _, n := range slices.Sorted(maps.Keys(ts)) {
+		out = append(out, safetensors.NamedTensor{Name: n, T: ts[n]})
 	}
 	return out
 }
@@ -69,4 +69,19 @@ func tokenBatch(vocab int, lens ...int) [][]int {
 		out = append(out, seq)
 	}
 	return out
+}
+
+// tensorsWithAllBiases is llamatest.Tensors(cfg, seed, RandomNorms) (q/k/v biases when
+// cfg.Bias) plus o_proj, down_proj and up_proj biases, standard normal: every bias the
+// rotator transforms.
+func tensorsWithAllBiases(cfg checkpoint.LlamaConfig, seed uint64) map[string]*tensor.Tensor {
+	ts := llamatest.Tensors(cfg, seed, llamatest.RandomNorms)
+	r := rand.New(rand.NewPCG(1, 2))
+	for l := 0; l < cfg.Layers; l++ {
+		p := fmt.Sprintf("model.layers.%d.", l)
+		ts[p+"self_attn.o_proj.bias"] = tensor.FromF32(testutil.Gaussian(r, cfg.Dim, 1), cfg.Dim)
+		ts[p+"mlp.down_proj.bias"] = tensor.FromF32(testutil.Gaussian(r, cfg.Dim, 1), cfg.Dim)
+		ts[p+"mlp.up_proj.bias"] = tensor.FromF32(testutil.Gaussian(r, cfg.HiddenDim, 1), cfg.HiddenDim)
+	}
+	return ts
 }

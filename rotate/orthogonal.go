@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+
+	"github.com/autoq/autoq/quant"
 )
 
 // Kind is how a rotation is drawn.
@@ -24,28 +26,13 @@ const (
 	PlainHadamard
 )
 
-func (k Kind) String() string {
-	switch k {
-	case Hadamard:
-		return "hadamard"
-	case Random:
-		return "random"
-	case Identity:
-		return "identity"
-	case PlainHadamard:
-		return "plain-hadamard"
-	}
-	return fmt.Sprintf("Kind(%d)", uint8(k))
-}
+var kindNames = []string{Hadamard: "hadamard", Random: "random", Identity: "identity", PlainHadamard: "plain-hadamard"}
 
-// ParseKind accepts "hadamard", "random" and "identity".
+func (k Kind) String() string { return quant.EnumName("Kind", k, kindNames) }
+
+// ParseKind accepts "hadamard", "plain-hadamard", "random" and "identity".
 func ParseKind(s string) (Kind, error) {
-	for _, k := range []Kind{Hadamard, Random, Identity, PlainHadamard} {
-		if k.String() == s {
-			return k, nil
-		}
-	}
-	return 0, fmt.Errorf("unknown rotation %q (want hadamard, plain-hadamard, random or identity)", s)
+	return quant.ParseEnum[Kind](s, kindNames, "rotation", "hadamard, plain-hadamard, random or identity")
 }
 
 // Orthogonal is an n×n orthogonal matrix Q that multiplies row vectors, x ↦ x·Q. A

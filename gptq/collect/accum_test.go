@@ -15,16 +15,7 @@ import (
 // block b, then block b+1), the Accumulator gives Hessians' bits: same per-layer batches in
 // the same order. Shared inputs share one Hessian.
 func TestAccumulatorBlockMajorEqualsHessians(t *testing.T) {
-	m, err := model.Load(testutil.SharedData(t, "stories260K.bin"))
-	require.NoError(t, err)
-	r := testutil.Rand(9)
-	seqs := make([][]int, 5)
-	for i := range seqs {
-		seqs[i] = make([]int, 24+i)
-		for j := range seqs[i] {
-			seqs[i][j] = 3 + r.IntN(m.Config.Vocab-3)
-		}
-	}
+	m, seqs := storiesWithRandomTokens(t, 9, 24, 25, 26, 27, 28)
 	want, err := Hessians(m, seqs, 2, nil)
 	require.NoError(t, err)
 	var states []*model.Hidden
@@ -61,16 +52,7 @@ func TestAccumulatorBlockMajorEqualsHessians(t *testing.T) {
 // With the CPU GPTQ plugged in, QuantizeModelGPTQWith gives exactly QuantizeModel's GPTQ
 // result, and every layer's quantizer sees the fitted scheme and its own Hessian.
 func TestQuantizeModelGPTQWithCPUEqualsQuantizeModel(t *testing.T) {
-	m, err := model.Load(testutil.SharedData(t, "stories260K.bin"))
-	require.NoError(t, err)
-	r := testutil.Rand(3)
-	seqs := make([][]int, 4)
-	for i := range seqs {
-		seqs[i] = make([]int, 32)
-		for j := range seqs[i] {
-			seqs[i][j] = 3 + r.IntN(m.Config.Vocab-3)
-		}
-	}
+	m, seqs := storiesWithRandomTokens(t, 3, 32, 32, 32, 32)
 	hs, err := Hessians(m, seqs, 2, nil)
 	require.NoError(t, err)
 	s := quant.Scheme{Bits: 4, Granularity: quant.PerGroup, GroupSize: 32}
@@ -96,4 +78,22 @@ func TestQuantizeModelGPTQWithCPUEqualsQuantizeModel(t *testing.T) {
 	delete(hs, "model.layers.0.self_attn.q_proj")
 	_, _, err = QuantizeModelGPTQWith(m, hs, s, opt, gptq.Quantize)
 	assert.ErrorContains(t, err, "no Hessian for layer model.layers.0.self_attn.q_proj")
+}
+
+// storiesWithRandomTokens loads the shared real model (stories260K) and draws one
+// sequence of token ids per length in lens, uniform over the ids above the three special
+// tokens.
+func storiesWithRandomTokens(t *testing.T, seed uint64, lens ...int) (*model.Model, [][]int) {
+	t.Helper()
+	m, err := model.Load(testutil.SharedData(t, "stories260K.bin"))
+	require.NoError(t, err)
+	r := testutil.Rand(seed)
+	seqs := make([][]int, len(lens))
+	for i, n := range lens {
+		seqs[i] = make([]int, n)
+		for j := range seqs[i] {
+			seqs[i][j] = 3 + r.IntN(m.Config.Vocab-3)
+		}
+	}
+	return m, seqs
 }

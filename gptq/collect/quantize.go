@@ -16,26 +16,14 @@ const (
 	GPTQ                   // GPTQ error compensation
 )
 
+var methodNames = []string{RTN: "rtn", GPTQ: "gptq"}
+
 // ParseMethod accepts "rtn" and "gptq".
 func ParseMethod(s string) (Method, error) {
-	switch s {
-	case "rtn":
-		return RTN, nil
-	case "gptq":
-		return GPTQ, nil
-	}
-	return 0, fmt.Errorf("unknown quantization method %q (want rtn or gptq)", s)
+	return quant.ParseEnum[Method](s, methodNames, "quantization method", "rtn or gptq")
 }
 
-func (m Method) String() string {
-	switch m {
-	case RTN:
-		return "rtn"
-	case GPTQ:
-		return "gptq"
-	}
-	return fmt.Sprintf("Method(%d)", uint8(m))
-}
+func (m Method) String() string { return quant.EnumName("Method", m, methodNames) }
 
 // QuantizeModel quantizes every linear layer of m (its checkpoint weights) with method and
 // the clipping search clip, the scheme s.FitCols(cols), and the layers' Hessians (needed
@@ -100,25 +88,29 @@ func quantizeWeights(m *model.Model, name string, w []float32, h *gptq.Hessian, 
 		return nil, gptq.Report{}, fmt.Errorf("quantize: no 2-D weight %s.weight", name)
 	}
 	rows, cols := wt.Shape[0], wt.Shape[1]
-	ls := s.FitCols(cols)
 	if w == nil {
 		w = wt.F32()
 	}
-	var q *quant.QTensor
-	var rep gptq.Report
-	var err error
-	switch method {
-	case RTN:
-		q, err = gptq.RTN(name, w, rows, cols, ls, h, clip)
-	case GPTQ:
-		o := opt
-		o.Clip = clip
-		q, rep, err = gptq.Quantize(name, w, rows, cols, ls, h, o)
-	default:
-		err = fmt.Errorf("%s: unknown method %v", name, method)
-	}
+	q, rep, err := QuantizeMatrix(name, w, rows, cols, h, method, clip, s, opt)
 	if err != nil {
 		return nil, rep, fmt.Errorf("quantize: %w", err)
 	}
 	return q, rep, nil
+}
+
+// QuantizeMatrix quantizes the [rows, cols] weight w of layer name as QuantizeModel does:
+// with method and the clipping search clip, the scheme s.FitCols(cols) and the layer's
+// Hessian h. The report is GPTQ's (zero for RTN).
+func QuantizeMatrix(name string, w []float32, rows, cols int, h *gptq.Hessian, method Method, clip gptq.Clip, s quant.Scheme, opt gptq.Options) (*quant.QTensor, gptq.Report, error) {
+	ls := s.FitCols(cols)
+	switch method {
+	case RTN:
+		q, err := gptq.RTN(name, w, rows, cols, ls, h, clip)
+		return q, gptq.Report{}, err
+	case GPTQ:
+		o := opt
+		o.Clip = clip
+		return gptq.Quantize(name, w, rows, cols, ls, h, o)
+	}
+	return nil, gptq.Report{}, fmt.Errorf("%s: unknown method %v", name, method)
 }

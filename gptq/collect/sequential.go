@@ -27,30 +27,17 @@ const (
 	ByLayer
 )
 
-// ParseMode accepts "off" (or "none"), "block" and "layer".
+var modeNames = []string{OneShot: "off", ByBlock: "block", ByLayer: "layer"}
+
+// ParseMode accepts "off" (or "none", or ""), "block" and "layer".
 func ParseMode(s string) (Mode, error) {
-	switch s {
-	case "off", "none", "":
+	if s == "none" || s == "" {
 		return OneShot, nil
-	case "block":
-		return ByBlock, nil
-	case "layer":
-		return ByLayer, nil
 	}
-	return 0, fmt.Errorf("unknown sequential mode %q (want off, block or layer)", s)
+	return quant.ParseEnum[Mode](s, modeNames, "sequential mode", "off, block or layer")
 }
 
-func (m Mode) String() string {
-	switch m {
-	case OneShot:
-		return "off"
-	case ByBlock:
-		return "block"
-	case ByLayer:
-		return "layer"
-	}
-	return fmt.Sprintf("Mode(%d)", uint8(m))
-}
+func (m Mode) String() string { return quant.EnumName("Mode", m, modeNames) }
 
 // inputGroups splits the linear layers (in forward order) into runs that read the same
 // input: q/k/v, o, gate/up, down of each decoder layer.
