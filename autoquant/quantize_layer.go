@@ -40,13 +40,17 @@ var BestGPTQ = gptq.Options{ActOrder: true, Clip: gptq.ClipActMSE}
 
 // GPTQ returns a quantizer using GPTQ error compensation with each layer's Hessian from
 // hs (gptq/collect.Hessians); a layer without one is an error.
+//
+// The quantizer factors each Hessian once for consecutive calls on one layer (several
+// candidate schemes): hs must not change while it is in use.
 func GPTQ(hs map[string]*gptq.Hessian, opt gptq.Options) Quantizer {
+	var factors gptq.FactorCache
 	return func(name string, w []float32, rows, cols int, s quant.Scheme) (*quant.QTensor, error) {
 		h := hs[name]
 		if h == nil {
 			return nil, fmt.Errorf("gptq: no Hessian for layer %s (was it calibrated?)", name)
 		}
-		q, _, err := gptq.Quantize(name, w, rows, cols, s, h, opt)
+		q, _, err := gptq.QuantizeWith(&factors, name, w, rows, cols, s, h, opt)
 		return q, err
 	}
 }

@@ -2,6 +2,7 @@ package gptq
 
 import (
 	"errors"
+	"sync"
 
 	"github.com/autoq/autoq/quant"
 )
@@ -86,13 +87,20 @@ type Report struct {
 // depend on the number of workers. Weights, H and U are float64 during the algorithm;
 // levels are chosen with quant's float32 QuantizeValue on float32(current weight).
 func Quantize(name string, w []float32, rows, cols int, s quant.Scheme, h *Hessian, opt Options) (*quant.QTensor, Report, error) {
+	return QuantizeWith(nil, name, w, rows, cols, s, h, opt)
+}
+
+// QuantizeWith is Quantize keeping the factor of H in c (nil: none), so that quantizing
+// one layer in several schemes (the sensitivity pass's candidates) factors its H once: the
+// factor depends on H, the visiting order and the damping, not on the scheme or weights.
+func QuantizeWith(c *FactorCache, name string, w []float32, rows, cols int, s quant.Scheme, h *Hessian, opt Options) (*quant.QTensor, Report, error) {
 	rep := Report{Layer: name}
 	p, err := Prepare(name, w, rows, cols, s, h, opt)
 	if err != nil {
 		return nil, rep, err
 	}
 	rep.DeadColumns = p.Dead
-	u, damp, tries, cerr := FactorWith(p, func(a []float64) ([]float64, error) { return factor(a, cols) })
+	u, damp, tries, cerr := c.factor(p, h)
 	rep.Damp, rep.DampRetries = damp, tries
 	if cerr != nil {
 		return p.RTNFallback(rep, cerr)
@@ -195,4 +203,41 @@ func roundAll(s quant.Scheme, l quant.Layout, w []float32, scales []float32, zer
 		}
 	}
 	return levels
+}
+
+// FactorCache keeps the last layer's factor (one layer's at a time: a factor is cols^2
+// float64s), keyed by the *Hessian: H must not change while it is cached. Safe for
+// concurrent use; the zero value is ready.
+type FactorCache struct {
+	mu    sync.Mutex
+	key   factorKey
+	u     []float64
+	damp  float64
+	tries int
+	err   error
+}
+
+type factorKey struct {
+	h                *Hessian
+	actOrder         bool
+	damp             float64
+	dampTries, gsize int
+}
+
+// factor is FactorWith(p, factor) through the cache (c nil: no cache).
+func (c *FactorCache) factor(p *Problem, h *Hessian) ([]float64, float64, int, error) {
+	run := func() ([]float64, float64, int, error) {
+		return FactorWith(p, func(a []float64) ([]float64, error) { return factor(a, p.Cols) })
+	}
+	if c == nil {
+		return run()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := factorKey{h: h, actOrder: p.Opt.ActOrder, damp: p.Opt.Damp, dampTries: p.Opt.DampTries, gsize: p.Cols}
+	if c.u == nil && c.err == nil || c.key != k {
+		c.key = k
+		c.u, c.damp, c.tries, c.err = run()
+	}
+	return c.u, c.damp, c.tries, c.err
 }

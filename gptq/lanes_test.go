@@ -137,3 +137,24 @@ func TestOutputErrorIsTheSumOfRowQuadForms(t *testing.T) {
 	}
 	require.Equal(t, math.Float64bits(want), math.Float64bits(OutputError(w, wq, rows, cols, h)))
 }
+
+// One factor serves several schemes of a layer: the cached runs give Quantize's bits, and
+// a second Hessian is factored anew.
+func TestFactorCacheGivesQuantizesBits(t *testing.T) {
+	r := testutil.Rand(13)
+	rows, cols := 24, 128
+	h1 := hessianOf(t, correlatedInputs(r, 256, cols), 256, cols)
+	h2 := hessianOf(t, correlatedInputs(r, 256, cols), 256, cols)
+	w := testutil.Gaussian(r, rows*cols, 1)
+	opt := Options{ActOrder: true, Clip: ClipActMSE}
+	var c FactorCache
+	for _, h := range []*Hessian{h1, h1, h2, h1} {
+		for _, s := range schemes() {
+			want, _, err := Quantize("l", w, rows, cols, s, h, opt)
+			require.NoError(t, err)
+			got, _, err := QuantizeWith(&c, "l", w, rows, cols, s, h, opt)
+			require.NoError(t, err)
+			require.Equal(t, want, got, "%v", s)
+		}
+	}
+}
