@@ -182,7 +182,7 @@ func (p *pipeline) sensitivityOf(rows []plan.LayerSensitivity, exact bool) *plan
 		s.Method = fmt.Sprintf("one layer quantized at a time; KL vs cached full-precision logits over %d tokens", s.Tokens)
 	} else {
 		s.Tokens = p.calTokens
-		s.Method = fmt.Sprintf("proxy: each layer's output error (W-Q) H (W-Q)^T per token under its input Hessian over %d calibration tokens; no forward to the logits", s.Tokens)
+		s.Method = fmt.Sprintf("proxy: each layer's output error (W-Q) H (W-Q)^T per token under its input Hessian over %d calibration tokens, candidates rounded to nearest; no forward to the logits", s.Tokens)
 	}
 	return s
 }

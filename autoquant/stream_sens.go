@@ -146,27 +146,32 @@ func (p *pipeline) blockSensitivity(b int, qz *Quantizers, hs map[string]*gptq.H
 		ex := plan.LayerSensitivity{Name: name, Rows: rows, Cols: cols, Damage: map[string]plan.Damage{}}
 		px := plan.LayerSensitivity{Name: name, Rows: rows, Cols: cols, Damage: map[string]plan.Damage{}}
 		for _, c := range p.opt.Schemes {
-			l, err := qz.Quantize(m, name, c)
-			if err != nil {
-				return nil, nil, nil, err
-			}
-			if hs != nil {
-				e, err := proxyDamage(wt.F32(), l.Q, hs[name])
-				if err != nil {
-					return nil, nil, nil, fmt.Errorf("sensitivity proxy %s: %w", name, err)
+			var l *Layer
+			if sens != nil { // exact: the candidate as the plan would quantize it
+				if l, err = qz.Quantize(m, name, c); err != nil {
+					return nil, nil, nil, err
 				}
-				px.Damage[c.String()] = plan.Damage{KL: e}
-			}
-			if sens != nil {
 				d, err := p.exactDamage(b, name, l, sens)
 				if err != nil {
 					return nil, nil, nil, err
 				}
 				ex.Damage[c.String()] = d
+				if p.cachesCandidate(c) {
+					l.Q.Name = candName(name, c)
+					keep = append(keep, l.Q)
+				}
 			}
-			if p.cachesCandidate(c) {
-				l.Q.Name = candName(name, c)
-				keep = append(keep, l.Q)
+			if hs != nil { // proxy: the candidate rounded to nearest (GPTQ runs once, on the plan's choice)
+				if l == nil || p.usesHessian(c) {
+					if l, err = qz.Quantize(m, name, proxyRecipe(c)); err != nil {
+						return nil, nil, nil, err
+					}
+				}
+				e, err := proxyDamage(wt.F32(), l.Q, hs[name])
+				if err != nil {
+					return nil, nil, nil, fmt.Errorf("sensitivity proxy %s: %w", name, err)
+				}
+				px.Damage[c.String()] = plan.Damage{KL: e}
 			}
 			p.bar.Add(1)
 			if err := p.env.stopped(); err != nil {
@@ -227,6 +232,17 @@ func (p *pipeline) exactDamage(b int, name string, l *Layer, sens *stream) (plan
 	}
 	ppl := acc.Perplexity()
 	return plan.Damage{KL: acc.KL(), PPL: ppl, PPLDelta: ppl/p.ref.basePPL - 1}, nil
+}
+
+// proxyRecipe is the rounding the proxy measures candidate c with: round-to-nearest with
+// the MSE range search in place of GPTQ. It ranks layers and schemes as well as the GPTQ
+// rounding does (Spearman against the exact damage 0.694 for both on stories260K) at a
+// fraction of the cost, and GPTQ then runs once per layer, for the planned scheme.
+func proxyRecipe(c quant.Recipe) quant.Recipe {
+	if !c.Full && c.Block == quant.BlockNone {
+		c.Rounding = quant.RoundRTN
+	}
+	return c
 }
 
 // proxyDamage is the sensitivity proxy of a quantized weight: the mean over calibration

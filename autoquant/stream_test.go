@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/autoq/autoq/plan"
 	"github.com/autoq/autoq/quant"
 	"github.com/autoq/autoq/safetensors"
 	"github.com/stretchr/testify/assert"
@@ -58,15 +59,15 @@ func TestStreamingEqualsInMemory(t *testing.T) {
 	assert.Equal(t, exportBytes(t, opts.Out), exportBytes(t, filepath.Join(dir, "stream")))
 }
 
-// Proxy sensitivity keeps the GPTQ candidates it rounds, and the quantize pass takes the
+// Exact sensitivity keeps the GPTQ candidates it rounds, and the quantize pass takes the
 // planned ones from there: the export is, bit for bit, the one a run without the cache
 // writes (its quantize pass collects the Hessians again and runs GPTQ).
-func TestProxyCandidateCacheGivesTheSameExport(t *testing.T) {
+func TestCandidateCacheGivesTheSameExport(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: two end-to-end runs")
 	}
 	dir := t.TempDir()
-	cached := streamRun(t, dir, "cached", StreamOptions{Sensitivity: SensProxy, KeepWork: true}, "w4g32a", "w4g16a", "w8")
+	cached := streamRun(t, dir, "cached", StreamOptions{KeepWork: true}, "w4g32a", "w4g16a", "w8")
 	work := defaultWorkDir(filepath.Join(dir, "cached"))
 	f, err := safetensors.Open(filepath.Join(work, blockFile("cand", 0, ".safetensors")))
 	require.NoError(t, err, "the cache holds block 0's GPTQ candidates")
@@ -74,7 +75,7 @@ func TestProxyCandidateCacheGivesTheSameExport(t *testing.T) {
 
 	noCacheForTest = true
 	defer func() { noCacheForTest = false }()
-	fresh := streamRun(t, dir, "fresh", StreamOptions{Sensitivity: SensProxy, KeepWork: true}, "w4g32a", "w4g16a", "w8")
+	fresh := streamRun(t, dir, "fresh", StreamOptions{KeepWork: true}, "w4g32a", "w4g16a", "w8")
 	_, err = os.Stat(filepath.Join(defaultWorkDir(filepath.Join(dir, "fresh")), "cand"))
 	require.True(t, os.IsNotExist(err), "no cache without it")
 	assert.Equal(t, cached.Layers, fresh.Layers)
@@ -96,4 +97,28 @@ func TestStreamingResumeReusesTheWorkDirectory(t *testing.T) {
 	assert.Equal(t, exportBytes(t, filepath.Join(dir, "first")), exportBytes(t, filepath.Join(dir, "again")))
 	_, err := os.Stat(work)
 	assert.True(t, os.IsNotExist(err), "without --keep-work the resumed run removes the work directory")
+}
+
+// The proxy ranks round-to-nearest candidates (no GPTQ in the sensitivity pass, so nothing
+// to cache) and the quantize pass runs GPTQ on the planned scheme: the export is the one an
+// exact run forced to the same plan writes.
+func TestProxyRanksRoundToNearestAndQuantizesWithGPTQ(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: two end-to-end runs")
+	}
+	dir := t.TempDir()
+	px := streamRun(t, dir, "proxy", StreamOptions{Sensitivity: SensProxy, KeepWork: true}, "w4g32a", "w8")
+	_, err := os.Stat(filepath.Join(defaultWorkDir(filepath.Join(dir, "proxy")), "cand"))
+	require.True(t, os.IsNotExist(err), "the proxy pass rounds no GPTQ candidate")
+
+	src, d := small(t)
+	opts := PipelineOptions{Src: src, Data: d, Out: filepath.Join(dir, "exact"), TargetBits: 5.3, Target: "transformers",
+		Schemes: []quant.Recipe{mustRecipe(t, "w4g32a"), mustRecipe(t, "w8")}, Gate: Gate{MaxPPLIncrease: -1, MaxKL: -1}}
+	for name, s := range px.Layers {
+		opts.Overrides = append(opts.Overrides, plan.Rule{Pattern: name, Scheme: mustRecipe(t, s)})
+	}
+	ex, err := RunStreaming(Env{}, opts, StreamOptions{})
+	require.NoError(t, err)
+	require.Equal(t, px.Layers, ex.Layers)
+	assert.Equal(t, exportBytes(t, filepath.Join(dir, "exact")), exportBytes(t, filepath.Join(dir, "proxy")))
 }
