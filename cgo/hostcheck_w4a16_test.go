@@ -264,6 +264,7 @@ func w4HostKernels(t *testing.T) string {
 	var src strings.Builder
 	src.WriteString(w4HostShims)
 	src.WriteString(dev.Replace(cut(t, common, "static __device__ __forceinline__ uint32_t swz(", "\n\n")) + "\n")
+	src.WriteString(dev.Replace(cut(t, common, "// The zero-point terms of the W4A16", "\n\n")) + "\n")
 	src.WriteString(dev.Replace(cut(t, stripes, "// 32-bit arithmetic throughout", "// ---- Device-only pieces ----")))
 	src.WriteString(w4HostMain)
 	dir := t.TempDir()

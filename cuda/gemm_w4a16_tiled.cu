@@ -60,13 +60,7 @@ constexpr int kBWarpStage = kBTileBytes * (kBK / 16);    // 2 KB per warp per st
 constexpr int kSZWarpStage = 4 * 128;                    // scales[2] + zeros[2] x 128 bytes
 
 
-struct W4Args {
-  const __half *A;
-  const uint4 *W;
-  const __half *scales, *zeros;
-  const float *bias;
-  __half *out;
-  int M, N, K, group;
+struct W4Args : W4A16Operands {
   int kstages;         // K / 64
   int stages_per_split;
   int *counters;
@@ -127,24 +121,14 @@ __global__ void __launch_bounds__(kThreads) gemm_w4a16_tiled_kernel(W4Args p) {
 #pragma unroll
       for (int v = 0; v < 4; v++) acc[i][j][v] = 0.0f;
 
-#pragma unroll
-  for (int s = 0; s < kStages - 1; s++) {
-    if (s < nk) load_stage(s, s_begin + s);
-    cp_async_commit();
-  }
+  ring_prologue<kStages>(nk, s_begin, load_stage);
 
   const int g = lane >> 2;
   const uint32_t kMask0 = 0x000F000Fu, kMask1 = 0x00F000F0u, kExp = 0x64006400u;
   const __half2 kSixteenth = __float2half2_rn(1.0f / 16.0f);
 
   for (int it = 0; it < nk; it++) {
-    cp_async_wait<kStages - 2>();
-    __syncthreads();
-    {
-      const int nxt = it + kStages - 1;
-      if (nxt < nk) load_stage(nxt % kStages, s_begin + nxt);
-      cp_async_commit();
-    }
+    ring_advance<kStages>(it, nk, s_begin, load_stage);
     if (!active) continue;
     const uint32_t st = smem_base + (it % kStages) * STAGE_BYTES;
     const uint8_t *st_ptr = smem + (it % kStages) * STAGE_BYTES;
@@ -161,7 +145,8 @@ __global__ void __launch_bounds__(kThreads) gemm_w4a16_tiled_kernel(W4Args p) {
       const uint32_t scw[4] = {sc.x, sc.y, sc.z, sc.w};
       const uint32_t zw[4] = {zr.x, zr.y, zr.z, zr.w};
       // The dequantization, inline: moving it into a helper gives ptxas a different schedule
-      // (same instructions and registers), and this kernel's code must not change.
+      // (same instructions and registers), and this kernel's code must not change. Only the
+      // zero terms are shared (w4_zero_terms: the same SASS as when they were written here).
       uint32_t bfrag[8][2];
 #pragma unroll
       for (int j = 0; j < 4; j++) {
@@ -170,16 +155,7 @@ __global__ void __launch_bounds__(kThreads) gemm_w4a16_tiled_kernel(W4Args p) {
         const __half2 s_pair = u2h(scw[j]);
         const __half2 s_lo = __low2half2(s_pair), s_hi = __high2half2(s_pair);
         __half2 zl_lo, zh_lo, zl_hi, zh_hi;
-        if (ASYM) {
-          const __half2 z_pair = u2h(zw[j]);
-          const __half2 zlo = __low2half2(z_pair), zhi = __high2half2(z_pair);
-          const __half2 c1024 = u2h(0x64006400u), c64 = u2h(0x54005400u);
-          zl_lo = __hadd2(zlo, c1024), zl_hi = __hadd2(zhi, c1024);
-          zh_lo = __hneg2(__hadd2(zlo, c64)), zh_hi = __hneg2(__hadd2(zhi, c64));
-        } else {
-          zl_lo = zl_hi = u2h(0x64086408u);  // 1032 = 1024 + 8
-          zh_lo = zh_hi = u2h(0xD480D480u);  // -72 = -(64 + 8)
-        }
+        w4_zero_terms<ASYM>(zw[j], zl_lo, zh_lo, zl_hi, zh_hi);
         const __half2 r0 = __hsub2(u2h(lop3_and_or(w, kMask0, kExp)), zl_lo);
         const __half2 r1 = __hfma2(u2h(lop3_and_or(w, kMask1, kExp)), kSixteenth, zh_lo);
         const __half2 r2 = __hsub2(u2h(lop3_and_or(w8, kMask0, kExp)), zl_hi);
@@ -343,10 +319,7 @@ extern "C" int autoq_gemm_w4a16_tiled(int dev, const void *A_f16, const void *W_
     return autoq_set_error(AUTOQ_ERR_INVALID, "%s: M=%lld needs %d row blocks, over the grid limit 65535", op,
                            (long long)M, pl.gy);
   W4Args a{};
-  a.A = (const __half *)A_f16, a.W = (const uint4 *)W_packed;
-  a.scales = (const __half *)scales_f16, a.zeros = (const __half *)zeros_f16;
-  a.bias = bias, a.out = (__half *)out_f16;
-  a.M = (int)M, a.N = (int)N, a.K = (int)K, a.group = (int)group;
+  w4a16_set_operands(a, A_f16, W_packed, scales_f16, zeros_f16, bias, out_f16, M, N, K, group);
   a.kstages = pl.kstages, a.stages_per_split = pl.stages_per_split;
   a.defer_reduce = reduce == AUTOQ_SPLITK_REDUCE_KERNEL ? 1 : 0;
   if (pl.splits > 1) {

@@ -65,6 +65,20 @@ struct W8A8Args {
   int defer_reduce;   // split-K: only write partials; splitk_reduce_kernel adds them
 };
 
+// Issues the cp.async copies of one K step of a row-major [rows, K] int8 operand: its rows
+// r0 .. r0+ROWS-1, bytes k0 .. k0+kBK-1, into the swizzled stage tile at dst (rows >= rows and
+// k >= K zero-filled).
+template <int ROWS, int THREADS>
+__device__ __forceinline__ void load_tile(uint32_t dst, const int8_t *src, int r0, int rows, int K, int k0, int tid) {
+#pragma unroll
+  for (int i = tid; i < ROWS * 8; i += THREADS) {
+    const int r = i >> 3, c = i & 7, m = r0 + r, k = k0 + c * 16;
+    const bool ok = m < rows && k < K;
+    const int8_t *from = ok ? src + (int64_t)m * K + k : src;
+    cp_async16(dst + swz(r, c), from, ok ? 16 : 0);
+  }
+}
+
 // Rows and columns outside out are dropped; the rest is the shared W8A8 epilogue.
 __device__ __forceinline__ void store_pair(const W8A8Args &p, int row, int col, int v0, int v1) {
   if (row >= p.M || col >= p.N) return;
@@ -90,20 +104,8 @@ __global__ void __launch_bounds__(WM *WN * 32) gemm_w8a8_kernel(W8A8Args p) {
   auto load_stage = [&](int slot, int kt) {
     const uint32_t sa = smem_base + slot * STAGE_BYTES, sb = sa + A_BYTES;
     const int k0 = kt * kBK;
-#pragma unroll
-    for (int i = tid; i < BM * 8; i += THREADS) {
-      const int r = i >> 3, c = i & 7, m = m0 + r, k = k0 + c * 16;
-      const bool ok = m < p.M && k < p.K;
-      const int8_t *src = ok ? p.A + (int64_t)m * p.K + k : p.A;
-      cp_async16(sa + swz(r, c), src, ok ? 16 : 0);
-    }
-#pragma unroll
-    for (int i = tid; i < BN * 8; i += THREADS) {
-      const int r = i >> 3, c = i & 7, n = n0 + r, k = k0 + c * 16;
-      const bool ok = n < p.N && k < p.K;
-      const int8_t *src = ok ? p.W + (int64_t)n * p.K + k : p.W;
-      cp_async16(sb + swz(r, c), src, ok ? 16 : 0);
-    }
+    load_tile<BM, THREADS>(sa, p.A, m0, p.M, p.K, k0, tid);
+    load_tile<BN, THREADS>(sb, p.W, n0, p.N, p.K, k0, tid);
   };
 
   int acc[MT][NT][4];
@@ -114,20 +116,10 @@ __global__ void __launch_bounds__(WM *WN * 32) gemm_w8a8_kernel(W8A8Args p) {
 #pragma unroll
       for (int v = 0; v < 4; v++) acc[i][j][v] = 0;
 
-#pragma unroll
-  for (int s = 0; s < STAGES - 1; s++) {
-    if (s < nk) load_stage(s, kt_begin + s);
-    cp_async_commit();
-  }
+  ring_prologue<STAGES>(nk, kt_begin, load_stage);
 
   for (int it = 0; it < nk; it++) {
-    cp_async_wait<STAGES - 2>();
-    __syncthreads(); // stage `it` landed for everyone; slot (it-1)%STAGES is free
-    {
-      const int nxt = it + STAGES - 1;
-      if (nxt < nk) load_stage(nxt % STAGES, kt_begin + nxt);
-      cp_async_commit();
-    }
+    ring_advance<STAGES>(it, nk, kt_begin, load_stage);
     const uint32_t sa = smem_base + (it % STAGES) * STAGE_BYTES, sb = sa + A_BYTES;
 #pragma unroll
     for (int kk = 0; kk < kBK / 32; kk++) {
