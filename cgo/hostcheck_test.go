@@ -163,14 +163,13 @@ func hostKernels(t *testing.T) string {
 		}
 		return string(b)
 	}
-	common, hist, thr, qp := read("common.cuh"), read("histogram_twopass.cu"), read("threshold.cu"), read("quantize_chunk.cuh")
+	common, bins, thr, qp := read("common.cuh"), read("histogram_bins.cuh"), read("threshold.cu"), read("quantize_chunk.cuh")
 	dev := strings.NewReplacer("__device__ __forceinline__ ", "static ", "__device__ ", "", "__host__ ", "", "__shared__ ", "static ", "__forceinline__ ", "")
 	var src strings.Builder
 	src.WriteString(hostShims)
 	src.WriteString(dev.Replace(cut(t, common, "__device__ __forceinline__ bool autoq_is_finite_bits", "")))
 	src.WriteString(dev.Replace(cut(t, qp, "// rint(x / scale) with float32 IEEE division", "} // namespace")))
-	src.WriteString(dev.Replace(cut(t, hist, "// calib.ExpFor on the bits", "__global__ void finalize_kernel")))
-	src.WriteString(dev.Replace(cut(t, hist, "// calib.BinIndex for the finite", "__global__ void bin_kernel")))
+	src.WriteString(dev.Replace(cut(t, bins, "// calib.ExpFor on the bits", "")))
 	src.WriteString(dev.Replace(cut(t, thr, "constexpr int kBins", "__global__ void kllog_kernel")))
 	src.WriteString(dev.Replace(cut(t, thr, "// calib.searchCandidates", "__global__ void thresholds_kernel")))
 	src.WriteString(hostMain)
