@@ -3,7 +3,6 @@
 package cgo
 
 import (
-	"fmt"
 	"math"
 	"testing"
 
@@ -27,26 +26,16 @@ var w4TiledMs = []int{1, 2, 7, 16, 17, 64, 129}
 func TestGemmW4A16TiledVsReference(t *testing.T) {
 	g := gemmTestDevice(t)
 	for _, k := range []Kernel{TiledLastBlock, TiledReduceKernel} {
-		for _, sc := range w4TestSchemes {
-			for si, s := range w4TiledShapes {
-				if s.K%max(sc.s.GroupSize, 1) != 0 {
-					continue
-				}
-				w := quantize4(t, s.N, s.K, sc.s, uint64(700+si))
-				p, err := layout.PackW4A16Tiled(w)
-				require.NoError(t, err)
-				Ms := w4TiledMs
-				if !sc.fullMs {
-					Ms = []int{1, 17, 129}
-				}
-				for _, M := range Ms {
-					t.Run(fmt.Sprintf("%s_%s_M%d_N%d_K%d", k, sc.s, M, s.N, s.K), func(t *testing.T) {
-						a, bias := w4a16Case(w, M, uint64(9000+M+si), uint64(99+si))
-						got, err := g.GemmPackedW4A16With(k, a, M, p, bias)
-						require.NoError(t, err)
-						checkW4A16(t, string(k), a, M, w, bias, got)
-					})
-				}
+		for c := range w4Cases(t, w4TiledShapes, 700) {
+			p := packW4A16Tiled(t, c.w)
+			Ms := w4TiledMs
+			if !c.sc.fullMs {
+				Ms = []int{1, 17, 129}
+			}
+			for _, M := range Ms {
+				c.run(t, string(k)+"_", string(k), M, 9000, 99, func(t *testing.T, a, bias []float32) ([]float32, error) {
+					return g.GemmPackedW4A16With(k, a, M, p, bias)
+				})
 			}
 		}
 	}
@@ -115,41 +104,31 @@ var stripMs = []int{1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 40}
 // which repacks a tiled-layout weight).
 func TestGemmW4A16StripVsReference(t *testing.T) {
 	g := gemmTestDevice(t)
-	for _, sc := range w4TestSchemes {
-		for si, s := range w4StripShapes {
-			if s.K%max(sc.s.GroupSize, 1) != 0 {
-				continue
+	for c := range w4Cases(t, w4StripShapes, 800) {
+		p3, err := layout.PackW4A16Strip(c.w)
+		require.NoError(t, err)
+		Ms := stripMs
+		switch {
+		case c.s.N > 4096: // the wide-block shape: only M > 4 uses wide blocks
+			Ms = []int{5, 16}
+			if c.sc.fullMs {
+				Ms = []int{4, 5, 8, 9, 16}
 			}
-			w := quantize4(t, s.N, s.K, sc.s, uint64(800+si))
-			p3, err := layout.PackW4A16Strip(w)
-			require.NoError(t, err)
-			Ms := stripMs
-			switch {
-			case s.N > 4096: // the wide-block shape: only M > 4 uses wide blocks
-				Ms = []int{5, 16}
-				if sc.fullMs {
-					Ms = []int{4, 5, 8, 9, 16}
-				}
-			case !sc.fullMs:
-				Ms = []int{1, 5, 16}
-			}
-			for _, M := range Ms {
-				t.Run(fmt.Sprintf("%s_M%d_N%d_K%d", sc.s, M, s.N, s.K), func(t *testing.T) {
-					a, bias := w4a16Case(w, M, uint64(9100+M+si), uint64(199+si))
-					got, err := g.GemmPackedW4A16Strip(a, M, p3, bias)
+		case !c.sc.fullMs:
+			Ms = []int{1, 5, 16}
+		}
+		for _, M := range Ms {
+			c.run(t, "", "strip", M, 9100, 199, func(t *testing.T, a, bias []float32) ([]float32, error) {
+				got, err := g.GemmPackedW4A16Strip(a, M, p3, bias)
+				if err == nil && (M == 5 || M == 16) {
+					viaTiled, err := g.GemmPackedW4A16With(Strip, a, M, packW4A16Tiled(t, c.w), bias)
 					require.NoError(t, err)
-					checkW4A16(t, "strip", a, M, w, bias, got)
-					if M == 5 || M == 16 {
-						p1, err := layout.PackW4A16Tiled(w)
-						require.NoError(t, err)
-						viaTiled, err := g.GemmPackedW4A16With(Strip, a, M, p1, bias)
-						require.NoError(t, err)
-						for i := range got {
-							require.Equal(t, math.Float32bits(got[i]), math.Float32bits(viaTiled[i]), "GemmPackedW4A16With (repacked tiled weight) differs at %d", i)
-						}
+					for i := range got {
+						require.Equal(t, math.Float32bits(got[i]), math.Float32bits(viaTiled[i]), "GemmPackedW4A16With (repacked tiled weight) differs at %d", i)
 					}
-				})
-			}
+				}
+				return got, err
+			})
 		}
 	}
 }
@@ -237,30 +216,20 @@ func TestGemmW4A16StripeKernelsVsReference(t *testing.T) {
 	ms := map[Kernel][]int{SwappedStripes: {1, 3, 8, 9, 16}, MMAStripes: {17, 32, 33, 64, 100, 256}, DequantCublas: {1, 256, 300}}
 	for _, k := range []Kernel{SwappedStripes, MMAStripes, DequantCublas} {
 		ran := 0
-		for _, sc := range w4TestSchemes {
-			for si, s := range w4StripeShapes {
-				if s.K%max(sc.s.GroupSize, 1) != 0 {
+		for c := range w4Cases(t, w4StripeShapes, 900) {
+			p := packW4A16Tiled(t, c.w)
+			Ms := ms[k]
+			if !c.sc.fullMs {
+				Ms = []int{Ms[0], Ms[len(Ms)-1]}
+			}
+			for _, M := range Ms {
+				if !W4A16Fits(k, M, c.s.N, c.s.K, p.Group) || M*c.s.N*c.s.K > 1<<27 {
 					continue
 				}
-				w := quantize4(t, s.N, s.K, sc.s, uint64(900+si))
-				p, err := layout.PackW4A16Tiled(w)
-				require.NoError(t, err)
-				Ms := ms[k]
-				if !sc.fullMs {
-					Ms = []int{Ms[0], Ms[len(Ms)-1]}
-				}
-				for _, M := range Ms {
-					if !W4A16Fits(k, M, s.N, s.K, p.Group) || M*s.N*s.K > 1<<27 {
-						continue
-					}
-					ran++
-					t.Run(fmt.Sprintf("%s_%s_M%d_N%d_K%d", k, sc.s, M, s.N, s.K), func(t *testing.T) {
-						a, bias := w4a16Case(w, M, uint64(11000+M+si), uint64(199+si))
-						got, err := g.GemmPackedW4A16With(k, a, M, p, bias)
-						require.NoError(t, err)
-						checkW4A16(t, string(k), a, M, w, bias, got)
-					})
-				}
+				ran++
+				c.run(t, string(k)+"_", string(k), M, 11000, 199, func(t *testing.T, a, bias []float32) ([]float32, error) {
+					return g.GemmPackedW4A16With(k, a, M, p, bias)
+				})
 			}
 		}
 		require.Greater(t, ran, 10, "kernel %s ran on enough cases", k)

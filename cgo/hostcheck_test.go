@@ -352,34 +352,10 @@ func TestHostKernelArithmetic(t *testing.T) {
 // calibHistogramsHost: varied histograms (the GPU test's set, smaller).
 func calibHistogramsHost() []*calib.Histogram {
 	r := testutil.Rand(32)
-	var hs []*calib.Histogram
-	add := func(name string, v []float32) {
-		h := calib.NewHistogram(name)
-		h.AddF32(v)
-		hs = append(hs, h)
-	}
-	for i, n := range []int{100, 5000, 1 << 15} {
-		add(fmt.Sprintf("gauss%d", i), testutil.Gaussian(r, n, 0.1*float64(i+1)))
-		add(fmt.Sprintf("laplace%d", i), testutil.Laplace(r, n, 2))
-		add(fmt.Sprintf("t%d", i), testutil.StudentT(r, n, 1.5))
-	}
-	spike := testutil.Gaussian(r, 1<<14, 1)
-	for i := 0; i < len(spike); i += 2 {
-		spike[i] = 0
-	}
-	add("zerospike", spike)
-	add("single", []float32{3.5})
-	add("two", []float32{1e-30, 1e30})
-	sparse := make([]float32, 4000)
-	for i := range sparse {
-		sparse[i] = float32(int(1) << (i % 12))
-	}
-	add("sparse", sparse)
-	h := calib.NewHistogram("onlyzero")
-	h.Counts[0], h.Exp, h.HasExp, h.AbsMax, h.Count = 50, -10, true, 1, 50
-	hs = append(hs, h)
+	hs := variedHistograms(r, []int{100, 5000, 1 << 15}, 1<<14)
+	hs = append(hs, onlyZeroHistogram())
 	for i := 0; i < 20; i++ {
-		add(fmt.Sprint("st", i), testutil.StudentT(r, 1<<12, 2+float64(i%5)))
+		hs.add(fmt.Sprint("st", i), testutil.StudentT(r, 1<<12, 2+float64(i%5)))
 	}
 	return hs
 }
