@@ -152,18 +152,8 @@ func cut(t *testing.T, src, start, end string) string {
 // hostKernels builds the host program once per test binary.
 func hostKernels(t *testing.T) string {
 	t.Helper()
-	gxx, err := exec.LookPath("g++")
-	if err != nil {
-		t.Skip("g++ not found: host checks of the kernel arithmetic skipped")
-	}
-	read := func(name string) string {
-		b, err := os.ReadFile(filepath.Join("..", "cuda", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
-	}
-	common, bins, thr, qp := read("common.cuh"), read("histogram_bins.cuh"), read("threshold.cu"), read("quantize_chunk.cuh")
+	gxx := hostCXX(t, "the kernel arithmetic")
+	common, bins, thr, qp := cudaSource(t, "common.cuh"), cudaSource(t, "histogram_bins.cuh"), cudaSource(t, "threshold.cu"), cudaSource(t, "quantize_chunk.cuh")
 	dev := strings.NewReplacer("__device__ __forceinline__ ", "static ", "__device__ ", "", "__host__ ", "", "__shared__ ", "static ", "__forceinline__ ", "")
 	var src strings.Builder
 	src.WriteString(hostShims)
@@ -173,27 +163,68 @@ func hostKernels(t *testing.T) string {
 	src.WriteString(dev.Replace(cut(t, thr, "constexpr int kBins", "__global__ void kllog_kernel")))
 	src.WriteString(dev.Replace(cut(t, thr, "// calib.searchCandidates", "__global__ void thresholds_kernel")))
 	src.WriteString(hostMain)
-	dir := t.TempDir()
-	cpp, bin := filepath.Join(dir, "kernels.cpp"), filepath.Join(dir, "kernels")
-	if err := os.WriteFile(cpp, []byte(src.String()), 0o644); err != nil {
+	return compileHost(t, gxx, "kernels", "the kernels", src.String())
+}
+
+// hostCXX is the path of g++; without it the test is skipped (what: whose host checks).
+func hostCXX(t *testing.T, what string) string {
+	t.Helper()
+	gxx, err := exec.LookPath("g++")
+	if err != nil {
+		t.Skipf("g++ not found: host checks of %s skipped", what)
+	}
+	return gxx
+}
+
+// cudaSource is the text of cuda/name.
+func cudaSource(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "cuda", name))
+	if err != nil {
 		t.Fatal(err)
 	}
+	return string(b)
+}
+
+// tempFile writes data to a file called name in a new temporary directory; it returns the path.
+func tempFile(t *testing.T, name string, data []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// compileHost compiles the C++ program src, a host copy of what `of` names, with gxx into a
+// binary called name, with no contraction into fma (as the kernels' _rn intrinsics).
+func compileHost(t *testing.T, gxx, name, of, src string) string {
+	t.Helper()
+	cpp := tempFile(t, name+".cpp", []byte(src))
+	bin := filepath.Join(filepath.Dir(cpp), name)
 	if out, err := exec.Command(gxx, "-std=c++17", "-O2", "-ffp-contract=off", "-o", bin, cpp).CombinedOutput(); err != nil {
-		t.Fatalf("compiling the host copy of the kernels: %v\n%s", err, out)
+		t.Fatalf("compiling the host copy of %s: %v\n%s", of, err, out)
 	}
 	return bin
 }
 
-func runHost(t *testing.T, bin string, stdin []byte, args ...string) []string {
+// hostOutput runs bin with args on stdin and returns its standard output.
+func hostOutput(t *testing.T, bin string, stdin []byte, args ...string) []byte {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Stdin = bytes.NewReader(stdin)
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("host kernels %v: %v", args, err)
+		t.Fatalf("host program %s %v: %v", filepath.Base(bin), args, err)
 	}
+	return out
+}
+
+// runHost is hostOutput as lines.
+func runHost(t *testing.T, bin string, stdin []byte, args ...string) []string {
+	t.Helper()
 	var lines []string
-	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc := bufio.NewScanner(bytes.NewReader(hostOutput(t, bin, stdin, args...)))
 	for sc.Scan() {
 		lines = append(lines, sc.Text())
 	}
@@ -318,11 +349,7 @@ func TestHostKernelArithmetic(t *testing.T) {
 			for _, h := range hs {
 				w(h.Counts[:])
 			}
-			in := filepath.Join(t.TempDir(), "hists.bin")
-			if err := os.WriteFile(in, buf.Bytes(), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			got := runHost(t, bin, nil, "thresholds", in)
+			got := runHost(t, bin, nil, "thresholds", tempFile(t, "hists.bin", buf.Bytes()))
 			for i, h := range hs {
 				want, err := calib.Compute(h, opt)
 				if err != nil {
