@@ -3,6 +3,7 @@
 package cgo
 
 import (
+	"fmt"
 	"math"
 	"testing"
 
@@ -49,27 +50,19 @@ func TestGemmW4A16TiledVsReference(t *testing.T) {
 func TestGemmW4A16ReduceKernelEqualsLastBlock(t *testing.T) {
 	g := gemmTestDevice(t)
 	const N, K = 512, 4096
-	for _, sym := range []bool{true, false} {
-		w := quantize4(t, N, K, quant.Scheme{Bits: 4, Symmetric: sym, Granularity: quant.PerGroup, GroupSize: 128}, 41)
-		p, err := layout.PackW4A16Tiled(w)
+	for c := range w4SymCases(t, N, K, 41, 500, []int{1, 5, 16, 17, 64, 128}) {
+		bias := testutil.Gaussian(testutil.Rand(uint64(c.M)), N, 0.5)
+		r1, err := g.GemmPackedW4A16With(TiledLastBlock, c.a, c.M, c.p, bias)
 		require.NoError(t, err)
-		for _, M := range []int{1, 5, 16, 17, 64, 128} {
-			a := f16Values(uint64(500+M), M*K, 1)
-			bias := testutil.Gaussian(testutil.Rand(uint64(M)), N, 0.5)
-			r1, err := g.GemmPackedW4A16With(TiledLastBlock, a, M, p, bias)
+		for rep := 0; rep < 2; rep++ {
+			r2, err := g.GemmPackedW4A16With(TiledReduceKernel, c.a, c.M, c.p, bias)
 			require.NoError(t, err)
-			for rep := 0; rep < 2; rep++ {
-				r2, err := g.GemmPackedW4A16With(TiledReduceKernel, a, M, p, bias)
-				require.NoError(t, err)
-				require.Equal(t, -1, firstNaN(r2), "unwritten (NaN) output element")
-				for i := range r1 {
-					require.Equal(t, math.Float32bits(r1[i]), math.Float32bits(r2[i]), "sym=%v M=%d rep %d element [m=%d, n=%d]: reduce kernel %g, last block %g", sym, M, rep, i/N, i%N, r2[i], r1[i])
-				}
-			}
-			r3, err := g.GemmPackedW4A16With(TiledLastBlock, a, M, p, bias)
-			require.NoError(t, err)
-			require.Equal(t, r1, r3, "sym=%v M=%d: the last block after the reduce kernel", sym, M)
+			require.Equal(t, -1, firstNaN(r2), "unwritten (NaN) output element")
+			require.Empty(t, firstF32Diff(r2, r1, N, false), "sym=%v M=%d rep %d: reduce kernel against last block", c.sym, c.M, rep)
 		}
+		r3, err := g.GemmPackedW4A16With(TiledLastBlock, c.a, c.M, c.p, bias)
+		require.NoError(t, err)
+		require.Equal(t, r1, r3, "sym=%v M=%d: the last block after the reduce kernel", c.sym, c.M)
 	}
 }
 
@@ -140,21 +133,15 @@ func TestGemmW4A16StripVsReference(t *testing.T) {
 func TestGemmW4A16StripCloseToTiled(t *testing.T) {
 	g := gemmTestDevice(t)
 	const N, K = 256, 2048
-	for _, sym := range []bool{true, false} {
-		w := quantize4(t, N, K, quant.Scheme{Bits: 4, Symmetric: sym, Granularity: quant.PerGroup, GroupSize: 128}, 43)
-		p1, err := layout.PackW4A16Tiled(w)
+	for c := range w4SymCases(t, N, K, 43, 600, []int{1, 8, 16}) {
+		r1, err := g.GemmPackedW4A16With(TiledLastBlock, c.a, c.M, c.p, nil)
 		require.NoError(t, err)
-		for _, M := range []int{1, 8, 16} {
-			a := f16Values(uint64(600+M), M*K, 1)
-			r1, err := g.GemmPackedW4A16With(TiledLastBlock, a, M, p1, nil)
-			require.NoError(t, err)
-			r3, err := g.GemmPackedW4A16With(Strip, a, M, p1, nil)
-			require.NoError(t, err)
-			for i := range r1 {
-				// Both round an F32 sum to F16; the sums differ by F32 reordering only.
-				tol := 2e-3*math.Abs(float64(r1[i])) + 1e-3
-				require.InDelta(t, r1[i], r3[i], tol, "sym=%v M=%d element [m=%d, n=%d]", sym, M, i/N, i%N)
-			}
+		r3, err := g.GemmPackedW4A16With(Strip, c.a, c.M, c.p, nil)
+		require.NoError(t, err)
+		for i := range r1 {
+			// Both round an F32 sum to F16; the sums differ by F32 reordering only.
+			tol := 2e-3*math.Abs(float64(r1[i])) + 1e-3
+			require.InDelta(t, r1[i], r3[i], tol, "sym=%v M=%d element [m=%d, n=%d]", c.sym, c.M, i/N, i%N)
 		}
 	}
 }
@@ -169,15 +156,9 @@ func TestGemmW4A16StripDeterministic(t *testing.T) {
 	require.NoError(t, err)
 	for _, M := range []int{1, 5, 16} {
 		a := f16Values(uint64(310+M), M*K, 1)
-		r1, err := g.GemmPackedW4A16Strip(a, M, p3, nil)
-		require.NoError(t, err)
-		for rep := 0; rep < 3; rep++ {
-			r2, err := g.GemmPackedW4A16Strip(a, M, p3, nil)
-			require.NoError(t, err)
-			for i := range r1 {
-				require.Equal(t, math.Float32bits(r1[i]), math.Float32bits(r2[i]), "M=%d element %d differs between runs (rep %d)", M, i, rep)
-			}
-		}
+		requireRepeatable(t, 3, N, fmt.Sprintf("M=%d", M), nil, func() ([]float32, error) {
+			return g.GemmPackedW4A16Strip(a, M, p3, nil)
+		})
 	}
 }
 
@@ -242,25 +223,19 @@ func TestGemmW4A16StripeKernelsVsReference(t *testing.T) {
 func TestGemmW4A16StripesDeterministic(t *testing.T) {
 	g := gemmTestDevice(t)
 	const N, K = 4096, 4096
-	w := quantize4(t, N, K, quant.Scheme{Bits: 4, Symmetric: false, Granularity: quant.PerGroup, GroupSize: 128}, 51)
-	p, err := layout.PackW4A16Tiled(w)
-	require.NoError(t, err)
+	p := packW4A16Tiled(t, quantize4(t, N, K, quant.Scheme{Bits: 4, Symmetric: false, Granularity: quant.PerGroup, GroupSize: 128}, 51))
 	for _, c := range []struct {
 		k Kernel
 		M int
 	}{{SwappedStripes, 1}, {SwappedStripes, 16}, {MMAStripes, 17}, {MMAStripes, 128}} {
 		a := f16Values(uint64(c.M), c.M*K, 1)
-		r1, err := g.GemmPackedW4A16With(c.k, a, c.M, p, nil)
-		require.NoError(t, err)
-		_, err = g.GemmPackedW4A16With(TiledReduceKernel, a, c.M, p, nil)
-		require.NoError(t, err)
-		for rep := 0; rep < 3; rep++ {
-			r2, err := g.GemmPackedW4A16With(c.k, a, c.M, p, nil)
-			require.NoError(t, err)
-			for i := range r1 {
-				require.Equal(t, math.Float32bits(r1[i]), math.Float32bits(r2[i]), "%s M=%d rep %d element %d", c.k, c.M, rep, i)
-			}
+		other := func() error { // another kernel on the shared workspace
+			_, err := g.GemmPackedW4A16With(TiledReduceKernel, a, c.M, p, nil)
+			return err
 		}
+		requireRepeatable(t, 3, N, fmt.Sprintf("%s M=%d", c.k, c.M), other, func() ([]float32, error) {
+			return g.GemmPackedW4A16With(c.k, a, c.M, p, nil)
+		})
 	}
 }
 

@@ -148,3 +148,44 @@ func (c w4Case) run(t *testing.T, prefix, kernel string, M int, aSeed0, biasSeed
 		checkW4A16(t, kernel, a, M, c.w, bias, got)
 	})
 }
+
+// w4SymCase is one input of a test that runs two W4A16 kernels (or one twice) on the same data:
+// a 4-bit group-128 weight of either symmetry, packed tiled, and F16 activations [M, K].
+type w4SymCase struct {
+	sym bool
+	M   int
+	p   *layout.PackedW4A16Tiled
+	a   []float32
+}
+
+// w4SymCases yields, symmetric first, an [N, K] weight (seed) of each symmetry and, for each
+// of Ms, activations drawn with seed aSeed0 + M.
+func w4SymCases(t *testing.T, N, K int, seed, aSeed0 uint64, Ms []int) iter.Seq[w4SymCase] {
+	return func(yield func(w4SymCase) bool) {
+		for _, sym := range []bool{true, false} {
+			p := packW4A16Tiled(t, quantize4(t, N, K, quant.Scheme{Bits: 4, Symmetric: sym, Granularity: quant.PerGroup, GroupSize: 128}, seed))
+			for _, M := range Ms {
+				if !yield(w4SymCase{sym: sym, M: M, p: p, a: f16Values(aSeed0+uint64(M), M*K, 1)}) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// requireRepeatable requires reps more calls of gemm to give the bits of its first output
+// (cols: the output's row length, for the message); other, if not nil, runs once after the
+// first call (other work sharing the workspace).
+func requireRepeatable(t *testing.T, reps, cols int, what string, other func() error, gemm func() ([]float32, error)) {
+	t.Helper()
+	first, err := gemm()
+	require.NoError(t, err)
+	if other != nil {
+		require.NoError(t, other())
+	}
+	for rep := 0; rep < reps; rep++ {
+		got, err := gemm()
+		require.NoError(t, err)
+		require.Empty(t, firstF32Diff(got, first, cols, false), "%s: rep %d differs from the first run", what, rep)
+	}
+}
