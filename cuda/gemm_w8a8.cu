@@ -40,6 +40,7 @@
 #include "autoq_gemm.h"
 #include "common.cuh"
 #include "gemm_common.cuh"
+#include "gemm_splitk.cuh"
 
 namespace {
 
@@ -186,31 +187,18 @@ __global__ void __launch_bounds__(WM *WN * 32) gemm_w8a8_kernel(W8A8Args p) {
   }
 }
 
-// Deferred split-K reduction (AUTOQ_SPLITK_REDUCE_KERNEL): each output pair sums
-// its S int32 partials (exact, any order gives the same) and runs the same epilogue, spread
-// over the whole GPU instead of one block per tile.
-__global__ void splitk_reduce_kernel(W8A8Args p, int splits) {
-  const int64_t pairs = (int64_t)p.M * p.N / 2;
-  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < pairs; i += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t e = 2 * i;
-    const int row = (int)(e / p.N), col = (int)(e % p.N);
-    int s0 = 0, s1 = 0;
-    for (int z = 0; z < splits; z++) {
-      const int2 v = __ldcg(reinterpret_cast<const int2 *>(p.partials + (int64_t)z * p.M * p.N + e));
-      s0 += v.x;
-      s1 += v.y;
-    }
-    store_pair(p, row, col, s0, s1);
-  }
-}
-
-struct Plan {
-  int cfg; // 0: BM 16, 1: BM 64, 2: BM 128
-  int bm, bn, threads, stages, smem;
-  int gx, gy, splits, tiles_per_split, ktiles;
-  size_t counter_bytes, partial_bytes;
+// The epilogue, for splitk_reduce_kernel (int32 partials: exact, any order gives the same).
+struct W8A8Store {
+  __device__ void operator()(const W8A8Args &p, int row, int col, int v0, int v1) const { store_pair(p, row, col, v0, v1); }
 };
 
+// The tile and warp layout (cfg), the grid and the split of K (int32 partials no larger than
+// the weights: S <= K / (4M); at most 16 splits).
+struct Plan : SplitK {
+  int cfg; // 0: BM 16, 1: BM 64, 2: BM 128
+  int bm, bn, threads, stages, smem;
+  int gx, gy, ktiles;
+};
 
 // Tiles by M: 16 x 128 (4 warps), 64 x 128 and 128 x 128 (8 warps).
 Plan make_plan(int dev, int64_t M, int64_t N, int64_t K) {
@@ -226,48 +214,22 @@ Plan make_plan(int dev, int64_t M, int64_t N, int64_t K) {
   pl.gx = (int)((N + pl.bn - 1) / pl.bn);
   pl.gy = (int)((M + pl.bm - 1) / pl.bm);
   pl.ktiles = (int)((K + kBK - 1) / kBK);
-  const int sms = gemm_sm_count(dev);
-  const int64_t base = (int64_t)pl.gx * pl.gy;
-  int s = 1;
-  if (base < sms && base <= kMaxSplitTiles) {
-    s = (int)((2 * sms + base - 1) / base);
-    s = min(s, max(1, pl.ktiles / 2));
-    s = min(s, (int)max((int64_t)1, K / (4 * M))); // int32 partials no larger than the weights
-    s = min(s, 16);
-  }
-  pl.tiles_per_split = (pl.ktiles + s - 1) / s;
-  pl.splits = (pl.ktiles + pl.tiles_per_split - 1) / pl.tiles_per_split;
-  if (pl.splits > 1) {
-    pl.counter_bytes = kCounterBytes;
-    pl.partial_bytes = (size_t)pl.splits * M * N * sizeof(int32_t);
-  }
+  static_cast<SplitK &>(pl) =
+      splitk_plan(dev, (int64_t)pl.gx * pl.gy, pl.ktiles, K / (4 * M), 16, (size_t)M * N * sizeof(int32_t));
   return pl;
 }
 
 template <int MT, int NT, int WM, int WN, int STAGES>
 int launch(int dev, const Plan &pl, const W8A8Args &a, cudaStream_t st, const char *op) {
-  auto kern = gemm_w8a8_kernel<MT, NT, WM, WN, STAGES>;
   static bool configured[64];
-  if (dev >= 0 && dev < 64 && !configured[dev]) {
-    AUTOQ_CUDA(op, cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, pl.smem));
-    configured[dev] = true;
-  }
-  dim3 grid(pl.gx, pl.gy, pl.splits);
-  kern<<<grid, pl.threads, pl.smem, st>>>(a);
-  AUTOQ_TRY(autoq_check_launch(op, "gemm_w8a8_kernel"));
-  if (!a.defer_reduce || pl.splits <= 1) return 0;
-  const int64_t pairs = (int64_t)a.M * a.N / 2;
-  const unsigned blocks = (unsigned)std::min<int64_t>((pairs + 255) / 256, 4096);
-  splitk_reduce_kernel<<<blocks, 256, 0, st>>>(a, pl.splits);
-  return autoq_check_launch(op, "splitk_reduce_kernel");
+  return splitk_launch(dev, configured, gemm_w8a8_kernel<MT, NT, WM, WN, STAGES>,
+                       splitk_reduce_kernel<W8A8Args, int32_t, W8A8Store>, a, dim3(pl.gx, pl.gy, pl.splits),
+                       pl.threads, pl.smem, st, "gemm_w8a8_kernel", op);
 }
 
 int run(int dev, const char *op, W8A8Args a, int64_t M, int64_t N, int64_t K, int reduce, void *ws,
         size_t ws_bytes, void *stream) {
-  if (reduce != AUTOQ_SPLITK_LAST_BLOCK && reduce != AUTOQ_SPLITK_REDUCE_KERNEL)
-    return autoq_set_error(AUTOQ_ERR_INVALID,
-                           "%s: split-K reduction %d (want AUTOQ_SPLITK_LAST_BLOCK or AUTOQ_SPLITK_REDUCE_KERNEL)", op,
-                           reduce);
+  AUTOQ_TRY(splitk_check_reduce(op, reduce));
   a.defer_reduce = reduce == AUTOQ_SPLITK_REDUCE_KERNEL ? 1 : 0;
   if (M < 1 || N < 8 || K < 16 || N % 8 != 0 || K % 16 != 0)
     return autoq_set_error(AUTOQ_ERR_INVALID,
@@ -281,22 +243,11 @@ int run(int dev, const char *op, W8A8Args a, int64_t M, int64_t N, int64_t K, in
     return autoq_set_error(AUTOQ_ERR_INVALID, "%s: A and W must be non-NULL 16-byte aligned device pointers", op);
   AUTOQ_TRY(autoq_use_device(dev, op));
   const Plan pl = make_plan(dev, M, N, K);
-  if (pl.gy > 65535)
-    return autoq_set_error(AUTOQ_ERR_INVALID, "%s: M=%lld needs %d row blocks, over the grid limit 65535", op,
-                           (long long)M, pl.gy);
+  AUTOQ_TRY(splitk_check_rows(op, M, pl.gy));
   a.M = (int)M, a.N = (int)N, a.K = (int)K;
   a.ktiles = pl.ktiles;
-  a.tiles_per_split = pl.tiles_per_split;
-  if (pl.splits > 1) {
-    const size_t need = pl.counter_bytes + pl.partial_bytes;
-    if (ws == nullptr || ws_bytes < need)
-      return autoq_set_error(AUTOQ_ERR_INVALID,
-                             "%s: M=%lld N=%lld K=%lld splits K %d ways and needs a zeroed workspace of %zu bytes "
-                             "(got %zu); size it with autoq_gemm_w8a8_workspace_bytes",
-                             op, (long long)M, (long long)N, (long long)K, pl.splits, need, ws_bytes);
-    a.counters = (int *)ws;
-    a.partials = (int32_t *)((char *)ws + pl.counter_bytes);
-  }
+  a.tiles_per_split = pl.per_split;
+  AUTOQ_TRY(splitk_use_workspace(pl, a, ws, ws_bytes, M, N, K, "autoq_gemm_w8a8_workspace_bytes", op));
   cudaStream_t st = (cudaStream_t)stream;
   switch (pl.cfg) {
   case 0:
@@ -312,8 +263,7 @@ int run(int dev, const char *op, W8A8Args a, int64_t M, int64_t N, int64_t K, in
 
 extern "C" size_t autoq_gemm_w8a8_workspace_bytes(int dev, int64_t M, int64_t N, int64_t K) {
   if (M < 1 || N < 1 || K < 1) return 0;
-  const Plan pl = make_plan(dev, M, N, K);
-  return pl.splits > 1 ? pl.counter_bytes + pl.partial_bytes : 0;
+  return make_plan(dev, M, N, K).workspace_bytes();
 }
 
 extern "C" int autoq_gemm_w8a8(int dev, const int8_t *A, const float *a_scales, const int8_t *W,
