@@ -31,7 +31,9 @@ static __device__ __forceinline__ void ldmatrix_x4(uint32_t addr, uint32_t &r0, 
                : "r"(addr));
 }
 // The same into r[0..3].
-static __device__ __forceinline__ void ldmatrix_x4(uint32_t addr, uint32_t *r) { ldmatrix_x4(addr, r[0], r[1], r[2], r[3]); }
+static __device__ __forceinline__ void ldmatrix_x4(uint32_t addr, uint32_t *r) {
+  ldmatrix_x4(addr, r[0], r[1], r[2], r[3]);
+}
 
 // Byte offset of chunk c of row r in a swizzled 128-byte-row tile: chunk c is stored at
 // chunk position c ^ (r & 7), so the 8 rows an ldmatrix phase reads hit 8 bank groups.

@@ -39,7 +39,8 @@ __global__ void splitk_reduce_kernel(Args p, int splits) {
     const int row = (int)(e / p.N), col = (int)(e % p.N);
     T s0 = 0, s1 = 0;
     for (int z = 0; z < splits; z++) {
-      const typename P::Pair v = __ldcg(reinterpret_cast<const typename P::Pair *>(p.partials + (int64_t)z * p.M * p.N + e));
+      using Pair = typename P::Pair;
+      const Pair v = __ldcg(reinterpret_cast<const Pair *>(p.partials + (int64_t)z * p.M * p.N + e));
       s0 = P::add(s0, v.x);
       s1 = P::add(s1, v.y);
     }

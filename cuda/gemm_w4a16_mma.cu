@@ -205,7 +205,8 @@ int launch_g(int dev, const MMAArgs &a, size_t wsb, void *ws, cudaStream_t st, c
 // The template for the call: MT by M, then symmetric or not.
 template <int MT>
 int launch_m(int dev, const MMAArgs &a, size_t wsb, void *ws, cudaStream_t st, const char *op) {
-  return a.zeros != nullptr ? launch_g<MT, true>(dev, a, wsb, ws, st, op) : launch_g<MT, false>(dev, a, wsb, ws, st, op);
+  return a.zeros != nullptr ? launch_g<MT, true>(dev, a, wsb, ws, st, op)
+                            : launch_g<MT, false>(dev, a, wsb, ws, st, op);
 }
 
 } // namespace

@@ -279,7 +279,8 @@ extern "C" int autoq_gemm_w4a16_tiled(int dev, const void *A_f16, const void *W_
   w4a16_set_operands(a, A_f16, W_packed, scales_f16, zeros_f16, bias, out_f16, M, N, K, group);
   a.kstages = pl.kstages, a.stages_per_split = pl.per_split;
   a.defer_reduce = reduce == AUTOQ_SPLITK_REDUCE_KERNEL ? 1 : 0;
-  AUTOQ_TRY(splitk_use_workspace(pl, a, workspace, workspace_bytes, M, N, K, "autoq_gemm_w4a16_tiled_workspace_bytes", op));
+  AUTOQ_TRY(splitk_use_workspace(pl, a, workspace, workspace_bytes, M, N, K, "autoq_gemm_w4a16_tiled_workspace_bytes",
+                                 op));
   cudaStream_t st = (cudaStream_t)stream;
   const bool asym = zeros_f16 != nullptr;
   switch (pl.mt) {

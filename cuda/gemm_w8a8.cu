@@ -189,7 +189,9 @@ __global__ void __launch_bounds__(WM *WN * 32) gemm_w8a8_kernel(W8A8Args p) {
 
 // The epilogue, for splitk_reduce_kernel (int32 partials: exact, any order gives the same).
 struct W8A8Store {
-  __device__ void operator()(const W8A8Args &p, int row, int col, int v0, int v1) const { store_pair(p, row, col, v0, v1); }
+  __device__ void operator()(const W8A8Args &p, int row, int col, int v0, int v1) const {
+    store_pair(p, row, col, v0, v1);
+  }
 };
 
 // The tile and warp layout (cfg), the grid and the split of K (int32 partials no larger than
