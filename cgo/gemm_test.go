@@ -208,6 +208,21 @@ func f16ULPDiff(a, b float32) int {
 	return d
 }
 
+// f16ULPStats compares got with want in F16 ulps (f16ULPDiff): how many are bit-exact, the
+// largest distance and the first element at that distance.
+func f16ULPStats(got, want []float32) (exact, worst, worstAt int) {
+	for i := range want {
+		d := f16ULPDiff(got[i], want[i])
+		if d == 0 {
+			exact++
+		}
+		if d > worst {
+			worst, worstAt = d, i
+		}
+	}
+	return exact, worst, worstAt
+}
+
 func TestGemmW8A8VsReference(t *testing.T) {
 	g := gemmTestDevice(t)
 	total, exactAll := 0, 0
@@ -230,16 +245,7 @@ func TestGemmW8A8VsReference(t *testing.T) {
 						require.NoError(t, err)
 						require.Equal(t, -1, firstNaN(got), "unwritten (NaN) output element")
 						want := tensor.F16ToF32Slice(nil, tensor.F32ToF16Slice(ref))
-						exact, worst, worstAt := 0, 0, 0
-						for i := range want {
-							d := f16ULPDiff(got[i], want[i])
-							if d == 0 {
-								exact++
-							}
-							if d > worst {
-								worst, worstAt = d, i
-							}
-						}
+						exact, worst, worstAt := f16ULPStats(got, want)
 						total += len(want)
 						exactAll += exact
 						t.Logf("%d/%d outputs bit-exact with f16(quant.GemmW8A8), worst %d ulp, rel Frobenius %.3g", exact, len(want), worst, relFrobenius(got, want))
@@ -287,10 +293,13 @@ func TestActQuantExactVsReference(t *testing.T) {
 	}
 }
 
-var w4TestSchemes = []struct {
+// w4TestScheme is a scheme of the W4A16 kernel sweeps.
+type w4TestScheme struct {
 	s      quant.Scheme
 	fullMs bool // the whole M list; otherwise M in {1, 17, 129}
-}{
+}
+
+var w4TestSchemes = []w4TestScheme{
 	{quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 128}, true},
 	{quant.Scheme{Bits: 4, Symmetric: false, Granularity: quant.PerGroup, GroupSize: 128}, true},
 	{quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 32}, false},
@@ -303,23 +312,16 @@ var w4TestSchemes = []struct {
 
 func TestGemmW4A16VsReference(t *testing.T) {
 	g := gemmTestDevice(t)
-	for _, sc := range w4TestSchemes {
+	for c := range w4Cases(t, w4Shapes, 400) {
 		Ms := []int{1, 17, 129}
-		if sc.fullMs {
+		if c.sc.fullMs {
 			Ms = gemmMs
 		}
-		for si, s := range w4Shapes {
-			w := quantize4(t, s.N, s.K, sc.s, uint64(400+si))
-			p, err := layout.PackW4A16Tiled(w)
-			require.NoError(t, err)
-			for _, M := range Ms {
-				t.Run(fmt.Sprintf("%s_M%d_N%d_K%d", sc.s, M, s.N, s.K), func(t *testing.T) {
-					a, bias := w4a16Case(w, M, uint64(5000+M+si), uint64(88+si))
-					got, err := g.GemmPackedW4A16(a, M, p, bias)
-					require.NoError(t, err)
-					checkW4A16(t, "tiled", a, M, w, bias, got)
-				})
-			}
+		p := packW4A16Tiled(t, c.w)
+		for _, M := range Ms {
+			c.run(t, "", "tiled", M, 5000, 88, func(t *testing.T, a, bias []float32) ([]float32, error) {
+				return g.GemmPackedW4A16(a, M, p, bias)
+			})
 		}
 	}
 }
@@ -331,13 +333,7 @@ func TestGemmW4A16Deterministic(t *testing.T) {
 	w := quantize4(t, N, K, quant.Scheme{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 128}, 31)
 	for _, M := range []int{1, 16, 64} {
 		a := f16Values(uint64(M), M*K, 1)
-		r1, err := g.GemmW4A16(a, M, w, nil)
-		require.NoError(t, err)
-		r2, err := g.GemmW4A16(a, M, w, nil)
-		require.NoError(t, err)
-		for i := range r1 {
-			require.Equal(t, math.Float32bits(r1[i]), math.Float32bits(r2[i]), "M=%d element %d differs between runs", M, i)
-		}
+		requireRepeatable(t, 1, N, fmt.Sprintf("M=%d", M), nil, func() ([]float32, error) { return g.GemmW4A16(a, M, w, nil) })
 	}
 }
 
@@ -475,16 +471,7 @@ func TestGemmW8A8ReduceKernelEqualsLastBlock(t *testing.T) {
 					require.Equal(t, -1, firstNaN(got), "unwritten (NaN) output element")
 					last, err := g.GemmW8A8With(TiledLastBlock, aq, as, M, w, bias)
 					require.NoError(t, err)
-					exact, worst, worstAt := 0, 0, 0
-					for i := range want {
-						d := f16ULPDiff(got[i], want[i])
-						if d == 0 {
-							exact++
-						}
-						if d > worst {
-							worst, worstAt = d, i
-						}
-					}
+					exact, worst, worstAt := f16ULPStats(got, want)
 					t.Logf("%d/%d outputs bit-exact with f16(quant.GemmW8A8), worst %d ulp", exact, len(want), worst)
 					require.LessOrEqual(t, worst, 1, "output [m=%d, n=%d] = %g, reference %g: %d F16 ulps apart", worstAt/s.N, worstAt%s.N, got[worstAt], want[worstAt], worst)
 					for i := range last {
@@ -530,14 +517,7 @@ func TestGemmW8A8WgmmaVsReference(t *testing.T) {
 			require.Equal(t, -1, firstNaN(got), "unwritten (NaN) output element")
 			tiled, err := g.GemmW8A8With(KernelFor(OpW8A8, M), aq, as, M, w, bias)
 			require.NoError(t, err)
-			exact, worst := 0, 0
-			for i := range want {
-				d := f16ULPDiff(got[i], want[i])
-				if d == 0 {
-					exact++
-				}
-				worst = max(worst, d)
-			}
+			exact, worst, _ := f16ULPStats(got, want)
 			total += len(want)
 			exactAll += exact
 			t.Logf("wgmma-tma M=%d N=%d K=%d: %d/%d outputs bit-exact with f16(quant.GemmW8A8), worst %d ulp", M, s.N, s.K, exact, len(want), worst)

@@ -27,26 +27,16 @@ var w4TiledMs = []int{1, 2, 7, 16, 17, 64, 129}
 func TestGemmW4A16TiledVsReference(t *testing.T) {
 	g := gemmTestDevice(t)
 	for _, k := range []Kernel{TiledLastBlock, TiledReduceKernel} {
-		for _, sc := range w4TestSchemes {
-			for si, s := range w4TiledShapes {
-				if s.K%max(sc.s.GroupSize, 1) != 0 {
-					continue
-				}
-				w := quantize4(t, s.N, s.K, sc.s, uint64(700+si))
-				p, err := layout.PackW4A16Tiled(w)
-				require.NoError(t, err)
-				Ms := w4TiledMs
-				if !sc.fullMs {
-					Ms = []int{1, 17, 129}
-				}
-				for _, M := range Ms {
-					t.Run(fmt.Sprintf("%s_%s_M%d_N%d_K%d", k, sc.s, M, s.N, s.K), func(t *testing.T) {
-						a, bias := w4a16Case(w, M, uint64(9000+M+si), uint64(99+si))
-						got, err := g.GemmPackedW4A16With(k, a, M, p, bias)
-						require.NoError(t, err)
-						checkW4A16(t, string(k), a, M, w, bias, got)
-					})
-				}
+		for c := range w4Cases(t, w4TiledShapes, 700) {
+			p := packW4A16Tiled(t, c.w)
+			Ms := w4TiledMs
+			if !c.sc.fullMs {
+				Ms = []int{1, 17, 129}
+			}
+			for _, M := range Ms {
+				c.run(t, string(k)+"_", string(k), M, 9000, 99, func(t *testing.T, a, bias []float32) ([]float32, error) {
+					return g.GemmPackedW4A16With(k, a, M, p, bias)
+				})
 			}
 		}
 	}
@@ -60,27 +50,19 @@ func TestGemmW4A16TiledVsReference(t *testing.T) {
 func TestGemmW4A16ReduceKernelEqualsLastBlock(t *testing.T) {
 	g := gemmTestDevice(t)
 	const N, K = 512, 4096
-	for _, sym := range []bool{true, false} {
-		w := quantize4(t, N, K, quant.Scheme{Bits: 4, Symmetric: sym, Granularity: quant.PerGroup, GroupSize: 128}, 41)
-		p, err := layout.PackW4A16Tiled(w)
+	for c := range w4SymCases(t, N, K, 41, 500, []int{1, 5, 16, 17, 64, 128}) {
+		bias := testutil.Gaussian(testutil.Rand(uint64(c.M)), N, 0.5)
+		r1, err := g.GemmPackedW4A16With(TiledLastBlock, c.a, c.M, c.p, bias)
 		require.NoError(t, err)
-		for _, M := range []int{1, 5, 16, 17, 64, 128} {
-			a := f16Values(uint64(500+M), M*K, 1)
-			bias := testutil.Gaussian(testutil.Rand(uint64(M)), N, 0.5)
-			r1, err := g.GemmPackedW4A16With(TiledLastBlock, a, M, p, bias)
+		for rep := 0; rep < 2; rep++ {
+			r2, err := g.GemmPackedW4A16With(TiledReduceKernel, c.a, c.M, c.p, bias)
 			require.NoError(t, err)
-			for rep := 0; rep < 2; rep++ {
-				r2, err := g.GemmPackedW4A16With(TiledReduceKernel, a, M, p, bias)
-				require.NoError(t, err)
-				require.Equal(t, -1, firstNaN(r2), "unwritten (NaN) output element")
-				for i := range r1 {
-					require.Equal(t, math.Float32bits(r1[i]), math.Float32bits(r2[i]), "sym=%v M=%d rep %d element [m=%d, n=%d]: reduce kernel %g, last block %g", sym, M, rep, i/N, i%N, r2[i], r1[i])
-				}
-			}
-			r3, err := g.GemmPackedW4A16With(TiledLastBlock, a, M, p, bias)
-			require.NoError(t, err)
-			require.Equal(t, r1, r3, "sym=%v M=%d: the last block after the reduce kernel", sym, M)
+			require.Equal(t, -1, firstNaN(r2), "unwritten (NaN) output element")
+			require.Empty(t, firstF32Diff(r2, r1, N, false), "sym=%v M=%d rep %d: reduce kernel against last block", c.sym, c.M, rep)
 		}
+		r3, err := g.GemmPackedW4A16With(TiledLastBlock, c.a, c.M, c.p, bias)
+		require.NoError(t, err)
+		require.Equal(t, r1, r3, "sym=%v M=%d: the last block after the reduce kernel", c.sym, c.M)
 	}
 }
 
@@ -115,41 +97,31 @@ var stripMs = []int{1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 40}
 // which repacks a tiled-layout weight).
 func TestGemmW4A16StripVsReference(t *testing.T) {
 	g := gemmTestDevice(t)
-	for _, sc := range w4TestSchemes {
-		for si, s := range w4StripShapes {
-			if s.K%max(sc.s.GroupSize, 1) != 0 {
-				continue
+	for c := range w4Cases(t, w4StripShapes, 800) {
+		p3, err := layout.PackW4A16Strip(c.w)
+		require.NoError(t, err)
+		Ms := stripMs
+		switch {
+		case c.s.N > 4096: // the wide-block shape: only M > 4 uses wide blocks
+			Ms = []int{5, 16}
+			if c.sc.fullMs {
+				Ms = []int{4, 5, 8, 9, 16}
 			}
-			w := quantize4(t, s.N, s.K, sc.s, uint64(800+si))
-			p3, err := layout.PackW4A16Strip(w)
-			require.NoError(t, err)
-			Ms := stripMs
-			switch {
-			case s.N > 4096: // the wide-block shape: only M > 4 uses wide blocks
-				Ms = []int{5, 16}
-				if sc.fullMs {
-					Ms = []int{4, 5, 8, 9, 16}
-				}
-			case !sc.fullMs:
-				Ms = []int{1, 5, 16}
-			}
-			for _, M := range Ms {
-				t.Run(fmt.Sprintf("%s_M%d_N%d_K%d", sc.s, M, s.N, s.K), func(t *testing.T) {
-					a, bias := w4a16Case(w, M, uint64(9100+M+si), uint64(199+si))
-					got, err := g.GemmPackedW4A16Strip(a, M, p3, bias)
+		case !c.sc.fullMs:
+			Ms = []int{1, 5, 16}
+		}
+		for _, M := range Ms {
+			c.run(t, "", "strip", M, 9100, 199, func(t *testing.T, a, bias []float32) ([]float32, error) {
+				got, err := g.GemmPackedW4A16Strip(a, M, p3, bias)
+				if err == nil && (M == 5 || M == 16) {
+					viaTiled, err := g.GemmPackedW4A16With(Strip, a, M, packW4A16Tiled(t, c.w), bias)
 					require.NoError(t, err)
-					checkW4A16(t, "strip", a, M, w, bias, got)
-					if M == 5 || M == 16 {
-						p1, err := layout.PackW4A16Tiled(w)
-						require.NoError(t, err)
-						viaTiled, err := g.GemmPackedW4A16With(Strip, a, M, p1, bias)
-						require.NoError(t, err)
-						for i := range got {
-							require.Equal(t, math.Float32bits(got[i]), math.Float32bits(viaTiled[i]), "GemmPackedW4A16With (repacked tiled weight) differs at %d", i)
-						}
+					for i := range got {
+						require.Equal(t, math.Float32bits(got[i]), math.Float32bits(viaTiled[i]), "GemmPackedW4A16With (repacked tiled weight) differs at %d", i)
 					}
-				})
-			}
+				}
+				return got, err
+			})
 		}
 	}
 }
@@ -161,21 +133,15 @@ func TestGemmW4A16StripVsReference(t *testing.T) {
 func TestGemmW4A16StripCloseToTiled(t *testing.T) {
 	g := gemmTestDevice(t)
 	const N, K = 256, 2048
-	for _, sym := range []bool{true, false} {
-		w := quantize4(t, N, K, quant.Scheme{Bits: 4, Symmetric: sym, Granularity: quant.PerGroup, GroupSize: 128}, 43)
-		p1, err := layout.PackW4A16Tiled(w)
+	for c := range w4SymCases(t, N, K, 43, 600, []int{1, 8, 16}) {
+		r1, err := g.GemmPackedW4A16With(TiledLastBlock, c.a, c.M, c.p, nil)
 		require.NoError(t, err)
-		for _, M := range []int{1, 8, 16} {
-			a := f16Values(uint64(600+M), M*K, 1)
-			r1, err := g.GemmPackedW4A16With(TiledLastBlock, a, M, p1, nil)
-			require.NoError(t, err)
-			r3, err := g.GemmPackedW4A16With(Strip, a, M, p1, nil)
-			require.NoError(t, err)
-			for i := range r1 {
-				// Both round an F32 sum to F16; the sums differ by F32 reordering only.
-				tol := 2e-3*math.Abs(float64(r1[i])) + 1e-3
-				require.InDelta(t, r1[i], r3[i], tol, "sym=%v M=%d element [m=%d, n=%d]", sym, M, i/N, i%N)
-			}
+		r3, err := g.GemmPackedW4A16With(Strip, c.a, c.M, c.p, nil)
+		require.NoError(t, err)
+		for i := range r1 {
+			// Both round an F32 sum to F16; the sums differ by F32 reordering only.
+			tol := 2e-3*math.Abs(float64(r1[i])) + 1e-3
+			require.InDelta(t, r1[i], r3[i], tol, "sym=%v M=%d element [m=%d, n=%d]", c.sym, c.M, i/N, i%N)
 		}
 	}
 }
@@ -190,15 +156,9 @@ func TestGemmW4A16StripDeterministic(t *testing.T) {
 	require.NoError(t, err)
 	for _, M := range []int{1, 5, 16} {
 		a := f16Values(uint64(310+M), M*K, 1)
-		r1, err := g.GemmPackedW4A16Strip(a, M, p3, nil)
-		require.NoError(t, err)
-		for rep := 0; rep < 3; rep++ {
-			r2, err := g.GemmPackedW4A16Strip(a, M, p3, nil)
-			require.NoError(t, err)
-			for i := range r1 {
-				require.Equal(t, math.Float32bits(r1[i]), math.Float32bits(r2[i]), "M=%d element %d differs between runs (rep %d)", M, i, rep)
-			}
-		}
+		requireRepeatable(t, 3, N, fmt.Sprintf("M=%d", M), nil, func() ([]float32, error) {
+			return g.GemmPackedW4A16Strip(a, M, p3, nil)
+		})
 	}
 }
 
@@ -237,30 +197,20 @@ func TestGemmW4A16StripeKernelsVsReference(t *testing.T) {
 	ms := map[Kernel][]int{SwappedStripes: {1, 3, 8, 9, 16}, MMAStripes: {17, 32, 33, 64, 100, 256}, DequantCublas: {1, 256, 300}}
 	for _, k := range []Kernel{SwappedStripes, MMAStripes, DequantCublas} {
 		ran := 0
-		for _, sc := range w4TestSchemes {
-			for si, s := range w4StripeShapes {
-				if s.K%max(sc.s.GroupSize, 1) != 0 {
+		for c := range w4Cases(t, w4StripeShapes, 900) {
+			p := packW4A16Tiled(t, c.w)
+			Ms := ms[k]
+			if !c.sc.fullMs {
+				Ms = []int{Ms[0], Ms[len(Ms)-1]}
+			}
+			for _, M := range Ms {
+				if !W4A16Fits(k, M, c.s.N, c.s.K, p.Group) || M*c.s.N*c.s.K > 1<<27 {
 					continue
 				}
-				w := quantize4(t, s.N, s.K, sc.s, uint64(900+si))
-				p, err := layout.PackW4A16Tiled(w)
-				require.NoError(t, err)
-				Ms := ms[k]
-				if !sc.fullMs {
-					Ms = []int{Ms[0], Ms[len(Ms)-1]}
-				}
-				for _, M := range Ms {
-					if !W4A16Fits(k, M, s.N, s.K, p.Group) || M*s.N*s.K > 1<<27 {
-						continue
-					}
-					ran++
-					t.Run(fmt.Sprintf("%s_%s_M%d_N%d_K%d", k, sc.s, M, s.N, s.K), func(t *testing.T) {
-						a, bias := w4a16Case(w, M, uint64(11000+M+si), uint64(199+si))
-						got, err := g.GemmPackedW4A16With(k, a, M, p, bias)
-						require.NoError(t, err)
-						checkW4A16(t, string(k), a, M, w, bias, got)
-					})
-				}
+				ran++
+				c.run(t, string(k)+"_", string(k), M, 11000, 199, func(t *testing.T, a, bias []float32) ([]float32, error) {
+					return g.GemmPackedW4A16With(k, a, M, p, bias)
+				})
 			}
 		}
 		require.Greater(t, ran, 10, "kernel %s ran on enough cases", k)
@@ -273,25 +223,19 @@ func TestGemmW4A16StripeKernelsVsReference(t *testing.T) {
 func TestGemmW4A16StripesDeterministic(t *testing.T) {
 	g := gemmTestDevice(t)
 	const N, K = 4096, 4096
-	w := quantize4(t, N, K, quant.Scheme{Bits: 4, Symmetric: false, Granularity: quant.PerGroup, GroupSize: 128}, 51)
-	p, err := layout.PackW4A16Tiled(w)
-	require.NoError(t, err)
+	p := packW4A16Tiled(t, quantize4(t, N, K, quant.Scheme{Bits: 4, Symmetric: false, Granularity: quant.PerGroup, GroupSize: 128}, 51))
 	for _, c := range []struct {
 		k Kernel
 		M int
 	}{{SwappedStripes, 1}, {SwappedStripes, 16}, {MMAStripes, 17}, {MMAStripes, 128}} {
 		a := f16Values(uint64(c.M), c.M*K, 1)
-		r1, err := g.GemmPackedW4A16With(c.k, a, c.M, p, nil)
-		require.NoError(t, err)
-		_, err = g.GemmPackedW4A16With(TiledReduceKernel, a, c.M, p, nil)
-		require.NoError(t, err)
-		for rep := 0; rep < 3; rep++ {
-			r2, err := g.GemmPackedW4A16With(c.k, a, c.M, p, nil)
-			require.NoError(t, err)
-			for i := range r1 {
-				require.Equal(t, math.Float32bits(r1[i]), math.Float32bits(r2[i]), "%s M=%d rep %d element %d", c.k, c.M, rep, i)
-			}
+		other := func() error { // another kernel on the shared workspace
+			_, err := g.GemmPackedW4A16With(TiledReduceKernel, a, c.M, p, nil)
+			return err
 		}
+		requireRepeatable(t, 3, N, fmt.Sprintf("%s M=%d", c.k, c.M), other, func() ([]float32, error) {
+			return g.GemmPackedW4A16With(c.k, a, c.M, p, nil)
+		})
 	}
 }
 

@@ -95,7 +95,16 @@ func activation(r *rand.Rand, n, k int, dt tensor.DType) *tensor.Tensor {
 // every histogram with the CPU backend's after each call.
 func TestHistogramMatchesCPU(t *testing.T) {
 	g := gpu(t)
-	r := testutil.Rand(10)
+	histogramCallsMatchCPU(t, testutil.Rand(10), dtypes, "", func(got []*calib.Histogram, xs []*tensor.Tensor) {
+		require.NoError(t, g.HistogramAdd(got, xs))
+	})
+}
+
+// histogramCallsMatchCPU adds batches of 24 tensors (odd lengths, adversarial values, dtypes
+// taken in turn from dts) in three calls with add, so later calls coarsen earlier counts, and
+// compares every histogram with the CPU backend's after each call (what: a message prefix).
+func histogramCallsMatchCPU(t *testing.T, r *rand.Rand, dts []tensor.DType, what string,
+	add func(got []*calib.Histogram, xs []*tensor.Tensor)) {
 	lengths := []int{0, 1, 7, 17, 4097, 1 << 16, 3<<20 + 5}
 	const tensors = 24
 	want := make([]*calib.Histogram, tensors)
@@ -107,12 +116,12 @@ func TestHistogramMatchesCPU(t *testing.T) {
 	for call := 0; call < 3; call++ {
 		xs := make([]*tensor.Tensor, tensors)
 		for i := range xs {
-			xs[i] = activation(r, lengths[(i+call)%len(lengths)], i+call*3, dtypes[(i+call)%3])
+			xs[i] = activation(r, lengths[(i+call)%len(lengths)], i+call*3, dts[(i+call)%len(dts)])
 		}
 		require.NoError(t, cpu.HistogramAdd(want, xs))
-		require.NoError(t, g.HistogramAdd(got, xs))
+		add(got, xs)
 		for i := range want {
-			require.Empty(t, histDiff(got[i], want[i]), "call %d, tensor %d (%s, %d values, kind %d)", call, i, xs[i].DType, xs[i].NumElements(), i+call*3)
+			require.Empty(t, histDiff(got[i], want[i]), "%scall %d, tensor %d (%s, %d values, kind %d)", what, call, i, xs[i].DType, xs[i].NumElements(), i+call*3)
 		}
 	}
 }
@@ -214,29 +223,12 @@ func histogramWith(t *testing.T, g *Backend, k Kernel, hs []*calib.Histogram, xs
 func TestHistogramKernelsMatchCPU(t *testing.T) {
 	g := gpu(t)
 	r := testutil.Rand(14)
-	lengths := []int{0, 1, 7, 17, 4097, 1 << 16, 3<<20 + 5}
-	const tensors = 24
 	half := []tensor.DType{tensor.F16, tensor.BF16}
 	for _, k := range Kernels(OpHistogram) {
 		t.Run(string(k), func(t *testing.T) {
-			want := make([]*calib.Histogram, tensors)
-			got := make([]*calib.Histogram, tensors)
-			for i := range want {
-				want[i] = calib.NewHistogram(fmt.Sprintf("t%d", i))
-				got[i] = calib.NewHistogram(fmt.Sprintf("t%d", i))
-			}
-			for call := 0; call < 3; call++ {
-				xs := make([]*tensor.Tensor, tensors)
-				for i := range xs {
-					xs[i] = activation(r, lengths[(i+call)%len(lengths)], i+call*3, half[(i+call)%2])
-				}
-				require.NoError(t, cpu.HistogramAdd(want, xs))
+			histogramCallsMatchCPU(t, r, half, fmt.Sprintf("kernel %s, ", k), func(got []*calib.Histogram, xs []*tensor.Tensor) {
 				histogramWith(t, g, k, got, xs)
-				for i := range want {
-					require.Empty(t, histDiff(got[i], want[i]), "kernel %s, call %d, tensor %d (%s, %d values, kind %d)",
-						k, call, i, xs[i].DType, xs[i].NumElements(), i+call*3)
-				}
-			}
+			})
 		})
 	}
 }

@@ -152,49 +152,79 @@ func cut(t *testing.T, src, start, end string) string {
 // hostKernels builds the host program once per test binary.
 func hostKernels(t *testing.T) string {
 	t.Helper()
-	gxx, err := exec.LookPath("g++")
-	if err != nil {
-		t.Skip("g++ not found: host checks of the kernel arithmetic skipped")
-	}
-	read := func(name string) string {
-		b, err := os.ReadFile(filepath.Join("..", "cuda", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
-	}
-	common, hist, thr, qp := read("common.cuh"), read("histogram_twopass.cu"), read("threshold.cu"), read("quantize_chunk.cuh")
+	gxx := hostCXX(t, "the kernel arithmetic")
+	common, bins, thr, qp := cudaSource(t, "common.cuh"), cudaSource(t, "histogram_bins.cuh"), cudaSource(t, "threshold.cu"), cudaSource(t, "quantize_chunk.cuh")
 	dev := strings.NewReplacer("__device__ __forceinline__ ", "static ", "__device__ ", "", "__host__ ", "", "__shared__ ", "static ", "__forceinline__ ", "")
 	var src strings.Builder
 	src.WriteString(hostShims)
 	src.WriteString(dev.Replace(cut(t, common, "__device__ __forceinline__ bool autoq_is_finite_bits", "")))
 	src.WriteString(dev.Replace(cut(t, qp, "// rint(x / scale) with float32 IEEE division", "} // namespace")))
-	src.WriteString(dev.Replace(cut(t, hist, "// calib.ExpFor on the bits", "__global__ void finalize_kernel")))
-	src.WriteString(dev.Replace(cut(t, hist, "// calib.BinIndex for the finite", "__global__ void bin_kernel")))
+	src.WriteString(dev.Replace(cut(t, bins, "// calib.ExpFor on the bits", "")))
 	src.WriteString(dev.Replace(cut(t, thr, "constexpr int kBins", "__global__ void kllog_kernel")))
 	src.WriteString(dev.Replace(cut(t, thr, "// calib.searchCandidates", "__global__ void thresholds_kernel")))
 	src.WriteString(hostMain)
-	dir := t.TempDir()
-	cpp, bin := filepath.Join(dir, "kernels.cpp"), filepath.Join(dir, "kernels")
-	if err := os.WriteFile(cpp, []byte(src.String()), 0o644); err != nil {
+	return compileHost(t, gxx, "kernels", "the kernels", src.String())
+}
+
+// hostCXX is the path of g++; without it the test is skipped (what: whose host checks).
+func hostCXX(t *testing.T, what string) string {
+	t.Helper()
+	gxx, err := exec.LookPath("g++")
+	if err != nil {
+		t.Skipf("g++ not found: host checks of %s skipped", what)
+	}
+	return gxx
+}
+
+// cudaSource is the text of cuda/name.
+func cudaSource(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "cuda", name))
+	if err != nil {
 		t.Fatal(err)
 	}
+	return string(b)
+}
+
+// tempFile writes data to a file called name in a new temporary directory; it returns the path.
+func tempFile(t *testing.T, name string, data []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// compileHost compiles the C++ program src, a host copy of what `of` names, with gxx into a
+// binary called name, with no contraction into fma (as the kernels' _rn intrinsics).
+func compileHost(t *testing.T, gxx, name, of, src string) string {
+	t.Helper()
+	cpp := tempFile(t, name+".cpp", []byte(src))
+	bin := filepath.Join(filepath.Dir(cpp), name)
 	if out, err := exec.Command(gxx, "-std=c++17", "-O2", "-ffp-contract=off", "-o", bin, cpp).CombinedOutput(); err != nil {
-		t.Fatalf("compiling the host copy of the kernels: %v\n%s", err, out)
+		t.Fatalf("compiling the host copy of %s: %v\n%s", of, err, out)
 	}
 	return bin
 }
 
-func runHost(t *testing.T, bin string, stdin []byte, args ...string) []string {
+// hostOutput runs bin with args on stdin and returns its standard output.
+func hostOutput(t *testing.T, bin string, stdin []byte, args ...string) []byte {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Stdin = bytes.NewReader(stdin)
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("host kernels %v: %v", args, err)
+		t.Fatalf("host program %s %v: %v", filepath.Base(bin), args, err)
 	}
+	return out
+}
+
+// runHost is hostOutput as lines.
+func runHost(t *testing.T, bin string, stdin []byte, args ...string) []string {
+	t.Helper()
 	var lines []string
-	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc := bufio.NewScanner(bytes.NewReader(hostOutput(t, bin, stdin, args...)))
 	for sc.Scan() {
 		lines = append(lines, sc.Text())
 	}
@@ -319,11 +349,7 @@ func TestHostKernelArithmetic(t *testing.T) {
 			for _, h := range hs {
 				w(h.Counts[:])
 			}
-			in := filepath.Join(t.TempDir(), "hists.bin")
-			if err := os.WriteFile(in, buf.Bytes(), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			got := runHost(t, bin, nil, "thresholds", in)
+			got := runHost(t, bin, nil, "thresholds", tempFile(t, "hists.bin", buf.Bytes()))
 			for i, h := range hs {
 				want, err := calib.Compute(h, opt)
 				if err != nil {
@@ -353,34 +379,10 @@ func TestHostKernelArithmetic(t *testing.T) {
 // calibHistogramsHost: varied histograms (the GPU test's set, smaller).
 func calibHistogramsHost() []*calib.Histogram {
 	r := testutil.Rand(32)
-	var hs []*calib.Histogram
-	add := func(name string, v []float32) {
-		h := calib.NewHistogram(name)
-		h.AddF32(v)
-		hs = append(hs, h)
-	}
-	for i, n := range []int{100, 5000, 1 << 15} {
-		add(fmt.Sprintf("gauss%d", i), testutil.Gaussian(r, n, 0.1*float64(i+1)))
-		add(fmt.Sprintf("laplace%d", i), testutil.Laplace(r, n, 2))
-		add(fmt.Sprintf("t%d", i), testutil.StudentT(r, n, 1.5))
-	}
-	spike := testutil.Gaussian(r, 1<<14, 1)
-	for i := 0; i < len(spike); i += 2 {
-		spike[i] = 0
-	}
-	add("zerospike", spike)
-	add("single", []float32{3.5})
-	add("two", []float32{1e-30, 1e30})
-	sparse := make([]float32, 4000)
-	for i := range sparse {
-		sparse[i] = float32(int(1) << (i % 12))
-	}
-	add("sparse", sparse)
-	h := calib.NewHistogram("onlyzero")
-	h.Counts[0], h.Exp, h.HasExp, h.AbsMax, h.Count = 50, -10, true, 1, 50
-	hs = append(hs, h)
+	hs := variedHistograms(r, []int{100, 5000, 1 << 15}, 1<<14)
+	hs = append(hs, onlyZeroHistogram())
 	for i := 0; i < 20; i++ {
-		add(fmt.Sprint("st", i), testutil.StudentT(r, 1<<12, 2+float64(i%5)))
+		hs.add(fmt.Sprint("st", i), testutil.StudentT(r, 1<<12, 2+float64(i%5)))
 	}
 	return hs
 }

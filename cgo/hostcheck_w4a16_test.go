@@ -18,9 +18,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -250,29 +247,16 @@ int main(int argc, char **argv) {
 // w4HostKernels builds the emulator once per test.
 func w4HostKernels(t *testing.T) string {
 	t.Helper()
-	gxx, err := exec.LookPath("g++")
-	if err != nil {
-		t.Skip("g++ not found: host checks of the W4A16 stripe kernels skipped")
-	}
-	read := func(name string) string {
-		b, err := os.ReadFile(filepath.Join("..", "cuda", name))
-		require.NoError(t, err)
-		return string(b)
-	}
-	stripes, common := read("gemm_w4a16_stripes.cuh"), read("gemm_common.cuh")
+	gxx := hostCXX(t, "the W4A16 stripe kernels")
+	stripes, common := cudaSource(t, "gemm_w4a16_stripes.cuh"), cudaSource(t, "gemm_common.cuh")
 	dev := strings.NewReplacer("static __device__ __forceinline__ ", "static ", "__device__ __forceinline__ ", "static ")
 	var src strings.Builder
 	src.WriteString(w4HostShims)
 	src.WriteString(dev.Replace(cut(t, common, "static __device__ __forceinline__ uint32_t swz(", "\n\n")) + "\n")
+	src.WriteString(dev.Replace(cut(t, common, "// The zero-point terms of the W4A16", "\n\n")) + "\n")
 	src.WriteString(dev.Replace(cut(t, stripes, "// 32-bit arithmetic throughout", "// ---- Device-only pieces ----")))
 	src.WriteString(w4HostMain)
-	dir := t.TempDir()
-	cpp, bin := filepath.Join(dir, "w4.cpp"), filepath.Join(dir, "w4")
-	require.NoError(t, os.WriteFile(cpp, []byte(src.String()), 0o644))
-	if out, err := exec.Command(gxx, "-std=c++17", "-O2", "-ffp-contract=off", "-o", bin, cpp).CombinedOutput(); err != nil {
-		t.Fatalf("compiling the host copy of gemm_w4a16_stripes.cuh: %v\n%s", err, out)
-	}
-	return bin
+	return compileHost(t, gxx, "w4", "gemm_w4a16_stripes.cuh", src.String())
 }
 
 // w4Problem writes the emulator's input for a 4-bit weight and F16 activations.
@@ -286,9 +270,7 @@ func w4Problem(t *testing.T, p *layout.PackedW4A16Tiled, a []float32, M int) str
 		w(p.Zeros)
 	}
 	w(tensor.F32ToF16Slice(a))
-	path := filepath.Join(t.TempDir(), "problem.bin")
-	require.NoError(t, os.WriteFile(path, buf.Bytes(), 0o644))
-	return path
+	return tempFile(t, "problem.bin", buf.Bytes())
 }
 
 // exactDequant is the kernels' weight, independently: f16(f16(u - z) * f16(scale)) from the
@@ -313,9 +295,7 @@ func exactDequant(t *testing.T, p *layout.PackedW4A16Tiled) []uint16 {
 }
 
 func runEmulator(t *testing.T, bin, mode, problem string) []byte {
-	out, err := exec.Command(bin, mode, problem).Output()
-	require.NoError(t, err, "emulator %s", mode)
-	return out
+	return hostOutput(t, bin, nil, mode, problem)
 }
 
 // The three new W4A16 data paths against float64 sums of the exactly dequantized weight,

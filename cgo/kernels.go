@@ -79,6 +79,35 @@ func needBytes(op string, b *Buffer, n int) error {
 	return nil
 }
 
+// needZeros checks the zero points of n groups (int32 each), which only asymmetric schemes have.
+func needZeros(op string, s quant.Scheme, zeros *Buffer, n int) error {
+	if s.Symmetric {
+		return nil
+	}
+	return needBytes(op, zeros, 4*n)
+}
+
+// needIfSet is needBytes for an optional output (nil: not wanted).
+func needIfSet(op string, b *Buffer, n int) error {
+	if b == nil {
+		return nil
+	}
+	return needBytes(op, b, n)
+}
+
+// paramLayout checks m and returns s's grouping of it, after checking that each of bufs holds
+// 4 bytes (one float32 or int32) per group.
+func (m Matrix) paramLayout(op string, s quant.Scheme, bufs ...*Buffer) (grouping, error) {
+	if err := m.check(op); err != nil {
+		return grouping{}, err
+	}
+	l, err := schemeLayout(s, m.Rows, m.Cols)
+	if err != nil {
+		return grouping{}, err
+	}
+	return l, needAllBytes(op, 4*l.nParams, bufs...)
+}
+
 // needAllBytes is needBytes for each of bufs.
 func needAllBytes(op string, n int, bufs ...*Buffer) error {
 	for _, b := range bufs {
@@ -92,15 +121,8 @@ func needAllBytes(op string, n int, bufs ...*Buffer) error {
 // GroupRangesDev writes per-group min/max of m into lo, hi (float32) and a non-finite flag
 // per group into nonfinite (int32), [rows, groups] or one entry for PerTensor.
 func GroupRangesDev(m Matrix, s quant.Scheme, lo, hi, nonfinite *Buffer) error {
-	const op = "group ranges"
-	if err := m.check(op); err != nil {
-		return err
-	}
-	l, err := schemeLayout(s, m.Rows, m.Cols)
+	l, err := m.paramLayout("group ranges", s, lo, hi, nonfinite)
 	if err != nil {
-		return err
-	}
-	if err := needAllBytes(op, 4*l.nParams, lo, hi, nonfinite); err != nil {
 		return err
 	}
 	return call(func() C.int {
@@ -116,10 +138,8 @@ func ComputeParamsDev(dev int, s quant.Scheme, lo, hi *Buffer, n int, scales, ze
 	if err := needAllBytes(op, 4*n, lo, hi, scales); err != nil {
 		return err
 	}
-	if !s.Symmetric {
-		if err := needBytes(op, zeros, 4*n); err != nil {
-			return err
-		}
+	if err := needZeros(op, s, zeros, n); err != nil {
+		return err
 	}
 	return call(func() C.int {
 		return C.autoq_compute_params(C.int(dev), (*C.float)(lo.ptr), (*C.float)(hi.ptr), C.int64_t(n), C.int(s.Bits),
@@ -174,20 +194,12 @@ func QuantizeDevWith(k Kernel, m Matrix, s quant.Scheme, scales, zeros, q, nonfi
 	if !ok {
 		return fmt.Errorf("cuda: quantize: unknown kernel %q (have %v)", k, Kernels(OpQuantize))
 	}
-	if err := m.check(op); err != nil {
-		return err
-	}
-	l, err := schemeLayout(s, m.Rows, m.Cols)
+	l, err := m.paramLayout(op, s, scales)
 	if err != nil {
 		return err
 	}
-	if err := needBytes(op, scales, 4*l.nParams); err != nil {
+	if err := needZeros(op, s, zeros, l.nParams); err != nil {
 		return err
-	}
-	if !s.Symmetric {
-		if err := needBytes(op, zeros, 4*l.nParams); err != nil {
-			return err
-		}
 	}
 	if err := needBytes(op, q, m.Rows*qRowBytes(s.Bits, m.Cols)); err != nil {
 		return err
@@ -218,10 +230,8 @@ func DequantizeDev(dev int, s quant.Scheme, rows, cols int, q, scales, zeros, ou
 	if err := needBytes(op, scales, 4*l.nParams); err != nil {
 		return err
 	}
-	if !s.Symmetric {
-		if err := needBytes(op, zeros, 4*l.nParams); err != nil {
-			return err
-		}
+	if err := needZeros(op, s, zeros, l.nParams); err != nil {
+		return err
 	}
 	if err := needBytes(op, out, 4*rows*cols); err != nil {
 		return err
@@ -237,30 +247,18 @@ func DequantizeDev(dev int, s quant.Scheme, rows, cols int, q, scales, zeros, ou
 // given the group ranges lo/hi; bestIndex (int32) and bestErr (float64) may be nil.
 func MSESearchDev(m Matrix, s quant.Scheme, lo, hi, scales, zeros, bestIndex, bestErr *Buffer) error {
 	const op = "mse search"
-	if err := m.check(op); err != nil {
-		return err
-	}
-	l, err := schemeLayout(s, m.Rows, m.Cols)
+	l, err := m.paramLayout(op, s, lo, hi, scales)
 	if err != nil {
 		return err
 	}
-	if err := needAllBytes(op, 4*l.nParams, lo, hi, scales); err != nil {
+	if err := needZeros(op, s, zeros, l.nParams); err != nil {
 		return err
 	}
-	if !s.Symmetric {
-		if err := needBytes(op, zeros, 4*l.nParams); err != nil {
-			return err
-		}
+	if err := needIfSet(op, bestIndex, 4*l.nParams); err != nil {
+		return err
 	}
-	if bestIndex != nil {
-		if err := needBytes(op, bestIndex, 4*l.nParams); err != nil {
-			return err
-		}
-	}
-	if bestErr != nil {
-		if err := needBytes(op, bestErr, 8*l.nParams); err != nil {
-			return err
-		}
+	if err := needIfSet(op, bestErr, 8*l.nParams); err != nil {
+		return err
 	}
 	return call(func() C.int {
 		return C.autoq_mse_search(C.int(m.Buf.dev), m.Buf.ptr, C.int(m.DType), C.int64_t(m.Rows), C.int64_t(m.Cols),

@@ -123,22 +123,54 @@ func (b *Buffer) Memset(off, n int, value byte) error {
 	})
 }
 
-// Pinned is page-locked host memory for asynchronous copies.
-type Pinned struct {
+// deviceHandle is what a Pinned, a Stream and an Event hold: a pointer CUDA made for one
+// device (pinned memory, a stream or an event handle), released once.
+type deviceHandle struct {
 	dev    int
 	ptr    unsafe.Pointer
-	size   int
 	closed bool
+}
+
+// newHandle makes the handle of a *T (a Pinned, a Stream or an Event) on dev with create and
+// tracks the *T for leaks.
+func newHandle[T any, PT interface {
+	*T
+	handleOf() *deviceHandle
+}](dev int, create func(C.int, *unsafe.Pointer) C.int) (*T, error) {
+	var p unsafe.Pointer
+	if err := call(func() C.int { return create(C.int(dev), &p) }); err != nil {
+		return nil, err
+	}
+	t := new(T)
+	*PT(t).handleOf() = deviceHandle{dev: dev, ptr: p}
+	trackLeak(t, func(t *T) bool { return PT(t).handleOf().closed })
+	return t, nil
+}
+
+func (h *deviceHandle) handleOf() *deviceHandle { return h }
+
+// destroy releases the handle with destroy; a second call is a no-op.
+func (h *deviceHandle) destroy(destroy func(C.int, unsafe.Pointer) C.int) error {
+	if h.closed {
+		return nil
+	}
+	h.closed = true
+	return call(func() C.int { return destroy(C.int(h.dev), h.ptr) })
+}
+
+// Pinned is page-locked host memory for asynchronous copies.
+type Pinned struct {
+	deviceHandle
+	size int
 }
 
 // AllocPinned allocates size bytes of pinned host memory.
 func AllocPinned(dev, size int) (*Pinned, error) {
-	var p unsafe.Pointer
-	if err := call(func() C.int { return C.autoq_host_alloc(C.int(dev), &p, C.size_t(size)) }); err != nil {
+	h, err := newHandle[Pinned](dev, func(d C.int, p *unsafe.Pointer) C.int { return C.autoq_host_alloc(d, p, C.size_t(size)) })
+	if err != nil {
 		return nil, err
 	}
-	h := &Pinned{dev: dev, ptr: p, size: size}
-	trackLeak(h, func(h *Pinned) bool { return h.closed })
+	h.size = size
 	return h, nil
 }
 
@@ -152,29 +184,18 @@ func (h *Pinned) Bytes() []byte {
 
 // Close frees the memory.
 func (h *Pinned) Close() error {
-	if h == nil || h.closed {
+	if h == nil {
 		return nil
 	}
-	h.closed = true
-	return call(func() C.int { return C.autoq_host_free(C.int(h.dev), h.ptr) })
+	return h.destroy(func(d C.int, p unsafe.Pointer) C.int { return C.autoq_host_free(d, p) })
 }
 
 // Stream is a CUDA stream (non-blocking with respect to the default stream).
-type Stream struct {
-	dev    int
-	s      unsafe.Pointer
-	closed bool
-}
+type Stream struct{ deviceHandle }
 
 // NewStream creates a stream on device dev.
 func NewStream(dev int) (*Stream, error) {
-	var s unsafe.Pointer
-	if err := call(func() C.int { return C.autoq_stream_create(C.int(dev), &s) }); err != nil {
-		return nil, err
-	}
-	st := &Stream{dev: dev, s: s}
-	trackLeak(st, func(s *Stream) bool { return s.closed })
-	return st, nil
+	return newHandle[Stream](dev, func(d C.int, p *unsafe.Pointer) C.int { return C.autoq_stream_create(d, p) })
 }
 
 // handle is the cudaStream_t (nil stream: the legacy default stream).
@@ -182,75 +203,70 @@ func (s *Stream) handle() unsafe.Pointer {
 	if s == nil {
 		return nil
 	}
-	return s.s
+	return s.ptr
 }
 
 // Synchronize waits for the stream's work and reports asynchronous errors.
 func (s *Stream) Synchronize() error {
-	return call(func() C.int { return C.autoq_stream_synchronize(C.int(s.dev), s.s) })
+	return call(func() C.int { return C.autoq_stream_synchronize(C.int(s.dev), s.ptr) })
 }
 
 // Close destroys the stream.
 func (s *Stream) Close() error {
-	if s == nil || s.closed {
+	if s == nil {
 		return nil
 	}
-	s.closed = true
-	return call(func() C.int { return C.autoq_stream_destroy(C.int(s.dev), s.s) })
+	return s.destroy(func(d C.int, p unsafe.Pointer) C.int { return C.autoq_stream_destroy(d, p) })
 }
 
 // CopyFromPinnedAsync enqueues a copy of src[srcOff:srcOff+n] to b at dstOff on s.
 func (b *Buffer) CopyFromPinnedAsync(s *Stream, dstOff int, src *Pinned, srcOff, n int) error {
-	if err := b.span("async copy to device", dstOff, n); err != nil {
-		return err
-	}
-	if srcOff < 0 || srcOff+n > src.size {
-		return fmt.Errorf("cuda: async copy of %d bytes from offset %d of a %d-byte pinned buffer", n, srcOff, src.size)
-	}
-	return call(func() C.int {
-		return C.autoq_memcpy_h2d_async(C.int(b.dev), unsafe.Add(b.ptr, dstOff), unsafe.Add(src.ptr, srcOff), C.size_t(n), s.handle())
-	})
+	return b.copyPinnedAsync(s, dstOff, src, srcOff, n, true)
 }
 
 // CopyToPinnedAsync enqueues a copy of n bytes of b at srcOff into dst at dstOff on s.
 func (b *Buffer) CopyToPinnedAsync(s *Stream, dst *Pinned, dstOff, srcOff, n int) error {
-	if err := b.span("async copy to host", srcOff, n); err != nil {
+	return b.copyPinnedAsync(s, srcOff, dst, dstOff, n, false)
+}
+
+// copyPinnedAsync enqueues a copy of n bytes between b at off and h at hOff on s: into b
+// when toDevice, else out of it.
+func (b *Buffer) copyPinnedAsync(s *Stream, off int, h *Pinned, hOff, n int, toDevice bool) error {
+	op, dir := "async copy to host", "to"
+	if toDevice {
+		op, dir = "async copy to device", "from"
+	}
+	if err := b.span(op, off, n); err != nil {
 		return err
 	}
-	if dstOff < 0 || dstOff+n > dst.size {
-		return fmt.Errorf("cuda: async copy of %d bytes to offset %d of a %d-byte pinned buffer", n, dstOff, dst.size)
+	if hOff < 0 || hOff+n > h.size {
+		return fmt.Errorf("cuda: async copy of %d bytes %s offset %d of a %d-byte pinned buffer", n, dir, hOff, h.size)
 	}
+	dp, hp := unsafe.Add(b.ptr, off), unsafe.Add(h.ptr, hOff)
 	return call(func() C.int {
-		return C.autoq_memcpy_d2h_async(C.int(b.dev), unsafe.Add(dst.ptr, dstOff), unsafe.Add(b.ptr, srcOff), C.size_t(n), s.handle())
+		if toDevice {
+			return C.autoq_memcpy_h2d_async(C.int(b.dev), dp, hp, C.size_t(n), s.handle())
+		}
+		return C.autoq_memcpy_d2h_async(C.int(b.dev), hp, dp, C.size_t(n), s.handle())
 	})
 }
 
 // Event is a CUDA event for timing.
-type Event struct {
-	dev    int
-	e      unsafe.Pointer
-	closed bool
-}
+type Event struct{ deviceHandle }
 
 // NewEvent creates an event on device dev.
 func NewEvent(dev int) (*Event, error) {
-	var e unsafe.Pointer
-	if err := call(func() C.int { return C.autoq_event_create(C.int(dev), &e) }); err != nil {
-		return nil, err
-	}
-	ev := &Event{dev: dev, e: e}
-	trackLeak(ev, func(e *Event) bool { return e.closed })
-	return ev, nil
+	return newHandle[Event](dev, func(d C.int, p *unsafe.Pointer) C.int { return C.autoq_event_create(d, p) })
 }
 
 // Record enqueues the event on s (nil: the default stream).
 func (e *Event) Record(s *Stream) error {
-	return call(func() C.int { return C.autoq_event_record(C.int(e.dev), e.e, s.handle()) })
+	return call(func() C.int { return C.autoq_event_record(C.int(e.dev), e.ptr, s.handle()) })
 }
 
 // Synchronize waits for the event.
 func (e *Event) Synchronize() error {
-	return call(func() C.int { return C.autoq_event_synchronize(C.int(e.dev), e.e) })
+	return call(func() C.int { return C.autoq_event_synchronize(C.int(e.dev), e.ptr) })
 }
 
 // ElapsedMs is the time between two recorded events in milliseconds (waits for end).
@@ -259,15 +275,14 @@ func ElapsedMs(start, end *Event) (float64, error) {
 		return 0, err
 	}
 	var ms C.float
-	err := call(func() C.int { return C.autoq_event_elapsed_ms(C.int(end.dev), start.e, end.e, &ms) })
+	err := call(func() C.int { return C.autoq_event_elapsed_ms(C.int(end.dev), start.ptr, end.ptr, &ms) })
 	return float64(ms), err
 }
 
 // Close destroys the event.
 func (e *Event) Close() error {
-	if e == nil || e.closed {
+	if e == nil {
 		return nil
 	}
-	e.closed = true
-	return call(func() C.int { return C.autoq_event_destroy(C.int(e.dev), e.e) })
+	return e.destroy(func(d C.int, p unsafe.Pointer) C.int { return C.autoq_event_destroy(d, p) })
 }

@@ -45,43 +45,16 @@ func TestKLLogMatchesCPU(t *testing.T) {
 // sparse histograms, an empty one and an all-zero one.
 func calibHistograms() []*calib.Histogram {
 	r := testutil.Rand(21)
-	var hs []*calib.Histogram
-	add := func(name string, v []float32) {
-		h := calib.NewHistogram(name)
-		h.AddF32(v)
-		hs = append(hs, h)
-	}
-	for i, n := range []int{100, 5000, 1 << 16, 1 << 18} {
-		add(fmt.Sprintf("gauss%d", i), testutil.Gaussian(r, n, 0.1*float64(i+1)))
-		add(fmt.Sprintf("laplace%d", i), testutil.Laplace(r, n, 2))
-		add(fmt.Sprintf("t%d", i), testutil.StudentT(r, n, 1.5))
-	}
-	spike := testutil.Gaussian(r, 1<<15, 1)
-	for i := 0; i < len(spike); i += 2 {
-		spike[i] = 0
-	}
-	add("zerospike", spike)
-	add("single", []float32{3.5})
-	add("two", []float32{1e-30, 1e30})
-	sparse := make([]float32, 4000)
-	for i := range sparse {
-		sparse[i] = float32(int(1) << (i % 12))
-	}
-	add("sparse", sparse)
-	add("relu", func() []float32 {
+	hs := variedHistograms(r, []int{100, 5000, 1 << 16, 1 << 18}, 1<<15)
+	hs.add("relu", func() []float32 {
 		v := testutil.Gaussian(r, 1<<14, 1)
 		for i := range v {
 			v[i] = max(v[i], 0)
 		}
 		return v
 	}())
-	add("zeros", make([]float32, 100))
-	hs = append(hs, calib.NewHistogram("empty"))
-	// A hand-built histogram whose only mass is a zero spike (entropy: empty after the
-	// zero-spike replacement) next to normal ones.
-	h := calib.NewHistogram("onlyzero")
-	h.Counts[0], h.Exp, h.HasExp, h.AbsMax, h.Count = 50, -10, true, 1, 50
-	hs = append(hs, h)
+	hs.add("zeros", make([]float32, 100))
+	hs = append(hs, calib.NewHistogram("empty"), onlyZeroHistogram())
 	return hs
 }
 

@@ -93,6 +93,17 @@ int check_act_args(const char *op, const void *x, int dtype, int64_t M, int64_t 
   return 0;
 }
 
+// Makes dev current and launches the F16 or the BF16 instance of a kernel (the dtype
+// checked) with blocks x kActThreads threads.
+template <class... P, class... A>
+int launch_dtype(int dev, int dtype, void (*f16)(P...), void (*bf16)(P...), unsigned blocks, void *stream,
+                 const char *op, const char *kernel, A... args) {
+  AUTOQ_TRY(autoq_use_device(dev, op));
+  auto kern = dtype == AUTOQ_F16 ? f16 : bf16;
+  kern<<<blocks, kActThreads, 0, (cudaStream_t)stream>>>(args...);
+  return autoq_check_launch(op, kernel);
+}
+
 } // namespace
 
 extern "C" int autoq_act_quant_per_token(int dev, const void *x, int dtype, int64_t M, int64_t K, int8_t *q,
@@ -100,13 +111,8 @@ extern "C" int autoq_act_quant_per_token(int dev, const void *x, int dtype, int6
   const char *op = "autoq_act_quant_per_token";
   AUTOQ_TRY(check_act_args(op, x, dtype, M, K, q));
   if (scales == nullptr) return autoq_set_error(AUTOQ_ERR_INVALID, "%s: scales is NULL", op);
-  AUTOQ_TRY(autoq_use_device(dev, op));
-  cudaStream_t st = (cudaStream_t)stream;
-  if (dtype == AUTOQ_F16)
-    act_quant_per_token_kernel<AUTOQ_F16><<<(unsigned)M, kActThreads, 0, st>>>(x, K, q, scales);
-  else
-    act_quant_per_token_kernel<AUTOQ_BF16><<<(unsigned)M, kActThreads, 0, st>>>(x, K, q, scales);
-  return autoq_check_launch(op, "act_quant_per_token_kernel");
+  return launch_dtype(dev, dtype, act_quant_per_token_kernel<AUTOQ_F16>, act_quant_per_token_kernel<AUTOQ_BF16>,
+                      (unsigned)M, stream, op, "act_quant_per_token_kernel", x, K, q, scales);
 }
 
 extern "C" int autoq_act_quant_static(int dev, const void *x, int dtype, int64_t M, int64_t K, float scale,
@@ -115,14 +121,9 @@ extern "C" int autoq_act_quant_static(int dev, const void *x, int dtype, int64_t
   AUTOQ_TRY(check_act_args(op, x, dtype, M, K, q));
   if (!(scale > 0.0f) || scale != scale || scale > 3.0e38f)
     return autoq_set_error(AUTOQ_ERR_INVALID, "%s: scale %g must be positive and finite", op, (double)scale);
-  AUTOQ_TRY(autoq_use_device(dev, op));
   const int64_t nvec = M * K / 8;
   int64_t blocks = (nvec + kActThreads - 1) / kActThreads;
   if (blocks > 65535) blocks = 65535;
-  cudaStream_t st = (cudaStream_t)stream;
-  if (dtype == AUTOQ_F16)
-    act_quant_static_kernel<AUTOQ_F16><<<(unsigned)blocks, kActThreads, 0, st>>>(x, nvec, scale, q);
-  else
-    act_quant_static_kernel<AUTOQ_BF16><<<(unsigned)blocks, kActThreads, 0, st>>>(x, nvec, scale, q);
-  return autoq_check_launch(op, "act_quant_static_kernel");
+  return launch_dtype(dev, dtype, act_quant_static_kernel<AUTOQ_F16>, act_quant_static_kernel<AUTOQ_BF16>,
+                      (unsigned)blocks, stream, op, "act_quant_static_kernel", x, nvec, scale, q);
 }

@@ -129,6 +129,22 @@ __device__ __forceinline__ void autoq_compute_params_dev(float lo, float hi, int
   *zero = (int32_t)z;
 }
 
+// Point i of quant's MSE clipping grid over [lo, hi] (quant.SearchParams, SearchMSE): the
+// range shrunk by r = (den - i) / den (float32 division, float32 products), ComputeParams.
+__device__ __forceinline__ void autoq_grid_params(int i, int den, float lo, float hi, int bits, int sym, float *scale,
+                                                  int32_t *zero) {
+  const float r = __fdiv_rn((float)(den - i), (float)den);
+  autoq_compute_params_dev(__fmul_rn(lo, r), __fmul_rn(hi, r), bits, sym, scale, zero);
+}
+
+// The grid point with the smallest error errs[0..n), the first on ties (strict <, as quant).
+__device__ __forceinline__ int autoq_grid_best(const double *errs, int n) {
+  int best = 0;
+  for (int j = 1; j < n; j++)
+    if (errs[j] < errs[best]) best = j;
+  return best;
+}
+
 // quant.Scheme.QuantizeValue: clamp(rne(x/scale) + zero, QRange), float32.
 __device__ __forceinline__ int32_t autoq_quantize_value(float x, float scale, int32_t zero, int32_t qlo,
                                                         int32_t qhi) {

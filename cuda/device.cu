@@ -142,11 +142,20 @@ extern "C" int autoq_memset(int dev, void *ptr, int value, size_t bytes, void *s
   return 0;
 }
 
-static int copy_sync(int dev, void *dst, const void *src, size_t bytes, void *stream, cudaMemcpyKind kind,
-                     const char *op) {
+// Enqueues a copy of bytes on stream (nothing for 0 bytes).
+static int copy_async(int dev, void *dst, const void *src, size_t bytes, void *stream, cudaMemcpyKind kind,
+                      const char *op) {
   AUTOQ_TRY(autoq_use_device(dev, op));
   if (bytes == 0) return 0;
   AUTOQ_CUDA(op, cudaMemcpyAsync(dst, src, bytes, kind, (cudaStream_t)stream));
+  return 0;
+}
+
+// copy_async, then waits for the stream.
+static int copy_sync(int dev, void *dst, const void *src, size_t bytes, void *stream, cudaMemcpyKind kind,
+                     const char *op) {
+  AUTOQ_TRY(copy_async(dev, dst, src, bytes, stream, kind, op));
+  if (bytes == 0) return 0;
   AUTOQ_CUDA(op, cudaStreamSynchronize((cudaStream_t)stream));
   return 0;
 }
@@ -162,18 +171,10 @@ extern "C" int autoq_memcpy_d2d(int dev, void *dst, const void *src, size_t byte
 }
 
 extern "C" int autoq_memcpy_h2d_async(int dev, void *dst, const void *src, size_t bytes, void *stream) {
-  AUTOQ_TRY(autoq_use_device(dev, "async memcpy host->device"));
-  if (bytes == 0) return 0;
-  AUTOQ_CUDA("async memcpy host->device",
-             cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, (cudaStream_t)stream));
-  return 0;
+  return copy_async(dev, dst, src, bytes, stream, cudaMemcpyHostToDevice, "async memcpy host->device");
 }
 extern "C" int autoq_memcpy_d2h_async(int dev, void *dst, const void *src, size_t bytes, void *stream) {
-  AUTOQ_TRY(autoq_use_device(dev, "async memcpy device->host"));
-  if (bytes == 0) return 0;
-  AUTOQ_CUDA("async memcpy device->host",
-             cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, (cudaStream_t)stream));
-  return 0;
+  return copy_async(dev, dst, src, bytes, stream, cudaMemcpyDeviceToHost, "async memcpy device->host");
 }
 
 extern "C" int autoq_host_alloc(int dev, void **ptr, size_t bytes) {

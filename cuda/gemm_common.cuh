@@ -30,10 +30,9 @@ static __device__ __forceinline__ void ldmatrix_x4(uint32_t addr, uint32_t &r0, 
                : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3)
                : "r"(addr));
 }
+// The same into r[0..3].
 static __device__ __forceinline__ void ldmatrix_x4(uint32_t addr, uint32_t *r) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
+  ldmatrix_x4(addr, r[0], r[1], r[2], r[3]);
 }
 
 // Byte offset of chunk c of row r in a swizzled 128-byte-row tile: chunk c is stored at
@@ -53,35 +52,23 @@ static __device__ __forceinline__ uint4 ld_stream(const T *p) {
   return r;
 }
 
-// c += a * b, mma.m16n8k16 F16 x F16 -> F32.
-static __device__ __forceinline__ void mma_f16(float *c, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
-                                               uint32_t b0, uint32_t b1) {
-  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-               "{%0,%1,%2,%3};\n"
-               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-               : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-static __device__ __forceinline__ void mma_f16(float *c, const uint32_t *a, uint32_t b0, uint32_t b1) {
-  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-               "{%0,%1,%2,%3};\n"
-               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-// c += a * b, mma.m16n8k32 s8 x s8 -> s32 (exact).
-static __device__ __forceinline__ void mma_s8(int *c, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
-                                              uint32_t b0, uint32_t b1) {
-  asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-               "{%0,%1,%2,%3};\n"
-               : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
-               : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-static __device__ __forceinline__ void mma_s8(int *c, const uint32_t *a, uint32_t b0, uint32_t b1) {
-  asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-               "{%0,%1,%2,%3};\n"
-               : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
-               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
+// c += a * b for one mma.sync whose A fragment is 4 registers, B 2 and C/D 4 accumulators of
+// type T in place (asm constraint CT): NAME(c, a0..a3, b0, b1) and NAME(c, a[0..3], b0, b1).
+#define AUTOQ_MMA_SYNC(NAME, T, CT, SHAPE_TYPES)                                                               \
+  static __device__ __forceinline__ void NAME(T *c, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,        \
+                                              uint32_t b0, uint32_t b1) {                                      \
+    asm volatile("mma.sync.aligned." SHAPE_TYPES " {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"   \
+                 : CT(c[0]), CT(c[1]), CT(c[2]), CT(c[3])                                                      \
+                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));                                      \
+  }                                                                                                            \
+  static __device__ __forceinline__ void NAME(T *c, const uint32_t *a, uint32_t b0, uint32_t b1) {             \
+    NAME(c, a[0], a[1], a[2], a[3], b0, b1);                                                                   \
+  }
+// mma.m16n8k16 F16 x F16 -> F32.
+AUTOQ_MMA_SYNC(mma_f16, float, "+f", "m16n8k16.row.col.f32.f16.f16.f32")
+// mma.m16n8k32 s8 x s8 -> s32 (exact).
+AUTOQ_MMA_SYNC(mma_s8, int, "+r", "m16n8k32.row.col.s32.s8.s8.s32")
+#undef AUTOQ_MMA_SYNC
 
 // (a & b) | c in one instruction (the int4 -> F16 exponent trick of the W4A16 kernels).
 static __device__ __forceinline__ uint32_t lop3_and_or(uint32_t a, uint32_t b, uint32_t c) {
@@ -91,6 +78,49 @@ static __device__ __forceinline__ uint32_t lop3_and_or(uint32_t a, uint32_t b, u
 }
 static __device__ __forceinline__ uint32_t h2u(__half2 h) { return *reinterpret_cast<uint32_t *>(&h); }
 static __device__ __forceinline__ __half2 u2h(uint32_t u) { return *reinterpret_cast<__half2 *>(&u); }
+
+// The zero-point terms of the W4A16 dequantization of one packed word (n-tile 2j in the low
+// halves, 2j+1 in the high): zl = 1024 + z, subtracted from the low nibbles' 1024 + u, and
+// zh = -(64 + z), added to the high nibbles' (1024 + 16u) / 16. zr holds the F16 zeros of the
+// two n-tiles (asymmetric); symmetric weights have z = 8.
+template <bool ASYM>
+static __device__ __forceinline__ void w4_zero_terms(uint32_t zr, __half2 &zl_lo, __half2 &zh_lo, __half2 &zl_hi,
+                                                     __half2 &zh_hi) {
+  if (ASYM) {
+    const __half2 z_pair = u2h(zr);
+    const __half2 zlo = __low2half2(z_pair), zhi = __high2half2(z_pair);
+    const __half2 c1024 = u2h(0x64006400u), c64 = u2h(0x54005400u);
+    zl_lo = __hadd2(zlo, c1024), zl_hi = __hadd2(zhi, c1024);
+    zh_lo = __hneg2(__hadd2(zlo, c64)), zh_hi = __hneg2(__hadd2(zhi, c64));
+  } else {
+    zl_lo = zl_hi = u2h(0x64086408u); // 1032 = 1024 + 8
+    zh_lo = zh_hi = u2h(0xD480D480u); // -72 = -(64 + 8)
+  }
+}
+
+// ---- cp.async ring ----
+// A STAGES-deep ring of shared-memory stages: load(slot, step) issues the cp.async copies of
+// K step `step` into ring slot `slot`; a block runs steps first .. first+n-1, one commit group
+// per step (an empty group past the end keeps the wait counts uniform).
+// Before the loop: steps first .. first+STAGES-2 into slots 0 .. STAGES-2.
+template <int STAGES, class Load>
+static __device__ __forceinline__ void ring_prologue(int n, int first, Load &load) {
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; s++) {
+    if (s < n) load(s, first + s);
+    cp_async_commit();
+  }
+}
+// At the top of iteration i: waits until step i has landed for the whole block (so the slot of
+// step i-1 is free), then issues step i+STAGES-1 into that slot.
+template <int STAGES, class Load>
+static __device__ __forceinline__ void ring_advance(int i, int n, int first, Load &load) {
+  cp_async_wait<STAGES - 2>();
+  __syncthreads();
+  const int nxt = i + STAGES - 1;
+  if (nxt < n) load(nxt % STAGES, first + nxt);
+  cp_async_commit();
+}
 
 // ---- Split-K ----
 // Called by every thread of a block after it wrote its partials: publishes them, counts the
@@ -109,6 +139,29 @@ static __device__ __forceinline__ bool splitk_last_block(int *counter, int arriv
   if (!is_last) return false;
   __threadfence();
   return true;
+}
+
+// ---- W4A16 operands ----
+// What every W4A16 kernel on the tiled layout takes: its argument struct derives from this
+// (or, where deriving changes the kernel's code, declares the same members first) and adds
+// its own bookkeeping after them.
+struct W4A16Operands {
+  const __half *A;
+  const uint4 *W;
+  const __half *scales, *zeros;
+  const float *bias;
+  __half *out;
+  int M, N, K, group;
+};
+// Sets the operand members of a from an entry point's arguments (shape and pointers checked).
+template <class Args>
+static inline void w4a16_set_operands(Args &a, const void *A_f16, const void *W_packed, const void *scales_f16,
+                                      const void *zeros_f16, const float *bias, void *out_f16, int64_t M, int64_t N,
+                                      int64_t K, int64_t group) {
+  a.A = (const __half *)A_f16, a.W = (const uint4 *)W_packed;
+  a.scales = (const __half *)scales_f16, a.zeros = (const __half *)zeros_f16;
+  a.bias = bias, a.out = (__half *)out_f16;
+  a.M = (int)M, a.N = (int)N, a.K = (int)K, a.group = (int)group;
 }
 
 // ---- Epilogues ----

@@ -4,14 +4,15 @@
 // column-major, so we compute out^T [N, M] = W^T... in its terms: C (N x M, ld N) =
 // op_T(W as K x N col-major, ld K) x op_N(A as K x M col-major, ld K), i.e.
 // cublasGemmEx(T, N, N, M, K, W, K, A, K, out, N) with CUBLAS_COMPUTE_32F.
-// The handle is created once per device (guarded by a mutex) and reused; the stream is set
-// on every call.
+// The handle is created once per device (guarded by a mutex) and reused, by this baseline and
+// by the classifier GEMM (model_classifier.cu, F32 output); the stream is set on every call.
 #include <cublas_v2.h>
 
 #include <mutex>
 
 #include "autoq_gemm.h"
 #include "common.cuh"
+#include "cublas_gemm.cuh"
 
 namespace {
 
@@ -49,13 +50,12 @@ int get_handle(int dev, cublasHandle_t *h, const char *op) {
 
 } // namespace
 
-extern "C" int autoq_gemm_f16_cublas(int dev, const void *A_f16, const void *W_f16, void *out_f16, int64_t M,
-                                     int64_t N, int64_t K, void *stream) {
-  const char *op = "autoq_gemm_f16_cublas";
+int autoq_cublas_gemm_f16(const char *op, const char *what, int dev, const void *A_f16, const void *W_f16, void *out,
+                          cudaDataType out_type, int64_t M, int64_t N, int64_t K, void *stream) {
   if (M < 1 || N < 1 || K < 1 || M > 0x7fffffffLL || N > 0x7fffffffLL || K > 0x7fffffffLL)
     return autoq_set_error(AUTOQ_ERR_INVALID, "%s: shape M=%lld N=%lld K=%lld: each must be in [1, 2^31)", op,
                            (long long)M, (long long)N, (long long)K);
-  if (A_f16 == nullptr || W_f16 == nullptr || out_f16 == nullptr)
+  if (A_f16 == nullptr || W_f16 == nullptr || out == nullptr)
     return autoq_set_error(AUTOQ_ERR_INVALID, "%s: NULL device pointer", op);
   AUTOQ_TRY(autoq_use_device(dev, op));
   cublasHandle_t h;
@@ -65,9 +65,14 @@ extern "C" int autoq_gemm_f16_cublas(int dev, const void *A_f16, const void *W_f
     return autoq_set_error(AUTOQ_ERR_UNSUPPORTED, "%s: cublasSetStream: %s", op, cublas_status_name(s));
   const float alpha = 1.0f, beta = 0.0f;
   s = cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)N, (int)M, (int)K, &alpha, W_f16, CUDA_R_16F, (int)K, A_f16,
-                   CUDA_R_16F, (int)K, &beta, out_f16, CUDA_R_16F, (int)N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+                   CUDA_R_16F, (int)K, &beta, out, out_type, (int)N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
   if (s != CUBLAS_STATUS_SUCCESS)
-    return autoq_set_error(AUTOQ_ERR_UNSUPPORTED, "%s: cublasGemmEx(F16, M=%lld N=%lld K=%lld): %s", op, (long long)M,
-                           (long long)N, (long long)K, cublas_status_name(s));
+    return autoq_set_error(AUTOQ_ERR_UNSUPPORTED, "%s: cublasGemmEx(%s, M=%lld N=%lld K=%lld): %s", op, what,
+                           (long long)M, (long long)N, (long long)K, cublas_status_name(s));
   return autoq_check_launch(op, "cublasGemmEx");
+}
+
+extern "C" int autoq_gemm_f16_cublas(int dev, const void *A_f16, const void *W_f16, void *out_f16, int64_t M,
+                                     int64_t N, int64_t K, void *stream) {
+  return autoq_cublas_gemm_f16("autoq_gemm_f16_cublas", "F16", dev, A_f16, W_f16, out_f16, CUDA_R_16F, M, N, K, stream);
 }

@@ -44,6 +44,8 @@ struct Geo {
   static constexpr int NV = MT * 8 * 4;
 };
 
+// W4A16Operands' members, declared here: deriving from it changes this kernel's register
+// allocation (the swapped and tiled kernels compile to the same code either way).
 struct MMAArgs {
   const __half *A;
   const uint4 *W;
@@ -129,17 +131,10 @@ __global__ void __launch_bounds__(kThreads) gemm_w4a16_mma_kernel(MMAArgs p) {
   float acc[NV];
 #pragma unroll
   for (int v = 0; v < NV; v++) acc[v] = 0.0f;
-#pragma unroll
-  for (int s = 0; s < kStages - 1; s++) {
-    if (s < n) load(s, u0 + s);
-    cp_async_commit();
-  }
+  ring_prologue<kStages>(n, u0, load);
 
   for (int i = 0; i < n; i++) {
-    cp_async_wait<kStages - 2>();
-    __syncthreads();
-    if (i + kStages - 1 < n) load((i + kStages - 1) % kStages, u0 + i + kStages - 1);
-    cp_async_commit();
+    ring_advance<kStages>(i, n, u0, load);
     const int u = u0 + i, T = u / p.s.KS;
     const int mb = T / p.ncb, cb = T % p.ncb;
     const bool active = cb * kWarps + warp < nstrips;
@@ -187,28 +182,16 @@ __global__ void __launch_bounds__(kThreads) gemm_w4a16_mma_kernel(MMAArgs p) {
   cp_async_wait<0>();
 }
 
+// One block per SM (the accumulators take most registers); a tile is MT m16 tiles x 256 columns.
 template <int MT, int G, bool ASYM>
 int launch(int dev, MMAArgs a, size_t ws_bytes, void *ws, cudaStream_t st, const char *op) {
-  auto kern = gemm_w4a16_mma_kernel<MT, G, ASYM>;
-  constexpr int smem = Geo<MT, G, ASYM>::STAGE * kStages;
-  static int configured[64], occ[64];
-  if (dev < 0 || dev >= 64) return autoq_set_error(AUTOQ_ERR_INVALID, "%s: device %d out of range", op, dev);
-  if (!configured[dev]) {
-    AUTOQ_CUDA(op, cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-    configured[dev] = 1;
-  }
-  const int mblocks = (a.M + Geo<MT, G, ASYM>::BM - 1) / Geo<MT, G, ASYM>::BM;
+  using Ge = Geo<MT, G, ASYM>;
   a.ncb = (a.N + 255) / 256;
-  a.s.U = mblocks * a.ncb * a.s.KS;
-  a.s.P = w4_persistent_blocks(dev, kern, kThreads, smem, 1, a.s.U, &occ[dev]);
-  const size_t need = kCounterBytes + (size_t)a.s.P * 2 * Geo<MT, G, ASYM>::NV * kThreads * sizeof(float);
-  if (ws == nullptr || ws_bytes < need)
-    return autoq_set_error(AUTOQ_ERR_INVALID, "%s: needs a zeroed workspace of %zu bytes (got %zu); size it with "
-                           "autoq_gemm_w4a16_mma_workspace_bytes", op, need, ws_bytes);
-  a.s.counters = (int *)ws;
-  a.s.partials = (float *)((char *)ws + kCounterBytes);
-  kern<<<a.s.P, kThreads, smem, st>>>(a);
-  return autoq_check_launch(op, "gemm_w4a16_mma_kernel");
+  a.s.U = ((a.M + Ge::BM - 1) / Ge::BM) * a.ncb * a.s.KS;
+  return w4_stripes_launch<gemm_w4a16_mma_kernel<MT, G, ASYM>>(dev, a, kThreads, Ge::STAGE * kStages, 1,
+                                                               Ge::NV * kThreads, ws, ws_bytes, st,
+                                                               "autoq_gemm_w4a16_mma_workspace_bytes",
+                                                               "gemm_w4a16_mma_kernel", op);
 }
 
 template <int MT, bool ASYM>
@@ -217,6 +200,13 @@ int launch_g(int dev, const MMAArgs &a, size_t wsb, void *ws, cudaStream_t st, c
   case 32: return launch<MT, 32, ASYM>(dev, a, wsb, ws, st, op);
   }
   return launch<MT, 0, ASYM>(dev, a, wsb, ws, st, op);
+}
+
+// The template for the call: MT by M, then symmetric or not.
+template <int MT>
+int launch_m(int dev, const MMAArgs &a, size_t wsb, void *ws, cudaStream_t st, const char *op) {
+  return a.zeros != nullptr ? launch_g<MT, true>(dev, a, wsb, ws, st, op)
+                            : launch_g<MT, false>(dev, a, wsb, ws, st, op);
 }
 
 } // namespace
@@ -235,25 +225,13 @@ extern "C" int autoq_gemm_w4a16_mma(int dev, const void *A_f16, const void *W_pa
                                     const void *zeros_f16, const float *bias, void *out_f16, int64_t M, int64_t N,
                                     int64_t K, int64_t group, void *workspace, size_t workspace_bytes, void *stream) {
   const char *op = "autoq_gemm_w4a16_mma";
-  AUTOQ_TRY(w4a16_check_shape(op, M, N, K, group));
-  if (!w4_stripes_fit(kW4MMA, M, N, K, group))
-    return autoq_set_error(AUTOQ_ERR_INVALID,
-                           "%s: M=%lld N=%lld K=%lld group %lld: the mma kernel needs a group of 32 or a multiple "
-                           "of 64 and at most 4096 output tiles (see autoq_gemm_w4a16_fits)",
-                           op, (long long)M, (long long)N, (long long)K, (long long)group);
-  AUTOQ_TRY(w4a16_check_pointers(op, A_f16, W_packed, scales_f16, zeros_f16, out_f16));
-  AUTOQ_TRY(autoq_use_device(dev, op));
+  AUTOQ_TRY(w4_stripes_check(kW4MMA, op,
+                             "the mma kernel needs a group of 32 or a multiple of 64 and at most 4096 output tiles",
+                             dev, M, N, K, group, A_f16, W_packed, scales_f16, zeros_f16, out_f16));
   MMAArgs a{};
-  a.A = (const __half *)A_f16, a.W = (const uint4 *)W_packed;
-  a.scales = (const __half *)scales_f16, a.zeros = (const __half *)zeros_f16;
-  a.bias = bias, a.out = (__half *)out_f16;
-  a.M = (int)M, a.N = (int)N, a.K = (int)K, a.group = (int)group;
+  w4a16_set_operands(a, A_f16, W_packed, scales_f16, zeros_f16, bias, out_f16, M, N, K, group);
   a.s.KS = (int)(K / kUK);
   cudaStream_t st = (cudaStream_t)stream;
-  const bool asym = zeros_f16 != nullptr;
-  if (M <= 32)
-    return asym ? launch_g<2, true>(dev, a, workspace_bytes, workspace, st, op)
-                : launch_g<2, false>(dev, a, workspace_bytes, workspace, st, op);
-  return asym ? launch_g<4, true>(dev, a, workspace_bytes, workspace, st, op)
-              : launch_g<4, false>(dev, a, workspace_bytes, workspace, st, op);
+  if (M <= 32) return launch_m<2>(dev, a, workspace_bytes, workspace, st, op);
+  return launch_m<4>(dev, a, workspace_bytes, workspace, st, op);
 }

@@ -78,55 +78,53 @@ struct StripArgs {
   int ktiles; // Kp / 128
 };
 
-// One lane's 16-byte tile vector -> the B fragments of the tile's 8 mma steps (b[s][0..1]),
-// with the tiled kernel's arithmetic: f16(u - z) exact, then one F16 multiply by the scale.
+// The dequantization of one lane's tile vector, with the tiled kernel's arithmetic: f16(u - z)
+// exact, then one F16 multiply by the scale. A lane's 32 inputs share one scale (and zero),
+// so both halves of every F16x2 use the same: s2 = (scale, scale), zl = 1024 + z and
+// zh = -(64 + z) in both halves.
+struct StripDequant {
+  __half2 s2, zl, zh;
+  template <bool ASYM>
+  __device__ __forceinline__ static StripDequant of(uint32_t sc, uint32_t zr) {
+    StripDequant d;
+    d.s2 = u2h(sc | (sc << 16));
+    if (ASYM) {
+      const __half2 z2 = u2h(zr | (zr << 16));
+      d.zl = __hadd2(z2, u2h(0x64006400u));          // 1024 + z
+      d.zh = __hneg2(__hadd2(z2, u2h(0x54005400u))); // -(64 + z)
+    } else {
+      d.zl = u2h(0x64086408u); // 1032 = 1024 + 8
+      d.zh = u2h(0xD480D480u); // -72 = -(64 + 8)
+    }
+    return d;
+  }
+  // Word j of the vector -> the B fragments of mma steps 2j (lo) and 2j+1 (hi).
+  __device__ __forceinline__ void word(uint32_t w, uint32_t (&lo)[2], uint32_t (&hi)[2]) const {
+    const uint32_t kMask0 = 0x000F000Fu, kMask1 = 0x00F000F0u, kExp = 0x64006400u;
+    const __half2 kSixteenth = u2h(0x2C002C00u);
+    const uint32_t w8 = w >> 8;
+    lo[0] = h2u(__hmul2(__hsub2(u2h(lop3_and_or(w, kMask0, kExp)), zl), s2));
+    lo[1] = h2u(__hmul2(__hfma2(u2h(lop3_and_or(w, kMask1, kExp)), kSixteenth, zh), s2));
+    hi[0] = h2u(__hmul2(__hsub2(u2h(lop3_and_or(w8, kMask0, kExp)), zl), s2));
+    hi[1] = h2u(__hmul2(__hfma2(u2h(lop3_and_or(w8, kMask1, kExp)), kSixteenth, zh), s2));
+  }
+};
+
+// One lane's 16-byte tile vector -> the B fragments of the tile's 8 mma steps (b[s][0..1]).
 template <bool ASYM>
 __device__ __forceinline__ void dequant(const uint4 wv, uint32_t sc, uint32_t zr, uint32_t (&b)[8][2]) {
-  const uint32_t kMask0 = 0x000F000Fu, kMask1 = 0x00F000F0u, kExp = 0x64006400u;
-  const __half2 kSixteenth = u2h(0x2C002C00u);
-  const __half2 s2 = u2h(sc | (sc << 16));
-  __half2 zl, zh;
-  if (ASYM) {
-    const __half2 z2 = u2h(zr | (zr << 16));
-    zl = __hadd2(z2, u2h(0x64006400u));          // 1024 + z
-    zh = __hneg2(__hadd2(z2, u2h(0x54005400u))); // -(64 + z)
-  } else {
-    zl = u2h(0x64086408u); // 1032 = 1024 + 8
-    zh = u2h(0xD480D480u); // -72 = -(64 + 8)
-  }
+  const StripDequant d = StripDequant::of<ASYM>(sc, zr);
   const uint32_t ws[4] = {wv.x, wv.y, wv.z, wv.w};
 #pragma unroll
-  for (int j = 0; j < 4; j++) {
-    const uint32_t w = ws[j], w8 = w >> 8;
-    b[2 * j][0] = h2u(__hmul2(__hsub2(u2h(lop3_and_or(w, kMask0, kExp)), zl), s2));
-    b[2 * j][1] = h2u(__hmul2(__hfma2(u2h(lop3_and_or(w, kMask1, kExp)), kSixteenth, zh), s2));
-    b[2 * j + 1][0] = h2u(__hmul2(__hsub2(u2h(lop3_and_or(w8, kMask0, kExp)), zl), s2));
-    b[2 * j + 1][1] = h2u(__hmul2(__hfma2(u2h(lop3_and_or(w8, kMask1, kExp)), kSixteenth, zh), s2));
-  }
+  for (int j = 0; j < 4; j++) d.word(ws[j], b[2 * j], b[2 * j + 1]);
 }
 
 // NS strips (8 columns each) per block, kU = kRing / NS tiles of each in flight per warp.
-// One word (j) of a lane's tile vector -> the B fragments of mma steps 2j, 2j+1; the same
-// arithmetic as dequant() (used where registers are tight: 16 rows x 32 columns).
+// One word (j) of a lane's tile vector -> the B fragments of mma steps 2j, 2j+1 (used where
+// registers are tight: 16 rows x 32 columns).
 template <bool ASYM>
 __device__ __forceinline__ void dequant_word(uint32_t w, uint32_t sc, uint32_t zr, uint32_t (&b)[2][2]) {
-  const uint32_t kMask0 = 0x000F000Fu, kMask1 = 0x00F000F0u, kExp = 0x64006400u;
-  const __half2 kSixteenth = u2h(0x2C002C00u);
-  const __half2 s2 = u2h(sc | (sc << 16));
-  __half2 zl, zh;
-  if (ASYM) {
-    const __half2 z2 = u2h(zr | (zr << 16));
-    zl = __hadd2(z2, u2h(0x64006400u));
-    zh = __hneg2(__hadd2(z2, u2h(0x54005400u)));
-  } else {
-    zl = u2h(0x64086408u);
-    zh = u2h(0xD480D480u);
-  }
-  const uint32_t w8 = w >> 8;
-  b[0][0] = h2u(__hmul2(__hsub2(u2h(lop3_and_or(w, kMask0, kExp)), zl), s2));
-  b[0][1] = h2u(__hmul2(__hfma2(u2h(lop3_and_or(w, kMask1, kExp)), kSixteenth, zh), s2));
-  b[1][0] = h2u(__hmul2(__hsub2(u2h(lop3_and_or(w8, kMask0, kExp)), zl), s2));
-  b[1][1] = h2u(__hmul2(__hfma2(u2h(lop3_and_or(w8, kMask1, kExp)), kSixteenth, zh), s2));
+  StripDequant::of<ASYM>(sc, zr).word(w, b[0], b[1]);
 }
 
 __device__ __forceinline__ uint32_t word_of(const uint4 &v, int q) {
@@ -275,14 +273,7 @@ extern "C" int autoq_gemm_w4a16_strip(int dev, const void *A_f16, const void *W_
                                    const void *zeros_f16, const float *bias, void *out_f16, int64_t M, int64_t N,
                                    int64_t K, int64_t group, void *stream) {
   const char *op = "autoq_gemm_w4a16_strip";
-  if (M < 1 || N < 64 || K < 64 || N % 64 != 0 || K % 64 != 0)
-    return autoq_set_error(AUTOQ_ERR_INVALID,
-                           "%s: shape M=%lld N=%lld K=%lld: need M >= 1 and N, K positive multiples of 64", op,
-                           (long long)M, (long long)N, (long long)K);
-  if (group < 32 || group % 32 != 0 || K % group != 0)
-    return autoq_set_error(AUTOQ_ERR_INVALID,
-                           "%s: group size %lld: need a multiple of 32 that divides K=%lld (group = K for per-channel)",
-                           op, (long long)group, (long long)K);
+  AUTOQ_TRY(w4a16_check_shape(op, M, N, K, group));
   if (N > 16 * 65535LL || K > (1LL << 30) || M > (1LL << 30))
     return autoq_set_error(AUTOQ_ERR_INVALID, "%s: shape M=%lld N=%lld K=%lld too large (N <= 1048560, K and M <= 2^30)", op,
                            (long long)M, (long long)N, (long long)K);

@@ -128,16 +128,7 @@ __device__ __forceinline__ void w4_dequant_word(uint32_t w, uint32_t sc, uint32_
   const __half2 s_pair = u2h(sc);
   const __half2 s_lo = __low2half2(s_pair), s_hi = __high2half2(s_pair);
   __half2 zl_lo, zh_lo, zl_hi, zh_hi;
-  if (ASYM) {
-    const __half2 z_pair = u2h(zr);
-    const __half2 zlo = __low2half2(z_pair), zhi = __high2half2(z_pair);
-    const __half2 c1024 = u2h(0x64006400u), c64 = u2h(0x54005400u);
-    zl_lo = __hadd2(zlo, c1024), zl_hi = __hadd2(zhi, c1024);
-    zh_lo = __hneg2(__hadd2(zlo, c64)), zh_hi = __hneg2(__hadd2(zhi, c64));
-  } else {
-    zl_lo = zl_hi = u2h(0x64086408u); // 1032 = 1024 + 8
-    zh_lo = zh_hi = u2h(0xD480D480u); // -72 = -(64 + 8)
-  }
+  w4_zero_terms<ASYM>(zr, zl_lo, zh_lo, zl_hi, zh_hi);
   const uint32_t w8 = w >> 8;
   r[0] = h2u(__hmul2(__hsub2(u2h(lop3_and_or(w, kMask0, kExp)), zl_lo), s_lo));
   r[1] = h2u(__hmul2(__hfma2(u2h(lop3_and_or(w, kMask1, kExp)), kSixteenth, zh_lo), s_lo));
@@ -213,4 +204,42 @@ static inline int w4_persistent_blocks(int dev, Kern kern, int threads, int smem
   int want = gemm_sm_count(dev) * (*cache < cap ? *cache : cap);
   if (want > 2047) want = 2047;
   return want < U ? want : U;
+}
+
+// The checks of a stripes kernel's entry point (0, or the error set), then dev made current;
+// needs: what the kernel needs of a call, for the message when w4_stripes_fit refuses it.
+static inline int w4_stripes_check(int kernel, const char *op, const char *needs, int dev, int64_t M, int64_t N,
+                                   int64_t K, int64_t group, const void *A_f16, const void *W_packed,
+                                   const void *scales_f16, const void *zeros_f16, const void *out_f16) {
+  AUTOQ_TRY(w4a16_check_shape(op, M, N, K, group));
+  if (!w4_stripes_fit(kernel, M, N, K, group))
+    return autoq_set_error(AUTOQ_ERR_INVALID, "%s: M=%lld N=%lld K=%lld group %lld: %s (see autoq_gemm_w4a16_fits)", op,
+                           (long long)M, (long long)N, (long long)K, (long long)group, needs);
+  AUTOQ_TRY(w4a16_check_pointers(op, A_f16, W_packed, scales_f16, zeros_f16, out_f16));
+  return autoq_use_device(dev, op);
+}
+
+// Launches the stripes kernel Kern on a (a.s.U and a.s.KS set): raises its dynamic shared
+// memory once per device, sizes the persistent grid (at most cap blocks per SM), checks the
+// workspace (the counters, then two partial slots of slot_floats per block; ws_fn sizes it)
+// and hands it out.
+template <auto Kern, class Args>
+static inline int w4_stripes_launch(int dev, Args a, int threads, int smem, int cap, int slot_floats, void *ws,
+                                    size_t ws_bytes, cudaStream_t st, const char *ws_fn, const char *kernel,
+                                    const char *op) {
+  static int configured[64], occ[64];
+  if (dev < 0 || dev >= 64) return autoq_set_error(AUTOQ_ERR_INVALID, "%s: device %d out of range", op, dev);
+  if (!configured[dev]) {
+    AUTOQ_CUDA(op, cudaFuncSetAttribute(Kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    configured[dev] = 1;
+  }
+  a.s.P = w4_persistent_blocks(dev, Kern, threads, smem, cap, a.s.U, &occ[dev]);
+  const size_t need = kCounterBytes + (size_t)a.s.P * 2 * slot_floats * sizeof(float);
+  if (ws == nullptr || ws_bytes < need)
+    return autoq_set_error(AUTOQ_ERR_INVALID, "%s: needs a zeroed workspace of %zu bytes (got %zu); size it with %s",
+                           op, need, ws_bytes, ws_fn);
+  a.s.counters = (int *)ws;
+  a.s.partials = (float *)((char *)ws + kCounterBytes);
+  Kern<<<a.s.P, threads, smem, st>>>(a);
+  return autoq_check_launch(op, kernel);
 }

@@ -52,13 +52,7 @@ struct Geo {
   static_assert(4 * NV * 32 * (int)sizeof(float) <= STAGE, "warp sums must fit in one stage");
 };
 
-struct SwapArgs {
-  const __half *A;
-  const uint4 *W;
-  const __half *scales, *zeros;
-  const float *bias;
-  __half *out;
-  int M, N, K, group;
+struct SwapArgs : W4A16Operands {
   StripeCtx s;
 };
 
@@ -98,17 +92,10 @@ __global__ void __launch_bounds__(kThreads) gemm_w4a16_swapped_kernel(SwapArgs p
   float acc[NV];
 #pragma unroll
   for (int v = 0; v < NV; v++) acc[v] = 0.0f;
-#pragma unroll
-  for (int s = 0; s < kStages - 1; s++) {
-    if (s < n) load(s, u0 + s);
-    cp_async_commit();
-  }
+  ring_prologue<kStages>(n, u0, load);
 
   for (int i = 0; i < n; i++) {
-    cp_async_wait<kStages - 2>();
-    __syncthreads();
-    if (i + kStages - 1 < n) load((i + kStages - 1) % kStages, u0 + i + kStages - 1);
-    cp_async_commit();
+    ring_advance<kStages>(i, n, u0, load);
     const int slot = i % kStages;
     const uint8_t *sp = smem + slot * Ge::STAGE;
 #pragma unroll
@@ -172,26 +159,15 @@ __global__ void __launch_bounds__(kThreads) gemm_w4a16_swapped_kernel(SwapArgs p
   cp_async_wait<0>();
 }
 
+// At most 2 blocks per SM; a tile is one 64-column strip, its partials held by warp 0's lanes.
 template <int MT8, int G, bool ASYM>
 int launch(int dev, SwapArgs a, size_t ws_bytes, void *ws, cudaStream_t st, const char *op) {
-  auto kern = gemm_w4a16_swapped_kernel<MT8, G, ASYM>;
-  constexpr int smem = Geo<MT8, G, ASYM>::STAGE * kStages;
-  static int configured[64], occ[64];
-  if (dev < 0 || dev >= 64) return autoq_set_error(AUTOQ_ERR_INVALID, "%s: device %d out of range", op, dev);
-  if (!configured[dev]) {
-    AUTOQ_CUDA(op, cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-    configured[dev] = 1;
-  }
+  using Ge = Geo<MT8, G, ASYM>;
   a.s.U = (a.N / 64) * a.s.KS;
-  a.s.P = w4_persistent_blocks(dev, kern, kThreads, smem, 2, a.s.U, &occ[dev]);
-  const size_t need = kCounterBytes + (size_t)a.s.P * 2 * Geo<MT8, G, ASYM>::NV * 32 * sizeof(float);
-  if (ws == nullptr || ws_bytes < need)
-    return autoq_set_error(AUTOQ_ERR_INVALID, "%s: needs a zeroed workspace of %zu bytes (got %zu); size it with "
-                           "autoq_gemm_w4a16_swapped_workspace_bytes", op, need, ws_bytes);
-  a.s.counters = (int *)ws;
-  a.s.partials = (float *)((char *)ws + kCounterBytes);
-  kern<<<a.s.P, kThreads, smem, st>>>(a);
-  return autoq_check_launch(op, "gemm_w4a16_swapped_kernel");
+  return w4_stripes_launch<gemm_w4a16_swapped_kernel<MT8, G, ASYM>>(dev, a, kThreads, Ge::STAGE * kStages, 2,
+                                                                    Ge::NV * 32, ws, ws_bytes, st,
+                                                                    "autoq_gemm_w4a16_swapped_workspace_bytes",
+                                                                    "gemm_w4a16_swapped_kernel", op);
 }
 
 template <int MT8, bool ASYM>
@@ -202,6 +178,13 @@ int launch_g(int dev, const SwapArgs &a, size_t wsb, void *ws, cudaStream_t st, 
   case 128: return launch<MT8, 128, ASYM>(dev, a, wsb, ws, st, op);
   }
   return launch<MT8, 0, ASYM>(dev, a, wsb, ws, st, op);
+}
+
+// The template for the call: MT8 by M, then symmetric or not.
+template <int MT8>
+int launch_m(int dev, const SwapArgs &a, size_t wsb, void *ws, cudaStream_t st, const char *op) {
+  return a.zeros != nullptr ? launch_g<MT8, true>(dev, a, wsb, ws, st, op)
+                            : launch_g<MT8, false>(dev, a, wsb, ws, st, op);
 }
 
 } // namespace
@@ -216,25 +199,14 @@ extern "C" int autoq_gemm_w4a16_swapped(int dev, const void *A_f16, const void *
                                         int64_t K, int64_t group, void *workspace, size_t workspace_bytes,
                                         void *stream) {
   const char *op = "autoq_gemm_w4a16_swapped";
-  AUTOQ_TRY(w4a16_check_shape(op, M, N, K, group));
-  if (!w4_stripes_fit(kW4Swapped, M, N, K, group))
-    return autoq_set_error(AUTOQ_ERR_INVALID,
-                           "%s: M=%lld N=%lld K=%lld group %lld: the swapped kernel needs M <= 16, K a multiple of "
-                           "256 and a group of 32, 64, 128 or a multiple of 256 (see autoq_gemm_w4a16_fits)",
-                           op, (long long)M, (long long)N, (long long)K, (long long)group);
-  AUTOQ_TRY(w4a16_check_pointers(op, A_f16, W_packed, scales_f16, zeros_f16, out_f16));
-  AUTOQ_TRY(autoq_use_device(dev, op));
+  AUTOQ_TRY(w4_stripes_check(kW4Swapped, op,
+                             "the swapped kernel needs M <= 16, K a multiple of 256 and a group of 32, 64, 128 or a "
+                             "multiple of 256",
+                             dev, M, N, K, group, A_f16, W_packed, scales_f16, zeros_f16, out_f16));
   SwapArgs a{};
-  a.A = (const __half *)A_f16, a.W = (const uint4 *)W_packed;
-  a.scales = (const __half *)scales_f16, a.zeros = (const __half *)zeros_f16;
-  a.bias = bias, a.out = (__half *)out_f16;
-  a.M = (int)M, a.N = (int)N, a.K = (int)K, a.group = (int)group;
+  w4a16_set_operands(a, A_f16, W_packed, scales_f16, zeros_f16, bias, out_f16, M, N, K, group);
   a.s.KS = (int)(K / kUK);
   cudaStream_t st = (cudaStream_t)stream;
-  const bool asym = zeros_f16 != nullptr;
-  if (M <= 8)
-    return asym ? launch_g<1, true>(dev, a, workspace_bytes, workspace, st, op)
-                : launch_g<1, false>(dev, a, workspace_bytes, workspace, st, op);
-  return asym ? launch_g<2, true>(dev, a, workspace_bytes, workspace, st, op)
-              : launch_g<2, false>(dev, a, workspace_bytes, workspace, st, op);
+  if (M <= 8) return launch_m<1>(dev, a, workspace_bytes, workspace, st, op);
+  return launch_m<2>(dev, a, workspace_bytes, workspace, st, op);
 }

@@ -50,6 +50,7 @@
 #include "autoq_gemm.h"
 #include "common.cuh"
 #include "gemm_common.cuh"
+#include "gemm_splitk.cuh"
 
 namespace {
 
@@ -60,13 +61,7 @@ constexpr int kBWarpStage = kBTileBytes * (kBK / 16);    // 2 KB per warp per st
 constexpr int kSZWarpStage = 4 * 128;                    // scales[2] + zeros[2] x 128 bytes
 
 
-struct W4Args {
-  const __half *A;
-  const uint4 *W;
-  const __half *scales, *zeros;
-  const float *bias;
-  __half *out;
-  int M, N, K, group;
+struct W4Args : W4A16Operands {
   int kstages;         // K / 64
   int stages_per_split;
   int *counters;
@@ -127,24 +122,14 @@ __global__ void __launch_bounds__(kThreads) gemm_w4a16_tiled_kernel(W4Args p) {
 #pragma unroll
       for (int v = 0; v < 4; v++) acc[i][j][v] = 0.0f;
 
-#pragma unroll
-  for (int s = 0; s < kStages - 1; s++) {
-    if (s < nk) load_stage(s, s_begin + s);
-    cp_async_commit();
-  }
+  ring_prologue<kStages>(nk, s_begin, load_stage);
 
   const int g = lane >> 2;
   const uint32_t kMask0 = 0x000F000Fu, kMask1 = 0x00F000F0u, kExp = 0x64006400u;
   const __half2 kSixteenth = __float2half2_rn(1.0f / 16.0f);
 
   for (int it = 0; it < nk; it++) {
-    cp_async_wait<kStages - 2>();
-    __syncthreads();
-    {
-      const int nxt = it + kStages - 1;
-      if (nxt < nk) load_stage(nxt % kStages, s_begin + nxt);
-      cp_async_commit();
-    }
+    ring_advance<kStages>(it, nk, s_begin, load_stage);
     if (!active) continue;
     const uint32_t st = smem_base + (it % kStages) * STAGE_BYTES;
     const uint8_t *st_ptr = smem + (it % kStages) * STAGE_BYTES;
@@ -161,7 +146,8 @@ __global__ void __launch_bounds__(kThreads) gemm_w4a16_tiled_kernel(W4Args p) {
       const uint32_t scw[4] = {sc.x, sc.y, sc.z, sc.w};
       const uint32_t zw[4] = {zr.x, zr.y, zr.z, zr.w};
       // The dequantization, inline: moving it into a helper gives ptxas a different schedule
-      // (same instructions and registers), and this kernel's code must not change.
+      // (same instructions and registers), and this kernel's code must not change. Only the
+      // zero terms are shared (w4_zero_terms: the same SASS as when they were written here).
       uint32_t bfrag[8][2];
 #pragma unroll
       for (int j = 0; j < 4; j++) {
@@ -170,16 +156,7 @@ __global__ void __launch_bounds__(kThreads) gemm_w4a16_tiled_kernel(W4Args p) {
         const __half2 s_pair = u2h(scw[j]);
         const __half2 s_lo = __low2half2(s_pair), s_hi = __high2half2(s_pair);
         __half2 zl_lo, zh_lo, zl_hi, zh_hi;
-        if (ASYM) {
-          const __half2 z_pair = u2h(zw[j]);
-          const __half2 zlo = __low2half2(z_pair), zhi = __high2half2(z_pair);
-          const __half2 c1024 = u2h(0x64006400u), c64 = u2h(0x54005400u);
-          zl_lo = __hadd2(zlo, c1024), zl_hi = __hadd2(zhi, c1024);
-          zh_lo = __hneg2(__hadd2(zlo, c64)), zh_hi = __hneg2(__hadd2(zhi, c64));
-        } else {
-          zl_lo = zl_hi = u2h(0x64086408u);  // 1032 = 1024 + 8
-          zh_lo = zh_hi = u2h(0xD480D480u);  // -72 = -(64 + 8)
-        }
+        w4_zero_terms<ASYM>(zw[j], zl_lo, zh_lo, zl_hi, zh_hi);
         const __half2 r0 = __hsub2(u2h(lop3_and_or(w, kMask0, kExp)), zl_lo);
         const __half2 r1 = __hfma2(u2h(lop3_and_or(w, kMask1, kExp)), kSixteenth, zh_lo);
         const __half2 r2 = __hsub2(u2h(lop3_and_or(w8, kMask0, kExp)), zl_hi);
@@ -244,31 +221,18 @@ __global__ void __launch_bounds__(kThreads) gemm_w4a16_tiled_kernel(W4Args p) {
   }
 }
 
-// Deferred split-K reduction (AUTOQ_SPLITK_REDUCE_KERNEL): every column pair of
-// out adds its S partials in split order 0..S-1 from 0.0f, exactly as the last-block
-// reduction of gemm_w4a16_tiled_kernel does (the same bits), but spread over the whole GPU
-// instead of one block per tile, whose few threads serialise on L2 latency when a tile has
-// many rows (64 rows x 256 columns x S partials through 128 threads).
-__global__ void splitk_reduce_kernel(W4Args p, int splits) {
-  const int64_t pairs = (int64_t)p.M * p.N / 2;
-  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < pairs; i += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t e = 2 * i;
-    const int row = (int)(e / p.N), col = (int)(e % p.N);
-    float s0 = 0.0f, s1 = 0.0f;
-    for (int z = 0; z < splits; z++) {
-      const float2 v = __ldcg(reinterpret_cast<const float2 *>(p.partials + (int64_t)z * p.M * p.N + e));
-      s0 = __fadd_rn(s0, v.x);
-      s1 = __fadd_rn(s1, v.y);
-    }
-    w4a16_store_out(p, row, col, s0, s1);
+// The epilogue, for splitk_reduce_kernel.
+struct W4Store {
+  __device__ void operator()(const W4Args &p, int row, int col, float v0, float v1) const {
+    w4a16_store_out(p, row, col, v0, v1);
   }
-}
-
-struct Plan {
-  int mt, smem, gx, gy, splits, stages_per_split, kstages;
-  size_t counter_bytes, partial_bytes;
 };
 
+// The tile (MT by M), the grid and the split of K (F32 partials no larger than the packed
+// weights, S*M*N*4 <= N*K/2 bytes: S <= K / (8M); at most 32 splits).
+struct Plan : SplitK {
+  int mt, smem, gx, gy, kstages;
+};
 
 Plan make_plan(int dev, int64_t M, int64_t N, int64_t K) {
   Plan pl{};
@@ -278,49 +242,23 @@ Plan make_plan(int dev, int64_t M, int64_t N, int64_t K) {
   pl.gx = (int)((N / 64 + kWarps - 1) / kWarps);
   pl.gy = (int)((M + bm - 1) / bm);
   pl.kstages = (int)(K / kBK);
-  const int sms = gemm_sm_count(dev);
-  const int64_t base = (int64_t)pl.gx * pl.gy;
-  int s = 1;
-  if (base < sms && base <= kMaxSplitTiles) {
-    // Aim at two blocks per SM, keep >= 2 K stages per split, and keep the F32 partials
-    // (S*M*N*4 bytes) no larger than the packed weights (N*K/2 bytes): S <= K / (8M).
-    s = (int)((2 * sms + base - 1) / base);
-    s = min(s, max(1, pl.kstages / 2));
-    s = min(s, (int)max((int64_t)1, K / (8 * M)));
-    s = min(s, 32);
-  }
-  pl.stages_per_split = (pl.kstages + s - 1) / s;
-  pl.splits = (pl.kstages + pl.stages_per_split - 1) / pl.stages_per_split;
-  if (pl.splits > 1) {
-    pl.counter_bytes = kCounterBytes;
-    pl.partial_bytes = (size_t)pl.splits * M * N * sizeof(float);
-  }
+  static_cast<SplitK &>(pl) =
+      splitk_plan(dev, (int64_t)pl.gx * pl.gy, pl.kstages, K / (8 * M), 32, (size_t)M * N * sizeof(float));
   return pl;
 }
 
 template <int MT, bool ASYM>
 int launch(int dev, const Plan &pl, const W4Args &a, cudaStream_t st, const char *op) {
-  auto kern = gemm_w4a16_tiled_kernel<MT, ASYM>;
   static bool configured[64];
-  if (dev >= 0 && dev < 64 && !configured[dev]) {
-    AUTOQ_CUDA(op, cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, pl.smem));
-    configured[dev] = true;
-  }
-  kern<<<dim3(pl.gx, pl.gy, pl.splits), kThreads, pl.smem, st>>>(a);
-  AUTOQ_TRY(autoq_check_launch(op, "gemm_w4a16_tiled_kernel"));
-  if (!a.defer_reduce || pl.splits <= 1) return 0;
-  const int64_t pairs = (int64_t)a.M * a.N / 2;
-  const unsigned blocks = (unsigned)std::min<int64_t>((pairs + 255) / 256, 4096);
-  splitk_reduce_kernel<<<blocks, 256, 0, st>>>(a, pl.splits);
-  return autoq_check_launch(op, "splitk_reduce_kernel");
+  return splitk_launch(dev, configured, gemm_w4a16_tiled_kernel<MT, ASYM>, splitk_reduce_kernel<W4Args, float, W4Store>,
+                       a, dim3(pl.gx, pl.gy, pl.splits), kThreads, pl.smem, st, "gemm_w4a16_tiled_kernel", op);
 }
 
 } // namespace
 
 extern "C" size_t autoq_gemm_w4a16_tiled_workspace_bytes(int dev, int64_t M, int64_t N, int64_t K) {
   if (M < 1 || N < 64 || K < 64) return 0;
-  const Plan pl = make_plan(dev, M, N, K);
-  return pl.splits > 1 ? pl.counter_bytes + pl.partial_bytes : 0;
+  return make_plan(dev, M, N, K).workspace_bytes();
 }
 
 extern "C" int autoq_gemm_w4a16_tiled(int dev, const void *A_f16, const void *W_packed, const void *scales_f16,
@@ -328,10 +266,7 @@ extern "C" int autoq_gemm_w4a16_tiled(int dev, const void *A_f16, const void *W_
                                       int64_t K, int64_t group, int reduce, void *workspace, size_t workspace_bytes,
                                       void *stream) {
   const char *op = "autoq_gemm_w4a16_tiled";
-  if (reduce != AUTOQ_SPLITK_LAST_BLOCK && reduce != AUTOQ_SPLITK_REDUCE_KERNEL)
-    return autoq_set_error(AUTOQ_ERR_INVALID,
-                           "%s: split-K reduction %d (want AUTOQ_SPLITK_LAST_BLOCK or AUTOQ_SPLITK_REDUCE_KERNEL)", op,
-                           reduce);
+  AUTOQ_TRY(splitk_check_reduce(op, reduce));
   AUTOQ_TRY(w4a16_check_shape(op, M, N, K, group));
   if (M > (1LL << 30) || N > (1LL << 30) || K > (1LL << 30))
     return autoq_set_error(AUTOQ_ERR_INVALID, "%s: shape M=%lld N=%lld K=%lld too large", op, (long long)M,
@@ -339,26 +274,13 @@ extern "C" int autoq_gemm_w4a16_tiled(int dev, const void *A_f16, const void *W_
   AUTOQ_TRY(w4a16_check_pointers(op, A_f16, W_packed, scales_f16, zeros_f16, out_f16));
   AUTOQ_TRY(autoq_use_device(dev, op));
   const Plan pl = make_plan(dev, M, N, K);
-  if (pl.gy > 65535)
-    return autoq_set_error(AUTOQ_ERR_INVALID, "%s: M=%lld needs %d row blocks, over the grid limit 65535", op,
-                           (long long)M, pl.gy);
+  AUTOQ_TRY(splitk_check_rows(op, M, pl.gy));
   W4Args a{};
-  a.A = (const __half *)A_f16, a.W = (const uint4 *)W_packed;
-  a.scales = (const __half *)scales_f16, a.zeros = (const __half *)zeros_f16;
-  a.bias = bias, a.out = (__half *)out_f16;
-  a.M = (int)M, a.N = (int)N, a.K = (int)K, a.group = (int)group;
-  a.kstages = pl.kstages, a.stages_per_split = pl.stages_per_split;
+  w4a16_set_operands(a, A_f16, W_packed, scales_f16, zeros_f16, bias, out_f16, M, N, K, group);
+  a.kstages = pl.kstages, a.stages_per_split = pl.per_split;
   a.defer_reduce = reduce == AUTOQ_SPLITK_REDUCE_KERNEL ? 1 : 0;
-  if (pl.splits > 1) {
-    const size_t need = pl.counter_bytes + pl.partial_bytes;
-    if (workspace == nullptr || workspace_bytes < need)
-      return autoq_set_error(AUTOQ_ERR_INVALID,
-                             "%s: M=%lld N=%lld K=%lld splits K %d ways and needs a zeroed workspace of %zu bytes "
-                             "(got %zu); size it with autoq_gemm_w4a16_tiled_workspace_bytes",
-                             op, (long long)M, (long long)N, (long long)K, pl.splits, need, workspace_bytes);
-    a.counters = (int *)workspace;
-    a.partials = (float *)((char *)workspace + pl.counter_bytes);
-  }
+  AUTOQ_TRY(splitk_use_workspace(pl, a, workspace, workspace_bytes, M, N, K, "autoq_gemm_w4a16_tiled_workspace_bytes",
+                                 op));
   cudaStream_t st = (cudaStream_t)stream;
   const bool asym = zeros_f16 != nullptr;
   switch (pl.mt) {

@@ -40,6 +40,7 @@
 #include "autoq_gemm.h"
 #include "common.cuh"
 #include "gemm_common.cuh"
+#include "gemm_splitk.cuh"
 
 namespace {
 
@@ -64,6 +65,20 @@ struct W8A8Args {
   int32_t *partials;  // [S, M, N]
   int defer_reduce;   // split-K: only write partials; splitk_reduce_kernel adds them
 };
+
+// Issues the cp.async copies of one K step of a row-major [rows, K] int8 operand: its rows
+// r0 .. r0+ROWS-1, bytes k0 .. k0+kBK-1, into the swizzled stage tile at dst (rows >= rows and
+// k >= K zero-filled).
+template <int ROWS, int THREADS>
+__device__ __forceinline__ void load_tile(uint32_t dst, const int8_t *src, int r0, int rows, int K, int k0, int tid) {
+#pragma unroll
+  for (int i = tid; i < ROWS * 8; i += THREADS) {
+    const int r = i >> 3, c = i & 7, m = r0 + r, k = k0 + c * 16;
+    const bool ok = m < rows && k < K;
+    const int8_t *from = ok ? src + (int64_t)m * K + k : src;
+    cp_async16(dst + swz(r, c), from, ok ? 16 : 0);
+  }
+}
 
 // Rows and columns outside out are dropped; the rest is the shared W8A8 epilogue.
 __device__ __forceinline__ void store_pair(const W8A8Args &p, int row, int col, int v0, int v1) {
@@ -90,20 +105,8 @@ __global__ void __launch_bounds__(WM *WN * 32) gemm_w8a8_kernel(W8A8Args p) {
   auto load_stage = [&](int slot, int kt) {
     const uint32_t sa = smem_base + slot * STAGE_BYTES, sb = sa + A_BYTES;
     const int k0 = kt * kBK;
-#pragma unroll
-    for (int i = tid; i < BM * 8; i += THREADS) {
-      const int r = i >> 3, c = i & 7, m = m0 + r, k = k0 + c * 16;
-      const bool ok = m < p.M && k < p.K;
-      const int8_t *src = ok ? p.A + (int64_t)m * p.K + k : p.A;
-      cp_async16(sa + swz(r, c), src, ok ? 16 : 0);
-    }
-#pragma unroll
-    for (int i = tid; i < BN * 8; i += THREADS) {
-      const int r = i >> 3, c = i & 7, n = n0 + r, k = k0 + c * 16;
-      const bool ok = n < p.N && k < p.K;
-      const int8_t *src = ok ? p.W + (int64_t)n * p.K + k : p.W;
-      cp_async16(sb + swz(r, c), src, ok ? 16 : 0);
-    }
+    load_tile<BM, THREADS>(sa, p.A, m0, p.M, p.K, k0, tid);
+    load_tile<BN, THREADS>(sb, p.W, n0, p.N, p.K, k0, tid);
   };
 
   int acc[MT][NT][4];
@@ -114,20 +117,10 @@ __global__ void __launch_bounds__(WM *WN * 32) gemm_w8a8_kernel(W8A8Args p) {
 #pragma unroll
       for (int v = 0; v < 4; v++) acc[i][j][v] = 0;
 
-#pragma unroll
-  for (int s = 0; s < STAGES - 1; s++) {
-    if (s < nk) load_stage(s, kt_begin + s);
-    cp_async_commit();
-  }
+  ring_prologue<STAGES>(nk, kt_begin, load_stage);
 
   for (int it = 0; it < nk; it++) {
-    cp_async_wait<STAGES - 2>();
-    __syncthreads(); // stage `it` landed for everyone; slot (it-1)%STAGES is free
-    {
-      const int nxt = it + STAGES - 1;
-      if (nxt < nk) load_stage(nxt % STAGES, kt_begin + nxt);
-      cp_async_commit();
-    }
+    ring_advance<STAGES>(it, nk, kt_begin, load_stage);
     const uint32_t sa = smem_base + (it % STAGES) * STAGE_BYTES, sb = sa + A_BYTES;
 #pragma unroll
     for (int kk = 0; kk < kBK / 32; kk++) {
@@ -194,31 +187,20 @@ __global__ void __launch_bounds__(WM *WN * 32) gemm_w8a8_kernel(W8A8Args p) {
   }
 }
 
-// Deferred split-K reduction (AUTOQ_SPLITK_REDUCE_KERNEL): each output pair sums
-// its S int32 partials (exact, any order gives the same) and runs the same epilogue, spread
-// over the whole GPU instead of one block per tile.
-__global__ void splitk_reduce_kernel(W8A8Args p, int splits) {
-  const int64_t pairs = (int64_t)p.M * p.N / 2;
-  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < pairs; i += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t e = 2 * i;
-    const int row = (int)(e / p.N), col = (int)(e % p.N);
-    int s0 = 0, s1 = 0;
-    for (int z = 0; z < splits; z++) {
-      const int2 v = __ldcg(reinterpret_cast<const int2 *>(p.partials + (int64_t)z * p.M * p.N + e));
-      s0 += v.x;
-      s1 += v.y;
-    }
-    store_pair(p, row, col, s0, s1);
+// The epilogue, for splitk_reduce_kernel (int32 partials: exact, any order gives the same).
+struct W8A8Store {
+  __device__ void operator()(const W8A8Args &p, int row, int col, int v0, int v1) const {
+    store_pair(p, row, col, v0, v1);
   }
-}
-
-struct Plan {
-  int cfg; // 0: BM 16, 1: BM 64, 2: BM 128
-  int bm, bn, threads, stages, smem;
-  int gx, gy, splits, tiles_per_split, ktiles;
-  size_t counter_bytes, partial_bytes;
 };
 
+// The tile and warp layout (cfg), the grid and the split of K (int32 partials no larger than
+// the weights: S <= K / (4M); at most 16 splits).
+struct Plan : SplitK {
+  int cfg; // 0: BM 16, 1: BM 64, 2: BM 128
+  int bm, bn, threads, stages, smem;
+  int gx, gy, ktiles;
+};
 
 // Tiles by M: 16 x 128 (4 warps), 64 x 128 and 128 x 128 (8 warps).
 Plan make_plan(int dev, int64_t M, int64_t N, int64_t K) {
@@ -234,48 +216,22 @@ Plan make_plan(int dev, int64_t M, int64_t N, int64_t K) {
   pl.gx = (int)((N + pl.bn - 1) / pl.bn);
   pl.gy = (int)((M + pl.bm - 1) / pl.bm);
   pl.ktiles = (int)((K + kBK - 1) / kBK);
-  const int sms = gemm_sm_count(dev);
-  const int64_t base = (int64_t)pl.gx * pl.gy;
-  int s = 1;
-  if (base < sms && base <= kMaxSplitTiles) {
-    s = (int)((2 * sms + base - 1) / base);
-    s = min(s, max(1, pl.ktiles / 2));
-    s = min(s, (int)max((int64_t)1, K / (4 * M))); // int32 partials no larger than the weights
-    s = min(s, 16);
-  }
-  pl.tiles_per_split = (pl.ktiles + s - 1) / s;
-  pl.splits = (pl.ktiles + pl.tiles_per_split - 1) / pl.tiles_per_split;
-  if (pl.splits > 1) {
-    pl.counter_bytes = kCounterBytes;
-    pl.partial_bytes = (size_t)pl.splits * M * N * sizeof(int32_t);
-  }
+  static_cast<SplitK &>(pl) =
+      splitk_plan(dev, (int64_t)pl.gx * pl.gy, pl.ktiles, K / (4 * M), 16, (size_t)M * N * sizeof(int32_t));
   return pl;
 }
 
 template <int MT, int NT, int WM, int WN, int STAGES>
 int launch(int dev, const Plan &pl, const W8A8Args &a, cudaStream_t st, const char *op) {
-  auto kern = gemm_w8a8_kernel<MT, NT, WM, WN, STAGES>;
   static bool configured[64];
-  if (dev >= 0 && dev < 64 && !configured[dev]) {
-    AUTOQ_CUDA(op, cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, pl.smem));
-    configured[dev] = true;
-  }
-  dim3 grid(pl.gx, pl.gy, pl.splits);
-  kern<<<grid, pl.threads, pl.smem, st>>>(a);
-  AUTOQ_TRY(autoq_check_launch(op, "gemm_w8a8_kernel"));
-  if (!a.defer_reduce || pl.splits <= 1) return 0;
-  const int64_t pairs = (int64_t)a.M * a.N / 2;
-  const unsigned blocks = (unsigned)std::min<int64_t>((pairs + 255) / 256, 4096);
-  splitk_reduce_kernel<<<blocks, 256, 0, st>>>(a, pl.splits);
-  return autoq_check_launch(op, "splitk_reduce_kernel");
+  return splitk_launch(dev, configured, gemm_w8a8_kernel<MT, NT, WM, WN, STAGES>,
+                       splitk_reduce_kernel<W8A8Args, int32_t, W8A8Store>, a, dim3(pl.gx, pl.gy, pl.splits),
+                       pl.threads, pl.smem, st, "gemm_w8a8_kernel", op);
 }
 
 int run(int dev, const char *op, W8A8Args a, int64_t M, int64_t N, int64_t K, int reduce, void *ws,
         size_t ws_bytes, void *stream) {
-  if (reduce != AUTOQ_SPLITK_LAST_BLOCK && reduce != AUTOQ_SPLITK_REDUCE_KERNEL)
-    return autoq_set_error(AUTOQ_ERR_INVALID,
-                           "%s: split-K reduction %d (want AUTOQ_SPLITK_LAST_BLOCK or AUTOQ_SPLITK_REDUCE_KERNEL)", op,
-                           reduce);
+  AUTOQ_TRY(splitk_check_reduce(op, reduce));
   a.defer_reduce = reduce == AUTOQ_SPLITK_REDUCE_KERNEL ? 1 : 0;
   if (M < 1 || N < 8 || K < 16 || N % 8 != 0 || K % 16 != 0)
     return autoq_set_error(AUTOQ_ERR_INVALID,
@@ -289,22 +245,11 @@ int run(int dev, const char *op, W8A8Args a, int64_t M, int64_t N, int64_t K, in
     return autoq_set_error(AUTOQ_ERR_INVALID, "%s: A and W must be non-NULL 16-byte aligned device pointers", op);
   AUTOQ_TRY(autoq_use_device(dev, op));
   const Plan pl = make_plan(dev, M, N, K);
-  if (pl.gy > 65535)
-    return autoq_set_error(AUTOQ_ERR_INVALID, "%s: M=%lld needs %d row blocks, over the grid limit 65535", op,
-                           (long long)M, pl.gy);
+  AUTOQ_TRY(splitk_check_rows(op, M, pl.gy));
   a.M = (int)M, a.N = (int)N, a.K = (int)K;
   a.ktiles = pl.ktiles;
-  a.tiles_per_split = pl.tiles_per_split;
-  if (pl.splits > 1) {
-    const size_t need = pl.counter_bytes + pl.partial_bytes;
-    if (ws == nullptr || ws_bytes < need)
-      return autoq_set_error(AUTOQ_ERR_INVALID,
-                             "%s: M=%lld N=%lld K=%lld splits K %d ways and needs a zeroed workspace of %zu bytes "
-                             "(got %zu); size it with autoq_gemm_w8a8_workspace_bytes",
-                             op, (long long)M, (long long)N, (long long)K, pl.splits, need, ws_bytes);
-    a.counters = (int *)ws;
-    a.partials = (int32_t *)((char *)ws + pl.counter_bytes);
-  }
+  a.tiles_per_split = pl.per_split;
+  AUTOQ_TRY(splitk_use_workspace(pl, a, ws, ws_bytes, M, N, K, "autoq_gemm_w8a8_workspace_bytes", op));
   cudaStream_t st = (cudaStream_t)stream;
   switch (pl.cfg) {
   case 0:
@@ -320,8 +265,7 @@ int run(int dev, const char *op, W8A8Args a, int64_t M, int64_t N, int64_t K, in
 
 extern "C" size_t autoq_gemm_w8a8_workspace_bytes(int dev, int64_t M, int64_t N, int64_t K) {
   if (M < 1 || N < 1 || K < 1) return 0;
-  const Plan pl = make_plan(dev, M, N, K);
-  return pl.splits > 1 ? pl.counter_bytes + pl.partial_bytes : 0;
+  return make_plan(dev, M, N, K).workspace_bytes();
 }
 
 extern "C" int autoq_gemm_w8a8(int dev, const int8_t *A, const float *a_scales, const int8_t *W,

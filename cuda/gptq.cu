@@ -24,30 +24,27 @@ std::mutex g_mu;  // serialises GPTQ calls: the cached handles are not shared ac
 cublasHandle_t g_blas[64];
 cusolverDnHandle_t g_solver[64];
 
-int blas_handle(int dev, cublasHandle_t *h, const char *op) {
+// The handle of dev in cache, made by create on first use (name: create's, for the message).
+template <class H, class Status>
+int cached_handle(H (&cache)[64], int dev, H *h, const char *op, Status (*create)(H *), Status ok, const char *name) {
   if (dev < 0 || dev >= 64) return autoq_set_error(AUTOQ_ERR_INVALID, "%s: device %d out of range", op, dev);
-  if (!g_blas[dev]) {
-    cublasStatus_t s = cublasCreate(&g_blas[dev]);
-    if (s != CUBLAS_STATUS_SUCCESS) {
-      g_blas[dev] = nullptr;
-      return autoq_set_error(AUTOQ_ERR_UNSUPPORTED, "%s: cublasCreate on device %d failed (status %d)", op, dev, (int)s);
+  if (!cache[dev]) {
+    Status s = create(&cache[dev]);
+    if (s != ok) {
+      cache[dev] = nullptr;
+      return autoq_set_error(AUTOQ_ERR_UNSUPPORTED, "%s: %s on device %d failed (status %d)", op, name, dev, (int)s);
     }
   }
-  *h = g_blas[dev];
+  *h = cache[dev];
   return 0;
 }
 
+int blas_handle(int dev, cublasHandle_t *h, const char *op) {
+  return cached_handle(g_blas, dev, h, op, cublasCreate, CUBLAS_STATUS_SUCCESS, "cublasCreate");
+}
+
 int solver_handle(int dev, cusolverDnHandle_t *h, const char *op) {
-  if (dev < 0 || dev >= 64) return autoq_set_error(AUTOQ_ERR_INVALID, "%s: device %d out of range", op, dev);
-  if (!g_solver[dev]) {
-    cusolverStatus_t s = cusolverDnCreate(&g_solver[dev]);
-    if (s != CUSOLVER_STATUS_SUCCESS) {
-      g_solver[dev] = nullptr;
-      return autoq_set_error(AUTOQ_ERR_UNSUPPORTED, "%s: cusolverDnCreate on device %d failed (status %d)", op, dev, (int)s);
-    }
-  }
-  *h = g_solver[dev];
-  return 0;
+  return cached_handle(g_solver, dev, h, op, cusolverDnCreate, CUSOLVER_STATUS_SUCCESS, "cusolverDnCreate");
 }
 
 // RAII device allocation that reports out-of-memory with sizes.
@@ -120,10 +117,9 @@ __global__ void group_params_kernel(const double *w, int64_t rows, int64_t cols,
   __syncthreads();
   int qlo = sym ? -(1 << (bits - 1)) : 0, qhi = sym ? (1 << (bits - 1)) - 1 : (1 << bits) - 1;
   if (tid < kGrid) {
-    float r = __fdiv_rn((float)(100 - tid), 100.0f);
     float sc;
     int32_t z;
-    autoq_compute_params_dev(__fmul_rn(slo, r), __fmul_rn(shi, r), bits, sym, &sc, &z);
+    autoq_grid_params(tid, 100, slo, shi, bits, sym, &sc, &z);
     double e[kMaxClipGroup];
     for (int j = 0; j < gs; j++) {
       float q = autoq_dequantize_value(autoq_quantize_value(vals[j], sc, z, qlo, qhi), sc, z);
@@ -147,13 +143,9 @@ __global__ void group_params_kernel(const double *w, int64_t rows, int64_t cols,
   }
   __syncthreads();
   if (tid == 0) {
-    int best = 0;
-    for (int c = 1; c < kGrid; c++)
-      if (errs[c] < errs[best]) best = c;
-    float r = __fdiv_rn((float)(100 - best), 100.0f);
     float sc;
     int32_t z;
-    autoq_compute_params_dev(__fmul_rn(slo, r), __fmul_rn(shi, r), bits, sym, &sc, &z);
+    autoq_grid_params(autoq_grid_best(errs, kGrid), 100, slo, shi, bits, sym, &sc, &z);
     scales[row * groups + g] = sc;
     if (zeros) zeros[row * groups + g] = z;
   }

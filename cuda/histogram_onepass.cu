@@ -7,7 +7,7 @@
 // bit patterns (the value without its sign bit), so a histogram over those 32768 patterns
 // holds everything: the largest finite pattern with a non-zero count is the absmax, the
 // patterns of Inf and NaN give their counts, and every pattern's count goes to the bin
-// histogram_twopass.cu's bin_index gives its float32 value. Integer sums commute: deterministic.
+// bin_index (histogram_bins.cuh) gives its float32 value. Integer sums commute: deterministic.
 //
 // Passes:
 //   1. mag_hist_kernel, grid (P, tensors), 1024 threads, 128 KB of dynamic shared memory
@@ -31,6 +31,7 @@
 #include <algorithm>
 
 #include "common.cuh"
+#include "histogram_bins.cuh"
 
 namespace {
 
@@ -105,30 +106,6 @@ __device__ __forceinline__ uint32_t mag_f32_bits(uint32_t m, int dtype) {
   return dtype == AUTOQ_F16 ? __float_as_uint(autoq_f16_to_f32((uint16_t)m)) : m << 16;
 }
 
-// histogram_twopass.cu's exp_for_bits and bin_index (calib.ExpFor, calib.BinIndex), repeated here
-// because those live in that file's anonymous namespace.
-__device__ __forceinline__ int exp_for_bits2(uint32_t b) {
-  int e = (int)(b >> 23);
-  if (e == 0) return (32 - __clz((int)b)) - 1 - 149 - 10;
-  return e - 127 - 10;
-}
-
-__device__ __forceinline__ uint32_t bin_index2(uint32_t u, int exp) {
-  int e = (int)(u >> 23);
-  uint64_t sig = u & 0x7fffffu;
-  if (e != 0)
-    sig |= 1u << 23;
-  else
-    e = 1;
-  const int shift = exp + 150 - e;
-  uint64_t b;
-  if (shift >= 0)
-    b = shift >= 64 ? 0 : sig >> shift;
-  else
-    b = -shift >= 40 ? (uint64_t)AUTOQ_HIST_BINS : sig << (-shift);
-  return b < AUTOQ_HIST_BINS ? (uint32_t)b : AUTOQ_HIST_BINS - 1;
-}
-
 __device__ __forceinline__ uint64_t mag_sum(const uint32_t *__restrict__ part, int parts, int m) {
   uint64_t s = 0;
   for (int p = 0; p < parts; p++) s += part[(size_t)p * kMagBins + m];
@@ -177,10 +154,10 @@ __global__ void __launch_bounds__(kThreads)
   __syncthreads();
   const uint32_t absmax_bits = mag_f32_bits(s_max, in.dtype); // 0 when every finite value is 0
   const int has_exp = absmax_bits != 0;
-  const int exp = has_exp ? exp_for_bits2(absmax_bits) : 0;
+  const int exp = has_exp ? exp_for_bits(absmax_bits) : 0;
   for (int m = threadIdx.x; m < (int)inf_pat; m += kThreads) {
     const uint64_t c = mag_sum(part, parts, m);
-    if (c) atomicAdd(&bins[has_exp ? bin_index2(mag_f32_bits(m, in.dtype), exp) : 0], (unsigned long long)c);
+    if (c) atomicAdd(&bins[has_exp ? bin_index(mag_f32_bits(m, in.dtype), exp) : 0], (unsigned long long)c);
   }
   __syncthreads();
   unsigned long long *out = counts + (size_t)t * AUTOQ_HIST_BINS;

@@ -21,6 +21,7 @@
 // Loads: 16-byte vectors over the aligned prefix of each tensor (data 16-byte aligned),
 // scalar loads for the tail; grid-stride within the tensor.
 #include "common.cuh"
+#include "histogram_bins.cuh"
 
 namespace {
 
@@ -89,13 +90,6 @@ __global__ void stats_kernel(const autoq_hist_input *__restrict__ inputs, autoq_
   }
 }
 
-// calib.ExpFor on the bits of a finite non-zero magnitude.
-__device__ __forceinline__ int exp_for_bits(uint32_t b) {
-  int e = (int)(b >> 23);
-  if (e == 0) return (32 - __clz((int)b)) - 1 - 149 - 10; // bits.Len32(b) - 1 - 149 - 10
-  return e - 127 - 10;
-}
-
 __global__ void finalize_kernel(const autoq_hist_input *__restrict__ inputs, autoq_hist_stats *__restrict__ stats,
                                 int ntensors) {
   const int t = blockIdx.x * blockDim.x + threadIdx.x;
@@ -104,23 +98,6 @@ __global__ void finalize_kernel(const autoq_hist_input *__restrict__ inputs, aut
   s->has_exp = s->absmax_bits != 0;
   s->exp = s->has_exp ? exp_for_bits(s->absmax_bits) : 0;
   s->count = (uint64_t)inputs[t].n - s->nan - s->inf;
-}
-
-// calib.BinIndex for the finite magnitude bits u and exponent exp.
-__device__ __forceinline__ uint32_t bin_index(uint32_t u, int exp) {
-  int e = (int)(u >> 23);
-  uint64_t sig = u & 0x7fffffu;
-  if (e != 0)
-    sig |= 1u << 23;
-  else
-    e = 1;
-  const int shift = exp + 150 - e;
-  uint64_t b;
-  if (shift >= 0)
-    b = shift >= 64 ? 0 : sig >> shift;
-  else
-    b = -shift >= 40 ? (uint64_t)AUTOQ_HIST_BINS : sig << (-shift); // cannot happen for valid exp
-  return b < AUTOQ_HIST_BINS ? (uint32_t)b : AUTOQ_HIST_BINS - 1;
 }
 
 __global__ void bin_kernel(const autoq_hist_input *__restrict__ inputs, const autoq_hist_stats *__restrict__ stats,

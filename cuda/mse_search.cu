@@ -33,10 +33,9 @@ __global__ void mse_search_kernel(const void *__restrict__ w, int64_t rows, int6
   const int32_t qhi = sym ? (1 << (bits - 1)) - 1 : (1 << bits) - 1;
   const float glo = lo[g], ghi = hi[g];
   if (i < steps) {
-    const float r = __fdiv_rn((float)(den - i), (float)den);
     float scale;
     int32_t zero;
-    autoq_compute_params_dev(__fmul_rn(glo, r), __fmul_rn(ghi, r), bits, sym, &scale, &zero);
+    autoq_grid_params(i, den, glo, ghi, bits, sym, &scale, &zero);
     double e = 0.0;
     // PerTensor: the whole matrix in row-major order; otherwise the group's columns.
     const int64_t base = per_tensor ? 0 : (g / groups) * cols + (g % groups) * group_cols;
@@ -65,13 +64,10 @@ __global__ void mse_search_kernel(const void *__restrict__ w, int64_t rows, int6
   }
   __syncthreads();
   if (i == 0) {
-    int bi = 0;
-    for (int j = 1; j < steps; j++)
-      if (errs[j] < errs[bi]) bi = j;
-    const float r = __fdiv_rn((float)(den - bi), (float)den);
+    const int bi = autoq_grid_best(errs, steps);
     float scale;
     int32_t zero;
-    autoq_compute_params_dev(__fmul_rn(glo, r), __fmul_rn(ghi, r), bits, sym, &scale, &zero);
+    autoq_grid_params(bi, den, glo, ghi, bits, sym, &scale, &zero);
     scales[g] = scale;
     if (zeros) zeros[g] = zero;
     if (best_index) best_index[g] = bi;

@@ -7,30 +7,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/autoq/autoq/internal/testutil"
 	"github.com/autoq/autoq/quant"
 	"github.com/autoq/autoq/tensor"
 )
-
-// quantize4 makes a 4-bit QTensor the way `autoq quantize` does (quant.Quantize).
-func quantize4(t testing.TB, N, K int, s quant.Scheme, seed uint64) *quant.QTensor {
-	t.Helper()
-	w := testutil.Gaussian(testutil.Rand(seed), N*K, 0.05)
-	q, err := quant.Quantize("blk.0.w", w, N, K, s, quant.SearchOptions{Method: quant.SearchMax})
-	require.NoError(t, err)
-	return q
-}
-
-var w4Schemes = []quant.Scheme{
-	{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 32},
-	{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 64},
-	{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 128},
-	{Bits: 4, Symmetric: false, Granularity: quant.PerGroup, GroupSize: 32},
-	{Bits: 4, Symmetric: false, Granularity: quant.PerGroup, GroupSize: 128},
-	{Bits: 4, Symmetric: true, Granularity: quant.PerChannel},
-	{Bits: 4, Symmetric: false, Granularity: quant.PerChannel},
-	{Bits: 4, Symmetric: true, Granularity: quant.PerTensor},
-}
 
 // Unpacking a packed weight gives back the QTensor's levels exactly, and its scales and zero
 // points rounded to F16.
@@ -120,10 +99,7 @@ func TestPackW4A16TiledErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%dx%d_%s", c.N, c.K, c.s), func(t *testing.T) {
-			w := testutil.Gaussian(testutil.Rand(3), c.N*c.K, 1)
-			q, err := quant.Quantize("proj", w, c.N, c.K, c.s, quant.SearchOptions{Method: quant.SearchMax})
-			require.NoError(t, err)
-			_, err = PackW4A16Tiled(q)
+			_, err := PackW4A16Tiled(quantizeGaussian(t, "proj", c.N, c.K, c.s, 3, 1))
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), c.want)
 			assert.Contains(t, err.Error(), `"proj"`)
