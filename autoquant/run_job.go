@@ -228,7 +228,7 @@ func (r *RunReport) WriteTable(w io.Writer) {
 	case SensExact:
 		fmt.Fprintf(w, "  damage        predicted KL %.5f (the plan's layers summed), measured %.5f\n", r.PredictedDamage, r.MeasuredKL)
 	case SensProxy:
-		fmt.Fprintf(w, "  damage        predicted %.4g (proxy: output error, not KL), measured KL %.5f\n", r.PredictedDamage, r.Verify.KL)
+		fmt.Fprintf(w, "  damage        predicted %.4g (proxy: relative error at the block outputs, not KL), measured KL %.5f\n", r.PredictedDamage, r.Verify.KL)
 	}
 	fmt.Fprintf(w, "  size          %s -> %s (%.2fx smaller)\n", HumanBytes(r.SizeBefore), HumanBytes(r.SizeAfter), float64(r.SizeBefore)/float64(max(r.SizeAfter, 1)))
 	fmt.Fprintf(w, "  perplexity    %.4f -> %.4f (%+.3f%%) on %d held-out tokens\n", v.BaselinePPL, v.CandidatePPL, 100*v.PPLIncrease, v.Tokens)

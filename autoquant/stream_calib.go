@@ -53,7 +53,19 @@ func (p *pipeline) calibrate() error {
 			return fmt.Errorf("sensitivity: %w", err)
 		}
 	}
-	needHess := p.needGPTQ() || !p.exact() || p.so.CompareProxy
+	var px *stream // the proxy's windows at the current block boundary
+	if !p.exact() || p.so.CompareProxy {
+		wins := proxyWindows(p.opt.Data.Sens)
+		if len(wins) == 0 {
+			return fmt.Errorf("sensitivity: the proxy runs on the sensitivity windows: give --sens-tokens > 0")
+		}
+		px = newStream("proxy", p.ex, wins, p.opt.Batch, p.mem.States, p.work.path("spill"))
+		defer px.release()
+		if err := px.start(); err != nil {
+			return fmt.Errorf("sensitivity: %w", err)
+		}
+	}
+	needHess := p.exact() && p.needGPTQ() // the GPTQ candidates of exact sensitivity
 	bar := progress.New(p.env.bars(), "calibrate+sensitivity", int64(N), "blocks")
 	defer bar.Done()
 	var sensRows, proxyRows []plan.LayerSensitivity
@@ -66,7 +78,7 @@ func (p *pipeline) calibrate() error {
 		if ok = ok && rec.Part != nil && len(rec.Sens) == len(model.LinearSuffixes); ok {
 			p.resumed++
 		} else {
-			if rec, err = p.calibrateBlock(b, bw, cal, sens, needHess); err != nil {
+			if rec, err = p.calibrateBlock(b, bw, cal, px, sens, needHess); err != nil {
 				return err
 			}
 			if err := p.work.save(blockFile("calib", b, ".json"), rec); err != nil {
@@ -81,9 +93,11 @@ func (p *pipeline) calibrate() error {
 			if err := cal.advance(b, nil); err != nil {
 				return err
 			}
-			if sens != nil {
-				if err := sens.advance(b, nil); err != nil {
-					return err
+			for _, st := range []*stream{sens, px} {
+				if st != nil {
+					if err := st.advance(b, nil); err != nil {
+						return err
+					}
 				}
 			}
 		}
@@ -110,7 +124,7 @@ func (p *pipeline) calibrate() error {
 
 // calibrateBlock runs block b's calibration and sensitivity (see calibrate); on return the
 // calibration and sensitivity streams are at block b+1.
-func (p *pipeline) calibrateBlock(b int, bw *calibrun.Blockwise, cal, sens *stream, needHess bool) (blockRecord, error) {
+func (p *pipeline) calibrateBlock(b int, bw *calibrun.Blockwise, cal, px, sens *stream, needHess bool) (blockRecord, error) {
 	obs := &observer{hist: bw.Block()}
 	if needHess {
 		obs.hess = collect.NewAccumulator(p.m.BlockLinearNames(b))
@@ -136,20 +150,22 @@ func (p *pipeline) calibrateBlock(b int, bw *calibrun.Blockwise, cal, sens *stre
 		}
 	}
 	qz := &Quantizers{Amax: amax, ScaleDType: p.serve}
-	if p.needGPTQ() {
+	if hs != nil {
 		qz.LowBit = GPTQ(hs, BestGPTQ)
 	}
 	rec := blockRecord{Part: part}
 	var keep []*quant.QTensor
-	if rec.Sens, rec.Proxy, keep, err = p.blockSensitivity(b, qz, hs, sens); err != nil {
+	if rec.Sens, rec.Proxy, keep, err = p.blockSensitivity(b, qz, px, sens); err != nil {
 		return blockRecord{}, err
 	}
 	if err := p.saveCandidates(b, keep); err != nil {
 		return blockRecord{}, fmt.Errorf("sensitivity: keeping block %d's candidates: %w", b, err)
 	}
-	if sens != nil {
-		if err := sens.advance(b, nil); err != nil {
-			return blockRecord{}, fmt.Errorf("sensitivity: %w", err)
+	for _, st := range []*stream{sens, px} {
+		if st != nil {
+			if err := st.advance(b, nil); err != nil {
+				return blockRecord{}, fmt.Errorf("sensitivity: %w", err)
+			}
 		}
 	}
 	return rec, nil
@@ -181,8 +197,8 @@ func (p *pipeline) sensitivityOf(rows []plan.LayerSensitivity, exact bool) *plan
 		s.Tokens, s.BaselinePPL = countTokens(p.opt.Data.Sens), p.ref.basePPL
 		s.Method = fmt.Sprintf("one layer quantized at a time; KL vs cached full-precision logits over %d tokens", s.Tokens)
 	} else {
-		s.Tokens = p.calTokens
-		s.Method = fmt.Sprintf("proxy: each layer's output error (W-Q) H (W-Q)^T per token under its input Hessian over %d calibration tokens, candidates rounded to nearest; no forward to the logits", s.Tokens)
+		s.Tokens = countTokens(proxyWindows(p.opt.Data.Sens))
+		s.Method = fmt.Sprintf("proxy: the relative squared error each layer's round-to-nearest candidate causes at its block's output over %d tokens; no forward to the logits", s.Tokens)
 	}
 	return s
 }

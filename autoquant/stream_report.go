@@ -103,7 +103,7 @@ func (p *pipeline) damageUnit() string {
 
 func (p *pipeline) sensNote() string {
 	if !p.exact() {
-		return " (proxy: output error under each layer's input Hessian)"
+		return " (proxy: each candidate's relative error at its block's output)"
 	}
 	if p.rep.ProxySpearman != nil {
 		return fmt.Sprintf("; proxy rank agreement %.3f (Spearman)", *p.rep.ProxySpearman)

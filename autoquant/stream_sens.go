@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/autoq/autoq/eval"
-	"github.com/autoq/autoq/gptq"
 	"github.com/autoq/autoq/plan"
 	"github.com/autoq/autoq/quant"
 )
@@ -129,14 +128,21 @@ func (r *refLogits) window(i int, buf []float32) ([]float32, error) {
 // blockSensitivity quantizes every candidate of every linear layer of block b and measures
 // its damage: exact (sens, at block b's full-precision input, run forwards with only that
 // layer quantized, KL against the reference logits: MeasureSensitivity's numbers) and/or
-// the proxy (output error under the layer's input Hessian hs).
+// the proxy (px, at block b's input: the relative error the layer's round-to-nearest
+// candidate causes at the block's output, see proxyRecipe).
 //
 // It also returns the candidates the candidate cache keeps (cachesCandidate), named by
 // candName.
-func (p *pipeline) blockSensitivity(b int, qz *Quantizers, hs map[string]*gptq.Hessian, sens *stream) (exact, proxy []plan.LayerSensitivity, keep []*quant.QTensor, err error) {
+func (p *pipeline) blockSensitivity(b int, qz *Quantizers, px, sens *stream) (exact, proxy []plan.LayerSensitivity, keep []*quant.QTensor, err error) {
 	t0 := time.Now()
 	defer func() { p.sensSec += time.Since(t0).Seconds() }()
 	m := p.m
+	var ref *blockRef
+	if px != nil {
+		if ref, err = p.blockReference(b, px); err != nil {
+			return nil, nil, nil, err
+		}
+	}
 	for _, name := range m.BlockLinearNames(b) {
 		wt := m.Weight(name + ".weight")
 		if wt == nil {
@@ -144,7 +150,7 @@ func (p *pipeline) blockSensitivity(b int, qz *Quantizers, hs map[string]*gptq.H
 		}
 		rows, cols := wt.Shape[0], wt.Shape[1]
 		ex := plan.LayerSensitivity{Name: name, Rows: rows, Cols: cols, Damage: map[string]plan.Damage{}}
-		px := plan.LayerSensitivity{Name: name, Rows: rows, Cols: cols, Damage: map[string]plan.Damage{}}
+		pr := plan.LayerSensitivity{Name: name, Rows: rows, Cols: cols, Damage: map[string]plan.Damage{}}
 		for _, c := range p.opt.Schemes {
 			var l *Layer
 			if sens != nil { // exact: the candidate as the plan would quantize it
@@ -161,17 +167,17 @@ func (p *pipeline) blockSensitivity(b int, qz *Quantizers, hs map[string]*gptq.H
 					keep = append(keep, l.Q)
 				}
 			}
-			if hs != nil { // proxy: the candidate rounded to nearest (GPTQ runs once, on the plan's choice)
+			if ref != nil { // proxy: the candidate rounded to nearest (GPTQ runs once, on the plan's choice)
 				if l == nil || p.usesHessian(c) {
 					if l, err = qz.Quantize(m, name, proxyRecipe(c)); err != nil {
 						return nil, nil, nil, err
 					}
 				}
-				e, err := proxyDamage(wt.F32(), l.Q, hs[name])
+				e, err := p.blockOutputError(b, name, l, px, ref)
 				if err != nil {
 					return nil, nil, nil, fmt.Errorf("sensitivity proxy %s: %w", name, err)
 				}
-				px.Damage[c.String()] = plan.Damage{KL: e}
+				pr.Damage[c.String()] = plan.Damage{KL: e}
 			}
 			p.bar.Add(1)
 			if err := p.env.stopped(); err != nil {
@@ -181,8 +187,8 @@ func (p *pipeline) blockSensitivity(b int, qz *Quantizers, hs map[string]*gptq.H
 		if sens != nil {
 			exact = append(exact, ex)
 		}
-		if hs != nil {
-			proxy = append(proxy, px)
+		if ref != nil {
+			proxy = append(proxy, pr)
 		}
 	}
 	if sens == nil {
@@ -235,9 +241,8 @@ func (p *pipeline) exactDamage(b int, name string, l *Layer, sens *stream) (plan
 }
 
 // proxyRecipe is the rounding the proxy measures candidate c with: round-to-nearest with
-// the MSE range search in place of GPTQ. It ranks layers and schemes as well as the GPTQ
-// rounding does (Spearman against the exact damage 0.694 for both on stories260K) at a
-// fraction of the cost, and GPTQ then runs once per layer, for the planned scheme.
+// the MSE range search in place of GPTQ, so the proxy pass runs no GPTQ and GPTQ runs once
+// per layer, on the planned scheme.
 func proxyRecipe(c quant.Recipe) quant.Recipe {
 	if !c.Full && c.Block == quant.BlockNone {
 		c.Rounding = quant.RoundRTN
@@ -245,13 +250,92 @@ func proxyRecipe(c quant.Recipe) quant.Recipe {
 	return c
 }
 
-// proxyDamage is the sensitivity proxy of a quantized weight: the mean over calibration
-// tokens of the squared output error ||(W - Q) x||^2, i.e. the sum over rows of e^T H e with
-// e the row's weight error and H the layer's mean input second moment (gptq.OutputError).
-func proxyDamage(w []float32, q *quant.QTensor, h *gptq.Hessian) (float64, error) {
-	if h == nil {
-		return 0, fmt.Errorf("no input Hessian")
+// proxyTokens is how many tokens of the sensitivity windows the proxy runs (whole windows,
+// at least one): on stories260K its rank agreement with the exact damage is 0.947 at 512
+// tokens and 0.948 at 2048, and its cost is one block forward per candidate on them.
+const proxyTokens = 512
+
+// proxyWindows are the first sensitivity windows holding proxyTokens tokens.
+func proxyWindows(wins [][]int) [][]int {
+	n := 0
+	for i, w := range wins {
+		if n += len(w); n >= proxyTokens {
+			return wins[:i+1]
+		}
 	}
-	wq := quant.Dequantize(q)
-	return gptq.OutputError(w, wq, q.Rows, q.Cols, h), nil
+	return wins
+}
+
+// blockRef is block b's full-precision output on the proxy windows (host copies, batch by
+// batch) and its total power.
+type blockRef struct {
+	out   [][]float32
+	power float64
+}
+
+// blockReference runs block b in full precision on a copy of the proxy stream.
+func (p *pipeline) blockReference(b int, px *stream) (*blockRef, error) {
+	ref := &blockRef{}
+	err := p.blockOutputs(b, px, func(i int, x []float32) {
+		ref.out = append(ref.out, append([]float32(nil), x...))
+		for _, v := range x {
+			ref.power += float64(v) * float64(v)
+		}
+	})
+	return ref, err
+}
+
+// blockOutputError is the proxy damage of layer name quantized as l: the squared error the
+// layer alone causes at block b's output (the residual stream the rest of the model reads),
+// relative to that output's power, over the proxy windows. Weighing the error where it
+// lands, rather than at the layer's own output, is what makes layers of different kinds and
+// depths comparable: on stories260K the rank agreement with the exact KL is 0.947 against
+// 0.694 for the layer's output error under its input Hessian.
+func (p *pipeline) blockOutputError(b int, name string, l *Layer, px *stream, ref *blockRef) (float64, error) {
+	if err := p.m.SetLinear(name, l.Linear); err != nil {
+		return 0, err
+	}
+	p.ex.sync(b)
+	defer func() {
+		p.m.ResetLinear(name)
+		p.ex.sync(b)
+	}()
+	var e float64
+	err := p.blockOutputs(b, px, func(i int, x []float32) {
+		for j, v := range x {
+			d := float64(v) - float64(ref.out[i][j])
+			e += d * d
+		}
+	})
+	return e / max(ref.power, math.SmallestNonzeroFloat64), err
+}
+
+// blockOutputs runs block b (as the model now is) on a fork of px and hands f each batch's
+// output on the host.
+func (p *pipeline) blockOutputs(b int, px *stream, f func(i int, x []float32)) error {
+	fk, err := px.fork(px.name + "-probe")
+	if err != nil {
+		return err
+	}
+	defer fk.release()
+	if err := fk.advance(b, nil); err != nil {
+		return err
+	}
+	for i := range fk.ranges {
+		st, err := fk.get(i)
+		if err != nil {
+			return err
+		}
+		h, err := fk.ex.toHost(st)
+		if err == nil {
+			f(i, h.X)
+		}
+		if perr := fk.put(i, st); err == nil {
+			err = perr
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/autoq/autoq/internal/testutil"
 	"github.com/autoq/autoq/plan"
 	"github.com/autoq/autoq/quant"
 	"github.com/autoq/autoq/safetensors"
@@ -121,4 +122,75 @@ func TestProxyRanksRoundToNearestAndQuantizesWithGPTQ(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, px.Layers, ex.Layers)
 	assert.Equal(t, exportBytes(t, filepath.Join(dir, "exact")), exportBytes(t, filepath.Join(dir, "proxy")))
+}
+
+// The proxy damage is the relative squared error a layer's round-to-nearest candidate
+// causes at its block's output, on the first sensitivity windows: recomputed here from
+// the model directly for one layer.
+func TestProxyIsTheRelativeErrorAtTheBlockOutput(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: an end-to-end run")
+	}
+	rep := streamRun(t, t.TempDir(), "proxy", StreamOptions{Sensitivity: SensProxy}, "w4g32a", "w8")
+	src, d := small(t)
+	m, err := src.NewModel()
+	require.NoError(t, err)
+	const b, name = 2, "model.layers.2.mlp.up_proj"
+	wins := proxyWindows(d.Sens)
+	h, err := m.Embed(wins)
+	require.NoError(t, err)
+	require.NoError(t, m.RunBlocks(h, 0, b, nil))
+	ref := h.Clone()
+	require.NoError(t, m.RunBlocks(ref, b, b+1, nil))
+	for _, s := range []string{"w4g32a", "w8c"} {
+		l, err := (&Quantizers{}).Quantize(m, name, proxyRecipe(mustRecipe(t, s)))
+		require.NoError(t, err)
+		require.NoError(t, m.SetLinear(name, l.Linear))
+		got := h.Clone()
+		require.NoError(t, m.RunBlocks(got, b, b+1, nil))
+		require.NoError(t, m.ResetLinear(name))
+		var e, pw float64
+		for i, v := range ref.X {
+			dv := float64(got.X[i]) - float64(v)
+			e, pw = e+dv*dv, pw+float64(v)*float64(v)
+		}
+		var proxy float64
+		for _, ls := range rep.Sensitivity.Layers {
+			if ls.Name == name {
+				proxy = ls.Damage[s].KL
+			}
+		}
+		require.Greater(t, e, 0.0, s)
+		assert.InDelta(t, e/pw, proxy, 1e-9*e/pw, "%s: relative block-output error", s)
+	}
+}
+
+// Issue 14's goal for the proxy: its ranking of (layer, scheme) damages agrees with the
+// exact one on the real model, Spearman >= 0.9.
+func TestProxyRankAgreementOnTheRealModel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: exact sensitivity of the real model")
+	}
+	bin, text := testutil.Stories(t)
+	src, err := OpenSource(bin, "")
+	require.NoError(t, err)
+	d, err := LoadData(text, src.Tok, src.Cfg.Vocab, DataOptions{CalibTokens: 8192, SensTokens: 2048, EvalTokens: 1024})
+	require.NoError(t, err)
+	opts := PipelineOptions{Src: src, Data: d, Out: filepath.Join(t.TempDir(), "out"), TargetBits: 5.3, Target: "transformers",
+		Gate: Gate{MaxPPLIncrease: -1, MaxKL: -1}}
+	rep, err := RunStreaming(Env{}, opts, StreamOptions{CompareProxy: true})
+	require.NoError(t, err)
+	require.NotNil(t, rep.ProxySpearman)
+	t.Logf("proxy rank agreement (Spearman) on stories260K: %.3f", *rep.ProxySpearman)
+	assert.GreaterOrEqual(t, *rep.ProxySpearman, 0.9)
+}
+
+func TestProxyWindowsArePrefixOfProxyTokens(t *testing.T) {
+	wins := make([][]int, 10)
+	for i := range wins {
+		wins[i] = make([]int, 100)
+	}
+	assert.Len(t, proxyWindows(wins), 6, "whole windows until 512 tokens are reached")
+	assert.Len(t, proxyWindows(wins[:3]), 3, "fewer tokens: all of them")
+	assert.Len(t, proxyWindows([][]int{make([]int, 2048)}), 1, "at least one window")
 }
