@@ -143,10 +143,9 @@ func (s *Source) Close() error {
 func (s *Source) NewLazyModel(maxBlockBytes int64) (*model.Model, error) {
 	opt := model.LazyOptions{MaxBlockBytes: maxBlockBytes}
 	if s.ck != nil {
-		ck := s.ck
 		opt.Release = func(names []string) {
 			for _, n := range names {
-				ck.Release(n) // advisory: an error leaves the pages mapped, nothing else
+				s.release(n)
 			}
 		}
 	}
@@ -165,6 +164,14 @@ func (t sourceTensors) Tensor(name string) (*tensor.Tensor, error) {
 		return x, nil
 	}
 	return nil, fmt.Errorf("%s has no tensor %s", t.s.displayPath(), name)
+}
+
+// release drops the pages of a mapped checkpoint's tensor (advisory: an error leaves them
+// mapped, nothing else).
+func (s *Source) release(name string) {
+	if s.ck != nil {
+		s.ck.Release(name)
+	}
 }
 
 // Tensor returns a checkpoint tensor by name, or nil.

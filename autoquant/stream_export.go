@@ -1,6 +1,7 @@
 package autoquant
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/autoq/autoq/eval"
@@ -144,6 +145,22 @@ func (p *pipeline) exportedModel(r *export.Reader, kernels bool) (*model.Model, 
 			}
 		}
 		return model.NewFakeQuant(l.Q, bias, act, amax)
+	}
+	opt.Reuse = func(name string) []float32 {
+		// The export's embedding and lm_head are the source's tensors unchanged: share the
+		// run model's float32 copies (checked byte for byte) rather than holding two.
+		v := p.m.FixedF32(name)
+		a, err := r.Tensor(name)
+		if v == nil || err != nil {
+			return nil
+		}
+		b := p.src.Tensor(name)
+		same := b != nil && a.DType == b.DType && bytes.Equal(a.Data, b.Data)
+		p.src.release(name)
+		if !same {
+			return nil
+		}
+		return v
 	}
 	m, err := model.NewLazy(cfg, exportTensors{r}, opt)
 	if err != nil {

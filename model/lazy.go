@@ -38,6 +38,10 @@ type LazyOptions struct {
 	// Release, when set, is called with the names of the tensors just converted, so a mapped
 	// source can drop their pages (the model keeps its own float32 copy).
 	Release func(names []string)
+	// Reuse, when set, may return the float32 values of a tensor the model would convert
+	// (a caller that knows them equal to another model's: the embedding and lm_head of an
+	// export and of its source), which the model then shares instead of converting its own.
+	Reuse func(name string) []float32
 }
 
 // BlockMemoryError says that one decoder block does not fit the memory budget.
@@ -96,6 +100,17 @@ func checkConfig(cfg checkpoint.LlamaConfig) error {
 
 // lazyGet reads one tensor from the lazy source (the getter of loadFixed and loadLayer).
 func (m *Model) lazyGet(name string, shape ...int) ([]float32, error) {
+	if m.lazy.opt.Reuse != nil {
+		if v := m.lazy.opt.Reuse(name); v != nil {
+			if n := shapeSize(shape); len(v) != n {
+				return nil, fmt.Errorf("model: reused %s has %d values, want %d", name, len(v), n)
+			}
+			if m.lazy.opt.Release != nil {
+				m.lazy.opt.Release([]string{name})
+			}
+			return v, nil
+		}
+	}
 	t, err := m.lazy.src.Tensor(name)
 	if err != nil || t == nil {
 		return nil, fmt.Errorf("model: missing tensor %s (%v)", name, err)
@@ -306,4 +321,29 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+func shapeSize(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
+}
+
+// FixedF32 returns the float32 values of the model's embedding, final norm or lm_head by
+// checkpoint name (nil for any other name), for LazyOptions.Reuse. Callers must not
+// change them.
+func (m *Model) FixedF32(name string) []float32 {
+	switch name {
+	case "model.embed_tokens.weight":
+		return m.embed
+	case "model.norm.weight":
+		return m.finalNorm
+	case "lm_head.weight":
+		if !m.Config.TiedEmbeddings {
+			return m.classifier.W
+		}
+	}
+	return nil
 }

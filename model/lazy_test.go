@@ -212,3 +212,30 @@ func TestLazyResetLinear(t *testing.T) {
 	assert.Equal(t, want, got)
 	assert.Error(t, m.ResetLinear("nope"))
 }
+
+// Reuse shares another model's embedding, final norm and lm_head: the source's copies are
+// never read, the logits are the same, and a reused slice of the wrong size is an error.
+func TestLazyReuseSharesFixedTensors(t *testing.T) {
+	cfg := tinyConfig()
+	full := tinyModel(t, cfg, 4)
+	src := newMapSource(randomTensors(cfg, 4))
+	m, err := NewLazy(cfg, src, LazyOptions{Reuse: full.FixedF32})
+	require.NoError(t, err)
+	for _, n := range []string{"model.embed_tokens.weight", "model.norm.weight", "lm_head.weight"} {
+		if full.FixedF32(n) == nil {
+			continue // tied embeddings: no separate lm_head
+		}
+		assert.Zero(t, src.reads[n], n)
+		assert.Same(t, &full.FixedF32(n)[0], &m.FixedF32(n)[0], n)
+	}
+	assert.Nil(t, full.FixedF32("model.layers.0.self_attn.q_proj.weight"))
+	seqs := [][]int{{1, 2, 3, 4, 5, 6}}
+	want, err := full.Forward(seqs, nil)
+	require.NoError(t, err)
+	got, err := m.Forward(seqs, nil)
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+
+	_, err = NewLazy(cfg, src, LazyOptions{Reuse: func(string) []float32 { return []float32{1} }})
+	require.ErrorContains(t, err, "reused model.embed_tokens.weight has 1 values")
+}
