@@ -99,7 +99,7 @@ func RunStreaming(env Env, opt PipelineOptions, so StreamOptions) (*RunReport, e
 		return nil, err
 	}
 	detail := fmt.Sprintf("%d tokens, %s activation thresholds for %d layers", p.calTokens, opt.Calib, len(p.amax))
-	if p.needGPTQ() {
+	if p.exact() && p.needGPTQ() { // the proxy collects none: quantize does, for the planned layers
 		detail += ", GPTQ Hessians"
 	}
 	if p.resumed > 0 {
