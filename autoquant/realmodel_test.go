@@ -4,7 +4,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/autoq/autoq/internal/testutil"
 	"github.com/autoq/autoq/plan"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -14,15 +13,7 @@ import (
 // the export of a mixed plan reproduces the evaluated model's logits bit for bit, and the
 // 8-bit schemes meet the accuracy goals on held-out text.
 func TestRealModelExportAndGoals(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: the real-model accuracy checks take minutes")
-	}
-	bin, text := testutil.Stories(t)
-	src, err := OpenSource(bin, "")
-	require.NoError(t, err)
-	require.NotNil(t, src.Tok, "tok512.bin is found beside the model")
-	d, err := LoadData(text, src.Tok, src.Cfg.Vocab, DataOptions{CalibTokens: 4096, SensTokens: 256, EvalTokens: 8192})
-	require.NoError(t, err)
+	src, d := stories(t, "the real-model accuracy checks take minutes", DataOptions{CalibTokens: 4096, SensTokens: 256, EvalTokens: 8192})
 	qz := calibrated(t, src, d)
 
 	cand, err := src.NewModel()

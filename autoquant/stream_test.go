@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/autoq/autoq/internal/testutil"
 	"github.com/autoq/autoq/plan"
 	"github.com/autoq/autoq/quant"
 	"github.com/autoq/autoq/safetensors"
@@ -168,14 +167,7 @@ func TestProxyIsTheRelativeErrorAtTheBlockOutput(t *testing.T) {
 // Issue 14's goal for the proxy: its ranking of (layer, scheme) damages agrees with the
 // exact one on the real model, Spearman >= 0.9.
 func TestProxyRankAgreementOnTheRealModel(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: exact sensitivity of the real model")
-	}
-	bin, text := testutil.Stories(t)
-	src, err := OpenSource(bin, "")
-	require.NoError(t, err)
-	d, err := LoadData(text, src.Tok, src.Cfg.Vocab, DataOptions{CalibTokens: 8192, SensTokens: 2048, EvalTokens: 1024})
-	require.NoError(t, err)
+	src, d := stories(t, "exact sensitivity of the real model", DataOptions{CalibTokens: 8192, SensTokens: 2048, EvalTokens: 1024})
 	opts := PipelineOptions{Src: src, Data: d, Out: filepath.Join(t.TempDir(), "out"), TargetBits: 5.3, Target: "transformers",
 		Gate: Gate{MaxPPLIncrease: -1, MaxKL: -1}}
 	rep, err := RunStreaming(Env{}, opts, StreamOptions{CompareProxy: true})

@@ -147,12 +147,7 @@ func TestLazyLinearOption(t *testing.T) {
 	require.NoError(t, err)
 	full := tinyModel(t, cfg, 4)
 	require.NoError(t, full.SetLinear(name, fq))
-	seqs := [][]int{{1, 2, 3, 4, 5, 6}}
-	want, err := full.Forward(seqs, nil)
-	require.NoError(t, err)
-	got, err := m.Forward(seqs, nil)
-	require.NoError(t, err)
-	assert.Equal(t, want, got)
+	assertSameLogits(t, full, m)
 	assert.Zero(t, src.reads[name+".weight"])
 }
 
@@ -229,13 +224,19 @@ func TestLazyReuseSharesFixedTensors(t *testing.T) {
 		assert.Same(t, &full.FixedF32(n)[0], &m.FixedF32(n)[0], n)
 	}
 	assert.Nil(t, full.FixedF32("model.layers.0.self_attn.q_proj.weight"))
-	seqs := [][]int{{1, 2, 3, 4, 5, 6}}
-	want, err := full.Forward(seqs, nil)
-	require.NoError(t, err)
-	got, err := m.Forward(seqs, nil)
-	require.NoError(t, err)
-	assert.Equal(t, want, got)
+	assertSameLogits(t, full, m)
 
 	_, err = NewLazy(cfg, src, LazyOptions{Reuse: func(string) []float32 { return []float32{1} }})
 	require.ErrorContains(t, err, "reused model.embed_tokens.weight has 1 values")
+}
+
+// assertSameLogits checks that two models give the same logits on one short sequence.
+func assertSameLogits(t *testing.T, want, got *Model) {
+	t.Helper()
+	seqs := [][]int{{1, 2, 3, 4, 5, 6}}
+	w, err := want.Forward(seqs, nil)
+	require.NoError(t, err)
+	g, err := got.Forward(seqs, nil)
+	require.NoError(t, err)
+	assert.Equal(t, w, g)
 }
