@@ -3,6 +3,7 @@ package autoquant
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/autoq/autoq/quant"
 	"github.com/autoq/autoq/quantfile"
@@ -51,6 +52,30 @@ func (p *pipeline) loadCandidates(b int) (map[string]*quant.QTensor, error) {
 		return nil, nil
 	}
 	return readQTensors(path)
+}
+
+// candidateNames lists block b's cached candidates (candName) from the file's header,
+// without reading their data; nil when there are none or the run is sequential.
+func (p *pipeline) candidateNames(b int) (map[string]bool, error) {
+	if p.so.Sequential {
+		return nil, nil
+	}
+	path := p.work.path(blockFile("cand", b, ".safetensors"))
+	if _, err := os.Stat(path); err != nil {
+		return nil, nil
+	}
+	f, err := safetensors.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("work directory: %w", err)
+	}
+	defer f.Close()
+	names := map[string]bool{}
+	for k := range f.Metadata() {
+		if n, ok := strings.CutPrefix(k, quantfile.QuantMetaKey); ok {
+			names[n] = true
+		}
+	}
+	return names, nil
 }
 
 // writeQTensors writes qs (autoq's quantized layout) to one safetensors file.

@@ -43,7 +43,7 @@ func (p *pipeline) quantize() error {
 	blockH := make([]bool, N) // block b needs its Hessians: a planned GPTQ layer not in the cache
 	lastH := -1
 	for b := 0; b < N; b++ {
-		cands, err := p.loadCandidates(b)
+		cached, err := p.candidateNames(b)
 		if err != nil {
 			return err
 		}
@@ -52,7 +52,7 @@ func (p *pipeline) quantize() error {
 			if err != nil {
 				return err
 			}
-			blockH[b] = blockH[b] || p.usesHessian(c) && cands[candName(name, c)] == nil
+			blockH[b] = blockH[b] || p.usesHessian(c) && !cached[candName(name, c)]
 		}
 		if blockH[b] {
 			lastH = b

@@ -61,6 +61,12 @@ func searchGroup(s quant.Scheme, vals []float32, nr, gs int, hg []float64, clip 
 	if hg != nil {
 		return searchGroupH(s, vals, nr, gs, hg, lo, hi, e)
 	}
+	return searchGroupEach(s, vals, nr, gs, nil, lo, hi, e)
+}
+
+// searchGroupEach is the search one candidate at a time (groupError per ratio): the MSE
+// search's path, and the reference searchGroupH must equal with hg.
+func searchGroupEach(s quant.Scheme, vals []float32, nr, gs int, hg []float64, lo, hi float32, e []float64) (float32, int32) {
 	bestScale, bestZero := s.ComputeParams(lo, hi)
 	best := groupError(s, vals, nr, gs, hg, bestScale, bestZero, e)
 	for i := 1; i < ClipGridSteps; i++ {

@@ -218,10 +218,10 @@ type FactorCache struct {
 }
 
 type factorKey struct {
-	h                *Hessian
-	actOrder         bool
-	damp             float64
-	dampTries, gsize int
+	h               *Hessian
+	actOrder        bool
+	damp            float64
+	dampTries, cols int
 }
 
 // factor is FactorWith(p, factor) through the cache (c nil: no cache).
@@ -234,7 +234,7 @@ func (c *FactorCache) factor(p *Problem, h *Hessian) ([]float64, float64, int, e
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	k := factorKey{h: h, actOrder: p.Opt.ActOrder, damp: p.Opt.Damp, dampTries: p.Opt.DampTries, gsize: p.Cols}
+	k := factorKey{h: h, actOrder: p.Opt.ActOrder, damp: p.Opt.Damp, dampTries: p.Opt.DampTries, cols: p.Cols}
 	if c.u == nil && c.err == nil || c.key != k {
 		c.key = k
 		c.u, c.damp, c.tries, c.err = run()

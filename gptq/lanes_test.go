@@ -9,21 +9,11 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// searchGroupRef is the act-mse search one candidate at a time (groupError per ratio), the
-// reference searchGroupH must equal.
+// searchGroupRef is the act-mse search one candidate at a time, the reference
+// searchGroupH must equal.
 func searchGroupRef(s quant.Scheme, vals []float32, nr, gs int, hg []float64) (float32, int32) {
-	e := make([]float64, gs)
 	lo, hi := groupRange(vals)
-	bestScale, bestZero := s.ComputeParams(lo, hi)
-	best := groupError(s, vals, nr, gs, hg, bestScale, bestZero, e)
-	for i := 1; i < ClipGridSteps; i++ {
-		r := clipRatio(i)
-		sc, z := s.ComputeParams(float32(lo*r), float32(hi*r))
-		if err := groupError(s, vals, nr, gs, hg, sc, z, e); err < best {
-			best, bestScale, bestZero = err, sc, z
-		}
-	}
-	return bestScale, bestZero
+	return searchGroupEach(s, vals, nr, gs, hg, lo, hi, make([]float64, gs))
 }
 
 // Sixteen candidates per pass over H choose what one at a time chooses, and every error has

@@ -2,6 +2,15 @@
 
 #include "textflag.h"
 
+// ROW4x16 adds one k's products for one x row: x[k] (at row(AX)) broadcast, times the
+// panel's 16 weights in Y8:Y9, each product rounded, then added to the row's two sums.
+#define ROW4x16(row, acc0, acc1) \
+	VBROADCASTSS (row)(AX*1), Y10; \
+	VMULPS       Y8, Y10, Y11;     \
+	VMULPS       Y9, Y10, Y12;     \
+	VADDPS       Y11, acc0, acc0;  \
+	VADDPS       Y12, acc1, acc1
+
 // func gemm4x16AVX2(out *float32, ldo int, x *float32, ldx int, p *float32, k int)
 //
 // out[r, j] = sum over kk < k of x[r, kk] * p[kk*16 + j], r < 4, j < 16, where p is a
@@ -36,26 +45,10 @@ TEXT ·gemm4x16AVX2(SB), NOSPLIT, $0-48
 loop:
 	VMOVUPS (DX), Y8
 	VMOVUPS 32(DX), Y9
-	VBROADCASTSS (R10)(AX*1), Y10
-	VMULPS Y8, Y10, Y11
-	VMULPS Y9, Y10, Y12
-	VADDPS Y11, Y0, Y0
-	VADDPS Y12, Y1, Y1
-	VBROADCASTSS (R11)(AX*1), Y10
-	VMULPS Y8, Y10, Y11
-	VMULPS Y9, Y10, Y12
-	VADDPS Y11, Y2, Y2
-	VADDPS Y12, Y3, Y3
-	VBROADCASTSS (R12)(AX*1), Y10
-	VMULPS Y8, Y10, Y11
-	VMULPS Y9, Y10, Y12
-	VADDPS Y11, Y4, Y4
-	VADDPS Y12, Y5, Y5
-	VBROADCASTSS (R13)(AX*1), Y10
-	VMULPS Y8, Y10, Y11
-	VMULPS Y9, Y10, Y12
-	VADDPS Y11, Y6, Y6
-	VADDPS Y12, Y7, Y7
+	ROW4x16(R10, Y0, Y1)
+	ROW4x16(R11, Y2, Y3)
+	ROW4x16(R12, Y4, Y5)
+	ROW4x16(R13, Y6, Y7)
 	ADDQ $64, DX
 	ADDQ $4, AX
 	DECQ CX
