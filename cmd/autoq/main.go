@@ -93,12 +93,13 @@ func main() {
 }
 
 // startProfile writes a CPU profile of the whole command to path (AUTOQ_CPUPROFILE; read
-// it with `go tool pprof autoq PATH`) and returns the function that ends it.
+// it with `go tool pprof autoq PATH`) and returns the function that ends it. An existing
+// file is never overwritten: the command then runs without a profile.
 func startProfile(path string, stderr io.Writer) func() {
 	if path == "" {
 		return func() {}
 	}
-	f, err := os.Create(path)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err == nil {
 		err = pprof.StartCPUProfile(f)
 	}
