@@ -106,7 +106,7 @@ func (f *ExportOptions) prepare(env Env, inputs []string, out atomicfile.Target)
 	if err := checkData(f.Model, f.Data); err != nil {
 		return nil, nil, err
 	}
-	if err := openDevice(env, "export", f.Device); err != nil {
+	if _, err := openDevice(env, "export", f.Device); err != nil {
 		return nil, nil, err
 	}
 	p, err := plan.Read(f.Plan)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/autoq/autoq/backend"
+
 	"github.com/autoq/autoq/calib"
 	"github.com/autoq/autoq/calibrun"
 	"github.com/autoq/autoq/gptq/collect"
@@ -30,19 +32,24 @@ type Input struct {
 	Device      string // auto, cpu, cuda or cuda:N
 }
 
-// openDevice resolves Device and says on the log where the job computes. The model
-// stages of sensitivity, export, verify and run compute on the CPU reference for now; on a
-// GPU the line says so rather than pretending otherwise.
-func openDevice(env Env, job, spec string) error {
+// openDevice resolves Device, says on the log where the job computes, and returns the
+// device. The model stages of sensitivity, export and verify, and run's in-memory pipeline,
+// compute on the CPU reference for now; on a GPU the line says so rather than pretending
+// otherwise. Run's streaming pipeline computes its forward passes on the device (runNote).
+func openDevice(env Env, job, spec string) (backend.Device, error) {
 	e, err := openEngine(env, spec)
 	if err != nil {
-		return err
+		return backend.Device{}, err
 	}
 	defer e.b.Close()
-	if e.b.Info().Kind == "cuda" {
-		env.logf("note: autoq %s runs its forward passes and quantization on the CPU reference in this version (eval, calibrate, quantize and bench model use the GPU)\n", job)
+	info := e.b.Info()
+	if info.Kind != "cuda" {
+		return backend.Device{}, nil
 	}
-	return nil
+	if job != "run" {
+		env.logf("note: autoq %s runs its forward passes and quantization on the CPU reference in this version (eval, calibrate, quantize, bench model and run's streaming pipeline use the GPU)\n", job)
+	}
+	return backend.Device{CUDA: true, Index: info.Index}, nil
 }
 
 // dataNeed says which splits a job reads.

@@ -124,9 +124,11 @@ func Run(env Env, f RunOptions) (*RunReport, error) {
 	if err := f.checkBudget(schemes, rules); err != nil {
 		return nil, err
 	}
-	if err := openDevice(env, "run", f.Device); err != nil {
+	dev, err := openDevice(env, "run", f.Device)
+	if err != nil {
 		return nil, err
 	}
+	so.Device = dev
 	src, d, err := f.open(true, dataNeed{sens: true, eval: true})
 	if err != nil {
 		return nil, err
@@ -150,6 +152,9 @@ func Run(env Env, f RunOptions) (*RunReport, error) {
 	var runErr error
 	if inMemory != "" {
 		env.logf("%s: the in-memory pipeline (the whole model in memory)\n", inMemory)
+		if dev.CUDA {
+			env.logf("note: the in-memory pipeline computes on the CPU reference in this version (the streaming one runs its forward passes on %s)\n", dev)
+		}
 		rep, runErr = RunPipeline(env, popt)
 	} else {
 		rep, runErr = RunStreaming(env, popt, so)

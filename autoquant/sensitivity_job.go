@@ -29,7 +29,7 @@ func Sensitivity(env Env, f SensitivityOptions) (*SensitivityReport, error) {
 	if err := checkOutputs(env, f.Force, []string{f.Model, f.Data, f.Tokenizer, f.CalibTable}, outFile("--out", f.Out), outFile("--plot", f.Plot)); err != nil {
 		return nil, err
 	}
-	if err := openDevice(env, "sensitivity", f.Device); err != nil {
+	if _, err := openDevice(env, "sensitivity", f.Device); err != nil {
 		return nil, err
 	}
 	src, d, err := f.open(false, dataNeed{sens: true})

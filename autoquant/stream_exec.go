@@ -4,13 +4,14 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/autoq/autoq/backend"
 	"github.com/autoq/autoq/calibrun"
 	"github.com/autoq/autoq/gptq/collect"
 	"github.com/autoq/autoq/model"
 )
 
 // The streaming pipeline computes one decoder block at a time through an executor: the
-// CPU model (hostExec, the reference) or, in cuda-tagged builds, a GPU block runner. A
+// CPU model (model.HostBlocks, the reference) or, in cuda-tagged builds, a GPU block runner. A
 // state is one batch's residual stream at a block boundary, held where the executor
 // computes (*model.Hidden on the CPU, device memory on a GPU).
 type state any
@@ -44,38 +45,56 @@ type observer struct {
 	hist *calibrun.BlockHists // activation histograms (nil: none)
 }
 
-// hostExec is the CPU executor over a (lazy) model.
-type hostExec struct {
+// blockExec is the executor over a model.BlockRunner: model.HostBlocks (the CPU reference)
+// or a GPU's block runner (package gpurunner), as newDeviceExec opens them.
+type blockExec struct {
 	m    *model.Model
+	r    model.BlockRunner
+	dev  string
 	busy time.Duration
 }
 
-func newHostExec(m *model.Model) *hostExec { return &hostExec{m: m} }
+// newDeviceExec opens dev's block runner for m (the CPU's for a CPU device).
+func newDeviceExec(dev backend.Device, m *model.Model) (*blockExec, error) {
+	r, err := model.OpenBlockRunner(dev, m)
+	if err != nil {
+		return nil, err
+	}
+	name := dev.String()
+	if info := r.Info(); info.Name != "" {
+		name += " (" + info.Name + ")"
+	}
+	return &blockExec{m: m, r: r, dev: name}, nil
+}
 
-func (e *hostExec) model() *model.Model { return e.m }
-func (e *hostExec) device() string      { return "cpu" }
-func (e *hostExec) seconds() float64    { return e.busy.Seconds() }
-func (e *hostExec) sync(int)            {}
-func (e *hostExec) free(state)          {}
+func (e *blockExec) model() *model.Model { return e.m }
+func (e *blockExec) device() string      { return e.dev }
+func (e *blockExec) seconds() float64    { return e.busy.Seconds() }
+func (e *blockExec) sync(b int)          { e.r.Invalidate(b) }
+func (e *blockExec) free(st state)       { e.r.Free(st) }
+func (e *blockExec) close() error        { return e.r.Close() }
 
-func (e *hostExec) embed(tokens [][]int) (state, error) { return e.m.Embed(tokens) }
+func (e *blockExec) embed(tokens [][]int) (state, error) { return e.r.Embed(tokens) }
 
-func (e *hostExec) run(st state, b int, obs *observer, first int) error {
+func (e *blockExec) run(st state, b int, obs *observer, first int) error {
 	return e.pass(st, b, obs, first, false)
 }
 
-func (e *hostExec) observe(st state, b int, obs *observer, first int) error {
+func (e *blockExec) observe(st state, b int, obs *observer, first int) error {
 	return e.pass(st, b, obs, first, true)
 }
 
-func (e *hostExec) pass(st state, b int, obs *observer, first int, probe bool) error {
-	h := st.(*model.Hidden)
+func (e *blockExec) pass(st state, b int, obs *observer, first int, probe bool) error {
 	var hooks []model.Hook
 	if obs != nil && obs.hess != nil {
 		hooks = append(hooks, obs.hess.Hook())
 	}
 	if obs != nil && obs.hist != nil {
-		hooks = append(hooks, obs.hist.Hook(first, h.Lengths()))
+		lengths, err := e.r.Lengths(st)
+		if err != nil {
+			return err
+		}
+		hooks = append(hooks, obs.hist.Hook(first, lengths))
 	}
 	var hook model.Hook
 	switch len(hooks) {
@@ -87,14 +106,13 @@ func (e *hostExec) pass(st state, b int, obs *observer, first int, probe bool) e
 			hooks[1](name, x, M, K)
 		}
 	}
-	t0 := time.Now()
-	var err error
+	until := ""
 	if probe {
 		names := e.m.BlockLinearNames(b)
-		err = e.m.ProbeBlock(h, b, names[len(names)-1], hook)
-	} else {
-		err = e.m.RunBlocks(h, b, b+1, hook)
+		until = names[len(names)-1]
 	}
+	t0 := time.Now()
+	err := e.r.RunBlock(st, b, hook, until)
 	e.busy += time.Since(t0)
 	if obs != nil && obs.hess != nil {
 		obs.hess.EndBatch()
@@ -105,21 +123,16 @@ func (e *hostExec) pass(st state, b int, obs *observer, first int, probe bool) e
 	return err
 }
 
-func (e *hostExec) head(st state) ([][]float32, error) {
+func (e *blockExec) head(st state) ([][]float32, error) {
 	t0 := time.Now()
-	lg, err := e.m.Head(st.(*model.Hidden))
+	lg, err := e.r.Head(st)
 	e.busy += time.Since(t0)
 	return lg, err
 }
 
-func (e *hostExec) clone(st state) (state, error) { return st.(*model.Hidden).Clone(), nil }
-
-func (e *hostExec) toHost(st state) (*model.Hidden, error) { return st.(*model.Hidden), nil }
-
-func (e *hostExec) fromHost(h *model.Hidden) (state, error) { return h, nil }
-
-// stateBytes is the size of a batch's residual stream.
-func stateBytes(h *model.Hidden) int64 { return int64(len(h.X)) * 4 }
+func (e *blockExec) clone(st state) (state, error)           { return e.r.Clone(st) }
+func (e *blockExec) toHost(st state) (*model.Hidden, error)  { return e.r.ToHost(st) }
+func (e *blockExec) fromHost(h *model.Hidden) (state, error) { return e.r.FromHost(h) }
 
 // checkExec rejects an executor whose model does not match the pipeline's configuration.
 func checkExec(e executor, blocks int) error {

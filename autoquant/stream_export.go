@@ -182,7 +182,25 @@ func (p *pipeline) verifyStreaming(cand *model.Model) (*VerifyReport, error) {
 		return nil, fmt.Errorf("verify: baseline vocabulary %d differs from candidate's %d", base.Config.Vocab, cand.Config.Vocab)
 	}
 	wins := p.opt.Data.Eval
-	bex, cex := newHostExec(base), newHostExec(cand)
+	bex := p.ex
+	if base == p.ex.model() { // its layers were reset after quantize: read every block again
+		for b := 0; b < base.Blocks(); b++ {
+			p.ex.sync(b)
+		}
+	} else {
+		e, err := newDeviceExec(p.so.Device, base)
+		if err != nil {
+			return nil, fmt.Errorf("verify: baseline: %w", err)
+		}
+		defer e.close()
+		bex = e
+	}
+	cex, err := newDeviceExec(p.so.Device, cand)
+	if err != nil {
+		return nil, fmt.Errorf("verify: candidate: %w", err)
+	}
+	defer cex.close()
+	bex0 := bex.seconds()
 	bs := newStream("eval-fp", bex, wins, p.sensBatch(), p.mem.States, p.work.path("spill"))
 	cs := newStream("eval-q", cex, wins, p.sensBatch(), p.mem.States, p.work.path("spill"))
 	defer bs.release()
@@ -230,7 +248,7 @@ func (p *pipeline) verifyStreaming(cand *model.Model) (*VerifyReport, error) {
 	g := p.opt.Gate
 	rep := &VerifyReport{Tokens: countTokens(wins), Scored: acc.Scored, BaselinePPL: refAcc.Perplexity(), CandidatePPL: acc.Perplexity(),
 		KL: acc.KL(), Top1: acc.Top1(), MaxPPLIncrease: g.MaxPPLIncrease, MaxKL: g.MaxKL,
-		BaselineSec: bex.seconds(), CandidateSec: cex.seconds()}
+		BaselineSec: bex.seconds() - bex0, CandidateSec: cex.seconds()}
 	rep.PPLIncrease = rep.CandidatePPL/rep.BaselinePPL - 1
 	rep.applyGate()
 	return rep, nil

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/autoq/autoq/backend"
 	"github.com/autoq/autoq/calib"
 	"github.com/autoq/autoq/export"
 	"github.com/autoq/autoq/internal/atomicfile"
@@ -33,8 +34,10 @@ type StreamOptions struct {
 	// Sequential quantizes each block against the inputs the already-quantized blocks
 	// produce (GPTQ's sequential option); off: the full-precision model's inputs.
 	Sequential bool
-	// Executor, when set, runs the blocks (a device executor); nil: the CPU model.
-	Executor func(m *model.Model) (executor, error)
+	// Device computes the forward passes (calibration, sensitivity, verify) block by block
+	// through its model.BlockRunner; the zero Device is the CPU reference. GPTQ, the
+	// statistics of the calibration and the export run on the CPU.
+	Device backend.Device
 }
 
 // pipeline is one streaming run's state.
@@ -47,7 +50,7 @@ type pipeline struct {
 	serve    tensor.DType
 	m        *model.Model // full precision, blocks read on demand
 	baseline *model.Model
-	ex       executor
+	ex       *blockExec
 	work     *workDir
 	mem      memPlan
 	names    []string
@@ -85,8 +88,12 @@ func RunStreaming(env Env, opt PipelineOptions, so StreamOptions) (*RunReport, e
 	}
 	p := &pipeline{env: env, opt: opt, so: so, src: opt.Src}
 	if err := p.setup(); err != nil {
+		if p.ex != nil {
+			p.ex.close()
+		}
 		return nil, err
 	}
+	defer p.ex.close()
 	defer p.ref.close()
 	rep := p.rep
 	clock := newStageClock(env, rep)
@@ -264,17 +271,24 @@ func (p *pipeline) setup() error {
 		seq = max(seq, len(w))
 	}
 	stateRows := countTokens(opt.Data.Calib) + countTokens(opt.Data.Sens)
-	if p.mem, err = planMemory(cfg, 4, model.BlockBytesOf(cfg), opt.Batch*seq, p.sensBatch()*seq, stateRows, p.so.MaxDeviceMem); err != nil {
+	budget, auto, err := p.deviceBudget()
+	if err != nil {
+		return err
+	}
+	if p.mem, err = planMemory(cfg, 4, model.BlockBytesOf(cfg), opt.Batch*seq, p.sensBatch()*seq, stateRows, budget); err != nil {
 		return usagef("%v", err)
+	}
+	if auto { // the device holds one block at a time; the host keeps its usual few
+		p.mem.Blocks = min(cfg.Layers, max(2, int(autoBlockBytes/max(p.mem.Block, 1))))
 	}
 	if p.m, err = p.src.NewLazyModel(p.mem.blockBudget()); err != nil {
 		return err
 	}
-	p.ex = newHostExec(p.m)
-	if p.so.Executor != nil {
-		if p.ex, err = p.so.Executor(p.m); err != nil {
-			return err
-		}
+	if p.ex, err = newDeviceExec(p.so.Device, p.m); err != nil {
+		return err
+	}
+	if p.so.Device.CUDA {
+		p.env.logf("note: forward passes on %s, one block resident at a time; GPTQ, calibration statistics and the export on the CPU\n", p.ex.device())
 	}
 	wd := p.so.WorkDir
 	if wd == "" {
@@ -288,4 +302,18 @@ func (p *pipeline) setup() error {
 		p.env.logf("streaming on %s: %s; work directory %s\n", p.ex.device(), p.mem, p.work.dir)
 	}
 	return nil
+}
+
+// deviceBudget is --max-device-mem, or on a GPU without it 80% of the device's memory
+// (auto: the boundary states stay on the device up to it, then spill).
+func (p *pipeline) deviceBudget() (budget int64, auto bool, err error) {
+	if p.so.MaxDeviceMem > 0 || !p.so.Device.CUDA {
+		return p.so.MaxDeviceMem, false, nil
+	}
+	b, err := backend.OpenDevice(p.so.Device)
+	if err != nil {
+		return 0, false, err
+	}
+	defer b.Close()
+	return int64(b.Info().MemoryBytes) / 10 * 8, true, nil
 }

@@ -174,14 +174,14 @@ func (s *stream) put(i int, st state) error {
 	if s.states[i] != nil { // resident: nothing moves
 		return nil
 	}
-	h, err := s.ex.toHost(st)
-	if err != nil {
-		return err
-	}
-	n := stateBytes(h)
+	n := s.stateBytes(i)
 	if s.budget <= 0 || s.used+n <= s.budget || s.spill == "" {
 		s.states[i], s.used = st, s.used+n
 		return nil
+	}
+	h, err := s.ex.toHost(st)
+	if err != nil {
+		return err
 	}
 	raw := make([]byte, 4*len(h.X))
 	for j, v := range h.X {
@@ -213,4 +213,13 @@ func (s *stream) release() {
 		}
 	}
 	s.used = 0
+}
+
+// stateBytes is the size of batch i's residual stream (float32 rows of the model's width).
+func (s *stream) stateBytes(i int) int64 {
+	rows := 0
+	for _, n := range s.lengths[i] {
+		rows += n
+	}
+	return 4 * int64(rows) * int64(s.ex.model().Config.Dim)
 }

@@ -55,7 +55,7 @@ func Verify(env Env, f VerifyOptions) (*VerifyReport, error) {
 	if err := checkOutputs(env, f.Force, []string{f.Baseline, f.Candidate, f.Data, f.Tokenizer}, outFile("--json", f.ReportFile)); err != nil {
 		return nil, err
 	}
-	if err := openDevice(env, "verify", f.Device); err != nil {
+	if _, err := openDevice(env, "verify", f.Device); err != nil {
 		return nil, err
 	}
 	if err := checkData(f.Baseline, f.Data); err != nil {

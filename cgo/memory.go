@@ -113,6 +113,23 @@ func (b *Buffer) CopyToHost(dst []byte, off int) error {
 	})
 }
 
+// CopyFrom copies n bytes from src at byte offset srcOff into the buffer at off (device to
+// device, both on the buffer's device) and waits for the copy.
+func (b *Buffer) CopyFrom(off int, src *Buffer, srcOff, n int) error {
+	if src == nil || src.dev != b.dev {
+		return fmt.Errorf("cuda: device copy needs a source buffer on device %d", b.dev)
+	}
+	if err := b.span("device copy to", off, n); err != nil || n == 0 {
+		return err
+	}
+	if err := src.span("device copy from", srcOff, n); err != nil {
+		return err
+	}
+	return call(func() C.int {
+		return C.autoq_memcpy_d2d(C.int(b.dev), unsafe.Add(b.ptr, off), unsafe.Add(src.ptr, srcOff), C.size_t(n), nil)
+	})
+}
+
 // Memset sets n bytes at off to value (asynchronous on the default stream).
 func (b *Buffer) Memset(off, n int, value byte) error {
 	if err := b.span("memset", off, n); err != nil {

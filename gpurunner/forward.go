@@ -3,8 +3,10 @@
 package gpurunner
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/autoq/autoq/cgo"
 	"github.com/autoq/autoq/model"
@@ -151,10 +153,9 @@ func (r *ModelRunner) prepare(tokens [][]int) (*batch, error) {
 
 // compute runs the prefill of bt, leaving F32 logits [M, V] in r.logits.
 func (r *ModelRunner) compute(bt *batch, obs observer) error {
-	cfg := r.cfg
-	D, KV, H, V, hd := cfg.Dim, cfg.KVDim(), cfg.HiddenDim, cfg.Vocab, cfg.HeadDim()
+	D, V := r.cfg.Dim, r.cfg.Vocab
 	M := bt.M
-	eps := float32(cfg.NormEps)
+	eps := float32(r.cfg.NormEps)
 	ids, err := r.ints.View(0, 4*M)
 	if err != nil {
 		return err
@@ -167,59 +168,89 @@ func (r *ModelRunner) compute(bt *batch, obs observer) error {
 	if err != nil {
 		return err
 	}
-	see := func(x *cgo.Buffer, K int, lins ...*devLinear) error {
-		if obs == nil {
-			return nil
-		}
-		names := make([]string, len(lins))
-		for i, l := range lins {
-			names[i] = l.name
-		}
-		return obs(names, x, M, K)
-	}
 	r.aqOf = nil
 	if err := cgo.EmbedDev(r.dev, r.embed, ids, M, D, V, r.x); err != nil {
 		return err
 	}
 	for li := range r.layers {
-		ly := &r.layers[li]
-		lq, lk, lv, lo, lg, lu, ld := ly.lin[0], ly.lin[1], ly.lin[2], ly.lin[3], ly.lin[4], ly.lin[5], ly.lin[6]
-		steps := []func() error{
-			func() error { return r.rmsnorm(r.x, ly.attnNorm, M, D, eps, r.xb, lq, lk, lv) },
-			func() error { return see(r.xb, D, lq, lk, lv) },
-			func() error { return r.linear(lq, r.xb, r.q, M) },
-			func() error { return r.linear(lk, r.xb, r.k, M) },
-			func() error { return r.linear(lv, r.xb, r.v, M) },
-			func() error {
-				return cgo.RoPEDev(r.dev, r.q, r.k, pos, r.cos, r.sin, r.ropeLen, M, cfg.Heads, cfg.KVHeads, hd)
-			},
-			func() error {
-				r.aqOf = nil // att is rewritten
-				return cgo.AttentionDev(r.dev, r.q, r.k, r.v, offs, bt.nseq, bt.maxLen, M, cfg.Heads, cfg.KVHeads, hd, r.att)
-			},
-			func() error { return see(r.att, D, lo) },
-			func() error { return r.linear(lo, r.att, r.proj, M) },
-			func() error { return cgo.ResidualAddDev(r.dev, r.x, r.proj, M*D) },
-			func() error { return r.rmsnorm(r.x, ly.ffnNorm, M, D, eps, r.xb, lg, lu) },
-			func() error { return see(r.xb, D, lg, lu) },
-			func() error { return r.linear(lg, r.xb, r.h1, M) },
-			func() error { return r.linear(lu, r.xb, r.h2, M) },
-			func() error { return r.swiglu(r.h1, r.h2, M, H, ld) },
-			func() error { return see(r.h1, H, ld) },
-			func() error { return r.linear(ld, r.h1, r.proj, M) },
-			func() error { return cgo.ResidualAddDev(r.dev, r.x, r.proj, M*D) },
-		}
-		for _, s := range steps {
-			if err := s(); err != nil {
-				return fmt.Errorf("layer %d: %w", li, err)
-			}
+		if err := r.runLayer(li, &r.layers[li], layerRun{x: r.x, pos: pos, offs: offs, bt: bt, obs: obs}); err != nil {
+			return err
 		}
 	}
 	if err := r.rmsnorm(r.x, r.fnorm, M, D, eps, r.xb); err != nil {
 		return err
 	}
-	_ = KV
 	return cgo.GemmF16F32OutDev(r.dev, r.xb, r.cls, M, V, D, r.logits)
+}
+
+// layerRun is what one decoder layer runs on: the residual stream x (F32 [M, D]) of batch
+// bt, whose positions and sequence offsets (int32) are pos and offs on the device.
+type layerRun struct {
+	x, pos, offs *cgo.Buffer
+	bt           *batch
+	obs          observer
+	until        *devLinear // stop once this layer's input has been observed (nil: the whole layer)
+}
+
+// errUntil ends a layer run at layerRun.until.
+var errUntil = errors.New("until")
+
+// runLayer runs decoder layer li (weights ly) on lr.x in place, showing every linear input
+// to lr.obs (layers reading one input share one call, in the CPU model's order).
+func (r *ModelRunner) runLayer(li int, ly *devLayer, lr layerRun) error {
+	cfg := r.cfg
+	D, H, hd := cfg.Dim, cfg.HiddenDim, cfg.HeadDim()
+	M, bt, x := lr.bt.M, lr.bt, lr.x
+	eps := float32(cfg.NormEps)
+	see := func(in *cgo.Buffer, K int, lins ...*devLinear) error {
+		if lr.obs != nil {
+			names := make([]string, len(lins))
+			for i, l := range lins {
+				names[i] = l.name
+			}
+			if err := lr.obs(names, in, M, K); err != nil {
+				return err
+			}
+		}
+		if lr.until != nil && slices.Contains(lins, lr.until) {
+			return errUntil
+		}
+		return nil
+	}
+	lq, lk, lv, lo, lg, lu, ld := ly.lin[0], ly.lin[1], ly.lin[2], ly.lin[3], ly.lin[4], ly.lin[5], ly.lin[6]
+	steps := []func() error{
+		func() error { return r.rmsnorm(x, ly.attnNorm, M, D, eps, r.xb, lq, lk, lv) },
+		func() error { return see(r.xb, D, lq, lk, lv) },
+		func() error { return r.linear(lq, r.xb, r.q, M) },
+		func() error { return r.linear(lk, r.xb, r.k, M) },
+		func() error { return r.linear(lv, r.xb, r.v, M) },
+		func() error {
+			return cgo.RoPEDev(r.dev, r.q, r.k, lr.pos, r.cos, r.sin, r.ropeLen, M, cfg.Heads, cfg.KVHeads, hd)
+		},
+		func() error {
+			r.aqOf = nil // att is rewritten
+			return cgo.AttentionDev(r.dev, r.q, r.k, r.v, lr.offs, bt.nseq, bt.maxLen, M, cfg.Heads, cfg.KVHeads, hd, r.att)
+		},
+		func() error { return see(r.att, D, lo) },
+		func() error { return r.linear(lo, r.att, r.proj, M) },
+		func() error { return cgo.ResidualAddDev(r.dev, x, r.proj, M*D) },
+		func() error { return r.rmsnorm(x, ly.ffnNorm, M, D, eps, r.xb, lg, lu) },
+		func() error { return see(r.xb, D, lg, lu) },
+		func() error { return r.linear(lg, r.xb, r.h1, M) },
+		func() error { return r.linear(lu, r.xb, r.h2, M) },
+		func() error { return r.swiglu(r.h1, r.h2, M, H, ld) },
+		func() error { return see(r.h1, H, ld) },
+		func() error { return r.linear(ld, r.h1, r.proj, M) },
+		func() error { return cgo.ResidualAddDev(r.dev, x, r.proj, M*D) },
+	}
+	for _, s := range steps {
+		if err := s(); err == errUntil {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("layer %d: %w", li, err)
+		}
+	}
+	return nil
 }
 
 // run prepares, computes and downloads the logits.

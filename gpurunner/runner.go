@@ -15,6 +15,13 @@ import (
 )
 
 func init() {
+	model.RegisterCUDABlockRunner(func(i int, m *model.Model) (model.BlockRunner, error) {
+		r, err := NewBlockRunner(i, m)
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
+	})
 	model.RegisterCUDARunner(
 		func(i int, m *model.Model, opt model.RunnerOptions) (model.Runner, error) {
 			r, err := NewModelRunner(i, m, opt)
