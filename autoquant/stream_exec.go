@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/autoq/autoq/backend"
 	"github.com/autoq/autoq/calibrun"
 	"github.com/autoq/autoq/gptq/collect"
 	"github.com/autoq/autoq/model"
@@ -46,18 +45,25 @@ type observer struct {
 }
 
 // blockExec is the executor over a model.BlockRunner: model.HostBlocks (the CPU reference)
-// or a GPU's block runner (package gpurunner), as newDeviceExec opens them.
+// or a GPU's block runner (package gpurunner), as newExec opens them.
 type blockExec struct {
 	m    *model.Model
 	r    model.BlockRunner
 	dev  string
 	busy time.Duration
+	// fetching holds the accumulators whose device sums are still to be fetched (Defer).
+	fetching map[*collect.Accumulator]bool
 }
 
-// newDeviceExec opens dev's block runner for m (the CPU's for a CPU device).
-func newDeviceExec(dev backend.Device, m *model.Model) (*blockExec, error) {
-	r, err := model.OpenBlockRunner(dev, m)
-	if err != nil {
+// newExec opens the block runner of the run's device for m (the CPU's for a CPU device;
+// so.runner when a test sets it).
+func (p *pipeline) newExec(m *model.Model) (*blockExec, error) {
+	dev := p.so.Device
+	var r model.BlockRunner
+	var err error
+	if p.so.runner != nil {
+		r = p.so.runner(m)
+	} else if r, err = model.OpenBlockRunner(dev, m); err != nil {
 		return nil, err
 	}
 	name := dev.String()
@@ -86,7 +92,8 @@ func (e *blockExec) observe(st state, b int, obs *observer, first int) error {
 
 func (e *blockExec) pass(st state, b int, obs *observer, first int, probe bool) error {
 	var hooks []model.Hook
-	if obs != nil && obs.hess != nil {
+	gr, onDevice := e.r.(model.GramBlockRunner)
+	if obs != nil && obs.hess != nil && !onDevice {
 		hooks = append(hooks, obs.hess.Hook())
 	}
 	if obs != nil && obs.hist != nil {
@@ -112,7 +119,29 @@ func (e *blockExec) pass(st state, b int, obs *observer, first int, probe bool) 
 		until = names[len(names)-1]
 	}
 	t0 := time.Now()
-	err := e.r.RunBlock(st, b, hook, until)
+	var err error
+	if obs != nil && obs.hess != nil && onDevice { // Hessians summed where the block runs
+		acc := obs.hess
+		err = gr.RunBlockGram(st, b, hook, until, acc.Wants)
+		if !e.fetching[acc] {
+			if e.fetching == nil {
+				e.fetching = map[*collect.Accumulator]bool{}
+			}
+			e.fetching[acc] = true
+			acc.Defer(func() error {
+				delete(e.fetching, acc)
+				gs, err := gr.TakeGrams(acc.Wants)
+				for _, g := range gs {
+					if err == nil {
+						err = acc.AddGram(g.Names, g.K, g.Tokens, g.Sum)
+					}
+				}
+				return err
+			})
+		}
+	} else {
+		err = e.r.RunBlock(st, b, hook, until)
+	}
 	e.busy += time.Since(t0)
 	if obs != nil && obs.hess != nil {
 		obs.hess.EndBatch()

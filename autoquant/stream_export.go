@@ -188,14 +188,14 @@ func (p *pipeline) verifyStreaming(cand *model.Model) (*VerifyReport, error) {
 			p.ex.sync(b)
 		}
 	} else {
-		e, err := newDeviceExec(p.so.Device, base)
+		e, err := p.newExec(base)
 		if err != nil {
 			return nil, fmt.Errorf("verify: baseline: %w", err)
 		}
 		defer e.close()
 		bex = e
 	}
-	cex, err := newDeviceExec(p.so.Device, cand)
+	cex, err := p.newExec(cand)
 	if err != nil {
 		return nil, fmt.Errorf("verify: candidate: %w", err)
 	}

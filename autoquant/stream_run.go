@@ -38,6 +38,8 @@ type StreamOptions struct {
 	// through its model.BlockRunner; the zero Device is the CPU reference. GPTQ, the
 	// statistics of the calibration and the export run on the CPU.
 	Device backend.Device
+
+	runner func(m *model.Model) model.BlockRunner // tests: the block runner instead of Device's
 }
 
 // pipeline is one streaming run's state.
@@ -284,7 +286,7 @@ func (p *pipeline) setup() error {
 	if p.m, err = p.src.NewLazyModel(p.mem.blockBudget()); err != nil {
 		return err
 	}
-	if p.ex, err = newDeviceExec(p.so.Device, p.m); err != nil {
+	if p.ex, err = p.newExec(p.m); err != nil {
 		return err
 	}
 	if p.so.Device.CUDA {

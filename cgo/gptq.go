@@ -29,6 +29,20 @@ func HessianAddDev(dev int, x *Buffer, m, k int, h *Buffer) error {
 	})
 }
 
+// HessianAddF16Dev is HessianAddDev with x in F16 (the model runner's activations: each
+// value widens exactly to float64 before the products).
+func HessianAddF16Dev(dev int, x *Buffer, m, k int, h *Buffer) error {
+	if err := needBytes("gptq hessian: x", x, 2*m*k); err != nil {
+		return err
+	}
+	if err := needBytes("gptq hessian: h", h, 8*k*k); err != nil {
+		return err
+	}
+	return call(func() C.int {
+		return C.autoq_gptq_hessian_add_f16(C.int(dev), x.ptr, C.int64_t(m), C.int64_t(k), (*C.double)(h.ptr), nil)
+	})
+}
+
 // GPTQBlockSize is the block size the GPU uses for a prepared problem: Opt.BlockSize,
 // adjusted for PerGroup so that groups never straddle a block boundary (the GPU chooses a
 // group's parameters only from columns that are up to date): the largest multiple of the

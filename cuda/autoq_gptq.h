@@ -23,6 +23,8 @@ enum { AUTOQ_ERR_NOT_PD = -100 };
 /* h += x^T x: x is [m, k] float32 row-major, h is [k, k] float64 (both on the device).
  * The products are float64 (cuBLAS DGEMM on x converted exactly to float64). */
 int autoq_gptq_hessian_add(int dev, const float *x, int64_t m, int64_t k, double *h, void *stream);
+/* The same with x in F16 (the model runner's activations), widened exactly to float64. */
+int autoq_gptq_hessian_add_f16(int dev, const void *x_f16, int64_t m, int64_t k, double *h, void *stream);
 
 /* In place: a ([n, n] float64, symmetric positive definite, device) becomes U with
  * U^T U = a^-1, U upper triangular read row-major (entries below the diagonal are junk).

@@ -71,6 +71,12 @@ __global__ void f32_to_f64_kernel(const float *x, double *y, int64_t n) {
     y[i] = (double)x[i];
 }
 
+// F16 inputs (the model runner's activations) widen exactly to float64.
+__global__ void f16_to_f64_kernel(const uint16_t *x, double *y, int64_t n) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+    y[i] = (double)autoq_f16_to_f32(x[i]);
+}
+
 int grid_for(int64_t n) {
   int64_t b = (n + 255) / 256;
   return (int)(b > 65535 ? 65535 : (b < 1 ? 1 : b));
@@ -196,8 +202,10 @@ __global__ void columns_kernel(double *w, int64_t rows, int64_t cols, const doub
 
 }  // namespace
 
-extern "C" int autoq_gptq_hessian_add(int dev, const float *x, int64_t m, int64_t k, double *h, void *stream) {
-  const char *op = "autoq_gptq_hessian_add";
+namespace {
+
+// hessian_add is h += x^T x with x [m, k] (float32, or F16 when f16) widened to float64 first.
+int hessian_add(int dev, const void *x, bool f16, int64_t m, int64_t k, double *h, void *stream, const char *op) {
   if (!x || !h || m < 0 || k <= 0 || k > (int64_t)1 << 30 || m > ((int64_t)1 << 31) - 1)
     return autoq_set_error(AUTOQ_ERR_INVALID, "%s: bad arguments (m=%lld, k=%lld)", op, (long long)m, (long long)k);
   if (m == 0) return 0;
@@ -206,8 +214,13 @@ extern "C" int autoq_gptq_hessian_add(int dev, const float *x, int64_t m, int64_
   cudaStream_t st = (cudaStream_t)stream;
   DevBuf xd;
   AUTOQ_TRY(xd.alloc((size_t)(m * k) * sizeof(double), op, "float64 copy of the inputs"));
-  f32_to_f64_kernel<<<grid_for(m * k), 256, 0, st>>>(x, (double *)xd.p, m * k);
-  AUTOQ_TRY(autoq_check_launch(op, "f32_to_f64_kernel"));
+  if (f16) {
+    f16_to_f64_kernel<<<grid_for(m * k), 256, 0, st>>>((const uint16_t *)x, (double *)xd.p, m * k);
+    AUTOQ_TRY(autoq_check_launch(op, "f16_to_f64_kernel"));
+  } else {
+    f32_to_f64_kernel<<<grid_for(m * k), 256, 0, st>>>((const float *)x, (double *)xd.p, m * k);
+    AUTOQ_TRY(autoq_check_launch(op, "f32_to_f64_kernel"));
+  }
   cublasHandle_t hb;
   AUTOQ_TRY(blas_handle(dev, &hb, op));
   cublasSetStream(hb, st);
@@ -218,6 +231,16 @@ extern "C" int autoq_gptq_hessian_add(int dev, const float *x, int64_t m, int64_
   if (s != CUBLAS_STATUS_SUCCESS) return autoq_set_error(AUTOQ_ERR_UNSUPPORTED, "%s: cublasDgemm failed (status %d)", op, (int)s);
   AUTOQ_CUDA(op, cudaStreamSynchronize(st));
   return 0;
+}
+
+}  // namespace
+
+extern "C" int autoq_gptq_hessian_add(int dev, const float *x, int64_t m, int64_t k, double *h, void *stream) {
+  return hessian_add(dev, x, false, m, k, h, stream, "autoq_gptq_hessian_add");
+}
+
+extern "C" int autoq_gptq_hessian_add_f16(int dev, const void *x_f16, int64_t m, int64_t k, double *h, void *stream) {
+  return hessian_add(dev, x_f16, true, m, k, h, stream, "autoq_gptq_hessian_add_f16");
 }
 
 extern "C" int autoq_gptq_factor(int dev, double *a, int64_t n, int *pivot, void *stream) {

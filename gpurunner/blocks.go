@@ -33,13 +33,16 @@ import (
 	"github.com/autoq/autoq/tensor"
 )
 
-// BlockRunner runs a host model's blocks on one GPU (see the file comment).
+// BlockRunner runs a host model's blocks on one GPU (see the file comment); it sums GPTQ's
+// Hessians on the device too (blocks_gram.go).
 type BlockRunner struct {
 	r        *ModelRunner // kernels, activations, rope, head; r.layers[b] holds block b while resident
 	m        *model.Model
 	resident int           // the block on the device (-1: none)
 	bufs     []*cgo.Buffer // the resident block's weights
 	onHost   string        // why the resident block runs on the host ("" : it runs here)
+	grams    map[string]*gramSum
+	gramErr  error // the first error of a host block's Gram hook
 }
 
 // blockState is one batch's residual stream on the device.
@@ -213,6 +216,7 @@ func (br *BlockRunner) Info() backend.DeviceInfo { return br.r.Info() }
 // Close frees every device buffer the runner holds (states are the caller's to Free).
 func (br *BlockRunner) Close() error {
 	br.evict()
+	br.freeGrams()
 	return br.r.Close()
 }
 
@@ -257,6 +261,11 @@ func (br *BlockRunner) RunBlock(st model.BlockState, b int, hook model.Hook, unt
 	if br.onHost != "" {
 		return br.runOnHost(s, b, hook, until)
 	}
+	return br.runDevice(s, b, hostObserver(hook), until)
+}
+
+// runDevice runs resident block b on s with obs (see RunBlock).
+func (br *BlockRunner) runDevice(s *blockState, b int, obs observer, until string) error {
 	r, M, D := br.r, s.bt.M, br.m.Config.Dim
 	ly := &r.layers[b]
 	var stop *devLinear
@@ -292,7 +301,7 @@ func (br *BlockRunner) RunBlock(st model.BlockState, b int, hook model.Hook, unt
 		return err
 	}
 	r.aqOf = nil
-	if err := r.runLayer(b, ly, layerRun{x: x, pos: pos, offs: offs, bt: &s.bt, obs: hostObserver(hook), until: stop}); err != nil {
+	if err := r.runLayer(b, ly, layerRun{x: x, pos: pos, offs: offs, bt: &s.bt, obs: obs, until: stop}); err != nil {
 		return fmt.Errorf("cuda blocks: %w", err)
 	}
 	return cgo.Synchronize(r.dev)
@@ -437,3 +446,5 @@ func (br *BlockRunner) linearOf(name string) (l *devLinear, why string, err erro
 	}
 	return l, "", nil
 }
+
+var _ model.GramBlockRunner = (*BlockRunner)(nil)

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/autoq/autoq/gptq"
 	"github.com/autoq/autoq/model"
 	"github.com/autoq/autoq/quant"
 )
@@ -135,4 +136,73 @@ func blockOf(name string) int {
 		b = 10*b + int(name[i]-'0')
 	}
 	return b
+}
+
+// The Hessians the block runner sums on the device (RunBlockGram, TakeGrams) are those of
+// the inputs its hook hands out, summed on the host (the same F16 values widened), to
+// float64 rounding; layers reading one input share one sum; a block on the host (a static
+// W8A8 layer plugged) sums there under the same rules.
+func TestBlockRunnerGramsEqualHostSums(t *testing.T) {
+	dev := modelDevice(t)
+	m := loadStoriesModel(t)
+	toks := storiesBatch(t)
+	w := m.Weight("model.layers.1.mlp.down_proj.weight")
+	q, err := quant.Quantize("model.layers.1.mlp.down_proj", w.F32(), w.Shape[0], w.Shape[1], quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}, quant.SearchOptions{})
+	require.NoError(t, err)
+	fq, err := model.NewFakeQuant(q, nil, quant.ActStatic, 3)
+	require.NoError(t, err)
+	require.NoError(t, m.SetLinear("model.layers.1.mlp.down_proj", fq))
+	br, err := NewBlockRunner(dev, m)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, br.Close()) }()
+	st, err := br.Embed(toks)
+	require.NoError(t, err)
+	defer br.Free(st)
+	for b := 0; b < 2; b++ { // block 0 on the device, block 1 on the host
+		names := m.BlockLinearNames(b)
+		want := func(n string) bool { return n != names[1] } // k_proj not wanted: q and v still share
+		host := map[string]*gptq.Hessian{}
+		hook := func(name string, x []float32, M, K int) {
+			if !want(name) || name == names[2] || name == names[5] { // v and up: the inputs of q and gate
+				return
+			}
+			h, _ := gptq.NewHessian(K)
+			if host[name] != nil {
+				h = host[name]
+			}
+			require.NoError(t, h.Add(x, M, K))
+			host[name] = h
+		}
+		for rep := 0; rep < 2; rep++ { // two batches into one sum
+			c, err := br.Clone(st)
+			require.NoError(t, err)
+			require.NoError(t, br.RunBlockGram(c, b, hook, "", want))
+			br.Free(c)
+		}
+		gs, err := br.TakeGrams(want)
+		require.NoError(t, err)
+		require.Len(t, gs, 4, "block %d: q+v, o, gate+up, down", b)
+		for _, g := range gs {
+			h := host[g.Names[0]]
+			require.NotNil(t, h, g.Names[0])
+			assert.Equal(t, h.Tokens, g.Tokens, g.Names[0])
+			for i, v := range h.Sum {
+				assert.InDelta(t, v, g.Sum[i], 1e-9*(1+math.Abs(v)), "%s entry %d", g.Names[0], i)
+			}
+		}
+		assert.Equal(t, []string{names[0], names[2]}, gs[sortedIndex(gs, names[0])].Names)
+		again, err := br.TakeGrams(want)
+		require.NoError(t, err)
+		assert.Empty(t, again, "taken sums are gone")
+		require.NoError(t, br.RunBlock(st, b, nil, ""))
+	}
+}
+
+func sortedIndex(gs []model.Gram, first string) int {
+	for i, g := range gs {
+		if g.Names[0] == first {
+			return i
+		}
+	}
+	return -1
 }

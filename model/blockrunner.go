@@ -36,6 +36,26 @@ type BlockRunner interface {
 	Close() error
 }
 
+// GramBlockRunner is a BlockRunner that sums the Gram matrices of a block's linear inputs
+// (X^T X, GPTQ's Hessians) where it computes, instead of handing every input to a host hook.
+type GramBlockRunner interface {
+	BlockRunner
+	// RunBlockGram is RunBlock that also adds X^T X of every linear input whose layer want
+	// accepts to the runner's sums (layers reading one input share one sum).
+	RunBlockGram(st BlockState, b int, hook Hook, until string, want func(name string) bool) error
+	// TakeGrams returns and clears the sums whose layers want accepts.
+	TakeGrams(want func(name string) bool) ([]Gram, error)
+}
+
+// Gram is one input's summed Gram matrix: the layers that read the input, its width, the
+// rows summed and the [K, K] float64 upper triangle (row-major; below the diagonal zero).
+type Gram struct {
+	Names  []string
+	K      int
+	Tokens int64
+	Sum    []float64
+}
+
 // BlockState is one batch's residual stream at a block boundary, owned by a BlockRunner.
 type BlockState any
 

@@ -2,6 +2,7 @@ package collect
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/autoq/autoq/gptq"
 	"github.com/autoq/autoq/model"
@@ -19,6 +20,7 @@ type Accumulator struct {
 	lastName string
 	lastX    []float32
 	err      error
+	pending  []func() error // sums still to be fetched (a device's), run by Hessians
 }
 
 // NewAccumulator accumulates the layers in names (nil: every layer the hook sees).
@@ -62,6 +64,61 @@ func (a *Accumulator) Hook() model.Hook {
 	}
 }
 
+// Wants reports whether the accumulator collects layer name.
+func (a *Accumulator) Wants(name string) bool { return a.want == nil || a.want[name] }
+
+// AddGram adds an input's Gram matrix summed elsewhere (on a device: model.GramBlockRunner)
+// for the layers in names, which read that one input: sum is the [k, k] upper triangle of
+// X^T X over tokens rows. A non-finite entry is an error naming the layer.
+func (a *Accumulator) AddGram(names []string, k int, tokens int64, sum []float64) error {
+	var keep []string
+	for _, n := range names {
+		if a.Wants(n) {
+			keep = append(keep, n)
+		}
+	}
+	if len(keep) == 0 || a.err != nil {
+		return a.err
+	}
+	if len(sum) != k*k {
+		return fmt.Errorf("collect: %s: Gram matrix of %d entries for width %d", keep[0], len(sum), k)
+	}
+	for i, v := range sum {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("collect: %s: non-finite input statistics (entry %d, %d of its Gram matrix)", keep[0], i/k, i%k)
+		}
+	}
+	owner := keep[0]
+	if o, ok := a.alias[owner]; ok {
+		owner = o
+	}
+	h := a.hs[owner]
+	if h == nil {
+		var err error
+		if h, err = gptq.NewHessian(k); err != nil {
+			return fmt.Errorf("collect: %s: %w", owner, err)
+		}
+		a.hs[owner] = h
+	}
+	if err := h.Merge(&gptq.Hessian{K: k, Tokens: tokens, Sum: sum}); err != nil {
+		return fmt.Errorf("collect: %s: %w", owner, err)
+	}
+	for _, n := range keep {
+		if n == owner {
+			continue
+		}
+		if o, ok := a.alias[n]; ok && o != owner {
+			return fmt.Errorf("collect: %s shared the input of %s, now of %s", n, o, owner)
+		}
+		a.alias[n] = owner
+	}
+	return nil
+}
+
+// Defer registers f to run once before Hessians returns: it adds the sums a device still
+// holds (AddGram).
+func (a *Accumulator) Defer(f func() error) { a.pending = append(a.pending, f) }
+
 // EndBatch ends one pass: inputs are compared for sharing within a pass only.
 func (a *Accumulator) EndBatch() {
 	a.lastName, a.lastX = "", a.lastX[:0]
@@ -74,6 +131,13 @@ func (a *Accumulator) Err() error { return a.err }
 // *gptq.Hessian (read-only to GPTQ, which copies it). A wanted layer that saw no input is an
 // error.
 func (a *Accumulator) Hessians() (map[string]*gptq.Hessian, error) {
+	pending := a.pending
+	a.pending = nil
+	for _, f := range pending {
+		if err := f(); err != nil && a.err == nil {
+			a.err = err
+		}
+	}
 	if a.err != nil {
 		return nil, a.err
 	}
