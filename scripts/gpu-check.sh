@@ -92,6 +92,8 @@ if [ -z "$CUDA_LIB" ]; then
 fi
 export CGO_ENABLED=1 CGO_LDFLAGS="-L${CUDA_LIB:-/usr/local/cuda/lib64}"
 export AUTOQ_NO_PROGRESS=1
+# The real-model tests read their data from .gpu-data (scripts/gpu-prep.sh copies it there).
+[ -z "${AUTOQ_SHARED_DATA:-}" ] && [ -d .gpu-data ] && export AUTOQ_SHARED_DATA="$ROOT/.gpu-data"
 
 # --- which code this is ----------------------------------------------------------------------
 COMMIT=unknown

@@ -24,4 +24,11 @@ sum=$(printf '%s\n' "$files" | while IFS= read -r f; do [ -f "$f" ] && sha256sum
   printf '%s\n' "$files"
 } >.gpu-commit.tmp
 mv .gpu-commit.tmp .gpu-commit
+# The real-model test data (git-ignored .gpu-data: name it in the carry); gpu-check.sh points
+# AUTOQ_SHARED_DATA at it.
+if [ -d ../shared/data ]; then
+  mkdir -p .gpu-data
+  cp ../shared/data/stories260K.bin ../shared/data/tok512.bin ../shared/data/tinystories_val.txt \
+    ../shared/data/stories260K_greedy256.json .gpu-data/ 2>/dev/null || true
+fi
 echo "wrote .gpu-commit: commit ${commit:0:12}, local changes: $dirty, tree sha256 ${sum:0:16}"

@@ -39,7 +39,7 @@ func init() {
 			fs.BoolVar(&o.IgnoreGate, "ignore-gate", false, "publish the export even when the gate fails (still exits 1)")
 			fs.BoolVar(&o.RequireConverged, "require-converged", false, "calibrate in rounds and exit 1 when activation thresholds have not settled")
 			fs.StringVar(&o.Sensitivity, "sensitivity", "exact", "exact (each layer's damage measured to the logits from its block's cached input), proxy (the relative error its round-to-nearest candidates cause at the block's output on 512 sensitivity tokens: no forward to the logits, GPTQ once on the planned scheme; plan with --target-bits) or both (exact, and the proxy's rank agreement reported)")
-			fs.StringVar(&o.MaxDeviceMem, "max-device-mem", "auto", "memory budget of the computing device for block weights and boundary activations (16GB, 512MiB); activations beyond it are spilled")
+			fs.StringVar(&o.MaxDeviceMem, "max-device-mem", "auto", "memory budget of the computing device for block weights and boundary activations (16GB, 512MiB; auto: 80% of a GPU's memory; on the CPU activations unbounded); activations beyond it are spilled")
 			fs.StringVar(&o.WorkDir, "work-dir", "", "where each stage's result is kept as it completes (default: --out with .autoq-work appended); removed after publishing")
 			fs.BoolVar(&o.Resume, "resume", false, "continue an interrupted run from its work directory (stages whose inputs and options are unchanged are kept)")
 			fs.BoolVar(&o.KeepWork, "keep-work", false, "keep the work directory after publishing")
