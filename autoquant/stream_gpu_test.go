@@ -50,6 +50,11 @@ func TestStreamingOnTheGPUMatchesTheCPU(t *testing.T) {
 	assert.InDelta(t, 0, math.Abs(gpu.Verify.BaselinePPL/cpu.Verify.BaselinePPL-1), 5e-3)
 	assert.InDelta(t, 0, math.Abs(gpu.Verify.CandidatePPL/cpu.Verify.CandidatePPL-1), 1e-2)
 
+	if gpu.KernelLayers > 0 {
+		t.Logf("latency: %s (fp %.2f ms, quantized %.2f ms)", gpu.LatencyNote, gpu.FPLatencyMs, gpu.KernelLatencyMs)
+		assert.NotNil(t, gpu.FPLatency)
+	}
+
 	spilled := run("spilled", StreamOptions{Device: dev, MaxDeviceMem: 12 << 20})
 	assert.Equal(t, gpu.Sensitivity.Layers, spilled.Sensitivity.Layers)
 	assert.Equal(t, gpu.Verify.CandidatePPL, spilled.Verify.CandidatePPL)

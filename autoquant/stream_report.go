@@ -167,6 +167,11 @@ func (p *pipeline) latency(r *export.Reader) error {
 		rep.LatencyNote = "not compared: no quantized layer runs on an integer reference kernel (all are fake-quantized floats)"
 		return nil
 	}
+	if p.so.Device.CUDA {
+		if ok, err := timePrefillDevice(p.env, rep, p.so.Device, p.baseline, p.layers, p.opt.Data.Eval[0], p.src.Bytes()); ok || err != nil {
+			return err
+		}
+	}
 	cand, err := p.exportedModel(r, true)
 	if err != nil {
 		return err
