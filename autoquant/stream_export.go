@@ -146,10 +146,10 @@ func (p *pipeline) exportedModel(r *export.Reader, kernels bool) (*model.Model, 
 		}
 		return model.NewFakeQuant(l.Q, bias, act, amax)
 	}
-	opt.Reuse = func(name string) []float32 {
+	opt.Reuse = func(name string) *tensor.Tensor {
 		// The export's embedding and lm_head are the source's tensors unchanged: share the
-		// run model's float32 copies (checked byte for byte) rather than holding two.
-		v := p.m.FixedF32(name)
+		// run model's copies (checked byte for byte) rather than holding two.
+		v := p.m.FixedTensor(name)
 		a, err := r.Tensor(name)
 		if v == nil || err != nil {
 			return nil

@@ -31,31 +31,45 @@ func cholesky(a []float64, n int) ([]float64, error) { return choleskyBy(a, n, t
 // independent sums, each dot's bits) when four, else one at a time: the reference the
 // tests and benchmarks compare the four-at-a-time factorization with.
 func choleskyBy(a []float64, n int, four bool) ([]float64, error) {
+	l := make([]float64, n*n)
+	for i := 0; i < n; i++ {
+		copy(l[i*n:i*n+i+1], a[i*n:i*n+i+1])
+	}
+	if err := choleskyInPlace(l, n, four); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// choleskyInPlace replaces the lower triangle (with the diagonal) of a by its Cholesky
+// factor L; the strict upper triangle is neither read nor written. Each entry of L is
+// computed from a's entry at the same place just before it is overwritten, so the bits
+// are those of a separate L's. On an error a's lower triangle is partly overwritten.
+func choleskyInPlace(a []float64, n int, four bool) error {
 	width := 1
 	if four {
 		width = 4
 	}
-	l := make([]float64, n*n)
 	for j := 0; j < n; j++ {
-		lj := l[j*n : j*n+j]
+		lj := a[j*n : j*n+j]
 		d := a[j*n+j] - dot(lj, lj)
 		if !(d > 0) || math.IsInf(d, 0) {
-			return nil, &notPDError{pivot: j, value: d}
+			return &notPDError{pivot: j, value: d}
 		}
 		djj := math.Sqrt(d)
-		l[j*n+j] = djj
+		a[j*n+j] = djj
 		rows := func(g int) {
 			i := j + 1 + width*g
 			if four && i+3 < n {
-				s0, s1, s2, s3 := dot4(lj, l[i*n:i*n+j], l[(i+1)*n:(i+1)*n+j], l[(i+2)*n:(i+2)*n+j], l[(i+3)*n:(i+3)*n+j])
-				l[i*n+j] = (a[i*n+j] - s0) / djj
-				l[(i+1)*n+j] = (a[(i+1)*n+j] - s1) / djj
-				l[(i+2)*n+j] = (a[(i+2)*n+j] - s2) / djj
-				l[(i+3)*n+j] = (a[(i+3)*n+j] - s3) / djj
+				s0, s1, s2, s3 := dot4(lj, a[i*n:i*n+j], a[(i+1)*n:(i+1)*n+j], a[(i+2)*n:(i+2)*n+j], a[(i+3)*n:(i+3)*n+j])
+				a[i*n+j] = (a[i*n+j] - s0) / djj
+				a[(i+1)*n+j] = (a[(i+1)*n+j] - s1) / djj
+				a[(i+2)*n+j] = (a[(i+2)*n+j] - s2) / djj
+				a[(i+3)*n+j] = (a[(i+3)*n+j] - s3) / djj
 				return
 			}
 			for end := min(i+width, n); i < end; i++ {
-				l[i*n+j] = (a[i*n+j] - dot(l[i*n:i*n+j], lj)) / djj
+				a[i*n+j] = (a[i*n+j] - dot(a[i*n:i*n+j], lj)) / djj
 			}
 		}
 		rest := n - j - 1
@@ -67,7 +81,7 @@ func choleskyBy(a []float64, n int, four bool) ([]float64, error) {
 			}
 		}
 	}
-	return l, nil
+	return nil
 }
 
 // factor is the factorization GPTQ runs (upperCholOfInverse; benchmarks swap in the
@@ -77,62 +91,70 @@ var factor = upperCholOfInverse
 // upperCholOfInverse returns U (upper triangular, row-major) with U^T U = A^-1 for the
 // symmetric positive definite A, the factor GPTQ propagates errors with: row i of U,
 // divided by U[i,i], says how an error in column i moves the later columns. It computes
-// L = chol(A), A^-1 = L^-T L^-1, and U = chol(A^-1)^T, all in float64.
+// L = chol(A), A^-1 = L^-T L^-1, and U = chol(A^-1)^T, all in float64, in a's memory: a
+// (only its lower triangle is read) is overwritten and returned as U, so a layer as wide
+// as an MLP's down projection costs one n x n matrix rather than five.
 func upperCholOfInverse(a []float64, n int) ([]float64, error) {
 	return upperCholOfInverseBy(a, n, true)
 }
 
 // upperCholOfInverseBy is upperCholOfInverse with its sums four at a time (dot4 and the
 // four-column substitution) when four, else one at a time (choleskyBy's reference).
+//
+// The steps share a's memory as follows: L in the lower triangle (its diagonal also kept
+// aside); L^-1 by columns into the upper triangle with the diagonal (column c of L^-1 is
+// row c from the diagonal on), reading only L's strict lower triangle; A^-1's lower
+// triangle with the diagonal from those rows (entry (i, j), j <= i, reads rows i and j
+// from column i on, and row i's diagonal is the last entry its task writes); chol(A^-1) in
+// place in the lower triangle; U its transpose, zeros below the diagonal.
 func upperCholOfInverseBy(a []float64, n int, four bool) ([]float64, error) {
-	l, err := choleskyBy(a, n, four)
-	if err != nil {
+	if err := choleskyInPlace(a, n, four); err != nil {
 		return nil, err
 	}
-	xt := lowerInverseColumns(l, n, four)
+	diag := make([]float64, n)
+	for i := range diag {
+		diag[i] = a[i*n+i]
+	}
+	lowerInverseColumns(a, diag, n, four)
 	// inv[i][j] = sum_{k >= max(i,j)} (L^-1)[k][i] (L^-1)[k][j]; fill the lower triangle.
-	inv := make([]float64, n*n)
 	parallelFor(n, func(i int) {
-		xi := xt[i*n : (i+1)*n]
+		xi := a[i*n : (i+1)*n]
 		j := 0
 		for ; four && j+3 <= i; j += 4 {
-			inv[i*n+j], inv[i*n+j+1], inv[i*n+j+2], inv[i*n+j+3] = dot4(xi[i:],
-				xt[j*n+i:(j+1)*n], xt[(j+1)*n+i:(j+2)*n], xt[(j+2)*n+i:(j+3)*n], xt[(j+3)*n+i:(j+4)*n])
+			a[i*n+j], a[i*n+j+1], a[i*n+j+2], a[i*n+j+3] = dot4(xi[i:],
+				a[j*n+i:(j+1)*n], a[(j+1)*n+i:(j+2)*n], a[(j+2)*n+i:(j+3)*n], a[(j+3)*n+i:(j+4)*n])
 		}
 		for ; j <= i; j++ {
-			inv[i*n+j] = dot(xi[i:], xt[j*n+i:(j+1)*n])
+			a[i*n+j] = dot(xi[i:], a[j*n+i:(j+1)*n])
 		}
 	})
-	lh, err := choleskyBy(inv, n, four)
-	if err != nil {
+	if err := choleskyInPlace(a, n, four); err != nil {
 		return nil, fmt.Errorf("inverse: %w", err)
 	}
-	u := make([]float64, n*n)
 	for i := 0; i < n; i++ {
-		for j := i; j < n; j++ {
-			u[i*n+j] = lh[j*n+i]
+		for j := i + 1; j < n; j++ {
+			a[i*n+j], a[j*n+i] = a[j*n+i], 0
 		}
 	}
-	return u, nil
+	return a, nil
 }
 
-// lowerInverseColumns returns the lower triangular L^-1 by columns: xt[c*n+k] =
-// (L^-1)[k][c], column c stored contiguously (nonzero for k >= c), each entry by forward
-// substitution. With four, four columns at a time: below row c0+3 their sums run side by
-// side (each with its own leading terms first, so every sum adds in index order as the
-// one-column dot does).
-func lowerInverseColumns(l []float64, n int, four bool) []float64 {
-	xt := make([]float64, n*n)
+// lowerInverseColumns writes L^-1 by columns into the upper triangle (with the diagonal)
+// of l, whose strict lower triangle holds L and diag L's diagonal: l[c*n+k] = (L^-1)[k][c]
+// for k >= c, column c stored contiguously, each entry by forward substitution. With four,
+// four columns at a time: below row c0+3 their sums run side by side (each with its own
+// leading terms first, so every sum adds in index order as the one-column dot does).
+func lowerInverseColumns(l, diag []float64, n int, four bool) {
 	column := func(c int) {
-		x := xt[c*n : (c+1)*n]
-		x[c] = 1 / l[c*n+c]
+		x := l[c*n : (c+1)*n]
+		x[c] = 1 / diag[c]
 		for i := c + 1; i < n; i++ {
-			x[i] = -dot(l[i*n+c:i*n+i], x[c:i]) / l[i*n+i]
+			x[i] = -dot(l[i*n+c:i*n+i], x[c:i]) / diag[i]
 		}
 	}
 	if !four {
 		parallelFor(n, column)
-		return xt
+		return
 	}
 	parallelFor((n+3)/4, func(g int) {
 		c0 := 4 * g
@@ -142,12 +164,12 @@ func lowerInverseColumns(l []float64, n int, four bool) []float64 {
 			}
 			return
 		}
-		x0, x1, x2, x3 := xt[c0*n:(c0+1)*n], xt[(c0+1)*n:(c0+2)*n], xt[(c0+2)*n:(c0+3)*n], xt[(c0+3)*n:(c0+4)*n]
+		x0, x1, x2, x3 := l[c0*n:(c0+1)*n], l[(c0+1)*n:(c0+2)*n], l[(c0+2)*n:(c0+3)*n], l[(c0+3)*n:(c0+4)*n]
 		for k, x := range [4][]float64{x0, x1, x2, x3} {
 			c := c0 + k
-			x[c] = 1 / l[c*n+c]
+			x[c] = 1 / diag[c]
 			for i := c + 1; i <= c0+3; i++ {
-				x[i] = -dot(l[i*n+c:i*n+i], x[c:i]) / l[i*n+i]
+				x[i] = -dot(l[i*n+c:i*n+i], x[c:i]) / diag[i]
 			}
 		}
 		for i := c0 + 4; i < n; i++ {
@@ -167,11 +189,10 @@ func lowerInverseColumns(l []float64, n int, four bool) []float64 {
 				s2 += v * b2[m]
 				s3 += v * b3[m]
 			}
-			d := l[i*n+i]
+			d := diag[i]
 			x0[i], x1[i], x2[i], x3[i] = -s0/d, -s1/d, -s2/d, -s3/d
 		}
 	})
-	return xt
 }
 
 // dot4 returns dot(a, b0), ..., dot(a, b3) (each b at least as long as a), every sum in

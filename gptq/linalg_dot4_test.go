@@ -3,6 +3,7 @@ package gptq
 import (
 	"fmt"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/autoq/autoq/internal/testutil"
@@ -25,9 +26,9 @@ func TestUpperCholOfInverseSameBitsAsReference(t *testing.T) {
 		for i := 0; i < n; i++ {
 			a[i*n+i] += 0.01 * a[i*n+i] // damped, as GPTQ factors it
 		}
-		want, err := upperCholOfInverseRef(a, n)
+		want, err := upperCholOfInverseRef(slices.Clone(a), n)
 		require.NoError(t, err)
-		got, err := upperCholOfInverse(a, n)
+		got, err := upperCholOfInverse(slices.Clone(a), n)
 		require.NoError(t, err)
 		for i := range want {
 			require.Equal(t, math.Float64bits(want[i]), math.Float64bits(got[i]), fmt.Sprintf("n=%d entry %d", n, i))

@@ -1,6 +1,7 @@
 package gptq
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/autoq/autoq/internal/testutil"
@@ -13,7 +14,7 @@ func TestUpperCholOfInverse(t *testing.T) {
 	const n = 70
 	x := correlatedInputs(testutil.Rand(40), 200, n)
 	a := hessianOf(t, x, 200, n).Matrix()
-	u, err := upperCholOfInverse(a, n)
+	u, err := upperCholOfInverse(slices.Clone(a), n) // overwrites its argument
 	require.NoError(t, err)
 	for i := 0; i < n; i++ {
 		for j := 0; j < i; j++ {

@@ -170,7 +170,7 @@ func (r *ModelRunner) weightF32(m *model.Model, name string) ([]float32, error) 
 	if t == nil {
 		return nil, fmt.Errorf("cuda model: missing tensor %s", name)
 	}
-	return t.F32(), nil
+	return t.ToF32(), nil // a view of F32; the embedding and lm_head of a lazy model may be 16-bit
 }
 
 func (r *ModelRunner) loadWeights(m *model.Model, opt model.RunnerOptions) error {

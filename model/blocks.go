@@ -125,7 +125,7 @@ func (m *Model) Embed(tokens [][]int) (*Hidden, error) {
 	h := &Hidden{X: make([]float32, M*D), Rows: M, Dim: D, offsets: offsets, maxLen: maxLen}
 	for b, seq := range tokens {
 		for i, t := range seq {
-			copy(h.X[(offsets[b]+i)*D:(offsets[b]+i+1)*D], m.embed[t*D:(t+1)*D])
+			m.embed.row(h.X[(offsets[b]+i)*D:(offsets[b]+i+1)*D], t, D)
 		}
 	}
 	return h, nil

@@ -38,10 +38,11 @@ type LazyOptions struct {
 	// Release, when set, is called with the names of the tensors just converted, so a mapped
 	// source can drop their pages (the model keeps its own float32 copy).
 	Release func(names []string)
-	// Reuse, when set, may return the float32 values of a tensor the model would convert
-	// (a caller that knows them equal to another model's: the embedding and lm_head of an
-	// export and of its source), which the model then shares instead of converting its own.
-	Reuse func(name string) []float32
+	// Reuse, when set, may return a tensor of the embedding, final norm or lm_head (as
+	// FixedTensor gives them: F32, or the checkpoint's BF16/F16 values for the embedding and
+	// lm_head) from a caller that knows it equal to this model's (the embedding and lm_head
+	// of an export and of its source), which the model then shares instead of reading its own.
+	Reuse func(name string) *tensor.Tensor
 }
 
 // BlockMemoryError says that one decoder block does not fit the memory budget.
@@ -72,7 +73,7 @@ func NewLazy(cfg checkpoint.LlamaConfig, src TensorSource, opt LazyOptions) (*Mo
 	}
 	m := newSkeleton(cfg)
 	m.lazy = &lazyState{src: src, opt: opt}
-	if err := m.loadFixed(m.lazyGet); err != nil {
+	if err := m.loadFixed(m.lazyGet, m.lazyGetFixed); err != nil {
 		return nil, err
 	}
 	if opt.MaxBlockBytes > 0 {
@@ -100,16 +101,15 @@ func checkConfig(cfg checkpoint.LlamaConfig) error {
 
 // lazyGet reads one tensor from the lazy source (the getter of loadFixed and loadLayer).
 func (m *Model) lazyGet(name string, shape ...int) ([]float32, error) {
-	if m.lazy.opt.Reuse != nil {
-		if v := m.lazy.opt.Reuse(name); v != nil {
-			if n := shapeSize(shape); len(v) != n {
-				return nil, fmt.Errorf("model: reused %s has %d values, want %d", name, len(v), n)
-			}
-			if m.lazy.opt.Release != nil {
-				m.lazy.opt.Release([]string{name})
-			}
-			return v, nil
+	if t, err := m.reuse(name, shape); t != nil || err != nil {
+		if err != nil {
+			return nil, err
 		}
+		if t.DType != tensor.F32 {
+			return nil, fmt.Errorf("model: reused %s is %s, want F32", name, t.DType)
+		}
+		m.weights[name] = t
+		return t.F32(), nil
 	}
 	t, err := m.lazy.src.Tensor(name)
 	if err != nil || t == nil {
@@ -120,6 +120,52 @@ func (m *Model) lazyGet(name string, shape ...int) ([]float32, error) {
 		m.lazy.opt.Release([]string{name})
 	}
 	return v, err
+}
+
+// lazyGetFixed reads the embedding or lm_head (loadFixed's fixedGetter): BF16 and F16
+// tensors stay 16-bit (see half.go), others are converted to float32.
+func (m *Model) lazyGetFixed(name string, shape ...int) (*tensor.Tensor, error) {
+	if t, err := m.reuse(name, shape); t != nil || err != nil {
+		if err == nil {
+			m.weights[name] = t
+		}
+		return t, err
+	}
+	t, err := m.lazy.src.Tensor(name)
+	if err != nil || t == nil {
+		return nil, fmt.Errorf("model: missing tensor %s (%v)", name, err)
+	}
+	if t.DType == tensor.BF16 || t.DType == tensor.F16 {
+		h, err := halfCopy(name, t, shape)
+		if err != nil {
+			return nil, err
+		}
+		m.weights[name] = h
+	} else if _, err := m.convert(name, t, shape); err != nil {
+		return nil, err
+	}
+	if m.lazy.opt.Release != nil {
+		m.lazy.opt.Release([]string{name})
+	}
+	return m.weights[name], nil
+}
+
+// reuse is the tensor LazyOptions.Reuse gives for name (nil: none), checked against shape.
+func (m *Model) reuse(name string, shape []int) (*tensor.Tensor, error) {
+	if m.lazy.opt.Reuse == nil {
+		return nil, nil
+	}
+	t := m.lazy.opt.Reuse(name)
+	if t == nil {
+		return nil, nil
+	}
+	if !slices.Equal(t.Shape, shape) || len(t.Data) != tensor.ByteSize(t.DType, shape) {
+		return nil, fmt.Errorf("model: reused %s has shape %v (%d bytes), want %v", name, t.Shape, len(t.Data), shape)
+	}
+	if m.lazy.opt.Release != nil {
+		m.lazy.opt.Release([]string{name})
+	}
+	return t, nil
 }
 
 // BlockBytes is the float32 size of decoder block b's weights (norms, linear weights and
@@ -323,26 +369,16 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
-func shapeSize(shape []int) int {
-	n := 1
-	for _, d := range shape {
-		n *= d
-	}
-	return n
-}
-
-// FixedF32 returns the float32 values of the model's embedding, final norm or lm_head by
-// checkpoint name (nil for any other name), for LazyOptions.Reuse. Callers must not
-// change them.
-func (m *Model) FixedF32(name string) []float32 {
+// FixedTensor returns the model's embedding, final norm or lm_head by checkpoint name
+// (nil for any other name), for LazyOptions.Reuse: F32, or (a lazy model over a BF16 or F16
+// checkpoint) the embedding and lm_head as stored. Callers must not change it.
+func (m *Model) FixedTensor(name string) *tensor.Tensor {
 	switch name {
-	case "model.embed_tokens.weight":
-		return m.embed
-	case "model.norm.weight":
-		return m.finalNorm
+	case "model.embed_tokens.weight", "model.norm.weight":
+		return m.weights[name]
 	case "lm_head.weight":
 		if !m.Config.TiedEmbeddings {
-			return m.classifier.W
+			return m.weights[name]
 		}
 	}
 	return nil

@@ -214,20 +214,20 @@ func TestLazyReuseSharesFixedTensors(t *testing.T) {
 	cfg := tinyConfig()
 	full := tinyModel(t, cfg, 4)
 	src := newMapSource(randomTensors(cfg, 4))
-	m, err := NewLazy(cfg, src, LazyOptions{Reuse: full.FixedF32})
+	m, err := NewLazy(cfg, src, LazyOptions{Reuse: full.FixedTensor})
 	require.NoError(t, err)
 	for _, n := range []string{"model.embed_tokens.weight", "model.norm.weight", "lm_head.weight"} {
-		if full.FixedF32(n) == nil {
+		if full.FixedTensor(n) == nil {
 			continue // tied embeddings: no separate lm_head
 		}
 		assert.Zero(t, src.reads[n], n)
-		assert.Same(t, &full.FixedF32(n)[0], &m.FixedF32(n)[0], n)
+		assert.Same(t, &full.FixedTensor(n).Data[0], &m.FixedTensor(n).Data[0], n)
 	}
-	assert.Nil(t, full.FixedF32("model.layers.0.self_attn.q_proj.weight"))
+	assert.Nil(t, full.FixedTensor("model.layers.0.self_attn.q_proj.weight"))
 	assertSameLogits(t, full, m)
 
-	_, err = NewLazy(cfg, src, LazyOptions{Reuse: func(string) []float32 { return []float32{1} }})
-	require.ErrorContains(t, err, "reused model.embed_tokens.weight has 1 values")
+	_, err = NewLazy(cfg, src, LazyOptions{Reuse: func(string) *tensor.Tensor { return tensor.FromF32([]float32{1}, 1) }})
+	require.ErrorContains(t, err, "reused model.embed_tokens.weight has shape [1]")
 }
 
 // assertSameLogits checks that two models give the same logits on one short sequence.

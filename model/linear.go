@@ -53,31 +53,46 @@ const tileM, tileN = 32, 32
 // matmulT computes out[M,N] = x[M,K] * w[N,K]^T: on the packed AVX2 kernel where it
 // applies (matmul_simd.go), else matmulScalar; both give the same bits.
 func matmulT(out, x, w []float32, M, N, K int) {
+	matmulTRows(out, x, f32Rows(w), M, N, K)
+}
+
+// matmulTRows is matmulT with the weight rows from src (see rowSource).
+func matmulTRows(out, x []float32, src rowSource, M, N, K int) {
 	if usePacked(M, N, K) {
-		matmulPacked(out, x, w, M, N, K)
+		matmulPackedRows(out, x, src, M, N, K)
 		return
 	}
-	matmulScalar(out, x, w, M, N, K)
+	matmulScalarRows(out, x, src, M, N, K)
 }
 
 // matmulScalar is matmulT in Go, parallel over 32x32 output tiles.
 func matmulScalar(out, x, w []float32, M, N, K int) {
+	matmulScalarRows(out, x, f32Rows(w), M, N, K)
+}
+
+// matmulScalarRows is matmulScalar with the weight rows from src.
+func matmulScalarRows(out, x []float32, src rowSource, M, N, K int) {
 	mt := (M + tileM - 1) / tileM
 	nt := (N + tileN - 1) / tileN
 	parallelFor(mt*nt, func(lo, hi int) {
+		var scratch []float32
+		if _, direct := src.(f32Rows); !direct {
+			scratch = make([]float32, tileN*K)
+		}
 		for t := lo; t < hi; t++ {
 			m0, n0 := (t/nt)*tileM, (t%nt)*tileN
 			m1, n1 := min(m0+tileM, M), min(n0+tileN, N)
-			matmulTile(out, x, w, m0, m1, n0, n1, N, K)
+			matmulTile(out, x, src.rows(n0, n1, K, scratch), m0, m1, n0, n1, N, K)
 		}
 	})
 }
 
-// matmulTile fills out[m0:m1, n0:n1], four x rows per pass over a w row so that each w
-// element is loaded once per four products and the four sums are independent.
+// matmulTile fills out[m0:m1, n0:n1] from the weight rows n0..n1 (w, [n1-n0, K]), four x
+// rows per pass over a w row so that each w element is loaded once per four products and
+// the four sums are independent.
 func matmulTile(out, x, w []float32, m0, m1, n0, n1, N, K int) {
 	for n := n0; n < n1; n++ {
-		wr := w[n*K : (n+1)*K]
+		wr := w[(n-n0)*K : (n-n0+1)*K]
 		m := m0
 		for ; m+4 <= m1; m += 4 {
 			x0 := x[m*K : (m+1)*K]

@@ -19,17 +19,30 @@ func usePacked(M, N, K int) bool { return hasGemmKernel && M >= 4 && N >= panelN
 
 // matmulPacked is matmulT on the AVX2 kernel.
 func matmulPacked(out, x, w []float32, M, N, K int) {
+	matmulPackedRows(out, x, f32Rows(w), M, N, K)
+}
+
+// matmulPackedRows is matmulPacked with the weight rows from src (float32, or 16-bit
+// values converted to float32 as they are packed: the same float32 weights enter the same
+// kernel, so the bits are those of the float32 matrix).
+func matmulPackedRows(out, x []float32, src rowSource, M, N, K int) {
 	mu := (M + unitM - 1) / unitM
 	nu := (N + unitN - 1) / unitN
 	parallelFor(mu*nu, func(lo, hi int) {
 		pack := make([]float32, unitN*K)
+		var scratch []float32
+		if _, direct := src.(f32Rows); !direct {
+			scratch = make([]float32, unitN*K)
+		}
 		var tmp [4 * panelN]float32
+		var w []float32 // rows n0..n1 of the weights
 		packed := -1
 		for t := lo; t < hi; t++ {
 			nb, mb := t/mu, t%mu
 			n0, m0 := nb*unitN, mb*unitM
 			n1, m1 := min(n0+unitN, N), min(m0+unitM, M)
 			if packed != nb {
+				w = src.rows(n0, n1, K, scratch)
 				packPanels(pack, w, n0, n1, K)
 				packed = nb
 			}
@@ -54,8 +67,9 @@ func matmulPacked(out, x, w []float32, M, N, K int) {
 	})
 }
 
-// packPanels packs output columns n0..n1 of w ([N, K] row-major) into pack as consecutive
-// 16-wide k-major panels, zero-padding a last partial panel.
+// packPanels packs output columns n0..n1 of the weights (w: their rows n0..n1, [n1-n0, K]
+// row-major) into pack as consecutive 16-wide k-major panels, zero-padding a last partial
+// panel.
 func packPanels(pack, w []float32, n0, n1, K int) {
 	for p := n0; p < n1; p += panelN {
 		panel := pack[(p-n0)*K : (p-n0+panelN)*K]
@@ -66,7 +80,7 @@ func packPanels(pack, w []float32, n0, n1, K int) {
 				}
 				continue
 			}
-			row := w[(p+j)*K : (p+j+1)*K]
+			row := w[(p+j-n0)*K : (p+j-n0+1)*K]
 			for k, v := range row {
 				panel[k*panelN+j] = v
 			}

@@ -42,9 +42,9 @@ type Model struct {
 	Config checkpoint.LlamaConfig
 
 	weights    map[string]*tensor.Tensor // every checkpoint tensor, as F32
-	embed      []float32                 // [V, D]
+	embed      table                     // [V, D]
 	finalNorm  []float32                 // [D]
-	classifier *Dense                    // lm_head (the embedding when tied); not pluggable
+	classifier Linear                    // lm_head (the embedding when tied); not pluggable
 	layers     []layer
 	byName     map[string]*Linear // linear name -> slot in layers
 
@@ -84,7 +84,7 @@ func New(cfg checkpoint.LlamaConfig, tensors map[string]*tensor.Tensor) (*Model,
 		}
 		return m.convert(name, t, shape)
 	}
-	if err := m.loadFixed(get); err != nil {
+	if err := m.loadFixed(get, m.f32Fixed(get)); err != nil {
 		return nil, err
 	}
 	for l := range m.layers {
@@ -115,14 +115,8 @@ func newSkeleton(cfg checkpoint.LlamaConfig) *Model {
 // convert checks a checkpoint tensor's shape, dtype and values and returns it as float32
 // (a copy: t may be a view of a mapped file), recording it under name for Weight.
 func (m *Model) convert(name string, t *tensor.Tensor, shape []int) ([]float32, error) {
-	if !slices.Equal(t.Shape, shape) {
-		return nil, fmt.Errorf("model: tensor %s has shape %v, want %v", name, t.Shape, shape)
-	}
-	if !t.DType.IsFloat() {
-		return nil, fmt.Errorf("model: tensor %s has dtype %s, want F32, F16 or BF16", name, t.DType)
-	}
-	if len(t.Data) != tensor.ByteSize(t.DType, t.Shape) {
-		return nil, fmt.Errorf("model: tensor %s has %d bytes, want %d", name, len(t.Data), tensor.ByteSize(t.DType, t.Shape))
+	if err := checkTensor(name, t, shape); err != nil {
+		return nil, err
 	}
 	v := t.ToF32()
 	if t.DType == tensor.F32 {
@@ -135,24 +129,54 @@ func (m *Model) convert(name string, t *tensor.Tensor, shape []int) ([]float32, 
 	return v, nil
 }
 
+// checkTensor checks a checkpoint tensor's shape, dtype and size.
+func checkTensor(name string, t *tensor.Tensor, shape []int) error {
+	if !slices.Equal(t.Shape, shape) {
+		return fmt.Errorf("model: tensor %s has shape %v, want %v", name, t.Shape, shape)
+	}
+	if !t.DType.IsFloat() {
+		return fmt.Errorf("model: tensor %s has dtype %s, want F32, F16 or BF16", name, t.DType)
+	}
+	if len(t.Data) != tensor.ByteSize(t.DType, t.Shape) {
+		return fmt.Errorf("model: tensor %s has %d bytes, want %d", name, len(t.Data), tensor.ByteSize(t.DType, t.Shape))
+	}
+	return nil
+}
+
+// fixedGetter reads the embedding or lm_head, checked, as an F32 tensor or (a lazy model
+// over a 16-bit checkpoint) as the checkpoint's values, recording it under name for Weight.
+type fixedGetter func(name string, shape ...int) (*tensor.Tensor, error)
+
+// f32Fixed is the fixedGetter of get: every tensor as float32.
+func (m *Model) f32Fixed(get getter) fixedGetter {
+	return func(name string, shape ...int) (*tensor.Tensor, error) {
+		v, err := get(name, shape...)
+		if err != nil {
+			return nil, err
+		}
+		return tensor.FromF32(v, shape...), nil
+	}
+}
+
 // loadFixed reads the tensors outside the decoder blocks: embedding, final norm, lm_head.
-func (m *Model) loadFixed(get getter) error {
+func (m *Model) loadFixed(get getter, fixed fixedGetter) error {
 	cfg := m.Config
 	D, V := cfg.Dim, cfg.Vocab
-	var err error
-	if m.embed, err = get("model.embed_tokens.weight", V, D); err != nil {
+	emb, err := fixed("model.embed_tokens.weight", V, D)
+	if err != nil {
 		return err
 	}
+	m.embed, m.classifier = fixedMatrix(emb, V, D)
 	if m.finalNorm, err = get("model.norm.weight", D); err != nil {
 		return err
 	}
-	cls := m.embed
 	if !cfg.TiedEmbeddings {
-		if cls, err = get("lm_head.weight", V, D); err != nil {
+		cls, err := fixed("lm_head.weight", V, D)
+		if err != nil {
 			return err
 		}
+		_, m.classifier = fixedMatrix(cls, V, D)
 	}
-	m.classifier = &Dense{W: cls, N: V, K: D}
 	return nil
 }
 
@@ -304,7 +328,8 @@ func (m *Model) WeightNames() []string {
 }
 
 // Weight returns the checkpoint tensor name (e.g. "model.layers.0.mlp.up_proj.weight") as
-// F32, or nil if there is none. The tensor is shared: do not modify it. A lazy model reads
+// F32 (the embedding and lm_head of a lazy model over a BF16 or F16 checkpoint: as
+// stored; ToF32 reads any), or nil if there is none. The tensor is shared: do not modify it. A lazy model reads
 // the tensor's block first.
 func (m *Model) Weight(name string) *tensor.Tensor {
 	if m.touch(name) != nil {

@@ -87,7 +87,9 @@ func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format
 func main() {
 	ctx := interruptContext(os.Stderr)
 	stop := startProfile(os.Getenv("AUTOQ_CPUPROFILE"), os.Stderr)
+	stopMem := startMemProfile(os.Getenv("AUTOQ_MEMPROFILE"), os.Stderr)
 	code := runMain(os.Args[1:], &env{stdout: os.Stdout, stderr: os.Stderr, ctx: ctx})
+	stopMem()
 	stop()
 	os.Exit(code)
 }
