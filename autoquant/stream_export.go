@@ -228,19 +228,14 @@ func (p *pipeline) verifyStreaming(cand *model.Model) (*VerifyReport, error) {
 	}
 	V, bos := base.Config.Vocab, p.opt.BOS
 	var refAcc, acc eval.Accumulator
-	for i, r := range bs.ranges { // both heads batch by batch: one batch of logits each
-		ref, err := bs.headAt(i)
-		if err != nil {
-			return nil, fmt.Errorf("verify: baseline: %w", err)
-		}
-		lg, err := cs.headAt(i)
-		if err != nil {
-			return nil, fmt.Errorf("verify: candidate: %w", err)
-		}
-		for j, w := range wins[r[0]:r[1]] {
-			refAcc.AddWindow(w, ref[j], nil, V, bos)
-			acc.AddWindow(w, lg[j], ref[j], V, bos)
-		}
+	// Both heads a chunk of rows at a time: one chunk of logits each.
+	err = heads([]*stream{bs, cs}, func(w, from, to int, lg [][]float32) error {
+		refAcc.AddPositions(wins[w], from, to, lg[0], nil, V, bos)
+		acc.AddPositions(wins[w], from, to, lg[1], lg[0], V, bos)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
 	}
 	if refAcc.Scored == 0 {
 		return nil, fmt.Errorf("eval: no tokens were scored (empty data?)")

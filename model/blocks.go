@@ -195,6 +195,25 @@ func (m *Model) Head(h *Hidden) ([][]float32, error) {
 	return out, nil
 }
 
+// HeadRows is Head on rows [lo, hi) of h's batch (the rows of every sequence stacked, as
+// in h.X): their logits [hi-lo, vocab], flattened across sequences. Every row's logits
+// are Head's bits (the norm is per row and each logit one sum in a fixed order), so a
+// caller can take a batch's logits in chunks instead of all at once.
+func (m *Model) HeadRows(h *Hidden, lo, hi int) ([]float32, error) {
+	if err := m.checkHidden(h); err != nil {
+		return nil, err
+	}
+	if lo < 0 || hi > h.Rows || lo >= hi {
+		return nil, fmt.Errorf("model: head rows [%d, %d) outside the batch's %d rows", lo, hi, h.Rows)
+	}
+	D, V, M := m.Config.Dim, m.Config.Vocab, hi-lo
+	xb := make([]float32, M*D)
+	rmsNorm(xb, h.X[lo*D:hi*D], m.finalNorm, M, D, float32(m.Config.NormEps))
+	logits := make([]float32, M*V)
+	m.classifier.Forward(xb, M, logits)
+	return logits, nil
+}
+
 func (m *Model) checkHidden(h *Hidden) error {
 	if h == nil || len(h.offsets) < 2 || h.Dim != m.Config.Dim || h.Rows != h.offsets[len(h.offsets)-1] || len(h.X) != h.Rows*h.Dim {
 		return fmt.Errorf("model: hidden state does not come from this model's Embed (dim %d)", m.Config.Dim)
