@@ -441,9 +441,9 @@ func (br *BlockRunner) linearOf(name string) (l *devLinear, why string, err erro
 	fakeAct := false
 	switch t := br.m.Linear(name).(type) {
 	case *model.Dense:
-		w, bias, n, k = t.W, t.Bias, t.N, t.K
+		w, bias, n, k = t.Weights(), t.Bias, t.N, t.K
 	case *model.FakeQuant:
-		w, bias, n, k = t.W, t.Bias, t.N, t.K
+		w, bias, n, k = t.Weights(), t.Bias, t.N, t.K
 		switch t.Act {
 		case quant.ActDynamic:
 			fakeAct = true

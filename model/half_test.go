@@ -41,6 +41,13 @@ func TestLazyHalfFixedSameBitsAsF32(t *testing.T) {
 			if !tied {
 				assert.Equal(t, d, lazy.Weight("lm_head.weight").DType)
 			}
+			up := "model.layers.1.mlp.up_proj"
+			assert.Equal(t, d, lazy.Weight(up+".weight").DType, "block weights stay as stored")
+			assert.Nil(t, lazy.Linear(up).(*Dense).W, "no float32 copy of a block weight")
+			assert.Equal(t, full.Linear(up).(*Dense).W, lazy.Linear(up).(*Dense).Weights())
+			require.NoError(t, lazy.SetLinear(up, full.Linear(up)))
+			require.NoError(t, lazy.ResetLinear(up)) // the logits below are the reset layer's
+			assert.Nil(t, lazy.Linear(up).(*Dense).W, "reset: 16-bit again")
 			for _, seqs := range [][][]int{{{3}}, {{1, 2, 3, 4, 5, 6}}, {{7, 8, 9, 10, 11, 12, 13}, {39, 0, 5}}} {
 				want, err := full.Forward(seqs, nil)
 				require.NoError(t, err)

@@ -13,9 +13,9 @@ import (
 
 // A lazy model (NewLazy) holds the embedding, the final norm and the classifier, and reads
 // each decoder block's weights from the checkpoint the first time the block is used, as
-// float32. With a byte budget it keeps only the most recently used blocks resident, so a
-// model much larger than memory runs block by block from a mapped (sharded, BF16)
-// checkpoint; the bits are those of New's model (the same conversion of the same
+// float32 (a BF16 or F16 checkpoint's linear weights stay 16-bit, see half.go). With a
+// byte budget it keeps only the most recently used blocks resident, so a model much larger
+// than memory runs block by block from a mapped (sharded, BF16) checkpoint; the bits are those of New's model (the same conversion of the same
 // tensors). Plugged layers (SetLinear) survive a block's release: only what was read from
 // the checkpoint is dropped and read again when the block is next used.
 
@@ -131,6 +131,12 @@ func (m *Model) lazyGetFixed(name string, shape ...int) (*tensor.Tensor, error) 
 		}
 		return t, err
 	}
+	return m.lazyGetHalf(name, shape...)
+}
+
+// lazyGetHalf reads a tensor from the lazy source (a linear weight: loadLayer's
+// fixedGetter) as lazyGetFixed does, without Reuse.
+func (m *Model) lazyGetHalf(name string, shape ...int) (*tensor.Tensor, error) {
 	t, err := m.lazy.src.Tensor(name)
 	if err != nil || t == nil {
 		return nil, fmt.Errorf("model: missing tensor %s (%v)", name, err)
@@ -216,7 +222,7 @@ func (m *Model) ensureLocked(b int) error {
 			m.releaseLocked(lz.resident[0])
 		}
 	}
-	if err := m.loadLayer(b, m.lazyGet); err != nil {
+	if err := m.loadLayer(b, m.lazyGet, m.lazyGetHalf); err != nil {
 		m.releaseLocked(b)
 		return err
 	}
@@ -281,7 +287,7 @@ func (m *Model) ResetLinear(name string) error {
 	if t, ok := m.weights[name+".bias"]; ok {
 		bias = t.F32()
 	}
-	*p, ly.own[i] = &Dense{W: w.F32(), Bias: bias, N: w.Shape[0], K: w.Shape[1]}, true
+	*p, ly.own[i] = denseOf(w, bias, w.Shape[0], w.Shape[1]), true
 	return nil
 }
 
@@ -299,7 +305,7 @@ func (m *Model) ResetBlock(b int) {
 			if t, ok := m.weights[name+".bias"]; ok {
 				bias = t.F32()
 			}
-			ly.lin[i] = &Dense{W: m.weights[name+".weight"].F32(), Bias: bias, N: n, K: k}
+			ly.lin[i] = denseOf(m.weights[name+".weight"], bias, n, k)
 		}
 		return
 	}
