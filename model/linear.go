@@ -4,7 +4,8 @@ import "fmt"
 
 // Linear is a linear layer y = x W^T (+ b) over M rows: x is [M, in], out is [M, out],
 // both row-major. Implementations must be safe to call from one goroutine at a time and
-// may parallelise internally.
+// may parallelise internally. Each output row must depend on its input row alone (the
+// model runs a batch's rows in chunks where it saves memory, see workspace).
 type Linear interface {
 	Forward(x []float32, M int, out []float32)
 	// Dims returns (out, in): the weight matrix's rows and columns.
