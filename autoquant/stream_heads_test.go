@@ -2,10 +2,12 @@ package autoquant
 
 import (
 	"math/rand/v2"
+	"path/filepath"
 	"testing"
 
 	"github.com/autoq/autoq/internal/testutil"
 	"github.com/autoq/autoq/model"
+	"github.com/autoq/autoq/safetensors"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -58,4 +60,28 @@ func TestHeadsInChunksGiveForwardsLogits(t *testing.T) {
 	}
 	assert.Equal(t, 65, headChunkRows(32000), "8 MiB of a 32000-entry vocabulary")
 	assert.Equal(t, 1, headChunkRows(1<<22))
+}
+
+// sameFileBytes compares sections of two files piece by piece (over a piece boundary).
+func TestSameFileBytes(t *testing.T) {
+	dir := t.TempDir()
+	data := make([]byte, 3<<20+17)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	a := testutil.WriteFile(t, dir, "a", append([]byte("head"), data...))
+	b := testutil.WriteFile(t, dir, "b", append([]byte("xy"), data...))
+	n := int64(len(data))
+	same, err := sameFileBytes(safetensors.Section{Path: a, Offset: 4, Size: n}, safetensors.Section{Path: b, Offset: 2, Size: n})
+	require.NoError(t, err)
+	assert.True(t, same)
+	data[2<<20+5]++
+	c := testutil.WriteFile(t, dir, "c", data)
+	same, err = sameFileBytes(safetensors.Section{Path: a, Offset: 4, Size: n}, safetensors.Section{Path: c, Size: n})
+	require.NoError(t, err)
+	assert.False(t, same)
+	_, err = sameFileBytes(safetensors.Section{Path: a, Offset: 4, Size: n + 1}, safetensors.Section{Path: a, Offset: 4, Size: n + 1})
+	assert.Error(t, err, "past the end of a")
+	_, err = sameFileBytes(safetensors.Section{Path: a, Size: n}, safetensors.Section{Path: filepath.Join(dir, "none"), Size: n})
+	assert.Error(t, err)
 }
