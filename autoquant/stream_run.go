@@ -97,6 +97,7 @@ func RunStreaming(env Env, opt PipelineOptions, so StreamOptions) (*RunReport, e
 	}
 	defer p.ex.close()
 	defer p.ref.close()
+	defer limitMemory(p.hostPeak())()
 	rep := p.rep
 	clock := newStageClock(env, rep)
 
