@@ -182,6 +182,9 @@ func (m *Model) Head(h *Hidden) ([][]float32, error) {
 	if err := m.checkHidden(h); err != nil {
 		return nil, err
 	}
+	if err := m.ensureHead(); err != nil {
+		return nil, err
+	}
 	D, V, M := m.Config.Dim, m.Config.Vocab, h.Rows
 	xb := make([]float32, M*D)
 	rmsNorm(xb, h.X, m.finalNorm, M, D, float32(m.Config.NormEps))
@@ -205,6 +208,9 @@ func (m *Model) HeadRows(h *Hidden, lo, hi int) ([]float32, error) {
 	}
 	if lo < 0 || hi > h.Rows || lo >= hi {
 		return nil, fmt.Errorf("model: head rows [%d, %d) outside the batch's %d rows", lo, hi, h.Rows)
+	}
+	if err := m.ensureHead(); err != nil {
+		return nil, err
 	}
 	D, V, M := m.Config.Dim, m.Config.Vocab, hi-lo
 	xb := make([]float32, M*D)

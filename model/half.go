@@ -87,10 +87,18 @@ func fixedMatrix(t *tensor.Tensor, n, k int) (table, Linear) {
 // the given shape, after checking its values as convert does, without holding a float32
 // copy of it.
 func halfCopy(name string, t *tensor.Tensor, shape []int) (*tensor.Tensor, error) {
-	if err := checkTensor(name, t, shape); err != nil {
+	if err := checkHalf(name, t, shape); err != nil {
 		return nil, err
 	}
-	bits := append([]uint16(nil), t.U16()...)
+	return tensor.FromU16(t.DType, append([]uint16(nil), t.U16()...), shape...), nil
+}
+
+// checkHalf checks a 16-bit tensor's shape and values as convert does, a chunk at a time.
+func checkHalf(name string, t *tensor.Tensor, shape []int) error {
+	if err := checkTensor(name, t, shape); err != nil {
+		return err
+	}
+	bits := t.U16()
 	const chunk = 1 << 16
 	buf := make([]float32, chunk)
 	for lo := 0; lo < len(bits); lo += chunk {
@@ -98,8 +106,8 @@ func halfCopy(name string, t *tensor.Tensor, shape []int) (*tensor.Tensor, error
 		h := &halfMatrix{bits: bits[lo:hi], dtype: t.DType}
 		v := h.rows(0, 1, hi-lo, buf)
 		if i := firstNonFinite(v); i >= 0 {
-			return nil, fmt.Errorf("model: tensor %s has a non-finite value %g at element %d", name, v[i], lo+i)
+			return fmt.Errorf("model: tensor %s has a non-finite value %g at element %d", name, v[i], lo+i)
 		}
 	}
-	return tensor.FromU16(t.DType, bits, shape...), nil
+	return nil
 }

@@ -43,6 +43,9 @@ type LazyOptions struct {
 	// lm_head) from a caller that knows it equal to this model's (the embedding and lm_head
 	// of an export and of its source), which the model then shares instead of reading its own.
 	Reuse func(name string) *tensor.Tensor
+	// HeadOnUse reads an untied lm_head when the head first runs instead of now (checked
+	// now): see ReleaseHead.
+	HeadOnUse bool
 }
 
 // BlockMemoryError says that one decoder block does not fit the memory budget.
@@ -62,6 +65,8 @@ type lazyState struct {
 	opt      LazyOptions
 	resident []int // loaded blocks, least recently used first
 	loads    int   // blocks read from the source so far
+	// headOnUse: the lm_head is read by ensureHead (HeadOnUse); the classifier may be nil.
+	headOnUse bool
 }
 
 // NewLazy builds a model that reads its decoder blocks from src when they are first used
@@ -358,6 +363,9 @@ func (m *Model) touch(name string) error {
 	}
 	b := blockOf(name)
 	if b < 0 || b >= len(m.layers) {
+		if name == headName {
+			return m.ensureHead()
+		}
 		return nil
 	}
 	return m.LoadBlock(b)
@@ -383,7 +391,7 @@ func (m *Model) FixedTensor(name string) *tensor.Tensor {
 	case "model.embed_tokens.weight", "model.norm.weight":
 		return m.weights[name]
 	case "lm_head.weight":
-		if !m.Config.TiedEmbeddings {
+		if !m.Config.TiedEmbeddings && m.ensureHead() == nil {
 			return m.weights[name]
 		}
 	}

@@ -172,6 +172,10 @@ func (m *Model) loadFixed(get getter, fixed fixedGetter) error {
 	if m.finalNorm, err = get("model.norm.weight", D); err != nil {
 		return err
 	}
+	if !cfg.TiedEmbeddings && m.lazy != nil && m.lazy.opt.HeadOnUse {
+		m.classifier = nil // read by ensureHead
+		return m.checkHeadOnUse()
+	}
 	if !cfg.TiedEmbeddings {
 		cls, err := fixed("lm_head.weight", V, D)
 		if err != nil {
