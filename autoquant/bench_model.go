@@ -110,7 +110,7 @@ func quantizeModel(m *model.Model, sp eval.Spec, kernel string, opt quant.Search
 		if b := m.Weight(name + ".bias"); b != nil {
 			bias = b.F32()
 		}
-		ql, err := model.NewQuantLinear(name, w.F32(), bias, w.Shape[0], w.Shape[1], sp.Weight, opt)
+		ql, err := model.NewQuantLinear(name, w.ToF32(), bias, w.Shape[0], w.Shape[1], sp.Weight, opt)
 		if err != nil {
 			return err
 		}

@@ -146,7 +146,7 @@ func quantizeCalibrated(env Env, q *QuantizeOptions, c *calibratedQuant, s quant
 			return nil, err
 		}
 		for _, name := range m.LinearNames() {
-			qt, rep, err := layer(name, m.Weight(name+".weight").F32(), hs[name])
+			qt, rep, err := layer(name, m.Weight(name+".weight").ToF32(), hs[name])
 			if err != nil {
 				return nil, fmt.Errorf("quantize: %w", err)
 			}

@@ -115,14 +115,18 @@ func (qz *Quantizers) QuantizeWeights(m *model.Model, name string, c quant.Recip
 	if wt == nil || len(wt.Shape) != 2 {
 		return nil, fmt.Errorf("quantize: model has no 2-D weight %s.weight", name)
 	}
-	if w == nil {
-		w = wt.F32()
-	} else if len(w) != len(wt.F32()) {
+	target := w != nil
+	if !target {
+		w = wt.ToF32()
+	} else if len(w) != wt.Shape[0]*wt.Shape[1] {
 		return nil, fmt.Errorf("quantize %s: %d target weights for a %v weight", name, len(w), wt.Shape)
 	}
 	rows, cols := wt.Shape[0], wt.Shape[1]
-	if c.Block != quant.BlockNone {
-		return qz.quantizeBlock(m, name, c, wt.F32(), rows, cols)
+	if c.Block != quant.BlockNone { // the checkpoint weight, not a target
+		if target {
+			w = wt.ToF32()
+		}
+		return qz.quantizeBlock(m, name, c, w, rows, cols)
 	}
 	s := c.For(cols)
 	scaleD := qz.scaleDType()

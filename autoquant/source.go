@@ -139,9 +139,10 @@ func (s *Source) Close() error {
 
 // NewLazyModel builds a full-precision model whose decoder blocks are converted from the
 // source when used, at most maxBlockBytes of them resident (0: no bound; see
-// model.NewLazy). The pages of a mapped checkpoint are released after each conversion.
+// model.NewLazy), and whose lm_head is read when the head runs (model.Model.ReleaseHead
+// drops it). The pages of a mapped checkpoint are released after each conversion.
 func (s *Source) NewLazyModel(maxBlockBytes int64) (*model.Model, error) {
-	opt := model.LazyOptions{MaxBlockBytes: maxBlockBytes}
+	opt := model.LazyOptions{MaxBlockBytes: maxBlockBytes, HeadOnUse: true}
 	if s.ck != nil {
 		opt.Release = func(names []string) {
 			for _, n := range names {

@@ -26,7 +26,8 @@ type executor interface {
 	// observe is run's statistics without changing st (the block runs on a copy, only as
 	// far as its last linear layer's input).
 	observe(st state, b int, obs *observer, first int) error
-	head(st state) ([][]float32, error)
+	// headRows is the head on rows [lo, hi) of st's batch: their logits, flattened.
+	headRows(st state, lo, hi int) ([]float32, error)
 	clone(st state) (state, error)
 	toHost(st state) (*model.Hidden, error)
 	fromHost(h *model.Hidden) (state, error)
@@ -152,9 +153,9 @@ func (e *blockExec) pass(st state, b int, obs *observer, first int, probe bool) 
 	return err
 }
 
-func (e *blockExec) head(st state) ([][]float32, error) {
+func (e *blockExec) headRows(st state, lo, hi int) ([]float32, error) {
 	t0 := time.Now()
-	lg, err := e.r.Head(st)
+	lg, err := e.r.HeadRows(st, lo, hi)
 	e.busy += time.Since(t0)
 	return lg, err
 }

@@ -1,7 +1,6 @@
 package autoquant
 
 import (
-	"bytes"
 	"fmt"
 
 	"github.com/autoq/autoq/eval"
@@ -57,6 +56,9 @@ func (p *pipeline) exportStreaming(dir string, extra map[string][]byte) error {
 			return nil, fmt.Errorf("work directory: block %d has no quantized weight for %s", b, name)
 		}
 		return &export.Layer{Name: name, Q: qs[name], Act: l.Act}, nil
+	}
+	if p.src.ck != nil {
+		sm.Section = p.src.ck.Section
 	}
 	sm.Written = func(name string) {
 		if p.src.ck != nil {
@@ -155,7 +157,7 @@ func (p *pipeline) exportedModel(r *export.Reader, kernels bool) (*model.Model, 
 			return nil
 		}
 		b := p.src.Tensor(name)
-		same := b != nil && a.DType == b.DType && bytes.Equal(a.Data, b.Data)
+		same := b != nil && a.DType == b.DType && len(a.Data) == len(b.Data) && p.sameBytes(r, name, a.Data, b.Data)
 		p.src.release(name)
 		if !same {
 			return nil
@@ -228,19 +230,14 @@ func (p *pipeline) verifyStreaming(cand *model.Model) (*VerifyReport, error) {
 	}
 	V, bos := base.Config.Vocab, p.opt.BOS
 	var refAcc, acc eval.Accumulator
-	for i, r := range bs.ranges { // both heads batch by batch: one batch of logits each
-		ref, err := bs.headAt(i)
-		if err != nil {
-			return nil, fmt.Errorf("verify: baseline: %w", err)
-		}
-		lg, err := cs.headAt(i)
-		if err != nil {
-			return nil, fmt.Errorf("verify: candidate: %w", err)
-		}
-		for j, w := range wins[r[0]:r[1]] {
-			refAcc.AddWindow(w, ref[j], nil, V, bos)
-			acc.AddWindow(w, lg[j], ref[j], V, bos)
-		}
+	// Both heads a chunk of rows at a time: one chunk of logits each.
+	err = heads([]*stream{bs, cs}, func(w, from, to int, lg [][]float32) error {
+		refAcc.AddPositions(wins[w], from, to, lg[0], nil, V, bos)
+		acc.AddPositions(wins[w], from, to, lg[1], lg[0], V, bos)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
 	}
 	if refAcc.Scored == 0 {
 		return nil, fmt.Errorf("eval: no tokens were scored (empty data?)")

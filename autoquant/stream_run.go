@@ -97,6 +97,7 @@ func RunStreaming(env Env, opt PipelineOptions, so StreamOptions) (*RunReport, e
 	}
 	defer p.ex.close()
 	defer p.ref.close()
+	defer limitMemory(p.hostPeak())()
 	rep := p.rep
 	clock := newStageClock(env, rep)
 
@@ -107,6 +108,7 @@ func RunStreaming(env Env, opt PipelineOptions, so StreamOptions) (*RunReport, e
 	if err != nil {
 		return nil, err
 	}
+	p.m.ReleaseHead() // the exact sensitivity's; verify reads it again
 	detail := fmt.Sprintf("%d tokens, %s activation thresholds for %d layers", p.calTokens, opt.Calib, len(p.amax))
 	if p.exact() && p.needGPTQ() { // the proxy collects none: quantize does, for the planned layers
 		detail += ", GPTQ Hessians"
@@ -289,6 +291,7 @@ func (p *pipeline) setup() error {
 	if p.ex, err = p.newExec(p.m); err != nil {
 		return err
 	}
+	p.m.ReleaseHead() // a device runner holds its own copy
 	if p.so.Device.CUDA {
 		p.env.logf("note: forward passes on %s, one block resident at a time; GPTQ, calibration statistics and the export on the CPU\n", p.ex.device())
 	}

@@ -66,19 +66,15 @@ func (p *pipeline) referenceLogits() (*refLogits, error) {
 	}
 	defer f.Close()
 	var base eval.Accumulator
-	buf := make([]byte, 0, 4*V*256)
-	err = s.heads(func(ws [][]int, lg [][]float32) error {
-		for i, w := range ws {
-			base.AddWindow(w, lg[i], nil, V, p.opt.BOS)
-			buf = buf[:0]
-			for _, v := range lg[i] {
-				buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
-			}
-			if _, err := f.Write(buf); err != nil {
-				return err
-			}
+	buf := make([]byte, 0, 4*V*headChunkRows(V))
+	err = heads([]*stream{s}, func(w, from, to int, lg [][]float32) error {
+		base.AddPositions(wins[w], from, to, lg[0], nil, V, p.opt.BOS)
+		buf = buf[:0]
+		for _, v := range lg[0] {
+			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
 		}
-		return nil
+		_, err := f.Write(buf)
+		return err
 	})
 	if err == nil {
 		err = f.Close()
@@ -108,11 +104,11 @@ func (r *refLogits) close() {
 	}
 }
 
-// window reads window i's logits into buf (grown as needed).
-func (r *refLogits) window(i int, buf []float32) ([]float32, error) {
-	n := int(r.offsets[i+1]-r.offsets[i]) / 4
+// rows reads the logits of positions [from, to) of window i into buf (grown as needed).
+func (r *refLogits) rows(i, from, to int, buf []float32) ([]float32, error) {
+	n := (to - from) * r.vocab
 	raw := make([]byte, 4*n)
-	if _, err := r.f.ReadAt(raw, r.offsets[i]); err != nil && err != io.EOF {
+	if _, err := r.f.ReadAt(raw, r.offsets[i]+4*int64(from)*int64(r.vocab)); err != nil && err != io.EOF {
 		return nil, fmt.Errorf("reference logits %s: %w", r.path, err)
 	}
 	if cap(buf) < n {
@@ -221,16 +217,12 @@ func (p *pipeline) exactDamage(b int, name string, l *Layer, sens *stream) (plan
 	}
 	var acc eval.Accumulator
 	var ref []float32
-	i := 0
-	err = f.heads(func(ws [][]int, lg [][]float32) error {
-		for j, w := range ws {
-			var err error
-			if ref, err = p.ref.window(i, ref); err != nil {
-				return err
-			}
-			acc.AddWindow(w, lg[j], ref, V, p.opt.BOS)
-			i++
+	err = heads([]*stream{f}, func(w, from, to int, lg [][]float32) error {
+		var err error
+		if ref, err = p.ref.rows(w, from, to, ref); err != nil {
+			return err
 		}
+		acc.AddPositions(f.wins[w], from, to, lg[0], ref, V, p.opt.BOS)
 		return nil
 	})
 	if err != nil {

@@ -122,32 +122,83 @@ func (s *stream) fork(name string) (*stream, error) {
 	return f, nil
 }
 
-// heads runs the head on every batch (after the last block) and hands fn the windows and
-// logits of each batch in order.
-func (s *stream) heads(fn func(wins [][]int, logits [][]float32) error) error {
-	for i, r := range s.ranges {
-		lg, err := s.headAt(i)
-		if err != nil {
-			return fmt.Errorf("%s batch %d: %w", s.name, i, err)
+// headChunkBytes bounds one chunk of logits: the head runs on a batch a chunk of rows at
+// a time, so a stream holds one chunk of logits (8 MiB, 65 rows of a 32000-token
+// vocabulary) instead of a whole batch's.
+const headChunkBytes = 8 << 20
+
+// headChunkRows is how many rows of logits of vocab entries a chunk holds (at least one).
+func headChunkRows(vocab int) int { return max(1, headChunkBytes/(4*vocab)) }
+
+// heads runs the head of every stream of ss (the same windows cut into the same batches,
+// after the last block) batch by batch, a chunk of rows at a time, and hands fn each piece
+// of a window a chunk holds, in order: window w (an index into the windows), positions
+// [from, to), and each stream's logits of those positions (lg[k] is ss[k]'s, [to-from,
+// vocab]). Scoring the pieces in the order they come adds what whole windows add, in
+// the same order (eval.Accumulator.AddPositions).
+func heads(ss []*stream, fn func(w, from, to int, lg [][]float32) error) error {
+	return headsBy(ss, headChunkRows(ss[0].ex.model().Config.Vocab), fn)
+}
+
+// headsBy is heads in chunks of chunk rows.
+func headsBy(ss []*stream, chunk int, fn func(w, from, to int, lg [][]float32) error) error {
+	s0 := ss[0]
+	V := s0.ex.model().Config.Vocab
+	sts := make([]state, len(ss))
+	for i, r := range s0.ranges {
+		for k, s := range ss {
+			st, err := s.get(i)
+			if err != nil {
+				return err
+			}
+			sts[k] = st
 		}
-		if err := fn(s.wins[r[0]:r[1]], lg); err != nil {
+		err := headPieces(ss, sts, i, r, chunk, V, fn)
+		for k, s := range ss {
+			if perr := s.put(i, sts[k]); err == nil {
+				err = perr
+			}
+		}
+		if err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// headAt runs the head on batch i (after the last block).
-func (s *stream) headAt(i int) ([][]float32, error) {
-	st, err := s.get(i)
-	if err != nil {
-		return nil, err
+// headPieces is heads on batch i (windows r) of the streams, whose states are sts.
+func headPieces(ss []*stream, sts []state, i int, r [2]int, chunk, V int, fn func(w, from, to int, lg [][]float32) error) error {
+	wins := ss[0].wins
+	rows := 0
+	for _, w := range wins[r[0]:r[1]] {
+		rows += len(w)
 	}
-	lg, err := s.ex.head(st)
-	if perr := s.put(i, st); err == nil {
-		err = perr
+	lg := make([][]float32, len(ss))
+	part := make([][]float32, len(ss))
+	w, pos := r[0], 0 // the window and position of the next row
+	for lo := 0; lo < rows; lo += chunk {
+		hi := min(lo+chunk, rows)
+		for k, s := range ss {
+			var err error
+			if lg[k], err = s.ex.headRows(sts[k], lo, hi); err != nil {
+				return fmt.Errorf("%s batch %d: %w", s.name, i, err)
+			}
+		}
+		for row := lo; row < hi; {
+			n := min(len(wins[w])-pos, hi-row)
+			for k := range ss {
+				part[k] = lg[k][(row-lo)*V : (row-lo+n)*V]
+			}
+			if err := fn(w, pos, pos+n, part); err != nil {
+				return err
+			}
+			row, pos = row+n, pos+n
+			if pos == len(wins[w]) {
+				w, pos = w+1, 0
+			}
+		}
 	}
-	return lg, err
+	return nil
 }
 
 // get takes batch i's state (reading it back when spilled); put returns it.

@@ -87,7 +87,7 @@ func modelFingerprint(m *model.Model) string {
 				fp := calib.NewFingerprint()
 				t := m.Weight(names[i])
 				fmt.Fprintf(fp, "%q %v\n", names[i], t.Shape)
-				for _, x := range t.F32() {
+				for _, x := range t.ToF32() {
 					buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(x))
 					if len(buf) == cap(buf) {
 						fp.Write(buf)

@@ -75,23 +75,32 @@ func Scored(window []int, p, bos int) bool { return p+1 < len(window) && window[
 // AddWindow scores one window: logits is [len(window), vocab] of the evaluated model and ref
 // (nil when there is no reference) the same for the reference model.
 func (a *Accumulator) AddWindow(window []int, logits, ref []float32, vocab, bos int) {
+	a.AddPositions(window, 0, len(window), logits, ref, vocab, bos)
+}
+
+// AddPositions scores positions [from, to) of window: logits (and ref, nil when there is
+// no reference) hold those positions' rows, [to-from, vocab]. The statistics are added
+// position after position, so scoring a window's positions in consecutive parts gives
+// AddWindow's sums bit for bit.
+func (a *Accumulator) AddPositions(window []int, from, to int, logits, ref []float32, vocab, bos int) {
 	lp := make([]float64, vocab)
 	var lr []float64
 	if ref != nil {
 		lr = make([]float64, vocab)
 	}
-	for p := range window {
+	for p := from; p < to; p++ {
 		if !Scored(window, p, bos) {
 			continue
 		}
-		row := logits[p*vocab : (p+1)*vocab]
+		i := p - from
+		row := logits[i*vocab : (i+1)*vocab]
 		logSoftmax(lp, row)
 		a.Scored++
 		a.NLLSum -= lp[window[p+1]]
 		if ref == nil {
 			continue
 		}
-		rrow := ref[p*vocab : (p+1)*vocab]
+		rrow := ref[i*vocab : (i+1)*vocab]
 		logSoftmax(lr, rrow)
 		var kl float64
 		for v, l := range lr {

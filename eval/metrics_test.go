@@ -35,3 +35,37 @@ func TestAccumulatorAgainstItselfHasZeroKL(t *testing.T) {
 	assert.InDelta(t, 0, a.KL(), 1e-12)
 	assert.Equal(t, 1.0, a.Top1())
 }
+
+// Scoring a window's positions in consecutive parts (any cut, with and without a
+// reference) gives the whole window's sums bit for bit.
+func TestAddPositionsInPartsEqualsWindow(t *testing.T) {
+	const vocab, bos = 7, 0
+	win := []int{0, 3, 6, 0, 2, 2, 5, 1, 4}
+	logits := make([]float32, len(win)*vocab)
+	ref := make([]float32, len(win)*vocab)
+	for i := range logits {
+		logits[i] = float32(math.Sin(float64(i)*1.7)) * 4
+		ref[i] = float32(math.Cos(float64(i)*0.9)) * 3
+	}
+	for _, withRef := range []bool{false, true} {
+		r := ref
+		if !withRef {
+			r = nil
+		}
+		var whole Accumulator
+		whole.AddWindow(win, logits, r, vocab, bos)
+		for _, cuts := range [][]int{{0, 9}, {0, 1, 9}, {0, 4, 5, 9}, {0, 2, 3, 6, 8, 9}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}} {
+			var parts Accumulator
+			for c := 0; c+1 < len(cuts); c++ {
+				a, b := cuts[c], cuts[c+1]
+				var rp []float32
+				if r != nil {
+					rp = r[a*vocab : b*vocab]
+				}
+				parts.AddPositions(win, a, b, logits[a*vocab:b*vocab], rp, vocab, bos)
+			}
+			assert.Equal(t, whole, parts, "ref %v, cuts %v", withRef, cuts)
+		}
+		assert.Equal(t, 7, whole.Scored) // p0..p7 but p2, whose target is the BOS
+	}
+}

@@ -36,7 +36,7 @@ func ParseSpec(s string) (Spec, error) {
 func Apply(m *model.Model, sp Spec, opt quant.SearchOptions, amax map[string]float32) error {
 	for _, name := range m.LinearNames() {
 		w := m.Weight(name + ".weight")
-		deq, err := FakeQuantizeWeight(name, w.F32(), w.Shape[0], w.Shape[1], sp.Weight, opt)
+		deq, err := FakeQuantizeWeight(name, w.ToF32(), w.Shape[0], w.Shape[1], sp.Weight, opt)
 		if err != nil {
 			return fmt.Errorf("quantize %s as %s: %w", name, sp.Name, err)
 		}

@@ -44,6 +44,9 @@ func (r *Reader) Layer(module string) (l Layer, ok bool, err error) {
 // Tensor returns a stored tensor (a view of the mapping, valid until Close).
 func (r *Reader) Tensor(name string) (*tensor.Tensor, error) { return r.ck.Tensor(name) }
 
+// Section locates a stored tensor's bytes in its file (safetensors.Checkpoint.Section).
+func (r *Reader) Section(name string) (safetensors.Section, bool) { return r.ck.Section(name) }
+
 // Release drops a tensor's mapped pages (safetensors.Checkpoint.Release).
 func (r *Reader) Release(name string) error { return r.ck.Release(name) }
 

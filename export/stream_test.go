@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/autoq/autoq/safetensors"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -84,4 +85,45 @@ func TestWriteStreamEqualsWrite(t *testing.T) {
 	}
 	err = WriteStream(filepath.Join(t.TempDir(), "y"), sm, Options{})
 	assert.ErrorContains(t, err, fmt.Sprintf("layer %q changed between its two loads", names[1]))
+}
+
+// With Section set, the dense tensors are copied file to file from their sections: the
+// export is the same bytes (here: re-exporting an export, its dense tensors taken from its
+// Reader), and Reader.Section locates each tensor's stored bytes.
+func TestWriteStreamCopiesDenseSections(t *testing.T) {
+	m, _ := testModel(t)
+	first := filepath.Join(t.TempDir(), "first")
+	require.NoError(t, Write(first, m, Options{}))
+	r, err := OpenReader(first)
+	require.NoError(t, err)
+	defer r.Close()
+	raw, err := os.ReadFile(filepath.Join(first, WeightsFile))
+	require.NoError(t, err)
+	byName := map[string]*Layer{}
+	var names []string
+	for i := range m.Layers {
+		byName[m.Layers[i].Name] = &m.Layers[i]
+		names = append(names, m.Layers[i].Name)
+	}
+	sm := &StreamModel{Config: m.Config, Quantized: names, Ignore: m.Ignore,
+		Load:    func(n string) (*Layer, error) { return byName[n], nil },
+		Section: r.Section}
+	copied := 0
+	for _, d := range m.Dense {
+		sec, ok := r.Section(d.Name)
+		require.True(t, ok, d.Name)
+		assert.Equal(t, d.T.Data, raw[sec.Offset:sec.Offset+sec.Size], d.Name)
+		st, err := r.Tensor(d.Name)
+		require.NoError(t, err)
+		sm.Dense = append(sm.Dense, safetensors.NamedTensor{Name: d.Name, T: st})
+		copied++
+	}
+	require.Positive(t, copied)
+	second := filepath.Join(t.TempDir(), "second")
+	require.NoError(t, WriteStream(second, sm, Options{}))
+	got, err := os.ReadFile(filepath.Join(second, WeightsFile))
+	require.NoError(t, err)
+	assert.Equal(t, raw, got)
+	_, ok := r.Section("no.such.tensor")
+	assert.False(t, ok)
 }

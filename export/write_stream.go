@@ -29,6 +29,10 @@ type StreamModel struct {
 	// Written, when set, is called with each tensor's name once it is written (to release a
 	// mapped source's pages, or to count progress).
 	Written func(name string)
+	// Section, when set, locates a dense tensor's bytes in its safetensors file: those are
+	// copied file to file (safetensors.Writer.CopyTensor) instead of read through the
+	// mapping, which would fault the whole tensor into the process's resident set.
+	Section func(name string) (safetensors.Section, bool)
 }
 
 // WriteStream writes the export Write would write for the same tensors and layers, bit for
@@ -83,6 +87,16 @@ func WriteStream(dir string, m *StreamModel, opt Options) error {
 		for _, in := range infos {
 			data := []byte(nil)
 			if t := dense[in.Name]; t != nil {
+				if sec, ok := m.section(in.Name); ok && sec.Size == int64(len(t.Data)) {
+					if err := w.CopyTensor(in.Name, sec); err != nil {
+						w.Abort()
+						return fmt.Errorf("export %s: %w", dir, err)
+					}
+					if m.Written != nil {
+						m.Written(in.Name)
+					}
+					continue
+				}
 				data = t.Data
 			} else {
 				i := owner[in.Name]
@@ -117,6 +131,13 @@ func WriteStream(dir string, m *StreamModel, opt Options) error {
 		}
 		return writeSideFiles(dir, tmp, cfgJSON, m.Files, m.Extra)
 	})
+}
+
+func (m *StreamModel) section(name string) (safetensors.Section, bool) {
+	if m.Section == nil {
+		return safetensors.Section{}, false
+	}
+	return m.Section(name)
 }
 
 func loadCompressed(m *StreamModel, name string, scaleDType tensor.DType) (*Layer, []safetensors.NamedTensor, error) {

@@ -249,6 +249,38 @@ func (br *BlockRunner) Head(st model.BlockState) ([][]float32, error) {
 	return out, nil
 }
 
+// HeadRows is Head on rows [lo, hi) of the batch: the final norm and the classifier on a
+// view of those rows of the residual stream, M = hi-lo, downloading hi-lo rows of logits.
+func (br *BlockRunner) HeadRows(st model.BlockState, lo, hi int) ([]float32, error) {
+	s, err := br.stateOf(st)
+	if err != nil {
+		return nil, err
+	}
+	if lo < 0 || hi > s.bt.M || lo >= hi {
+		return nil, fmt.Errorf("cuda blocks: head rows [%d, %d) outside the batch's %d rows", lo, hi, s.bt.M)
+	}
+	r, M := br.r, hi-lo
+	D, V := r.cfg.Dim, r.cfg.Vocab
+	if err := r.ensureActs(M); err != nil {
+		return nil, err
+	}
+	x, err := s.x.View(4*lo*D, 4*M*D)
+	if err != nil {
+		return nil, fmt.Errorf("cuda blocks: head rows: %w", err)
+	}
+	if err := cgo.RMSNormDev(r.dev, x, r.fnorm, M, D, float32(r.cfg.NormEps), r.xb); err != nil {
+		return nil, fmt.Errorf("cuda blocks: final norm: %w", err)
+	}
+	if err := cgo.GemmF16F32OutDev(r.dev, r.xb, r.cls, M, V, D, r.logits); err != nil {
+		return nil, fmt.Errorf("cuda blocks: classifier: %w", err)
+	}
+	out := make([]float32, M*V)
+	if err := r.logits.CopyToHost(cgo.AsBytes(out), 0); err != nil {
+		return nil, fmt.Errorf("cuda blocks: logits: %w", err)
+	}
+	return out, nil
+}
+
 // RunBlock runs block b on st (see model.BlockRunner).
 func (br *BlockRunner) RunBlock(st model.BlockState, b int, hook model.Hook, until string) error {
 	s, err := br.stateOf(st)
@@ -409,9 +441,9 @@ func (br *BlockRunner) linearOf(name string) (l *devLinear, why string, err erro
 	fakeAct := false
 	switch t := br.m.Linear(name).(type) {
 	case *model.Dense:
-		w, bias, n, k = t.W, t.Bias, t.N, t.K
+		w, bias, n, k = t.Weights(), t.Bias, t.N, t.K
 	case *model.FakeQuant:
-		w, bias, n, k = t.W, t.Bias, t.N, t.K
+		w, bias, n, k = t.Weights(), t.Bias, t.N, t.K
 		switch t.Act {
 		case quant.ActDynamic:
 			fakeAct = true

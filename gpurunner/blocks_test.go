@@ -206,3 +206,44 @@ func sortedIndex(gs []model.Gram, first string) int {
 	}
 	return -1
 }
+
+// HeadRows on chunks of a batch's rows gives Head's logits row for row (the same norm and
+// F16 GEMM on a view of fewer rows; cuBLAS may pick another algorithm per M, so within a
+// small tolerance), and rejects rows outside the batch.
+func TestBlockRunnerHeadRowsEqualsHead(t *testing.T) {
+	dev := modelDevice(t)
+	m := loadStoriesModel(t)
+	toks := storiesBatch(t)
+	br, err := NewBlockRunner(dev, m)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, br.Close()) }()
+	st, err := br.Embed(toks)
+	require.NoError(t, err)
+	defer br.Free(st)
+	for b := 0; b < m.Blocks(); b++ {
+		require.NoError(t, br.RunBlock(st, b, nil, ""))
+	}
+	whole, err := br.Head(st)
+	require.NoError(t, err)
+	var want []float32
+	for _, lg := range whole {
+		want = append(want, lg...)
+	}
+	V := m.Config.Vocab
+	rows := len(want) / V
+	for _, chunk := range []int{1, 7, 64, rows} {
+		for lo := 0; lo < rows; lo += chunk {
+			hi := min(lo+chunk, rows)
+			got, err := br.HeadRows(st, lo, hi)
+			require.NoError(t, err)
+			require.Len(t, got, (hi-lo)*V)
+			d := 0.0
+			for i, v := range got {
+				d = math.Max(d, math.Abs(float64(v-want[lo*V+i])))
+			}
+			assert.LessOrEqual(t, d, 1e-3, "chunk %d, rows [%d, %d): max |diff| %g", chunk, lo, hi, d)
+		}
+	}
+	_, err = br.HeadRows(st, rows-1, rows+1)
+	assert.ErrorContains(t, err, "outside the batch's")
+}

@@ -230,7 +230,7 @@ func (r *ModelRunner) loadWeights(m *model.Model, opt model.RunnerOptions) error
 			if s, ok := opt.Layers[name]; ok {
 				sch = &s
 			}
-			if ly.lin[i], err = r.prepareLinear(name, wt.F32(), wt.Shape[0], wt.Shape[1], bias, sch, opt); err != nil {
+			if ly.lin[i], err = r.prepareLinear(name, wt.ToF32(), wt.Shape[0], wt.Shape[1], bias, sch, opt); err != nil {
 				return err
 			}
 		}

@@ -23,6 +23,10 @@ type BlockRunner interface {
 	RunBlock(st BlockState, b int, hook Hook, until string) error
 	// Head applies the final norm and the classifier: logits [len, vocab] per sequence.
 	Head(st BlockState) ([][]float32, error)
+	// HeadRows is Head on rows [lo, hi) of the batch (every sequence's rows stacked): their
+	// logits [hi-lo, vocab] flattened across sequences, the same values as Head's rows, so
+	// a batch's logits can be taken a chunk of rows at a time.
+	HeadRows(st BlockState, lo, hi int) ([]float32, error)
 	Clone(st BlockState) (BlockState, error)
 	// Lengths is the length of each sequence of st's batch.
 	Lengths(st BlockState) ([]int, error)
@@ -82,6 +86,14 @@ func (r HostBlocks) Head(st BlockState) ([][]float32, error) {
 		return nil, err
 	}
 	return r.M.Head(h)
+}
+
+func (r HostBlocks) HeadRows(st BlockState, lo, hi int) ([]float32, error) {
+	h, err := hiddenOf(st)
+	if err != nil {
+		return nil, err
+	}
+	return r.M.HeadRows(h, lo, hi)
 }
 
 func (r HostBlocks) Clone(st BlockState) (BlockState, error) {

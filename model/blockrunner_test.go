@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/autoq/autoq/backend"
+	"github.com/autoq/autoq/tensor"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -65,4 +66,44 @@ func TestHostBlocksEqualsForward(t *testing.T) {
 func TestOpenBlockRunnerWithoutCUDA(t *testing.T) {
 	_, err := OpenBlockRunner(backend.Device{CUDA: true}, tinyModel(t, tinyConfig(), 1))
 	assert.ErrorContains(t, err, "built with -tags cuda")
+}
+
+// HeadRows over any cut of a batch's rows gives Head's logits bit for bit (the classifier
+// runs the scalar matmul on chunks under 4 rows, the packed one above; float32 and a lazy
+// model's 16-bit lm_head), and rejects a range outside the batch.
+func TestHeadRowsEqualsHead(t *testing.T) {
+	seqs := [][]int{{1, 5, 9, 3, 7, 2, 11, 4, 6}, {1, 30}, {1, 4, 8, 15, 16, 23, 2}}
+	lazy, err := NewLazy(tinyConfig(), newMapSource(halfTensors(tinyConfig(), 5, tensor.BF16)), LazyOptions{})
+	require.NoError(t, err)
+	models := map[string]*Model{"f32": tinyModel(t, tinyConfig(), 5), "bf16 lazy": lazy}
+	for name, m := range models {
+		r := HostBlocks{M: m}
+		st, err := r.Embed(seqs)
+		require.NoError(t, err)
+		for b := 0; b < m.Blocks(); b++ {
+			require.NoError(t, r.RunBlock(st, b, nil, ""))
+		}
+		whole, err := r.Head(st)
+		require.NoError(t, err)
+		var want []float32
+		for _, lg := range whole {
+			want = append(want, lg...)
+		}
+		rows := len(want) / m.Config.Vocab
+		require.Equal(t, 18, rows)
+		for _, chunk := range []int{1, 3, 4, 5, 8, 18} {
+			var got []float32
+			for lo := 0; lo < rows; lo += chunk {
+				part, err := r.HeadRows(st, lo, min(lo+chunk, rows))
+				require.NoError(t, err)
+				require.Len(t, part, (min(lo+chunk, rows)-lo)*m.Config.Vocab)
+				got = append(got, part...)
+			}
+			assert.Equal(t, want, got, "%s: chunks of %d rows", name, chunk)
+		}
+		for _, bad := range [][2]int{{-1, 2}, {3, 3}, {17, 19}} {
+			_, err := r.HeadRows(st, bad[0], bad[1])
+			assert.ErrorContains(t, err, "outside the batch's 18 rows", "%s: rows %v", name, bad)
+		}
+	}
 }

@@ -182,6 +182,9 @@ func (m *Model) Head(h *Hidden) ([][]float32, error) {
 	if err := m.checkHidden(h); err != nil {
 		return nil, err
 	}
+	if err := m.ensureHead(); err != nil {
+		return nil, err
+	}
 	D, V, M := m.Config.Dim, m.Config.Vocab, h.Rows
 	xb := make([]float32, M*D)
 	rmsNorm(xb, h.X, m.finalNorm, M, D, float32(m.Config.NormEps))
@@ -195,6 +198,28 @@ func (m *Model) Head(h *Hidden) ([][]float32, error) {
 	return out, nil
 }
 
+// HeadRows is Head on rows [lo, hi) of h's batch (the rows of every sequence stacked, as
+// in h.X): their logits [hi-lo, vocab], flattened across sequences. Every row's logits
+// are Head's bits (the norm is per row and each logit one sum in a fixed order), so a
+// caller can take a batch's logits in chunks instead of all at once.
+func (m *Model) HeadRows(h *Hidden, lo, hi int) ([]float32, error) {
+	if err := m.checkHidden(h); err != nil {
+		return nil, err
+	}
+	if lo < 0 || hi > h.Rows || lo >= hi {
+		return nil, fmt.Errorf("model: head rows [%d, %d) outside the batch's %d rows", lo, hi, h.Rows)
+	}
+	if err := m.ensureHead(); err != nil {
+		return nil, err
+	}
+	D, V, M := m.Config.Dim, m.Config.Vocab, hi-lo
+	xb := make([]float32, M*D)
+	rmsNorm(xb, h.X[lo*D:hi*D], m.finalNorm, M, D, float32(m.Config.NormEps))
+	logits := make([]float32, M*V)
+	m.classifier.Forward(xb, M, logits)
+	return logits, nil
+}
+
 func (m *Model) checkHidden(h *Hidden) error {
 	if h == nil || len(h.offsets) < 2 || h.Dim != m.Config.Dim || h.Rows != h.offsets[len(h.offsets)-1] || len(h.X) != h.Rows*h.Dim {
 		return fmt.Errorf("model: hidden state does not come from this model's Embed (dim %d)", m.Config.Dim)
@@ -204,11 +229,13 @@ func (m *Model) checkHidden(h *Hidden) error {
 
 func (m *Model) newWorkspace(h *Hidden) *workspace {
 	M, D, KV, H := h.Rows, m.Config.Dim, m.Config.KVDim(), m.Config.HiddenDim
+	shared := make([]float32, M*max(2*D+2*KV, H))
+	q, k := shared[:M*D:M*D], shared[M*D:M*(D+KV):M*(D+KV)]
+	v, att := shared[M*(D+KV):M*(D+2*KV):M*(D+2*KV)], shared[M*(D+2*KV):M*(2*D+2*KV):M*(2*D+2*KV)]
 	return &workspace{
-		xb: make([]float32, M*D), q: make([]float32, M*D),
-		att: make([]float32, M*D), proj: make([]float32, M*D),
-		k: make([]float32, M*KV), v: make([]float32, M*KV),
-		h1: make([]float32, M*H), h2: make([]float32, M*H),
+		xb: make([]float32, M*D), proj: make([]float32, M*D),
+		q: q, k: k, v: v, att: att, h1: shared[: M*H : M*H],
+		h2: make([]float32, min(M, mlpChunkRows)*H),
 	}
 }
 
@@ -242,10 +269,23 @@ func (m *Model) block(ws *workspace, ly *layer, h *Hidden, hook Hook, stop strin
 	addInPlace(ws.x, ws.proj)
 
 	rmsNorm(ws.xb, ws.x, ly.ffnNorm, M, D, eps)
-	if !run(linGate, ws.xb, ws.h1) || !run(linUp, ws.xb, ws.h2) {
+	if !run(linGate, ws.xb, ws.h1) {
 		return
 	}
-	siluMul(ws.h1, ws.h2, m.exp64)
+	// up_proj (its hook sees the whole input first) and the SiLU product, a chunk of rows
+	// at a time.
+	if hook != nil {
+		hook(ly.names[linUp], ws.xb[:M*D], M, D)
+	}
+	if ly.names[linUp] == stop {
+		return
+	}
+	H, c := m.Config.HiddenDim, len(ws.h2)/m.Config.HiddenDim
+	for r0 := 0; r0 < M; r0 += c {
+		r1 := min(r0+c, M)
+		ly.lin[linUp].Forward(ws.xb[r0*D:r1*D], r1-r0, ws.h2)
+		siluMul(ws.h1[r0*H:r1*H], ws.h2[:(r1-r0)*H], m.exp64)
+	}
 	if !run(linDown, ws.h1, ws.proj) {
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/autoq/autoq/quant"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -136,4 +137,50 @@ func TestBlockAPIErrors(t *testing.T) {
 	_, err = m.Embed([][]int{{1, 99}})
 	assert.ErrorContains(t, err, "token id 99 outside the vocabulary")
 	assert.Nil(t, m.BlockLinearNames(2))
+}
+
+// up_proj and the SiLU product run a chunk of rows at a time (mlpChunkRows): any chunk size
+// gives the logits and hook inputs of the unchunked block bit for bit, with full-precision,
+// fake-quantized (dynamic int8 inputs) and integer-kernel (W8A8, W4A16) up_proj layers and
+// the expf SiLU, on batches taking the packed kernel and its tail rows.
+func TestMLPChunksEqualWholeBatch(t *testing.T) {
+	defer func(c int) { mlpChunkRows = c }(mlpChunkRows)
+	cfg := tinyConfig()
+	cfg.HiddenDim = 64
+	seqs := [][]int{{1, 5, 9, 3, 7, 2, 11, 4, 6, 8, 10}, {1, 30}, {1, 4, 8, 15, 16, 23, 2}}
+	up := "model.layers.1.mlp.up_proj"
+	plugs := map[string]func(m *Model) Linear{
+		"dense": func(m *Model) Linear { return m.Linear(up) },
+		"fake dynamic": func(m *Model) Linear {
+			return perChannelFakeQuant(t, up, m.Weight(up+".weight"), 8, quant.ActDynamic)
+		},
+		"w8a8": func(m *Model) Linear {
+			w := m.Weight(up + ".weight")
+			l, err := NewQuantLinear(up, w.F32(), nil, w.Shape[0], w.Shape[1], quant.Scheme{Bits: 8, Symmetric: true, Granularity: quant.PerChannel}, quant.SearchOptions{})
+			require.NoError(t, err)
+			return l
+		},
+		"w4a16": func(m *Model) Linear {
+			w := m.Weight(up + ".weight")
+			l, err := NewQuantLinear(up, w.F32(), nil, w.Shape[0], w.Shape[1], quant.Scheme{Bits: 4, Granularity: quant.PerGroup, GroupSize: 8}, quant.SearchOptions{})
+			require.NoError(t, err)
+			return l
+		},
+	}
+	for name, plug := range plugs {
+		m := tinyModel(t, cfg, 9)
+		require.NoError(t, m.SetLinear(up, plug(m)))
+		mlpChunkRows = 1 << 20
+		var want []hookCall
+		ref, err := m.Forward(seqs, recorder(&want))
+		require.NoError(t, err)
+		for _, c := range []int{1, 3, 4, 7} {
+			mlpChunkRows = c
+			var got []hookCall
+			lg, err := m.Forward(seqs, recorder(&got))
+			require.NoError(t, err)
+			assert.Equal(t, ref, lg, "%s: chunks of %d rows", name, c)
+			assert.Equal(t, want, got, "%s: chunks of %d rows: hook inputs", name, c)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/autoq/autoq/quant"
 )
@@ -17,26 +18,39 @@ type FakeQuant struct {
 	xq   []float32
 }
 
-// NewFakeQuant builds the layer from a quantized weight; bias may be nil.
+// NewFakeQuant builds the layer from a quantized weight; bias may be nil. The layer keeps a
+// copy of q (whose data may be a view of a mapped file) and dequantizes its rows as the
+// product reads them: the bits of the dequantized float32 matrix from the quantized
+// weight's memory.
 func NewFakeQuant(q *quant.QTensor, bias []float32, act quant.ActMode, amax float32) (*FakeQuant, error) {
 	if err := q.Validate(); err != nil {
 		return nil, fmt.Errorf("fake-quant %s: %w", q.Name, err)
 	}
-	return NewFakeQuantDequantized(q.Name, quant.Dequantize(q), q.Rows, q.Cols, bias, act, amax)
+	if bias != nil && len(bias) != q.Rows {
+		return nil, fmt.Errorf("fake-quant %s: dense linear: bias has %d entries, want %d", q.Name, len(bias), q.Rows)
+	}
+	own := *q
+	own.Data, own.Scales = slices.Clone(q.Data), slices.Clone(q.Scales)
+	own.Zeros, own.GIdx = slices.Clone(q.Zeros), slices.Clone(q.GIdx)
+	return newFakeQuant(q.Name, Dense{Bias: bias, N: q.Rows, K: q.Cols, src: qRows{&own}}, act, amax)
 }
 
 // NewFakeQuantDequantized builds the layer from weights that are already dequantized
 // ([n, k] row-major), for quantizers whose output is not one QTensor of this shape (e.g. a
 // matrix quantized with zero-padded columns, then trimmed).
 func NewFakeQuantDequantized(name string, w []float32, n, k int, bias []float32, act quant.ActMode, amax float32) (*FakeQuant, error) {
-	if act == quant.ActStatic && !(amax > 0) {
-		return nil, fmt.Errorf("fake-quant %s: static activation quantization needs a positive amax, got %g", name, amax)
-	}
 	d, err := NewDense(w, bias, n, k)
 	if err != nil {
 		return nil, fmt.Errorf("fake-quant %s: %w", name, err)
 	}
-	return &FakeQuant{Dense: *d, Act: act, Amax: amax}, nil
+	return newFakeQuant(name, *d, act, amax)
+}
+
+func newFakeQuant(name string, d Dense, act quant.ActMode, amax float32) (*FakeQuant, error) {
+	if act == quant.ActStatic && !(amax > 0) {
+		return nil, fmt.Errorf("fake-quant %s: static activation quantization needs a positive amax, got %g", name, amax)
+	}
+	return &FakeQuant{Dense: d, Act: act, Amax: amax}, nil
 }
 
 // Forward quantizes the input as configured, then multiplies.

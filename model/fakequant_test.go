@@ -57,3 +57,51 @@ func TestFakeQuantPerTokenActivationsRoundToInt8Grid(t *testing.T) {
 	_, err = NewFakeQuant(q, nil, quant.ActStatic, 0)
 	assert.ErrorContains(t, err, "needs a positive amax")
 }
+
+// A FakeQuant built from a QTensor keeps it and dequantizes rows as the product reads them:
+// its output equals the layer over the dequantized float32 matrix (NewFakeQuantDequantized)
+// bit for bit, on the packed kernel (with a partial last panel and tail rows) and the
+// scalar path, for 8-, 4- and 3-bit weights, symmetric and not, with and without fake int8
+// activations; Weights is the dequantized matrix, also once q's memory changed.
+func TestFakeQuantFromQTensorEqualsDequantized(t *testing.T) {
+	r := testutil.Rand(12)
+	N, K := 37, 96
+	w := testutil.Gaussian(r, N*K, 1)
+	bias := testutil.Gaussian(r, N, 1)
+	schemes := []quant.Scheme{
+		{Bits: 8, Symmetric: true, Granularity: quant.PerChannel},
+		{Bits: 4, Symmetric: true, Granularity: quant.PerGroup, GroupSize: 32},
+		{Bits: 4, Granularity: quant.PerGroup, GroupSize: 32},
+		{Bits: 3, Granularity: quant.PerChannel},
+	}
+	for _, s := range schemes {
+		q, err := quant.Quantize("w", w, N, K, s, quant.SearchOptions{Method: quant.SearchMax})
+		require.NoError(t, err)
+		deq := quant.Dequantize(q)
+		for _, act := range []quant.ActMode{quant.ActNone, quant.ActDynamic} {
+			fq, err := NewFakeQuant(q, bias, act, 0)
+			require.NoError(t, err)
+			assert.Nil(t, fq.W, "%s: no float32 copy held", s)
+			assert.Equal(t, deq, fq.Weights(), "%s", s)
+			ref, err := NewFakeQuantDequantized("w", deq, N, K, bias, act, 0)
+			require.NoError(t, err)
+			for _, M := range []int{1, 3, 4, 9} {
+				x := testutil.Gaussian(r, M*K, 1)
+				got, want := make([]float32, M*N), make([]float32, M*N)
+				fq.Forward(x, M, got)
+				ref.Forward(x, M, want)
+				assert.Equal(t, want, got, "%s act %v, %d rows", s, act, M)
+			}
+		}
+	}
+	q, err := quant.Quantize("w", w, N, K, schemes[0], quant.SearchOptions{})
+	require.NoError(t, err)
+	deq := quant.Dequantize(q)
+	fq, err := NewFakeQuant(q, nil, quant.ActNone, 0)
+	require.NoError(t, err)
+	clear(q.Data) // q may be a view of a mapping that goes away: the layer holds a copy
+	q.Scales[0] *= 2
+	assert.Equal(t, deq, fq.Weights())
+	_, err = NewFakeQuant(q, bias[:3], quant.ActNone, 0)
+	assert.ErrorContains(t, err, "bias has 3 entries, want 37")
+}

@@ -5,12 +5,19 @@ import (
 )
 
 // workspace holds the activations of one RunBlocks (or ProbeBlock) call, reused by every
-// block; x is the residual stream being updated.
+// block; x is the residual stream being updated. The attention's q, k, v and att are dead
+// once o_proj has run, so the MLP's h1 takes their memory; up_proj runs a chunk of rows
+// at a time into h2 (mlpChunkRows rows).
 type workspace struct {
 	x, xb, q, att, proj []float32 // [M, D]
 	k, v                []float32 // [M, KV]
-	h1, h2              []float32 // [M, H]
+	h1                  []float32 // [M, H], over q, k, v and att
+	h2                  []float32 // [min(M, mlpChunkRows), H]
 }
+
+// mlpChunkRows is how many rows up_proj and the SiLU product take at a time: a linear
+// layer's rows are independent, so the chunks give the whole batch's bits.
+var mlpChunkRows = 256
 
 // Forward runs the prefill of each sequence in tokens (sequences may differ in length; each
 // is attended to on its own, positions start at 0) and returns the logits of every

@@ -41,6 +41,13 @@ func TestLazyHalfFixedSameBitsAsF32(t *testing.T) {
 			if !tied {
 				assert.Equal(t, d, lazy.Weight("lm_head.weight").DType)
 			}
+			up := "model.layers.1.mlp.up_proj"
+			assert.Equal(t, d, lazy.Weight(up+".weight").DType, "block weights stay as stored")
+			assert.Nil(t, lazy.Linear(up).(*Dense).W, "no float32 copy of a block weight")
+			assert.Equal(t, full.Linear(up).(*Dense).W, lazy.Linear(up).(*Dense).Weights())
+			require.NoError(t, lazy.SetLinear(up, full.Linear(up)))
+			require.NoError(t, lazy.ResetLinear(up)) // the logits below are the reset layer's
+			assert.Nil(t, lazy.Linear(up).(*Dense).W, "reset: 16-bit again")
 			for _, seqs := range [][][]int{{{3}}, {{1, 2, 3, 4, 5, 6}}, {{7, 8, 9, 10, 11, 12, 13}, {39, 0, 5}}} {
 				want, err := full.Forward(seqs, nil)
 				require.NoError(t, err)
@@ -99,4 +106,43 @@ func TestLazyHalfEmbeddingNonFinite(t *testing.T) {
 	_, err := NewLazy(cfg, newMapSource(ts), LazyOptions{})
 	require.ErrorContains(t, err, "model.embed_tokens.weight has a non-finite value")
 	assert.ErrorContains(t, err, "element 300")
+}
+
+// A lazy model with HeadOnUse checks its lm_head when built but reads it only when the head
+// runs, gives the logits of the model that read it at once, and reads it again after
+// ReleaseHead; a bad lm_head is still an error when the model is built.
+func TestLazyHeadOnUse(t *testing.T) {
+	cfg := tinyConfig()
+	ts := halfTensors(cfg, 23, tensor.BF16)
+	full, err := NewLazy(cfg, newMapSource(ts), LazyOptions{})
+	require.NoError(t, err)
+	src := newMapSource(ts)
+	var released []string
+	lazy, err := NewLazy(cfg, src, LazyOptions{HeadOnUse: true, Release: func(n []string) { released = append(released, n...) }})
+	require.NoError(t, err)
+	assert.Equal(t, 1, src.reads["lm_head.weight"], "checked when built")
+	assert.Contains(t, released, "lm_head.weight")
+	assert.NotContains(t, lazy.WeightNames(), "lm_head.weight", "not held")
+	seqs := [][]int{{1, 2, 3, 4, 5, 6}, {7, 8}}
+	want, err := full.Forward(seqs, nil)
+	require.NoError(t, err)
+	for i := 0; i < 2; i++ {
+		got, err := lazy.Forward(seqs, nil)
+		require.NoError(t, err)
+		assert.Equal(t, want, got)
+		assert.Equal(t, 2+i, src.reads["lm_head.weight"], "read when the head runs")
+		assert.Equal(t, tensor.BF16, lazy.Weight("lm_head.weight").DType)
+		lazy.ReleaseHead()
+		assert.NotContains(t, lazy.WeightNames(), "lm_head.weight")
+	}
+	assert.Equal(t, ts["lm_head.weight"].Data, lazy.FixedTensor("lm_head.weight").Data, "FixedTensor reads it too")
+
+	bad := halfTensors(cfg, 23, tensor.BF16)
+	bad["lm_head.weight"] = bad["lm_head.weight"].Convert(tensor.F32)
+	bad["lm_head.weight"].F32()[7] = float32(math.Inf(1))
+	_, err = NewLazy(cfg, newMapSource(bad), LazyOptions{HeadOnUse: true})
+	assert.ErrorContains(t, err, "lm_head.weight has a non-finite value +Inf at element 7")
+	delete(bad, "lm_head.weight")
+	_, err = NewLazy(cfg, newMapSource(bad), LazyOptions{HeadOnUse: true})
+	assert.ErrorContains(t, err, "missing tensor lm_head.weight")
 }

@@ -13,9 +13,9 @@ import (
 
 // A lazy model (NewLazy) holds the embedding, the final norm and the classifier, and reads
 // each decoder block's weights from the checkpoint the first time the block is used, as
-// float32. With a byte budget it keeps only the most recently used blocks resident, so a
-// model much larger than memory runs block by block from a mapped (sharded, BF16)
-// checkpoint; the bits are those of New's model (the same conversion of the same
+// float32 (a BF16 or F16 checkpoint's linear weights stay 16-bit, see half.go). With a
+// byte budget it keeps only the most recently used blocks resident, so a model much larger
+// than memory runs block by block from a mapped (sharded, BF16) checkpoint; the bits are those of New's model (the same conversion of the same
 // tensors). Plugged layers (SetLinear) survive a block's release: only what was read from
 // the checkpoint is dropped and read again when the block is next used.
 
@@ -43,6 +43,9 @@ type LazyOptions struct {
 	// lm_head) from a caller that knows it equal to this model's (the embedding and lm_head
 	// of an export and of its source), which the model then shares instead of reading its own.
 	Reuse func(name string) *tensor.Tensor
+	// HeadOnUse reads an untied lm_head when the head first runs instead of now (checked
+	// now): see ReleaseHead.
+	HeadOnUse bool
 }
 
 // BlockMemoryError says that one decoder block does not fit the memory budget.
@@ -62,6 +65,8 @@ type lazyState struct {
 	opt      LazyOptions
 	resident []int // loaded blocks, least recently used first
 	loads    int   // blocks read from the source so far
+	// headOnUse: the lm_head is read by ensureHead (HeadOnUse); the classifier may be nil.
+	headOnUse bool
 }
 
 // NewLazy builds a model that reads its decoder blocks from src when they are first used
@@ -131,6 +136,12 @@ func (m *Model) lazyGetFixed(name string, shape ...int) (*tensor.Tensor, error) 
 		}
 		return t, err
 	}
+	return m.lazyGetHalf(name, shape...)
+}
+
+// lazyGetHalf reads a tensor from the lazy source (a linear weight: loadLayer's
+// fixedGetter) as lazyGetFixed does, without Reuse.
+func (m *Model) lazyGetHalf(name string, shape ...int) (*tensor.Tensor, error) {
 	t, err := m.lazy.src.Tensor(name)
 	if err != nil || t == nil {
 		return nil, fmt.Errorf("model: missing tensor %s (%v)", name, err)
@@ -216,7 +227,7 @@ func (m *Model) ensureLocked(b int) error {
 			m.releaseLocked(lz.resident[0])
 		}
 	}
-	if err := m.loadLayer(b, m.lazyGet); err != nil {
+	if err := m.loadLayer(b, m.lazyGet, m.lazyGetHalf); err != nil {
 		m.releaseLocked(b)
 		return err
 	}
@@ -281,7 +292,7 @@ func (m *Model) ResetLinear(name string) error {
 	if t, ok := m.weights[name+".bias"]; ok {
 		bias = t.F32()
 	}
-	*p, ly.own[i] = &Dense{W: w.F32(), Bias: bias, N: w.Shape[0], K: w.Shape[1]}, true
+	*p, ly.own[i] = denseOf(w, bias, w.Shape[0], w.Shape[1]), true
 	return nil
 }
 
@@ -299,7 +310,7 @@ func (m *Model) ResetBlock(b int) {
 			if t, ok := m.weights[name+".bias"]; ok {
 				bias = t.F32()
 			}
-			ly.lin[i] = &Dense{W: m.weights[name+".weight"].F32(), Bias: bias, N: n, K: k}
+			ly.lin[i] = denseOf(m.weights[name+".weight"], bias, n, k)
 		}
 		return
 	}
@@ -352,6 +363,9 @@ func (m *Model) touch(name string) error {
 	}
 	b := blockOf(name)
 	if b < 0 || b >= len(m.layers) {
+		if name == headName {
+			return m.ensureHead()
+		}
 		return nil
 	}
 	return m.LoadBlock(b)
@@ -377,7 +391,7 @@ func (m *Model) FixedTensor(name string) *tensor.Tensor {
 	case "model.embed_tokens.weight", "model.norm.weight":
 		return m.weights[name]
 	case "lm_head.weight":
-		if !m.Config.TiedEmbeddings {
+		if !m.Config.TiedEmbeddings && m.ensureHead() == nil {
 			return m.weights[name]
 		}
 	}

@@ -4,19 +4,40 @@ import "fmt"
 
 // Linear is a linear layer y = x W^T (+ b) over M rows: x is [M, in], out is [M, out],
 // both row-major. Implementations must be safe to call from one goroutine at a time and
-// may parallelise internally.
+// may parallelise internally. Each output row must depend on its input row alone (the
+// model runs a batch's rows in chunks where it saves memory, see workspace).
 type Linear interface {
 	Forward(x []float32, M int, out []float32)
 	// Dims returns (out, in): the weight matrix's rows and columns.
 	Dims() (out, in int)
 }
 
-// Dense is a full-precision float32 linear layer. W is [N, K] row-major ([out, in], as
-// stored in checkpoints); Bias is nil or has N entries.
+// Dense is a full-precision linear layer. W is [N, K] row-major ([out, in], as stored in
+// checkpoints); Bias is nil or has N entries. A Dense of a lazy model over a BF16 or F16
+// checkpoint keeps the checkpoint's 16-bit values instead, and a FakeQuant its quantized
+// weight (W nil; see half.go): the product converts their rows exactly as it packs them,
+// so the bits are those of the float32 weights. Weights gives them as float32 either way.
 type Dense struct {
 	W    []float32
 	Bias []float32
 	N, K int
+	src  rowSource // the weights when W is nil
+}
+
+// Weights returns the float32 weights [N, K]: W itself, or a converted copy.
+func (d *Dense) Weights() []float32 {
+	if d.W == nil && d.src != nil {
+		return d.src.rows(0, d.N, d.K, make([]float32, d.N*d.K))
+	}
+	return d.W
+}
+
+// weightRows is where the product reads the weight rows from.
+func (d *Dense) weightRows() rowSource {
+	if d.W == nil && d.src != nil {
+		return d.src
+	}
+	return f32Rows(d.W)
 }
 
 // NewDense checks the sizes and returns the layer (w and bias are used, not copied).
@@ -37,7 +58,7 @@ func (d *Dense) Dims() (int, int) { return d.N, d.K }
 // order, each product rounded before it is added (the float32 conversions forbid fused
 // multiply-adds), so the result is the same for any tiling, goroutine count or CPU.
 func (d *Dense) Forward(x []float32, M int, out []float32) {
-	matmulT(out, x, d.W, M, d.N, d.K)
+	matmulTRows(out, x, d.weightRows(), M, d.N, d.K)
 	if d.Bias != nil {
 		for m := 0; m < M; m++ {
 			row := out[m*d.N : (m+1)*d.N]

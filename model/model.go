@@ -84,11 +84,12 @@ func New(cfg checkpoint.LlamaConfig, tensors map[string]*tensor.Tensor) (*Model,
 		}
 		return m.convert(name, t, shape)
 	}
-	if err := m.loadFixed(get, m.f32Fixed(get)); err != nil {
+	fixed := m.f32Fixed(get)
+	if err := m.loadFixed(get, fixed); err != nil {
 		return nil, err
 	}
 	for l := range m.layers {
-		if err := m.loadLayer(l, get); err != nil {
+		if err := m.loadLayer(l, get, fixed); err != nil {
 			return nil, err
 		}
 	}
@@ -143,8 +144,9 @@ func checkTensor(name string, t *tensor.Tensor, shape []int) error {
 	return nil
 }
 
-// fixedGetter reads the embedding or lm_head, checked, as an F32 tensor or (a lazy model
-// over a 16-bit checkpoint) as the checkpoint's values, recording it under name for Weight.
+// fixedGetter reads the embedding, lm_head or a linear weight, checked, as an F32 tensor or
+// (a lazy model over a 16-bit checkpoint) as the checkpoint's values, recording it under
+// name for Weight.
 type fixedGetter func(name string, shape ...int) (*tensor.Tensor, error)
 
 // f32Fixed is the fixedGetter of get: every tensor as float32.
@@ -170,6 +172,10 @@ func (m *Model) loadFixed(get getter, fixed fixedGetter) error {
 	if m.finalNorm, err = get("model.norm.weight", D); err != nil {
 		return err
 	}
+	if !cfg.TiedEmbeddings && m.lazy != nil && m.lazy.opt.HeadOnUse {
+		m.classifier = nil // read by ensureHead
+		return m.checkHeadOnUse()
+	}
 	if !cfg.TiedEmbeddings {
 		cls, err := fixed("lm_head.weight", V, D)
 		if err != nil {
@@ -186,10 +192,10 @@ func linearShapes(cfg checkpoint.LlamaConfig) [7][2]int {
 	return [7][2]int{{D, D}, {KV, D}, {KV, D}, {D, D}, {H, D}, {H, D}, {D, H}}
 }
 
-// loadLayer reads decoder block l's norms and weights. A linear slot already holding a
-// plugged layer keeps it; the others get the full-precision Dense (or, in a lazy model,
-// the layer its options supply).
-func (m *Model) loadLayer(l int, get getter) error {
+// loadLayer reads decoder block l's norms (get) and weights (weight). A linear slot
+// already holding a plugged layer keeps it; the others get the full-precision Dense (or,
+// in a lazy model, the layer its options supply).
+func (m *Model) loadLayer(l int, get getter, weight fixedGetter) error {
 	cfg := m.Config
 	D := cfg.Dim
 	shapes := linearShapes(cfg)
@@ -218,7 +224,7 @@ func (m *Model) loadLayer(l int, get getter) error {
 		}
 		// The weight is read even under a plugged layer (Weight serves it), where it may
 		// also be absent (a lazy model over a quantized export).
-		w, err := get(name+".weight", shapes[i][0], shapes[i][1])
+		w, err := weight(name+".weight", shapes[i][0], shapes[i][1])
 		if err != nil && ly.lin[i] != nil {
 			continue
 		}
@@ -232,7 +238,7 @@ func (m *Model) loadLayer(l int, get getter) error {
 			}
 		}
 		if ly.lin[i] == nil {
-			ly.lin[i], ly.own[i] = &Dense{W: w, Bias: bias, N: shapes[i][0], K: shapes[i][1]}, true
+			ly.lin[i], ly.own[i] = denseOf(w, bias, shapes[i][0], shapes[i][1]), true
 		}
 	}
 	ly.loaded = true
@@ -316,7 +322,7 @@ func (m *Model) ResetLinears() {
 			if b, ok := m.weights[name+".bias"]; ok {
 				bias = b.F32()
 			}
-			*m.byName[name] = &Dense{W: m.weights[name+".weight"].F32(), Bias: bias, N: n, K: k}
+			*m.byName[name] = denseOf(m.weights[name+".weight"], bias, n, k)
 		}
 	}
 }
@@ -328,9 +334,9 @@ func (m *Model) WeightNames() []string {
 }
 
 // Weight returns the checkpoint tensor name (e.g. "model.layers.0.mlp.up_proj.weight") as
-// F32 (the embedding and lm_head of a lazy model over a BF16 or F16 checkpoint: as
-// stored; ToF32 reads any), or nil if there is none. The tensor is shared: do not modify it. A lazy model reads
-// the tensor's block first.
+// F32 (the embedding, lm_head and linear weights of a lazy model over a BF16 or F16
+// checkpoint: as stored; ToF32 reads any), or nil if there is none. The tensor is shared:
+// do not modify it. A lazy model reads the tensor's block first.
 func (m *Model) Weight(name string) *tensor.Tensor {
 	if m.touch(name) != nil {
 		return nil

@@ -132,3 +132,40 @@ func TestPutLevelKeepsNeighbours(t *testing.T) {
 		assert.Equal(t, want, row, "bits %d", bits)
 	}
 }
+
+// DequantizeRowsInto over consecutive row ranges gives Dequantize's matrix bit for bit,
+// for 8-, 5-, 4- and 3-bit levels, groups in order and in activation order (GIdx).
+func TestDequantizeRowsIntoEqualsDequantize(t *testing.T) {
+	const rows, cols = 9, 64
+	w := testutil.Gaussian(testutil.Rand(31), rows*cols, 1)
+	for _, s := range []Scheme{
+		{Bits: 8, Symmetric: true, Granularity: PerChannel},
+		{Bits: 4, Granularity: PerGroup, GroupSize: 16},
+		{Bits: 3, Symmetric: true, Granularity: PerGroup, GroupSize: 32},
+		{Bits: 5, Granularity: PerTensor},
+	} {
+		q, err := Quantize("w", w, rows, cols, s, SearchOptions{})
+		require.NoError(t, err)
+		qs := []*QTensor{q}
+		if s.Granularity == PerGroup {
+			g := *q
+			g.GIdx = make([]int32, cols)
+			for c := range g.GIdx {
+				g.GIdx[c] = int32((c * 5 % cols) / s.GroupSize)
+			}
+			require.NoError(t, g.Validate())
+			qs = append(qs, &g)
+		}
+		for _, q := range qs {
+			want := Dequantize(q)
+			for _, step := range []int{1, 2, 4, rows} {
+				var got []float32
+				buf := make([]float32, step*cols)
+				for r0 := 0; r0 < rows; r0 += step {
+					got = append(got, DequantizeRowsInto(q, buf, r0, min(r0+step, rows))...)
+				}
+				assert.Equal(t, want, got, "%s gidx %v, %d rows at a time", s, q.GIdx != nil, step)
+			}
+		}
+	}
+}

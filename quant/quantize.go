@@ -199,6 +199,19 @@ func Dequantize(q *QTensor) []float32 {
 	return out
 }
 
+// DequantizeRowsInto writes rows [r0, r1) of q (validated) dequantized into dst (at least
+// (r1-r0)*Cols long) and returns them: Dequantize's values of those rows, so that a layer
+// can keep q and dequantize its rows where it uses them. It runs on the calling goroutine.
+func DequantizeRowsInto(q *QTensor, dst []float32, r0, r1 int) []float32 {
+	l := q.Layout()
+	rb := q.rowBytes()
+	dst = dst[:(r1-r0)*q.Cols]
+	for r := r0; r < r1; r++ {
+		dequantizeRow(q, l, q.Data[r*rb:(r+1)*rb], r, dst[(r-r0)*q.Cols:(r-r0+1)*q.Cols])
+	}
+	return dst
+}
+
 // dequantizeRows fills out (the full matrix) for rows [r0, r1), in parallel.
 func dequantizeRows(q *QTensor, out []float32, r0, r1 int) {
 	l := q.Layout()

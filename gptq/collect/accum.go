@@ -2,7 +2,9 @@ package collect
 
 import (
 	"fmt"
+	"hash/maphash"
 	"math"
+	"unsafe"
 
 	"github.com/autoq/autoq/gptq"
 	"github.com/autoq/autoq/model"
@@ -12,13 +14,14 @@ import (
 // over the model (Forward, or RunBlocks one block at a time): the statistics Hessians
 // collects, for a caller that drives the passes itself. Layers reading one input (q/k/v,
 // gate/up) share a single accumulation, found as Hessians finds it (consecutive hook calls
-// with equal values), so batches added in the same order give Hessians' bits.
+// with the same values), so batches added in the same order give Hessians' bits. Only a
+// digest of the previous input is kept, not a copy (a batch's widest input is tens of MB).
 type Accumulator struct {
 	want     map[string]bool
 	hs       map[string]*gptq.Hessian
 	alias    map[string]string // layer -> layer whose Hessian it shares
 	lastName string
-	lastX    []float32
+	last     inputDigest // of the previous hook call's input (zero: none this batch)
 	err      error
 	pending  []func() error // sums still to be fetched (a device's), run by Hessians
 }
@@ -41,14 +44,15 @@ func (a *Accumulator) Hook() model.Hook {
 		if a.err != nil || len(x) == 0 || a.want != nil && !a.want[name] {
 			return
 		}
-		if len(x) == len(a.lastX) && equal(x, a.lastX) {
+		d := digestOf(x)
+		if d == a.last {
 			if o, ok := a.alias[name]; ok && o != a.lastName {
 				a.err = fmt.Errorf("collect: %s shared the input of %s, now of %s", name, o, a.lastName)
 			}
 			a.alias[name] = a.lastName
 			return
 		}
-		a.lastName, a.lastX = name, append(a.lastX[:0], x...)
+		a.lastName, a.last = name, d
 		h := a.hs[name]
 		if h == nil {
 			var err error
@@ -121,7 +125,7 @@ func (a *Accumulator) Defer(f func() error) { a.pending = append(a.pending, f) }
 
 // EndBatch ends one pass: inputs are compared for sharing within a pass only.
 func (a *Accumulator) EndBatch() {
-	a.lastName, a.lastX = "", a.lastX[:0]
+	a.lastName, a.last = "", inputDigest{}
 }
 
 // Err is the first error a hook call met.
@@ -167,4 +171,22 @@ func (a *Accumulator) Bytes() int64 {
 		n += 8 * int64(len(h.Sum))
 	}
 	return n
+}
+
+// inputDigest identifies a hook input by its length and two independent 64-bit hashes of
+// its bits: equal inputs have equal digests, and two different inputs of one pass share
+// one with a probability of about 2^-128.
+type inputDigest struct {
+	n    int
+	h, g uint64
+}
+
+var digestSeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
+
+func digestOf(x []float32) inputDigest {
+	if len(x) == 0 {
+		return inputDigest{}
+	}
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&x[0])), 4*len(x))
+	return inputDigest{n: len(x), h: maphash.Bytes(digestSeeds[0], b), g: maphash.Bytes(digestSeeds[1], b)}
 }

@@ -97,3 +97,30 @@ func storiesWithRandomTokens(t *testing.T, seed uint64, lens ...int) (*model.Mod
 	}
 	return m, seqs
 }
+
+// Sharing is found by value (a copy of the previous input in another buffer shares its
+// Hessian), not by buffer: one changed element, or the same values under another shape's
+// length, is a new input; EndBatch forgets the previous input.
+func TestAccumulatorSharesEqualInputsOnly(t *testing.T) {
+	x := testutil.Gaussian(testutil.Rand(5), 4*8, 1)
+	hook := func(acc *Accumulator, name string, x []float32, M, K int) { acc.Hook()(name, x, M, K) }
+	acc := NewAccumulator(nil)
+	hook(acc, "a", x, 4, 8)
+	hook(acc, "b", append([]float32(nil), x...), 4, 8) // same values, other buffer
+	y := append([]float32(nil), x...)
+	y[17] = y[17] + 1
+	hook(acc, "c", y, 4, 8)
+	hook(acc, "d", y[:16], 2, 8) // a prefix of the previous input
+	acc.EndBatch()
+	hook(acc, "e", y[:16], 2, 8) // equal to d's input, but in the next batch
+	hs, err := acc.Hessians()
+	require.NoError(t, err)
+	assert.Same(t, hs["a"], hs["b"])
+	assert.NotSame(t, hs["b"], hs["c"])
+	assert.NotSame(t, hs["c"], hs["d"])
+	assert.NotSame(t, hs["d"], hs["e"])
+	want, err := gptq.NewHessian(8)
+	require.NoError(t, err)
+	require.NoError(t, want.Add(x, 4, 8))
+	assert.Equal(t, want.Sum, hs["a"].Sum)
+}

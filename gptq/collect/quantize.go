@@ -89,7 +89,7 @@ func quantizeWeights(m *model.Model, name string, w []float32, h *gptq.Hessian, 
 	}
 	rows, cols := wt.Shape[0], wt.Shape[1]
 	if w == nil {
-		w = wt.F32()
+		w = wt.ToF32()
 	}
 	q, rep, err := QuantizeMatrix(name, w, rows, cols, h, method, clip, s, opt)
 	if err != nil {

@@ -27,7 +27,7 @@ func QuantizeModelGPTQWith(m *model.Model, hs map[string]*gptq.Hessian, s quant.
 			return nil, nil, fmt.Errorf("gptq: no Hessian for layer %s", name)
 		}
 		rows, cols := wt.Shape[0], wt.Shape[1]
-		q, rep, err := run(name, wt.F32(), rows, cols, s.FitCols(cols), h, opt)
+		q, rep, err := run(name, wt.ToF32(), rows, cols, s.FitCols(cols), h, opt)
 		if err != nil {
 			return nil, nil, err
 		}

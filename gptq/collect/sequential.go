@@ -123,7 +123,7 @@ func SequentialWith(m *model.Model, seqs [][]int, opt Options, quantize LayerFun
 				return err
 			}
 			for _, name := range grp {
-				in := LayerInput{H: st.h[name], Target: m.Weight(name + ".weight").F32()}
+				in := LayerInput{H: st.h[name], Target: m.Weight(name + ".weight").ToF32()}
 				if opt.FPTarget {
 					w := m.Weight(name + ".weight")
 					if in.Target, err = gptq.FPTarget(name, in.Target, w.Shape[0], w.Shape[1], in.H, st.d[name], 0); err != nil {
