@@ -1,6 +1,7 @@
 package autoquant
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/autoq/autoq/eval"
@@ -127,6 +128,9 @@ func (p *pipeline) exportedModel(r *export.Reader, kernels bool) (*model.Model, 
 		if err != nil || !ok {
 			return nil, err
 		}
+		// The layer built below holds copies (FakeQuant copies its QTensor; the kernels' copy
+		// is made here), so the layer's mapped pages leave the resident set at once.
+		defer r.ReleaseLayer(name)
 		l := &Layer{Name: name, Q: el.Q, Act: el.Act}
 		var bias []float32
 		if t, err := r.Tensor(name + ".bias"); err == nil {
@@ -136,7 +140,9 @@ func (p *pipeline) exportedModel(r *export.Reader, kernels bool) (*model.Model, 
 			s := l.Q.Scheme
 			w8a8 := s.Bits == 8 && s.Symmetric && s.Granularity == quant.PerChannel && l.Act != nil && l.Act.Dynamic
 			if s.Bits == 4 || w8a8 {
-				return &model.QuantLinear{Q: l.Q, Bias: bias, N: l.Q.Rows, K: l.Q.Cols, W8A8: w8a8}, nil
+				q := *l.Q
+				q.Data = bytes.Clone(q.Data)
+				return &model.QuantLinear{Q: &q, Bias: bias, N: l.Q.Rows, K: l.Q.Cols, W8A8: w8a8}, nil
 			}
 		}
 		act, amax := quant.ActNone, float32(0)

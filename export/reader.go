@@ -2,6 +2,7 @@ package export
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/autoq/autoq/safetensors"
 	"github.com/autoq/autoq/tensor"
@@ -49,6 +50,17 @@ func (r *Reader) Section(name string) (safetensors.Section, bool) { return r.ck.
 
 // Release drops a tensor's mapped pages (safetensors.Checkpoint.Release).
 func (r *Reader) Release(name string) error { return r.ck.Release(name) }
+
+// ReleaseLayer releases every stored tensor of module (its "module.*" tensors): for a
+// caller that decoded the layer into memory of its own.
+func (r *Reader) ReleaseLayer(module string) {
+	prefix := module + "."
+	for _, n := range r.ck.Names() {
+		if strings.HasPrefix(n, prefix) {
+			r.ck.Release(n)
+		}
+	}
+}
 
 // Close unmaps the weights.
 func (r *Reader) Close() error { return r.ck.Close() }

@@ -60,6 +60,11 @@ func TestWriteStreamEqualsWrite(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, ok)
 		assert.Equal(t, l, lz, l.Name)
+		r.ReleaseLayer(l.Name) // pages leave the resident set; the bytes read back the same
+		again, _, err := r.Layer(l.Name)
+		require.NoError(t, err)
+		assert.Equal(t, l, again, "%s after ReleaseLayer", l.Name)
+		assert.Equal(t, l, lz, "%s: a layer decoded before ReleaseLayer", l.Name)
 	}
 	_, ok, err := r.Layer("lm_head")
 	assert.False(t, ok)
