@@ -283,17 +283,23 @@ func (br *BlockRunner) HeadRows(st model.BlockState, lo, hi int) ([]float32, err
 
 // RunBlock runs block b on st (see model.BlockRunner).
 func (br *BlockRunner) RunBlock(st model.BlockState, b int, hook model.Hook, until string) error {
-	s, err := br.stateOf(st)
+	s, err := br.loaded(st, b)
 	if err != nil {
-		return err
-	}
-	if err := br.load(b); err != nil {
 		return err
 	}
 	if br.onHost != "" {
 		return br.runOnHost(s, b, hook, until)
 	}
 	return br.runDevice(s, b, hostObserver(hook), until)
+}
+
+// loaded checks st and makes block b the resident one (RunBlock, RunBlockGram).
+func (br *BlockRunner) loaded(st model.BlockState, b int) (*blockState, error) {
+	s, err := br.stateOf(st)
+	if err != nil {
+		return nil, err
+	}
+	return s, br.load(b)
 }
 
 // runDevice runs resident block b on s with obs (see RunBlock).

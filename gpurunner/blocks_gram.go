@@ -55,11 +55,8 @@ func wanted(names []string, want func(string) bool) []string {
 
 // RunBlockGram is RunBlock that also sums X^T X of the wanted layers' inputs.
 func (br *BlockRunner) RunBlockGram(st model.BlockState, b int, hook model.Hook, until string, want func(string) bool) error {
-	s, err := br.stateOf(st)
+	s, err := br.loaded(st, b)
 	if err != nil {
-		return err
-	}
-	if err := br.load(b); err != nil {
 		return err
 	}
 	if br.onHost != "" {

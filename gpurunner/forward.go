@@ -10,7 +10,6 @@ import (
 
 	"github.com/autoq/autoq/cgo"
 	"github.com/autoq/autoq/model"
-	"github.com/autoq/autoq/tensor"
 )
 
 // observer sees one linear input (F16 [M, K] on the device), shared by names.
@@ -277,19 +276,5 @@ func (r *ModelRunner) run(tokens [][]int, obs observer) ([][]float32, error) {
 // Forward runs the prefill and returns F32 logits per sequence ([len, vocab] each). A
 // non-nil hook receives every linear input copied to the host (F16 values widened to F32).
 func (r *ModelRunner) Forward(tokens [][]int, hook model.Hook) ([][]float32, error) {
-	var obs observer
-	if hook != nil {
-		obs = func(names []string, x *cgo.Buffer, M, K int) error {
-			h := make([]uint16, M*K)
-			if err := x.CopyToHost(cgo.AsBytes(h), 0); err != nil {
-				return err
-			}
-			v := tensor.F16ToF32Slice(nil, h)
-			for _, n := range names {
-				hook(n, v, M, K)
-			}
-			return nil
-		}
-	}
-	return r.run(tokens, obs)
+	return r.run(tokens, hostObserver(hook))
 }
